@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The oracle: a single-node Apache Kafka 4.x (KRaft, broker+controller in one JVM) that the
+# compatibility suite runs against beside gregor. Jars come from Maven Central through Maven
+# (pom.xml beside this script) and are cached outside the clone.
+#
+#   reference-kafka.sh fetch                      download the jars (idempotent)
+#   reference-kafka.sh start [NAME:PARTITIONS...]  fetch, format a fresh temp log dir, start,
+#                                                 wait until ready, create the topics
+#                                                 (default: loms.order-events:2, like gregor)
+#   reference-kafka.sh stop                       stop it and delete its data
+#   reference-kafka.sh status                     exit 0 if it runs
+#   reference-kafka.sh topic NAME PARTITIONS      create a topic (if it does not exist)
+#
+# Environment (never GREGOR_*: gregor rejects unknown GREGOR_* variables):
+#   COMPAT_CACHE_DIR              cache root (default ~/.cache/gregor); jars in kafka-<ver>/libs
+#   COMPAT_KAFKA_VERSION          override the Kafka version in pom.xml
+#   COMPAT_KAFKA_PORT             client listener (default 39092), on 127.0.0.1
+#   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 39093)
+#   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
+#   COMPAT_KAFKA_HEAP             JVM heap (default 512m)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CACHE="${COMPAT_CACHE_DIR:-$HOME/.cache/gregor}"
+VERSION="${COMPAT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")}"
+LIBS="$CACHE/kafka-$VERSION/libs"
+PORT="${COMPAT_KAFKA_PORT:-39092}"
+CPORT="${COMPAT_KAFKA_CONTROLLER_PORT:-39093}"
+STATE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
+HEAP="${COMPAT_KAFKA_HEAP:-512m}"
+PIDFILE="$STATE/kafka.pid"
+
+log() { echo "[reference-kafka] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+need_tools() {
+  command -v java >/dev/null || die "java (17+) is not installed (apt-get install -y openjdk-17-jre-headless)"
+  command -v mvn >/dev/null || die "mvn is not installed (apt-get install -y maven)"
+}
+
+fetch() {
+  if [ -f "$LIBS/.complete" ]; then return 0; fi
+  need_tools
+  log "fetching Apache Kafka $VERSION jars from Maven Central into $LIBS"
+  rm -rf "$LIBS"; mkdir -p "$LIBS"
+  mvn -B -q -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$LIBS" >&2 \
+    || die "maven could not fetch kafka $VERSION"
+  ls "$LIBS"/kafka_2.13-"$VERSION".jar >/dev/null || die "kafka_2.13-$VERSION.jar missing after fetch"
+  touch "$LIBS/.complete"
+}
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+jvm() { java -Xmx256m -Dlog4j2.configurationFile="$STATE/log4j2.properties" -cp "$LIBS/*" "$@"; }
+
+write_config() {
+  local data="$1"
+  cat >"$STATE/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$data
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+EOF
+  cat >"$STATE/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $STATE/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka.server.KafkaRaftServer
+logger.kafka.level = info
+EOF
+}
+
+create_topic() {
+  local name="$1" parts="$2"
+  jvm org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" --create \
+    --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2
+}
+
+start() {
+  if running; then die "already running (pid $(cat "$PIDFILE")); stop it first"; fi
+  port_open "$PORT" && die "port $PORT is already in use"
+  port_open "$CPORT" && die "port $CPORT is already in use"
+  fetch
+  need_tools
+  rm -rf "$STATE"; mkdir -p "$STATE"
+  local data="$STATE/data" t0 cluster_id
+  t0=$(date +%s%3N)
+  write_config "$data"
+  # A KRaft cluster id is 16 random bytes, base64url without padding.
+  cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  jvm kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE/server.properties" \
+    --standalone >"$STATE/format.log" 2>&1 || { cat "$STATE/format.log" >&2; die "storage format failed"; }
+  log "starting Kafka $VERSION on 127.0.0.1:$PORT (controller $CPORT, data $data)"
+  # setsid: the broker must outlive this script and not get the caller's terminal signals.
+  setsid java -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
+    >"$STATE/stdout.log" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  local deadline=$((SECONDS + 120))
+  until port_open "$PORT"; do
+    running || { tail -50 "$STATE/stdout.log" "$STATE/server.log" >&2 2>/dev/null; die "kafka exited during start-up"; }
+    [ $SECONDS -lt $deadline ] || die "kafka did not open port $PORT within 120 s (see $STATE)"
+    sleep 0.2
+  done
+  local topics=("$@")
+  [ ${#topics[@]} -gt 0 ] || topics=("loms.order-events:2")
+  local spec
+  for spec in "${topics[@]}"; do create_topic "${spec%%:*}" "${spec##*:}"; done
+  local ms=$(( $(date +%s%3N) - t0 ))
+  log "ready in $((ms / 1000)).$(printf %03d $((ms % 1000))) s (pid $(cat "$PIDFILE"))"
+}
+
+stop() {
+  if ! running; then
+    log "not running"
+    rm -rf "$STATE"
+    return 0
+  fi
+  local pid; pid=$(cat "$PIDFILE")
+  kill "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then log "still alive after 30 s: SIGKILL"; kill -9 "$pid" 2>/dev/null || true; fi
+    sleep 0.2
+  done
+  log "stopped (pid $pid)"
+  rm -rf "$STATE"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) shift; start "$@" ;;
+  stop) stop ;;
+  status) running ;;
+  topic) [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"; running || die "not running"; create_topic "$2" "$3" ;;
+  *) echo "usage: $0 fetch|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS" >&2; exit 2 ;;
+esac

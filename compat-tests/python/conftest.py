@@ -1,0 +1,143 @@
+"""pytest wiring: every test that takes the `broker` fixture runs once per broker named in
+COMPAT_BROKERS; at the end a client × scenario × broker matrix is printed (before pytest's
+own summary line) and written to compat-tests/results/matrix.md (COMPAT_MATRIX overrides).
+
+Row of the matrix = (scenario, client): the scenario is the test function's name without
+`test_` plus its non-client, non-broker parameters (e.g. `roundtrip[gzip]`); the client is
+the `client` parameter, or the `client` marker for tests that use one client only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compat import brokers_from_env  # noqa: E402
+
+MATRIX_PATH = Path(os.environ.get("COMPAT_MATRIX",
+                                  Path(__file__).resolve().parent.parent / "results" / "matrix.md"))
+
+_results: "OrderedDict[tuple[str, str], dict[str, str]]" = OrderedDict()
+_broker_names: list[str] = []
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "client(name): the one client a scenario exercises")
+    try:
+        brokers = brokers_from_env()
+    except RuntimeError as e:
+        raise pytest.UsageError(str(e))
+    config._compat_brokers = brokers
+    _broker_names[:] = [b.name for b in brokers]
+
+
+def pytest_generate_tests(metafunc):
+    if "broker" in metafunc.fixturenames:
+        brokers = metafunc.config._compat_brokers
+        # Session scope: module fixtures that depend on the broker (bulk data) run once per broker.
+        metafunc.parametrize("broker", brokers, ids=[b.name for b in brokers], scope="session")
+
+
+def _row_of(item) -> tuple[str, str]:
+    name = item.originalname or item.name
+    scenario = name[5:] if name.startswith("test_") else name
+    params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
+    params.pop("broker", None)
+    client = params.pop("client", None)
+    if client is None:
+        marker = item.get_closest_marker("client")
+        client = marker.args[0] if marker else "-"
+    if params:
+        scenario += "[" + ",".join(str(v) for v in params.values()) + "]"
+    return scenario, str(client)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    callspec = getattr(item, "callspec", None)
+    broker = callspec.params.get("broker") if callspec else None
+    if broker is None:
+        return
+    cell = _results.setdefault(_row_of(item), {})
+    prev = cell.get(broker.name)
+    if rep.when == "setup":
+        if rep.failed:
+            cell[broker.name] = "ERROR"
+        elif rep.skipped:
+            cell[broker.name] = "skip"
+    elif rep.when == "call":
+        if rep.passed:
+            cell[broker.name] = "pass"
+        elif rep.skipped:
+            cell[broker.name] = "skip"
+        else:
+            cell[broker.name] = "FAIL"
+    elif rep.when == "teardown" and rep.failed and prev == "pass":
+        cell[broker.name] = "ERROR"
+
+
+def _verdicts():
+    """(gregor bugs, bad scenarios): rows failing on gregor while kafka passes them, and rows
+    failing on the reference Kafka (the scenario itself is wrong)."""
+    bad = ("FAIL", "ERROR")
+    gregor_bugs, bad_scenarios = [], []
+    for row, cells in _results.items():
+        if cells.get("kafka") in bad:
+            bad_scenarios.append(row)
+        for name, outcome in cells.items():
+            if name != "kafka" and outcome in bad and cells.get("kafka") not in bad:
+                gregor_bugs.append((row, name, "passes on kafka" if cells.get("kafka") == "pass"
+                                    else "kafka not run"))
+    return gregor_bugs, bad_scenarios
+
+
+def _matrix_lines() -> list[str]:
+    names = _broker_names
+    header = ["scenario", "client"] + names
+    rows = [[s, c] + [cells.get(n, "") for n in names] for (s, c), cells in _results.items()]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def fmt(r):
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |"
+
+    lines = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt(r) for r in rows]
+    totals = []
+    for n in names:
+        vals = [cells.get(n) for cells in _results.values()]
+        totals.append(f"{n}: {vals.count('pass')} pass, {vals.count('FAIL') + vals.count('ERROR')} fail"
+                      + (f", {vals.count('skip')} skip" if vals.count("skip") else ""))
+    lines += ["", "totals — " + "; ".join(totals)]
+    gregor_bugs, bad_scenarios = _verdicts()
+    if gregor_bugs:
+        lines += ["", "broker failures (gregor bugs when kafka passes):"]
+        lines += [f"- {s} / {c} on {b} ({why})" for (s, c), b, why in gregor_bugs]
+    if bad_scenarios:
+        lines += ["", "failing on the reference kafka (bad scenario or environment):"]
+        lines += [f"- {s} / {c}" for s, c in bad_scenarios]
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _results:
+        return
+    lines = _matrix_lines()
+    terminalreporter.section("compatibility matrix (client × scenario × broker)")
+    for line in lines:
+        terminalreporter.write_line(line)
+    try:
+        MATRIX_PATH.parent.mkdir(parents=True, exist_ok=True)
+        MATRIX_PATH.write_text(
+            "# gregor compatibility matrix\n\n"
+            f"brokers: {', '.join(f'{b.name}={b.address}' for b in config._compat_brokers)}\n\n"
+            + "\n".join(lines) + "\n")
+        terminalreporter.write_line(f"matrix written to {MATRIX_PATH}")
+    except OSError as e:
+        terminalreporter.write_line(f"could not write {MATRIX_PATH}: {e}")

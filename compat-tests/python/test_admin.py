@@ -1,0 +1,157 @@
+"""Topic administration through each client's admin API: CreateTopics, DeleteTopics,
+CreatePartitions and Metadata, with the exact Kafka error codes for the failure cases."""
+
+import pytest
+from confluent_kafka.admin import NewPartitions, NewTopic
+
+from compat import ck_admin, ck_error, kp_admin, unique_topic, wait_for
+
+CLIENTS = ["confluent-kafka", "kafka-python"]
+
+# Kafka error codes
+NONE = 0
+UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_TOPIC_EXCEPTION = 17
+TOPIC_ALREADY_EXISTS = 36
+INVALID_PARTITIONS = 37
+INVALID_REPLICATION_FACTOR = 38
+
+
+class Admin:
+    """The same few admin calls through either client, answering plain error codes."""
+
+    def __init__(self, client, broker):
+        self.client = client
+        self.ck = ck_admin(broker) if client == "confluent-kafka" else None
+        self.kp = kp_admin(broker) if client == "kafka-python" else None
+
+    def close(self):
+        if self.kp is not None:
+            self.kp.close()
+
+    def create(self, name, partitions, replication_factor=1) -> int:
+        if self.ck is not None:
+            fut = self.ck.create_topics(
+                [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+                operation_timeout=30)[name]
+            err = ck_error(fut)
+            return NONE if err is None else err.code()
+        res = self.kp.create_topics(
+            {name: {"num_partitions": partitions, "replication_factor": replication_factor}},
+            timeout_ms=30000, raise_errors=False)
+        (t,) = res["topics"]
+        assert t["name"] == name
+        return t["error_code"]
+
+    def delete(self, name) -> int:
+        if self.ck is not None:
+            err = ck_error(self.ck.delete_topics([name], operation_timeout=30)[name])
+            return NONE if err is None else err.code()
+        res = self.kp.delete_topics([name], timeout_ms=30000, raise_errors=False)
+        (t,) = res["topics"]
+        assert t["name"] == name
+        return t["error_code"]
+
+    def create_partitions(self, name, total) -> int:
+        if self.ck is not None:
+            fut = self.ck.create_partitions([NewPartitions(name, total)], operation_timeout=30)[name]
+            err = ck_error(fut)
+            return NONE if err is None else err.code()
+        res = self.kp.create_partitions({name: total}, timeout_ms=30000, raise_errors=False)
+        (r,) = res.results
+        assert r.name == name
+        return r.error_code
+
+    def partitions(self, name):
+        """Partition count in a full Metadata answer (no auto-creation); None if absent,
+        -1 while some partition has no leader yet."""
+        if self.ck is not None:
+            md = self.ck.list_topics(timeout=30)
+            t = md.topics.get(name)
+            if t is None:
+                return None
+            assert t.error is None, t.error
+            if any(p.leader < 0 for p in t.partitions.values()):
+                return -1
+            return len(t.partitions)
+        if name not in self.kp.list_topics():
+            return None
+        (t,) = self.kp.describe_topics([name])
+        if t["error_code"] != 0 or any(p["leader_id"] < 0 for p in t["partitions"]):
+            return -1
+        return len(t["partitions"])
+
+    def wait_partitions(self, name, count):
+        wait_for(lambda: self.partitions(name) == count, f"{name} to have {count} partitions")
+
+    def wait_absent(self, name):
+        wait_for(lambda: self.partitions(name) is None, f"{name} to disappear from metadata")
+
+
+@pytest.fixture
+def admin(broker, client):
+    a = Admin(client, broker)
+    yield a
+    a.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_create_topic(admin, client):
+    name = unique_topic("create")
+    assert admin.create(name, 3) == NONE
+    admin.wait_partitions(name, 3)
+    assert admin.create(name, 3) == TOPIC_ALREADY_EXISTS
+    assert admin.create(name, 5) == TOPIC_ALREADY_EXISTS
+    admin.wait_partitions(name, 3)  # unchanged
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_create_topic_invalid_partitions(admin, client):
+    # librdkafka refuses negative counts itself (only -1, "broker default", may be sent);
+    # kafka-python sends whatever it is given.
+    counts = [0] if client == "confluent-kafka" else [0, -2]
+    for count in counts:
+        name = unique_topic("badparts")
+        assert admin.create(name, count) == INVALID_PARTITIONS, f"partitions={count}"
+        assert admin.partitions(name) is None
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_create_topic_invalid_name(admin, client):
+    for name in ["bad name!", "..", ".", "x" * 250, "slash/topic"]:
+        assert admin.create(name, 1) == INVALID_TOPIC_EXCEPTION, f"name={name!r}"
+        assert admin.partitions(name) is None
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_create_topic_invalid_replication_factor(admin, client):
+    name = unique_topic("rf3")
+    assert admin.create(name, 1, replication_factor=3) == INVALID_REPLICATION_FACTOR
+    assert admin.partitions(name) is None
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_delete_topic(admin, client):
+    name = unique_topic("delete")
+    assert admin.create(name, 2) == NONE
+    admin.wait_partitions(name, 2)
+    assert admin.delete(name) == NONE
+    admin.wait_absent(name)
+    assert admin.delete(name) == UNKNOWN_TOPIC_OR_PARTITION
+    # The name can be used again, with a different shape.
+    assert admin.create(name, 1) == NONE
+    admin.wait_partitions(name, 1)
+    assert admin.delete(name) == NONE
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_create_partitions(admin, client):
+    name = unique_topic("grow")
+    assert admin.create(name, 1) == NONE
+    admin.wait_partitions(name, 1)
+    assert admin.create_partitions(name, 4) == NONE
+    admin.wait_partitions(name, 4)
+    assert admin.create_partitions(name, 4) == INVALID_PARTITIONS  # same count
+    assert admin.create_partitions(name, 2) == INVALID_PARTITIONS  # shrinking
+    admin.wait_partitions(name, 4)
+    assert admin.create_partitions(unique_topic("nosuch"), 3) == UNKNOWN_TOPIC_OR_PARTITION

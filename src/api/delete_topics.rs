@@ -1,0 +1,49 @@
+//! DeleteTopics (20): by name (v1–5) or by name or id (v6+).
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::error::BrokerError;
+
+pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let targets: Vec<(Option<TopicName>, Uuid)> = if ctx.version() >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let name = match name {
+                Some(n) => Ok(n),
+                None => ctx
+                    .broker
+                    .topics
+                    .by_id(&id)
+                    .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
+                    .ok_or(BrokerError::UnknownTopicId),
+            };
+            let shown = name.as_ref().ok().cloned();
+            match name.and_then(|n| ctx.broker.delete_topic(&n)) {
+                Ok(id) => DeletableTopicResult::default()
+                    .with_name(shown)
+                    .with_topic_id(id),
+                Err(e) => DeletableTopicResult::default()
+                    .with_name(shown)
+                    .with_topic_id(id)
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,182 @@
+//! Fetch (1): stored batches straight from the log, long polling on the high watermark.
+//! No fetch sessions: every response is a full one with session id 0, which clients accept.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::select_all;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::error::{BrokerError, Result};
+use crate::meta::Partition;
+
+const READ_COMMITTED: i8 = 1;
+
+struct Target {
+    offset: i64,
+    max_bytes: usize,
+    index: i32,
+    partition: Result<Arc<Partition>>,
+}
+
+struct TopicTargets {
+    name: TopicName,
+    id: Uuid,
+    partitions: Vec<Target>,
+}
+
+pub async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
+    if req.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let by_id = ctx.version() >= 13;
+    let topics: Vec<TopicTargets> = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = if by_id {
+                ctx.broker.topics.by_id(&t.topic_id)
+            } else {
+                ctx.broker.topics.get(&t.topic)
+            };
+            let missing = if by_id {
+                BrokerError::UnknownTopicId
+            } else {
+                BrokerError::UnknownTopicOrPartition
+            };
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| Target {
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    index: p.partition,
+                    partition: match &topic {
+                        Some(topic) => topic
+                            .partition(p.partition)
+                            .ok_or(BrokerError::UnknownTopicOrPartition),
+                        None => Err(clone_error(&missing)),
+                    },
+                })
+                .collect();
+            TopicTargets {
+                name: t.topic,
+                id: t.topic_id,
+                partitions,
+            }
+        })
+        .collect();
+
+    let mut watchers: Vec<watch::Receiver<i64>> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter_map(|t| t.partition.as_ref().ok().map(|p| p.watch_high_watermark()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let max_bytes = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let read_committed = req.isolation_level == READ_COMMITTED;
+    loop {
+        for w in watchers.iter_mut() {
+            w.borrow_and_update();
+        }
+        let (responses, bytes, errors) = read_all(&topics, max_bytes, read_committed);
+        if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
+            return FetchResponse::default().with_responses(responses);
+        }
+        let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        let _ = tokio::time::timeout_at(deadline, any_change).await;
+    }
+}
+
+fn clone_error(e: &BrokerError) -> BrokerError {
+    match e {
+        BrokerError::UnknownTopicId => BrokerError::UnknownTopicId,
+        _ => BrokerError::UnknownTopicOrPartition,
+    }
+}
+
+/// One pass over every requested partition: (responses, bytes returned, any error).
+fn read_all(
+    topics: &[TopicTargets],
+    max_bytes: usize,
+    read_committed: bool,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0;
+    let mut errors = false;
+    let responses = topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|target| {
+                    let data = PartitionData::default()
+                        .with_partition_index(target.index)
+                        .with_preferred_read_replica(BrokerId(-1))
+                        .with_aborted_transactions(read_committed.then(Vec::new));
+                    let read = target
+                        .partition
+                        .as_ref()
+                        .map_err(clone_error)
+                        .and_then(|p| {
+                            // Kafka returns the first batch whole, whatever the limits, so a
+                            // consumer can always make progress.
+                            let limit = target.max_bytes.min(remaining);
+                            read_partition(p, target.offset, limit, total == 0)
+                        });
+                    match read {
+                        Ok((records, hw, start)) => {
+                            remaining = remaining.saturating_sub(records.len());
+                            total += records.len();
+                            data.with_high_watermark(hw)
+                                .with_last_stable_offset(hw)
+                                .with_log_start_offset(start)
+                                .with_records(Some(records))
+                        }
+                        Err(e) => {
+                            errors = true;
+                            data.with_error_code(e.code())
+                                .with_high_watermark(-1)
+                                .with_last_stable_offset(-1)
+                                .with_log_start_offset(-1)
+                        }
+                    }
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.name.clone())
+                .with_topic_id(t.id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    (responses, total, errors)
+}
+
+fn read_partition(
+    p: &Partition,
+    offset: i64,
+    limit: usize,
+    min_one: bool,
+) -> Result<(bytes::Bytes, i64, i64)> {
+    let start = p.log_start_offset();
+    let end = p.log_end_offset();
+    if offset < start || offset > end {
+        return Err(BrokerError::OffsetOutOfRange);
+    }
+    let hw = p.high_watermark();
+    let records = p.read(offset, limit, min_one)?;
+    Ok((records, hw, start))
+}

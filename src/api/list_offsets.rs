@@ -1,0 +1,72 @@
+//! ListOffsets (2): earliest, latest, by timestamp, max timestamp.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::error::Result;
+use crate::meta::Partition;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let found = ctx
+                        .broker
+                        .partition(&t.name, p.partition_index)
+                        .and_then(|part| lookup(&part, p.timestamp));
+                    match found {
+                        // The leader epoch field exists from v4 (encoding it earlier is an error).
+                        Ok(Some((offset, timestamp))) => response
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(if ctx.version() >= 4 { 0 } else { -1 }),
+                        Ok(None) => response
+                            .with_offset(-1)
+                            .with_timestamp(-1)
+                            .with_leader_epoch(-1),
+                        Err(e) => response
+                            .with_error_code(e.code())
+                            .with_offset(-1)
+                            .with_timestamp(-1)
+                            .with_leader_epoch(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// (offset, timestamp) for a ListOffsets target; the special targets report timestamp -1.
+fn lookup(p: &Partition, target: i64) -> Result<Option<(i64, i64)>> {
+    Ok(match target {
+        LATEST => Some((p.high_watermark(), -1)),
+        EARLIEST | EARLIEST_LOCAL => Some((p.log_start_offset(), -1)),
+        // Nothing is tiered: the latest tiered offset is "none".
+        LATEST_TIERED => Some((-1, -1)),
+        MAX_TIMESTAMP => p.max_timestamp()?.filter(|(o, _)| *o < p.high_watermark()),
+        t if t >= 0 => p
+            .offset_for_timestamp(t)?
+            .filter(|(o, _)| *o < p.high_watermark()),
+        _ => None,
+    })
+}

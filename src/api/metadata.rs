@@ -1,0 +1,129 @@
+//! Metadata (3): this node as the only broker (at the address of the listener the client
+//! came through), controller and leader of every partition.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::meta::Topic;
+
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: what a
+/// topic allows without an authorizer.
+const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
+    let broker = &ctx.broker;
+    let version = ctx.version();
+    // v0: an empty list means every topic; v1+: null means every topic.
+    let requested = match req.topics {
+        Some(t) if !(version == 0 && t.is_empty()) => Some(t),
+        _ => None,
+    };
+    let allow_create =
+        broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let topic_ops = if req.include_topic_authorized_operations {
+        TOPIC_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let topics = match requested {
+        None => broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(broker, t, topic_ops))
+            .collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|t| match (t.name, t.topic_id) {
+                (Some(name), _) => match find_or_create(broker, &name, allow_create) {
+                    Ok(topic) => describe(broker, &topic, topic_ops),
+                    Err(e) => failed(Some(name), Uuid::nil(), e),
+                },
+                (None, id) => match broker.topics.by_id(&id) {
+                    Some(topic) => describe(broker, &topic, topic_ops),
+                    None => failed(None, id, BrokerError::UnknownTopicId),
+                },
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker.node_id))
+            .with_host(StrBytes::from_string(ctx.listener.host.clone()))
+            .with_port(ctx.listener.port as i32)])
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.node_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}
+
+fn find_or_create(
+    broker: &Broker,
+    name: &str,
+    allow_create: bool,
+) -> Result<Arc<Topic>, BrokerError> {
+    if let Some(topic) = broker.topics.get(name) {
+        return Ok(topic);
+    }
+    if !crate::config::valid_topic_name(name) {
+        return Err(BrokerError::InvalidTopic(name.to_string()));
+    }
+    if !allow_create {
+        return Err(BrokerError::UnknownTopicOrPartition);
+    }
+    match broker.create_topic(
+        name,
+        broker.config.num_partitions,
+        Default::default(),
+        false,
+    ) {
+        Ok(topic) => {
+            tracing::info!(topic = name, "auto-created topic");
+            Ok(topic)
+        }
+        // Someone else created it in the meantime.
+        Err(BrokerError::TopicAlreadyExists(_)) => broker
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition),
+        Err(e) => Err(e),
+    }
+}
+
+fn describe(broker: &Broker, topic: &Topic, topic_ops: i32) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id);
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_partitions(
+            (0..topic.partition_count())
+                .map(|i| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_leader_id(node)
+                        .with_leader_epoch(0)
+                        .with_replica_nodes(vec![node])
+                        .with_isr_nodes(vec![node])
+                })
+                .collect(),
+        )
+        .with_topic_authorized_operations(topic_ops)
+}
+
+fn failed(name: Option<TopicName>, id: Uuid, e: BrokerError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_error_code(e.code())
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}

@@ -1,0 +1,293 @@
+//! The API table: every Kafka API gregor serves, its version range and its handler. The same
+//! table answers ApiVersions, so what is advertised is exactly what is dispatched.
+//!
+//! A handler is called in request order on the connection's reader task; whatever it does
+//! before returning its future (produce appends) happens in that order. The futures are
+//! then awaited one after another by the writer task, which keeps responses in order.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+use crate::broker::Broker;
+
+/// The encoded response frame (length prefix included), or None for no response at all
+/// (acks=0 produce). An error closes the connection.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Option<Bytes>>> + Send>>;
+
+type Handler = fn(RequestContext, Bytes) -> anyhow::Result<ResponseFuture>;
+
+pub struct Api {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+    handler: Handler,
+}
+
+/// Supported APIs. Minimum versions stay as low as the oldest clients send (see
+/// shared/CLIENTS.md); maxima stop where gregor implements every field's meaning.
+pub static APIS: &[Api] = &[
+    Api {
+        key: ApiKey::Produce,
+        min_version: 3,
+        max_version: 11,
+        handler: |c, b| c.serve_optional(b, produce::handle),
+    },
+    Api {
+        key: ApiKey::Fetch,
+        min_version: 4,
+        max_version: 17,
+        handler: |c, b| c.serve(b, fetch::handle),
+    },
+    Api {
+        key: ApiKey::ListOffsets,
+        min_version: 1,
+        max_version: 10,
+        handler: |c, b| c.serve(b, list_offsets::handle),
+    },
+    Api {
+        key: ApiKey::Metadata,
+        min_version: 0,
+        max_version: 12,
+        handler: |c, b| c.serve(b, metadata::handle),
+    },
+    Api {
+        key: ApiKey::ApiVersions,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, api_versions::handle),
+    },
+    Api {
+        key: ApiKey::CreateTopics,
+        min_version: 2,
+        max_version: 7,
+        handler: |c, b| c.serve(b, create_topics::handle),
+    },
+    Api {
+        key: ApiKey::DeleteTopics,
+        min_version: 1,
+        max_version: 6,
+        handler: |c, b| c.serve(b, delete_topics::handle),
+    },
+    Api {
+        key: ApiKey::CreatePartitions,
+        min_version: 0,
+        max_version: 3,
+        handler: |c, b| c.serve(b, create_partitions::handle),
+    },
+    Api {
+        key: ApiKey::DescribeCluster,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, describe_cluster::handle),
+    },
+];
+
+pub fn lookup(key: i16) -> Option<&'static Api> {
+    APIS.iter().find(|a| a.key as i16 == key)
+}
+
+/// Where a connection came in: the listener's name and the address it advertises.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone)]
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub listener: Arc<ListenerInfo>,
+    pub header: RequestHeader,
+}
+
+impl RequestContext {
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    fn decode<Req: Decodable>(&self, mut body: Bytes) -> anyhow::Result<Req> {
+        Req::decode(&mut body, self.version())
+    }
+
+    fn serve<Req, Resp, Fut>(
+        self,
+        body: Bytes,
+        handler: fn(RequestContext, Req) -> Fut,
+    ) -> anyhow::Result<ResponseFuture>
+    where
+        Req: Decodable,
+        Resp: Encodable + HeaderVersion,
+        Fut: Future<Output = Resp> + Send + 'static,
+    {
+        let request = self.decode(body)?;
+        let (correlation_id, version) = (self.header.correlation_id, self.version());
+        let response = handler(self, request);
+        Ok(Box::pin(async move {
+            Ok(Some(encode_response(
+                correlation_id,
+                version,
+                &response.await,
+            )?))
+        }))
+    }
+
+    fn serve_optional<Req, Resp, Fut>(
+        self,
+        body: Bytes,
+        handler: fn(RequestContext, Req) -> Fut,
+    ) -> anyhow::Result<ResponseFuture>
+    where
+        Req: Decodable,
+        Resp: Encodable + HeaderVersion,
+        Fut: Future<Output = Option<Resp>> + Send + 'static,
+    {
+        let request = self.decode(body)?;
+        let (correlation_id, version) = (self.header.correlation_id, self.version());
+        let response = handler(self, request);
+        Ok(Box::pin(async move {
+            match response.await {
+                Some(r) => Ok(Some(encode_response(correlation_id, version, &r)?)),
+                None => Ok(None),
+            }
+        }))
+    }
+}
+
+/// Length prefix, response header (of the version the API dictates), body.
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> anyhow::Result<Bytes> {
+    let header =
+        kafka_protocol::messages::ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&[0; 4]);
+    header.encode(&mut buf, R::header_version(version))?;
+    response.encode(&mut buf, version)?;
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// What the connection does with one frame.
+pub enum Dispatch {
+    Respond(ResponseFuture),
+    /// The request cannot be served: close the connection (Kafka does the same).
+    Close(String),
+}
+
+/// Parse the request header, find the API and run its handler.
+pub fn dispatch(broker: &Arc<Broker>, listener: &Arc<ListenerInfo>, mut frame: Bytes) -> Dispatch {
+    if frame.len() < 8 {
+        return Dispatch::Close(format!(
+            "request of {} bytes is shorter than a request header",
+            frame.len()
+        ));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let Some(api) = lookup(key) else {
+        return Dispatch::Close(format!("unknown or unsupported API key {key}"));
+    };
+    let supported = (api.min_version..=api.max_version).contains(&version);
+    // An unsupported ApiVersions is answered (with its v0 body) so clients can retry lower.
+    let header_version = if api.key == ApiKey::ApiVersions && !supported {
+        if version >= 3 {
+            2
+        } else {
+            1
+        }
+    } else {
+        api.key.request_header_version(version)
+    };
+    let header = match RequestHeader::decode(&mut frame, header_version) {
+        Ok(h) => h,
+        Err(e) => return Dispatch::Close(format!("malformed request header: {e}")),
+    };
+    if !supported {
+        if api.key == ApiKey::ApiVersions {
+            return Dispatch::Respond(api_versions::unsupported(header.correlation_id));
+        }
+        return Dispatch::Close(format!("{:?} v{version} is not supported", api.key));
+    }
+    let ctx = RequestContext {
+        broker: broker.clone(),
+        listener: listener.clone(),
+        header,
+    };
+    match (api.handler)(ctx, frame) {
+        Ok(f) => Dispatch::Respond(f),
+        Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
+    }
+}
+
+/// Kafka's "not provided" for authorized-operations fields.
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    fn crate_range(key: ApiKey) -> (i16, i16) {
+        use kafka_protocol::messages::*;
+        let r = match key {
+            ApiKey::Produce => ProduceRequest::VERSIONS,
+            ApiKey::Fetch => FetchRequest::VERSIONS,
+            ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::Metadata => MetadataRequest::VERSIONS,
+            ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+            ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+            ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
+            ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            other => panic!("no range known for {other:?}: add it here"),
+        };
+        (r.min, r.max)
+    }
+
+    #[test]
+    fn table_is_within_what_the_codec_decodes_and_unique() {
+        for api in APIS {
+            let (min, max) = crate_range(api.key);
+            assert!(
+                api.min_version >= min && api.max_version <= max,
+                "{:?}",
+                api.key
+            );
+            assert!(api.min_version <= api.max_version);
+            assert_eq!(APIS.iter().filter(|a| a.key == api.key).count(), 1);
+        }
+    }
+
+    #[test]
+    fn produce_and_fetch_only_speak_record_batch_v2() {
+        assert_eq!(lookup(ApiKey::Produce as i16).unwrap().min_version, 3);
+        assert_eq!(lookup(ApiKey::Fetch as i16).unwrap().min_version, 4);
+        assert!(lookup(9999).is_none());
+    }
+}

@@ -1,0 +1,146 @@
+//! Produce (0): validate batches, append them in request order (before returning the
+//! future), then wait for durability (group commit) before acknowledging.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::future::join_all;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::{now_ms, RequestContext};
+use crate::error::{BrokerError, Result};
+use crate::log::batch::{self, BatchError};
+use crate::meta::Partition;
+
+/// One partition's outcome so far: appended (awaiting commit) or failed.
+enum Appended {
+    Ok {
+        partition: Arc<Partition>,
+        base_offset: i64,
+        last_offset: i64,
+        log_append_time: i64,
+    },
+    Failed(BrokerError),
+}
+
+pub fn handle(
+    ctx: RequestContext,
+    req: ProduceRequest,
+) -> impl std::future::Future<Output = Option<ProduceResponse>> + Send {
+    let acks = req.acks;
+    let valid_acks = matches!(acks, -1..=1);
+    let now = now_ms();
+    let appended: Vec<(_, Vec<(i32, Appended)>)> = req
+        .topic_data
+        .into_iter()
+        .map(|t| {
+            let parts = t
+                .partition_data
+                .into_iter()
+                .map(|p| {
+                    let outcome = if valid_acks {
+                        append(&ctx, &t.name, p.index, p.records, now)
+                    } else {
+                        Appended::Failed(BrokerError::InvalidRequest(String::new()))
+                    };
+                    (p.index, outcome)
+                })
+                .collect();
+            (t.name, parts)
+        })
+        .collect();
+
+    async move {
+        let mut responses = Vec::with_capacity(appended.len());
+        for (name, parts) in appended {
+            let results = join_all(parts.into_iter().map(|(index, outcome)| async move {
+                let response = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_log_append_time_ms(-1);
+                let outcome = match outcome {
+                    Appended::Ok {
+                        partition,
+                        base_offset,
+                        last_offset,
+                        log_append_time,
+                    } => match partition.commit(last_offset).await {
+                        Ok(()) => Ok((base_offset, log_append_time, partition.log_start_offset())),
+                        Err(e) => Err(e),
+                    },
+                    Appended::Failed(e) => Err(e),
+                };
+                match outcome {
+                    Ok((base, append_time, start)) => response
+                        .with_base_offset(base)
+                        .with_log_append_time_ms(append_time)
+                        .with_log_start_offset(start),
+                    Err(e) => {
+                        let code = if valid_acks {
+                            e.code()
+                        } else {
+                            ResponseError::InvalidRequiredAcks.code()
+                        };
+                        response
+                            .with_error_code(code)
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                    }
+                }
+            }))
+            .await;
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(results),
+            );
+        }
+        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    }
+}
+
+fn append(
+    ctx: &RequestContext,
+    topic: &str,
+    index: i32,
+    records: Option<bytes::Bytes>,
+    now: i64,
+) -> Appended {
+    let result: Result<_> = (|| {
+        let t = ctx
+            .broker
+            .topics
+            .get(topic)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let partition = t
+            .partition(index)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let records = records.unwrap_or_default();
+        let max = t
+            .config()
+            .max_message_bytes(ctx.broker.config.max_message_bytes as usize);
+        if batch::validate(&records, max)?.len() != 1 {
+            // As Kafka: v2 batches made producers send exactly one per partition.
+            return Err(BatchError::InvalidRecord(
+                "produce requests must contain exactly one record batch per partition".into(),
+            )
+            .into());
+        }
+        let info = partition.append(BytesMut::from(&records[..]), now)?;
+        Ok(Appended::Ok {
+            partition,
+            base_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_append_time: info.log_append_time,
+        })
+    })();
+    result.unwrap_or_else(|e| {
+        if !matches!(e, BrokerError::UnknownTopicOrPartition) {
+            tracing::debug!(topic, partition = index, error = %e, "produce rejected");
+        }
+        Appended::Failed(e)
+    })
+}

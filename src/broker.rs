@@ -1,0 +1,333 @@
+//! The broker's shared state: identity, topics with their partition logs, the metadata
+//! store, and the topic administration every API handler goes through.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use crate::config::{Config, FsyncPolicy, StorageKind};
+use crate::error::{BrokerError, Result};
+use crate::log::{Backing, LogConfig, PartitionLog};
+use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
+use crate::store::{KvStore, MemoryStore, RocksStore};
+
+const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
+const TOPIC_PREFIX: &str = "topic/";
+
+/// A topic as persisted in the metadata store.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TopicRecord {
+    id: Uuid,
+    partitions: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+pub struct Broker {
+    pub config: Config,
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub topics: TopicRegistry,
+    store: Arc<dyn KvStore>,
+    /// Where partition logs live; None keeps them in memory.
+    logs_dir: Option<PathBuf>,
+    log_defaults: LogConfig,
+    /// Serialises topic creation, deletion and growth (they touch files and the store).
+    admin: Mutex<()>,
+}
+
+impl Broker {
+    /// Open the store, load every topic (recovering its logs) and ensure the configured
+    /// topics exist.
+    pub fn open(config: Config) -> anyhow::Result<Arc<Self>> {
+        let (store, logs_dir): (Arc<dyn KvStore>, _) = match config.storage {
+            StorageKind::Memory => (Arc::new(MemoryStore::new()), None),
+            StorageKind::Disk => {
+                let meta = config.data_dir.join("meta");
+                let logs = config.data_dir.join("logs");
+                std::fs::create_dir_all(&meta)
+                    .with_context(|| format!("creating {}", meta.display()))?;
+                std::fs::create_dir_all(&logs)
+                    .with_context(|| format!("creating {}", logs.display()))?;
+                (Arc::new(RocksStore::open(&meta)?), Some(logs))
+            }
+        };
+        let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
+        let log_defaults = LogConfig {
+            segment_bytes: config.segment_bytes,
+            segment_ms: config.segment_ms,
+            ..LogConfig::default()
+        };
+        let broker = Self {
+            node_id: config.node_id,
+            cluster_id,
+            topics: TopicRegistry::default(),
+            store,
+            logs_dir,
+            log_defaults,
+            admin: Mutex::new(()),
+            config,
+        };
+        if let Some(dir) = &broker.logs_dir {
+            remove_deleted_logs(dir);
+        }
+        broker.load_topics()?;
+        for spec in broker.config.topics()? {
+            if broker.topics.get(&spec.name).is_none() {
+                broker.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false)?;
+                tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
+            }
+        }
+        Ok(Arc::new(broker))
+    }
+
+    fn durability(&self) -> Durability {
+        match self.config.fsync {
+            FsyncPolicy::Always => Durability::Fsync,
+            _ => Durability::Deferred,
+        }
+    }
+
+    fn load_topics(&self) -> anyhow::Result<()> {
+        for (key, value) in self.store.scan_prefix(TOPIC_PREFIX.as_bytes())? {
+            let name = String::from_utf8_lossy(&key[TOPIC_PREFIX.len()..]).into_owned();
+            let record: TopicRecord = serde_json::from_slice(&value)
+                .with_context(|| format!("reading the metadata of topic {name}"))?;
+            let config = TopicConfig(record.configs);
+            let partitions = (0..record.partitions)
+                .map(|i| self.open_partition(&name, i, &config))
+                .collect::<Result<Vec<_>>>()
+                .with_context(|| format!("opening the logs of topic {name}"))?;
+            self.topics.insert(Arc::new(Topic {
+                name,
+                id: record.id,
+                config: RwLock::new(config),
+                partitions: RwLock::new(partitions),
+            }));
+        }
+        Ok(())
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> Option<PathBuf> {
+        self.logs_dir
+            .as_ref()
+            .map(|d| d.join(format!("{topic}-{index}")))
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        config: &TopicConfig,
+    ) -> Result<Arc<Partition>> {
+        let backing = match self.partition_dir(topic, index) {
+            Some(dir) => Backing::Disk(dir),
+            None => Backing::Memory,
+        };
+        let log = PartitionLog::open(backing, config.log_config(&self.log_defaults))?;
+        Ok(Arc::new(Partition::new(
+            topic,
+            index,
+            log,
+            self.durability(),
+        )))
+    }
+
+    fn persist(&self, topic: &Topic) -> Result<()> {
+        let record = TopicRecord {
+            id: topic.id,
+            partitions: topic.partition_count(),
+            configs: topic.config().0,
+        };
+        let value =
+            serde_json::to_vec(&record).map_err(|e| BrokerError::InvalidRequest(e.to_string()))?;
+        self.store.put(topic_key(&topic.name).as_bytes(), &value)?;
+        Ok(())
+    }
+
+    fn admin_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Create a topic (Kafka's CreateTopics semantics; `validate_only` checks without doing).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>> {
+        if !crate::config::valid_topic_name(name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{name}' is not a valid topic name: up to 249 characters of [a-zA-Z0-9._-], not '.' or '..'"
+            )));
+        }
+        if partitions < 1 {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "number of partitions must be larger than 0, got {partitions}"
+            )));
+        }
+        let config = TopicConfig::new(configs)?;
+        let _admin = self.admin_lock();
+        if self.topics.get(name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+        }
+        let id = Uuid::new_v4();
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            config: RwLock::new(config.clone()),
+            partitions: RwLock::new(Vec::new()),
+        });
+        if validate_only {
+            return Ok(topic);
+        }
+        let parts = (0..partitions)
+            .map(|i| self.open_partition(name, i, &config))
+            .collect::<Result<Vec<_>>>()?;
+        *meta::write(&topic.partitions) = parts;
+        self.persist(&topic)?;
+        self.topics.insert(topic.clone());
+        Ok(topic)
+    }
+
+    /// Delete a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
+        let _admin = self.admin_lock();
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        self.store.delete(topic_key(name).as_bytes())?;
+        self.topics.remove(name);
+        for partition in topic.partitions() {
+            // Rename first so a new topic of the same name gets fresh directories even while
+            // (or if a crash interrupts) the removal.
+            if let Some(dir) = self.partition_dir(name, partition.index) {
+                let doomed = dir.with_file_name(format!(
+                    "{}-{}.{}-delete",
+                    name,
+                    partition.index,
+                    topic.id.simple()
+                ));
+                if let Err(e) = std::fs::rename(&dir, &doomed) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not rename a deleted partition");
+                    continue;
+                }
+                std::thread::spawn(move || {
+                    let _ = std::fs::remove_dir_all(doomed);
+                });
+            }
+        }
+        Ok(topic.id)
+    }
+
+    /// Grow a topic to `count` partitions.
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+        let _admin = self.admin_lock();
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "topic currently has {current} partitions, which is higher than the requested {count}"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = topic.config();
+        let added = (current..count)
+            .map(|i| self.open_partition(name, i, &config))
+            .collect::<Result<Vec<_>>>()?;
+        meta::write(&topic.partitions).extend(added);
+        self.persist(&topic)
+    }
+
+    /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partition(index))
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    /// Fsync every partition (interval flusher and shutdown).
+    pub async fn flush_all(&self) {
+        for topic in self.topics.all() {
+            for p in topic.partitions() {
+                if let Err(e) = p.flush().await {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Make everything durable and mark logs cleanly closed.
+    pub async fn close(&self) {
+        self.flush_all().await;
+        for topic in self.topics.all() {
+            for p in topic.partitions() {
+                if let Err(e) = p.close() {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "close failed");
+                }
+            }
+        }
+    }
+}
+
+fn topic_key(name: &str) -> String {
+    format!("{TOPIC_PREFIX}{name}")
+}
+
+/// The persisted cluster id, generated (Kafka-style: base64url of a random UUID) on first start.
+fn cluster_id(store: &dyn KvStore, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(id) = store.get(CLUSTER_ID_KEY)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    let id = match configured {
+        Some(id) => id.to_string(),
+        None => base64url(Uuid::new_v4().as_bytes()),
+    };
+    store.put(CLUSTER_ID_KEY, id.as_bytes())?;
+    Ok(id)
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Finish removals that a crash interrupted.
+fn remove_deleted_logs(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().ends_with("-delete") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = super::base64url(&[0xff; 16]);
+        assert_eq!(id.len(), 22);
+        assert_eq!(id, "_____________________w");
+    }
+}

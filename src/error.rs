@@ -1,0 +1,77 @@
+//! Internal errors of the broker's services, and their one mapping to Kafka error codes.
+
+use kafka_protocol::ResponseError as K;
+
+use crate::log::batch::BatchError;
+use crate::log::LogError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("this server does not host this topic-partition")]
+    UnknownTopicOrPartition,
+    #[error("this server does not host this topic id")]
+    UnknownTopicId,
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the requested offset is not within the range of offsets maintained by the server")]
+    OffsetOutOfRange,
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BrokerError {
+    /// The Kafka error code a client receives for this error.
+    pub fn code(&self) -> i16 {
+        match self {
+            Self::UnknownTopicOrPartition => K::UnknownTopicOrPartition.code(),
+            Self::UnknownTopicId => K::UnknownTopicId.code(),
+            Self::TopicAlreadyExists(_) => K::TopicAlreadyExists.code(),
+            Self::InvalidTopic(_) => K::InvalidTopicException.code(),
+            Self::InvalidPartitions(_) => K::InvalidPartitions.code(),
+            Self::InvalidReplicationFactor(_) => K::InvalidReplicationFactor.code(),
+            Self::InvalidConfig(_) => K::InvalidConfig.code(),
+            Self::InvalidRequest(_) => K::InvalidRequest.code(),
+            Self::OffsetOutOfRange => K::OffsetOutOfRange.code(),
+            Self::Batch(e) => e.code(),
+            Self::Log(_) => K::KafkaStorageError.code(),
+            Self::Store(_) => K::UnknownServerError.code(),
+        }
+    }
+}
+
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        assert_eq!(BrokerError::UnknownTopicOrPartition.code(), 3);
+        assert_eq!(BrokerError::UnknownTopicId.code(), 100);
+        assert_eq!(BrokerError::TopicAlreadyExists("t".into()).code(), 36);
+        assert_eq!(BrokerError::InvalidTopic("x".into()).code(), 17);
+        assert_eq!(BrokerError::InvalidPartitions("x".into()).code(), 37);
+        assert_eq!(BrokerError::InvalidReplicationFactor("x".into()).code(), 38);
+        assert_eq!(BrokerError::InvalidConfig("x".into()).code(), 40);
+        assert_eq!(BrokerError::InvalidRequest("x".into()).code(), 42);
+        assert_eq!(BrokerError::OffsetOutOfRange.code(), 1);
+        assert_eq!(BrokerError::Log(LogError::Corrupt("x".into())).code(), 56);
+        assert_eq!(BrokerError::Store(StoreError("x".into())).code(), -1);
+    }
+}

@@ -1,0 +1,78 @@
+//! The group coordinator: Kafka's classic group protocol (JoinGroup/SyncGroup/Heartbeat/
+//! LeaveGroup) and committed offsets.
+//!
+//! [`classic`] is the pure state machine of one group (no I/O, time passed in); [`offsets`]
+//! the committed-offset values and their expiry; [`record`] how both are persisted in the
+//! metadata store; [`coordinator`] the driver: one thread that owns every group, runs their
+//! timers and makes their changes durable before answering.
+
+pub mod classic;
+pub mod coordinator;
+pub mod offsets;
+pub mod record;
+
+pub use coordinator::GroupCoordinator;
+
+use crate::config::Config;
+
+/// Kafka's `group.min.session.timeout.ms` default.
+pub const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
+/// Kafka's `group.max.session.timeout.ms` default.
+pub const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
+/// Kafka's `offsets.retention.minutes` default (7 days).
+pub const OFFSETS_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka's `offsets.retention.check.interval.ms` default.
+pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS: i64 = 600_000;
+/// Kafka's `group.classic.new.member.join.timeout.ms`... internal default: how long a new
+/// member's parked JoinGroup may wait before it is dropped (it cannot heartbeat yet).
+pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 5 * 60 * 1000;
+/// Kafka's `offset.metadata.max.bytes` default.
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// The coordinator's settings (Kafka's names in the comments).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// group.initial.rebalance.delay.ms
+    pub initial_rebalance_delay_ms: i64,
+    /// group.min.session.timeout.ms
+    pub min_session_timeout_ms: i32,
+    /// group.max.session.timeout.ms
+    pub max_session_timeout_ms: i32,
+    /// offsets.retention.minutes, in ms
+    pub offsets_retention_ms: i64,
+    /// offsets.retention.check.interval.ms
+    pub retention_check_interval_ms: i64,
+    pub new_member_join_timeout_ms: i64,
+    /// offset.metadata.max.bytes
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay_ms: 3_000,
+            min_session_timeout_ms: MIN_SESSION_TIMEOUT_MS,
+            max_session_timeout_ms: MAX_SESSION_TIMEOUT_MS,
+            offsets_retention_ms: OFFSETS_RETENTION_MS,
+            retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS,
+            new_member_join_timeout_ms: NEW_MEMBER_JOIN_TIMEOUT_MS,
+            offset_metadata_max_bytes: OFFSET_METADATA_MAX_BYTES,
+        }
+    }
+}
+
+impl GroupConfig {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            initial_rebalance_delay_ms: i64::try_from(config.group_initial_rebalance_delay_ms)
+                .unwrap_or(i64::MAX),
+            ..Self::default()
+        }
+    }
+}
+
+/// Wall-clock milliseconds: timers, state timestamps and commit timestamps (Kafka uses the
+/// wall clock for all three, and the timestamps outlive restarts).
+pub fn now_ms() -> i64 {
+    crate::api::now_ms()
+}

@@ -1,0 +1,14 @@
+//! gregor: a Kafka-wire-compatible message broker.
+//!
+//! The crate is a library so that `tests/` can start a broker in-process; `main.rs` is a thin
+//! command-line wrapper around [`server::run`].
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod group;
+pub mod log;
+pub mod meta;
+pub mod server;
+pub mod store;

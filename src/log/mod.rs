@@ -1,0 +1,419 @@
+//! The partition log: a directory of segments named by base offset, each holding v2 record
+//! batches exactly as producers sent them (only the base offset, the partition leader epoch
+//! and, for LogAppendTime topics, the max timestamp rewritten), with a sparse offset index
+//! and a time index beside it.
+//!
+//! `PartitionLog` is single-threaded: the broker wraps it in a mutex and performs fsync
+//! outside that mutex through [`PartitionLog::sync_target`] (group commit).
+
+pub mod batch;
+mod index;
+mod segment;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+
+use batch::BatchHeader;
+use segment::Segment;
+
+/// Where a partition's segments live.
+#[derive(Debug, Clone)]
+pub enum Backing {
+    /// A directory on disk (created if absent).
+    Disk(PathBuf),
+    /// Process memory: nothing survives a restart (`--storage memory`).
+    Memory,
+}
+
+/// Per-partition log settings (Kafka's topic configs of the same names).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment once the active one reaches this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll to a new segment once the active one is this old (and non-empty).
+    pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes between two sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `message.timestamp.type` is LogAppendTime: stamp batches with the broker's clock.
+    pub log_append_time: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            index_interval_bytes: 4096,
+            log_append_time: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record appended.
+    pub first_offset: i64,
+    /// Offset given to the last record appended.
+    pub last_offset: i64,
+    /// The broker time written into the batches for LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+}
+
+/// Bytes read from the log for a fetch.
+#[derive(Debug, Clone, Default)]
+pub struct ReadResult {
+    /// Whole record batches (possibly a truncated last one when `min_one_batch` is false, as
+    /// Kafka does), starting with the batch that contains the requested offset.
+    pub records: Bytes,
+}
+
+/// A handle to fsync the data appended so far, used without holding the log's lock.
+pub struct SyncTarget {
+    /// Log end offset covered once `sync` returns.
+    pub end_offset: i64,
+    file: Option<std::sync::Arc<std::fs::File>>,
+}
+
+impl SyncTarget {
+    /// Make everything up to `end_offset` durable (a no-op for memory logs).
+    pub fn sync(&self) -> std::io::Result<()> {
+        match &self.file {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Written by `close()` and removed by `open()`: its presence means the active segment and its
+/// indexes were flushed, so recovery need not check every batch.
+const CLEAN_MARKER: &str = ".clean_shutdown";
+
+pub struct PartitionLog {
+    /// `None` for memory logs.
+    dir: Option<PathBuf>,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is active.
+    segments: Vec<Segment>,
+    /// `close()` left the clean marker: the next append must remove it first.
+    marker: bool,
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Base offsets of the `<20 digits>.log` files in `dir`, sorted.
+fn list_segments(dir: &Path) -> std::io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let base = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".log"))
+            .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(base) = base.and_then(|d| d.parse().ok()) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Open (or create) a log, recovering its tail: checks lengths and CRCs of the active
+    /// segment's batches after an unclean shutdown, truncates a torn or corrupt tail,
+    /// rebuilds missing or damaged indexes.
+    pub fn open(backing: Backing, config: LogConfig) -> Result<Self, LogError> {
+        let dir = match backing {
+            Backing::Memory => {
+                return Ok(Self {
+                    dir: None,
+                    config,
+                    segments: vec![Segment::create(None, 0)?],
+                    marker: false,
+                })
+            }
+            Backing::Disk(dir) => dir,
+        };
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)?;
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            sync_dir(parent.unwrap_or(Path::new(".")))?;
+        }
+        let interval = config.index_interval_bytes;
+        let marker = dir.join(CLEAN_MARKER);
+        let clean = marker.exists();
+        let bases = list_segments(&dir)?;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            segments.push(match bases.get(i + 1) {
+                Some(&end) => Segment::open_sealed(&dir, base, end, interval)?,
+                None => Segment::open_active(&dir, base, clean, interval)?,
+            });
+        }
+        let created = segments.is_empty();
+        if created {
+            segments.push(Segment::create(Some(&dir), 0)?);
+        }
+        if clean {
+            fs::remove_file(&marker)?;
+        }
+        // The marker must be gone for good before anything is appended.
+        if clean || created {
+            sync_dir(&dir)?;
+        }
+        Ok(Self {
+            dir: Some(dir),
+            config,
+            segments,
+            marker: false,
+        })
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has a segment")
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Append one or more batches already checked by [`batch::validate`]: assigns offsets
+    /// from the log end offset, rewrites each batch's base offset (and for LogAppendTime the
+    /// max timestamp and CRC), writes them to the active segment (rolling first if needed).
+    /// Nothing is fsynced here: see [`Self::sync_target`].
+    pub fn append(&mut self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let headers: Vec<(usize, BatchHeader)> = batch::headers(&batches).collect();
+        let whole = headers.last().map_or(0, |(p, h)| p + h.total_size());
+        if whole == 0 || whole != batches.len() || batches.len() as u64 > u64::from(u32::MAX) {
+            return Err(LogError::Corrupt(format!(
+                "append of {} bytes is not a sequence of whole record batches",
+                batches.len()
+            )));
+        }
+        if headers.iter().any(|(_, h)| h.last_offset_delta < 0) {
+            return Err(LogError::Corrupt("negative last offset delta".into()));
+        }
+        let first_offset = self.log_end_offset();
+        let count: i64 = headers
+            .iter()
+            .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        self.maybe_roll(batches.len() as u64, first_offset + count - 1, now_ms)?;
+        if self.marker {
+            if let Some(dir) = &self.dir {
+                fs::remove_file(dir.join(CLEAN_MARKER))?;
+                sync_dir(dir)?;
+            }
+            self.marker = false;
+        }
+
+        let mut rewritten = Vec::with_capacity(headers.len());
+        let mut next = first_offset;
+        for (pos, h) in headers {
+            let b = &mut batches[pos..pos + h.total_size()];
+            batch::set_base_offset(b, next);
+            batch::set_partition_leader_epoch(b, 0);
+            if self.config.log_append_time {
+                batch::set_log_append_time(b, now_ms);
+            }
+            let h = BatchHeader::parse(b).unwrap_or(h);
+            next = h.last_offset() + 1;
+            rewritten.push((pos, h));
+        }
+        let interval = self.config.index_interval_bytes;
+        let active = self.active_mut();
+        active.append(&batches, &rewritten, interval)?;
+        active.roll_base_ms.get_or_insert(now_ms);
+        Ok(AppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: if self.config.log_append_time {
+                now_ms
+            } else {
+                -1
+            },
+        })
+    }
+
+    /// Roll when the active segment is non-empty and full, too old, or could not index the
+    /// offsets coming (relative offsets are u32).
+    fn maybe_roll(&mut self, incoming: u64, last_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        let active = self.active();
+        if active.meta.size == 0 {
+            return Ok(());
+        }
+        let max_size = self.config.segment_bytes.min(u64::from(u32::MAX));
+        let full = active.meta.size + incoming > max_size;
+        let old = active
+            .roll_base_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms);
+        let offsets = last_offset - active.meta.base_offset > i64::from(u32::MAX);
+        if full || old || offsets {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Seal the active segment (fsynced with its indexes, so a later fsync of the new active
+    /// file covers everything acknowledged) and start a new one at the log end offset.
+    fn roll(&mut self) -> Result<(), LogError> {
+        let base = self.log_end_offset();
+        self.active_mut().seal()?;
+        let segment = Segment::create(self.dir.as_deref(), base)?;
+        if let Some(dir) = &self.dir {
+            sync_dir(dir)?;
+        }
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Read from the batch that contains `offset` on, at most `max_bytes` (but always the
+    /// whole first batch when `min_one_batch`). Empty when `offset` is the log end offset.
+    /// Only whole batches are returned, except when the first batch alone exceeds
+    /// `max_bytes` and `min_one_batch` is false: then its first `max_bytes` bytes (as Kafka
+    /// does). A read continues into the following segments to fill `max_bytes`. Offsets
+    /// outside the log give an empty result.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
+        if offset < self.log_start_offset() || offset >= self.log_end_offset() {
+            return Ok(ReadResult::default());
+        }
+        let mut i = self.segment_for(offset);
+        let mut pos = loop {
+            match self.segments.get(i) {
+                None => return Ok(ReadResult::default()),
+                Some(seg) => match seg.find_batch(offset)? {
+                    Some((pos, _)) => break pos,
+                    // Only past a segment's unreadable tail: the next segment follows.
+                    None => i += 1,
+                },
+            }
+        };
+        let mut out = Vec::new();
+        let mut budget = max_bytes;
+        let mut first = Some(min_one_batch);
+        for seg in &self.segments[i..] {
+            let n = seg.read_batches(pos, budget, first, &mut out)?;
+            budget = budget.saturating_sub(n);
+            if budget == 0 || pos + n as u64 != seg.meta.size {
+                break;
+            }
+            pos = 0;
+            first = None;
+        }
+        Ok(ReadResult {
+            records: Bytes::from(out),
+        })
+    }
+
+    /// Index of the segment whose base offset is the greatest <= `offset` (else the first).
+    fn segment_for(&self, offset: i64) -> usize {
+        let n = self
+            .segments
+            .partition_point(|s| s.meta.base_offset <= offset);
+        n.saturating_sub(1)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments[0].meta.base_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().meta.next_offset
+    }
+
+    /// The earliest record whose timestamp is >= `timestamp`: (offset, timestamp).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        for seg in &self.segments {
+            if seg.meta.max_ts.is_some_and(|(ts, _)| ts >= timestamp) {
+                if let Some(found) = seg.offset_for_timestamp(timestamp)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (the earliest such record on ties).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let mut best: Option<&Segment> = None;
+        for seg in &self.segments {
+            let ts = seg.meta.max_ts.map(|(ts, _)| ts);
+            if ts.is_some() && best.is_none_or(|b| ts > b.meta.max_ts.map(|(ts, _)| ts)) {
+                best = Some(seg);
+            }
+        }
+        match best {
+            Some(seg) => Ok(seg.max_timestamp()?),
+            None => Ok(None),
+        }
+    }
+
+    /// What to fsync to make the current log end durable.
+    pub fn sync_target(&self) -> SyncTarget {
+        SyncTarget {
+            end_offset: self.log_end_offset(),
+            file: self.active().file(),
+        }
+    }
+
+    /// Flush indexes and mark the log cleanly closed (recovery then skips the CRC scan). The
+    /// log stays usable; a later append removes the mark.
+    pub fn close(&mut self) -> Result<(), LogError> {
+        self.active_mut().seal()?;
+        if let Some(dir) = &self.dir {
+            // The indexes' renames must be durable before the marker vouches for them.
+            sync_dir(dir)?;
+            File::create(dir.join(CLEAN_MARKER))?.sync_all()?;
+            sync_dir(dir)?;
+            self.marker = true;
+        }
+        Ok(())
+    }
+
+    /// Remove the log and its directory.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        if let Some(dir) = dir {
+            fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.meta.size).sum()
+    }
+
+    /// Number of segments (the active one included).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}

@@ -1,0 +1,617 @@
+//! One segment: a data file (or a Vec for memory logs) of v2 batches with consecutive offsets,
+//! plus its sparse indexes and max timestamp, kept in memory.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use tracing::warn;
+
+use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::index::{self, IndexEntry, TimeEntry};
+
+/// Read granularity when walking batch headers: one syscall per chunk, not per batch.
+const CHUNK: usize = 32 * 1024;
+
+pub(crate) enum Data {
+    File(Arc<File>),
+    Memory(Vec<u8>),
+}
+
+impl Data {
+    fn len(&self) -> io::Result<u64> {
+        match self {
+            Data::File(f) => Ok(f.metadata()?.len()),
+            Data::Memory(v) => Ok(v.len() as u64),
+        }
+    }
+
+    fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            Data::File(f) => f.read_exact_at(buf, pos),
+            Data::Memory(v) => {
+                let src = usize::try_from(pos)
+                    .ok()
+                    .and_then(|p| v.get(p..p.checked_add(buf.len())?))
+                    .ok_or(io::ErrorKind::UnexpectedEof)?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    fn write_at(&mut self, pos: u64, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Data::File(f) => f.write_all_at(bytes, pos),
+            Data::Memory(v) => {
+                v.truncate(pos as usize);
+                v.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        match self {
+            Data::File(f) => f.set_len(len),
+            Data::Memory(v) => {
+                v.truncate(len as usize);
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        match self {
+            Data::File(f) => f.sync_data(),
+            Data::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// What the log knows about a segment's content without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub base_offset: i64,
+    /// One past the last offset in the segment.
+    pub next_offset: i64,
+    /// Bytes of whole batches (the file is truncated to this on recovery).
+    pub size: u64,
+    pub index: Vec<IndexEntry>,
+    pub time_index: Vec<TimeEntry>,
+    bytes_since_index: u64,
+    /// (max timestamp, base offset of the first batch reaching it).
+    pub max_ts: Option<(i64, i64)>,
+}
+
+impl Meta {
+    fn new(base_offset: i64) -> Self {
+        Self {
+            base_offset,
+            next_offset: base_offset,
+            size: 0,
+            index: Vec::new(),
+            time_index: Vec::new(),
+            bytes_since_index: 0,
+            max_ts: None,
+        }
+    }
+
+    /// `offset` relative to the base, clamped to what an index entry can hold.
+    fn rel(&self, offset: i64) -> u32 {
+        offset
+            .saturating_sub(self.base_offset)
+            .clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    /// Account for the batch written at `pos`: an index entry every `interval` bytes (taken
+    /// before the batch, as Kafka does) and a time entry there when the max timestamp grew.
+    fn track(&mut self, pos: u64, h: &BatchHeader, interval: u32) {
+        if self.max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
+            self.max_ts = Some((h.max_timestamp, h.base_offset));
+        }
+        if self.bytes_since_index > u64::from(interval) {
+            let rel = self.rel(h.base_offset);
+            self.index.push(IndexEntry {
+                rel,
+                pos: pos as u32,
+            });
+            self.push_time_entry();
+            self.bytes_since_index = 0;
+        }
+        let size = h.total_size() as u64;
+        self.bytes_since_index += size;
+        self.size = pos + size;
+        self.next_offset = h.last_offset().saturating_add(1);
+    }
+
+    /// Add the current max timestamp to the time index if it grew since the last entry. Done
+    /// on sealing too, so that the last entry of a written time index is the segment's max.
+    fn push_time_entry(&mut self) {
+        if let Some((ts, offset)) = self.max_ts {
+            if self.time_index.last().is_none_or(|e| ts > e.ts) {
+                let rel = self.rel(offset);
+                self.time_index.push(TimeEntry { ts, rel });
+            }
+        }
+    }
+
+    /// The largest relative offset a consistent index of this segment may hold.
+    fn max_rel(&self) -> u64 {
+        (self.next_offset - self.base_offset - 1).max(0) as u64
+    }
+}
+
+/// Reads `[.., end)` of a segment through a buffer refilled a chunk at a time.
+struct Reader<'a> {
+    data: &'a Data,
+    end: u64,
+    buf: Vec<u8>,
+    buf_pos: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a Data, end: u64) -> Self {
+        Self {
+            data,
+            end,
+            buf: Vec::new(),
+            buf_pos: 0,
+        }
+    }
+
+    /// `len` bytes at `pos`; the caller ensures `pos + len <= end`.
+    fn get(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
+        let buf_end = self.buf_pos + self.buf.len() as u64;
+        if pos < self.buf_pos || pos + len as u64 > buf_end {
+            let n = (self.end - pos).min(len.max(CHUNK) as u64) as usize;
+            self.buf.resize(n, 0);
+            self.data.read_exact_at(pos, &mut self.buf)?;
+            self.buf_pos = pos;
+        }
+        let at = (pos - self.buf_pos) as usize;
+        Ok(&self.buf[at..at + len])
+    }
+
+    /// The header of the batch at `pos`, or why no plausible batch lies there (short, bad
+    /// length, wrong magic). The CRC is not checked.
+    fn header(&mut self, pos: u64) -> io::Result<Result<BatchHeader, String>> {
+        let left = self.end - pos;
+        if left < HEADER_LEN as u64 {
+            return Ok(Err(format!(
+                "{left} trailing bytes, less than a batch header"
+            )));
+        }
+        let Some(h) = BatchHeader::parse(self.get(pos, HEADER_LEN)?) else {
+            return Ok(Err("short header".into()));
+        };
+        Ok(if h.magic != 2 {
+            Err(format!("magic {}", h.magic))
+        } else if h.total_size() < HEADER_LEN || h.total_size() as u64 > left {
+            Err(format!(
+                "batch length {} with {left} bytes left",
+                h.batch_length
+            ))
+        } else {
+            Ok(h)
+        })
+    }
+}
+
+/// Walk the batches in `[from, end)` of `data`, tracking each in `meta`. Stop at the first one
+/// that is malformed, does not continue the offsets or (with `verify`) fails its CRC, and
+/// return its position and why.
+fn scan(
+    data: &Data,
+    meta: &mut Meta,
+    from: u64,
+    end: u64,
+    verify: bool,
+    interval: u32,
+) -> io::Result<Option<(u64, String)>> {
+    let mut reader = Reader::new(data, end);
+    let mut pos = from;
+    while pos < end {
+        let h = match reader.header(pos)? {
+            Ok(h) => h,
+            Err(why) => return Ok(Some((pos, why))),
+        };
+        if h.base_offset != meta.next_offset || h.last_offset_delta < 0 {
+            let why = format!(
+                "batch of offsets {}..={} where offset {} was expected",
+                h.base_offset,
+                h.last_offset(),
+                meta.next_offset
+            );
+            return Ok(Some((pos, why)));
+        }
+        if pos + h.total_size() as u64 > u64::from(u32::MAX) {
+            return Ok(Some((pos, "segment larger than 4 GiB".into())));
+        }
+        if verify {
+            if let Err(e) = batch::check_batch(reader.get(pos, h.total_size())?, usize::MAX) {
+                return Ok(Some((pos, e.to_string())));
+            }
+        }
+        meta.track(pos, &h, interval);
+        pos += h.total_size() as u64;
+    }
+    Ok(None)
+}
+
+/// `<dir>/<base offset, 20 digits>`: segment files are this plus an extension.
+pub(crate) fn stem(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{base_offset:020}"))
+}
+
+pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = OsString::from(stem.as_os_str());
+    s.push(ext);
+    s.into()
+}
+
+/// Replace `path` with `bytes` so that a crash leaves either the old or the new file whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = with_ext(path, ".tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+pub(crate) struct Segment {
+    data: Data,
+    /// Disk segments only: see [`stem`].
+    stem: Option<PathBuf>,
+    pub meta: Meta,
+    /// When the segment's first batch was appended (for `segment.ms`), if known.
+    pub roll_base_ms: Option<i64>,
+}
+
+impl Segment {
+    /// A new, empty segment (a new file, truncated if one was left over, when on disk).
+    pub fn create(dir: Option<&Path>, base_offset: i64) -> io::Result<Self> {
+        let (data, stem) = match dir {
+            None => (Data::Memory(Vec::new()), None),
+            Some(dir) => {
+                let stem = stem(dir, base_offset);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(with_ext(&stem, ".log"))?;
+                (Data::File(Arc::new(file)), Some(stem))
+            }
+        };
+        Ok(Self {
+            data,
+            stem,
+            meta: Meta::new(base_offset),
+            roll_base_ms: None,
+        })
+    }
+
+    fn open_file(dir: &Path, base_offset: i64) -> io::Result<Self> {
+        let stem = stem(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(with_ext(&stem, ".log"))?;
+        Ok(Self {
+            data: Data::File(Arc::new(file)),
+            stem: Some(stem),
+            meta: Meta::new(base_offset),
+            roll_base_ms: None,
+        })
+    }
+
+    /// Open a non-active segment ending before `end_offset`. Its data is trusted (it was
+    /// fsynced when the log rolled past it); only its indexes are checked and rebuilt if
+    /// missing or inconsistent.
+    pub fn open_sealed(
+        dir: &Path,
+        base_offset: i64,
+        end_offset: i64,
+        interval: u32,
+    ) -> io::Result<Self> {
+        let mut seg = Self::open_file(dir, base_offset)?;
+        let len = seg.data.len()?;
+        seg.meta.next_offset = end_offset;
+        if let Some((index, time_index)) = seg.load_indexes() {
+            let max_rel = seg.meta.max_rel();
+            let consistent = index::index_consistent(&index, len, max_rel)
+                && index::time_index_consistent(&time_index, max_rel)
+                && (len == 0) == time_index.is_empty()
+                && seg.entry_matches(index.last(), len)?;
+            if consistent {
+                seg.meta.max_ts = time_index
+                    .last()
+                    .map(|e| (e.ts, base_offset + i64::from(e.rel)));
+                seg.meta.index = index;
+                seg.meta.time_index = time_index;
+                seg.meta.size = len;
+                return Ok(seg);
+            }
+        }
+        warn!(segment = %seg.name(), "rebuilding missing or inconsistent segment indexes");
+        seg.meta = Meta::new(base_offset);
+        if let Some((pos, why)) = scan(&seg.data, &mut seg.meta, 0, len, false, interval)? {
+            warn!(segment = %seg.name(), pos, "unreadable batch in a sealed segment, ignoring the rest of it: {why}");
+        }
+        seg.meta.next_offset = end_offset;
+        seg.seal()?;
+        Ok(seg)
+    }
+
+    /// Open the active (last) segment. After a clean shutdown its indexes are loaded and only
+    /// the batches after the last index entry are walked; otherwise (or if anything looks off)
+    /// every batch is checked, length and CRC, and the file truncated at the first bad one.
+    pub fn open_active(
+        dir: &Path,
+        base_offset: i64,
+        clean: bool,
+        interval: u32,
+    ) -> io::Result<Self> {
+        let mut seg = Self::open_file(dir, base_offset)?;
+        let len = seg.data.len()?;
+        if !(clean && seg.load_clean(len, interval)?) {
+            seg.recover(len, interval)?;
+        }
+        if seg.meta.size > 0 {
+            // Kafka's choice after a restart: time-based rolling counts from the first batch's
+            // timestamp, as the wall-clock time of the first append is not stored.
+            if let Ok(h) = Reader::new(&seg.data, seg.meta.size).header(0)? {
+                seg.roll_base_ms = (h.max_timestamp >= 0).then_some(h.max_timestamp);
+            }
+        }
+        Ok(seg)
+    }
+
+    fn load_indexes(&self) -> Option<(Vec<IndexEntry>, Vec<TimeEntry>)> {
+        let stem = self.stem.as_ref()?;
+        let index = index::decode_index(&fs::read(with_ext(stem, ".index")).ok()?)?;
+        let time = index::decode_time_index(&fs::read(with_ext(stem, ".timeindex")).ok()?)?;
+        Some((index, time))
+    }
+
+    /// Whether the batch at the entry's position has the entry's offset (no entry: true).
+    fn entry_matches(&self, entry: Option<&IndexEntry>, len: u64) -> io::Result<bool> {
+        let Some(e) = entry else { return Ok(true) };
+        let header = Reader::new(&self.data, len).header(u64::from(e.pos))?;
+        Ok(header.is_ok_and(|h| h.base_offset == self.meta.base_offset + i64::from(e.rel)))
+    }
+
+    /// The clean-shutdown path of [`Self::open_active`]; false if recovery must scan it all.
+    fn load_clean(&mut self, len: u64, interval: u32) -> io::Result<bool> {
+        let Some((index, time_index)) = self.load_indexes() else {
+            return Ok(false);
+        };
+        if !index::index_consistent(&index, len, u64::from(u32::MAX))
+            || (len == 0) != time_index.is_empty()
+        {
+            return Ok(false);
+        }
+        let m = &mut self.meta;
+        let (rel, pos) = index.last().map_or((0, 0), |e| (e.rel, e.pos));
+        m.next_offset = m.base_offset + i64::from(rel);
+        m.size = u64::from(pos);
+        m.max_ts = time_index
+            .last()
+            .map(|e| (e.ts, m.base_offset + i64::from(e.rel)));
+        m.index = index;
+        m.time_index = time_index;
+        // The walk re-tracks the batch at the last entry: a zero count adds no entry for it.
+        m.bytes_since_index = 0;
+        if scan(&self.data, m, m.size, len, false, interval)?.is_some() {
+            return Ok(false);
+        }
+        Ok(index::time_index_consistent(&m.time_index, m.max_rel()))
+    }
+
+    /// Check every batch and truncate the file at the first torn or corrupt one.
+    fn recover(&mut self, len: u64, interval: u32) -> io::Result<()> {
+        self.meta = Meta::new(self.meta.base_offset);
+        if let Some((pos, why)) = scan(&self.data, &mut self.meta, 0, len, true, interval)? {
+            warn!(
+                segment = %self.name(),
+                pos,
+                dropped_bytes = len - pos,
+                "truncating the log at a torn or corrupt batch: {why}"
+            );
+            self.data.set_len(pos)?;
+            self.data.sync()?;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> String {
+        match &self.stem {
+            Some(stem) => with_ext(stem, ".log").display().to_string(),
+            None => format!("memory segment {}", self.meta.base_offset),
+        }
+    }
+
+    /// Write whole batches (offsets already assigned) at the end; `headers` are their
+    /// positions within `bytes` and their final headers.
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        headers: &[(usize, BatchHeader)],
+        interval: u32,
+    ) -> io::Result<()> {
+        let start = self.meta.size;
+        if let Err(e) = self.data.write_at(start, bytes) {
+            // Drop whatever part was written, so the file keeps ending with a whole batch.
+            let _ = self.data.set_len(start);
+            return Err(e);
+        }
+        for (pos, h) in headers {
+            self.meta.track(start + *pos as u64, h, interval);
+        }
+        Ok(())
+    }
+
+    /// Make the segment durable as it stands: indexes written out (with the max timestamp as
+    /// the last time entry) and everything fsynced. Used on roll and close.
+    pub fn seal(&mut self) -> io::Result<()> {
+        self.meta.push_time_entry();
+        if let Some(stem) = &self.stem {
+            write_atomically(
+                &with_ext(stem, ".index"),
+                &index::encode_index(&self.meta.index),
+            )?;
+            let time = index::encode_time_index(&self.meta.time_index);
+            write_atomically(&with_ext(stem, ".timeindex"), &time)?;
+        }
+        self.data.sync()
+    }
+
+    pub fn file(&self) -> Option<Arc<File>> {
+        match &self.data {
+            Data::File(f) => Some(f.clone()),
+            Data::Memory(_) => None,
+        }
+    }
+
+    /// The first batch at or after `from` satisfying `pred`. A malformed header ends the walk.
+    fn walk(
+        &self,
+        from: u64,
+        mut pred: impl FnMut(&BatchHeader) -> bool,
+    ) -> io::Result<Option<(u64, BatchHeader)>> {
+        let mut reader = Reader::new(&self.data, self.meta.size);
+        let mut pos = from;
+        while pos < self.meta.size {
+            let Ok(h) = reader.header(pos)? else {
+                return Ok(None);
+            };
+            if pred(&h) {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Where to walk from to find relative offset `rel`: the last index entry at or before
+    /// it. Only the last entry of a loaded index is checked at open, so an entry whose batch
+    /// does not start at its offset (which would skip data) is caught here: walk from 0.
+    fn start_for(&self, rel: u32) -> io::Result<u64> {
+        let Some(e) = index::lookup(&self.meta.index, rel) else {
+            return Ok(0);
+        };
+        if self.entry_matches(Some(&e), self.meta.size)? {
+            return Ok(u64::from(e.pos));
+        }
+        warn!(segment = %self.name(), entry = ?e, "index entry does not match the data");
+        Ok(0)
+    }
+
+    /// The first batch holding an offset >= `offset`, found from the sparse index.
+    pub fn find_batch(&self, offset: i64) -> io::Result<Option<(u64, BatchHeader)>> {
+        let from = self.start_for(self.meta.rel(offset))?;
+        self.walk(from, |h| h.last_offset() >= offset)
+    }
+
+    /// Append to `out` whole batches from `pos` on, at most `budget` bytes, and return how many
+    /// bytes were appended. For the first batch of a read, `first` is `Some(min_one_batch)`: a
+    /// batch bigger than the budget then comes whole (true) or cut at the budget (false).
+    pub fn read_batches(
+        &self,
+        pos: u64,
+        budget: usize,
+        first: Option<bool>,
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let start = out.len();
+        let want = (self.meta.size.saturating_sub(pos)).min(budget as u64) as usize;
+        out.resize(start + want, 0);
+        self.data.read_exact_at(pos, &mut out[start..])?;
+        let whole = batch::headers(&out[start..])
+            .last()
+            .map_or(0, |(p, h)| p + h.total_size());
+        if whole > 0 || first == Some(false) {
+            if whole > 0 {
+                out.truncate(start + whole);
+            }
+            return Ok(out.len() - start);
+        }
+        out.truncate(start);
+        if first == Some(true) {
+            if let Ok(h) = Reader::new(&self.data, self.meta.size).header(pos)? {
+                out.resize(start + h.total_size(), 0);
+                self.data.read_exact_at(pos, &mut out[start..])?;
+            }
+        }
+        Ok(out.len() - start)
+    }
+
+    fn read_bytes(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        let mut buf = vec![0; len];
+        self.data.read_exact_at(pos, &mut buf)?;
+        Ok(buf.into())
+    }
+
+    /// The first record of the batch at `pos` whose timestamp satisfies `pred`, as (offset,
+    /// timestamp). LogAppendTime batches give every record the batch's max timestamp, so they
+    /// need no decoding.
+    fn find_record(
+        &self,
+        pos: u64,
+        h: &BatchHeader,
+        pred: impl Fn(i64) -> bool,
+    ) -> io::Result<Option<(i64, i64)>> {
+        let batch_level = pred(h.max_timestamp).then_some((h.base_offset, h.max_timestamp));
+        if h.is_log_append_time() {
+            return Ok(batch_level);
+        }
+        let mut bytes = self.read_bytes(pos, h.total_size())?;
+        match RecordBatchDecoder::decode(&mut bytes) {
+            Ok(set) => Ok(set
+                .records
+                .iter()
+                .find(|r| pred(r.timestamp))
+                .map(|r| (r.offset, r.timestamp))),
+            Err(e) => {
+                // Records are not validated on produce; answer at batch level rather than fail.
+                warn!(segment = %self.name(), pos, "cannot decode batch: {e:#}");
+                Ok(batch_level)
+            }
+        }
+    }
+
+    /// The first record in this segment with timestamp >= `ts`, as (offset, timestamp).
+    pub fn offset_for_timestamp(&self, ts: i64) -> io::Result<Option<(i64, i64)>> {
+        let rel = index::lookup_time(&self.meta.time_index, ts).unwrap_or(0);
+        let mut from = self.start_for(rel)?;
+        // The first batch whose max reaches `ts` holds the answer unless its header lies.
+        while let Some((pos, h)) = self.walk(from, |h| h.max_timestamp >= ts)? {
+            if let Some(found) = self.find_record(pos, &h, |t| t >= ts)? {
+                return Ok(Some(found));
+            }
+            from = pos + h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The first record carrying this segment's max timestamp, as (offset, timestamp).
+    pub fn max_timestamp(&self) -> io::Result<Option<(i64, i64)>> {
+        let Some((ts, batch_offset)) = self.meta.max_ts else {
+            return Ok(None);
+        };
+        let from = self.start_for(self.meta.rel(batch_offset))?;
+        let found = match self.walk(from, |h| h.base_offset >= batch_offset)? {
+            Some((pos, h)) if h.base_offset == batch_offset => {
+                self.find_record(pos, &h, |t| t == ts)?
+            }
+            _ => None,
+        };
+        Ok(Some(found.unwrap_or((batch_offset, ts))))
+    }
+}

@@ -1,0 +1,66 @@
+//! The `gregor` binary: configuration, logging, then the broker until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use gregor::config::{Config, ConfigError, LoadOutcome};
+
+fn main() -> ExitCode {
+    // Lossy rather than std::env::args(), which panics on arguments that are not UTF-8.
+    let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let env = std::env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    });
+    let config = match Config::load(args, env) {
+        Ok(LoadOutcome::Run(config)) => config,
+        Ok(LoadOutcome::PrintConfig(config)) => {
+            return match config.to_toml() {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gregor: cannot print the configuration: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        // --help and --version (exit 0) and bad flags (exit 2), in clap's own format.
+        Err(ConfigError::Cli(e)) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
+        }
+        Err(e) => {
+            eprintln!("gregor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    // Config::validate has checked the filter.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_writer(std::io::stderr)
+        // No colour codes in files and `docker logs`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("gregor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(gregor::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gregor: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

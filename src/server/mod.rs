@@ -1,0 +1,175 @@
+//! The network side: listeners, connections, graceful shutdown.
+
+mod connection;
+pub mod frame;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::api::ListenerInfo;
+use crate::broker::Broker;
+use crate::config::{Config, FsyncPolicy};
+
+/// How long shutdown waits for connections to finish their in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A broker that is serving; [`RunningBroker::shutdown`] stops it cleanly.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    /// Each listener's advertised address and the address it is bound to.
+    pub listeners: Vec<(ListenerInfo, SocketAddr)>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningBroker {
+    /// The bound address of the first listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0].1
+    }
+
+    /// Stop accepting, let connections answer what they have read, make data durable.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
+        }
+        self.broker.close().await;
+    }
+}
+
+/// Open the broker and bind every listener (port 0 picks a free port).
+pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
+    let specs = config.listeners()?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let connections = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut listeners = Vec::new();
+    for spec in specs {
+        let listener = TcpListener::bind(&spec.bind)
+            .await
+            .with_context(|| format!("binding listener {} to {}", spec.name, spec.bind))?;
+        let bound = listener.local_addr()?;
+        let (host, port) = spec.advertised.clone().unwrap_or_else(|| {
+            let ip = bound.ip();
+            let host = if ip.is_unspecified() {
+                "localhost".to_string()
+            } else {
+                ip.to_string()
+            };
+            (host, bound.port())
+        });
+        let info = ListenerInfo {
+            name: spec.name.clone(),
+            host,
+            port,
+        };
+        tracing::info!(listener = %info.name, bind = %bound, advertised = %format!("{}:{}", info.host, info.port), "listening");
+        listeners.push((info.clone(), bound));
+        tasks.spawn(accept_loop(
+            listener,
+            Arc::new(info),
+            broker.clone(),
+            connections.clone(),
+            shutdown.clone(),
+            tasks.clone(),
+        ));
+    }
+    if let FsyncPolicy::Interval(ms) = broker.config.fsync {
+        tasks.spawn(flush_periodically(
+            broker.clone(),
+            Duration::from_millis(ms.max(1)),
+            shutdown.clone(),
+        ));
+    }
+    Ok(RunningBroker {
+        broker,
+        listeners,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Run until SIGINT or SIGTERM, then shut down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let running = start(config).await?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, node_id = running.broker.node_id, cluster_id = %running.broker.cluster_id, "gregor started");
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    info: Arc<ListenerInfo>,
+    broker: Arc<Broker>,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    loop {
+        // Wait for a free connection slot before accepting (the cap on connections).
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let span = tracing::debug_span!("connection", %peer, listener = %info.name);
+        tasks.spawn(
+            {
+                let (broker, info, shutdown) = (broker.clone(), info.clone(), shutdown.clone());
+                async move {
+                    connection::serve(stream, peer, broker, info, shutdown).await;
+                    drop(permit);
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn flush_periodically(broker: Arc<Broker>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => broker.flush_all().await,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{Entries, KvStore, StoreError, WriteOp};
+
+/// Process memory; for tests and `--storage memory`.
+#[derive(Default)]
+pub struct MemoryStore {
+    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+        // A panic while holding the lock cannot leave the map half-written: recover it.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl KvStore for MemoryStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.map().get(key).cloned())
+    }
+
+    fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let mut map = self.map();
+        for op in ops {
+            match op {
+                WriteOp::Put(k, v) => map.insert(k, v),
+                WriteOp::Delete(k) => map.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        Ok(self
+            .map()
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conforms() {
+        super::super::conformance(&super::MemoryStore::new());
+    }
+}

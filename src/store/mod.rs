@@ -1,0 +1,67 @@
+//! A small key-value store for broker metadata (topics, cluster identity, later group
+//! offsets and producer state). No engine types leak through [`KvStore`]; every backend
+//! passes the same conformance tests.
+
+mod memory;
+mod rocks;
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+#[derive(Debug, thiserror::Error)]
+#[error("metadata store: {0}")]
+pub struct StoreError(pub String);
+
+/// Key-value pairs in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// Writes are durable when they return.
+pub trait KvStore: Send + Sync {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Apply all ops atomically.
+    fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// Every (key, value) whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError>;
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.write(vec![WriteOp::Put(key.to_vec(), value.to_vec())])
+    }
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.write(vec![WriteOp::Delete(key.to_vec())])
+    }
+}
+
+/// The behaviour every backend must show; each backend's tests call this.
+#[cfg(test)]
+pub(crate) fn conformance(store: &dyn KvStore) {
+    assert_eq!(store.get(b"a").unwrap(), None);
+    store.put(b"t/b", b"2").unwrap();
+    store.put(b"t/a", b"1").unwrap();
+    store.put(b"u/a", b"3").unwrap();
+    assert_eq!(store.get(b"t/a").unwrap(), Some(b"1".to_vec()));
+    let scanned = store.scan_prefix(b"t/").unwrap();
+    assert_eq!(
+        scanned,
+        vec![
+            (b"t/a".to_vec(), b"1".to_vec()),
+            (b"t/b".to_vec(), b"2".to_vec())
+        ]
+    );
+    store
+        .write(vec![
+            WriteOp::Delete(b"t/a".to_vec()),
+            WriteOp::Put(b"t/c".to_vec(), b"4".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(store.get(b"t/a").unwrap(), None);
+    assert_eq!(store.scan_prefix(b"t/").unwrap().len(), 2);
+    store.delete(b"missing").unwrap();
+    assert_eq!(store.scan_prefix(b"zz").unwrap(), vec![]);
+}

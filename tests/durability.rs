@@ -1,0 +1,105 @@
+//! kill -9 of the real binary: every record acknowledged with acks=all is there after restart.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+use tokio::net::TcpStream;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
+    // Our settings only: the broker rejects GREGOR_* variables it does not know.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GREGOR_")) {
+        cmd.env_remove(key);
+    }
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gregor starts")
+}
+
+async fn connect(port: u16) -> Client {
+    for _ in 0..200 {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            return Client::from_stream(stream);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("broker did not come up on port {port}");
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+#[tokio::test]
+async fn acknowledged_records_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = spawn(dir.path(), port);
+    let mut c = connect(port).await;
+    let mut acked = 0;
+    for i in 0..50 {
+        let records: Vec<_> = (0..10)
+            .map(|j| record(&format!("order-{i}-{j}"), "payed", 1_000))
+            .collect();
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("loms.order-events"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(i % 2)
+                    .with_records(Some(batch(&records, Compression::Zstd)))])]);
+        let resp = c.call(&req, 9).await;
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        acked += 10;
+    }
+    child.kill().unwrap(); // SIGKILL: no clean shutdown, no flush beyond what was acknowledged.
+    child.wait().unwrap();
+
+    let mut child = spawn(dir.path(), port);
+    let mut c = connect(port).await;
+    let mut found = 0;
+    for partition in 0..2 {
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_bytes(50 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name("loms.order-events"))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_partition_max_bytes(50 << 20)])]);
+        let resp = c.call(&req, 12).await;
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        let records = decode_records(p.records.clone().unwrap());
+        assert_eq!(records.len() as i64, p.high_watermark);
+        assert!(records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.offset == i as i64));
+        found += records.len();
+    }
+    assert_eq!(found, acked);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
