@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, FsyncPolicy, StorageKind};
 use crate::error::{BrokerError, Result};
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::store::{KvStore, MemoryStore, RocksStore};
@@ -32,6 +33,8 @@ pub struct Broker {
     pub cluster_id: String,
     pub topics: TopicRegistry,
     store: Arc<dyn KvStore>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
     log_defaults: LogConfig,
@@ -61,7 +64,9 @@ impl Broker {
             segment_ms: config.segment_ms,
             ..LogConfig::default()
         };
+        let groups = GroupCoordinator::open(store.clone(), GroupConfig::from_config(&config))?;
         let broker = Self {
+            groups,
             node_id: config.node_id,
             cluster_id,
             topics: TopicRegistry::default(),
@@ -203,6 +208,7 @@ impl Broker {
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         self.store.delete(topic_key(name).as_bytes())?;
         self.topics.remove(name);
+        self.groups.topic_deleted(name.to_string());
         for partition in topic.partitions() {
             // Rename first so a new topic of the same name gets fresh directories even while
             // (or if a crash interrupts) the removal.
@@ -247,6 +253,34 @@ impl Broker {
             .collect::<Result<Vec<_>>>()?;
         meta::write(&topic.partitions).extend(added);
         self.persist(&topic)
+    }
+
+    /// The topic; if it does not exist and `allow_create` (with auto-creation on), a new one
+    /// with the default partition count.
+    pub fn topic_or_create(&self, name: &str, allow_create: bool) -> Result<Arc<Topic>> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !crate::config::valid_topic_name(name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{name}' is not a valid topic name"
+            )));
+        }
+        if !(allow_create && self.config.auto_create_topics) {
+            return Err(BrokerError::UnknownTopicOrPartition);
+        }
+        match self.create_topic(name, self.config.num_partitions, BTreeMap::new(), false) {
+            Ok(topic) => {
+                tracing::info!(topic = name, "auto-created topic");
+                Ok(topic)
+            }
+            // Someone else created it meanwhile.
+            Err(BrokerError::TopicAlreadyExists(_)) => self
+                .topics
+                .get(name)
+                .ok_or(BrokerError::UnknownTopicOrPartition),
+            Err(e) => Err(e),
+        }
     }
 
     /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.

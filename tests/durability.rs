@@ -22,6 +22,10 @@ fn free_port() -> u16 {
 }
 
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    spawn_with(dir, port, &[])
+}
+
+fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
     // Our settings only: the broker rejects GREGOR_* variables it does not know.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GREGOR_")) {
@@ -29,6 +33,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
     }
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
+        .args(extra)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -100,6 +105,65 @@ async fn acknowledged_records_survive_kill_9() {
         found += records.len();
     }
     assert_eq!(found, acked);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn produce(c: &mut Client, partition: i32, n: usize) {
+    let records: Vec<_> = (0..n)
+        .map(|j| record(&format!("order-{j}"), "new", 1_000))
+        .collect();
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name("loms.order-events"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch(&records, Compression::None)))])]);
+    assert_eq!(
+        c.call(&req, 9).await.responses[0].partition_responses[0].error_code,
+        0
+    );
+}
+
+async fn high_watermark(c: &mut Client, partition: i32) -> i64 {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name("loms.order-events"))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_partition_max_bytes(1 << 20)])]);
+    c.call(&req, 12).await.responses[0].partitions[0].high_watermark
+}
+
+/// SIGTERM: finish, make everything durable (even with fsync=never), exit 0.
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly_and_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = spawn_with(dir.path(), port, &["--fsync", "never"]);
+    let mut c = connect(port).await;
+    produce(&mut c, 0, 25).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "gregor exits 0 on SIGTERM, got {exit:?}");
+
+    let mut child = spawn(dir.path(), port);
+    let mut c = connect(port).await;
+    assert_eq!(high_watermark(&mut c, 0).await, 25);
+    produce(&mut c, 0, 5).await;
+    assert_eq!(
+        high_watermark(&mut c, 0).await,
+        30,
+        "appends continue after the recovered end"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -43,9 +43,12 @@ fetch() {
   need_tools
   log "fetching Apache Kafka $VERSION jars from Maven Central into $LIBS"
   rm -rf "$LIBS"; mkdir -p "$LIBS"
-  mvn -B -q -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
-    dependency:copy-dependencies -DoutputDirectory="$LIBS" >&2 \
-    || die "maven could not fetch kafka $VERSION"
+  local mlog="$CACHE/kafka-$VERSION/maven.log"
+  if ! mvn -B -Dstyle.color=never -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
+      dependency:copy-dependencies -DoutputDirectory="$LIBS" >"$mlog" 2>&1; then
+    grep -E 'ERROR|BUILD' "$mlog" >&2 || tail -30 "$mlog" >&2
+    die "maven could not fetch kafka $VERSION (log: $mlog)"
+  fi
   ls "$LIBS"/kafka_2.13-"$VERSION".jar >/dev/null || die "kafka_2.13-$VERSION.jar missing after fetch"
   touch "$LIBS/.complete"
 }

@@ -218,8 +218,10 @@ def kp_admin(broker: Broker) -> kafka.KafkaAdminClient:
 
 
 def kp_produce(broker: Broker, topic: str, records, **conf) -> list[tuple]:
-    """kafka-python counterpart of ck_produce (acks=all); returns [(partition, offset)]."""
-    settings = {"acks": "all", "linger_ms": 5}
+    """kafka-python counterpart of ck_produce (acks=all); returns [(partition, offset)].
+    kafka-python ≥3 is idempotent by default (InitProducerId first); plain acks=all producing
+    is tested with it off, and idempotence by its own scenario (test_idempotent.py)."""
+    settings = {"acks": "all", "linger_ms": 5, "enable_idempotence": False}
     settings.update(conf)
     if settings.get("compression_type") == "none":
         settings["compression_type"] = None

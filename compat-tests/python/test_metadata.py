@@ -38,13 +38,14 @@ def check_kafka_python(broker):
         cluster = admin.describe_cluster()
         brokers = [(b["host"], b["port"]) for b in cluster["brokers"]]
         assert brokers == [(broker.host, broker.port)]
-        node_id = cluster["brokers"][0]["node_id"]
+        node_id = cluster["brokers"][0]["broker_id"]
         assert cluster["controller_id"] == node_id
         assert cluster["cluster_id"]
 
         assert HOMEWORK_TOPIC in admin.list_topics()
         (t,) = admin.describe_topics([HOMEWORK_TOPIC])
         assert t["error_code"] == 0
+        assert t["is_internal"] is False
         parts = sorted(t["partitions"], key=lambda p: p["partition_index"])
         assert [p["partition_index"] for p in parts] == [0, 1]
         for p in parts:

@@ -1,8 +1,6 @@
 //! Metadata (3): this node as the only broker (at the address of the listener the client
 //! came through), controller and leader of every partition.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -45,7 +43,7 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         Some(list) => list
             .into_iter()
             .map(|t| match (t.name, t.topic_id) {
-                (Some(name), _) => match find_or_create(broker, &name, allow_create) {
+                (Some(name), _) => match broker.topic_or_create(&name, allow_create) {
                     Ok(topic) => describe(broker, &topic, topic_ops),
                     Err(e) => failed(Some(name), Uuid::nil(), e),
                 },
@@ -65,39 +63,6 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         .with_controller_id(BrokerId(broker.node_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
-}
-
-fn find_or_create(
-    broker: &Broker,
-    name: &str,
-    allow_create: bool,
-) -> Result<Arc<Topic>, BrokerError> {
-    if let Some(topic) = broker.topics.get(name) {
-        return Ok(topic);
-    }
-    if !crate::config::valid_topic_name(name) {
-        return Err(BrokerError::InvalidTopic(name.to_string()));
-    }
-    if !allow_create {
-        return Err(BrokerError::UnknownTopicOrPartition);
-    }
-    match broker.create_topic(
-        name,
-        broker.config.num_partitions,
-        Default::default(),
-        false,
-    ) {
-        Ok(topic) => {
-            tracing::info!(topic = name, "auto-created topic");
-            Ok(topic)
-        }
-        // Someone else created it in the meantime.
-        Err(BrokerError::TopicAlreadyExists(_)) => broker
-            .topics
-            .get(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition),
-        Err(e) => Err(e),
-    }
 }
 
 fn describe(broker: &Broker, topic: &Topic, topic_ops: i32) -> MetadataResponseTopic {

@@ -291,3 +291,30 @@ mod tests {
         assert!(lookup(9999).is_none());
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use super::APIS;
+
+    /// The README's table of supported APIs is the API table, row for row.
+    #[test]
+    fn readme_lists_every_api_with_its_versions() {
+        let readme = include_str!("../../README.md");
+        for api in APIS {
+            let row = format!(
+                "| {:?} ({}) | {}–{} |",
+                api.key, api.key as i16, api.min_version, api.max_version
+            );
+            assert!(readme.contains(&row), "README.md lacks the row `{row}`");
+        }
+        let rows = readme
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.contains(") | ") && l.contains('–'))
+            .count();
+        assert_eq!(
+            rows,
+            APIS.len(),
+            "README.md lists APIs that the table does not serve"
+        );
+    }
+}

@@ -278,11 +278,13 @@ fn a_leaving_member_triggers_a_rebalance_that_the_others_see_in_heartbeats() {
 fn a_silent_member_expires_after_its_session_timeout() {
     let mut h = Harness::new();
     let generation = h.three_members_stable();
-    for _ in 0..4 {
+    for _ in 0..3 {
         h.advance(SESSION as i64 / 3);
         assert_eq!(h.heartbeat("a", generation), Ok(()));
         assert_eq!(h.heartbeat("c", generation), Ok(()));
     }
+    assert!(h.group.member("b").is_some());
+    h.advance(2);
     // "b" never heartbeated: it is gone, and the rest must rejoin.
     assert!(h.group.member("b").is_none());
     assert_eq!(h.heartbeat("a", generation), Err(E::RebalanceInProgress));
@@ -330,11 +332,18 @@ fn a_leader_that_does_not_rejoin_is_replaced_by_one_that_did() {
 fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
     let mut h = Harness::new();
     let ws: Vec<Waiter> = ["a", "b"].iter().map(|id| h.join_new(id)).collect();
-    h.advance(DELAY);
+    h.advance(DELAY * 2);
     let generation = h.joined(ws[0]).generation;
     let sa = h.sync("a", generation, &[("a", "p0"), ("b", "p1")]);
     assert_eq!(h.synced(sa).error, None);
-    h.advance(REBALANCE as i64);
+    // b heartbeats but never sends SyncGroup.
+    for _ in 0..(REBALANCE / 3_000 - 1) {
+        h.advance(3_000);
+        assert_eq!(h.heartbeat("a", generation), Ok(()));
+        assert_eq!(h.heartbeat("b", generation), Ok(()));
+    }
+    assert!(h.group.member("b").is_some());
+    h.advance(3_000);
     assert!(h.group.member("b").is_none());
     assert_eq!(h.group.state(), State::PreparingRebalance);
 }
@@ -343,7 +352,7 @@ fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
 fn sync_errors() {
     let mut h = Harness::new();
     let ws = [h.join_new("a"), h.join_new("b")];
-    h.advance(DELAY);
+    h.advance(DELAY * 2);
     let generation = h.joined(ws[0]).generation;
     let w = h.sync("a", generation + 1, &[]);
     assert_eq!(h.synced(w).error, Some(E::IllegalGeneration));
@@ -466,7 +475,7 @@ fn a_restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
     let mut h = Harness::new();
     let a = h.join(static_request("ia", "a1"));
     let b = h.join(static_request("ib", "b1"));
-    h.advance(DELAY);
+    h.advance(DELAY * 2);
     let generation = h.joined(a).generation;
     assert_eq!(
         h.joined(b).error,
@@ -536,7 +545,7 @@ fn static_members_survive_the_rebalance_timeout_but_not_their_session() {
     let mut h = Harness::new();
     let a = h.join(static_request("ia", "a1"));
     h.join(static_request("ib", "b1"));
-    h.advance(DELAY);
+    h.advance(DELAY * 2);
     let generation = h.joined(a).generation;
     h.sync("a1", generation, &[]);
     h.sync("b1", generation, &[]);

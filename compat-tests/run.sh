@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The real-client compatibility suite in one command: installs what it needs (kcat, a Python
+# venv with the pinned clients, the reference Kafka's jars), builds gregor if its binary is
+# missing, starts gregor and the reference Apache Kafka once each, runs every scenario against
+# both, prints and writes the client × scenario × broker matrix
+# (compat-tests/results/matrix.md), and stops both brokers.
+#
+# Exit status: pytest's — non-zero when any scenario fails on any broker (a gregor failure on a
+# scenario Kafka passes is a gregor bug; a failure on Kafka is a bad scenario).
+#
+# Environment (names never start with GREGOR_: gregor rejects unknown GREGOR_* variables, and
+# this script strips them from the broker's environment):
+#   COMPAT_GREGOR_BIN   gregor binary (default $CARGO_TARGET_DIR/debug/gregor, built if missing)
+#   COMPAT_SKIP_KAFKA=1   run against gregor only      COMPAT_SKIP_GREGOR=1  against Kafka only
+#   COMPAT_ONLY=EXPR      pytest -k expression, e.g. COMPAT_ONLY='roundtrip and gzip'
+#   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (39092)  COMPAT_CACHE_DIR (~/.cache/gregor)
+#   extra arguments are passed to pytest (e.g. -x, -v)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+CACHE="${COMPAT_CACHE_DIR:-$HOME/.cache/gregor}"
+export COMPAT_CACHE_DIR="$CACHE"
+RESULTS="$HERE/results"
+GREGOR_PORT_="${COMPAT_GREGOR_PORT:-19092}"
+KAFKA_PORT_="${COMPAT_KAFKA_PORT:-39092}"
+SKIP_KAFKA="${COMPAT_SKIP_KAFKA:-0}"
+SKIP_GREGOR="${COMPAT_SKIP_GREGOR:-0}"
+mkdir -p "$RESULTS" "$CACHE"
+
+say() { echo "== $*"; }
+die() { echo "compat-tests: ERROR: $*" >&2; exit 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+[ "$SKIP_KAFKA" = 1 ] && [ "$SKIP_GREGOR" = 1 ] && die "COMPAT_SKIP_KAFKA and COMPAT_SKIP_GREGOR both set: nothing to test"
+
+# ------------------------------------------------------------------------------ installs
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  say "apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+command -v kcat >/dev/null || apt_install kcat
+if [ "$SKIP_KAFKA" != 1 ]; then
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+fi
+
+VENV="$CACHE/compat-venv"
+REQ="$HERE/python/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+want_stamp="$(sha256sum "$REQ" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stamp" ]; then
+  say "python venv $VENV (pip install -r compat-tests/python/requirements.txt)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$VENV"; }
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
+  echo "$want_stamp" >"$STAMP"
+fi
+
+[ "$SKIP_KAFKA" = 1 ] || "$HERE/kafka/reference-kafka.sh" fetch
+
+if [ "$SKIP_GREGOR" != 1 ]; then
+  TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"
+  BIN="${COMPAT_GREGOR_BIN:-$TARGET/debug/gregor}"
+  if [ ! -x "$BIN" ]; then
+    [ -n "${COMPAT_GREGOR_BIN:-}" ] && die "COMPAT_GREGOR_BIN=$BIN is not an executable"
+    say "building gregor (cargo build --bin gregor, CARGO_TARGET_DIR=$TARGET)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --quiet --bin gregor)
+  fi
+fi
+
+# ------------------------------------------------------------------------------ brokers
+GREGOR_PID=""
+GREGOR_DATA=""
+KAFKA_STATE=""
+cleanup() {
+  set +e
+  if [ -n "$GREGOR_PID" ] && kill -0 "$GREGOR_PID" 2>/dev/null; then
+    kill "$GREGOR_PID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$GREGOR_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$GREGOR_PID" 2>/dev/null
+    wait "$GREGOR_PID" 2>/dev/null
+  fi
+  [ -n "$GREGOR_DATA" ] && rm -rf "$GREGOR_DATA"
+  if [ -n "$KAFKA_STATE" ]; then
+    cp "$KAFKA_STATE/server.log" "$RESULTS/kafka-server.log" 2>/dev/null
+    COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" stop >>"$RESULTS/kafka-stop.log" 2>&1
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BROKERS=()
+if [ "$SKIP_GREGOR" != 1 ]; then
+  port_open "$GREGOR_PORT_" && die "port $GREGOR_PORT_ is already in use (another gregor?)"
+  GREGOR_DATA="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-data.XXXXXX")"
+  # Strip GREGOR_* variables (e.g. a caller's GREGOR_CACHE_DIR): gregor treats unknown ones as
+  # configuration errors.
+  unset_args=()
+  while IFS= read -r v; do unset_args+=(-u "$v"); done < <(compgen -e | grep '^GREGOR_' || true)
+  say "starting gregor ($BIN) on 127.0.0.1:$GREGOR_PORT_, log $RESULTS/gregor.log"
+  env "${unset_args[@]}" NO_COLOR=1 "$BIN" --listen "127.0.0.1:$GREGOR_PORT_" \
+    --data-dir "$GREGOR_DATA" --storage disk >"$RESULTS/gregor.log" 2>&1 </dev/null &
+  GREGOR_PID=$!
+  t0=$(date +%s%3N)
+  until port_open "$GREGOR_PORT_"; do
+    kill -0 "$GREGOR_PID" 2>/dev/null || { cat "$RESULTS/gregor.log" >&2; die "gregor exited during start-up"; }
+    [ $(( $(date +%s%3N) - t0 )) -lt 30000 ] || die "gregor did not listen on $GREGOR_PORT_ within 30 s"
+    sleep 0.05
+  done
+  say "gregor up in $(( $(date +%s%3N) - t0 )) ms"
+  BROKERS+=("gregor=127.0.0.1:$GREGOR_PORT_")
+fi
+
+if [ "$SKIP_KAFKA" != 1 ]; then
+  KAFKA_STATE="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-kafka.XXXXXX")"
+  export COMPAT_KAFKA_PORT="$KAFKA_PORT_"
+  say "starting reference Kafka on 127.0.0.1:$KAFKA_PORT_, log $RESULTS/kafka-server.log"
+  COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" start "loms.order-events:2"
+  BROKERS+=("kafka=127.0.0.1:$KAFKA_PORT_")
+fi
+
+# ------------------------------------------------------------------------------ tests
+export COMPAT_BROKERS
+COMPAT_BROKERS="$(IFS=,; echo "${BROKERS[*]}")"
+export COMPAT_MATRIX="$RESULTS/matrix.md"
+export PYTHONDONTWRITEBYTECODE=1
+say "pytest against $COMPAT_BROKERS${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}"
+args=(-p no:cacheprovider)
+[ -n "${COMPAT_ONLY:-}" ] && args+=(-k "$COMPAT_ONLY")
+set +e
+(cd "$HERE/python" && "$VENV/bin/python" -m pytest "${args[@]}" "$@")
+status=$?
+set -e
+exit $status
