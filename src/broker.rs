@@ -14,6 +14,7 @@ use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::store::{KvStore, MemoryStore, RocksStore};
+use crate::txn::ProducerIds;
 
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 const TOPIC_PREFIX: &str = "topic/";
@@ -35,6 +36,8 @@ pub struct Broker {
     store: Arc<dyn KvStore>,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
+    /// Ids for idempotent producers.
+    producer_ids: ProducerIds,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
     log_defaults: LogConfig,
@@ -74,6 +77,7 @@ impl Broker {
             logs_dir,
             log_defaults,
             admin: Mutex::new(()),
+            producer_ids: ProducerIds::new(),
             config,
         };
         if let Some(dir) = &broker.logs_dir {
@@ -138,7 +142,7 @@ impl Broker {
             index,
             log,
             self.durability(),
-        )))
+        )?))
     }
 
     fn persist(&self, topic: &Topic) -> Result<()> {
@@ -283,6 +287,11 @@ impl Broker {
         }
     }
 
+    /// A producer id never handed out before.
+    pub fn new_producer_id(&self) -> Result<i64> {
+        Ok(self.producer_ids.next(self.store.as_ref())?)
+    }
+
     /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
         self.topics
@@ -304,6 +313,7 @@ impl Broker {
 
     /// Make everything durable and mark logs cleanly closed.
     pub async fn close(&self) {
+        self.groups.shutdown();
         self.flush_all().await;
         for topic in self.topics.all() {
             for p in topic.partitions() {

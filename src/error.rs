@@ -26,6 +26,10 @@ pub enum BrokerError {
     InvalidRequest(String),
     #[error("the requested offset is not within the range of offsets maintained by the server")]
     OffsetOutOfRange,
+    #[error("the broker received an out of order sequence number")]
+    OutOfOrderSequence,
+    #[error("producer attempted to produce with an old epoch")]
+    InvalidProducerEpoch,
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error(transparent)]
@@ -47,6 +51,8 @@ impl BrokerError {
             Self::InvalidConfig(_) => K::InvalidConfig.code(),
             Self::InvalidRequest(_) => K::InvalidRequest.code(),
             Self::OffsetOutOfRange => K::OffsetOutOfRange.code(),
+            Self::OutOfOrderSequence => K::OutOfOrderSequenceNumber.code(),
+            Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
             Self::Batch(e) => e.code(),
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
@@ -71,6 +77,8 @@ mod tests {
         assert_eq!(BrokerError::InvalidConfig("x".into()).code(), 40);
         assert_eq!(BrokerError::InvalidRequest("x".into()).code(), 42);
         assert_eq!(BrokerError::OffsetOutOfRange.code(), 1);
+        assert_eq!(BrokerError::OutOfOrderSequence.code(), 45);
+        assert_eq!(BrokerError::InvalidProducerEpoch.code(), 47);
         assert_eq!(BrokerError::Log(LogError::Corrupt("x".into())).code(), 56);
         assert_eq!(BrokerError::Store(StoreError("x".into())).code(), -1);
     }

@@ -309,9 +309,20 @@ async fn produce_errors_per_partition() {
     let mut c = Client::connect(&b).await;
     let good = batch(&[record("k", "v", 1)], Compression::None);
     let resp = c
-        .call(&produce_request("nope", 0, good.clone(), -1), 9)
+        .call(&produce_request("auto-created", 1, good.clone(), -1), 9)
         .await;
-    assert_eq!(resp.responses[0].partition_responses[0].error_code, 3);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 3,
+        "auto-created with one partition"
+    );
+    assert_eq!(
+        b.broker
+            .topics
+            .get("auto-created")
+            .unwrap()
+            .partition_count(),
+        1
+    );
     let resp = c
         .call(&produce_request(TOPIC, 7, good.clone(), -1), 9)
         .await;
@@ -582,6 +593,15 @@ async fn every_advertised_version_answers() {
             "delete topics v{v}"
         );
     }
+    for v in range(ApiKey::InitProducerId) {
+        let resp = c
+            .call(
+                &InitProducerIdRequest::default().with_transactional_id(None),
+                v,
+            )
+            .await;
+        assert_eq!(resp.error_code, 0, "init producer id v{v}");
+    }
     for v in range(ApiKey::DescribeCluster) {
         let req =
             DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
@@ -591,4 +611,97 @@ async fn every_advertised_version_answers() {
             "describe cluster v{v}"
         );
     }
+}
+
+fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, count: usize) -> bytes::Bytes {
+    let records: Vec<_> = (0..count)
+        .map(|i| kafka_protocol::records::Record {
+            producer_id,
+            producer_epoch: epoch,
+            sequence: sequence + i as i32,
+            ..record(&format!("k{i}"), "v", 1)
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let records: Vec<_> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| kafka_protocol::records::Record {
+            offset: i as i64,
+            ..r
+        })
+        .collect();
+    kafka_protocol::records::RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &kafka_protocol::records::RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn idempotent_retries_are_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(Some(dir.path())).await;
+    let mut c = Client::connect(&b).await;
+    let init = c
+        .call(
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+            4,
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    let pid = init.producer_id.0;
+    let again = c
+        .call(
+            &InitProducerIdRequest::default().with_transactional_id(None),
+            0,
+        )
+        .await;
+    assert_ne!(again.producer_id.0, pid, "every producer gets its own id");
+
+    let send = |seq: i32| produce_request(TOPIC, 0, idempotent_batch(pid, 0, seq, 3), -1);
+    let code_and_base = |r: ProduceResponse| {
+        (
+            r.responses[0].partition_responses[0].error_code,
+            r.responses[0].partition_responses[0].base_offset,
+        )
+    };
+    assert_eq!(code_and_base(c.call(&send(0), 9).await), (0, 0));
+    assert_eq!(code_and_base(c.call(&send(3), 9).await), (0, 3));
+    assert_eq!(
+        code_and_base(c.call(&send(0), 9).await),
+        (0, 0),
+        "a retry gets its original offset"
+    );
+    assert_eq!(
+        code_and_base(c.call(&send(9), 9).await).0,
+        45,
+        "a gap is OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    assert_eq!(
+        b.broker.partition(TOPIC, 0).unwrap().log_end_offset(),
+        6,
+        "the retry was not written"
+    );
+
+    // After a restart the state comes back from the log: the retry is still recognised.
+    b.shutdown().await;
+    let b = broker(Some(dir.path())).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(code_and_base(c.call(&send(3), 9).await), (0, 3));
+    assert_eq!(code_and_base(c.call(&send(6), 9).await), (0, 6));
+    let transactional = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from("tx"))));
+    assert_eq!(
+        c.call(&transactional, 4).await.error_code,
+        53,
+        "transactions are refused clearly for now"
+    );
 }

@@ -114,9 +114,13 @@ start() {
   local data="$STATE/data" t0 cluster_id
   t0=$(date +%s%3N)
   write_config "$data"
-  # A KRaft cluster id is 16 random bytes, base64url without padding.
-  cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
-  jvm kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE/server.properties" \
+  # A KRaft cluster id is 16 random bytes, base64url without padding; one starting with '-'
+  # would read as an option, so draw again.
+  cluster_id=-
+  while [ "${cluster_id:0:1}" = - ]; do
+    cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  jvm kafka.tools.StorageTool format --cluster-id="$cluster_id" --config="$STATE/server.properties" \
     --standalone >"$STATE/format.log" 2>&1 || { cat "$STATE/format.log" >&2; die "storage format failed"; }
   log "starting Kafka $VERSION on 127.0.0.1:$PORT (controller $CPORT, data $data)"
   # setsid: the broker must outlive this script and not get the caller's terminal signals.

@@ -8,6 +8,7 @@ key/value are bytes or None and headers a list of (str, bytes) in wire order.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -132,6 +133,12 @@ def ck_produce(broker: Broker, topic: str, records, **conf) -> list[tuple]:
     reports [(partition, offset)] in record order. Any delivery error fails."""
     settings = {"acks": "all", "linger.ms": 5, "compression.type": "none"}
     settings.update(conf)
+    client_errors = []  # librdkafka's error_cb: fatal or global errors, surfaced in failures
+
+    def on_error(err):
+        client_errors.append(str(err))
+
+    settings["error_cb"] = on_error
     producer = Producer(ck_conf(broker, **settings))
     reports: list = [None] * len(records)
     errors = []
@@ -144,24 +151,34 @@ def ck_produce(broker: Broker, topic: str, records, **conf) -> list[tuple]:
                 reports[i] = (msg.partition(), msg.offset())
         return cb
 
-    for i, (key, value, headers, partition, ts) in enumerate(records):
-        kwargs = {"key": key, "value": value, "on_delivery": on_delivery(i)}
-        if headers:
-            kwargs["headers"] = headers
-        if partition is not None:
-            kwargs["partition"] = partition
-        if ts is not None:
-            kwargs["timestamp"] = ts
-        while True:
-            try:
-                producer.produce(topic, **kwargs)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.1)
-        producer.poll(0)
-    left = producer.flush(TIMEOUT)
-    assert left == 0, f"{left} records still undelivered after {TIMEOUT}s"
-    assert not errors, f"delivery errors: {errors[:5]}"
+    def send_all():
+        for i, (key, value, headers, partition, ts) in enumerate(records):
+            kwargs = {"key": key, "value": value, "on_delivery": on_delivery(i)}
+            if headers:
+                kwargs["headers"] = headers
+            if partition is not None:
+                kwargs["partition"] = partition
+            if ts is not None:
+                kwargs["timestamp"] = ts
+            while True:
+                try:
+                    producer.produce(topic, **kwargs)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.1)
+            producer.poll(0)
+        return producer.flush(TIMEOUT)
+
+    try:
+        left = send_all()
+    except:  # noqa: E722 - a fatal librdkafka error is raised as a bare KafkaError object
+        # confluent-kafka raises a fatal error (e.g. an idempotent producer whose broker lacks
+        # InitProducerId) as a bare KafkaError, which then surfaces as a SystemError from the
+        # next callback: the librdkafka FATAL line on captured stderr says what happened.
+        raise AssertionError(f"librdkafka producer failed: {sys.exc_info()[1]!r} (see the "
+                             f"FATAL line in captured stderr); client errors: {client_errors}") from None
+    assert left == 0, f"{left} records still undelivered after {TIMEOUT}s; client errors: {client_errors}"
+    assert not errors, f"delivery errors: {errors[:5]}; client errors: {client_errors}"
     assert all(r is not None for r in reports)
     return reports
 

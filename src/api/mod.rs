@@ -8,12 +8,25 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod group_common;
+mod heartbeat;
+mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +35,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use tracing::Instrument;
 
 use crate::broker::Broker;
 
@@ -95,6 +109,79 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, describe_cluster::handle),
     },
+    Api {
+        key: ApiKey::InitProducerId,
+        min_version: 0,
+        max_version: 5,
+        handler: |c, b| c.serve(b, init_producer_id::handle),
+    },
+    // Consumer groups (src/group): kafka-go and old Sarama hard-code v0/v1 of several.
+    Api {
+        key: ApiKey::FindCoordinator,
+        min_version: 0,
+        max_version: 6,
+        handler: |c, b| c.serve(b, find_coordinator::handle),
+    },
+    Api {
+        key: ApiKey::JoinGroup,
+        min_version: 0,
+        max_version: 9,
+        handler: |c, b| c.serve(b, join_group::handle),
+    },
+    Api {
+        key: ApiKey::SyncGroup,
+        min_version: 0,
+        max_version: 5,
+        handler: |c, b| c.serve(b, sync_group::handle),
+    },
+    Api {
+        key: ApiKey::Heartbeat,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::LeaveGroup,
+        min_version: 0,
+        max_version: 5,
+        handler: |c, b| c.serve(b, leave_group::handle),
+    },
+    Api {
+        key: ApiKey::OffsetCommit,
+        min_version: 2,
+        max_version: 9,
+        handler: |c, b| c.serve(b, offset_commit::handle),
+    },
+    Api {
+        key: ApiKey::OffsetFetch,
+        min_version: 1,
+        max_version: 9,
+        handler: |c, b| c.serve(b, offset_fetch::handle),
+    },
+    Api {
+        key: ApiKey::ListGroups,
+        min_version: 0,
+        max_version: 5,
+        handler: |c, b| c.serve(b, list_groups::handle),
+    },
+    Api {
+        key: ApiKey::DescribeGroups,
+        min_version: 0,
+        max_version: 5,
+        handler: |c, b| c.serve(b, describe_groups::handle),
+    },
+    Api {
+        key: ApiKey::DeleteGroups,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, delete_groups::handle),
+    },
+    Api {
+        key: ApiKey::OffsetDelete,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, offset_delete::handle),
+    },
 ];
 
 pub fn lookup(key: i16) -> Option<&'static Api> {
@@ -114,6 +201,8 @@ pub struct RequestContext {
     pub broker: Arc<Broker>,
     pub listener: Arc<ListenerInfo>,
     pub header: RequestHeader,
+    /// The client's address (shown as a group member's host), when known.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl RequestContext {
@@ -194,7 +283,17 @@ pub enum Dispatch {
 }
 
 /// Parse the request header, find the API and run its handler.
-pub fn dispatch(broker: &Arc<Broker>, listener: &Arc<ListenerInfo>, mut frame: Bytes) -> Dispatch {
+pub fn dispatch(broker: &Arc<Broker>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
+    dispatch_from(broker, listener, None, frame)
+}
+
+/// [`dispatch`] for a request from `peer`.
+pub fn dispatch_from(
+    broker: &Arc<Broker>,
+    listener: &Arc<ListenerInfo>,
+    peer: Option<std::net::SocketAddr>,
+    mut frame: Bytes,
+) -> Dispatch {
     if frame.len() < 8 {
         return Dispatch::Close(format!(
             "request of {} bytes is shorter than a request header",
@@ -227,13 +326,15 @@ pub fn dispatch(broker: &Arc<Broker>, listener: &Arc<ListenerInfo>, mut frame: B
         }
         return Dispatch::Close(format!("{:?} v{version} is not supported", api.key));
     }
+    let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
     let ctx = RequestContext {
         broker: broker.clone(),
         listener: listener.clone(),
         header,
+        peer,
     };
-    match (api.handler)(ctx, frame) {
-        Ok(f) => Dispatch::Respond(f),
+    match span.in_scope(|| (api.handler)(ctx, frame)) {
+        Ok(f) => Dispatch::Respond(Box::pin(f.instrument(span))),
         Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
     }
 }
@@ -265,6 +366,18 @@ mod tests {
             ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+            ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+            ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+            ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+            ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+            ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+            ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+            ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+            ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+            ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+            ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+            ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -110,11 +110,7 @@ fn append(
     now: i64,
 ) -> Appended {
     let result: Result<_> = (|| {
-        let t = ctx
-            .broker
-            .topics
-            .get(topic)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let t = ctx.broker.topic_or_create(topic, true)?;
         let partition = t
             .partition(index)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
@@ -122,19 +118,19 @@ fn append(
         let max = t
             .config()
             .max_message_bytes(ctx.broker.config.max_message_bytes as usize);
-        if batch::validate(&records, max)?.len() != 1 {
-            // As Kafka: v2 batches made producers send exactly one per partition.
+        let [header] = batch::validate(&records, max)?[..] else {
+            // As Kafka: with v2 batches a producer sends exactly one per partition.
             return Err(BatchError::InvalidRecord(
                 "produce requests must contain exactly one record batch per partition".into(),
             )
             .into());
-        }
-        let info = partition.append(BytesMut::from(&records[..]), now)?;
+        };
+        let appended = partition.append(&header, BytesMut::from(&records[..]), now)?;
         Ok(Appended::Ok {
             partition,
-            base_offset: info.first_offset,
-            last_offset: info.last_offset,
-            log_append_time: info.log_append_time,
+            base_offset: appended.info.first_offset,
+            last_offset: appended.info.last_offset,
+            log_append_time: appended.info.log_append_time,
         })
     })();
     result.unwrap_or_else(|e| {

@@ -1245,7 +1245,7 @@ impl Group {
         let Some(member) = self.members.get_mut(id) else {
             return;
         };
-        if !member.heartbeat_deadline.is_some_and(|d| d <= now) {
+        if member.heartbeat_deadline.is_none_or(|d| d > now) {
             return;
         }
         member.heartbeat_deadline = None;

@@ -53,6 +53,9 @@ pub struct CommitRequest {
     pub offsets: Vec<OffsetToCommit>,
 }
 
+/// Each partition's OffsetDelete outcome, by topic.
+pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), E>)>)>;
+
 /// Offsets by topic, in request order (or topic order when all were asked for).
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
@@ -203,7 +206,7 @@ impl GroupCoordinator {
         &self,
         group_id: String,
         topics: Vec<(String, Vec<i32>)>,
-    ) -> Result<Vec<(String, Vec<(i32, Result<(), E>)>)>, E> {
+    ) -> Result<DeletedOffsets, E> {
         self.query(move |c, _| c.delete_offsets(&group_id, topics))
             .await?
     }
@@ -351,15 +354,15 @@ impl Coordinator {
             };
             let now = now_ms();
             if let Some(command) = first {
-                command(&mut self, now);
+                self.guarded(|c| command(c, now));
                 for command in rx.try_iter().take(MAX_BATCH) {
-                    command(&mut self, now);
+                    self.guarded(|c| command(c, now));
                 }
             }
-            self.fire_timers(now);
+            self.guarded(|c| c.fire_timers(now));
             if now >= self.next_cleanup {
-                self.cleanup(now);
                 self.next_cleanup = now + self.cfg.retention_check_interval_ms;
+                self.guarded(|c| c.cleanup(now));
             }
             self.flush();
         }
@@ -368,6 +371,14 @@ impl Coordinator {
     }
 
     // ---- plumbing ---------------------------------------------------------------------
+
+    /// A bug must cost one request (its caller sees COORDINATOR_NOT_AVAILABLE), not every
+    /// group of the broker.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))).is_err() {
+            tracing::error!("a group coordinator operation panicked; carrying on");
+        }
+    }
 
     /// Answer once this batch is durable.
     fn reply<R: Send + 'static>(&mut self, tx: oneshot::Sender<R>, value: R) {
@@ -405,8 +416,22 @@ impl Coordinator {
         f: impl FnOnce(&mut Group, &GroupConfig, &mut Outbox) -> R,
     ) -> Option<R> {
         let entry = self.groups.get_mut(id)?;
+        let before = entry.group.state();
         let mut out = Outbox::default();
         let result = f(&mut entry.group, &self.cfg, &mut out);
+        let (after, generation) = (entry.group.state(), entry.group.generation());
+        let members = entry.group.members().count();
+        if before != after {
+            // Kafka's "Preparing to rebalance" / "Stabilized group" lines, in one.
+            tracing::info!(
+                group = id,
+                from = before.name(),
+                to = after.name(),
+                generation,
+                members,
+                "group state"
+            );
+        }
         self.apply(id, out);
         Some(result)
     }
@@ -745,7 +770,7 @@ impl Coordinator {
         &mut self,
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
-    ) -> Result<Vec<(String, Vec<(i32, Result<(), E>)>)>, E> {
+    ) -> Result<DeletedOffsets, E> {
         let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
         let group = &entry.group;
         match group.state() {
@@ -859,6 +884,71 @@ mod tests {
             initial_rebalance_delay_ms: 0,
             ..GroupConfig::default()
         }
+    }
+
+    fn offset(commit_timestamp: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp,
+            expire_timestamp: None,
+        }
+    }
+
+    #[test]
+    fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let cfg = GroupConfig {
+            offsets_retention_ms: 1_000,
+            ..config()
+        };
+        let mut c = Coordinator::new(store.clone(), cfg, 0);
+        let now = 10_000;
+        for (group, topic, committed) in [
+            ("old", "t", 0),
+            ("fresh", "t", 9_500),
+            ("fresh", "u", 0),
+            ("gone", "doomed", 9_900),
+        ] {
+            let commit = CommitRequest {
+                group_id: group.into(),
+                member_id: String::new(),
+                instance_id: None,
+                generation: -1,
+                retention_ms: -1,
+                version: 8,
+                offsets: vec![OffsetToCommit {
+                    topic: topic.into(),
+                    partition: 0,
+                    offset: 1,
+                    leader_epoch: -1,
+                    metadata: None,
+                }],
+            };
+            assert!(c.apply_commit(&commit, committed).is_ok());
+        }
+        c.flush();
+        assert_eq!(store.scan_prefix(record::OFFSET_PREFIX).unwrap().len(), 4);
+        c.topic_deleted("doomed");
+        c.cleanup(now);
+        c.flush();
+        // Simple groups expire offsets from their commit time; groups left with none go.
+        assert!(!c.groups.contains_key("old"));
+        assert!(!c.groups.contains_key("gone"));
+        let fresh = &c.groups["fresh"].offsets;
+        assert_eq!(
+            fresh.keys().cloned().collect::<Vec<_>>(),
+            vec![("t".to_string(), 0)]
+        );
+        assert_eq!(
+            fresh[&("t".to_string(), 0)],
+            CommittedOffset {
+                commit_timestamp: 9_500,
+                ..offset(0)
+            }
+        );
+        assert_eq!(store.scan_prefix(record::OFFSET_PREFIX).unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -7,9 +7,28 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 
-use crate::error::Result;
-use crate::log::batch::{BatchHeader, HEADER_LEN};
+use crate::error::{BrokerError, Result};
+use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::txn::sequence::{ProducerStates, Verdict};
+
+/// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
+/// producer retrying after a restart retries recent batches).
+const PRODUCER_STATE_SEGMENTS: usize = 2;
+
+/// The log and what is derived from its contents, changed together under one lock.
+struct State {
+    log: PartitionLog,
+    producers: ProducerStates,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub info: AppendInfo,
+    /// A retried batch of an idempotent producer: nothing was written.
+    pub duplicate: bool,
+}
 
 /// When appended data counts as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +42,7 @@ pub enum Durability {
 pub struct Partition {
     pub topic: String,
     pub index: i32,
-    log: Mutex<PartitionLog>,
+    state: Mutex<State>,
     durability: Durability,
     /// Serialises fsyncs: whoever holds it syncs everything appended so far (group commit).
     sync_lock: tokio::sync::Mutex<()>,
@@ -34,32 +53,62 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn new(topic: &str, index: i32, log: PartitionLog, durability: Durability) -> Self {
+    pub fn new(topic: &str, index: i32, log: PartitionLog, durability: Durability) -> Result<Self> {
         let end = log.log_end_offset();
-        Self {
+        let producers = rebuild_producer_state(&log)?;
+        Ok(Self {
             topic: topic.to_string(),
             index,
-            log: Mutex::new(log),
+            state: Mutex::new(State { log, producers }),
             durability,
             sync_lock: tokio::sync::Mutex::new(()),
             synced: AtomicI64::new(end),
             high_watermark: watch::Sender::new(end),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is only mutated by whole appends; a panic elsewhere must not wedge it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append one validated batch, unless it is an idempotent producer's retry (then its
+    /// original offsets come back) or out of sequence. Call [`Partition::commit`] with the
+    /// returned last offset before acknowledging: it makes the data durable and visible
+    /// according to the policy.
+    pub fn append(&self, header: &BatchHeader, batch: BytesMut, now_ms: i64) -> Result<Appended> {
+        let mut state = self.state();
+        match state.producers.check(header) {
+            Verdict::Append => {}
+            Verdict::Duplicate {
+                first_offset,
+                last_offset,
+            } => {
+                let info = AppendInfo {
+                    first_offset,
+                    last_offset,
+                    log_append_time: -1,
+                };
+                return Ok(Appended {
+                    info,
+                    duplicate: true,
+                });
+            }
+            Verdict::OutOfOrder => return Err(BrokerError::OutOfOrderSequence),
+            Verdict::StaleEpoch => return Err(BrokerError::InvalidProducerEpoch),
         }
-    }
-
-    fn log(&self) -> MutexGuard<'_, PartitionLog> {
-        // The log is only mutated by whole appends; a panic elsewhere must not wedge it.
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Append validated batches. Call [`Partition::commit`] with the returned info before
-    /// acknowledging: it makes the data durable and visible according to the policy.
-    pub fn append(&self, batches: BytesMut, now_ms: i64) -> Result<AppendInfo> {
-        let info = self.log().append(batches, now_ms)?;
+        let info = state.log.append(batch, now_ms)?;
+        state
+            .producers
+            .record(header, info.first_offset, info.last_offset);
+        drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
         }
-        Ok(info)
+        Ok(Appended {
+            info,
+            duplicate: false,
+        })
     }
 
     /// Wait until everything up to `last_offset` is durable (per the policy) and visible.
@@ -79,7 +128,7 @@ impl Partition {
         if self.synced.load(Ordering::Acquire) >= end {
             return Ok(());
         }
-        let target = self.log().sync_target();
+        let target = self.state().log.sync_target();
         let covered = target.end_offset;
         tokio::task::spawn_blocking(move || target.sync())
             .await
@@ -118,15 +167,15 @@ impl Partition {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.log().log_start_offset()
+        self.state().log.log_start_offset()
     }
 
     pub fn log_end_offset(&self) -> i64 {
-        self.log().log_end_offset()
+        self.state().log.log_end_offset()
     }
 
     pub fn size_bytes(&self) -> u64 {
-        self.log().size_bytes()
+        self.state().log.size_bytes()
     }
 
     /// Batches from `offset` on, never past the high watermark.
@@ -135,32 +184,60 @@ impl Partition {
         if offset >= hw {
             return Ok(Bytes::new());
         }
-        let records = self.log().read(offset, max_bytes, min_one_batch)?.records;
+        let records = self
+            .state()
+            .log
+            .read(offset, max_bytes, min_one_batch)?
+            .records;
         Ok(cut_at_offset(records, hw))
     }
 
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        Ok(self.log().offset_for_timestamp(timestamp)?)
+        Ok(self.state().log.offset_for_timestamp(timestamp)?)
     }
 
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        Ok(self.log().max_timestamp()?)
+        Ok(self.state().log.max_timestamp()?)
     }
 
     pub fn set_config(&self, config: LogConfig) {
-        self.log().set_config(config);
+        self.state().log.set_config(config);
     }
 
     /// Flush indexes and mark the log cleanly closed.
     pub fn close(&self) -> Result<()> {
-        Ok(self.log().close()?)
+        Ok(self.state().log.close()?)
     }
 
     /// Remove the log's files. The partition must no longer be reachable.
     pub fn delete(self) -> Result<()> {
-        let log = self.log.into_inner().unwrap_or_else(|e| e.into_inner());
-        Ok(log.delete()?)
+        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(state.log.delete()?)
     }
+}
+
+/// Replay the batch headers of the newest segments into producer state.
+fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
+    let mut producers = ProducerStates::default();
+    let bases = log.segment_base_offsets();
+    let mut offset = bases[bases.len().saturating_sub(PRODUCER_STATE_SEGMENTS)..]
+        .first()
+        .copied()
+        .unwrap_or(0)
+        .max(log.log_start_offset());
+    while offset < log.log_end_offset() {
+        let chunk = log.read(offset, 1 << 20, true)?.records;
+        let mut last = None;
+        for (_, h) in batch::headers(&chunk) {
+            producers.record(&h, h.base_offset, h.last_offset());
+            last = Some(h.last_offset());
+        }
+        match last {
+            Some(l) => offset = l + 1,
+            None => break,
+        }
+    }
+    Ok(producers)
 }
 
 /// Drop whole batches that start at or after `end` (data not yet visible to consumers).

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::frame::read_frame;
-use crate::api::{dispatch, Dispatch, ListenerInfo, ResponseFuture};
+use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture};
 use crate::broker::Broker;
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
@@ -36,14 +36,14 @@ pub async fn serve(
             frame = read_frame(&mut reader, max) => frame,
         };
         let frame = match frame {
-            Ok(Some(f)) => f.freeze(),
+            Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
                 tracing::info!(%peer, error = %e, "closing connection: bad frame");
                 break;
             }
         };
-        match dispatch(&broker, &listener, frame) {
+        match dispatch_from(&broker, &listener, Some(peer), frame) {
             Dispatch::Respond(response) => {
                 if tx.send(response).await.is_err() {
                     break;

@@ -1,6 +1,6 @@
 //! Kafka framing: a big-endian i32 length, then that many bytes.
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,7 @@ pub enum FrameError {
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
-) -> Result<Option<BytesMut>, FrameError> {
+) -> Result<Option<Bytes>, FrameError> {
     let mut len_buf = [0u8; 4];
     let mut filled = 0;
     while filled < 4 {
@@ -41,22 +41,25 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if len as usize > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let mut body = BytesMut::zeroed(len as usize);
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(e),
-        })?;
-    Ok(Some(body))
+    // Grow with the bytes that actually arrive: a peer announcing a large frame and sending
+    // nothing holds no more memory than it sent.
+    let len = len as usize;
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    (&mut *reader)
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .await?;
+    if body.len() < len {
+        return Err(FrameError::Truncated);
+    }
+    Ok(Some(Bytes::from(body)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn read(bytes: &[u8], max: usize) -> Result<Option<BytesMut>, FrameError> {
+    async fn read(bytes: &[u8], max: usize) -> Result<Option<Bytes>, FrameError> {
         let mut r = bytes;
         read_frame(&mut r, max).await
     }

@@ -39,6 +39,8 @@ impl RunningBroker {
     /// Stop accepting, let connections answer what they have read, make data durable.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
+        // Parked JoinGroup/SyncGroup requests would hold their connections open.
+        self.broker.groups.begin_shutdown();
         self.tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
             .await

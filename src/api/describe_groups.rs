@@ -1,0 +1,72 @@
+//! DescribeGroups (15). A group that does not exist is described as Dead, without error.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::{opt_str, str};
+use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::group::classic::{Description, State};
+
+/// READ, DELETE, DESCRIBE: what a group allows without an authorizer.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let operations = if ctx.version() >= 3 && req.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let ids: Vec<String> = req.groups.iter().map(|g| g.to_string()).collect();
+    let described = match ctx.broker.groups.describe_groups(ids).await {
+        Ok(d) => d,
+        Err(e) => {
+            let failed = req
+                .groups
+                .into_iter()
+                .map(|id| {
+                    DescribedGroup::default()
+                        .with_group_id(id)
+                        .with_error_code(e.code())
+                })
+                .collect();
+            return DescribeGroupsResponse::default().with_groups(failed);
+        }
+    };
+    let groups = req
+        .groups
+        .into_iter()
+        .zip(described)
+        .map(|(id, d)| {
+            describe(d)
+                .with_group_id(id)
+                .with_authorized_operations(operations)
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+fn describe(d: Option<Description>) -> DescribedGroup {
+    let Some(d) = d else {
+        return DescribedGroup::default()
+            .with_group_state(StrBytes::from_static_str(State::Dead.name()));
+    };
+    let members = d
+        .members
+        .into_iter()
+        .map(|m| {
+            DescribedGroupMember::default()
+                .with_member_id(str(m.member_id))
+                .with_group_instance_id(opt_str(m.instance_id))
+                .with_client_id(str(m.client_id))
+                .with_client_host(str(m.client_host))
+                .with_member_metadata(m.metadata)
+                .with_member_assignment(m.assignment)
+        })
+        .collect();
+    DescribedGroup::default()
+        .with_group_state(StrBytes::from_static_str(d.state.name()))
+        .with_protocol_type(str(d.protocol_type))
+        .with_protocol_data(str(d.protocol_data))
+        .with_members(members)
+}

@@ -1,0 +1,57 @@
+//! FindCoordinator (10): this node coordinates every group and transactional id. v4+ asks
+//! for a batch of keys.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError as E;
+
+use super::RequestContext;
+
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
+/// Group and transaction coordinators live here; share-group coordinators (key type 2,
+/// v6+) do not exist in gregor.
+fn check(key_type: i8) -> Result<(), E> {
+    match key_type {
+        GROUP_KEY | TRANSACTION_KEY => Ok(()),
+        _ => Err(E::InvalidRequest),
+    }
+}
+
+pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let node = BrokerId(ctx.broker.node_id);
+    let host = StrBytes::from_string(ctx.listener.host.clone());
+    let port = ctx.listener.port as i32;
+    let checked = check(req.key_type);
+    if ctx.version() >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| match checked {
+                Ok(()) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(node)
+                    .with_host(host.clone())
+                    .with_port(port),
+                Err(e) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(e.code()),
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match checked {
+        Ok(()) => FindCoordinatorResponse::default()
+            .with_node_id(node)
+            .with_host(host)
+            .with_port(port),
+        Err(e) => FindCoordinatorResponse::default()
+            .with_error_code(e.code())
+            .with_node_id(BrokerId(-1))
+            .with_port(-1),
+    }
+}

@@ -1,0 +1,44 @@
+//! ListGroups (16), with the v4 state filter and the v5 type filter.
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group_common::str;
+use super::RequestContext;
+
+/// Every gregor group is a classic group.
+const GROUP_TYPE: &str = "classic";
+
+pub async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let groups = match ctx.broker.groups.list_groups().await {
+        Ok(g) => g,
+        Err(e) => return ListGroupsResponse::default().with_error_code(e.code()),
+    };
+    // Filters compare case-insensitively, as Kafka's do.
+    let states: Vec<String> = req
+        .states_filter
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .collect();
+    let types: Vec<String> = req
+        .types_filter
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .collect();
+    if !types.is_empty() && !types.iter().any(|t| t == GROUP_TYPE) {
+        return ListGroupsResponse::default();
+    }
+    let listed = groups
+        .into_iter()
+        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(GroupId(str(g.group_id)))
+                .with_protocol_type(str(g.protocol_type))
+                .with_group_state(StrBytes::from_static_str(g.state.name()))
+                .with_group_type(StrBytes::from_static_str(GROUP_TYPE))
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(listed)
+}
