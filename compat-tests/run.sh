@@ -90,7 +90,7 @@ cleanup() {
   [ -n "$GREGOR_DATA" ] && rm -rf "$GREGOR_DATA"
   if [ -n "$KAFKA_STATE" ]; then
     cp "$KAFKA_STATE/server.log" "$RESULTS/kafka-server.log" 2>/dev/null
-    COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" stop >>"$RESULTS/kafka-stop.log" 2>&1
+    COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" stop >"$RESULTS/kafka-stop.log" 2>&1
   fi
 }
 trap cleanup EXIT
@@ -119,8 +119,13 @@ if [ "$SKIP_GREGOR" != 1 ]; then
 fi
 
 if [ "$SKIP_KAFKA" != 1 ]; then
-  KAFKA_STATE="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-kafka.XXXXXX")"
+  KAFKA_STATE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
   export COMPAT_KAFKA_PORT="$KAFKA_PORT_"
+  # A reference Kafka left behind by an interrupted run (kill -9) is stopped first.
+  if COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" status; then
+    say "stopping a reference Kafka left by an earlier run"
+    COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" stop
+  fi
   say "starting reference Kafka on 127.0.0.1:$KAFKA_PORT_, log $RESULTS/kafka-server.log"
   COMPAT_KAFKA_STATE="$KAFKA_STATE" "$HERE/kafka/reference-kafka.sh" start "loms.order-events:2"
   BROKERS+=("kafka=127.0.0.1:$KAFKA_PORT_")

@@ -139,6 +139,24 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     group_initial_rebalance_delay_ms: Option<u64>,
 
+    /// Shortest session timeout a consumer may ask for (Kafka's
+    /// group.min.session.timeout.ms). Default: 6000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_min_session_timeout_ms: Option<i32>,
+
+    /// Longest session timeout a consumer may ask for (Kafka's
+    /// group.max.session.timeout.ms). Default: 1800000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_max_session_timeout_ms: Option<i32>,
+
+    /// How long committed offsets of a group without members are kept (Kafka's
+    /// offsets.retention.minutes). Default: 10080.
+    #[arg(long, value_name = "MINUTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offsets_retention_minutes: Option<u64>,
+
     /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
     /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
     #[arg(long, value_name = "FILTER")]
@@ -171,6 +189,9 @@ pub struct Config {
     pub segment_bytes: u64,
     pub segment_ms: i64,
     pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub offsets_retention_minutes: u64,
     /// A `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
 }
@@ -195,6 +216,9 @@ impl Default for Config {
             segment_bytes: 1_073_741_824,
             segment_ms: 604_800_000,
             group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
             log: "info".into(),
         }
     }
@@ -341,6 +365,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("segment_bytes", Kind::Int),
     ("segment_ms", Kind::Int),
     ("group_initial_rebalance_delay_ms", Kind::Int),
+    ("group_min_session_timeout_ms", Kind::Int),
+    ("group_max_session_timeout_ms", Kind::Int),
+    ("offsets_retention_minutes", Kind::Int),
     ("log", Kind::Str),
 ];
 
@@ -400,11 +427,21 @@ impl Config {
                 self.segment_bytes.min(i64::MAX as u64) as i64,
             ),
             ("segment_ms", self.segment_ms),
+            (
+                "group_min_session_timeout_ms",
+                i64::from(self.group_min_session_timeout_ms),
+            ),
         ];
         for (key, value) in at_least_one {
             if value < 1 {
                 return Err(invalid(format!("{key} must be at least 1, not {value}")));
             }
+        }
+        if self.group_max_session_timeout_ms < self.group_min_session_timeout_ms {
+            return Err(invalid(format!(
+                "group_max_session_timeout_ms ({}) must not be below group_min_session_timeout_ms ({})",
+                self.group_max_session_timeout_ms, self.group_min_session_timeout_ms
+            )));
         }
         // The connection cap is a semaphore, which panics above this.
         if self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {

@@ -66,6 +66,12 @@ impl GroupConfig {
         Self {
             initial_rebalance_delay_ms: i64::try_from(config.group_initial_rebalance_delay_ms)
                 .unwrap_or(i64::MAX),
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            offsets_retention_ms: i64::try_from(
+                config.offsets_retention_minutes.saturating_mul(60_000),
+            )
+            .unwrap_or(i64::MAX),
             ..Self::default()
         }
     }
