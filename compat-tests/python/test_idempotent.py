@@ -7,7 +7,6 @@ import pytest
 from compat import CONSUMERS, by_partition, ck_produce, create_topic, kp_produce, unique_topic
 
 
-@pytest.mark.known_gap("InitProducerId (API 22) is not implemented yet")
 @pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
 def test_idempotent_produce(broker, client):
     topic = create_topic(broker, unique_topic("idem"), 2)

@@ -17,17 +17,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub fn config(data_dir: Option<&Path>) -> Config {
-    let mut c = Config::default();
-    c.listen = vec!["127.0.0.1:0".into()];
-    c.advertised_listener = vec![];
-    match data_dir {
-        Some(d) => {
-            c.storage = StorageKind::Disk;
-            c.data_dir = d.to_path_buf();
-        }
-        None => c.storage = StorageKind::Memory,
+    let (storage, data_dir) = match data_dir {
+        Some(d) => (StorageKind::Disk, d.to_path_buf()),
+        None => (StorageKind::Memory, Config::default().data_dir),
+    };
+    Config {
+        listen: vec!["127.0.0.1:0".into()],
+        advertised_listener: vec![],
+        storage,
+        data_dir,
+        ..Config::default()
     }
-    c
 }
 
 pub async fn broker(data_dir: Option<&Path>) -> RunningBroker {
