@@ -10,6 +10,8 @@
 #   reference-kafka.sh stop                       stop it and delete its data
 #   reference-kafka.sh status                     exit 0 if it runs
 #   reference-kafka.sh topic NAME PARTITIONS      create a topic (if it does not exist)
+#   reference-kafka.sh kill9                      kill -9 it, keeping its data (crash tests)
+#   reference-kafka.sh restart                    start it again on the data kill9 left
 #
 # Environment (never GREGOR_*: gregor rejects unknown GREGOR_* variables):
 #   COMPAT_CACHE_DIR              cache root (default ~/.cache/gregor); jars in kafka-<ver>/libs
@@ -104,6 +106,22 @@ create_topic() {
     --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2
 }
 
+# Start kafka.Kafka on the config in $STATE (appending to its logs) and wait for the port.
+launch() {
+  # setsid: the broker must outlive this script and not get the caller's terminal signals.
+  setsid java -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
+    >>"$STATE/stdout.log" 2>&1 </dev/null &
+  echo $! >"$PIDFILE"
+  local deadline=$((SECONDS + 120))
+  until port_open "$PORT"; do
+    running || { tail -50 "$STATE/stdout.log" "$STATE/server.log" >&2 2>/dev/null; die "kafka exited during start-up"; }
+    [ $SECONDS -lt $deadline ] || die "kafka did not open port $PORT within 120 s (see $STATE)"
+    sleep 0.2
+  done
+}
+
 start() {
   if running; then die "already running (pid $(cat "$PIDFILE")); stop it first"; fi
   port_open "$PORT" && die "port $PORT is already in use"
@@ -123,18 +141,7 @@ start() {
   jvm kafka.tools.StorageTool format --cluster-id="$cluster_id" --config="$STATE/server.properties" \
     --standalone >"$STATE/format.log" 2>&1 || { cat "$STATE/format.log" >&2; die "storage format failed"; }
   log "starting Kafka $VERSION on 127.0.0.1:$PORT (controller $CPORT, data $data)"
-  # setsid: the broker must outlive this script and not get the caller's terminal signals.
-  setsid java -Xms"$HEAP" -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$STATE/log4j2.properties" \
-    -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
-    >"$STATE/stdout.log" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  local deadline=$((SECONDS + 120))
-  until port_open "$PORT"; do
-    running || { tail -50 "$STATE/stdout.log" "$STATE/server.log" >&2 2>/dev/null; die "kafka exited during start-up"; }
-    [ $SECONDS -lt $deadline ] || die "kafka did not open port $PORT within 120 s (see $STATE)"
-    sleep 0.2
-  done
+  launch
   local topics=("$@")
   [ ${#topics[@]} -gt 0 ] || topics=("loms.order-events:2")
   local spec
@@ -160,11 +167,40 @@ stop() {
   rm -rf "$STATE"
 }
 
+# kill -9 (crash tests): the broker dies at once, its data dir and config stay for `restart`.
+kill9() {
+  running || die "not running"
+  local pid; pid=$(cat "$PIDFILE")
+  kill -9 "$pid" 2>/dev/null || true
+  # Gone, or a zombie nobody reaps (kill -0 still succeeds on one).
+  while kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+    sleep 0.05
+  done
+  rm -f "$PIDFILE"
+  log "killed -9 (pid $pid); data kept in $STATE"
+}
+
+# Start again on the data left by kill9 (no format, topics and committed offsets as they were).
+restart() {
+  if running; then die "already running (pid $(cat "$PIDFILE"))"; fi
+  [ -f "$STATE/server.properties" ] || die "nothing to restart in $STATE (use start)"
+  port_open "$PORT" && die "port $PORT is already in use"
+  port_open "$CPORT" && die "port $CPORT is already in use"
+  need_tools
+  local t0; t0=$(date +%s%3N)
+  log "restarting Kafka $VERSION on 127.0.0.1:$PORT on the data in $STATE"
+  launch
+  local ms=$(( $(date +%s%3N) - t0 ))
+  log "port open in $((ms / 1000)).$(printf %03d $((ms % 1000))) s (pid $(cat "$PIDFILE"))"
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) shift; start "$@" ;;
   stop) stop ;;
   status) running ;;
+  kill9) kill9 ;;
+  restart) restart ;;
   topic) [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"; running || die "not running"; create_topic "$2" "$3" ;;
-  *) echo "usage: $0 fetch|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
 esac

@@ -1,0 +1,273 @@
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * The Java client (org.apache.kafka:kafka-clients) part of gregor's compatibility suite.
+ *
+ * <pre>java -cp 'target/compat-java.jar:target/lib/*' Compat java SCENARIO HOST:PORT</pre>
+ *
+ * runs one scenario against one broker, prints each thing it checked, and exits 0 when every
+ * check held, 1 with a "FAIL:" line when one did not, 2 on bad usage, 3 when the whole run took
+ * longer than its deadline (COMPAT_DEADLINE seconds, default 120; a thread dump goes to stderr).
+ *
+ * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
+ * group, admin. Topic and group names carry a random suffix, so scenarios can run again and
+ * side by side against the same broker.
+ */
+public final class Compat {
+    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin");
+    static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
+    static final String HOMEWORK_TOPIC = "loms.order-events";
+
+    /** Seconds any single wait may take (the suite's COMPAT_TIMEOUT). */
+    static final Duration TIMEOUT = Duration.ofMillis((long) (Double.parseDouble(
+            System.getenv().getOrDefault("COMPAT_TIMEOUT", "30")) * 1000));
+
+    final String bootstrap;
+    final String suffix = UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+
+    Compat(String bootstrap) {
+        this.bootstrap = bootstrap;
+    }
+
+    public static void main(String[] args) {
+        if (args.length != 3 || !args[0].equals("java")) {
+            System.err.println("usage: Compat java SCENARIO HOST:PORT\n  scenarios: " + String.join(", ", SCENARIOS)
+                    + ", produce_consume:CODEC (" + String.join("|", CODECS) + ")");
+            System.exit(2);
+        }
+        String scenario = args[1];
+        Compat c = new Compat(args[2]);
+        startWatchdog(Long.parseLong(System.getenv().getOrDefault("COMPAT_DEADLINE", "120")), scenario);
+        long t0 = System.nanoTime();
+        int status;
+        try {
+            String[] parts = scenario.split(":", 2);
+            switch (parts[0]) {
+                case "metadata" -> new MetadataScenario(c).run();
+                case "produce_consume" -> {
+                    List<String> codecs = parts.length == 2 ? List.of(parts[1]) : CODECS;
+                    for (String codec : codecs) {
+                        if (!CODECS.contains(codec)) throw new Usage("unknown codec " + codec);
+                        new ProduceConsumeScenario(c, codec).run();
+                    }
+                }
+                case "list_offsets" -> new ListOffsetsScenario(c).run();
+                case "group" -> new GroupScenario(c).run();
+                case "admin" -> new AdminScenario(c).run();
+                default -> throw new Usage("unknown scenario " + scenario);
+            }
+            System.out.printf("PASS: java %s against %s (%d ms)%n", scenario, c.bootstrap,
+                    (System.nanoTime() - t0) / 1_000_000);
+            status = 0;
+        } catch (Usage e) {
+            System.err.println("usage error: " + e.getMessage());
+            status = 2;
+        } catch (Throwable e) {
+            System.out.flush();
+            StringWriter sw = new StringWriter();
+            e.printStackTrace(new PrintWriter(sw));
+            System.err.print(sw);
+            System.out.printf("FAIL: java %s against %s: %s%n", scenario, c.bootstrap, describe(e));
+            status = 1;
+        }
+        System.out.flush();
+        System.err.flush();
+        // Clients' background threads must not keep a failed run alive.
+        Runtime.getRuntime().halt(status);
+    }
+
+    static final class Usage extends RuntimeException {
+        Usage(String m) {
+            super(m);
+        }
+    }
+
+    static String describe(Throwable e) {
+        StringBuilder sb = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (sb.length() > 0) sb.append(" <- ");
+            sb.append(t instanceof Check.Failure ? t.getMessage() : t.getClass().getName() + ": " + t.getMessage());
+            if (t.getCause() == t) break;
+        }
+        return sb.toString();
+    }
+
+    static void startWatchdog(long seconds, String scenario) {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(seconds * 1000);
+            } catch (InterruptedException e) {
+                return;
+            }
+            System.err.println("thread dump after " + seconds + " s:");
+            for (ThreadInfo ti : ManagementFactory.getThreadMXBean().dumpAllThreads(false, false)) {
+                System.err.print(ti);
+            }
+            System.out.printf("FAIL: java %s: still running after %d s (COMPAT_DEADLINE); thread dump on stderr%n",
+                    scenario, seconds);
+            System.out.flush();
+            System.err.flush();
+            Runtime.getRuntime().halt(3);
+        }, "compat-watchdog");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    // ------------------------------------------------------------------ names and clients
+
+    String topic(String label) {
+        return "compat.java-" + label + "." + suffix;
+    }
+
+    String group(String label) {
+        return "compat.java-" + label + "." + suffix;
+    }
+
+    String host() {
+        return bootstrap.substring(0, bootstrap.lastIndexOf(':'));
+    }
+
+    int port() {
+        return Integer.parseInt(bootstrap.substring(bootstrap.lastIndexOf(':') + 1));
+    }
+
+    Properties common(String role) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", "gregor-compat-java-" + role);
+        p.put("request.timeout.ms", (int) TIMEOUT.toMillis());
+        p.put("default.api.timeout.ms", (int) TIMEOUT.toMillis());
+        // Resolve the loopback address once; no DNS look-ups for "127.0.0.1".
+        p.put("client.dns.lookup", "use_all_dns_ips");
+        return p;
+    }
+
+    Admin admin() {
+        Properties p = common("admin");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) TIMEOUT.toMillis());
+        return Admin.create(p);
+    }
+
+    /** A KafkaProducer with the client's defaults (idempotent, acks=all) unless overridden. */
+    KafkaProducer<byte[], byte[]> producer(Map<String, Object> extra) {
+        Properties p = common("producer");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) TIMEOUT.toMillis() + 5000);
+        p.putAll(extra);
+        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    /** A consumer; groupId null = group-less (assign/seek only). */
+    KafkaConsumer<byte[], byte[]> consumer(String groupId, Map<String, Object> extra) {
+        Properties p = common("consumer");
+        if (groupId != null) p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        p.putAll(extra);
+        return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    /** Creates a topic with the AdminClient and waits until every partition has a leader. */
+    void createTopic(Admin admin, String name, int partitions) throws Exception {
+        get(admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1))).all());
+        waitPartitions(admin, name, partitions);
+    }
+
+    void waitPartitions(Admin admin, String name, int partitions) {
+        waitFor(() -> {
+            try {
+                TopicDescription d = get(admin.describeTopics(List.of(name)).allTopicNames()).get(name);
+                return d.partitions().size() == partitions
+                        && d.partitions().stream().allMatch(p -> p.leader() != null && p.leader().id() >= 0);
+            } catch (Exception e) {
+                return false;
+            }
+        }, name + " with " + partitions + " partitions with leaders");
+    }
+
+    // ------------------------------------------------------------------ waiting
+
+    static <T> T get(KafkaFuture<T> f) throws Exception {
+        try {
+            return f.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof Exception ex) throw ex;
+            throw e;
+        }
+    }
+
+    /** The exception a future failed with (its cause), or null when it succeeded. */
+    static Throwable failure(KafkaFuture<?> f) throws Exception {
+        try {
+            f.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            return null;
+        } catch (ExecutionException e) {
+            return e.getCause();
+        }
+    }
+
+    static void waitFor(BooleanSupplier cond, String what) {
+        waitFor(cond, what, () -> "");
+    }
+
+    static void waitFor(BooleanSupplier cond, String what, Supplier<String> state) {
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new Check.Failure("timed out after " + TIMEOUT.toSeconds() + " s waiting for " + what
+                        + " " + state.get());
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                throw new RuntimeException(e);
+            }
+        }
+    }
+
+    static byte[] utf8(String s) {
+        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String show(byte[] b) {
+        if (b == null) return "null";
+        String s = new String(b, StandardCharsets.UTF_8);
+        return s.length() > 40 ? s.substring(0, 40) + "…(" + b.length + " bytes)" : s;
+    }
+
+    static boolean same(byte[] a, byte[] b) {
+        return Arrays.equals(a, b);
+    }
+
+    static <T> Set<T> setOf(java.util.Collection<T> c) {
+        return new java.util.TreeSet<>(c);
+    }
+}
