@@ -172,8 +172,13 @@ kill9() {
   running || die "not running"
   local pid; pid=$(cat "$PIDFILE")
   kill -9 "$pid" 2>/dev/null || true
-  # Gone, or a zombie nobody reaps (kill -0 still succeeds on one).
-  while kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+  # Wait until it is gone, or is a zombie nobody reaps (kill -0 still succeeds on one) whose
+  # threads have all exited: the leader turns Z while other threads still hold the sockets.
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && ! port_open "$PORT" \
+        && ! port_open "$CPORT"; then break; fi
+    [ $SECONDS -lt $deadline ] || die "pid $pid still alive 30 s after kill -9"
     sleep 0.05
   done
   rm -f "$PIDFILE"
@@ -187,6 +192,10 @@ restart() {
   port_open "$PORT" && die "port $PORT is already in use"
   port_open "$CPORT" && die "port $CPORT is already in use"
   need_tools
+  # The restarted node registers anew only when the killed one's broker session has expired
+  # (broker.session.timeout.ms, 9 s by default): keep that wait short for crash tests.
+  sed -i '/^broker\.session\.timeout\.ms=/d; /^broker\.heartbeat\.interval\.ms=/d' "$STATE/server.properties"
+  printf 'broker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n' >>"$STATE/server.properties"
   local t0; t0=$(date +%s%3N)
   log "restarting Kafka $VERSION on 127.0.0.1:$PORT on the data in $STATE"
   launch

@@ -33,6 +33,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::Instrument;
@@ -221,25 +222,18 @@ impl RequestContext {
     ) -> anyhow::Result<ResponseFuture>
     where
         Req: Decodable,
-        Resp: Encodable + HeaderVersion,
+        Resp: Encodable + HeaderVersion + 'static,
         Fut: Future<Output = Resp> + Send + 'static,
     {
-        let request = self.decode(body)?;
-        let (correlation_id, version) = (self.header.correlation_id, self.version());
-        let response = handler(self, request);
-        Ok(Box::pin(async move {
-            Ok(Some(encode_response(
-                correlation_id,
-                version,
-                &response.await,
-            )?))
-        }))
+        self.serve_optional(body, move |ctx, req| handler(ctx, req).map(Some))
     }
 
+    /// Decode, run the handler now (in request order), encode its response when it is ready
+    /// (None: no response at all).
     fn serve_optional<Req, Resp, Fut>(
         self,
         body: Bytes,
-        handler: fn(RequestContext, Req) -> Fut,
+        handler: impl FnOnce(RequestContext, Req) -> Fut,
     ) -> anyhow::Result<ResponseFuture>
     where
         Req: Decodable,
