@@ -35,15 +35,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 [ "$SKIP_KAFKA" = 1 ] && [ "$SKIP_GREGOR" = 1 ] && die "COMPAT_SKIP_KAFKA and COMPAT_SKIP_GREGOR both set: nothing to test"
 
 # ------------------------------------------------------------------------------ installs
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  say "apt-get install ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+source "$ROOT/scripts/deps.sh"
 
 command -v kcat >/dev/null || apt_install kcat
 if [ "$SKIP_KAFKA" != 1 ]; then

@@ -9,14 +9,7 @@ cd "$(dirname "$0")/.."
 export CACHE_ROOT="${CACHE_ROOT:-$HOME/.cache/gregor}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_ROOT/target}"
 
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+source scripts/deps.sh
 apt_install libclang-dev kcat
 
 echo "== cargo fmt / clippy"

@@ -50,8 +50,14 @@ func kgoController(s *Scenario, conn *kafka.Conn) *kafka.Conn {
 	return cc
 }
 
+// kgoTransport: a fresh Transport per Client/Writer. kafka-go's DefaultTransport caches
+// metadata (6 s), so a Writer on the shared one does not see a topic created a moment ago.
+func kgoTransport() *kafka.Transport {
+	return &kafka.Transport{ClientID: "compat-go-kafka-go", MetadataTTL: time.Second}
+}
+
 func kgoClient(s *Scenario) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(s.Bootstrap), Timeout: 20 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(s.Bootstrap), Timeout: 20 * time.Second, Transport: kgoTransport()}
 }
 
 // kgoPartitions: partition ids of topic per Conn.ReadPartitions() over all topics (which,
@@ -218,7 +224,7 @@ func kgoProduceConsume(s *Scenario) {
 		topic := UniqueName(s.Client, "pc-"+codec)
 		kgoCreateTopic(s, conn, topic, 2)
 		sent := KeyedRecords(s.Client, codec, 40)
-		w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{},
+		w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: kgoTransport(),
 			RequiredAcks: kafka.RequireAll, Compression: kgoCodec(codec), BatchTimeout: 5 * time.Millisecond,
 			Logger: kgoLogger("writer"), ErrorLogger: kgoLogger("writer")}
 		kgoWrite(s, w, sent, 20)
@@ -238,7 +244,7 @@ func kgoProduceConsume(s *Scenario) {
 	for i := range sent {
 		sent[i].Key = nil
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.RoundRobin{},
+	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.RoundRobin{}, Transport: kgoTransport(),
 		RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond}
 	kgoWrite(s, w, sent, 20)
 	got := kgoReadAll(s, conn, topic, 2)
@@ -268,7 +274,7 @@ func kgoListOffsets(s *Scenario) {
 		recs[i] = Rec{Key: []byte("k"), Value: []byte(fmt.Sprint("v", i)), Timestamp: base.Add(time.Duration(i) * time.Second),
 			Headers: []Header{{"seq", []byte(fmt.Sprint(i))}}}
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll,
+	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll, Transport: kgoTransport(),
 		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: 5 * time.Millisecond}
 	kgoWrite(s, w, recs, 5) // two batches of 5, all on partition 0
 
@@ -320,11 +326,10 @@ func kgoListOffsets(s *Scenario) {
 	}
 	p0, p1 := byP[0], byP[1]
 	s.Check(p0.FirstOffset == 0 && p0.LastOffset == 10, "Client.ListOffsets p0 first/last %d/%d, want 0/10", p0.FirstOffset, p0.LastOffset)
-	ts, ok := p0.Offsets[4]
-	s.Check(ok && len(p0.Offsets) == 1 && ts.UnixMilli() == base.Add(4*time.Second).UnixMilli(),
-		"Client.ListOffsets p0 at +3.5s: %v, want {4: record 4's timestamp}", p0.Offsets)
+	_, ok := p0.Offsets[4] // kafka-go keys it by offset, with the requested time as the value
+	s.Check(ok && len(p0.Offsets) == 1, "Client.ListOffsets p0 at +3.5s: %v, want offset 4", p0.Offsets)
 	s.Check(p1.FirstOffset == 0 && p1.LastOffset == 0, "Client.ListOffsets p1 first/last %d/%d, want 0/0", p1.FirstOffset, p1.LastOffset)
-	s.Okf("Client.ListOffsets: p0 first/last 0/10 and +3.5s → offset 4 with record 4's timestamp; p1 0/0")
+	s.Okf("Client.ListOffsets: p0 first/last 0/10 and +3.5s → offset 4; p1 0/0")
 }
 
 // ---------------------------------------------------------------------------- group
@@ -424,6 +429,7 @@ func kgoCommitted(s *Scenario, group, topic string) (map[int32]int64, error) {
 // kgoPartitionWriter writes to the partition named by each message's key ("0", "1", ...).
 func kgoPartitionWriter(s *Scenario, topic string) *kafka.Writer {
 	return &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond,
+		Transport: kgoTransport(),
 		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int {
 			p, _ := strconv.Atoi(string(m.Key))
 			return p
