@@ -6,11 +6,23 @@
 const { CompressionTypes, CompressionCodecs } = require('kafkajs')
 const SnappyCodec = require('kafkajs-snappy')
 const lz4 = require('lz4js')
+const xxh32 = require('lz4js/xxh32')
 const { ZstdCodec } = require('zstd-codec')
 
+// lz4js writes one frame whose descriptor leaves the block-independence flag clear, which
+// Kafka refuses ("Dependent block stream is unsupported"). With a single block (input up to
+// the 4 MiB default block size, far above a request's size) the block depends on nothing, so
+// set the flag and recompute the header checksum: a frame like Kafka's own.
+const LZ4_BLOCK_MAX = 4 << 20
+const FLG_BLOCK_INDEPENDENT = 0x20
 const LZ4Codec = () => ({
   async compress(encoder) {
-    return Buffer.from(lz4.compress(encoder.buffer))
+    const src = encoder.buffer
+    if (src.length > LZ4_BLOCK_MAX) throw new Error(`lz4: ${src.length} bytes exceed one ${LZ4_BLOCK_MAX}-byte block`)
+    const frame = Buffer.from(lz4.compress(src))
+    frame[4] |= FLG_BLOCK_INDEPENDENT // FLG; BD is frame[5], the header checksum frame[6]
+    frame[6] = (xxh32.hash(0, frame, 4, 2) >>> 8) & 0xff
+    return frame
   },
   async decompress(buffer) {
     return Buffer.from(lz4.decompress(buffer))

@@ -15,9 +15,10 @@ class CheckFailure extends Error {}
 
 const show = v => util.inspect(v, { depth: 6, breakLength: Infinity, maxArrayLength: 40 })
 
+const T0 = Date.now()
 const check = {
   ok(msg) {
-    console.log(`  ok: ${msg}`)
+    console.log(`  ok (${((Date.now() - T0) / 1000).toFixed(1)} s): ${msg}`)
   },
   that(cond, msg) {
     if (!cond) throw new CheckFailure(typeof msg === 'function' ? msg() : msg)
@@ -28,7 +29,8 @@ const check = {
     }
     return actual
   },
-  /** Awaits promise, which must reject with a kafkajs error of this type (e.g. 'GROUP_NOT_EMPTY'). */
+  /** Awaits promise, which must reject with a kafkajs error of this protocol type (e.g.
+   *  'NON_EMPTY_GROUP') or class name (e.g. 'KafkaJSNonRetriableError'). */
   async rejects(what, type, promise) {
     let result
     try {
@@ -44,10 +46,11 @@ const check = {
   },
 }
 
-/** The protocol error types in a kafkajs error, its nested errors and causes. */
+/** The protocol error types and class names in a kafkajs error, its nested errors and causes. */
 function errorTypes(e, out = []) {
   if (!e || typeof e !== 'object') return out
   if (e.type) out.push(e.type)
+  if (e.name && e.name !== 'Error') out.push(e.name)
   for (const sub of e.errors || []) errorTypes(sub, out)
   for (const g of e.groups || []) errorTypes(g.error, out)
   if (e.cause) errorTypes(e.cause, out)
@@ -84,7 +87,7 @@ const logCreator = () => ({ namespace, level, log }) => {
   process.stderr.write(`${timestamp} ${name} [${namespace}] ${message} ${JSON.stringify(extra)}\n`)
 }
 
-function makeKafka(bootstrap, clientId = 'gregor-compat-kafkajs') {
+function makeKafka(bootstrap, clientId = 'gregor-compat-kafkajs', retry = {}) {
   return new Kafka({
     clientId,
     brokers: [bootstrap],
@@ -92,7 +95,7 @@ function makeKafka(bootstrap, clientId = 'gregor-compat-kafkajs') {
     logCreator,
     connectionTimeout: 5000,
     requestTimeout: TIMEOUT,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000, ...retry },
   })
 }
 

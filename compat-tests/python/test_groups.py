@@ -537,33 +537,77 @@ class OwnKafka:
         self._run("stop")
 
 
+class OwnBrokers:
+    """The crash scenario's own brokers, {kind: OwnGregor | OwnKafka}, each started once and
+    shared by its client variants; a Kafka (seconds to start) can be started in the background
+    while the other group scenarios run."""
+
+    def __init__(self):
+        self.workdir = Path(tempfile.mkdtemp(prefix="gregor-compat-groups-"))
+        self._lock = threading.Lock()
+        self._started: dict[str, Future] = {}
+
+    def prestart(self, kind: str):
+        self._future(kind, background=True)
+
+    def get(self, kind: str):
+        if kind not in ("gregor", "kafka"):
+            pytest.skip(f"no way to start a broker of kind {kind!r} of the test's own")
+        return self._future(kind, background=False).result(timeout=180)
+
+    def _future(self, kind: str, background: bool) -> Future:
+        with self._lock:
+            if kind in self._started:
+                return self._started[kind]
+            fut: Future = Future()
+            self._started[kind] = fut
+
+        def start():
+            try:
+                (self.workdir / kind).mkdir()
+                cls = OwnGregor if kind == "gregor" else OwnKafka
+                fut.set_result(cls(self.workdir / kind))
+            except BaseException as e:  # noqa: BLE001 - raised by get()
+                fut.set_exception(e)
+
+        if background:
+            threading.Thread(target=start, name=f"start-own-{kind}", daemon=True).start()
+        else:
+            start()
+        return fut
+
+    def stop_all(self):
+        for fut in self._started.values():
+            try:
+                fut.result(timeout=180).stop()
+            except BaseException:  # noqa: BLE001 - a broker that never started
+                pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def own_brokers():
-    """{kind: OwnGregor | OwnKafka}, each started on first use and shared by the crash
-    scenarios (a Kafka takes seconds to start); stopped at the end of the session."""
-    started: dict = {}
-    workdir = Path(tempfile.mkdtemp(prefix="gregor-compat-groups-"))
-
-    def get(kind: str):
-        if kind not in started:
-            cls = {"gregor": OwnGregor, "kafka": OwnKafka}.get(kind)
-            if cls is None:
-                pytest.skip(f"no way to start a broker of kind {kind!r} of the test's own")
-            (workdir / kind).mkdir()
-            started[kind] = cls(workdir / kind)
-        return started[kind]
-
+    brokers = OwnBrokers()
     try:
-        yield get
+        yield brokers
     finally:
-        for b in started.values():
-            b.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        brokers.stop_all()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prestart_own_kafka(request, own_brokers):
+    """Boot the crash scenario's own Kafka while the other scenarios of this module run."""
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if (item.originalname == "test_group_resume_after_broker_kill9" and callspec
+                and callspec.params["broker"].name == "kafka"):
+            own_brokers.prestart("kafka")
+            break
 
 
 @pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
 def test_group_resume_after_broker_kill9(broker, client, own_brokers, group_members):
-    own = own_brokers(broker.name)
+    own = own_brokers.get(broker.name)
     target = own.broker
     topic = create_topic(target, unique_topic("crash"), 2)
     group = "compat-gc-" + uuid.uuid4().hex[:10]

@@ -9,7 +9,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
@@ -193,10 +192,5 @@ final class AdminScenario {
             if (om != null) out.put(tp, om.offset());
         });
         return new HashMap<>(out);
-    }
-
-    @SuppressWarnings("unused")
-    private static String names(Collection<GroupListing> gs) {
-        return gs.stream().map(GroupListing::groupId).collect(Collectors.joining(", "));
     }
 }
