@@ -705,3 +705,26 @@ async fn idempotent_retries_are_written_once() {
         "transactions are refused clearly for now"
     );
 }
+
+/// Past `max_connections`, a new connection waits until another one closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let config = gregor::config::Config {
+        max_connections: 1,
+        ..config(None)
+    };
+    let b = gregor::server::start(config).await.unwrap();
+    let mut first = Client::connect(&b).await;
+    first.call(&ApiVersionsRequest::default(), 3).await;
+    let mut second = Client::connect(&b).await; // accepted by the kernel, not yet served
+    let pending = tokio::spawn(async move {
+        second.call(&ApiVersionsRequest::default(), 3).await;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "the second connection must wait");
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("served once the first closed")
+        .unwrap();
+}

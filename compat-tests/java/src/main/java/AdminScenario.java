@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
@@ -187,10 +186,10 @@ final class AdminScenario {
     private static Map<TopicPartition, Long> offsets(Admin admin, String groupId) throws Exception {
         Map<TopicPartition, OffsetAndMetadata> m = Compat.get(admin.listConsumerGroupOffsets(groupId)
                 .partitionsToOffsetAndMetadata());
-        Map<TopicPartition, Long> out = new TreeMap<>((x, y) -> x.toString().compareTo(y.toString()));
+        Map<TopicPartition, Long> out = new HashMap<>();
         m.forEach((tp, om) -> {
             if (om != null) out.put(tp, om.offset());
         });
-        return new HashMap<>(out);
+        return out;
     }
 }

@@ -6,6 +6,8 @@ final class Check {
     }
 
     static final class Failure extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
         Failure(String message) {
             super(message);
         }

@@ -8,7 +8,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -104,6 +103,8 @@ public final class Compat {
     }
 
     static final class Usage extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
         Usage(String m) {
             super(m);
         }
@@ -164,8 +165,6 @@ public final class Compat {
         p.put("client.id", "gregor-compat-java-" + role);
         p.put("request.timeout.ms", (int) TIMEOUT.toMillis());
         p.put("default.api.timeout.ms", (int) TIMEOUT.toMillis());
-        // Resolve the loopback address once; no DNS look-ups for "127.0.0.1".
-        p.put("client.dns.lookup", "use_all_dns_ips");
         return p;
     }
 
@@ -265,9 +264,5 @@ public final class Compat {
 
     static boolean same(byte[] a, byte[] b) {
         return Arrays.equals(a, b);
-    }
-
-    static <T> Set<T> setOf(java.util.Collection<T> c) {
-        return new java.util.TreeSet<>(c);
     }
 }

@@ -130,7 +130,7 @@ final class GroupScenario {
             Check.ok("committed p0=7, p1=3 (with metadata); committed() agrees");
 
             // ---------------------------------------------------------------- one leaves
-            owner0.consumer.close(Duration.ofMillis(Compat.TIMEOUT.toMillis()));
+            owner0.consumer.close();
             members.remove(owner0);
             for (Member m : members) m.got.clear();
             int gen2 = awaitStable(members, gen1, "2 members after " + owner0.name + " left");
@@ -155,7 +155,7 @@ final class GroupScenario {
             Check.ok("commitSync() of the positions: committed p0=10, p1=10");
 
             // ---------------------------------------------------------------- a new consumer resumes
-            for (Member m : members) m.consumer.close(Duration.ofMillis(Compat.TIMEOUT.toMillis()));
+            for (Member m : members) m.consumer.close();
             produce(producer, 10, 4);
             Member late = new Member("d");
             try {
@@ -168,7 +168,7 @@ final class GroupScenario {
                 checkValues(late.got);
                 Check.ok("a new consumer in the group got p0 and p1 and read exactly offsets 10..13 of each");
             } finally {
-                late.consumer.close(Duration.ofMillis(Compat.TIMEOUT.toMillis()));
+                late.consumer.close();
             }
         }
     }
