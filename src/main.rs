@@ -1,4 +1,5 @@
-//! The `gregor` binary: configuration, logging, then the broker until SIGINT or SIGTERM.
+//! The `gregor` binary: configuration, logging, then the broker until SIGINT or SIGTERM; or,
+//! with `topics`/`groups` first, an admin command against a running broker (see [`gregor::cli`]).
 
 use std::process::ExitCode;
 
@@ -6,7 +7,14 @@ use gregor::config::{Config, ConfigError, LoadOutcome};
 
 fn main() -> ExitCode {
     // Lossy rather than std::env::args(), which panics on arguments that are not UTF-8.
-    let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // `gregor topics ...` / `gregor groups ...`: admin commands against a running broker.
+    // Everything else is the broker's own command line.
+    if gregor::cli::is_admin_command(&args) {
+        return gregor::cli::main(args);
+    }
     let env = std::env::vars_os().map(|(k, v)| {
         (
             k.to_string_lossy().into_owned(),

@@ -152,7 +152,13 @@ func ByPartition(recs []Rec) map[int32][]Rec {
 // (partition, offset) for each record is where it was read; and, if wantPartitions > 0,
 // every partition 0..wantPartitions-1 received records.
 func VerifyRoundTrip(s *Scenario, what string, sent, got []Rec, wantPartitions int) {
-	s.Check(len(got) == len(sent), "%s: read %d records, sent %d", what, len(got), len(sent))
+	if len(got) != len(sent) {
+		var lines []string
+		for _, r := range got {
+			lines = append(lines, "  "+r.String())
+		}
+		s.Fatalf("%s: read %d records, sent %d; read:\n%s", what, len(got), len(sent), strings.Join(lines, "\n"))
+	}
 	keyPart := map[string]int32{}
 	for _, r := range got {
 		if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {
@@ -204,4 +210,26 @@ func PartitionSet(ps []int32) string {
 // gets TimestampBase + i seconds.
 func TimestampBase() time.Time {
 	return time.Now().Add(-time.Hour).Truncate(time.Second)
+}
+
+// VerifyReadFrom checks that reading a partition from an offset in the middle of what was
+// produced (inside a record batch, compressed or not) returns exactly the records from that
+// offset on: the broker returns whole batches and the client skips the records before it.
+// read(p, from, n) must return the first n records of partition p from offset `from`.
+func VerifyReadFrom(s *Scenario, what string, got []Rec, read func(p int32, from int64, n int) []Rec) {
+	by := ByPartition(got)
+	p := int32(0)
+	if len(by[1]) > len(by[0]) {
+		p = 1
+	}
+	list := by[p]
+	s.Check(len(list) >= 3, "%s: too few records on p%d for a mid-batch read", what, p)
+	from := int64(len(list)/2 + 1)
+	want := list[from:]
+	res := read(p, from, len(want))
+	s.Check(len(res) == len(want), "%s: reading p%d from offset %d returned %d records, want %d", what, p, from, len(res), len(want))
+	for i := range want {
+		s.Check(res[i].Offset == want[i].Offset && SameRecord(res[i], want[i]),
+			"%s: reading p%d from offset %d, record #%d is %s, want %s", what, p, from, i, res[i], want[i])
+	}
 }

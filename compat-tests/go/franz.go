@@ -114,6 +114,21 @@ func franzMetadata(s *Scenario) {
 		"ListTopics: %s has %d partitions and id %s; CreateTopics returned id %s", topic, len(tds[topic].Partitions), tds[topic].ID, res.ID)
 	s.Check(len(tds[HomeworkTopic].Partitions) == 2, "ListTopics: %s has %d partitions", HomeworkTopic, len(tds[HomeworkTopic].Partitions))
 	s.Okf("CreateTopic %s (3 partitions) → ListTopics shows 3 partitions and the topic id CreateTopics returned", topic)
+
+	// Producing to a topic nobody created with kgo.AllowAutoTopicCreation: the broker creates
+	// it with its default partition count (1 on both brokers).
+	auto := UniqueName(s.Client, "auto")
+	cl := franzClient(s, kgo.AllowAutoTopicCreation())
+	recs := []Rec{{Partition: -1, Key: []byte("k"), Value: []byte("auto-created")}}
+	franzProduce(s, cl, auto, recs, 1)
+	cl.Close()
+	s.Check(recs[0].Partition == 0 && recs[0].Offset == 0, "first record of an auto-created topic at p%d@%d, want p0@0",
+		recs[0].Partition, recs[0].Offset)
+	s.WaitFor("the auto-created topic in ListTopics with 1 partition", 10*time.Second, func() (bool, string) {
+		n, err := franzPartitions(s, adm, auto)
+		return err == nil && n == 1, fmt.Sprint(n, err)
+	})
+	s.Okf("producing with AllowAutoTopicCreation to a missing topic auto-creates it (1 partition); the record is at p0@0")
 }
 
 func franzCodec(codec string) kgo.CompressionCodec {
@@ -159,7 +174,7 @@ func franzProduce(s *Scenario, cl *kgo.Client, topic string, recs []Rec, chunk i
 
 // franzReadAll reads every partition of topic from the start up to the end offsets, with a
 // group-less client (ConsumePartitions), then checks that nothing follows.
-func franzReadAll(s *Scenario, adm *kadm.Client, topic string) []Rec {
+func franzReadAll(s *Scenario, adm *kadm.Client, topic string, opts ...kgo.Opt) []Rec {
 	ends, err := adm.ListEndOffsets(s.Ctx, topic)
 	s.NoErr(err, "kadm ListEndOffsets %s", topic)
 	want := int64(0)
@@ -168,7 +183,7 @@ func franzReadAll(s *Scenario, adm *kadm.Client, topic string) []Rec {
 		want += o.Offset
 		offsets[o.Partition] = kgo.NewOffset().AtStart()
 	})
-	cl := franzClient(s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	cl := franzClient(s, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})}, opts...)...)
 	defer cl.Close()
 	var out []Rec
 	ctx, cancel := context.WithTimeout(s.Ctx, 15*time.Second)
@@ -193,6 +208,24 @@ func franzReadAll(s *Scenario, adm *kadm.Client, topic string) []Rec {
 	return out
 }
 
+// franzReadFrom reads n records of topic/p from offset `from` (ConsumePartitions, no group).
+func franzReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
+	cl := franzClient(s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(s.Ctx, 15*time.Second)
+	defer cancel()
+	var out []Rec
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			s.Fatalf("consuming %s/%d from %d: %d of %d records after 15s", topic, p, from, len(out), n)
+		}
+		fs.EachError(func(t string, p int32, err error) { s.Fatalf("fetching %s/%d: %v", t, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, franzRec(r)) })
+	}
+	return out
+}
+
 func franzProduceConsume(s *Scenario) {
 	adm, done := franzAdminClient(s)
 	defer done()
@@ -205,9 +238,48 @@ func franzProduceConsume(s *Scenario) {
 		cl.Close()
 		got := franzReadAll(s, adm, topic)
 		VerifyRoundTrip(s, codec, sent, got, 2)
+		VerifyReadFrom(s, codec, got, func(p int32, from int64, n int) []Rec { return franzReadFrom(s, topic, p, from, n) })
+		if codec == "none" {
+			// Fetch limits far below one record batch: the broker must still return the
+			// first batch whole (KIP-74), or the consumer cannot make progress.
+			small := franzReadAll(s, adm, topic, kgo.FetchMaxBytes(512), kgo.FetchMaxPartitionBytes(512))
+			VerifyRoundTrip(s, codec+" with 512-byte fetch limits", sent, small, 2)
+			s.Logf("none: read again with FetchMaxBytes = FetchMaxPartitionBytes = 512 (batches are larger): identical")
+		}
 		s.Okf("%s: 40 keyed records with headers (default idempotent producer, 2 ProduceSync calls) read back identical; "+
-			"per-partition order kept, offsets contiguous and as reported, one partition per key", codec)
+			"per-partition order kept, offsets contiguous and as reported, one partition per key; mid-batch read exact", codec)
 	}
+	franzLogAppendTime(s, adm)
+}
+
+// franzLogAppendTime: on a topic with message.timestamp.type=LogAppendTime the broker stamps
+// every record with its own clock, whatever time the producer set; consumers see that time.
+func franzLogAppendTime(s *Scenario, adm *kadm.Client) {
+	topic := UniqueName(s.Client, "logappend")
+	franzCreateTopic(s, adm, topic, 1, map[string]*string{"message.timestamp.type": kadm.StringPtr("LogAppendTime")})
+	old := time.Now().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	sent := KeyedRecords(s.Client, "lz4", 10)
+	for i := range sent {
+		sent[i].Timestamp = old.Add(time.Duration(i) * time.Millisecond)
+	}
+	before := time.Now().Add(-time.Second)
+	cl := franzClient(s, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	franzProduce(s, cl, topic, sent, 10)
+	cl.Close()
+	after := time.Now().Add(time.Second)
+	got := franzReadAll(s, adm, topic)
+	s.Check(len(got) == len(sent), "LogAppendTime: read %d records, sent %d", len(got), len(sent))
+	for i, r := range got {
+		s.Check(r.Timestamp.After(before) && r.Timestamp.Before(after),
+			"LogAppendTime: record %d has timestamp %s, want the broker's append time (between %s and %s), not the producer's %s",
+			i, r.Timestamp.Format(time.RFC3339Nano), before.Format(time.RFC3339Nano), after.Format(time.RFC3339Nano),
+			sent[i].Timestamp.Format(time.RFC3339Nano))
+		r.Timestamp = time.Time{}
+		want := sent[i]
+		want.Timestamp = time.Time{}
+		s.Check(SameRecord(r, want), "LogAppendTime: record %d differs: %s vs %s", i, r, want)
+	}
+	s.Okf("message.timestamp.type=LogAppendTime: 10 records produced with 2-day-old timestamps read back with the broker's append time")
 }
 
 func franzListOffsets(s *Scenario) {
@@ -225,8 +297,8 @@ func franzListOffsets(s *Scenario) {
 		}
 		recs[i] = Rec{Partition: 0, Key: []byte("k"), Value: []byte(fmt.Sprint("v", i)), Timestamp: ts}
 	}
-	cl := franzClient(s, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	franzProduce(s, cl, topic, recs, 5)
+	cl := franzClient(s, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	franzProduce(s, cl, topic, recs, 5) // two zstd batches of 5: lookups must find records inside them
 	cl.Close()
 
 	lookup := func(l kadm.ListedOffsets, p int32) kadm.ListedOffset {
@@ -493,6 +565,15 @@ func franzAdmin(s *Scenario) {
 	s.Check(lg[group].State == "Empty", "ListGroups after the member left: %+v, want Empty", lg[group])
 	s.Okf("member left → Empty (DescribeGroups and ListGroups); CommitAllOffsets p1=5 → FetchOffsets 5 with its metadata")
 
+	dor, err := adm.DeleteOffsets(s.Ctx, group, kadm.TopicsSet{topic: {1: {}}})
+	s.NoErr(err, "kadm DeleteOffsets (OffsetDelete)")
+	s.NoErr(dor.Error(), "DeleteOffsets %s/1", topic)
+	fo, err = adm.FetchOffsets(s.Ctx, group)
+	s.NoErr(err, "kadm FetchOffsets")
+	o, ok = fo.Lookup(topic, 1)
+	s.Check(!ok || o.At == -1, "FetchOffsets p1 after DeleteOffsets: %+v, want no committed offset", o)
+	s.Okf("DeleteOffsets (OffsetDelete) p1 → FetchOffsets has no committed offset for it")
+
 	dg, err := adm.DeleteGroups(s.Ctx, group)
 	s.NoErr(err, "kadm DeleteGroups")
 	s.NoErr(dg[group].Err, "DeleteGroups %s", group)
@@ -546,8 +627,10 @@ func franzAdminConfigs(s *Scenario) {
 	for _, r := range ar {
 		s.NoErr(r.Err, "AlterTopicConfigs %s", r.Name)
 	}
-	cfg = describe()
-	s.Check(cfg["retention.ms"] == "7200000", "after IncrementalAlterConfigs: retention.ms=%q, want 7200000", cfg["retention.ms"])
+	s.WaitFor("retention.ms=7200000 in DescribeConfigs", 10*time.Second, func() (bool, string) {
+		v := describe()["retention.ms"] // Kafka applies config changes asynchronously
+		return v == "7200000", "retention.ms=" + v
+	})
 	s.Okf("IncrementalAlterConfigs retention.ms=7200000 → DescribeConfigs shows it")
 	_, _ = adm.DeleteTopics(s.Ctx, topic)
 }

@@ -36,6 +36,9 @@ type GroupDriver struct {
 	Produce func(partition int32, values []string) error
 	// Sticky: the client's balancer keeps partitions where they are (cooperative-sticky).
 	Sticky bool
+	// HoldIdle > 0: once the 3 members are Stable, wait this long (longer than the session
+	// timeout) and check that nothing changed: same owners, no new assignment callbacks.
+	HoldIdle time.Duration
 }
 
 // Member is one consumer-group member as the scenario observes it; the client-specific code
@@ -249,6 +252,25 @@ func RunGroupScenario(s *Scenario, d *GroupDriver) {
 		}
 	}
 	s.Okf("3 members joined %s: %s has p0, %s has p1, %s has none", d.Group, owners[0].Name, owners[1].Name, idle.Name)
+	if d.HoldIdle > 0 {
+		before := map[*Member]int{}
+		for _, m := range members {
+			m.mu.Lock()
+			before[m] = m.setups
+			m.mu.Unlock()
+		}
+		time.Sleep(d.HoldIdle)
+		again := waitStable(s, d, members, "the 3 members still Stable after the hold")
+		s.Check(again[0] == owners[0] && again[1] == owners[1], "during %s idle the assignment changed: p0 %s→%s, p1 %s→%s",
+			d.HoldIdle, owners[0].Name, again[0].Name, owners[1].Name, again[1].Name)
+		for _, m := range members {
+			m.mu.Lock()
+			n := m.setups
+			m.mu.Unlock()
+			s.Check(n == before[m], "member %s went through %d more rebalances during %s idle", m.Name, n-before[m], d.HoldIdle)
+		}
+		s.Okf("held %s (> session timeout) with no traffic: same 3 members and owners, no rebalance, no errors", d.HoldIdle)
+	}
 
 	for p := int32(0); p < 2; p++ {
 		s.NoErr(d.Produce(p, groupValues(p, 0, 10)), "producing 10 records to p%d", p)

@@ -131,6 +131,42 @@ func kgoMetadata(s *Scenario) {
 	s.Check(counts[topic] == 3 && counts[HomeworkTopic] == 2 && len(md.Brokers) == 1 && md.Controller.ID == b.ID,
 		"Client.Metadata: partitions %v, %d brokers, controller %d", counts, len(md.Brokers), md.Controller.ID)
 	s.Okf("Client.Metadata (Transport): %s → 3 partitions, %s → 2, controller %d", topic, HomeworkTopic, b.ID)
+
+	// A Writer with AllowAutoTopicCreation writing to a topic nobody created: the broker
+	// creates it with its default partition count (1 on both brokers).
+	auto := UniqueName(s.Client, "auto")
+	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: auto, AllowAutoTopicCreation: true, Transport: kgoTransport(),
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	var mu sync.Mutex
+	var written []kafka.Message
+	w.Completion = func(msgs []kafka.Message, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			written = append(written, msgs...)
+		}
+	}
+	// Kafka creates the topic asynchronously and answers the first write with
+	// UNKNOWN_TOPIC_OR_PARTITION, which kafka-go's Writer returns: retry, as applications do.
+	attempts := 0
+	s.WaitFor("the write to an auto-created topic to succeed", 10*time.Second, func() (bool, string) {
+		attempts++
+		err := w.WriteMessages(s.Ctx, kafka.Message{Key: []byte("k"), Value: []byte("auto-created")})
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) {
+			s.Fatalf("Writer.WriteMessages to a missing topic with AllowAutoTopicCreation: %v", err)
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+	s.NoErr(w.Close(), "Writer.Close")
+	mu.Lock()
+	s.Check(len(written) == 1 && written[0].Partition == 0 && written[0].Offset == 0,
+		"first record of an auto-created topic: %v, want p0@0", written)
+	mu.Unlock()
+	ps, err := kgoPartitions(conn, auto)
+	s.NoErr(err, "metadata of %s", auto)
+	s.Check(len(ps) == 1, "auto-created topic has partitions %v, want [0]", ps)
+	s.Logf("auto-created topic: the write succeeded on attempt %d", attempts)
+	s.Okf("Writer{AllowAutoTopicCreation} to a missing topic auto-creates it (1 partition); the record is at p0@0")
 }
 
 func kgoCodec(codec string) kafka.Compression {
@@ -217,6 +253,110 @@ func kgoReadAll(s *Scenario, conn *kafka.Conn, topic string, partitions int) []R
 	return out
 }
 
+// kgoReadFrom reads n records of topic/p from offset `from` with a group-less Reader.
+func kgoReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{s.Bootstrap}, Topic: topic, Partition: int(p),
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	s.NoErr(r.SetOffset(from), "Reader.SetOffset(%d)", from)
+	ctx, cancel := context.WithTimeout(s.Ctx, 15*time.Second)
+	defer cancel()
+	var out []Rec
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		s.NoErr(err, "Reader %s/%d from %d: after %d records", topic, p, from, len(out))
+		out = append(out, kgoRec(m))
+	}
+	return out
+}
+
+// kgoConnRoundTrip: the Conn data path, which negotiates among hard-coded versions (Produce
+// v2/v3/v7, Fetch v2/v5/v10): 8 records per codec written to one partition with
+// Conn.WriteMessages / WriteCompressedMessages, read back with Conn.ReadBatch.
+func kgoConnRoundTrip(s *Scenario, conn *kafka.Conn) {
+	topic := UniqueName(s.Client, "conn")
+	kgoCreateTopic(s, conn, topic, 1)
+	lc, err := kafka.DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
+	s.NoErr(err, "DialLeader %s/0", topic)
+	defer lc.Close()
+	var sent []Rec
+	for _, codec := range Codecs {
+		recs := KeyedRecords(s.Client, codec, 8)
+		s.NoErr(lc.SetWriteDeadline(time.Now().Add(10*time.Second)), "SetWriteDeadline")
+		if codec == "none" {
+			_, err = lc.WriteMessages(kgoMessages(recs)...)
+		} else {
+			_, err = lc.WriteCompressedMessages(kgoCodec(codec).Codec(), kgoMessages(recs)...)
+		}
+		s.NoErr(err, "Conn.Write(Compressed)Messages %s", codec)
+		for i := range recs {
+			recs[i].Partition = 0
+		}
+		sent = append(sent, recs...)
+	}
+	_, err = lc.Seek(0, kafka.SeekAbsolute)
+	s.NoErr(err, "Conn.Seek(0)")
+	var got []Rec
+	deadline := time.Now().Add(15 * time.Second)
+	for len(got) < len(sent) {
+		s.Check(time.Now().Before(deadline), "Conn.ReadBatch: %d of %d records after 15s", len(got), len(sent))
+		s.NoErr(lc.SetReadDeadline(time.Now().Add(5*time.Second)), "SetReadDeadline")
+		b := lc.ReadBatch(1, 10<<20)
+		for {
+			m, err := b.ReadMessage()
+			if err != nil {
+				s.Check(errors.Is(err, io.EOF), "Conn.ReadBatch at %d: %v", len(got), err)
+				break
+			}
+			got = append(got, kgoRec(m))
+		}
+		s.NoErr(b.Close(), "Batch.Close")
+	}
+	VerifyRoundTrip(s, "Conn", sent, got, 0)
+	s.Okf("Conn: 8 records per codec (none, gzip, snappy, lz4, zstd batches in one partition) written with "+
+		"Conn.WriteCompressedMessages, read back identical with Conn.ReadBatch, offsets 0..%d", len(got)-1)
+}
+
+// kgoAcksZero: a Writer with RequiredAcks left at its zero value, RequireNone (acks=0), the
+// kafka-go default that bites: the broker must not answer those produce requests. A second,
+// acks=all Writer on the same Transport (same connection) must still get correct answers.
+func kgoAcksZero(s *Scenario, conn *kafka.Conn) {
+	topic := UniqueName(s.Client, "acks0")
+	kgoCreateTopic(s, conn, topic, 2)
+	tr := kgoTransport()
+	sent := KeyedRecords(s.Client, "snappy", 30)
+	w0 := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		Compression: kafka.Snappy, BatchTimeout: 5 * time.Millisecond} // RequiredAcks: RequireNone
+	for _, chunk := range [][]Rec{sent[:10], sent[10:20]} {
+		s.NoErr(w0.WriteMessages(s.Ctx, kgoMessages(chunk)...), "acks=0 Writer.WriteMessages")
+	}
+	s.NoErr(w0.Close(), "acks=0 Writer.Close")
+	w1 := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		RequiredAcks: kafka.RequireAll, Compression: kafka.Snappy, BatchTimeout: 5 * time.Millisecond}
+	kgoWrite(s, w1, sent[20:], 10)
+	for _, r := range sent[20:] {
+		s.Check(r.Offset >= 0, "acks=all after acks=0 on the same Transport: no offset for %s", r)
+	}
+	for i := range sent[:20] {
+		sent[i].Partition, sent[i].Offset = -1, -1 // acks=0: nothing reported
+	}
+	s.WaitFor("all 30 records (20 with acks=0) to be readable", 10*time.Second, func() (bool, string) {
+		res, err := kgoClient(s).ListOffsets(s.Ctx, &kafka.ListOffsetsRequest{
+			Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0), kafka.LastOffsetOf(1)}}})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := int64(0)
+		for _, po := range res.Topics[topic] {
+			n += po.LastOffset
+		}
+		return n == 30, fmt.Sprint(n, " records")
+	})
+	VerifyRoundTrip(s, "acks=0", sent, kgoReadAll(s, conn, topic, 2), 2)
+	s.Okf("acks=0 (zero-value RequiredAcks): 20 records stored, then acks=all on the same connection answered " +
+		"with correct offsets; all 30 read back identical and in order")
+}
+
 func kgoProduceConsume(s *Scenario) {
 	conn := kgoDial(s)
 	defer conn.Close()
@@ -275,7 +415,8 @@ func kgoListOffsets(s *Scenario) {
 			Headers: []Header{{"seq", []byte(fmt.Sprint(i))}}}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll, Transport: kgoTransport(),
-		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: 5 * time.Millisecond}
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: 5 * time.Millisecond,
+		Compression: kafka.Lz4} // lookups must find records inside compressed batches
 	kgoWrite(s, w, recs, 5) // two batches of 5, all on partition 0
 
 	// Conn: ListOffsets v1 against the partition leader.

@@ -20,7 +20,7 @@ func init() {
 	for _, c := range []string{"sarama", "sarama-v1"} {
 		register(c, "metadata", saramaMetadata)
 		register(c, "produce_consume", saramaProduceConsume)
-		register(c, "idempotent", saramaIdempotent)
+		register(c, "idempotent_produce", saramaIdempotent)
 		register(c, "list_offsets", saramaListOffsets)
 		register(c, "group", saramaGroup)
 		register(c, "admin", saramaAdmin)
@@ -135,6 +135,20 @@ func saramaMetadata(s *Scenario) {
 	}
 	s.Check(found == 2, "Topics() lacks %s or %s: %v", topic, HomeworkTopic, topics)
 	s.Okf("created %s (3 partitions): the %s client sees partitions [0 1 2] and lists it", topic, s.Client)
+
+	// Producing to a topic nobody created: sarama's default Metadata.AllowAutoTopicCreation
+	// (true) lets the broker create it with its default partition count (1 on both brokers).
+	auto := UniqueName(s.Client, "auto")
+	conf := saramaConfig(s, s.Client)
+	conf.Metadata.AllowAutoTopicCreation = true
+	recs := []Rec{{Partition: -1, Key: []byte("k"), Value: []byte("auto-created")}}
+	saramaSend(s, conf, auto, recs, 1)
+	s.Check(recs[0].Partition == 0 && recs[0].Offset == 0, "first record of an auto-created topic at p%d@%d, want p0@0",
+		recs[0].Partition, recs[0].Offset)
+	n, err := saramaTopicPartitions(adm, auto)
+	s.NoErr(err, "DescribeTopics(%s)", auto)
+	s.Check(n == 1, "auto-created topic has %d partitions, want 1 (num.partitions)", n)
+	s.Okf("producing to a missing topic auto-creates it (1 partition); the record is at p0@0")
 }
 
 func saramaMessages(recs []Rec, topic string) []*sarama.ProducerMessage {
@@ -192,21 +206,25 @@ func saramaReadAll(s *Scenario, cl sarama.Client, topic string, partitions int32
 	defer c.Close()
 	var out []Rec
 	var pcs []sarama.PartitionConsumer
-	for p := int32(0); p < partitions; p++ {
+	var hwms []int64
+	for p := int32(0); p < partitions; p++ { // subscribe to all first: sarama fetches them together
 		hwm, err := cl.GetOffset(topic, p, sarama.OffsetNewest)
 		s.NoErr(err, "GetOffset(newest) %s/%d", topic, p)
 		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
 		s.NoErr(err, "ConsumePartition %s/%d", topic, p)
 		pcs = append(pcs, pc)
+		hwms = append(hwms, hwm)
+	}
+	for i, pc := range pcs {
 		timeout := time.After(15 * time.Second)
-		for n := int64(0); n < hwm; n++ {
+		for n := int64(0); n < hwms[i]; n++ {
 			select {
 			case m := <-pc.Messages():
 				out = append(out, saramaRec(m))
 			case e := <-pc.Errors():
-				s.Fatalf("consuming %s/%d: %v", topic, p, e)
+				s.Fatalf("consuming %s/%d: %v", topic, i, e)
 			case <-timeout:
-				s.Fatalf("consuming %s/%d: %d of %d records after 15s", topic, p, n, hwm)
+				s.Fatalf("consuming %s/%d: %d of %d records after 15s", topic, i, n, hwms[i])
 			}
 		}
 	}
@@ -245,9 +263,55 @@ func saramaProduceConsume(s *Scenario) {
 		saramaSend(s, conf, topic, sent, 20)
 		got := saramaReadAll(s, cl, topic, 2)
 		VerifyRoundTrip(s, codec, sent, got, 2)
+		VerifyReadFrom(s, codec, got, func(p int32, from int64, n int) []Rec { return saramaReadFrom(s, cl, topic, p, from, n) })
+		if codec == "none" {
+			// A fetch size far below one record batch: sarama grows it when it gets a partial
+			// batch, and the broker returns the first batch whole anyway (KIP-74).
+			sconf := saramaConfig(s, s.Client)
+			sconf.Consumer.Fetch.Default = 512
+			sconf.Consumer.Fetch.Max = 0
+			scl, err := sarama.NewClient([]string{s.Bootstrap}, sconf)
+			s.NoErr(err, "NewClient")
+			VerifyRoundTrip(s, codec+" with a 512-byte fetch size", sent, saramaReadAll(s, scl, topic, 2), 2)
+			scl.Close()
+			s.Logf("none: read again with Consumer.Fetch.Default = 512 bytes (batches are larger): identical")
+		}
 		s.Okf("%s: 40 keyed records with headers (2 SendMessages calls, acks=all, hash partitioner) read back identical, "+
-			"per-partition order kept, offsets contiguous, one partition per key", codec)
+			"per-partition order kept, offsets contiguous, one partition per key; reading from a mid-batch offset exact", codec)
 	}
+
+	// acks=1: sarama's default RequiredAcks (WaitForLocal), which some homework producers keep.
+	conf := saramaConfig(s, s.Client)
+	conf.Producer.RequiredAcks = sarama.WaitForLocal
+	topic := UniqueName(s.Client, "pc-acks1")
+	saramaCreateTopic(s, adm, topic, 2)
+	sent := KeyedRecords(s.Client, "none", 20)
+	saramaSend(s, conf, topic, sent, 20)
+	VerifyRoundTrip(s, "acks=1", sent, saramaReadAll(s, cl, topic, 2), 2)
+	s.Okf("acks=1 (WaitForLocal, sarama's default): 20 keyed records read back identical")
+}
+
+// saramaReadFrom reads n records of topic/p from offset `from` with a group-less consumer.
+func saramaReadFrom(s *Scenario, cl sarama.Client, topic string, p int32, from int64, n int) []Rec {
+	c, err := sarama.NewConsumerFromClient(cl)
+	s.NoErr(err, "NewConsumerFromClient")
+	defer c.Close()
+	pc, err := c.ConsumePartition(topic, p, from)
+	s.NoErr(err, "ConsumePartition %s/%d at %d", topic, p, from)
+	defer pc.Close()
+	var out []Rec
+	timeout := time.After(15 * time.Second)
+	for len(out) < n {
+		select {
+		case m := <-pc.Messages():
+			out = append(out, saramaRec(m))
+		case e := <-pc.Errors():
+			s.Fatalf("consuming %s/%d from %d: %v", topic, p, from, e)
+		case <-timeout:
+			s.Fatalf("consuming %s/%d from %d: %d of %d records after 15s", topic, p, from, len(out), n)
+		}
+	}
+	return out
 }
 
 // saramaIdempotent: Idempotent=true as the homework's loms sets it (WaitForAll,
@@ -286,7 +350,8 @@ func saramaListOffsets(s *Scenario) {
 	}
 	conf := saramaConfig(s, s.Client)
 	conf.Producer.Partitioner = sarama.NewManualPartitioner
-	saramaSend(s, conf, topic, recs, 5) // two batches of 5
+	conf.Producer.Compression = sarama.CompressionGZIP // lookups must find records inside compressed batches
+	saramaSend(s, conf, topic, recs, 5)                // two batches of 5
 
 	get := func(p int32, at int64) int64 {
 		off, err := cl.GetOffset(topic, p, at)
@@ -362,7 +427,7 @@ func saramaGroupConfig(s *Scenario, name string) *sarama.Config {
 	conf.Consumer.Group.Heartbeat.Interval = 1 * time.Second
 	conf.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	conf.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
-	conf.Consumer.Return.Errors = false
+	conf.Consumer.Return.Errors = true // any error the group reports fails the scenario
 	// Auto-commit like the homework's notifier, more often than its 1 s to keep the run short.
 	// (A synchronous session.Commit() per record costs sarama about 200 ms each.)
 	conf.Consumer.Offsets.AutoCommit.Enable = true
@@ -375,6 +440,11 @@ func saramaStartMember(s *Scenario, group, topic, name string) *Member {
 	cg, err := sarama.NewConsumerGroup([]string{s.Bootstrap}, group, saramaGroupConfig(s, name))
 	s.NoErr(err, "NewConsumerGroup %s", name)
 	done := make(chan struct{})
+	go func() {
+		for err := range cg.Errors() {
+			m.Error(fmt.Errorf("ConsumerGroup.Errors(): %w", err))
+		}
+	}()
 	go func() {
 		defer close(done)
 		h := &saramaHandler{m: m, topic: topic}
@@ -455,8 +525,14 @@ func saramaGroup(s *Scenario) {
 	s.NoErr(err, "NewSyncProducer")
 	defer producer.Close()
 
+	var hold time.Duration
+	if s.Client == "sarama-v1" {
+		// The homework's three notifiers: the idle third member must survive its session
+		// timeout (6 s here) on heartbeats alone, without rebalances or errors.
+		hold = 7 * time.Second
+	}
 	RunGroupScenario(s, &GroupDriver{
-		Group: group, Topic: topic,
+		Group: group, Topic: topic, HoldIdle: hold,
 		NewMember: func(name string) *Member { return saramaStartMember(s, group, topic, name) },
 		Describe:  func() (string, map[string][]int32, error) { return saramaDescribeGroup(adm, group, topic) },
 		Committed: func() (map[int32]int64, error) { return saramaCommitted(adm, group, topic) },

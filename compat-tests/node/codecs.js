@@ -61,4 +61,14 @@ const CODECS = {
   zstd: CompressionTypes.ZSTD,
 }
 
-module.exports = { CODECS }
+/** lz4js's own frames, flag as written (blocks may depend on each other): what Kafka refuses. */
+const RawLz4jsCodec = () => ({
+  async compress(encoder) {
+    return Buffer.from(lz4.compress(encoder.buffer))
+  },
+  async decompress(buffer) {
+    return Buffer.from(lz4.decompress(buffer))
+  },
+})
+
+module.exports = { CODECS, RawLz4jsCodec }

@@ -9,7 +9,7 @@
 // than its deadline (COMPAT_DEADLINE seconds, default 120).
 //
 // Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC
-// (none|gzip|snappy|lz4|zstd), list_offsets, group, admin. Topic and group names carry a
+// (none|gzip|snappy|lz4|zstd), list_offsets, group, admin, configs, reject_lz4_dependent. Topic and group names carry a
 // random suffix, so scenarios can run again and side by side against the same broker.
 const { CODECS } = require('./codecs')
 const scenarios = require('./scenarios')

@@ -1,10 +1,10 @@
 'use strict'
 // The kafkajs scenarios. Each takes the bootstrap address (and its parameter), prints an "ok"
 // line for each thing that held, and throws (a CheckFailure) at the first that did not.
-const { AssignerProtocol, Partitioners } = require('kafkajs')
-const { CODECS } = require('./codecs')
+const { AssignerProtocol, CompressionCodecs, CompressionTypes, ConfigResourceTypes, ConfigSource, Partitioners } = require('kafkajs')
+const { CODECS, RawLz4jsCodec } = require('./codecs')
 const {
-  HOMEWORK_TOPIC, TIMEOUT, check, show, sleep, waitFor, makeKafka, topicName, groupName,
+  HOMEWORK_TOPIC, TIMEOUT, CheckFailure, check, show, sleep, waitFor, makeKafka, topicName, groupName,
   partitionOfKey, byPartition, range, createTopic,
 } = require('./lib')
 
@@ -473,10 +473,87 @@ async function adminScenario(bootstrap) {
   })
 }
 
+// ---------------------------------------------------------------------------------- configs
+
+/** Topic and broker configs: DescribeConfigs and AlterConfigs (gregor: not implemented yet). */
+async function configs(bootstrap) {
+  const kafka = makeKafka(bootstrap)
+  const topic = topicName('configs')
+  await using(kafka.admin(), async admin => {
+    check.eq('createTopics with configs', true, await admin.createTopics({
+      topics: [{
+        topic, numPartitions: 1, replicationFactor: 1,
+        configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'retention.ms', value: '3600000' }],
+      }],
+      waitForLeaders: true,
+      timeout: TIMEOUT,
+    }))
+    check.ok(`createTopics ${topic} with cleanup.policy=compact, retention.ms=3600000`)
+
+    const describe = async (type, name) => {
+      const { resources: [r] } = await admin.describeConfigs({ resources: [{ type, name }], includeSynonyms: false })
+      check.eq(`describeConfigs ${name}: error code`, 0, r.errorCode)
+      return Object.fromEntries(r.configEntries.map(e => [e.configName, e]))
+    }
+    const entry = (cfg, name) => cfg[name] && [cfg[name].configValue, cfg[name].isDefault, cfg[name].configSource]
+    let cfg = await describe(ConfigResourceTypes.TOPIC, topic)
+    check.eq('cleanup.policy [value, isDefault, source]', ['compact', false, ConfigSource.TOPIC_CONFIG], entry(cfg, 'cleanup.policy'))
+    check.eq('retention.ms [value, isDefault, source]', ['3600000', false, ConfigSource.TOPIC_CONFIG], entry(cfg, 'retention.ms'))
+    check.that(cfg['max.message.bytes'] && cfg['max.message.bytes'].isDefault, `max.message.bytes: ${show(cfg['max.message.bytes'])}`)
+    check.ok(`describeConfigs ${topic}: cleanup.policy=compact, retention.ms=3600000 (topic configs), max.message.bytes a default`)
+
+    // AlterConfigs replaces every dynamic config of the resource: cleanup.policy falls back to its default.
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic,
+      configEntries: [{ name: 'retention.ms', value: '7200000' }] }] })
+    cfg = await describe(ConfigResourceTypes.TOPIC, topic)
+    check.eq('retention.ms after alterConfigs', ['7200000', false, ConfigSource.TOPIC_CONFIG], entry(cfg, 'retention.ms'))
+    check.eq('cleanup.policy after alterConfigs [value, isDefault]', ['delete', true], entry(cfg, 'cleanup.policy').slice(0, 2))
+    check.ok('alterConfigs retention.ms=7200000 (replacing all): describeConfigs shows it, cleanup.policy back to delete')
+
+    const { brokers: [b] } = await admin.describeCluster()
+    const brokerCfg = await describe(ConfigResourceTypes.BROKER, String(b.nodeId))
+    check.that(Object.keys(brokerCfg).length > 10, `broker ${b.nodeId} describes only ${Object.keys(brokerCfg).length} configs`)
+    check.that(brokerCfg['num.partitions'], 'broker configs lack num.partitions')
+    check.ok(`describeConfigs of broker ${b.nodeId}: ${Object.keys(brokerCfg).length} configs, num.partitions=${brokerCfg['num.partitions'].configValue}`)
+  })
+}
+
+// ---------------------------------------------------------------------- reject_lz4_dependent
+
+/**
+ * A batch whose LZ4 frame does not declare independent blocks (lz4js's own output) cannot be
+ * read by Kafka's decompressor (Java's Lz4BlockInputStream: "Dependent block stream is
+ * unsupported"). Kafka decompresses every compressed batch on append and refuses it; a broker
+ * that stores it hands every Java consumer a batch it cannot read.
+ */
+async function rejectLz4Dependent(bootstrap) {
+  const kafka = makeKafka(bootstrap, 'gregor-compat-kafkajs', { retries: 0 })
+  const topic = topicName('lz4dep')
+  await using(kafka.admin(), async admin => {
+    await createTopic(admin, topic, 1)
+    CompressionCodecs[CompressionTypes.LZ4] = RawLz4jsCodec
+    await using(kafka.producer(producerOptions()), async producer => {
+      let result
+      try {
+        result = await producer.send({ topic, acks: -1, compression: CompressionTypes.LZ4, messages: [{ key: 'k', value: 'v' }] })
+      } catch (e) {
+        check.ok(`Produce of an LZ4 batch with a dependent-block frame refused: ${e.type || e.name} (${e.code ?? '-'}) ${e.message}`)
+        return
+      }
+      throw new CheckFailure(`the broker accepted an LZ4 frame Kafka's decompressor cannot read: ${show(result)}`)
+    })
+    check.eq('fetchTopicOffsets after the refused batch', [{ partition: 0, offset: '0', high: '0', low: '0' }],
+      await admin.fetchTopicOffsets(topic))
+    check.ok('nothing was appended (high watermark 0)')
+  })
+}
+
 module.exports = {
   metadata,
   produce_consume: produceConsume,
   list_offsets: listOffsets,
   group,
   admin: adminScenario,
+  configs,
+  reject_lz4_dependent: rejectLz4Dependent,
 }

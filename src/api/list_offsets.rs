@@ -31,11 +31,16 @@ pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsets
                         .partition(&t.name, p.partition_index)
                         .and_then(|part| lookup(&part, p.timestamp));
                     match found {
-                        // The leader epoch field exists from v4 (encoding it earlier is an error).
+                        // The leader epoch field exists from v4 (encoding it earlier is an
+                        // error); "no offset" (-1) has no epoch either.
                         Ok(Some((offset, timestamp))) => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(if ctx.version() >= 4 { 0 } else { -1 }),
+                            .with_leader_epoch(if ctx.version() >= 4 && offset >= 0 {
+                                0
+                            } else {
+                                -1
+                            }),
                         Ok(None) => response
                             .with_offset(-1)
                             .with_timestamp(-1)

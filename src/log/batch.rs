@@ -186,6 +186,7 @@ pub fn validate(data: &[u8], max_batch_bytes: usize) -> Result<Vec<BatchHeader>,
                 h.records_count, h.last_offset_delta
             )));
         }
+        check_lz4_frame(&h, &data[pos..pos + h.total_size()])?;
         if h.is_control() {
             return Err(BatchError::InvalidRecord(
                 "clients may not write control batches".into(),
@@ -195,6 +196,33 @@ pub fn validate(data: &[u8], max_batch_bytes: usize) -> Result<Vec<BatchHeader>,
         headers.push(h);
     }
     Ok(headers)
+}
+
+const LZ4: u8 = 3;
+const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+const LZ4_BLOCK_INDEPENDENCE: u8 = 1 << 5;
+
+/// Kafka's consumers (Java's LZ4 reader) only read LZ4 frames whose blocks are independent;
+/// Kafka refuses other frames on produce, so a batch no consumer can read never gets stored.
+fn check_lz4_frame(h: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
+    if h.compression() != LZ4 {
+        return Ok(());
+    }
+    let frame = &batch[HEADER_LEN.min(batch.len())..];
+    match frame {
+        [m0, m1, m2, m3, flags, ..] if [*m0, *m1, *m2, *m3] == LZ4_FRAME_MAGIC => {
+            if flags & LZ4_BLOCK_INDEPENDENCE == 0 {
+                Err(BatchError::Corrupt(
+                    "LZ4 frames with dependent blocks are not supported".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(BatchError::Corrupt(
+            "LZ4 batch does not hold an LZ4 frame".into(),
+        )),
+    }
 }
 
 /// CRC32C of a whole batch as stored in its header (covers attributes to the end, so the base
@@ -344,6 +372,20 @@ mod tests {
         assert_eq!(validate(&zero, usize::MAX).unwrap_err().code(), 87);
         let mismatch = with_field(&b, 23, &5i32.to_be_bytes());
         assert_eq!(validate(&mismatch, usize::MAX).unwrap_err().code(), 87);
+    }
+
+    #[test]
+    fn lz4_frames_must_have_independent_blocks() {
+        let b = batch_with(0, 3, |i| i as i64, Compression::Lz4);
+        assert!(
+            validate(&b, usize::MAX).is_ok(),
+            "the encoder writes independent blocks"
+        );
+        let flags = b[HEADER_LEN + 4] & !LZ4_BLOCK_INDEPENDENCE;
+        let dependent = with_field(&b, HEADER_LEN + 4, &[flags]);
+        assert_eq!(validate(&dependent, usize::MAX).unwrap_err().code(), 2);
+        let not_a_frame = with_field(&b, HEADER_LEN, &[0, 0, 0, 0]);
+        assert_eq!(validate(&not_a_frame, usize::MAX).unwrap_err().code(), 2);
     }
 
     #[test]

@@ -11,6 +11,8 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
@@ -34,7 +36,8 @@ import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
- * AdminClient: create topics (and again → TopicExistsException), create partitions (1 → 3;
+ * AdminClient: create topics (and again → TopicExistsException; validateOnly creates nothing;
+ * without counts the broker's defaults apply), create partitions (1 → 3;
  * fewer → InvalidPartitionsException; unknown topic → UnknownTopicOrPartitionException),
  * describe cluster; a consumer group with one live member: list groups, describe it (Stable,
  * the member and its assignment), deleting it → GroupNotEmptyException, list its offsets; after
@@ -70,6 +73,23 @@ final class AdminScenario {
             Check.raised("createTopics of an existing topic", TopicExistsException.class,
                     Compat.failure(admin.createTopics(List.of(new NewTopic(t1, 1, (short) 1))).all()));
             Check.ok("createTopics again → TopicExistsException");
+
+            String t3 = c.topic("admin3");
+            CreateTopicsResult dry = admin.createTopics(List.of(new NewTopic(t3, 4, (short) 1)),
+                    new CreateTopicsOptions().validateOnly(true));
+            Compat.get(dry.all());
+            Check.eq("createTopics(validateOnly): numPartitions", 4, Compat.get(dry.numPartitions(t3)));
+            Check.that(!Compat.get(admin.listTopics().names()).contains(t3), "validateOnly created %s", t3);
+            Check.ok("createTopics validateOnly: answers 4 partitions, creates nothing");
+
+            String t4 = c.topic("admin4");
+            CreateTopicsResult byDefault = admin.createTopics(List.of(new NewTopic(t4, Optional.empty(), Optional.empty())));
+            Compat.get(byDefault.all());
+            Check.eq("createTopics with the broker's defaults: numPartitions", 1, Compat.get(byDefault.numPartitions(t4)));
+            Check.eq("createTopics with the broker's defaults: replicationFactor", 1,
+                    Compat.get(byDefault.replicationFactor(t4)));
+            c.waitPartitions(admin, t4, 1);
+            Check.ok("createTopics without partitions/replication factor: the broker's defaults, 1 and 1");
 
             Compat.get(admin.createPartitions(Map.of(t1, NewPartitions.increaseTo(3))).all());
             c.waitPartitions(admin, t1, 3);
@@ -165,20 +185,20 @@ final class AdminScenario {
             Check.ok("deleteConsumerGroups: gone from listGroups, no offsets; again → GroupIdNotFoundException");
 
             // ---------------------------------------------------------------- delete topics
-            Compat.get(admin.deleteTopics(List.of(t1, t2)).all());
+            Compat.get(admin.deleteTopics(List.of(t1, t2, t4)).all());
             Compat.waitFor(() -> {
                 try {
                     Set<String> names = Compat.get(admin.listTopics().names());
-                    return !names.contains(t1) && !names.contains(t2);
+                    return !names.contains(t1) && !names.contains(t2) && !names.contains(t4);
                 } catch (Exception e) {
                     return false;
                 }
-            }, t1 + " and " + t2 + " gone from listTopics");
+            }, "the topics gone from listTopics");
             Check.raised("deleteTopics of a deleted topic", UnknownTopicOrPartitionException.class,
                     Compat.failure(admin.deleteTopics(List.of(t1)).all()));
             Check.raised("describeTopics of a deleted topic", UnknownTopicOrPartitionException.class,
                     Compat.failure(admin.describeTopics(List.of(t1)).allTopicNames()));
-            Check.ok("deleteTopics: both gone from listTopics; again → UnknownTopicOrPartitionException, "
+            Check.ok("deleteTopics: all three gone from listTopics; again → UnknownTopicOrPartitionException, "
                     + "describeTopics → UnknownTopicOrPartitionException");
         }
     }

@@ -13,10 +13,8 @@ final class Check {
         }
     }
 
-    private static final long T0 = System.nanoTime();
-
     static void ok(String fmt, Object... args) {
-        System.out.printf("  ok (%.1f s): %s%n", (System.nanoTime() - T0) / 1e9, String.format(fmt, args));
+        System.out.printf("  ok (%.1f s): %s%n", (System.nanoTime() - Compat.T0) / 1e9, String.format(fmt, args));
     }
 
     static void that(boolean cond, String fmt, Object... args) {

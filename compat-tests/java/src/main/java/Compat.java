@@ -11,6 +11,7 @@ import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
@@ -36,13 +37,16 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * longer than its deadline (COMPAT_DEADLINE seconds, default 120; a thread dump goes to stderr).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
- * group, admin. Topic and group names carry a random suffix, so scenarios can run again and
+ * group, admin, configs. Topic and group names carry a random suffix, so scenarios can run again and
  * side by side against the same broker.
  */
 public final class Compat {
-    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin");
+    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin",
+            "configs");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
+    /** When main started: "ok" lines show the seconds since. */
+    static final long T0 = System.nanoTime();
 
     /** Seconds any single wait may take (the suite's COMPAT_TIMEOUT). */
     static final Duration TIMEOUT = Duration.ofMillis((long) (Double.parseDouble(
@@ -80,6 +84,7 @@ public final class Compat {
                 case "list_offsets" -> new ListOffsetsScenario(c).run();
                 case "group" -> new GroupScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
+                case "configs" -> new ConfigsScenario(c).run();
                 default -> throw new Usage("unknown scenario " + scenario);
             }
             System.out.printf("PASS: java %s against %s (%d ms)%n", scenario, c.bootstrap,
@@ -220,6 +225,9 @@ public final class Compat {
         } catch (ExecutionException e) {
             if (e.getCause() instanceof Exception ex) throw ex;
             throw e;
+        } catch (TimeoutException e) {
+            throw new Check.Failure("an AdminClient call got no answer within " + TIMEOUT.toSeconds()
+                    + " s (the stack trace on stderr says which)");
         }
     }
 
@@ -230,6 +238,9 @@ public final class Compat {
             return null;
         } catch (ExecutionException e) {
             return e.getCause();
+        } catch (TimeoutException e) {
+            throw new Check.Failure("an AdminClient call got no answer within " + TIMEOUT.toSeconds()
+                    + " s (the stack trace on stderr says which)");
         }
     }
 

@@ -2,6 +2,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
@@ -19,7 +20,7 @@ import org.apache.kafka.common.TopicPartition;
  * ListOffsets: partition 0 gets records with timestamps T, T+1s, …, T+9s in two batches, then
  * one out of order at T+2.5s (offset 10, a third batch); partition 1 stays empty. KafkaConsumer
  * beginningOffsets / endOffsets / offsetsForTimes and AdminClient listOffsets (earliest,
- * latest, forTimestamp, maxTimestamp) must answer exactly.
+ * latest, forTimestamp, maxTimestamp, earliestLocal, latestTiered) must answer exactly.
  */
 final class ListOffsetsScenario {
     private final Compat c;
@@ -106,6 +107,20 @@ final class ListOffsetsScenario {
             Check.eq("Admin listOffsets maxTimestamp p0 offset", 9L, max.get(p0).offset());
             Check.eq("Admin listOffsets maxTimestamp p0 timestamp", t + 9000, max.get(p0).timestamp());
             Check.ok("AdminClient listOffsets maxTimestamp = offset 9 @ T+9s");
+
+            Optional<Integer> epoch0 = Optional.of(0);
+            for (var r : List.of(earliest.get(p0), earliest.get(p1), latest.get(p0), latest.get(p1), byTime.get(p0),
+                    max.get(p0))) {
+                Check.eq("leader epoch of a found offset " + r, epoch0, r.leaderEpoch());
+            }
+            Check.eq("leader epoch when no offset matches the timestamp", Optional.empty(), past.get(p0).leaderEpoch());
+            Check.ok("AdminClient listOffsets: leader epoch 0 with every offset found, none when nothing matched");
+
+            Map<TopicPartition, ListOffsetsResultInfo> local = list(admin, OffsetSpec.earliestLocal(), p0, p1);
+            Check.eq("Admin listOffsets earliestLocal", List.of(0L, 0L), List.of(local.get(p0).offset(), local.get(p1).offset()));
+            Map<TopicPartition, ListOffsetsResultInfo> tiered = list(admin, OffsetSpec.latestTiered(), p0, p1);
+            Check.eq("Admin listOffsets latestTiered", List.of(-1L, -1L), List.of(tiered.get(p0).offset(), tiered.get(p1).offset()));
+            Check.ok("AdminClient listOffsets earliestLocal {0, 0}, latestTiered {-1, -1} (no tiered storage)");
         }
     }
 

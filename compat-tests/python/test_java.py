@@ -1,0 +1,78 @@
+"""The Java client, org.apache.kafka:kafka-clients 4.3.1 (the reference broker's version):
+KafkaProducer (its defaults: idempotent, acks=all), KafkaConsumer (classic group protocol) and
+the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
+
+| scenario | what is asserted |
+|---|---|
+| metadata | describeCluster (one broker at the dialled host:port, the controller, a cluster id); loms.order-events partitions [0, 1] with leader/replicas/ISR = the broker via AdminClient, KafkaConsumer and KafkaProducer; createTopics → partition count, RF 1, a topic id that describeTopics repeats |
+| produce_consume[codec] | 60 records (keyed, key-less, tombstones, explicit partitions and timestamps, headers incl. repeated keys, empty and null values, binary) with the idempotent producer: offsets 0.. per partition in send order, key → murmur2(key) % 2; a group-less consumer reads them back identical, nothing more; beginning/end offsets |
+| list_offsets | KafkaConsumer beginningOffsets/endOffsets/offsetsForTimes and AdminClient listOffsets earliest/latest/forTimestamp/maxTimestamp over 2 batches plus an out-of-order record and an empty partition |
+| group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
+| admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
+| configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
+"""
+
+import shutil
+
+import pytest
+
+from cli_scenarios import COMPAT_DIR, build, run_scenario, tree_digest
+from compat import CODECS
+
+JAVA_DIR = COMPAT_DIR / "java"
+CLIENT = "java"
+
+
+@pytest.fixture(scope="session")
+def java_compat():
+    """The built CLI as a command prefix; `mvn -q -B package` runs once, when the sources changed."""
+    java, mvn = shutil.which("java"), shutil.which("mvn")
+    if not java or not mvn:
+        pytest.skip("java and mvn are needed (apt-get install -y openjdk-17-jdk-headless maven; "
+                    "compat-tests/run.sh installs them)")
+    target = JAVA_DIR / "target"
+    digest = tree_digest(JAVA_DIR, ["pom.xml"], ["src"])
+    build([mvn, "-q", "-B", "-Dstyle.color=never", "package"], JAVA_DIR,
+          target / ".compat-build-stamp", digest, "building compat-tests/java",
+          outputs=[target / "compat-java.jar", target / "lib"])
+    classpath = f"{target / 'compat-java.jar'}:{target / 'lib'}/*"
+    # A JVM per scenario: keep its start cheap (C1 only, serial GC, class-data sharing).
+    return [java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
+            "-cp", classpath, "Compat"]
+
+
+def run(java_compat, scenario, broker):
+    __tracebackhide__ = True
+    run_scenario(java_compat, CLIENT, scenario, broker, JAVA_DIR)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_metadata(java_compat, broker, client):
+    run(java_compat, "metadata", broker)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("client", [CLIENT])
+def test_produce_consume(java_compat, broker, client, codec):
+    run(java_compat, f"produce_consume:{codec}", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_list_offsets(java_compat, broker, client):
+    run(java_compat, "list_offsets", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_group(java_compat, broker, client):
+    run(java_compat, "group", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_admin(java_compat, broker, client):
+    run(java_compat, "admin", broker)
+
+
+@pytest.mark.known_gap("DescribeConfigs (32) and IncrementalAlterConfigs (44) are not implemented")
+@pytest.mark.parametrize("client", [CLIENT])
+def test_configs(java_compat, broker, client):
+    run(java_compat, "configs", broker)

@@ -1,0 +1,180 @@
+//! A minimal Kafka client for the admin subcommands: one TCP connection, requests encoded
+//! with kafka-protocol's structs, versions negotiated through ApiVersions.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response frame accepted (a Metadata answer for many topics fits easily).
+const MAX_FRAME: usize = 256 << 20;
+
+/// What can go wrong talking to a broker: one line each, for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("{addr}: {reason}")]
+    Io { addr: String, reason: String },
+    #[error("{addr}: {what}")]
+    Protocol { addr: String, what: String },
+    #[error(
+        "{addr} does not support {api} (versions {min}..={max} needed, broker offers {broker})"
+    )]
+    Unsupported {
+        addr: String,
+        api: &'static str,
+        min: i16,
+        max: i16,
+        broker: String,
+    },
+}
+
+pub struct Client {
+    addr: String,
+    stream: TcpStream,
+    timeout: Duration,
+    correlation: i32,
+    /// API key → (min, max) the broker offers.
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl Client {
+    /// Connects to `addr` (HOST:PORT) and learns the broker's API versions.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, ClientError> {
+        let connect_err = |reason: String| ClientError::Connect {
+            addr: addr.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| connect_err(format!("no answer within {timeout:?}")))?
+            .map_err(|e| connect_err(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let mut client = Client {
+            addr: addr.to_string(),
+            stream,
+            timeout,
+            correlation: 0,
+            versions: HashMap::new(),
+        };
+        // v0 works on every broker (and is what an unsupported higher version falls back to).
+        let resp = client.send(&ApiVersionsRequest::default(), 0).await?;
+        if resp.error_code != 0 {
+            return Err(client.protocol(format!(
+                "ApiVersions failed: {}",
+                crate::cli::error_name(resp.error_code)
+            )));
+        }
+        client.versions = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(client)
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn protocol(&self, what: String) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr.clone(),
+            what,
+        }
+    }
+
+    fn io(&self, e: std::io::Error) -> ClientError {
+        ClientError::Io {
+            addr: self.addr.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The highest version of `R` both this client (capped at `cap`) and the broker speak.
+    pub fn version<R: Request>(&self, api: &'static str, cap: i16) -> Result<i16, ClientError> {
+        let ours = (R::VERSIONS.min, R::VERSIONS.max.min(cap));
+        let theirs = self.versions.get(&R::KEY).copied();
+        match theirs {
+            Some((min, max)) if max.min(ours.1) >= min.max(ours.0) => Ok(max.min(ours.1)),
+            _ => Err(ClientError::Unsupported {
+                addr: self.addr.clone(),
+                api,
+                min: ours.0,
+                max: ours.1,
+                broker: theirs.map_or("none".into(), |(a, b)| format!("{a}..={b}")),
+            }),
+        }
+    }
+
+    /// Sends one request at `version` and reads its response.
+    pub async fn send<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        self.correlation += 1;
+        let correlation = self.correlation;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str("gregor-cli")));
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&[0; 4]);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .and_then(|()| req.encode(&mut buf, version))
+            .map_err(|e| self.protocol(format!("cannot encode request key {}: {e}", R::KEY)))?;
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+
+        let timeout = self.timeout;
+        let frame = tokio::time::timeout(timeout, async {
+            self.stream.write_all(&buf).await?;
+            let mut len = [0u8; 4];
+            self.stream.read_exact(&mut len).await?;
+            let len = i32::from_be_bytes(len);
+            if len < 0 || len as usize > MAX_FRAME {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("response frame of {len} bytes"),
+                ));
+            }
+            let mut frame = vec![0u8; len as usize];
+            self.stream.read_exact(&mut frame).await?;
+            Ok(frame)
+        })
+        .await
+        .map_err(|_| self.protocol(format!("no response within {timeout:?}")))?
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                self.protocol("the broker closed the connection".into())
+            } else {
+                self.io(e)
+            }
+        })?;
+        let mut frame = Bytes::from(frame);
+        // ApiVersions answers always carry a v0 response header.
+        let header_version = if R::KEY == 18 {
+            0
+        } else {
+            <R::Response as HeaderVersion>::header_version(version)
+        };
+        let header = ResponseHeader::decode(&mut frame, header_version)
+            .map_err(|e| self.protocol(format!("bad response header: {e}")))?;
+        if header.correlation_id != correlation {
+            return Err(self.protocol(format!(
+                "response correlation id {} for request {correlation}",
+                header.correlation_id
+            )));
+        }
+        R::Response::decode(&mut frame, version)
+            .map_err(|e| self.protocol(format!("bad response to API key {}: {e}", R::KEY)))
+    }
+}
