@@ -43,7 +43,9 @@ echo "ok   gregor ${kafka_cmd[*]} --print-config"
 say "kafka-init service: its command against a local gregor on 127.0.0.1:$PORT"
 (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && die "port $PORT is in use"
 # No topic pre-created (--topic replaces the default), so the init command really creates it.
-g --listen "127.0.0.1:$PORT" --storage memory --topic scratch:1 --log warn >/dev/null 2>&1 </dev/null &
+# (env, not the g function: $! must be gregor itself, not a subshell, for the kill below.)
+env "${unset_args[@]}" "$BIN" --listen "127.0.0.1:$PORT" --storage memory --topic scratch:1 --log warn \
+  >/dev/null 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done

@@ -22,3 +22,9 @@ cargo test --quiet
 echo "== compatibility suite (real clients, gregor and reference Apache Kafka)"
 cargo build --quiet --bin gregor
 COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" compat-tests/run.sh
+
+echo "== homework end to end (loms, 3 notifiers, PostgreSQL; gregor and reference Kafka)"
+COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" compat-tests/homework/e2e.sh
+
+echo "== docker/compose.yaml static check (no Docker engine here)"
+COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" docker/check-compose.sh

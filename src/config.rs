@@ -22,7 +22,11 @@ Examples:
   gregor --storage memory --listen 127.0.0.1:0 --topic orders:3
   gregor --listen INTERNAL://0.0.0.0:29092 --advertised-listener INTERNAL://kafka:29092 \\
          --listen PLAINTEXT://0.0.0.0:9092 --advertised-listener PLAINTEXT://localhost:9092
-  GREGOR_FSYNC=interval:100 gregor --print-config";
+  GREGOR_FSYNC=interval:100 gregor --print-config
+
+Admin commands against a running broker (gregor or Kafka), see their --help:
+  gregor topics create|list|describe|delete --bootstrap-server HOST:PORT ...
+  gregor groups list|describe --bootstrap-server HOST:PORT ...";
 
 /// A Kafka-wire-compatible message broker.
 ///

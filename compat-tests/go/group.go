@@ -48,20 +48,17 @@ type Member struct {
 	// Close leaves the group (and closes the client).
 	Close func() error
 
-	mu          sync.Mutex
-	assigned    []int32 // as the member itself last saw it (nil until known)
-	hasLocal    bool    // the client reports its own assignment
-	setups      int
-	received    []Rec
-	errs        []string
-	closed      bool
-	closeErr    error
-	closeOnce   sync.Once
-	closeReturn chan struct{}
+	mu       sync.Mutex
+	assigned []int32 // as the member itself last saw it (nil until known)
+	hasLocal bool    // the client reports its own assignment
+	setups   int     // assignment callbacks so far
+	received []Rec
+	errs     []string
+	closed   bool
 }
 
 func NewMember(name string) *Member {
-	return &Member{Name: name, closeReturn: make(chan struct{})}
+	return &Member{Name: name}
 }
 
 // Assigned records the member's own view of its assignment (from a rebalance callback).

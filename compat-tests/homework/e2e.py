@@ -657,7 +657,7 @@ def main() -> int:
     for f in checks.failed:
         print(f"FAILED: {f}")
     print(f"homework: {checks.passed} passed, {len(checks.failed)} failed")
-    if not checks.failed and not args.logdir:
+    if not checks.failed:  # (a --logdir outside the work dir stays)
         shutil.rmtree(work, ignore_errors=True)
     return 1 if checks.failed else 0
 

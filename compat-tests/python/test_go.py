@@ -87,10 +87,15 @@ def compat_go() -> Path:
     # The pinned go.sum is the truth: never rewrite go.mod/go.sum; no VCS stamping (a CI clone
     # may lack what `git status` needs).
     env["GOFLAGS"] = "-mod=readonly -buildvcs=false"
-    proc = subprocess.run([go, "build", "-o", str(BINARY), "."], cwd=GO_DIR, env=env,
+    # Build beside the cached binary and rename it into place: another session may be running
+    # the old one right now.
+    tmp = BINARY.with_name(f"{BINARY.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([go, "build", "-o", str(tmp), "."], cwd=GO_DIR, env=env,
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
         pytest.fail(f"go build in {GO_DIR} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    os.replace(tmp, BINARY)
     return BINARY
 
 
