@@ -327,7 +327,10 @@ pub fn dispatch_from(
         header,
         peer,
     };
-    match span.in_scope(|| (api.handler)(ctx, frame)) {
+    match span.in_scope(|| {
+        tracing::debug!(client_id = ?ctx.header.client_id, "request");
+        (api.handler)(ctx, frame)
+    }) {
         Ok(f) => Dispatch::Respond(Box::pin(f.instrument(span))),
         Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
     }
