@@ -17,6 +17,8 @@ use crate::error::{BrokerError, Result};
 use crate::meta::Partition;
 
 const READ_COMMITTED: i8 = 1;
+/// Kafka's default fetch.max.bytes (55 MiB).
+const FETCH_MAX_BYTES: usize = 57_671_680;
 
 struct Target {
     offset: i64,
@@ -81,10 +83,11 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
         .collect();
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    let max_bytes = if req.max_bytes <= 0 {
-        usize::MAX
-    } else {
-        req.max_bytes as usize
+    // Kafka's fetch.max.bytes caps what one response may hold (and what we allocate for it),
+    // whatever the request asks; v0-2 style requests without a limit get the cap too.
+    let max_bytes = match usize::try_from(req.max_bytes) {
+        Ok(n) if n > 0 => n.min(FETCH_MAX_BYTES),
+        _ => FETCH_MAX_BYTES,
     };
     let read_committed = req.isolation_level == READ_COMMITTED;
     loop {
