@@ -259,6 +259,36 @@ impl Broker {
         self.persist(&topic)
     }
 
+    /// Replace a topic's config overrides (AlterConfigs / IncrementalAlterConfigs): validated,
+    /// persisted in the topic record, then applied to every partition's log at once.
+    pub fn alter_topic_config(
+        &self,
+        name: &str,
+        change: impl FnOnce(&TopicConfig) -> Result<BTreeMap<String, String>>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let _admin = self.admin_lock();
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let config = TopicConfig::new(change(&topic.config())?)?;
+        if validate_only {
+            return Ok(());
+        }
+        let previous = std::mem::replace(&mut *meta::write(&topic.config), config.clone());
+        if let Err(e) = self.persist(&topic) {
+            *meta::write(&topic.config) = previous;
+            return Err(e);
+        }
+        let log_config = config.log_config(&self.log_defaults);
+        for partition in topic.partitions() {
+            partition.set_config(log_config.clone());
+        }
+        tracing::info!(topic = name, configs = ?config.0, "altered topic configs");
+        Ok(())
+    }
+
     /// The topic; if it does not exist and `allow_create` (with auto-creation on), a new one
     /// with the default partition count.
     pub fn topic_or_create(&self, name: &str, allow_create: bool) -> Result<Arc<Topic>> {

@@ -611,6 +611,65 @@ async fn every_advertised_version_answers() {
             "describe cluster v{v}"
         );
     }
+    // Admin APIs (tests/admin.rs checks their meaning).
+    for v in range(ApiKey::DescribeConfigs) {
+        let req = DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(TOPIC)),
+        ]);
+        let resp = c.call(&req, v).await;
+        assert_eq!(resp.results[0].error_code, 0, "describe configs v{v}");
+        assert!(!resp.results[0].configs.is_empty(), "describe configs v{v}");
+    }
+    for v in range(ApiKey::AlterConfigs) {
+        let resp = c.call(&AlterConfigsRequest::default(), v).await;
+        assert!(resp.responses.is_empty(), "alter configs v{v}");
+    }
+    for v in range(ApiKey::IncrementalAlterConfigs) {
+        let resp = c.call(&IncrementalAlterConfigsRequest::default(), v).await;
+        assert!(resp.responses.is_empty(), "incremental alter configs v{v}");
+    }
+    for v in range(ApiKey::DescribeLogDirs) {
+        let resp = c
+            .call(&DescribeLogDirsRequest::default().with_topics(None), v)
+            .await;
+        assert_eq!(resp.results.len(), 1, "describe log dirs v{v}");
+    }
+    for v in range(ApiKey::DescribeAcls) {
+        let resp = c.call(&DescribeAclsRequest::default(), v).await;
+        assert_eq!(resp.error_code, 54, "describe acls v{v}");
+    }
+    for v in range(ApiKey::ListPartitionReassignments) {
+        let req = ListPartitionReassignmentsRequest::default().with_topics(None);
+        assert_eq!(
+            c.call(&req, v).await.error_code,
+            0,
+            "list reassignments v{v}"
+        );
+    }
+    for v in range(ApiKey::AlterPartitionReassignments) {
+        let req = AlterPartitionReassignmentsRequest::default();
+        assert_eq!(
+            c.call(&req, v).await.error_code,
+            0,
+            "alter reassignments v{v}"
+        );
+    }
+    for v in range(ApiKey::DescribeClientQuotas) {
+        let resp = c.call(&DescribeClientQuotasRequest::default(), v).await;
+        assert_eq!(resp.error_code, 0, "describe client quotas v{v}");
+    }
+    for v in range(ApiKey::DescribeUserScramCredentials) {
+        let req = DescribeUserScramCredentialsRequest::default().with_users(None);
+        assert_eq!(c.call(&req, v).await.error_code, 0, "describe scram v{v}");
+    }
+    for v in range(ApiKey::AlterUserScramCredentials) {
+        let resp = c
+            .call(&AlterUserScramCredentialsRequest::default(), v)
+            .await;
+        assert!(resp.results.is_empty(), "alter scram v{v}");
+    }
 }
 
 fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, count: usize) -> bytes::Bytes {

@@ -1,13 +1,24 @@
 //! ApiVersions (18): built from the API table. The response header is always v0.
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use crate::meta::config_view::METADATA_VERSION_LEVEL;
 
 use super::{encode_response, lookup, RequestContext, ResponseFuture, APIS};
 
-pub async fn handle(_ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(
+/// The oldest metadata.version Kafka 4.x supports (3.3-IV3).
+const METADATA_VERSION_MIN: i16 = 7;
+
+/// Epoch of the finalized features; they never change while gregor runs.
+const FINALIZED_FEATURES_EPOCH: i64 = 1;
+
+pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    let response = ApiVersionsResponse::default().with_api_keys(
         APIS.iter()
             .map(|a| {
                 ApiVersion::default()
@@ -16,7 +27,24 @@ pub async fn handle(_ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersio
                     .with_max_version(a.max_version)
             })
             .collect(),
-    )
+    );
+    if ctx.version() < 3 {
+        return response;
+    }
+    // Only metadata.version, as Kafka 4.3 reports it (tools map it to a release). No
+    // transaction.version or group.version: absent means level 0, so clients keep the
+    // classic group protocol and transactions v1, which is what gregor implements.
+    let name = || StrBytes::from_static_str("metadata.version");
+    response
+        .with_supported_features(vec![SupportedFeatureKey::default()
+            .with_name(name())
+            .with_min_version(METADATA_VERSION_MIN)
+            .with_max_version(METADATA_VERSION_LEVEL)])
+        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features(vec![FinalizedFeatureKey::default()
+            .with_name(name())
+            .with_min_version_level(METADATA_VERSION_LEVEL)
+            .with_max_version_level(METADATA_VERSION_LEVEL)])
 }
 
 /// The answer to an ApiVersions version we do not know: a v0 body with UNSUPPORTED_VERSION

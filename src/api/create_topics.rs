@@ -12,9 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::error::{BrokerError, Result};
-
-/// Kafka's config source for a topic override.
-const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+use crate::meta::{config_view, TopicConfig};
 
 pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let topics = req
@@ -28,13 +26,14 @@ pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopi
                     .with_num_partitions(partitions)
                     .with_replication_factor(1)
                     .with_configs(Some(
-                        configs
+                        config_view::describe_topic(&configs, &ctx.broker.config)
                             .into_iter()
-                            .map(|(k, v)| {
+                            .map(|c| {
                                 CreatableTopicConfigs::default()
-                                    .with_name(StrBytes::from_string(k))
-                                    .with_value(Some(StrBytes::from_string(v)))
-                                    .with_config_source(DYNAMIC_TOPIC_CONFIG)
+                                    .with_name(StrBytes::from_string(c.name))
+                                    .with_value(c.value.map(StrBytes::from_string))
+                                    .with_read_only(c.read_only)
+                                    .with_config_source(c.source)
                             })
                             .collect(),
                     )),
@@ -49,7 +48,7 @@ pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopi
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-type Created = (uuid::Uuid, i32, BTreeMap<String, String>);
+type Created = (uuid::Uuid, i32, TopicConfig);
 
 fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Created> {
     let rf = if t.assignments.is_empty() {
@@ -76,7 +75,7 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Cr
             configs.insert(c.name.to_string(), v.to_string());
         }
     }
-    let topic = broker.create_topic(&t.name, partitions, configs.clone(), validate_only)?;
+    let topic = broker.create_topic(&t.name, partitions, configs, validate_only)?;
     Ok((
         if validate_only {
             uuid::Uuid::nil()
@@ -84,6 +83,6 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Cr
             topic.id
         },
         partitions,
-        configs,
+        topic.config(),
     ))
 }

@@ -5,22 +5,33 @@
 //! before returning its future (produce appends) happens in that order. The futures are
 //! then awaited one after another by the writer task, which keeps responses in order.
 
+mod alter_configs;
+mod alter_partition_reassignments;
+mod alter_user_scram_credentials;
 mod api_versions;
+mod config_resource;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
+mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
+mod describe_user_scram_credentials;
 mod fetch;
 mod find_coordinator;
 mod group_common;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -182,6 +193,67 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 0,
         handler: |c, b| c.serve(b, offset_delete::handle),
+    },
+    // Administration (configs, log dirs, and what a single node without security answers).
+    Api {
+        key: ApiKey::DescribeConfigs,
+        min_version: 1,
+        max_version: 4,
+        handler: |c, b| c.serve(b, describe_configs::handle),
+    },
+    Api {
+        key: ApiKey::AlterConfigs,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, alter_configs::handle),
+    },
+    Api {
+        key: ApiKey::IncrementalAlterConfigs,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, incremental_alter_configs::handle),
+    },
+    Api {
+        key: ApiKey::DescribeLogDirs,
+        min_version: 1,
+        max_version: 4,
+        handler: |c, b| c.serve(b, describe_log_dirs::handle),
+    },
+    Api {
+        key: ApiKey::DescribeAcls,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, describe_acls::handle),
+    },
+    Api {
+        key: ApiKey::ListPartitionReassignments,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, list_partition_reassignments::handle),
+    },
+    Api {
+        key: ApiKey::AlterPartitionReassignments,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, alter_partition_reassignments::handle),
+    },
+    Api {
+        key: ApiKey::DescribeClientQuotas,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, describe_client_quotas::handle),
+    },
+    Api {
+        key: ApiKey::DescribeUserScramCredentials,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_user_scram_credentials::handle),
+    },
+    Api {
+        key: ApiKey::AlterUserScramCredentials,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, alter_user_scram_credentials::handle),
     },
 ];
 
@@ -375,6 +447,16 @@ mod tests {
             ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+            ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
+            ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
+            ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
+            ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
+            ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+            ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
+            ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
+            ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
+            ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
+            ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -1,5 +1,6 @@
 //! Topics and partitions: what exists, under which ids, with which configs.
 
+pub mod config_view;
 pub mod partition;
 pub mod topic_config;
 

@@ -1,0 +1,66 @@
+//! AlterConfigs (33): replace every config override of a topic with the given set (configs
+//! left out fall back to their defaults), persisted and applied at once.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_resource as resource;
+use super::RequestContext;
+use crate::error::{BrokerError, Result};
+
+pub async fn handle(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = req
+        .resources
+        .iter()
+        .map(|r| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match alter(&ctx, r, req.validate_only) {
+                Ok(()) => response,
+                Err(e) => response
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) -> Result<()> {
+    let mut configs = BTreeMap::new();
+    for c in &r.configs {
+        let value = c.value.as_ref().ok_or_else(|| {
+            BrokerError::InvalidRequest(format!("Null value not supported for : {}", c.name))
+        })?;
+        if configs
+            .insert(c.name.to_string(), value.to_string())
+            .is_some()
+        {
+            return Err(BrokerError::InvalidRequest(format!(
+                "Error due to duplicate config keys: {}",
+                c.name
+            )));
+        }
+    }
+    match r.resource_type {
+        resource::TOPIC => {
+            ctx.broker
+                .alter_topic_config(&r.resource_name, |_| Ok(configs), validate_only)
+        }
+        resource::BROKER => {
+            resource::broker_target(&r.resource_name, ctx.broker.node_id)?;
+            if configs.is_empty() {
+                return Ok(());
+            }
+            Err(resource::refuse_broker_change(
+                &configs.into_keys().collect::<Vec<_>>(),
+            ))
+        }
+        other => Err(resource::unsupported_resource(other)),
+    }
+}

@@ -1,0 +1,49 @@
+//! What DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share: Kafka's config
+//! resource types and the checks of a resource name.
+
+use crate::error::{BrokerError, Result};
+
+/// Kafka's ConfigResource.Type codes.
+pub const TOPIC: i8 = 2;
+pub const BROKER: i8 = 4;
+pub const BROKER_LOGGER: i8 = 8;
+
+/// A BROKER resource names this node by id, or "" for the cluster-wide defaults.
+pub enum BrokerTarget {
+    ThisNode,
+    ClusterDefault,
+}
+
+/// Check a BROKER resource name as Kafka does.
+pub fn broker_target(name: &str, node_id: i32) -> Result<BrokerTarget> {
+    if name.is_empty() {
+        return Ok(BrokerTarget::ClusterDefault);
+    }
+    match name.parse::<i32>() {
+        Ok(id) if id == node_id => Ok(BrokerTarget::ThisNode),
+        Ok(id) => Err(BrokerError::InvalidRequest(format!(
+            "Unexpected broker id, expected {node_id} or empty string, but received {id}"
+        ))),
+        Err(_) => Err(BrokerError::InvalidRequest(format!(
+            "Broker id must be an integer, but it is: {name}"
+        ))),
+    }
+}
+
+/// gregor's broker settings are static: changing them is refused, naming them.
+pub fn refuse_broker_change(names: &[String]) -> BrokerError {
+    BrokerError::InvalidRequest(format!(
+        "Cannot update these configs dynamically: {}. gregor's broker settings are static \
+         (flags, GREGOR_* environment, config file); change them there and restart",
+        names.join(", ")
+    ))
+}
+
+pub fn unsupported_resource(resource_type: i8) -> BrokerError {
+    BrokerError::InvalidRequest(match resource_type {
+        BROKER_LOGGER => {
+            "gregor has no broker loggers to configure (its log filter is the --log setting)".into()
+        }
+        other => format!("Unsupported resource type {other} for configs"),
+    })
+}

@@ -1,0 +1,85 @@
+//! DescribeLogDirs (35): the one log directory, the size of every partition in it and
+//! (v4) the volume's total and usable bytes.
+
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::config::StorageKind;
+use crate::meta::Topic;
+
+/// Kafka's "unknown" for volume sizes.
+const UNKNOWN_VOLUME_BYTES: i64 = -1;
+
+pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    let broker = &ctx.broker;
+    let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
+        None => broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(t, None))
+            .collect(),
+        Some(wanted) => wanted
+            .iter()
+            .filter_map(|w| {
+                let topic = broker.topics.get(&w.topic)?;
+                Some(describe(&topic, Some(&w.partitions)))
+            })
+            .filter(|t| !t.partitions.is_empty())
+            .collect(),
+    };
+    let (dir, total, usable) = match broker.config.storage {
+        StorageKind::Disk => {
+            let dir = broker.config.data_dir.join("logs");
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+            let (total, usable) =
+                volume_bytes(&dir).unwrap_or((UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES));
+            (dir.display().to_string(), total, usable)
+        }
+        StorageKind::Memory => (
+            "memory".to_string(),
+            UNKNOWN_VOLUME_BYTES,
+            UNKNOWN_VOLUME_BYTES,
+        ),
+    };
+    let mut result = DescribeLogDirsResult::default()
+        .with_log_dir(StrBytes::from_string(dir))
+        .with_topics(topics);
+    if ctx.version() >= 4 {
+        result = result.with_total_bytes(total).with_usable_bytes(usable);
+    }
+    DescribeLogDirsResponse::default().with_results(vec![result])
+}
+
+fn describe(topic: &Topic, wanted: Option<&Vec<i32>>) -> DescribeLogDirsTopic {
+    let partitions = topic
+        .partitions()
+        .iter()
+        .filter(|p| wanted.is_none_or(|w| w.contains(&p.index)))
+        .map(|p| {
+            DescribeLogDirsPartition::default()
+                .with_partition_index(p.index)
+                .with_partition_size(p.size_bytes() as i64)
+        })
+        .collect();
+    DescribeLogDirsTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
+        .with_partitions(partitions)
+}
+
+/// The volume's total and available bytes (statvfs).
+fn volume_bytes(dir: &std::path::Path) -> Option<(i64, i64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a writable statvfs.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    let block = stat.f_frsize as i64;
+    Some((stat.f_blocks as i64 * block, stat.f_bavail as i64 * block))
+}

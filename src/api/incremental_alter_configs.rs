@@ -1,0 +1,150 @@
+//! IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT single topic configs,
+//! persisted and applied at once.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_resource as resource;
+use super::RequestContext;
+use crate::config::Config;
+use crate::error::{BrokerError, Result};
+use crate::meta::config_view;
+use crate::meta::topic_config::{self, ConfigType};
+use crate::meta::TopicConfig;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub async fn handle(
+    ctx: RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = req
+        .resources
+        .iter()
+        .map(|r| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match alter(&ctx, r, req.validate_only) {
+                Ok(()) => response,
+                Err(e) => response
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) -> Result<()> {
+    let mut names: Vec<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(BrokerError::InvalidRequest(format!(
+            "Error due to duplicate config keys: {}",
+            w[0]
+        )));
+    }
+    match r.resource_type {
+        resource::TOPIC => {
+            let broker_config = &ctx.broker.config;
+            ctx.broker.alter_topic_config(
+                &r.resource_name,
+                |current| apply(current, r, broker_config),
+                validate_only,
+            )
+        }
+        resource::BROKER => {
+            resource::broker_target(&r.resource_name, ctx.broker.node_id)?;
+            if r.configs.is_empty() {
+                return Ok(());
+            }
+            Err(resource::refuse_broker_change(
+                &r.configs
+                    .iter()
+                    .map(|c| c.name.to_string())
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        other => Err(resource::unsupported_resource(other)),
+    }
+}
+
+/// The topic's overrides after the operations.
+fn apply(
+    current: &TopicConfig,
+    r: &AlterConfigsResource,
+    broker_config: &Config,
+) -> Result<BTreeMap<String, String>> {
+    let mut configs = current.0.clone();
+    for c in &r.configs {
+        let name = c.name.to_string();
+        let value = c.value.as_ref().map(|v| v.to_string());
+        match c.config_operation {
+            SET => {
+                let value = value.ok_or_else(|| {
+                    BrokerError::InvalidRequest(format!("Null value not supported for : {name}"))
+                })?;
+                configs.insert(name, value);
+            }
+            DELETE => {
+                configs.remove(&name);
+            }
+            APPEND | SUBTRACT => {
+                let def = topic_config::lookup(&name).ok_or_else(|| {
+                    BrokerError::InvalidConfig(format!("Unknown topic config name: {name}"))
+                })?;
+                if def.kind != ConfigType::List {
+                    let op = if c.config_operation == APPEND {
+                        "append"
+                    } else {
+                        "subtract"
+                    };
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "Config value {op} is not allowed for config key: {name}"
+                    )));
+                }
+                let effective = configs.get(&name).cloned().unwrap_or_else(|| {
+                    config_view::describe_topic(current, broker_config)
+                        .into_iter()
+                        .find(|d| d.name == name)
+                        .and_then(|d| d.value)
+                        .unwrap_or_default()
+                });
+                let mut items: Vec<String> = split_list(&effective);
+                for item in split_list(value.as_deref().unwrap_or("")) {
+                    if c.config_operation == APPEND {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    } else {
+                        items.retain(|i| *i != item);
+                    }
+                }
+                configs.insert(name, items.join(","));
+            }
+            other => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "Unknown config operation {other} for {name}"
+                )))
+            }
+        }
+    }
+    Ok(configs)
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}

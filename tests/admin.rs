@@ -1,0 +1,290 @@
+//! Admin APIs against an in-process broker: configs (describe, alter, validation, persisted
+//! and applied live), features, log dirs, and what a single node without security answers.
+
+mod common;
+
+use common::*;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+const TOPIC: &str = "loms.order-events";
+const TOPIC_RESOURCE: i8 = 2;
+const BROKER_RESOURCE: i8 = 4;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn describe(resource_type: i8, name: &str) -> DescribeConfigsRequest {
+    DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_include_documentation(true)
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))])
+}
+
+/// name → (value, source)
+async fn topic_configs(c: &mut Client, topic: &str) -> Vec<(String, Option<String>, i8)> {
+    let resp = c.call(&describe(TOPIC_RESOURCE, topic), 4).await;
+    assert_eq!(resp.results[0].error_code, 0);
+    resp.results[0]
+        .configs
+        .iter()
+        .map(|e| {
+            (
+                e.name.to_string(),
+                e.value.as_ref().map(|v| v.to_string()),
+                e.config_source,
+            )
+        })
+        .collect()
+}
+
+fn value_of(configs: &[(String, Option<String>, i8)], name: &str) -> (String, i8) {
+    let (_, v, source) = configs.iter().find(|(n, _, _)| n == name).unwrap();
+    (v.clone().unwrap_or_default(), *source)
+}
+
+fn incremental(topic: &str, ops: &[(&str, i8, Option<&str>)]) -> IncrementalAlterConfigsRequest {
+    use kafka_protocol::messages::incremental_alter_configs_request::*;
+    IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(TOPIC_RESOURCE)
+        .with_resource_name(s(topic))
+        .with_configs(
+            ops.iter()
+                .map(|(n, op, v)| {
+                    AlterableConfig::default()
+                        .with_name(s(n))
+                        .with_config_operation(*op)
+                        .with_value(v.map(s))
+                })
+                .collect(),
+        )])
+}
+
+#[tokio::test]
+async fn topic_configs_describe_alter_validate_persist_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(Some(dir.path())).await;
+    let mut c = Client::connect(&b).await;
+
+    let cfg = topic_configs(&mut c, TOPIC).await;
+    assert_eq!(value_of(&cfg, "cleanup.policy"), ("delete".into(), 5));
+    assert_eq!(value_of(&cfg, "retention.ms"), ("604800000".into(), 5));
+    assert!(cfg.len() > 30, "every topic config is described");
+
+    // Synonyms, types and documentation are there when asked for.
+    let resp = c.call(&describe(TOPIC_RESOURCE, TOPIC), 4).await;
+    let seg = resp.results[0]
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "segment.bytes")
+        .unwrap();
+    assert_eq!(seg.config_type, 3, "INT");
+    assert_eq!(seg.synonyms[0].name.as_str(), "log.segment.bytes");
+    assert!(seg.documentation.as_ref().is_some_and(|d| !d.is_empty()));
+
+    // SET, APPEND, then DELETE; the change is visible at once and applied to the log.
+    let resp = c
+        .call(
+            &incremental(
+                TOPIC,
+                &[
+                    ("retention.ms", 0, Some("3600000")),
+                    ("segment.bytes", 0, Some("1048576")),
+                    ("cleanup.policy", 2, Some("compact")),
+                ],
+            ),
+            1,
+        )
+        .await;
+    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0]);
+    let cfg = topic_configs(&mut c, TOPIC).await;
+    assert_eq!(value_of(&cfg, "retention.ms"), ("3600000".into(), 1));
+    assert_eq!(
+        value_of(&cfg, "cleanup.policy"),
+        ("delete,compact".into(), 1)
+    );
+    let topic = b.broker.topics.get(TOPIC).unwrap();
+    assert_eq!(topic.config().0.get("segment.bytes").unwrap(), "1048576");
+
+    // A bad value is INVALID_CONFIG naming what is wrong, and changes nothing.
+    let resp = c
+        .call(&incremental(TOPIC, &[("retention.ms", 0, Some("soon"))]), 1)
+        .await;
+    assert_eq!(resp.responses[0].error_code, 40);
+    let message = resp.responses[0]
+        .error_message
+        .as_ref()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("retention.ms") && message.contains("soon"),
+        "{message}"
+    );
+    let resp = c
+        .call(&incremental(TOPIC, &[("no.such.config", 0, Some("1"))]), 1)
+        .await;
+    assert_eq!(resp.responses[0].error_code, 40);
+    let resp = c
+        .call(&incremental(TOPIC, &[("retention.ms", 2, Some("1"))]), 1)
+        .await;
+    assert_eq!(
+        resp.responses[0].error_code, 40,
+        "APPEND needs a list config"
+    );
+    let resp = c
+        .call(&incremental("nosuch", &[("retention.ms", 0, Some("1"))]), 1)
+        .await;
+    assert_eq!(resp.responses[0].error_code, 3);
+
+    // AlterConfigs replaces every override.
+    {
+        use kafka_protocol::messages::alter_configs_request::*;
+        let req =
+            AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(s(TOPIC))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s("max.message.bytes"))
+                    .with_value(Some(s("2000")))])]);
+        let resp = c.call(&req, 2).await;
+        assert_eq!(resp.responses[0].error_code, 0);
+    }
+    let cfg = topic_configs(&mut c, TOPIC).await;
+    assert_eq!(value_of(&cfg, "max.message.bytes"), ("2000".into(), 1));
+    assert_eq!(value_of(&cfg, "retention.ms"), ("604800000".into(), 5));
+
+    // Persisted: a restart finds the override.
+    drop(c);
+    b.shutdown().await;
+    let b = broker(Some(dir.path())).await;
+    let mut c = Client::connect(&b).await;
+    let cfg = topic_configs(&mut c, TOPIC).await;
+    assert_eq!(value_of(&cfg, "max.message.bytes"), ("2000".into(), 1));
+}
+
+#[tokio::test]
+async fn broker_configs_carry_a_version_signal_and_refuse_changes() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    let node = b.broker.node_id.to_string();
+    let resp = c.call(&describe(BROKER_RESOURCE, &node), 4).await;
+    let r = &resp.results[0];
+    assert_eq!(r.error_code, 0);
+    let get = |n: &str| {
+        r.configs
+            .iter()
+            .find(|e| e.name.as_str() == n)
+            .and_then(|e| e.value.as_ref().map(|v| v.to_string()))
+    };
+    assert_eq!(
+        get("inter.broker.protocol.version").as_deref(),
+        Some("4.3-IV0")
+    );
+    assert_eq!(get("delete.topic.enable").as_deref(), Some("true"));
+    assert_eq!(get("num.partitions").as_deref(), Some("1"));
+    assert!(r.configs.iter().all(|e| e.read_only));
+
+    let resp = c.call(&describe(BROKER_RESOURCE, "77"), 4).await;
+    assert_eq!(
+        resp.results[0].error_code, 42,
+        "another broker id is INVALID_REQUEST"
+    );
+
+    use kafka_protocol::messages::incremental_alter_configs_request::*;
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(BROKER_RESOURCE)
+            .with_resource_name(s(&node))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(s("log.retention.ms"))
+                .with_value(Some(s("1000")))]),
+    ]);
+    let resp = c.call(&req, 1).await;
+    assert_eq!(resp.responses[0].error_code, 42);
+    assert!(resp.responses[0]
+        .error_message
+        .as_ref()
+        .unwrap()
+        .contains("log.retention.ms"));
+}
+
+#[tokio::test]
+async fn features_log_dirs_and_single_node_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(Some(dir.path())).await;
+    let mut c = Client::connect(&b).await;
+
+    let v = c.call(&ApiVersionsRequest::default(), 3).await;
+    let names: Vec<_> = v
+        .finalized_features
+        .iter()
+        .map(|f| f.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["metadata.version"],
+        "no transaction.version / group.version"
+    );
+    assert_eq!(v.finalized_features[0].max_version_level, 30);
+    assert!(!v
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::DescribeQuorum as i16));
+
+    let logs = c
+        .call(&DescribeLogDirsRequest::default().with_topics(None), 4)
+        .await;
+    let r = &logs.results[0];
+    assert_eq!(r.error_code, 0);
+    assert!(r.total_bytes > 0 && r.usable_bytes > 0);
+    assert!(r
+        .topics
+        .iter()
+        .any(|t| t.name.as_str() == TOPIC && t.partitions.len() == 2));
+
+    let acls = c.call(&DescribeAclsRequest::default(), 3).await;
+    assert_eq!(acls.error_code, 54, "SECURITY_DISABLED");
+
+    let quotas = c.call(&DescribeClientQuotasRequest::default(), 1).await;
+    assert_eq!(
+        (quotas.error_code, quotas.entries.map(|e| e.len())),
+        (0, Some(0))
+    );
+
+    let list = c
+        .call(
+            &ListPartitionReassignmentsRequest::default().with_topics(None),
+            0,
+        )
+        .await;
+    assert_eq!((list.error_code, list.topics.len()), (0, 0));
+
+    use kafka_protocol::messages::alter_partition_reassignments_request::*;
+    let move_to = |replicas: Option<Vec<i32>>| {
+        AlterPartitionReassignmentsRequest::default().with_topics(vec![ReassignableTopic::default(
+        )
+        .with_name(TopicName(s(TOPIC)))
+        .with_partitions(vec![ReassignablePartition::default()
+            .with_partition_index(0)
+            .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))])])
+    };
+    let code = |r: AlterPartitionReassignmentsResponse| r.responses[0].partitions[0].error_code;
+    assert_eq!(
+        code(c.call(&move_to(Some(vec![b.broker.node_id])), 0).await),
+        0
+    );
+    assert_eq!(code(c.call(&move_to(Some(vec![99])), 0).await), 39);
+    assert_eq!(code(c.call(&move_to(None), 0).await), 85);
+
+    let scram = c
+        .call(
+            &DescribeUserScramCredentialsRequest::default().with_users(None),
+            0,
+        )
+        .await;
+    assert_eq!((scram.error_code, scram.results.len()), (0, 0));
+}
