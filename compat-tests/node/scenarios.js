@@ -475,7 +475,7 @@ async function adminScenario(bootstrap) {
 
 // ---------------------------------------------------------------------------------- configs
 
-/** Topic and broker configs: DescribeConfigs and AlterConfigs (gregor: not implemented yet). */
+/** Topic and broker configs: DescribeConfigs and AlterConfigs. */
 async function configs(bootstrap) {
   const kafka = makeKafka(bootstrap)
   const topic = topicName('configs')

@@ -155,3 +155,71 @@ def test_create_partitions(admin, client):
     assert admin.create_partitions(name, 2) == INVALID_PARTITIONS  # shrinking
     admin.wait_partitions(name, 4)
     assert admin.create_partitions(unique_topic("nosuch"), 3) == UNKNOWN_TOPIC_OR_PARTITION
+
+
+INVALID_CONFIG = 40
+
+
+@pytest.mark.parametrize("client", ["confluent-kafka"])
+def test_configs_and_cluster(broker, client):
+    """What kafka-ui's topic and broker pages do, through librdkafka's admin API:
+    DescribeCluster, DescribeConfigs of the broker and of a topic (values, sources, synonyms),
+    IncrementalAlterConfigs SET/DELETE (and an invalid value → INVALID_CONFIG), ListOffsets."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ConfigSource, OffsetSpec, ResourceType)
+
+    ck = ck_admin(broker)
+    cluster = ck.describe_cluster(request_timeout=30).result(timeout=30)
+    assert len(cluster.nodes) == 1 and cluster.controller.id == cluster.nodes[0].id
+    node = cluster.nodes[0].id
+
+    (fut,) = ck.describe_configs([ConfigResource(ResourceType.BROKER, str(node))]).values()
+    broker_cfg = fut.result(timeout=30)
+    assert broker_cfg["delete.topic.enable"].value == "true"
+    assert broker_cfg["num.partitions"].value is not None
+    assert len(broker_cfg) > 20
+
+    name = unique_topic("configs")
+    fut = ck.create_topics([NewTopic(name, num_partitions=2, replication_factor=1,
+                                     config={"retention.ms": "3600000"})], operation_timeout=30)[name]
+    assert ck_error(fut) is None
+    wait_for(lambda: name in ck.list_topics(timeout=30).topics, f"{name} in metadata")
+
+    resource = ConfigResource(ResourceType.TOPIC, name)
+
+    def describe():
+        (f,) = ck.describe_configs([resource]).values()
+        return f.result(timeout=30)
+
+    cfg = describe()
+    assert cfg["retention.ms"].value == "3600000"
+    assert cfg["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert cfg["cleanup.policy"].value == "delete" and cfg["cleanup.policy"].is_default
+    assert any(s.name == "log.cleanup.policy" for s in cfg["cleanup.policy"].synonyms.values())
+
+    alter = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("max.message.bytes", "65536", incremental_operation=AlterConfigOpType.SET)])
+    (f,) = ck.incremental_alter_configs([alter]).values()
+    f.result(timeout=30)
+    wait_for(lambda: describe()["retention.ms"].value == "7200000", "retention.ms=7200000")
+    assert describe()["max.message.bytes"].value == "65536"
+
+    delete = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])
+    (f,) = ck.incremental_alter_configs([delete]).values()
+    f.result(timeout=30)
+    wait_for(lambda: describe()["retention.ms"].is_default, "retention.ms back to its default")
+    assert describe()["retention.ms"].value == "604800000"
+
+    bad = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    (f,) = ck.incremental_alter_configs([bad]).values()
+    err = ck_error(f)
+    assert err is not None and err.code() == INVALID_CONFIG, err
+    assert "retention.ms" in err.str(), err.str()
+
+    offsets = ck.list_offsets({TopicPartition(name, 0): OffsetSpec.latest()}).values()
+    assert [f.result(timeout=30).offset for f in offsets] == [0]
+    assert ck_error(ck.delete_topics([name], operation_timeout=30)[name]) is None

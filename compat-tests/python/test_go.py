@@ -57,12 +57,7 @@ SCENARIOS = {
 }
 
 # (client, scenario) → why it is an expected failure on gregor (known_gap, see conftest.py).
-KNOWN_GAPS = {
-    ("sarama", "admin_configs"): "DescribeConfigs (API 32) is not implemented (issue 8); "
-                                 "sarama's ListTopics and DescribeConfig send it",
-    ("franz-go", "admin_configs"): "DescribeConfigs (32) / IncrementalAlterConfigs (44) are not "
-                                   "implemented (issue 8)",
-}
+KNOWN_GAPS: dict = {}
 
 
 def clients_for(scenario: str):

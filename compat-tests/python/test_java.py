@@ -72,7 +72,12 @@ def test_admin(java_compat, broker, client):
     run(java_compat, "admin", broker)
 
 
-@pytest.mark.known_gap("DescribeConfigs (32) and IncrementalAlterConfigs (44) are not implemented")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_configs(java_compat, broker, client):
     run(java_compat, "configs", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_kafka_ui(java_compat, broker, client):
+    """The AdminClient calls kafka-ui makes at start-up, in its refresh and on its pages."""
+    run(java_compat, "kafka_ui", broker)

@@ -68,7 +68,6 @@ def test_admin(node_compat, broker, client):
     run(node_compat, "admin", broker)
 
 
-@pytest.mark.known_gap("DescribeConfigs (32) and AlterConfigs (33) are not implemented")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_configs(node_compat, broker, client):
     run(node_compat, "configs", broker)

@@ -13,8 +13,7 @@ import org.apache.kafka.common.config.ConfigResource;
 /**
  * Topic and broker configs through the AdminClient: a topic created with cleanup.policy=compact
  * and retention.ms=3600000 describes them as dynamic topic configs (and a default as a default);
- * incrementalAlterConfigs SET/DELETE change them; the broker describes its own configs. gregor
- * does not implement DescribeConfigs / IncrementalAlterConfigs yet (a known gap there).
+ * incrementalAlterConfigs SET/DELETE change them; the broker describes its own configs.
  */
 final class ConfigsScenario {
     private final Compat c;
