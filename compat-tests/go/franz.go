@@ -25,6 +25,7 @@ func init() {
 	register("franz-go", "group", franzGroup)
 	register("franz-go", "admin", franzAdmin)
 	register("franz-go", "admin_configs", franzAdminConfigs)
+	register("franz-go", "admin_cluster", franzAdminCluster)
 }
 
 func franzClient(s *Scenario, opts ...kgo.Opt) *kgo.Client {
@@ -632,5 +633,94 @@ func franzAdminConfigs(s *Scenario) {
 		return v == "7200000", "retention.ms=" + v
 	})
 	s.Okf("IncrementalAlterConfigs retention.ms=7200000 → DescribeConfigs shows it")
+	_, _ = adm.DeleteTopics(s.Ctx, topic)
+}
+
+// franzAdminCluster: what kafka-ui's broker, topic and consumer pages read, through kadm:
+// the metadata.version feature in ApiVersions, the broker's configs, log dir sizes, an
+// invalid topic config refused with INVALID_CONFIG, a group's lag, no partition
+// reassignments, no client quotas, no SCRAM users.
+func franzAdminCluster(s *Scenario) {
+	adm, done := franzAdminClient(s)
+	defer done()
+
+	versions, err := adm.ApiVersions(s.Ctx)
+	s.NoErr(err, "kadm ApiVersions")
+	level := int16(-1)
+	versions.Each(func(v kadm.BrokerApiVersions) {
+		s.NoErr(v.Err, "ApiVersions of broker %d", v.NodeID)
+		for _, f := range v.Raw().FinalizedFeatures {
+			if f.Name == "metadata.version" {
+				level = f.MaxVersionLevel
+			}
+		}
+	})
+	s.Check(level >= 22, "metadata.version finalized level %d, want a 4.x level (>= 22)", level)
+	s.Okf("ApiVersions: metadata.version finalized at level %d", level)
+
+	meta, err := adm.BrokerMetadata(s.Ctx)
+	s.NoErr(err, "kadm BrokerMetadata")
+	s.Check(len(meta.Brokers) == 1, "brokers: %v", meta.Brokers)
+	node := meta.Brokers[0].NodeID
+	rcs, err := adm.DescribeBrokerConfigs(s.Ctx, node)
+	s.NoErr(err, "kadm DescribeBrokerConfigs")
+	s.Check(len(rcs) == 1 && rcs[0].Err == nil, "DescribeBrokerConfigs: %+v", rcs)
+	broker := map[string]string{}
+	for _, c := range rcs[0].Configs {
+		broker[c.Key] = c.MaybeValue()
+	}
+	s.Check(broker["delete.topic.enable"] == "true" && broker["log.segment.bytes"] != "",
+		"broker configs: delete.topic.enable=%q log.segment.bytes=%q", broker["delete.topic.enable"], broker["log.segment.bytes"])
+	s.Okf("DescribeBrokerConfigs %d: %d configs, delete.topic.enable=true", node, len(broker))
+
+	topic := UniqueName(s.Client, "cluster")
+	franzCreateTopic(s, adm, topic, 1, nil)
+	cl := franzClient(s)
+	defer cl.Close()
+	recs := make([]Rec, 4)
+	for i := range recs {
+		recs[i] = Rec{Key: []byte(fmt.Sprint("k", i)), Value: []byte(fmt.Sprint("v", i))}
+	}
+	franzProduce(s, cl, topic, recs, 4)
+
+	dirs, err := adm.DescribeAllLogDirs(s.Ctx, kadm.TopicsSet{topic: {0: {}}})
+	s.NoErr(err, "kadm DescribeAllLogDirs")
+	var size int64
+	var total int64 = -1
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		s.NoErr(d.Err, "log dir %s", d.Dir)
+		size += d.Topics.Size()
+		total = d.TotalBytes
+	})
+	s.Check(size > 0 && total > 0, "DescribeAllLogDirs: %s size %d, volume %d bytes", topic, size, total)
+	s.Okf("DescribeAllLogDirs: %s holds %d bytes; the volume %d bytes", topic, size, total)
+
+	ar, err := adm.AlterTopicConfigs(s.Ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("soon")}}, topic)
+	s.NoErr(err, "kadm AlterTopicConfigs")
+	s.Check(len(ar) == 1 && errors.Is(ar[0].Err, kerr.InvalidConfig), "retention.ms=soon: %+v", ar)
+	s.Okf("AlterTopicConfigs retention.ms=soon → INVALID_CONFIG: %s", ar[0].ErrMessage)
+
+	group := UniqueName(s.Client, "lag")
+	var os kadm.Offsets
+	os.AddOffset(topic, 0, 1, -1)
+	cr, err := adm.CommitOffsets(s.Ctx, group, os)
+	s.NoErr(err, "kadm CommitOffsets")
+	s.NoErr(cr.Error(), "CommitOffsets %s", group)
+	lags, err := adm.Lag(s.Ctx, group)
+	s.NoErr(err, "kadm Lag")
+	lag := lags[group]
+	s.Check(lag.FetchErr == nil && lag.Lag.Total() == 3, "lag of %s: %d (%v)", group, lag.Lag.Total(), lag.FetchErr)
+	s.Okf("Lag of %s: committed 1 of 4 → 3", group)
+
+	reassignments, err := adm.ListPartitionReassignments(s.Ctx, nil)
+	s.NoErr(err, "kadm ListPartitionReassignments")
+	s.Check(len(reassignments) == 0, "reassignments: %v", reassignments)
+	quotas, err := adm.DescribeClientQuotas(s.Ctx, false, nil)
+	s.NoErr(err, "kadm DescribeClientQuotas")
+	s.Check(len(quotas) == 0, "client quotas: %v", quotas)
+	scrams, err := adm.DescribeUserSCRAMs(s.Ctx)
+	s.NoErr(err, "kadm DescribeUserSCRAMs")
+	s.Check(len(scrams) == 0, "SCRAM users: %v", scrams)
+	s.Okf("no partition reassignments, no client quotas, no SCRAM users")
 	_, _ = adm.DeleteTopics(s.Ctx, topic)
 }

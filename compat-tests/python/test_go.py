@@ -53,7 +53,8 @@ SCENARIOS = {
     # DescribeConfigs at V1_0_0_0 is v0, which Kafka 4 removed: no admin_configs.
     "sarama-v1": ["metadata", "produce_consume", "idempotent_produce", "list_offsets", "group", "admin"],
     "kafka-go": ["metadata", "produce_consume", "list_offsets", "group", "admin"],
-    "franz-go": ["metadata", "produce_consume", "list_offsets", "group", "admin", "admin_configs"],
+    "franz-go": ["metadata", "produce_consume", "list_offsets", "group", "admin", "admin_configs",
+                 "admin_cluster"],
 }
 
 # (client, scenario) → why it is an expected failure on gregor (known_gap, see conftest.py).
@@ -144,6 +145,11 @@ def test_admin(broker, compat_go, client):
 @clients_for("admin_configs")
 def test_admin_configs(broker, compat_go, client):
     run_go(compat_go, client, "admin_configs", broker)
+
+
+@clients_for("admin_cluster")
+def test_admin_cluster(broker, compat_go, client):
+    run_go(compat_go, client, "admin_cluster", broker)
 
 
 def test_go_scenario_list(compat_go):
