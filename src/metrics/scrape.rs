@@ -17,6 +17,9 @@ const GROUP_STATES: [State; 5] = [
     State::Dead,
 ];
 
+/// (metric name, help, how to read it from one partition's counters or log)
+type PartitionMetric<T> = (&'static str, &'static str, fn(&T) -> f64);
+
 pub async fn render(broker: &Broker) -> String {
     let mut e = Encoder::default();
     requests(&mut e, broker);
@@ -86,37 +89,37 @@ fn connections(e: &mut Encoder, broker: &Broker) {
 /// Per topic traffic (summed over partitions) and per partition log size and offsets.
 fn topics(e: &mut Encoder, broker: &Broker) {
     let topics = broker.topics.all();
-    let traffic: [(&str, &str, fn(&super::Traffic) -> u64); 4] = [
+    let traffic: [PartitionMetric<super::Traffic>; 4] = [
         (
             "gregor_topic_bytes_in_total",
             "Record batch bytes produced to the topic.",
-            |t| t.bytes_in.load(Ordering::Relaxed),
+            |t| t.bytes_in.load(Ordering::Relaxed) as f64,
         ),
         (
             "gregor_topic_records_in_total",
             "Records produced to the topic.",
-            |t| t.records_in.load(Ordering::Relaxed),
+            |t| t.records_in.load(Ordering::Relaxed) as f64,
         ),
         (
             "gregor_topic_bytes_out_total",
             "Record batch bytes returned to fetchers.",
-            |t| t.bytes_out.load(Ordering::Relaxed),
+            |t| t.bytes_out.load(Ordering::Relaxed) as f64,
         ),
         (
             "gregor_topic_records_out_total",
             "Records returned to fetchers.",
-            |t| t.records_out.load(Ordering::Relaxed),
+            |t| t.records_out.load(Ordering::Relaxed) as f64,
         ),
     ];
     for (name, help, read) in traffic {
         e.family(name, help, Kind::Counter);
         for topic in &topics {
-            let sum: u64 = topic.partitions().iter().map(|p| read(&p.traffic)).sum();
-            e.sample(name, &[("topic", &topic.name)], sum as f64);
+            let sum: f64 = topic.partitions().iter().map(|p| read(&p.traffic)).sum();
+            e.sample(name, &[("topic", &topic.name)], sum);
         }
     }
     let partitions: Vec<_> = topics.iter().flat_map(|t| t.partitions()).collect();
-    let offsets: [(&str, &str, fn(&crate::meta::Partition) -> f64); 4] = [
+    let offsets: [PartitionMetric<crate::meta::Partition>; 4] = [
         (
             "gregor_partition_log_size_bytes",
             "Bytes of the partition's log segments.",
