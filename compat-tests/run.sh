@@ -14,6 +14,8 @@
 #   COMPAT_SKIP_KAFKA=1   run against gregor only      COMPAT_SKIP_GREGOR=1  against Kafka only
 #   COMPAT_ONLY=EXPR      pytest -k expression, e.g. COMPAT_ONLY='roundtrip and gzip'
 #   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (39092)  COMPAT_CACHE_DIR (~/.cache/gregor)
+#   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
+#                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
 #   extra arguments are passed to pytest (e.g. -x, -v)
 set -euo pipefail
 
@@ -23,6 +25,7 @@ CACHE="${COMPAT_CACHE_DIR:-$HOME/.cache/gregor}"
 export COMPAT_CACHE_DIR="$CACHE"
 RESULTS="$HERE/results"
 GREGOR_PORT_="${COMPAT_GREGOR_PORT:-19092}"
+GREGOR_METRICS_PORT_="${COMPAT_GREGOR_METRICS_PORT:-$((GREGOR_PORT_ + 1))}"
 KAFKA_PORT_="${COMPAT_KAFKA_PORT:-39092}"
 SKIP_KAFKA="${COMPAT_SKIP_KAFKA:-0}"
 SKIP_GREGOR="${COMPAT_SKIP_GREGOR:-0}"
@@ -91,6 +94,7 @@ trap 'exit 130' INT TERM
 BROKERS=()
 if [ "$SKIP_GREGOR" != 1 ]; then
   port_open "$GREGOR_PORT_" && die "port $GREGOR_PORT_ is already in use (another gregor?)"
+  port_open "$GREGOR_METRICS_PORT_" && die "port $GREGOR_METRICS_PORT_ (metrics) is already in use"
   GREGOR_DATA="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-data.XXXXXX")"
   # Strip GREGOR_* variables (e.g. a caller's GREGOR_CACHE_DIR): gregor treats unknown ones as
   # configuration errors.
@@ -100,7 +104,8 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   # too, so group scenarios behave (and take) the same on both.
   say "starting gregor ($BIN) on 127.0.0.1:$GREGOR_PORT_, log $RESULTS/gregor.log"
   env "${unset_args[@]}" NO_COLOR=1 "$BIN" --listen "127.0.0.1:$GREGOR_PORT_" \
-    --data-dir "$GREGOR_DATA" --storage disk --group-initial-rebalance-delay-ms 0 >"$RESULTS/gregor.log" 2>&1 </dev/null &
+    --data-dir "$GREGOR_DATA" --storage disk --group-initial-rebalance-delay-ms 0 \
+    --metrics-listen "127.0.0.1:$GREGOR_METRICS_PORT_" >"$RESULTS/gregor.log" 2>&1 </dev/null &
   GREGOR_PID=$!
   t0=$(date +%s%3N)
   until port_open "$GREGOR_PORT_"; do
@@ -110,6 +115,7 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   done
   say "gregor up in $(( $(date +%s%3N) - t0 )) ms"
   BROKERS+=("gregor=127.0.0.1:$GREGOR_PORT_")
+  export COMPAT_GREGOR_METRICS="127.0.0.1:$GREGOR_METRICS_PORT_"
 fi
 
 if [ "$SKIP_KAFKA" != 1 ]; then

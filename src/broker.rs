@@ -13,6 +13,7 @@ use crate::error::{BrokerError, Result};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
+use crate::metrics::Metrics;
 use crate::store::{KvStore, MemoryStore, RocksStore};
 use crate::txn::ProducerIds;
 
@@ -38,6 +39,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Ids for idempotent producers.
     producer_ids: ProducerIds,
+    /// Counters and histograms for /metrics (see src/metrics).
+    pub metrics: Arc<Metrics>,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
     log_defaults: LogConfig,
@@ -78,6 +81,7 @@ impl Broker {
             log_defaults,
             admin: Mutex::new(()),
             producer_ids: ProducerIds::new(),
+            metrics: Arc::default(),
             config,
         };
         if let Some(dir) = &broker.logs_dir {
@@ -142,6 +146,7 @@ impl Broker {
             index,
             log,
             self.durability(),
+            self.metrics.fsync.clone(),
         )?))
     }
 

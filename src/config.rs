@@ -166,6 +166,18 @@ struct Cli {
     #[arg(long, value_name = "FILTER")]
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<String>,
+
+    /// How log lines look: text (human-readable) or json (one JSON object a line, for log
+    /// collectors). Default: text.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
+
+    /// Serve Prometheus metrics (GET /metrics) and a health check (GET /health, 200 "ok"
+    /// once every listener accepts clients) over HTTP on HOST:PORT. Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
 }
 
 /// The effective configuration. The fields are the settings documented by `gregor --help`.
@@ -198,6 +210,10 @@ pub struct Config {
     pub offsets_retention_minutes: u64,
     /// A `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
+    pub log_format: LogFormat,
+    /// `HOST:PORT` of the /metrics and /health endpoint; None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -224,6 +240,8 @@ impl Default for Config {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }
@@ -235,6 +253,15 @@ pub enum StorageKind {
     Disk,
     /// Nothing survives a restart (tests, experiments).
     Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (tracing-subscriber's JSON format).
+    Json,
 }
 
 /// When appended records are fsynced; `always`, `interval:MS` or `never` in text form.
@@ -373,6 +400,8 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("group_max_session_timeout_ms", Kind::Int),
     ("offsets_retention_minutes", Kind::Int),
     ("log", Kind::Str),
+    ("log_format", Kind::Str),
+    ("metrics_listen", Kind::Str),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";
@@ -465,6 +494,16 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid(format!("log: invalid filter {:?}: {e}", self.log)))?;
+        if let Some(addr) = &self.metrics_listen {
+            let port = addr
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                return Err(invalid(format!(
+                    "metrics_listen {addr:?}: expected HOST:PORT"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -969,6 +1008,25 @@ mod tests {
     }
 
     #[test]
+    fn observability_settings() {
+        let c = run(
+            &["--metrics-listen", "0.0.0.0:9644"],
+            &[("GREGOR_LOG_FORMAT", "json")],
+        );
+        assert_eq!(c.metrics_listen.as_deref(), Some("0.0.0.0:9644"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(run(&[], &[]).metrics_listen, None);
+        assert_eq!(run(&[], &[]).log_format, LogFormat::Text);
+        for bad in ["9644", ":9644", "localhost:http", "localhost:70000"] {
+            assert!(
+                error(&["--metrics-listen", bad], &[]).contains("metrics_listen"),
+                "{bad}"
+            );
+        }
+        assert!(error(&["--log-format", "xml"], &[]).contains("--log-format"));
+    }
+
+    #[test]
     fn fsync_policy_text() {
         assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
         assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
@@ -1027,6 +1085,7 @@ mod tests {
     fn settings_table_matches_config_and_flags() {
         let config = Config {
             cluster_id: Some("x".into()),
+            metrics_listen: Some("127.0.0.1:9644".into()),
             ..Config::default()
         };
         let fields: Vec<String> = toml::Table::try_from(&config)

@@ -11,6 +11,7 @@ pub mod error;
 pub mod group;
 pub mod log;
 pub mod meta;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod txn;

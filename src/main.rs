@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use gregor::config::{Config, ConfigError, LoadOutcome};
+use gregor::config::{Config, ConfigError, LoadOutcome, LogFormat};
 
 fn main() -> ExitCode {
     // Lossy rather than std::env::args(), which panics on arguments that are not UTF-8.
@@ -47,12 +47,17 @@ fn main() -> ExitCode {
     };
 
     // Config::validate has checked the filter.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match config.log_format {
         // No colour codes in files and `docker logs`.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object a line; the event's fields at the top level, the request's span beside.
+        LogFormat::Json => logs.json().flatten_event(true).with_span_list(false).init(),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

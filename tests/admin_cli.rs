@@ -1,4 +1,4 @@
-//! `gregor topics ...` / `gregor groups ...`: the real binary against an in-process broker.
+//! Admin subcommands (`topics`, `groups`, `health`): the real binary against an in-process broker.
 
 mod common;
 
@@ -138,4 +138,22 @@ fn admin_errors_are_one_line() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("KEY=VALUE"), "{}", err(&o));
+}
+
+/// `gregor health`: exit 0 with "ok" while the broker serves, 1 once nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_asks_the_metrics_listener() {
+    let config = gregor::config::Config {
+        metrics_listen: Some("127.0.0.1:0".into()),
+        ..common::config(None)
+    };
+    let b = gregor::server::start(config).await.unwrap();
+    let address = format!("--metrics-address={}", b.metrics_addr.unwrap());
+    let o = gregor(&["health", &address]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "ok\n");
+    b.shutdown().await;
+    let o = gregor(&["health", &address, "--timeout=2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("cannot connect"), "{}", err(&o));
 }

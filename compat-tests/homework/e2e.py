@@ -7,7 +7,8 @@ needs; standard library only.
 Per broker, in order:
   A. loms (plain SyncProducer) + notifiers n1..n3: exactly two notifiers hold a partition, the
      third none, all three healthy; orders through new / awaiting payment / failed / payed /
-     cancelled; every event logged by exactly one notifier, per order in order (seq 1, 2, ...).
+     cancelled; every event logged by exactly one notifier, per order in order (seq 1, 2, ...);
+     on gregor, /metrics shows the notifier group Stable with 3 members and its lag falling to 0.
   B. SIGTERM loms → clean exit; loms again in the idempotent mode (V1_0_0_0, Idempotent,
      MaxOpenRequests=1). kill -9 an active notifier: the idle one takes a partition and nothing
      is lost (redeliveries allowed).
@@ -232,14 +233,23 @@ class Postgres:
 class GregorBroker:
     name = "gregor"
 
-    def __init__(self, binary: str, port: int, workdir: Path, logdir: Path):
+    def __init__(self, binary: str, port: int, metrics_port: int, workdir: Path, logdir: Path):
         self.port = port
         self.bootstrap = f"127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.data = workdir / "gregor-data"
         # The defaults a student gets (loms.order-events:2:1 pre-created, fsync always,
-        # 3 s initial rebalance delay), on a private port and data dir.
-        self.proc = Proc("gregor", [binary, "--listen", self.bootstrap, "--data-dir", str(self.data)],
+        # 3 s initial rebalance delay), on a private port and data dir; /metrics as in compose.
+        self.proc = Proc("gregor", [binary, "--listen", self.bootstrap, "--data-dir", str(self.data),
+                                    "--metrics-listen", f"127.0.0.1:{metrics_port}"],
                          logdir, env=clean_env(NO_COLOR="1"))
+
+    def metrics(self) -> dict[str, float]:
+        """GET /metrics: sample (`name{labels}`) → value."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as r:
+            text = r.read().decode()
+        return {k: float(v) for k, _, v in (line.rpartition(" ") for line in text.splitlines()
+                                             if line and not line.startswith("#"))}
 
     def _up(self) -> None:
         if port_open(self.port):
@@ -511,6 +521,26 @@ class Homework:
         return http("GET", self.loms_url + "/stats")[1]
 
 
+def check_metrics(checks: Checks, broker: "GregorBroker") -> None:
+    """gregor's /metrics shows the notifier group: three members, Stable, and a lag per
+    partition that falls to zero once the notifiers have committed what they logged."""
+    lag = [f'gregor_group_lag{{group="notifier",topic="{TOPIC}",partition="{p}"}}' for p in (0, 1)]
+
+    def caught_up():
+        m = broker.metrics()
+        return m if all(m.get(k) == 0 for k in lag) else None
+    try:
+        m = wait_for("the notifiers' lag in /metrics to reach 0", 30, caught_up, 0.5)
+    except Failed as e:
+        checks.ok(False, "gregor /metrics: the notifier group's lag falls to 0 on both partitions", str(e))
+        return
+    checks.ok(True, "gregor /metrics: the notifier group's lag falls to 0 on both partitions")
+    checks.ok(m.get('gregor_group_members{group="notifier"}') == 3
+              and m.get('gregor_group_state{group="notifier",state="Stable"}') == 1,
+              "gregor /metrics: the notifier group is Stable with 3 members",
+              str({k: v for k, v in m.items() if 'group="notifier"' in k and "lag" not in k}))
+
+
 def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path) -> None:
     checks.broker = broker.name
     t0 = time.monotonic()
@@ -546,6 +576,8 @@ def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path)
         checks.ok(all(p.alive() for p in hw.notifiers.values()) and all(hw.notifier_health(n) for n in names),
                   "all three notifiers alive and healthy")
         checks.ok(hw.stats()["outbox_pending"] == 0, "outbox drained")
+        if isinstance(broker, GregorBroker):
+            check_metrics(checks, broker)
 
         # ---- B
         rc = hw.loms.terminate(20)
@@ -619,6 +651,8 @@ def main() -> int:
     ap.add_argument("--brokers", default="gregor,kafka", help="comma-separated: gregor, kafka")
     ap.add_argument("--gregor-bin", default="")
     ap.add_argument("--gregor-port", type=int, default=19692)
+    ap.add_argument("--gregor-metrics-port", type=int, default=0, help="gregor's --metrics-listen port "
+                    "(default: --gregor-port + 1)")
     ap.add_argument("--kafka-port", type=int, default=39692)
     ap.add_argument("--kafka-controller-port", type=int, default=39693)
     ap.add_argument("--kafka-state", default="/tmp/homework-kafka")
@@ -635,7 +669,8 @@ def main() -> int:
         pg.start()
         for name in [b.strip() for b in args.brokers.split(",") if b.strip()]:
             if name == "gregor":
-                broker = GregorBroker(args.gregor_bin, args.gregor_port, work, logdir)
+                broker = GregorBroker(args.gregor_bin, args.gregor_port,
+                                      args.gregor_metrics_port or args.gregor_port + 1, work, logdir)
             elif name == "kafka":
                 broker = KafkaBroker(args.kafka_port, args.kafka_controller_port, args.kafka_state, logdir)
             else:

@@ -13,6 +13,7 @@
 #   COMPAT_GREGOR_BIN      gregor binary (default $CARGO_TARGET_DIR/debug/gregor, built if missing)
 #   COMPAT_SKIP_KAFKA=1 / COMPAT_SKIP_GREGOR=1
 #   HOMEWORK_GREGOR_PORT (19692)  HOMEWORK_KAFKA_PORT (39692)  HOMEWORK_KAFKA_CONTROLLER_PORT (39693)
+#   HOMEWORK_GREGOR_METRICS_PORT (HOMEWORK_GREGOR_PORT + 1): gregor's --metrics-listen
 #   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port)
 #   HOMEWORK_LOGDIR        keep every service's log there (default: temp dir, kept on failure)
 #   COMPAT_CACHE_DIR       cache root (default ~/.cache/gregor): binaries in homework/
@@ -60,6 +61,7 @@ say "building loms and notifier (go build, pinned go.sum) into $BINDIR"
 say "homework end to end against: ${brokers[*]} (build/install took $(( $(date +%s) - t0 )) s)"
 args=(--bindir "$BINDIR" --brokers "$(IFS=,; echo "${brokers[*]}")"
       --gregor-port "${HOMEWORK_GREGOR_PORT:-19692}" --kafka-port "${HOMEWORK_KAFKA_PORT:-39692}"
+      --gregor-metrics-port "${HOMEWORK_GREGOR_METRICS_PORT:-$(( ${HOMEWORK_GREGOR_PORT:-19692} + 1 ))}"
       --kafka-controller-port "${HOMEWORK_KAFKA_CONTROLLER_PORT:-39693}"
       --kafka-state "${HOMEWORK_KAFKA_STATE:-/tmp/homework-kafka}" --pg-port "${HOMEWORK_PG_PORT:-0}")
 [ "$SKIP_GREGOR" != 1 ] && args+=(--gregor-bin "$BIN")

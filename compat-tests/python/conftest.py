@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compat import brokers_from_env  # noqa: E402
+from compat import Broker, brokers_from_env  # noqa: E402
 
 MATRIX_PATH = Path(os.environ.get("COMPAT_MATRIX",
                                   Path(__file__).resolve().parent.parent / "results" / "matrix.md"))
@@ -32,6 +32,10 @@ def pytest_configure(config):
         "markers",
         "known_gap(reason, broker='gregor'): a feature the broker does not have yet; the test is "
         "an expected failure (xfail) there, shown as xfail/XPASS in the matrix")
+    config.addinivalue_line(
+        "markers",
+        "gregor_only: a scenario of gregor's own features (e.g. /metrics); it runs against the "
+        "gregor broker only, and is not collected at all when gregor is not tested")
     try:
         brokers = brokers_from_env()
     except RuntimeError as e:
@@ -43,11 +47,20 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "broker" in metafunc.fixturenames:
         brokers = metafunc.config._compat_brokers
+        if metafunc.definition.get_closest_marker("gregor_only"):
+            brokers = [b for b in brokers if b.name == "gregor"]
         # Session scope: module fixtures that depend on the broker (bulk data) run once per broker.
         metafunc.parametrize("broker", brokers, ids=[b.name for b in brokers], scope="session")
 
 
 def pytest_collection_modifyitems(config, items):
+    # A gregor-only scenario without gregor has an empty broker list: deselect it rather than
+    # let pytest report an "empty parameter set" skip.
+    unrun = [i for i in items if i.get_closest_marker("gregor_only") and not isinstance(
+        getattr(getattr(i, "callspec", None), "params", {}).get("broker"), Broker)]
+    if unrun:
+        config.hook.pytest_deselected(items=unrun)
+        items[:] = [i for i in items if i not in unrun]
     for item in items:
         callspec = getattr(item, "callspec", None)
         broker = callspec.params.get("broker") if callspec else None

@@ -2,10 +2,14 @@
 // library `docker compose config` itself uses: schema, interpolation, and references
 // (depends_on targets, volumes, conditions). Then it checks the homework topology the README
 // promises: gregor as the `kafka` service with the two listeners, the init job creating the
-// topic with gregor's CLI, kafka-ui on kafka:29092, postgres, loms, three notifiers.
+// topic with gregor's CLI, kafka-ui on kafka:29092, postgres, loms, three notifiers; and the
+// monitoring: gregor's metrics listener and its health check, Prometheus scraping it, Grafana
+// provisioned with the Prometheus data source and the dashboards of docker/grafana/dashboards.
 //
 //	go run . ../compose.yaml                     check; one line per check; exit 1 on failure
 //	go run . -print-command SERVICE ../compose.yaml   print the service's command, one arg a line
+//	go run . -print-healthcheck SERVICE ../compose.yaml   the same for its healthcheck test
+//	go run . -dashboard-metrics ../compose.yaml  the metric names the dashboards query, one a line
 package main
 
 import (
@@ -21,6 +25,16 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
+// The metrics listener the kafka service runs with, and what scrapes and probes it.
+const (
+	metricsListen  = "--metrics-listen=0.0.0.0:9644"
+	metricsTarget  = "kafka:9644"
+	healthAddress  = "--metrics-address=localhost:9644"
+	prometheusURL  = "http://prometheus:9090"
+	prometheusConf = "/etc/prometheus/prometheus.yml"
+	grafanaProv    = "/etc/grafana/provisioning"
+)
+
 var failed int
 
 func check(ok bool, what string, args ...any) {
@@ -34,6 +48,8 @@ func check(ok bool, what string, args ...any) {
 
 func main() {
 	printCmd := flag.String("print-command", "", "print this service's command (one argument a line) and exit")
+	printHealth := flag.String("print-healthcheck", "", "print this service's healthcheck test (one argument a line, without CMD) and exit")
+	dashboardMetrics := flag.Bool("dashboard-metrics", false, "print the metric names the Grafana dashboards query and exit")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: composecheck [-print-command SERVICE] COMPOSE_FILE")
@@ -62,6 +78,33 @@ func main() {
 		}
 		return
 	}
+	if *printHealth != "" {
+		s, err := p.GetService(*printHealth)
+		if err != nil || s.HealthCheck == nil || len(s.HealthCheck.Test) < 2 || s.HealthCheck.Test[0] != "CMD" {
+			fmt.Fprintln(os.Stderr, "no CMD healthcheck for", *printHealth, err)
+			os.Exit(1)
+		}
+		for _, a := range s.HealthCheck.Test[1:] {
+			fmt.Println(a)
+		}
+		return
+	}
+	if *dashboardMetrics {
+		dir, err := dashboardsDir(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		dashboards, err := loadDashboards(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, m := range metricNames(dashboards) {
+			fmt.Println(m)
+		}
+		return
+	}
 	check(true, "compose file loads (schema, interpolation): "+path)
 
 	svc := func(name string) types.ServiceConfig {
@@ -83,6 +126,17 @@ func main() {
 	}
 	check(published, "kafka publishes 9092 for the host (localhost:9092)")
 	check(kafka.HealthCheck != nil && len(kafka.HealthCheck.Test) > 0, "kafka has a healthcheck")
+	check(slices.Contains(kafka.Command, metricsListen), "kafka (gregor) serves /metrics and /health: "+metricsListen, " command: ", cmd)
+	if kafka.HealthCheck != nil {
+		test := kafka.HealthCheck.Test
+		check(len(test) > 2 && test[0] == "CMD" && test[1] == "gregor" && slices.Contains(test, "health") &&
+			slices.Contains(test, healthAddress), "kafka's healthcheck is `gregor health "+healthAddress+"`", test)
+	}
+	metricsPublished := false
+	for _, port := range kafka.Ports {
+		metricsPublished = metricsPublished || (port.Published == "9644" && port.Target == 9644)
+	}
+	check(metricsPublished, "kafka publishes 9644 for the host (curl localhost:9644/metrics)")
 
 	initSvc := svc("kafka-init")
 	check(initSvc.Image == kafka.Image, "kafka-init runs the gregor image", initSvc.Image, " vs ", kafka.Image)
@@ -122,6 +176,8 @@ func main() {
 	check(notifier.Deploy != nil && notifier.Deploy.Replicas != nil && *notifier.Deploy.Replicas == 3,
 		"notifier runs 3 replicas")
 	check(len(notifier.Ports) == 0 && notifier.ContainerName == "", "notifier replicas need no fixed name or host port")
+
+	checkMonitoring(p)
 
 	if failed > 0 {
 		fmt.Printf("compose check: %d failed\n", failed)

@@ -181,5 +181,6 @@ fn read_partition(
     }
     let hw = p.high_watermark();
     let records = p.read(offset, limit, min_one)?;
+    p.traffic.fetched(&records);
     Ok((records, hw, start))
 }

@@ -399,11 +399,19 @@ pub fn dispatch_from(
         header,
         peer,
     };
+    let timer = broker.metrics.request_started(api.key);
     match span.in_scope(|| {
         tracing::debug!(client_id = ?ctx.header.client_id, "request");
         (api.handler)(ctx, frame)
     }) {
-        Ok(f) => Dispatch::Respond(Box::pin(f.instrument(span))),
+        Ok(f) => Dispatch::Respond(Box::pin(
+            f.inspect(move |_| {
+                if let Some(timer) = timer {
+                    timer.finish()
+                }
+            })
+            .instrument(span),
+        )),
         Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
     }
 }

@@ -126,6 +126,11 @@ fn append(
             .into());
         };
         let appended = partition.append(&header, BytesMut::from(&records[..]), now)?;
+        if !appended.duplicate {
+            partition
+                .traffic
+                .produced(records.len(), header.records_count);
+        }
         Ok(Appended::Ok {
             partition,
             base_offset: appended.info.first_offset,

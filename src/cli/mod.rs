@@ -11,10 +11,14 @@
 //! Output follows kafka-topics / kafka-consumer-groups. Errors are one line on stderr
 //! (`gregor: ...`) with exit status 1; usage errors exit 2.
 //!
-//! `main.rs` sends here when the first argument is `topics` or `groups`; every other command
-//! line is the broker's, parsed by [`crate::config`] as before.
+//! `gregor health` asks a broker's metrics listener (`--metrics-listen`) for GET /health, for
+//! container healthchecks.
+//!
+//! `main.rs` sends here when the first argument is `topics`, `groups` or `health`; every other
+//! command line is the broker's, parsed by [`crate::config`] as before.
 
 mod client;
+mod health;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -38,7 +42,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 pub use client::{Client, ClientError};
 
 /// The first arguments that select an admin subcommand instead of the broker.
-pub const SUBCOMMANDS: [&str; 2] = ["topics", "groups"];
+pub const SUBCOMMANDS: [&str; 3] = ["topics", "groups", "health"];
 
 /// True when `args` (with the program name first) is an admin command line.
 pub fn is_admin_command(args: &[String]) -> bool {
@@ -66,6 +70,16 @@ enum Command {
     Groups {
         #[command(subcommand)]
         command: GroupsCommand,
+    },
+    /// Ask a broker's metrics listener (--metrics-listen) whether it is healthy (GET /health);
+    /// exit 0 when it answers 200.
+    Health {
+        /// The broker's --metrics-listen address, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT", default_value = "localhost:9644")]
+        metrics_address: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        timeout: u64,
     },
 }
 
@@ -273,6 +287,17 @@ async fn run(command: Command, out: &mut String) -> Result<(), CliError> {
                 groups_describe(&mut c, &conn, &group, out).await
             }
         },
+        Command::Health {
+            metrics_address,
+            timeout,
+        } => {
+            let body = health::check(&metrics_address, Duration::from_secs(timeout.max(1)))
+                .await
+                .map_err(CliError::Msg)?;
+            out.push_str(&body);
+            out.push('\n');
+            Ok(())
+        }
     }
 }
 
@@ -720,6 +745,7 @@ mod tests {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(is_admin_command(&args(&["gregor", "topics", "list"])));
         assert!(is_admin_command(&args(&["gregor", "groups"])));
+        assert!(is_admin_command(&args(&["gregor", "health"])));
         assert!(!is_admin_command(&args(&["gregor"])));
         assert!(!is_admin_command(&args(&["gregor", "--listen", "topics"])));
         assert!(!is_admin_command(&args(&["gregor", "--print-config"])));

@@ -59,6 +59,16 @@ pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), E>)>)>;
 /// Offsets by topic, in request order (or topic order when all were asked for).
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
+/// What /metrics shows of a group: its state, members and committed offsets.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub state: State,
+    pub members: usize,
+    /// (topic, partition, committed offset)
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ListedGroup {
     pub group_id: String,
@@ -184,6 +194,29 @@ impl GroupCoordinator {
 
     pub async fn list_groups(&self) -> Result<Vec<ListedGroup>, E> {
         self.query(|c, _| c.list()).await
+    }
+
+    /// Every group's state, member count and committed offsets, sorted by group id.
+    pub async fn summaries(&self) -> Result<Vec<GroupSummary>, E> {
+        self.query(|c, _| {
+            let mut groups: Vec<GroupSummary> = c
+                .groups
+                .iter()
+                .map(|(id, e)| GroupSummary {
+                    group_id: id.clone(),
+                    state: e.group.state(),
+                    members: e.group.members().count(),
+                    offsets: e
+                        .offsets
+                        .iter()
+                        .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
+                        .collect(),
+                })
+                .collect();
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            groups
+        })
+        .await
     }
 
     /// None for a group that does not exist (Kafka describes it as Dead).

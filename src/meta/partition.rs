@@ -2,7 +2,8 @@
 //! watermark that fetchers wait on.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::metrics::{Histogram, Traffic};
 use crate::txn::sequence::{ProducerStates, Verdict};
 
 /// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
@@ -50,10 +52,20 @@ pub struct Partition {
     synced: AtomicI64,
     /// High watermark: what consumers may read. Fetchers wait on its changes.
     high_watermark: watch::Sender<i64>,
+    /// Produced and fetched bytes and records, for /metrics.
+    pub traffic: Traffic,
+    /// Every group-commit fsync's duration (shared by the broker's partitions).
+    fsync_latency: Arc<Histogram>,
 }
 
 impl Partition {
-    pub fn new(topic: &str, index: i32, log: PartitionLog, durability: Durability) -> Result<Self> {
+    pub fn new(
+        topic: &str,
+        index: i32,
+        log: PartitionLog,
+        durability: Durability,
+        fsync_latency: Arc<Histogram>,
+    ) -> Result<Self> {
         let end = log.log_end_offset();
         let producers = rebuild_producer_state(&log)?;
         Ok(Self {
@@ -64,6 +76,8 @@ impl Partition {
             sync_lock: tokio::sync::Mutex::new(()),
             synced: AtomicI64::new(end),
             high_watermark: watch::Sender::new(end),
+            traffic: Traffic::default(),
+            fsync_latency,
         })
     }
 
@@ -130,10 +144,12 @@ impl Partition {
         }
         let target = self.state().log.sync_target();
         let covered = target.end_offset;
+        let started = Instant::now();
         tokio::task::spawn_blocking(move || target.sync())
             .await
             .map_err(|e| LogError::Io(std::io::Error::other(e)))?
             .map_err(LogError::Io)?;
+        self.fsync_latency.observe(started.elapsed());
         self.synced.fetch_max(covered, Ordering::AcqRel);
         if self.durability == Durability::Fsync {
             self.publish(covered);

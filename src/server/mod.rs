@@ -26,6 +26,8 @@ pub struct RunningBroker {
     pub broker: Arc<Broker>,
     /// Each listener's advertised address and the address it is bound to.
     pub listeners: Vec<(ListenerInfo, SocketAddr)>,
+    /// Where /metrics and /health are served (`metrics_listen`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -90,6 +92,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
+    // Last, so that /health answering means every Kafka listener accepts connections.
+    let metrics_addr = match &broker.config.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener to {addr}"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(bind = %bound, "serving /metrics and /health");
+            tasks.spawn(crate::metrics::http::serve(
+                listener,
+                broker.clone(),
+                shutdown.clone(),
+                tasks.clone(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
     if let FsyncPolicy::Interval(ms) = broker.config.fsync {
         tasks.spawn(flush_periodically(
             broker.clone(),
@@ -100,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     Ok(RunningBroker {
         broker,
         listeners,
+        metrics_addr,
         shutdown,
         tasks,
     })
@@ -136,6 +157,13 @@ async fn accept_loop(
 ) {
     loop {
         // Wait for a free connection slot before accepting (the cap on connections).
+        if connections.available_permits() == 0 {
+            broker
+                .metrics
+                .connections
+                .cap_reached
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
             p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -156,8 +184,10 @@ async fn accept_loop(
         tasks.spawn(
             {
                 let (broker, info, shutdown) = (broker.clone(), info.clone(), shutdown.clone());
+                let open = broker.metrics.connections.accepted();
                 async move {
                     connection::serve(stream, peer, broker, info, shutdown).await;
+                    drop(open);
                     drop(permit);
                 }
             }

@@ -1,0 +1,132 @@
+//! Prometheus metrics and the health endpoint (`--metrics-listen`).
+//!
+//! The hot path only touches atomics: one request histogram per API (observed where
+//! `api::dispatch` hands out the response future), traffic counters on each [`Partition`]
+//! (summed per topic at scrape time), connection counters, and one fsync histogram the
+//! partitions share. Everything else — log sizes and offsets, consumer group lag, group
+//! states, process memory and CPU — is computed when /metrics is scraped ([`scrape`]).
+//!
+//! [`Partition`]: crate::meta::Partition
+
+pub mod exposition;
+pub mod histogram;
+pub mod http;
+pub mod process;
+pub mod scrape;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kafka_protocol::messages::ApiKey;
+
+pub use histogram::Histogram;
+
+use crate::api::APIS;
+use crate::log::batch;
+
+/// The broker's hot-path metrics.
+pub struct Metrics {
+    /// One latency histogram per entry of [`APIS`], in the same order.
+    requests: Vec<Histogram>,
+    /// Group-commit fsync latency of every partition.
+    pub fsync: Arc<Histogram>,
+    pub connections: Arc<Connections>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: APIS.iter().map(|_| Histogram::default()).collect(),
+            fsync: Arc::default(),
+            connections: Arc::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Start timing a request; [`RequestTimer::finish`] records it.
+    pub fn request_started(self: &Arc<Self>, key: ApiKey) -> Option<RequestTimer> {
+        let slot = APIS.iter().position(|a| a.key == key)?;
+        Some(RequestTimer {
+            metrics: self.clone(),
+            slot,
+            started: Instant::now(),
+        })
+    }
+
+    /// (API name, latency histogram) in API table order.
+    pub fn requests(&self) -> impl Iterator<Item = (ApiKey, &Histogram)> {
+        APIS.iter().map(|a| a.key).zip(self.requests.iter())
+    }
+}
+
+/// A request in flight: from dispatch until its response is ready.
+pub struct RequestTimer {
+    metrics: Arc<Metrics>,
+    slot: usize,
+    started: Instant,
+}
+
+impl RequestTimer {
+    pub fn finish(self) {
+        self.metrics.requests[self.slot].observe(self.started.elapsed());
+    }
+}
+
+#[derive(Default)]
+pub struct Connections {
+    pub open: AtomicI64,
+    pub accepted: AtomicU64,
+    /// Times the accept loop found every slot of `max_connections` taken and made the next
+    /// client wait (as Kafka's acceptor does) rather than accepting it.
+    pub cap_reached: AtomicU64,
+}
+
+impl Connections {
+    /// Count an accepted connection as open until the guard is dropped.
+    pub fn accepted(self: &Arc<Self>) -> OpenConnection {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.clone())
+    }
+}
+
+pub struct OpenConnection(Arc<Connections>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Records and bytes produced to and fetched from one partition.
+#[derive(Default)]
+pub struct Traffic {
+    pub bytes_in: AtomicU64,
+    pub records_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub records_out: AtomicU64,
+}
+
+impl Traffic {
+    /// A batch written by a producer.
+    pub fn produced(&self, bytes: usize, records: i32) {
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.records_in
+            .fetch_add(records.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Batches returned to a fetcher.
+    pub fn fetched(&self, records: &[u8]) {
+        if records.is_empty() {
+            return;
+        }
+        let count: u64 = batch::headers(records)
+            .map(|(_, h)| h.records_count.max(0) as u64)
+            .sum();
+        self.bytes_out
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.records_out.fetch_add(count, Ordering::Relaxed);
+    }
+}

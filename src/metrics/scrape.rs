@@ -1,0 +1,224 @@
+//! What one scrape of /metrics shows: the hot-path counters, plus partition offsets, consumer
+//! group lag and process stats computed now from the broker's state.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use super::exposition::{Encoder, Kind};
+use super::process;
+use crate::broker::Broker;
+use crate::group::classic::State;
+
+const GROUP_STATES: [State; 5] = [
+    State::Empty,
+    State::PreparingRebalance,
+    State::CompletingRebalance,
+    State::Stable,
+    State::Dead,
+];
+
+/// (metric name, help, how to read it from one partition's counters or log)
+type PartitionMetric<T> = (&'static str, &'static str, fn(&T) -> f64);
+
+pub async fn render(broker: &Broker) -> String {
+    let mut e = Encoder::default();
+    requests(&mut e, broker);
+    connections(&mut e, broker);
+    e.family(
+        "gregor_fsync_duration_seconds",
+        "Time of one group-commit fsync of a partition log.",
+        Kind::Histogram,
+    );
+    e.histogram(
+        "gregor_fsync_duration_seconds",
+        &[],
+        &broker.metrics.fsync.snapshot(),
+    );
+    topics(&mut e, broker);
+    groups(&mut e, broker).await;
+    process::encode(&mut e);
+    e.finish()
+}
+
+fn requests(e: &mut Encoder, broker: &Broker) {
+    let name = "gregor_request_duration_seconds";
+    e.family(
+        name,
+        "Time from reading a request to its response being ready, by API (rate() of _count is the request rate).",
+        Kind::Histogram,
+    );
+    for (key, h) in broker.metrics.requests() {
+        e.histogram(name, &[("api", &format!("{key:?}"))], &h.snapshot());
+    }
+}
+
+fn connections(e: &mut Encoder, broker: &Broker) {
+    let c = &broker.metrics.connections;
+    let rows = [
+        (
+            "gregor_connections_open",
+            "Client connections open now.",
+            Kind::Gauge,
+            c.open.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_connections_accepted_total",
+            "Client connections accepted.",
+            Kind::Counter,
+            c.accepted.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_connections_cap_reached_total",
+            "Times every max_connections slot was taken, so the next client had to wait to be accepted.",
+            Kind::Counter,
+            c.cap_reached.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_connections_max",
+            "The max_connections setting.",
+            Kind::Gauge,
+            broker.config.max_connections as f64,
+        ),
+    ];
+    for (name, help, kind, value) in rows {
+        e.family(name, help, kind);
+        e.sample(name, &[], value);
+    }
+}
+
+/// Per topic traffic (summed over partitions) and per partition log size and offsets.
+fn topics(e: &mut Encoder, broker: &Broker) {
+    let topics = broker.topics.all();
+    let traffic: [PartitionMetric<super::Traffic>; 4] = [
+        (
+            "gregor_topic_bytes_in_total",
+            "Record batch bytes produced to the topic.",
+            |t| t.bytes_in.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_topic_records_in_total",
+            "Records produced to the topic.",
+            |t| t.records_in.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_topic_bytes_out_total",
+            "Record batch bytes returned to fetchers.",
+            |t| t.bytes_out.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_topic_records_out_total",
+            "Records returned to fetchers.",
+            |t| t.records_out.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    for (name, help, read) in traffic {
+        e.family(name, help, Kind::Counter);
+        for topic in &topics {
+            let sum: f64 = topic.partitions().iter().map(|p| read(&p.traffic)).sum();
+            e.sample(name, &[("topic", &topic.name)], sum);
+        }
+    }
+    let partitions: Vec<_> = topics.iter().flat_map(|t| t.partitions()).collect();
+    let offsets: [PartitionMetric<crate::meta::Partition>; 4] = [
+        (
+            "gregor_partition_log_size_bytes",
+            "Bytes of the partition's log segments.",
+            |p| p.size_bytes() as f64,
+        ),
+        (
+            "gregor_partition_log_start_offset",
+            "First offset of the partition's log.",
+            |p| p.log_start_offset() as f64,
+        ),
+        (
+            "gregor_partition_log_end_offset",
+            "Offset the partition's next record gets.",
+            |p| p.log_end_offset() as f64,
+        ),
+        (
+            "gregor_partition_high_watermark",
+            "End of what consumers may read (durable data).",
+            |p| p.high_watermark() as f64,
+        ),
+    ];
+    for (name, help, read) in offsets {
+        e.family(name, help, Kind::Gauge);
+        for p in &partitions {
+            let index = p.index.to_string();
+            e.sample(name, &[("topic", &p.topic), ("partition", &index)], read(p));
+        }
+    }
+}
+
+/// Group states, members, and lag: the high watermark (what a consumer can reach, as
+/// kafka-consumer-groups computes it) minus the committed offset.
+async fn groups(e: &mut Encoder, broker: &Broker) {
+    let Ok(groups) = broker.groups.summaries().await else {
+        return; // the coordinator is shutting down
+    };
+    e.family(
+        "gregor_group_state",
+        "1 for the consumer group's current state, 0 for the others.",
+        Kind::Gauge,
+    );
+    for g in &groups {
+        for state in GROUP_STATES {
+            let value = if g.state == state { 1.0 } else { 0.0 };
+            e.sample(
+                "gregor_group_state",
+                &[("group", &g.group_id), ("state", state.name())],
+                value,
+            );
+        }
+    }
+    e.family(
+        "gregor_group_members",
+        "Members of the consumer group.",
+        Kind::Gauge,
+    );
+    for g in &groups {
+        e.sample(
+            "gregor_group_members",
+            &[("group", &g.group_id)],
+            g.members as f64,
+        );
+    }
+    let lag_name = "gregor_group_lag";
+    e.family(
+        lag_name,
+        "Records between the group's committed offset and the partition's high watermark.",
+        Kind::Gauge,
+    );
+    let mut totals: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for g in &groups {
+        for (topic, partition, committed) in &g.offsets {
+            let Ok(p) = broker.partition(topic, *partition) else {
+                continue; // offsets of a topic or partition that no longer exists
+            };
+            let lag = (p.high_watermark() - committed).max(0);
+            *totals.entry((&g.group_id, topic)).or_default() += lag;
+            let index = partition.to_string();
+            e.sample(
+                lag_name,
+                &[
+                    ("group", &g.group_id),
+                    ("topic", topic),
+                    ("partition", &index),
+                ],
+                lag as f64,
+            );
+        }
+    }
+    e.family(
+        "gregor_group_topic_lag",
+        "gregor_group_lag summed over the topic's partitions.",
+        Kind::Gauge,
+    );
+    for ((group, topic), lag) in totals {
+        e.sample(
+            "gregor_group_topic_lag",
+            &[("group", group), ("topic", topic)],
+            lag as f64,
+        );
+    }
+}
