@@ -7,6 +7,7 @@ use common::*;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
 
 const TOPIC: &str = "loms.order-events";
 const TOPIC_RESOURCE: i8 = 2;
@@ -45,6 +46,19 @@ async fn topic_configs(c: &mut Client, topic: &str) -> Vec<(String, Option<Strin
 fn value_of(configs: &[(String, Option<String>, i8)], name: &str) -> (String, i8) {
     let (_, v, source) = configs.iter().find(|(n, _, _)| n == name).unwrap();
     (v.clone().unwrap_or_default(), *source)
+}
+
+async fn produce(c: &mut Client, records: bytes::Bytes) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(s(TOPIC)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])]);
+    c.call(&req, 9).await.responses[0].partition_responses[0].error_code
 }
 
 fn incremental(topic: &str, ops: &[(&str, i8, Option<&str>)]) -> IncrementalAlterConfigsRequest {
@@ -156,6 +170,13 @@ async fn topic_configs_describe_alter_validate_persist_and_apply() {
     let cfg = topic_configs(&mut c, TOPIC).await;
     assert_eq!(value_of(&cfg, "max.message.bytes"), ("2000".into(), 1));
     assert_eq!(value_of(&cfg, "retention.ms"), ("604800000".into(), 5));
+
+    // Applied live: a batch above the new max.message.bytes is MESSAGE_TOO_LARGE.
+    let big = "x".repeat(4000);
+    let code = produce(&mut c, batch(&[record("k", &big, 1)], Compression::None)).await;
+    assert_eq!(code, 10, "MESSAGE_TOO_LARGE");
+    let code = produce(&mut c, batch(&[record("k", "small", 1)], Compression::None)).await;
+    assert_eq!(code, 0);
 
     // Persisted: a restart finds the override.
     drop(c);

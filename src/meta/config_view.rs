@@ -396,6 +396,21 @@ mod tests {
             ]
         );
 
+        // log.roll.ms has no default of its own: no synonym unless gregor sets it.
+        assert_eq!(find(&all, "segment.ms").synonyms, vec![]);
+        let rolled = Config {
+            segment_ms: 1000,
+            ..Config::default()
+        };
+        let segment_ms = describe_topic(&TopicConfig::default(), &rolled)
+            .into_iter()
+            .find(|c| c.name == "segment.ms")
+            .unwrap();
+        assert_eq!(
+            (segment_ms.value.as_deref(), segment_ms.source),
+            (Some("1000"), STATIC_BROKER_CONFIG)
+        );
+
         let policy = find(&all, "cleanup.policy");
         assert_eq!(policy.value.as_deref(), Some("delete"));
         assert_eq!(policy.source, DEFAULT_CONFIG);

@@ -46,7 +46,8 @@ pub struct ConfigDef {
     pub kind: ConfigType,
     /// Kafka's default ("" for an empty list).
     pub default: &'static str,
-    /// The broker setting that supplies the default (reported as a synonym), if any.
+    /// The broker setting that supplies the default (reported as a synonym when it is set or
+    /// has a default of its own), if any.
     pub synonym: Option<&'static str>,
     pub rule: Rule,
     pub doc: &'static str,
@@ -93,7 +94,7 @@ pub static CATALOG: &[ConfigDef] = &[
         "The time to wait before deleting a file from the filesystem."),
     def("flush.messages", Long, LONG_MAX, Some("log.flush.interval.messages"), Rule::AtLeast(1),
         "The number of messages written to the log between forced fsyncs (gregor's --fsync policy governs durability)."),
-    def("flush.ms", Long, LONG_MAX, None, Rule::AtLeast(0),
+    def("flush.ms", Long, LONG_MAX, Some("log.flush.interval.ms"), Rule::AtLeast(0),
         "The time between forced fsyncs of the log (gregor's --fsync policy governs durability)."),
     def("follower.replication.throttled.replicas", List, "", None, Rule::ThrottledReplicas,
         "Replicas whose log replication is throttled on the follower side (partition:broker pairs, or *)."),
@@ -131,15 +132,15 @@ pub static CATALOG: &[ConfigDef] = &[
         "Whether tiered storage is enabled for this topic."),
     def("retention.bytes", Long, "-1", Some("log.retention.bytes"), Rule::Any,
         "The maximum size a partition's log can grow to before old segments are discarded (-1: no limit)."),
-    def("retention.ms", Long, "604800000", None, Rule::AtLeast(-1),
+    def("retention.ms", Long, "604800000", Some("log.retention.ms"), Rule::AtLeast(-1),
         "How long a log segment is kept before it is discarded (-1: no time limit)."),
     def("segment.bytes", Int, "1073741824", Some("log.segment.bytes"), Rule::AtLeast(14),
         "The segment file size of the log: a new segment is rolled when the active one reaches it."),
     def("segment.index.bytes", Int, "10485760", Some("log.index.size.max.bytes"), Rule::AtLeast(4),
         "The size of the index that maps offsets to file positions."),
-    def("segment.jitter.ms", Long, "0", None, Rule::AtLeast(0),
+    def("segment.jitter.ms", Long, "0", Some("log.roll.jitter.ms"), Rule::AtLeast(0),
         "The maximum random jitter subtracted from segment.ms to avoid thundering herds of segment rolling."),
-    def("segment.ms", Long, "604800000", None, Rule::AtLeast(1),
+    def("segment.ms", Long, "604800000", Some("log.roll.ms"), Rule::AtLeast(1),
         "The time after which the log rolls a new segment even if the active one is not full."),
     def("unclean.leader.election.enable", Boolean, "false", Some("unclean.leader.election.enable"), Rule::Any,
         "Whether replicas outside the in-sync set may be elected leader as a last resort."),
