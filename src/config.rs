@@ -26,7 +26,8 @@ Examples:
 
 Admin commands against a running broker (gregor or Kafka), see their --help:
   gregor topics create|list|describe|delete --bootstrap-server HOST:PORT ...
-  gregor groups list|describe --bootstrap-server HOST:PORT ...";
+  gregor groups list|describe --bootstrap-server HOST:PORT ...
+  gregor health --metrics-address HOST:PORT     (GET /health of a --metrics-listen)";
 
 /// A Kafka-wire-compatible message broker.
 ///

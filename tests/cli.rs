@@ -69,8 +69,53 @@ fn help_documents_every_setting() {
         "--topic",
         "--fsync",
         "--print-config",
+        "--metrics-listen",
+        "--log-format",
         "GREGOR_",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
+}
+
+/// `--log-format json`: every line the broker logs is one JSON object.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("GREGOR_") || var == "RUST_LOG" {
+            cmd.env_remove(var);
+        }
+    }
+    let mut child = cmd
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "memory",
+            "--log-format",
+            "json",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gregor runs");
+    let stderr = child.stderr.take().unwrap();
+    let mut started = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{line}"
+        );
+        if event["message"] == "gregor started" {
+            assert!(event["cluster_id"].is_string(), "{line}");
+            started = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "no \"gregor started\" event");
 }

@@ -296,6 +296,36 @@ async fn health_and_other_requests() {
     );
 }
 
+/// With every `max_connections` slot taken, the accept loop counts that it waits.
+#[tokio::test]
+async fn reaching_the_connection_cap_is_counted() {
+    let config = gregor::config::Config {
+        metrics_listen: Some("127.0.0.1:0".into()),
+        max_connections: 1,
+        ..config(None)
+    };
+    let b = gregor::server::start(config).await.unwrap();
+    let addr = b.metrics_addr.unwrap();
+    let m = parse(&http(addr, "GET /metrics HTTP/1.1").await.2);
+    assert_eq!(get(&m, "gregor_connections_cap_reached_total"), 0.0);
+    assert_eq!(get(&m, "gregor_connections_max"), 1.0);
+    let mut c = Client::connect(&b).await;
+    c.call(&ApiVersionsRequest::default(), 3).await;
+    let mut counted = false;
+    for _ in 0..100 {
+        let m = parse(&http(addr, "GET /metrics HTTP/1.1").await.2);
+        if get(&m, "gregor_connections_cap_reached_total") == 1.0 {
+            assert_eq!(get(&m, "gregor_connections_open"), 1.0);
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(counted, "the full connection cap was not counted");
+    drop(c);
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn metrics_are_off_unless_asked_for() {
     let b = broker(None).await;

@@ -36,10 +36,14 @@ pub async fn serve(
                 }
             },
         };
-        let broker = broker.clone();
+        let (broker, shutdown) = (broker.clone(), shutdown.clone());
+        // A slow client must not hold up shutdown, which waits for tracked tasks.
         tasks.spawn(async move {
-            if let Err(e) = respond(stream, &broker).await {
-                tracing::debug!(error = %e, "metrics: request failed");
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                result = respond(stream, &broker) => if let Err(e) = result {
+                    tracing::debug!(error = %e, "metrics: request failed");
+                },
             }
         });
     }
