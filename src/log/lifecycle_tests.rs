@@ -74,10 +74,29 @@ fn retention_by_time_deletes_expired_sealed_segments_only() {
     // Everything left from the first segment on is readable; nothing below it is.
     assert_eq!(offsets(&log), (start..end).collect::<Vec<_>>());
     assert!(log.read(start - 1, 1000, true).unwrap().records.is_empty());
-    // Once everything is old, still the active segment stays.
-    log.enforce_retention(limits, NOW + 1_000_000, end).unwrap();
+    // The high watermark bounds what may go.
+    let left = log.segment_count();
+    assert_eq!(
+        log.enforce_retention(limits, NOW + 1_000_000, start)
+            .unwrap(),
+        0
+    );
+    // Once everything is old, the active segment goes too (as Kafka: a new one is rolled).
+    assert_eq!(
+        log.enforce_retention(limits, NOW + 1_000_000, end).unwrap(),
+        left
+    );
     assert_eq!(log.segment_count(), 1);
-    assert_eq!(log.log_end_offset(), end);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (end, end));
+    assert!(offsets(&log).is_empty());
+    // An empty active segment is left alone.
+    assert_eq!(
+        log.enforce_retention(limits, NOW + 1_000_000, end).unwrap(),
+        0
+    );
+    log.append(batch_with(end, 3, |_| NOW, Compression::None), NOW)
+        .unwrap();
+    let end = log.log_end_offset();
     // The high watermark bounds what may go.
     let mut log2 = PartitionLog::open(Backing::Memory, small_segments()).unwrap();
     fill(&mut log2, 10, |_| NOW - 100_000);
@@ -85,11 +104,8 @@ fn retention_by_time_deletes_expired_sealed_segments_only() {
     // Reopened after a crash: the deleted segments stay deleted.
     drop(log);
     let log = open(&dir);
-    assert_eq!(
-        log.log_start_offset(),
-        log.log_end_offset() - offsets(&log).len() as i64
-    );
-    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(log.log_start_offset(), end - 3);
+    assert_eq!(offsets(&log), (end - 3..end).collect::<Vec<_>>());
 }
 
 #[test]

@@ -13,22 +13,28 @@ pub struct Retention {
 }
 
 impl PartitionLog {
-    /// Delete the oldest sealed segments that are past the time limit (their largest
-    /// timestamp is older than `retention.ms`), past the size limit (the log minus them is
-    /// still over `retention.bytes`) or wholly below the log start offset, as Kafka's
-    /// `deleteOldSegments` does. Only segments below `high_watermark` qualify. Returns how
-    /// many were deleted.
+    /// Delete the oldest segments that are past the time limit (their largest timestamp is
+    /// older than `retention.ms`), past the size limit (the log without them is still at
+    /// least `retention.bytes`) or wholly below the log start offset, as Kafka's
+    /// `deleteOldSegments` does: only segments wholly below `high_watermark`, and the active
+    /// one too when it qualifies (a new, empty one is rolled first, so the log start offset
+    /// becomes the log end offset). Returns how many were deleted.
     pub fn enforce_retention(
         &mut self,
         limits: Retention,
         now_ms: i64,
         high_watermark: i64,
     ) -> Result<usize, LogError> {
-        let sealed = self.segments.len() - 1;
-        let visible = |log: &Self, i: usize| log.segments[i + 1].meta.base_offset <= high_watermark;
+        let n = self.segments.len();
+        let end = self.log_end_offset();
+        // Whether segment i may go at all: wholly visible, and not the empty active segment.
+        let eligible = |log: &Self, i: usize| {
+            let upper = log.segments.get(i + 1).map_or(end, |s| s.meta.base_offset);
+            upper <= high_watermark && (i + 1 < n || log.segments[i].meta.size > 0)
+        };
         let mut count = 0;
         if limits.ms >= 0 {
-            while count < sealed && visible(self, count) {
+            while count < n && eligible(self, count) {
                 let expired = match self.segments[count].meta.max_ts {
                     Some((ts, _)) => now_ms.saturating_sub(ts) > limits.ms,
                     None => self.segments[count].meta.size == 0,
@@ -39,12 +45,13 @@ impl PartitionLog {
                 count += 1;
             }
         }
-        if limits.bytes >= 0 {
-            let mut excess = self.size_bytes() as i64 - limits.bytes;
+        let size = self.size_bytes() as i64;
+        if limits.bytes >= 0 && size >= limits.bytes {
+            let mut excess = size - limits.bytes;
             for seg in &self.segments[..count] {
                 excess -= seg.meta.size as i64;
             }
-            while count < sealed && visible(self, count) {
+            while count < n && eligible(self, count) {
                 let size = self.segments[count].meta.size as i64;
                 if excess - size < 0 {
                     break;
@@ -53,8 +60,12 @@ impl PartitionLog {
                 count += 1;
             }
         }
-        while count < sealed && self.segments[count + 1].meta.base_offset <= self.start_offset {
+        while count + 1 < n && self.segments[count + 1].meta.base_offset <= self.start_offset {
             count += 1;
+        }
+        if count == n {
+            // A log always keeps a segment: start a new, empty one to delete the old active.
+            self.roll()?;
         }
         self.delete_oldest_segments(count)?;
         Ok(count)
