@@ -6,7 +6,8 @@
 //! re-encoded with the same codec, each record keeping its offset (the batch's base offset
 //! becomes its first surviving record's); a batch that loses all is dropped. Tombstones (null
 //! values) go once their segment is older than `delete.retention.ms`; records without a key
-//! go (Kafka drops them too). Control batches (transaction markers) are kept untouched.
+//! go (Kafka drops them too). Control batches (transaction markers) and each idempotent
+//! producer's last batch (its sequence state) are kept untouched.
 //!
 //! The swap is crash-safe, after Kafka's `.cleaned`/`.swap` files: a group's replacement is
 //! written and fsynced in `cleaner/` with an `end` file naming the first offset after the
@@ -14,7 +15,7 @@
 //! of the group are deleted and the new files renamed over. At start-up [`recover`] discards
 //! a `cleaner/` (a clean that had not committed) and finishes a `cleaner.swap`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::Path;
 
@@ -51,6 +52,14 @@ impl Default for Compaction {
             max_compaction_lag_ms: i64::MAX,
         }
     }
+}
+
+/// What the cleaner keeps, found in a first pass over the cleanable segments.
+struct Latest {
+    /// Key → offset of its latest record.
+    keys: HashMap<Bytes, i64>,
+    /// Base offsets of each idempotent producer's last batch.
+    producers_last_batch: HashSet<i64>,
 }
 
 /// What a clean did.
@@ -141,11 +150,17 @@ impl PartitionLog {
         Ok(Some(stats))
     }
 
-    /// Key → offset of its latest record in the first `count` segments.
-    fn latest_offsets(&self, count: usize) -> Result<HashMap<Bytes, i64>, LogError> {
+    /// Key → offset of its latest record in the first `count` segments, and the base offsets
+    /// of every idempotent producer's last batch there (kept whole, as Kafka does, so that its
+    /// sequence numbers can be rebuilt from the log).
+    fn latest_offsets(&self, count: usize) -> Result<Latest, LogError> {
         let mut latest = HashMap::new();
+        let mut last_batches = HashMap::new();
         for seg in &self.segments[..count] {
             for_each_batch(seg, |h, bytes| {
+                if h.producer_id >= 0 {
+                    last_batches.insert(h.producer_id, h.base_offset);
+                }
                 if h.is_control() {
                     return;
                 }
@@ -158,7 +173,10 @@ impl PartitionLog {
                 }
             })?;
         }
-        Ok(latest)
+        Ok(Latest {
+            keys: latest,
+            producers_last_batch: last_batches.into_values().collect(),
+        })
     }
 
     /// The surviving batches of segments `from..to` and how many records were removed.
@@ -166,7 +184,7 @@ impl PartitionLog {
         &self,
         from: usize,
         to: usize,
-        latest: &HashMap<Bytes, i64>,
+        latest: &Latest,
         c: &Compaction,
         now_ms: i64,
     ) -> Result<(Vec<u8>, u64), LogError> {
@@ -182,7 +200,7 @@ impl PartitionLog {
                 if failure.is_some() {
                     return;
                 }
-                if h.is_control() {
+                if h.is_control() || latest.producers_last_batch.contains(&h.base_offset) {
                     out.extend_from_slice(bytes);
                     return;
                 }
@@ -204,7 +222,7 @@ impl PartitionLog {
                     .into_iter()
                     .filter(|r| {
                         let Some(key) = &r.key else { return false };
-                        latest.get(key) == Some(&r.offset)
+                        latest.keys.get(key) == Some(&r.offset)
                             && !(r.value.is_none() && tombstones_expire)
                     })
                     .collect();

@@ -175,6 +175,17 @@ fn keyed(
     ts: i64,
     compression: Compression,
 ) -> BytesMut {
+    keyed_by(-1, first, entries, ts, compression)
+}
+
+/// [`keyed`] by producer `producer_id` (-1: not idempotent; else sequences from 0).
+fn keyed_by(
+    producer_id: i64,
+    first: i64,
+    entries: &[(&str, Option<&str>)],
+    ts: i64,
+    compression: Compression,
+) -> BytesMut {
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
@@ -183,8 +194,8 @@ fn keyed(
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch: if producer_id < 0 { -1 } else { 0 },
             timestamp_type: TimestampType::Creation,
             offset: first + i as i64,
             sequence: i as i32,
@@ -444,4 +455,28 @@ fn a_crash_before_the_swap_commits_keeps_the_old_segments() {
 fn a_crash_after_the_swap_commits_finishes_it_at_start_up() {
     let (original, after) = crash_and_recover(CrashPoint::AfterCommit);
     assert!(after.len() < original.len());
+}
+
+#[test]
+fn an_idempotent_producers_last_batch_is_kept_whole() {
+    let mut log = PartitionLog::open(Backing::Memory, small_segments()).unwrap();
+    let entries = [("a", Some("1")), ("b", Some("1"))];
+    log.append(keyed_by(5, 0, &entries, NOW, Compression::None), NOW)
+        .unwrap();
+    // Both keys are overwritten by someone else.
+    fill_keyed(&mut log, 1, NOW);
+    let newer = [("a", Some("2")), ("b", Some("2"))];
+    for _ in 0..12 {
+        let first = log.log_end_offset();
+        log.append(keyed(first, &newer, NOW, Compression::Gzip), NOW)
+            .unwrap();
+    }
+    let end = log.log_end_offset();
+    log.compact(&ALWAYS, NOW, end).unwrap().expect("cleaned");
+    let bytes = log.read(0, usize::MAX, true).unwrap().records;
+    let (_, first) = batch::headers(&bytes).next().unwrap();
+    assert_eq!(
+        (first.producer_id, first.base_offset, first.records_count),
+        (5, 0, 2)
+    );
 }
