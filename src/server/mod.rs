@@ -170,12 +170,14 @@ async fn accept_loop(
 /// Retention every `log_retention_check_interval_ms`, the log cleaner every
 /// `log_cleaner_backoff_ms`; both do file I/O, so they run on the blocking pool.
 async fn maintain_logs(broker: Arc<Broker>, shutdown: CancellationToken) {
-    let mut retention = tokio::time::interval(Duration::from_millis(
-        broker.config.log_retention_check_interval_ms.max(1),
-    ));
-    let mut cleaner = tokio::time::interval(Duration::from_millis(
-        broker.config.log_cleaner_backoff_ms.max(1),
-    ));
+    // The first runs come one period after start-up (Kafka also delays its first retention
+    // check), not at once.
+    let every = |ms: u64| {
+        let period = Duration::from_millis(ms.max(1));
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+    };
+    let mut retention = every(broker.config.log_retention_check_interval_ms);
+    let mut cleaner = every(broker.config.log_cleaner_backoff_ms);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
