@@ -101,11 +101,13 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   unset_args=()
   while IFS= read -r v; do unset_args+=(-u "$v"); done < <(compgen -e | grep '^GREGOR_' || true)
   # No initial rebalance delay: the reference Kafka runs with group.initial.rebalance.delay.ms=0
-  # too, so group scenarios behave (and take) the same on both.
+  # too, so group scenarios behave (and take) the same on both. Retention and the log cleaner
+  # run every 500 ms on both, so lifecycle scenarios finish in test time.
   say "starting gregor ($BIN) on 127.0.0.1:$GREGOR_PORT_, log $RESULTS/gregor.log"
   env "${unset_args[@]}" NO_COLOR=1 "$BIN" --listen "127.0.0.1:$GREGOR_PORT_" \
     --data-dir "$GREGOR_DATA" --storage disk --group-initial-rebalance-delay-ms 0 \
-    --metrics-listen "127.0.0.1:$GREGOR_METRICS_PORT_" >"$RESULTS/gregor.log" 2>&1 </dev/null &
+    --metrics-listen "127.0.0.1:$GREGOR_METRICS_PORT_" \
+    --log-retention-check-interval-ms 500 --log-cleaner-backoff-ms 500 >"$RESULTS/gregor.log" 2>&1 </dev/null &
   GREGOR_PID=$!
   t0=$(date +%s%3N)
   until port_open "$GREGOR_PORT_"; do

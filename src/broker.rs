@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::config::{Config, FsyncPolicy, StorageKind};
 use crate::error::{BrokerError, Result};
 use crate::group::{GroupConfig, GroupCoordinator};
+use crate::log::retention::Retention;
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::metrics::Metrics;
@@ -341,6 +342,54 @@ impl Broker {
             for p in topic.partitions() {
                 if let Err(e) = p.flush().await {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Retention (cleanup.policy with delete): drop old segments of every partition.
+    pub fn enforce_retention(&self, now_ms: i64) {
+        let defaults = Retention {
+            ms: self.config.log_retention_ms,
+            bytes: self.config.log_retention_bytes,
+        };
+        for topic in self.topics.all() {
+            let config = topic.config();
+            if !config.cleanup_policy().0 {
+                continue;
+            }
+            let limits = config.retention(defaults);
+            for p in topic.partitions() {
+                match p.enforce_retention(limits, now_ms) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log_start_offset(), "retention deleted old segments")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The log cleaner (cleanup.policy with compact): compact every partition dirty enough.
+    pub fn clean_logs(&self, now_ms: i64) {
+        for topic in self.topics.all() {
+            let config = topic.config();
+            if !config.is_compacted() {
+                continue;
+            }
+            let compaction = config.compaction();
+            for p in topic.partitions() {
+                match p.compact(&compaction, now_ms) {
+                    Ok(None) => {}
+                    Ok(Some(s)) => {
+                        tracing::info!(topic = %p.topic, partition = p.index, segments_before = s.segments_before, segments_after = s.segments_after, bytes_before = s.bytes_before, bytes_after = s.bytes_after, records_removed = s.records_removed, "compacted log")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "log clean failed")
+                    }
                 }
             }
         }

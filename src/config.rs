@@ -138,6 +138,31 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     segment_ms: Option<i64>,
 
+    /// How long a topic keeps a segment after its newest record, unless its retention.ms
+    /// says otherwise; -1: forever (Kafka's log.retention.ms; log.retention.hours=168).
+    /// Default: 604800000.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_ms: Option<i64>,
+
+    /// Size a partition's log is cut back to (whole old segments), unless the topic's
+    /// retention.bytes says otherwise; -1: no limit (Kafka's log.retention.bytes). Default: -1.
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_bytes: Option<i64>,
+
+    /// How often retention deletes old segments (Kafka's log.retention.check.interval.ms).
+    /// Default: 300000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_check_interval_ms: Option<u64>,
+
+    /// How often the log cleaner looks for compacted topics to clean (Kafka's
+    /// log.cleaner.backoff.ms). Default: 15000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_cleaner_backoff_ms: Option<u64>,
+
     /// How long a new consumer group waits for more members before its first rebalance
     /// (Kafka's group.initial.rebalance.delay.ms). Default: 3000.
     #[arg(long, value_name = "MS")]
@@ -205,6 +230,10 @@ pub struct Config {
     pub fsync: FsyncPolicy,
     pub segment_bytes: u64,
     pub segment_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_retention_check_interval_ms: u64,
+    pub log_cleaner_backoff_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -236,6 +265,10 @@ impl Default for Config {
             fsync: FsyncPolicy::Always,
             segment_bytes: 1_073_741_824,
             segment_ms: 604_800_000,
+            log_retention_ms: 604_800_000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -396,6 +429,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("fsync", Kind::Str),
     ("segment_bytes", Kind::Int),
     ("segment_ms", Kind::Int),
+    ("log_retention_ms", Kind::Int),
+    ("log_retention_bytes", Kind::Int),
+    ("log_retention_check_interval_ms", Kind::Int),
+    ("log_cleaner_backoff_ms", Kind::Int),
     ("group_initial_rebalance_delay_ms", Kind::Int),
     ("group_min_session_timeout_ms", Kind::Int),
     ("group_max_session_timeout_ms", Kind::Int),
@@ -461,6 +498,14 @@ impl Config {
                 self.segment_bytes.min(i64::MAX as u64) as i64,
             ),
             ("segment_ms", self.segment_ms),
+            (
+                "log_retention_check_interval_ms",
+                self.log_retention_check_interval_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "log_cleaner_backoff_ms",
+                self.log_cleaner_backoff_ms.min(i64::MAX as u64) as i64,
+            ),
             (
                 "group_min_session_timeout_ms",
                 i64::from(self.group_min_session_timeout_ms),

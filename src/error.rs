@@ -26,6 +26,8 @@ pub enum BrokerError {
     InvalidRequest(String),
     #[error("the requested offset is not within the range of offsets maintained by the server")]
     OffsetOutOfRange,
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("the broker received an out of order sequence number")]
     OutOfOrderSequence,
     #[error("producer attempted to produce with an old epoch")]
@@ -51,6 +53,7 @@ impl BrokerError {
             Self::InvalidConfig(_) => K::InvalidConfig.code(),
             Self::InvalidRequest(_) => K::InvalidRequest.code(),
             Self::OffsetOutOfRange => K::OffsetOutOfRange.code(),
+            Self::PolicyViolation(_) => K::PolicyViolation.code(),
             Self::OutOfOrderSequence => K::OutOfOrderSequenceNumber.code(),
             Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
             Self::Batch(e) => e.code(),
@@ -70,6 +73,7 @@ mod tests {
     fn codes_match_kafka() {
         assert_eq!(BrokerError::UnknownTopicOrPartition.code(), 3);
         assert_eq!(BrokerError::UnknownTopicId.code(), 100);
+        assert_eq!(BrokerError::PolicyViolation("x".into()).code(), 44);
         assert_eq!(BrokerError::TopicAlreadyExists("t".into()).code(), 36);
         assert_eq!(BrokerError::InvalidTopic("x".into()).code(), 17);
         assert_eq!(BrokerError::InvalidPartitions("x".into()).code(), 37);

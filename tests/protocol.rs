@@ -593,6 +593,18 @@ async fn every_advertised_version_answers() {
             "delete topics v{v}"
         );
     }
+    for v in range(ApiKey::DeleteRecords) {
+        use kafka_protocol::messages::delete_records_request::{
+            DeleteRecordsPartition, DeleteRecordsTopic,
+        };
+        let req = DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(name(TOPIC))
+            .with_partitions(vec![DeleteRecordsPartition::default().with_offset(-1)])]);
+        let resp = c.call(&req, v).await;
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0, "delete records v{v}");
+        assert!(p.low_watermark > 0, "delete records v{v}");
+    }
     for v in range(ApiKey::InitProducerId) {
         let resp = c
             .call(

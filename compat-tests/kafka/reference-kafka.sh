@@ -85,6 +85,8 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 delete.topic.enable=true
+log.retention.check.interval.ms=500
+log.cleaner.backoff.ms=500
 EOF
   cat >"$STATE/log4j2.properties" <<EOF
 status = warn

@@ -9,6 +9,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | list_offsets | KafkaConsumer beginningOffsets/endOffsets/offsetsForTimes and AdminClient listOffsets earliest/latest/forTimestamp/maxTimestamp over 2 batches plus an out-of-order record and an empty partition |
 | group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
+| delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
 | configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
 """
 
@@ -70,6 +71,11 @@ def test_group(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_admin(java_compat, broker, client):
     run(java_compat, "admin", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_delete_records(java_compat, broker, client):
+    run(java_compat, "delete_records", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

@@ -13,6 +13,7 @@ mod config_resource;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_acls;
 mod describe_client_quotas;
@@ -108,6 +109,12 @@ pub static APIS: &[Api] = &[
         min_version: 1,
         max_version: 6,
         handler: |c, b| c.serve(b, delete_topics::handle),
+    },
+    Api {
+        key: ApiKey::DeleteRecords,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, delete_records::handle),
     },
     Api {
         key: ApiKey::CreatePartitions,
@@ -441,6 +448,7 @@ mod tests {
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
             ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
             ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,

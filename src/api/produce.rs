@@ -8,6 +8,7 @@ use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::{now_ms, RequestContext};
@@ -115,9 +116,8 @@ fn append(
             .partition(index)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let records = records.unwrap_or_default();
-        let max = t
-            .config()
-            .max_message_bytes(ctx.broker.config.max_message_bytes as usize);
+        let config = t.config();
+        let max = config.max_message_bytes(ctx.broker.config.max_message_bytes as usize);
         let [header] = batch::validate(&records, max)?[..] else {
             // As Kafka: with v2 batches a producer sends exactly one per partition.
             return Err(BatchError::InvalidRecord(
@@ -125,6 +125,9 @@ fn append(
             )
             .into());
         };
+        if config.is_compacted() && !header.is_control() {
+            require_keys(&records, topic, index)?;
+        }
         let appended = partition.append(&header, BytesMut::from(&records[..]), now)?;
         if !appended.duplicate {
             partition
@@ -144,4 +147,17 @@ fn append(
         }
         Appended::Failed(e)
     })
+}
+
+/// As Kafka: a compacted topic refuses records without a key (the cleaner could not keep them).
+fn require_keys(records: &bytes::Bytes, topic: &str, index: i32) -> Result<()> {
+    let set = RecordBatchDecoder::decode(&mut records.clone())
+        .map_err(|e| BatchError::InvalidRecord(format!("cannot decode records: {e:#}")))?;
+    if set.records.iter().any(|r| r.key.is_none()) {
+        return Err(BatchError::InvalidRecord(format!(
+            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+        ))
+        .into());
+    }
+    Ok(())
 }

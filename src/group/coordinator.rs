@@ -984,6 +984,66 @@ mod tests {
         assert_eq!(store.scan_prefix(record::OFFSET_PREFIX).unwrap().len(), 1);
     }
 
+    #[test]
+    fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let cfg = GroupConfig {
+            offsets_retention_ms: 1_000,
+            ..config()
+        };
+        let mut c = Coordinator::new(store.clone(), cfg, 0);
+        let (tx, mut rx) = oneshot::channel();
+        c.join("g".into(), join_request(""), tx, 0);
+        c.fire_timers(1);
+        c.flush();
+        let joined = rx.try_recv().expect("joined");
+        assert_eq!(joined.error, None);
+        let (tx, mut rx) = oneshot::channel();
+        let sync = SyncRequest {
+            member_id: joined.member_id.clone(),
+            instance_id: None,
+            generation: joined.generation,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![(joined.member_id.clone(), Bytes::from_static(b"a"))],
+        };
+        c.sync("g".into(), sync, tx, 2);
+        c.flush();
+        assert_eq!(rx.try_recv().expect("synced").error, None);
+        let commit = CommitRequest {
+            group_id: "g".into(),
+            member_id: joined.member_id.clone(),
+            instance_id: None,
+            generation: joined.generation,
+            retention_ms: -1,
+            version: 8,
+            offsets: vec![OffsetToCommit {
+                topic: "t".into(),
+                partition: 0,
+                offset: 7,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        };
+        assert!(c.apply_commit(&commit, 10).is_ok());
+        // Long after the commit but while the member is there: kept.
+        c.cleanup(50_000);
+        assert_eq!(c.groups["g"].offsets.len(), 1);
+        let members = [(joined.member_id.clone(), None)];
+        assert!(c.leave("g", &members, 60_000).is_ok());
+        c.flush();
+        // Empty since 60 000: the retention counts from then.
+        c.cleanup(60_999);
+        assert_eq!(c.groups["g"].offsets.len(), 1);
+        c.cleanup(61_000);
+        c.flush();
+        assert!(
+            !c.groups.contains_key("g"),
+            "an empty group without offsets goes"
+        );
+        assert!(store.scan_prefix(record::OFFSET_PREFIX).unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn a_lone_member_becomes_stable_and_survives_a_reload() {
         let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());

@@ -7,7 +7,11 @@
 //! outside that mutex through [`PartitionLog::sync_target`] (group commit).
 
 pub mod batch;
+pub mod cleaner;
 mod index;
+#[cfg(test)]
+mod lifecycle_tests;
+pub mod retention;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -103,12 +107,21 @@ impl SyncTarget {
 /// indexes were flushed, so recovery need not check every batch.
 const CLEAN_MARKER: &str = ".clean_shutdown";
 
+/// Kafka's log-start-offset checkpoint: the log start offset when DeleteRecords moved it
+/// inside a segment (otherwise it is the first segment's base offset).
+const START_OFFSET_FILE: &str = "log-start-offset";
+
 pub struct PartitionLog {
     /// `None` for memory logs.
     dir: Option<PathBuf>,
     config: LogConfig,
     /// Sorted by base offset, never empty; the last one is active.
     segments: Vec<Segment>,
+    /// The first offset consumers may read: at least the first segment's base offset.
+    start_offset: i64,
+    /// Compaction has cleaned everything below this offset (kept in memory: after a restart
+    /// the whole log counts as dirty once).
+    cleaned_to: i64,
     /// `close()` left the clean marker: the next append must remove it first.
     marker: bool,
 }
@@ -145,6 +158,8 @@ impl PartitionLog {
                     dir: None,
                     config,
                     segments: vec![Segment::create(None, 0)?],
+                    start_offset: 0,
+                    cleaned_to: 0,
                     marker: false,
                 })
             }
@@ -156,6 +171,7 @@ impl PartitionLog {
             sync_dir(parent.unwrap_or(Path::new(".")))?;
         }
         let interval = config.index_interval_bytes;
+        cleaner::recover(&dir)?;
         let marker = dir.join(CLEAN_MARKER);
         let clean = marker.exists();
         let bases = list_segments(&dir)?;
@@ -177,12 +193,19 @@ impl PartitionLog {
         if clean || created {
             sync_dir(&dir)?;
         }
-        Ok(Self {
+        let checkpoint = read_start_offset(&dir)?;
+        let mut log = Self {
             dir: Some(dir),
             config,
             segments,
+            start_offset: 0,
+            cleaned_to: 0,
             marker: false,
-        })
+        };
+        log.start_offset = checkpoint
+            .unwrap_or(0)
+            .clamp(log.segments[0].meta.base_offset, log.log_end_offset());
+        Ok(log)
     }
 
     fn active(&self) -> &Segment {
@@ -341,18 +364,19 @@ impl PartitionLog {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.segments[0].meta.base_offset
+        self.start_offset
     }
 
     pub fn log_end_offset(&self) -> i64 {
         self.active().meta.next_offset
     }
 
-    /// The earliest record whose timestamp is >= `timestamp`: (offset, timestamp).
+    /// The earliest record at or after the log start offset whose timestamp is >=
+    /// `timestamp`: (offset, timestamp).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
         for seg in &self.segments {
             if seg.meta.max_ts.is_some_and(|(ts, _)| ts >= timestamp) {
-                if let Some(found) = seg.offset_for_timestamp(timestamp)? {
+                if let Some(found) = seg.offset_for_timestamp(timestamp, self.start_offset)? {
                     return Ok(Some(found));
                 }
             }
@@ -420,5 +444,18 @@ impl PartitionLog {
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments.iter().map(|s| s.meta.base_offset).collect()
+    }
+}
+
+/// The checkpointed log start offset, if one was written.
+fn read_start_offset(dir: &Path) -> Result<Option<i64>, LogError> {
+    match fs::read_to_string(dir.join(START_OFFSET_FILE)) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| LogError::Corrupt(format!("bad {START_OFFSET_FILE} file: {text:?}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }

@@ -221,9 +221,10 @@ fn scan(
             Ok(h) => h,
             Err(why) => return Ok(Some((pos, why))),
         };
-        if h.base_offset != meta.next_offset || h.last_offset_delta < 0 {
+        // Offsets only grow; compaction leaves gaps between batches.
+        if h.base_offset < meta.next_offset || h.last_offset_delta < 0 {
             let why = format!(
-                "batch of offsets {}..={} where offset {} was expected",
+                "batch of offsets {}..={} where offset {} or later was expected",
                 h.base_offset,
                 h.last_offset(),
                 meta.next_offset
@@ -256,7 +257,7 @@ pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
 }
 
 /// Replace `path` with `bytes` so that a crash leaves either the old or the new file whole.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = with_ext(path, ".tmp");
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -472,6 +473,20 @@ impl Segment {
         self.data.sync()
     }
 
+    /// Unlink the segment's files (open handles keep reading until dropped). The data file
+    /// goes first: an index without its data is ignored at start-up.
+    pub fn remove_files(&self) -> io::Result<()> {
+        if let Some(stem) = &self.stem {
+            for ext in [".log", ".index", ".timeindex"] {
+                match fs::remove_file(with_ext(stem, ext)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn file(&self) -> Option<Arc<File>> {
         match &self.data {
             Data::File(f) => Some(f.clone()),
@@ -558,16 +573,18 @@ impl Segment {
         Ok(buf.into())
     }
 
-    /// The first record of the batch at `pos` whose timestamp satisfies `pred`, as (offset,
-    /// timestamp). LogAppendTime batches give every record the batch's max timestamp, so they
-    /// need no decoding.
+    /// The first record of the batch at `pos` at or after offset `min` whose timestamp
+    /// satisfies `pred`, as (offset, timestamp). LogAppendTime batches give every record the
+    /// batch's max timestamp, so they need no decoding.
     fn find_record(
         &self,
         pos: u64,
         h: &BatchHeader,
+        min: i64,
         pred: impl Fn(i64) -> bool,
     ) -> io::Result<Option<(i64, i64)>> {
-        let batch_level = pred(h.max_timestamp).then_some((h.base_offset, h.max_timestamp));
+        let batch_level = (pred(h.max_timestamp) && h.last_offset() >= min)
+            .then_some((h.base_offset.max(min), h.max_timestamp));
         if h.is_log_append_time() {
             return Ok(batch_level);
         }
@@ -576,7 +593,7 @@ impl Segment {
             Ok(set) => Ok(set
                 .records
                 .iter()
-                .find(|r| pred(r.timestamp))
+                .find(|r| r.offset >= min && pred(r.timestamp))
                 .map(|r| (r.offset, r.timestamp))),
             Err(e) => {
                 // Records are not validated on produce; answer at batch level rather than fail.
@@ -586,13 +603,16 @@ impl Segment {
         }
     }
 
-    /// The first record in this segment with timestamp >= `ts`, as (offset, timestamp).
-    pub fn offset_for_timestamp(&self, ts: i64) -> io::Result<Option<(i64, i64)>> {
+    /// The first record in this segment at or after offset `min` with timestamp >= `ts`, as
+    /// (offset, timestamp).
+    pub fn offset_for_timestamp(&self, ts: i64, min: i64) -> io::Result<Option<(i64, i64)>> {
         let rel = index::lookup_time(&self.meta.time_index, ts).unwrap_or(0);
         let mut from = self.start_for(rel)?;
         // The first batch whose max reaches `ts` holds the answer unless its header lies.
-        while let Some((pos, h)) = self.walk(from, |h| h.max_timestamp >= ts)? {
-            if let Some(found) = self.find_record(pos, &h, |t| t >= ts)? {
+        while let Some((pos, h)) =
+            self.walk(from, |h| h.max_timestamp >= ts && h.last_offset() >= min)?
+        {
+            if let Some(found) = self.find_record(pos, &h, min, |t| t >= ts)? {
                 return Ok(Some(found));
             }
             from = pos + h.total_size() as u64;
@@ -608,7 +628,7 @@ impl Segment {
         let from = self.start_for(self.meta.rel(batch_offset))?;
         let found = match self.walk(from, |h| h.base_offset >= batch_offset)? {
             Some((pos, h)) if h.base_offset == batch_offset => {
-                self.find_record(pos, &h, |t| t == ts)?
+                self.find_record(pos, &h, i64::MIN, |t| t == ts)?
             }
             _ => None,
         };

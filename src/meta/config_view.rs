@@ -161,6 +161,13 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "Addresses the broker accepts clients on.",
         ),
         setting(
+            "log.cleaner.backoff.ms",
+            Long,
+            Some("15000"),
+            s(&config.log_cleaner_backoff_ms),
+            "The pause between log cleaner (compaction) passes.",
+        ),
+        setting(
             "log.cleaner.enable",
             Boolean,
             Some("true"),
@@ -185,7 +192,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "log.retention.check.interval.ms",
             Long,
             Some("300000"),
-            None,
+            s(&config.log_retention_check_interval_ms),
             "How often logs are checked for segments to delete.",
         ),
         setting(
@@ -206,7 +213,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "log.retention.ms",
             Long,
             None,
-            None,
+            (config.log_retention_ms != 604_800_000).then(|| config.log_retention_ms.to_string()),
             "How long segments are kept, in milliseconds.",
         ),
         setting(
@@ -290,6 +297,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
         let value = match name {
             "message.max.bytes" => s(&config.max_message_bytes),
             "log.segment.bytes" => s(&config.segment_bytes),
+            "log.retention.bytes" => s(&config.log_retention_bytes),
             _ => None,
         };
         settings.push(setting(name, def.kind, Some(def.default), value, def.doc));

@@ -10,6 +10,8 @@ use tokio::sync::watch;
 
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
+use crate::log::cleaner::{CleanStats, Compaction};
+use crate::log::retention::Retention;
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
 use crate::metrics::{Histogram, Traffic};
 use crate::txn::sequence::{ProducerStates, Verdict};
@@ -218,6 +220,29 @@ impl Partition {
 
     pub fn set_config(&self, config: LogConfig) {
         self.state().log.set_config(config);
+    }
+
+    /// DeleteRecords: make `offset` (-1: the high watermark) the log start offset if it is
+    /// beyond it. Returns the log start offset; OFFSET_OUT_OF_RANGE past the high watermark.
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        let hw = self.high_watermark();
+        let offset = if offset == -1 { hw } else { offset };
+        if !(0..=hw).contains(&offset) {
+            return Err(BrokerError::OffsetOutOfRange);
+        }
+        Ok(self.state().log.delete_records_before(offset)?)
+    }
+
+    /// Delete segments past the retention limits; returns how many went.
+    pub fn enforce_retention(&self, limits: Retention, now_ms: i64) -> Result<usize> {
+        let hw = self.high_watermark();
+        Ok(self.state().log.enforce_retention(limits, now_ms, hw)?)
+    }
+
+    /// Compact the log if it is dirty enough (see [`crate::log::cleaner`]).
+    pub fn compact(&self, c: &Compaction, now_ms: i64) -> Result<Option<CleanStats>> {
+        let hw = self.high_watermark();
+        Ok(self.state().log.compact(c, now_ms, hw)?)
     }
 
     /// Flush indexes and mark the log cleanly closed.

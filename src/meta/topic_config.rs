@@ -272,6 +272,54 @@ impl TopicConfig {
     }
 }
 
+/// Log lifecycle: what retention and the cleaner read from a topic's config.
+impl TopicConfig {
+    /// `cleanup.policy` (default `delete`): (delete, compact).
+    pub fn cleanup_policy(&self) -> (bool, bool) {
+        let policy = self
+            .0
+            .get("cleanup.policy")
+            .map_or("delete", |v| v.as_str());
+        let has = |p: &str| policy.split(',').any(|x| x.trim() == p);
+        (has("delete"), has("compact"))
+    }
+
+    pub fn is_compacted(&self) -> bool {
+        self.cleanup_policy().1
+    }
+
+    /// `retention.ms` and `retention.bytes`, given the broker defaults.
+    pub fn retention(
+        &self,
+        defaults: crate::log::retention::Retention,
+    ) -> crate::log::retention::Retention {
+        crate::log::retention::Retention {
+            ms: self.get("retention.ms").unwrap_or(defaults.ms),
+            bytes: self.get("retention.bytes").unwrap_or(defaults.bytes),
+        }
+    }
+
+    /// `delete.retention.ms`, `min.cleanable.dirty.ratio`, `min.compaction.lag.ms` and
+    /// `max.compaction.lag.ms`, with Kafka's defaults.
+    pub fn compaction(&self) -> crate::log::cleaner::Compaction {
+        let d = crate::log::cleaner::Compaction::default();
+        crate::log::cleaner::Compaction {
+            delete_retention_ms: self
+                .get("delete.retention.ms")
+                .unwrap_or(d.delete_retention_ms),
+            min_cleanable_dirty_ratio: self
+                .get("min.cleanable.dirty.ratio")
+                .unwrap_or(d.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: self
+                .get("min.compaction.lag.ms")
+                .unwrap_or(d.min_compaction_lag_ms),
+            max_compaction_lag_ms: self
+                .get("max.compaction.lag.ms")
+                .unwrap_or(d.max_compaction_lag_ms),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

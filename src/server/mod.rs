@@ -117,6 +117,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             shutdown.clone(),
         ));
     }
+    tasks.spawn(maintain_logs(broker.clone(), shutdown.clone()));
     Ok(RunningBroker {
         broker,
         listeners,
@@ -193,6 +194,30 @@ async fn accept_loop(
             }
             .instrument(span),
         );
+    }
+}
+
+/// Retention every `log_retention_check_interval_ms`, the log cleaner every
+/// `log_cleaner_backoff_ms`; both do file I/O, so they run on the blocking pool.
+async fn maintain_logs(broker: Arc<Broker>, shutdown: CancellationToken) {
+    // The first runs come one period after start-up (Kafka also delays its first retention
+    // check), not at once.
+    let every = |ms: u64| {
+        let period = Duration::from_millis(ms.max(1));
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+    };
+    let mut retention = every(broker.config.log_retention_check_interval_ms);
+    let mut cleaner = every(broker.config.log_cleaner_backoff_ms);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let b = broker.clone();
+        let job: Box<dyn FnOnce() + Send> = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = retention.tick() => Box::new(move || b.enforce_retention(crate::api::now_ms())),
+            _ = cleaner.tick() => Box::new(move || b.clean_logs(crate::api::now_ms())),
+        };
+        let _ = tokio::task::spawn_blocking(job).await;
     }
 }
 

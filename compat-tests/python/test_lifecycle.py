@@ -1,0 +1,115 @@
+"""Log lifecycle with confluent-kafka (librdkafka): a compacted topic read back shows only the
+latest value of each key; a topic with a small retention.ms loses its old segments while a
+producer keeps writing (the earliest offset moves forward); DeleteRecords through the
+AdminClient moves the low watermark.
+
+Both brokers run their retention check and log cleaner every 500 ms in this suite
+(compat-tests/run.sh and reference-kafka.sh), and topics roll segments every 100 ms.
+"""
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from compat import TIMEOUT, ck_admin, ck_conf, ck_produce, create_topic, unique_topic, wait_for
+
+pytestmark = pytest.mark.client("confluent-kafka")
+
+
+def watermarks(broker, topic):
+    consumer = Consumer(ck_conf(broker, **{"group.id": "compat-lifecycle"}))
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT)
+    finally:
+        consumer.close()
+
+
+def read_all(broker, topic):
+    """Every record of partition 0 from the beginning to the high watermark."""
+    low, high = watermarks(broker, topic)
+    consumer = Consumer(ck_conf(broker, **{
+        "group.id": "compat-lifecycle", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,
+    }))
+    try:
+        consumer.assign([TopicPartition(topic, 0, -2)])
+        out = []
+        deadline = time.monotonic() + TIMEOUT
+        while (not out or out[-1][0] < high - 1) and high > low:
+            assert time.monotonic() < deadline, f"read {len(out)} records up to {high}"
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                assert msg.error() is None, msg.error()
+                out.append((msg.offset(), msg.key(), msg.value()))
+        return out
+    finally:
+        consumer.close()
+
+
+def test_compacted_topic_keeps_latest_values(broker):
+    topic = create_topic(broker, unique_topic("compacted"), 1, {
+        "cleanup.policy": "compact",
+        "segment.ms": "100",
+        "min.cleanable.dirty.ratio": "0.001",
+        "delete.retention.ms": "100",
+    })
+    for round_ in range(5):
+        records = [(f"k{i}".encode(), f"r{round_}".encode(), [], 0, None) for i in range(10)]
+        ck_produce(broker, topic, records)
+        time.sleep(0.2)  # past segment.ms: the next append rolls a new segment
+    # Roll once more so that the last round sits in a cleanable (non-active) segment.
+    ck_produce(broker, topic, [(b"roll", b"x", [], 0, None)])
+
+    def compacted():
+        rows = [r for r in read_all(broker, topic) if r[1].startswith(b"k")]
+        return rows if len(rows) == 10 else None
+
+    rows = wait_for(compacted, "one record per key after compaction", timeout=60, interval=0.5)
+    assert sorted(r[1] for r in rows) == sorted(f"k{i}".encode() for i in range(10))
+    assert all(value == b"r4" for _, _, value in rows)
+    # Offsets are the ones the latest values were written at.
+    assert [r[0] for r in rows] == list(range(40, 50))
+
+
+def test_retention_moves_earliest_offset(broker):
+    topic = create_topic(broker, unique_topic("retention"), 1, {
+        "retention.ms": "1000",
+        "segment.ms": "100",
+    })
+    sent = 0
+    deadline = time.monotonic() + 60
+    while True:
+        ck_produce(broker, topic, [(b"k", f"v{sent + i}".encode(), [], 0, None) for i in range(5)])
+        sent += 5
+        low, high = watermarks(broker, topic)
+        if low > 0:
+            break
+        assert time.monotonic() < deadline, f"earliest offset still 0 after {sent} records"
+        time.sleep(0.2)
+    assert 0 < low <= high <= sent
+    # Retention keeps running: a read from the beginning starts at or after that low mark and
+    # is contiguous from there.
+    rows = read_all(broker, topic)
+    first = rows[0][0]
+    assert first >= low
+    assert [r[2] for r in rows] == [f"v{o}".encode() for o in range(first, first + len(rows))]
+
+
+def test_delete_records(broker):
+    topic = create_topic(broker, unique_topic("delete-records"), 1)
+    ck_produce(broker, topic, [(b"k", f"v{i}".encode(), [], 0, None) for i in range(10)])
+    admin = ck_admin(broker)
+    result = admin.delete_records([TopicPartition(topic, 0, 4)])
+    deleted = list(result.values())[0].result(timeout=TIMEOUT)
+    assert deleted.low_watermark == 4
+    assert watermarks(broker, topic) == (4, 10)
+    rows = read_all(broker, topic)
+    assert [r[0] for r in rows] == list(range(4, 10))
+    # Beyond the high watermark: OFFSET_OUT_OF_RANGE.
+    result = admin.delete_records([TopicPartition(topic, 0, 11)])
+    with pytest.raises(Exception) as err:
+        list(result.values())[0].result(timeout=TIMEOUT)
+    assert "OFFSET_OUT_OF_RANGE" in str(err.value) or "out of range" in str(err.value).lower()
+    # -1 (OFFSET_END): up to the high watermark.
+    result = admin.delete_records([TopicPartition(topic, 0, -1)])
+    assert list(result.values())[0].result(timeout=TIMEOUT).low_watermark == 10

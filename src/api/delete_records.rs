@@ -1,0 +1,57 @@
+//! DeleteRecords (21): move partitions' log start offsets forward (offset -1: the high
+//! watermark) and answer the new low watermarks. Segments wholly below go at once.
+
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use super::RequestContext;
+use crate::error::{BrokerError, Result};
+
+pub async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let broker = ctx.broker.clone();
+    // Checkpointing the new start offset and unlinking segments is file I/O.
+    let topics = tokio::task::spawn_blocking(move || {
+        req.topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let result = DeleteRecordsPartitionResult::default()
+                            .with_partition_index(p.partition_index);
+                        match delete(&broker, &t.name, p.partition_index, p.offset) {
+                            Ok(low) => result.with_low_watermark(low),
+                            Err(e) => result.with_low_watermark(-1).with_error_code(e.code()),
+                        }
+                    })
+                    .collect();
+                DeleteRecordsTopicResult::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+fn delete(broker: &crate::broker::Broker, topic: &str, index: i32, offset: i64) -> Result<i64> {
+    let t = broker
+        .topics
+        .get(topic)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let partition = t
+        .partition(index)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    // As Kafka: records of a topic without the delete policy cannot be deleted.
+    if !t.config().cleanup_policy().0 {
+        return Err(BrokerError::PolicyViolation(format!(
+            "records of partition {topic}-{index} can not be deleted due to the configured policy"
+        )));
+    }
+    partition.delete_records(offset)
+}
