@@ -552,6 +552,39 @@ impl Segment {
         Ok(out.len() - start)
     }
 
+    /// How many bytes from `pos` on [`Self::read_batches`] would return, found from batch
+    /// headers alone (for sending straight from the file), additionally stopping before the
+    /// first batch whose base offset is `below` or more. A walk ends at a malformed header.
+    pub fn region_len(
+        &self,
+        pos: u64,
+        budget: usize,
+        first: Option<bool>,
+        below: i64,
+    ) -> io::Result<u64> {
+        let budget = budget as u64;
+        let mut reader = Reader::new(&self.data, self.meta.size);
+        let mut end = pos;
+        let mut first_size = None;
+        while end < self.meta.size {
+            let Ok(h) = reader.header(end)? else { break };
+            if h.base_offset >= below {
+                break;
+            }
+            let size = h.total_size() as u64;
+            first_size.get_or_insert(size);
+            if end + size - pos > budget {
+                break;
+            }
+            end += size;
+        }
+        Ok(match (end - pos, first, first_size) {
+            (0, Some(true), Some(size)) => size,
+            (0, Some(false), Some(_)) => budget.min(self.meta.size - pos),
+            (n, _, _) => n,
+        })
+    }
+
     fn read_bytes(&self, pos: u64, len: usize) -> io::Result<Bytes> {
         let mut buf = vec![0; len];
         self.data.read_exact_at(pos, &mut buf)?;
