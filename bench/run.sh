@@ -23,6 +23,7 @@
 #   BENCH_GREGOR_PORT=19192  BENCH_KAFKA_PORT=39192  BENCH_KAFKA_CONTROLLER_PORT=39193
 #   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
 #   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
+#   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -52,8 +53,13 @@ RAW="$OUT/raw.tsv"
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
-log "building gregor (release) and the franz-go client"
-cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
+GREGOR="${BENCH_GREGOR_BIN:-}"
+if [ -z "$GREGOR" ]; then
+  log "building gregor (release)"
+  cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
+  GREGOR="$CARGO_TARGET_DIR/release/gregor"
+fi
+log "building the franz-go client"
 FRANZ="$OUT/gregor-bench-franz"
 (cd "$HERE/franz" && go build -o "$FRANZ" .)
 "$REF" fetch
@@ -177,7 +183,7 @@ start_broker() {
     gregor)
       rm -rf "$DATA" && mkdir -p "$DATA"
       local t0; t0=$(date +%s%N)
-      "$CARGO_TARGET_DIR/release/gregor" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
+      "$GREGOR" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
       GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
       until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
       put start-up broker start_ms "$(( ($(date +%s%N) - t0) / 1000000 ))"

@@ -49,7 +49,8 @@ for key in order:
     for b in others:
         o = per.get(b)
         if g and o and statistics.median(o) != 0:
-            row.append(f"{statistics.median(g) / statistics.median(o):.2f}")
+            r = statistics.median(g) / statistics.median(o)
+            row.append(f"{r:.2f}" if r >= 0.1 else f"{r:.2g}")
         else:
             row.append("–")
     print("| " + " | ".join(row) + " |")

@@ -73,7 +73,8 @@ pub fn splice(encoded: Bytes, files: Vec<FileRecords>, flexible: bool) -> anyhow
         head.put_slice(&encoded[cursor..prefix_at]);
         let prefix = length_prefix(len, flexible)?;
         head.put_slice(&prefix);
-        total = total + len + prefix.len() as u64 - (TOKEN_LEN + placeholder_prefix.len()) as u64;
+        total += len + prefix.len() as u64;
+        total -= (TOKEN_LEN + placeholder_prefix.len()) as u64;
         parts.push(Part::Bytes(head.freeze()));
         parts.extend(f.regions.into_iter().map(Part::File));
         cursor = at + TOKEN_LEN;

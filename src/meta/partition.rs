@@ -45,6 +45,10 @@ impl Records {
             Records::Files(regions) => regions.iter().map(|r| r.len as usize).sum(),
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// When appended data counts as written.
