@@ -77,10 +77,37 @@ func create(ctx context.Context, brokers, topic string, partitions int32, config
 			cfg[k] = kadm.StringPtr(v)
 		}
 	}
-	res, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, cfg, topic)
+	adm := kadm.NewClient(cl)
+	res, err := adm.CreateTopic(ctx, partitions, 1, cfg, topic)
 	must(err, "create topic")
 	must(res.Err, "create topic")
+	// Measure from when every partition has a leader, not the broker's topic propagation.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ready(ctx, adm, topic, int(partitions)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("topic " + topic + " has no leaders after 30 s")
+		}
+	}
 	fmt.Printf("created=%s partitions=%d\n", topic, partitions)
+}
+
+func ready(ctx context.Context, adm *kadm.Client, topic string, partitions int) bool {
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return false
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil || len(td.Partitions) != partitions {
+		return false
+	}
+	for _, p := range td.Partitions {
+		if p.Leader < 0 || p.Err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // The Java producer's settings in ProducerPerformance's runs: acks=all (idempotent), linger
