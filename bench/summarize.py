@@ -37,6 +37,8 @@ def cell(vs):
         return fmt(m)
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})"
 
+preferred = ["gregor", "kafka", "kafka-flush"]
+brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
 others = [b for b in brokers if b != "gregor"]
 print(f"{title}\n")
 print("Cells: median over runs (min–max). Ratios: gregor median / other median.\n")
