@@ -1,82 +1,228 @@
 #!/usr/bin/env bash
-# Side-by-side throughput of gregor and the reference Apache Kafka on this machine, driven
-# by Kafka's own ProducerPerformance (kafka-tools) and by kcat for reading back. Not part of
-# CI: numbers on shared 2-core machines are noisy, so run it several times and compare.
+# Side-by-side benchmark of gregor and the reference Apache Kafka on this machine (issue 9).
+# Not part of CI. Two independent load generators drive both brokers identically: Kafka's own
+# kafka-tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency) and a franz-go
+# program (bench/franz). Each broker is started fresh for every run; workloads:
+#   W1 produce 1 KiB records, 8 partitions, acks=all, linger 5 ms, batch 1 MiB, no compression
+#   W2 the same with 100-byte records
+#   W3 fixed rates (BENCH_RATES MiB/s): produce latency (both clients), end-to-end latency
+#      while consuming at once (franz), and EndToEndLatency (one record in flight)
+#   W4 consume W1's data back (ConsumerPerformance, franz)
+#   W5 produce and consume at once (ProducerPerformance + ConsumerPerformance on one topic)
+#   W6 many small keyed records across many partitions (franz, murmur2 key partitioning)
+# Brokers: gregor (release build, fsyncs before acknowledging: its default), kafka (its
+# default: no fsync), kafka-flush (topics with flush.messages=1: fsync every message).
 #
-#   bench/run.sh                 W1: 1 KiB records; also BENCH_RECORDS, BENCH_SIZE, BENCH_PARTITIONS
+#   bench/run.sh     one command; prints the table and writes it to $BENCH_OUT/table.md
 #
-# Prints one markdown table per run; paste it with the date and machine into bench/README.md.
+# Environment (defaults sized for ~25 minutes on 2 cores):
+#   BENCH_RUNS=3  BENCH_BROKERS="gregor kafka kafka-flush"  BENCH_WORKLOADS="W1 W2 W3 W4 W5 W6"
+#   BENCH_RECORDS=1000000 (W1, W4, W5)  BENCH_SMALL_RECORDS=3000000 (W2)
+#   BENCH_RATES="10 50 100"  BENCH_RATE_SECONDS=10  BENCH_E2E_RECORDS=1000
+#   BENCH_W6_RECORDS=1000000  BENCH_W6_PARTITIONS=64  BENCH_W6_KEYS=10000  BENCH_W6_SIZE=100
+#   BENCH_GREGOR_PORT=19192  BENCH_KAFKA_PORT=39192  BENCH_KAFKA_CONTROLLER_PORT=39193
+#   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
+#   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
+#   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+RUNS="${BENCH_RUNS:-3}"
+BROKERS="${BENCH_BROKERS:-gregor kafka kafka-flush}"
+WORKLOADS="${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 W6}"
 RECORDS="${BENCH_RECORDS:-1000000}"
-SIZE="${BENCH_SIZE:-1024}"
-PARTITIONS="${BENCH_PARTITIONS:-8}"
-GPORT=19192
-KPORT=39192
+SMALL_RECORDS="${BENCH_SMALL_RECORDS:-3000000}"
+RATES="${BENCH_RATES:-10 50 100}"
+RATE_SECONDS="${BENCH_RATE_SECONDS:-10}"
+E2E_RECORDS="${BENCH_E2E_RECORDS:-1000}"
+W6_RECORDS="${BENCH_W6_RECORDS:-1000000}"
+W6_PARTITIONS="${BENCH_W6_PARTITIONS:-64}"
+W6_KEYS="${BENCH_W6_KEYS:-10000}"
+W6_SIZE="${BENCH_W6_SIZE:-100}"
+GPORT="${BENCH_GREGOR_PORT:-19192}"
+KPORT="${BENCH_KAFKA_PORT:-39192}"
+OUT="${BENCH_OUT:-$CACHE/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 REF="$ROOT/compat-tests/kafka/reference-kafka.sh"
-export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT=39193 COMPAT_KAFKA_STATE=/tmp/gregor-bench-kafka COMPAT_KAFKA_HEAP=1g
+export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-39193}"
+export COMPAT_KAFKA_STATE="${BENCH_KAFKA_STATE:-/tmp/gregor-bench-kafka}" COMPAT_KAFKA_HEAP="${BENCH_KAFKA_HEAP:-1g}"
+mkdir -p "$OUT"
+RAW="$OUT/raw.tsv"
+: >"$RAW"
 
-cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+
+GREGOR="${BENCH_GREGOR_BIN:-}"
+if [ -z "$GREGOR" ]; then
+  log "building gregor (release)"
+  cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
+  GREGOR="$CARGO_TARGET_DIR/release/gregor"
+fi
+log "building the franz-go client"
+FRANZ="$OUT/gregor-bench-franz"
+(cd "$HERE/franz" && go build -o "$FRANZ" .)
 "$REF" fetch
 LIBS="$(ls -d "$CACHE"/kafka-*/libs | tail -1)"
 DATA="$(mktemp -d)"
+GPID=
 cleanup() {
-  [ -n "${GPID:-}" ] && kill "$GPID" 2>/dev/null || true
+  if [ -n "$GPID" ]; then kill "$GPID" 2>/dev/null || true; wait "$GPID" 2>/dev/null || true; fi
   "$REF" stop >/dev/null 2>&1 || true
   rm -rf "$DATA"
 }
 trap cleanup EXIT
 
-peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+TICK=$(getconf CLK_TCK)
+BROKER= RUN= PID= BOOT= TOPIC_CONFIG=
 
-produce() { # bootstrap → "records/s MB/s avg_ms p50 p99 p99.9"
-  java -Xmx512m -cp "$LIBS/*" -Dlog4j2.level=warn org.apache.kafka.tools.ProducerPerformance \
-    --topic bench --num-records "$RECORDS" --record-size "$SIZE" --throughput -1 \
-    --producer-props bootstrap.servers="$1" acks=all linger.ms=5 batch.size=1048576 compression.type=none 2>/dev/null \
-    | tail -1 | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\), ([0-9.]+) ms avg latency.* ([0-9]+) ms 50th, ([0-9]+) ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \6 \7/'
+# One raw result: broker run workload client metric value.
+put() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$RUN" "$1" "$2" "$3" "$4" >>"$RAW"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+# Peak RSS per workload: reset the high-water mark before, read it after.
+reset_peak() { echo 5 >"/proc/$PID/clear_refs" 2>/dev/null || true; }
+peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
+
+java_tool() { java -Xmx1g -cp "$LIBS/*" -Dlog4j2.level=warn "org.apache.kafka.tools.$1" "${@:2}" 2>/dev/null; }
+
+create() { # topic partitions
+  "$FRANZ" create -brokers "$BOOT" -topic "$1" -partitions "$2" -config "$TOPIC_CONFIG" >/dev/null
 }
 
-consume() { # bootstrap → seconds to read everything back with kcat (no group)
-  local start end
-  start=$(date +%s.%N)
-  kcat -b "$1" -t bench -C -e -q -o beginning -f '' -X fetch.max.bytes=52428800 >/dev/null
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc
+# Wrap one workload: resets peak RSS, records broker CPU seconds per GB moved and peak RSS.
+measure() { # workload bytes_moved command...
+  local w="$1" bytes="$2" before after
+  shift 2
+  reset_peak
+  before=$(cpu_ticks)
+  "$@"
+  after=$(cpu_ticks)
+  put "$w" broker cpu_s_per_gb "$(echo "scale=3; ($after - $before) / $TICK / ($bytes / 1000000000)" | bc)"
+  put "$w" broker peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
 }
 
-start_ms=$(date +%s%3N)
-"$CARGO_TARGET_DIR/release/gregor" --listen 127.0.0.1:$GPORT --data-dir "$DATA" --topic bench:$PARTITIONS --log warn &
-GPID=$!
-until (exec 3<>/dev/tcp/127.0.0.1/$GPORT) 2>/dev/null; do sleep 0.01; done
-gstart=$(( $(date +%s%3N) - start_ms ))
-read -r g_rps g_mbs g_avg g_p50 g_p99 g_p999 < <(produce 127.0.0.1:$GPORT)
-g_read=$(consume 127.0.0.1:$GPORT)
-g_rss=$(peak_rss_mb $GPID)
+# ProducerPerformance's summary line → records/s, MiB/s, p50/p99/p99.9 ms.
+pp() { # workload client topic records size throughput
+  local line
+  line=$(java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
+    --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
+    batch.size=1048576 compression.type=none | tail -1)
+  read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
+  [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
+  put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
+  put "$1" "$2" p50_ms "$p50"; put "$1" "$2" p99_ms "$p99"; put "$1" "$2" p999_ms "$p999"
+}
 
-start_ms=$(date +%s%3N)
-"$REF" start bench:$PARTITIONS >/dev/null
-kstart=$(( $(date +%s%3N) - start_ms ))
-KPID=$(cat /tmp/gregor-bench-kafka/kafka.pid)
-read -r k_rps k_mbs k_avg k_p50 k_p99 k_p999 < <(produce 127.0.0.1:$KPORT)
-k_read=$(consume 127.0.0.1:$KPORT)
-k_rss=$(peak_rss_mb "$KPID")
+# ConsumerPerformance (consumer group; fetch figures exclude the group join).
+cp_() { # workload client topic records
+  local line
+  line=$(java_tool ConsumerPerformance --bootstrap-server "$BOOT" --topic "$3" --num-records "$4" \
+    --timeout 60000 --hide-header | tail -1)
+  IFS=', ' read -r -a f <<<"$line"
+  # start date, start time, end date, end time, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
+  [ "${#f[@]}" -ge 12 ] || { log "ConsumerPerformance failed: $line"; return 1; }
+  put "$1" "$2" mib_per_s "${f[10]}"; put "$1" "$2" records_per_s "${f[11]}"
+}
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
-mb=$(echo "scale=1; $RECORDS * $SIZE / 1048576" | bc)
-cat <<TABLE
-$(date -u +%Y-%m-%d), $(nproc) cores, $RECORDS records × $SIZE B, $PARTITIONS partitions, acks=all, linger 5 ms, batch 1 MiB
-gregor: fsync before every acknowledgement (group commit); Kafka: its default (no fsync)
+# franz-go output key=value → raw results.
+franz() { # workload client args...
+  local w="$1" c="$2" line kv
+  shift 2
+  line=$("$FRANZ" "$@" -brokers "$BOOT")
+  for kv in $line; do
+    case "${kv%%=*}" in records | bytes | secs) ;; *) put "$w" "$c" "${kv%%=*}" "${kv#*=}" ;; esac
+  done
+}
 
-| measure | gregor | Kafka | gregor/Kafka |
-|---|---|---|---|
-| produce records/s | $g_rps | $k_rps | $(ratio "$g_rps" "$k_rps") |
-| produce MB/s | $g_mbs | $k_mbs | $(ratio "$g_mbs" "$k_mbs") |
-| produce latency avg ms | $g_avg | $k_avg | |
-| produce latency p50 / p99 / p99.9 ms | $g_p50 / $g_p99 / $g_p999 | $k_p50 / $k_p99 / $k_p999 | |
-| read back $mb MB (kcat), s | $g_read | $k_read | $(ratio "$k_read" "$g_read") (speed) |
-| peak RSS MB | $g_rss | $k_rss | $(ratio "$g_rss" "$k_rss") |
-| start-up to listening, ms | $gstart | $kstart | |
-TABLE
+w1() { create w1 8; pp W1 java w1 "$RECORDS" 1024 -1; create w1f 8; franz W1 franz produce -topic w1f -records "$RECORDS" -size 1024; }
+w2() { create w2 8; pp W2 java w2 "$SMALL_RECORDS" 100 -1; create w2f 8; franz W2 franz produce -topic w2f -records "$SMALL_RECORDS" -size 100; }
+w3() {
+  local rate n
+  for rate in $RATES; do
+    n=$((rate * 1024 * RATE_SECONDS))
+    create "w3-$rate" 8; pp "W3@${rate}MiB/s" java "w3-$rate" "$n" 1024 $((rate * 1024))
+    create "w3f-$rate" 8; franz "W3@${rate}MiB/s" franz e2e -topic "w3f-$rate" -size 1024 -rate "$rate" -seconds "$RATE_SECONDS"
+  done
+  create w3e 1
+  local line
+  line=$(java_tool EndToEndLatency --bootstrap-server "$BOOT" --topic w3e --num-records "$E2E_RECORDS" \
+    --producer-acks all --record-size 1024 | grep -E 'Avg latency|Percentiles' | tr '\n' ' ')
+  read -r avg p50 p99 p999 < <(echo "$line" | sed -E 's/Avg latency: ([0-9.]+) ms.*50th = ([0-9]+), 99th = ([0-9]+), 99.9th = ([0-9]+).*/\1 \2 \3 \4/')
+  [ -n "${p999:-}" ] || { log "EndToEndLatency failed: $line"; return 1; }
+  put "W3 one in flight" java e2e_avg_ms "$avg"; put "W3 one in flight" java e2e_p50_ms "$p50"
+  put "W3 one in flight" java e2e_p99_ms "$p99"; put "W3 one in flight" java e2e_p999_ms "$p999"
+}
+w4() { # reads W1's topics back
+  cp_ W4 java w1 "$RECORDS"
+  franz W4 franz consume -topic w1f -records "$RECORDS"
+}
+w5() {
+  create w5 8
+  cp_ W5-consume java w5 "$RECORDS" &
+  local cpid=$!
+  pp W5-produce java w5 "$RECORDS" 1024 -1
+  wait "$cpid"
+}
+w6() {
+  create w6 "$W6_PARTITIONS"
+  franz W6 franz produce -topic w6 -records "$W6_RECORDS" -size "$W6_SIZE" -keys "$W6_KEYS"
+}
+bytes_of() {
+  case "$1" in
+    W1) echo $((2 * RECORDS * 1024)) ;;
+    W2) echo $((2 * SMALL_RECORDS * 100)) ;;
+    W3) local r s=0; for r in $RATES; do s=$((s + 3 * r * 1048576 * RATE_SECONDS)); done; echo $((s + 2 * E2E_RECORDS * 1024)) ;;
+    W4) echo $((2 * RECORDS * 1024)) ;;
+    W5) echo $((2 * RECORDS * 1024)) ;;
+    W6) echo $((W6_RECORDS * W6_SIZE)) ;;
+  esac
+}
+
+start_broker() {
+  case "$BROKER" in
+    gregor)
+      rm -rf "$DATA" && mkdir -p "$DATA"
+      local t0; t0=$(date +%s%N)
+      "$GREGOR" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
+      GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
+      until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
+      put start-up broker start_ms "$(( ($(date +%s%N) - t0) / 1000000 ))"
+      ;;
+    kafka | kafka-flush)
+      "$REF" start bench-warmup:1 2>/dev/null
+      # Start-up: a restart of the freshly formatted broker, from exec to its listening port.
+      "$REF" kill9 2>/dev/null
+      local line; line=$("$REF" restart 2>&1 | grep 'port open in')
+      put start-up broker start_ms "$(echo "$line" | sed -E 's/.*port open in ([0-9]+)\.([0-9]+) s.*/\1\2/' | sed 's/^0*//')"
+      PID=$(cat "$COMPAT_KAFKA_STATE/kafka.pid") BOOT="127.0.0.1:$KPORT"
+      TOPIC_CONFIG=; [ "$BROKER" = kafka-flush ] && TOPIC_CONFIG=flush.messages=1
+      # Wait until the restarted broker serves metadata (its session re-registers).
+      until "$FRANZ" create -brokers "$BOOT" -topic "bench-ready-$RUN" -partitions 1 >/dev/null 2>&1; do sleep 0.5; done
+      ;;
+  esac
+}
+
+stop_broker() {
+  case "$BROKER" in
+    gregor) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
+    *) "$REF" stop >/dev/null 2>&1 ;;
+  esac
+}
+
+log "results in $OUT; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for RUN in $(seq 1 "$RUNS"); do
+  for BROKER in $BROKERS; do
+    log "run $RUN/$RUNS: $BROKER"
+    start_broker
+    for w in $WORKLOADS; do
+      log "  $w"
+      measure "$w" "$(bytes_of "$w")" "${w,,}"
+    done
+    stop_broker
+  done
+done
+
+python3 "$HERE/summarize.py" "$RAW" \
+  "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+  | tee "$OUT/table.md"
+log "raw results: $RAW; table: $OUT/table.md"

@@ -59,5 +59,11 @@ pub fn unsupported(correlation_id: i32) -> ResponseFuture {
             .with_api_key(ApiKey::ApiVersions as i16)
             .with_min_version(range.0)
             .with_max_version(range.1)]);
-    Box::pin(async move { Ok(Some(encode_response(correlation_id, 0, &response)?)) })
+    Box::pin(async move {
+        Ok(Some(super::zero_copy::Frame::Encoded(encode_response(
+            correlation_id,
+            0,
+            &response,
+        )?)))
+    })
 }

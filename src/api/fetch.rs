@@ -1,5 +1,7 @@
 //! Fetch (1): stored batches straight from the log, long polling on the high watermark.
 //! No fetch sessions: every response is a full one with session id 0, which clients accept.
+//! Record sets in segment files are not read here: the response carries them as file regions
+//! that the connection sends with sendfile (see `zero_copy`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +14,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::zero_copy::{FileRecords, WithFileRecords};
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::meta::partition::Records;
 use crate::meta::Partition;
 
 const READ_COMMITTED: i8 = 1;
@@ -33,10 +37,17 @@ struct TopicTargets {
     partitions: Vec<Target>,
 }
 
-pub async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<FetchResponse> {
+    let flexible = ctx.version() >= 12;
+    let respond = |response, files| WithFileRecords {
+        response,
+        files,
+        flexible,
+    };
     if req.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        let response =
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return respond(response, Vec::new());
     }
     let by_id = ctx.version() >= 13;
     let topics: Vec<TopicTargets> = req
@@ -94,9 +105,9 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
         for w in watchers.iter_mut() {
             w.borrow_and_update();
         }
-        let (responses, bytes, errors) = read_all(&topics, max_bytes, read_committed);
+        let (responses, files, bytes, errors) = read_all(&topics, max_bytes, read_committed);
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
-            return FetchResponse::default().with_responses(responses);
+            return respond(FetchResponse::default().with_responses(responses), files);
         }
         let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         let _ = tokio::time::timeout_at(deadline, any_change).await;
@@ -110,12 +121,14 @@ fn clone_error(e: &BrokerError) -> BrokerError {
     }
 }
 
-/// One pass over every requested partition: (responses, bytes returned, any error).
+/// One pass over every requested partition: (responses, record sets to send from files in
+/// response order, bytes returned, any error).
 fn read_all(
     topics: &[TopicTargets],
     max_bytes: usize,
     read_committed: bool,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+) -> (Vec<FetchableTopicResponse>, Vec<FileRecords>, usize, bool) {
+    let mut files = Vec::new();
     let mut remaining = max_bytes;
     let mut total = 0;
     let mut errors = false;
@@ -142,8 +155,18 @@ fn read_all(
                         });
                     match read {
                         Ok((records, hw, start)) => {
-                            remaining = remaining.saturating_sub(records.len());
-                            total += records.len();
+                            let len = records.len();
+                            remaining = remaining.saturating_sub(len);
+                            total += len;
+                            let records = match records {
+                                Records::Files(regions) if len > 0 => {
+                                    let (placeholder, file_records) = FileRecords::new(regions);
+                                    files.push(file_records);
+                                    placeholder
+                                }
+                                Records::Files(_) => bytes::Bytes::new(),
+                                Records::Bytes(b) => b,
+                            };
                             data.with_high_watermark(hw)
                                 .with_last_stable_offset(hw)
                                 .with_log_start_offset(start)
@@ -165,7 +188,7 @@ fn read_all(
                 .with_partitions(partitions)
         })
         .collect();
-    (responses, total, errors)
+    (responses, files, total, errors)
 }
 
 fn read_partition(
@@ -173,14 +196,14 @@ fn read_partition(
     offset: i64,
     limit: usize,
     min_one: bool,
-) -> Result<(bytes::Bytes, i64, i64)> {
+) -> Result<(Records, i64, i64)> {
     let start = p.log_start_offset();
     let end = p.log_end_offset();
     if offset < start || offset > end {
         return Err(BrokerError::OffsetOutOfRange);
     }
     let hw = p.high_watermark();
-    let records = p.read(offset, limit, min_one)?;
+    let records = p.read_records(offset, limit, min_one)?;
     p.traffic.fetched(&records);
     Ok((records, hw, start))
 }

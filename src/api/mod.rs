@@ -39,6 +39,7 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+pub mod zero_copy;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,10 +52,11 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::Instrument;
 
 use crate::broker::Broker;
+use zero_copy::{Frame, WithFileRecords};
 
 /// The encoded response frame (length prefix included), or None for no response at all
 /// (acks=0 produce). An error closes the connection.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Option<Bytes>>> + Send>>;
+pub type ResponseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Option<Frame>>> + Send>>;
 
 type Handler = fn(RequestContext, Bytes) -> anyhow::Result<ResponseFuture>;
 
@@ -78,7 +80,7 @@ pub static APIS: &[Api] = &[
         key: ApiKey::Fetch,
         min_version: 4,
         max_version: 17,
-        handler: |c, b| c.serve(b, fetch::handle),
+        handler: |c, b| c.serve_with_files(b, fetch::handle),
     },
     Api {
         key: ApiKey::ListOffsets,
@@ -324,9 +326,34 @@ impl RequestContext {
         let response = handler(self, request);
         Ok(Box::pin(async move {
             match response.await {
-                Some(r) => Ok(Some(encode_response(correlation_id, version, &r)?)),
+                Some(r) => Ok(Some(Frame::Encoded(encode_response(
+                    correlation_id,
+                    version,
+                    &r,
+                )?))),
                 None => Ok(None),
             }
+        }))
+    }
+
+    /// As `serve`, for responses with record sets sent straight from segment files.
+    fn serve_with_files<Req, Resp, Fut>(
+        self,
+        body: Bytes,
+        handler: fn(RequestContext, Req) -> Fut,
+    ) -> anyhow::Result<ResponseFuture>
+    where
+        Req: Decodable,
+        Resp: Encodable + HeaderVersion + 'static,
+        Fut: Future<Output = WithFileRecords<Resp>> + Send + 'static,
+    {
+        let request = self.decode(body)?;
+        let (correlation_id, version) = (self.header.correlation_id, self.version());
+        let response = handler(self, request);
+        Ok(Box::pin(async move {
+            let r = response.await;
+            let encoded = encode_response(correlation_id, version, &r.response)?;
+            Ok(Some(zero_copy::splice(encoded, r.files, r.flexible)?))
         }))
     }
 }
@@ -339,9 +366,12 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
 ) -> anyhow::Result<Bytes> {
     let header =
         kafka_protocol::messages::ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut buf = BytesMut::with_capacity(64);
+    let header_version = R::header_version(version);
+    // Sized up front: a fetch response of many MiB would otherwise be copied on every growth.
+    let size = 4 + header.compute_size(header_version)? + response.compute_size(version)?;
+    let mut buf = BytesMut::with_capacity(size);
     buf.extend_from_slice(&[0; 4]);
-    header.encode(&mut buf, R::header_version(version))?;
+    header.encode(&mut buf, header_version)?;
     response.encode(&mut buf, version)?;
     let len = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&len.to_be_bytes());

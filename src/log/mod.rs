@@ -86,6 +86,18 @@ pub struct ReadResult {
     pub records: Bytes,
 }
 
+/// A stretch of a segment file holding whole record batches, for a fetch response to send
+/// straight from the file. Segment files only grow while open (truncation happens at start-up
+/// recovery only) and the handle keeps a deleted one readable, so the bytes stay as read.
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    pub file: std::sync::Arc<File>,
+    pub pos: u64,
+    pub len: u64,
+    /// Records in the region's batches (for metrics; 0 for a partial batch).
+    pub records: u64,
+}
+
 /// A handle to fsync the data appended so far, used without holding the log's lock.
 pub struct SyncTarget {
     /// Log end offset covered once `sync` returns.
@@ -353,6 +365,55 @@ impl PartitionLog {
         Ok(ReadResult {
             records: Bytes::from(out),
         })
+    }
+
+    /// What [`Self::read`] returns, as file regions and without reading the records, ending
+    /// before the first batch whose base offset is `end_offset` or more (the high
+    /// watermark). `None` for memory logs.
+    pub fn read_regions(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        end_offset: i64,
+    ) -> Result<Option<Vec<FileRegion>>, LogError> {
+        let mut regions = Vec::new();
+        if offset < self.log_start_offset() || offset >= self.log_end_offset() {
+            return Ok(Some(regions));
+        }
+        let mut i = self.segment_for(offset);
+        let mut pos = loop {
+            match self.segments.get(i) {
+                None => return Ok(Some(regions)),
+                Some(seg) => match seg.find_batch(offset)? {
+                    Some((pos, _)) => break pos,
+                    None => i += 1,
+                },
+            }
+        };
+        let mut budget = max_bytes;
+        let mut first = Some(min_one_batch);
+        for seg in &self.segments[i..] {
+            let Some(file) = seg.file() else {
+                return Ok(None);
+            };
+            let (len, records) = seg.region_len(pos, budget, first, end_offset)?;
+            if len > 0 {
+                regions.push(FileRegion {
+                    file,
+                    pos,
+                    len,
+                    records,
+                });
+            }
+            budget = budget.saturating_sub(len as usize);
+            if budget == 0 || pos + len != seg.meta.size {
+                break;
+            }
+            pos = 0;
+            first = None;
+        }
+        Ok(Some(regions))
     }
 
     /// Index of the segment whose base offset is the greatest <= `offset` (else the first).

@@ -567,6 +567,47 @@ impl Segment {
         Ok(out.len() - start)
     }
 
+    /// How many bytes from `pos` on [`Self::read_batches`] would return, found from batch
+    /// headers alone (for sending straight from the file), additionally stopping before the
+    /// first batch whose base offset is `below` or more. A walk ends at a malformed header.
+    /// Returns (bytes, records in the whole batches among them).
+    pub fn region_len(
+        &self,
+        pos: u64,
+        budget: usize,
+        first: Option<bool>,
+        below: i64,
+    ) -> io::Result<(u64, u64)> {
+        let budget = budget as u64;
+        let mut reader = Reader::new(&self.data, self.meta.size);
+        let mut end = pos;
+        let mut first_size = None;
+        let mut records = 0u64;
+        while end < self.meta.size {
+            let Ok(h) = reader.header(end)? else { break };
+            if h.base_offset >= below {
+                break;
+            }
+            let size = h.total_size() as u64;
+            first_size.get_or_insert(size);
+            if end + size - pos > budget {
+                break;
+            }
+            end += size;
+            records += h.records_count.max(0) as u64;
+        }
+        Ok(match (end - pos, first, first_size) {
+            (0, Some(true), Some(size)) => {
+                let first = reader
+                    .header(pos)?
+                    .map_or(0, |h| h.records_count.max(0) as u64);
+                (size, first)
+            }
+            (0, Some(false), Some(_)) => (budget.min(self.meta.size - pos), 0),
+            (n, _, _) => (n, records),
+        })
+    }
+
     fn read_bytes(&self, pos: u64, len: usize) -> io::Result<Bytes> {
         let mut buf = vec![0; len];
         self.data.read_exact_at(pos, &mut buf)?;

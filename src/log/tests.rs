@@ -718,3 +718,50 @@ fn sync_target_and_delete() {
     log.close().unwrap();
     log.delete().unwrap();
 }
+
+/// Bytes of file regions, as sendfile would send them.
+fn region_bytes(regions: &[FileRegion]) -> Bytes {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::new();
+    for r in regions {
+        let mut buf = vec![0; r.len as usize];
+        r.file.read_exact_at(&mut buf, r.pos).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    out.into()
+}
+
+#[test]
+fn read_regions_match_reads_and_stop_at_the_end_offset() {
+    for segment_bytes in [1, 300, 1 << 20] {
+        let dir = TempDir::new().unwrap();
+        let backing = Backing::Disk(dir.path().to_path_buf());
+        let mut log = PartitionLog::open(backing, config(segment_bytes, 64)).unwrap();
+        let batches = fill(&mut log, 20);
+        let end = log.log_end_offset();
+        for offset in [0, 1, 5, 17, end - 1, end] {
+            for max in [0, 1, 100, 250, 700, usize::MAX] {
+                for min_one in [true, false] {
+                    let read = log.read(offset, max, min_one).unwrap().records;
+                    let regions = log
+                        .read_regions(offset, max, min_one, end)
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(
+                        region_bytes(&regions),
+                        read,
+                        "{segment_bytes} {offset} {max} {min_one}"
+                    );
+                }
+            }
+        }
+        // Stopping before the batch that starts at a high watermark.
+        let (cut, _, _) = batches[12];
+        let regions = log.read_regions(0, usize::MAX, true, cut).unwrap().unwrap();
+        let got = headers(&region_bytes(&regions));
+        assert_eq!(got.last().unwrap().last_offset(), cut - 1);
+    }
+    let mut memory = PartitionLog::open(Backing::Memory, config(1 << 20, 64)).unwrap();
+    fill(&mut memory, 2);
+    assert!(memory.read_regions(0, 100, true, 1).unwrap().is_none());
+}

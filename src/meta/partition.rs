@@ -12,7 +12,7 @@ use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::cleaner::{CleanStats, Compaction};
 use crate::log::retention::Retention;
-use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::log::{AppendInfo, FileRegion, LogConfig, LogError, PartitionLog};
 use crate::metrics::{Histogram, Traffic};
 use crate::txn::sequence::{ProducerStates, Verdict};
 
@@ -32,6 +32,27 @@ pub struct Appended {
     pub info: AppendInfo,
     /// A retried batch of an idempotent producer: nothing was written.
     pub duplicate: bool,
+}
+
+/// Batches read for a fetch: bytes (memory logs) or regions of segment files to send as they
+/// are (zero-copy).
+#[derive(Debug)]
+pub enum Records {
+    Bytes(Bytes),
+    Files(Vec<FileRegion>),
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Bytes(b) => b.len(),
+            Records::Files(regions) => regions.iter().map(|r| r.len as usize).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// When appended data counts as written.
@@ -208,6 +229,32 @@ impl Partition {
             .read(offset, max_bytes, min_one_batch)?
             .records;
         Ok(cut_at_offset(records, hw))
+    }
+
+    /// As [`Partition::read`], as file regions where the log is on disk: only batch headers
+    /// are read, under the lock; the records go from the file to the socket later.
+    pub fn read_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Records> {
+        let hw = self.high_watermark();
+        if offset >= hw {
+            return Ok(Records::Bytes(Bytes::new()));
+        }
+        let regions = self
+            .state()
+            .log
+            .read_regions(offset, max_bytes, min_one_batch, hw)?;
+        match regions {
+            Some(regions) => Ok(Records::Files(regions)),
+            None => Ok(Records::Bytes(self.read(
+                offset,
+                max_bytes,
+                min_one_batch,
+            )?)),
+        }
     }
 
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {

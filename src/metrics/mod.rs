@@ -24,6 +24,7 @@ pub use histogram::Histogram;
 
 use crate::api::APIS;
 use crate::log::batch;
+use crate::meta::partition::Records;
 
 /// The broker's hot-path metrics.
 pub struct Metrics {
@@ -118,13 +119,16 @@ impl Traffic {
     }
 
     /// Batches returned to a fetcher.
-    pub fn fetched(&self, records: &[u8]) {
+    pub fn fetched(&self, records: &Records) {
         if records.is_empty() {
             return;
         }
-        let count: u64 = batch::headers(records)
-            .map(|(_, h)| h.records_count.max(0) as u64)
-            .sum();
+        let count: u64 = match records {
+            Records::Bytes(bytes) => batch::headers(bytes)
+                .map(|(_, h)| h.records_count.max(0) as u64)
+                .sum(),
+            Records::Files(regions) => regions.iter().map(|r| r.records).sum(),
+        };
         self.bytes_out
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         self.records_out.fetch_add(count, Ordering::Relaxed);

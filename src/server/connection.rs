@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::frame::read_frame;
+use super::sendfile::send_region;
+use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture};
 use crate::broker::Broker;
 
@@ -66,8 +68,9 @@ async fn write_responses(
 ) {
     while let Some(response) = rx.recv().await {
         match response.await {
-            Ok(Some(bytes)) => {
-                if out.write_all(&bytes).await.is_err() {
+            Ok(Some(frame)) => {
+                if let Err(e) = write_frame(&mut out, frame).await {
+                    tracing::debug!(error = %e, "closing connection: write failed");
                     return;
                 }
             }
@@ -83,4 +86,27 @@ async fn write_responses(
         }
     }
     let _ = out.shutdown().await;
+}
+
+/// Encoded parts go through the buffer; file regions go from the file to the socket
+/// (sendfile) once what precedes them is flushed, so the bytes stay in frame order.
+async fn write_frame(
+    out: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    frame: Frame,
+) -> std::io::Result<()> {
+    match frame {
+        Frame::Encoded(bytes) => out.write_all(&bytes).await,
+        Frame::Spliced(parts) => {
+            for part in parts {
+                match part {
+                    Part::Bytes(bytes) => out.write_all(&bytes).await?,
+                    Part::File(region) => {
+                        out.flush().await?;
+                        send_region(out.get_ref().as_ref(), &region).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
 }

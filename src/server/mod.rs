@@ -2,6 +2,7 @@
 
 mod connection;
 pub mod frame;
+mod sendfile;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,259 @@
+// gregor-bench-franz: the benchmark's second, independent load generator (franz-go), so no
+// single client's quirks decide the result. Prints one line of key=value results.
+//
+//	create  -brokers B -topic T -partitions N [-config k=v,k=v]
+//	produce -brokers B -topic T -records N -size S [-keys K] [-rate MiB/s]
+//	consume -brokers B -topic T -records N
+//	e2e     -brokers B -topic T -size S -rate MiB/s -seconds D
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const mib = 1 << 20
+
+func main() {
+	if len(os.Args) < 2 {
+		fail("usage: gregor-bench-franz create|produce|consume|e2e [flags]")
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap servers")
+	topic := fs.String("topic", "bench", "topic")
+	partitions := fs.Int("partitions", 8, "partitions (create)")
+	configs := fs.String("config", "", "topic configs k=v,k=v (create)")
+	records := fs.Int("records", 1_000_000, "records to produce or consume")
+	size := fs.Int("size", 1024, "value size in bytes")
+	keys := fs.Int("keys", 0, "distinct keys (0: no keys)")
+	rate := fs.Float64("rate", 0, "target MiB/s (0: as fast as possible)")
+	seconds := fs.Float64("seconds", 10, "duration (e2e)")
+	_ = fs.Parse(os.Args[2:])
+	ctx := context.Background()
+	switch os.Args[1] {
+	case "create":
+		create(ctx, *brokers, *topic, int32(*partitions), *configs)
+	case "produce":
+		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate)
+	case "consume":
+		consume(ctx, *brokers, *topic, *records)
+	case "e2e":
+		e2e(ctx, *brokers, *topic, *size, *rate, *seconds)
+	default:
+		fail("unknown command " + os.Args[1])
+	}
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	os.Exit(1)
+}
+
+func must(err error, what string) {
+	if err != nil {
+		fail(what + ": " + err.Error())
+	}
+}
+
+func create(ctx context.Context, brokers, topic string, partitions int32, configs string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	must(err, "client")
+	defer cl.Close()
+	cfg := map[string]*string{}
+	for _, kv := range strings.Split(configs, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			cfg[k] = kadm.StringPtr(v)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	res, err := adm.CreateTopic(ctx, partitions, 1, cfg, topic)
+	must(err, "create topic")
+	must(res.Err, "create topic")
+	// Measure from when every partition has a leader, not the broker's topic propagation.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ready(ctx, adm, topic, int(partitions)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("topic " + topic + " has no leaders after 30 s")
+		}
+	}
+	fmt.Printf("created=%s partitions=%d\n", topic, partitions)
+}
+
+func ready(ctx context.Context, adm *kadm.Client, topic string, partitions int) bool {
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return false
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil || len(td.Partitions) != partitions {
+		return false
+	}
+	for _, p := range td.Partitions {
+		if p.Leader < 0 || p.Err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// The Java producer's settings in ProducerPerformance's runs: acks=all (idempotent), linger
+// 5 ms, 1 MiB batches, no compression, 32 MiB of buffered records (kgo keeps its idempotent
+// default of one produce request in flight per broker).
+func producer(brokers string, extra ...kgo.Opt) *kgo.Client {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(brokers), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchMaxBytes(mib),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(1 << 20), kgo.MaxBufferedBytes(32 * mib)}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	must(err, "client")
+	return cl
+}
+
+// pacer sleeps so that the i-th record of `size` bytes goes out at `rate` MiB/s.
+type pacer struct {
+	start time.Time
+	per   time.Duration
+}
+
+func newPacer(size int, rate float64) *pacer {
+	if rate <= 0 {
+		return nil
+	}
+	return &pacer{start: time.Now(), per: time.Duration(float64(size) / (rate * mib) * 1e9)}
+}
+
+func (p *pacer) wait(i int) {
+	if p == nil {
+		return
+	}
+	if d := time.Until(p.start.Add(time.Duration(i) * p.per)); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64) {
+	cl := producer(brokers)
+	defer cl.Close()
+	value := make([]byte, size)
+	lat := make([]int64, n)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(n)
+	p := newPacer(size, rate)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		p.wait(i)
+		r := &kgo.Record{Topic: topic, Value: value}
+		if keys > 0 {
+			r.Key = []byte(strconv.Itoa(i % keys))
+		}
+		sent := time.Now()
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			lat[i] = time.Since(sent).Microseconds()
+			if err != nil {
+				failed.Add(1)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	if failed.Load() > 0 {
+		fail(fmt.Sprintf("%d records failed", failed.Load()))
+	}
+	bytes := float64(n * size)
+	fmt.Printf("records=%d bytes=%.0f secs=%.3f rps=%.0f mibps=%.2f %s\n", n, bytes, secs,
+		float64(n)/secs, bytes/mib/secs, percentiles("", lat))
+}
+
+func consumer(brokers, topic string) *kgo.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	must(err, "client")
+	return cl
+}
+
+func consume(ctx context.Context, brokers, topic string, n int) {
+	cl := consumer(brokers, topic)
+	defer cl.Close()
+	got, bytes := 0, 0
+	start := time.Now()
+	for got < n {
+		fetches := cl.PollFetches(ctx)
+		fetches.EachError(func(t string, p int32, err error) { fail(fmt.Sprintf("%s/%d: %v", t, p, err)) })
+		fetches.EachRecord(func(r *kgo.Record) { got++; bytes += len(r.Value) + len(r.Key) })
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("records=%d bytes=%d secs=%.3f rps=%.0f mibps=%.2f\n", got, bytes, secs,
+		float64(got)/secs, float64(bytes)/mib/secs)
+}
+
+// e2e produces at a fixed rate while consuming the same topic; every value carries its send
+// time, so the consumer measures produce-to-consume latency.
+func e2e(ctx context.Context, brokers, topic string, size int, rate, seconds float64) {
+	if size < 8 || rate <= 0 {
+		fail("e2e needs -size >= 8 and -rate > 0")
+	}
+	n := int(rate * mib * seconds / float64(size))
+	cons := consumer(brokers, topic)
+	defer cons.Close()
+	prod := producer(brokers)
+	defer prod.Close()
+	e2eLat := make([]int64, 0, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(e2eLat) < n {
+			fetches := cons.PollFetches(ctx)
+			now := time.Now().UnixNano()
+			fetches.EachRecord(func(r *kgo.Record) {
+				e2eLat = append(e2eLat, (now-int64(binary.BigEndian.Uint64(r.Value)))/1000)
+			})
+		}
+	}()
+	prodLat := make([]int64, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	p := newPacer(size, rate)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		p.wait(i)
+		value := make([]byte, size)
+		sent := time.Now()
+		binary.BigEndian.PutUint64(value, uint64(sent.UnixNano()))
+		prod.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+			must(err, "produce")
+			prodLat[i] = time.Since(sent).Microseconds()
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		fail(fmt.Sprintf("consumed only %d of %d records", len(e2eLat), n))
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("records=%d secs=%.3f mibps=%.2f %s %s\n", n, secs, float64(n*size)/mib/secs,
+		percentiles("", prodLat), percentiles("e2e_", e2eLat))
+}
+
+func percentiles(prefix string, us []int64) string {
+	sort.Slice(us, func(i, j int) bool { return us[i] < us[j] })
+	at := func(q float64) int64 { return us[int(q*float64(len(us)-1))] }
+	return fmt.Sprintf("%sp50_us=%d %sp99_us=%d %sp999_us=%d", prefix, at(0.5), prefix, at(0.99), prefix, at(0.999))
+}
