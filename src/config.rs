@@ -161,6 +161,12 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     offsets_retention_minutes: Option<u64>,
 
+    /// Longest transaction timeout a transactional producer may ask for (Kafka's
+    /// transaction.max.timeout.ms). Default: 900000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_max_timeout_ms: Option<i32>,
+
     /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
     /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
     #[arg(long, value_name = "FILTER")]
@@ -196,6 +202,7 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub offsets_retention_minutes: u64,
+    pub transaction_max_timeout_ms: i32,
     /// A `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
 }
@@ -223,6 +230,7 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
+            transaction_max_timeout_ms: 900_000,
             log: "info".into(),
         }
     }
@@ -372,6 +380,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("group_min_session_timeout_ms", Kind::Int),
     ("group_max_session_timeout_ms", Kind::Int),
     ("offsets_retention_minutes", Kind::Int),
+    ("transaction_max_timeout_ms", Kind::Int),
     ("log", Kind::Str),
 ];
 
@@ -434,6 +443,10 @@ impl Config {
             (
                 "group_min_session_timeout_ms",
                 i64::from(self.group_min_session_timeout_ms),
+            ),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
             ),
         ];
         for (key, value) in at_least_one {

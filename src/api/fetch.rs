@@ -1,12 +1,15 @@
-//! Fetch (1): stored batches straight from the log, long polling on the high watermark.
+//! Fetch (1): stored batches straight from the log, long polling on the high watermark
+//! (read_committed: up to the last stable offset, which moves with it or with a marker).
 //! No fetch sessions: every response is a full one with session id 0, which clients accept.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -15,6 +18,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
 use crate::meta::Partition;
+use crate::txn::ongoing::AbortedTxn;
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's default fetch.max.bytes (55 MiB).
@@ -138,16 +142,27 @@ fn read_all(
                             // Kafka returns the first batch whole, whatever the limits, so a
                             // consumer can always make progress.
                             let limit = target.max_bytes.min(remaining);
-                            read_partition(p, target.offset, limit, total == 0)
+                            read_partition(p, target.offset, limit, total == 0, read_committed)
                         });
                     match read {
-                        Ok((records, hw, start)) => {
-                            remaining = remaining.saturating_sub(records.len());
-                            total += records.len();
-                            data.with_high_watermark(hw)
-                                .with_last_stable_offset(hw)
-                                .with_log_start_offset(start)
-                                .with_records(Some(records))
+                        Ok(read) => {
+                            remaining = remaining.saturating_sub(read.records.len());
+                            total += read.records.len();
+                            let aborted = read_committed.then(|| {
+                                read.aborted
+                                    .iter()
+                                    .map(|a| {
+                                        AbortedTransaction::default()
+                                            .with_producer_id(ProducerId(a.producer_id))
+                                            .with_first_offset(a.first_offset)
+                                    })
+                                    .collect()
+                            });
+                            data.with_high_watermark(read.high_watermark)
+                                .with_last_stable_offset(read.last_stable)
+                                .with_log_start_offset(read.log_start)
+                                .with_aborted_transactions(aborted)
+                                .with_records(Some(read.records))
                         }
                         Err(e) => {
                             errors = true;
@@ -168,18 +183,45 @@ fn read_all(
     (responses, total, errors)
 }
 
+struct Read {
+    records: bytes::Bytes,
+    high_watermark: i64,
+    last_stable: i64,
+    log_start: i64,
+    aborted: Vec<AbortedTxn>,
+}
+
+/// read_uncommitted reads up to the high watermark; read_committed up to the last stable
+/// offset, with the aborted transactions the consumer must skip.
 fn read_partition(
     p: &Partition,
     offset: i64,
     limit: usize,
     min_one: bool,
-) -> Result<(bytes::Bytes, i64, i64)> {
-    let start = p.log_start_offset();
+    read_committed: bool,
+) -> Result<Read> {
+    let log_start = p.log_start_offset();
     let end = p.log_end_offset();
-    if offset < start || offset > end {
+    if offset < log_start || offset > end {
         return Err(BrokerError::OffsetOutOfRange);
     }
-    let hw = p.high_watermark();
+    let high_watermark = p.high_watermark();
+    if read_committed {
+        let (records, last_stable, aborted) = p.read_committed(offset, limit, min_one)?;
+        return Ok(Read {
+            records,
+            high_watermark,
+            last_stable,
+            log_start,
+            aborted,
+        });
+    }
     let records = p.read(offset, limit, min_one)?;
-    Ok((records, hw, start))
+    Ok(Read {
+        records,
+        high_watermark,
+        last_stable: p.last_stable_offset(),
+        log_start,
+        aborted: Vec::new(),
+    })
 }

@@ -5,6 +5,8 @@
 //! before returning its future (produce appends) happens in that order. The futures are
 //! then awaited one after another by the writer task, which keeps responses in order.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -12,6 +14,7 @@ mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod group_common;
@@ -27,6 +30,8 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_common;
+mod txn_offset_commit;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +120,32 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 5,
         handler: |c, b| c.serve(b, init_producer_id::handle),
+    },
+    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form and
+    // EndTxn v5 belongs to transactions v2 (KIP-890): neither is served.
+    Api {
+        key: ApiKey::AddPartitionsToTxn,
+        min_version: 0,
+        max_version: 3,
+        handler: |c, b| c.serve(b, add_partitions_to_txn::handle),
+    },
+    Api {
+        key: ApiKey::AddOffsetsToTxn,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, add_offsets_to_txn::handle),
+    },
+    Api {
+        key: ApiKey::EndTxn,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, end_txn::handle),
+    },
+    Api {
+        key: ApiKey::TxnOffsetCommit,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, txn_offset_commit::handle),
     },
     // Consumer groups (src/group): kafka-go and old Sarama hard-code v0/v1 of several.
     Api {
@@ -375,6 +406,10 @@ mod tests {
             ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+            ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+            ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+            ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+            ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

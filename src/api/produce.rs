@@ -125,7 +125,14 @@ fn append(
             )
             .into());
         };
-        let appended = partition.append(&header, BytesMut::from(&records[..]), now)?;
+        let batch = BytesMut::from(&records[..]);
+        let appended = if header.is_transactional() {
+            ctx.broker
+                .txns
+                .append_transactional(&partition, &header, batch, now)?
+        } else {
+            partition.append(&header, batch, now)?
+        };
         Ok(Appended::Ok {
             partition,
             base_offset: appended.info.first_offset,

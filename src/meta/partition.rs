@@ -10,6 +10,8 @@ use tokio::sync::watch;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::txn::marker;
+use crate::txn::ongoing::{AbortedTxn, PartitionTxns};
 use crate::txn::sequence::{ProducerStates, Verdict};
 
 /// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
@@ -20,6 +22,7 @@ const PRODUCER_STATE_SEGMENTS: usize = 2;
 struct State {
     log: PartitionLog,
     producers: ProducerStates,
+    txns: PartitionTxns,
 }
 
 /// The outcome of an append.
@@ -55,11 +58,15 @@ pub struct Partition {
 impl Partition {
     pub fn new(topic: &str, index: i32, log: PartitionLog, durability: Durability) -> Result<Self> {
         let end = log.log_end_offset();
-        let producers = rebuild_producer_state(&log)?;
+        let (producers, txns) = rebuild_producer_state(&log)?;
         Ok(Self {
             topic: topic.to_string(),
             index,
-            state: Mutex::new(State { log, producers }),
+            state: Mutex::new(State {
+                log,
+                producers,
+                txns,
+            }),
             durability,
             sync_lock: tokio::sync::Mutex::new(()),
             synced: AtomicI64::new(end),
@@ -101,6 +108,9 @@ impl Partition {
         state
             .producers
             .record(header, info.first_offset, info.last_offset);
+        if header.is_transactional() {
+            state.txns.on_data(header.producer_id, info.first_offset);
+        }
         drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
@@ -109,6 +119,36 @@ impl Partition {
             info,
             duplicate: false,
         })
+    }
+
+    /// Append a transaction marker (control batch) for the producer; returns its offset. Call
+    /// [`Partition::commit`] with it before the transaction counts as complete.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let mut state = self.state();
+        if !state.producers.accept_marker(producer_id, producer_epoch) {
+            return Err(BrokerError::InvalidProducerEpoch);
+        }
+        let batch = marker::control_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        );
+        let info = state.log.append(batch, now_ms)?;
+        state.txns.on_marker(producer_id, commit, info.first_offset);
+        drop(state);
+        if self.durability == Durability::Deferred {
+            self.publish(info.last_offset + 1);
+        }
+        Ok(info.last_offset)
     }
 
     /// Wait until everything up to `last_offset` is durable (per the policy) and visible.
@@ -166,6 +206,20 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// Last stable offset: below it every transaction is decided (read_committed's limit).
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        match self.state().txns.first_unstable_offset() {
+            Some(first) => first.min(hw),
+            None => hw,
+        }
+    }
+
+    /// Open transactions here: (producer id, first offset).
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.state().txns.ongoing().collect()
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.state().log.log_start_offset()
     }
@@ -192,6 +246,28 @@ impl Partition {
         Ok(cut_at_offset(records, hw))
     }
 
+    /// read_committed: batches from `offset` below the last stable offset, that offset, and the
+    /// aborted transactions overlapping what is returned.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<(Bytes, i64, Vec<AbortedTxn>)> {
+        let lso = self.last_stable_offset();
+        if offset >= lso {
+            return Ok((Bytes::new(), lso, Vec::new()));
+        }
+        let state = self.state();
+        let records = state.log.read(offset, max_bytes, min_one_batch)?.records;
+        let records = cut_at_offset(records, lso);
+        let end = batch::headers(&records)
+            .last()
+            .map_or(offset, |(_, h)| h.last_offset() + 1);
+        let aborted = state.txns.aborted_between(offset, end);
+        Ok((records, lso, aborted))
+    }
+
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         Ok(self.state().log.offset_for_timestamp(timestamp)?)
     }
@@ -216,9 +292,11 @@ impl Partition {
     }
 }
 
-/// Replay the batch headers of the newest segments into producer state.
-fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
+/// Replay the batch headers of the newest segments into producer state, and the
+/// transactional batches and markers among them into the partition's transaction state.
+fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStates, PartitionTxns)> {
     let mut producers = ProducerStates::default();
+    let mut txns = PartitionTxns::default();
     let bases = log.segment_base_offsets();
     let mut offset = bases[bases.len().saturating_sub(PRODUCER_STATE_SEGMENTS)..]
         .first()
@@ -228,8 +306,19 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
     while offset < log.log_end_offset() {
         let chunk = log.read(offset, 1 << 20, true)?.records;
         let mut last = None;
-        for (_, h) in batch::headers(&chunk) {
-            producers.record(&h, h.base_offset, h.last_offset());
+        for (pos, h) in batch::headers(&chunk) {
+            if h.is_control() {
+                // Markers carry no sequence: they only move the epoch and end transactions.
+                producers.accept_marker(h.producer_id, h.producer_epoch);
+                if let Some(commit) = marker::marker_kind(&h, &chunk[pos..pos + h.total_size()]) {
+                    txns.on_marker(h.producer_id, commit, h.base_offset);
+                }
+            } else {
+                producers.record(&h, h.base_offset, h.last_offset());
+                if h.is_transactional() {
+                    txns.on_data(h.producer_id, h.base_offset);
+                }
+            }
             last = Some(h.last_offset());
         }
         match last {
@@ -237,7 +326,7 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
             None => break,
         }
     }
-    Ok(producers)
+    Ok((producers, txns))
 }
 
 /// Drop whole batches that start at or after `end` (data not yet visible to consumers).

@@ -90,6 +90,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
+    tasks.spawn(crate::txn::coordinator::run_timer(
+        broker.clone(),
+        shutdown.clone(),
+    ));
     if let FsyncPolicy::Interval(ms) = broker.config.fsync {
         tasks.spawn(flush_periodically(
             broker.clone(),

@@ -89,6 +89,20 @@ impl ProducerStates {
         }
     }
 
+    /// A transaction marker for the producer: refused (false) with an epoch older than the
+    /// producer's; a newer epoch (a fenced producer's abort) becomes the producer's epoch.
+    pub fn accept_marker(&mut self, producer_id: i64, epoch: i16) -> bool {
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch < p.epoch {
+            return false;
+        }
+        if epoch > p.epoch {
+            p.epoch = epoch;
+            p.recent.clear();
+        }
+        true
+    }
+
     /// Record a batch written at `first_offset..=last_offset` (also used to rebuild the state
     /// from the log at start-up).
     pub fn record(&mut self, h: &BatchHeader, first_offset: i64, last_offset: i64) {
