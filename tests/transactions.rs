@@ -412,3 +412,62 @@ async fn transactions_survive_a_restart() {
         "the client filters the aborted 'a'"
     );
 }
+
+#[tokio::test]
+async fn tooling_describes_transactions_and_producers() {
+    let b = broker_with(None).await;
+    let mut c = Client::connect(&b).await;
+    let mut p = init(&mut c, "tx-describe", 60_000).await;
+    assert_eq!(add_partitions(&mut c, &p, &[1], 3).await, 0);
+    assert_eq!(produce_txn(&mut c, &mut p, 1, &["a", "b"]).await.0, 0);
+
+    let described = c
+        .call(
+            &DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                TransactionalId(s("tx-describe")),
+                TransactionalId(s("nobody")),
+            ]),
+            0,
+        )
+        .await;
+    let t = &described.transaction_states[0];
+    assert_eq!((t.error_code, t.transaction_state.as_str()), (0, "Ongoing"));
+    assert_eq!((t.producer_id.0, t.producer_epoch), (p.pid, p.epoch));
+    assert_eq!(t.topics[0].partitions, vec![1]);
+    assert_eq!(
+        described.transaction_states[1].error_code, 105,
+        "TRANSACTIONAL_ID_NOT_FOUND"
+    );
+
+    let listed = c
+        .call(
+            &ListTransactionsRequest::default()
+                .with_state_filters(vec![s("Ongoing"), s("Bogus")])
+                .with_duration_filter(-1),
+            1,
+        )
+        .await;
+    assert_eq!(listed.unknown_state_filters, vec![s("Bogus")]);
+    assert_eq!(listed.transaction_states.len(), 1);
+    assert_eq!(listed.transaction_states[0].producer_id.0, p.pid);
+
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let producers = c
+        .call(
+            &DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+                .with_name(TopicName(s(TOPIC)))
+                .with_partition_indexes(vec![1])]),
+            0,
+        )
+        .await;
+    let active = &producers.topics[0].partitions[0].active_producers;
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        (
+            active[0].producer_id.0,
+            active[0].last_sequence,
+            active[0].current_txn_start_offset
+        ),
+        (p.pid, 1, 0)
+    );
+}

@@ -14,6 +14,8 @@ mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -24,6 +26,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -146,6 +149,24 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 4,
         handler: |c, b| c.serve(b, txn_offset_commit::handle),
+    },
+    Api {
+        key: ApiKey::DescribeProducers,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_producers::handle),
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_transactions::handle),
+    },
+    Api {
+        key: ApiKey::ListTransactions,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, list_transactions::handle),
     },
     // Consumer groups (src/group): kafka-go and old Sarama hard-code v0/v1 of several.
     Api {
@@ -410,6 +431,9 @@ mod tests {
             ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
             ApiKey::EndTxn => EndTxnRequest::VERSIONS,
             ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+            ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
+            ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+            ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

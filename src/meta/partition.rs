@@ -215,9 +215,17 @@ impl Partition {
         }
     }
 
-    /// Open transactions here: (producer id, first offset).
-    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
-        self.state().txns.ongoing().collect()
+    /// Producers known here (DescribeProducers): (id, epoch, last sequence, first offset of
+    /// its open transaction or -1).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        let state = self.state();
+        let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
+        state
+            .producers
+            .describe()
+            .into_iter()
+            .map(|(id, epoch, seq)| (id, epoch, seq, ongoing.get(&id).copied().unwrap_or(-1)))
+            .collect()
     }
 
     pub fn log_start_offset(&self) -> i64 {

@@ -89,6 +89,17 @@ impl ProducerStates {
         }
     }
 
+    /// Every producer's (id, epoch, last sequence; -1 when it has written nothing here).
+    pub fn describe(&self) -> Vec<(i64, i16, i32)> {
+        let mut all: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(id, p)| (*id, p.epoch, p.recent.back().map_or(-1, |a| a.last_seq)))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
     /// A transaction marker for the producer: refused (false) with an epoch older than the
     /// producer's; a newer epoch (a fenced producer's abort) becomes the producer's epoch.
     pub fn accept_marker(&mut self, producer_id: i64, epoch: i16) -> bool {
