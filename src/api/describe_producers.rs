@@ -24,12 +24,12 @@ pub async fn handle(
                         Ok(p) => response.with_active_producers(
                             p.producers()
                                 .into_iter()
-                                .map(|(id, epoch, last_sequence, txn_start)| {
+                                .map(|(id, epoch, last_sequence, last_timestamp, txn_start)| {
                                     ProducerState::default()
                                         .with_producer_id(ProducerId(id))
                                         .with_producer_epoch(i32::from(epoch))
                                         .with_last_sequence(last_sequence)
-                                        .with_last_timestamp(-1)
+                                        .with_last_timestamp(last_timestamp)
                                         .with_coordinator_epoch(-1)
                                         .with_current_txn_start_offset(txn_start)
                                 })

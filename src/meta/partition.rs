@@ -215,17 +215,30 @@ impl Partition {
         }
     }
 
-    /// Producers known here (DescribeProducers): (id, epoch, last sequence, first offset of
-    /// its open transaction or -1).
-    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+    /// Producers known here (DescribeProducers): (id, epoch, last sequence, last timestamp,
+    /// first offset of its open transaction or -1).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, i64)> {
         let state = self.state();
         let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
         state
             .producers
             .describe()
             .into_iter()
-            .map(|(id, epoch, seq)| (id, epoch, seq, ongoing.get(&id).copied().unwrap_or(-1)))
+            .map(|(id, epoch, seq, ts)| {
+                (id, epoch, seq, ts, ongoing.get(&id).copied().unwrap_or(-1))
+            })
             .collect()
+    }
+
+    /// Forget producers idle since `before` (producer.id.expiration.ms), keeping those with an
+    /// open transaction here.
+    pub fn expire_producers(&self, before: i64) {
+        let mut state = self.state();
+        let State {
+            producers, txns, ..
+        } = &mut *state;
+        let open: std::collections::HashSet<i64> = txns.ongoing().map(|(id, _)| id).collect();
+        producers.expire(before, |id| open.contains(&id));
     }
 
     pub fn log_start_offset(&self) -> i64 {

@@ -32,6 +32,9 @@ const COORDINATOR_EPOCH: i32 = 0;
 /// How often transactions are checked for their timeout (Kafka's
 /// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10 s).
 const TIMEOUT_CHECK: Duration = Duration::from_secs(1);
+/// How often idle transactional ids and producers are looked for (Kafka: every 10 minutes,
+/// producer.id.expiration.check.interval.ms).
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Txns {
@@ -330,6 +333,29 @@ impl TxnCoordinator {
         }
     }
 
+    /// Forget transactional ids unused for `expiration_ms` (transactional.id.expiration.ms).
+    fn expire_ids(&self, expiration_ms: i64) {
+        let before = now_ms().saturating_sub(expiration_ms);
+        let mut txns = self.lock();
+        let expired: Vec<(String, i64)> = txns
+            .by_id
+            .iter()
+            .filter(|(id, m)| m.expired(before) && !txns.completing.contains(*id))
+            .map(|(id, m)| (id.clone(), m.producer_id))
+            .collect();
+        for (id, pid) in expired {
+            if let Err(e) = self.store.delete(&key(&id)) {
+                tracing::warn!(transactional_id = %id, error = %e, "cannot expire a transactional id");
+                continue;
+            }
+            txns.by_id.remove(&id);
+            if txns.by_producer.get(&pid) == Some(&id) {
+                txns.by_producer.remove(&pid);
+            }
+            tracing::debug!(transactional_id = %id, "transactional id expired");
+        }
+    }
+
     pub fn describe(&self, ids: &[String]) -> Vec<Option<TxnMetadata>> {
         let txns = self.lock();
         ids.iter().map(|id| txns.by_id.get(id).cloned()).collect()
@@ -406,13 +432,24 @@ async fn commit_group_offsets(broker: &Arc<Broker>, m: &TxnMetadata) -> std::res
     Ok(())
 }
 
-/// Check transaction timeouts (and finish interrupted transactions) until shutdown.
+/// Check transaction timeouts (and finish interrupted transactions), and expire idle
+/// transactional ids and producers, until shutdown.
 pub async fn run_timer(broker: Arc<Broker>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(TIMEOUT_CHECK);
+    let mut expiry = tokio::time::interval(EXPIRY_CHECK);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => broker.txns.tick(&broker).await,
+            _ = expiry.tick() => {
+                broker.txns.expire_ids(broker.config.transactional_id_expiration_ms);
+                let before = now_ms().saturating_sub(broker.config.producer_id_expiration_ms);
+                for topic in broker.topics.all() {
+                    for p in topic.partitions() {
+                        p.expire_producers(before);
+                    }
+                }
+            }
         }
     }
 }

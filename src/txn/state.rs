@@ -349,6 +349,15 @@ impl TxnMetadata {
         }
     }
 
+    /// Whether the id may be forgotten (Kafka's transactional.id.expiration.ms): no
+    /// transaction open or finishing, unused since `before`.
+    pub fn expired(&self, before: i64) -> bool {
+        matches!(
+            self.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        ) && self.last_update_ms < before
+    }
+
     /// Whether markers still have to be written: Some(commit?) in a Prepare* state.
     pub fn pending_markers(&self) -> Option<bool> {
         match self.state {
@@ -557,6 +566,14 @@ mod tests {
             Ok(InitOutcome::Ready)
         );
         assert_eq!((m.producer_id, m.producer_epoch), (99, 0));
+    }
+
+    #[test]
+    fn only_idle_ids_expire() {
+        let mut m = ready(60_000);
+        assert!(m.expired(1) && !m.expired(0));
+        m.add_partitions(7, 0, &[p("a", 0)], 10).unwrap();
+        assert!(!m.expired(1_000_000), "a transaction is open");
     }
 
     #[test]
