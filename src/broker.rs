@@ -16,6 +16,7 @@ use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::metrics::Metrics;
 use crate::store::{KvStore, MemoryStore, RocksStore};
+use crate::txn::coordinator::TxnCoordinator;
 use crate::txn::ProducerIds;
 
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
@@ -38,10 +39,12 @@ pub struct Broker {
     store: Arc<dyn KvStore>,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
-    /// Ids for idempotent producers.
+    /// Ids for idempotent and transactional producers.
     producer_ids: ProducerIds,
     /// Counters and histograms for /metrics (see src/metrics).
     pub metrics: Arc<Metrics>,
+    /// Transactions (transactional ids, markers, timeouts).
+    pub txns: TxnCoordinator,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
     log_defaults: LogConfig,
@@ -72,8 +75,10 @@ impl Broker {
             ..LogConfig::default()
         };
         let groups = GroupCoordinator::open(store.clone(), GroupConfig::from_config(&config))?;
+        let txns = TxnCoordinator::open(store.clone(), config.transaction_max_timeout_ms)?;
         let broker = Self {
             groups,
+            txns,
             node_id: config.node_id,
             cluster_id,
             topics: TopicRegistry::default(),

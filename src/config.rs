@@ -187,6 +187,24 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     offsets_retention_minutes: Option<u64>,
 
+    /// Longest transaction timeout a transactional producer may ask for (Kafka's
+    /// transaction.max.timeout.ms). Default: 900000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_max_timeout_ms: Option<i32>,
+
+    /// How long a transactional id with no transaction open is kept after its last use
+    /// (Kafka's transactional.id.expiration.ms). Default: 604800000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transactional_id_expiration_ms: Option<i64>,
+
+    /// How long a partition remembers an idle producer's sequence numbers (Kafka's
+    /// producer.id.expiration.ms). Default: 86400000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    producer_id_expiration_ms: Option<i64>,
+
     /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
     /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
     #[arg(long, value_name = "FILTER")]
@@ -238,6 +256,9 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub offsets_retention_minutes: u64,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub producer_id_expiration_ms: i64,
     /// A `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
     pub log_format: LogFormat,
@@ -273,6 +294,9 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            producer_id_expiration_ms: 86_400_000,
             log: "info".into(),
             log_format: LogFormat::Text,
             metrics_listen: None,
@@ -437,6 +461,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("group_min_session_timeout_ms", Kind::Int),
     ("group_max_session_timeout_ms", Kind::Int),
     ("offsets_retention_minutes", Kind::Int),
+    ("transaction_max_timeout_ms", Kind::Int),
+    ("transactional_id_expiration_ms", Kind::Int),
+    ("producer_id_expiration_ms", Kind::Int),
     ("log", Kind::Str),
     ("log_format", Kind::Str),
     ("metrics_listen", Kind::Str),
@@ -510,6 +537,15 @@ impl Config {
                 "group_min_session_timeout_ms",
                 i64::from(self.group_min_session_timeout_ms),
             ),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
+            ),
+            (
+                "transactional_id_expiration_ms",
+                self.transactional_id_expiration_ms,
+            ),
+            ("producer_id_expiration_ms", self.producer_id_expiration_ms),
         ];
         for (key, value) in at_least_one {
             if value < 1 {

@@ -32,6 +32,9 @@ pub enum BrokerError {
     OutOfOrderSequence,
     #[error("producer attempted to produce with an old epoch")]
     InvalidProducerEpoch,
+    /// A transaction check failed (INVALID_TXN_STATE, PRODUCER_FENCED, ...).
+    #[error("transaction check failed: {0:?}")]
+    Transaction(K),
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error(transparent)]
@@ -56,6 +59,7 @@ impl BrokerError {
             Self::PolicyViolation(_) => K::PolicyViolation.code(),
             Self::OutOfOrderSequence => K::OutOfOrderSequenceNumber.code(),
             Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
+            Self::Transaction(e) => e.code(),
             Self::Batch(e) => e.code(),
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
@@ -83,6 +87,7 @@ mod tests {
         assert_eq!(BrokerError::OffsetOutOfRange.code(), 1);
         assert_eq!(BrokerError::OutOfOrderSequence.code(), 45);
         assert_eq!(BrokerError::InvalidProducerEpoch.code(), 47);
+        assert_eq!(BrokerError::Transaction(K::InvalidTxnState).code(), 48);
         assert_eq!(BrokerError::Log(LogError::Corrupt("x".into())).code(), 56);
         assert_eq!(BrokerError::Store(StoreError("x".into())).code(), -1);
     }

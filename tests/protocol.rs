@@ -772,9 +772,11 @@ async fn idempotent_retries_are_written_once() {
         .with_transactional_id(Some(TransactionalId(StrBytes::from("tx"))));
     assert_eq!(
         c.call(&transactional, 4).await.error_code,
-        53,
-        "transactions are refused clearly for now"
+        50,
+        "INVALID_TRANSACTION_TIMEOUT for a zero timeout"
     );
+    let transactional = transactional.with_transaction_timeout_ms(60_000);
+    assert_eq!(c.call(&transactional, 4).await.error_code, 0);
 }
 
 /// Past `max_connections`, a new connection waits until another one closes.

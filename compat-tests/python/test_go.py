@@ -22,6 +22,8 @@ What each scenario asserts is in compat-tests/go/*.go and the README; in short:
   exactly after the committed offsets.
 - admin: create (and its error codes) / create partitions / delete topics, describe / list /
   delete groups; admin_configs: DescribeConfigs (and franz-go IncrementalAlterConfigs).
+- transactions (franz-go): a TransactionalID client commits, aborts, commits 20 records each;
+  read_committed readers see exactly the 40 committed, read_uncommitted all 60.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ SCENARIOS = {
     "sarama-v1": ["metadata", "produce_consume", "idempotent_produce", "list_offsets", "group", "admin"],
     "kafka-go": ["metadata", "produce_consume", "list_offsets", "group", "admin"],
     "franz-go": ["metadata", "produce_consume", "list_offsets", "group", "admin", "admin_configs",
-                 "admin_cluster"],
+                 "admin_cluster", "transactions"],
 }
 
 # (client, scenario) → why it is an expected failure on gregor (known_gap, see conftest.py).
@@ -150,6 +152,11 @@ def test_admin_configs(broker, compat_go, client):
 @clients_for("admin_cluster")
 def test_admin_cluster(broker, compat_go, client):
     run_go(compat_go, client, "admin_cluster", broker)
+
+
+@clients_for("transactions")
+def test_transactions(broker, compat_go, client):
+    run_go(compat_go, client, "transactions", broker)
 
 
 def test_go_scenario_list(compat_go):

@@ -10,6 +10,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
+| transactions | consume-transform-produce with a transactional producer and a read_committed group member (sendOffsetsToTransaction), one round aborted and redone, one more aborted transaction: read_committed output = each input once; read_uncommitted also the aborted records; the group's committed offset = end of input |
 | configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
 """
 
@@ -87,3 +88,8 @@ def test_configs(java_compat, broker, client):
 def test_kafka_ui(java_compat, broker, client):
     """The AdminClient calls kafka-ui makes at start-up, in its refresh and on its pages."""
     run(java_compat, "kafka_ui", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_transactions(java_compat, broker, client):
+    run(java_compat, "transactions", broker)

@@ -1,4 +1,5 @@
-//! Fetch (1): stored batches straight from the log, long polling on the high watermark.
+//! Fetch (1): stored batches straight from the log, long polling on the high watermark
+//! (read_committed: up to the last stable offset, which moves with it or with a marker).
 //! No fetch sessions: every response is a full one with session id 0, which clients accept.
 //! Record sets in segment files are not read here: the response carries them as file regions
 //! that the connection sends with sendfile (see `zero_copy`).
@@ -7,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -19,6 +22,7 @@ use super::RequestContext;
 use crate::error::{BrokerError, Result};
 use crate::meta::partition::Records;
 use crate::meta::Partition;
+use crate::txn::ongoing::AbortedTxn;
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's default fetch.max.bytes (55 MiB).
@@ -151,14 +155,24 @@ fn read_all(
                             // Kafka returns the first batch whole, whatever the limits, so a
                             // consumer can always make progress.
                             let limit = target.max_bytes.min(remaining);
-                            read_partition(p, target.offset, limit, total == 0)
+                            read_partition(p, target.offset, limit, total == 0, read_committed)
                         });
                     match read {
-                        Ok((records, hw, start)) => {
-                            let len = records.len();
+                        Ok(read) => {
+                            let len = read.records.len();
                             remaining = remaining.saturating_sub(len);
                             total += len;
-                            let records = match records {
+                            let aborted = read_committed.then(|| {
+                                read.aborted
+                                    .iter()
+                                    .map(|a| {
+                                        AbortedTransaction::default()
+                                            .with_producer_id(ProducerId(a.producer_id))
+                                            .with_first_offset(a.first_offset)
+                                    })
+                                    .collect()
+                            });
+                            let records = match read.records {
                                 Records::Files(regions) if len > 0 => {
                                     let (placeholder, file_records) = FileRecords::new(regions);
                                     files.push(file_records);
@@ -167,9 +181,10 @@ fn read_all(
                                 Records::Files(_) => bytes::Bytes::new(),
                                 Records::Bytes(b) => b,
                             };
-                            data.with_high_watermark(hw)
-                                .with_last_stable_offset(hw)
-                                .with_log_start_offset(start)
+                            data.with_high_watermark(read.high_watermark)
+                                .with_last_stable_offset(read.last_stable)
+                                .with_log_start_offset(read.log_start)
+                                .with_aborted_transactions(aborted)
                                 .with_records(Some(records))
                         }
                         Err(e) => {
@@ -191,19 +206,48 @@ fn read_all(
     (responses, files, total, errors)
 }
 
+struct Read {
+    records: Records,
+    high_watermark: i64,
+    last_stable: i64,
+    log_start: i64,
+    aborted: Vec<AbortedTxn>,
+}
+
+/// read_uncommitted reads up to the high watermark; read_committed up to the last stable
+/// offset, with the aborted transactions the consumer must skip.
 fn read_partition(
     p: &Partition,
     offset: i64,
     limit: usize,
     min_one: bool,
-) -> Result<(Records, i64, i64)> {
-    let start = p.log_start_offset();
+    read_committed: bool,
+) -> Result<Read> {
+    let log_start = p.log_start_offset();
     let end = p.log_end_offset();
-    if offset < start || offset > end {
+    if offset < log_start || offset > end {
         return Err(BrokerError::OffsetOutOfRange);
     }
-    let hw = p.high_watermark();
-    let records = p.read_records(offset, limit, min_one)?;
-    p.traffic.fetched(&records);
-    Ok((records, hw, start))
+    let high_watermark = p.high_watermark();
+    let read = if read_committed {
+        // Copied, not zero-copy: the aborted list needs the returned batches' end.
+        let (records, last_stable, aborted) = p.read_committed(offset, limit, min_one)?;
+        Read {
+            records: Records::Bytes(records),
+            high_watermark,
+            last_stable,
+            log_start,
+            aborted,
+        }
+    } else {
+        Read {
+            records: p.read_records(offset, limit, min_one)?,
+            high_watermark,
+            last_stable: p.last_stable_offset(),
+            log_start,
+            aborted: Vec::new(),
+        }
+    };
+    p.traffic.fetched(&read.records);
+    Ok(read)
 }

@@ -1,17 +1,28 @@
-//! InitProducerId (22): ids for idempotent producers. Transactional ids are not served yet.
+//! InitProducerId (22): ids for idempotent producers; with a transactional id, the
+//! transaction coordinator's id and epoch (fencing the id's previous producer).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-use kafka_protocol::ResponseError;
 
+use super::txn_common::fenced_error;
 use super::RequestContext;
 
 pub async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.is_some() {
-        // Refused clearly rather than half-served: transactions are not implemented yet.
-        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    if let Some(id) = &req.transactional_id {
+        // v3+ may carry the producer's current id and epoch to resume after an error (KIP-360).
+        let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+        let broker = ctx.broker.clone();
+        return match broker
+            .txns
+            .init_producer_id(&broker, id, req.transaction_timeout_ms, expected)
+        {
+            Ok((pid, epoch)) => response
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+            Err(e) => response.with_error_code(fenced_error(e, ctx.version(), 4).code()),
+        };
     }
     // Without a transactional id, Kafka gives a fresh id with epoch 0 every time (also when a
     // producer asks to bump the epoch of the id it had).

@@ -15,7 +15,10 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
+const READ_COMMITTED: i8 = 1;
+
 pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let read_committed = req.isolation_level == READ_COMMITTED;
     let topics = req
         .topics
         .into_iter()
@@ -29,7 +32,7 @@ pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsets
                     let found = ctx
                         .broker
                         .partition(&t.name, p.partition_index)
-                        .and_then(|part| lookup(&part, p.timestamp));
+                        .and_then(|part| lookup(&part, p.timestamp, read_committed));
                     match found {
                         // The leader epoch field exists from v4 (encoding it earlier is an
                         // error); "no offset" (-1) has no epoch either.
@@ -62,16 +65,20 @@ pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsets
 }
 
 /// (offset, timestamp) for a ListOffsets target; the special targets report timestamp -1.
-fn lookup(p: &Partition, target: i64) -> Result<Option<(i64, i64)>> {
+/// read_committed sees the log up to the last stable offset.
+fn lookup(p: &Partition, target: i64, read_committed: bool) -> Result<Option<(i64, i64)>> {
+    let visible_end = if read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    };
     Ok(match target {
-        LATEST => Some((p.high_watermark(), -1)),
+        LATEST => Some((visible_end, -1)),
         EARLIEST | EARLIEST_LOCAL => Some((p.log_start_offset(), -1)),
         // Nothing is tiered: the latest tiered offset is "none".
         LATEST_TIERED => Some((-1, -1)),
-        MAX_TIMESTAMP => p.max_timestamp()?.filter(|(o, _)| *o < p.high_watermark()),
-        t if t >= 0 => p
-            .offset_for_timestamp(t)?
-            .filter(|(o, _)| *o < p.high_watermark()),
+        MAX_TIMESTAMP => p.max_timestamp()?.filter(|(o, _)| *o < visible_end),
+        t if t >= 0 => p.offset_for_timestamp(t)?.filter(|(o, _)| *o < visible_end),
         _ => None,
     })
 }

@@ -5,6 +5,8 @@
 //! before returning its future (produce appends) happens in that order. The futures are
 //! then awaited one after another by the writer task, which keeps responses in order.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
@@ -21,7 +23,10 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod describe_producers;
+mod describe_transactions;
 mod describe_user_scram_credentials;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod group_common;
@@ -33,12 +38,15 @@ mod leave_group;
 mod list_groups;
 mod list_offsets;
 mod list_partition_reassignments;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_common;
+mod txn_offset_commit;
 pub mod zero_copy;
 
 use std::future::Future;
@@ -135,6 +143,50 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 5,
         handler: |c, b| c.serve(b, init_producer_id::handle),
+    },
+    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form and
+    // EndTxn v5 belongs to transactions v2 (KIP-890): neither is served.
+    Api {
+        key: ApiKey::AddPartitionsToTxn,
+        min_version: 0,
+        max_version: 3,
+        handler: |c, b| c.serve(b, add_partitions_to_txn::handle),
+    },
+    Api {
+        key: ApiKey::AddOffsetsToTxn,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, add_offsets_to_txn::handle),
+    },
+    Api {
+        key: ApiKey::EndTxn,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, end_txn::handle),
+    },
+    Api {
+        key: ApiKey::TxnOffsetCommit,
+        min_version: 0,
+        max_version: 4,
+        handler: |c, b| c.serve(b, txn_offset_commit::handle),
+    },
+    Api {
+        key: ApiKey::DescribeProducers,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_producers::handle),
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_transactions::handle),
+    },
+    Api {
+        key: ApiKey::ListTransactions,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, list_transactions::handle),
     },
     // Consumer groups (src/group): kafka-go and old Sarama hard-code v0/v1 of several.
     Api {
@@ -503,6 +555,13 @@ mod tests {
             ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+            ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+            ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+            ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+            ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+            ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
+            ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+            ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -27,6 +27,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
                     .collect()
             });
             let result = groups.fetch_offsets(g.group_id.to_string(), wanted).await;
+            let result = result.map(|f| mark_unstable(&ctx, &g.group_id, req.require_stable, f));
             answers.push(group_answer(g.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -41,6 +42,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
         .await
     {
         Ok(fetched) => {
+            let fetched = mark_unstable(&ctx, &req.group_id, req.require_stable, fetched);
             OffsetFetchResponse::default().with_topics(single_group_topics(fetched, None))
         }
         // Before v2 there is no top-level error: each partition carries it.
@@ -48,7 +50,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
             let empty = wanted
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, Ok(None))).collect()))
                 .collect();
             OffsetFetchResponse::default().with_topics(single_group_topics(empty, Some(e)))
         }
@@ -56,28 +58,65 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
     }
 }
 
-/// (offset, leader epoch, metadata) as the response shows them; -1 for none.
-fn values(o: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
-    match o {
-        Some(o) => (o.offset, o.leader_epoch, str(o.metadata)),
-        None => (-1, -1, StrBytes::default()),
-    }
-}
+/// A partition's committed offset, or why there is none to show.
+type Slot = Result<Option<CommittedOffset>, E>;
+/// Offsets by topic with their slots, as the response lists them.
+type Slots = Vec<(String, Vec<(i32, Slot)>)>;
 
-fn single_group_topics(fetched: FetchedOffsets, error: Option<E>) -> Vec<OffsetFetchResponseTopic> {
+/// With require_stable (v7+), a partition whose offset a transaction holds pending answers
+/// UNSTABLE_OFFSET_COMMIT, as Kafka does.
+fn mark_unstable(
+    ctx: &RequestContext,
+    group: &str,
+    require_stable: bool,
+    fetched: FetchedOffsets,
+) -> Slots {
     fetched
         .into_iter()
         .map(|(topic, partitions)| {
             let partitions = partitions
                 .into_iter()
                 .map(|(p, o)| {
-                    let (offset, epoch, metadata) = values(o);
+                    let unstable =
+                        require_stable && ctx.broker.txns.has_pending_offset(group, &topic, p);
+                    (
+                        p,
+                        if unstable {
+                            Err(E::UnstableOffsetCommit)
+                        } else {
+                            Ok(o)
+                        },
+                    )
+                })
+                .collect();
+            (topic, partitions)
+        })
+        .collect()
+}
+
+/// (offset, leader epoch, metadata, error code) as the response shows them; -1 for none.
+fn values(o: Slot) -> (i64, i32, StrBytes, i16) {
+    match o {
+        Ok(Some(o)) => (o.offset, o.leader_epoch, str(o.metadata), 0),
+        Ok(None) => (-1, -1, StrBytes::default(), 0),
+        Err(e) => (-1, -1, StrBytes::default(), e.code()),
+    }
+}
+
+fn single_group_topics(fetched: Slots, error: Option<E>) -> Vec<OffsetFetchResponseTopic> {
+    fetched
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(p, o)| {
+                    let (offset, epoch, metadata, code) = values(o);
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(metadata))
-                        .with_error_code(error.map_or(0, |e| e.code()))
+                        .with_error_code(error.map_or(code, |e| e.code()))
                 })
                 .collect();
             OffsetFetchResponseTopic::default()
@@ -87,7 +126,7 @@ fn single_group_topics(fetched: FetchedOffsets, error: Option<E>) -> Vec<OffsetF
         .collect()
 }
 
-fn group_answer(group_id: GroupId, result: Result<FetchedOffsets, E>) -> OffsetFetchResponseGroup {
+fn group_answer(group_id: GroupId, result: Result<Slots, E>) -> OffsetFetchResponseGroup {
     let fetched = match result {
         Ok(f) => f,
         Err(e) => {
@@ -102,12 +141,13 @@ fn group_answer(group_id: GroupId, result: Result<FetchedOffsets, E>) -> OffsetF
             let partitions = partitions
                 .into_iter()
                 .map(|(p, o)| {
-                    let (offset, epoch, metadata) = values(o);
+                    let (offset, epoch, metadata, code) = values(o);
                     OffsetFetchResponsePartitions::default()
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(metadata))
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetFetchResponseTopics::default()

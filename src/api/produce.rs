@@ -128,7 +128,14 @@ fn append(
         if config.is_compacted() && !header.is_control() {
             require_keys(&records, topic, index)?;
         }
-        let appended = partition.append(&header, BytesMut::from(&records[..]), now)?;
+        let batch = BytesMut::from(&records[..]);
+        let appended = if header.is_transactional() {
+            ctx.broker
+                .txns
+                .append_transactional(&partition, &header, batch, now)?
+        } else {
+            partition.append(&header, batch, now)?
+        };
         if !appended.duplicate {
             partition
                 .traffic

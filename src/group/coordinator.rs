@@ -183,6 +183,27 @@ impl GroupCoordinator {
         self.call(move |c, now, tx| c.commit(req, now, tx)).await?
     }
 
+    /// The offsets of a committed transaction (TxnOffsetCommit): written without the member
+    /// checks, which were made when the transaction took them.
+    pub async fn commit_transactional(
+        &self,
+        group_id: String,
+        offsets: Vec<OffsetToCommit>,
+    ) -> Result<(), E> {
+        let req = CommitRequest {
+            group_id,
+            member_id: String::new(),
+            instance_id: None,
+            generation: -1,
+            retention_ms: -1,
+            version: 0,
+            offsets,
+        };
+        self.call(move |c, now, tx| c.commit_checked(req, now, false, tx))
+            .await??;
+        Ok(())
+    }
+
     /// OffsetFetch: the given partitions, or (None) every committed offset of the group.
     pub async fn fetch_offsets(
         &self,
@@ -649,7 +670,17 @@ impl Coordinator {
         now: i64,
         tx: oneshot::Sender<Result<Vec<Result<(), E>>, E>>,
     ) {
-        let result = self.apply_commit(&req, now);
+        self.commit_checked(req, now, true, tx)
+    }
+
+    fn commit_checked(
+        &mut self,
+        req: CommitRequest,
+        now: i64,
+        check_member: bool,
+        tx: oneshot::Sender<Result<Vec<Result<(), E>>, E>>,
+    ) {
+        let result = self.apply_commit(&req, now, check_member);
         let Ok(results) = result else {
             return self.reply(tx, result);
         };
@@ -662,7 +693,12 @@ impl Coordinator {
         }));
     }
 
-    fn apply_commit(&mut self, req: &CommitRequest, now: i64) -> Result<Vec<Result<(), E>>, E> {
+    fn apply_commit(
+        &mut self,
+        req: &CommitRequest,
+        now: i64,
+        check_member: bool,
+    ) -> Result<Vec<Result<(), E>>, E> {
         if !self.groups.contains_key(&req.group_id) {
             if req.generation >= 0 {
                 return Err(if req.version >= 9 {
@@ -687,12 +723,14 @@ impl Coordinator {
             .groups
             .get_mut(&req.group_id)
             .ok_or(E::UnknownServerError)?;
-        entry.group.validate_offset_commit(
-            &req.member_id,
-            req.instance_id.as_deref(),
-            req.generation,
-        )?;
-        entry.group.on_offset_commit(&req.member_id, now);
+        if check_member {
+            entry.group.validate_offset_commit(
+                &req.member_id,
+                req.instance_id.as_deref(),
+                req.generation,
+            )?;
+            entry.group.on_offset_commit(&req.member_id, now);
+        }
         let expire_timestamp =
             (req.retention_ms != -1).then(|| now.saturating_add(req.retention_ms));
         let mut results = Vec::with_capacity(req.offsets.len());
@@ -959,7 +997,7 @@ mod tests {
                     metadata: None,
                 }],
             };
-            assert!(c.apply_commit(&commit, committed).is_ok());
+            assert!(c.apply_commit(&commit, committed, true).is_ok());
         }
         c.flush();
         assert_eq!(store.scan_prefix(record::OFFSET_PREFIX).unwrap().len(), 4);
@@ -1025,7 +1063,7 @@ mod tests {
                 metadata: None,
             }],
         };
-        assert!(c.apply_commit(&commit, 10).is_ok());
+        assert!(c.apply_commit(&commit, 10, true).is_ok());
         // Long after the commit but while the member is there: kept.
         c.cleanup(50_000);
         assert_eq!(c.groups["g"].offsets.len(), 1);

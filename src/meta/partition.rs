@@ -14,6 +14,8 @@ use crate::log::cleaner::{CleanStats, Compaction};
 use crate::log::retention::Retention;
 use crate::log::{AppendInfo, FileRegion, LogConfig, LogError, PartitionLog};
 use crate::metrics::{Histogram, Traffic};
+use crate::txn::marker;
+use crate::txn::ongoing::{AbortedTxn, PartitionTxns};
 use crate::txn::sequence::{ProducerStates, Verdict};
 
 /// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
@@ -24,6 +26,7 @@ const PRODUCER_STATE_SEGMENTS: usize = 2;
 struct State {
     log: PartitionLog,
     producers: ProducerStates,
+    txns: PartitionTxns,
 }
 
 /// The outcome of an append.
@@ -90,11 +93,15 @@ impl Partition {
         fsync_latency: Arc<Histogram>,
     ) -> Result<Self> {
         let end = log.log_end_offset();
-        let producers = rebuild_producer_state(&log)?;
+        let (producers, txns) = rebuild_producer_state(&log)?;
         Ok(Self {
             topic: topic.to_string(),
             index,
-            state: Mutex::new(State { log, producers }),
+            state: Mutex::new(State {
+                log,
+                producers,
+                txns,
+            }),
             durability,
             sync_lock: tokio::sync::Mutex::new(()),
             synced: AtomicI64::new(end),
@@ -138,6 +145,9 @@ impl Partition {
         state
             .producers
             .record(header, info.first_offset, info.last_offset);
+        if header.is_transactional() {
+            state.txns.on_data(header.producer_id, info.first_offset);
+        }
         drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
@@ -146,6 +156,36 @@ impl Partition {
             info,
             duplicate: false,
         })
+    }
+
+    /// Append a transaction marker (control batch) for the producer; returns its offset. Call
+    /// [`Partition::commit`] with it before the transaction counts as complete.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let mut state = self.state();
+        if !state.producers.accept_marker(producer_id, producer_epoch) {
+            return Err(BrokerError::InvalidProducerEpoch);
+        }
+        let batch = marker::control_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        );
+        let info = state.log.append(batch, now_ms)?;
+        state.txns.on_marker(producer_id, commit, info.first_offset);
+        drop(state);
+        if self.durability == Durability::Deferred {
+            self.publish(info.last_offset + 1);
+        }
+        Ok(info.last_offset)
     }
 
     /// Wait until everything up to `last_offset` is durable (per the policy) and visible.
@@ -205,6 +245,41 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// Last stable offset: below it every transaction is decided (read_committed's limit).
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        match self.state().txns.first_unstable_offset() {
+            Some(first) => first.min(hw),
+            None => hw,
+        }
+    }
+
+    /// Producers known here (DescribeProducers): (id, epoch, last sequence, last timestamp,
+    /// first offset of its open transaction or -1).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, i64)> {
+        let state = self.state();
+        let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
+        state
+            .producers
+            .describe()
+            .into_iter()
+            .map(|(id, epoch, seq, ts)| {
+                (id, epoch, seq, ts, ongoing.get(&id).copied().unwrap_or(-1))
+            })
+            .collect()
+    }
+
+    /// Forget producers idle since `before` (producer.id.expiration.ms), keeping those with an
+    /// open transaction here.
+    pub fn expire_producers(&self, before: i64) {
+        let mut state = self.state();
+        let State {
+            producers, txns, ..
+        } = &mut *state;
+        let open: std::collections::HashSet<i64> = txns.ongoing().map(|(id, _)| id).collect();
+        producers.expire(before, |id| open.contains(&id));
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.state().log.log_start_offset()
     }
@@ -257,6 +332,28 @@ impl Partition {
         }
     }
 
+    /// read_committed: batches from `offset` below the last stable offset, that offset, and the
+    /// aborted transactions overlapping what is returned.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<(Bytes, i64, Vec<AbortedTxn>)> {
+        let lso = self.last_stable_offset();
+        if offset >= lso {
+            return Ok((Bytes::new(), lso, Vec::new()));
+        }
+        let state = self.state();
+        let records = state.log.read(offset, max_bytes, min_one_batch)?.records;
+        let records = cut_at_offset(records, lso);
+        let end = batch::headers(&records)
+            .last()
+            .map_or(offset, |(_, h)| h.last_offset() + 1);
+        let aborted = state.txns.aborted_between(offset, end);
+        Ok((records, lso, aborted))
+    }
+
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         Ok(self.state().log.offset_for_timestamp(timestamp)?)
     }
@@ -304,9 +401,11 @@ impl Partition {
     }
 }
 
-/// Replay the batch headers of the newest segments into producer state.
-fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
+/// Replay the batch headers of the newest segments into producer state, and the
+/// transactional batches and markers among them into the partition's transaction state.
+fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStates, PartitionTxns)> {
     let mut producers = ProducerStates::default();
+    let mut txns = PartitionTxns::default();
     let bases = log.segment_base_offsets();
     let mut offset = bases[bases.len().saturating_sub(PRODUCER_STATE_SEGMENTS)..]
         .first()
@@ -316,8 +415,19 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
     while offset < log.log_end_offset() {
         let chunk = log.read(offset, 1 << 20, true)?.records;
         let mut last = None;
-        for (_, h) in batch::headers(&chunk) {
-            producers.record(&h, h.base_offset, h.last_offset());
+        for (pos, h) in batch::headers(&chunk) {
+            if h.is_control() {
+                // Markers carry no sequence: they only move the epoch and end transactions.
+                producers.accept_marker(h.producer_id, h.producer_epoch);
+                if let Some(commit) = marker::marker_kind(&h, &chunk[pos..pos + h.total_size()]) {
+                    txns.on_marker(h.producer_id, commit, h.base_offset);
+                }
+            } else {
+                producers.record(&h, h.base_offset, h.last_offset());
+                if h.is_transactional() {
+                    txns.on_data(h.producer_id, h.base_offset);
+                }
+            }
             last = Some(h.last_offset());
         }
         match last {
@@ -325,7 +435,7 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStates> {
             None => break,
         }
     }
-    Ok(producers)
+    Ok((producers, txns))
 }
 
 /// Drop whole batches that start at or after `end` (data not yet visible to consumers).

@@ -93,6 +93,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
+    tasks.spawn(crate::txn::coordinator::run_timer(
+        broker.clone(),
+        shutdown.clone(),
+    ));
     // Last, so that /health answering means every Kafka listener accepts connections.
     let metrics_addr = match &broker.config.metrics_listen {
         Some(addr) => {

@@ -1,7 +1,12 @@
-//! Producer ids and per-partition sequence checks (idempotent producing). Transactions will
-//! live here too.
+//! Producer ids and per-partition sequence checks (idempotent producing), and transactions:
+//! the coordinator (`coordinator`, state machine in `state`), markers, and per-partition
+//! transaction state (`ongoing`).
 
+pub mod coordinator;
+pub mod marker;
+pub mod ongoing;
 pub mod sequence;
+pub mod state;
 
 use std::sync::Mutex;
 

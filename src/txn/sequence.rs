@@ -21,6 +21,8 @@ struct Appended {
 struct Producer {
     epoch: i16,
     recent: VecDeque<Appended>,
+    /// When it last wrote here (its batch's max timestamp; for producer.id.expiration.ms).
+    last_timestamp: i64,
 }
 
 /// What to do with an incoming batch.
@@ -89,6 +91,41 @@ impl ProducerStates {
         }
     }
 
+    /// Every producer's (id, epoch, last sequence or -1, last timestamp).
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64)> {
+        let mut all: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(id, p)| {
+                let last_seq = p.recent.back().map_or(-1, |a| a.last_seq);
+                (*id, p.epoch, last_seq, p.last_timestamp)
+            })
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Forget producers that wrote nothing since `before` (Kafka's producer.id.expiration.ms),
+    /// except those `keep` names (an open transaction).
+    pub fn expire(&mut self, before: i64, keep: impl Fn(i64) -> bool) {
+        self.producers
+            .retain(|id, p| p.last_timestamp >= before || keep(*id));
+    }
+
+    /// A transaction marker for the producer: refused (false) with an epoch older than the
+    /// producer's; a newer epoch (a fenced producer's abort) becomes the producer's epoch.
+    pub fn accept_marker(&mut self, producer_id: i64, epoch: i16) -> bool {
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch < p.epoch {
+            return false;
+        }
+        if epoch > p.epoch {
+            p.epoch = epoch;
+            p.recent.clear();
+        }
+        true
+    }
+
     /// Record a batch written at `first_offset..=last_offset` (also used to rebuild the state
     /// from the log at start-up).
     pub fn record(&mut self, h: &BatchHeader, first_offset: i64, last_offset: i64) {
@@ -100,6 +137,7 @@ impl ProducerStates {
             p.epoch = h.producer_epoch;
             p.recent.clear();
         }
+        p.last_timestamp = p.last_timestamp.max(h.max_timestamp);
         p.recent.push_back(Appended {
             first_seq: h.base_sequence,
             last_seq: last_seq(h),
@@ -175,6 +213,28 @@ mod tests {
         assert_eq!(s.check(&batch(7, 1, 0, 1)), Verdict::Append);
         s.record(&batch(7, 1, 0, 1), 15, 15);
         assert_eq!(s.check(&batch(7, 0, 5, 1)), Verdict::StaleEpoch);
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let mut s = ProducerStates::default();
+        let mut old = batch(1, 0, 0, 1);
+        old.max_timestamp = 100;
+        let mut new = batch(2, 0, 0, 1);
+        new.max_timestamp = 500;
+        let mut open = batch(3, 0, 0, 1);
+        open.max_timestamp = 100;
+        for h in [old, new, open] {
+            s.record(&h, 0, 0);
+        }
+        s.expire(200, |id| id == 3);
+        let left: Vec<i64> = s.describe().iter().map(|d| d.0).collect();
+        assert_eq!(left, vec![2, 3]);
+        assert_eq!(
+            s.check(&batch(1, 0, 7, 1)),
+            Verdict::Append,
+            "forgotten: starts anew"
+        );
     }
 
     #[test]

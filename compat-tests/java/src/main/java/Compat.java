@@ -37,12 +37,13 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * longer than its deadline (COMPAT_DEADLINE seconds, default 120; a thread dump goes to stderr).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
- * group, admin, configs, kafka_ui, delete_records. Topic and group names carry a random suffix,
+ * group, admin, configs, kafka_ui, delete_records,
+ * transactions. Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin",
-            "configs", "kafka_ui", "delete_records");
+            "configs", "kafka_ui", "delete_records", "transactions");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -87,6 +88,7 @@ public final class Compat {
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
+                case "transactions" -> new TransactionsScenario(c).run();
                 default -> throw new Usage("unknown scenario " + scenario);
             }
             System.out.printf("PASS: java %s against %s (%d ms)%n", scenario, c.bootstrap,

@@ -1,0 +1,48 @@
+//! DescribeProducers (61): the producers a partition knows (kafka-ui's topic page, tooling).
+
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use super::RequestContext;
+
+pub async fn handle(
+    ctx: RequestContext,
+    req: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let response = PartitionResponse::default().with_partition_index(index);
+                    match ctx.broker.partition(&t.name, index) {
+                        Ok(p) => response.with_active_producers(
+                            p.producers()
+                                .into_iter()
+                                .map(|(id, epoch, last_sequence, last_timestamp, txn_start)| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(id))
+                                        .with_producer_epoch(i32::from(epoch))
+                                        .with_last_sequence(last_sequence)
+                                        .with_last_timestamp(last_timestamp)
+                                        .with_coordinator_epoch(-1)
+                                        .with_current_txn_start_offset(txn_start)
+                                })
+                                .collect(),
+                        ),
+                        Err(e) => response.with_error_code(e.code()),
+                    }
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}

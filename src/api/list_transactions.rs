@@ -1,0 +1,63 @@
+//! ListTransactions (66), v0–v1: transactional ids, filtered by state, producer id and (v1)
+//! how long the transaction has been running. v2's id pattern (a Java regex) is not served.
+
+use kafka_protocol::messages::list_transactions_response::TransactionState;
+use kafka_protocol::messages::{
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::group::now_ms;
+
+const STATES: [&str; 8] = [
+    "Empty",
+    "Ongoing",
+    "PrepareCommit",
+    "PrepareAbort",
+    "CompleteCommit",
+    "CompleteAbort",
+    "PrepareEpochFence",
+    "Dead",
+];
+
+pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTransactionsResponse {
+    let unknown: Vec<StrBytes> = req
+        .state_filters
+        .iter()
+        .filter(|f| !STATES.contains(&f.as_str()))
+        .cloned()
+        .collect();
+    let now = now_ms();
+    let mut listed: Vec<_> = ctx
+        .broker
+        .txns
+        .list()
+        .into_iter()
+        .filter(|t| {
+            let m = &t.metadata;
+            (req.state_filters.is_empty()
+                || req
+                    .state_filters
+                    .iter()
+                    .any(|f| f.as_str() == m.state.kafka_name()))
+                && (req.producer_id_filters.is_empty()
+                    || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id))
+                && (req.duration_filter < 0
+                    || (m.start_ms >= 0 && now - m.start_ms > req.duration_filter))
+        })
+        .collect();
+    listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+    let states = listed
+        .into_iter()
+        .map(|t| {
+            TransactionState::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id)))
+                .with_producer_id(ProducerId(t.metadata.producer_id))
+                .with_transaction_state(StrBytes::from_static_str(t.metadata.state.kafka_name()))
+        })
+        .collect();
+    ListTransactionsResponse::default()
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(states)
+}

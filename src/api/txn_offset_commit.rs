@@ -1,0 +1,77 @@
+//! TxnOffsetCommit (28): a transaction's consumer offsets, kept pending until it commits
+//! (discarded on abort).
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::ResponseError as E;
+
+use super::group_common::partition_exists;
+use super::txn_common::code;
+use super::RequestContext;
+use crate::txn::state::PendingOffset;
+
+pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let broker = &ctx.broker;
+    let max_metadata = broker.groups.config().offset_metadata_max_bytes;
+    let mut offsets = Vec::new();
+    let mut precheck = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let too_large = p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > max_metadata);
+            let check = if !partition_exists(broker, &t.name, p.partition_index) {
+                Err(E::UnknownTopicOrPartition)
+            } else if too_large {
+                Err(E::OffsetMetadataTooLarge)
+            } else {
+                offsets.push((
+                    t.name.to_string(),
+                    p.partition_index,
+                    PendingOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    },
+                ));
+                Ok(())
+            };
+            precheck.push(check);
+        }
+    }
+    let result = if offsets.is_empty() {
+        Ok(())
+    } else {
+        broker.txns.commit_offsets(
+            &req.transactional_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            &req.group_id,
+            offsets,
+        )
+    };
+    let mut checks = precheck.into_iter();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = checks.next().unwrap_or(Ok(())).and(result);
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code(r, ctx.version(), 0))
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
