@@ -120,7 +120,9 @@ def main():
                DYNAMIC_CONFIG_ENABLED="false")
     base = f"http://127.0.0.1:{args.port}"
     with open(args.log, "w") as ui_log:
-        ui = subprocess.Popen(["java", "-Xmx512m", "-jar", args.jar], env=env,
+        # add-opens: what kafka-ui's own image passes (JMX over SSL support; an error otherwise).
+        ui = subprocess.Popen(["java", "-Xmx512m", "--add-opens", "java.rmi/javax.rmi.ssl=ALL-UNNAMED",
+                               "-jar", args.jar], env=env,
                               stdout=ui_log, stderr=subprocess.STDOUT)
     try:
         log(f"kafka-ui pid {ui.pid} on {base}, log {args.log}")

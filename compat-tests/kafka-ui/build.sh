@@ -23,7 +23,9 @@ GIT="${KAFKA_UI_GIT:-/work/.mirror/kafbat+kafka-ui/repo}"
 WORK="${KAFKA_UI_WORK:-/tmp/kafka-ui-src}"
 
 if [ -s "$JAR" ]; then echo "$JAR"; exit 0; fi
-apt_install maven openjdk-17-jdk-headless nodejs npm >&2
+command -v mvn >/dev/null || apt_install maven >&2
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless >&2
+command -v npx >/dev/null || apt_install nodejs npm >&2
 PNPM=(pnpm); command -v pnpm >/dev/null || PNPM=(npx --yes pnpm@9.15.0)
 
 rm -rf "$WORK" && mkdir -p "$WORK"
