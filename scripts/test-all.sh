@@ -19,6 +19,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --quiet
 
+echo "== fuzz targets (bounded: FUZZ_SECONDS each, from the committed corpus)"
+scripts/fuzz.sh
+
 echo "== compatibility suite (real clients, gregor and reference Apache Kafka)"
 cargo build --quiet --bin gregor
 COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" compat-tests/run.sh

@@ -15,7 +15,7 @@ use crate::log::retention::Retention;
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::metrics::Metrics;
-use crate::store::{KvStore, MemoryStore, RocksStore};
+use crate::store::{self, KvStore, MemoryStore};
 use crate::txn::coordinator::TxnCoordinator;
 use crate::txn::ProducerIds;
 
@@ -65,7 +65,7 @@ impl Broker {
                     .with_context(|| format!("creating {}", meta.display()))?;
                 std::fs::create_dir_all(&logs)
                     .with_context(|| format!("creating {}", logs.display()))?;
-                (Arc::new(RocksStore::open(&meta)?), Some(logs))
+                (store::open_disk(&meta)?, Some(logs))
             }
         };
         let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;

@@ -119,6 +119,25 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<usize>,
 
+    /// Close a connection that has sent nothing and awaits no answer for this long (Kafka's
+    /// connections.max.idle.ms). Default: 600000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections_max_idle_ms: Option<u64>,
+
+    /// Bytes of requests being read or awaiting their answers, over all connections; a
+    /// connection waits before reading more (Kafka's queued.max.request.bytes). At least
+    /// max_request_bytes. Default: 536870912.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queued_max_request_bytes: Option<u64>,
+
+    /// The same bound for one connection: its pipelined requests hold at most this many bytes
+    /// (a single larger request is still read when nothing else is pending). Default: 16777216.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_max_queued_bytes: Option<u64>,
+
     /// When appended records reach the disk: always (before acknowledging; one fsync serves
     /// every append that arrived meanwhile), interval:MS (acknowledge at once, fsync every MS
     /// milliseconds) or never (when the OS decides). Default: always.
@@ -245,6 +264,9 @@ pub struct Config {
     pub max_message_bytes: u32,
     pub max_request_bytes: u32,
     pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_request_bytes: u64,
+    pub connection_max_queued_bytes: u64,
     pub fsync: FsyncPolicy,
     pub segment_bytes: u64,
     pub segment_ms: i64,
@@ -283,6 +305,9 @@ impl Default for Config {
             max_message_bytes: 1_048_588,
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
+            connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: 536_870_912,
+            connection_max_queued_bytes: 16_777_216,
             fsync: FsyncPolicy::Always,
             segment_bytes: 1_073_741_824,
             segment_ms: 604_800_000,
@@ -450,6 +475,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("max_message_bytes", Kind::Int),
     ("max_request_bytes", Kind::Int),
     ("max_connections", Kind::Int),
+    ("connections_max_idle_ms", Kind::Int),
+    ("queued_max_request_bytes", Kind::Int),
+    ("connection_max_queued_bytes", Kind::Int),
     ("fsync", Kind::Str),
     ("segment_bytes", Kind::Int),
     ("segment_ms", Kind::Int),
@@ -521,6 +549,14 @@ impl Config {
                 self.max_connections.min(i64::MAX as usize) as i64,
             ),
             (
+                "connections_max_idle_ms",
+                self.connections_max_idle_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "connection_max_queued_bytes",
+                self.connection_max_queued_bytes.min(i64::MAX as u64) as i64,
+            ),
+            (
                 "segment_bytes",
                 self.segment_bytes.min(i64::MAX as u64) as i64,
             ),
@@ -557,6 +593,28 @@ impl Config {
                 "group_max_session_timeout_ms ({}) must not be below group_min_session_timeout_ms ({})",
                 self.group_max_session_timeout_ms, self.group_min_session_timeout_ms
             )));
+        }
+        // Otherwise a request of the largest size could never be read.
+        if self.queued_max_request_bytes < u64::from(self.max_request_bytes) {
+            return Err(invalid(format!(
+                "queued_max_request_bytes ({}) must not be below max_request_bytes ({})",
+                self.queued_max_request_bytes, self.max_request_bytes
+            )));
+        }
+        // Byte budgets are semaphores too (see below).
+        for (key, value) in [
+            ("queued_max_request_bytes", self.queued_max_request_bytes),
+            (
+                "connection_max_queued_bytes",
+                self.connection_max_queued_bytes,
+            ),
+        ] {
+            if value > tokio::sync::Semaphore::MAX_PERMITS as u64 {
+                return Err(invalid(format!(
+                    "{key} must be at most {}",
+                    tokio::sync::Semaphore::MAX_PERMITS
+                )));
+            }
         }
         // The connection cap is a semaphore, which panics above this.
         if self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {

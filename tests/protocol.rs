@@ -1,6 +1,8 @@
 //! Raw-protocol scenarios against an in-process broker.
 
 mod common;
+#[path = "protocol/hostile.rs"]
+mod hostile;
 
 use std::time::Duration;
 

@@ -449,38 +449,17 @@ pub fn dispatch_from(
     peer: Option<std::net::SocketAddr>,
     mut frame: Bytes,
 ) -> Dispatch {
-    if frame.len() < 8 {
-        return Dispatch::Close(format!(
-            "request of {} bytes is shorter than a request header",
-            frame.len()
-        ));
-    }
-    let key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let Some(api) = lookup(key) else {
-        return Dispatch::Close(format!("unknown or unsupported API key {key}"));
-    };
-    let supported = (api.min_version..=api.max_version).contains(&version);
-    // An unsupported ApiVersions is answered (with its v0 body) so clients can retry lower.
-    let header_version = if api.key == ApiKey::ApiVersions && !supported {
-        if version >= 3 {
-            2
-        } else {
-            1
+    let (api, version, header) = match parse_request(&mut frame) {
+        Parsed::Request {
+            api,
+            version,
+            header,
+        } => (api, version, header),
+        Parsed::UnsupportedApiVersions { correlation_id } => {
+            return Dispatch::Respond(api_versions::unsupported(correlation_id))
         }
-    } else {
-        api.key.request_header_version(version)
+        Parsed::Refused(why) => return Dispatch::Close(why),
     };
-    let header = match RequestHeader::decode(&mut frame, header_version) {
-        Ok(h) => h,
-        Err(e) => return Dispatch::Close(format!("malformed request header: {e}")),
-    };
-    if !supported {
-        if api.key == ApiKey::ApiVersions {
-            return Dispatch::Respond(api_versions::unsupported(header.correlation_id));
-        }
-        return Dispatch::Close(format!("{:?} v{version} is not supported", api.key));
-    }
     let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
     let ctx = RequestContext {
         broker: broker.clone(),
@@ -502,6 +481,63 @@ pub fn dispatch_from(
             .instrument(span),
         )),
         Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
+    }
+}
+
+/// A request frame's header, read and checked against the API table.
+pub enum Parsed {
+    /// A supported API and version; the frame now holds the request body.
+    Request {
+        api: &'static Api,
+        version: i16,
+        header: RequestHeader,
+    },
+    /// ApiVersions of a version gregor does not serve: answered so clients can retry lower.
+    UnsupportedApiVersions { correlation_id: i32 },
+    /// Nothing to answer: the connection is closed (as Kafka does).
+    Refused(String),
+}
+
+/// Read the request header at the start of `frame`, leaving the body.
+pub fn parse_request(frame: &mut Bytes) -> Parsed {
+    if frame.len() < 8 {
+        return Parsed::Refused(format!(
+            "request of {} bytes is shorter than a request header",
+            frame.len()
+        ));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let Some(api) = lookup(key) else {
+        return Parsed::Refused(format!("unknown or unsupported API key {key}"));
+    };
+    let supported = (api.min_version..=api.max_version).contains(&version);
+    // An unsupported ApiVersions is answered (with its v0 body) so clients can retry lower.
+    let header_version = if api.key == ApiKey::ApiVersions && !supported {
+        if version >= 3 {
+            2
+        } else {
+            1
+        }
+    } else {
+        api.key.request_header_version(version)
+    };
+    let header = match RequestHeader::decode(frame, header_version) {
+        Ok(h) => h,
+        Err(e) => return Parsed::Refused(format!("malformed request header: {e}")),
+    };
+    if !supported {
+        if api.key == ApiKey::ApiVersions {
+            return Parsed::UnsupportedApiVersions {
+                correlation_id: header.correlation_id,
+            };
+        }
+        return Parsed::Refused(format!("{:?} v{version} is not supported", api.key));
+    }
+    Parsed::Request {
+        api,
+        version,
+        header,
     }
 }
 

@@ -112,6 +112,13 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "This broker's id.",
         ),
         setting(
+            "connections.max.idle.ms",
+            Long,
+            Some("600000"),
+            s(&config.connections_max_idle_ms),
+            "How long a connection may stay idle before the broker closes it.",
+        ),
+        setting(
             "default.replication.factor",
             Int,
             Some("1"),
@@ -272,6 +279,13 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             None,
             s(&"broker,controller"),
             "The roles this node plays.",
+        ),
+        setting(
+            "queued.max.request.bytes",
+            Long,
+            Some("-1"),
+            s(&config.queued_max_request_bytes),
+            "Bytes of requests read and not yet answered, over all connections, before reading waits.",
         ),
         setting(
             "socket.request.max.bytes",

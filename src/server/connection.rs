@@ -3,14 +3,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::frame::read_frame;
+use super::budget::{Budgets, Held};
+use super::frame::{read_length, FrameError};
 use super::sendfile::send_region;
 use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture};
@@ -18,36 +21,53 @@ use crate::broker::Broker;
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
 const MAX_IN_FLIGHT: usize = 64;
+/// Request bodies are read (and their bytes counted in the budgets) this much at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// A response on its way to the writer, with the request bytes it keeps accounted for.
+type Pending = (ResponseFuture, Held);
 
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
     listener: Arc<ListenerInfo>,
+    queued: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
-    let (tx, rx) = mpsc::channel::<ResponseFuture>(MAX_IN_FLIGHT);
+    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(rx, BufWriter::new(write_half)).in_current_span());
     let mut reader = BufReader::new(read_half);
-    let max = broker.config.max_request_bytes as usize;
+    let config = &broker.config;
+    let budgets = Budgets::new(
+        queued,
+        config.queued_max_request_bytes,
+        config.connection_max_queued_bytes,
+    );
+    let idle = Duration::from_millis(config.connections_max_idle_ms);
+    let max = config.max_request_bytes as usize;
     loop {
-        let frame = tokio::select! {
+        let next = tokio::select! {
             _ = shutdown.cancelled() => break,
-            frame = read_frame(&mut reader, max) => frame,
+            next = read_request(&mut reader, max, &budgets, idle) => next,
         };
-        let frame = match frame {
+        let (frame, held) = match next {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => {
+            Err(Closed::Idle) => {
+                tracing::debug!(%peer, "closing connection: idle for {idle:?}");
+                break;
+            }
+            Err(Closed::Frame(e)) => {
                 tracing::info!(%peer, error = %e, "closing connection: bad frame");
                 break;
             }
         };
         match dispatch_from(&broker, &listener, Some(peer), frame) {
             Dispatch::Respond(response) => {
-                if tx.send(response).await.is_err() {
+                if tx.send((response, held)).await.is_err() {
                     break;
                 }
             }
@@ -62,12 +82,65 @@ pub async fn serve(
     let _ = writer.await;
 }
 
+enum Closed {
+    /// Nothing sent and nothing awaiting an answer for `connections_max_idle_ms` (or a frame
+    /// that took that long to arrive).
+    Idle,
+    Frame(FrameError),
+}
+
+/// The next request frame with its share of the byte budgets; `Ok(None)` when the peer closed
+/// the connection between frames.
+async fn read_request(
+    reader: &mut BufReader<OwnedReadHalf>,
+    max: usize,
+    budgets: &Budgets,
+    idle: Duration,
+) -> Result<Option<(bytes::Bytes, Held)>, Closed> {
+    // Waiting for the next request is idleness only while nothing awaits an answer (a long
+    // poll is not idle). The same future is polled on, so no partly read prefix is lost.
+    let len = {
+        let length = read_length(reader, max);
+        tokio::pin!(length);
+        loop {
+            tokio::select! {
+                len = &mut length => break len.map_err(Closed::Frame)?,
+                _ = tokio::time::sleep(idle) => {
+                    if budgets.all_answered() {
+                        return Err(Closed::Idle);
+                    }
+                }
+            }
+        }
+    };
+    let Some(len) = len else { return Ok(None) };
+    // The body grows with the bytes that arrive, and they are counted in the budgets as they
+    // do: a frame announced but not sent holds nothing, and once a budget is spent this
+    // connection stops reading (at most one more read of CHUNK bytes is buffered uncounted).
+    let mut held = Held::default();
+    let mut body = Vec::new();
+    while body.len() < len {
+        let want = (len - body.len()).min(CHUNK);
+        body.reserve(want);
+        let mut limited = (&mut *reader).take(want as u64);
+        match tokio::time::timeout(idle, limited.read_buf(&mut body)).await {
+            Ok(Ok(0)) => return Err(Closed::Frame(FrameError::Truncated)),
+            Ok(Ok(n)) => budgets.take(&mut held, len, n).await,
+            Ok(Err(e)) => return Err(Closed::Frame(e.into())),
+            Err(_) => return Err(Closed::Idle),
+        }
+    }
+    Ok(Some((bytes::Bytes::from(body), held)))
+}
+
 async fn write_responses(
-    mut rx: mpsc::Receiver<ResponseFuture>,
+    mut rx: mpsc::Receiver<Pending>,
     mut out: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
 ) {
-    while let Some(response) = rx.recv().await {
-        match response.await {
+    // Each request's bytes stay accounted for (`_held`) until its response is written.
+    while let Some((response, _held)) = rx.recv().await {
+        let result = response.await;
+        match result {
             Ok(Some(frame)) => {
                 if let Err(e) = write_frame(&mut out, frame).await {
                     tracing::debug!(error = %e, "closing connection: write failed");

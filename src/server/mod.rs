@@ -1,5 +1,6 @@
 //! The network side: listeners, connections, graceful shutdown.
 
+mod budget;
 mod connection;
 pub mod frame;
 mod sendfile;
@@ -61,7 +62,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let connections = Arc::new(Semaphore::new(broker.config.max_connections));
+    let limits = Limits {
+        connections: Arc::new(Semaphore::new(broker.config.max_connections)),
+        queued: Arc::new(Semaphore::new(
+            broker.config.queued_max_request_bytes as usize,
+        )),
+    };
     let mut listeners = Vec::new();
     for spec in specs {
         let listener = TcpListener::bind(&spec.bind)
@@ -88,7 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             listener,
             Arc::new(info),
             broker.clone(),
-            connections.clone(),
+            limits.clone(),
             shutdown.clone(),
             tasks.clone(),
         ));
@@ -153,17 +159,26 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every listener's connections share.
+#[derive(Clone)]
+struct Limits {
+    /// One permit a connection (`max_connections`).
+    connections: Arc<Semaphore>,
+    /// One permit a byte of requests read and not yet answered (`queued_max_request_bytes`).
+    queued: Arc<Semaphore>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     info: Arc<ListenerInfo>,
     broker: Arc<Broker>,
-    connections: Arc<Semaphore>,
+    limits: Limits,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
     loop {
         // Wait for a free connection slot before accepting (the cap on connections).
-        if connections.available_permits() == 0 {
+        if limits.connections.available_permits() == 0 {
             broker
                 .metrics
                 .connections
@@ -172,7 +187,7 @@ async fn accept_loop(
         }
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
-            p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            p = limits.connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -190,9 +205,10 @@ async fn accept_loop(
         tasks.spawn(
             {
                 let (broker, info, shutdown) = (broker.clone(), info.clone(), shutdown.clone());
+                let queued = limits.queued.clone();
                 let open = broker.metrics.connections.accepted();
                 async move {
-                    connection::serve(stream, peer, broker, info, shutdown).await;
+                    connection::serve(stream, peer, broker, info, queued, shutdown).await;
                     drop(open);
                     drop(permit);
                 }

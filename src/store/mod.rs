@@ -3,10 +3,27 @@
 //! passes the same conformance tests.
 
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
+
+/// The store kept under `dir` (`--storage disk`).
+#[cfg(feature = "rocksdb")]
+pub fn open_disk(dir: &std::path::Path) -> anyhow::Result<std::sync::Arc<dyn KvStore>> {
+    Ok(std::sync::Arc::new(RocksStore::open(dir)?))
+}
+
+/// Builds without RocksDB (the fuzz targets, which never open a broker) keep nothing on disk.
+#[cfg(not(feature = "rocksdb"))]
+pub fn open_disk(dir: &std::path::Path) -> anyhow::Result<std::sync::Arc<dyn KvStore>> {
+    anyhow::bail!(
+        "{}: this build has no disk store (feature rocksdb); use --storage memory",
+        dir.display()
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("metadata store: {0}")]
