@@ -24,7 +24,8 @@ machine. gregor runs COMPAT_CRASH_CYCLES (20) cycles; the reference Kafka, whose
 15 s here, COMPAT_CRASH_CYCLES_KAFKA (3), enough to compare and to check the scenario against
 the oracle. Members use session.timeout.ms COMPAT_CRASH_SESSION_TIMEOUT_MS (10000) and
 heartbeat.interval.ms COMPAT_CRASH_HEARTBEAT_MS (1000); COMPAT_CRASH_SEED fixes the random
-moments; COMPAT_CRASH_DEBUG=1 logs restarts and slow commits.
+moments; COMPAT_CRASH_STATIC=1 gives members a group.instance.id; COMPAT_CRASH_DEBUG=1
+logs restarts and slow commits.
 
 What a resume costs (docs/ARCHITECTURE.md, "Consumer groups"): when the broker is away longer
 than the session timeout, librdkafka gives its member id up (SESSTMOUT) and joins as a new
@@ -68,6 +69,8 @@ PAUSE_MAX_S = float(os.environ.get("COMPAT_CRASH_PAUSE_MAX_S", "0.5"))
 UPTIME_MAX_S = float(os.environ.get("COMPAT_CRASH_UPTIME_MAX_S", "3.0"))
 
 
+# Static membership (group.instance.id per member) instead of dynamic members.
+STATIC = bool(os.environ.get("COMPAT_CRASH_STATIC"))
 DEBUG = bool(os.environ.get("COMPAT_CRASH_DEBUG"))  # restart times, slow commits
 
 
@@ -151,7 +154,8 @@ class CommittingMember:
         self._pending: dict[int, int] = {}  # processed, not yet committed: partition -> next
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.c = Consumer(ck_conf(broker, **{
+        static = {"group.instance.id": f"{group}-{name}"} if STATIC else {}
+        self.c = Consumer(ck_conf(broker, **static, **{
             "group.id": group, "client.id": name,
             "partition.assignment.strategy": "range",
             "session.timeout.ms": SESSION_TIMEOUT_MS, "heartbeat.interval.ms": HEARTBEAT_MS,
