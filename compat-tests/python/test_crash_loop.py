@@ -132,6 +132,10 @@ class KeyedProducer:
             self.p.poll(0)
             time.sleep(PRODUCE_INTERVAL_S)
 
+    def halt(self):
+        """Stop sending (a failed test must not leave it producing)."""
+        self._stop.set()
+
     def stop(self) -> int:
         """Stop sending, wait for every delivery report; returns how many stay undelivered."""
         self._stop.set()
@@ -330,6 +334,7 @@ def test_crash_loop(broker, own_brokers, capsys):  # noqa: F811
         wait_for(lambda: committed_offsets(target, topic, group) == ends,
                  f"the group committing every partition's end ({ends})", timeout=RESUME_BOUND_S)
     finally:
+        producer.halt()
         for m in members:
             m.close()
         wall = time.monotonic() - started
