@@ -701,3 +701,57 @@ fn subscriptions_parse_from_consumer_protocol_metadata() {
         "no huge allocation"
     );
 }
+
+/// The crash loop's stall (issue 14): clients whose session ran out while the broker was away
+/// give their member ids up and join afresh; the reloaded old ids are ghosts the rebalance
+/// waits for — one session timeout from the reload, as in Kafka, not the rebalance timeout.
+#[test]
+fn after_a_restart_new_members_wait_one_session_for_the_reloaded_ghosts() {
+    let mut h = Harness::new();
+    let generation = h.three_members_stable();
+    let members: Vec<Member> = h
+        .group
+        .members()
+        .cloned()
+        .map(|m| {
+            Member::restored(
+                m.id,
+                m.instance_id,
+                m.client_id,
+                m.client_host,
+                m.rebalance_timeout_ms,
+                m.session_timeout_ms,
+                m.protocol_type,
+                m.protocols,
+                m.assignment,
+            )
+        })
+        .collect();
+    let reload = 50_000;
+    h.group = Group::restore(
+        "g",
+        generation,
+        Some("consumer".into()),
+        Some("range".into()),
+        Some("a".into()),
+        0,
+        members,
+        reload,
+    );
+    h.now = reload;
+    h.advance(100);
+    let fresh: Vec<Waiter> = ["a2", "b2", "c2"].iter().map(|id| h.join_new(id)).collect();
+    assert_eq!(h.group.state(), State::PreparingRebalance);
+    h.advance(SESSION as i64 - 101);
+    assert_eq!(h.now, reload + SESSION as i64 - 1);
+    assert!(
+        fresh.iter().all(|w| !h.joins.contains_key(w)),
+        "the ghosts still count until their sessions (from the reload) run out"
+    );
+    h.advance(1);
+    assert_eq!(h.group.state(), State::CompletingRebalance);
+    let joined = h.joined(fresh[0]).clone();
+    assert_eq!(joined.generation, generation + 1);
+    assert_eq!(joined.members.len() + h.joined(fresh[1]).members.len(), 3);
+    assert!(h.group.member("a").is_none() && h.group.member("a2").is_some());
+}
