@@ -119,6 +119,17 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<usize>,
 
+    /// Most partitions this broker holds; CreateTopics, CreatePartitions and auto-creation
+    /// that would pass it are refused whole (POLICY_VIOLATION, or UNKNOWN_TOPIC_OR_PARTITION
+    /// for auto-creation, as Kafka's Metadata answers a refused one). A partition keeps one
+    /// file open per log segment, so the default is a quarter of the open-file limit
+    /// (ulimit -n) at start-up, at most 10000: two segments per partition on half the
+    /// descriptors, the other half for connections and the metadata store. Raise ulimit -n
+    /// before raising this. Default: RLIMIT_NOFILE / 4 (5000 for 20000), at most 10000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_broker_partitions: Option<u64>,
+
     /// When appended records reach the disk: always (before acknowledging; one fsync serves
     /// every append that arrived meanwhile), interval:MS (acknowledge at once, fsync every MS
     /// milliseconds) or never (when the OS decides). Default: always.
@@ -245,6 +256,9 @@ pub struct Config {
     pub max_message_bytes: u32,
     pub max_request_bytes: u32,
     pub max_connections: usize,
+    /// None: derived from the open-file limit at start-up (see `meta::limits`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_broker_partitions: Option<u64>,
     pub fsync: FsyncPolicy,
     pub segment_bytes: u64,
     pub segment_ms: i64,
@@ -283,6 +297,7 @@ impl Default for Config {
             max_message_bytes: 1_048_588,
             max_request_bytes: 104_857_600,
             max_connections: 10_000,
+            max_broker_partitions: None,
             fsync: FsyncPolicy::Always,
             segment_bytes: 1_073_741_824,
             segment_ms: 604_800_000,
@@ -450,6 +465,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("max_message_bytes", Kind::Int),
     ("max_request_bytes", Kind::Int),
     ("max_connections", Kind::Int),
+    ("max_broker_partitions", Kind::Int),
     ("fsync", Kind::Str),
     ("segment_bytes", Kind::Int),
     ("segment_ms", Kind::Int),
@@ -546,6 +562,11 @@ impl Config {
                 self.transactional_id_expiration_ms,
             ),
             ("producer_id_expiration_ms", self.producer_id_expiration_ms),
+            (
+                "max_broker_partitions",
+                self.max_broker_partitions
+                    .map_or(1, |n| n.min(i64::MAX as u64) as i64),
+            ),
         ];
         for (key, value) in at_least_one {
             if value < 1 {
@@ -1084,6 +1105,14 @@ mod tests {
         assert!(error(&["--num-partitions", "0"], &[]).contains("num_partitions"));
         assert!(error(&["--node-id=-1"], &[]).contains("node_id"));
         assert!(error(&["--max-connections", "0"], &[]).contains("max_connections"));
+        assert!(error(&["--max-broker-partitions", "0"], &[]).contains("max_broker_partitions"));
+        let c = run(&[], &[("GREGOR_MAX_BROKER_PARTITIONS", "7")]);
+        assert_eq!(c.max_broker_partitions, Some(7));
+        assert_eq!(
+            run(&[], &[]).max_broker_partitions,
+            None,
+            "derived at start-up"
+        );
         assert!(error(&["--cluster-id", ""], &[]).contains("cluster_id"));
         // clap rejects what does not parse, naming the flag.
         assert!(error(&["--node-id", "x"], &[]).contains("--node-id"));
