@@ -1197,6 +1197,7 @@ mod tests {
         let config = Config {
             cluster_id: Some("x".into()),
             metrics_listen: Some("127.0.0.1:9644".into()),
+            max_broker_partitions: Some(100),
             ..Config::default()
         };
         let fields: Vec<String> = toml::Table::try_from(&config)
