@@ -237,7 +237,9 @@ impl Broker {
             .map(|(topic, count)| (*count - topic.partition_count()) as u64)
             .sum();
         if adding > MAX_RECORDS_PER_USER_OP {
-            return Err(excessive());
+            // Kafka's controller answers this UNKNOWN_SERVER_ERROR (and, unlike gregor, keeps
+            // the first 10,000 partitions); the message says why.
+            return Err(BrokerError::UnknownServer(EXCESSIVE_BATCH.to_string()));
         }
         self.check_cap(adding)?;
         Ok(planned
