@@ -110,6 +110,7 @@ fn succeeded(
 ) -> CreatableTopicResult {
     CreatableTopicResult::default()
         .with_name(name)
+        .with_error_message(None)
         .with_topic_id(topic.id)
         .with_num_partitions(partitions)
         .with_replication_factor(1)
