@@ -65,6 +65,7 @@ pub fn fd_limit() -> Option<u64> {
         if limit.rlim_cur == libc::RLIM_INFINITY {
             return Some(u64::MAX);
         }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
         Some(limit.rlim_cur as u64)
     }
     #[cfg(not(unix))]
