@@ -172,7 +172,8 @@ impl Broker {
         };
         for index in range {
             let dir = self.partition_dir(topic, index);
-            if let Some(dir) = dir.filter(|d| std::fs::symlink_metadata(d).is_err()) {
+            let absent = |d: &PathBuf| matches!(std::fs::symlink_metadata(d), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            if let Some(dir) = dir.filter(absent) {
                 opened.made_dirs.push(dir);
             }
             match self.open_partition(topic, index, config) {
