@@ -19,6 +19,9 @@ use crate::store::{self, KvStore, MemoryStore};
 use crate::txn::coordinator::TxnCoordinator;
 use crate::txn::ProducerIds;
 
+mod topic_admin;
+pub use topic_admin::NewTopic;
+
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 const TOPIC_PREFIX: &str = "topic/";
 
@@ -50,6 +53,9 @@ pub struct Broker {
     log_defaults: LogConfig,
     /// Serialises topic creation, deletion and growth (they touch files and the store).
     admin: Mutex<()>,
+    /// Most partitions this broker holds (`max_broker_partitions`, or derived from the
+    /// descriptor limit).
+    pub max_partitions: u64,
 }
 
 impl Broker {
@@ -86,6 +92,9 @@ impl Broker {
             logs_dir,
             log_defaults,
             admin: Mutex::new(()),
+            max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
+                meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
+            }),
             producer_ids: ProducerIds::new(),
             metrics: Arc::default(),
             config,
@@ -94,6 +103,11 @@ impl Broker {
             remove_deleted_logs(dir);
         }
         broker.load_topics()?;
+        tracing::info!(
+            max_broker_partitions = broker.max_partitions,
+            fd_limit = meta::limits::fd_limit(),
+            "partition cap"
+        );
         for spec in broker.config.topics()? {
             if broker.topics.get(&spec.name).is_none() {
                 broker.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false)?;
@@ -172,104 +186,6 @@ impl Broker {
         self.admin.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Create a topic (Kafka's CreateTopics semantics; `validate_only` checks without doing).
-    pub fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        configs: BTreeMap<String, String>,
-        validate_only: bool,
-    ) -> Result<Arc<Topic>> {
-        if !crate::config::valid_topic_name(name) {
-            return Err(BrokerError::InvalidTopic(format!(
-                "'{name}' is not a valid topic name: up to 249 characters of [a-zA-Z0-9._-], not '.' or '..'"
-            )));
-        }
-        if partitions < 1 {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "number of partitions must be larger than 0, got {partitions}"
-            )));
-        }
-        let config = TopicConfig::new(configs)?;
-        let _admin = self.admin_lock();
-        if self.topics.get(name).is_some() {
-            return Err(BrokerError::TopicAlreadyExists(name.to_string()));
-        }
-        let id = Uuid::new_v4();
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            id,
-            config: RwLock::new(config.clone()),
-            partitions: RwLock::new(Vec::new()),
-        });
-        if validate_only {
-            return Ok(topic);
-        }
-        let parts = (0..partitions)
-            .map(|i| self.open_partition(name, i, &config))
-            .collect::<Result<Vec<_>>>()?;
-        *meta::write(&topic.partitions) = parts;
-        self.persist(&topic)?;
-        self.topics.insert(topic.clone());
-        Ok(topic)
-    }
-
-    /// Delete a topic and its data.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
-        let _admin = self.admin_lock();
-        let topic = self
-            .topics
-            .get(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        self.store.delete(topic_key(name).as_bytes())?;
-        self.topics.remove(name);
-        self.groups.topic_deleted(name.to_string());
-        for partition in topic.partitions() {
-            // Rename first so a new topic of the same name gets fresh directories even while
-            // (or if a crash interrupts) the removal.
-            if let Some(dir) = self.partition_dir(name, partition.index) {
-                let doomed = dir.with_file_name(format!(
-                    "{}-{}.{}-delete",
-                    name,
-                    partition.index,
-                    topic.id.simple()
-                ));
-                if let Err(e) = std::fs::rename(&dir, &doomed) {
-                    tracing::warn!(dir = %dir.display(), error = %e, "could not rename a deleted partition");
-                    continue;
-                }
-                std::thread::spawn(move || {
-                    let _ = std::fs::remove_dir_all(doomed);
-                });
-            }
-        }
-        Ok(topic.id)
-    }
-
-    /// Grow a topic to `count` partitions.
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
-        let _admin = self.admin_lock();
-        let topic = self
-            .topics
-            .get(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let current = topic.partition_count();
-        if count <= current {
-            return Err(BrokerError::InvalidPartitions(format!(
-                "topic currently has {current} partitions, which is higher than the requested {count}"
-            )));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let config = topic.config();
-        let added = (current..count)
-            .map(|i| self.open_partition(name, i, &config))
-            .collect::<Result<Vec<_>>>()?;
-        meta::write(&topic.partitions).extend(added);
-        self.persist(&topic)
-    }
-
     /// Replace a topic's config overrides (AlterConfigs / IncrementalAlterConfigs): validated,
     /// persisted in the topic record, then applied to every partition's log at once.
     pub fn alter_topic_config(
@@ -298,34 +214,6 @@ impl Broker {
         }
         tracing::info!(topic = name, configs = ?config.0, "altered topic configs");
         Ok(())
-    }
-
-    /// The topic; if it does not exist and `allow_create` (with auto-creation on), a new one
-    /// with the default partition count.
-    pub fn topic_or_create(&self, name: &str, allow_create: bool) -> Result<Arc<Topic>> {
-        if let Some(topic) = self.topics.get(name) {
-            return Ok(topic);
-        }
-        if !crate::config::valid_topic_name(name) {
-            return Err(BrokerError::InvalidTopic(format!(
-                "'{name}' is not a valid topic name"
-            )));
-        }
-        if !(allow_create && self.config.auto_create_topics) {
-            return Err(BrokerError::UnknownTopicOrPartition);
-        }
-        match self.create_topic(name, self.config.num_partitions, BTreeMap::new(), false) {
-            Ok(topic) => {
-                tracing::info!(topic = name, "auto-created topic");
-                Ok(topic)
-            }
-            // Someone else created it meanwhile.
-            Err(BrokerError::TopicAlreadyExists(_)) => self
-                .topics
-                .get(name)
-                .ok_or(BrokerError::UnknownTopicOrPartition),
-            Err(e) => Err(e),
-        }
     }
 
     /// A producer id never handed out before.

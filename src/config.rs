@@ -138,6 +138,17 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     connection_max_queued_bytes: Option<u64>,
 
+    /// Most partitions this broker holds; CreateTopics, CreatePartitions and auto-creation
+    /// that would pass it are refused whole (POLICY_VIOLATION, or UNKNOWN_TOPIC_OR_PARTITION
+    /// for auto-creation, as Kafka's Metadata answers a refused one). A partition keeps one
+    /// file open per log segment, so the default is a quarter of the open-file limit
+    /// (ulimit -n) at start-up, at most 10000: two segments per partition on half the
+    /// descriptors, the other half for connections and the metadata store. Raise ulimit -n
+    /// before raising this. Default: RLIMIT_NOFILE / 4 (5000 for 20000), at most 10000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_broker_partitions: Option<u64>,
+
     /// When appended records reach the disk: always (before acknowledging; one fsync serves
     /// every append that arrived meanwhile), interval:MS (acknowledge at once, fsync every MS
     /// milliseconds) or never (when the OS decides). Default: always.
@@ -267,6 +278,9 @@ pub struct Config {
     pub connections_max_idle_ms: u64,
     pub queued_max_request_bytes: u64,
     pub connection_max_queued_bytes: u64,
+    /// None: derived from the open-file limit at start-up (see `meta::limits`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_broker_partitions: Option<u64>,
     pub fsync: FsyncPolicy,
     pub segment_bytes: u64,
     pub segment_ms: i64,
@@ -308,6 +322,7 @@ impl Default for Config {
             connections_max_idle_ms: 600_000,
             queued_max_request_bytes: 536_870_912,
             connection_max_queued_bytes: 16_777_216,
+            max_broker_partitions: None,
             fsync: FsyncPolicy::Always,
             segment_bytes: 1_073_741_824,
             segment_ms: 604_800_000,
@@ -478,6 +493,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("connections_max_idle_ms", Kind::Int),
     ("queued_max_request_bytes", Kind::Int),
     ("connection_max_queued_bytes", Kind::Int),
+    ("max_broker_partitions", Kind::Int),
     ("fsync", Kind::Str),
     ("segment_bytes", Kind::Int),
     ("segment_ms", Kind::Int),
@@ -582,6 +598,11 @@ impl Config {
                 self.transactional_id_expiration_ms,
             ),
             ("producer_id_expiration_ms", self.producer_id_expiration_ms),
+            (
+                "max_broker_partitions",
+                self.max_broker_partitions
+                    .map_or(1, |n| n.min(i64::MAX as u64) as i64),
+            ),
         ];
         for (key, value) in at_least_one {
             if value < 1 {
@@ -1142,6 +1163,14 @@ mod tests {
         assert!(error(&["--num-partitions", "0"], &[]).contains("num_partitions"));
         assert!(error(&["--node-id=-1"], &[]).contains("node_id"));
         assert!(error(&["--max-connections", "0"], &[]).contains("max_connections"));
+        assert!(error(&["--max-broker-partitions", "0"], &[]).contains("max_broker_partitions"));
+        let c = run(&[], &[("GREGOR_MAX_BROKER_PARTITIONS", "7")]);
+        assert_eq!(c.max_broker_partitions, Some(7));
+        assert_eq!(
+            run(&[], &[]).max_broker_partitions,
+            None,
+            "derived at start-up"
+        );
         assert!(error(&["--cluster-id", ""], &[]).contains("cluster_id"));
         // clap rejects what does not parse, naming the flag.
         assert!(error(&["--node-id", "x"], &[]).contains("--node-id"));
@@ -1226,6 +1255,7 @@ mod tests {
         let config = Config {
             cluster_id: Some("x".into()),
             metrics_listen: Some("127.0.0.1:9644".into()),
+            max_broker_partitions: Some(100),
             ..Config::default()
         };
         let fields: Vec<String> = toml::Table::try_from(&config)

@@ -28,6 +28,9 @@ pub enum BrokerError {
     OffsetOutOfRange,
     #[error("{0}")]
     PolicyViolation(String),
+    /// What Kafka answers where it has no better code (e.g. an oversized CreatePartitions).
+    #[error("{0}")]
+    UnknownServer(String),
     #[error("the broker received an out of order sequence number")]
     OutOfOrderSequence,
     #[error("producer attempted to produce with an old epoch")]
@@ -57,6 +60,7 @@ impl BrokerError {
             Self::InvalidRequest(_) => K::InvalidRequest.code(),
             Self::OffsetOutOfRange => K::OffsetOutOfRange.code(),
             Self::PolicyViolation(_) => K::PolicyViolation.code(),
+            Self::UnknownServer(_) => K::UnknownServerError.code(),
             Self::OutOfOrderSequence => K::OutOfOrderSequenceNumber.code(),
             Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
             Self::Transaction(e) => e.code(),
@@ -78,6 +82,7 @@ mod tests {
         assert_eq!(BrokerError::UnknownTopicOrPartition.code(), 3);
         assert_eq!(BrokerError::UnknownTopicId.code(), 100);
         assert_eq!(BrokerError::PolicyViolation("x".into()).code(), 44);
+        assert_eq!(BrokerError::UnknownServer("x".into()).code(), -1);
         assert_eq!(BrokerError::TopicAlreadyExists("t".into()).code(), 36);
         assert_eq!(BrokerError::InvalidTopic("x".into()).code(), 17);
         assert_eq!(BrokerError::InvalidPartitions("x".into()).code(), 37);

@@ -1,56 +1,144 @@
-//! CreateTopics (19).
+//! CreateTopics (19). The request is checked whole (Kafka's per-operation limit, the broker's
+//! partition cap) and carried out on the blocking pool, so that creating many partitions
+//! does not hold up other connections.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::broker::Broker;
+use crate::broker::{Broker, NewTopic};
 use crate::error::{BrokerError, Result};
-use crate::meta::{config_view, TopicConfig};
+use crate::meta::{config_view, Topic};
 
 pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let result = CreatableTopicResult::default().with_name(t.name.clone());
-            match create(&ctx.broker, &t, req.validate_only) {
-                Ok((id, partitions, configs)) => result
-                    .with_topic_id(id)
-                    .with_num_partitions(partitions)
-                    .with_replication_factor(1)
-                    .with_configs(Some(
-                        config_view::describe_topic(&configs, &ctx.broker.config)
-                            .into_iter()
-                            .map(|c| {
-                                CreatableTopicConfigs::default()
-                                    .with_name(StrBytes::from_string(c.name))
-                                    .with_value(c.value.map(StrBytes::from_string))
-                                    .with_read_only(c.read_only)
-                                    .with_config_source(c.source)
-                            })
-                            .collect(),
-                    )),
-                Err(e) => result
-                    .with_error_code(e.code())
-                    .with_error_message(Some(StrBytes::from_string(e.to_string())))
-                    .with_num_partitions(-1)
-                    .with_replication_factor(-1),
-            }
-        })
-        .collect();
+    let names: Vec<TopicName> = req.topics.iter().map(|t| t.name.clone()).collect();
+    let broker = ctx.broker.clone();
+    let created = tokio::task::spawn_blocking(move || create_all(&broker, req)).await;
+    let topics = match created {
+        Ok(Ok(results)) => results,
+        Ok(Err(refused)) => names
+            .into_iter()
+            .map(|name| failed(name, refused.code(), refused.to_string()))
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "CreateTopics failed");
+            names
+                .into_iter()
+                .map(|name| {
+                    failed(
+                        name,
+                        ResponseError::UnknownServerError.code(),
+                        String::new(),
+                    )
+                })
+                .collect()
+        }
+    };
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-type Created = (uuid::Uuid, i32, TopicConfig);
+/// Every topic's result in request order (a duplicated name once, at the end, as Kafka
+/// answers it), or the refusal of the whole request.
+fn create_all(broker: &Broker, req: CreateTopicsRequest) -> Result<Vec<CreatableTopicResult>> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *seen.entry(&**t.name).or_default() += 1;
+    }
+    let mut duplicates: Vec<TopicName> = Vec::new();
+    // Per topic: what to create (its place in `new`), or why not.
+    let mut plan: Vec<(TopicName, Result<usize>)> = Vec::new();
+    let mut new = Vec::new();
+    for t in &req.topics {
+        if seen.get(&**t.name).copied().unwrap_or(0) > 1 {
+            if !duplicates.contains(&t.name) {
+                duplicates.push(t.name.clone());
+            }
+            continue;
+        }
+        let planned = new_topic(broker, t).map(|n| {
+            new.push(n);
+            new.len() - 1
+        });
+        plan.push((t.name.clone(), planned));
+    }
+    let counts: Vec<i32> = new.iter().map(|n| n.partitions).collect();
+    let mut created: Vec<Option<Result<Arc<Topic>>>> = broker
+        .create_topics(new, req.validate_only)?
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut results: Vec<CreatableTopicResult> = plan
+        .into_iter()
+        .map(|(name, planned)| {
+            let outcome = planned.and_then(|i| {
+                let partitions = counts.get(i).copied().unwrap_or(-1);
+                created
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .unwrap_or(Err(BrokerError::UnknownTopicOrPartition))
+                    .map(|topic| (topic, partitions))
+            });
+            match outcome {
+                Ok((topic, partitions)) => succeeded(broker, name, &topic, partitions),
+                Err(e) => failed(name, e.code(), e.to_string()),
+            }
+        })
+        .collect();
+    results.extend(duplicates.into_iter().map(|name| {
+        failed(
+            name,
+            ResponseError::InvalidRequest.code(),
+            "Duplicate topic name.".into(),
+        )
+    }));
+    Ok(results)
+}
 
-fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Created> {
+fn succeeded(
+    broker: &Broker,
+    name: TopicName,
+    topic: &Topic,
+    partitions: i32,
+) -> CreatableTopicResult {
+    CreatableTopicResult::default()
+        .with_name(name)
+        .with_error_message(None)
+        .with_topic_id(topic.id)
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)
+        .with_configs(Some(
+            config_view::describe_topic(&topic.config(), &broker.config)
+                .into_iter()
+                .map(|c| {
+                    CreatableTopicConfigs::default()
+                        .with_name(StrBytes::from_string(c.name))
+                        .with_value(c.value.map(StrBytes::from_string))
+                        .with_read_only(c.read_only)
+                        .with_config_source(c.source)
+                })
+                .collect(),
+        ))
+}
+
+fn failed(name: TopicName, code: i16, message: String) -> CreatableTopicResult {
+    CreatableTopicResult::default()
+        .with_name(name)
+        .with_error_code(code)
+        .with_error_message(Some(StrBytes::from_string(message)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}
+
+/// The topic a request entry asks for, after the checks that need no broker state.
+fn new_topic(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic> {
     let rf = if t.assignments.is_empty() {
         t.replication_factor
     } else {
@@ -67,7 +155,7 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Cr
     let partitions = match (t.assignments.len(), t.num_partitions) {
         (0, -1) => broker.config.num_partitions,
         (0, n) => n,
-        (n, _) => n as i32,
+        (n, _) => i32::try_from(n).unwrap_or(i32::MAX),
     };
     let mut configs = BTreeMap::new();
     for c in &t.configs {
@@ -75,14 +163,9 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Result<Cr
             configs.insert(c.name.to_string(), v.to_string());
         }
     }
-    let topic = broker.create_topic(&t.name, partitions, configs, validate_only)?;
-    Ok((
-        if validate_only {
-            uuid::Uuid::nil()
-        } else {
-            topic.id
-        },
+    Ok(NewTopic {
+        name: t.name.to_string(),
         partitions,
-        topic.config(),
-    ))
+        configs,
+    })
 }

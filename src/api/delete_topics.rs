@@ -6,6 +6,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::BrokerError;
 
 pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -20,20 +21,33 @@ pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopi
             .map(|n| (Some(n), Uuid::nil()))
             .collect()
     };
-    let responses = targets
+    // Deleting touches the store and renames directories: off the async workers.
+    let broker = ctx.broker.clone();
+    let deleted = tokio::task::spawn_blocking(move || delete_all(&broker, targets)).await;
+    let responses = deleted.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "DeleteTopics failed");
+        Vec::new()
+    });
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+fn delete_all(
+    broker: &Broker,
+    targets: Vec<(Option<TopicName>, Uuid)>,
+) -> Vec<DeletableTopicResult> {
+    targets
         .into_iter()
         .map(|(name, id)| {
             let name = match name {
                 Some(n) => Ok(n),
-                None => ctx
-                    .broker
+                None => broker
                     .topics
                     .by_id(&id)
                     .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
                     .ok_or(BrokerError::UnknownTopicId),
             };
             let shown = name.as_ref().ok().cloned();
-            match name.and_then(|n| ctx.broker.delete_topic(&n)) {
+            match name.and_then(|n| broker.delete_topic(&n)) {
                 Ok(id) => DeletableTopicResult::default()
                     .with_name(shown)
                     .with_topic_id(id),
@@ -44,6 +58,5 @@ pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopi
                     .with_error_message(Some(StrBytes::from_string(e.to_string()))),
             }
         })
-        .collect();
-    DeleteTopicsResponse::default().with_responses(responses)
+        .collect()
 }

@@ -1,11 +1,16 @@
 //! Metadata (3): this node as the only broker (at the address of the listener the client
 //! came through), controller and leader of every partition.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError as K;
 use uuid::Uuid;
 
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
@@ -40,19 +45,35 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
             .iter()
             .map(|t| describe(broker, t, topic_ops))
             .collect(),
-        Some(list) => list
-            .into_iter()
-            .map(|t| match (t.name, t.topic_id) {
-                (Some(name), _) => match broker.topic_or_create(&name, allow_create) {
-                    Ok(topic) => describe(broker, &topic, topic_ops),
-                    Err(e) => failed(Some(name), Uuid::nil(), e),
-                },
-                (None, id) => match broker.topics.by_id(&id) {
-                    Some(topic) => describe(broker, &topic, topic_ops),
-                    None => failed(None, id, BrokerError::UnknownTopicId),
-                },
-            })
-            .collect(),
+        Some(list) => {
+            let list = distinct(list);
+            let created = if allow_create {
+                auto_create(broker, &list).await
+            } else {
+                HashMap::new()
+            };
+            list.into_iter()
+                .map(|t| match (t.name, t.topic_id) {
+                    (Some(name), _) => match broker.topics.get(&name) {
+                        Some(topic) => describe(broker, &topic, topic_ops),
+                        None => {
+                            let error = match created.get(&**name) {
+                                Some(e) => e.code(),
+                                None if !crate::config::valid_topic_name(&name) => {
+                                    K::InvalidTopicException.code()
+                                }
+                                None => K::UnknownTopicOrPartition.code(),
+                            };
+                            failed(Some(name), Uuid::nil(), error)
+                        }
+                    },
+                    (None, id) => match broker.topics.by_id(&id) {
+                        Some(topic) => describe(broker, &topic, topic_ops),
+                        None => failed(None, id, K::UnknownTopicId.code()),
+                    },
+                })
+                .collect()
+        }
     };
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -85,10 +106,49 @@ fn describe(broker: &Broker, topic: &Topic, topic_ops: i32) -> MetadataResponseT
         .with_topic_authorized_operations(topic_ops)
 }
 
-fn failed(name: Option<TopicName>, id: Uuid, e: BrokerError) -> MetadataResponseTopic {
+/// Each topic once, in the order first asked for (Kafka answers a set of topics).
+fn distinct(list: Vec<MetadataRequestTopic>) -> Vec<MetadataRequestTopic> {
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    list.into_iter()
+        .filter(|t| match &t.name {
+            Some(name) => names.insert(name.clone()),
+            None => ids.insert(t.topic_id),
+        })
+        .collect()
+}
+
+/// Auto-create the valid names asked for that do not exist, as one operation on the
+/// blocking pool (it makes directories and writes the store). The failures, by name.
+async fn auto_create(
+    broker: &Arc<Broker>,
+    list: &[MetadataRequestTopic],
+) -> HashMap<String, BrokerError> {
+    let missing: Vec<String> = list
+        .iter()
+        .filter_map(|t| t.name.as_ref())
+        .filter(|n| crate::config::valid_topic_name(n) && broker.topics.get(n).is_none())
+        .map(|n| n.to_string())
+        .collect();
+    if missing.is_empty() {
+        return HashMap::new();
+    }
+    let creator = broker.clone();
+    let names = missing.clone();
+    let results = tokio::task::spawn_blocking(move || creator.auto_create_topics(&names))
+        .await
+        .unwrap_or_default();
+    missing
+        .into_iter()
+        .zip(results)
+        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+        .collect()
+}
+
+fn failed(name: Option<TopicName>, id: Uuid, error: i16) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(name)
         .with_topic_id(id)
-        .with_error_code(e.code())
+        .with_error_code(error)
         .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }

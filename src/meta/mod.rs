@@ -1,6 +1,7 @@
 //! Topics and partitions: what exists, under which ids, with which configs.
 
 pub mod config_view;
+pub mod limits;
 pub mod partition;
 pub mod topic_config;
 
@@ -84,6 +85,21 @@ impl TopicRegistry {
         maps.by_id.insert(topic.id, topic.clone());
         maps.by_name.insert(topic.name.clone(), topic);
         true
+    }
+
+    /// An existing topic whose name collides with `name` ('.' against '_', Kafka's rule).
+    pub fn colliding(&self, name: &str) -> Option<String> {
+        let maps = read(&self.maps);
+        limits::colliding_topic(name, maps.by_name.keys().map(String::as_str)).map(str::to_string)
+    }
+
+    /// Partitions of every topic together.
+    pub fn partition_total(&self) -> u64 {
+        read(&self.maps)
+            .by_name
+            .values()
+            .map(|t| u64::try_from(t.partition_count()).unwrap_or(0))
+            .sum()
     }
 
     pub fn remove(&self, name: &str) -> Option<Arc<Topic>> {

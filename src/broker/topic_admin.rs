@@ -1,0 +1,359 @@
+//! Topic administration: create, grow, delete and auto-create, under the broker's admin lock.
+//!
+//! A request is checked whole before anything is made: Kafka's limit on what one operation
+//! may create and this broker's partition cap refuse it at once, for every topic in it. A
+//! topic (or a growth) is then made whole or not at all: when a partition cannot be opened
+//! (an I/O error, no descriptors left) the directories made so far are removed and no
+//! record is written. These calls block on files and the store: async callers run them on
+//! the blocking pool.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use super::{topic_key, Broker};
+use crate::error::{BrokerError, Result};
+use crate::meta::limits::{self, EXCESSIVE_BATCH, MAX_RECORDS_PER_USER_OP};
+use crate::meta::{self, Partition, Topic, TopicConfig};
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A topic that passed its checks, not made yet.
+struct Planned {
+    name: String,
+    partitions: i32,
+    config: TopicConfig,
+}
+
+/// Partitions just opened, with the directories their opening made (to undo it).
+struct Opened {
+    partitions: Vec<Arc<Partition>>,
+    made_dirs: Vec<PathBuf>,
+}
+
+impl Opened {
+    /// Close the partitions and remove the directories this creation made.
+    fn discard(self) {
+        drop(self.partitions);
+        for dir in self.made_dirs {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove the directory of a partition whose creation failed");
+                }
+            }
+        }
+    }
+}
+
+/// The whole-request refusal Kafka's controller gives an operation over its record limit.
+fn excessive() -> BrokerError {
+    BrokerError::PolicyViolation(EXCESSIVE_BATCH.to_string())
+}
+
+impl Broker {
+    /// Create topics (Kafka's CreateTopics semantics; `validate_only` checks without doing).
+    /// `Err` refuses the whole request (every topic gets that error), else one result per
+    /// topic in order; a validate-only result is a topic with no partitions.
+    pub fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Result<Vec<Result<Arc<Topic>>>> {
+        let _admin = self.admin_lock();
+        let planned: Vec<Result<Planned>> = topics.into_iter().map(|t| self.plan(t)).collect();
+        let valid = planned.iter().filter_map(|p| p.as_ref().ok());
+        let records: u64 = valid
+            .clone()
+            .map(|p| limits::create_topic_records(p.partitions, p.config.0.len()))
+            .sum();
+        if records > MAX_RECORDS_PER_USER_OP {
+            return Err(excessive());
+        }
+        self.check_cap(valid.map(|p| p.partitions as u64).sum())?;
+        Ok(planned
+            .into_iter()
+            .map(|p| match p {
+                Ok(p) if validate_only => Ok(Arc::new(topic_shell(p.name, Uuid::nil(), p.config))),
+                Ok(p) => self.make_topic(p),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+
+    /// Create one topic (start-up topics, tests).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>> {
+        let new = NewTopic {
+            name: name.to_string(),
+            partitions,
+            configs,
+        };
+        self.create_topics(vec![new], validate_only)?
+            .pop()
+            .unwrap_or_else(|| Err(BrokerError::UnknownTopicOrPartition))
+    }
+
+    /// Kafka's per-topic checks, in its order: name, existence, collision, configs, count.
+    fn plan(&self, t: NewTopic) -> Result<Planned> {
+        if !crate::config::valid_topic_name(&t.name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{}' is not a valid topic name: up to 249 characters of [a-zA-Z0-9._-], not '.' or '..'",
+                t.name
+            )));
+        }
+        if self.topics.get(&t.name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(t.name));
+        }
+        if let Some(other) = self.topics.colliding(&t.name) {
+            return Err(BrokerError::InvalidTopic(limits::collision_message(
+                &t.name, &other,
+            )));
+        }
+        let config = TopicConfig::new(t.configs)?;
+        if t.partitions < 1 {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "number of partitions must be larger than 0, got {}",
+                t.partitions
+            )));
+        }
+        Ok(Planned {
+            name: t.name,
+            partitions: t.partitions,
+            config,
+        })
+    }
+
+    /// POLICY_VIOLATION if holding `adding` more partitions would pass the broker's cap.
+    fn check_cap(&self, adding: u64) -> Result<()> {
+        let held = self.topics.partition_total();
+        match limits::over_broker_cap(held, adding, self.max_partitions) {
+            Some(message) => Err(BrokerError::PolicyViolation(message)),
+            None => Ok(()),
+        }
+    }
+
+    fn make_topic(&self, p: Planned) -> Result<Arc<Topic>> {
+        let opened = self.open_new_partitions(&p.name, 0..p.partitions, &p.config)?;
+        let topic = Arc::new(topic_shell(p.name, Uuid::new_v4(), p.config));
+        *meta::write(&topic.partitions) = opened.partitions.clone();
+        if let Err(e) = self.persist(&topic) {
+            opened.discard();
+            return Err(e);
+        }
+        self.topics.insert(topic.clone());
+        Ok(topic)
+    }
+
+    /// Open partitions `range` of `topic`; on a failure close them again and remove the
+    /// directories this call made (not ones that were there before).
+    fn open_new_partitions(
+        &self,
+        topic: &str,
+        range: Range<i32>,
+        config: &TopicConfig,
+    ) -> Result<Opened> {
+        let mut opened = Opened {
+            partitions: Vec::with_capacity(range.len()),
+            made_dirs: Vec::new(),
+        };
+        for index in range {
+            let dir = self.partition_dir(topic, index);
+            let absent = |d: &PathBuf| matches!(std::fs::symlink_metadata(d), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            if let Some(dir) = dir.filter(absent) {
+                opened.made_dirs.push(dir);
+            }
+            match self.open_partition(topic, index, config) {
+                Ok(p) => opened.partitions.push(p),
+                Err(e) => {
+                    tracing::error!(topic, partition = index, error = %e, "creating a partition failed; undoing the creation");
+                    opened.discard();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Delete a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
+        let _admin = self.admin_lock();
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        self.store.delete(topic_key(name).as_bytes())?;
+        self.topics.remove(name);
+        self.groups.topic_deleted(name.to_string());
+        for partition in topic.partitions() {
+            // Rename first so a new topic of the same name gets fresh directories even while
+            // (or if a crash interrupts) the removal.
+            if let Some(dir) = self.partition_dir(name, partition.index) {
+                let doomed = dir.with_file_name(format!(
+                    "{}-{}.{}-delete",
+                    name,
+                    partition.index,
+                    topic.id.simple()
+                ));
+                if let Err(e) = std::fs::rename(&dir, &doomed) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not rename a deleted partition");
+                    continue;
+                }
+                std::thread::spawn(move || {
+                    let _ = std::fs::remove_dir_all(doomed);
+                });
+            }
+        }
+        Ok(topic.id)
+    }
+
+    /// Grow topics to the given partition counts (CreatePartitions). `Err` refuses the whole
+    /// request, else one result per topic in order.
+    pub fn create_partitions(
+        &self,
+        growths: &[(String, i32)],
+        validate_only: bool,
+    ) -> Result<Vec<Result<()>>> {
+        let _admin = self.admin_lock();
+        let planned: Vec<Result<(Arc<Topic>, i32)>> = growths
+            .iter()
+            .map(|(name, count)| self.plan_growth(name, *count))
+            .collect();
+        let adding: u64 = planned
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .map(|(topic, count)| (*count - topic.partition_count()) as u64)
+            .sum();
+        if adding > MAX_RECORDS_PER_USER_OP {
+            // Kafka's controller answers this UNKNOWN_SERVER_ERROR (and, unlike gregor, keeps
+            // the first 10,000 partitions); the message says why.
+            return Err(BrokerError::UnknownServer(EXCESSIVE_BATCH.to_string()));
+        }
+        self.check_cap(adding)?;
+        Ok(planned
+            .into_iter()
+            .map(|p| match p {
+                Ok(_) if validate_only => Ok(()),
+                Ok((topic, count)) => self.grow(&topic, count),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+
+    fn plan_growth(&self, name: &str, count: i32) -> Result<(Arc<Topic>, i32)> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let current = topic.partition_count();
+        if count == current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "Topic already has {current} partition(s)."
+            )));
+        }
+        if count < current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "The topic {name} currently has {current} partition(s); {count} would not be an increase."
+            )));
+        }
+        Ok((topic, count))
+    }
+
+    fn grow(&self, topic: &Topic, count: i32) -> Result<()> {
+        let current = topic.partition_count();
+        let opened = self.open_new_partitions(&topic.name, current..count, &topic.config())?;
+        meta::write(&topic.partitions).extend(opened.partitions.iter().cloned());
+        if let Err(e) = self.persist(topic) {
+            meta::write(&topic.partitions).truncate(usize::try_from(current).unwrap_or(0));
+            opened.discard();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Auto-create `names` (Metadata, Produce) as one operation with the default partition
+    /// count, as Kafka's broker sends its controller one CreateTopics for them. One result
+    /// per name: the topic (also when someone else created it meanwhile), INVALID_TOPIC for
+    /// an invalid name, else UNKNOWN_TOPIC_OR_PARTITION: Kafka's client never sees why its
+    /// controller refused an auto-creation (a collision, a limit), so the reason is logged.
+    pub fn auto_create_topics(&self, names: &[String]) -> Vec<Result<Arc<Topic>>> {
+        let new = names
+            .iter()
+            .map(|name| NewTopic {
+                name: name.clone(),
+                partitions: self.config.num_partitions,
+                configs: BTreeMap::new(),
+            })
+            .collect();
+        let results = match self.create_topics(new, false) {
+            Ok(results) => results,
+            Err(refused) => {
+                tracing::warn!(topics = ?names, error = %refused, "auto-creation refused");
+                return names
+                    .iter()
+                    .map(|_| Err(BrokerError::UnknownTopicOrPartition))
+                    .collect();
+            }
+        };
+        names
+            .iter()
+            .zip(results)
+            .map(|(name, result)| match result {
+                Ok(topic) => {
+                    tracing::info!(topic = %name, "auto-created topic");
+                    Ok(topic)
+                }
+                Err(BrokerError::TopicAlreadyExists(_)) => self
+                    .topics
+                    .get(name)
+                    .ok_or(BrokerError::UnknownTopicOrPartition),
+                Err(e) if !crate::config::valid_topic_name(name) => Err(e),
+                Err(e) => {
+                    tracing::warn!(topic = %name, error = %e, "auto-creation failed");
+                    Err(BrokerError::UnknownTopicOrPartition)
+                }
+            })
+            .collect()
+    }
+
+    /// The topic; if it does not exist and `allow_create` (with auto-creation on), a new one
+    /// with the default partition count.
+    pub fn topic_or_create(&self, name: &str, allow_create: bool) -> Result<Arc<Topic>> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !crate::config::valid_topic_name(name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{name}' is not a valid topic name"
+            )));
+        }
+        if !(allow_create && self.config.auto_create_topics) {
+            return Err(BrokerError::UnknownTopicOrPartition);
+        }
+        self.auto_create_topics(&[name.to_string()])
+            .pop()
+            .unwrap_or(Err(BrokerError::UnknownTopicOrPartition))
+    }
+}
+
+fn topic_shell(name: String, id: Uuid, config: TopicConfig) -> Topic {
+    Topic {
+        name,
+        id,
+        config: RwLock::new(config),
+        partitions: RwLock::new(Vec::new()),
+    }
+}
