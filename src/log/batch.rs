@@ -108,6 +108,26 @@ pub enum BatchError {
     UnsupportedMagic(i8),
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
+    #[error("unsupported compression: {0}")]
+    UnsupportedCompression(String),
+    /// The codec refused the compressed records (Kafka: "Failed to decompress record stream").
+    #[error("failed to decompress record stream: {0}")]
+    Decompress(String),
+    /// Records that break a per-record rule, with their index in the batch (Produce v8+
+    /// `record_errors`); `code` is INVALID_TIMESTAMP when any is a timestamp error.
+    #[error("{message}")]
+    Records {
+        code: i16,
+        message: String,
+        errors: Vec<RecordError>,
+    },
+}
+
+/// A record refused by a per-record rule, as Kafka reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
 }
 
 impl BatchError {
@@ -118,6 +138,9 @@ impl BatchError {
             BatchError::TooLarge { .. } => 10,
             BatchError::UnsupportedMagic(_) => 43,
             BatchError::InvalidRecord(_) => 87,
+            BatchError::UnsupportedCompression(_) => 76,
+            BatchError::Decompress(_) => -1,
+            BatchError::Records { code, .. } => *code,
         }
     }
 }
