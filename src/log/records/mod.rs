@@ -14,7 +14,11 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use super::batch::{self, BatchError, BatchHeader, RecordError, HEADER_LEN};
+use super::batch::{self, BatchError, BatchHeader, RecordError, HEADER_LEN, LOG_OVERHEAD};
+
+/// Where the magic byte sits (the same in every message format).
+const MAGIC: usize = 16;
+const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
 use source::{decompress_error, ReadSource, SliceSource, SnappySource, Source};
 
 /// What the topic and the request ask of a batch.
@@ -64,6 +68,7 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// and every record in it, as Kafka does before appending. Pure (no I/O, no clock), never
 /// panics, and allocates only a bounded decompression buffer; the fuzz targets call it.
 pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchError> {
+    check_request_shape(data, rules)?;
     let headers = batch::validate(data, rules.max_batch_bytes)?;
     let [h] = headers[..] else {
         return Err(BatchError::InvalidRecord(format!(
@@ -72,7 +77,7 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
             rules.produce_version
         )));
     };
-    check_header(&h, rules)?;
+    check_header(&h)?;
     let records = data.get(HEADER_LEN..h.total_size()).unwrap_or_default();
     let mut walk = Walk {
         h: &h,
@@ -92,8 +97,13 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
         }
         SNAPPY => walk.run(&mut SnappySource::new(records)?)?,
         LZ4 => {
-            let decoder = lz4::Decoder::new(records).map_err(decompress_error)?;
-            walk.run(&mut ReadSource::new(decoder))?
+            let mut src = ReadSource::new(lz4::Decoder::new(records).map_err(decompress_error)?);
+            walk.run(&mut src)?;
+            // The decoder ends quietly when its input does: a frame cut short is refused.
+            src.into_inner()
+                .finish()
+                .1
+                .map_err(|_| decompress_error("truncated LZ4 frame"))?;
         }
         ZSTD => {
             let mut decoder =
@@ -103,36 +113,77 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
                 .map_err(decompress_error)?;
             walk.run(&mut ReadSource::new(decoder))?
         }
-        codec => {
-            return Err(BatchError::UnsupportedCompression(format!(
-                "unknown compression codec id {codec}"
-            )))
-        }
+        codec => return Err(BatchError::UnknownCodec(codec)),
     }
     walk.finish()?;
     Ok(h)
 }
 
+/// What Kafka checks of a Produce v3+ partition's records before anything else
+/// (`ProduceRequest.validateRecords`), in its order: a whole batch present (a partial one
+/// does not count), magic 2, a known codec, zstd only from v7, nothing after the batch.
+fn check_request_shape(data: &[u8], rules: &Rules) -> Result<(), BatchError> {
+    let version = rules.produce_version;
+    let none = || {
+        BatchError::InvalidRecord(format!(
+            "Produce requests with version {version} must have at least one record batch per \
+             partition"
+        ))
+    };
+    let length = data
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_be_bytes)
+        .ok_or_else(none)?;
+    // A length too small for a batch is CORRUPT_MESSAGE (`batch::validate` says so).
+    if length >= 0 && LOG_OVERHEAD + length as usize > data.len() {
+        return Err(none());
+    }
+    match data.get(MAGIC) {
+        Some(2) | None => {}
+        // Kafka's reader cannot tell what a future magic means: corrupt.
+        Some(&m) if (m as i8) < 0 || m > 2 => {
+            return Err(BatchError::Corrupt(format!(
+                "Invalid magic found in record: {}",
+                m as i8
+            )))
+        }
+        Some(&m) => {
+            return Err(BatchError::InvalidRecord(format!(
+                "Produce requests with version {version} are only allowed to contain record \
+                 batches with magic version 2, not {m}"
+            )))
+        }
+    }
+    if let Some(h) = BatchHeader::parse(data) {
+        if h.magic == 2 && h.compression() > ZSTD {
+            return Err(BatchError::UnknownCodec(h.compression()));
+        }
+        if h.compression() == ZSTD && version < 7 {
+            return Err(BatchError::UnsupportedCompression(format!(
+                "Produce requests with version {version} are not allowed to use ZStandard \
+                 compression"
+            )));
+        }
+        // (A length below a header's is CORRUPT_MESSAGE, from `batch::validate`.)
+        if h.batch_length >= MIN_BATCH_LENGTH && h.total_size() < data.len() {
+            return Err(BatchError::InvalidRecord(format!(
+                "Produce requests with version {version} are only allowed to contain exactly \
+                 one record batch per partition"
+            )));
+        }
+        if h.base_offset != 0 {
+            return Err(BatchError::InvalidRecord(format!(
+                "The baseOffset of the record batch should be 0, but it is {}",
+                h.base_offset
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Kafka's batch-level rules beyond framing, CRC and counts (`batch::validate`).
-fn check_header(h: &BatchHeader, rules: &Rules) -> Result<(), BatchError> {
-    if h.compression() > ZSTD {
-        return Err(BatchError::UnsupportedCompression(format!(
-            "unknown compression codec id {}",
-            h.compression()
-        )));
-    }
-    if h.compression() == ZSTD && rules.produce_version < 7 {
-        return Err(BatchError::UnsupportedCompression(format!(
-            "Produce requests with version {} are not allowed to use ZStandard compression",
-            rules.produce_version
-        )));
-    }
-    if h.base_offset != 0 {
-        return Err(BatchError::InvalidRecord(format!(
-            "The baseOffset of the record batch should be 0, but it is {}",
-            h.base_offset
-        )));
-    }
+fn check_header(h: &BatchHeader) -> Result<(), BatchError> {
     if h.producer_id != -1 && h.base_sequence < 0 {
         return Err(BatchError::InvalidRecord(format!(
             "Invalid sequence number {} in record batch with producerId {}",

@@ -97,6 +97,14 @@ fn compress(codec: u8, raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A batch with extra attribute bits.
+fn with_attributes(codec: u8, count: i32, raw: &[u8], attributes: i16) -> Vec<u8> {
+    let mut b = built(codec, count, raw);
+    b[21..23].copy_from_slice(&(i16::from(codec) | attributes).to_be_bytes());
+    fix_crc(&mut b);
+    b
+}
+
 /// A v2 batch around `payload` (already compressed), CRC correct.
 fn frame(codec: u8, count: i32, last_offset_delta: i32, payload: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -264,47 +272,87 @@ fn count_and_offsets_in_the_header() {
 fn codecs_and_garbage_payloads() {
     let raw = records(2);
     for codec in 5..=7u8 {
+        // Kafka's reader throws on an unknown codec id: UNKNOWN_SERVER_ERROR.
         assert_eq!(
             code(&frame(codec, 2, 1, &raw), &rules()),
-            76,
+            -1,
             "codec {codec}"
         );
     }
     let zstd = built(ZSTD, 2, &raw);
-    assert_eq!(
-        code(
-            &zstd,
-            &Rules {
-                produce_version: 6,
-                ..rules()
-            }
-        ),
-        76
-    );
-    assert_eq!(
-        code(
-            &zstd,
-            &Rules {
-                produce_version: 7,
-                ..rules()
-            }
-        ),
-        0
-    );
+    let v6 = Rules {
+        produce_version: 6,
+        ..rules()
+    };
+    assert_eq!(code(&zstd, &v6), 76);
+    let v7 = Rules {
+        produce_version: 7,
+        ..rules()
+    };
+    assert_eq!(code(&zstd, &v7), 0);
+    // Garbage under a valid CRC: Kafka's codec readers throw (UNKNOWN_SERVER_ERROR).
     let garbage = [0x5au8; 64];
-    for codec in [GZIP, SNAPPY, ZSTD] {
-        let c = code(&frame(codec, 2, 1, &garbage), &rules());
-        assert!(c != 0, "garbage under codec {codec} refused");
+    for codec in [GZIP, SNAPPY, LZ4, ZSTD] {
+        assert_eq!(
+            code(&frame(codec, 2, 1, &garbage), &rules()),
+            -1,
+            "codec {codec}"
+        );
+        let mut truncated = compress(codec, &raw);
+        truncated.truncate(truncated.len() - 5);
+        assert_ne!(
+            code(&frame(codec, 2, 1, &truncated), &rules()),
+            0,
+            "codec {codec}"
+        );
     }
-    // LZ4 garbage fails the frame check first.
-    assert_eq!(code(&frame(LZ4, 2, 1, &garbage), &rules()), 2);
     let mut gz = compress(GZIP, &raw);
     gz.extend_from_slice(b"junk");
-    assert_ne!(
+    assert_eq!(
         code(&frame(GZIP, 2, 1, &gz), &rules()),
-        0,
+        -1,
         "bytes after the gzip member"
     );
+}
+
+#[test]
+fn request_shape_as_kafka_checks_it() {
+    let b = built(NONE, 1, &records(1));
+    assert_eq!(code(&[], &rules()), 87, "no batch");
+    assert_eq!(code(&b[..11], &rules()), 87, "less than a batch");
+    assert_eq!(
+        code(&b[..b.len() - 1], &rules()),
+        87,
+        "a partial batch is no batch"
+    );
+    assert_eq!(
+        code(&[&b[..], &b[..]].concat(), &rules()),
+        87,
+        "two batches"
+    );
+    assert_eq!(
+        code(&[&b[..], &b[..20]].concat(), &rules()),
+        87,
+        "a batch and a partial one"
+    );
+    for (magic, expected) in [(0u8, 87), (1, 87), (3, 2), (0xff, 2)] {
+        let mut m = b.clone();
+        m[MAGIC] = magic;
+        assert_eq!(code(&m, &rules()), expected, "magic {magic}");
+    }
+    let mut short = b.clone();
+    short[8..12].copy_from_slice(&20i32.to_be_bytes());
+    assert_eq!(code(&short, &rules()), 2, "batch length below a header");
+    let mut crc = b.clone();
+    *crc.last_mut().unwrap() ^= 1;
+    assert_eq!(code(&crc, &rules()), 2, "CRC");
+    let small = Rules {
+        max_batch_bytes: b.len() - 1,
+        ..rules()
+    };
+    assert_eq!(code(&b, &small), 10);
+    let control = with_attributes(NONE, 1, &records(1), 0x20);
+    assert_eq!(code(&control, &rules()), 87, "control batch from a client");
 }
 
 #[test]
