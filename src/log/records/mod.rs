@@ -83,6 +83,7 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
         h: &h,
         rules,
         errors: Vec::new(),
+        failed: 0,
         timestamp_error: false,
     };
     match h.compression() {
@@ -202,9 +203,15 @@ fn invalid(message: String) -> BatchError {
 struct Walk<'a> {
     h: &'a BatchHeader,
     rules: &'a Rules,
+    /// The first `MAX_RECORD_ERRORS` per-record errors (a compressed batch can hold
+    /// billions of records: what is kept must not grow with them).
     errors: Vec<RecordError>,
+    /// How many records broke a per-record rule.
+    failed: u64,
     timestamp_error: bool,
 }
+
+const MAX_RECORD_ERRORS: usize = 1000;
 
 impl Walk<'_> {
     fn run<S: Source>(&mut self, src: &mut S) -> Result<(), BatchError> {
@@ -285,9 +292,8 @@ impl Walk<'_> {
     /// Kafka's per-record rules (`LogValidator.validateKey`, `validateTimestamp`).
     fn check_record(&mut self, index: i32, has_key: bool, timestamp_delta: i64) {
         if self.rules.compacted && !has_key {
-            self.errors.push(RecordError {
-                batch_index: index,
-                message: "Compacted topic cannot accept message without key".into(),
+            self.fail(index, || {
+                "Compacted topic cannot accept message without key".into()
             });
             return;
         }
@@ -306,24 +312,32 @@ impl Walk<'_> {
             let diff = now.wrapping_sub(timestamp);
             if diff > before || diff.wrapping_neg() > after {
                 self.timestamp_error = true;
-                self.errors.push(RecordError {
-                    batch_index: index,
-                    message: format!(
+                self.fail(index, || {
+                    format!(
                         "Timestamp {timestamp} of message with offset {} is out of range. The \
                          timestamp should be within [{}, {}]",
                         h.base_offset.wrapping_add(i64::from(index)),
                         now.wrapping_sub(before),
                         now.wrapping_add(after)
-                    ),
+                    )
                 });
             }
         } else if h.is_log_append_time() {
             self.timestamp_error = true;
+            self.fail(index, || {
+                "Invalid timestamp type in message. Producer should not set timestamp type to \
+                 LogAppendTime."
+                    .into()
+            });
+        }
+    }
+
+    fn fail(&mut self, index: i32, message: impl FnOnce() -> String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_RECORD_ERRORS {
             self.errors.push(RecordError {
                 batch_index: index,
-                message: "Invalid timestamp type in message. Producer should not set timestamp \
-                          type to LogAppendTime."
-                    .into(),
+                message: message(),
             });
         }
     }
@@ -339,12 +353,17 @@ impl Walk<'_> {
                 .errors
                 .iter()
                 .take(3)
-                .map(|e| format!("{}: {}", e.batch_index, e.message))
+                .map(|e| {
+                    format!(
+                        "RecordError(batchIndex={}, message='{}')",
+                        e.batch_index, e.message
+                    )
+                })
                 .collect();
             format!(
                 "One or more records have been rejected due to {} record errors in total, and \
                  only showing the first three errors at most: [{}]",
-                self.errors.len(),
+                self.failed,
                 first.join(", ")
             )
         };

@@ -408,6 +408,28 @@ fn keys_on_compacted_topics() {
 }
 
 #[test]
+fn record_errors_kept_are_bounded() {
+    let compacted = Rules {
+        compacted: true,
+        ..rules()
+    };
+    let raw: Vec<u8> = (0..5000).flat_map(|i| record(i, None, None, &[])).collect();
+    match validate_batch(&built(ZSTD, 5000, &raw), &compacted) {
+        Err(BatchError::Records {
+            errors, message, ..
+        }) => {
+            assert_eq!(errors.len(), MAX_RECORD_ERRORS);
+            assert!(message.contains("due to 5000 record errors"), "{message}");
+            assert!(
+                message.contains("RecordError(batchIndex=0, message='Compacted"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn timestamps_against_the_topic_bounds() {
     let b = batch_with(0, 3, |i| NOW + 3_600_000 + i as i64, Compression::Zstd);
     match validate_batch(&b, &rules()) {
