@@ -50,7 +50,7 @@ pub struct Broker {
     pub txns: TxnCoordinator,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
-    log_defaults: LogConfig,
+    pub(crate) log_defaults: LogConfig,
     /// Serialises topic creation, deletion and growth (they touch files and the store).
     admin: Mutex<()>,
     /// Most partitions this broker holds (`max_broker_partitions`, or derived from the

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::future::join_all;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::{now_ms, RequestContext};
 use crate::error::{BrokerError, Result};
-use crate::log::batch::{self, BatchError};
+use crate::log::batch::BatchError;
+use crate::log::records::{self, Rules};
 use crate::meta::Partition;
 
 /// One partition's outcome so far: appended (awaiting commit) or failed.
@@ -88,6 +90,7 @@ pub fn handle(
                             .with_error_code(code)
                             .with_base_offset(-1)
                             .with_log_start_offset(-1)
+                            .with_record_errors(record_errors(&e))
                             .with_error_message(Some(StrBytes::from_string(e.to_string())))
                     }
                 }
@@ -111,23 +114,28 @@ fn append(
     now: i64,
 ) -> Appended {
     let result: Result<_> = (|| {
-        let t = ctx.broker.topic_or_create(topic, true)?;
+        // As Kafka: only Metadata auto-creates topics; Produce to a missing one is refused.
+        let t = ctx
+            .broker
+            .topics
+            .get(topic)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let partition = t
             .partition(index)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let records = records.unwrap_or_default();
         let config = t.config();
-        let max = config.max_message_bytes(ctx.broker.config.max_message_bytes as usize);
-        let [header] = batch::validate(&records, max)?[..] else {
-            // As Kafka: with v2 batches a producer sends exactly one per partition.
-            return Err(BatchError::InvalidRecord(
-                "produce requests must contain exactly one record batch per partition".into(),
-            )
-            .into());
+        let (before, after) = config.timestamp_bounds();
+        let rules = Rules {
+            now_ms: now,
+            max_batch_bytes: config.max_message_bytes(ctx.broker.config.max_message_bytes as usize),
+            produce_version: ctx.version(),
+            log_append_time: config.log_config(&ctx.broker.log_defaults).log_append_time,
+            timestamp_before_max_ms: before,
+            timestamp_after_max_ms: after,
+            compacted: config.is_compacted(),
         };
-        if config.is_compacted() && !header.is_control() {
-            require_keys(&records, topic, index)?;
-        }
+        let header = records::validate_batch(&records, &rules)?;
         let batch = BytesMut::from(&records[..]);
         let appended = if header.is_transactional() {
             ctx.broker
@@ -156,15 +164,17 @@ fn append(
     })
 }
 
-/// As Kafka: a compacted topic refuses records without a key (the cleaner could not keep them).
-fn require_keys(records: &bytes::Bytes, topic: &str, index: i32) -> Result<()> {
-    let set = RecordBatchDecoder::decode(&mut records.clone())
-        .map_err(|e| BatchError::InvalidRecord(format!("cannot decode records: {e:#}")))?;
-    if set.records.iter().any(|r| r.key.is_none()) {
-        return Err(BatchError::InvalidRecord(format!(
-            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
-        ))
-        .into());
+/// Per-record errors (Produce v8+ `record_errors`), as Kafka lists them.
+fn record_errors(e: &BrokerError) -> Vec<BatchIndexAndErrorMessage> {
+    match e {
+        BrokerError::Batch(BatchError::Records { errors, .. }) => errors
+            .iter()
+            .map(|r| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(r.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(r.message.clone())))
+            })
+            .collect(),
+        _ => Vec::new(),
     }
-    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod cleaner;
 mod index;
 #[cfg(test)]
 mod lifecycle_tests;
+pub mod records;
 pub mod retention;
 mod segment;
 #[cfg(test)]

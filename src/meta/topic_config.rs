@@ -255,6 +255,17 @@ impl TopicConfig {
             .unwrap_or(broker_default)
     }
 
+    /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`: how far a
+    /// CreateTime record's timestamp may be behind and ahead of the broker's clock.
+    pub fn timestamp_bounds(&self) -> (i64, i64) {
+        (
+            self.get("message.timestamp.before.max.ms")
+                .unwrap_or(i64::MAX),
+            self.get("message.timestamp.after.max.ms")
+                .unwrap_or(3_600_000),
+        )
+    }
+
     /// The log settings, given the broker defaults.
     pub fn log_config(&self, defaults: &LogConfig) -> LogConfig {
         LogConfig {
