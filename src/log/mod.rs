@@ -8,10 +8,17 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod damage;
+#[cfg(test)]
+mod damage_tests;
+mod fuzz;
 mod index;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod retention;
+mod scan;
+pub mod scrub;
+mod sealed;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -24,7 +31,10 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 
 use batch::BatchHeader;
+use damage::{Damage, RecoveryError};
 use segment::Segment;
+
+pub use fuzz::fuzz_recover;
 
 /// Where a partition's segments live.
 #[derive(Debug, Clone)]
@@ -46,6 +56,8 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `message.timestamp.type` is LogAppendTime: stamp batches with the broker's clock.
     pub log_append_time: bool,
+    /// `cleanup.policy` includes compact: segments may end before the next one's base offset.
+    pub compacted: bool,
 }
 
 impl Default for LogConfig {
@@ -55,6 +67,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             index_interval_bytes: 4096,
             log_append_time: false,
+            compacted: false,
         }
     }
 }
@@ -65,6 +78,18 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("corrupt log: {0}")]
     Corrupt(String),
+    /// A read reached offsets whose batches are damaged on disk (see [`damage`]).
+    #[error("offsets {first_offset}..{end_offset} are damaged on disk")]
+    Damaged { first_offset: i64, end_offset: i64 },
+}
+
+impl LogError {
+    fn damaged(d: &Damage) -> Self {
+        LogError::Damaged {
+            first_offset: d.first_offset,
+            end_offset: d.end_offset,
+        }
+    }
 }
 
 /// What an append did.
@@ -136,6 +161,8 @@ pub struct PartitionLog {
     cleaned_to: i64,
     /// `close()` left the clean marker: the next append must remove it first.
     marker: bool,
+    /// Damaged sealed segments found by `open`, for the caller to report.
+    recovery_errors: Vec<RecoveryError>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -173,6 +200,7 @@ impl PartitionLog {
                     start_offset: 0,
                     cleaned_to: 0,
                     marker: false,
+                    recovery_errors: Vec::new(),
                 })
             }
             Backing::Disk(dir) => dir,
@@ -190,7 +218,7 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
             segments.push(match bases.get(i + 1) {
-                Some(&end) => Segment::open_sealed(&dir, base, end, interval)?,
+                Some(&end) => Segment::open_sealed(&dir, base, end, interval, config.compacted)?,
                 None => Segment::open_active(&dir, base, clean, interval)?,
             });
         }
@@ -206,6 +234,11 @@ impl PartitionLog {
             sync_dir(&dir)?;
         }
         let checkpoint = read_start_offset(&dir)?;
+        let recovery_errors = segments
+            .iter()
+            .flat_map(|s| s.damage.iter())
+            .map(|d| RecoveryError(d.clone()))
+            .collect();
         let mut log = Self {
             dir: Some(dir),
             config,
@@ -213,6 +246,7 @@ impl PartitionLog {
             start_offset: 0,
             cleaned_to: 0,
             marker: false,
+            recovery_errors,
         };
         log.start_offset = checkpoint
             .unwrap_or(0)
@@ -339,16 +373,8 @@ impl PartitionLog {
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
             return Ok(ReadResult::default());
         }
-        let mut i = self.segment_for(offset);
-        let mut pos = loop {
-            match self.segments.get(i) {
-                None => return Ok(ReadResult::default()),
-                Some(seg) => match seg.find_batch(offset)? {
-                    Some((pos, _)) => break pos,
-                    // Only past a segment's unreadable tail: the next segment follows.
-                    None => i += 1,
-                },
-            }
+        let Some((i, mut pos)) = self.first_served(offset)? else {
+            return Ok(ReadResult::default());
         };
         let mut out = Vec::new();
         let mut budget = max_bytes;
@@ -356,7 +382,7 @@ impl PartitionLog {
         for seg in &self.segments[i..] {
             let n = seg.read_batches(pos, budget, first, &mut out)?;
             budget = budget.saturating_sub(n);
-            if budget == 0 || pos + n as u64 != seg.meta.size {
+            if budget == 0 || pos + n as u64 != seg.meta.size || seg.stops_read(pos) {
                 break;
             }
             pos = 0;
@@ -381,15 +407,8 @@ impl PartitionLog {
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
             return Ok(Some(regions));
         }
-        let mut i = self.segment_for(offset);
-        let mut pos = loop {
-            match self.segments.get(i) {
-                None => return Ok(Some(regions)),
-                Some(seg) => match seg.find_batch(offset)? {
-                    Some((pos, _)) => break pos,
-                    None => i += 1,
-                },
-            }
+        let Some((i, mut pos)) = self.first_served(offset)? else {
+            return Ok(Some(regions));
         };
         let mut budget = max_bytes;
         let mut first = Some(min_one_batch);
@@ -407,13 +426,43 @@ impl PartitionLog {
                 });
             }
             budget = budget.saturating_sub(len as usize);
-            if budget == 0 || pos + len != seg.meta.size {
+            if budget == 0 || pos + len != seg.meta.size || seg.stops_read(pos) {
                 break;
             }
             pos = 0;
             first = None;
         }
         Ok(Some(regions))
+    }
+
+    /// Where a read of `offset` starts: (segment index, file position), None past the end.
+    /// Damaged offsets are an error (CORRUPT_MESSAGE for the fetcher), so that a damaged
+    /// batch is never served and a consumer stops before it instead of skipping it.
+    fn first_served(&self, offset: i64) -> Result<Option<(usize, u64)>, LogError> {
+        let mut i = self.segment_for(offset);
+        if let Some(d) = self.segments[i].damage.covering_offset(offset) {
+            return Err(LogError::damaged(d));
+        }
+        loop {
+            match self.segments.get(i) {
+                None => return Ok(None),
+                Some(seg) => match seg.find_batch(offset)? {
+                    Some((pos, _)) => return Ok(Some((i, pos))),
+                    // Only past a segment's unreadable tail: the next segment follows.
+                    None => i += 1,
+                },
+            }
+        }
+    }
+
+    /// Damaged sealed segments found when the log was opened (taken once, to report).
+    pub fn take_recovery_errors(&mut self) -> Vec<RecoveryError> {
+        std::mem::take(&mut self.recovery_errors)
+    }
+
+    /// Every known damaged stretch, oldest segment first.
+    pub fn damage(&self) -> impl Iterator<Item = &Damage> {
+        self.segments.iter().flat_map(|s| s.damage.iter())
     }
 
     /// Index of the segment whose base offset is the greatest <= `offset` (else the first).

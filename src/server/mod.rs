@@ -2,6 +2,7 @@
 
 mod connection;
 pub mod frame;
+mod scrub;
 mod sendfile;
 
 use std::net::SocketAddr;
@@ -123,6 +124,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         ));
     }
     tasks.spawn(maintain_logs(broker.clone(), shutdown.clone()));
+    scrub::spawn(&broker, &shutdown, &tasks);
     Ok(RunningBroker {
         broker,
         listeners,
