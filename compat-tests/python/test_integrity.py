@@ -118,7 +118,10 @@ def own_gregor(tmp_path):
     g.stop()
 
 
-def test_a_flipped_byte_in_a_sealed_segment_is_an_error_not_data(own_gregor: ScrubbingGregor):
+def test_a_flipped_byte_in_a_sealed_segment_is_an_error_not_data(broker: Broker,
+                                                                 own_gregor: ScrubbingGregor):
+    # `broker` (the suite's gregor) only ties the scenario to runs that test gregor.
+    assert broker.name == "gregor"
     g = own_gregor
     g.start(scrub=False)
     topic = create_topic(g.broker, unique_topic("scrub"), 1)
