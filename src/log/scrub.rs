@@ -98,7 +98,7 @@ pub fn scrub(target: &ScrubTarget, pace: &mut dyn Pace) -> io::Result<Option<Vec
     let mut open: Option<Damage> = None;
     let mut expected = target.base_offset;
     let mut pos = 0u64;
-    let mut buf = vec![0u8; CHUNK];
+    let mut chunks = Chunks::new(&target.file, target.size);
     let close = |open: &mut Option<Damage>, found: &mut Vec<Damage>, end_pos, end_offset| {
         if let Some(mut d) = open.take() {
             d.end_pos = end_pos;
@@ -107,17 +107,15 @@ pub fn scrub(target: &ScrubTarget, pace: &mut dyn Pace) -> io::Result<Option<Vec
         }
     };
     while pos < target.size {
-        let left = target.size - pos;
-        let header = read_header(&target.file, pos, left)?;
-        if !pace.read(HEADER_LEN as u64) {
+        let Some(header) = chunks.header(pos, pace)? else {
             return Ok(None);
-        }
+        };
         let checked = header.clone().and_then(|h| {
             offsets_follow(&h, expected, target.end_offset)?;
             Ok(h)
         });
         let verdict = match checked {
-            Ok(h) => match crc_of(&target.file, pos, &h, &mut buf, pace)? {
+            Ok(h) => match chunks.crc(pos, &h, pace)? {
                 None => return Ok(None),
                 Some(computed) if computed == h.crc => Ok(h),
                 Some(computed) => Err((
@@ -157,39 +155,74 @@ pub fn scrub(target: &ScrubTarget, pace: &mut dyn Pace) -> io::Result<Option<Vec
     Ok(Some(found))
 }
 
-/// The header at `pos`, or why no batch can start there.
-fn read_header(file: &File, pos: u64, left: u64) -> io::Result<Result<BatchHeader, Defect>> {
-    if left < HEADER_LEN as u64 {
-        return Ok(Err(Defect::ShortHeader { left }));
-    }
-    let mut b = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut b, pos)?;
-    Ok(match BatchHeader::parse(&b) {
-        Some(h) => plausible(&h, left),
-        None => Err(Defect::ShortHeader { left }),
-    })
+/// `[.., end)` of a file through one buffer of [`CHUNK`] bytes, refilled (and paced) a chunk
+/// at a time: one read and at most one sleep per chunk, however small the batches.
+struct Chunks<'a> {
+    file: &'a File,
+    end: u64,
+    buf: Vec<u8>,
+    buf_pos: u64,
 }
 
-/// CRC32C of the batch at `pos` (from its attributes to its end), a chunk at a time.
-fn crc_of(
-    file: &File,
-    pos: u64,
-    h: &BatchHeader,
-    buf: &mut [u8],
-    pace: &mut dyn Pace,
-) -> io::Result<Option<u32>> {
-    let mut at = pos + CRC_FROM;
-    let end = pos + h.total_size() as u64;
-    let mut crc = 0u32;
-    while at < end {
-        let n = ((end - at) as usize).min(buf.len());
-        let chunk = &mut buf[..n];
-        file.read_exact_at(chunk, at)?;
-        crc = crc32c::crc32c_append(crc, chunk);
-        if !pace.read(n as u64) {
-            return Ok(None);
+impl<'a> Chunks<'a> {
+    fn new(file: &'a File, end: u64) -> Self {
+        Self {
+            file,
+            end,
+            buf: Vec::with_capacity(CHUNK),
+            buf_pos: 0,
         }
-        at += n as u64;
     }
-    Ok(Some(crc))
+
+    /// `len` (at most [`CHUNK`]) bytes at `pos`, which the caller keeps within `end`; None if
+    /// `pace` said stop.
+    fn get(&mut self, pos: u64, len: usize, pace: &mut dyn Pace) -> io::Result<Option<&[u8]>> {
+        let buf_end = self.buf_pos + self.buf.len() as u64;
+        if pos < self.buf_pos || pos + len as u64 > buf_end {
+            let n = (self.end - pos).min(CHUNK as u64) as usize;
+            self.buf.resize(n, 0);
+            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.buf_pos = pos;
+            if !pace.read(n as u64) {
+                return Ok(None);
+            }
+        }
+        let at = (pos - self.buf_pos) as usize;
+        Ok(self.buf.get(at..at + len))
+    }
+
+    /// The header at `pos`, or why no batch can start there; None if `pace` said stop.
+    fn header(
+        &mut self,
+        pos: u64,
+        pace: &mut dyn Pace,
+    ) -> io::Result<Option<Result<BatchHeader, Defect>>> {
+        let left = self.end - pos;
+        if left < HEADER_LEN as u64 {
+            return Ok(Some(Err(Defect::ShortHeader { left })));
+        }
+        Ok(self
+            .get(pos, HEADER_LEN, pace)?
+            .map(|b| match BatchHeader::parse(b) {
+                Some(h) => plausible(&h, left),
+                None => Err(Defect::ShortHeader { left }),
+            }))
+    }
+
+    /// CRC32C of the batch at `pos` (from its attributes to its end), a chunk at a time; None
+    /// if `pace` said stop.
+    fn crc(&mut self, pos: u64, h: &BatchHeader, pace: &mut dyn Pace) -> io::Result<Option<u32>> {
+        let mut at = pos + CRC_FROM;
+        let end = pos + h.total_size() as u64;
+        let mut crc = 0u32;
+        while at < end {
+            let n = ((end - at) as usize).min(CHUNK);
+            let Some(bytes) = self.get(at, n, pace)? else {
+                return Ok(None);
+            };
+            crc = crc32c::crc32c_append(crc, bytes);
+            at += n as u64;
+        }
+        Ok(Some(crc))
+    }
 }
