@@ -189,7 +189,9 @@ fn list_segments(dir: &Path) -> std::io::Result<Vec<i64>> {
 impl PartitionLog {
     /// Open (or create) a log, recovering its tail: checks lengths and CRCs of the active
     /// segment's batches after an unclean shutdown, truncates a torn or corrupt tail,
-    /// rebuilds missing or damaged indexes.
+    /// rebuilds missing or damaged indexes. Sealed segments get cheap checks only (see
+    /// `sealed.rs`); their damage is kept out of reads and reported through
+    /// [`Self::take_recovery_errors`], never truncated.
     pub fn open(backing: Backing, config: LogConfig) -> Result<Self, LogError> {
         let dir = match backing {
             Backing::Memory => {
