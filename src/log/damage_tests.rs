@@ -307,7 +307,7 @@ fn recovery_fuzz_seeds() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
     #[test]
     fn recovery_never_serves_damage_nor_loses_intact_batches(
         data in proptest::collection::vec(any::<u8>(), 0..96)

@@ -42,9 +42,14 @@ pub fn fuzz_recover(data: &[u8]) {
     let mut input = data.iter().copied();
     let mut next = move || input.next().unwrap_or(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("gregor-fuzz-recover-{}-{run}", std::process::id())),
-    );
+    // tmpfs where there is one: the log fsyncs, which would dominate a fuzzer's time.
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = TempDir(base.join(format!("gregor-fuzz-recover-{}-{run}", std::process::id())));
     let _ = fs::remove_dir_all(&dir.0);
     let log_dir = dir.0.join("t-0");
     let config = LogConfig {
