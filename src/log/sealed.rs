@@ -18,7 +18,7 @@ impl Segment {
     /// Open a non-active segment ending before `end_offset`, rebuilding its indexes if they are
     /// missing or inconsistent. A damaged tail is recorded in [`Segment::damage`] (and so not
     /// served); nothing is truncated or deleted. `gaps_allowed` (compacted logs): the last
-    /// batch may end before `end_offset`.
+    /// batch may end before `end_offset`, unless the indexes name a batch past it.
     pub fn open_sealed(
         dir: &Path,
         base_offset: i64,
@@ -29,7 +29,15 @@ impl Segment {
         let mut seg = Self::open_file(dir, base_offset)?;
         let len = seg.data.len()?;
         seg.meta.next_offset = end_offset;
-        if let Some((index, time_index)) = seg.load_indexes() {
+        let loaded = seg.load_indexes();
+        // The furthest the indexes say the data went: (a position, an offset).
+        let indexed = loaded.as_ref().map(|(index, time_index)| {
+            let pos = index.last().map_or(0, |e| u64::from(e.pos));
+            let rels = index.last().map(|e| e.rel).into_iter();
+            let rel = rels.chain(time_index.last().map(|e| e.rel)).max();
+            (pos, rel.map(|r| base_offset + i64::from(r)))
+        });
+        if let Some((index, time_index)) = loaded {
             let max_rel = seg.meta.max_rel();
             let consistent = index::index_consistent(&index, len, max_rel)
                 && index::time_index_consistent(&time_index, max_rel)
@@ -49,6 +57,7 @@ impl Segment {
                 let mut tail = Meta::new(base_offset);
                 tail.next_offset = from_offset;
                 let found = scan(&seg.data, &mut tail, from_pos, len, end_offset, false, 0)?;
+                let gaps_allowed = gaps_allowed && !beyond(indexed, &tail, len);
                 let damage = seg.tail_damage(found, &tail, len, end_offset, gaps_allowed);
                 seg.damage.add(damage.into_iter().collect());
                 return Ok(seg);
@@ -65,6 +74,7 @@ impl Segment {
             false,
             interval,
         )?;
+        let gaps_allowed = gaps_allowed && !beyond(indexed, &seg.meta, len);
         let damage = seg.tail_damage(found, &seg.meta.clone(), len, end_offset, gaps_allowed);
         seg.meta.next_offset = end_offset;
         seg.seal()?;
@@ -112,4 +122,12 @@ impl Segment {
             None => None,
         }
     }
+}
+
+/// Whether the indexes name data past what the walk found: an entry at or beyond the file's
+/// end, or an indexed offset at or beyond the walk's end (its batch is gone).
+fn beyond(indexed: Option<(u64, Option<i64>)>, walked: &Meta, len: u64) -> bool {
+    indexed.is_some_and(|(pos, offset)| {
+        (pos > 0 && pos >= len) || offset.is_some_and(|o| o >= walked.next_offset)
+    })
 }
