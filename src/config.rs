@@ -193,6 +193,19 @@ struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     log_cleaner_backoff_ms: Option<u64>,
 
+    /// Read rate of the background scrub, which checks the lengths and CRCs of sealed
+    /// segments' batches so that data damaged on disk is reported and not served; 0 turns it
+    /// off (no Kafka equivalent). Default: 1048576.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_scrub_bytes_per_second: Option<u64>,
+
+    /// Pause between two scrub passes over every sealed segment (the first pass starts this
+    /// long after start-up). Default: 3600000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_scrub_interval_ms: Option<u64>,
+
     /// How long a new consumer group waits for more members before its first rebalance
     /// (Kafka's group.initial.rebalance.delay.ms). Default: 3000.
     #[arg(long, value_name = "MS")]
@@ -288,6 +301,8 @@ pub struct Config {
     pub log_retention_bytes: i64,
     pub log_retention_check_interval_ms: u64,
     pub log_cleaner_backoff_ms: u64,
+    pub log_scrub_bytes_per_second: u64,
+    pub log_scrub_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -330,6 +345,8 @@ impl Default for Config {
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
             log_cleaner_backoff_ms: 15_000,
+            log_scrub_bytes_per_second: 1 << 20,
+            log_scrub_interval_ms: 3_600_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -501,6 +518,8 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("log_retention_bytes", Kind::Int),
     ("log_retention_check_interval_ms", Kind::Int),
     ("log_cleaner_backoff_ms", Kind::Int),
+    ("log_scrub_bytes_per_second", Kind::Int),
+    ("log_scrub_interval_ms", Kind::Int),
     ("group_initial_rebalance_delay_ms", Kind::Int),
     ("group_min_session_timeout_ms", Kind::Int),
     ("group_max_session_timeout_ms", Kind::Int),
@@ -584,6 +603,10 @@ impl Config {
             (
                 "log_cleaner_backoff_ms",
                 self.log_cleaner_backoff_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "log_scrub_interval_ms",
+                self.log_scrub_interval_ms.min(i64::MAX as u64) as i64,
             ),
             (
                 "group_min_session_timeout_ms",

@@ -65,6 +65,10 @@ impl BrokerError {
             Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
             Self::Transaction(e) => e.code(),
             Self::Batch(e) => e.code(),
+            // Damaged on disk: both the Java consumer and librdkafka hand CORRUPT_MESSAGE to
+            // the application (see docs/ARCHITECTURE.md), where KAFKA_STORAGE_ERROR would make
+            // them retry silently forever.
+            Self::Log(LogError::Damaged { .. }) => K::CorruptMessage.code(),
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
         }
@@ -94,6 +98,11 @@ mod tests {
         assert_eq!(BrokerError::InvalidProducerEpoch.code(), 47);
         assert_eq!(BrokerError::Transaction(K::InvalidTxnState).code(), 48);
         assert_eq!(BrokerError::Log(LogError::Corrupt("x".into())).code(), 56);
+        let damaged = LogError::Damaged {
+            first_offset: 0,
+            end_offset: 1,
+        };
+        assert_eq!(BrokerError::Log(damaged).code(), 2);
         assert_eq!(BrokerError::Store(StoreError("x".into())).code(), -1);
     }
 }

@@ -90,7 +90,8 @@ impl PartitionLog {
                     && seg.meta.max_ts.is_none_or(|(ts, _)| ts <= lag_cutoff)
             })
             .count();
-        if cleanable == 0 {
+        // Rewriting a damaged segment would serve its damage as good data: leave it alone.
+        if cleanable == 0 || self.any_damage(cleanable) {
             return Ok(None);
         }
         let segs = &self.segments[..cleanable];
@@ -279,7 +280,7 @@ impl PartitionLog {
         sync_dir(dir)?;
         crash_point(CrashPoint::AfterCommit)?;
         finish_swap(dir)?;
-        Ok(Segment::open_sealed(dir, base, end, interval)?)
+        Ok(Segment::open_sealed(dir, base, end, interval, true)?)
     }
 }
 

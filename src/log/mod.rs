@@ -8,11 +8,18 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod damage;
+#[cfg(test)]
+mod damage_tests;
+mod fuzz;
 mod index;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod records;
 pub mod retention;
+mod scan;
+pub mod scrub;
+mod sealed;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -25,7 +32,10 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 
 use batch::BatchHeader;
+use damage::{Damage, RecoveryError};
 use segment::Segment;
+
+pub use fuzz::fuzz_recover;
 
 /// Where a partition's segments live.
 #[derive(Debug, Clone)]
@@ -47,6 +57,8 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `message.timestamp.type` is LogAppendTime: stamp batches with the broker's clock.
     pub log_append_time: bool,
+    /// `cleanup.policy` includes compact: segments may end before the next one's base offset.
+    pub compacted: bool,
 }
 
 impl Default for LogConfig {
@@ -56,6 +68,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             index_interval_bytes: 4096,
             log_append_time: false,
+            compacted: false,
         }
     }
 }
@@ -66,6 +79,18 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("corrupt log: {0}")]
     Corrupt(String),
+    /// A read reached offsets whose batches are damaged on disk (see [`damage`]).
+    #[error("offsets {first_offset}..{end_offset} are damaged on disk")]
+    Damaged { first_offset: i64, end_offset: i64 },
+}
+
+impl LogError {
+    fn damaged(d: &Damage) -> Self {
+        LogError::Damaged {
+            first_offset: d.first_offset,
+            end_offset: d.end_offset,
+        }
+    }
 }
 
 /// What an append did.
@@ -137,6 +162,8 @@ pub struct PartitionLog {
     cleaned_to: i64,
     /// `close()` left the clean marker: the next append must remove it first.
     marker: bool,
+    /// Damaged sealed segments found by `open`, for the caller to report.
+    recovery_errors: Vec<RecoveryError>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -163,7 +190,9 @@ fn list_segments(dir: &Path) -> std::io::Result<Vec<i64>> {
 impl PartitionLog {
     /// Open (or create) a log, recovering its tail: checks lengths and CRCs of the active
     /// segment's batches after an unclean shutdown, truncates a torn or corrupt tail,
-    /// rebuilds missing or damaged indexes.
+    /// rebuilds missing or damaged indexes. Sealed segments get cheap checks only (see
+    /// `sealed.rs`); their damage is kept out of reads and reported through
+    /// [`Self::take_recovery_errors`], never truncated.
     pub fn open(backing: Backing, config: LogConfig) -> Result<Self, LogError> {
         let dir = match backing {
             Backing::Memory => {
@@ -174,6 +203,7 @@ impl PartitionLog {
                     start_offset: 0,
                     cleaned_to: 0,
                     marker: false,
+                    recovery_errors: Vec::new(),
                 })
             }
             Backing::Disk(dir) => dir,
@@ -191,7 +221,7 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
             segments.push(match bases.get(i + 1) {
-                Some(&end) => Segment::open_sealed(&dir, base, end, interval)?,
+                Some(&end) => Segment::open_sealed(&dir, base, end, interval, config.compacted)?,
                 None => Segment::open_active(&dir, base, clean, interval)?,
             });
         }
@@ -207,6 +237,11 @@ impl PartitionLog {
             sync_dir(&dir)?;
         }
         let checkpoint = read_start_offset(&dir)?;
+        let recovery_errors = segments
+            .iter()
+            .flat_map(|s| s.damage.iter())
+            .map(|d| RecoveryError(d.clone()))
+            .collect();
         let mut log = Self {
             dir: Some(dir),
             config,
@@ -214,6 +249,7 @@ impl PartitionLog {
             start_offset: 0,
             cleaned_to: 0,
             marker: false,
+            recovery_errors,
         };
         log.start_offset = checkpoint
             .unwrap_or(0)
@@ -340,16 +376,8 @@ impl PartitionLog {
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
             return Ok(ReadResult::default());
         }
-        let mut i = self.segment_for(offset);
-        let mut pos = loop {
-            match self.segments.get(i) {
-                None => return Ok(ReadResult::default()),
-                Some(seg) => match seg.find_batch(offset)? {
-                    Some((pos, _)) => break pos,
-                    // Only past a segment's unreadable tail: the next segment follows.
-                    None => i += 1,
-                },
-            }
+        let Some((i, mut pos)) = self.first_served(offset)? else {
+            return Ok(ReadResult::default());
         };
         let mut out = Vec::new();
         let mut budget = max_bytes;
@@ -357,7 +385,7 @@ impl PartitionLog {
         for seg in &self.segments[i..] {
             let n = seg.read_batches(pos, budget, first, &mut out)?;
             budget = budget.saturating_sub(n);
-            if budget == 0 || pos + n as u64 != seg.meta.size {
+            if budget == 0 || pos + n as u64 != seg.meta.size || seg.stops_read(pos) {
                 break;
             }
             pos = 0;
@@ -382,15 +410,8 @@ impl PartitionLog {
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
             return Ok(Some(regions));
         }
-        let mut i = self.segment_for(offset);
-        let mut pos = loop {
-            match self.segments.get(i) {
-                None => return Ok(Some(regions)),
-                Some(seg) => match seg.find_batch(offset)? {
-                    Some((pos, _)) => break pos,
-                    None => i += 1,
-                },
-            }
+        let Some((i, mut pos)) = self.first_served(offset)? else {
+            return Ok(Some(regions));
         };
         let mut budget = max_bytes;
         let mut first = Some(min_one_batch);
@@ -408,13 +429,43 @@ impl PartitionLog {
                 });
             }
             budget = budget.saturating_sub(len as usize);
-            if budget == 0 || pos + len != seg.meta.size {
+            if budget == 0 || pos + len != seg.meta.size || seg.stops_read(pos) {
                 break;
             }
             pos = 0;
             first = None;
         }
         Ok(Some(regions))
+    }
+
+    /// Where a read of `offset` starts: (segment index, file position), None past the end.
+    /// Damaged offsets are an error (CORRUPT_MESSAGE for the fetcher), so that a damaged
+    /// batch is never served and a consumer stops before it instead of skipping it.
+    fn first_served(&self, offset: i64) -> Result<Option<(usize, u64)>, LogError> {
+        let mut i = self.segment_for(offset);
+        if let Some(d) = self.segments[i].damage.covering_offset(offset) {
+            return Err(LogError::damaged(d));
+        }
+        loop {
+            match self.segments.get(i) {
+                None => return Ok(None),
+                Some(seg) => match seg.find_batch(offset)? {
+                    Some((pos, _)) => return Ok(Some((i, pos))),
+                    // Only past a segment's unreadable tail: the next segment follows.
+                    None => i += 1,
+                },
+            }
+        }
+    }
+
+    /// Damaged sealed segments found when the log was opened (taken once, to report).
+    pub fn take_recovery_errors(&mut self) -> Vec<RecoveryError> {
+        std::mem::take(&mut self.recovery_errors)
+    }
+
+    /// Every known damaged stretch, oldest segment first.
+    pub fn damage(&self) -> impl Iterator<Item = &Damage> {
+        self.segments.iter().flat_map(|s| s.damage.iter())
     }
 
     /// Index of the segment whose base offset is the greatest <= `offset` (else the first).

@@ -12,11 +12,10 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use tracing::warn;
 
-use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::batch::{self, BatchHeader};
+use super::damage::DamageList;
 use super::index::{self, IndexEntry, TimeEntry};
-
-/// Read granularity when walking batch headers: one syscall per chunk, not per batch.
-const CHUNK: usize = 32 * 1024;
+use super::scan::{scan, Reader};
 
 pub(crate) enum Data {
     File(Arc<File>),
@@ -24,14 +23,14 @@ pub(crate) enum Data {
 }
 
 impl Data {
-    fn len(&self) -> io::Result<u64> {
+    pub(crate) fn len(&self) -> io::Result<u64> {
         match self {
             Data::File(f) => Ok(f.metadata()?.len()),
             Data::Memory(v) => Ok(v.len() as u64),
         }
     }
 
-    fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+    pub(crate) fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
             Data::File(f) => f.read_exact_at(buf, pos),
             Data::Memory(v) => {
@@ -84,13 +83,13 @@ pub(crate) struct Meta {
     pub size: u64,
     pub index: Vec<IndexEntry>,
     pub time_index: Vec<TimeEntry>,
-    bytes_since_index: u64,
+    pub(crate) bytes_since_index: u64,
     /// (max timestamp, base offset of the first batch reaching it).
     pub max_ts: Option<(i64, i64)>,
 }
 
 impl Meta {
-    fn new(base_offset: i64) -> Self {
+    pub(crate) fn new(base_offset: i64) -> Self {
         Self {
             base_offset,
             next_offset: base_offset,
@@ -111,7 +110,7 @@ impl Meta {
 
     /// Account for the batch written at `pos`: an index entry every `interval` bytes (taken
     /// before the batch, as Kafka does) and a time entry there when the max timestamp grew.
-    fn track(&mut self, pos: u64, h: &BatchHeader, interval: u32) {
+    pub(crate) fn track(&mut self, pos: u64, h: &BatchHeader, interval: u32) {
         if self.max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
             self.max_ts = Some((h.max_timestamp, h.base_offset));
         }
@@ -142,107 +141,9 @@ impl Meta {
     }
 
     /// The largest relative offset a consistent index of this segment may hold.
-    fn max_rel(&self) -> u64 {
+    pub(crate) fn max_rel(&self) -> u64 {
         (self.next_offset - self.base_offset - 1).max(0) as u64
     }
-}
-
-/// Reads `[.., end)` of a segment through a buffer refilled a chunk at a time.
-struct Reader<'a> {
-    data: &'a Data,
-    end: u64,
-    buf: Vec<u8>,
-    buf_pos: u64,
-}
-
-impl<'a> Reader<'a> {
-    fn new(data: &'a Data, end: u64) -> Self {
-        Self {
-            data,
-            end,
-            buf: Vec::new(),
-            buf_pos: 0,
-        }
-    }
-
-    /// `len` bytes at `pos`; the caller ensures `pos + len <= end`.
-    fn get(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
-        let buf_end = self.buf_pos + self.buf.len() as u64;
-        if pos < self.buf_pos || pos + len as u64 > buf_end {
-            let n = (self.end - pos).min(len.max(CHUNK) as u64) as usize;
-            self.buf.resize(n, 0);
-            self.data.read_exact_at(pos, &mut self.buf)?;
-            self.buf_pos = pos;
-        }
-        let at = (pos - self.buf_pos) as usize;
-        Ok(&self.buf[at..at + len])
-    }
-
-    /// The header of the batch at `pos`, or why no plausible batch lies there (short, bad
-    /// length, wrong magic). The CRC is not checked.
-    fn header(&mut self, pos: u64) -> io::Result<Result<BatchHeader, String>> {
-        let left = self.end - pos;
-        if left < HEADER_LEN as u64 {
-            return Ok(Err(format!(
-                "{left} trailing bytes, less than a batch header"
-            )));
-        }
-        let Some(h) = BatchHeader::parse(self.get(pos, HEADER_LEN)?) else {
-            return Ok(Err("short header".into()));
-        };
-        Ok(if h.magic != 2 {
-            Err(format!("magic {}", h.magic))
-        } else if h.total_size() < HEADER_LEN || h.total_size() as u64 > left {
-            Err(format!(
-                "batch length {} with {left} bytes left",
-                h.batch_length
-            ))
-        } else {
-            Ok(h)
-        })
-    }
-}
-
-/// Walk the batches in `[from, end)` of `data`, tracking each in `meta`. Stop at the first one
-/// that is malformed, does not continue the offsets or (with `verify`) fails its CRC, and
-/// return its position and why.
-fn scan(
-    data: &Data,
-    meta: &mut Meta,
-    from: u64,
-    end: u64,
-    verify: bool,
-    interval: u32,
-) -> io::Result<Option<(u64, String)>> {
-    let mut reader = Reader::new(data, end);
-    let mut pos = from;
-    while pos < end {
-        let h = match reader.header(pos)? {
-            Ok(h) => h,
-            Err(why) => return Ok(Some((pos, why))),
-        };
-        // Offsets only grow; compaction leaves gaps between batches.
-        if h.base_offset < meta.next_offset || h.last_offset_delta < 0 {
-            let why = format!(
-                "batch of offsets {}..={} where offset {} or later was expected",
-                h.base_offset,
-                h.last_offset(),
-                meta.next_offset
-            );
-            return Ok(Some((pos, why)));
-        }
-        if pos + h.total_size() as u64 > u64::from(u32::MAX) {
-            return Ok(Some((pos, "segment larger than 4 GiB".into())));
-        }
-        if verify {
-            if let Err(e) = batch::check_batch(reader.get(pos, h.total_size())?, usize::MAX) {
-                return Ok(Some((pos, e.to_string())));
-            }
-        }
-        meta.track(pos, &h, interval);
-        pos += h.total_size() as u64;
-    }
-    Ok(None)
 }
 
 /// `<dir>/<base offset, 20 digits>`: segment files are this plus an extension.
@@ -266,12 +167,14 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 pub(crate) struct Segment {
-    data: Data,
+    pub(crate) data: Data,
     /// Disk segments only: see [`stem`].
-    stem: Option<PathBuf>,
+    pub(crate) stem: Option<PathBuf>,
     pub meta: Meta,
     /// When the segment's first batch was appended (for `segment.ms`), if known.
     pub roll_base_ms: Option<i64>,
+    /// Stretches found damaged (sealed segments only), which reads do not serve.
+    pub damage: DamageList,
 }
 
 impl Segment {
@@ -295,10 +198,11 @@ impl Segment {
             stem,
             meta: Meta::new(base_offset),
             roll_base_ms: None,
+            damage: DamageList::default(),
         })
     }
 
-    fn open_file(dir: &Path, base_offset: i64) -> io::Result<Self> {
+    pub(crate) fn open_file(dir: &Path, base_offset: i64) -> io::Result<Self> {
         let stem = stem(dir, base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -309,45 +213,8 @@ impl Segment {
             stem: Some(stem),
             meta: Meta::new(base_offset),
             roll_base_ms: None,
+            damage: DamageList::default(),
         })
-    }
-
-    /// Open a non-active segment ending before `end_offset`. Its data is trusted (it was
-    /// fsynced when the log rolled past it); only its indexes are checked and rebuilt if
-    /// missing or inconsistent.
-    pub fn open_sealed(
-        dir: &Path,
-        base_offset: i64,
-        end_offset: i64,
-        interval: u32,
-    ) -> io::Result<Self> {
-        let mut seg = Self::open_file(dir, base_offset)?;
-        let len = seg.data.len()?;
-        seg.meta.next_offset = end_offset;
-        if let Some((index, time_index)) = seg.load_indexes() {
-            let max_rel = seg.meta.max_rel();
-            let consistent = index::index_consistent(&index, len, max_rel)
-                && index::time_index_consistent(&time_index, max_rel)
-                && (len == 0) == time_index.is_empty()
-                && seg.entry_matches(index.last(), len)?;
-            if consistent {
-                seg.meta.max_ts = time_index
-                    .last()
-                    .map(|e| (e.ts, base_offset + i64::from(e.rel)));
-                seg.meta.index = index;
-                seg.meta.time_index = time_index;
-                seg.meta.size = len;
-                return Ok(seg);
-            }
-        }
-        warn!(segment = %seg.name(), "rebuilding missing or inconsistent segment indexes");
-        seg.meta = Meta::new(base_offset);
-        if let Some((pos, why)) = scan(&seg.data, &mut seg.meta, 0, len, false, interval)? {
-            warn!(segment = %seg.name(), pos, "unreadable batch in a sealed segment, ignoring the rest of it: {why}");
-        }
-        seg.meta.next_offset = end_offset;
-        seg.seal()?;
-        Ok(seg)
     }
 
     /// Open the active (last) segment. After a clean shutdown its indexes are loaded and only
@@ -374,7 +241,7 @@ impl Segment {
         Ok(seg)
     }
 
-    fn load_indexes(&self) -> Option<(Vec<IndexEntry>, Vec<TimeEntry>)> {
+    pub(crate) fn load_indexes(&self) -> Option<(Vec<IndexEntry>, Vec<TimeEntry>)> {
         let stem = self.stem.as_ref()?;
         let index = index::decode_index(&fs::read(with_ext(stem, ".index")).ok()?)?;
         let time = index::decode_time_index(&fs::read(with_ext(stem, ".timeindex")).ok()?)?;
@@ -382,7 +249,7 @@ impl Segment {
     }
 
     /// Whether the batch at the entry's position has the entry's offset (no entry: true).
-    fn entry_matches(&self, entry: Option<&IndexEntry>, len: u64) -> io::Result<bool> {
+    pub(crate) fn entry_matches(&self, entry: Option<&IndexEntry>, len: u64) -> io::Result<bool> {
         let Some(e) = entry else { return Ok(true) };
         let header = Reader::new(&self.data, len).header(u64::from(e.pos))?;
         Ok(header.is_ok_and(|h| h.base_offset == self.meta.base_offset + i64::from(e.rel)))
@@ -409,7 +276,7 @@ impl Segment {
         m.time_index = time_index;
         // The walk re-tracks the batch at the last entry: a zero count adds no entry for it.
         m.bytes_since_index = 0;
-        if scan(&self.data, m, m.size, len, false, interval)?.is_some() {
+        if scan(&self.data, m, m.size, len, i64::MAX, false, interval)?.is_some() {
             return Ok(false);
         }
         Ok(index::time_index_consistent(&m.time_index, m.max_rel()))
@@ -418,7 +285,9 @@ impl Segment {
     /// Check every batch and truncate the file at the first torn or corrupt one.
     fn recover(&mut self, len: u64, interval: u32) -> io::Result<()> {
         self.meta = Meta::new(self.meta.base_offset);
-        if let Some((pos, why)) = scan(&self.data, &mut self.meta, 0, len, true, interval)? {
+        if let Some((pos, why)) =
+            scan(&self.data, &mut self.meta, 0, len, i64::MAX, true, interval)?
+        {
             warn!(
                 segment = %self.name(),
                 pos,
@@ -431,7 +300,7 @@ impl Segment {
         Ok(())
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match &self.stem {
             Some(stem) => with_ext(stem, ".log").display().to_string(),
             None => format!("memory segment {}", self.meta.base_offset),
@@ -494,7 +363,8 @@ impl Segment {
         }
     }
 
-    /// The first batch at or after `from` satisfying `pred`. A malformed header ends the walk.
+    /// The first batch at or after `from` satisfying `pred`, never in a damaged stretch. A
+    /// malformed header ends the walk.
     fn walk(
         &self,
         from: u64,
@@ -503,6 +373,11 @@ impl Segment {
         let mut reader = Reader::new(&self.data, self.meta.size);
         let mut pos = from;
         while pos < self.meta.size {
+            // A damaged header may claim any offsets and length: step over the stretch.
+            if let Some(d) = self.damage.covering_pos(pos) {
+                pos = d.end_pos;
+                continue;
+            }
             let Ok(h) = reader.header(pos)? else {
                 return Ok(None);
             };
@@ -534,6 +409,18 @@ impl Segment {
         self.walk(from, |h| h.last_offset() >= offset)
     }
 
+    /// Where reads from `pos` must end: the segment's end or the next damaged stretch.
+    pub fn served_end(&self, pos: u64) -> u64 {
+        self.damage
+            .stop_after(pos)
+            .map_or(self.meta.size, |p| p.min(self.meta.size))
+    }
+
+    /// Whether a read from `pos` must not go on into the next segment (damage lies ahead).
+    pub fn stops_read(&self, pos: u64) -> bool {
+        self.damage.stop_after(pos).is_some()
+    }
+
     /// Append to `out` whole batches from `pos` on, at most `budget` bytes, and return how many
     /// bytes were appended. For the first batch of a read, `first` is `Some(min_one_batch)`: a
     /// batch bigger than the budget then comes whole (true) or cut at the budget (false).
@@ -545,7 +432,8 @@ impl Segment {
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
         let start = out.len();
-        let want = (self.meta.size.saturating_sub(pos)).min(budget as u64) as usize;
+        let end = self.served_end(pos);
+        let want = (end.saturating_sub(pos)).min(budget as u64) as usize;
         out.resize(start + want, 0);
         self.data.read_exact_at(pos, &mut out[start..])?;
         let whole = batch::headers(&out[start..])
@@ -559,7 +447,7 @@ impl Segment {
         }
         out.truncate(start);
         if first == Some(true) {
-            if let Ok(h) = Reader::new(&self.data, self.meta.size).header(pos)? {
+            if let Ok(h) = Reader::new(&self.data, end).header(pos)? {
                 out.resize(start + h.total_size(), 0);
                 self.data.read_exact_at(pos, &mut out[start..])?;
             }
@@ -579,11 +467,12 @@ impl Segment {
         below: i64,
     ) -> io::Result<(u64, u64)> {
         let budget = budget as u64;
-        let mut reader = Reader::new(&self.data, self.meta.size);
+        let limit = self.served_end(pos);
+        let mut reader = Reader::new(&self.data, limit);
         let mut end = pos;
         let mut first_size = None;
         let mut records = 0u64;
-        while end < self.meta.size {
+        while end < limit {
             let Ok(h) = reader.header(end)? else { break };
             if h.base_offset >= below {
                 break;
@@ -603,7 +492,7 @@ impl Segment {
                     .map_or(0, |h| h.records_count.max(0) as u64);
                 (size, first)
             }
-            (0, Some(false), Some(_)) => (budget.min(self.meta.size - pos), 0),
+            (0, Some(false), Some(_)) => (budget.min(limit - pos), 0),
             (n, _, _) => (n, records),
         })
     }

@@ -11,9 +11,11 @@ use tokio::sync::watch;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::cleaner::{CleanStats, Compaction};
+use crate::log::damage::Damage;
 use crate::log::retention::Retention;
+use crate::log::scrub::{self, Pace};
 use crate::log::{AppendInfo, FileRegion, LogConfig, LogError, PartitionLog};
-use crate::metrics::{Histogram, Traffic};
+use crate::metrics::{Histogram, Integrity, Traffic};
 use crate::txn::marker;
 use crate::txn::ongoing::{AbortedTxn, PartitionTxns};
 use crate::txn::sequence::{ProducerStates, Verdict};
@@ -80,6 +82,8 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// Produced and fetched bytes and records, for /metrics.
     pub traffic: Traffic,
+    /// Damage found on disk, for /metrics.
+    pub integrity: Integrity,
     /// Every group-commit fsync's duration (shared by the broker's partitions).
     fsync_latency: Arc<Histogram>,
 }
@@ -88,12 +92,17 @@ impl Partition {
     pub fn new(
         topic: &str,
         index: i32,
-        log: PartitionLog,
+        mut log: PartitionLog,
         durability: Durability,
         fsync_latency: Arc<Histogram>,
     ) -> Result<Self> {
         let end = log.log_end_offset();
         let (producers, txns) = rebuild_producer_state(&log)?;
+        let integrity = Integrity::default();
+        for e in log.take_recovery_errors() {
+            integrity.recovery_errors.fetch_add(1, Ordering::Relaxed);
+            report_damage(topic, index, &integrity, &e.0, "start-up recovery");
+        }
         Ok(Self {
             topic: topic.to_string(),
             index,
@@ -107,8 +116,32 @@ impl Partition {
             synced: AtomicI64::new(end),
             high_watermark: watch::Sender::new(end),
             traffic: Traffic::default(),
+            integrity,
             fsync_latency,
         })
+    }
+
+    /// Check every segment's batches (see [`crate::log::scrub`]) at the pace `pace` sets,
+    /// holding the lock only to list the segments and to record damage; damage found is
+    /// logged, counted and from then on not served. False if `pace` said stop.
+    pub fn scrub(&self, pace: &mut dyn Pace) -> bool {
+        let targets = self.state().log.scrub_targets();
+        for target in targets {
+            match scrub::scrub(&target, pace) {
+                Ok(None) => return false,
+                Ok(Some(found)) if found.is_empty() => {}
+                Ok(Some(found)) => {
+                    let new = self.state().log.add_damage(&target, found);
+                    for d in new {
+                        report_damage(&self.topic, self.index, &self.integrity, &d, "scrub");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, partition = self.index, segment = %target.path.display(), error = %e, "scrub could not read a segment");
+                }
+            }
+        }
+        true
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -413,7 +446,15 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStates, Partiti
         .unwrap_or(0)
         .max(log.log_start_offset());
     while offset < log.log_end_offset() {
-        let chunk = log.read(offset, 1 << 20, true)?.records;
+        let chunk = match log.read(offset, 1 << 20, true) {
+            Ok(read) => read.records,
+            // Damaged batches tell nothing reliable: go on after them.
+            Err(LogError::Damaged { end_offset, .. }) => {
+                offset = end_offset;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut last = None;
         for (pos, h) in batch::headers(&chunk) {
             if h.is_control() {
@@ -436,6 +477,23 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStates, Partiti
         }
     }
     Ok((producers, txns))
+}
+
+/// One ERROR line and one count per damaged stretch.
+fn report_damage(topic: &str, partition: i32, integrity: &Integrity, d: &Damage, found_by: &str) {
+    integrity.corrupt_batches.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(
+        topic,
+        partition,
+        first_offset = d.first_offset,
+        end_offset = d.end_offset,
+        segment = %d.segment.display(),
+        pos = d.pos,
+        end_pos = d.end_pos,
+        found_by,
+        "damaged record batches on disk, not served (fetches get CORRUPT_MESSAGE): {}",
+        d.defect
+    );
 }
 
 /// Drop whole batches that start at or after `end` (data not yet visible to consumers).

@@ -279,6 +279,7 @@ impl TopicConfig {
                 .get("message.timestamp.type")
                 .map(|v| v.trim() == "LogAppendTime")
                 .unwrap_or(defaults.log_append_time),
+            compacted: self.cleanup_policy().1,
         }
     }
 }

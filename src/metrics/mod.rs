@@ -33,6 +33,10 @@ pub struct Metrics {
     /// Group-commit fsync latency of every partition.
     pub fsync: Arc<Histogram>,
     pub connections: Arc<Connections>,
+    /// Bytes of segment files the background scrub has read.
+    pub scrubbed_bytes: AtomicU64,
+    /// Scrub passes over every partition completed.
+    pub scrub_passes: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -41,6 +45,8 @@ impl Default for Metrics {
             requests: APIS.iter().map(|_| Histogram::default()).collect(),
             fsync: Arc::default(),
             connections: Arc::default(),
+            scrubbed_bytes: AtomicU64::new(0),
+            scrub_passes: AtomicU64::new(0),
         }
     }
 }
@@ -133,4 +139,14 @@ impl Traffic {
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         self.records_out.fetch_add(count, Ordering::Relaxed);
     }
+}
+
+/// Damage found on disk in one partition's log.
+#[derive(Default)]
+pub struct Integrity {
+    /// Damaged stretches (one or more consecutive bad batches, or a missing tail) found by the
+    /// scrub or at start-up.
+    pub corrupt_batches: AtomicU64,
+    /// Damaged sealed segments found when the log was opened.
+    pub recovery_errors: AtomicU64,
 }

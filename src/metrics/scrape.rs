@@ -35,6 +35,7 @@ pub async fn render(broker: &Broker) -> String {
         &broker.metrics.fsync.snapshot(),
     );
     topics(&mut e, broker);
+    scrub(&mut e, broker);
     groups(&mut e, broker).await;
     process::encode(&mut e);
     e.finish()
@@ -147,6 +148,47 @@ fn topics(e: &mut Encoder, broker: &Broker) {
             let index = p.index.to_string();
             e.sample(name, &[("topic", &p.topic), ("partition", &index)], read(p));
         }
+    }
+    let integrity: [PartitionMetric<super::Integrity>; 2] = [
+        (
+            "gregor_log_corrupt_batches_total",
+            "Damaged stretches of record batches found on disk (by the scrub or at start-up); their offsets are answered CORRUPT_MESSAGE.",
+            |i| i.corrupt_batches.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_log_recovery_errors_total",
+            "Damaged sealed segments (truncated or torn tail, missing offsets) found when the log was opened.",
+            |i| i.recovery_errors.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    for (name, help, read) in integrity {
+        e.family(name, help, Kind::Counter);
+        for p in &partitions {
+            let index = p.index.to_string();
+            let labels = [("topic", p.topic.as_str()), ("partition", index.as_str())];
+            e.sample(name, &labels, read(&p.integrity));
+        }
+    }
+}
+
+/// The background scrub's progress (`log_scrub_bytes_per_second`).
+fn scrub(e: &mut Encoder, broker: &Broker) {
+    let m = &broker.metrics;
+    let rows = [
+        (
+            "gregor_log_scrubbed_bytes_total",
+            "Bytes of segment files the background scrub has read and checked.",
+            m.scrubbed_bytes.load(Ordering::Relaxed),
+        ),
+        (
+            "gregor_log_scrub_passes_total",
+            "Background scrub passes over every partition completed.",
+            m.scrub_passes.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in rows {
+        e.family(name, help, Kind::Counter);
+        e.sample(name, &[], value as f64);
     }
 }
 

@@ -3,6 +3,7 @@
 mod budget;
 mod connection;
 pub mod frame;
+mod scrub;
 mod sendfile;
 
 use std::net::SocketAddr;
@@ -129,6 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         ));
     }
     tasks.spawn(maintain_logs(broker.clone(), shutdown.clone()));
+    scrub::spawn(&broker, &shutdown, &tasks);
     Ok(RunningBroker {
         broker,
         listeners,
