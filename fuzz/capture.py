@@ -45,7 +45,8 @@ def main():
         with open(path, "wb") as f:
             f.write(frame)
 
-    def client_to_broker(src, dst):
+    def pump(src, dst, frames=None):
+        """Copy src to dst until either side closes; hand each whole frame to `frames`."""
         buf = b""
         try:
             while True:
@@ -53,29 +54,15 @@ def main():
                 if not data:
                     break
                 dst.sendall(data)
+                if frames is None:
+                    continue
                 buf += data
                 while len(buf) >= 4:
                     (n,) = struct.unpack(">i", buf[:4])
                     if n < 0 or len(buf) < 4 + n:
                         break
-                    record(buf[4:4 + n])
+                    frames(buf[4:4 + n])
                     buf = buf[4 + n:]
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def broker_to_client(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -97,8 +84,8 @@ def main():
         except socket.timeout:
             continue
         upstream = socket.create_connection((host, int(port)))
-        threading.Thread(target=client_to_broker, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=broker_to_client, args=(upstream, client), daemon=True).start()
+        threading.Thread(target=pump, args=(client, upstream, record), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
 
 
 if __name__ == "__main__":
