@@ -8,6 +8,7 @@ key/value are bytes or None and headers a list of (str, bytes) in wire order.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import uuid
@@ -312,3 +313,18 @@ def by_partition(rows):
     for row in sorted(rows, key=lambda r: (r[0], r[1])):
         out.setdefault(row[0], []).append(row)
     return out
+
+
+# Brokers a test starts itself (kill -9 scenarios) pick free loopback ports and wait for them.
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

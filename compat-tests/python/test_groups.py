@@ -28,7 +28,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -46,8 +45,8 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition as KpTopicPartition
 
-from compat import TIMEOUT, Broker, ck_admin, ck_conf, ck_produce, create_topic, kp_conf, \
-    unique_topic, wait_for
+from compat import TIMEOUT, Broker, ck_admin, ck_conf, ck_produce, create_topic, free_port, kp_conf, \
+    port_open, unique_topic, wait_for
 
 SESSION_TIMEOUT_MS = 6000  # the brokers' group.min.session.timeout.ms
 HEARTBEAT_MS = 1000
@@ -501,20 +500,6 @@ def test_group_takeover_and_resume(broker, client, assignor, group_members):
 
 
 # ---------------------------------------------------------------- crash: a broker of our own
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
 
 def keep_log(path: Path, name: str):
     try:

@@ -20,26 +20,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from compat import TIMEOUT, Broker, ck_conf, ck_produce, create_topic, unique_topic, wait_for
+from compat import TIMEOUT, Broker, ck_conf, ck_produce, create_topic, free_port, port_open, \
+    unique_topic, wait_for
 
 pytestmark = [pytest.mark.gregor_only, pytest.mark.client("confluent-kafka")]
 
 RECORDS = 40
 DAMAGED = 3  # the record (one per batch) whose batch gets a flipped byte
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class ScrubbingGregor:
