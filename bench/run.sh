@@ -4,6 +4,8 @@
 # kafka-tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency) and a franz-go
 # program (bench/franz). Each broker is started fresh for every run; workloads:
 #   W1 produce 1 KiB records, 8 partitions, acks=all, linger 5 ms, batch 1 MiB, no compression
+#      (W1:CODEC in BENCH_WORKLOADS: the same compressed with gzip, snappy, lz4 or zstd; the
+#      Java tool sends random letters, franz-go zeros)
 #   W2 the same with 100-byte records
 #   W3 fixed rates (BENCH_RATES MiB/s): produce latency (both clients), end-to-end latency
 #      while consuming at once (franz), and EndToEndLatency (one record in flight)
@@ -24,6 +26,8 @@
 #   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
 #   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
 #   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
+#   BENCH_GREGOR_BEFORE_BIN (a second gregor binary, e.g. built from an earlier commit: add the
+#     broker "gregor-before" to BENCH_BROKERS and the table gets gregor/gregor-before ratios)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -106,7 +110,7 @@ pp() { # workload client topic records size throughput
   local line
   line=$(java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
     --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
-    batch.size=1048576 compression.type=none | tail -1)
+    batch.size=1048576 compression.type="$CODEC" | tail -1)
   read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
   [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
   put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
@@ -134,7 +138,11 @@ franz() { # workload client args...
   done
 }
 
-w1() { create w1 8; pp W1 java w1 "$RECORDS" 1024 -1; create w1f 8; franz W1 franz produce -topic w1f -records "$RECORDS" -size 1024; }
+w1() { # W4 reads back the uncompressed run's topics
+  local w=W1 t=w1; [ "$CODEC" = none ] || w="W1 $CODEC" t="w1-$CODEC"
+  create "$t" 8; pp "$w" java "$t" "$RECORDS" 1024 -1
+  create "${t}f" 8; franz "$w" franz produce -topic "${t}f" -records "$RECORDS" -size 1024 -codec "$CODEC"
+}
 w2() { create w2 8; pp W2 java w2 "$SMALL_RECORDS" 100 -1; create w2f 8; franz W2 franz produce -topic w2f -records "$SMALL_RECORDS" -size 100; }
 w3() {
   local rate n
@@ -180,10 +188,11 @@ bytes_of() {
 
 start_broker() {
   case "$BROKER" in
-    gregor)
+    gregor | gregor-before)
       rm -rf "$DATA" && mkdir -p "$DATA"
-      local t0; t0=$(date +%s%N)
-      "$GREGOR" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
+      local t0 bin="$GREGOR"; t0=$(date +%s%N)
+      [ "$BROKER" = gregor-before ] && bin="${BENCH_GREGOR_BEFORE_BIN:?gregor-before needs BENCH_GREGOR_BEFORE_BIN}"
+      "$bin" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
       GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
       until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
       put start-up broker start_ms "$(( ($(date +%s%N) - t0) / 1000000 ))"
@@ -204,7 +213,7 @@ start_broker() {
 
 stop_broker() {
   case "$BROKER" in
-    gregor) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
+    gregor | gregor-before) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
     *) "$REF" stop >/dev/null 2>&1 ;;
   esac
 }
@@ -216,7 +225,10 @@ for RUN in $(seq 1 "$RUNS"); do
     start_broker
     for w in $WORKLOADS; do
       log "  $w"
-      measure "$w" "$(bytes_of "$w")" "${w,,}"
+      # W1:CODEC runs W1 with that compression (label "W1 CODEC").
+      CODEC=none label="$w"; [ "$w" = "${w#*:}" ] || CODEC="${w#*:}" label="${w/:/ }"
+      w="${w%%:*}"
+      measure "$label" "$(bytes_of "$w")" "${w,,}"
     done
     stop_broker
   done

@@ -37,7 +37,7 @@ def cell(vs):
         return fmt(m)
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})"
 
-preferred = ["gregor", "kafka", "kafka-flush"]
+preferred = ["gregor", "gregor-before", "kafka", "kafka-flush"]
 brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
 others = [b for b in brokers if b != "gregor"]
 print(f"{title}\n")

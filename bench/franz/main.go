@@ -2,7 +2,7 @@
 // single client's quirks decide the result. Prints one line of key=value results.
 //
 //	create  -brokers B -topic T -partitions N [-config k=v,k=v]
-//	produce -brokers B -topic T -records N -size S [-keys K] [-rate MiB/s]
+//	produce -brokers B -topic T -records N -size S [-keys K] [-rate MiB/s] [-codec C]
 //	consume -brokers B -topic T -records N
 //	e2e     -brokers B -topic T -size S -rate MiB/s -seconds D
 package main
@@ -40,13 +40,14 @@ func main() {
 	keys := fs.Int("keys", 0, "distinct keys (0: no keys)")
 	rate := fs.Float64("rate", 0, "target MiB/s (0: as fast as possible)")
 	seconds := fs.Float64("seconds", 10, "duration (e2e)")
+	codec := fs.String("codec", "none", "compression (produce): none, gzip, snappy, lz4, zstd")
 	_ = fs.Parse(os.Args[2:])
 	ctx := context.Background()
 	switch os.Args[1] {
 	case "create":
 		create(ctx, *brokers, *topic, int32(*partitions), *configs)
 	case "produce":
-		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate)
+		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate, *codec)
 	case "consume":
 		consume(ctx, *brokers, *topic, *records)
 	case "e2e":
@@ -123,6 +124,23 @@ func producer(brokers string, extra ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+func compression(codec string) kgo.CompressionCodec {
+	switch codec {
+	case "none":
+		return kgo.NoCompression()
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	fail("unknown codec " + codec)
+	return kgo.NoCompression()
+}
+
 // pacer sleeps so that the i-th record of `size` bytes goes out at `rate` MiB/s.
 type pacer struct {
 	start time.Time
@@ -145,8 +163,8 @@ func (p *pacer) wait(i int) {
 	}
 }
 
-func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64) {
-	cl := producer(brokers)
+func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64, codec string) {
+	cl := producer(brokers, kgo.ProducerBatchCompression(compression(codec)))
 	defer cl.Close()
 	value := make([]byte, size)
 	lat := make([]int64, n)
