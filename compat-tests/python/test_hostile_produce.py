@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import gzip
 import os
+import select
 import socket
 import struct
 import sys
 import time
+import zlib
 
 import pytest
 
 from compat import (TIMEOUT, Broker, ck_consume, ck_produce, create_topic, kp_consume,
                     unique_topic)
+from cli_scenarios import run_scenario
 from kafka import codec as kcodec
+from test_java import JAVA_DIR, java_compat  # noqa: F401 - the fixture java_consume asks for
 from kafka.record.util import calc_crc32c
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = range(5)
@@ -203,9 +207,13 @@ class RawProducer:
         self.sock.close()
 
     def _recv(self, n: int) -> bytes:
+        return self._recv_from(self.sock, n)
+
+    @staticmethod
+    def _recv_from(sock: socket.socket, n: int) -> bytes:
         out = b""
         while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
+            chunk = sock.recv(n - len(out))
             if not chunk:
                 raise ConnectionError("broker closed the connection")
             out += chunk
@@ -213,6 +221,10 @@ class RawProducer:
 
     def produce(self, version: int, topic: str, partition: int, data: bytes):
         """Returns (error_code, error_message, [(batch_index, message)])."""
+        self.send(version, topic, partition, data)
+        return self.response(version)
+
+    def send(self, version: int, topic: str, partition: int, data: bytes):
         self.correlation += 1
         flexible = version >= 9
         header = struct.pack(">hhi", 0, version, self.correlation) + _str("hostile")
@@ -228,6 +240,9 @@ class RawProducer:
                     + struct.pack(">i", len(data)) + data)
         msg = header + body
         self.sock.sendall(struct.pack(">i", len(msg)) + msg)
+
+    def response(self, version: int):
+        flexible = version >= 9
         size = struct.unpack(">i", self._recv(4))[0]
         resp = self._recv(size)
         assert struct.unpack(">i", resp[:4])[0] == self.correlation
@@ -330,8 +345,62 @@ def test_hostile_produce_to_missing_topic(broker):
     assert ck_partition_count(broker, topic) is None, "produce must not create the topic"
 
 
-@pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
-def test_hostile_produce_leaves_partition_readable(broker, client):
+def gzip_bomb(zeros: int) -> bytes:
+    """A gzip batch that declares 2 records and holds 3, the first with a value of `zeros`
+    zero bytes: about 1/1000 of that on the wire, refused (INVALID_RECORD) only after the
+    whole stream has been inflated and walked."""
+    body = b"\x00" + zigzag(0) + zigzag(0) + zigzag(-1) + zigzag(zeros)
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing, best ratio (~1000:1)
+    out = [z.compress(zigzag(len(body) + zeros + 1) + body)]
+    chunk = bytes(1 << 20)
+    for _ in range(zeros >> 20):
+        out.append(z.compress(chunk))
+    out.append(z.compress(zigzag(0) + record(1) + record(2)))
+    out.append(z.flush())
+    return batch(b"".join(out), 2, attributes=GZIP)
+
+
+@pytest.mark.client("raw")
+def test_decompression_bombs_do_not_stall_other_connections(broker, hostile_topic):
+    """Four connections each send a 512 MiB gzip bomb (~0.5 MB on the wire; more bombs than
+    the broker has cores). A new connection's ApiVersions is answered before any bomb is:
+    walking a bomb must not hold the threads other connections are served on."""
+    bomb = gzip_bomb(512 << 20)
+    assert len(bomb) < 1 << 20
+    bombers = [RawProducer(broker) for _ in range(4)]
+    try:
+        for b in bombers:
+            b.send(9, hostile_topic, 0, bomb)
+        with socket.create_connection((broker.host, broker.port), timeout=TIMEOUT) as s:
+            req = struct.pack(">hhi", 18, 0, 7) + _str("bystander")
+            s.sendall(struct.pack(">i", len(req)) + req)
+            size = struct.unpack(">i", RawProducer._recv_from(s, 4))[0]
+            assert struct.unpack(">ih", RawProducer._recv_from(s, size)[:6]) == (7, 0)
+        ready, _, _ = select.select([b.sock for b in bombers], [], [], 0)
+        assert not ready, f"{len(ready)} bomb(s) answered before the bystander's ApiVersions"
+        for b in bombers:
+            code, message, _ = b.response(9)
+            assert code == INVALID_RECORD, f"bomb: error {code} ({message})"
+    finally:
+        for b in bombers:
+            b.close()
+
+
+def java_consume(request, broker, topic: str, count: int):
+    """The Java client's KafkaConsumer (compat-tests/java `read` scenario): (partition, offset,
+    key, value) of partition 0's first `count` records; fails on any exception or a stall."""
+    out = run_scenario(request.getfixturevalue("java_compat"), "java", f"read:{topic}:{count}",
+                       broker, JAVA_DIR)
+    got = []
+    for line in out.splitlines():
+        if line.startswith("record "):
+            _, offset, key, value = line.split(" ", 3)
+            got.append((0, int(offset), key.encode(), value.encode()))
+    return got
+
+
+@pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python", "java"])
+def test_hostile_produce_leaves_partition_readable(request, broker, client):
     """Valid records, every hostile batch, valid records: consumers read exactly the valid
     ones, from the beginning to the end, in bounded time."""
     topic = create_topic(broker, unique_topic("hostile.readable"), 1)
@@ -347,8 +416,12 @@ def test_hostile_produce_leaves_partition_readable(broker, client):
     finally:
         raw.close()
     ck_produce(broker, topic, VALID_AFTER)
-    consume = ck_consume if client == "confluent-kafka" else kp_consume
-    got = consume(broker, topic, 1, len(VALID) + len(VALID_AFTER))
+    count = len(VALID) + len(VALID_AFTER)
+    if client == "java":
+        got = java_consume(request, broker, topic, count)
+    else:
+        consume = ck_consume if client == "confluent-kafka" else kp_consume
+        got = consume(broker, topic, 1, count)
     assert [(r[1], r[2], r[3]) for r in got] == [
         (i, k, v) for i, (k, v, *_rest) in enumerate(VALID + VALID_AFTER)]
 

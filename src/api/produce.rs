@@ -135,7 +135,12 @@ fn append(
             timestamp_after_max_ms: after,
             compacted: config.is_compacted(),
         };
-        let header = records::validate_batch(&records, &rules)?;
+        let validate = || records::validate_batch(&records, &rules);
+        let header = if records::is_compressed(&records) {
+            off_worker(validate)
+        } else {
+            validate()
+        }?;
         let batch = BytesMut::from(&records[..]);
         let appended = if header.is_transactional() {
             ctx.broker
@@ -162,6 +167,18 @@ fn append(
         }
         Appended::Failed(e)
     })
+}
+
+/// Runs `f` (a compressed batch's walk: a decompression bomb streams gigabytes from a small
+/// request) with this worker's other tasks handed to another thread meanwhile, as Kafka runs
+/// validation on its request handler pool rather than its network threads. The walk stays
+/// synchronous, so appends keep request order. Inline on a current-thread runtime (tests, CLI).
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Per-record errors (Produce v8+ `record_errors`), as Kafka lists them.

@@ -120,6 +120,13 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
     Ok(h)
 }
 
+/// Whether the first batch in `data` says it is compressed (attributes at byte 21 of a v2
+/// batch): walking it may mean streaming far more bytes than were sent.
+pub fn is_compressed(data: &[u8]) -> bool {
+    data.get(22)
+        .is_some_and(|attributes| attributes & 0x07 != 0)
+}
+
 /// What Kafka checks of a Produce v3+ partition's records before anything else
 /// (`ProduceRequest.validateRecords`), in its order: a whole batch present (a partial one
 /// does not count), magic 2, a known codec, zstd only from v7, nothing after the batch.

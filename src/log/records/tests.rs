@@ -381,6 +381,18 @@ fn bombs_stream_without_materialising() {
 }
 
 #[test]
+fn compressed_batches_are_told_apart_by_their_attributes() {
+    assert!(!super::is_compressed(&built(NONE, 1, &records(1))));
+    for codec in [GZIP, SNAPPY, LZ4, ZSTD] {
+        assert!(
+            super::is_compressed(&built(codec, 1, &records(1))),
+            "{codec}"
+        );
+    }
+    assert!(!super::is_compressed(&[0; 22]), "too short to say");
+}
+
+#[test]
 fn keys_on_compacted_topics() {
     let compacted = Rules {
         compacted: true,
