@@ -38,7 +38,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * group, admin, configs, kafka_ui, delete_records,
- * transactions. Topic and group names carry a random suffix,
+ * transactions; read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
+ * test_hostile_produce.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
@@ -89,6 +90,12 @@ public final class Compat {
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
                 case "transactions" -> new TransactionsScenario(c).run();
+                case "read" -> {
+                    // read:TOPIC:COUNT (TOPIC may not hold ':'; Kafka topic names cannot)
+                    String[] a = scenario.split(":");
+                    if (a.length != 3) throw new Usage("read:TOPIC:COUNT");
+                    new ReadScenario(c, a[1], Integer.parseInt(a[2])).run();
+                }
                 default -> throw new Usage("unknown scenario " + scenario);
             }
             System.out.printf("PASS: java %s against %s (%d ms)%n", scenario, c.bootstrap,
