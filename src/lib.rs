@@ -11,6 +11,8 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
+#[cfg(test)]
+mod layering;
 pub mod log;
 pub mod meta;
 pub mod metrics;
