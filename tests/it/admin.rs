@@ -1,9 +1,7 @@
 //! Admin APIs against an in-process broker: configs (describe, alter, validation, persisted
 //! and applied live), features, log dirs, and what a single node without security answers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;

@@ -2,12 +2,10 @@
 //! retention and compaction run by the broker's background task, keyless records refused by
 //! compacted topics.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };

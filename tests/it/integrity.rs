@@ -2,14 +2,12 @@
 //! sealed segment, reports it in /metrics, and Fetch answers its offsets CORRUPT_MESSAGE while
 //! the batches around it are still served. And a truncated sealed segment found at start-up.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use gregor::log::batch;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};

@@ -1,12 +1,10 @@
 //! Transactions over the wire: InitProducerId with a transactional id, AddPartitionsToTxn,
 //! transactional produce, EndTxn, TxnOffsetCommit, and what read_committed readers see.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use gregor::server::{start, RunningBroker};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};

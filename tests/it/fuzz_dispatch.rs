@@ -1,7 +1,7 @@
 //! Arbitrary request frames never panic the broker: each is either answered or refused
 //! (connection closed), and the broker keeps serving.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

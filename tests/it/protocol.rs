@@ -1,12 +1,10 @@
 //! Raw-protocol scenarios against an in-process broker.
 
-mod common;
-#[path = "protocol/hostile.rs"]
 mod hostile;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -616,7 +614,7 @@ async fn every_advertised_version_answers() {
             "describe cluster v{v}"
         );
     }
-    // Admin APIs (tests/admin.rs checks their meaning).
+    // Admin APIs (admin.rs checks their meaning).
     for v in range(ApiKey::DescribeConfigs) {
         let req = DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()

@@ -1,6 +1,6 @@
 //! Admin subcommands (`topics`, `groups`, `health`): the real binary against an in-process broker.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -1,12 +1,10 @@
 //! /metrics and /health over TCP: produce, fetch and commit against an in-process broker,
 //! then check what a scrape reports.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,

@@ -1,13 +1,11 @@
 //! Consumer groups over the wire: raw JoinGroup/SyncGroup/Heartbeat/LeaveGroup and offset
 //! scenarios against an in-process broker, at the versions real clients send.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::{BufMut, Bytes, BytesMut};
-use common::*;
 use gregor::server::{start, RunningBroker};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;

@@ -3,11 +3,9 @@
 //! a failure part-way, name collisions, Metadata answering each topic once, and a long
 //! creation not holding up other connections.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use gregor::config::Config;
 use gregor::server::{start, RunningBroker};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;

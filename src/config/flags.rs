@@ -1,0 +1,259 @@
+//! The command-line flags (`Cli`, parsed by clap); their doc comments are the user
+//! documentation, shown by `gregor --help`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Serialize;
+
+use super::{FsyncPolicy, LogFormat, StorageKind};
+
+const EXAMPLES: &str = "\
+Examples:
+  gregor --storage memory --listen 127.0.0.1:0 --topic orders:3
+  gregor --listen INTERNAL://0.0.0.0:29092 --advertised-listener INTERNAL://kafka:29092 \\
+         --listen PLAINTEXT://0.0.0.0:9092 --advertised-listener PLAINTEXT://localhost:9092
+  GREGOR_FSYNC=interval:100 gregor --print-config
+
+Admin commands against a running broker (gregor or Kafka), see their --help:
+  gregor topics create|list|describe|delete --bootstrap-server HOST:PORT ...
+  gregor groups list|describe --bootstrap-server HOST:PORT ...
+  gregor health --metrics-address HOST:PORT     (GET /health of a --metrics-listen)";
+
+/// A Kafka-wire-compatible message broker.
+///
+/// Every setting can also come from a TOML file (--config) under its flag's name with '_' for
+/// '-' (data_dir = "/srv/gregor"), or from the environment variable GREGOR_ + that name in
+/// upper case (GREGOR_DATA_DIR=/srv/gregor). Flags win over the environment, the environment
+/// over the file. Lists in the environment are comma-separated, booleans are true or false.
+/// Unknown keys in the file and unknown GREGOR_* variables are errors.
+#[derive(Debug, Parser, Serialize)]
+#[command(name = "gregor", version, max_term_width = 100, after_long_help = EXAMPLES)]
+pub(super) struct Cli {
+    /// Read settings from this TOML file (also GREGOR_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub(super) config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(super) print_config: bool,
+
+    /// Address to accept clients on, [NAME://]HOST:PORT; repeatable, one per listener name.
+    /// NAME defaults to PLAINTEXT; port 0 picks a free port. Default: 0.0.0.0:9092.
+    #[arg(long, value_name = "[NAME://]HOST:PORT")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    listen: Vec<String>,
+
+    /// Address given to clients that connect through the listener NAME (Kafka's
+    /// advertised.listeners); repeatable. NAME must be a --listen name. A listener without one
+    /// advertises its bind host (0.0.0.0 and :: as localhost) and its bound port.
+    #[arg(long, value_name = "[NAME://]HOST:PORT")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    advertised_listener: Vec<String>,
+
+    /// Directory of the logs and metadata (with --storage disk). Default: ./data.
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+
+    /// Where data lives. Default: disk.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<StorageKind>,
+
+    /// Topic to create at start-up if absent, NAME:PARTITIONS[:REPLICATION_FACTOR] (the factor
+    /// can only be 1); repeatable. Default: loms.order-events:2:1. Any topic given replaces
+    /// the default; an empty GREGOR_TOPIC (or topic = [] in the file) creates none.
+    #[arg(long, value_name = "NAME:PARTITIONS[:RF]")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    topic: Vec<String>,
+
+    /// Create a topic when a client asks for its metadata or produces to it (Kafka's
+    /// auto.create.topics.enable). Default: true.
+    #[arg(long, value_name = "true|false")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_create_topics: Option<bool>,
+
+    /// Partitions of an auto-created topic, and of a CreateTopics request that leaves the
+    /// count to the broker (Kafka's num.partitions). Default: 1.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_partitions: Option<i32>,
+
+    /// This broker's id (Kafka's node.id). Default: 1.
+    #[arg(long, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<i32>,
+
+    /// Cluster id reported to clients. Default: one generated on first start and kept in the
+    /// data directory.
+    #[arg(long, value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_id: Option<String>,
+
+    /// Largest record batch a topic accepts, unless its max.message.bytes says otherwise
+    /// (Kafka's message.max.bytes). Default: 1048588.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_message_bytes: Option<u32>,
+
+    /// Largest request a client may send; a larger one closes the connection (Kafka's
+    /// socket.request.max.bytes). Default: 104857600.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_request_bytes: Option<u32>,
+
+    /// Most client connections open at once; more wait to be accepted. Default: 10000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<usize>,
+
+    /// Close a connection that has sent nothing and awaits no answer for this long (Kafka's
+    /// connections.max.idle.ms). Default: 600000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections_max_idle_ms: Option<u64>,
+
+    /// Bytes of requests being read or awaiting their answers, over all connections; a
+    /// connection waits before reading more (Kafka's queued.max.request.bytes). At least
+    /// max_request_bytes. Default: 536870912.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queued_max_request_bytes: Option<u64>,
+
+    /// The same bound for one connection: its pipelined requests hold at most this many bytes
+    /// (a single larger request is still read when nothing else is pending). Default: 16777216.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_max_queued_bytes: Option<u64>,
+
+    /// Most partitions this broker holds; CreateTopics, CreatePartitions and auto-creation
+    /// that would pass it are refused whole (POLICY_VIOLATION, or UNKNOWN_TOPIC_OR_PARTITION
+    /// for auto-creation, as Kafka's Metadata answers a refused one). A partition keeps one
+    /// file open per log segment, so the default is a quarter of the open-file limit
+    /// (ulimit -n) at start-up, at most 10000: two segments per partition on half the
+    /// descriptors, the other half for connections and the metadata store. Raise ulimit -n
+    /// before raising this. Default: RLIMIT_NOFILE / 4 (5000 for 20000), at most 10000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_broker_partitions: Option<u64>,
+
+    /// When appended records reach the disk: always (before acknowledging; one fsync serves
+    /// every append that arrived meanwhile), interval:MS (acknowledge at once, fsync every MS
+    /// milliseconds) or never (when the OS decides). Default: always.
+    #[arg(long, value_name = "always|interval:MS|never")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fsync: Option<FsyncPolicy>,
+
+    /// Size at which a partition starts a new log segment (Kafka's log.segment.bytes).
+    /// Default: 1073741824.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_bytes: Option<u64>,
+
+    /// Age at which a partition starts a new log segment (Kafka's log.roll.ms).
+    /// Default: 604800000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_ms: Option<i64>,
+
+    /// How long a topic keeps a segment after its newest record, unless its retention.ms
+    /// says otherwise; -1: forever (Kafka's log.retention.ms; log.retention.hours=168).
+    /// Default: 604800000.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_ms: Option<i64>,
+
+    /// Size a partition's log is cut back to (whole old segments), unless the topic's
+    /// retention.bytes says otherwise; -1: no limit (Kafka's log.retention.bytes). Default: -1.
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_bytes: Option<i64>,
+
+    /// How often retention deletes old segments (Kafka's log.retention.check.interval.ms).
+    /// Default: 300000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_retention_check_interval_ms: Option<u64>,
+
+    /// How often the log cleaner looks for compacted topics to clean (Kafka's
+    /// log.cleaner.backoff.ms). Default: 15000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_cleaner_backoff_ms: Option<u64>,
+
+    /// Read rate of the background scrub, which checks the lengths and CRCs of sealed
+    /// segments' batches so that data damaged on disk is reported and not served; 0 turns it
+    /// off (no Kafka equivalent). Default: 1048576.
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_scrub_bytes_per_second: Option<u64>,
+
+    /// Pause between two scrub passes over every sealed segment (the first pass starts this
+    /// long after start-up). Default: 3600000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_scrub_interval_ms: Option<u64>,
+
+    /// How long a new consumer group waits for more members before its first rebalance
+    /// (Kafka's group.initial.rebalance.delay.ms). Default: 3000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_initial_rebalance_delay_ms: Option<u64>,
+
+    /// Shortest session timeout a consumer may ask for (Kafka's
+    /// group.min.session.timeout.ms). Default: 6000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_min_session_timeout_ms: Option<i32>,
+
+    /// Longest session timeout a consumer may ask for (Kafka's
+    /// group.max.session.timeout.ms). Default: 1800000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_max_session_timeout_ms: Option<i32>,
+
+    /// How long committed offsets of a group without members are kept (Kafka's
+    /// offsets.retention.minutes). Default: 10080.
+    #[arg(long, value_name = "MINUTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offsets_retention_minutes: Option<u64>,
+
+    /// Longest transaction timeout a transactional producer may ask for (Kafka's
+    /// transaction.max.timeout.ms). Default: 900000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_max_timeout_ms: Option<i32>,
+
+    /// How long a transactional id with no transaction open is kept after its last use
+    /// (Kafka's transactional.id.expiration.ms). Default: 604800000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transactional_id_expiration_ms: Option<i64>,
+
+    /// How long a partition remembers an idle producer's sequence numbers (Kafka's
+    /// producer.id.expiration.ms). Default: 86400000.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    producer_id_expiration_ms: Option<i64>,
+
+    /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
+    /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
+    #[arg(long, value_name = "FILTER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
+
+    /// How log lines look: text (human-readable) or json (one JSON object a line, for log
+    /// collectors). Default: text.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
+
+    /// Serve Prometheus metrics (GET /metrics) and a health check (GET /health, 200 "ok"
+    /// once every listener accepts clients) over HTTP on HOST:PORT. Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
+}

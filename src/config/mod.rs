@@ -1,0 +1,226 @@
+//! Broker configuration: a TOML file, `GREGOR_*` environment variables and command-line
+//! flags, in rising order of precedence.
+//!
+//! A setting has one name everywhere: flag `--data-dir`, file key `data_dir`, variable
+//! `GREGOR_DATA_DIR`. The doc comments of the flags (`flags::Cli`) are the user
+//! documentation, shown by `gregor --help`.
+//!
+//! This module holds the effective [`Config`] and its value types; `flags` the command line,
+//! `sources` how the file, the environment and the flags are merged (`Config::load`),
+//! `validate` the checks, `listeners` and `topics` the parsed `listen`/`topic` values.
+
+mod flags;
+mod listeners;
+mod sources;
+#[cfg(test)]
+mod tests;
+mod topics;
+mod validate;
+
+pub use listeners::ListenerSpec;
+pub use topics::{valid_topic_name, TopicSpec};
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The listener name of a `--listen`/`--advertised-listener` value without `NAME://`.
+pub const DEFAULT_LISTENER: &str = "PLAINTEXT";
+
+/// The topic the homework's `loms` service writes to: the default of the `topic` setting.
+pub const DEFAULT_TOPIC: &str = "loms.order-events:2:1";
+
+/// The effective configuration. The fields are the settings documented by `gregor --help`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Raw `[NAME://]HOST:PORT` values; see [`Config::listeners`].
+    pub listen: Vec<String>,
+    /// Raw `[NAME://]HOST:PORT` values; see [`Config::listeners`].
+    pub advertised_listener: Vec<String>,
+    pub data_dir: PathBuf,
+    pub storage: StorageKind,
+    /// Raw `NAME:PARTITIONS[:RF]` values; see [`Config::topics`].
+    pub topic: Vec<String>,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub node_id: i32,
+    /// None: the broker generates one on first start and persists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub max_message_bytes: u32,
+    pub max_request_bytes: u32,
+    pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_request_bytes: u64,
+    pub connection_max_queued_bytes: u64,
+    /// None: derived from the open-file limit at start-up (see `meta::limits`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_broker_partitions: Option<u64>,
+    pub fsync: FsyncPolicy,
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_retention_check_interval_ms: u64,
+    pub log_cleaner_backoff_ms: u64,
+    pub log_scrub_bytes_per_second: u64,
+    pub log_scrub_interval_ms: u64,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub offsets_retention_minutes: u64,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub producer_id_expiration_ms: i64,
+    /// A `tracing_subscriber::EnvFilter` directive string.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// `HOST:PORT` of the /metrics and /health endpoint; None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["0.0.0.0:9092".into()],
+            // Empty, not localhost:9092: then `--listen 0.0.0.0:9093` alone advertises 9093.
+            advertised_listener: vec![],
+            data_dir: PathBuf::from("./data"),
+            storage: StorageKind::Disk,
+            topic: vec![DEFAULT_TOPIC.into()],
+            auto_create_topics: true,
+            num_partitions: 1,
+            node_id: 1,
+            cluster_id: None,
+            max_message_bytes: 1_048_588,
+            max_request_bytes: 104_857_600,
+            max_connections: 10_000,
+            connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: 536_870_912,
+            connection_max_queued_bytes: 16_777_216,
+            max_broker_partitions: None,
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 1_073_741_824,
+            segment_ms: 604_800_000,
+            log_retention_ms: 604_800_000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
+            log_scrub_bytes_per_second: 1 << 20,
+            log_scrub_interval_ms: 3_600_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            producer_id_expiration_ms: 86_400_000,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            metrics_listen: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Segment files and RocksDB under --data-dir.
+    Disk,
+    /// Nothing survives a restart (tests, experiments).
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (tracing-subscriber's JSON format).
+    Json,
+}
+
+/// When appended records are fsynced; `always`, `interval:MS` or `never` in text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum FsyncPolicy {
+    Always,
+    /// Milliseconds between fsyncs, at least 1.
+    Interval(u64),
+    Never,
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
+                Some(Ok(ms)) if ms >= 1 => Ok(FsyncPolicy::Interval(ms)),
+                _ => Err(format!(
+                    "invalid fsync policy {s:?}: expected always, interval:MS (MS >= 1) or never"
+                )),
+            },
+        }
+    }
+}
+
+impl TryFrom<String> for FsyncPolicy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<FsyncPolicy> for String {
+    fn from(p: FsyncPolicy) -> String {
+        match p {
+            FsyncPolicy::Always => "always".into(),
+            FsyncPolicy::Interval(ms) => format!("interval:{ms}"),
+            FsyncPolicy::Never => "never".into(),
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum LoadOutcome {
+    Run(Config),
+    /// `--print-config`: print [`Config::to_toml`] and exit.
+    PrintConfig(Config),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad flag, or `--help`/`--version`: print it with `clap::Error::print` and exit with
+    /// its `exit_code`.
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    #[error("reading config file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
+}
+
+impl Config {
+    /// The configuration as a TOML file that `--config` reads back.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+}

@@ -1,0 +1,125 @@
+//! `Config::validate`: the checks that refuse a configuration before the broker starts.
+
+use super::{invalid, Config, ConfigError};
+
+impl Config {
+    /// Check everything the broker would otherwise trip over later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listeners()?;
+        self.topics()?;
+        let at_least_one = [
+            ("num_partitions", i64::from(self.num_partitions)),
+            ("max_message_bytes", i64::from(self.max_message_bytes)),
+            ("max_request_bytes", i64::from(self.max_request_bytes)),
+            (
+                "max_connections",
+                self.max_connections.min(i64::MAX as usize) as i64,
+            ),
+            (
+                "connections_max_idle_ms",
+                self.connections_max_idle_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "connection_max_queued_bytes",
+                self.connection_max_queued_bytes.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "segment_bytes",
+                self.segment_bytes.min(i64::MAX as u64) as i64,
+            ),
+            ("segment_ms", self.segment_ms),
+            (
+                "log_retention_check_interval_ms",
+                self.log_retention_check_interval_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "log_cleaner_backoff_ms",
+                self.log_cleaner_backoff_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "log_scrub_interval_ms",
+                self.log_scrub_interval_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "group_min_session_timeout_ms",
+                i64::from(self.group_min_session_timeout_ms),
+            ),
+            (
+                "transaction_max_timeout_ms",
+                i64::from(self.transaction_max_timeout_ms),
+            ),
+            (
+                "transactional_id_expiration_ms",
+                self.transactional_id_expiration_ms,
+            ),
+            ("producer_id_expiration_ms", self.producer_id_expiration_ms),
+            (
+                "max_broker_partitions",
+                self.max_broker_partitions
+                    .map_or(1, |n| n.min(i64::MAX as u64) as i64),
+            ),
+        ];
+        for (key, value) in at_least_one {
+            if value < 1 {
+                return Err(invalid(format!("{key} must be at least 1, not {value}")));
+            }
+        }
+        if self.group_max_session_timeout_ms < self.group_min_session_timeout_ms {
+            return Err(invalid(format!(
+                "group_max_session_timeout_ms ({}) must not be below group_min_session_timeout_ms ({})",
+                self.group_max_session_timeout_ms, self.group_min_session_timeout_ms
+            )));
+        }
+        // Otherwise a request of the largest size could never be read.
+        if self.queued_max_request_bytes < u64::from(self.max_request_bytes) {
+            return Err(invalid(format!(
+                "queued_max_request_bytes ({}) must not be below max_request_bytes ({})",
+                self.queued_max_request_bytes, self.max_request_bytes
+            )));
+        }
+        // Byte budgets are semaphores too (see below).
+        for (key, value) in [
+            ("queued_max_request_bytes", self.queued_max_request_bytes),
+            (
+                "connection_max_queued_bytes",
+                self.connection_max_queued_bytes,
+            ),
+        ] {
+            if value > tokio::sync::Semaphore::MAX_PERMITS as u64 {
+                return Err(invalid(format!(
+                    "{key} must be at most {}",
+                    tokio::sync::Semaphore::MAX_PERMITS
+                )));
+            }
+        }
+        // The connection cap is a semaphore, which panics above this.
+        if self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(invalid(format!(
+                "max_connections must be at most {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
+        }
+        if self.node_id < 0 {
+            return Err(invalid(format!(
+                "node_id must not be negative, not {}",
+                self.node_id
+            )));
+        }
+        if self.cluster_id.as_deref() == Some("") {
+            return Err(invalid("cluster_id must not be empty".into()));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| invalid(format!("log: invalid filter {:?}: {e}", self.log)))?;
+        if let Some(addr) = &self.metrics_listen {
+            let port = addr
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                return Err(invalid(format!(
+                    "metrics_listen {addr:?}: expected HOST:PORT"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! gregor's integration tests, in one test binary so that RocksDB is linked once. Each module
+//! is one area's scenarios; `common` holds the in-process broker and raw-protocol client they
+//! share. Tests run in parallel threads of this one process: none may change process-wide
+//! state (environment variables, a global subscriber, fixed ports); child processes get their
+//! environment through `Command`.
+
+mod common;
+
+mod admin;
+mod admin_cli;
+mod admin_limits;
+mod cli;
+mod durability;
+mod fuzz_dispatch;
+mod groups;
+mod integrity;
+mod lifecycle;
+mod metrics;
+mod protocol;
+mod transactions;
