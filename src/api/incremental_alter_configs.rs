@@ -21,18 +21,34 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub async fn handle(
-    ctx: RequestContext,
-    req: IncrementalAlterConfigsRequest,
-) -> IncrementalAlterConfigsResponse {
-    let responses = req
+pub async fn handle(ctx: RequestContext, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let keys: Vec<_> = req
         .resources
         .iter()
-        .map(|r| {
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .collect();
+    // Persisting a topic's configs is a store write (fsync): off the async workers.
+    let outcomes = tokio::task::spawn_blocking(move || {
+        req.resources
+            .iter()
+            .map(|r| alter(&ctx, r, req.validate_only))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "altering configs failed");
+        keys.iter()
+            .map(|_| Err(BrokerError::UnknownServer(String::new())))
+            .collect()
+    });
+    let responses = keys
+        .into_iter()
+        .zip(outcomes)
+        .map(|((resource_type, resource_name), outcome)| {
             let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            match alter(&ctx, r, req.validate_only) {
+                .with_resource_type(resource_type)
+                .with_resource_name(resource_name);
+            match outcome {
                 Ok(()) => response,
                 Err(e) => response
                     .with_error_code(e.code())
