@@ -30,7 +30,7 @@ pub mod storage;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::path::PathBuf;
 use std::sync::Arc;
