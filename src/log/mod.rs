@@ -440,11 +440,6 @@ impl PartitionLog {
         std::mem::take(&mut self.recovery)
     }
 
-    /// Whether the log's medium keeps it across a reopen.
-    pub fn durable(&self) -> bool {
-        self.storage.durable()
-    }
-
     /// Every known damaged stretch, oldest segment first.
     pub fn damage(&self) -> impl Iterator<Item = &Damage> {
         self.segments.iter().flat_map(|s| s.damage.iter())

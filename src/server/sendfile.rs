@@ -68,3 +68,42 @@ async fn copy(stream: &TcpStream, region: &Region) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::send_region;
+    use crate::log::storage::memory::MemorySegment;
+    use crate::log::{Region, SegmentData};
+
+    /// A region is sent byte for byte, from a descriptor (disk) or by reading (memory).
+    #[tokio::test]
+    async fn regions_arrive_whole_from_either_medium() {
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&content).unwrap();
+        let disk: Arc<dyn SegmentData> = Arc::new(file);
+        let memory: Arc<dyn SegmentData> = Arc::new(MemorySegment::from(content.clone()));
+        assert!(disk.fd().is_some() && memory.fd().is_none());
+        for data in [disk, memory] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap());
+            let (client, accepted) = tokio::join!(client, listener.accept());
+            let (mut client, (server, _)) = (client.unwrap(), accepted.unwrap());
+            let region = Region::new(data, 1_000, 150_000, 0);
+            let reader = async {
+                let mut got = vec![0; 150_000];
+                client.read_exact(&mut got).await.unwrap();
+                got
+            };
+            let (sent, got) = tokio::join!(send_region(&server, &region), reader);
+            sent.unwrap();
+            assert_eq!(got, content[1_000..151_000]);
+        }
+    }
+}
