@@ -247,19 +247,29 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// A committed replacement whose `end` file does not name an offset: recovery cannot tell
+/// which segments it replaces, so the log does not open (the error, inside an
+/// `io::ErrorKind::InvalidData`, says which file).
+#[derive(Debug, thiserror::Error)]
+#[error("{} holds {content:?}, not an offset", file.display())]
+pub struct BadSwapEnd {
+    pub file: PathBuf,
+    pub content: String,
+}
+
 /// Replace the segments a committed replacement covers with its output; idempotent, so a
 /// crash in the middle is finished by running it again.
 fn finish_swap(dir: &Path) -> io::Result<()> {
     let swap = dir.join(SWAP_DIR);
-    let end: i64 = fs::read_to_string(swap.join(END_FILE))?
-        .trim()
-        .parse()
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad {SWAP_DIR}/{END_FILE}"),
-            )
-        })?;
+    let end_file = swap.join(END_FILE);
+    let content = fs::read_to_string(&end_file)?;
+    let end: i64 = content.trim().parse().map_err(|_| {
+        let bad = BadSwapEnd {
+            file: end_file,
+            content: content.clone(),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, bad)
+    })?;
     let Some(&base) = list_segments(&swap)?.first() else {
         // Every file was already moved.
         fs::remove_dir_all(&swap)?;
