@@ -173,12 +173,12 @@ fn read_all(
                                     .collect()
                             });
                             let records = match read.records {
-                                Records::Files(regions) if len > 0 => {
+                                Records::Regions(regions) if len > 0 => {
                                     let (placeholder, file_records) = FileRecords::new(regions);
                                     files.push(file_records);
                                     placeholder
                                 }
-                                Records::Files(_) => bytes::Bytes::new(),
+                                Records::Regions(_) => bytes::Bytes::new(),
                                 Records::Bytes(b) => b,
                             };
                             data.with_high_watermark(read.high_watermark)

@@ -1,19 +1,16 @@
-//! Zero-copy fetch: record sets that live in segment files are encoded as placeholder tokens,
-//! and the encoded response is split around them, so the connection writer sends the file
-//! regions (sendfile) between the encoded parts, with the length prefixes (the frame's and
-//! each record set's) rewritten for the real sizes.
+//! Zero-copy fetch: record sets that the log returned as [`Region`]s are encoded as
+//! placeholder tokens, and the encoded response is split around them, so the connection writer
+//! sends the regions (sendfile for disk) between the encoded parts, with the length prefixes
+//! (the frame's and each record set's) rewritten for the real sizes.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::log::FileRegion;
+use crate::log::Region;
+
+/// One piece of a response frame, written in order: bytes, or a region the medium sends.
+pub use crate::log::Chunk as Part;
 
 const TOKEN_LEN: usize = 16;
-
-/// One piece of a response frame, written in order.
-pub enum Part {
-    Bytes(Bytes),
-    File(FileRegion),
-}
 
 /// A response as it goes onto the wire.
 pub enum Frame {
@@ -21,22 +18,22 @@ pub enum Frame {
     Spliced(Vec<Part>),
 }
 
-/// One record set to send from files, and the placeholder that stands for it in the encoding.
+/// One record set to send as regions, and the placeholder that stands for it in the encoding.
 pub struct FileRecords {
     token: [u8; TOKEN_LEN],
-    regions: Vec<FileRegion>,
+    regions: Vec<Region>,
 }
 
 impl FileRecords {
     /// The placeholder to encode as the record set, and what replaces it. The token is random
     /// (a v4 UUID), so no client-chosen bytes elsewhere in the response can match it.
-    pub fn new(regions: Vec<FileRegion>) -> (Bytes, Self) {
+    pub fn new(regions: Vec<Region>) -> (Bytes, Self) {
         let token = uuid::Uuid::new_v4().into_bytes();
         (Bytes::copy_from_slice(&token), Self { token, regions })
     }
 
     fn len(&self) -> u64 {
-        self.regions.iter().map(|r| r.len).sum()
+        self.regions.iter().map(Region::len).sum()
     }
 }
 
@@ -76,7 +73,7 @@ pub fn splice(encoded: Bytes, files: Vec<FileRecords>, flexible: bool) -> anyhow
         total += len + prefix.len() as u64;
         total -= (TOKEN_LEN + placeholder_prefix.len()) as u64;
         parts.push(Part::Bytes(head.freeze()));
-        parts.extend(f.regions.into_iter().map(Part::File));
+        parts.extend(f.regions.into_iter().map(Part::Region));
         cursor = at + TOKEN_LEN;
     }
     parts.push(Part::Bytes(encoded.slice(cursor..)));
@@ -111,23 +108,18 @@ mod tests {
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::FetchResponse;
     use kafka_protocol::protocol::{Decodable, Encodable};
-    use std::io::Write;
     use std::sync::Arc;
+
+    use crate::log::storage::memory::MemorySegment;
+    use crate::log::SegmentData;
 
     /// Splicing file regions into a placeholder encoding gives exactly the bytes of encoding
     /// the records inline, in flexible and non-flexible versions.
     #[test]
     fn spliced_frames_equal_inline_encodings() {
-        let mut tmp = tempfile::tempfile().unwrap();
         let content: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
-        tmp.write_all(&content).unwrap();
-        let file = Arc::new(tmp);
-        let region = |pos: u64, len: u64| FileRegion {
-            file: file.clone(),
-            pos,
-            len,
-            records: 0,
-        };
+        let data: Arc<dyn SegmentData> = Arc::new(MemorySegment::from(content.clone()));
+        let region = |pos: u64, len: u64| Region::new(data.clone(), pos, len, 0);
         for version in [4i16, 11, 12, 16] {
             let sets = [vec![region(0, 200)], vec![region(200, 50), region(10, 40)]];
             let inline: Vec<Bytes> = vec![
@@ -167,8 +159,9 @@ mod tests {
             for p in parts {
                 match p {
                     Part::Bytes(b) => wire.extend_from_slice(&b),
-                    Part::File(r) => {
-                        wire.extend_from_slice(&content[r.pos as usize..(r.pos + r.len) as usize])
+                    Part::Region(r) => {
+                        let (pos, len) = (r.pos() as usize, r.len() as usize);
+                        wire.extend_from_slice(&content[pos..pos + len])
                     }
                 }
             }

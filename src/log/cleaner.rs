@@ -9,15 +9,11 @@
 //! go (Kafka drops them too). Control batches (transaction markers) and each idempotent
 //! producer's last batch (its sequence state) are kept untouched.
 //!
-//! The swap is crash-safe, after Kafka's `.cleaned`/`.swap` files: a group's replacement is
-//! written and fsynced in `cleaner/` with an `end` file naming the first offset after the
-//! group; renaming the directory to `cleaner.swap` commits the clean; then the old segments
-//! of the group are deleted and the new files renamed over. At start-up [`recover`] discards
-//! a `cleaner/` (a clean that had not committed) and finishes a `cleaner.swap`.
+//! The swap is [`super::storage::LogStorage::replace_segments`]: crash-safe on disk, after
+//! Kafka's `.cleaned`/`.swap` files (see [`super::storage::disk`]); at start-up the medium's
+//! `recover` discards a clean that had not committed and finishes one that had.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
-use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -25,12 +21,10 @@ use kafka_protocol::records::{
 };
 
 use super::batch::{self, BatchHeader};
-use super::segment::{stem, with_ext, Segment};
-use super::{list_segments, sync_dir, LogError, PartitionLog};
+use super::recovery::RecoveryReport;
+use super::segment::{Meta, Segment};
+use super::{LogError, PartitionLog};
 
-const WORK_DIR: &str = "cleaner";
-const SWAP_DIR: &str = "cleaner.swap";
-const END_FILE: &str = "end";
 /// Bytes read from a segment at a time while cleaning.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -245,7 +239,8 @@ impl PartitionLog {
     }
 
     /// A sealed segment at `base` holding `bytes` and covering offsets up to `end`, swapped in
-    /// for the files of every segment in `[base, end)` (see the module docs).
+    /// for every segment in `[base, end)` by the medium (crash-safe on disk: see
+    /// [`super::storage::disk`]).
     fn write_replacement(
         &self,
         base: usize,
@@ -253,56 +248,29 @@ impl PartitionLog {
         bytes: Vec<u8>,
     ) -> Result<Segment, LogError> {
         let base = self.segments[base].meta.base_offset;
-        let headers: Vec<(usize, BatchHeader)> = batch::headers(&bytes).collect();
         let interval = self.config.index_interval_bytes;
-        let Some(dir) = &self.dir else {
-            let mut seg = Segment::create(None, base)?;
-            seg.append(&bytes, &headers, interval)?;
-            seg.meta.next_offset = end;
-            seg.seal()?;
-            return Ok(seg);
-        };
-        let work = dir.join(WORK_DIR);
-        if work.exists() {
-            fs::remove_dir_all(&work)?;
+        let mut meta = Meta::new(base);
+        for (pos, h) in batch::headers(&bytes) {
+            meta.track(pos as u64, &h, interval);
         }
-        fs::create_dir(&work)?;
-        let mut seg = Segment::create(Some(&work), base)?;
-        seg.append(&bytes, &headers, interval)?;
-        seg.seal()?;
-        drop(seg);
-        fs::write(work.join(END_FILE), end.to_string())?;
-        File::open(work.join(END_FILE))?.sync_all()?;
-        sync_dir(&work)?;
-        crash_point(CrashPoint::BeforeCommit)?;
-        // The commit point: from here on, recovery finishes the swap.
-        fs::rename(&work, dir.join(SWAP_DIR))?;
-        sync_dir(dir)?;
-        crash_point(CrashPoint::AfterCommit)?;
-        finish_swap(dir)?;
-        Ok(Segment::open_sealed(dir, base, end, interval, true)?)
+        meta.push_time_entry();
+        let (index, time_index) = meta.encode_indexes();
+        let storage = &*self.storage;
+        storage.replace_segments(base, end, &bytes, &index, &time_index)?;
+        let mut report = RecoveryReport::default();
+        Ok(Segment::open_sealed(
+            storage,
+            base,
+            end,
+            interval,
+            true,
+            &mut report,
+        )?)
     }
-}
-
-/// Where a test may make a clean stop as if the process died there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CrashPoint {
-    BeforeCommit,
-    AfterCommit,
 }
 
 #[cfg(test)]
-thread_local! {
-    pub(crate) static CRASH_AT: std::cell::Cell<Option<CrashPoint>> = const { std::cell::Cell::new(None) };
-}
-
-fn crash_point(_at: CrashPoint) -> Result<(), LogError> {
-    #[cfg(test)]
-    if CRASH_AT.with(|c| c.get()) == Some(_at) {
-        return Err(LogError::Corrupt(format!("simulated crash at {_at:?}")));
-    }
-    Ok(())
-}
+pub(crate) use super::storage::disk::{CrashPoint, CRASH_AT};
 
 /// Call `f` with every batch of a segment (header and whole bytes), reading a chunk at a time.
 fn for_each_batch(seg: &Segment, mut f: impl FnMut(&BatchHeader, &[u8])) -> Result<(), LogError> {
@@ -344,54 +312,4 @@ fn reencode(
         }
     }
     Ok(out)
-}
-
-/// Start-up recovery of a clean a crash interrupted (before the log is opened).
-pub(crate) fn recover(dir: &Path) -> Result<(), LogError> {
-    let work = dir.join(WORK_DIR);
-    if work.exists() {
-        tracing::warn!(dir = %dir.display(), "discarding an unfinished log clean");
-        fs::remove_dir_all(&work)?;
-    }
-    if dir.join(SWAP_DIR).exists() {
-        tracing::warn!(dir = %dir.display(), "finishing an interrupted log clean");
-        finish_swap(dir)?;
-    }
-    Ok(())
-}
-
-/// Replace the segments a committed clean covers with its output; idempotent, so a crash in
-/// the middle is finished by running it again.
-fn finish_swap(dir: &Path) -> Result<(), LogError> {
-    let swap = dir.join(SWAP_DIR);
-    let end: i64 = fs::read_to_string(swap.join(END_FILE))?
-        .trim()
-        .parse()
-        .map_err(|_| LogError::Corrupt(format!("bad {SWAP_DIR}/{END_FILE}")))?;
-    let Some(&base) = list_segments(&swap)?.first() else {
-        // Every file was already moved.
-        fs::remove_dir_all(&swap)?;
-        return sync_dir(dir).map_err(Into::into);
-    };
-    for old in list_segments(dir)? {
-        if old > base && old < end {
-            for ext in [".log", ".index", ".timeindex"] {
-                match fs::remove_file(with_ext(&stem(dir, old), ext)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                }
-            }
-        }
-    }
-    // The data file last: while it is still in the swap directory, recovery comes back here.
-    for ext in [".index", ".timeindex", ".log"] {
-        let from = with_ext(&stem(&swap, base), ext);
-        if from.exists() {
-            fs::rename(&from, with_ext(&stem(dir, base), ext))?;
-        }
-    }
-    sync_dir(dir)?;
-    fs::remove_dir_all(&swap)?;
-    sync_dir(dir)?;
-    Ok(())
 }

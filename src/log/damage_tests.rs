@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use super::batch::{self, BatchHeader};
 use super::damage::{Damage, Defect};
 use super::scrub::{scrub, ScrubTarget};
-use super::segment::{stem, with_ext};
+use super::storage::disk::{stem, with_ext};
 use super::testutil::batch;
 use super::*;
 
@@ -73,7 +73,7 @@ fn read_bases(log: &PartitionLog, offset: i64) -> Result<Vec<i64>, LogError> {
 
 fn region_bytes(log: &PartitionLog, offset: i64) -> Result<u64, LogError> {
     let regions = log.read_regions(offset, usize::MAX, true, i64::MAX)?;
-    Ok(regions.unwrap().iter().map(|r| r.len).sum())
+    Ok(regions.unwrap().iter().map(|r| r.len()).sum())
 }
 
 fn scrub_all(log: &mut PartitionLog) -> Vec<Damage> {
@@ -275,7 +275,7 @@ fn findings_for_a_segment_that_is_gone_are_dropped() {
     assert!(log.add_damage(&targets[0], vec![damage.clone()]).is_empty());
     // A segment of the same base offset but another file (a cleaner swap) is not it either.
     let mut other = targets[1].clone();
-    other.file = std::sync::Arc::new(fs::File::open(&targets[1].path).unwrap());
+    other.data = std::sync::Arc::new(fs::File::open(&targets[1].path).unwrap());
     assert!(log.add_damage(&other, vec![damage]).is_empty());
     assert!(log.damage().next().is_none());
 }

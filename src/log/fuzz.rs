@@ -122,12 +122,12 @@ fn build(
         let mut pos = 0u64;
         while pos < target.size {
             let mut header = [0u8; HEADER_LEN];
-            target.file.read_exact_at(&mut header, pos)?;
+            target.data.read_exact_at(pos, &mut header)?;
             let Some(h) = batch::BatchHeader::parse(&header) else {
                 break;
             };
             let mut bytes = vec![0u8; h.total_size()];
-            target.file.read_exact_at(&mut bytes, pos)?;
+            target.data.read_exact_at(pos, &mut bytes)?;
             stored.push(Stored {
                 file: target.path.clone(),
                 pos,
@@ -178,9 +178,9 @@ fn check_reads(log: &PartitionLog, stored: &[Stored], first_damage: &BTreeMap<Pa
         };
         let mut from_files = Vec::new();
         for r in regions {
-            let mut buf = vec![0u8; r.len as usize];
-            if let Err(e) = r.file.read_exact_at(&mut buf, r.pos) {
-                panic!("region {}+{} cannot be read: {e}", r.pos, r.len);
+            let mut buf = vec![0u8; r.len() as usize];
+            if let Err(e) = r.read_exact_at(0, &mut buf) {
+                panic!("region {}+{} cannot be read: {e}", r.pos(), r.len());
             }
             from_files.extend_from_slice(&buf);
         }

@@ -1,6 +1,7 @@
 //! Retention, DeleteRecords and compaction of a partition log.
 
 use std::collections::BTreeMap;
+use std::fs;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{

@@ -5,6 +5,10 @@
 //!
 //! `PartitionLog` is single-threaded: the broker wraps it in a mutex and performs fsync
 //! outside that mutex through [`PartitionLog::sync_target`] (group commit).
+//!
+//! The medium (disk, memory, ...) is behind [`storage::LogStorage`]; everything here and in
+//! the submodules is written once against it. Fetches get [`Chunk`]s: bytes, or [`Region`]s
+//! the medium sends itself (sendfile for disk).
 
 pub mod batch;
 pub mod cleaner;
@@ -16,26 +20,32 @@ mod index;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod records;
+pub mod recovery;
 pub mod retention;
 mod scan;
 pub mod scrub;
 mod sealed;
 mod segment;
+pub mod storage;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
 use batch::BatchHeader;
 use damage::{Damage, RecoveryError};
+use recovery::RecoveryReport;
 use segment::Segment;
+use storage::disk::DiskStorage;
+use storage::memory::MemoryStorage;
 
 pub use fuzz::fuzz_recover;
+pub use storage::{Chunk, LogStorage, Region, SegmentData};
 
 /// Where a partition's segments live.
 #[derive(Debug, Clone)]
@@ -44,6 +54,8 @@ pub enum Backing {
     Disk(PathBuf),
     /// Process memory: nothing survives a restart (`--storage memory`).
     Memory,
+    /// Any other medium.
+    Storage(Arc<dyn LogStorage>),
 }
 
 /// Per-partition log settings (Kafka's topic configs of the same names).
@@ -79,6 +91,9 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("corrupt log: {0}")]
     Corrupt(String),
+    /// A checkpoint read at start-up does not parse.
+    #[error("bad {name} checkpoint: {content:?}")]
+    BadCheckpoint { name: &'static str, content: String },
     /// A read reached offsets whose batches are damaged on disk (see [`damage`]).
     #[error("offsets {first_offset}..{end_offset} are damaged on disk")]
     Damaged { first_offset: i64, end_offset: i64 },
@@ -112,30 +127,19 @@ pub struct ReadResult {
     pub records: Bytes,
 }
 
-/// A stretch of a segment file holding whole record batches, for a fetch response to send
-/// straight from the file. Segment files only grow while open (truncation happens at start-up
-/// recovery only) and the handle keeps a deleted one readable, so the bytes stay as read.
-#[derive(Debug, Clone)]
-pub struct FileRegion {
-    pub file: std::sync::Arc<File>,
-    pub pos: u64,
-    pub len: u64,
-    /// Records in the region's batches (for metrics; 0 for a partial batch).
-    pub records: u64,
-}
-
 /// A handle to fsync the data appended so far, used without holding the log's lock.
 pub struct SyncTarget {
     /// Log end offset covered once `sync` returns.
     pub end_offset: i64,
-    file: Option<std::sync::Arc<std::fs::File>>,
+    /// The active segment's data; `None` where nothing is durable (memory).
+    file: Option<Arc<dyn SegmentData>>,
 }
 
 impl SyncTarget {
     /// Make everything up to `end_offset` durable (a no-op for memory logs).
     pub fn sync(&self) -> std::io::Result<()> {
         match &self.file {
-            Some(f) => f.sync_data(),
+            Some(f) => f.sync(),
             None => Ok(()),
         }
     }
@@ -150,8 +154,7 @@ const CLEAN_MARKER: &str = ".clean_shutdown";
 const START_OFFSET_FILE: &str = "log-start-offset";
 
 pub struct PartitionLog {
-    /// `None` for memory logs.
-    dir: Option<PathBuf>,
+    storage: Arc<dyn LogStorage>,
     config: LogConfig,
     /// Sorted by base offset, never empty; the last one is active.
     segments: Vec<Segment>,
@@ -162,29 +165,9 @@ pub struct PartitionLog {
     cleaned_to: i64,
     /// `close()` left the clean marker: the next append must remove it first.
     marker: bool,
-    /// Damaged sealed segments found by `open`, for the caller to report.
-    recovery_errors: Vec<RecoveryError>,
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Base offsets of the `<20 digits>.log` files in `dir`, sorted.
-fn list_segments(dir: &Path) -> std::io::Result<Vec<i64>> {
-    let mut bases = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let base = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".log"))
-            .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()));
-        if let Some(base) = base.and_then(|d| d.parse().ok()) {
-            bases.push(base);
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
+    /// What `open` found and repaired, for the caller to report (damaged sealed segments
+    /// included).
+    recovery: RecoveryReport,
 }
 
 impl PartitionLog {
@@ -194,62 +177,59 @@ impl PartitionLog {
     /// `sealed.rs`); their damage is kept out of reads and reported through
     /// [`Self::take_recovery_errors`], never truncated.
     pub fn open(backing: Backing, config: LogConfig) -> Result<Self, LogError> {
-        let dir = match backing {
-            Backing::Memory => {
-                return Ok(Self {
-                    dir: None,
-                    config,
-                    segments: vec![Segment::create(None, 0)?],
-                    start_offset: 0,
-                    cleaned_to: 0,
-                    marker: false,
-                    recovery_errors: Vec::new(),
-                })
-            }
-            Backing::Disk(dir) => dir,
+        let storage: Arc<dyn LogStorage> = match backing {
+            Backing::Memory => Arc::new(MemoryStorage::default()),
+            Backing::Disk(dir) => Arc::new(DiskStorage::open(dir)?),
+            Backing::Storage(storage) => storage,
         };
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir)?;
-            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-            sync_dir(parent.unwrap_or(Path::new(".")))?;
-        }
+        Self::open_storage(storage, config)
+    }
+
+    /// [`Self::open`] on a given medium.
+    pub fn open_storage(storage: Arc<dyn LogStorage>, config: LogConfig) -> Result<Self, LogError> {
         let interval = config.index_interval_bytes;
-        cleaner::recover(&dir)?;
-        let marker = dir.join(CLEAN_MARKER);
-        let clean = marker.exists();
-        let bases = list_segments(&dir)?;
+        let mut report = RecoveryReport {
+            interrupted: storage.recover()?,
+            ..RecoveryReport::default()
+        };
+        let clean = storage.read_checkpoint(CLEAN_MARKER)?.is_some();
+        report.clean_shutdown = clean;
+        let bases = storage.list_segments()?;
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
+            let s = &*storage;
             segments.push(match bases.get(i + 1) {
-                Some(&end) => Segment::open_sealed(&dir, base, end, interval, config.compacted)?,
-                None => Segment::open_active(&dir, base, clean, interval)?,
+                Some(&end) => {
+                    Segment::open_sealed(s, base, end, interval, config.compacted, &mut report)?
+                }
+                None => Segment::open_active(s, base, clean, interval, &mut report)?,
             });
         }
         let created = segments.is_empty();
         if created {
-            segments.push(Segment::create(Some(&dir), 0)?);
+            segments.push(Segment::create(&*storage, 0)?);
         }
         if clean {
-            fs::remove_file(&marker)?;
+            storage.remove_checkpoint(CLEAN_MARKER)?;
         }
         // The marker must be gone for good before anything is appended.
         if clean || created {
-            sync_dir(&dir)?;
+            storage.sync_layout()?;
         }
-        let checkpoint = read_start_offset(&dir)?;
-        let recovery_errors = segments
+        let checkpoint = read_start_offset(&*storage)?;
+        report.damaged = segments
             .iter()
             .flat_map(|s| s.damage.iter())
             .map(|d| RecoveryError(d.clone()))
             .collect();
         let mut log = Self {
-            dir: Some(dir),
+            storage,
             config,
             segments,
             start_offset: 0,
             cleaned_to: 0,
             marker: false,
-            recovery_errors,
+            recovery: report,
         };
         log.start_offset = checkpoint
             .unwrap_or(0)
@@ -294,10 +274,8 @@ impl PartitionLog {
             .sum();
         self.maybe_roll(batches.len() as u64, first_offset + count - 1, now_ms)?;
         if self.marker {
-            if let Some(dir) = &self.dir {
-                fs::remove_file(dir.join(CLEAN_MARKER))?;
-                sync_dir(dir)?;
-            }
+            self.storage.remove_checkpoint(CLEAN_MARKER)?;
+            self.storage.sync_layout()?;
             self.marker = false;
         }
 
@@ -352,11 +330,10 @@ impl PartitionLog {
     /// file covers everything acknowledged) and start a new one at the log end offset.
     fn roll(&mut self) -> Result<(), LogError> {
         let base = self.log_end_offset();
-        self.active_mut().seal()?;
-        let segment = Segment::create(self.dir.as_deref(), base)?;
-        if let Some(dir) = &self.dir {
-            sync_dir(dir)?;
-        }
+        let storage = self.storage.clone();
+        self.active_mut().seal(&*storage)?;
+        let segment = Segment::create(&*storage, base)?;
+        storage.sync_layout()?;
         self.segments.push(segment);
         Ok(())
     }
@@ -396,16 +373,16 @@ impl PartitionLog {
         })
     }
 
-    /// What [`Self::read`] returns, as file regions and without reading the records, ending
-    /// before the first batch whose base offset is `end_offset` or more (the high
-    /// watermark). `None` for memory logs.
+    /// What [`Self::read`] returns, as regions of segments and without reading the records,
+    /// ending before the first batch whose base offset is `end_offset` or more (the high
+    /// watermark). `None` where the medium cannot send regions (memory): read bytes.
     pub fn read_regions(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
         end_offset: i64,
-    ) -> Result<Option<Vec<FileRegion>>, LogError> {
+    ) -> Result<Option<Vec<Region>>, LogError> {
         let mut regions = Vec::new();
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
             return Ok(Some(regions));
@@ -416,17 +393,12 @@ impl PartitionLog {
         let mut budget = max_bytes;
         let mut first = Some(min_one_batch);
         for seg in &self.segments[i..] {
-            let Some(file) = seg.file() else {
+            if seg.data.fd().is_none() {
                 return Ok(None);
-            };
+            }
             let (len, records) = seg.region_len(pos, budget, first, end_offset)?;
             if len > 0 {
-                regions.push(FileRegion {
-                    file,
-                    pos,
-                    len,
-                    records,
-                });
+                regions.push(Region::new(seg.data.clone(), pos, len, records));
             }
             budget = budget.saturating_sub(len as usize);
             if budget == 0 || pos + len != seg.meta.size || seg.stops_read(pos) {
@@ -460,7 +432,12 @@ impl PartitionLog {
 
     /// Damaged sealed segments found when the log was opened (taken once, to report).
     pub fn take_recovery_errors(&mut self) -> Vec<RecoveryError> {
-        std::mem::take(&mut self.recovery_errors)
+        std::mem::take(&mut self.recovery.damaged)
+    }
+
+    /// What opening the log found and repaired (taken once, to report).
+    pub fn take_recovery_report(&mut self) -> RecoveryReport {
+        std::mem::take(&mut self.recovery)
     }
 
     /// Every known damaged stretch, oldest segment first.
@@ -516,31 +493,28 @@ impl PartitionLog {
     pub fn sync_target(&self) -> SyncTarget {
         SyncTarget {
             end_offset: self.log_end_offset(),
-            file: self.active().file(),
+            file: self.storage.durable().then(|| self.active().data.clone()),
         }
     }
 
     /// Flush indexes and mark the log cleanly closed (recovery then skips the CRC scan). The
     /// log stays usable; a later append removes the mark.
     pub fn close(&mut self) -> Result<(), LogError> {
-        self.active_mut().seal()?;
-        if let Some(dir) = &self.dir {
-            // The indexes' renames must be durable before the marker vouches for them.
-            sync_dir(dir)?;
-            File::create(dir.join(CLEAN_MARKER))?.sync_all()?;
-            sync_dir(dir)?;
-            self.marker = true;
-        }
+        let storage = self.storage.clone();
+        self.active_mut().seal(&*storage)?;
+        // The indexes' renames must be durable before the marker vouches for them.
+        storage.sync_layout()?;
+        storage.write_checkpoint(CLEAN_MARKER, b"")?;
+        storage.sync_layout()?;
+        self.marker = true;
         Ok(())
     }
 
-    /// Remove the log and its directory.
+    /// Remove the log and everything it stored.
     pub fn delete(self) -> Result<(), LogError> {
-        let dir = self.dir.clone();
+        let storage = self.storage.clone();
         drop(self);
-        if let Some(dir) = dir {
-            fs::remove_dir_all(dir)?;
-        }
+        storage.destroy()?;
         Ok(())
     }
 
@@ -561,14 +535,16 @@ impl PartitionLog {
 }
 
 /// The checkpointed log start offset, if one was written.
-fn read_start_offset(dir: &Path) -> Result<Option<i64>, LogError> {
-    match fs::read_to_string(dir.join(START_OFFSET_FILE)) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| LogError::Corrupt(format!("bad {START_OFFSET_FILE} file: {text:?}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+fn read_start_offset(storage: &dyn LogStorage) -> Result<Option<i64>, LogError> {
+    let Some(bytes) = storage.read_checkpoint(START_OFFSET_FILE)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| LogError::BadCheckpoint {
+            name: START_OFFSET_FILE,
+            content: text.into_owned(),
+        })
 }

@@ -2,8 +2,7 @@
 //! (never the active one), and DeleteRecords moves the log start offset, checkpointed so it
 //! survives a crash even when it lies inside a segment.
 
-use super::segment::write_atomically;
-use super::{sync_dir, LogError, PartitionLog, START_OFFSET_FILE};
+use super::{LogError, PartitionLog, START_OFFSET_FILE};
 
 /// A topic's retention limits (Kafka's `retention.ms` / `retention.bytes`; negative: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +78,9 @@ impl PartitionLog {
         if offset <= self.start_offset {
             return Ok(self.start_offset);
         }
-        if let Some(dir) = &self.dir {
-            write_atomically(&dir.join(START_OFFSET_FILE), offset.to_string().as_bytes())?;
-            sync_dir(dir)?;
-        }
+        self.storage
+            .write_checkpoint(START_OFFSET_FILE, offset.to_string().as_bytes())?;
+        self.storage.sync_layout()?;
         self.start_offset = offset;
         let sealed = self.segments.len() - 1;
         let below = self.segments[1..=sealed]
@@ -104,13 +102,11 @@ impl PartitionLog {
         self.start_offset = self.start_offset.max(self.segments[0].meta.base_offset);
         // Oldest first: a crash part-way leaves a log that is still a contiguous suffix.
         for seg in &doomed {
-            seg.remove_files()?;
+            self.storage.remove_segment(seg.meta.base_offset)?;
         }
-        if let Some(dir) = &self.dir {
-            sync_dir(dir)?;
-        }
+        self.storage.sync_layout()?;
         tracing::debug!(
-            dir = ?self.dir,
+            storage = ?self.storage,
             segments = count,
             log_start_offset = self.start_offset,
             "deleted old segments"

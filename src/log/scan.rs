@@ -5,21 +5,22 @@ use std::io;
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::damage::Defect;
-use super::segment::{Data, Meta};
+use super::segment::Meta;
+use super::storage::SegmentData;
 
 /// Read granularity when walking batch headers: one syscall per chunk, not per batch.
 const CHUNK: usize = 32 * 1024;
 
 /// Reads `[.., end)` of a segment through a buffer refilled a chunk at a time.
 pub(crate) struct Reader<'a> {
-    data: &'a Data,
+    data: &'a dyn SegmentData,
     end: u64,
     buf: Vec<u8>,
     buf_pos: u64,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(data: &'a Data, end: u64) -> Self {
+    pub fn new(data: &'a dyn SegmentData, end: u64) -> Self {
         Self {
             data,
             end,
@@ -91,7 +92,7 @@ pub(crate) fn offsets_follow(
 /// that is malformed, does not continue the offsets (or reaches `end_offset`) or, with
 /// `verify`, fails its CRC, and return its position and why.
 pub(crate) fn scan(
-    data: &Data,
+    data: &dyn SegmentData,
     meta: &mut Meta,
     from: u64,
     end: u64,

@@ -7,15 +7,14 @@
 //! or the cleaner replaces), and [`PartitionLog::add_damage`] records findings only if the
 //! segment is still the one that was scrubbed.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::batch::{BatchHeader, HEADER_LEN};
 use super::damage::{Damage, Defect};
 use super::scan::{offsets_follow, plausible};
+use super::storage::SegmentData;
 use super::PartitionLog;
 
 /// Bytes read at a time (and the most the scrub holds of a segment).
@@ -26,7 +25,7 @@ const CRC_FROM: u64 = 21;
 /// A sealed segment to scrub, as it was under the partition's lock.
 #[derive(Clone)]
 pub struct ScrubTarget {
-    pub file: Arc<File>,
+    pub data: Arc<dyn SegmentData>,
     pub path: PathBuf,
     pub base_offset: i64,
     /// The next segment's base offset.
@@ -47,22 +46,23 @@ impl<F: FnMut(u64) -> bool> Pace for F {
 }
 
 impl PartitionLog {
-    /// The segments of a disk log, oldest first. The active one is included up to its
+    /// The segments of a log on a durable medium, oldest first. The active one is included up to its
     /// current size: bytes once written are not rewritten, and after a clean shutdown its
     /// batches were not CRC-checked at start-up either.
     pub fn scrub_targets(&self) -> Vec<ScrubTarget> {
+        if !self.storage.durable() {
+            return Vec::new();
+        }
         let end = self.log_end_offset();
         self.segments
             .iter()
             .enumerate()
-            .filter_map(|(i, seg)| {
-                Some(ScrubTarget {
-                    file: seg.file()?,
-                    path: seg.name().into(),
-                    base_offset: seg.meta.base_offset,
-                    end_offset: self.segments.get(i + 1).map_or(end, |n| n.meta.base_offset),
-                    size: seg.meta.size,
-                })
+            .map(|(i, seg)| ScrubTarget {
+                data: seg.data.clone(),
+                path: seg.path.clone(),
+                base_offset: seg.meta.base_offset,
+                end_offset: self.segments.get(i + 1).map_or(end, |n| n.meta.base_offset),
+                size: seg.meta.size,
             })
             .collect()
     }
@@ -70,11 +70,12 @@ impl PartitionLog {
     /// Record what a scrub of `target` found, unless that segment has since been deleted or
     /// replaced. Returns the damage not known before.
     pub fn add_damage(&mut self, target: &ScrubTarget, found: Vec<Damage>) -> Vec<Damage> {
-        let same = |f: Option<Arc<File>>| f.is_some_and(|f| Arc::ptr_eq(&f, &target.file));
+        let same =
+            |d: &Arc<dyn SegmentData>| std::ptr::addr_eq(Arc::as_ptr(d), Arc::as_ptr(&target.data));
         match self
             .segments
             .iter_mut()
-            .find(|s| s.meta.base_offset == target.base_offset && same(s.file()))
+            .find(|s| s.meta.base_offset == target.base_offset && same(&s.data))
         {
             Some(seg) => seg.damage.add(found),
             None => Vec::new(),
@@ -98,7 +99,7 @@ pub fn scrub(target: &ScrubTarget, pace: &mut dyn Pace) -> io::Result<Option<Vec
     let mut open: Option<Damage> = None;
     let mut expected = target.base_offset;
     let mut pos = 0u64;
-    let mut chunks = Chunks::new(&target.file, target.size);
+    let mut chunks = Chunks::new(&*target.data, target.size);
     let close = |open: &mut Option<Damage>, found: &mut Vec<Damage>, end_pos, end_offset| {
         if let Some(mut d) = open.take() {
             d.end_pos = end_pos;
@@ -155,19 +156,19 @@ pub fn scrub(target: &ScrubTarget, pace: &mut dyn Pace) -> io::Result<Option<Vec
     Ok(Some(found))
 }
 
-/// `[.., end)` of a file through one buffer of [`CHUNK`] bytes, refilled (and paced) a chunk
+/// `[.., end)` of a segment through one buffer of [`CHUNK`] bytes, refilled (and paced) a chunk
 /// at a time: one read and at most one sleep per chunk, however small the batches.
 struct Chunks<'a> {
-    file: &'a File,
+    data: &'a dyn SegmentData,
     end: u64,
     buf: Vec<u8>,
     buf_pos: u64,
 }
 
 impl<'a> Chunks<'a> {
-    fn new(file: &'a File, end: u64) -> Self {
+    fn new(data: &'a dyn SegmentData, end: u64) -> Self {
         Self {
-            file,
+            data,
             end,
             buf: Vec::with_capacity(CHUNK),
             buf_pos: 0,
@@ -181,7 +182,7 @@ impl<'a> Chunks<'a> {
         if pos < self.buf_pos || pos + len as u64 > buf_end {
             let n = (self.end - pos).min(CHUNK as u64) as usize;
             self.buf.resize(n, 0);
-            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.data.read_exact_at(pos, &mut self.buf)?;
             self.buf_pos = pos;
             if !pace.read(n as u64) {
                 return Ok(None);

@@ -5,14 +5,13 @@
 //! segment's base offset.
 
 use std::io;
-use std::path::Path;
-
-use tracing::warn;
 
 use super::damage::{Damage, Defect};
 use super::index;
+use super::recovery::RecoveryReport;
 use super::scan::scan;
 use super::segment::{Meta, Segment};
+use super::storage::LogStorage;
 
 impl Segment {
     /// Open a non-active segment ending before `end_offset`, rebuilding its indexes if they are
@@ -20,16 +19,18 @@ impl Segment {
     /// served); nothing is truncated or deleted. `gaps_allowed` (compacted logs): the last
     /// batch may end before `end_offset`, unless the indexes name a batch past it.
     pub fn open_sealed(
-        dir: &Path,
+        storage: &dyn LogStorage,
         base_offset: i64,
         end_offset: i64,
         interval: u32,
         gaps_allowed: bool,
+        report: &mut RecoveryReport,
     ) -> io::Result<Self> {
-        let mut seg = Self::open_file(dir, base_offset)?;
-        let len = seg.data.len()?;
+        let mut seg = Self::open_data(storage, base_offset)?;
+        report.segments_scanned += 1;
+        let len = seg.data.size()?;
         seg.meta.next_offset = end_offset;
-        let loaded = seg.load_indexes();
+        let loaded = seg.load_indexes(storage);
         // The furthest the indexes say the data went: (a position, an offset).
         let indexed = loaded.as_ref().map(|(index, time_index)| {
             let pos = index.last().map_or(0, |e| u64::from(e.pos));
@@ -56,17 +57,17 @@ impl Segment {
                 // The walk only needs offsets; its index entries are thrown away.
                 let mut tail = Meta::new(base_offset);
                 tail.next_offset = from_offset;
-                let found = scan(&seg.data, &mut tail, from_pos, len, end_offset, false, 0)?;
+                let found = scan(&*seg.data, &mut tail, from_pos, len, end_offset, false, 0)?;
                 let gaps_allowed = gaps_allowed && !beyond(indexed, &tail, len);
                 let damage = seg.tail_damage(found, &tail, len, end_offset, gaps_allowed);
                 seg.damage.add(damage.into_iter().collect());
                 return Ok(seg);
             }
         }
-        warn!(segment = %seg.name(), "rebuilding missing or inconsistent segment indexes");
+        report.indexes_rebuilt.push(seg.path.clone());
         seg.meta = Meta::new(base_offset);
         let found = scan(
-            &seg.data,
+            &*seg.data,
             &mut seg.meta,
             0,
             len,
@@ -77,7 +78,7 @@ impl Segment {
         let gaps_allowed = gaps_allowed && !beyond(indexed, &seg.meta, len);
         let damage = seg.tail_damage(found, &seg.meta.clone(), len, end_offset, gaps_allowed);
         seg.meta.next_offset = end_offset;
-        seg.seal()?;
+        seg.seal(storage)?;
         // Reads stop at the damage; the file keeps its bytes for the scrub and for forensics.
         seg.meta.size = len;
         seg.damage.add(damage.into_iter().collect());
@@ -95,10 +96,7 @@ impl Segment {
         end_offset: i64,
         gaps_allowed: bool,
     ) -> Option<Damage> {
-        let segment = self
-            .stem
-            .as_ref()
-            .map_or_else(Default::default, |s| super::segment::with_ext(s, ".log"));
+        let segment = self.path.clone();
         match found {
             Some((pos, defect)) => Some(Damage {
                 segment,

@@ -1,11 +1,9 @@
-//! One segment: a data file (or a Vec for memory logs) of v2 batches with consecutive offsets,
-//! plus its sparse indexes and max timestamp, kept in memory.
+//! One segment: its data (on whatever medium the log's [`LogStorage`] provides) of v2 batches
+//! with growing offsets, plus its sparse indexes and max timestamp, kept in memory ([`Meta`]).
+//! Opening a segment at start-up (the recovery scans) lives in `recovery.rs` and `sealed.rs`.
 
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,63 +13,8 @@ use tracing::warn;
 use super::batch::{self, BatchHeader};
 use super::damage::DamageList;
 use super::index::{self, IndexEntry, TimeEntry};
-use super::scan::{scan, Reader};
-
-pub(crate) enum Data {
-    File(Arc<File>),
-    Memory(Vec<u8>),
-}
-
-impl Data {
-    pub(crate) fn len(&self) -> io::Result<u64> {
-        match self {
-            Data::File(f) => Ok(f.metadata()?.len()),
-            Data::Memory(v) => Ok(v.len() as u64),
-        }
-    }
-
-    pub(crate) fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
-        match self {
-            Data::File(f) => f.read_exact_at(buf, pos),
-            Data::Memory(v) => {
-                let src = usize::try_from(pos)
-                    .ok()
-                    .and_then(|p| v.get(p..p.checked_add(buf.len())?))
-                    .ok_or(io::ErrorKind::UnexpectedEof)?;
-                buf.copy_from_slice(src);
-                Ok(())
-            }
-        }
-    }
-
-    fn write_at(&mut self, pos: u64, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Data::File(f) => f.write_all_at(bytes, pos),
-            Data::Memory(v) => {
-                v.truncate(pos as usize);
-                v.extend_from_slice(bytes);
-                Ok(())
-            }
-        }
-    }
-
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        match self {
-            Data::File(f) => f.set_len(len),
-            Data::Memory(v) => {
-                v.truncate(len as usize);
-                Ok(())
-            }
-        }
-    }
-
-    fn sync(&self) -> io::Result<()> {
-        match self {
-            Data::File(f) => f.sync_data(),
-            Data::Memory(_) => Ok(()),
-        }
-    }
-}
+use super::scan::Reader;
+use super::storage::{LogStorage, SegmentData};
 
 /// What the log knows about a segment's content without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +45,7 @@ impl Meta {
     }
 
     /// `offset` relative to the base, clamped to what an index entry can hold.
-    fn rel(&self, offset: i64) -> u32 {
+    pub(crate) fn rel(&self, offset: i64) -> u32 {
         offset
             .saturating_sub(self.base_offset)
             .clamp(0, i64::from(u32::MAX)) as u32
@@ -131,7 +74,7 @@ impl Meta {
 
     /// Add the current max timestamp to the time index if it grew since the last entry. Done
     /// on sealing too, so that the last entry of a written time index is the segment's max.
-    fn push_time_entry(&mut self) {
+    pub(crate) fn push_time_entry(&mut self) {
         if let Some((ts, offset)) = self.max_ts {
             if self.time_index.last().is_none_or(|e| ts > e.ts) {
                 let rel = self.rel(offset);
@@ -140,36 +83,24 @@ impl Meta {
         }
     }
 
+    /// The stored forms of the offset and time indexes.
+    pub(crate) fn encode_indexes(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            index::encode_index(&self.index),
+            index::encode_time_index(&self.time_index),
+        )
+    }
+
     /// The largest relative offset a consistent index of this segment may hold.
     pub(crate) fn max_rel(&self) -> u64 {
         (self.next_offset - self.base_offset - 1).max(0) as u64
     }
 }
 
-/// `<dir>/<base offset, 20 digits>`: segment files are this plus an extension.
-pub(crate) fn stem(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!("{base_offset:020}"))
-}
-
-pub(crate) fn with_ext(stem: &Path, ext: &str) -> PathBuf {
-    let mut s = OsString::from(stem.as_os_str());
-    s.push(ext);
-    s.into()
-}
-
-/// Replace `path` with `bytes` so that a crash leaves either the old or the new file whole.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = with_ext(path, ".tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
-}
-
 pub(crate) struct Segment {
-    pub(crate) data: Data,
-    /// Disk segments only: see [`stem`].
-    pub(crate) stem: Option<PathBuf>,
+    pub(crate) data: Arc<dyn SegmentData>,
+    /// Where the segment lives, for logs and damage reports.
+    pub(crate) path: PathBuf,
     pub meta: Meta,
     /// When the segment's first batch was appended (for `segment.ms`), if known.
     pub roll_base_ms: Option<i64>,
@@ -178,133 +109,49 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// A new, empty segment (a new file, truncated if one was left over, when on disk).
-    pub fn create(dir: Option<&Path>, base_offset: i64) -> io::Result<Self> {
-        let (data, stem) = match dir {
-            None => (Data::Memory(Vec::new()), None),
-            Some(dir) => {
-                let stem = stem(dir, base_offset);
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(with_ext(&stem, ".log"))?;
-                (Data::File(Arc::new(file)), Some(stem))
-            }
-        };
-        Ok(Self {
+    fn with_data(storage: &dyn LogStorage, data: Arc<dyn SegmentData>, base_offset: i64) -> Self {
+        Self {
             data,
-            stem,
+            path: storage.segment_path(base_offset),
             meta: Meta::new(base_offset),
             roll_base_ms: None,
             damage: DamageList::default(),
-        })
-    }
-
-    pub(crate) fn open_file(dir: &Path, base_offset: i64) -> io::Result<Self> {
-        let stem = stem(dir, base_offset);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(with_ext(&stem, ".log"))?;
-        Ok(Self {
-            data: Data::File(Arc::new(file)),
-            stem: Some(stem),
-            meta: Meta::new(base_offset),
-            roll_base_ms: None,
-            damage: DamageList::default(),
-        })
-    }
-
-    /// Open the active (last) segment. After a clean shutdown its indexes are loaded and only
-    /// the batches after the last index entry are walked; otherwise (or if anything looks off)
-    /// every batch is checked, length and CRC, and the file truncated at the first bad one.
-    pub fn open_active(
-        dir: &Path,
-        base_offset: i64,
-        clean: bool,
-        interval: u32,
-    ) -> io::Result<Self> {
-        let mut seg = Self::open_file(dir, base_offset)?;
-        let len = seg.data.len()?;
-        if !(clean && seg.load_clean(len, interval)?) {
-            seg.recover(len, interval)?;
         }
-        if seg.meta.size > 0 {
-            // Kafka's choice after a restart: time-based rolling counts from the first batch's
-            // timestamp, as the wall-clock time of the first append is not stored.
-            if let Ok(h) = Reader::new(&seg.data, seg.meta.size).header(0)? {
-                seg.roll_base_ms = (h.max_timestamp >= 0).then_some(h.max_timestamp);
-            }
-        }
-        Ok(seg)
     }
 
-    pub(crate) fn load_indexes(&self) -> Option<(Vec<IndexEntry>, Vec<TimeEntry>)> {
-        let stem = self.stem.as_ref()?;
-        let index = index::decode_index(&fs::read(with_ext(stem, ".index")).ok()?)?;
-        let time = index::decode_time_index(&fs::read(with_ext(stem, ".timeindex")).ok()?)?;
-        Some((index, time))
+    /// A new, empty segment (replacing one left over at that base).
+    pub fn create(storage: &dyn LogStorage, base_offset: i64) -> io::Result<Self> {
+        let data = storage.create_segment(base_offset)?;
+        Ok(Self::with_data(storage, data, base_offset))
+    }
+
+    /// An existing segment, its [`Meta`] still to be found by a recovery scan.
+    pub(crate) fn open_data(storage: &dyn LogStorage, base_offset: i64) -> io::Result<Self> {
+        let data = storage.open_segment(base_offset)?;
+        Ok(Self::with_data(storage, data, base_offset))
+    }
+
+    /// The stored indexes, if both are there and whole.
+    pub(crate) fn load_indexes(
+        &self,
+        storage: &dyn LogStorage,
+    ) -> Option<(Vec<IndexEntry>, Vec<TimeEntry>)> {
+        let (index, time) = storage.read_indexes(self.meta.base_offset)?;
+        Some((
+            index::decode_index(&index)?,
+            index::decode_time_index(&time)?,
+        ))
     }
 
     /// Whether the batch at the entry's position has the entry's offset (no entry: true).
     pub(crate) fn entry_matches(&self, entry: Option<&IndexEntry>, len: u64) -> io::Result<bool> {
         let Some(e) = entry else { return Ok(true) };
-        let header = Reader::new(&self.data, len).header(u64::from(e.pos))?;
+        let header = Reader::new(&*self.data, len).header(u64::from(e.pos))?;
         Ok(header.is_ok_and(|h| h.base_offset == self.meta.base_offset + i64::from(e.rel)))
     }
 
-    /// The clean-shutdown path of [`Self::open_active`]; false if recovery must scan it all.
-    fn load_clean(&mut self, len: u64, interval: u32) -> io::Result<bool> {
-        let Some((index, time_index)) = self.load_indexes() else {
-            return Ok(false);
-        };
-        if !index::index_consistent(&index, len, u64::from(u32::MAX))
-            || (len == 0) != time_index.is_empty()
-        {
-            return Ok(false);
-        }
-        let m = &mut self.meta;
-        let (rel, pos) = index.last().map_or((0, 0), |e| (e.rel, e.pos));
-        m.next_offset = m.base_offset + i64::from(rel);
-        m.size = u64::from(pos);
-        m.max_ts = time_index
-            .last()
-            .map(|e| (e.ts, m.base_offset + i64::from(e.rel)));
-        m.index = index;
-        m.time_index = time_index;
-        // The walk re-tracks the batch at the last entry: a zero count adds no entry for it.
-        m.bytes_since_index = 0;
-        if scan(&self.data, m, m.size, len, i64::MAX, false, interval)?.is_some() {
-            return Ok(false);
-        }
-        Ok(index::time_index_consistent(&m.time_index, m.max_rel()))
-    }
-
-    /// Check every batch and truncate the file at the first torn or corrupt one.
-    fn recover(&mut self, len: u64, interval: u32) -> io::Result<()> {
-        self.meta = Meta::new(self.meta.base_offset);
-        if let Some((pos, why)) =
-            scan(&self.data, &mut self.meta, 0, len, i64::MAX, true, interval)?
-        {
-            warn!(
-                segment = %self.name(),
-                pos,
-                dropped_bytes = len - pos,
-                "truncating the log at a torn or corrupt batch: {why}"
-            );
-            self.data.set_len(pos)?;
-            self.data.sync()?;
-        }
-        Ok(())
-    }
-
     pub(crate) fn name(&self) -> String {
-        match &self.stem {
-            Some(stem) => with_ext(stem, ".log").display().to_string(),
-            None => format!("memory segment {}", self.meta.base_offset),
-        }
+        self.path.display().to_string()
     }
 
     /// Write whole batches (offsets already assigned) at the end; `headers` are their
@@ -317,8 +164,8 @@ impl Segment {
     ) -> io::Result<()> {
         let start = self.meta.size;
         if let Err(e) = self.data.write_at(start, bytes) {
-            // Drop whatever part was written, so the file keeps ending with a whole batch.
-            let _ = self.data.set_len(start);
+            // Drop whatever part was written, so the data keeps ending with a whole batch.
+            let _ = self.data.truncate(start);
             return Err(e);
         }
         for (pos, h) in headers {
@@ -328,39 +175,12 @@ impl Segment {
     }
 
     /// Make the segment durable as it stands: indexes written out (with the max timestamp as
-    /// the last time entry) and everything fsynced. Used on roll and close.
-    pub fn seal(&mut self) -> io::Result<()> {
+    /// the last time entry) and everything synced. Used on roll and close.
+    pub fn seal(&mut self, storage: &dyn LogStorage) -> io::Result<()> {
         self.meta.push_time_entry();
-        if let Some(stem) = &self.stem {
-            write_atomically(
-                &with_ext(stem, ".index"),
-                &index::encode_index(&self.meta.index),
-            )?;
-            let time = index::encode_time_index(&self.meta.time_index);
-            write_atomically(&with_ext(stem, ".timeindex"), &time)?;
-        }
+        let (index, time) = self.meta.encode_indexes();
+        storage.write_indexes(self.meta.base_offset, &index, &time)?;
         self.data.sync()
-    }
-
-    /// Unlink the segment's files (open handles keep reading until dropped). The data file
-    /// goes first: an index without its data is ignored at start-up.
-    pub fn remove_files(&self) -> io::Result<()> {
-        if let Some(stem) = &self.stem {
-            for ext in [".log", ".index", ".timeindex"] {
-                match fs::remove_file(with_ext(stem, ext)) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub fn file(&self) -> Option<Arc<File>> {
-        match &self.data {
-            Data::File(f) => Some(f.clone()),
-            Data::Memory(_) => None,
-        }
     }
 
     /// The first batch at or after `from` satisfying `pred`, never in a damaged stretch. A
@@ -370,7 +190,7 @@ impl Segment {
         from: u64,
         mut pred: impl FnMut(&BatchHeader) -> bool,
     ) -> io::Result<Option<(u64, BatchHeader)>> {
-        let mut reader = Reader::new(&self.data, self.meta.size);
+        let mut reader = Reader::new(&*self.data, self.meta.size);
         let mut pos = from;
         while pos < self.meta.size {
             // A damaged header may claim any offsets and length: step over the stretch.
@@ -447,7 +267,7 @@ impl Segment {
         }
         out.truncate(start);
         if first == Some(true) {
-            if let Ok(h) = Reader::new(&self.data, end).header(pos)? {
+            if let Ok(h) = Reader::new(&*self.data, end).header(pos)? {
                 out.resize(start + h.total_size(), 0);
                 self.data.read_exact_at(pos, &mut out[start..])?;
             }
@@ -468,7 +288,7 @@ impl Segment {
     ) -> io::Result<(u64, u64)> {
         let budget = budget as u64;
         let limit = self.served_end(pos);
-        let mut reader = Reader::new(&self.data, limit);
+        let mut reader = Reader::new(&*self.data, limit);
         let mut end = pos;
         let mut first_size = None;
         let mut records = 0u64;

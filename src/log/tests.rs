@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 use super::batch::{self, BatchHeader};
 use super::index::{IndexEntry, TimeEntry};
-use super::segment::{stem, with_ext};
+use super::storage::disk::{stem, with_ext};
 use super::testutil::{batch, batch_with, ALL_CODECS};
 use super::*;
 
@@ -720,12 +720,11 @@ fn sync_target_and_delete() {
 }
 
 /// Bytes of file regions, as sendfile would send them.
-fn region_bytes(regions: &[FileRegion]) -> Bytes {
-    use std::os::unix::fs::FileExt;
+fn region_bytes(regions: &[Region]) -> Bytes {
     let mut out = Vec::new();
     for r in regions {
-        let mut buf = vec![0; r.len as usize];
-        r.file.read_exact_at(&mut buf, r.pos).unwrap();
+        let mut buf = vec![0; r.len() as usize];
+        r.read_exact_at(0, &mut buf).unwrap();
         out.extend_from_slice(&buf);
     }
     out.into()

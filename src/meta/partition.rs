@@ -14,7 +14,7 @@ use crate::log::cleaner::{CleanStats, Compaction};
 use crate::log::damage::Damage;
 use crate::log::retention::Retention;
 use crate::log::scrub::{self, Pace};
-use crate::log::{AppendInfo, FileRegion, LogConfig, LogError, PartitionLog};
+use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, Region};
 use crate::metrics::{Histogram, Integrity, Traffic};
 use crate::txn::marker;
 use crate::txn::ongoing::{AbortedTxn, PartitionTxns};
@@ -39,19 +39,19 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// Batches read for a fetch: bytes (memory logs) or regions of segment files to send as they
-/// are (zero-copy).
+/// Batches read for a fetch: bytes (memory logs) or regions of segments for the medium to
+/// send as they are (zero-copy: sendfile from disk).
 #[derive(Debug)]
 pub enum Records {
     Bytes(Bytes),
-    Files(Vec<FileRegion>),
+    Regions(Vec<Region>),
 }
 
 impl Records {
     pub fn len(&self) -> usize {
         match self {
             Records::Bytes(b) => b.len(),
-            Records::Files(regions) => regions.iter().map(|r| r.len as usize).sum(),
+            Records::Regions(regions) => regions.iter().map(|r| r.len() as usize).sum(),
         }
     }
 
@@ -99,7 +99,10 @@ impl Partition {
         let end = log.log_end_offset();
         let (producers, txns) = rebuild_producer_state(&log)?;
         let integrity = Integrity::default();
-        for e in log.take_recovery_errors() {
+        let report = log.take_recovery_report();
+        report.log(topic, index);
+        integrity.recovered(&report);
+        for e in &report.damaged {
             integrity.recovery_errors.fetch_add(1, Ordering::Relaxed);
             report_damage(topic, index, &integrity, &e.0, "start-up recovery");
         }
@@ -339,8 +342,8 @@ impl Partition {
         Ok(cut_at_offset(records, hw))
     }
 
-    /// As [`Partition::read`], as file regions where the log is on disk: only batch headers
-    /// are read, under the lock; the records go from the file to the socket later.
+    /// As [`Partition::read`], as regions where the medium can send them (disk): only batch
+    /// headers are read, under the lock; the records go from the medium to the socket later.
     pub fn read_records(
         &self,
         offset: i64,
@@ -356,7 +359,7 @@ impl Partition {
             .log
             .read_regions(offset, max_bytes, min_one_batch, hw)?;
         match regions {
-            Some(regions) => Ok(Records::Files(regions)),
+            Some(regions) => Ok(Records::Regions(regions)),
             None => Ok(Records::Bytes(self.read(
                 offset,
                 max_bytes,

@@ -24,6 +24,7 @@ pub use histogram::Histogram;
 
 use crate::api::APIS;
 use crate::log::batch;
+use crate::log::recovery::RecoveryReport;
 use crate::meta::partition::Records;
 
 /// The broker's hot-path metrics.
@@ -133,7 +134,7 @@ impl Traffic {
             Records::Bytes(bytes) => batch::headers(bytes)
                 .map(|(_, h)| h.records_count.max(0) as u64)
                 .sum(),
-            Records::Files(regions) => regions.iter().map(|r| r.records).sum(),
+            Records::Regions(regions) => regions.iter().map(|r| r.records()).sum(),
         };
         self.bytes_out
             .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -149,4 +150,23 @@ pub struct Integrity {
     pub corrupt_batches: AtomicU64,
     /// Damaged sealed segments found when the log was opened.
     pub recovery_errors: AtomicU64,
+    /// Bytes of torn or corrupt tails cut off when the log was opened.
+    pub recovery_truncated_bytes: AtomicU64,
+    /// Segment indexes rebuilt when the log was opened.
+    pub recovery_index_rebuilds: AtomicU64,
+    /// Segments checked when the log was opened.
+    pub recovery_segments_scanned: AtomicU64,
+}
+
+impl Integrity {
+    /// Count what start-up recovery did (the damage is counted as it is reported).
+    pub fn recovered(&self, report: &RecoveryReport) {
+        let add = |c: &AtomicU64, n: u64| c.fetch_add(n, Ordering::Relaxed);
+        add(&self.recovery_truncated_bytes, report.bytes_truncated());
+        add(
+            &self.recovery_index_rebuilds,
+            report.indexes_rebuilt.len() as u64,
+        );
+        add(&self.recovery_segments_scanned, report.segments_scanned);
+    }
 }

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::exposition::{Encoder, Kind};
 use super::process;
 use crate::broker::Broker;
 use crate::group::classic::State;
+use crate::meta::Partition;
 
 const GROUP_STATES: [State; 5] = [
     State::Empty,
@@ -149,7 +151,12 @@ fn topics(e: &mut Encoder, broker: &Broker) {
             e.sample(name, &[("topic", &p.topic), ("partition", &index)], read(p));
         }
     }
-    let integrity: [PartitionMetric<super::Integrity>; 2] = [
+    integrity(e, &partitions);
+}
+
+/// Damage found on disk and what start-up recovery did, per partition.
+fn integrity(e: &mut Encoder, partitions: &[Arc<Partition>]) {
+    let integrity: [PartitionMetric<super::Integrity>; 5] = [
         (
             "gregor_log_corrupt_batches_total",
             "Damaged stretches of record batches found on disk (by the scrub or at start-up); their offsets are answered CORRUPT_MESSAGE.",
@@ -160,10 +167,25 @@ fn topics(e: &mut Encoder, broker: &Broker) {
             "Damaged sealed segments (truncated or torn tail, missing offsets) found when the log was opened.",
             |i| i.recovery_errors.load(Ordering::Relaxed) as f64,
         ),
+        (
+            "gregor_log_recovery_truncated_bytes_total",
+            "Bytes of torn or corrupt tails cut off the active segment when the log was opened.",
+            |i| i.recovery_truncated_bytes.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_log_recovery_index_rebuilds_total",
+            "Segment indexes found missing or inconsistent and rebuilt when the log was opened.",
+            |i| i.recovery_index_rebuilds.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_log_recovery_segments_scanned_total",
+            "Segments checked when the log was opened.",
+            |i| i.recovery_segments_scanned.load(Ordering::Relaxed) as f64,
+        ),
     ];
     for (name, help, read) in integrity {
         e.family(name, help, Kind::Counter);
-        for p in &partitions {
+        for p in partitions {
             let index = p.index.to_string();
             let labels = [("topic", p.topic.as_str()), ("partition", index.as_str())];
             e.sample(name, &labels, read(&p.integrity));
@@ -262,5 +284,61 @@ async fn groups(e: &mut Encoder, broker: &Broker) {
             &[("group", group), ("topic", topic)],
             lag as f64,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::testutil::batch;
+    use crate::log::{Backing, LogConfig, PartitionLog};
+    use crate::meta::Durability;
+
+    fn sample(text: &str, name: &str) -> Option<f64> {
+        let key = format!("{name}{{topic=\"t\",partition=\"0\"}} ");
+        let line = text.lines().find(|l| l.starts_with(&key))?;
+        line[key.len()..].parse().ok()
+    }
+
+    /// A torn tail and a sealed segment's broken index, found when the partition opens, show
+    /// up in the recovery counters.
+    #[test]
+    fn recovery_counters_are_exported() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("t-0");
+        let config = LogConfig {
+            segment_bytes: 300,
+            index_interval_bytes: 64,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(Backing::Disk(path.clone()), config.clone()).unwrap();
+        for i in 0..20 {
+            log.append(batch(0, i % 3 + 1), 0).unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        drop(log); // no clean shutdown
+        let active = path.join(format!("{:020}.log", bases.last().unwrap()));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(active)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &[7; 40]).unwrap();
+        std::fs::write(path.join(format!("{:020}.index", bases[0])), b"bad").unwrap();
+
+        let log = PartitionLog::open(Backing::Disk(path), config).unwrap();
+        let histogram = Arc::new(crate::metrics::Histogram::default());
+        let partition = Partition::new("t", 0, log, Durability::Fsync, histogram).unwrap();
+        let mut e = Encoder::default();
+        integrity(&mut e, &[Arc::new(partition)]);
+        let text = e.finish();
+        let get = |name| sample(&text, name).unwrap_or_else(|| panic!("{name} in {text}"));
+        assert_eq!(get("gregor_log_recovery_truncated_bytes_total"), 40.0);
+        assert_eq!(get("gregor_log_recovery_index_rebuilds_total"), 1.0);
+        assert_eq!(
+            get("gregor_log_recovery_segments_scanned_total"),
+            bases.len() as f64
+        );
+        assert_eq!(get("gregor_log_recovery_errors_total"), 0.0);
+        assert!(text.contains("# TYPE gregor_log_recovery_truncated_bytes_total counter"));
     }
 }

@@ -173,7 +173,7 @@ async fn write_frame(
             for part in parts {
                 match part {
                     Part::Bytes(bytes) => out.write_all(&bytes).await?,
-                    Part::File(region) => {
+                    Part::Region(region) => {
                         out.flush().await?;
                         send_region(out.get_ref().as_ref(), &region).await?;
                     }
