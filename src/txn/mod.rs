@@ -3,6 +3,7 @@
 //! transaction state (`ongoing`).
 
 pub mod coordinator;
+pub mod gate;
 pub mod marker;
 pub mod ongoing;
 pub mod sequence;

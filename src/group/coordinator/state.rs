@@ -11,7 +11,7 @@ use super::super::classic::{Group, JoinResponse, Outbox, Reply, SyncResponse, Wa
 use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
 use super::super::GroupConfig;
-use crate::coord::runtime::{self, Batch, Machine};
+use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 
 pub(super) struct Entry {
@@ -210,7 +210,7 @@ impl Coordinator {
     #[cfg(test)]
     pub(super) fn flush(&mut self) {
         let store = self.store.clone();
-        runtime::flush(self, store.as_ref(), "groups");
+        crate::coord::runtime::flush(self, store.as_ref(), "groups");
     }
 
     pub(super) fn reload_offsets(&mut self, id: &str) {
