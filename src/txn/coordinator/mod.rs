@@ -23,6 +23,8 @@
 //! - Markers and offsets go out through [`TxnIo`], given to [`TxnCoordinator::attach`] by
 //!   whoever owns the partitions and groups (the broker); this module knows neither.
 
+#[cfg(test)]
+mod tests;
 mod txns;
 
 use std::collections::{HashMap, HashSet};
