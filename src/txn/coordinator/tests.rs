@@ -35,12 +35,15 @@ impl KvStore for Flaky {
     }
 }
 
+/// (producer id, epoch, commit?, partitions) of one marker write.
+type Marked = (i64, i16, bool, Vec<(String, i32)>);
+
 /// Markers wait for `release`; records what was marked.
 #[derive(Default)]
 struct FakeIo {
     release: Notify,
     entered: Notify,
-    marked: Mutex<Vec<(i64, i16, bool, Vec<(String, i32)>)>>,
+    marked: Mutex<Vec<Marked>>,
 }
 
 impl TxnIo for Arc<FakeIo> {
