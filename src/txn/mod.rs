@@ -1,5 +1,6 @@
 //! Producer ids and per-partition sequence checks (idempotent producing), and transactions:
-//! the coordinator (`coordinator`, state machine in `state`), markers, and per-partition
+//! the coordinator (`coordinator`, on a [`crate::coord::Runtime`]; state machine in `state`),
+//! the produce path's view of open transactions (`gate`), markers, and per-partition
 //! transaction state (`ongoing`).
 
 pub mod coordinator;
