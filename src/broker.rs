@@ -17,9 +17,9 @@ use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry
 use crate::metrics::Metrics;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::txn::coordinator::TxnCoordinator;
-use crate::txn::ProducerIds;
 
 mod topic_admin;
+mod txn_io;
 pub use topic_admin::NewTopic;
 
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
@@ -42,11 +42,9 @@ pub struct Broker {
     store: Arc<dyn KvStore>,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
-    /// Ids for idempotent and transactional producers.
-    producer_ids: ProducerIds,
     /// Counters and histograms for /metrics (see src/metrics).
     pub metrics: Arc<Metrics>,
-    /// Transactions (transactional ids, markers, timeouts).
+    /// Transactions (transactional ids, markers, timeouts) and producer ids.
     pub txns: TxnCoordinator,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
@@ -81,7 +79,11 @@ impl Broker {
             ..LogConfig::default()
         };
         let groups = GroupCoordinator::open(store.clone(), GroupConfig::from_config(&config))?;
-        let txns = TxnCoordinator::open(store.clone(), config.transaction_max_timeout_ms)?;
+        let txns = TxnCoordinator::open(
+            store.clone(),
+            config.transaction_max_timeout_ms,
+            config.transactional_id_expiration_ms,
+        )?;
         let broker = Self {
             groups,
             txns,
@@ -95,7 +97,6 @@ impl Broker {
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),
-            producer_ids: ProducerIds::new(),
             metrics: Arc::default(),
             config,
         };
@@ -114,7 +115,11 @@ impl Broker {
                 tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
             }
         }
-        Ok(Arc::new(broker))
+        let broker = Arc::new(broker);
+        broker
+            .txns
+            .attach(Arc::new(txn_io::BrokerTxnIo(Arc::downgrade(&broker))));
+        Ok(broker)
     }
 
     fn durability(&self) -> Durability {
@@ -216,11 +221,6 @@ impl Broker {
         Ok(())
     }
 
-    /// A producer id never handed out before.
-    pub fn new_producer_id(&self) -> Result<i64> {
-        Ok(self.producer_ids.next(self.store.as_ref())?)
-    }
-
     /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
         self.topics
@@ -290,6 +290,7 @@ impl Broker {
 
     /// Make everything durable and mark logs cleanly closed.
     pub async fn close(&self) {
+        self.txns.shutdown();
         self.groups.shutdown();
         self.flush_all().await;
         for topic in self.topics.all() {

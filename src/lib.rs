@@ -7,6 +7,7 @@ pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod coord;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

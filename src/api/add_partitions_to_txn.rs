@@ -28,12 +28,15 @@ pub async fn handle(
     let result = if unknown.iter().any(|u| *u) {
         Err(E::OperationNotAttempted)
     } else {
-        broker.txns.add_partitions(
-            &req.v3_and_below_transactional_id,
-            req.v3_and_below_producer_id.0,
-            req.v3_and_below_producer_epoch,
-            &wanted,
-        )
+        broker
+            .txns
+            .add_partitions(
+                &req.v3_and_below_transactional_id,
+                req.v3_and_below_producer_id.0,
+                req.v3_and_below_producer_epoch,
+                wanted,
+            )
+            .await
     };
     let mut missing = unknown.into_iter();
     let topics = req

@@ -20,7 +20,25 @@ pub async fn handle(
         .iter()
         .map(|i| i.to_string())
         .collect();
-    let found = ctx.broker.txns.describe(&ids);
+    let found = match ctx.broker.txns.describe(ids).await {
+        Ok(found) => found,
+        // The coordinator is gone (shutting down): every id is answered with that.
+        Err(e) => {
+            let states = req
+                .transactional_ids
+                .into_iter()
+                .map(|id| {
+                    TransactionState::default()
+                        .with_transactional_id(id)
+                        .with_error_code(e.code())
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1)
+                        .with_transaction_start_time_ms(-1)
+                })
+                .collect();
+            return DescribeTransactionsResponse::default().with_transaction_states(states);
+        }
+    };
     let states = req
         .transactional_ids
         .into_iter()

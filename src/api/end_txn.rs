@@ -8,11 +8,10 @@ use super::txn_common::code;
 use super::RequestContext;
 
 pub async fn handle(ctx: RequestContext, req: EndTxnRequest) -> EndTxnResponse {
-    let broker = ctx.broker.clone();
-    let result = broker
+    let result = ctx
+        .broker
         .txns
         .end(
-            &broker,
             &req.transactional_id,
             req.producer_id.0,
             req.producer_epoch,

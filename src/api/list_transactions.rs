@@ -29,10 +29,11 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
         .cloned()
         .collect();
     let now = now_ms();
-    let mut listed: Vec<_> = ctx
-        .broker
-        .txns
-        .list()
+    let listed = match ctx.broker.txns.list().await {
+        Ok(listed) => listed,
+        Err(e) => return ListTransactionsResponse::default().with_error_code(e.code()),
+    };
+    let mut listed: Vec<_> = listed
         .into_iter()
         .filter(|t| {
             let m = &t.metadata;

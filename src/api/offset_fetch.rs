@@ -27,7 +27,8 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
                     .collect()
             });
             let result = groups.fetch_offsets(g.group_id.to_string(), wanted).await;
-            let result = result.map(|f| mark_unstable(&ctx, &g.group_id, req.require_stable, f));
+            let pending = pending(&ctx, &g.group_id, req.require_stable).await;
+            let result = result.map(|f| mark_unstable(&pending, f));
             answers.push(group_answer(g.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -42,7 +43,8 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
         .await
     {
         Ok(fetched) => {
-            let fetched = mark_unstable(&ctx, &req.group_id, req.require_stable, fetched);
+            let pending = pending(&ctx, &req.group_id, req.require_stable).await;
+            let fetched = mark_unstable(&pending, fetched);
             OffsetFetchResponse::default().with_topics(single_group_topics(fetched, None))
         }
         // Before v2 there is no top-level error: each partition carries it.
@@ -63,22 +65,31 @@ type Slot = Result<Option<CommittedOffset>, E>;
 /// Offsets by topic with their slots, as the response lists them.
 type Slots = Vec<(String, Vec<(i32, Slot)>)>;
 
-/// With require_stable (v7+), a partition whose offset a transaction holds pending answers
-/// UNSTABLE_OFFSET_COMMIT, as Kafka does.
-fn mark_unstable(
-    ctx: &RequestContext,
-    group: &str,
-    require_stable: bool,
-    fetched: FetchedOffsets,
-) -> Slots {
+/// With require_stable (v7+): the group's partitions whose offset a transaction holds
+/// pending (asked of the transaction coordinator; none when it is not available).
+async fn pending(ctx: &RequestContext, group: &str, require_stable: bool) -> Pending {
+    if !require_stable {
+        return Pending::new();
+    }
+    ctx.broker
+        .txns
+        .pending_offsets(group)
+        .await
+        .unwrap_or_default()
+}
+
+type Pending = std::collections::HashSet<(String, i32)>;
+
+/// A partition whose offset a transaction holds pending answers UNSTABLE_OFFSET_COMMIT, as
+/// Kafka does.
+fn mark_unstable(pending: &Pending, fetched: FetchedOffsets) -> Slots {
     fetched
         .into_iter()
         .map(|(topic, partitions)| {
             let partitions = partitions
                 .into_iter()
                 .map(|(p, o)| {
-                    let unstable =
-                        require_stable && ctx.broker.txns.has_pending_offset(group, &topic, p);
+                    let unstable = pending.contains(&(topic.clone(), p));
                     (
                         p,
                         if unstable {

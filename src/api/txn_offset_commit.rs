@@ -45,13 +45,16 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
     let result = if offsets.is_empty() {
         Ok(())
     } else {
-        broker.txns.commit_offsets(
-            &req.transactional_id,
-            req.producer_id.0,
-            req.producer_epoch,
-            &req.group_id,
-            offsets,
-        )
+        broker
+            .txns
+            .commit_offsets(
+                &req.transactional_id,
+                req.producer_id.0,
+                req.producer_epoch,
+                &req.group_id,
+                offsets,
+            )
+            .await
     };
     let mut checks = precheck.into_iter();
     let topics = req

@@ -3,8 +3,8 @@
 //!
 //! [`classic`] is the pure state machine of one group (no I/O, time passed in); [`offsets`]
 //! the committed-offset values and their expiry; [`record`] how both are persisted in the
-//! metadata store; [`coordinator`] the driver: one thread that owns every group, runs their
-//! timers and makes their changes durable before answering.
+//! metadata store; [`coordinator`] the driver: a [`crate::coord::Runtime`] that owns every
+//! group, runs their timers and makes their changes durable before answering.
 
 pub mod classic;
 pub mod coordinator;

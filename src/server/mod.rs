@@ -100,8 +100,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
-    tasks.spawn(crate::txn::coordinator::run_timer(
-        broker.clone(),
+    tasks.spawn(crate::txn::coordinator::run_driver(
+        broker.txns.clone(),
+        broker.config.producer_id_expiration_ms,
         shutdown.clone(),
     ));
     // Last, so that /health answering means every Kafka listener accepts connections.

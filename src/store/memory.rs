@@ -36,6 +36,20 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut map = self.map();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        map.insert(key.to_vec(), new.to_vec());
+        Ok(true)
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
         Ok(self
             .map()

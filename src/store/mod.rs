@@ -53,6 +53,16 @@ pub trait KvStore: Send + Sync {
     fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
         self.write(vec![WriteOp::Delete(key.to_vec())])
     }
+
+    /// Set `key` to `new` (durably) only if its value is `expected` now (`None`: absent);
+    /// false, and nothing written, otherwise. Atomic against every other write through the
+    /// same store, so several users of one store can claim a key without a lock of their own.
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
 }
 
 /// The behaviour every backend must show; each backend's tests call this.
@@ -81,4 +91,44 @@ pub(crate) fn conformance(store: &dyn KvStore) {
     assert_eq!(store.scan_prefix(b"t/").unwrap().len(), 2);
     store.delete(b"missing").unwrap();
     assert_eq!(store.scan_prefix(b"zz").unwrap(), vec![]);
+
+    // Compare-and-set: absent → set; a stale expectation changes nothing.
+    assert!(store.compare_and_swap(b"cas", None, b"1").unwrap());
+    assert!(!store.compare_and_swap(b"cas", None, b"2").unwrap());
+    assert!(!store.compare_and_swap(b"cas", Some(b"0"), b"2").unwrap());
+    assert_eq!(store.get(b"cas").unwrap(), Some(b"1".to_vec()));
+    assert!(store.compare_and_swap(b"cas", Some(b"1"), b"2").unwrap());
+    assert_eq!(store.get(b"cas").unwrap(), Some(b"2".to_vec()));
+    store.delete(b"cas").unwrap();
+    assert!(!store.compare_and_swap(b"cas", Some(b"2"), b"3").unwrap());
+    assert_eq!(store.get(b"cas").unwrap(), None);
+    // Racing claimants: each expected value is won exactly once.
+    store.put(b"counter", &0u64.to_be_bytes()).unwrap();
+    let wins = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..25 {
+                    loop {
+                        let current = store.get(b"counter").unwrap().unwrap();
+                        let n = u64::from_be_bytes(current.as_slice().try_into().unwrap());
+                        let next = (n + 1).to_be_bytes();
+                        if store
+                            .compare_and_swap(b"counter", Some(&current), &next)
+                            .unwrap()
+                        {
+                            wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(wins.into_inner(), 100);
+    assert_eq!(
+        store.get(b"counter").unwrap(),
+        Some(100u64.to_be_bytes().to_vec())
+    );
+    store.delete(b"counter").unwrap();
 }

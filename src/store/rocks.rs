@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::Mutex;
 
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
@@ -7,6 +8,9 @@ use super::{Entries, KvStore, StoreError, WriteOp};
 /// RocksDB on local disk; every write is synced before it returns.
 pub struct RocksStore {
     db: DB,
+    /// Held by every write, so that a compare-and-swap's read and write are one step for
+    /// everything else written through this store (RocksDB itself allows only one process).
+    writing: Mutex<()>,
 }
 
 fn err(e: rocksdb::Error) -> StoreError {
@@ -21,7 +25,10 @@ impl RocksStore {
         opts.set_max_background_jobs(1);
         opts.set_keep_log_file_num(2);
         let db = DB::open(&opts, path).map_err(err)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            writing: Mutex::new(()),
+        })
     }
 }
 
@@ -31,16 +38,22 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
-        for op in ops {
-            match op {
-                WriteOp::Put(k, v) => batch.put(k, v),
-                WriteOp::Delete(k) => batch.delete(k),
-            }
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_locked(ops)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.db.get(key).map_err(err)?.as_deref() != expected {
+            return Ok(false);
         }
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
-        self.db.write_opt(batch, &opts).map_err(err)
+        self.write_locked(vec![WriteOp::Put(key.to_vec(), new.to_vec())])?;
+        Ok(true)
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
@@ -56,6 +69,21 @@ impl KvStore for RocksStore {
             out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+}
+
+impl RocksStore {
+    fn write_locked(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                WriteOp::Put(k, v) => batch.put(k, v),
+                WriteOp::Delete(k) => batch.delete(k),
+            }
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts).map_err(err)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Producer ids and per-partition sequence checks (idempotent producing), and transactions:
-//! the coordinator (`coordinator`, state machine in `state`), markers, and per-partition
+//! the coordinator (`coordinator`, on a [`crate::coord::Runtime`]; state machine in `state`),
+//! the produce path's view of open transactions (`gate`), markers, and per-partition
 //! transaction state (`ongoing`).
 
 pub mod coordinator;
+pub mod gate;
 pub mod marker;
 pub mod ongoing;
 pub mod sequence;
@@ -15,11 +17,39 @@ use crate::store::{KvStore, StoreError};
 const NEXT_ID_KEY: &[u8] = b"producer/next_id";
 /// Ids are reserved in blocks so that allocating one rarely writes to the store.
 const BLOCK: i64 = 1000;
+/// Claims lost to another allocator in a row before giving up (each loss means someone
+/// else took a block, so this is only reached under absurd contention).
+const MAX_CLAIM_ATTEMPTS: usize = 100;
 
-/// Hands out producer ids that are never reused, across restarts too.
+/// Hands out producer ids that are never reused, across restarts too. A block is claimed by
+/// moving the store's counter with a compare-and-set, so allocators sharing one store (two
+/// brokers, or a broker and a tool) never claim the same block.
 pub struct ProducerIds {
     /// (next id to give, end of the reserved block)
     range: Mutex<(i64, i64)>,
+}
+
+fn decode(v: &[u8]) -> Result<i64, StoreError> {
+    <[u8; 8]>::try_from(v)
+        .map(i64::from_be_bytes)
+        .map_err(|_| StoreError("producer id counter is corrupt".into()))
+}
+
+/// Claim the next block: [start, start + BLOCK).
+fn claim_block(store: &dyn KvStore) -> Result<i64, StoreError> {
+    for _ in 0..MAX_CLAIM_ATTEMPTS {
+        let current = store.get(NEXT_ID_KEY)?;
+        let start = current.as_deref().map(decode).transpose()?.unwrap_or(0);
+        let end = start
+            .checked_add(BLOCK)
+            .ok_or_else(|| StoreError("producer ids are exhausted".into()))?;
+        if store.compare_and_swap(NEXT_ID_KEY, current.as_deref(), &end.to_be_bytes())? {
+            return Ok(start);
+        }
+    }
+    Err(StoreError(
+        "could not reserve producer ids: the counter keeps changing".into(),
+    ))
 }
 
 impl ProducerIds {
@@ -32,13 +62,7 @@ impl ProducerIds {
     pub fn next(&self, store: &dyn KvStore) -> Result<i64, StoreError> {
         let mut range = self.range.lock().unwrap_or_else(|e| e.into_inner());
         if range.0 >= range.1 {
-            let start = match store.get(NEXT_ID_KEY)? {
-                Some(v) => <[u8; 8]>::try_from(v.as_slice())
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| StoreError("producer id counter is corrupt".into()))?,
-                None => 0,
-            };
-            store.put(NEXT_ID_KEY, &(start + BLOCK).to_be_bytes())?;
+            let start = claim_block(store)?;
             *range = (start, start + BLOCK);
         }
         let id = range.0;
@@ -67,5 +91,47 @@ mod tests {
         // A restarted broker (new allocator, same store) continues after the reserved block.
         let second = ProducerIds::new();
         assert_eq!(second.next(&store).unwrap(), BLOCK);
+    }
+
+    #[test]
+    fn allocators_sharing_a_store_never_hand_out_the_same_id() {
+        let store = MemoryStore::new();
+        let (a, b) = (ProducerIds::new(), ProducerIds::new());
+        let mut seen = std::collections::HashSet::new();
+        // Interleaved one by one, then in runs that cross block boundaries at different
+        // points for each allocator.
+        for i in 0..(3 * BLOCK) {
+            assert!(seen.insert(a.next(&store).unwrap()), "duplicate at {i}");
+            assert!(seen.insert(b.next(&store).unwrap()), "duplicate at {i}");
+        }
+        for run in [1, BLOCK - 1, 7, BLOCK + 3, 2 * BLOCK] {
+            for _ in 0..run {
+                assert!(seen.insert(a.next(&store).unwrap()));
+            }
+            for _ in 0..(run / 2 + 1) {
+                assert!(seen.insert(b.next(&store).unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn racing_allocators_sharing_a_store_never_hand_out_the_same_id() {
+        let store = MemoryStore::new();
+        let ids: Vec<Vec<i64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let allocator = ProducerIds::new();
+                        (0..(2 * BLOCK + 17))
+                            .map(|_| allocator.next(&store).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let all: Vec<i64> = ids.into_iter().flatten().collect();
+        let unique: std::collections::HashSet<i64> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len());
     }
 }

@@ -1,0 +1,355 @@
+//! What each request does to the coordinator's state (on its thread).
+
+use kafka_protocol::ResponseError as E;
+use tokio::sync::oneshot;
+
+use super::super::classic::{
+    Group, JoinRequest, JoinResponse, Outbox, State, SyncRequest, SyncResponse,
+};
+use super::super::offsets::{self, CommittedOffset, GroupOffsets};
+use super::super::record;
+use super::state::{Coordinator, Entry, Parked};
+use super::{CommitRequest, DeletedOffsets, FetchedOffsets, ListedGroup};
+use crate::store::WriteOp;
+
+impl Coordinator {
+    pub(super) fn join(
+        &mut self,
+        group_id: String,
+        req: JoinRequest,
+        tx: oneshot::Sender<JoinResponse>,
+        now: i64,
+    ) {
+        if self.unloaded {
+            return self.reply(tx, JoinResponse::error(E::NotCoordinator, &req.member_id));
+        }
+        let mut created = false;
+        if !self.groups.contains_key(&group_id) {
+            // A member id for a group that does not exist: the member must start over.
+            if !req.member_id.is_empty() {
+                return self.reply(tx, JoinResponse::error(E::UnknownMemberId, &req.member_id));
+            }
+            self.groups.insert(
+                group_id.clone(),
+                Entry {
+                    group: Group::new(&group_id, now),
+                    offsets: GroupOffsets::new(),
+                },
+            );
+            created = true;
+        }
+        let waiter = self.park(Parked::Join(tx));
+        self.with_group(&group_id, |g, cfg, out| {
+            g.join(req, waiter, now, cfg, out);
+            out.persist |= created;
+        });
+    }
+
+    pub(super) fn sync(
+        &mut self,
+        group_id: String,
+        req: SyncRequest,
+        tx: oneshot::Sender<SyncResponse>,
+        now: i64,
+    ) {
+        if self.unloaded {
+            return self.reply(tx, SyncResponse::error(E::NotCoordinator));
+        }
+        if !self.groups.contains_key(&group_id) {
+            return self.reply(tx, SyncResponse::error(E::UnknownMemberId));
+        }
+        let waiter = self.park(Parked::Sync(tx));
+        self.with_group(&group_id, |g, _, out| g.sync(req, waiter, now, out));
+    }
+
+    pub(super) fn heartbeat(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: i64,
+    ) -> Result<(), E> {
+        self.with_group(group_id, |g, _, _| {
+            g.heartbeat(member_id, instance_id, generation, now)
+        })
+        .unwrap_or(Err(E::UnknownMemberId))
+    }
+
+    pub(super) fn leave(
+        &mut self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now: i64,
+    ) -> Result<Vec<Result<(), E>>, E> {
+        match self.with_group(group_id, |g, cfg, out| g.leave(members, now, cfg, out)) {
+            Some(result) => result,
+            // No such group: every member is unknown.
+            None => Ok(members.iter().map(|_| Err(E::UnknownMemberId)).collect()),
+        }
+    }
+
+    pub(super) fn commit(
+        &mut self,
+        req: CommitRequest,
+        now: i64,
+        tx: oneshot::Sender<Result<Vec<Result<(), E>>, E>>,
+    ) {
+        self.commit_checked(req, now, true, tx)
+    }
+
+    pub(super) fn commit_checked(
+        &mut self,
+        req: CommitRequest,
+        now: i64,
+        check_member: bool,
+        tx: oneshot::Sender<Result<Vec<Result<(), E>>, E>>,
+    ) {
+        let result = self.apply_commit(&req, now, check_member);
+        let Ok(results) = result else {
+            return self.reply(tx, result);
+        };
+        self.batch.after_write(move |ok| {
+            let _ = tx.send(if ok {
+                Ok(results)
+            } else {
+                Err(E::CoordinatorNotAvailable)
+            });
+        });
+    }
+
+    pub(super) fn apply_commit(
+        &mut self,
+        req: &CommitRequest,
+        now: i64,
+        check_member: bool,
+    ) -> Result<Vec<Result<(), E>>, E> {
+        if !self.groups.contains_key(&req.group_id) {
+            if req.generation >= 0 {
+                return Err(if req.version >= 9 {
+                    E::GroupIdNotFound
+                } else {
+                    E::IllegalGeneration
+                });
+            }
+            // Generation -1 from an admin tool or a consumer without group management: a
+            // "simple" group (no protocol, no members) holds its offsets.
+            let group = Group::new(&req.group_id, now);
+            self.groups.insert(
+                req.group_id.clone(),
+                Entry {
+                    group,
+                    offsets: GroupOffsets::new(),
+                },
+            );
+        }
+        let max_metadata = self.cfg.offset_metadata_max_bytes;
+        let entry = self
+            .groups
+            .get_mut(&req.group_id)
+            .ok_or(E::UnknownServerError)?;
+        if check_member {
+            entry.group.validate_offset_commit(
+                &req.member_id,
+                req.instance_id.as_deref(),
+                req.generation,
+            )?;
+            entry.group.on_offset_commit(&req.member_id, now);
+        }
+        let expire_timestamp =
+            (req.retention_ms != -1).then(|| now.saturating_add(req.retention_ms));
+        let mut results = Vec::with_capacity(req.offsets.len());
+        for o in &req.offsets {
+            let metadata = o.metadata.clone().unwrap_or_default();
+            if metadata.len() > max_metadata {
+                results.push(Err(E::OffsetMetadataTooLarge));
+                continue;
+            }
+            let committed = CommittedOffset {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata,
+                commit_timestamp: now,
+                expire_timestamp,
+            };
+            self.batch.write(WriteOp::Put(
+                record::offset_key(&req.group_id, &o.topic, o.partition),
+                record::encode_offset(&committed),
+            ));
+            entry
+                .offsets
+                .insert((o.topic.clone(), o.partition), committed);
+            results.push(Ok(()));
+        }
+        self.offsets_touched.insert(req.group_id.clone());
+        self.reschedule(&req.group_id);
+        Ok(results)
+    }
+
+    pub(super) fn fetch(
+        &self,
+        group_id: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> FetchedOffsets {
+        // A Dead or unknown group simply has no offsets.
+        let offsets = self
+            .groups
+            .get(group_id)
+            .filter(|e| e.group.state() != State::Dead)
+            .map(|e| &e.offsets);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let found = partitions
+                        .into_iter()
+                        .map(|p| (p, offsets.and_then(|o| o.get(&(topic.clone(), p))).cloned()))
+                        .collect();
+                    (topic, found)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: FetchedOffsets = Vec::new();
+                for ((topic, partition), o) in offsets.into_iter().flatten() {
+                    match by_topic.last_mut() {
+                        Some((t, list)) if t == topic => list.push((*partition, Some(o.clone()))),
+                        _ => by_topic.push((topic.clone(), vec![(*partition, Some(o.clone()))])),
+                    }
+                }
+                by_topic
+            }
+        }
+    }
+
+    pub(super) fn list(&self) -> Vec<ListedGroup> {
+        let mut groups: Vec<ListedGroup> = self
+            .groups
+            .iter()
+            .map(|(id, e)| ListedGroup {
+                group_id: id.clone(),
+                protocol_type: e.group.protocol_type().unwrap_or_default().to_string(),
+                state: e.group.state(),
+            })
+            .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        groups
+    }
+
+    pub(super) fn delete_group(&mut self, id: &str, now: i64) -> Result<(), E> {
+        let entry = self.groups.get(id).ok_or(E::GroupIdNotFound)?;
+        match entry.group.state() {
+            State::Dead => return Err(E::GroupIdNotFound),
+            State::Stable | State::PreparingRebalance | State::CompletingRebalance => {
+                return Err(E::NonEmptyGroup)
+            }
+            State::Empty => {}
+        }
+        self.remove_group(id, now);
+        Ok(())
+    }
+
+    /// Forget a group and everything stored for it.
+    pub(super) fn remove_group(&mut self, id: &str, now: i64) {
+        let Some(mut entry) = self.groups.remove(id) else {
+            return;
+        };
+        for (topic, partition) in entry.offsets.keys() {
+            self.batch
+                .write(WriteOp::Delete(record::offset_key(id, topic, *partition)));
+        }
+        self.batch.write(WriteOp::Delete(record::group_key(id)));
+        let mut out = Outbox::default();
+        entry.group.mark_dead(now, &mut out);
+        for reply in out.replies {
+            self.route(reply);
+        }
+        self.reschedule(id);
+    }
+
+    pub(super) fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<DeletedOffsets, E> {
+        let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
+        let group = &entry.group;
+        match group.state() {
+            State::Dead => return Err(E::GroupIdNotFound),
+            State::Empty => {}
+            // A consumer group may drop offsets of topics it no longer subscribes to.
+            _ if group.protocol_type() == Some(super::super::classic::CONSUMER_PROTOCOL_TYPE) => {}
+            _ => return Err(E::NonEmptyGroup),
+        }
+        let mut results = Vec::with_capacity(topics.len());
+        for (topic, partitions) in topics {
+            if entry.group.is_subscribed_to(&topic) {
+                results.push((
+                    topic,
+                    partitions
+                        .into_iter()
+                        .map(|p| (p, Err(E::GroupSubscribedToTopic)))
+                        .collect(),
+                ));
+                continue;
+            }
+            for p in &partitions {
+                if entry.offsets.remove(&(topic.clone(), *p)).is_some() {
+                    self.batch
+                        .write(WriteOp::Delete(record::offset_key(group_id, &topic, *p)));
+                }
+            }
+            results.push((topic, partitions.into_iter().map(|p| (p, Ok(()))).collect()));
+        }
+        self.offsets_touched.insert(group_id.to_string());
+        Ok(results)
+    }
+
+    pub(super) fn topic_deleted(&mut self, topic: &str) {
+        for (id, entry) in &mut self.groups {
+            let gone: Vec<(String, i32)> = entry
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .cloned()
+                .collect();
+            for key in gone {
+                self.batch
+                    .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
+                entry.offsets.remove(&key);
+            }
+        }
+    }
+
+    /// Kafka's periodic clean-up: expire offsets by the retention rules, then delete empty
+    /// groups that have no offsets left.
+    pub(super) fn cleanup(&mut self, now: i64) {
+        let retention = self.cfg.offsets_retention_ms;
+        let mut doomed = Vec::new();
+        for (id, entry) in &mut self.groups {
+            let group = &entry.group;
+            let subscribed = group.subscribed_topics();
+            let consumer =
+                group.protocol_type() == Some(super::super::classic::CONSUMER_PROTOCOL_TYPE);
+            let in_use = |t: &str| subscribed.as_ref().map_or(consumer, |s| s.contains(t));
+            let expired = offsets::expired(
+                &entry.offsets,
+                group.offset_expiry(),
+                in_use,
+                now,
+                retention,
+            );
+            for key in expired {
+                self.batch
+                    .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
+                entry.offsets.remove(&key);
+            }
+            if entry.offsets.is_empty() && group.is_empty() && !group.has_pending_members() {
+                doomed.push(id.clone());
+            }
+        }
+        for id in doomed {
+            tracing::debug!(group = %id, "removing an empty group without offsets");
+            self.remove_group(&id, now);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The driver around the group state machines: every group and its offsets are owned by one
+//! [`crate::coord::Runtime`] (a thread that takes commands over a channel, fires timers, and
+//! makes each batch of changes durable with one store write before it answers any request of
+//! the batch). This module is the handle API handlers use; [`state`] is what the thread owns
+//! (loading, timers, persistence), [`apis`] what each request does to it.
+
+mod apis;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError as E;
+use tokio::sync::oneshot;
+
+use super::classic::{Description, JoinRequest, JoinResponse, State, SyncRequest, SyncResponse};
+use super::offsets::CommittedOffset;
+use super::{now_ms, GroupConfig};
+use crate::coord::Runtime;
+use crate::store::KvStore;
+pub use state::Coordinator;
+
+/// One partition's commit as the handler passes it on.
+#[derive(Debug, Clone)]
+pub struct OffsetToCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+    /// OffsetCommit v2–v4; -1 means the broker's retention.
+    pub retention_ms: i64,
+    /// Which OffsetCommit version asked (v9+ answers GROUP_ID_NOT_FOUND for unknown groups).
+    pub version: i16,
+    pub offsets: Vec<OffsetToCommit>,
+}
+
+/// Each partition's OffsetDelete outcome, by topic.
+pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), E>)>)>;
+
+/// Offsets by topic, in request order (or topic order when all were asked for).
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// What /metrics shows of a group: its state, members and committed offsets.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub state: State,
+    pub members: usize,
+    /// (topic, partition, committed offset)
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: State,
+}
+
+/// The handle API handlers use; cheap to share (it lives in the Broker).
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    runtime: Runtime<Coordinator>,
+}
+
+impl GroupCoordinator {
+    /// Load every group and offset from the store and start the coordinator thread.
+    pub fn open(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
+        let now = now_ms();
+        let mut coordinator = Coordinator::new(store.clone(), config.clone(), now);
+        coordinator.load(now)?;
+        Ok(Self {
+            config,
+            runtime: Runtime::start("groups", coordinator, store)?,
+        })
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    fn send(&self, f: impl FnOnce(&mut Coordinator, i64) + Send + 'static) -> bool {
+        self.runtime.send(f)
+    }
+
+    /// Run `f` on the coordinator thread; it answers through the sender it is given. Once
+    /// the coordinator is gone the answer is COORDINATOR_NOT_AVAILABLE.
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64, oneshot::Sender<R>) + Send + 'static,
+    ) -> Result<R, E> {
+        self.runtime.call(f).await
+    }
+
+    /// Run `f` on the coordinator thread and answer with its result once the batch is durable.
+    async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
+    ) -> Result<R, E> {
+        self.runtime.query(f).await
+    }
+
+    /// JoinGroup; the answer may wait for the rebalance to complete.
+    pub async fn join(&self, group_id: String, req: JoinRequest) -> JoinResponse {
+        let member_id = req.member_id.clone();
+        self.call(move |c, now, tx| c.join(group_id, req, tx, now))
+            .await
+            .unwrap_or_else(|e| JoinResponse::error(e, &member_id))
+    }
+
+    /// SyncGroup; followers wait for the leader's assignment.
+    pub async fn sync(&self, group_id: String, req: SyncRequest) -> SyncResponse {
+        self.call(move |c, now, tx| c.sync(group_id, req, tx, now))
+            .await
+            .unwrap_or_else(SyncResponse::error)
+    }
+
+    pub async fn heartbeat(
+        &self,
+        group_id: String,
+        member_id: String,
+        instance_id: Option<String>,
+        generation: i32,
+    ) -> Result<(), E> {
+        self.query(move |c, now| {
+            c.heartbeat(
+                &group_id,
+                &member_id,
+                instance_id.as_deref(),
+                generation,
+                now,
+            )
+        })
+        .await?
+    }
+
+    /// LeaveGroup: each member's outcome in request order, or an error for the whole group.
+    pub async fn leave(
+        &self,
+        group_id: String,
+        members: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Result<(), E>>, E> {
+        self.query(move |c, now| c.leave(&group_id, &members, now))
+            .await?
+    }
+
+    /// OffsetCommit of partitions the handler found to exist: each one's outcome in order.
+    pub async fn commit_offsets(&self, req: CommitRequest) -> Result<Vec<Result<(), E>>, E> {
+        self.call(move |c, now, tx| c.commit(req, now, tx)).await?
+    }
+
+    /// The offsets of a committed transaction (TxnOffsetCommit): written without the member
+    /// checks, which were made when the transaction took them.
+    pub async fn commit_transactional(
+        &self,
+        group_id: String,
+        offsets: Vec<OffsetToCommit>,
+    ) -> Result<(), E> {
+        let req = CommitRequest {
+            group_id,
+            member_id: String::new(),
+            instance_id: None,
+            generation: -1,
+            retention_ms: -1,
+            version: 0,
+            offsets,
+        };
+        self.call(move |c, now, tx| c.commit_checked(req, now, false, tx))
+            .await??;
+        Ok(())
+    }
+
+    /// OffsetFetch: the given partitions, or (None) every committed offset of the group.
+    pub async fn fetch_offsets(
+        &self,
+        group_id: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<FetchedOffsets, E> {
+        self.query(move |c, _| c.fetch(&group_id, topics)).await
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<ListedGroup>, E> {
+        self.query(|c, _| c.list()).await
+    }
+
+    /// Every group's state, member count and committed offsets, sorted by group id.
+    pub async fn summaries(&self) -> Result<Vec<GroupSummary>, E> {
+        self.query(|c, _| {
+            let mut groups: Vec<GroupSummary> = c
+                .groups
+                .iter()
+                .map(|(id, e)| GroupSummary {
+                    group_id: id.clone(),
+                    state: e.group.state(),
+                    members: e.group.members().count(),
+                    offsets: e
+                        .offsets
+                        .iter()
+                        .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
+                        .collect(),
+                })
+                .collect();
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            groups
+        })
+        .await
+    }
+
+    /// None for a group that does not exist (Kafka describes it as Dead).
+    pub async fn describe_groups(&self, ids: Vec<String>) -> Result<Vec<Option<Description>>, E> {
+        self.query(move |c, _| {
+            ids.iter()
+                .map(|id| c.groups.get(id).map(|e| e.group.describe()))
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn delete_groups(&self, ids: Vec<String>) -> Result<Vec<Result<(), E>>, E> {
+        self.query(move |c, now| ids.iter().map(|id| c.delete_group(id, now)).collect())
+            .await
+    }
+
+    /// OffsetDelete of partitions the handler found to exist.
+    pub async fn delete_offsets(
+        &self,
+        group_id: String,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<DeletedOffsets, E> {
+        self.query(move |c, _| c.delete_offsets(&group_id, topics))
+            .await?
+    }
+
+    /// A topic was deleted: its committed offsets go too.
+    pub fn topic_deleted(&self, topic: String) {
+        self.send(move |c, _| c.topic_deleted(&topic));
+    }
+
+    /// The broker is shutting down: answer parked JoinGroup/SyncGroup requests (and later
+    /// ones) with NOT_COORDINATOR so connections can drain; clients find the coordinator again.
+    pub fn begin_shutdown(&self) {
+        self.send(|c, _| c.unload());
+    }
+
+    /// Stop the thread after it has written what it has; the store is released when this
+    /// returns.
+    pub fn shutdown(&self) {
+        self.runtime.shutdown();
+    }
+}

@@ -1,0 +1,203 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+use super::*;
+use crate::store::{Entries, MemoryStore, WriteOp};
+
+/// A store whose writes fail while `fail` is set.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    fail: AtomicBool,
+}
+
+impl KvStore for Flaky {
+    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn write(&self, ops: Vec<WriteOp>) -> std::result::Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError("injected".into()));
+        }
+        self.inner.write(ops)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> std::result::Result<Entries, StoreError> {
+        self.inner.scan_prefix(prefix)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> std::result::Result<bool, StoreError> {
+        self.inner.compare_and_swap(key, expected, new)
+    }
+}
+
+/// (producer id, epoch, commit?, partitions) of one marker write.
+type Marked = (i64, i16, bool, Vec<(String, i32)>);
+
+/// Markers wait for `release`; records what was marked.
+#[derive(Default)]
+struct FakeIo {
+    release: Notify,
+    entered: Notify,
+    marked: Mutex<Vec<Marked>>,
+}
+
+impl TxnIo for Arc<FakeIo> {
+    fn write_markers(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        partitions: Vec<(String, i32)>,
+    ) -> IoFuture {
+        let io = self.clone();
+        Box::pin(async move {
+            io.entered.notify_one();
+            io.release.notified().await;
+            io.marked
+                .lock()
+                .unwrap()
+                .push((producer_id, epoch, commit, partitions));
+            Ok(())
+        })
+    }
+    fn commit_offsets(&self, _group: String, _offsets: Vec<OffsetToCommit>) -> IoFuture {
+        Box::pin(async { Ok(()) })
+    }
+    fn expire_producers(&self, _before: i64) {}
+}
+
+fn p(i: i32) -> (String, i32) {
+    ("t".to_string(), i)
+}
+
+fn gate_allows(c: &TxnCoordinator, pid: i64, epoch: i16, partition: i32) -> bool {
+    c.shared
+        .gate
+        .append(pid, epoch, &p(partition), || ())
+        .is_ok()
+}
+
+#[tokio::test]
+async fn produce_is_shut_before_the_markers_and_end_answers_after_them() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
+    let io = Arc::new(FakeIo::default());
+    c.attach(Arc::new(io.clone()));
+    let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
+    assert_eq!(
+        c.add_partitions("a", pid, epoch, vec![p(0), p(1)]).await,
+        Ok(())
+    );
+    // Answered once durable, and then usable by produce.
+    assert!(store.get(b"txn/a").unwrap().is_some());
+    assert!(gate_allows(&c, pid, epoch, 1));
+    let ending = tokio::spawn({
+        let c = c.clone();
+        async move { c.end("a", pid, epoch, true).await }
+    });
+    io.entered.notified().await;
+    // Markers are being written: the transaction's partitions are shut.
+    assert!(!gate_allows(&c, pid, epoch, 0));
+    assert!(!ending.is_finished());
+    io.release.notify_one();
+    assert_eq!(ending.await.unwrap(), Ok(()));
+    assert_eq!(
+        io.marked.lock().unwrap().clone(),
+        vec![(pid, epoch, true, vec![p(0), p(1)])]
+    );
+    let described = c.describe(vec!["a".into()]).await.unwrap();
+    assert_eq!(
+        described[0].as_ref().map(|m| m.state),
+        Some(TxnState::CompleteCommit)
+    );
+    c.shutdown();
+    assert_eq!(c.list().await.unwrap_err(), E::CoordinatorNotAvailable);
+}
+
+#[tokio::test]
+async fn a_failed_store_write_undoes_the_change_and_grants_nothing() {
+    let flaky = Arc::new(Flaky::default());
+    let store: Arc<dyn KvStore> = flaky.clone();
+    let c = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
+    assert_eq!(c.add_partitions("a", pid, epoch, vec![p(0)]).await, Ok(()));
+    flaky.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        c.add_partitions("a", pid, epoch, vec![p(1)]).await,
+        Err(E::CoordinatorNotAvailable)
+    );
+    assert!(!gate_allows(&c, pid, epoch, 1));
+    assert!(gate_allows(&c, pid, epoch, 0));
+    assert_eq!(
+        c.end("a", pid, epoch, false).await,
+        Err(E::CoordinatorNotAvailable)
+    );
+    // Still Ongoing, as the store says.
+    assert!(gate_allows(&c, pid, epoch, 0));
+    let described = c.describe(vec!["a".into()]).await.unwrap();
+    let m = described[0].clone().unwrap();
+    assert_eq!((m.state, m.partitions.len()), (TxnState::Ongoing, 1));
+    // A new transactional id that cannot be written is not kept either.
+    assert_eq!(
+        c.init_producer_id("b", 10_000, None).await,
+        Err(E::CoordinatorNotAvailable)
+    );
+    flaky.fail.store(false, Ordering::SeqCst);
+    assert_eq!(c.describe(vec!["b".into()]).await.unwrap(), vec![None]);
+}
+
+#[tokio::test]
+async fn a_transaction_left_preparing_is_completed_by_the_driver() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
+    let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
+    c.add_partitions("a", pid, epoch, vec![p(0)]).await.unwrap();
+    // EndTxn without io: Prepare is durable, the markers cannot be written yet (the client
+    // retries on COORDINATOR_LOAD_IN_PROGRESS).
+    assert_eq!(
+        c.end("a", pid, epoch, false).await,
+        Err(E::CoordinatorLoadInProgress)
+    );
+    c.shutdown();
+    // "Restart": the driver finishes it.
+    let c = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    assert!(!gate_allows(&c, pid, epoch, 0));
+    let io = Arc::new(FakeIo::default());
+    c.attach(Arc::new(io.clone()));
+    io.release.notify_one();
+    let shutdown = CancellationToken::new();
+    let driver = tokio::spawn(run_driver(c.clone(), 1_000, shutdown.clone()));
+    for _ in 0..200 {
+        let m = c.describe(vec!["a".into()]).await.unwrap()[0]
+            .clone()
+            .unwrap();
+        if m.state == TxnState::CompleteAbort {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let m = c.describe(vec!["a".into()]).await.unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(m.state, TxnState::CompleteAbort);
+    assert_eq!(io.marked.lock().unwrap().len(), 1);
+    shutdown.cancel();
+    driver.await.unwrap();
+}
+
+#[tokio::test]
+async fn producer_ids_come_from_the_runtime_and_are_unique() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
+    let d = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..1500 {
+        assert!(seen.insert(c.new_producer_id().await.unwrap()));
+        assert!(seen.insert(d.new_producer_id().await.unwrap()));
+    }
+}
