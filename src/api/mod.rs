@@ -489,12 +489,7 @@ pub fn dispatch_from(
 /// Kafka's "not provided" for authorized-operations fields.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -194,7 +194,7 @@ fn run<S: Machine>(
     rx: mpsc::Receiver<Command<S>>,
 ) {
     loop {
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         let wake = state.next_deadline().unwrap_or(i64::MAX);
         let sleep = Duration::from_millis(wake.saturating_sub(now).max(0) as u64).min(MAX_SLEEP);
         let first = match rx.recv_timeout(sleep) {
@@ -202,7 +202,7 @@ fn run<S: Machine>(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let now = crate::api::now_ms();
+        let now = crate::clock::now_ms();
         if let Some(command) = first {
             guarded(name, &mut state, |s| command(s, now));
             for command in rx.try_iter().take(MAX_BATCH) {

@@ -80,5 +80,5 @@ impl GroupConfig {
 /// Wall-clock milliseconds: timers, state timestamps and commit timestamps (Kafka uses the
 /// wall clock for all three, and the timestamps outlive restarts).
 pub fn now_ms() -> i64 {
-    crate::api::now_ms()
+    crate::clock::now_ms()
 }

@@ -238,8 +238,8 @@ async fn maintain_logs(broker: Arc<Broker>, shutdown: CancellationToken) {
         let b = broker.clone();
         let job: Box<dyn FnOnce() + Send> = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = retention.tick() => Box::new(move || b.enforce_retention(crate::api::now_ms())),
-            _ = cleaner.tick() => Box::new(move || b.clean_logs(crate::api::now_ms())),
+            _ = retention.tick() => Box::new(move || b.enforce_retention(crate::clock::now_ms())),
+            _ = cleaner.tick() => Box::new(move || b.clean_logs(crate::clock::now_ms())),
         };
         let _ = tokio::task::spawn_blocking(job).await;
     }
