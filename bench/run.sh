@@ -26,8 +26,9 @@
 #   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
 #   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
 #   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
-#   BENCH_GREGOR_BEFORE_BIN (a second gregor binary, e.g. built from an earlier commit: add the
-#     broker "gregor-before" to BENCH_BROKERS and the table gets gregor/gregor-before ratios)
+#   BENCH_GREGOR_<NAME>_BIN (more gregor binaries, e.g. built from earlier commits: the broker
+#     "gregor-<name>" in BENCH_BROKERS runs it, e.g. gregor-before with BENCH_GREGOR_BEFORE_BIN,
+#     and the table gets gregor/gregor-<name> ratios)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -188,10 +189,13 @@ bytes_of() {
 
 start_broker() {
   case "$BROKER" in
-    gregor | gregor-before)
+    gregor | gregor-*)
       rm -rf "$DATA" && mkdir -p "$DATA"
       local t0 bin="$GREGOR"; t0=$(date +%s%N)
-      [ "$BROKER" = gregor-before ] && bin="${BENCH_GREGOR_BEFORE_BIN:?gregor-before needs BENCH_GREGOR_BEFORE_BIN}"
+      if [ "$BROKER" != gregor ]; then # gregor-before → $BENCH_GREGOR_BEFORE_BIN
+        local var; var="BENCH_GREGOR_$(echo "${BROKER#gregor-}" | tr a-z- A-Z_)_BIN"
+        bin="${!var:?$BROKER needs $var}"
+      fi
       "$bin" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
       GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
       until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
@@ -213,7 +217,7 @@ start_broker() {
 
 stop_broker() {
   case "$BROKER" in
-    gregor | gregor-before) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
+    gregor | gregor-*) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
     *) "$REF" stop >/dev/null 2>&1 ;;
   esac
 }
