@@ -35,10 +35,18 @@ pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> Describ
     let (dir, total, usable) = match broker.config.storage {
         StorageKind::Disk => {
             let dir = broker.config.data_dir.join("logs");
-            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-            let (total, usable) =
-                volume_bytes(&dir).unwrap_or((UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES));
-            (dir.display().to_string(), total, usable)
+            // canonicalize and statvfs are file-system calls: off the async workers.
+            let looked_up = tokio::task::spawn_blocking(move || {
+                let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+                let (total, usable) =
+                    volume_bytes(&dir).unwrap_or((UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES));
+                (dir.display().to_string(), total, usable)
+            })
+            .await;
+            match looked_up {
+                Ok(found) => found,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
         }
         StorageKind::Memory => (
             "memory".to_string(),

@@ -18,6 +18,22 @@ const LATEST_TIERED: i64 = -5;
 const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    // Lookups by timestamp read segment indexes and batches from disk: off the async workers.
+    let reads_segments = req
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .any(|p| p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP);
+    if !reads_segments {
+        return respond(&ctx, req);
+    }
+    match tokio::task::spawn_blocking(move || respond(&ctx, req)).await {
+        Ok(response) => response,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn respond(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == READ_COMMITTED;
     let topics = req
         .topics

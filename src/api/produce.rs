@@ -18,6 +18,10 @@ use crate::log::batch::BatchError;
 use crate::log::records::{self, Rules};
 use crate::meta::Partition;
 
+/// Decompressed bytes a compressed batch may stream through on the async worker (a few ms);
+/// a batch expanding further is walked with the worker handed off (`off_worker`).
+const INLINE_WALK_BYTES: u64 = 8 << 20;
+
 /// One partition's outcome so far: appended (awaiting commit) or failed.
 enum Appended {
     Ok {
@@ -136,8 +140,11 @@ fn append(
             compacted: config.is_compacted(),
         };
         let validate = || records::validate_batch(&records, &rules);
+        // A compressed batch is walked here while its output stays small (as every real
+        // producer's does); past that it is walked again with the worker handed off.
         let header = if records::is_compressed(&records) {
-            off_worker(validate)
+            records::validate_batch_within(&records, &rules, INLINE_WALK_BYTES)
+                .unwrap_or_else(|| off_worker(validate))
         } else {
             validate()
         }?;

@@ -68,6 +68,24 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// and every record in it, as Kafka does before appending. Pure (no I/O, no clock), never
 /// panics, and allocates only a bounded decompression buffer; the fuzz targets call it.
 pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchError> {
+    walk_batch(data, rules, u64::MAX)
+}
+
+/// [`validate_batch`], unless the decompressed records run past `max_output` bytes: then
+/// `None`, undecided (the caller walks it again where a long walk does no harm). Gzip, LZ4
+/// and zstd streams are counted; snappy's output is bounded by its block ratio check.
+pub fn validate_batch_within(
+    data: &[u8],
+    rules: &Rules,
+    max_output: u64,
+) -> Option<Result<BatchHeader, BatchError>> {
+    match walk_batch(data, rules, max_output) {
+        Err(BatchError::Decompress(m)) if m == source::OUTPUT_LIMIT => None,
+        decided => Some(decided),
+    }
+}
+
+fn walk_batch(data: &[u8], rules: &Rules, limit: u64) -> Result<BatchHeader, BatchError> {
     check_request_shape(data, rules)?;
     let headers = batch::validate(data, rules.max_batch_bytes)?;
     let [h] = headers[..] else {
@@ -89,7 +107,7 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
     match h.compression() {
         NONE => walk.run(&mut SliceSource::new(records))?,
         GZIP => {
-            let mut src = ReadSource::new(flate2::bufread::GzDecoder::new(records));
+            let mut src = ReadSource::new(flate2::bufread::GzDecoder::new(records), limit);
             walk.run(&mut src)?;
             // A gzip member's end is not the end of the data: refuse what follows it.
             if !src.into_inner().into_inner().is_empty() {
@@ -98,7 +116,8 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
         }
         SNAPPY => walk.run(&mut SnappySource::new(records)?)?,
         LZ4 => {
-            let mut src = ReadSource::new(lz4::Decoder::new(records).map_err(decompress_error)?);
+            let mut src =
+                ReadSource::new(lz4::Decoder::new(records).map_err(decompress_error)?, limit);
             walk.run(&mut src)?;
             // The decoder ends quietly when its input does: a frame cut short is refused.
             src.into_inner()
@@ -112,7 +131,7 @@ pub fn validate_batch(data: &[u8], rules: &Rules) -> Result<BatchHeader, BatchEr
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(decompress_error)?;
-            walk.run(&mut ReadSource::new(decoder))?
+            walk.run(&mut ReadSource::new(decoder, limit))?
         }
         codec => return Err(BatchError::UnknownCodec(codec)),
     }

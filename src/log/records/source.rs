@@ -65,6 +65,10 @@ impl Source for SliceSource<'_> {
 /// How much decompressed data a stream source holds at a time.
 const STREAM_BUFFER: usize = 16 * 1024;
 
+/// The message of the error a stream source stops with past its output limit (a walk that
+/// is undecided, not a bad batch: see `validate_batch_within`).
+pub(super) const OUTPUT_LIMIT: &str = "decompressed output over the inline limit";
+
 /// A decompressor's output, read through a fixed buffer.
 pub(super) struct ReadSource<R> {
     inner: R,
@@ -72,16 +76,21 @@ pub(super) struct ReadSource<R> {
     at: usize,
     len: usize,
     consumed: u64,
+    /// Decompressed bytes produced so far, and how many may be.
+    produced: u64,
+    limit: u64,
 }
 
 impl<R: Read> ReadSource<R> {
-    pub(super) fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R, limit: u64) -> Self {
         Self {
             inner,
             buf: vec![0; STREAM_BUFFER].into_boxed_slice(),
             at: 0,
             len: 0,
             consumed: 0,
+            produced: 0,
+            limit,
         }
     }
 
@@ -95,6 +104,10 @@ impl<R: Read> ReadSource<R> {
             match self.inner.read(&mut self.buf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    self.produced += n as u64;
+                    if self.produced > self.limit {
+                        return Err(BatchError::Decompress(OUTPUT_LIMIT.into()));
+                    }
                     self.at = 0;
                     self.len = n;
                     return Ok(true);

@@ -393,6 +393,32 @@ fn compressed_batches_are_told_apart_by_their_attributes() {
 }
 
 #[test]
+fn walks_within_an_output_limit_stop_undecided() {
+    let zeros = vec![0u8; 16 << 20];
+    let bomb = record(0, None, Some(&zeros), &[]);
+    for codec in [GZIP, LZ4, ZSTD] {
+        let b = built(codec, 1, &bomb);
+        assert!(
+            super::validate_batch_within(&b, &rules(), 1 << 20).is_none(),
+            "codec {codec}: over the limit is undecided"
+        );
+        assert!(super::validate_batch(&b, &rules()).is_ok(), "codec {codec}");
+        let small = built(codec, 3, &records(3));
+        assert!(matches!(
+            super::validate_batch_within(&small, &rules(), 1 << 20),
+            Some(Ok(_))
+        ));
+        let mut bad = records(3);
+        bad.push(0);
+        let refused = super::validate_batch_within(&built(codec, 3, &bad), &rules(), 1 << 20);
+        assert!(
+            matches!(refused, Some(Err(_))),
+            "codec {codec}: decided refusals stay"
+        );
+    }
+}
+
+#[test]
 fn keys_on_compacted_topics() {
     let compacted = Rules {
         compacted: true,
