@@ -4,9 +4,11 @@
 //! command-line wrapper around [`server::run`].
 
 pub mod api;
-pub mod broker;
+pub mod app;
+pub mod blocking;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod coord;
 pub mod error;
@@ -18,6 +20,8 @@ mod layering;
 pub mod log;
 pub mod meta;
 pub mod metrics;
+pub mod partition;
 pub mod server;
 pub mod store;
+pub mod topics;
 pub mod txn;

@@ -60,6 +60,9 @@ fn main() -> ExitCode {
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        // Only async workers park: marking them lets blocking calls made there be caught.
+        .on_thread_park(gregor::blocking::mark_async_worker)
+        .on_thread_unpark(gregor::blocking::mark_async_worker)
         .enable_all()
         .build()
     {

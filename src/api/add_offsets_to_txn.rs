@@ -7,8 +7,7 @@ use super::RequestContext;
 
 pub async fn handle(ctx: RequestContext, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let result = ctx
-        .broker
-        .txns
+        .txns()
         .add_group(
             &req.transactional_id,
             req.producer_id.0,

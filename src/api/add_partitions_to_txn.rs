@@ -14,7 +14,6 @@ pub async fn handle(
     ctx: RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
-    let broker = &ctx.broker;
     let wanted: Vec<(String, i32)> = req
         .v3_and_below_topics
         .iter()
@@ -23,13 +22,12 @@ pub async fn handle(
     // As Kafka: unknown partitions fail alone and the others are not attempted.
     let unknown: Vec<bool> = wanted
         .iter()
-        .map(|(t, p)| broker.partition(t, *p).is_err())
+        .map(|(t, p)| ctx.topics().partition(t, *p).is_err())
         .collect();
     let result = if unknown.iter().any(|u| *u) {
         Err(E::OperationNotAttempted)
     } else {
-        broker
-            .txns
+        ctx.txns()
             .add_partitions(
                 &req.v3_and_below_transactional_id,
                 req.v3_and_below_producer_id.0,

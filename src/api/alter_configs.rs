@@ -68,11 +68,11 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
     }
     match r.resource_type {
         resource::TOPIC => {
-            ctx.broker
+            ctx.topics()
                 .alter_topic_config(&r.resource_name, |_| Ok(configs), validate_only)
         }
         resource::BROKER => {
-            resource::broker_target(&r.resource_name, ctx.broker.node_id)?;
+            resource::broker_target(&r.resource_name, ctx.cluster().this_node())?;
             if configs.is_empty() {
                 return Ok(());
             }

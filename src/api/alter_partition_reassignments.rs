@@ -17,12 +17,12 @@ pub async fn handle(
     ctx: RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    let node = ctx.broker.node_id;
+    let node = ctx.cluster().this_node();
     let responses = req
         .topics
         .iter()
         .map(|t| {
-            let topic = ctx.broker.topics.get(&t.name);
+            let topic = ctx.topics().get(&t.name);
             let partitions = t
                 .partitions
                 .iter()

@@ -27,10 +27,10 @@ pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> Create
         }
     }
     let asked: Vec<(String, i32)> = growths.iter().map(|(n, c)| (n.to_string(), *c)).collect();
-    let broker = ctx.broker.clone();
+    let topics = ctx.topics().clone();
     let validate_only = req.validate_only;
     let grown =
-        tokio::task::spawn_blocking(move || broker.create_partitions(&asked, validate_only)).await;
+        tokio::task::spawn_blocking(move || topics.create_partitions(&asked, validate_only)).await;
     let mut results: Vec<CreatePartitionsTopicResult> = match grown {
         Ok(Ok(outcomes)) => growths
             .into_iter()

@@ -14,14 +14,13 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::broker::{Broker, NewTopic};
 use crate::error::{BrokerError, Result};
 use crate::meta::{config_view, Topic};
+use crate::topics::NewTopic;
 
 pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let names: Vec<TopicName> = req.topics.iter().map(|t| t.name.clone()).collect();
-    let broker = ctx.broker.clone();
-    let created = tokio::task::spawn_blocking(move || create_all(&broker, req)).await;
+    let created = tokio::task::spawn_blocking(move || create_all(&ctx, req)).await;
     let topics = match created {
         Ok(Ok(results)) => results,
         Ok(Err(refused)) => names
@@ -47,7 +46,7 @@ pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopi
 
 /// Every topic's result in request order (a duplicated name once, at the end, as Kafka
 /// answers it), or the refusal of the whole request.
-fn create_all(broker: &Broker, req: CreateTopicsRequest) -> Result<Vec<CreatableTopicResult>> {
+fn create_all(ctx: &RequestContext, req: CreateTopicsRequest) -> Result<Vec<CreatableTopicResult>> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(&**t.name).or_default() += 1;
@@ -63,14 +62,15 @@ fn create_all(broker: &Broker, req: CreateTopicsRequest) -> Result<Vec<Creatable
             }
             continue;
         }
-        let planned = new_topic(broker, t).map(|n| {
+        let planned = new_topic(ctx, t).map(|n| {
             new.push(n);
             new.len() - 1
         });
         plan.push((t.name.clone(), planned));
     }
     let counts: Vec<i32> = new.iter().map(|n| n.partitions).collect();
-    let mut created: Vec<Option<Result<Arc<Topic>>>> = broker
+    let mut created: Vec<Option<Result<Arc<Topic>>>> = ctx
+        .topics()
         .create_topics(new, req.validate_only)?
         .into_iter()
         .map(Some)
@@ -87,7 +87,7 @@ fn create_all(broker: &Broker, req: CreateTopicsRequest) -> Result<Vec<Creatable
                     .map(|topic| (topic, partitions))
             });
             match outcome {
-                Ok((topic, partitions)) => succeeded(broker, name, &topic, partitions),
+                Ok((topic, partitions)) => succeeded(ctx, name, &topic, partitions),
                 Err(e) => failed(name, e.code(), e.to_string()),
             }
         })
@@ -103,7 +103,7 @@ fn create_all(broker: &Broker, req: CreateTopicsRequest) -> Result<Vec<Creatable
 }
 
 fn succeeded(
-    broker: &Broker,
+    ctx: &RequestContext,
     name: TopicName,
     topic: &Topic,
     partitions: i32,
@@ -115,7 +115,7 @@ fn succeeded(
         .with_num_partitions(partitions)
         .with_replication_factor(1)
         .with_configs(Some(
-            config_view::describe_topic(&topic.config(), &broker.config)
+            config_view::describe_topic(&topic.config(), ctx.config())
                 .into_iter()
                 .map(|c| {
                     CreatableTopicConfigs::default()
@@ -138,7 +138,7 @@ fn failed(name: TopicName, code: i16, message: String) -> CreatableTopicResult {
 }
 
 /// The topic a request entry asks for, after the checks that need no broker state.
-fn new_topic(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic> {
+fn new_topic(ctx: &RequestContext, t: &CreatableTopic) -> Result<NewTopic> {
     let rf = if t.assignments.is_empty() {
         t.replication_factor
     } else {
@@ -147,13 +147,14 @@ fn new_topic(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic> {
             .map(|a| a.broker_ids.len() as i16)
             .unwrap_or(1)
     };
-    if rf != -1 && rf != 1 {
+    let brokers = ctx.cluster().brokers().len();
+    if rf != -1 && (rf < 1 || rf as usize > brokers) {
         return Err(BrokerError::InvalidReplicationFactor(format!(
-            "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+            "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {brokers} broker(s) are registered."
         )));
     }
     let partitions = match (t.assignments.len(), t.num_partitions) {
-        (0, -1) => broker.config.num_partitions,
+        (0, -1) => ctx.config().num_partitions,
         (0, n) => n,
         (n, _) => i32::try_from(n).unwrap_or(i32::MAX),
     };

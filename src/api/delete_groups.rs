@@ -13,8 +13,7 @@ pub async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGrou
         .filter(|id| seen.insert(id.to_string()))
         .collect();
     let results = ctx
-        .broker
-        .groups
+        .groups()
         .delete_groups(ids.iter().map(|g| g.to_string()).collect())
         .await;
     let results = ids

@@ -8,9 +8,10 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::topics::Topics;
 
 pub async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let broker = ctx.broker.clone();
+    let topics = ctx.topics().clone();
     // Checkpointing the new start offset and unlinking segments is file I/O.
     let topics = tokio::task::spawn_blocking(move || {
         req.topics
@@ -22,7 +23,7 @@ pub async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRec
                     .map(|p| {
                         let result = DeleteRecordsPartitionResult::default()
                             .with_partition_index(p.partition_index);
-                        match delete(&broker, &t.name, p.partition_index, p.offset) {
+                        match delete(&topics, &t.name, p.partition_index, p.offset) {
                             Ok(low) => result.with_low_watermark(low),
                             Err(e) => result.with_low_watermark(-1).with_error_code(e.code()),
                         }
@@ -39,9 +40,8 @@ pub async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRec
     DeleteRecordsResponse::default().with_topics(topics)
 }
 
-fn delete(broker: &crate::broker::Broker, topic: &str, index: i32, offset: i64) -> Result<i64> {
-    let t = broker
-        .topics
+fn delete(topics: &Topics, topic: &str, index: i32, offset: i64) -> Result<i64> {
+    let t = topics
         .get(topic)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
     let partition = t

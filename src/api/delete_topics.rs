@@ -6,7 +6,6 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::broker::Broker;
 use crate::error::BrokerError;
 
 pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -22,8 +21,7 @@ pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopi
             .collect()
     };
     // Deleting touches the store and renames directories: off the async workers.
-    let broker = ctx.broker.clone();
-    let deleted = tokio::task::spawn_blocking(move || delete_all(&broker, targets)).await;
+    let deleted = tokio::task::spawn_blocking(move || delete_all(&ctx, targets)).await;
     let responses = deleted.unwrap_or_else(|e| {
         tracing::error!(error = %e, "DeleteTopics failed");
         Vec::new()
@@ -32,7 +30,7 @@ pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopi
 }
 
 fn delete_all(
-    broker: &Broker,
+    ctx: &RequestContext,
     targets: Vec<(Option<TopicName>, Uuid)>,
 ) -> Vec<DeletableTopicResult> {
     targets
@@ -40,14 +38,20 @@ fn delete_all(
         .map(|(name, id)| {
             let name = match name {
                 Some(n) => Ok(n),
-                None => broker
-                    .topics
+                None => ctx
+                    .topics()
                     .by_id(&id)
                     .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
                     .ok_or(BrokerError::UnknownTopicId),
             };
             let shown = name.as_ref().ok().cloned();
-            match name.and_then(|n| broker.delete_topic(&n)) {
+            let deleted = name.and_then(|n| {
+                let id = ctx.topics().delete_topic(&n)?;
+                // Its committed offsets go with it.
+                ctx.groups().topic_deleted(n.to_string());
+                Ok(id)
+            });
+            match deleted {
                 Ok(id) => DeletableTopicResult::default()
                     .with_name(shown)
                     .with_topic_id(id),

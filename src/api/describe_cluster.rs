@@ -12,15 +12,23 @@ const CLUSTER_OPERATIONS: i32 =
     (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 5);
 
 pub async fn handle(ctx: RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
-    let b = &ctx.broker;
+    let brokers = ctx
+        .broker_endpoints()
+        .into_iter()
+        .map(|(node, host, port)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(node))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
-        .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
-        .with_controller_id(BrokerId(b.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(b.node_id))
-            .with_host(StrBytes::from_string(ctx.listener.host.clone()))
-            .with_port(ctx.listener.port as i32)])
+        .with_cluster_id(StrBytes::from_string(
+            ctx.cluster().cluster_id().to_string(),
+        ))
+        .with_controller_id(BrokerId(ctx.cluster().controller()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS
         } else {

@@ -39,20 +39,21 @@ pub async fn handle(ctx: RequestContext, req: DescribeConfigsRequest) -> Describ
 }
 
 fn describe(ctx: &RequestContext, r: &DescribeConfigsResource) -> Result<Vec<DescribedConfig>> {
-    let broker = &ctx.broker;
     match r.resource_type {
         resource::TOPIC => {
-            let topic = broker
-                .topics
+            let topic = ctx
+                .topics()
                 .get(&r.resource_name)
                 .ok_or(BrokerError::UnknownTopicOrPartition)?;
-            Ok(config_view::describe_topic(&topic.config(), &broker.config))
+            Ok(config_view::describe_topic(&topic.config(), ctx.config()))
         }
-        resource::BROKER => match resource::broker_target(&r.resource_name, broker.node_id)? {
-            BrokerTarget::ThisNode => Ok(config_view::describe_broker(&broker.config)),
-            // Cluster-wide dynamic defaults: gregor has none.
-            BrokerTarget::ClusterDefault => Ok(Vec::new()),
-        },
+        resource::BROKER => {
+            match resource::broker_target(&r.resource_name, ctx.cluster().this_node())? {
+                BrokerTarget::ThisNode => Ok(config_view::describe_broker(ctx.config())),
+                // Cluster-wide dynamic defaults: gregor has none.
+                BrokerTarget::ClusterDefault => Ok(Vec::new()),
+            }
+        }
         other => Err(resource::unsupported_resource(other)),
     }
 }

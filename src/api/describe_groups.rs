@@ -18,7 +18,7 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
         AUTHORIZED_OPERATIONS_OMITTED
     };
     let ids: Vec<String> = req.groups.iter().map(|g| g.to_string()).collect();
-    let described = match ctx.broker.groups.describe_groups(ids).await {
+    let described = match ctx.groups().describe_groups(ids).await {
         Ok(d) => d,
         Err(e) => {
             let failed = req

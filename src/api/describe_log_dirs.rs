@@ -15,10 +15,9 @@ use crate::meta::Topic;
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
 pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
-    let broker = &ctx.broker;
     let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
-        None => broker
-            .topics
+        None => ctx
+            .topics()
             .all()
             .iter()
             .map(|t| describe(t, None))
@@ -26,15 +25,15 @@ pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> Describ
         Some(wanted) => wanted
             .iter()
             .filter_map(|w| {
-                let topic = broker.topics.get(&w.topic)?;
+                let topic = ctx.topics().get(&w.topic)?;
                 Some(describe(&topic, Some(&w.partitions)))
             })
             .filter(|t| !t.partitions.is_empty())
             .collect(),
     };
-    let (dir, total, usable) = match broker.config.storage {
+    let (dir, total, usable) = match ctx.config().storage {
         StorageKind::Disk => {
-            let dir = broker.config.data_dir.join("logs");
+            let dir = ctx.config().data_dir.join("logs");
             // canonicalize and statvfs are file-system calls: off the async workers.
             let looked_up = tokio::task::spawn_blocking(move || {
                 let dir = std::fs::canonicalize(&dir).unwrap_or(dir);

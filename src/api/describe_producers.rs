@@ -20,7 +20,7 @@ pub async fn handle(
                 .iter()
                 .map(|&index| {
                     let response = PartitionResponse::default().with_partition_index(index);
-                    match ctx.broker.partition(&t.name, index) {
+                    match ctx.topics().partition(&t.name, index) {
                         Ok(p) => response.with_active_producers(
                             p.producers()
                                 .into_iter()

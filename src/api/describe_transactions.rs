@@ -20,7 +20,7 @@ pub async fn handle(
         .iter()
         .map(|i| i.to_string())
         .collect();
-    let found = match ctx.broker.txns.describe(ids).await {
+    let found = match ctx.txns().describe(ids).await {
         Ok(found) => found,
         // The coordinator is gone (shutting down): every id is answered with that.
         Err(e) => {

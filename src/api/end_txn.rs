@@ -9,8 +9,7 @@ use super::RequestContext;
 
 pub async fn handle(ctx: RequestContext, req: EndTxnRequest) -> EndTxnResponse {
     let result = ctx
-        .broker
-        .txns
+        .txns()
         .end(
             &req.transactional_id,
             req.producer_id.0,

@@ -20,9 +20,9 @@ use uuid::Uuid;
 use super::zero_copy::{FileRecords, WithFileRecords};
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
-use crate::meta::partition::Records;
 use crate::meta::Partition;
-use crate::txn::ongoing::AbortedTxn;
+use crate::partition::AbortedTxn;
+use crate::partition::Records;
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's default fetch.max.bytes (55 MiB).
@@ -59,9 +59,9 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         .into_iter()
         .map(|t| {
             let topic = if by_id {
-                ctx.broker.topics.by_id(&t.topic_id)
+                ctx.topics().by_id(&t.topic_id)
             } else {
-                ctx.broker.topics.get(&t.topic)
+                ctx.topics().get(&t.topic)
             };
             let missing = if by_id {
                 BrokerError::UnknownTopicId
@@ -248,6 +248,9 @@ fn read_partition(
             aborted: Vec::new(),
         }
     };
-    p.traffic.fetched(&read.records);
+    if !read.records.is_empty() {
+        p.traffic
+            .fetched(read.records.len() as u64, read.records.record_count());
+    }
     Ok(read)
 }

@@ -21,19 +21,16 @@ fn check(key_type: i8) -> Result<(), E> {
 }
 
 pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let node = BrokerId(ctx.broker.node_id);
-    let host = StrBytes::from_string(ctx.listener.host.clone());
-    let port = ctx.listener.port as i32;
     let checked = check(req.key_type);
     if ctx.version() >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
-            .map(|key| match checked {
-                Ok(()) => Coordinator::default()
+            .map(|key| match checked.and_then(|()| coordinator(&ctx, &key)) {
+                Ok((node, host, port)) => Coordinator::default()
                     .with_key(key)
                     .with_node_id(node)
-                    .with_host(host.clone())
+                    .with_host(host)
                     .with_port(port),
                 Err(e) => Coordinator::default()
                     .with_key(key)
@@ -44,8 +41,8 @@ pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoo
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match checked {
-        Ok(()) => FindCoordinatorResponse::default()
+    match checked.and_then(|()| coordinator(&ctx, &req.key)) {
+        Ok((node, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(node)
             .with_host(host)
             .with_port(port),
@@ -54,4 +51,15 @@ pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoo
             .with_node_id(BrokerId(-1))
             .with_port(-1),
     }
+}
+
+/// The coordinator of `key` with its address on the request's listener;
+/// COORDINATOR_NOT_AVAILABLE while the cluster view names a node whose address is unknown.
+fn coordinator(ctx: &RequestContext, key: &str) -> Result<(BrokerId, StrBytes, i32), E> {
+    let node = ctx.cluster().coordinator(key);
+    ctx.broker_endpoints()
+        .into_iter()
+        .find(|(id, _, _)| *id == node)
+        .map(|(id, host, port)| (BrokerId(id), StrBytes::from_string(host), port))
+        .ok_or(E::CoordinatorNotAvailable)
 }

@@ -3,7 +3,7 @@
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
-use crate::broker::Broker;
+use crate::topics::Topics;
 
 pub fn str(s: String) -> StrBytes {
     StrBytes::from_string(s)
@@ -18,9 +18,8 @@ pub fn code(e: Option<E>) -> i16 {
 }
 
 /// Offsets can be committed or deleted only for partitions that exist (as in Kafka).
-pub fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
-    broker
-        .topics
+pub fn partition_exists(topics: &Topics, topic: &str, partition: i32) -> bool {
+    topics
         .get(topic)
         .is_some_and(|t| (0..t.partition_count()).contains(&partition))
 }

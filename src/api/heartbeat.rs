@@ -10,8 +10,7 @@ pub async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResp
         Err(E::InvalidGroupId)
     } else {
         let instance_id = req.group_instance_id.map(|s| s.to_string());
-        ctx.broker
-            .groups
+        ctx.groups()
             .heartbeat(
                 req.group_id.to_string(),
                 req.member_id.to_string(),

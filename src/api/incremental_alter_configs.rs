@@ -73,15 +73,15 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
     }
     match r.resource_type {
         resource::TOPIC => {
-            let broker_config = &ctx.broker.config;
-            ctx.broker.alter_topic_config(
+            let broker_config = &ctx.config();
+            ctx.topics().alter_topic_config(
                 &r.resource_name,
                 |current| apply(current, r, broker_config),
                 validate_only,
             )
         }
         resource::BROKER => {
-            resource::broker_target(&r.resource_name, ctx.broker.node_id)?;
+            resource::broker_target(&r.resource_name, ctx.cluster().this_node())?;
             if r.configs.is_empty() {
                 return Ok(());
             }

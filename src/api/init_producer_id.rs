@@ -14,8 +14,7 @@ pub async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProd
         // v3+ may carry the producer's current id and epoch to resume after an error (KIP-360).
         let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
         return match ctx
-            .broker
-            .txns
+            .txns()
             .init_producer_id(id, req.transaction_timeout_ms, expected)
             .await
         {
@@ -27,7 +26,7 @@ pub async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProd
     }
     // Without a transactional id, Kafka gives a fresh id with epoch 0 every time (also when a
     // producer asks to bump the epoch of the id it had).
-    match ctx.broker.txns.new_producer_id().await {
+    match ctx.txns().new_producer_id().await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

@@ -10,7 +10,7 @@ use crate::group::classic::{new_member_id, JoinRequest, JoinResponse, Protocol};
 
 pub async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
-    let groups = &ctx.broker.groups;
+    let groups = &ctx.groups();
     let cfg = groups.config();
     let member_id = req.member_id.to_string();
     if req.group_id.is_empty() {

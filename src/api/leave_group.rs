@@ -25,8 +25,7 @@ pub async fn handle(ctx: RequestContext, req: LeaveGroupRequest) -> LeaveGroupRe
     let result = if req.group_id.is_empty() {
         Err(E::InvalidGroupId)
     } else {
-        ctx.broker
-            .groups
+        ctx.groups()
             .leave(req.group_id.to_string(), members.clone())
             .await
     };

@@ -11,7 +11,7 @@ use super::RequestContext;
 const GROUP_TYPE: &str = "classic";
 
 pub async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
-    let groups = match ctx.broker.groups.list_groups().await {
+    let groups = match ctx.groups().list_groups().await {
         Ok(g) => g,
         Err(e) => return ListGroupsResponse::default().with_error_code(e.code()),
     };

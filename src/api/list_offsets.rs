@@ -46,7 +46,7 @@ fn respond(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
                     let found = ctx
-                        .broker
+                        .topics()
                         .partition(&t.name, p.partition_index)
                         .and_then(|part| lookup(&part, p.timestamp, read_committed));
                     match found {

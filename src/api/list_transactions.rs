@@ -29,7 +29,7 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
         .cloned()
         .collect();
     let now = now_ms();
-    let listed = match ctx.broker.txns.list().await {
+    let listed = match ctx.txns().list().await {
         Ok(listed) => listed,
         Err(e) => return ListTransactionsResponse::default().with_error_code(e.code()),
     };

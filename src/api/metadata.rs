@@ -1,5 +1,5 @@
-//! Metadata (3): this node as the only broker (at the address of the listener the client
-//! came through), controller and leader of every partition.
+//! Metadata (3): the brokers, controller and partition leaders the cluster view names (today
+//! this node, at the address of the listener the client came through).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use kafka_protocol::ResponseError as K;
 use uuid::Uuid;
 
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
-use crate::broker::Broker;
+use crate::cluster::ClusterView;
 use crate::error::BrokerError;
 use crate::meta::Topic;
+use crate::topics::Topics;
 
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: what a
 /// topic allows without an authorizer.
@@ -24,7 +25,7 @@ const TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
-    let broker = &ctx.broker;
+    let cluster = ctx.cluster();
     let version = ctx.version();
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested = match req.topics {
@@ -32,30 +33,30 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         _ => None,
     };
     let allow_create =
-        broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+        ctx.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topic_ops = if req.include_topic_authorized_operations {
         TOPIC_OPERATIONS
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
     let topics = match requested {
-        None => broker
-            .topics
+        None => ctx
+            .topics()
             .all()
             .iter()
-            .map(|t| describe(broker, t, topic_ops))
+            .map(|t| describe(cluster, t, topic_ops))
             .collect(),
         Some(list) => {
             let list = distinct(list);
             let created = if allow_create {
-                auto_create(broker, &list).await
+                auto_create(ctx.topics(), &list).await
             } else {
                 HashMap::new()
             };
             list.into_iter()
                 .map(|t| match (t.name, t.topic_id) {
-                    (Some(name), _) => match broker.topics.get(&name) {
-                        Some(topic) => describe(broker, &topic, topic_ops),
+                    (Some(name), _) => match ctx.topics().get(&name) {
+                        Some(topic) => describe(cluster, &topic, topic_ops),
                         None => {
                             let error = match created.get(&**name) {
                                 Some(e) => e.code(),
@@ -67,39 +68,57 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
                             failed(Some(name), Uuid::nil(), error)
                         }
                     },
-                    (None, id) => match broker.topics.by_id(&id) {
-                        Some(topic) => describe(broker, &topic, topic_ops),
+                    (None, id) => match ctx.topics().by_id(&id) {
+                        Some(topic) => describe(cluster, &topic, topic_ops),
                         None => failed(None, id, K::UnknownTopicId.code()),
                     },
                 })
                 .collect()
         }
     };
+    let brokers = ctx
+        .broker_endpoints()
+        .into_iter()
+        .map(|(node, host, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.node_id))
-            .with_host(StrBytes::from_string(ctx.listener.host.clone()))
-            .with_port(ctx.listener.port as i32)])
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(
+            cluster.cluster_id().to_string(),
+        )))
+        .with_controller_id(BrokerId(cluster.controller()))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }
 
-fn describe(broker: &Broker, topic: &Topic, topic_ops: i32) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id);
+fn describe(cluster: &dyn ClusterView, topic: &Topic, topic_ops: i32) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
         .with_partitions(
             (0..topic.partition_count())
                 .map(|i| {
-                    MetadataResponsePartition::default()
+                    let replicas: Vec<BrokerId> = cluster
+                        .replicas(&topic.name, i)
+                        .into_iter()
+                        .map(BrokerId)
+                        .collect();
+                    let partition = MetadataResponsePartition::default()
                         .with_partition_index(i)
-                        .with_leader_id(node)
                         .with_leader_epoch(0)
-                        .with_replica_nodes(vec![node])
-                        .with_isr_nodes(vec![node])
+                        .with_isr_nodes(replicas.clone())
+                        .with_replica_nodes(replicas);
+                    match cluster.leader(&topic.name, i) {
+                        Some(leader) => partition.with_leader_id(BrokerId(leader)),
+                        None => partition
+                            .with_leader_id(BrokerId(-1))
+                            .with_error_code(K::LeaderNotAvailable.code()),
+                    }
                 })
                 .collect(),
         )
@@ -121,19 +140,19 @@ fn distinct(list: Vec<MetadataRequestTopic>) -> Vec<MetadataRequestTopic> {
 /// Auto-create the valid names asked for that do not exist, as one operation on the
 /// blocking pool (it makes directories and writes the store). The failures, by name.
 async fn auto_create(
-    broker: &Arc<Broker>,
+    topics: &Arc<Topics>,
     list: &[MetadataRequestTopic],
 ) -> HashMap<String, BrokerError> {
     let missing: Vec<String> = list
         .iter()
         .filter_map(|t| t.name.as_ref())
-        .filter(|n| crate::config::valid_topic_name(n) && broker.topics.get(n).is_none())
+        .filter(|n| crate::config::valid_topic_name(n) && topics.get(n).is_none())
         .map(|n| n.to_string())
         .collect();
     if missing.is_empty() {
         return HashMap::new();
     }
-    let creator = broker.clone();
+    let creator = topics.clone();
     let names = missing.clone();
     let results = tokio::task::spawn_blocking(move || creator.auto_create_topics(&names))
         .await

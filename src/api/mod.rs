@@ -12,6 +12,7 @@ mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod config_resource;
+mod context;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -56,11 +57,11 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::Instrument;
 
-use crate::broker::Broker;
+pub use context::{ListenerInfo, RequestContext, Services};
 pub use request::{parse_request, Parsed};
 use zero_copy::{Frame, WithFileRecords};
 
@@ -324,28 +325,7 @@ pub fn lookup(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key as i16 == key)
 }
 
-/// Where a connection came in: the listener's name and the address it advertises.
-#[derive(Debug, Clone)]
-pub struct ListenerInfo {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
-
-#[derive(Clone)]
-pub struct RequestContext {
-    pub broker: Arc<Broker>,
-    pub listener: Arc<ListenerInfo>,
-    pub header: RequestHeader,
-    /// The client's address (shown as a group member's host), when known.
-    pub peer: Option<std::net::SocketAddr>,
-}
-
 impl RequestContext {
-    pub fn version(&self) -> i16 {
-        self.header.request_api_version
-    }
-
     fn decode<Req: Decodable>(&self, mut body: Bytes) -> anyhow::Result<Req> {
         Req::decode(&mut body, self.version())
     }
@@ -440,13 +420,13 @@ pub enum Dispatch {
 }
 
 /// Parse the request header, find the API and run its handler.
-pub fn dispatch(broker: &Arc<Broker>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
-    dispatch_from(broker, listener, None, frame)
+pub fn dispatch(services: &Arc<Services>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
+    dispatch_from(services, listener, None, frame)
 }
 
 /// [`dispatch`] for a request from `peer`.
 pub fn dispatch_from(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     listener: &Arc<ListenerInfo>,
     peer: Option<std::net::SocketAddr>,
     mut frame: Bytes,
@@ -463,13 +443,8 @@ pub fn dispatch_from(
         Parsed::Refused(why) => return Dispatch::Close(why),
     };
     let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
-    let ctx = RequestContext {
-        broker: broker.clone(),
-        listener: listener.clone(),
-        header,
-        peer,
-    };
-    let timer = broker.metrics.request_started(api.key);
+    let timer = services.metrics.request_started(api.key);
+    let ctx = RequestContext::new(services.clone(), listener.clone(), header, peer);
     match span.in_scope(|| {
         tracing::debug!(client_id = ?ctx.header.client_id, "request");
         (api.handler)(ctx, frame)

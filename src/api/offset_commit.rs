@@ -11,14 +11,13 @@ use super::RequestContext;
 use crate::group::coordinator::{CommitRequest, OffsetToCommit};
 
 pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let broker = &ctx.broker;
     // Each partition's outcome, in request order; None until the coordinator answers.
     let mut outcome: Vec<Vec<Option<Result<(), E>>>> = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
     for topic in &req.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            if partition_exists(broker, &topic.name, p.partition_index) {
+            if partition_exists(ctx.topics(), &topic.name, p.partition_index) {
                 offsets.push(OffsetToCommit {
                     topic: topic.name.to_string(),
                     partition: p.partition_index,
@@ -43,7 +42,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetComm
             version: ctx.version(),
             offsets,
         };
-        let mut results = match broker.groups.commit_offsets(commit).await {
+        let mut results = match ctx.groups().commit_offsets(commit).await {
             Ok(results) => results.into_iter(),
             // A group-level error applies to every partition that got this far.
             Err(e) => {

@@ -14,7 +14,6 @@ pub async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDele
     if req.group_id.is_empty() {
         return OffsetDeleteResponse::default().with_error_code(E::InvalidGroupId.code());
     }
-    let broker = &ctx.broker;
     let mut answers: Vec<(String, Vec<(i32, i16)>)> = Vec::new();
     let mut wanted = Vec::new();
     for topic in &req.topics {
@@ -22,7 +21,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDele
             .partitions
             .iter()
             .map(|p| p.partition_index)
-            .partition(|p| partition_exists(broker, &topic.name, *p));
+            .partition(|p| partition_exists(ctx.topics(), &topic.name, *p));
         if !unknown.is_empty() {
             let code = E::UnknownTopicOrPartition.code();
             answers.push((
@@ -34,8 +33,8 @@ pub async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDele
             wanted.push((topic.name.to_string(), known));
         }
     }
-    match broker
-        .groups
+    match ctx
+        .groups()
         .delete_offsets(req.group_id.to_string(), wanted)
         .await
     {

@@ -17,7 +17,7 @@ use crate::group::offsets::CommittedOffset;
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
 
 pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
-    let groups = &ctx.broker.groups;
+    let groups = &ctx.groups();
     if ctx.version() >= 8 {
         let mut answers = Vec::with_capacity(req.groups.len());
         for g in req.groups {
@@ -71,11 +71,7 @@ async fn pending(ctx: &RequestContext, group: &str, require_stable: bool) -> Pen
     if !require_stable {
         return Pending::new();
     }
-    ctx.broker
-        .txns
-        .pending_offsets(group)
-        .await
-        .unwrap_or_default()
+    ctx.txns().pending_offsets(group).await.unwrap_or_default()
 }
 
 type Pending = std::collections::HashSet<(String, i32)>;

@@ -120,8 +120,7 @@ fn append(
     let result: Result<_> = (|| {
         // As Kafka: only Metadata auto-creates topics; Produce to a missing one is refused.
         let t = ctx
-            .broker
-            .topics
+            .topics()
             .get(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let partition = t
@@ -132,9 +131,11 @@ fn append(
         let (before, after) = config.timestamp_bounds();
         let rules = Rules {
             now_ms: now,
-            max_batch_bytes: config.max_message_bytes(ctx.broker.config.max_message_bytes as usize),
+            max_batch_bytes: config.max_message_bytes(ctx.config().max_message_bytes as usize),
             produce_version: ctx.version(),
-            log_append_time: config.log_config(&ctx.broker.log_defaults).log_append_time,
+            log_append_time: config
+                .log_config(ctx.topics().log_defaults())
+                .log_append_time,
             timestamp_before_max_ms: before,
             timestamp_after_max_ms: after,
             compacted: config.is_compacted(),
@@ -150,8 +151,7 @@ fn append(
         }?;
         let batch = BytesMut::from(&records[..]);
         let appended = if header.is_transactional() {
-            ctx.broker
-                .txns
+            ctx.txns()
                 .append_transactional(&partition, &header, batch, now)?
         } else {
             partition.append(&header, batch, now)?

@@ -28,7 +28,7 @@ pub async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGroupResp
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    response(ctx.broker.groups.sync(req.group_id.to_string(), sync).await)
+    response(ctx.groups().sync(req.group_id.to_string(), sync).await)
 }
 
 fn response(r: SyncResponse) -> SyncGroupResponse {

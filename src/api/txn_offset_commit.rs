@@ -13,8 +13,7 @@ use super::RequestContext;
 use crate::txn::state::PendingOffset;
 
 pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
-    let broker = &ctx.broker;
-    let max_metadata = broker.groups.config().offset_metadata_max_bytes;
+    let max_metadata = ctx.groups().config().offset_metadata_max_bytes;
     let mut offsets = Vec::new();
     let mut precheck = Vec::new();
     for t in &req.topics {
@@ -23,7 +22,7 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
                 .committed_metadata
                 .as_ref()
                 .is_some_and(|m| m.len() > max_metadata);
-            let check = if !partition_exists(broker, &t.name, p.partition_index) {
+            let check = if !partition_exists(ctx.topics(), &t.name, p.partition_index) {
                 Err(E::UnknownTopicOrPartition)
             } else if too_large {
                 Err(E::OffsetMetadataTooLarge)
@@ -45,8 +44,7 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
     let result = if offsets.is_empty() {
         Ok(())
     } else {
-        broker
-            .txns
+        ctx.txns()
             .commit_offsets(
                 &req.transactional_id,
                 req.producer_id.0,

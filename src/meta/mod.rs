@@ -2,7 +2,6 @@
 
 pub mod config_view;
 pub mod limits;
-pub mod partition;
 pub mod topic_config;
 
 use std::collections::HashMap;
@@ -10,7 +9,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use uuid::Uuid;
 
-pub use partition::{Durability, Partition};
+pub use crate::partition::{Durability, Partition};
 pub use topic_config::TopicConfig;
 
 pub struct Topic {

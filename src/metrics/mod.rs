@@ -1,18 +1,15 @@
-//! Prometheus metrics and the health endpoint (`--metrics-listen`).
-//!
-//! The hot path only touches atomics: one request histogram per API (observed where
-//! `api::dispatch` hands out the response future), traffic counters on each [`Partition`]
+//! Prometheus metrics: the counters and histograms the hot path touches, and their text
+//! exposition. The hot path only touches atomics: one request histogram per API (observed
+//! where `api::dispatch` hands out the response future), traffic counters on each partition
 //! (summed per topic at scrape time), connection counters, and one fsync histogram the
 //! partitions share. Everything else — log sizes and offsets, consumer group lag, group
-//! states, process memory and CPU — is computed when /metrics is scraped ([`scrape`]).
-//!
-//! [`Partition`]: crate::meta::Partition
+//! states, process memory and CPU — is computed when /metrics is scraped (the scrape and
+//! the HTTP endpoint are the server's: `crate::server::metrics`). This module imports
+//! nothing of the crate: every layer may count into it.
 
 pub mod exposition;
 pub mod histogram;
-pub mod http;
 pub mod process;
-pub mod scrape;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,14 +19,10 @@ use kafka_protocol::messages::ApiKey;
 
 pub use histogram::Histogram;
 
-use crate::api::APIS;
-use crate::log::batch;
-use crate::log::recovery::RecoveryReport;
-use crate::meta::partition::Records;
-
 /// The broker's hot-path metrics.
 pub struct Metrics {
-    /// One latency histogram per entry of [`APIS`], in the same order.
+    /// The APIs timed, and one latency histogram for each, in the same order.
+    apis: Vec<ApiKey>,
     requests: Vec<Histogram>,
     /// Group-commit fsync latency of every partition.
     pub fsync: Arc<Histogram>,
@@ -40,22 +33,23 @@ pub struct Metrics {
     pub scrub_passes: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Metrics timing requests of `apis` (the API table).
+    pub fn new(apis: impl IntoIterator<Item = ApiKey>) -> Self {
+        let apis: Vec<ApiKey> = apis.into_iter().collect();
         Self {
-            requests: APIS.iter().map(|_| Histogram::default()).collect(),
+            requests: apis.iter().map(|_| Histogram::default()).collect(),
+            apis,
             fsync: Arc::default(),
             connections: Arc::default(),
             scrubbed_bytes: AtomicU64::new(0),
             scrub_passes: AtomicU64::new(0),
         }
     }
-}
 
-impl Metrics {
     /// Start timing a request; [`RequestTimer::finish`] records it.
     pub fn request_started(self: &Arc<Self>, key: ApiKey) -> Option<RequestTimer> {
-        let slot = APIS.iter().position(|a| a.key == key)?;
+        let slot = self.apis.iter().position(|a| *a == key)?;
         Some(RequestTimer {
             metrics: self.clone(),
             slot,
@@ -63,9 +57,9 @@ impl Metrics {
         })
     }
 
-    /// (API name, latency histogram) in API table order.
+    /// (API, latency histogram) in API table order.
     pub fn requests(&self) -> impl Iterator<Item = (ApiKey, &Histogram)> {
-        APIS.iter().map(|a| a.key).zip(self.requests.iter())
+        self.apis.iter().copied().zip(self.requests.iter())
     }
 }
 
@@ -126,19 +120,9 @@ impl Traffic {
     }
 
     /// Batches returned to a fetcher.
-    pub fn fetched(&self, records: &Records) {
-        if records.is_empty() {
-            return;
-        }
-        let count: u64 = match records {
-            Records::Bytes(bytes) => batch::headers(bytes)
-                .map(|(_, h)| h.records_count.max(0) as u64)
-                .sum(),
-            Records::Regions(regions) => regions.iter().map(|r| r.records()).sum(),
-        };
-        self.bytes_out
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.records_out.fetch_add(count, Ordering::Relaxed);
+    pub fn fetched(&self, bytes: u64, records: u64) {
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        self.records_out.fetch_add(records, Ordering::Relaxed);
     }
 }
 
@@ -160,13 +144,10 @@ pub struct Integrity {
 
 impl Integrity {
     /// Count what start-up recovery did (the damage is counted as it is reported).
-    pub fn recovered(&self, report: &RecoveryReport) {
+    pub fn recovered(&self, truncated_bytes: u64, index_rebuilds: u64, segments_scanned: u64) {
         let add = |c: &AtomicU64, n: u64| c.fetch_add(n, Ordering::Relaxed);
-        add(&self.recovery_truncated_bytes, report.bytes_truncated());
-        add(
-            &self.recovery_index_rebuilds,
-            report.indexes_rebuilt.len() as u64,
-        );
-        add(&self.recovery_segments_scanned, report.segments_scanned);
+        add(&self.recovery_truncated_bytes, truncated_bytes);
+        add(&self.recovery_index_rebuilds, index_rebuilds);
+        add(&self.recovery_segments_scanned, segments_scanned);
     }
 }

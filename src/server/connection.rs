@@ -16,8 +16,7 @@ use super::budget::{Budgets, Held};
 use super::frame::{read_length, FrameError};
 use super::sendfile::send_region;
 use crate::api::zero_copy::{Frame, Part};
-use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture};
-use crate::broker::Broker;
+use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
 const MAX_IN_FLIGHT: usize = 64;
@@ -30,7 +29,7 @@ type Pending = (ResponseFuture, Held);
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    broker: Arc<Broker>,
+    services: Arc<Services>,
     listener: Arc<ListenerInfo>,
     queued: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -40,7 +39,7 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(rx, BufWriter::new(write_half)).in_current_span());
     let mut reader = BufReader::new(read_half);
-    let config = &broker.config;
+    let config = &services.config;
     let budgets = Budgets::new(
         queued,
         config.queued_max_request_bytes,
@@ -65,7 +64,7 @@ pub async fn serve(
                 break;
             }
         };
-        match dispatch_from(&broker, &listener, Some(peer), frame) {
+        match dispatch_from(&services, &listener, Some(peer), frame) {
             Dispatch::Respond(response) => {
                 if tx.send((response, held)).await.is_err() {
                     break;

@@ -3,7 +3,7 @@
 mod budget;
 mod connection;
 pub mod frame;
-mod scrub;
+pub mod metrics;
 mod sendfile;
 
 use std::net::SocketAddr;
@@ -17,16 +17,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::api::ListenerInfo;
-use crate::broker::Broker;
-use crate::config::{Config, FsyncPolicy};
+use crate::api::{ListenerInfo, Services};
+use crate::app;
+use crate::config::Config;
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A broker that is serving; [`RunningBroker::shutdown`] stops it cleanly.
 pub struct RunningBroker {
-    pub broker: Arc<Broker>,
+    pub services: Arc<Services>,
     /// Each listener's advertised address and the address it is bound to.
     pub listeners: Vec<(ListenerInfo, SocketAddr)>,
     /// Where /metrics and /health are served (`metrics_listen`), if anywhere.
@@ -45,7 +45,7 @@ impl RunningBroker {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         // Parked JoinGroup/SyncGroup requests would hold their connections open.
-        self.broker.groups.begin_shutdown();
+        app::begin_shutdown(&self.services);
         self.tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
             .await
@@ -53,21 +53,20 @@ impl RunningBroker {
         {
             tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
         }
-        self.broker.close().await;
+        app::close(&self.services).await;
     }
 }
 
 /// Open the broker and bind every listener (port 0 picks a free port).
 pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     let specs = config.listeners()?;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let services = tokio::task::spawn_blocking(move || app::open(config)).await??;
+    let config = services.config.clone();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let limits = Limits {
-        connections: Arc::new(Semaphore::new(broker.config.max_connections)),
-        queued: Arc::new(Semaphore::new(
-            broker.config.queued_max_request_bytes as usize,
-        )),
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        queued: Arc::new(Semaphore::new(config.queued_max_request_bytes as usize)),
     };
     let mut listeners = Vec::new();
     for spec in specs {
@@ -94,28 +93,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         tasks.spawn(accept_loop(
             listener,
             Arc::new(info),
-            broker.clone(),
+            services.clone(),
             limits.clone(),
             shutdown.clone(),
             tasks.clone(),
         ));
     }
-    tasks.spawn(crate::txn::coordinator::run_driver(
-        broker.txns.clone(),
-        broker.config.producer_id_expiration_ms,
-        shutdown.clone(),
-    ));
+    app::start_timers(&services, &shutdown, &tasks);
     // Last, so that /health answering means every Kafka listener accepts connections.
-    let metrics_addr = match &broker.config.metrics_listen {
+    let metrics_addr = match &config.metrics_listen {
         Some(addr) => {
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding the metrics listener to {addr}"))?;
             let bound = listener.local_addr()?;
             tracing::info!(bind = %bound, "serving /metrics and /health");
-            tasks.spawn(crate::metrics::http::serve(
+            tasks.spawn(metrics::http::serve(
                 listener,
-                broker.clone(),
+                services.clone(),
                 shutdown.clone(),
                 tasks.clone(),
             ));
@@ -123,17 +118,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         }
         None => None,
     };
-    if let FsyncPolicy::Interval(ms) = broker.config.fsync {
-        tasks.spawn(flush_periodically(
-            broker.clone(),
-            Duration::from_millis(ms.max(1)),
-            shutdown.clone(),
-        ));
-    }
-    tasks.spawn(maintain_logs(broker.clone(), shutdown.clone()));
-    scrub::spawn(&broker, &shutdown, &tasks);
     Ok(RunningBroker {
-        broker,
+        services,
         listeners,
         metrics_addr,
         shutdown,
@@ -145,7 +131,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let running = start(config).await?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, node_id = running.broker.node_id, cluster_id = %running.broker.cluster_id, "gregor started");
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, node_id = running.services.cluster.this_node(), cluster_id = %running.services.cluster.cluster_id(), "gregor started");
     wait_for_signal().await?;
     tracing::info!("shutting down");
     running.shutdown().await;
@@ -174,7 +160,7 @@ struct Limits {
 async fn accept_loop(
     listener: TcpListener,
     info: Arc<ListenerInfo>,
-    broker: Arc<Broker>,
+    services: Arc<Services>,
     limits: Limits,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -182,7 +168,7 @@ async fn accept_loop(
     loop {
         // Wait for a free connection slot before accepting (the cap on connections).
         if limits.connections.available_permits() == 0 {
-            broker
+            services
                 .metrics
                 .connections
                 .cap_reached
@@ -207,50 +193,16 @@ async fn accept_loop(
         let span = tracing::debug_span!("connection", %peer, listener = %info.name);
         tasks.spawn(
             {
-                let (broker, info, shutdown) = (broker.clone(), info.clone(), shutdown.clone());
+                let (services, info, shutdown) = (services.clone(), info.clone(), shutdown.clone());
                 let queued = limits.queued.clone();
-                let open = broker.metrics.connections.accepted();
+                let open = services.metrics.connections.accepted();
                 async move {
-                    connection::serve(stream, peer, broker, info, queued, shutdown).await;
+                    connection::serve(stream, peer, services, info, queued, shutdown).await;
                     drop(open);
                     drop(permit);
                 }
             }
             .instrument(span),
         );
-    }
-}
-
-/// Retention every `log_retention_check_interval_ms`, the log cleaner every
-/// `log_cleaner_backoff_ms`; both do file I/O, so they run on the blocking pool.
-async fn maintain_logs(broker: Arc<Broker>, shutdown: CancellationToken) {
-    // The first runs come one period after start-up (Kafka also delays its first retention
-    // check), not at once.
-    let every = |ms: u64| {
-        let period = Duration::from_millis(ms.max(1));
-        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
-    };
-    let mut retention = every(broker.config.log_retention_check_interval_ms);
-    let mut cleaner = every(broker.config.log_cleaner_backoff_ms);
-    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let b = broker.clone();
-        let job: Box<dyn FnOnce() + Send> = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = retention.tick() => Box::new(move || b.enforce_retention(crate::clock::now_ms())),
-            _ = cleaner.tick() => Box::new(move || b.clean_logs(crate::clock::now_ms())),
-        };
-        let _ = tokio::task::spawn_blocking(job).await;
-    }
-}
-
-async fn flush_periodically(broker: Arc<Broker>, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => broker.flush_all().await,
-        }
     }
 }

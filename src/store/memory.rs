@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{Entries, KvStore, StoreError, WriteOp};
+use crate::blocking::blocking_call;
 
 /// Process memory; for tests and `--storage memory`.
 #[derive(Default)]
@@ -22,10 +23,12 @@ impl MemoryStore {
 
 impl KvStore for MemoryStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        blocking_call("a metadata store read");
         Ok(self.map().get(key).cloned())
     }
 
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        blocking_call("a metadata store write");
         let mut map = self.map();
         for op in ops {
             match op {
@@ -42,6 +45,7 @@ impl KvStore for MemoryStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
+        blocking_call("a metadata store compare-and-swap");
         let mut map = self.map();
         if map.get(key).map(Vec::as_slice) != expected {
             return Ok(false);
@@ -51,6 +55,7 @@ impl KvStore for MemoryStore {
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        blocking_call("a metadata store scan");
         Ok(self
             .map()
             .range(prefix.to_vec()..)

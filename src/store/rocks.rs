@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use super::{Entries, KvStore, StoreError, WriteOp};
+use crate::blocking::blocking_call;
 
 /// RocksDB on local disk; every write is synced before it returns.
 pub struct RocksStore {
@@ -34,10 +35,12 @@ impl RocksStore {
 
 impl KvStore for RocksStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        blocking_call("a metadata store read");
         self.db.get(key).map_err(err)
     }
 
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        blocking_call("a metadata store write");
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         self.write_locked(ops)
     }
@@ -48,6 +51,7 @@ impl KvStore for RocksStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
+        blocking_call("a metadata store compare-and-swap");
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if self.db.get(key).map_err(err)?.as_deref() != expected {
             return Ok(false);
@@ -57,6 +61,7 @@ impl KvStore for RocksStore {
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+        blocking_call("a metadata store scan");
         let mut out = Vec::new();
         for item in self
             .db

@@ -1,13 +1,10 @@
-//! Producer ids and per-partition sequence checks (idempotent producing), and transactions:
-//! the coordinator (`coordinator`, on a [`crate::coord::Runtime`]; state machine in `state`),
-//! the produce path's view of open transactions (`gate`), markers, and per-partition
-//! transaction state (`ongoing`).
+//! Producer ids and transactions: the coordinator (`coordinator`, on a
+//! [`crate::coord::Runtime`]; state machine in `state`) and the produce path's view of open
+//! transactions (`gate`). Per-partition producer and transaction state lives with the
+//! partition ([`crate::partition`]).
 
 pub mod coordinator;
 pub mod gate;
-pub mod marker;
-pub mod ongoing;
-pub mod sequence;
 pub mod state;
 
 use std::sync::Mutex;

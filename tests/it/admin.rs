@@ -119,7 +119,7 @@ async fn topic_configs_describe_alter_validate_persist_and_apply() {
         value_of(&cfg, "cleanup.policy"),
         ("delete,compact".into(), 1)
     );
-    let topic = b.broker.topics.get(TOPIC).unwrap();
+    let topic = b.services.topics.get(TOPIC).unwrap();
     assert_eq!(topic.config().0.get("segment.bytes").unwrap(), "1048576");
 
     // A bad value is INVALID_CONFIG naming what is wrong, and changes nothing.
@@ -189,7 +189,7 @@ async fn topic_configs_describe_alter_validate_persist_and_apply() {
 async fn broker_configs_carry_a_version_signal_and_refuse_changes() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let node = b.broker.node_id.to_string();
+    let node = b.services.cluster.this_node().to_string();
     let resp = c.call(&describe(BROKER_RESOURCE, &node), 4).await;
     let r = &resp.results[0];
     assert_eq!(r.error_code, 0);
@@ -293,7 +293,10 @@ async fn features_log_dirs_and_single_node_answers() {
     };
     let code = |r: AlterPartitionReassignmentsResponse| r.responses[0].partitions[0].error_code;
     assert_eq!(
-        code(c.call(&move_to(Some(vec![b.broker.node_id])), 0).await),
+        code(
+            c.call(&move_to(Some(vec![b.services.cluster.this_node()])), 0)
+                .await
+        ),
         0
     );
     assert_eq!(code(c.call(&move_to(Some(vec![99])), 0).await), 39);

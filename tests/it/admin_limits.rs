@@ -328,10 +328,10 @@ async fn names_colliding_on_dot_and_underscore_are_refused() {
     // Auto-creation is refused too; Kafka's Metadata answers that as an unknown topic.
     let auto = metadata(&mut c, &["coll_x"], true).await;
     assert_eq!(auto[0].1, UNKNOWN_TOPIC_OR_PARTITION);
-    assert!(b.broker.topics.get("coll_x").is_none());
+    assert!(b.services.topics.get("coll_x").is_none());
     // '-' is not unified, and a deleted topic no longer blocks its twin.
     assert_eq!(create(&mut c, &[("coll-x", 1)], false).await[0].1, 0);
-    b.broker.delete_topic("coll.x").unwrap();
+    b.services.topics.delete_topic("coll.x").unwrap();
     assert_eq!(create(&mut c, &[("coll_x", 1)], false).await[0].1, 0);
     b.shutdown().await;
 }
@@ -375,7 +375,7 @@ async fn a_name_given_twice_in_create_topics_is_an_invalid_request() {
             )
         ]
     );
-    assert!(b.broker.topics.get("twice").is_none());
+    assert!(b.services.topics.get("twice").is_none());
     b.shutdown().await;
 }
 

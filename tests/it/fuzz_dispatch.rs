@@ -30,7 +30,7 @@ proptest! {
             frame.extend_from_slice(&(APIS[api].key as i16).to_be_bytes());
             frame.extend_from_slice(&version.to_be_bytes());
             frame.extend_from_slice(&tail);
-            match dispatch(&running.broker, &listener, Bytes::from(frame)) {
+            match dispatch(&running.services, &listener, Bytes::from(frame)) {
                 Dispatch::Respond(f) => {
                     // Bounded: a valid-looking fetch may long-poll.
                     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), f).await;

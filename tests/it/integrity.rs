@@ -94,7 +94,10 @@ fn sample(text: &str, key: &str) -> Option<f64> {
 async fn filled_topic(b: &gregor::server::RunningBroker) {
     let configs: BTreeMap<String, String> =
         [("segment.bytes".to_string(), "400".to_string())].into();
-    b.broker.create_topic(TOPIC, 1, configs, false).unwrap();
+    b.services
+        .topics
+        .create_topic(TOPIC, 1, configs, false)
+        .unwrap();
     let mut c = Client::connect(b).await;
     for round in 0..12 {
         produce(&mut c, round).await;
@@ -126,7 +129,7 @@ async fn the_scrub_finds_a_flipped_byte_and_fetch_answers_corrupt_message() {
     let key = format!("gregor_log_corrupt_batches_total{{topic=\"{TOPIC}\",partition=\"0\"}}");
     let mut text = String::new();
     for _ in 0..100 {
-        text = gregor::metrics::scrape::render(&b.broker).await;
+        text = gregor::server::metrics::scrape::render(&b.services).await;
         if sample(&text, &key) == Some(1.0) {
             break;
         }
@@ -147,7 +150,7 @@ async fn the_scrub_finds_a_flipped_byte_and_fetch_answers_corrupt_message() {
     assert_eq!(bases.first(), Some(&6));
     // Found once, however many passes run.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = gregor::metrics::scrape::render(&b.broker).await;
+    let text = gregor::server::metrics::scrape::render(&b.services).await;
     assert_eq!(sample(&text, &key), Some(1.0));
     b.shutdown().await;
 }
@@ -167,8 +170,8 @@ async fn a_truncated_sealed_segment_is_found_at_start_up() {
     file.set_len(batches[1].0 + 20).unwrap();
 
     let b = broker(Some(dir.path())).await;
-    let p = b.broker.partition(TOPIC, 0).unwrap();
-    let text = gregor::metrics::scrape::render(&b.broker).await;
+    let p = b.services.topics.partition(TOPIC, 0).unwrap();
+    let text = gregor::server::metrics::scrape::render(&b.services).await;
     let labels = format!("{{topic=\"{TOPIC}\",partition=\"0\"}}");
     assert_eq!(
         sample(&text, &format!("gregor_log_recovery_errors_total{labels}")),

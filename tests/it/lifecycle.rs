@@ -89,7 +89,8 @@ async fn delete_records_moves_the_log_start_offset_for_good() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(Some(dir.path())).await;
     let topic = "deletable";
-    b.broker
+    b.services
+        .topics
         .create_topic(topic, 1, configs(&[("segment.bytes", "300")]), false)
         .unwrap();
     let mut c = Client::connect(&b).await;
@@ -122,7 +123,8 @@ async fn delete_records_moves_the_log_start_offset_for_good() {
     assert_eq!(earliest(&mut c, topic).await, 60);
 
     // A compact-only topic refuses, as Kafka does (POLICY_VIOLATION).
-    b.broker
+    b.services
+        .topics
         .create_topic(
             "compacted",
             1,
@@ -136,7 +138,8 @@ async fn delete_records_moves_the_log_start_offset_for_good() {
 #[tokio::test]
 async fn compacted_topics_refuse_records_without_keys() {
     let b = broker(None).await;
-    b.broker
+    b.services
+        .topics
         .create_topic(
             "keyed",
             1,
@@ -178,7 +181,8 @@ async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut
 async fn retention_drops_old_segments_while_producing() {
     let b = busy_broker().await;
     let topic = "expiring";
-    b.broker
+    b.services
+        .topics
         .create_topic(
             topic,
             1,
@@ -213,7 +217,8 @@ async fn retention_drops_old_segments_while_producing() {
 async fn compaction_keeps_one_value_per_key() {
     let b = busy_broker().await;
     let topic = "latest";
-    b.broker
+    b.services
+        .topics
         .create_topic(
             topic,
             1,

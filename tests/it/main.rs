@@ -9,6 +9,7 @@ mod common;
 mod admin;
 mod admin_cli;
 mod admin_limits;
+mod blocking;
 mod cli;
 mod durability;
 mod fuzz_dispatch;

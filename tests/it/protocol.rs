@@ -209,7 +209,7 @@ async fn fetch_by_topic_id_from_v13() {
         batch(&[record("k", "v", 1)], Compression::None),
     )
     .await;
-    let id = b.broker.topics.get(TOPIC).unwrap().id;
+    let id = b.services.topics.get(TOPIC).unwrap().id;
     let mut req = fetch_request("", 1, 0, 0);
     req.topics[0].topic_id = id;
     let resp = c.call(&req, 13).await;
@@ -313,7 +313,7 @@ async fn produce_errors_per_partition() {
         .call(&produce_request("not-created", 1, good.clone(), -1), 9)
         .await;
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 3);
-    assert!(b.broker.topics.get("not-created").is_none());
+    assert!(b.services.topics.get("not-created").is_none());
     let resp = c
         .call(&produce_request(TOPIC, 7, good.clone(), -1), 9)
         .await;
@@ -342,7 +342,14 @@ async fn produce_errors_per_partition() {
     let resp = c.call(&produce_request(TOPIC, 0, good, 2), 9).await;
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 21);
     // Nothing of that was written.
-    assert_eq!(b.broker.partition(TOPIC, 0).unwrap().log_end_offset(), 0);
+    assert_eq!(
+        b.services
+            .topics
+            .partition(TOPIC, 0)
+            .unwrap()
+            .log_end_offset(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -410,7 +417,10 @@ async fn topic_administration() {
     assert_eq!(code(c.call(&create("rf3", 1, 3), 7).await), 38);
     assert_eq!(code(c.call(&create("bad/name", 1, 1), 7).await), 17);
     assert_eq!(code(c.call(&create("defaults", -1, -1), 4).await), 0);
-    assert_eq!(b.broker.topics.get("orders").unwrap().partition_count(), 3);
+    assert_eq!(
+        b.services.topics.get("orders").unwrap().partition_count(),
+        3
+    );
 
     let grow = |n: &str, count: i32| {
         CreatePartitionsRequest::default()
@@ -426,7 +436,10 @@ async fn topic_administration() {
         c.call(&grow("orders", 2), 3).await.results[0].error_code,
         37
     );
-    assert_eq!(b.broker.topics.get("orders").unwrap().partition_count(), 5);
+    assert_eq!(
+        b.services.topics.get("orders").unwrap().partition_count(),
+        5
+    );
 
     let delete = DeleteTopicsRequest::default()
         .with_timeout_ms(5000)
@@ -434,7 +447,7 @@ async fn topic_administration() {
     let resp = c.call(&delete, 4).await;
     assert_eq!(resp.responses[0].error_code, 0);
     assert_eq!(resp.responses[1].error_code, 3);
-    assert!(b.broker.topics.get("orders").is_none());
+    assert!(b.services.topics.get("orders").is_none());
     // A new topic of the same name starts empty.
     assert_eq!(code(c.call(&create("orders", 1, 1), 7).await), 0);
 }
@@ -445,7 +458,7 @@ async fn describe_cluster_names_this_node() {
     let mut c = Client::connect(&b).await;
     let resp = c.call(&DescribeClusterRequest::default(), 1).await;
     assert_eq!(resp.error_code, 0);
-    assert_eq!(resp.cluster_id.as_str(), b.broker.cluster_id);
+    assert_eq!(resp.cluster_id.as_str(), b.services.cluster.cluster_id());
     assert_eq!(resp.brokers.len(), 1);
     assert_eq!(resp.brokers[0].port, b.addr().port() as i32);
     assert_eq!(resp.cluster_authorized_operations, i32::MIN);
@@ -503,7 +516,7 @@ async fn every_advertised_version_answers() {
     }
     for v in range(ApiKey::Fetch) {
         let mut req = fetch_request(TOPIC, 0, 0, 0);
-        req.topics[0].topic_id = b.broker.topics.get(TOPIC).unwrap().id;
+        req.topics[0].topic_id = b.services.topics.get(TOPIC).unwrap().id;
         let resp = c.call(&req, v).await;
         assert_eq!(resp.responses[0].partitions[0].error_code, 0, "fetch v{v}");
     }
@@ -547,8 +560,9 @@ async fn every_advertised_version_answers() {
         );
     }
     for v in range(ApiKey::CreatePartitions) {
-        if b.broker.topics.get(&format!("t{v}")).is_none() {
-            b.broker
+        if b.services.topics.get(&format!("t{v}")).is_none() {
+            b.services
+                .topics
                 .create_topic(&format!("t{v}"), 1, Default::default(), false)
                 .unwrap();
         }
@@ -565,8 +579,9 @@ async fn every_advertised_version_answers() {
     }
     for v in range(ApiKey::DeleteTopics) {
         let topic = format!("t{v}");
-        if b.broker.topics.get(&topic).is_none() {
-            b.broker
+        if b.services.topics.get(&topic).is_none() {
+            b.services
+                .topics
                 .create_topic(&topic, 1, Default::default(), false)
                 .unwrap();
         }
@@ -748,7 +763,11 @@ async fn idempotent_retries_are_written_once() {
         "a gap is OUT_OF_ORDER_SEQUENCE_NUMBER"
     );
     assert_eq!(
-        b.broker.partition(TOPIC, 0).unwrap().log_end_offset(),
+        b.services
+            .topics
+            .partition(TOPIC, 0)
+            .unwrap()
+            .log_end_offset(),
         6,
         "the retry was not written"
     );

@@ -67,7 +67,7 @@ pub struct ListedGroup {
     pub state: State,
 }
 
-/// The handle API handlers use; cheap to share (it lives in the Broker).
+/// The handle API handlers use (shared through the services).
 pub struct GroupCoordinator {
     config: GroupConfig,
     runtime: Runtime<Coordinator>,

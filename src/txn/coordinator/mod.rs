@@ -44,8 +44,8 @@ use crate::error::{BrokerError, Result};
 use crate::group::coordinator::OffsetToCommit;
 use crate::group::now_ms;
 use crate::log::batch::BatchHeader;
-use crate::meta::partition::Appended;
 use crate::meta::Partition;
+use crate::partition::Appended;
 use crate::store::{KvStore, StoreError};
 use txns::{Txns, EXPIRY_CHECK};
 

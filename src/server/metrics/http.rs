@@ -10,8 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::exposition::CONTENT_TYPE;
-use crate::broker::Broker;
+use crate::api::Services;
+use crate::metrics::exposition::CONTENT_TYPE;
 
 /// Largest request head read; scrapers send a few hundred bytes.
 const MAX_HEAD: usize = 8 * 1024;
@@ -20,7 +20,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(
     listener: TcpListener,
-    broker: Arc<Broker>,
+    services: Arc<Services>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
@@ -36,12 +36,12 @@ pub async fn serve(
                 }
             },
         };
-        let (broker, shutdown) = (broker.clone(), shutdown.clone());
+        let (services, shutdown) = (services.clone(), shutdown.clone());
         // A slow client must not hold up shutdown, which waits for tracked tasks.
         tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                result = respond(stream, &broker) => if let Err(e) = result {
+                result = respond(stream, &services) => if let Err(e) = result {
                     tracing::debug!(error = %e, "metrics: request failed");
                 },
             }
@@ -49,7 +49,7 @@ pub async fn serve(
     }
 }
 
-async fn respond(mut stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
+async fn respond(mut stream: TcpStream, services: &Services) -> std::io::Result<()> {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(head) => head?,
         Err(_) => return Ok(()),
@@ -57,8 +57,12 @@ async fn respond(mut stream: TcpStream, broker: &Broker) -> std::io::Result<()> 
     let (status, content_type, body) = match parse_request_line(&head) {
         Some((method @ ("GET" | "HEAD"), path)) => {
             let (status, content_type, body) = match path {
-                "/metrics" => ("200 OK", CONTENT_TYPE, super::scrape::render(broker).await),
-                // The broker accepts connections: the metrics listener starts after every
+                "/metrics" => (
+                    "200 OK",
+                    CONTENT_TYPE,
+                    super::scrape::render(services).await,
+                ),
+                // The services accepts connections: the metrics listener starts after every
                 // Kafka listener is bound and stops when shutdown begins.
                 "/health" => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
                 _ => (

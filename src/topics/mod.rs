@@ -1,5 +1,6 @@
-//! The broker's shared state: identity, topics with their partition logs, the metadata
-//! store, and the topic administration every API handler goes through.
+//! The topics service: every topic with its partition logs, their administration (create,
+//! grow, delete, alter configs; `admin`) and the log maintenance that runs over all of them
+//! (flush, retention, cleaner, close).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,21 +9,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::config::{Config, FsyncPolicy, StorageKind};
+use crate::blocking::blocking_call;
+use crate::config::{Config, FsyncPolicy};
 use crate::error::{BrokerError, Result};
-use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::retention::Retention;
 use crate::log::{Backing, LogConfig, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
-use crate::metrics::Metrics;
-use crate::store::{self, KvStore, MemoryStore};
-use crate::txn::coordinator::TxnCoordinator;
+use crate::metrics::Histogram;
+use crate::store::KvStore;
 
-mod topic_admin;
-mod txn_io;
-pub use topic_admin::NewTopic;
+mod admin;
+pub use admin::NewTopic;
 
-const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 const TOPIC_PREFIX: &str = "topic/";
 
 /// A topic as persisted in the metadata store.
@@ -34,92 +32,84 @@ struct TopicRecord {
     configs: BTreeMap<String, String>,
 }
 
-pub struct Broker {
-    pub config: Config,
-    pub node_id: i32,
-    pub cluster_id: String,
-    pub topics: TopicRegistry,
+pub struct Topics {
+    config: Arc<Config>,
+    registry: TopicRegistry,
     store: Arc<dyn KvStore>,
-    /// Consumer groups and committed offsets.
-    pub groups: GroupCoordinator,
-    /// Counters and histograms for /metrics (see src/metrics).
-    pub metrics: Arc<Metrics>,
-    /// Transactions (transactional ids, markers, timeouts) and producer ids.
-    pub txns: TxnCoordinator,
     /// Where partition logs live; None keeps them in memory.
     logs_dir: Option<PathBuf>,
-    pub(crate) log_defaults: LogConfig,
+    log_defaults: LogConfig,
+    /// Every group-commit fsync's duration, shared by all partitions (for /metrics).
+    fsync_latency: Arc<Histogram>,
     /// Serialises topic creation, deletion and growth (they touch files and the store).
     admin: Mutex<()>,
     /// Most partitions this broker holds (`max_broker_partitions`, or derived from the
     /// descriptor limit).
-    pub max_partitions: u64,
+    max_partitions: u64,
 }
 
-impl Broker {
-    /// Open the store, load every topic (recovering its logs) and ensure the configured
-    /// topics exist.
-    pub fn open(config: Config) -> anyhow::Result<Arc<Self>> {
-        let (store, logs_dir): (Arc<dyn KvStore>, _) = match config.storage {
-            StorageKind::Memory => (Arc::new(MemoryStore::new()), None),
-            StorageKind::Disk => {
-                let meta = config.data_dir.join("meta");
-                let logs = config.data_dir.join("logs");
-                std::fs::create_dir_all(&meta)
-                    .with_context(|| format!("creating {}", meta.display()))?;
-                std::fs::create_dir_all(&logs)
-                    .with_context(|| format!("creating {}", logs.display()))?;
-                (store::open_disk(&meta)?, Some(logs))
-            }
-        };
-        let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
+impl Topics {
+    /// Load every topic recorded in `store` (recovering its logs, in `logs_dir` or in memory)
+    /// and create the configured topics that do not exist yet. Blocks on files and the store.
+    pub fn open(
+        config: Arc<Config>,
+        store: Arc<dyn KvStore>,
+        logs_dir: Option<PathBuf>,
+        fsync_latency: Arc<Histogram>,
+    ) -> anyhow::Result<Self> {
         let log_defaults = LogConfig {
             segment_bytes: config.segment_bytes,
             segment_ms: config.segment_ms,
             ..LogConfig::default()
         };
-        let groups = GroupCoordinator::open(store.clone(), GroupConfig::from_config(&config))?;
-        let txns = TxnCoordinator::open(
-            store.clone(),
-            config.transaction_max_timeout_ms,
-            config.transactional_id_expiration_ms,
-        )?;
-        let broker = Self {
-            groups,
-            txns,
-            node_id: config.node_id,
-            cluster_id,
-            topics: TopicRegistry::default(),
+        let topics = Self {
+            registry: TopicRegistry::default(),
             store,
             logs_dir,
             log_defaults,
+            fsync_latency,
             admin: Mutex::new(()),
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),
-            metrics: Arc::default(),
             config,
         };
-        if let Some(dir) = &broker.logs_dir {
+        if let Some(dir) = &topics.logs_dir {
             remove_deleted_logs(dir);
         }
-        broker.load_topics()?;
+        topics.load()?;
         tracing::info!(
-            max_broker_partitions = broker.max_partitions,
+            max_broker_partitions = topics.max_partitions,
             fd_limit = meta::limits::fd_limit(),
             "partition cap"
         );
-        for spec in broker.config.topics()? {
-            if broker.topics.get(&spec.name).is_none() {
-                broker.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false)?;
+        for spec in topics.config.topics()? {
+            if topics.get(&spec.name).is_none() {
+                topics.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false)?;
                 tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
             }
         }
-        let broker = Arc::new(broker);
-        broker
-            .txns
-            .attach(Arc::new(txn_io::BrokerTxnIo(Arc::downgrade(&broker))));
-        Ok(broker)
+        Ok(topics)
+    }
+
+    /// The topic of that name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.registry.get(name)
+    }
+
+    /// The topic of that id.
+    pub fn by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.registry.by_id(id)
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        self.registry.all()
+    }
+
+    /// The topic defaults a partition's log starts from (broker settings).
+    pub fn log_defaults(&self) -> &LogConfig {
+        &self.log_defaults
     }
 
     fn durability(&self) -> Durability {
@@ -129,7 +119,7 @@ impl Broker {
         }
     }
 
-    fn load_topics(&self) -> anyhow::Result<()> {
+    fn load(&self) -> anyhow::Result<()> {
         for (key, value) in self.store.scan_prefix(TOPIC_PREFIX.as_bytes())? {
             let name = String::from_utf8_lossy(&key[TOPIC_PREFIX.len()..]).into_owned();
             let record: TopicRecord = serde_json::from_slice(&value)
@@ -139,7 +129,7 @@ impl Broker {
                 .map(|i| self.open_partition(&name, i, &config))
                 .collect::<Result<Vec<_>>>()
                 .with_context(|| format!("opening the logs of topic {name}"))?;
-            self.topics.insert(Arc::new(Topic {
+            self.registry.insert(Arc::new(Topic {
                 name,
                 id: record.id,
                 config: RwLock::new(config),
@@ -171,7 +161,7 @@ impl Broker {
             index,
             log,
             self.durability(),
-            self.metrics.fsync.clone(),
+            self.fsync_latency.clone(),
         )?))
     }
 
@@ -187,7 +177,10 @@ impl Broker {
         Ok(())
     }
 
+    /// Every administration (files and the store) starts here, off the async workers.
+    #[track_caller]
     fn admin_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        blocking_call("topic administration");
         self.admin.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -200,10 +193,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<()> {
         let _admin = self.admin_lock();
-        let topic = self
-            .topics
-            .get(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let topic = self.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         let config = TopicConfig::new(change(&topic.config())?)?;
         if validate_only {
             return Ok(());
@@ -223,15 +213,14 @@ impl Broker {
 
     /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
-        self.topics
-            .get(topic)
+        self.get(topic)
             .and_then(|t| t.partition(index))
             .ok_or(BrokerError::UnknownTopicOrPartition)
     }
 
     /// Fsync every partition (interval flusher and shutdown).
     pub async fn flush_all(&self) {
-        for topic in self.topics.all() {
+        for topic in self.all() {
             for p in topic.partitions() {
                 if let Err(e) = p.flush().await {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
@@ -242,11 +231,12 @@ impl Broker {
 
     /// Retention (cleanup.policy with delete): drop old segments of every partition.
     pub fn enforce_retention(&self, now_ms: i64) {
+        blocking_call("retention");
         let defaults = Retention {
             ms: self.config.log_retention_ms,
             bytes: self.config.log_retention_bytes,
         };
-        for topic in self.topics.all() {
+        for topic in self.all() {
             let config = topic.config();
             if !config.cleanup_policy().0 {
                 continue;
@@ -268,7 +258,8 @@ impl Broker {
 
     /// The log cleaner (cleanup.policy with compact): compact every partition dirty enough.
     pub fn clean_logs(&self, now_ms: i64) {
-        for topic in self.topics.all() {
+        blocking_call("the log cleaner");
+        for topic in self.all() {
             let config = topic.config();
             if !config.is_compacted() {
                 continue;
@@ -290,10 +281,8 @@ impl Broker {
 
     /// Make everything durable and mark logs cleanly closed.
     pub async fn close(&self) {
-        self.txns.shutdown();
-        self.groups.shutdown();
         self.flush_all().await;
-        for topic in self.topics.all() {
+        for topic in self.all() {
             for p in topic.partitions() {
                 if let Err(e) = p.close() {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "close failed");
@@ -307,31 +296,6 @@ fn topic_key(name: &str) -> String {
     format!("{TOPIC_PREFIX}{name}")
 }
 
-/// The persisted cluster id, generated (Kafka-style: base64url of a random UUID) on first start.
-fn cluster_id(store: &dyn KvStore, configured: Option<&str>) -> anyhow::Result<String> {
-    if let Some(id) = store.get(CLUSTER_ID_KEY)? {
-        return Ok(String::from_utf8_lossy(&id).into_owned());
-    }
-    let id = match configured {
-        Some(id) => id.to_string(),
-        None => base64url(Uuid::new_v4().as_bytes()),
-    };
-    store.put(CLUSTER_ID_KEY, id.as_bytes())?;
-    Ok(id)
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// Finish removals that a crash interrupted.
 fn remove_deleted_logs(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -341,15 +305,5 @@ fn remove_deleted_logs(dir: &std::path::Path) {
         if entry.file_name().to_string_lossy().ends_with("-delete") {
             let _ = std::fs::remove_dir_all(entry.path());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cluster_ids_look_like_kafkas() {
-        let id = super::base64url(&[0xff; 16]);
-        assert_eq!(id.len(), 22);
-        assert_eq!(id, "_____________________w");
     }
 }

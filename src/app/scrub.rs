@@ -1,7 +1,7 @@
 //! The background scrub's driver: one blocking-pool thread that, every
 //! `log_scrub_interval_ms`, walks every partition's segments (see [`crate::log::scrub`]) at
 //! no more than `log_scrub_bytes_per_second`, stopping promptly at shutdown. It holds the
-//! broker weakly between passes and gives up once it is the broker's last holder, so a broker
+//! services weakly between passes and gives up once it is their last holder, so a broker
 //! dropped without `shutdown` (tests) does not keep its runtime waiting on this thread.
 
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broker::Broker;
+use crate::api::Services;
 use crate::config::StorageKind;
 use crate::log::scrub::Pace;
 use crate::metrics::Metrics;
@@ -20,30 +20,35 @@ use crate::metrics::Metrics;
 const TICK: Duration = Duration::from_millis(100);
 
 /// Start the scrub unless it is off (rate 0) or there is nothing on disk to check.
-pub(super) fn spawn(broker: &Arc<Broker>, shutdown: &CancellationToken, tasks: &TaskTracker) {
-    let rate = broker.config.log_scrub_bytes_per_second;
-    if rate == 0 || broker.config.storage == StorageKind::Memory {
+pub(super) fn spawn(services: &Arc<Services>, shutdown: &CancellationToken, tasks: &TaskTracker) {
+    let rate = services.config.log_scrub_bytes_per_second;
+    if rate == 0 || services.config.storage == StorageKind::Memory {
         return;
     }
-    let every = Duration::from_millis(broker.config.log_scrub_interval_ms.max(1));
-    let (weak, shutdown) = (Arc::downgrade(broker), shutdown.clone());
+    let every = Duration::from_millis(services.config.log_scrub_interval_ms.max(1));
+    let (weak, shutdown) = (Arc::downgrade(services), shutdown.clone());
     tasks.spawn_blocking(move || run(&weak, rate, every, &shutdown));
 }
 
-fn run(weak: &Weak<Broker>, rate: u64, every: Duration, shutdown: &CancellationToken) {
+fn run(weak: &Weak<Services>, rate: u64, every: Duration, shutdown: &CancellationToken) {
     let stop = || shutdown.is_cancelled() || weak.strong_count() <= 1;
     // The first pass comes one interval after start-up, like retention's first run.
     while sleep(every, &stop) {
-        let Some(broker) = weak.upgrade() else { return };
-        let mut pacer = Pacer::new(rate, &broker.metrics, &stop);
-        for topic in broker.topics.all() {
+        let Some(services) = weak.upgrade() else {
+            return;
+        };
+        let mut pacer = Pacer::new(rate, &services.metrics, &stop);
+        for topic in services.topics.all() {
             for partition in topic.partitions() {
                 if !partition.scrub(&mut pacer) {
                     return;
                 }
             }
         }
-        broker.metrics.scrub_passes.fetch_add(1, Ordering::Relaxed);
+        services
+            .metrics
+            .scrub_passes
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -16,9 +16,14 @@ use crate::log::retention::Retention;
 use crate::log::scrub::{self, Pace};
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, Region};
 use crate::metrics::{Histogram, Integrity, Traffic};
-use crate::txn::marker;
-use crate::txn::ongoing::{AbortedTxn, PartitionTxns};
-use crate::txn::sequence::{ProducerStates, Verdict};
+
+pub mod marker;
+mod producers;
+mod txns;
+
+use producers::{ProducerStates, Verdict};
+pub use txns::AbortedTxn;
+use txns::PartitionTxns;
 
 /// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
 /// producer retrying after a restart retries recent batches).
@@ -57,6 +62,16 @@ impl Records {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Records in these batches (by their headers' counts).
+    pub fn record_count(&self) -> u64 {
+        match self {
+            Records::Bytes(bytes) => batch::headers(bytes)
+                .map(|(_, h)| h.records_count.max(0) as u64)
+                .sum(),
+            Records::Regions(regions) => regions.iter().map(|r| r.records()).sum(),
+        }
     }
 }
 
@@ -101,7 +116,11 @@ impl Partition {
         let integrity = Integrity::default();
         let report = log.take_recovery_report();
         report.log(topic, index);
-        integrity.recovered(&report);
+        integrity.recovered(
+            report.bytes_truncated(),
+            report.indexes_rebuilt.len() as u64,
+            report.segments_scanned,
+        );
         for e in &report.damaged {
             integrity.recovery_errors.fetch_add(1, Ordering::Relaxed);
             report_damage(topic, index, &integrity, &e.0, "start-up recovery");

@@ -1,4 +1,4 @@
-//! Topic administration: create, grow, delete and auto-create, under the broker's admin lock.
+//! Topic administration: create, grow, delete and auto-create, under one admin lock.
 //!
 //! A request is checked whole before anything is made: Kafka's limit on what one operation
 //! may create and this broker's partition cap refuse it at once, for every topic in it. A
@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use super::{topic_key, Broker};
+use super::{topic_key, Topics};
 use crate::error::{BrokerError, Result};
 use crate::meta::limits::{self, EXCESSIVE_BATCH, MAX_RECORDS_PER_USER_OP};
 use crate::meta::{self, Partition, Topic, TopicConfig};
@@ -59,7 +59,7 @@ fn excessive() -> BrokerError {
     BrokerError::PolicyViolation(EXCESSIVE_BATCH.to_string())
 }
 
-impl Broker {
+impl Topics {
     /// Create topics (Kafka's CreateTopics semantics; `validate_only` checks without doing).
     /// `Err` refuses the whole request (every topic gets that error), else one result per
     /// topic in order; a validate-only result is a topic with no partitions.
@@ -115,10 +115,10 @@ impl Broker {
                 t.name
             )));
         }
-        if self.topics.get(&t.name).is_some() {
+        if self.registry.get(&t.name).is_some() {
             return Err(BrokerError::TopicAlreadyExists(t.name));
         }
-        if let Some(other) = self.topics.colliding(&t.name) {
+        if let Some(other) = self.registry.colliding(&t.name) {
             return Err(BrokerError::InvalidTopic(limits::collision_message(
                 &t.name, &other,
             )));
@@ -139,7 +139,7 @@ impl Broker {
 
     /// POLICY_VIOLATION if holding `adding` more partitions would pass the broker's cap.
     fn check_cap(&self, adding: u64) -> Result<()> {
-        let held = self.topics.partition_total();
+        let held = self.registry.partition_total();
         match limits::over_broker_cap(held, adding, self.max_partitions) {
             Some(message) => Err(BrokerError::PolicyViolation(message)),
             None => Ok(()),
@@ -154,7 +154,7 @@ impl Broker {
             opened.discard();
             return Err(e);
         }
-        self.topics.insert(topic.clone());
+        self.registry.insert(topic.clone());
         Ok(topic)
     }
 
@@ -192,12 +192,11 @@ impl Broker {
     pub fn delete_topic(&self, name: &str) -> Result<Uuid> {
         let _admin = self.admin_lock();
         let topic = self
-            .topics
+            .registry
             .get(name)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         self.store.delete(topic_key(name).as_bytes())?;
-        self.topics.remove(name);
-        self.groups.topic_deleted(name.to_string());
+        self.registry.remove(name);
         for partition in topic.partitions() {
             // Rename first so a new topic of the same name gets fresh directories even while
             // (or if a crash interrupts) the removal.
@@ -255,7 +254,7 @@ impl Broker {
 
     fn plan_growth(&self, name: &str, count: i32) -> Result<(Arc<Topic>, i32)> {
         let topic = self
-            .topics
+            .registry
             .get(name)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let current = topic.partition_count();
@@ -317,7 +316,7 @@ impl Broker {
                     Ok(topic)
                 }
                 Err(BrokerError::TopicAlreadyExists(_)) => self
-                    .topics
+                    .registry
                     .get(name)
                     .ok_or(BrokerError::UnknownTopicOrPartition),
                 Err(e) if !crate::config::valid_topic_name(name) => Err(e),
@@ -327,25 +326,6 @@ impl Broker {
                 }
             })
             .collect()
-    }
-
-    /// The topic; if it does not exist and `allow_create` (with auto-creation on), a new one
-    /// with the default partition count.
-    pub fn topic_or_create(&self, name: &str, allow_create: bool) -> Result<Arc<Topic>> {
-        if let Some(topic) = self.topics.get(name) {
-            return Ok(topic);
-        }
-        if !crate::config::valid_topic_name(name) {
-            return Err(BrokerError::InvalidTopic(format!(
-                "'{name}' is not a valid topic name"
-            )));
-        }
-        if !(allow_create && self.config.auto_create_topics) {
-            return Err(BrokerError::UnknownTopicOrPartition);
-        }
-        self.auto_create_topics(&[name.to_string()])
-            .pop()
-            .unwrap_or(Err(BrokerError::UnknownTopicOrPartition))
     }
 }
 

@@ -1,15 +1,15 @@
 //! What one scrape of /metrics shows: the hot-path counters, plus partition offsets, consumer
-//! group lag and process stats computed now from the broker's state.
+//! group lag and process stats computed now from the services's state.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::exposition::{Encoder, Kind};
-use super::process;
-use crate::broker::Broker;
+use crate::api::Services;
 use crate::group::classic::State;
 use crate::meta::Partition;
+use crate::metrics::exposition::{Encoder, Kind};
+use crate::metrics::process;
 
 const GROUP_STATES: [State; 5] = [
     State::Empty,
@@ -22,10 +22,10 @@ const GROUP_STATES: [State; 5] = [
 /// (metric name, help, how to read it from one partition's counters or log)
 type PartitionMetric<T> = (&'static str, &'static str, fn(&T) -> f64);
 
-pub async fn render(broker: &Broker) -> String {
+pub async fn render(services: &Services) -> String {
     let mut e = Encoder::default();
-    requests(&mut e, broker);
-    connections(&mut e, broker);
+    requests(&mut e, services);
+    connections(&mut e, services);
     e.family(
         "gregor_fsync_duration_seconds",
         "Time of one group-commit fsync of a partition log.",
@@ -34,29 +34,29 @@ pub async fn render(broker: &Broker) -> String {
     e.histogram(
         "gregor_fsync_duration_seconds",
         &[],
-        &broker.metrics.fsync.snapshot(),
+        &services.metrics.fsync.snapshot(),
     );
-    topics(&mut e, broker);
-    scrub(&mut e, broker);
-    groups(&mut e, broker).await;
+    topics(&mut e, services);
+    scrub(&mut e, services);
+    groups(&mut e, services).await;
     process::encode(&mut e);
     e.finish()
 }
 
-fn requests(e: &mut Encoder, broker: &Broker) {
+fn requests(e: &mut Encoder, services: &Services) {
     let name = "gregor_request_duration_seconds";
     e.family(
         name,
         "Time from reading a request to its response being ready, by API (rate() of _count is the request rate).",
         Kind::Histogram,
     );
-    for (key, h) in broker.metrics.requests() {
+    for (key, h) in services.metrics.requests() {
         e.histogram(name, &[("api", &format!("{key:?}"))], &h.snapshot());
     }
 }
 
-fn connections(e: &mut Encoder, broker: &Broker) {
-    let c = &broker.metrics.connections;
+fn connections(e: &mut Encoder, services: &Services) {
+    let c = &services.metrics.connections;
     let rows = [
         (
             "gregor_connections_open",
@@ -80,7 +80,7 @@ fn connections(e: &mut Encoder, broker: &Broker) {
             "gregor_connections_max",
             "The max_connections setting.",
             Kind::Gauge,
-            broker.config.max_connections as f64,
+            services.config.max_connections as f64,
         ),
     ];
     for (name, help, kind, value) in rows {
@@ -90,9 +90,9 @@ fn connections(e: &mut Encoder, broker: &Broker) {
 }
 
 /// Per topic traffic (summed over partitions) and per partition log size and offsets.
-fn topics(e: &mut Encoder, broker: &Broker) {
-    let topics = broker.topics.all();
-    let traffic: [PartitionMetric<super::Traffic>; 4] = [
+fn topics(e: &mut Encoder, services: &Services) {
+    let topics = services.topics.all();
+    let traffic: [PartitionMetric<crate::metrics::Traffic>; 4] = [
         (
             "gregor_topic_bytes_in_total",
             "Record batch bytes produced to the topic.",
@@ -156,7 +156,7 @@ fn topics(e: &mut Encoder, broker: &Broker) {
 
 /// Damage found on disk and what start-up recovery did, per partition.
 fn integrity(e: &mut Encoder, partitions: &[Arc<Partition>]) {
-    let integrity: [PartitionMetric<super::Integrity>; 5] = [
+    let integrity: [PartitionMetric<crate::metrics::Integrity>; 5] = [
         (
             "gregor_log_corrupt_batches_total",
             "Damaged stretches of record batches found on disk (by the scrub or at start-up); their offsets are answered CORRUPT_MESSAGE.",
@@ -194,8 +194,8 @@ fn integrity(e: &mut Encoder, partitions: &[Arc<Partition>]) {
 }
 
 /// The background scrub's progress (`log_scrub_bytes_per_second`).
-fn scrub(e: &mut Encoder, broker: &Broker) {
-    let m = &broker.metrics;
+fn scrub(e: &mut Encoder, services: &Services) {
+    let m = &services.metrics;
     let rows = [
         (
             "gregor_log_scrubbed_bytes_total",
@@ -207,6 +207,11 @@ fn scrub(e: &mut Encoder, broker: &Broker) {
             "Background scrub passes over every partition completed.",
             m.scrub_passes.load(Ordering::Relaxed),
         ),
+        (
+            "gregor_blocking_calls_on_async_workers_total",
+            "Store or file operations made on an async worker instead of the blocking pool (a bug when above 0).",
+            crate::blocking::violations(),
+        ),
     ];
     for (name, help, value) in rows {
         e.family(name, help, Kind::Counter);
@@ -216,8 +221,8 @@ fn scrub(e: &mut Encoder, broker: &Broker) {
 
 /// Group states, members, and lag: the high watermark (what a consumer can reach, as
 /// kafka-consumer-groups computes it) minus the committed offset.
-async fn groups(e: &mut Encoder, broker: &Broker) {
-    let Ok(groups) = broker.groups.summaries().await else {
+async fn groups(e: &mut Encoder, services: &Services) {
+    let Ok(groups) = services.groups.summaries().await else {
         return; // the coordinator is shutting down
     };
     e.family(
@@ -256,7 +261,7 @@ async fn groups(e: &mut Encoder, broker: &Broker) {
     let mut totals: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for g in &groups {
         for (topic, partition, committed) in &g.offsets {
-            let Ok(p) = broker.partition(topic, *partition) else {
+            let Ok(p) = services.topics.partition(topic, *partition) else {
                 continue; // offsets of a topic or partition that no longer exists
             };
             let lag = (p.high_watermark() - committed).max(0);

@@ -1,26 +1,39 @@
-//! What the transaction coordinator does outside itself, done by the broker: markers on
-//! partitions and a committed transaction's offsets in the group coordinator.
+//! What the transaction coordinator does outside itself, wired by the composition root:
+//! markers on partitions (topics service) and a committed transaction's offsets (group
+//! coordinator).
 
 use std::sync::{Arc, Weak};
 
 use kafka_protocol::ResponseError as E;
 
-use super::Broker;
 use crate::error::BrokerError;
 use crate::group::coordinator::OffsetToCommit;
 use crate::group::now_ms;
+use crate::group::GroupCoordinator;
+use crate::topics::Topics;
 use crate::txn::coordinator::{IoFuture, TxnIo, COORDINATOR_EPOCH};
 
-/// Holds the broker weakly: the broker owns the coordinator that holds this.
-pub(super) struct BrokerTxnIo(pub(super) Weak<Broker>);
+/// Holds the topics weakly: they are closed at shutdown while the coordinator may still be
+/// finishing a batch.
+pub(super) struct LocalTxnIo {
+    topics: Weak<Topics>,
+    groups: Arc<GroupCoordinator>,
+}
 
-impl BrokerTxnIo {
-    fn broker(&self) -> std::result::Result<Arc<Broker>, E> {
-        self.0.upgrade().ok_or(E::CoordinatorNotAvailable)
+impl LocalTxnIo {
+    pub(super) fn new(topics: &Arc<Topics>, groups: Arc<GroupCoordinator>) -> Self {
+        Self {
+            topics: Arc::downgrade(topics),
+            groups,
+        }
+    }
+
+    fn topics(&self) -> std::result::Result<Arc<Topics>, E> {
+        self.topics.upgrade().ok_or(E::CoordinatorNotAvailable)
     }
 }
 
-impl TxnIo for BrokerTxnIo {
+impl TxnIo for LocalTxnIo {
     fn write_markers(
         &self,
         producer_id: i64,
@@ -28,13 +41,13 @@ impl TxnIo for BrokerTxnIo {
         commit: bool,
         partitions: Vec<(String, i32)>,
     ) -> IoFuture {
-        let broker = self.broker();
+        let topics = self.topics();
         Box::pin(async move {
-            let broker = broker?;
+            let topics = topics?;
             let now = now_ms();
             let mut appended = Vec::with_capacity(partitions.len());
             for (topic, index) in &partitions {
-                let Ok(partition) = broker.partition(topic, *index) else {
+                let Ok(partition) = topics.partition(topic, *index) else {
                     continue; // deleted meanwhile: nothing to mark
                 };
                 match partition.append_marker(producer_id, epoch, commit, COORDINATOR_EPOCH, now) {
@@ -64,13 +77,13 @@ impl TxnIo for BrokerTxnIo {
     }
 
     fn commit_offsets(&self, group: String, offsets: Vec<OffsetToCommit>) -> IoFuture {
-        let broker = self.broker();
-        Box::pin(async move { broker?.groups.commit_transactional(group, offsets).await })
+        let groups = self.groups.clone();
+        Box::pin(async move { groups.commit_transactional(group, offsets).await })
     }
 
     fn expire_producers(&self, before: i64) {
-        let Ok(broker) = self.broker() else { return };
-        for topic in broker.topics.all() {
+        let Ok(topics) = self.topics() else { return };
+        for topic in topics.all() {
             for p in topic.partitions() {
                 p.expire_producers(before);
             }

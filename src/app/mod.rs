@@ -1,0 +1,135 @@
+//! The composition root: opens the stores, builds every service once, wires them together
+//! and starts their timers. Nothing else constructs services; the server takes them from
+//! here and hands them to the API handlers.
+
+mod scrub;
+mod timers;
+mod txn_io;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::api::Services;
+use crate::cluster::SingleNode;
+use crate::config::{Config, StorageKind};
+use crate::group::{GroupConfig, GroupCoordinator};
+use crate::metrics::Metrics;
+use crate::store::{self, KvStore, MemoryStore};
+use crate::topics::Topics;
+use crate::txn::coordinator::TxnCoordinator;
+
+const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
+
+/// Open the store, load every topic (recovering its logs), the groups and the transactions.
+/// Blocks on files and the store: async callers run it on the blocking pool.
+pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let config = Arc::new(config);
+    let (store, logs_dir) = open_store(&config)?;
+    let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
+    let metrics = Arc::new(Metrics::new(crate::api::APIS.iter().map(|a| a.key)));
+    let topics = Arc::new(Topics::open(
+        config.clone(),
+        store.clone(),
+        logs_dir,
+        metrics.fsync.clone(),
+    )?);
+    let groups = Arc::new(GroupCoordinator::open(
+        store.clone(),
+        GroupConfig::from_config(&config),
+    )?);
+    let txns = TxnCoordinator::open(
+        store,
+        config.transaction_max_timeout_ms,
+        config.transactional_id_expiration_ms,
+    )?;
+    txns.attach(Arc::new(txn_io::LocalTxnIo::new(&topics, groups.clone())));
+    Ok(Arc::new(Services {
+        cluster: Arc::new(SingleNode::new(config.node_id, cluster_id)),
+        config,
+        topics,
+        groups,
+        txns,
+        metrics,
+    }))
+}
+
+/// The metadata store and where partition logs live (None: in memory).
+fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn KvStore>, Option<PathBuf>)> {
+    match config.storage {
+        StorageKind::Memory => Ok((Arc::new(MemoryStore::new()), None)),
+        StorageKind::Disk => {
+            let meta = config.data_dir.join("meta");
+            let logs = config.data_dir.join("logs");
+            std::fs::create_dir_all(&meta)
+                .with_context(|| format!("creating {}", meta.display()))?;
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("creating {}", logs.display()))?;
+            Ok((store::open_disk(&meta)?, Some(logs)))
+        }
+    }
+}
+
+/// Start the services' timers: transaction timeouts and producer expiry, the interval
+/// flusher, retention and the log cleaner, the background scrub.
+pub fn start_timers(services: &Arc<Services>, shutdown: &CancellationToken, tasks: &TaskTracker) {
+    tasks.spawn(crate::txn::coordinator::run_driver(
+        services.txns.clone(),
+        services.config.producer_id_expiration_ms,
+        shutdown.clone(),
+    ));
+    timers::spawn(services, shutdown, tasks);
+    scrub::spawn(services, shutdown, tasks);
+}
+
+/// Shutdown has begun: answer parked JoinGroup/SyncGroup requests so that their
+/// connections can finish.
+pub fn begin_shutdown(services: &Services) {
+    services.groups.begin_shutdown();
+}
+
+/// Stop the coordinators, make everything durable and mark logs cleanly closed.
+pub async fn close(services: &Services) {
+    services.txns.shutdown();
+    services.groups.shutdown();
+    services.topics.close().await;
+}
+
+/// The persisted cluster id, generated (Kafka-style: base64url of a random UUID) on first start.
+fn cluster_id(store: &dyn KvStore, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(id) = store.get(CLUSTER_ID_KEY)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    let id = match configured {
+        Some(id) => id.to_string(),
+        None => base64url(Uuid::new_v4().as_bytes()),
+    };
+    store.put(CLUSTER_ID_KEY, id.as_bytes())?;
+    Ok(id)
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = super::base64url(&[0xff; 16]);
+        assert_eq!(id.len(), 22);
+        assert_eq!(id, "_____________________w");
+    }
+}
