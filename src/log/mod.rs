@@ -26,6 +26,7 @@ mod scan;
 pub mod scrub;
 mod sealed;
 mod segment;
+mod segment_meta;
 pub mod storage;
 #[cfg(test)]
 mod tests;

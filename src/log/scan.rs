@@ -5,7 +5,7 @@ use std::io;
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::damage::Defect;
-use super::segment::Meta;
+use super::segment_meta::Meta;
 use super::storage::SegmentData;
 
 /// Read granularity when walking batch headers: one syscall per chunk, not per batch.

@@ -1,5 +1,6 @@
 //! One segment: its data (on whatever medium the log's [`LogStorage`] provides) of v2 batches
-//! with growing offsets, plus its sparse indexes and max timestamp, kept in memory ([`Meta`]).
+//! with growing offsets, plus its sparse indexes and max timestamp, kept in memory
+//! ([`Meta`], in `segment_meta.rs`).
 //! Opening a segment at start-up (the recovery scans) lives in `recovery.rs` and `sealed.rs`.
 
 use std::io;
@@ -14,88 +15,8 @@ use super::batch::{self, BatchHeader};
 use super::damage::DamageList;
 use super::index::{self, IndexEntry, TimeEntry};
 use super::scan::Reader;
+pub(crate) use super::segment_meta::Meta;
 use super::storage::{LogStorage, SegmentData};
-
-/// What the log knows about a segment's content without reading it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Meta {
-    pub base_offset: i64,
-    /// One past the last offset in the segment.
-    pub next_offset: i64,
-    /// Bytes of whole batches (the file is truncated to this on recovery).
-    pub size: u64,
-    pub index: Vec<IndexEntry>,
-    pub time_index: Vec<TimeEntry>,
-    pub(crate) bytes_since_index: u64,
-    /// (max timestamp, base offset of the first batch reaching it).
-    pub max_ts: Option<(i64, i64)>,
-}
-
-impl Meta {
-    pub(crate) fn new(base_offset: i64) -> Self {
-        Self {
-            base_offset,
-            next_offset: base_offset,
-            size: 0,
-            index: Vec::new(),
-            time_index: Vec::new(),
-            bytes_since_index: 0,
-            max_ts: None,
-        }
-    }
-
-    /// `offset` relative to the base, clamped to what an index entry can hold.
-    pub(crate) fn rel(&self, offset: i64) -> u32 {
-        offset
-            .saturating_sub(self.base_offset)
-            .clamp(0, i64::from(u32::MAX)) as u32
-    }
-
-    /// Account for the batch written at `pos`: an index entry every `interval` bytes (taken
-    /// before the batch, as Kafka does) and a time entry there when the max timestamp grew.
-    pub(crate) fn track(&mut self, pos: u64, h: &BatchHeader, interval: u32) {
-        if self.max_ts.is_none_or(|(ts, _)| h.max_timestamp > ts) {
-            self.max_ts = Some((h.max_timestamp, h.base_offset));
-        }
-        if self.bytes_since_index > u64::from(interval) {
-            let rel = self.rel(h.base_offset);
-            self.index.push(IndexEntry {
-                rel,
-                pos: pos as u32,
-            });
-            self.push_time_entry();
-            self.bytes_since_index = 0;
-        }
-        let size = h.total_size() as u64;
-        self.bytes_since_index += size;
-        self.size = pos + size;
-        self.next_offset = h.last_offset().saturating_add(1);
-    }
-
-    /// Add the current max timestamp to the time index if it grew since the last entry. Done
-    /// on sealing too, so that the last entry of a written time index is the segment's max.
-    pub(crate) fn push_time_entry(&mut self) {
-        if let Some((ts, offset)) = self.max_ts {
-            if self.time_index.last().is_none_or(|e| ts > e.ts) {
-                let rel = self.rel(offset);
-                self.time_index.push(TimeEntry { ts, rel });
-            }
-        }
-    }
-
-    /// The stored forms of the offset and time indexes.
-    pub(crate) fn encode_indexes(&self) -> (Vec<u8>, Vec<u8>) {
-        (
-            index::encode_index(&self.index),
-            index::encode_time_index(&self.time_index),
-        )
-    }
-
-    /// The largest relative offset a consistent index of this segment may hold.
-    pub(crate) fn max_rel(&self) -> u64 {
-        (self.next_offset - self.base_offset - 1).max(0) as u64
-    }
-}
 
 pub(crate) struct Segment {
     pub(crate) data: Arc<dyn SegmentData>,
