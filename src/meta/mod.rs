@@ -1,4 +1,4 @@
-//! Topics and partitions: what exists, under which ids, with which configs.
+//! The topic catalog: which topics exist, under which ids, with which configs and partitions.
 
 pub mod config_view;
 pub mod limits;
