@@ -24,6 +24,8 @@
 #   BENCH_W6_RECORDS=1000000  BENCH_W6_PARTITIONS=64  BENCH_W6_KEYS=10000  BENCH_W6_SIZE=100
 #   BENCH_GREGOR_PORT=19192  BENCH_KAFKA_PORT=39192  BENCH_KAFKA_CONTROLLER_PORT=39193
 #   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
+#   COMPAT_KAFKA_VERSION (the reference Kafka and its kafka-tools; default kafka.version in
+#     compat-tests/kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous reference)
 #   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
 #   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
 #   BENCH_GREGOR_<NAME>_BIN (more gregor binaries, e.g. built from earlier commits: the broker
@@ -67,8 +69,11 @@ fi
 log "building the franz-go client"
 FRANZ="$OUT/gregor-bench-franz"
 (cd "$HERE/franz" && go build -o "$FRANZ" .)
-"$REF" fetch
-LIBS="$(ls -d "$CACHE"/kafka-*/libs | tail -1)"
+# The reference Kafka's jars (kafka.version in compat-tests/kafka/pom.xml, or
+# COMPAT_KAFKA_VERSION, e.g. 4.3.1): the broker and the kafka-tools load generators alike.
+KAFKA_VERSION="$("$REF" version)"
+LIBS="$("$REF" libs)"
+log "reference Apache Kafka $KAFKA_VERSION ($LIBS)"
 DATA="$(mktemp -d)"
 GPID=
 cleanup() {
@@ -239,6 +244,6 @@ for RUN in $(seq 1 "$RUNS"); do
 done
 
 python3 "$HERE/summarize.py" "$RAW" \
-  "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$(date -u '+%Y-%m-%d %H:%M UTC'), Kafka $KAFKA_VERSION, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average after: $(cut -d' ' -f1-3 /proc/loadavg)" \
   | tee "$OUT/table.md"
 log "raw results: $RAW; table: $OUT/table.md"

@@ -13,6 +13,8 @@
 #   COMPAT_GREGOR_BIN   gregor binary (default $CARGO_TARGET_DIR/debug/gregor, built if missing)
 #   COMPAT_SKIP_KAFKA=1   run against gregor only      COMPAT_SKIP_GREGOR=1  against Kafka only
 #   COMPAT_ONLY=EXPR      pytest -k expression, e.g. COMPAT_ONLY='roundtrip and gzip'
+#   COMPAT_KAFKA_VERSION  the reference Kafka and the Java client's kafka-clients (default:
+#                         kafka.version in kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous one)
 #   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (39092)  COMPAT_CACHE_DIR (~/.cache/gregor)
 #   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
 #                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
@@ -58,6 +60,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stam
   echo "$want_stamp" >"$STAMP"
 fi
 
+# The reference Kafka's version (kafka.version in kafka/pom.xml, or COMPAT_KAFKA_VERSION, e.g.
+# 4.3.1): exported for the scenarios (compat.kafka_version) and the Java client's build.
+COMPAT_KAFKA_VERSION="$("$HERE/kafka/reference-kafka.sh" version)"
+export COMPAT_KAFKA_VERSION
 [ "$SKIP_KAFKA" = 1 ] || "$HERE/kafka/reference-kafka.sh" fetch
 
 if [ "$SKIP_GREGOR" != 1 ]; then

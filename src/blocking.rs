@@ -42,6 +42,24 @@ pub fn blocking_call(what: &'static str) {
     tracing::error!(what, %at, "blocking call on an async worker");
 }
 
+/// Runs `f`, which may block, on this thread while the runtime hands this worker's other
+/// tasks to another thread (tokio's `block_in_place`; inline outside a multi-thread runtime).
+/// The thread is unmarked first: blocking is what it is for now, and once its worker duties
+/// have moved on it may end up in the blocking pool, where a stale mark would refuse every
+/// `spawn_blocking` job it runs. A thread that is a worker again marks itself when it parks.
+pub fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| {
+                ASYNC_WORKER.with(|w| w.set(false));
+                f()
+            })
+        }
+        _ => f(),
+    }
+}
+
 /// Blocking calls made on async workers since start-up (0 unless there is a bug).
 pub fn violations() -> u64 {
     VIOLATIONS.load(Ordering::Relaxed)
@@ -85,5 +103,39 @@ mod tests {
         });
         assert!(worker, "a spawned task runs on a marked worker");
         assert!(!pool, "spawn_blocking runs on an unmarked thread");
+    }
+
+    #[test]
+    fn a_worker_that_blocked_in_place_leaves_no_mark_for_the_blocking_pool() {
+        // block_in_place hands the worker's core to another thread; the thread that blocked
+        // later idles in the blocking pool and runs spawn_blocking jobs, which may block.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_thread_unpark(mark_async_worker)
+            .on_thread_park(mark_async_worker)
+            .enable_all()
+            .build()
+            .unwrap();
+        let marked = runtime.block_on(async {
+            let mut marked = 0;
+            for _ in 0..20 {
+                tokio::spawn(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+                })
+                .await
+                .unwrap();
+                for _ in 0..4 {
+                    if tokio::task::spawn_blocking(on_async_worker).await.unwrap() {
+                        marked += 1;
+                    }
+                }
+            }
+            marked
+        });
+        assert_eq!(
+            marked, 0,
+            "spawn_blocking jobs ran on threads still marked as workers"
+        );
     }
 }

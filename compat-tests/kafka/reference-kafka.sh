@@ -4,6 +4,8 @@
 # (pom.xml beside this script) and are cached outside the clone.
 #
 #   reference-kafka.sh fetch                      download the jars (idempotent)
+#   reference-kafka.sh libs                       fetch, print the jar directory
+#   reference-kafka.sh version                    print the Kafka version in use
 #   reference-kafka.sh start [NAME:PARTITIONS...]  fetch, format a fresh temp log dir, start,
 #                                                 wait until ready, create the topics
 #                                                 (default: loms.order-events:2, like gregor)
@@ -15,7 +17,10 @@
 #
 # Environment (never GREGOR_*: gregor rejects unknown GREGOR_* variables):
 #   COMPAT_CACHE_DIR              cache root (default ~/.cache/gregor); jars in kafka-<ver>/libs
-#   COMPAT_KAFKA_VERSION          override the Kafka version in pom.xml
+#   COMPAT_KAFKA_VERSION          the Kafka version (default: kafka.version in pom.xml, 4.4.0);
+#                                 e.g. COMPAT_KAFKA_VERSION=4.3.1 for the previous reference.
+#                                 The same variable picks compat-tests/java's kafka-clients
+#                                 and bench's kafka-tools.
 #   COMPAT_KAFKA_PORT             client listener (default 39092), on 127.0.0.1
 #   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 39093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
@@ -43,16 +48,29 @@ need_tools() {
 fetch() {
   if [ -f "$LIBS/.complete" ]; then return 0; fi
   need_tools
+  # Each version has its own directory, so versions coexist in the cache. A fetch fills a
+  # private temp directory and renames it into place when complete: two scripts fetching at
+  # once never see (or delete) each other's half-done download; the first rename wins.
+  local dir="$CACHE/kafka-$VERSION" tmp
+  mkdir -p "$dir"
+  # a partial download left by an older script (it wrote into $LIBS directly)
+  [ -d "$LIBS" ] && [ ! -f "$LIBS/.complete" ] && rm -rf "$LIBS"
+  tmp="$(mktemp -d "$dir/libs.tmp.XXXXXX")"; chmod 755 "$tmp"
   log "fetching Apache Kafka $VERSION jars from Maven Central into $LIBS"
-  rm -rf "$LIBS"; mkdir -p "$LIBS"
-  local mlog="$CACHE/kafka-$VERSION/maven.log"
+  local mlog="$tmp.maven.log"
   if ! mvn -B -Dstyle.color=never -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
-      dependency:copy-dependencies -DoutputDirectory="$LIBS" >"$mlog" 2>&1; then
+      dependency:copy-dependencies -DoutputDirectory="$tmp" >"$mlog" 2>&1; then
     grep -E 'ERROR|BUILD' "$mlog" >&2 || tail -30 "$mlog" >&2
+    rm -rf "$tmp"
     die "maven could not fetch kafka $VERSION (log: $mlog)"
   fi
-  ls "$LIBS"/kafka_2.13-"$VERSION".jar >/dev/null || die "kafka_2.13-$VERSION.jar missing after fetch"
-  touch "$LIBS/.complete"
+  ls "$tmp"/kafka_2.13-"$VERSION".jar >/dev/null || { rm -rf "$tmp"; die "kafka_2.13-$VERSION.jar missing after fetch"; }
+  touch "$tmp/.complete"
+  mv "$mlog" "$dir/maven.log" 2>/dev/null || true
+  if ! mv -T "$tmp" "$LIBS" 2>/dev/null; then
+    rm -rf "$tmp"
+    [ -f "$LIBS/.complete" ] || die "could not move the jars into $LIBS"
+  fi
 }
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -207,11 +225,13 @@ restart() {
 
 case "${1:-}" in
   fetch) fetch ;;
+  libs) fetch; echo "$LIBS" ;;
+  version) echo "$VERSION" ;;
   start) shift; start "$@" ;;
   stop) stop ;;
   status) running ;;
   kill9) kill9 ;;
   restart) restart ;;
   topic) [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"; running || die "not running"; create_topic "$2" "$3" ;;
-  *) echo "usage: $0 fetch|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|libs|version|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
 esac

@@ -60,6 +60,19 @@ def brokers_from_env() -> list[Broker]:
     return out
 
 
+def kafka_version() -> tuple[int, ...]:
+    """The reference Kafka's version, as run.sh exports it (COMPAT_KAFKA_VERSION, from
+    reference-kafka.sh: kafka.version in compat-tests/kafka/pom.xml unless overridden)."""
+    raw = os.environ.get("COMPAT_KAFKA_VERSION", "").strip() or "4.4.0"
+    return tuple(int(p) for p in raw.split(".") if p.isdigit())
+
+
+def kafka_older_than(broker: Broker, version: tuple[int, ...]) -> bool:
+    """True on the reference Kafka when it runs a release before `version` (a scenario for
+    behaviour that release added skips there, e.g. with COMPAT_KAFKA_VERSION=4.3.1)."""
+    return broker.name == "kafka" and kafka_version() < version
+
+
 def unique_topic(label: str) -> str:
     return f"compat.{label}.{uuid.uuid4().hex[:12]}"
 

@@ -4,7 +4,7 @@ CreatePartitions and Metadata, with the exact Kafka error codes for the failure 
 import pytest
 from confluent_kafka.admin import NewPartitions, NewTopic
 
-from compat import ck_admin, ck_error, kp_admin, unique_topic, wait_for
+from compat import ck_admin, ck_error, kafka_older_than, kp_admin, unique_topic, wait_for
 
 CLIENTS = ["confluent-kafka", "kafka-python"]
 
@@ -222,4 +222,50 @@ def test_configs_and_cluster(broker, client):
 
     offsets = ck.list_offsets({TopicPartition(name, 0): OffsetSpec.latest()}).values()
     assert [f.result(timeout=30).offset for f in offsets] == [0]
+    assert ck_error(ck.delete_topics([name], operation_timeout=30)[name]) is None
+
+
+@pytest.mark.parametrize("client", ["confluent-kafka"])
+def test_topic_configs_added_in_kafka_4_4(broker, client):
+    """DescribeConfigs of a new topic lists the topic configs Kafka 4.4 added, at its defaults
+    with their broker synonyms (remote.copy.lag.bytes -1, remote.copy.lag.ms 0,
+    errors.deadletterqueue.group.enable false); remote.copy.lag.ms=-2 is INVALID_CONFIG naming
+    it, -1 is accepted and shown as a dynamic topic config."""
+    if kafka_older_than(broker, (4, 4)):
+        pytest.skip("the reference Kafka is older than 4.4 (COMPAT_KAFKA_VERSION)")
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    ck = ck_admin(broker)
+    name = unique_topic("configs44")
+    fut = ck.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)],
+                           operation_timeout=30)[name]
+    assert ck_error(fut) is None
+    wait_for(lambda: name in ck.list_topics(timeout=30).topics, f"{name} in metadata")
+    resource = ConfigResource(ResourceType.TOPIC, name)
+
+    def describe():
+        (f,) = ck.describe_configs([resource]).values()
+        return f.result(timeout=30)
+
+    cfg = describe()
+    for key, value, synonym in [("remote.copy.lag.bytes", "-1", "log.remote.copy.lag.bytes"),
+                                ("remote.copy.lag.ms", "0", "log.remote.copy.lag.ms"),
+                                ("errors.deadletterqueue.group.enable", "false", None)]:
+        assert key in cfg, f"{key} missing from DescribeConfigs"
+        assert cfg[key].value == value and cfg[key].is_default, (key, cfg[key].value)
+        if synonym is not None:
+            assert any(s.name == synonym for s in cfg[key].synonyms.values()), key
+
+    def alter(value):
+        r = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+            ConfigEntry("remote.copy.lag.ms", value, incremental_operation=AlterConfigOpType.SET)])
+        (f,) = ck.incremental_alter_configs([r]).values()
+        return ck_error(f)
+
+    err = alter("-2")
+    assert err is not None and err.code() == INVALID_CONFIG, err
+    assert "remote.copy.lag.ms" in err.str(), err.str()
+    assert alter("-1") is None
+    wait_for(lambda: describe()["remote.copy.lag.ms"].value == "-1", "remote.copy.lag.ms=-1")
+    assert not describe()["remote.copy.lag.ms"].is_default
     assert ck_error(ck.delete_topics([name], operation_timeout=30)[name]) is None

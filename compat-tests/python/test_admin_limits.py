@@ -15,7 +15,8 @@ import time
 import pytest
 from confluent_kafka.admin import NewPartitions, NewTopic
 
-from compat import TIMEOUT, ck_admin, ck_error, ck_partition_count, create_topic, unique_topic, wait_for
+from compat import (TIMEOUT, ck_admin, ck_error, ck_partition_count, create_topic, kafka_older_than,
+                    unique_topic, wait_for)
 
 pytestmark = pytest.mark.client("confluent-kafka")
 
@@ -26,6 +27,7 @@ INVALID_TOPIC_EXCEPTION = 17
 INVALID_REQUEST = 42
 POLICY_VIOLATION = 44
 EXCESSIVE = "Unable to perform excessively large batch operation."
+EXCESSIVE_PARTITIONS = "Excessively large number of additional partitions per request."
 
 
 def create(broker, topics, validate_only=False, config=None):
@@ -154,17 +156,20 @@ def test_limits_count_kafkas_records(broker):
 
 
 def test_limits_create_partitions_over_the_request_limit(broker):
-    """Kafka's controller answers UNKNOWN_SERVER_ERROR when one CreatePartitions adds more than
-    10,000 partitions. (Without validate_only Kafka also keeps the first 10,000 — a partial
-    growth gregor does not copy: it creates none. That part is not sent to Kafka here, as
-    creating 10,000 partitions holds its metadata up for minutes.)"""
+    """Kafka 4.4 answers POLICY_VIOLATION "Excessively large number of additional partitions
+    per request." when one CreatePartitions adds more than 10,000 partitions. (Kafka 4.3 answered UNKNOWN_SERVER_ERROR and, without
+    validate_only, kept the first 10,000 — a partial growth gregor never copied. Growth without
+    validate_only is not sent to Kafka here, as creating 10,000 partitions holds its metadata
+    up for minutes.)"""
     topic = create_topic(broker, unique_topic("limit-grow"), 1)
-    code, _ = grow(broker, topic, 10_002, validate_only=True)
-    assert code == UNKNOWN_SERVER_ERROR
+    code, message = grow(broker, topic, 10_002, validate_only=True)
+    if kafka_older_than(broker, (4, 4)):
+        assert code == UNKNOWN_SERVER_ERROR
+    else:
+        assert (code, message) == (POLICY_VIOLATION, EXCESSIVE_PARTITIONS)
     assert ck_partition_count(broker, topic) == 1
     if broker.name == "gregor":
-        code, message = grow(broker, topic, 10_002)
-        assert (code, message) == (UNKNOWN_SERVER_ERROR, EXCESSIVE)
+        assert grow(broker, topic, 10_002) == (POLICY_VIOLATION, EXCESSIVE_PARTITIONS)
         assert ck_partition_count(broker, topic) == 1
 
 

@@ -1,4 +1,5 @@
-"""The Java client, org.apache.kafka:kafka-clients 4.3.1 (the reference broker's version):
+"""The Java client, org.apache.kafka:kafka-clients at the reference broker's version (4.4.0, or
+COMPAT_KAFKA_VERSION, e.g. 4.3.1; each version builds into compat-tests/java/target/kafka-VERSION):
 KafkaProducer (its defaults: idempotent, acks=all), KafkaConsumer (classic group protocol) and
 the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 
@@ -14,6 +15,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
 """
 
+import os
 import shutil
 
 import pytest
@@ -32,9 +34,15 @@ def java_compat():
     if not java or not mvn:
         pytest.skip("java and mvn are needed (apt-get install -y openjdk-17-jdk-headless maven; "
                     "compat-tests/run.sh installs them)")
-    target = JAVA_DIR / "target"
-    digest = tree_digest(JAVA_DIR, ["pom.xml"], ["src"])
-    build([mvn, "-q", "-B", "-Dstyle.color=never", "package"], JAVA_DIR,
+    # The reference Kafka's version (run.sh exports it; default: kafka.version in the pom).
+    version = os.environ.get("COMPAT_KAFKA_VERSION", "").strip()
+    props = [f"-Dkafka.version={version}"] if version else []
+    if not version:
+        pom = (JAVA_DIR / "pom.xml").read_text()
+        version = pom.split("<kafka.version>", 1)[1].split("</kafka.version>", 1)[0].strip()
+    target = JAVA_DIR / "target" / f"kafka-{version}"
+    digest = tree_digest(JAVA_DIR, ["pom.xml"], ["src"]) + f" kafka {version}"
+    build([mvn, "-q", "-B", "-Dstyle.color=never", *props, "package"], JAVA_DIR,
           target / ".compat-build-stamp", digest, "building compat-tests/java",
           outputs=[target / "compat-java.jar", target / "lib"])
     classpath = f"{target / 'compat-java.jar'}:{target / 'lib'}/*"

@@ -181,11 +181,7 @@ fn append(
 /// validation on its request handler pool rather than its network threads. The walk stays
 /// synchronous, so appends keep request order. Inline on a current-thread runtime (tests, CLI).
 fn off_worker<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
+    crate::blocking::block_in_place(f)
 }
 
 /// Per-record errors (Produce v8+ `record_errors`), as Kafka lists them.

@@ -9,6 +9,11 @@ pub const MAX_RECORDS_PER_USER_OP: u64 = 10_000;
 /// What Kafka answers (POLICY_VIOLATION) to such an operation, for every topic in it.
 pub const EXCESSIVE_BATCH: &str = "Unable to perform excessively large batch operation.";
 
+/// What Kafka 4.4 answers (POLICY_VIOLATION) to a CreatePartitions adding more than
+/// [`MAX_RECORDS_PER_USER_OP`] partitions (Kafka 4.3 answered UNKNOWN_SERVER_ERROR).
+pub const EXCESSIVE_PARTITIONS: &str =
+    "Excessively large number of additional partitions per request.";
+
 /// Metadata records Kafka writes to create a topic: one for the topic, one per config set,
 /// one per partition.
 pub fn create_topic_records(partitions: i32, configs: usize) -> u64 {

@@ -2,7 +2,7 @@
 //! broker synonym, documentation), a topic's validated overrides, and what the log and the
 //! produce path derive from them.
 //!
-//! Defaults and synonyms are what Apache Kafka 4.3 reports in DescribeConfigs for a topic
+//! Defaults and synonyms are what Apache Kafka 4.4 reports in DescribeConfigs for a topic
 //! without overrides on a broker with default settings.
 
 use std::collections::BTreeMap;
@@ -90,6 +90,8 @@ pub static CATALOG: &[ConfigDef] = &[
         "The compression level to use if compression.type is set to zstd."),
     def("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), Rule::AtLeast(0),
         "How long delete tombstones are kept for compacted topics."),
+    def("errors.deadletterqueue.group.enable", Boolean, "false", None, Rule::Any,
+        "Whether share groups may write records they give up on to a dead-letter queue topic (gregor has no share groups: accepted, not used)."),
     def("file.delete.delay.ms", Long, "60000", Some("log.segment.delete.delay.ms"), Rule::AtLeast(0),
         "The time to wait before deleting a file from the filesystem."),
     def("flush.messages", Long, LONG_MAX, Some("log.flush.interval.messages"), Rule::AtLeast(1),
@@ -124,6 +126,10 @@ pub static CATALOG: &[ConfigDef] = &[
         "The minimum number of in-sync replicas that must acknowledge an acks=all write."),
     def("preallocate", Boolean, "false", Some("log.preallocate"), Rule::Any,
         "Whether segment files are preallocated on disk when created."),
+    def("remote.copy.lag.bytes", Long, "-1", Some("log.remote.copy.lag.bytes"), Rule::AtLeast(-1),
+        "How many bytes of newer local log make a segment eligible for upload to tiered storage (0: at once, -1: from local.retention.bytes)."),
+    def("remote.copy.lag.ms", Long, "0", Some("log.remote.copy.lag.ms"), Rule::AtLeast(-1),
+        "How long after its newest record a segment becomes eligible for upload to tiered storage (0: at once, -1: from local.retention.ms)."),
     def("remote.log.copy.disable", Boolean, "false", None, Rule::Any,
         "Whether copying segments to tiered storage is disabled for this topic."),
     def("remote.log.delete.on.disable", Boolean, "false", None, Rule::Any,
@@ -379,6 +385,34 @@ mod tests {
         let mut names: Vec<_> = CATALOG.iter().map(|d| d.name).collect();
         names.sort();
         assert_eq!(names, CATALOG.iter().map(|d| d.name).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn has_the_topic_configs_kafka_4_4_added() {
+        let get = |name| lookup(name).map(|d| (d.default, d.synonym));
+        assert_eq!(
+            get("remote.copy.lag.bytes"),
+            Some(("-1", Some("log.remote.copy.lag.bytes")))
+        );
+        assert_eq!(
+            get("remote.copy.lag.ms"),
+            Some(("0", Some("log.remote.copy.lag.ms")))
+        );
+        assert_eq!(
+            get("errors.deadletterqueue.group.enable"),
+            Some(("false", None))
+        );
+        assert!(config(&[
+            ("remote.copy.lag.ms", "-1"),
+            ("remote.copy.lag.bytes", "-1")
+        ])
+        .is_ok());
+        let err = config(&[("remote.copy.lag.ms", "-2")]).unwrap_err();
+        assert!(
+            err.to_string().ends_with("Value must be at least -1"),
+            "{err}"
+        );
+        assert!(config(&[("errors.deadletterqueue.group.enable", "maybe")]).is_err());
     }
 
     #[test]

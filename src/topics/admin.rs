@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{topic_key, Topics};
 use crate::error::{BrokerError, Result};
-use crate::meta::limits::{self, EXCESSIVE_BATCH, MAX_RECORDS_PER_USER_OP};
+use crate::meta::limits::{self, EXCESSIVE_BATCH, EXCESSIVE_PARTITIONS, MAX_RECORDS_PER_USER_OP};
 use crate::meta::{self, Partition, Topic, TopicConfig};
 
 /// A topic to create.
@@ -237,9 +237,11 @@ impl Topics {
             .map(|(topic, count)| (*count - topic.partition_count()) as u64)
             .sum();
         if adding > MAX_RECORDS_PER_USER_OP {
-            // Kafka's controller answers this UNKNOWN_SERVER_ERROR (and, unlike gregor, keeps
-            // the first 10,000 partitions); the message says why.
-            return Err(BrokerError::UnknownServer(EXCESSIVE_BATCH.to_string()));
+            // Kafka 4.4 refuses it up front, POLICY_VIOLATION with this message (4.3 answered
+            // UNKNOWN_SERVER_ERROR and kept the first 10,000 partitions).
+            return Err(BrokerError::PolicyViolation(
+                EXCESSIVE_PARTITIONS.to_string(),
+            ));
         }
         self.check_cap(adding)?;
         Ok(planned

@@ -15,7 +15,6 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 const POLICY_VIOLATION: i16 = 44;
-const UNKNOWN_SERVER_ERROR: i16 = -1;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -194,10 +193,16 @@ async fn create_partitions_over_the_limit_are_refused() {
     assert_eq!(create(&mut c, &[("grown", 1)], false).await[0].1, 0);
 
     for validate_only in [true, false] {
-        // 10,001 new partitions: one record each, past the limit. Kafka's code for this is
-        // UNKNOWN_SERVER_ERROR (see compat-tests/python/test_admin_limits.py).
+        // 10,001 new partitions: one record each, past the limit. Kafka 4.4 answers
+        // POLICY_VIOLATION with this message (see compat-tests/python/test_admin_limits.py).
         let (code, message) = grow(&mut c, "grown", 10_002, validate_only).await;
-        assert_eq!((code, message.as_str()), (UNKNOWN_SERVER_ERROR, EXCESSIVE));
+        assert_eq!(
+            (code, message.as_str()),
+            (
+                POLICY_VIOLATION,
+                "Excessively large number of additional partitions per request."
+            )
+        );
     }
     assert_eq!(partition_dirs(dir.path(), "grown"), vec!["grown-0"]);
     assert_eq!(metadata(&mut c, &["grown"], false).await[0].2, 1);
