@@ -17,6 +17,9 @@ What each scenario asserts is in compat-tests/go/*.go and the README; in short:
 - idempotent_produce (sarama): Idempotent=true, MaxOpenRequests=1 as the homework's loms sets it.
 - list_offsets: earliest/latest, by timestamp (exact, between records, across batches, past
   the end, empty partition; franz-go also out-of-order timestamps and max-timestamp).
+- client_fetch (kafka-go): Client.Fetch (Fetch v11, session id -1 and epoch -1: a sessionless
+  full fetch) reads what a Writer wrote, from the first offset, mid-batch, read_committed, at
+  the end (nothing) and past it (OFFSET_OUT_OF_RANGE).
 - group: 3 members on 2 partitions → exactly 2 hold one each; records consumed once each by
   the owner and committed; an owner leaves → its partition moves; a new member resumes
   exactly after the committed offsets.
@@ -54,7 +57,7 @@ SCENARIOS = {
     "sarama": ["metadata", "produce_consume", "idempotent_produce", "list_offsets", "group", "admin", "admin_configs"],
     # DescribeConfigs at V1_0_0_0 is v0, which Kafka 4 removed: no admin_configs.
     "sarama-v1": ["metadata", "produce_consume", "idempotent_produce", "list_offsets", "group", "admin"],
-    "kafka-go": ["metadata", "produce_consume", "list_offsets", "group", "admin"],
+    "kafka-go": ["metadata", "produce_consume", "list_offsets", "client_fetch", "group", "admin"],
     "franz-go": ["metadata", "produce_consume", "list_offsets", "group", "admin", "admin_configs",
                  "admin_cluster", "transactions"],
 }
@@ -132,6 +135,11 @@ def test_idempotent_produce(broker, compat_go, client):
 @clients_for("list_offsets")
 def test_list_offsets(broker, compat_go, client):
     run_go(compat_go, client, "list_offsets", broker)
+
+
+@clients_for("client_fetch")
+def test_client_fetch(broker, compat_go, client):
+    run_go(compat_go, client, "client_fetch", broker)
 
 
 @clients_for("group")

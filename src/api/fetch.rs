@@ -1,6 +1,10 @@
 //! Fetch (1): stored batches straight from the log, long polling on the high watermark
 //! (read_committed: up to the last stable offset, which moves with it or with a marker).
-//! No fetch sessions: every response is a full one with session id 0, which clients accept.
+//! No incremental fetch sessions (KIP-227) yet: a full fetch request (session epoch 0, which
+//! asks for a new session, or -1, sessionless) is answered in full with session id 0 — Kafka's
+//! answer when it creates no session, which clients accept; an incremental one (any other
+//! epoch) names a session gregor cannot have, FETCH_SESSION_ID_NOT_FOUND as in Kafka
+//! (`FetchManager.newContext`).
 //! Record sets in segment files are not read here: the response carries them as file regions
 //! that the connection sends with sendfile (see `zero_copy`).
 
@@ -48,7 +52,7 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         files,
         flexible,
     };
-    if req.session_id != 0 {
+    if !is_full_fetch(req.session_epoch) {
         let response =
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
         return respond(response, Vec::new());
@@ -116,6 +120,14 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         let _ = tokio::time::timeout_at(deadline, any_change).await;
     }
+}
+
+/// Kafka's `FetchMetadata.isFull`: epoch 0 (INITIAL_EPOCH: a full fetch that may open a
+/// session) or -1 (FINAL_EPOCH: sessionless, what pre-v7 requests and kafka-go's `Client.Fetch`
+/// send, with session id 0 or -1). Whatever session id a full request names, Kafka closes that
+/// session and answers in full; gregor has none to close.
+fn is_full_fetch(session_epoch: i32) -> bool {
+    session_epoch == 0 || session_epoch == -1
 }
 
 fn clone_error(e: &BrokerError) -> BrokerError {

@@ -198,6 +198,46 @@ async fn produce_then_fetch_round_trips_every_codec() {
     assert_eq!(resp.responses[0].partitions[0].error_code, 1);
 }
 
+/// Kafka's `FetchManager.newContext`: epoch -1 (sessionless) and 0 (a new session) are full
+/// fetches whatever the session id (kafka-go's `Client.Fetch` sends id -1, epoch -1); any other
+/// epoch is incremental and names a session gregor cannot have.
+#[tokio::test]
+async fn full_fetches_whatever_the_session_id_incremental_ones_refused() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    produce(
+        &mut c,
+        TOPIC,
+        0,
+        batch(&[record("k", "v", 1)], Compression::None),
+    )
+    .await;
+    for (session_id, epoch) in [(0, -1), (-1, -1), (0, 0), (7, -1), (7, 0)] {
+        let mut req = fetch_request(TOPIC, 0, 0, 0);
+        req.session_id = session_id;
+        req.session_epoch = epoch;
+        for version in [7, 11, 12] {
+            let resp = c.call(&req, version).await;
+            assert_eq!(
+                resp.error_code, 0,
+                "id {session_id} epoch {epoch} v{version}"
+            );
+            assert_eq!(resp.session_id, 0);
+            let p = &resp.responses[0].partitions[0];
+            assert_eq!(p.error_code, 0);
+            assert_eq!(decode_records(p.records.clone().unwrap()).len(), 1);
+        }
+    }
+    for (session_id, epoch) in [(7, 1), (0, 1), (-1, 5), (7, -2)] {
+        let mut req = fetch_request(TOPIC, 0, 0, 0);
+        req.session_id = session_id;
+        req.session_epoch = epoch;
+        let resp = c.call(&req, 12).await;
+        assert_eq!(resp.error_code, 70, "id {session_id} epoch {epoch}");
+        assert!(resp.responses.is_empty());
+    }
+}
+
 #[tokio::test]
 async fn fetch_by_topic_id_from_v13() {
     let b = broker(None).await;
