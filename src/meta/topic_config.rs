@@ -79,7 +79,7 @@ const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "prod
 /// Every topic config gregor accepts, in Kafka's (alphabetical) order.
 pub static CATALOG: &[ConfigDef] = &[
     def("cleanup.policy", List, "delete", Some("log.cleanup.policy"), Rule::ListOf(&["compact", "delete"]),
-        "The retention policy for old log segments: \"delete\" discards segments past their retention time or size, \"compact\" keeps the latest value of each key; both may be given."),
+        "The retention policy for old log segments: \"delete\" discards segments past their retention time or size, \"compact\" keeps the latest value of each key; both may be given. An empty list means infinite retention: no cleanup policy is applied and segments are kept indefinitely."),
     def("compression.gzip.level", Int, "-1", Some("compression.gzip.level"), Rule::GzipLevel,
         "The compression level to use if compression.type is set to gzip."),
     def("compression.lz4.level", Int, "9", Some("compression.lz4.level"), Rule::IntRange(1, 17),
@@ -202,13 +202,36 @@ impl ConfigDef {
             (Rule::OneOf(allowed), _) if !allowed.contains(&trimmed) => {
                 invalid(format!("String must be one of: {}", allowed.join(", ")))
             }
+            // Kafka 4's `ValidList.in`: the empty list is allowed (cleanup.policy: no cleanup,
+            // segments kept indefinitely); items are neither repeated nor empty.
+            (Rule::ListOf(_), _) if trimmed.is_empty() => Ok(()),
             (Rule::ListOf(allowed), _) => {
                 let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
-                if trimmed.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
-                    invalid(format!("Valid values are: {}", allowed.join(", ")))
-                } else {
-                    Ok(())
+                let mut unique = items.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                if unique.len() != items.len() {
+                    return Err(format!(
+                        "Configuration '{}' values must not be duplicated.",
+                        self.name
+                    ));
                 }
+                for item in items {
+                    if item.is_empty() {
+                        return Err(format!(
+                            "Configuration '{}' values must not be empty.",
+                            self.name
+                        ));
+                    }
+                    if !allowed.contains(&item) {
+                        return Err(format!(
+                            "Invalid value {item} for configuration {}: String must be one of: {}",
+                            self.name,
+                            allowed.join(", ")
+                        ));
+                    }
+                }
+                Ok(())
             }
             (Rule::ThrottledReplicas, _) => {
                 let ok = trimmed.is_empty()
@@ -286,7 +309,8 @@ impl TopicConfig {
 
 /// Log lifecycle: what retention and the cleaner read from a topic's config.
 impl TopicConfig {
-    /// `cleanup.policy` (default `delete`): (delete, compact).
+    /// `cleanup.policy` (default `delete`): (delete, compact). Empty (Kafka 4): neither —
+    /// nothing is deleted by retention or compacted; DeleteRecords still moves the log start.
     pub fn cleanup_policy(&self) -> (bool, bool) {
         let policy = self
             .0
@@ -362,7 +386,26 @@ mod tests {
             "{err}"
         );
         assert!(config(&[("message.timestamp.type", "Wrong")]).is_err());
-        assert!(config(&[("cleanup.policy", "compact,wipe")]).is_err());
+        let err = config(&[("cleanup.policy", "compact,wipe")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid value wipe for configuration cleanup.policy: String must be one of: compact, delete"
+        );
+        // Kafka 4: the empty list is no cleanup at all; items neither repeated nor empty.
+        for empty in ["", " "] {
+            let c = config(&[("cleanup.policy", empty)]).unwrap();
+            assert_eq!(c.cleanup_policy(), (false, false));
+        }
+        let err = config(&[("cleanup.policy", "delete, delete")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Configuration 'cleanup.policy' values must not be duplicated."
+        );
+        let err = config(&[("cleanup.policy", "delete,")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Configuration 'cleanup.policy' values must not be empty."
+        );
         assert!(config(&[("min.cleanable.dirty.ratio", "1.5")]).is_err());
         assert!(config(&[("compression.gzip.level", "0")]).is_err());
         assert!(config(&[("compression.gzip.level", "-1")]).is_ok());
