@@ -4,7 +4,7 @@ CreatePartitions and Metadata, with the exact Kafka error codes for the failure 
 import pytest
 from confluent_kafka.admin import NewPartitions, NewTopic
 
-from compat import ck_admin, ck_error, kafka_older_than, kp_admin, unique_topic, wait_for
+from compat import ck_admin, ck_error, ck_partition_count, kafka_older_than, kp_admin, unique_topic, wait_for
 
 CLIENTS = ["confluent-kafka", "kafka-python"]
 
@@ -268,4 +268,43 @@ def test_topic_configs_added_in_kafka_4_4(broker, client):
     assert alter("-1") is None
     wait_for(lambda: describe()["remote.copy.lag.ms"].value == "-1", "remote.copy.lag.ms=-1")
     assert not describe()["remote.copy.lag.ms"].is_default
+    assert ck_error(ck.delete_topics([name], operation_timeout=30)[name]) is None
+
+
+@pytest.mark.parametrize("client", ["confluent-kafka"])
+def test_segment_bytes_minimum(broker, client):
+    """Kafka 4 enforces segment.bytes >= 1 MiB (LogConfig: atLeast(1024 * 1024)) on CreateTopics
+    and on config changes: INVALID_CONFIG "Invalid value 200 for configuration segment.bytes:
+    Value must be at least 1048576". Kafka's own tests use the internal topic config
+    `internal.segment.bytes` (no minimum, described only when set), which both brokers accept."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    ck = ck_admin(broker)
+    name = unique_topic("segment-bytes")
+    fut = ck.create_topics([NewTopic(name, num_partitions=1, replication_factor=1,
+                                     config={"segment.bytes": "200"})], operation_timeout=30)[name]
+    err = ck_error(fut)
+    assert err is not None and err.code() == INVALID_CONFIG, err
+    assert "Invalid value 200 for configuration segment.bytes: Value must be at least 1048576" in err.str(), err.str()
+    assert ck_partition_count(broker, name, ck) is None
+
+    fut = ck.create_topics([NewTopic(name, num_partitions=1, replication_factor=1,
+                                     config={"segment.bytes": "1048576", "internal.segment.bytes": "300"})],
+                           operation_timeout=30)[name]
+    assert ck_error(fut) is None
+    wait_for(lambda: ck_partition_count(broker, name, ck) == 1, f"{name} in metadata")
+    resource = ConfigResource(ResourceType.TOPIC, name)
+    (f,) = ck.describe_configs([resource]).values()
+    cfg = f.result(timeout=30)
+    assert cfg["segment.bytes"].value == "1048576"
+    assert cfg["internal.segment.bytes"].value == "300"
+
+    bad = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("segment.bytes", "1048575", incremental_operation=AlterConfigOpType.SET)])
+    (f,) = ck.incremental_alter_configs([bad]).values()
+    err = ck_error(f)
+    assert err is not None and err.code() == INVALID_CONFIG, err
+    assert "Value must be at least 1048576" in err.str(), err.str()
+    (f,) = ck.describe_configs([resource]).values()
+    assert f.result(timeout=30)["segment.bytes"].value == "1048576"
     assert ck_error(ck.delete_topics([name], operation_timeout=30)[name]) is None

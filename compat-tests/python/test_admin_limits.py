@@ -213,3 +213,21 @@ def test_limits_broker_partition_cap(broker):
     assert code == POLICY_VIOLATION
     assert "max_broker_partitions" in message
     assert ck_partition_count(broker, topic) is None
+
+
+def test_limits_metadata_auto_creates_on_a_later_request(broker):
+    """Kafka's Metadata answers a topic it auto-creates UNKNOWN_TOPIC_OR_PARTITION
+    (AutoTopicCreationManager sends the creation to its controller and answers at once); a later
+    request finds it. The same for a topic deleted a moment ago: never created and described
+    in one answer."""
+    fresh = unique_topic("auto")
+    assert metadata(broker, [fresh], auto_create=True) == [(fresh, UNKNOWN_TOPIC_OR_PARTITION, 0)]
+    wait_for(lambda: metadata(broker, [fresh], auto_create=False)[0][1:] == (NONE, 1),
+             f"{fresh} auto-created with 1 partition")
+
+    admin = ck_admin(broker)
+    assert ck_error(admin.delete_topics([fresh], operation_timeout=TIMEOUT)[fresh]) is None
+    wait_for(lambda: ck_partition_count(broker, fresh, admin) is None, f"{fresh} gone")
+    assert metadata(broker, [fresh], auto_create=True) == [(fresh, UNKNOWN_TOPIC_OR_PARTITION, 0)]
+    wait_for(lambda: metadata(broker, [fresh], auto_create=False)[0][1:] == (NONE, 1),
+             f"{fresh} auto-created again")

@@ -1,7 +1,8 @@
 """Log lifecycle with confluent-kafka (librdkafka): a compacted topic read back shows only the
 latest value of each key; a topic with a small retention.ms loses its old segments while a
 producer keeps writing (the earliest offset moves forward); DeleteRecords through the
-AdminClient moves the low watermark.
+AdminClient moves the low watermark; an empty cleanup.policy (Kafka 4: infinite retention) keeps
+every segment until `delete` is back.
 
 Both brokers run their retention check and log cleaner every 500 ms in this suite
 (compat-tests/run.sh and reference-kafka.sh), and topics roll segments every 100 ms.
@@ -12,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from compat import TIMEOUT, ck_admin, ck_conf, ck_produce, create_topic, unique_topic, wait_for
+from compat import TIMEOUT, ck_admin, ck_conf, ck_error, ck_produce, create_topic, unique_topic, wait_for
 
 pytestmark = pytest.mark.client("confluent-kafka")
 
@@ -113,3 +114,60 @@ def test_delete_records(broker):
     # -1 (OFFSET_END): up to the high watermark.
     result = admin.delete_records([TopicPartition(topic, 0, -1)])
     assert list(result.values())[0].result(timeout=TIMEOUT).low_watermark == 10
+
+
+def test_empty_cleanup_policy_keeps_everything(broker):
+    """Kafka 4 accepts an empty cleanup.policy (IncrementalAlterConfigs SUBTRACT of `delete`, or
+    SET ""): no retention and no compaction, segments kept indefinitely (TopicConfig's doc,
+    UnifiedLog.deleteOldSegments); keyless records are fine (not compacted) and DeleteRecords
+    still moves the low watermark (Partition.deleteRecordsOnLeader refuses only compact without
+    delete). Putting `delete` back lets retention.ms take the old segments."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    topic = create_topic(broker, unique_topic("empty-policy"), 1, {
+        "retention.ms": "1000",
+        "segment.ms": "100",
+    })
+    admin = ck_admin(broker)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+
+    def alter(op, value):
+        r = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+            ConfigEntry("cleanup.policy", value, incremental_operation=op)])
+        (f,) = admin.incremental_alter_configs([r]).values()
+        return ck_error(f)
+
+    def policy():
+        (f,) = admin.describe_configs([resource]).values()
+        return f.result(timeout=TIMEOUT)["cleanup.policy"].value
+
+    assert alter(AlterConfigOpType.SUBTRACT, "delete") is None
+    wait_for(lambda: policy() == "", "cleanup.policy empty after SUBTRACT delete")
+
+    # Keyless records (the topic is not compacted), 5 at a time, segments rolling every 100 ms,
+    # for 3 s: with retention.ms=1000 and the 500 ms retention check, `delete` would have
+    # dropped the first segments by then.
+    sent = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        ck_produce(broker, topic, [(None, f"v{sent + i}".encode(), [], 0, None) for i in range(5)])
+        sent += 5
+        time.sleep(0.2)
+    time.sleep(1.5)
+    assert watermarks(broker, topic) == (0, sent)
+    rows = read_all(broker, topic)
+    assert [r[2] for r in rows] == [f"v{o}".encode() for o in range(sent)]
+
+    result = admin.delete_records([TopicPartition(topic, 0, 3)])
+    assert list(result.values())[0].result(timeout=TIMEOUT).low_watermark == 3
+    assert watermarks(broker, topic) == (3, sent)
+
+    assert alter(AlterConfigOpType.SET, "") is None
+    assert policy() == ""
+
+    # `delete` back: retention takes the old segments.
+    assert alter(AlterConfigOpType.APPEND, "delete") is None
+    wait_for(lambda: policy() == "delete", "cleanup.policy delete again")
+    low = wait_for(lambda: (lambda w: w[0] if w[0] > 3 else None)(watermarks(broker, topic)),
+                   "retention to move the low watermark once delete is back", timeout=60, interval=0.5)
+    assert 3 < low <= sent

@@ -47,10 +47,12 @@ fn delete(topics: &Topics, topic: &str, index: i32, offset: i64) -> Result<i64> 
     let partition = t
         .partition(index)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
-    // As Kafka: records of a topic without the delete policy cannot be deleted.
-    if !t.config().cleanup_policy().0 {
+    // As Kafka (`Partition.deleteRecordsOnLeader`): a compacted topic without the delete
+    // policy refuses; one with an empty policy (infinite retention) allows it.
+    let (delete, compact) = t.config().cleanup_policy();
+    if compact && !delete {
         return Err(BrokerError::PolicyViolation(format!(
-            "records of partition {topic}-{index} can not be deleted due to the configured policy"
+            "Records of partition {topic}-{index} can not be deleted due to the configured policy"
         )));
     }
     partition.delete_records(offset)

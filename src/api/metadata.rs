@@ -1,7 +1,9 @@
 //! Metadata (3): the brokers, controller and partition leaders the cluster view names (today
-//! this node, at the address of the listener the client came through).
+//! this node, at the address of the listener the client came through). A missing topic that
+//! may be auto-created is created, and answered UNKNOWN_TOPIC_OR_PARTITION in this response
+//! as Kafka answers while its controller creates it; a later request finds it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -15,7 +17,6 @@ use uuid::Uuid;
 
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::cluster::ClusterView;
-use crate::error::BrokerError;
 use crate::meta::Topic;
 use crate::topics::Topics;
 
@@ -48,25 +49,24 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
             .collect(),
         Some(list) => {
             let list = distinct(list);
-            let created = if allow_create {
+            let creating = if allow_create {
                 auto_create(ctx.topics(), &list).await
             } else {
-                HashMap::new()
+                HashSet::new()
             };
             list.into_iter()
                 .map(|t| match (t.name, t.topic_id) {
+                    // Kafka (AutoTopicCreationManager) answers a topic it sends to be created
+                    // UNKNOWN_TOPIC_OR_PARTITION; it is there from a later request on.
+                    (Some(name), _) if creating.contains(&name) => {
+                        failed(Some(name), Uuid::nil(), K::UnknownTopicOrPartition.code())
+                    }
                     (Some(name), _) => match ctx.topics().get(&name) {
                         Some(topic) => describe(cluster, &topic, topic_ops),
-                        None => {
-                            let error = match created.get(&**name) {
-                                Some(e) => e.code(),
-                                None if !crate::config::valid_topic_name(&name) => {
-                                    K::InvalidTopicException.code()
-                                }
-                                None => K::UnknownTopicOrPartition.code(),
-                            };
-                            failed(Some(name), Uuid::nil(), error)
+                        None if !crate::config::valid_topic_name(&name) => {
+                            failed(Some(name), Uuid::nil(), K::InvalidTopicException.code())
                         }
+                        None => failed(Some(name), Uuid::nil(), K::UnknownTopicOrPartition.code()),
                     },
                     (None, id) => match ctx.topics().by_id(&id) {
                         Some(topic) => describe(cluster, &topic, topic_ops),
@@ -138,30 +138,24 @@ fn distinct(list: Vec<MetadataRequestTopic>) -> Vec<MetadataRequestTopic> {
 }
 
 /// Auto-create the valid names asked for that do not exist, as one operation on the
-/// blocking pool (it makes directories and writes the store). The failures, by name.
-async fn auto_create(
-    topics: &Arc<Topics>,
-    list: &[MetadataRequestTopic],
-) -> HashMap<String, BrokerError> {
-    let missing: Vec<String> = list
+/// blocking pool (it makes directories and writes the store; failures are logged there, as
+/// Kafka logs a failed auto-creation). The names it tried to create.
+async fn auto_create(topics: &Arc<Topics>, list: &[MetadataRequestTopic]) -> HashSet<TopicName> {
+    let missing: Vec<TopicName> = list
         .iter()
         .filter_map(|t| t.name.as_ref())
         .filter(|n| crate::config::valid_topic_name(n) && topics.get(n).is_none())
-        .map(|n| n.to_string())
+        .cloned()
         .collect();
     if missing.is_empty() {
-        return HashMap::new();
+        return HashSet::new();
     }
     let creator = topics.clone();
-    let names = missing.clone();
-    let results = tokio::task::spawn_blocking(move || creator.auto_create_topics(&names))
-        .await
-        .unwrap_or_default();
-    missing
-        .into_iter()
-        .zip(results)
-        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
-        .collect()
+    let names: Vec<String> = missing.iter().map(|n| n.to_string()).collect();
+    if let Err(e) = tokio::task::spawn_blocking(move || creator.auto_create_topics(&names)).await {
+        tracing::error!(error = %e, "auto-creating topics failed");
+    }
+    missing.into_iter().collect()
 }
 
 fn failed(name: Option<TopicName>, id: Uuid, error: i16) -> MetadataResponseTopic {

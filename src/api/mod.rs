@@ -7,6 +7,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
@@ -308,6 +309,12 @@ pub static APIS: &[Api] = &[
         handler: |c, b| c.serve(b, describe_client_quotas::handle),
     },
     Api {
+        key: ApiKey::AlterClientQuotas,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, alter_client_quotas::handle),
+    },
+    Api {
         key: ApiKey::DescribeUserScramCredentials,
         min_version: 0,
         max_version: 0,
@@ -504,6 +511,7 @@ mod tests {
             ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
             ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
             ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
+            ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
             ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,

@@ -348,6 +348,7 @@ pub fn describe_topic(topic: &TopicConfig, config: &Config) -> Vec<DescribedConf
     let broker = broker_settings(config);
     CATALOG
         .iter()
+        .filter(|def| !def.internal || topic.0.contains_key(def.name))
         .map(|def| {
             let mut synonyms = Vec::new();
             if let Some(v) = topic.0.get(def.name) {
@@ -393,7 +394,7 @@ mod tests {
         let topic =
             TopicConfig::new([("retention.ms".to_string(), "1000".to_string())].into()).unwrap();
         let all = describe_topic(&topic, &config);
-        assert_eq!(all.len(), CATALOG.len());
+        assert_eq!(all.len(), CATALOG.iter().filter(|d| !d.internal).count());
 
         let retention = find(&all, "retention.ms");
         assert_eq!(retention.value.as_deref(), Some("1000"));

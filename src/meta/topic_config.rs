@@ -51,6 +51,9 @@ pub struct ConfigDef {
     pub synonym: Option<&'static str>,
     pub rule: Rule,
     pub doc: &'static str,
+    /// Kafka's internal configs (`defineInternal`): accepted, no default, and described only
+    /// when a topic sets them.
+    pub internal: bool,
 }
 
 const fn def(
@@ -68,8 +71,30 @@ const fn def(
         synonym,
         rule,
         doc,
+        internal: false,
     }
 }
+
+/// An internal config: no default (described only when set), no broker synonym.
+const fn internal(
+    name: &'static str,
+    kind: ConfigType,
+    rule: Rule,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        default: "",
+        synonym: None,
+        rule,
+        doc,
+        internal: true,
+    }
+}
+
+/// Kafka's minimum `segment.bytes` (and `log.segment.bytes`): 1 MiB (`LogConfig`, since 4.0).
+pub const MIN_SEGMENT_BYTES: i64 = 1024 * 1024;
 
 use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 
@@ -79,7 +104,7 @@ const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "prod
 /// Every topic config gregor accepts, in Kafka's (alphabetical) order.
 pub static CATALOG: &[ConfigDef] = &[
     def("cleanup.policy", List, "delete", Some("log.cleanup.policy"), Rule::ListOf(&["compact", "delete"]),
-        "The retention policy for old log segments: \"delete\" discards segments past their retention time or size, \"compact\" keeps the latest value of each key; both may be given."),
+        "The retention policy for old log segments: \"delete\" discards segments past their retention time or size, \"compact\" keeps the latest value of each key; both may be given. An empty list means infinite retention: no cleanup policy is applied and segments are kept indefinitely."),
     def("compression.gzip.level", Int, "-1", Some("compression.gzip.level"), Rule::GzipLevel,
         "The compression level to use if compression.type is set to gzip."),
     def("compression.lz4.level", Int, "9", Some("compression.lz4.level"), Rule::IntRange(1, 17),
@@ -102,6 +127,8 @@ pub static CATALOG: &[ConfigDef] = &[
         "Replicas whose log replication is throttled on the follower side (partition:broker pairs, or *)."),
     def("index.interval.bytes", Int, "4096", Some("log.index.interval.bytes"), Rule::AtLeast(0),
         "How often an entry is added to the offset index, in bytes of log."),
+    internal("internal.segment.bytes", Int, Rule::AtLeast(14),
+        "The maximum size of a single log file, overriding segment.bytes without its 1 MiB minimum. This should be used for testing only."),
     def("leader.replication.throttled.replicas", List, "", None, Rule::ThrottledReplicas,
         "Replicas whose log replication is throttled on the leader side (partition:broker pairs, or *)."),
     def("local.retention.bytes", Long, "-2", Some("log.local.retention.bytes"), Rule::AtLeast(-2),
@@ -140,7 +167,7 @@ pub static CATALOG: &[ConfigDef] = &[
         "The maximum size a partition's log can grow to before old segments are discarded (-1: no limit)."),
     def("retention.ms", Long, "604800000", Some("log.retention.ms"), Rule::AtLeast(-1),
         "How long a log segment is kept before it is discarded (-1: no time limit)."),
-    def("segment.bytes", Int, "1073741824", Some("log.segment.bytes"), Rule::AtLeast(14),
+    def("segment.bytes", Int, "1073741824", Some("log.segment.bytes"), Rule::AtLeast(MIN_SEGMENT_BYTES),
         "The segment file size of the log: a new segment is rolled when the active one reaches it."),
     def("segment.index.bytes", Int, "10485760", Some("log.index.size.max.bytes"), Rule::AtLeast(4),
         "The size of the index that maps offsets to file positions."),
@@ -208,13 +235,36 @@ impl ConfigDef {
             (Rule::OneOf(allowed), _) if !allowed.contains(&trimmed) => {
                 invalid(format!("String must be one of: {}", allowed.join(", ")))
             }
+            // Kafka 4's `ValidList.in`: the empty list is allowed (cleanup.policy: no cleanup,
+            // segments kept indefinitely); items are neither repeated nor empty.
+            (Rule::ListOf(_), _) if trimmed.is_empty() => Ok(()),
             (Rule::ListOf(allowed), _) => {
                 let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
-                if trimmed.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
-                    invalid(format!("Valid values are: {}", allowed.join(", ")))
-                } else {
-                    Ok(())
+                let mut unique = items.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                if unique.len() != items.len() {
+                    return Err(format!(
+                        "Configuration '{}' values must not be duplicated.",
+                        self.name
+                    ));
                 }
+                for item in items {
+                    if item.is_empty() {
+                        return Err(format!(
+                            "Configuration '{}' values must not be empty.",
+                            self.name
+                        ));
+                    }
+                    if !allowed.contains(&item) {
+                        return Err(format!(
+                            "Invalid value {item} for configuration {}: String must be one of: {}",
+                            self.name,
+                            allowed.join(", ")
+                        ));
+                    }
+                }
+                Ok(())
             }
             (Rule::ThrottledReplicas, _) => {
                 let ok = trimmed.is_empty()
@@ -275,7 +325,11 @@ impl TopicConfig {
     /// The log settings, given the broker defaults.
     pub fn log_config(&self, defaults: &LogConfig) -> LogConfig {
         LogConfig {
-            segment_bytes: self.get("segment.bytes").unwrap_or(defaults.segment_bytes),
+            // Kafka's LogConfig.segmentSize(): internal.segment.bytes, when set, wins.
+            segment_bytes: self
+                .get("internal.segment.bytes")
+                .or_else(|| self.get("segment.bytes"))
+                .unwrap_or(defaults.segment_bytes),
             segment_ms: self.get("segment.ms").unwrap_or(defaults.segment_ms),
             index_interval_bytes: self
                 .get("index.interval.bytes")
@@ -292,7 +346,8 @@ impl TopicConfig {
 
 /// Log lifecycle: what retention and the cleaner read from a topic's config.
 impl TopicConfig {
-    /// `cleanup.policy` (default `delete`): (delete, compact).
+    /// `cleanup.policy` (default `delete`): (delete, compact). Empty (Kafka 4): neither —
+    /// nothing is deleted by retention or compacted; DeleteRecords still moves the log start.
     pub fn cleanup_policy(&self) -> (bool, bool) {
         let policy = self
             .0
@@ -368,7 +423,26 @@ mod tests {
             "{err}"
         );
         assert!(config(&[("message.timestamp.type", "Wrong")]).is_err());
-        assert!(config(&[("cleanup.policy", "compact,wipe")]).is_err());
+        let err = config(&[("cleanup.policy", "compact,wipe")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid value wipe for configuration cleanup.policy: String must be one of: compact, delete"
+        );
+        // Kafka 4: the empty list is no cleanup at all; items neither repeated nor empty.
+        for empty in ["", " "] {
+            let c = config(&[("cleanup.policy", empty)]).unwrap();
+            assert_eq!(c.cleanup_policy(), (false, false));
+        }
+        let err = config(&[("cleanup.policy", "delete, delete")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Configuration 'cleanup.policy' values must not be duplicated."
+        );
+        let err = config(&[("cleanup.policy", "delete,")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Configuration 'cleanup.policy' values must not be empty."
+        );
         assert!(config(&[("min.cleanable.dirty.ratio", "1.5")]).is_err());
         assert!(config(&[("compression.gzip.level", "0")]).is_err());
         assert!(config(&[("compression.gzip.level", "-1")]).is_ok());
@@ -379,7 +453,7 @@ mod tests {
 
     #[test]
     fn every_default_passes_its_own_validation() {
-        for def in CATALOG {
+        for def in CATALOG.iter().filter(|d| !d.internal) {
             assert!(def.validate(def.default).is_ok(), "{}", def.name);
         }
         let mut names: Vec<_> = CATALOG.iter().map(|d| d.name).collect();
@@ -416,9 +490,27 @@ mod tests {
     }
 
     #[test]
+    fn segment_bytes_has_kafkas_minimum_and_the_internal_override_does_not() {
+        let err = config(&[("segment.bytes", "200")]).unwrap_err();
+        assert_eq!(err.code(), 40);
+        assert_eq!(
+            err.to_string(),
+            "Invalid value 200 for configuration segment.bytes: Value must be at least 1048576"
+        );
+        assert!(config(&[("segment.bytes", "1048576")]).is_ok());
+        let c = config(&[
+            ("internal.segment.bytes", "300"),
+            ("segment.bytes", "1048576"),
+        ])
+        .unwrap();
+        assert_eq!(c.log_config(&LogConfig::default()).segment_bytes, 300);
+        assert!(config(&[("internal.segment.bytes", "13")]).is_err());
+    }
+
+    #[test]
     fn derives_log_settings() {
         let c = config(&[
-            ("segment.bytes", "1000"),
+            ("internal.segment.bytes", "1000"),
             ("message.timestamp.type", "LogAppendTime"),
             ("max.message.bytes", "500"),
         ])

@@ -250,7 +250,11 @@ async fn the_broker_partition_cap_refuses_creation_growth_and_auto_creation() {
         assert!(partition_dirs(dir.path(), topic).is_empty(), "{topic}");
     }
     // Within the cap it still works, up to the last partition.
-    assert_eq!(metadata(&mut c, &["auto-a"], true).await[0].1, 0);
+    assert_eq!(
+        metadata(&mut c, &["auto-a"], true).await[0].1,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(metadata(&mut c, &["auto-a"], false).await[0].1, 0);
     assert_eq!(grow(&mut c, "first", 9, false).await.0, 0);
     assert_eq!(
         create(&mut c, &[("one-more", 1)], false).await[0].1,
@@ -358,8 +362,11 @@ async fn metadata_answers_each_topic_once() {
             ("missing".into(), UNKNOWN_TOPIC_OR_PARTITION, 0)
         ]
     );
-    // Auto-creating a name asked for many times creates it once.
+    // Auto-creating a name asked for many times creates it once (answered
+    // UNKNOWN_TOPIC_OR_PARTITION this time, as Kafka does; there on the next request).
     let answer = metadata(&mut c, &["made"; 50], true).await;
+    assert_eq!(answer, vec![("made".into(), UNKNOWN_TOPIC_OR_PARTITION, 0)]);
+    let answer = metadata(&mut c, &["made"; 50], false).await;
     assert_eq!(answer, vec![("made".into(), 0, 1)]);
     b.shutdown().await;
 }

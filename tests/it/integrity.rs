@@ -93,7 +93,7 @@ fn sample(text: &str, key: &str) -> Option<f64> {
 
 async fn filled_topic(b: &gregor::server::RunningBroker) {
     let configs: BTreeMap<String, String> =
-        [("segment.bytes".to_string(), "400".to_string())].into();
+        [("internal.segment.bytes".to_string(), "400".to_string())].into();
     b.services
         .topics
         .create_topic(TOPIC, 1, configs, false)

@@ -91,7 +91,12 @@ async fn delete_records_moves_the_log_start_offset_for_good() {
     let topic = "deletable";
     b.services
         .topics
-        .create_topic(topic, 1, configs(&[("segment.bytes", "300")]), false)
+        .create_topic(
+            topic,
+            1,
+            configs(&[("internal.segment.bytes", "300")]),
+            false,
+        )
         .unwrap();
     let mut c = Client::connect(&b).await;
     for round in 0..5 {
@@ -186,7 +191,7 @@ async fn retention_drops_old_segments_while_producing() {
         .create_topic(
             topic,
             1,
-            configs(&[("retention.ms", "60000"), ("segment.bytes", "300")]),
+            configs(&[("retention.ms", "60000"), ("internal.segment.bytes", "300")]),
             false,
         )
         .unwrap();
@@ -224,7 +229,7 @@ async fn compaction_keeps_one_value_per_key() {
             1,
             configs(&[
                 ("cleanup.policy", "compact"),
-                ("segment.bytes", "300"),
+                ("internal.segment.bytes", "300"),
                 ("min.cleanable.dirty.ratio", "0.01"),
             ]),
             false,

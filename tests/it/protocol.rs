@@ -138,6 +138,12 @@ async fn metadata_auto_creates_only_when_allowed() {
     };
     let resp = c.call(&ask("not-created", false), 9).await;
     assert_eq!(resp.topics[0].error_code, 3);
+    // Kafka answers UNKNOWN_TOPIC_OR_PARTITION while it creates the topic; it is there from
+    // the next request on.
+    let resp = c.call(&ask("created", true), 9).await;
+    assert_eq!(resp.topics[0].error_code, 3);
+    assert!(resp.topics[0].partitions.is_empty());
+    assert!(b.services.topics.get("created").is_some());
     let resp = c.call(&ask("created", true), 9).await;
     assert_eq!(resp.topics[0].error_code, 0);
     assert_eq!(resp.topics[0].partitions.len(), 1);
@@ -717,6 +723,31 @@ async fn every_advertised_version_answers() {
     for v in range(ApiKey::DescribeClientQuotas) {
         let resp = c.call(&DescribeClientQuotasRequest::default(), v).await;
         assert_eq!(resp.error_code, 0, "describe client quotas v{v}");
+    }
+    for v in range(ApiKey::AlterClientQuotas) {
+        use kafka_protocol::messages::alter_client_quotas_request::{
+            EntityData, EntryData, OpData,
+        };
+        let entry = |remove: bool| {
+            EntryData::default()
+                .with_entity(vec![EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str("user"))
+                    .with_entity_name(Some(StrBytes::from_static_str("alice")))])
+                .with_ops(vec![OpData::default()
+                    .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                    .with_value(1024.0)
+                    .with_remove(remove)])
+        };
+        for (remove, code) in [(true, 0), (false, 35)] {
+            let req = AlterClientQuotasRequest::default().with_entries(vec![entry(remove)]);
+            let resp = c.call(&req, v).await;
+            assert_eq!(resp.entries.len(), 1, "alter client quotas v{v}");
+            assert_eq!(resp.entries[0].error_code, code, "alter client quotas v{v}");
+            assert_eq!(
+                resp.entries[0].entity[0].entity_name.as_deref(),
+                Some("alice")
+            );
+        }
     }
     for v in range(ApiKey::DescribeUserScramCredentials) {
         let req = DescribeUserScramCredentialsRequest::default().with_users(None);

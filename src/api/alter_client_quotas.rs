@@ -1,0 +1,308 @@
+//! AlterClientQuotas (49): gregor enforces no client quotas yet, but it answers every entry, as
+//! Kafka's controller checks it (`ClientQuotaControlManager.alterClientQuotas`), never by
+//! closing the connection:
+//! - what Kafka refuses is refused with its code and message: INVALID_REQUEST for an empty
+//!   entity, an unknown entity type, an empty name, IP combined with user/client-id, an IP
+//!   entity that is not an address, an unknown quota key, a value ≤ 0, too large or fractional
+//!   for an integral quota, a key twice in one entry or an entity twice in the request;
+//! - removing quotas succeeds, as in Kafka: none are stored, so there is nothing to remove;
+//! - setting a valid quota, which Kafka stores, is UNSUPPORTED_VERSION with a message saying
+//!   gregor does not enforce client quotas yet (`validate_only` too, so validating predicts the
+//!   outcome). That is the code a client gets for a feature a broker lacks: the Java
+//!   AdminClient raises the same UnsupportedVersionException for a broker that does not offer
+//!   this API; INVALID_REQUEST would tell the user to fix a request that is valid.
+//!
+//! As in Kafka, the answer has one entry per distinct entity (a type named twice in one entity
+//! keeps its last name), in the order the entities first appear.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use kafka_protocol::messages::alter_client_quotas_request::EntryData;
+use kafka_protocol::messages::alter_client_quotas_response::{
+    EntityData as ResponseEntity, EntryData as ResponseEntry,
+};
+use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::RequestContext;
+
+const USER: &str = "user";
+const CLIENT_ID: &str = "client-id";
+const IP: &str = "ip";
+
+/// Entity type → name (None: the default entity), ordered by type.
+type Entity = BTreeMap<String, Option<String>>;
+
+/// An entry's error: its code and message.
+type Refusal = (ResponseError, String);
+
+/// A quota key and its new value (None: remove it).
+type Op = (String, Option<f64>);
+
+pub async fn handle(
+    _ctx: RequestContext,
+    req: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse {
+    let mut results: Vec<(Entity, Option<Refusal>)> = Vec::new();
+    for entry in &req.entries {
+        let entity = entity_of(entry);
+        let outcome = match ops_of(entry) {
+            Some(ops) if !results.iter().any(|(e, _)| *e == entity) => alter(&entity, &ops),
+            // Kafka: a key twice in one entry, or an entity already seen.
+            _ => Some((
+                ResponseError::InvalidRequest,
+                format!("Ignoring duplicate entity {}", show(&entity)),
+            )),
+        };
+        match results.iter_mut().find(|(e, _)| *e == entity) {
+            Some(seen) => seen.1 = outcome,
+            None => results.push((entity, outcome)),
+        }
+    }
+    let entries = results
+        .into_iter()
+        .map(|(entity, outcome)| {
+            let entity = entity
+                .into_iter()
+                .map(|(kind, name)| {
+                    ResponseEntity::default()
+                        .with_entity_type(StrBytes::from_string(kind))
+                        .with_entity_name(name.map(StrBytes::from_string))
+                })
+                .collect();
+            let entry = ResponseEntry::default().with_entity(entity);
+            match outcome {
+                None => entry,
+                Some((error, message)) => entry
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    AlterClientQuotasResponse::default().with_entries(entries)
+}
+
+fn entity_of(entry: &EntryData) -> Entity {
+    entry
+        .entity
+        .iter()
+        .map(|e| {
+            (
+                e.entity_type.to_string(),
+                e.entity_name.as_ref().map(|n| n.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// The entry's operations in request order (None: a value removes the quota), or None when a
+/// key appears twice.
+fn ops_of(entry: &EntryData) -> Option<Vec<Op>> {
+    let mut ops: Vec<Op> = Vec::with_capacity(entry.ops.len());
+    for op in &entry.ops {
+        if ops.iter().any(|(k, _)| k.as_str() == op.key.as_str()) {
+            return None;
+        }
+        ops.push((op.key.to_string(), (!op.remove).then_some(op.value)));
+    }
+    Some(ops)
+}
+
+/// Kafka's `ClientQuotaEntity.toString`, with the types in a fixed order.
+fn show(entity: &Entity) -> String {
+    let entries: Vec<String> = entity
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
+        .collect();
+    format!("ClientQuotaEntity(entries={{{}}})", entries.join(", "))
+}
+
+/// The type of a quota's value, as Kafka's `QuotaConfig` defines it.
+#[derive(Clone, Copy)]
+enum QuotaType {
+    Long,
+    Int,
+    Double,
+}
+
+/// One entry checked as Kafka checks it: None when Kafka would apply it and gregor can too
+/// (only removals), else the refusal.
+fn alter(entity: &Entity, ops: &[Op]) -> Option<Refusal> {
+    let invalid = |message: String| Some((ResponseError::InvalidRequest, message));
+    if entity.is_empty() {
+        return invalid("Invalid empty client quota entity".into());
+    }
+    for (kind, name) in entity {
+        if ![USER, CLIENT_ID, IP].contains(&kind.as_str()) {
+            return invalid(format!("Unhandled client quota entity type: {kind}"));
+        }
+        if name.as_deref() == Some("") {
+            return invalid(format!("Empty {kind} not supported"));
+        }
+    }
+    let keys: &[(&str, QuotaType)] = if let Some(ip) = entity.get(IP) {
+        if entity.len() > 1 {
+            // Kafka's message, its missing space included.
+            return invalid(
+                "Invalid quota entity combination, IP entity shouldnot be combined with User or \
+                 ClientId"
+                    .into(),
+            );
+        }
+        // Kafka also accepts a host name it can resolve; gregor does not resolve names here.
+        if let Some(ip) = ip.as_deref().filter(|ip| ip.parse::<IpAddr>().is_err()) {
+            return invalid(format!("{ip} is not a valid IP or resolvable host."));
+        }
+        &[("connection_creation_rate", QuotaType::Int)]
+    } else {
+        &[
+            ("producer_byte_rate", QuotaType::Long),
+            ("consumer_byte_rate", QuotaType::Long),
+            ("request_percentage", QuotaType::Double),
+            ("controller_mutation_rate", QuotaType::Double),
+        ]
+    };
+    let mut sets = Vec::new();
+    for (key, value) in ops {
+        // A removal is not checked further (Kafka: nothing to remove writes nothing).
+        let Some(value) = *value else { continue };
+        let Some(&(_, kind)) = keys.iter().find(|(k, _)| k == key) else {
+            return invalid(format!("Invalid configuration key {key}"));
+        };
+        if let Some(message) = check_value(key, kind, value) {
+            return invalid(message);
+        }
+        sets.push(key.as_str());
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    Some((
+        ResponseError::UnsupportedVersion,
+        format!(
+            "gregor does not enforce client quotas yet: {} for {} was not set",
+            sets.join(", "),
+            show(entity)
+        ),
+    ))
+}
+
+/// Kafka's `validateQuotaKeyValue` (NaN passes it, as there).
+fn check_value(key: &str, kind: QuotaType, value: f64) -> Option<String> {
+    if value <= 0.0 {
+        return Some(format!("Quota {key} must be greater than 0"));
+    }
+    let (max, name) = match kind {
+        QuotaType::Double => return None,
+        QuotaType::Int => (i32::MAX as f64, "an INT"),
+        QuotaType::Long => (i64::MAX as f64, "a LONG"),
+    };
+    if value > max {
+        return Some(format!("Proposed value for {key} is too large for {name}."));
+    }
+    if (value % 1.0).abs() > 1e-6 {
+        return Some(format!("{key} cannot be a fractional value."));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    fn set(key: &str, value: f64) -> Op {
+        (key.to_string(), Some(value))
+    }
+
+    fn message(r: Option<Refusal>) -> (i16, String) {
+        r.map(|(e, m)| (e.code(), m)).unwrap_or((0, String::new()))
+    }
+
+    #[test]
+    fn refusals_carry_kafkas_messages() {
+        let user = entity(&[(USER, Some("alice"))]);
+        let cases: Vec<(Entity, Vec<Op>, &str)> = vec![
+            (entity(&[]), vec![], "Invalid empty client quota entity"),
+            (
+                entity(&[("group", Some("g"))]),
+                vec![],
+                "Unhandled client quota entity type: group",
+            ),
+            (
+                entity(&[(CLIENT_ID, Some(""))]),
+                vec![],
+                "Empty client-id not supported",
+            ),
+            (
+                entity(&[(IP, Some("1.2.3.4")), (USER, None)]),
+                vec![],
+                "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId",
+            ),
+            (
+                entity(&[(IP, Some("not an ip"))]),
+                vec![],
+                "not an ip is not a valid IP or resolvable host.",
+            ),
+            (
+                user.clone(),
+                vec![set("connection_creation_rate", 5.0)],
+                "Invalid configuration key connection_creation_rate",
+            ),
+            (
+                user.clone(),
+                vec![set("producer_byte_rate", 0.0)],
+                "Quota producer_byte_rate must be greater than 0",
+            ),
+            (
+                user.clone(),
+                vec![set("consumer_byte_rate", 1.5)],
+                "consumer_byte_rate cannot be a fractional value.",
+            ),
+            (
+                user.clone(),
+                vec![set("producer_byte_rate", 1e19)],
+                "Proposed value for producer_byte_rate is too large for a LONG.",
+            ),
+            (
+                entity(&[(IP, None)]),
+                vec![set("connection_creation_rate", 3e9)],
+                "Proposed value for connection_creation_rate is too large for an INT.",
+            ),
+        ];
+        for (e, ops, want) in cases {
+            assert_eq!(message(alter(&e, &ops)), (42, want.to_string()));
+        }
+    }
+
+    #[test]
+    fn removals_succeed_and_valid_settings_are_unsupported() {
+        let e = entity(&[(USER, Some("alice")), (CLIENT_ID, None)]);
+        // Removing anything (even an unknown key) finds nothing to remove, as in Kafka.
+        assert_eq!(alter(&e, &[("bogus".into(), None)]), None);
+        assert_eq!(alter(&e, &[]), None);
+        let (code, msg) = message(alter(
+            &e,
+            &[set("request_percentage", 12.5), ("x".into(), None)],
+        ));
+        assert_eq!(code, 35);
+        assert_eq!(
+            msg,
+            "gregor does not enforce client quotas yet: request_percentage for \
+             ClientQuotaEntity(entries={client-id=null, user=alice}) was not set"
+        );
+        let ip = entity(&[(IP, Some("::1"))]);
+        assert_eq!(
+            message(alter(&ip, &[set("connection_creation_rate", 10.0)])).0,
+            35
+        );
+    }
+}
