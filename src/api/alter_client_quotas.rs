@@ -15,7 +15,7 @@
 //! As in Kafka, the answer has one entry per distinct entity (a type named twice in one entity
 //! keeps its last name), in the order the entities first appear.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use kafka_protocol::messages::alter_client_quotas_request::EntryData;
@@ -45,20 +45,27 @@ pub async fn handle(
     _ctx: RequestContext,
     req: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    // Entities in first-seen order, with an index by entity: a request may carry as many
+    // entries as its size allows, so duplicates are found by hashing, not by scanning.
     let mut results: Vec<(Entity, Option<Refusal>)> = Vec::new();
+    let mut seen: HashMap<Entity, usize> = HashMap::new();
     for entry in &req.entries {
         let entity = entity_of(entry);
+        let earlier = seen.get(&entity).copied();
         let outcome = match ops_of(entry) {
-            Some(ops) if !results.iter().any(|(e, _)| *e == entity) => alter(&entity, &ops),
+            Some(ops) if earlier.is_none() => alter(&entity, &ops),
             // Kafka: a key twice in one entry, or an entity already seen.
             _ => Some((
                 ResponseError::InvalidRequest,
                 format!("Ignoring duplicate entity {}", show(&entity)),
             )),
         };
-        match results.iter_mut().find(|(e, _)| *e == entity) {
-            Some(seen) => seen.1 = outcome,
-            None => results.push((entity, outcome)),
+        match earlier {
+            Some(i) => results[i].1 = outcome,
+            None => {
+                seen.insert(entity.clone(), results.len());
+                results.push((entity, outcome));
+            }
         }
     }
     let entries = results
@@ -101,8 +108,9 @@ fn entity_of(entry: &EntryData) -> Entity {
 /// key appears twice.
 fn ops_of(entry: &EntryData) -> Option<Vec<Op>> {
     let mut ops: Vec<Op> = Vec::with_capacity(entry.ops.len());
+    let mut keys = HashSet::with_capacity(entry.ops.len());
     for op in &entry.ops {
-        if ops.iter().any(|(k, _)| k.as_str() == op.key.as_str()) {
+        if !keys.insert(op.key.as_str()) {
             return None;
         }
         ops.push((op.key.to_string(), (!op.remove).then_some(op.value)));
