@@ -13,7 +13,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["clock", "blocking"],
     &["config", "store", "metrics", "cluster"],
-    &["log"],
+    &["log", "security"],
     &["error"],
     &["partition"],
     &["meta"],

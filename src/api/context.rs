@@ -9,6 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::security::Session;
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -35,8 +36,8 @@ pub struct RequestContext {
     services: Arc<Services>,
     pub listener: Arc<ListenerInfo>,
     pub header: RequestHeader,
-    /// The client's address (shown as a group member's host), when known.
-    pub peer: Option<std::net::SocketAddr>,
+    /// Who sent the request: principal, client address, listener protocol.
+    session: Arc<Session>,
 }
 
 impl RequestContext {
@@ -44,14 +45,24 @@ impl RequestContext {
         services: Arc<Services>,
         listener: Arc<ListenerInfo>,
         header: RequestHeader,
-        peer: Option<std::net::SocketAddr>,
+        session: Arc<Session>,
     ) -> Self {
         Self {
             services,
             listener,
             header,
-            peer,
+            session,
         }
+    }
+
+    /// Who sent the request.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The client's address (shown as a group member's host), when known.
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.session.peer
     }
 
     pub fn version(&self) -> i16 {

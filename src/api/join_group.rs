@@ -36,7 +36,10 @@ pub async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResp
         instance_id,
         client_id,
         // Kafka shows InetAddress.toString(): "/127.0.0.1".
-        client_host: ctx.peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        client_host: ctx
+            .peer()
+            .map(|p| format!("/{}", p.ip()))
+            .unwrap_or_default(),
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout: the session timeout serves.
         rebalance_timeout_ms: if version == 0 {

@@ -56,6 +56,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::security::{SecurityProtocol, Session};
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
@@ -426,16 +427,18 @@ pub enum Dispatch {
     Close(String),
 }
 
-/// Parse the request header, find the API and run its handler.
+/// Parse the request header, find the API and run its handler, for an anonymous client
+/// without an address (in-process callers).
 pub fn dispatch(services: &Arc<Services>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
-    dispatch_from(services, listener, None, frame)
+    let session = Arc::new(Session::anonymous(None, SecurityProtocol::Plaintext));
+    dispatch_from(services, listener, &session, frame)
 }
 
-/// [`dispatch`] for a request from `peer`.
+/// [`dispatch`] for a request from a connection's `session`.
 pub fn dispatch_from(
     services: &Arc<Services>,
     listener: &Arc<ListenerInfo>,
-    peer: Option<std::net::SocketAddr>,
+    session: &Arc<Session>,
     mut frame: Bytes,
 ) -> Dispatch {
     let (api, version, header) = match parse_request(&mut frame) {
@@ -451,7 +454,7 @@ pub fn dispatch_from(
     };
     let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
     let timer = services.metrics.request_started(api.key);
-    let ctx = RequestContext::new(services.clone(), listener.clone(), header, peer);
+    let ctx = RequestContext::new(services.clone(), listener.clone(), header, session.clone());
     match span.in_scope(|| {
         tracing::debug!(client_id = ?ctx.header.client_id, "request");
         (api.handler)(ctx, frame)

@@ -17,6 +17,7 @@ use super::frame::{read_length, FrameError};
 use super::sendfile::send_region;
 use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
+use crate::security::{SecurityProtocol, Session};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
 const MAX_IN_FLIGHT: usize = 64;
@@ -47,6 +48,7 @@ pub async fn serve(
     );
     let idle = Duration::from_millis(config.connections_max_idle_ms);
     let max = config.max_request_bytes as usize;
+    let session = Arc::new(Session::anonymous(Some(peer), SecurityProtocol::Plaintext));
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -64,7 +66,7 @@ pub async fn serve(
                 break;
             }
         };
-        match dispatch_from(&services, &listener, Some(peer), frame) {
+        match dispatch_from(&services, &listener, &session, frame) {
             Dispatch::Respond(response) => {
                 if tx.send((response, held)).await.is_err() {
                     break;

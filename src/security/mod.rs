@@ -1,0 +1,109 @@
+//! Who is on the other end of a connection. Authentication (TLS, SASL) sets the session's
+//! principal; authorization and quotas read it. Handlers see it as `ctx.session()`.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A listener's security protocol, as Kafka names it (`listener.security.protocol.map`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// The protocol Kafka's name stands for (upper case), if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Plaintext,
+            Self::Ssl,
+            Self::SaslPlaintext,
+            Self::SaslSsl,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+}
+
+/// Kafka's `KafkaPrincipal`: a type and a name, written `User:alice`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub principal_type: String,
+    pub name: String,
+}
+
+impl Principal {
+    pub fn user(name: impl Into<String>) -> Self {
+        Self {
+            principal_type: "User".into(),
+            name: name.into(),
+        }
+    }
+
+    /// Who a connection is before (or without) authentication: Kafka's `User:ANONYMOUS`.
+    pub fn anonymous() -> Self {
+        Self::user("ANONYMOUS")
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.principal_type, self.name)
+    }
+}
+
+/// One connection's identity: its principal, the client's address and the listener it came
+/// in on. A connection replaces its session when it (re-)authenticates.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub principal: Principal,
+    /// The client's address, when known (in-process dispatch has none).
+    pub peer: Option<SocketAddr>,
+    pub security_protocol: SecurityProtocol,
+}
+
+impl Session {
+    /// A connection on a listener without authentication.
+    pub fn anonymous(peer: Option<SocketAddr>, security_protocol: SecurityProtocol) -> Self {
+        Self {
+            principal: Principal::anonymous(),
+            peer,
+            security_protocol,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_print_as_kafka_writes_them() {
+        assert_eq!(Principal::anonymous().to_string(), "User:ANONYMOUS");
+        assert_eq!(Principal::user("alice").to_string(), "User:alice");
+    }
+
+    #[test]
+    fn protocol_names_round_trip() {
+        for p in [
+            SecurityProtocol::Plaintext,
+            SecurityProtocol::Ssl,
+            SecurityProtocol::SaslPlaintext,
+            SecurityProtocol::SaslSsl,
+        ] {
+            assert_eq!(SecurityProtocol::from_name(p.name()), Some(p));
+        }
+        assert_eq!(SecurityProtocol::from_name("plaintext"), None);
+    }
+}
