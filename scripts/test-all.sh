@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of gregor, installing what the tests need first: Debian packages
-# (libclang-dev for RocksDB's bindings, kcat), then cargo's checks and tests, then the
-# real-client compatibility suite (which installs its own pip packages and Maven artifacts).
+# (libclang-dev for RocksDB's bindings, kcat, Java, Maven, PostgreSQL), then cargo's checks
+# and tests, then the real-client compatibility suite (which installs its own pip packages and
+# Maven artifacts) with the homework end to end beside it. Each stage prints its start time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Caches live outside the clone so CI reruns are warm (they must also work cold).
@@ -10,24 +11,42 @@ export CACHE_ROOT="${CACHE_ROOT:-$HOME/.cache/gregor}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_ROOT/target}"
 
 source scripts/deps.sh
-apt_install libclang-dev kcat
+START=$(date +%s)
+stage() { echo "== [$(( $(date +%s) - START )) s] $*"; }
+# Every Debian package any suite needs, installed once here: the suites below run side by
+# side, and two apt-get runs at once would fight over dpkg's lock.
+apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv
 
-echo "== cargo fmt / clippy"
+stage "cargo fmt / clippy"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "== cargo test"
+stage "cargo test"
 cargo test --quiet
 
-echo "== fuzz targets (bounded: FUZZ_SECONDS each, from the committed corpus)"
+stage "fuzz targets (bounded: FUZZ_SECONDS each, from the committed corpus)"
 scripts/fuzz.sh
 
-echo "== compatibility suite (real clients, gregor and reference Apache Kafka)"
+stage "compatibility suite (real clients, gregor and reference Apache Kafka)"
 cargo build --quiet --bin gregor
-COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" compat-tests/run.sh
-
-echo "== homework end to end (loms, 3 notifiers, PostgreSQL; gregor and reference Kafka)"
-COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" compat-tests/homework/e2e.sh
-
-echo "== docker/compose.yaml static check (no Docker engine here)"
-COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor" docker/check-compose.sh
+export COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor"
+# The homework end to end (loms, 3 notifiers, PostgreSQL; gregor and reference Kafka) and the
+# compose check use ports and state of their own, and mostly wait on I/O: they run beside the
+# compat suite, their output kept and printed after it.
+SIDE_LOG="$(mktemp)"
+(
+  stage "homework end to end (beside the compat suite)"
+  compat-tests/homework/e2e.sh
+  stage "docker/compose.yaml static check (no Docker engine here)"
+  docker/check-compose.sh
+) >"$SIDE_LOG" 2>&1 &
+side=$!
+compat=0
+compat-tests/run.sh || compat=$?
+side_status=0
+wait "$side" || side_status=$?
+stage "homework end to end and compose check (ran beside the compat suite; exit $side_status)"
+cat "$SIDE_LOG"
+rm -f "$SIDE_LOG"
+stage "done: compat suite exit $compat, homework/compose exit $side_status"
+[ "$compat" -eq 0 ] && [ "$side_status" -eq 0 ]
