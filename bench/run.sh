@@ -228,8 +228,12 @@ stop_broker() {
 }
 
 log "results in $OUT; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+read -r -a broker_list <<<"$BROKERS"
 for RUN in $(seq 1 "$RUNS"); do
-  for BROKER in $BROKERS; do
+  # The order rotates every run, so no broker always comes first (page cache, writeback and
+  # CPU frequency favour a position; a fixed order biased before/after pairs by a few %).
+  for i in "${!broker_list[@]}"; do
+    BROKER="${broker_list[$(( (i + RUN - 1) % ${#broker_list[@]} ))]}"
     log "run $RUN/$RUNS: $BROKER"
     start_broker
     for w in $WORKLOADS; do
