@@ -16,16 +16,19 @@ import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 /**
  * A producer above its client-id producer_byte_rate quota is throttled to it (issue 16): with
  * producer_byte_rate = 100 kB/s for its client id, a KafkaProducer sending 10 kB records as fast
- * as it can for 10 s gets acknowledgements at less than twice the quota over seconds 4-10 (the
- * first ten windows' worth passes at once, as Kafka's rate assumes a full window), more than a
- * tenth of it (throttled, not stalled), and its produce-throttle-time-max metric shows the
- * broker's throttle_time_ms > 0. Then the quota is removed.
+ * as it can for 20 s gets acknowledgements at less than twice the quota and more than a tenth of
+ * it (throttled, not stalled) over seconds 11-20, and its produce-throttle-time-max metric shows
+ * the broker's throttle_time_ms > 0. Then the quota is removed.
+ *
+ * Why from second 11: Kafka's rate never takes its window as shorter than ten of its eleven
+ * one-second samples, so the first ten seconds' worth (1 MB) passes at once and is paid back
+ * until the window has really filled; from then on any 11 s hold about 11 s of quota.
  */
 final class QuotaThrottleScenario {
     private static final double QUOTA = 100_000;
     private static final int RECORD = 10_000;
-    private static final long RUN_MS = 10_000;
-    private static final long MEASURE_FROM_MS = 4_000;
+    private static final long RUN_MS = 20_000;
+    private static final long MEASURE_FROM_MS = 11_000;
 
     private final Compat c;
 
