@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["meta"],
     &["coord"],
     &["group"],
-    &["txn", "topics"],
+    &["txn", "topics", "quota"],
     &["api"],
     &["app"],
     &["server", "cli", "fuzzing"],

@@ -12,7 +12,8 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
 | transactions | consume-transform-produce with a transactional producer and a read_committed group member (sendOffsetsToTransaction), one round aborted and redone, one more aborted transaction: read_committed output = each input once; read_uncommitted also the aborted records; the group's committed offset = end of input |
-| quotas | AlterClientQuotas (issue 18: gregor closed the connection): invalid entries (value 0, unknown key, fractional byte rate, IP + user, an entity twice) → InvalidRequestException with Kafka's messages, removing a quota never set succeeds, the connection keeps serving; setting a valid quota (validateOnly and for real) differs by design — Kafka stores it (describeClientQuotas shows it, then it is removed), gregor answers UnsupportedVersionException "gregor does not enforce client quotas yet" and shows none |
+| quotas | AlterClientQuotas (issue 18: gregor closed the connection): invalid entries (value 0, unknown key, fractional byte rate, IP + user, an entity twice) → InvalidRequestException with Kafka's messages, removing a quota never set succeeds, the connection keeps serving; validateOnly stores nothing; a user+client-id and a user+default-client-id quota are stored, describeClientQuotas shows them through exact, default, specified and strict filters; removing them empties it again |
+| quota_throttle | a KafkaProducer above its client-id producer_byte_rate (100 kB/s), sending for 20 s, is throttled to it: acknowledged bytes over seconds 11-20 (after Kafka's 10 s minimum window has filled) at less than 2x the quota and more than a tenth of it, produce-throttle-time-max > 0 |
 | configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
 """
 
@@ -104,11 +105,11 @@ def test_transactions(java_compat, broker, client):
     run(java_compat, "transactions", broker)
 
 
-# What setting a valid client quota answers, per broker: Kafka stores it; gregor enforces no client
-# quotas yet and says so (UNSUPPORTED_VERSION), by design until quotas are implemented.
-QUOTA_SETTING = {"kafka": "stores", "gregor": "unsupported"}
+@pytest.mark.parametrize("client", [CLIENT])
+def test_quotas(java_compat, broker, client):
+    run(java_compat, "quotas", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])
-def test_quotas(java_compat, broker, client):
-    run(java_compat, f"quotas:{QUOTA_SETTING[broker.name]}", broker)
+def test_quota_throttle(java_compat, broker, client):
+    run(java_compat, "quota_throttle", broker)

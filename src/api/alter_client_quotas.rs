@@ -1,21 +1,17 @@
-//! AlterClientQuotas (49): gregor enforces no client quotas yet, but it answers every entry, as
-//! Kafka's controller checks it (`ClientQuotaControlManager.alterClientQuotas`), never by
-//! closing the connection:
+//! AlterClientQuotas (49): every entry checked as Kafka's controller checks it
+//! (`ClientQuotaControlManager.alterClientQuotas`), never by closing the connection:
 //! - what Kafka refuses is refused with its code and message: INVALID_REQUEST for an empty
 //!   entity, an unknown entity type, an empty name, IP combined with user/client-id, an IP
 //!   entity that is not an address, an unknown quota key, a value ≤ 0, too large or fractional
 //!   for an integral quota, a key twice in one entry or an entity twice in the request;
-//! - removing quotas succeeds, as in Kafka: none are stored, so there is nothing to remove;
-//! - setting a valid quota, which Kafka stores, is UNSUPPORTED_VERSION with a message saying
-//!   gregor does not enforce client quotas yet (`validate_only` too, so validating predicts the
-//!   outcome). That is the code a client gets for a feature a broker lacks: the Java
-//!   AdminClient raises the same UnsupportedVersionException for a broker that does not offer
-//!   this API; INVALID_REQUEST would tell the user to fix a request that is valid.
+//! - the valid entries are stored together in one write of the metadata store (on the
+//!   blocking pool) and take effect at once (`crate::quota`); removing a key the entity does
+//!   not have changes nothing; `validate_only` stores nothing.
 //!
 //! As in Kafka, the answer has one entry per distinct entity (a type named twice in one entity
 //! keeps its last name), in the order the entities first appear.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use kafka_protocol::messages::alter_client_quotas_request::EntryData;
@@ -27,13 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-
-const USER: &str = "user";
-const CLIENT_ID: &str = "client-id";
-const IP: &str = "ip";
-
-/// Entity type → name (None: the default entity), ordered by type.
-type Entity = BTreeMap<String, Option<String>>;
+use crate::quota::entity::{show, Entity, CLIENT_ID, IP, USER};
 
 /// An entry's error: its code and message.
 type Refusal = (ResponseError, String);
@@ -42,18 +32,26 @@ type Refusal = (ResponseError, String);
 type Op = (String, Option<f64>);
 
 pub async fn handle(
-    _ctx: RequestContext,
+    ctx: RequestContext,
     req: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
     // Entities in first-seen order, with an index by entity: a request may carry as many
     // entries as its size allows, so duplicates are found by hashing, not by scanning.
     let mut results: Vec<(Entity, Option<Refusal>)> = Vec::new();
     let mut seen: HashMap<Entity, usize> = HashMap::new();
+    // The valid entries' operations, by their index in `results`.
+    let mut valid: Vec<(usize, Vec<Op>)> = Vec::new();
     for entry in &req.entries {
         let entity = entity_of(entry);
         let earlier = seen.get(&entity).copied();
         let outcome = match ops_of(entry) {
-            Some(ops) if earlier.is_none() => alter(&entity, &ops),
+            Some(ops) if earlier.is_none() => {
+                let refusal = check(&entity, &ops);
+                if refusal.is_none() {
+                    valid.push((results.len(), ops));
+                }
+                refusal
+            }
             // Kafka: a key twice in one entry, or an entity already seen.
             _ => Some((
                 ResponseError::InvalidRequest,
@@ -61,10 +59,32 @@ pub async fn handle(
             )),
         };
         match earlier {
+            // An entity named again is answered as refused; as in Kafka's controller, whose
+            // records for the first entry are already in the batch, the first entry's changes
+            // are still applied.
             Some(i) => results[i].1 = outcome,
             None => {
                 seen.insert(entity.clone(), results.len());
                 results.push((entity, outcome));
+            }
+        }
+    }
+    if !req.validate_only && !valid.is_empty() {
+        let changes: Vec<_> = valid
+            .iter()
+            .map(|(i, ops)| (results[*i].0.clone(), ops.clone()))
+            .collect();
+        let quotas = ctx.quotas().clone();
+        let stored = tokio::task::spawn_blocking(move || quotas.alter(&changes)).await;
+        let failure = match stored {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("storing client quotas: {e}")),
+        };
+        if let Some(message) = failure {
+            tracing::warn!(error = %message, "AlterClientQuotas could not store the quotas");
+            for (i, _) in &valid {
+                results[*i].1 = Some((ResponseError::UnknownServerError, message.clone()));
             }
         }
     }
@@ -118,15 +138,6 @@ fn ops_of(entry: &EntryData) -> Option<Vec<Op>> {
     Some(ops)
 }
 
-/// Kafka's `ClientQuotaEntity.toString`, with the types in a fixed order.
-fn show(entity: &Entity) -> String {
-    let entries: Vec<String> = entity
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("null")))
-        .collect();
-    format!("ClientQuotaEntity(entries={{{}}})", entries.join(", "))
-}
-
 /// The type of a quota's value, as Kafka's `QuotaConfig` defines it.
 #[derive(Clone, Copy)]
 enum QuotaType {
@@ -135,9 +146,8 @@ enum QuotaType {
     Double,
 }
 
-/// One entry checked as Kafka checks it: None when Kafka would apply it and gregor can too
-/// (only removals), else the refusal.
-fn alter(entity: &Entity, ops: &[Op]) -> Option<Refusal> {
+/// One entry checked as Kafka checks it: None when it may be applied, else the refusal.
+fn check(entity: &Entity, ops: &[Op]) -> Option<Refusal> {
     let invalid = |message: String| Some((ResponseError::InvalidRequest, message));
     if entity.is_empty() {
         return invalid("Invalid empty client quota entity".into());
@@ -172,7 +182,6 @@ fn alter(entity: &Entity, ops: &[Op]) -> Option<Refusal> {
             ("controller_mutation_rate", QuotaType::Double),
         ]
     };
-    let mut sets = Vec::new();
     for (key, value) in ops {
         // A removal is not checked further (Kafka: nothing to remove writes nothing).
         let Some(value) = *value else { continue };
@@ -182,19 +191,8 @@ fn alter(entity: &Entity, ops: &[Op]) -> Option<Refusal> {
         if let Some(message) = check_value(key, kind, value) {
             return invalid(message);
         }
-        sets.push(key.as_str());
     }
-    if sets.is_empty() {
-        return None;
-    }
-    Some((
-        ResponseError::UnsupportedVersion,
-        format!(
-            "gregor does not enforce client quotas yet: {} for {} was not set",
-            sets.join(", "),
-            show(entity)
-        ),
-    ))
+    None
 }
 
 /// Kafka's `validateQuotaKeyValue` (NaN passes it, as there).
@@ -287,30 +285,21 @@ mod tests {
             ),
         ];
         for (e, ops, want) in cases {
-            assert_eq!(message(alter(&e, &ops)), (42, want.to_string()));
+            assert_eq!(message(check(&e, &ops)), (42, want.to_string()));
         }
     }
 
     #[test]
-    fn removals_succeed_and_valid_settings_are_unsupported() {
+    fn removals_and_valid_settings_pass() {
         let e = entity(&[(USER, Some("alice")), (CLIENT_ID, None)]);
-        // Removing anything (even an unknown key) finds nothing to remove, as in Kafka.
-        assert_eq!(alter(&e, &[("bogus".into(), None)]), None);
-        assert_eq!(alter(&e, &[]), None);
-        let (code, msg) = message(alter(
-            &e,
-            &[set("request_percentage", 12.5), ("x".into(), None)],
-        ));
-        assert_eq!(code, 35);
+        // Removing anything (even an unknown key) is valid: there is nothing to remove.
+        assert_eq!(check(&e, &[("bogus".into(), None)]), None);
+        assert_eq!(check(&e, &[]), None);
         assert_eq!(
-            msg,
-            "gregor does not enforce client quotas yet: request_percentage for \
-             ClientQuotaEntity(entries={client-id=null, user=alice}) was not set"
+            check(&e, &[set("request_percentage", 12.5), ("x".into(), None)]),
+            None
         );
         let ip = entity(&[(IP, Some("::1"))]);
-        assert_eq!(
-            message(alter(&ip, &[set("connection_creation_rate", 10.0)])).0,
-            35
-        );
+        assert_eq!(check(&ip, &[set("connection_creation_rate", 10.0)]), None);
     }
 }

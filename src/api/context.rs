@@ -9,6 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::quota::{ClientQuotas, Throttle};
 use crate::security::Session;
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -20,6 +21,8 @@ pub struct Services {
     pub topics: Arc<Topics>,
     pub groups: Arc<GroupCoordinator>,
     pub txns: TxnCoordinator,
+    /// Client quotas: their configuration and enforcement.
+    pub quotas: Arc<ClientQuotas>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -38,6 +41,10 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// Who sent the request: principal, client address, listener protocol.
     session: Arc<Session>,
+    /// The connection's mute after a throttled response (client quotas).
+    throttle: Arc<Throttle>,
+    /// The request's size on the wire (what a produce byte-rate quota counts).
+    pub request_size: usize,
 }
 
 impl RequestContext {
@@ -46,12 +53,16 @@ impl RequestContext {
         listener: Arc<ListenerInfo>,
         header: RequestHeader,
         session: Arc<Session>,
+        throttle: Arc<Throttle>,
+        request_size: usize,
     ) -> Self {
         Self {
             services,
             listener,
             header,
             session,
+            throttle,
+            request_size,
         }
     }
 
@@ -82,6 +93,27 @@ impl RequestContext {
     /// Transactions and producer ids.
     pub fn txns(&self) -> &TxnCoordinator {
         &self.services.txns
+    }
+
+    /// Client quotas: configuration (Alter/DescribeClientQuotas) and enforcement.
+    pub fn quotas(&self) -> &Arc<ClientQuotas> {
+        &self.services.quotas
+    }
+
+    /// The client id of the request ("" when none), as quotas key clients.
+    pub fn client_id(&self) -> &str {
+        self.header.client_id.as_deref().unwrap_or("")
+    }
+
+    /// Mute the connection for `ms` (a quota's throttle time): no further request is read
+    /// from it until then.
+    pub fn throttle(&self, ms: i64) {
+        self.throttle.mute_for(ms);
+    }
+
+    /// The connection's mute, for work that ends after the handler returns.
+    pub fn throttle_handle(&self) -> Arc<Throttle> {
+        self.throttle.clone()
     }
 
     /// Brokers, leaders and coordinators.

@@ -101,13 +101,22 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         .filter_map(|t| t.partition.as_ref().ok().map(|p| p.watch_high_watermark()))
         .collect();
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let min_bytes = req.min_bytes.max(0) as usize;
     // Kafka's fetch.max.bytes caps what one response may hold (and what we allocate for it),
-    // whatever the request asks; v0-2 style requests without a limit get the cap too.
-    let max_bytes = match usize::try_from(req.max_bytes) {
+    // whatever the request asks; v0-2 style requests without a limit get the cap too. Under a
+    // consumer byte-rate quota, also what the quota allows in its window (Kafka's
+    // getMaxValueInQuotaWindow): more would be throttled whatever came before.
+    let mut max_bytes = match usize::try_from(req.max_bytes) {
         Ok(n) if n > 0 => n.min(FETCH_MAX_BYTES),
         _ => FETCH_MAX_BYTES,
     };
+    if let Some(cap) = ctx
+        .quotas()
+        .fetch
+        .max_value_in_window(&ctx.session().principal.name, ctx.client_id())
+    {
+        max_bytes = max_bytes.min(cap.max(1.0) as usize);
+    }
+    let min_bytes = (req.min_bytes.max(0) as usize).min(max_bytes);
     let read_committed = req.isolation_level == READ_COMMITTED;
     loop {
         for w in watchers.iter_mut() {
@@ -115,11 +124,36 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         }
         let (responses, files, bytes, errors) = read_all(&topics, max_bytes, read_committed);
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
+            let throttle_ms = byte_rate_throttle(&ctx, bytes);
+            if throttle_ms > 0 {
+                // As Kafka: a throttled fetch is answered empty (its bytes not counted).
+                let response = FetchResponse::default().with_throttle_time_ms(throttle_ms);
+                return respond(response, Vec::new());
+            }
             return respond(FetchResponse::default().with_responses(responses), files);
         }
         let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         let _ = tokio::time::timeout_at(deadline, any_change).await;
     }
+}
+
+/// The consumer byte-rate quota (`consumer_byte_rate`) for a response of `bytes` record
+/// bytes: the throttle time in ms (0: within quota, or none set). A throttled response's bytes
+/// are taken back, as Kafka's `unrecordQuotaSensor`, since it goes out empty.
+fn byte_rate_throttle(ctx: &RequestContext, bytes: usize) -> i32 {
+    let quota = &ctx.quotas().fetch;
+    if !quota.enabled() {
+        return 0;
+    }
+    let (user, client_id) = (&ctx.session().principal.name, ctx.client_id());
+    let now = crate::clock::now_ms();
+    let ms = quota.record(user, client_id, bytes as f64, now);
+    if ms > 0 {
+        quota.unrecord(user, client_id, bytes as f64, now);
+        quota.throttled(ms);
+        ctx.throttle(ms);
+    }
+    ms.min(i32::MAX as i64) as i32
 }
 
 /// Kafka's `FetchMetadata.isFull`: epoch 0 (INITIAL_EPOCH: a full fetch that may open a

@@ -47,6 +47,7 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod request;
+mod request_quota;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
@@ -56,6 +57,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::quota::Throttle;
 use crate::security::{SecurityProtocol, Session};
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
@@ -65,6 +67,7 @@ use tracing::Instrument;
 
 pub use context::{ListenerInfo, RequestContext, Services};
 pub use request::{parse_request, Parsed};
+use request_quota::{RequestQuota, ThrottleTime};
 use zero_copy::{Frame, WithFileRecords};
 
 /// The encoded response frame (length prefix included), or None for no response at all
@@ -345,14 +348,14 @@ impl RequestContext {
     ) -> anyhow::Result<ResponseFuture>
     where
         Req: Decodable,
-        Resp: Encodable + HeaderVersion + 'static,
+        Resp: Encodable + HeaderVersion + ThrottleTime + 'static,
         Fut: Future<Output = Resp> + Send + 'static,
     {
         self.serve_optional(body, move |ctx, req| handler(ctx, req).map(Some))
     }
 
     /// Decode, run the handler now (in request order), encode its response when it is ready
-    /// (None: no response at all).
+    /// (None: no response at all, which no request quota throttles, as Kafka's acks=0).
     fn serve_optional<Req, Resp, Fut>(
         self,
         body: Bytes,
@@ -360,14 +363,16 @@ impl RequestContext {
     ) -> anyhow::Result<ResponseFuture>
     where
         Req: Decodable,
-        Resp: Encodable + HeaderVersion,
+        Resp: Encodable + HeaderVersion + ThrottleTime,
         Fut: Future<Output = Option<Resp>> + Send + 'static,
     {
         let request = self.decode(body)?;
         let (correlation_id, version) = (self.header.correlation_id, self.version());
+        let quota = RequestQuota::start(&self);
         let response = handler(self, request);
+        let quota = quota.map(RequestQuota::handled);
         Ok(Box::pin(async move {
-            match response.await {
+            match RequestQuota::run(quota, response).await {
                 Some(r) => Ok(Some(Frame::Encoded(encode_response(
                     correlation_id,
                     version,
@@ -386,14 +391,16 @@ impl RequestContext {
     ) -> anyhow::Result<ResponseFuture>
     where
         Req: Decodable,
-        Resp: Encodable + HeaderVersion + 'static,
+        Resp: Encodable + HeaderVersion + ThrottleTime + 'static,
         Fut: Future<Output = WithFileRecords<Resp>> + Send + 'static,
     {
         let request = self.decode(body)?;
         let (correlation_id, version) = (self.header.correlation_id, self.version());
+        let quota = RequestQuota::start(&self);
         let response = handler(self, request);
+        let quota = quota.map(RequestQuota::handled);
         Ok(Box::pin(async move {
-            let r = response.await;
+            let r = RequestQuota::run(quota, response).await;
             let encoded = encode_response(correlation_id, version, &r.response)?;
             Ok(Some(zero_copy::splice(encoded, r.files, r.flexible)?))
         }))
@@ -431,7 +438,7 @@ pub enum Dispatch {
 /// without an address (in-process callers).
 pub fn dispatch(services: &Arc<Services>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
     let session = Arc::new(Session::anonymous(None, SecurityProtocol::Plaintext));
-    dispatch_from(services, listener, &session, frame)
+    dispatch_from(services, listener, &session, &Arc::default(), frame)
 }
 
 /// [`dispatch`] for a request from a connection's `session`.
@@ -439,8 +446,10 @@ pub fn dispatch_from(
     services: &Arc<Services>,
     listener: &Arc<ListenerInfo>,
     session: &Arc<Session>,
+    throttle: &Arc<Throttle>,
     mut frame: Bytes,
 ) -> Dispatch {
+    let request_size = frame.len();
     let (api, version, header) = match parse_request(&mut frame) {
         Parsed::Request {
             api,
@@ -454,7 +463,14 @@ pub fn dispatch_from(
     };
     let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
     let timer = services.metrics.request_started(api.key);
-    let ctx = RequestContext::new(services.clone(), listener.clone(), header, session.clone());
+    let ctx = RequestContext::new(
+        services.clone(),
+        listener.clone(),
+        header,
+        session.clone(),
+        throttle.clone(),
+        request_size,
+    );
     match span.in_scope(|| {
         tracing::debug!(client_id = ?ctx.header.client_id, "request");
         (api.handler)(ctx, frame)

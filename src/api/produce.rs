@@ -60,6 +60,8 @@ pub fn handle(
         })
         .collect();
 
+    let throttle_ms = byte_rate_throttle(&ctx);
+
     async move {
         let mut responses = Vec::with_capacity(appended.len());
         for (name, parts) in appended {
@@ -106,8 +108,33 @@ pub fn handle(
                     .with_partition_responses(results),
             );
         }
-        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+        (acks != 0).then(|| {
+            ProduceResponse::default()
+                .with_responses(responses)
+                .with_throttle_time_ms(throttle_ms)
+        })
     }
+}
+
+/// The producer byte-rate quota (`producer_byte_rate`): the request's size is recorded, as
+/// Kafka records it whatever the outcome; when over quota, the throttle time in ms (also with
+/// acks=0, whose connection is muted though no response tells the client).
+fn byte_rate_throttle(ctx: &RequestContext) -> i32 {
+    let quota = &ctx.quotas().produce;
+    if !quota.enabled() {
+        return 0;
+    }
+    let ms = quota.record(
+        &ctx.session().principal.name,
+        ctx.client_id(),
+        ctx.request_size as f64,
+        now_ms(),
+    );
+    if ms > 0 {
+        quota.throttled(ms);
+        ctx.throttle(ms);
+    }
+    ms.min(i32::MAX as i64) as i32
 }
 
 fn append(

@@ -19,6 +19,7 @@ use crate::cluster::SingleNode;
 use crate::config::{Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metrics::Metrics;
+use crate::quota::ClientQuotas;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -42,6 +43,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         store.clone(),
         GroupConfig::from_config(&config),
     )?);
+    let quotas = Arc::new(ClientQuotas::open(store.clone())?);
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -54,6 +56,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         topics,
         groups,
         txns,
+        quotas,
         metrics,
     }))
 }

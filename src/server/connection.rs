@@ -17,6 +17,7 @@ use super::frame::{read_length, FrameError};
 use super::sendfile::send_region;
 use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
+use crate::quota::Throttle;
 use crate::security::{SecurityProtocol, Session};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
@@ -49,7 +50,13 @@ pub async fn serve(
     let idle = Duration::from_millis(config.connections_max_idle_ms);
     let max = config.max_request_bytes as usize;
     let session = Arc::new(Session::anonymous(Some(peer), SecurityProtocol::Plaintext));
+    let throttle = Arc::new(Throttle::default());
     loop {
+        // A throttled client's connection is muted: nothing more is read from it until its
+        // throttle time has passed (its response has gone out already).
+        if !wait_out_throttle(&throttle, &shutdown).await {
+            break;
+        }
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             next = read_request(&mut reader, max, &budgets, idle) => next,
@@ -66,7 +73,11 @@ pub async fn serve(
                 break;
             }
         };
-        match dispatch_from(&services, &listener, &session, frame) {
+        // A response finished while this frame was being read may have muted the connection.
+        if !wait_out_throttle(&throttle, &shutdown).await {
+            break;
+        }
+        match dispatch_from(&services, &listener, &session, &throttle, frame) {
             Dispatch::Respond(response) => {
                 if tx.send((response, held)).await.is_err() {
                     break;
@@ -81,6 +92,17 @@ pub async fn serve(
     // Answer what was already read, then close.
     drop(tx);
     let _ = writer.await;
+}
+
+/// Sleep while the connection is muted; false when shutdown began meanwhile.
+async fn wait_out_throttle(throttle: &Throttle, shutdown: &CancellationToken) -> bool {
+    while let Some(until) = throttle.muted_until() {
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep_until(until.into()) => {}
+        }
+    }
+    true
 }
 
 enum Closed {

@@ -235,6 +235,11 @@ async fn scrape_reports_traffic_offsets_lag_and_requests() {
     );
     assert_eq!(get(&m, "gregor_connections_open"), 1.0);
     assert_eq!(get(&m, "gregor_connections_accepted_total"), 1.0);
+    // No quotas: nothing throttled (tests/it/quotas.rs throttles).
+    for quota in ["produce", "fetch", "request"] {
+        let key = format!("gregor_quota_throttled_responses_total{{quota=\"{quota}\"}}");
+        assert_eq!(get(&m, &key), 0.0);
+    }
     // acks=all with fsync=always: each produce waited for a group-commit fsync.
     assert!(get(&m, "gregor_fsync_duration_seconds_count") >= 2.0);
     if cfg!(target_os = "linux") {

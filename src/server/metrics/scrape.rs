@@ -37,6 +37,7 @@ pub async fn render(services: &Services) -> String {
         &services.metrics.fsync.snapshot(),
     );
     topics(&mut e, services);
+    quotas(&mut e, services);
     scrub(&mut e, services);
     groups(&mut e, services).await;
     process::encode(&mut e);
@@ -86,6 +87,34 @@ fn connections(e: &mut Encoder, services: &Services) {
     for (name, help, kind, value) in rows {
         e.family(name, help, kind);
         e.sample(name, &[], value);
+    }
+}
+
+/// Client quota throttling, per quota kind (Kafka's throttle-time sensors, summed).
+fn quotas(e: &mut Encoder, services: &Services) {
+    let q = &services.quotas;
+    let kinds = [
+        ("produce", &q.produce),
+        ("fetch", &q.fetch),
+        ("request", &q.request),
+    ];
+    let rows: [PartitionMetric<crate::quota::Manager>; 2] = [
+        (
+            "gregor_quota_throttled_responses_total",
+            "Responses whose client was over a quota (throttle_time_ms > 0, connection muted), by quota.",
+            |m| m.throttled.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_quota_throttle_time_seconds_total",
+            "Time clients were throttled for, by quota.",
+            |m| m.throttle_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        ),
+    ];
+    for (name, help, read) in rows {
+        e.family(name, help, Kind::Counter);
+        for (kind, m) in kinds {
+            e.sample(name, &[("quota", kind)], read(m));
+        }
     }
 }
 

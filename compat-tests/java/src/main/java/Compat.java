@@ -38,13 +38,13 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * group, admin, configs, kafka_ui, delete_records,
- * transactions, quotas:stores|unsupported (what setting a valid client quota answers); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
+ * transactions, quotas, quota_throttle; read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "quotas");
+            "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -90,13 +90,8 @@ public final class Compat {
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
                 case "transactions" -> new TransactionsScenario(c).run();
-                case "quotas" -> {
-                    // quotas:stores (Kafka) or quotas:unsupported (gregor: no client quotas yet)
-                    if (parts.length != 2 || !List.of("stores", "unsupported").contains(parts[1])) {
-                        throw new Usage("quotas:stores or quotas:unsupported");
-                    }
-                    new QuotasScenario(c, parts[1].equals("stores")).run();
-                }
+                case "quotas" -> new QuotasScenario(c).run();
+                case "quota_throttle" -> new QuotaThrottleScenario(c).run();
                 case "read" -> {
                     // read:TOPIC:COUNT (TOPIC may not hold ':'; Kafka topic names cannot)
                     String[] a = scenario.split(":");

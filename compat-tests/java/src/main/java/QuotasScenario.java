@@ -8,30 +8,24 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.InvalidRequestException;
-import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.quota.ClientQuotaAlteration;
 import org.apache.kafka.common.quota.ClientQuotaEntity;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 
 /**
- * AlterClientQuotas through the AdminClient (issue 18: gregor closed the connection). Both
- * brokers: invalid entries → InvalidRequestException with Kafka's message (value 0, an unknown
- * key, a fractional byte rate, IP combined with a user, an entity named twice), removing a quota
- * that was never set succeeds, and the connection keeps serving (describeCluster). Setting a
- * valid quota differs by design, so the scenario is told which answer to expect:
- * {@code quotas:stores} (Kafka: validateOnly succeeds; a real set succeeds, describeClientQuotas
- * shows it, removing it empties it again) or {@code quotas:unsupported} (gregor, which enforces
- * no quotas yet: UnsupportedVersionException "gregor does not enforce client quotas yet", for
- * validateOnly too, and describeClientQuotas shows nothing).
+ * AlterClientQuotas and DescribeClientQuotas through the AdminClient (issue 18: gregor closed the
+ * connection; issue 16: quotas stored). Invalid entries → InvalidRequestException with Kafka's
+ * message (value 0, an unknown key, a fractional byte rate, IP combined with a user, an entity
+ * named twice), removing a quota that was never set succeeds, and the connection keeps serving
+ * (describeCluster). validateOnly stores nothing; a real set is shown by describeClientQuotas
+ * with Kafka's filters (exact, default, specified, strict), and removing it empties it again.
  */
 final class QuotasScenario {
     private final Compat c;
-    private final boolean stores;
 
-    QuotasScenario(Compat c, boolean stores) {
+    QuotasScenario(Compat c) {
         this.c = c;
-        this.stores = stores;
     }
 
     private ClientQuotaEntity user(String label) {
@@ -61,7 +55,8 @@ final class QuotasScenario {
 
     private Map<ClientQuotaEntity, Map<String, Double>> describe(Admin admin, ClientQuotaEntity e) throws Exception {
         List<ClientQuotaFilterComponent> components = new ArrayList<>();
-        e.entries().forEach((k, v) -> components.add(ClientQuotaFilterComponent.ofEntity(k, v)));
+        e.entries().forEach((k, v) -> components.add(v == null ? ClientQuotaFilterComponent.ofDefaultEntity(k)
+                : ClientQuotaFilterComponent.ofEntity(k, v)));
         return Compat.get(admin.describeClientQuotas(ClientQuotaFilter.containsOnly(components)).entities());
     }
 
@@ -105,44 +100,70 @@ final class QuotasScenario {
             ClientQuotaAlteration setting = new ClientQuotaAlteration(entity, List.of(
                     new ClientQuotaAlteration.Op("producer_byte_rate", 1048576.0),
                     new ClientQuotaAlteration.Op("request_percentage", 50.0)));
-            for (boolean validateOnly : List.of(true, false)) {
-                Throwable t = alter(admin, List.of(setting), validateOnly).get(entity);
-                String what = (validateOnly ? "validateOnly " : "") + "producer_byte_rate=1048576, request_percentage=50";
-                if (stores) {
-                    Check.that(t == null, "%s: %s", what, t);
-                } else {
-                    Check.raised(what, UnsupportedVersionException.class, t);
-                    Check.that(t.getMessage().startsWith("gregor does not enforce client quotas yet"),
-                            "%s: message %s", what, t.getMessage());
+            Throwable v = alter(admin, List.of(setting), true).get(entity);
+            Check.that(v == null, "validateOnly producer_byte_rate=1048576, request_percentage=50: %s", v);
+            Check.eq("describeClientQuotas after validateOnly", Map.of(), describe(admin, entity));
+            Check.ok("validateOnly for user+client-id → success, nothing stored");
+
+            // A default client-id quota for the same user, to tell the filters apart.
+            Map<String, String> userDefault = new LinkedHashMap<>();
+            userDefault.put(ClientQuotaEntity.USER, "compat-java-set-" + c.suffix);
+            userDefault.put(ClientQuotaEntity.CLIENT_ID, null);
+            ClientQuotaEntity defaultClient = new ClientQuotaEntity(userDefault);
+            Map<ClientQuotaEntity, Throwable> set = alter(admin, List.of(setting,
+                    set(defaultClient, "consumer_byte_rate", 2048.0)), false);
+            Check.that(set.get(entity) == null && set.get(defaultClient) == null, "setting them: %s", set);
+            Map<String, Double> want = Map.of("producer_byte_rate", 1048576.0, "request_percentage", 50.0);
+            Compat.waitFor(() -> {
+                try {
+                    return want.equals(describe(admin, entity).get(entity));
+                } catch (Exception e) {
+                    return false;
                 }
-                Check.ok("%s for user+client-id → %s", what, t == null ? "success" : t.getMessage());
-            }
-            if (stores) {
-                Map<String, Double> want = Map.of("producer_byte_rate", 1048576.0, "request_percentage", 50.0);
-                Compat.waitFor(() -> {
-                    try {
-                        return want.equals(describe(admin, entity).get(entity));
-                    } catch (Exception e) {
-                        return false;
-                    }
-                }, "describeClientQuotas to show the quotas set");
-                Check.ok("describeClientQuotas shows %s", want);
-                ClientQuotaAlteration removeBoth = new ClientQuotaAlteration(entity, List.of(
-                        new ClientQuotaAlteration.Op("producer_byte_rate", null),
-                        new ClientQuotaAlteration.Op("request_percentage", null)));
-                Check.that(alter(admin, List.of(removeBoth), false).get(entity) == null, "removing them");
-                Compat.waitFor(() -> {
-                    try {
-                        return describe(admin, entity).isEmpty();
-                    } catch (Exception e) {
-                        return false;
-                    }
-                }, "describeClientQuotas to show no quotas again");
-                Check.ok("removed: describeClientQuotas shows none");
-            } else {
-                Check.eq("describeClientQuotas", Map.of(), describe(admin, entity));
-                Check.ok("describeClientQuotas shows none");
-            }
+            }, "describeClientQuotas to show the quotas set");
+            Check.ok("describeClientQuotas (exact user and client-id, strict) shows %s", want);
+
+            String user = "compat-java-set-" + c.suffix;
+            Map<ClientQuotaEntity, Map<String, Double>> byUser = Compat.get(admin.describeClientQuotas(
+                    ClientQuotaFilter.contains(List.of(ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.USER, user))))
+                    .entities());
+            Check.eq("filter user=" + user + " (not strict)", Map.of(entity, want, defaultClient,
+                    Map.of("consumer_byte_rate", 2048.0)), byUser);
+            Map<ClientQuotaEntity, Map<String, Double>> defaults = Compat.get(admin.describeClientQuotas(
+                    ClientQuotaFilter.containsOnly(List.of(
+                            ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.USER, user),
+                            ClientQuotaFilterComponent.ofDefaultEntity(ClientQuotaEntity.CLIENT_ID))))
+                    .entities());
+            Check.eq("filter user=" + user + ", default client-id (strict)",
+                    Map.of(defaultClient, Map.of("consumer_byte_rate", 2048.0)), defaults);
+            Map<ClientQuotaEntity, Map<String, Double>> userOnly = Compat.get(admin.describeClientQuotas(
+                    ClientQuotaFilter.containsOnly(List.of(
+                            ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.USER, user))))
+                    .entities());
+            Check.eq("filter user=" + user + " (strict: user-only entities)", Map.of(), userOnly);
+            Map<ClientQuotaEntity, Map<String, Double>> specified = Compat.get(admin.describeClientQuotas(
+                    ClientQuotaFilter.contains(List.of(
+                            ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.USER, user),
+                            ClientQuotaFilterComponent.ofEntityType(ClientQuotaEntity.CLIENT_ID))))
+                    .entities());
+            Check.eq("filter user=" + user + ", any client-id", 2, specified.size());
+            Check.ok("filters: exact user (2 entities), exact user + default client-id (1), strict exact user (0), "
+                    + "exact user + specified client-id (2)");
+
+            ClientQuotaAlteration removeBoth = new ClientQuotaAlteration(entity, List.of(
+                    new ClientQuotaAlteration.Op("producer_byte_rate", null),
+                    new ClientQuotaAlteration.Op("request_percentage", null)));
+            ClientQuotaAlteration removeDefault = set(defaultClient, "consumer_byte_rate", null);
+            Map<ClientQuotaEntity, Throwable> removed = alter(admin, List.of(removeBoth, removeDefault), false);
+            Check.that(removed.get(entity) == null && removed.get(defaultClient) == null, "removing them: %s", removed);
+            Compat.waitFor(() -> {
+                try {
+                    return describe(admin, entity).isEmpty() && describe(admin, defaultClient).isEmpty();
+                } catch (Exception e) {
+                    return false;
+                }
+            }, "describeClientQuotas to show no quotas again");
+            Check.ok("removed: describeClientQuotas shows none");
         }
     }
 }
