@@ -27,6 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 const USER: &str = "user";
 const CLIENT_ID: &str = "client-id";
@@ -42,9 +43,11 @@ type Refusal = (ResponseError, String);
 type Op = (String, Option<f64>);
 
 pub async fn handle(
-    _ctx: RequestContext,
+    ctx: RequestContext,
     req: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    // Kafka: ALTER_CONFIGS on the cluster, else every entry fails.
+    let allowed = ctx.authorize_cluster(AclOperation::AlterConfigs);
     // Entities in first-seen order, with an index by entity: a request may carry as many
     // entries as its size allows, so duplicates are found by hashing, not by scanning.
     let mut results: Vec<(Entity, Option<Refusal>)> = Vec::new();
@@ -53,6 +56,10 @@ pub async fn handle(
         let entity = entity_of(entry);
         let earlier = seen.get(&entity).copied();
         let outcome = match ops_of(entry) {
+            _ if !allowed => Some((
+                ResponseError::ClusterAuthorizationFailed,
+                "Cluster authorization failed.".to_string(),
+            )),
             Some(ops) if earlier.is_none() => alter(&entity, &ops),
             // Kafka: a key twice in one entry, or an entity already seen.
             _ => Some((

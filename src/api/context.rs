@@ -9,7 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::security::Session;
+use crate::security::{Authorizer, Session};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -21,6 +21,8 @@ pub struct Services {
     pub groups: Arc<GroupCoordinator>,
     pub txns: TxnCoordinator,
     pub metrics: Arc<Metrics>,
+    /// The ACL authorizer (`--authorizer acl`); None: everything is allowed.
+    pub authorizer: Option<Arc<Authorizer>>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -87,6 +89,11 @@ impl RequestContext {
     /// Brokers, leaders and coordinators.
     pub fn cluster(&self) -> &dyn ClusterView {
         self.services.cluster.as_ref()
+    }
+
+    /// The ACL authorizer, when one is configured (see `api/authz.rs` for the checks).
+    pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
+        self.services.authorizer.as_ref()
     }
 
     /// The broker's settings (read-only).

@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use crate::api::Services;
 use crate::cluster::SingleNode;
-use crate::config::{Config, StorageKind};
+use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metrics::Metrics;
+use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -42,6 +43,14 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         store.clone(),
         GroupConfig::from_config(&config),
     )?);
+    let authorizer = match config.authorizer {
+        AuthorizerKind::None => None,
+        AuthorizerKind::Acl => Some(Arc::new(Authorizer::open(
+            store.clone(),
+            &config.super_user,
+            config.allow_everyone_if_no_acl_found,
+        )?)),
+    };
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -55,6 +64,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         groups,
         txns,
         metrics,
+        authorizer,
     }))
 }
 
