@@ -18,12 +18,15 @@ pub struct Requester<'a> {
     pub host: Option<&'a str>,
 }
 
+/// Bindings of one pattern type by (resource type, name): looked up by `&str`, no allocation.
+type Index = HashMap<ResourceType, HashMap<String, Vec<AclBinding>>>;
+
 /// Every binding, indexed for the decision: per resource type, literal names and prefixes.
 #[derive(Debug, Default, Clone)]
 pub struct AclSet {
     all: BTreeSet<AclBinding>,
-    literal: HashMap<(ResourceType, String), Vec<AclBinding>>,
-    prefixed: HashMap<(ResourceType, String), Vec<AclBinding>>,
+    literal: Index,
+    prefixed: Index,
 }
 
 /// What a lookup found (Kafka's `MatchingRuleBuilder`).
@@ -60,7 +63,12 @@ impl AclSet {
         if !self.all.insert(b.clone()) {
             return false;
         }
-        self.index(&b).entry(Self::key(&b)).or_default().push(b);
+        self.index(&b)
+            .entry(b.resource_type)
+            .or_default()
+            .entry(b.resource_name.clone())
+            .or_default()
+            .push(b);
         true
     }
 
@@ -68,22 +76,22 @@ impl AclSet {
         if !self.all.remove(b) {
             return false;
         }
-        let key = Self::key(b);
         let index = self.index(b);
-        if let Some(list) = index.get_mut(&key) {
-            list.retain(|x| x != b);
-            if list.is_empty() {
-                index.remove(&key);
+        if let Some(names) = index.get_mut(&b.resource_type) {
+            if let Some(list) = names.get_mut(&b.resource_name) {
+                list.retain(|x| x != b);
+                if list.is_empty() {
+                    names.remove(&b.resource_name);
+                }
+            }
+            if names.is_empty() {
+                index.remove(&b.resource_type);
             }
         }
         true
     }
 
-    fn key(b: &AclBinding) -> (ResourceType, String) {
-        (b.resource_type, b.resource_name.clone())
-    }
-
-    fn index(&mut self, b: &AclBinding) -> &mut HashMap<(ResourceType, String), Vec<AclBinding>> {
+    fn index(&mut self, b: &AclBinding) -> &mut Index {
         match b.pattern_type {
             PatternType::Literal => &mut self.literal,
             PatternType::Prefixed => &mut self.prefixed,
@@ -101,14 +109,18 @@ impl AclSet {
         rt: ResourceType,
         name: &'a str,
     ) -> impl Iterator<Item = &'a AclBinding> + 'a {
-        let literal = self.literal.get(&(rt, name.to_string()));
-        let wildcard = (name != WILDCARD)
-            .then(|| self.literal.get(&(rt, WILDCARD.to_string())))
-            .flatten();
-        let prefixes = name
-            .char_indices()
-            .map(|(i, c)| &name[..i + c.len_utf8()])
-            .filter_map(move |p| self.prefixed.get(&(rt, p.to_string())));
+        let literals = self.literal.get(&rt);
+        let literal = literals.and_then(|l| l.get(name));
+        let wildcard = literals
+            .filter(|_| name != WILDCARD)
+            .and_then(|l| l.get(WILDCARD));
+        // Each prefix of the name, at character boundaries (none when no PREFIXED binding
+        // of this type exists).
+        let prefixed = self.prefixed.get(&rt);
+        let prefixes = prefixed.into_iter().flat_map(move |names| {
+            name.char_indices()
+                .filter_map(move |(i, c)| names.get(&name[..i + c.len_utf8()]))
+        });
         literal
             .into_iter()
             .chain(wildcard)
