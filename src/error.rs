@@ -38,6 +38,9 @@ pub enum BrokerError {
     /// A transaction check failed (INVALID_TXN_STATE, PRODUCER_FENCED, ...).
     #[error("transaction check failed: {0:?}")]
     Transaction(K),
+    /// The principal may not (TOPIC_, GROUP_, CLUSTER_, TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    #[error("{}", not_authorized_message(*.0))]
+    NotAuthorized(K),
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error(transparent)]
@@ -63,7 +66,7 @@ impl BrokerError {
             Self::UnknownServer(_) => K::UnknownServerError.code(),
             Self::OutOfOrderSequence => K::OutOfOrderSequenceNumber.code(),
             Self::InvalidProducerEpoch => K::InvalidProducerEpoch.code(),
-            Self::Transaction(e) => e.code(),
+            Self::Transaction(e) | Self::NotAuthorized(e) => e.code(),
             Self::Batch(e) => e.code(),
             // Damaged on disk: both the Java consumer and librdkafka hand CORRUPT_MESSAGE to
             // the application (see docs/ARCHITECTURE.md), where KAFKA_STORAGE_ERROR would make
@@ -72,6 +75,17 @@ impl BrokerError {
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
         }
+    }
+}
+
+/// Kafka's default message of an authorization error.
+fn not_authorized_message(e: K) -> &'static str {
+    match e {
+        K::TopicAuthorizationFailed => "Topic authorization failed.",
+        K::GroupAuthorizationFailed => "Group authorization failed.",
+        K::ClusterAuthorizationFailed => "Cluster authorization failed.",
+        K::TransactionalIdAuthorizationFailed => "Transactional Id authorization failed.",
+        _ => "Authorization failed.",
     }
 }
 
@@ -97,6 +111,10 @@ mod tests {
         assert_eq!(BrokerError::OutOfOrderSequence.code(), 45);
         assert_eq!(BrokerError::InvalidProducerEpoch.code(), 47);
         assert_eq!(BrokerError::Transaction(K::InvalidTxnState).code(), 48);
+        assert_eq!(
+            BrokerError::NotAuthorized(K::TopicAuthorizationFailed).code(),
+            29
+        );
         assert_eq!(BrokerError::Log(LogError::Corrupt("x".into())).code(), 56);
         let damaged = LogError::Damaged {
             first_offset: 0,

@@ -25,6 +25,7 @@
 #   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 39093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
 #   COMPAT_KAFKA_HEAP             JVM heap (default 512m)
+#   COMPAT_KAFKA_EXTRA_CONFIG     lines appended to server.properties (e.g. an authorizer)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -106,6 +107,8 @@ delete.topic.enable=true
 log.retention.check.interval.ms=500
 log.cleaner.backoff.ms=500
 EOF
+  # Settings a scenario adds (e.g. an authorizer), one per line.
+  [ -z "${COMPAT_KAFKA_EXTRA_CONFIG:-}" ] || printf '%s\n' "$COMPAT_KAFKA_EXTRA_CONFIG" >>"$STATE/server.properties"
   cat >"$STATE/log4j2.properties" <<EOF
 status = warn
 appender.file.type = File

@@ -7,8 +7,9 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::txn_common::code;
+use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: RequestContext,
@@ -19,12 +20,27 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    // As Kafka: unknown partitions fail alone and the others are not attempted.
-    let unknown: Vec<bool> = wanted
+    // As Kafka: WRITE on the transactional id (else every partition fails with it); then
+    // partitions of topics without WRITE, and unknown ones, fail alone and the others are
+    // not attempted.
+    let txn_allowed = check_transactional_id(&ctx, &req.v3_and_below_transactional_id);
+    let unknown: Vec<Option<E>> = wanted
         .iter()
-        .map(|(t, p)| ctx.topics().partition(t, *p).is_err())
+        .map(|(t, p)| {
+            if let Err(e) = txn_allowed {
+                Some(e)
+            } else if !ctx.authorize_topic(AclOperation::Write, t) {
+                Some(E::TopicAuthorizationFailed)
+            } else if ctx.topics().partition(t, *p).is_err() {
+                Some(E::UnknownTopicOrPartition)
+            } else {
+                None
+            }
+        })
         .collect();
-    let result = if unknown.iter().any(|u| *u) {
+    let result = if let Err(e) = txn_allowed {
+        Err(e)
+    } else if unknown.iter().any(Option::is_some) {
         Err(E::OperationNotAttempted)
     } else {
         ctx.txns()
@@ -45,10 +61,9 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = if missing.next().unwrap_or(false) {
-                        Err(E::UnknownTopicOrPartition)
-                    } else {
-                        result
+                    let r = match missing.next().flatten() {
+                        Some(e) => Err(e),
+                        None => result,
                     };
                     AddPartitionsToTxnPartitionResult::default()
                         .with_partition_index(*p)

@@ -24,6 +24,7 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::quota::entity::{show, Entity, CLIENT_ID, IP, USER};
+use crate::security::acl::AclOperation;
 
 /// An entry's error: its code and message.
 type Refusal = (ResponseError, String);
@@ -35,6 +36,8 @@ pub async fn handle(
     ctx: RequestContext,
     req: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    // Kafka: ALTER_CONFIGS on the cluster, else every entry fails.
+    let allowed = ctx.authorize_cluster(AclOperation::AlterConfigs);
     // Entities in first-seen order, with an index by entity: a request may carry as many
     // entries as its size allows, so duplicates are found by hashing, not by scanning.
     let mut results: Vec<(Entity, Option<Refusal>)> = Vec::new();
@@ -45,6 +48,10 @@ pub async fn handle(
         let entity = entity_of(entry);
         let earlier = seen.get(&entity).copied();
         let outcome = match ops_of(entry) {
+            _ if !allowed => Some((
+                ResponseError::ClusterAuthorizationFailed,
+                "Cluster authorization failed.".to_string(),
+            )),
             Some(ops) if earlier.is_none() => {
                 let refusal = check(&entity, &ops);
                 if refusal.is_none() {

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_resource as resource;
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let keys: Vec<_> = req
@@ -51,6 +52,12 @@ pub async fn handle(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfi
 }
 
 fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) -> Result<()> {
+    resource::authorize(
+        ctx,
+        AclOperation::AlterConfigs,
+        r.resource_type,
+        &r.resource_name,
+    )?;
     let mut configs = BTreeMap::new();
     for c in &r.configs {
         let value = c.value.as_ref().ok_or_else(|| {

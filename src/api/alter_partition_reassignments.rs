@@ -12,11 +12,20 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // Kafka: ALTER on the cluster.
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let node = ctx.cluster().this_node();
     let responses = req
         .topics

@@ -10,11 +10,28 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
-    _ctx: RequestContext,
+    ctx: RequestContext,
     req: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // Kafka: ALTER on the cluster, else every user fails.
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        let users = req.deletions.iter().map(|d| &d.name);
+        let results = users
+            .chain(req.upsertions.iter().map(|u| &u.name))
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(user.clone())
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Cluster authorization failed.",
+                    )))
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let deletions = req.deletions.into_iter().map(|d| {
         (
             d.name,

@@ -1,7 +1,11 @@
 //! What DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share: Kafka's config
 //! resource types and the checks of a resource name.
 
+use kafka_protocol::ResponseError;
+
+use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::security::acl::AclOperation;
 
 /// Kafka's ConfigResource.Type codes.
 pub const TOPIC: i8 = 2;
@@ -46,4 +50,22 @@ pub fn unsupported_resource(resource_type: i8) -> BrokerError {
         }
         other => format!("Unsupported resource type {other} for configs"),
     })
+}
+
+/// Kafka's check before describing (DESCRIBE_CONFIGS) or changing (ALTER_CONFIGS) a resource's
+/// configs: on the topic for a topic, on the cluster for a broker or broker logger.
+pub fn authorize(
+    ctx: &RequestContext,
+    op: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<()> {
+    let denied = match resource_type {
+        TOPIC if !ctx.authorize_topic(op, name) => ResponseError::TopicAuthorizationFailed,
+        BROKER | BROKER_LOGGER if !ctx.authorize_cluster(op) => {
+            ResponseError::ClusterAuthorizationFailed
+        }
+        _ => return Ok(()),
+    };
+    Err(BrokerError::NotAuthorized(denied))
 }

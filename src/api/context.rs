@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::quota::{ClientQuotas, Throttle};
-use crate::security::Session;
+use crate::security::{Authorizer, Session};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -24,6 +24,8 @@ pub struct Services {
     /// Client quotas: their configuration and enforcement.
     pub quotas: Arc<ClientQuotas>,
     pub metrics: Arc<Metrics>,
+    /// The ACL authorizer (`--authorizer acl`); None: everything is allowed.
+    pub authorizer: Option<Arc<Authorizer>>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -119,6 +121,11 @@ impl RequestContext {
     /// Brokers, leaders and coordinators.
     pub fn cluster(&self) -> &dyn ClusterView {
         self.services.cluster.as_ref()
+    }
+
+    /// The ACL authorizer, when one is configured (see `api/authz.rs` for the checks).
+    pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
+        self.services.authorizer.as_ref()
     }
 
     /// The broker's settings (read-only).

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut seen: HashMap<TopicName, usize> = HashMap::new();
@@ -17,11 +18,15 @@ pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> Create
     // Kafka answers a name given twice INVALID_REQUEST, once, and leaves it out.
     let mut duplicates: Vec<TopicName> = Vec::new();
     let mut growths: Vec<(TopicName, i32)> = Vec::new();
+    // Kafka: ALTER on the topic.
+    let mut denied: Vec<TopicName> = Vec::new();
     for t in req.topics {
         if seen.get(&t.name).copied().unwrap_or(0) > 1 {
             if !duplicates.contains(&t.name) {
                 duplicates.push(t.name);
             }
+        } else if !ctx.authorize_topic(AclOperation::Alter, &t.name) {
+            denied.push(t.name);
         } else {
             growths.push((t.name, t.count));
         }
@@ -58,6 +63,11 @@ pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> Create
                 .collect()
         }
     };
+    results.extend(denied.into_iter().map(|name| {
+        CreatePartitionsTopicResult::default()
+            .with_name(name)
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+    }));
     results.extend(duplicates.into_iter().map(|name| {
         result(
             name,

@@ -16,6 +16,7 @@ use kafka_protocol::ResponseError;
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
 use crate::meta::{config_view, Topic};
+use crate::security::acl::AclOperation;
 use crate::topics::NewTopic;
 
 pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -55,11 +56,18 @@ fn create_all(ctx: &RequestContext, req: CreateTopicsRequest) -> Result<Vec<Crea
     // Per topic: what to create (its place in `new`), or why not.
     let mut plan: Vec<(TopicName, Result<usize>)> = Vec::new();
     let mut new = Vec::new();
+    // Kafka: CREATE on the cluster, or else on each topic.
+    let may_create_any = ctx.authorize_cluster(AclOperation::Create);
     for t in &req.topics {
         if seen.get(&**t.name).copied().unwrap_or(0) > 1 {
             if !duplicates.contains(&t.name) {
                 duplicates.push(t.name.clone());
             }
+            continue;
+        }
+        if !may_create_any && !ctx.authorize_topic(AclOperation::Create, &t.name) {
+            let denied = BrokerError::NotAuthorized(ResponseError::TopicAuthorizationFailed);
+            plan.push((t.name.clone(), Err(denied)));
             continue;
         }
         let planned = new_topic(ctx, t).map(|n| {
@@ -88,6 +96,10 @@ fn create_all(ctx: &RequestContext, req: CreateTopicsRequest) -> Result<Vec<Crea
             });
             match outcome {
                 Ok((topic, partitions)) => succeeded(ctx, name, &topic, partitions),
+                // Kafka's message here (ControllerApis.createTopics).
+                Err(e @ BrokerError::NotAuthorized(_)) => {
+                    failed(name, e.code(), "Authorization failed.".into())
+                }
                 Err(e) => failed(name, e.code(), e.to_string()),
             }
         })
@@ -108,6 +120,17 @@ fn succeeded(
     topic: &Topic,
     partitions: i32,
 ) -> CreatableTopicResult {
+    // Kafka leaves the configs, partitions and replication factor out without
+    // DESCRIBE_CONFIGS on the topic.
+    if !ctx.authorize_topic(AclOperation::DescribeConfigs, &name) {
+        return CreatableTopicResult::default()
+            .with_name(name)
+            .with_error_message(None)
+            .with_topic_id(topic.id)
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code());
+    }
     CreatableTopicResult::default()
         .with_name(name)
         .with_error_message(None)

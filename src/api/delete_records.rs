@@ -7,23 +7,40 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
+use kafka_protocol::ResponseError;
+
 use crate::error::{BrokerError, Result};
+use crate::security::acl::AclOperation;
 use crate::topics::Topics;
 
 pub async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = ctx.topics().clone();
+    // Kafka: DELETE on the topic.
+    let allowed: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| ctx.authorize_topic(AclOperation::Delete, &t.name))
+        .collect();
     // Checkpointing the new start offset and unlinking segments is file I/O.
     let topics = tokio::task::spawn_blocking(move || {
         req.topics
             .into_iter()
-            .map(|t| {
+            .zip(allowed)
+            .map(|(t, allowed)| {
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
                         let result = DeleteRecordsPartitionResult::default()
                             .with_partition_index(p.partition_index);
-                        match delete(&topics, &t.name, p.partition_index, p.offset) {
+                        let deleted = if allowed {
+                            delete(&topics, &t.name, p.partition_index, p.offset)
+                        } else {
+                            Err(BrokerError::NotAuthorized(
+                                ResponseError::TopicAuthorizationFailed,
+                            ))
+                        };
+                        match deleted {
                             Ok(low) => result.with_low_watermark(low),
                             Err(e) => result.with_low_watermark(-1).with_error_code(e.code()),
                         }

@@ -6,7 +6,10 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
+use kafka_protocol::ResponseError;
+
 use crate::error::BrokerError;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, Uuid)> = if ctx.version() >= 6 {
@@ -33,9 +36,17 @@ fn delete_all(
     ctx: &RequestContext,
     targets: Vec<(Option<TopicName>, Uuid)>,
 ) -> Vec<DeletableTopicResult> {
+    // Kafka (ControllerApis.deleteTopics): DELETE on the cluster, or else DELETE on each
+    // topic; a name the principal may not DESCRIBE is not looked up, and a topic asked for by
+    // id is not named back unless it may be described.
+    let may_delete_any = ctx.authorize_cluster(AclOperation::Delete);
+    let describable = |n: &str| may_delete_any || ctx.authorize_topic(AclOperation::Describe, n);
+    let deletable = |n: &str| may_delete_any || ctx.authorize_topic(AclOperation::Delete, n);
+    let denied = || BrokerError::NotAuthorized(ResponseError::TopicAuthorizationFailed);
     targets
         .into_iter()
         .map(|(name, id)| {
+            let by_id = name.is_none();
             let name = match name {
                 Some(n) => Ok(n),
                 None => ctx
@@ -44,7 +55,21 @@ fn delete_all(
                     .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
                     .ok_or(BrokerError::UnknownTopicId),
             };
-            let shown = name.as_ref().ok().cloned();
+            let mut shown = name.as_ref().ok().cloned();
+            let name = name.and_then(|n| {
+                if deletable(&n) {
+                    Ok(n)
+                } else if by_id {
+                    if !describable(&n) {
+                        shown = None;
+                    }
+                    Err(denied())
+                } else if describable(&n) && ctx.topics().get(&n).is_none() {
+                    Err(BrokerError::UnknownTopicOrPartition)
+                } else {
+                    Err(denied())
+                }
+            });
             let deleted = name.and_then(|n| {
                 let id = ctx.topics().delete_topic(&n)?;
                 // Its committed offsets go with it.

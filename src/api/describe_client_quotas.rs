@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use super::RequestContext;
 use crate::quota::entity::{CLIENT_ID, IP, USER};
 use crate::quota::{Filter, Match};
+use crate::security::acl::AclOperation;
 
 const MATCH_TYPE_EXACT: i8 = 0;
 const MATCH_TYPE_DEFAULT: i8 = 1;
@@ -23,6 +24,15 @@ pub async fn handle(
     ctx: RequestContext,
     req: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // Kafka: DESCRIBE_CONFIGS on the cluster, checked before the filter.
+    if !ctx.authorize_cluster(AclOperation::DescribeConfigs) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )))
+            .with_entries(None);
+    }
     let filter = match filter_of(&req) {
         Ok(f) => f,
         Err((error, message)) => {

@@ -5,11 +5,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
-
-/// ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE
-/// (what Kafka allows on a cluster without an authorizer).
-const CLUSTER_OPERATIONS: i32 =
-    (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 5);
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 pub async fn handle(ctx: RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let brokers = ctx
@@ -29,9 +25,17 @@ pub async fn handle(ctx: RequestContext, req: DescribeClusterRequest) -> Describ
         ))
         .with_controller_id(BrokerId(ctx.cluster().controller()))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        })
+        .with_cluster_authorized_operations(cluster_operations(&ctx, &req))
+}
+
+/// Kafka (`AuthHelper.computeDescribeClusterResponse`): when asked, what the principal may do
+/// on the cluster, or 0 without DESCRIBE on it.
+fn cluster_operations(ctx: &RequestContext, req: &DescribeClusterRequest) -> i32 {
+    if !req.include_cluster_authorized_operations {
+        AUTHORIZED_OPERATIONS_OMITTED
+    } else if ctx.authorize_cluster(AclOperation::Describe) {
+        ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
+    }
 }

@@ -12,6 +12,7 @@ use super::config_resource::{self as resource, BrokerTarget};
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
 use crate::meta::config_view::{self, DescribedConfig};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = req
@@ -21,7 +22,14 @@ pub async fn handle(ctx: RequestContext, req: DescribeConfigsRequest) -> Describ
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            match describe(&ctx, r) {
+            let described = resource::authorize(
+                &ctx,
+                AclOperation::DescribeConfigs,
+                r.resource_type,
+                &r.resource_name,
+            )
+            .and_then(|()| describe(&ctx, r));
+            match described {
                 Ok(configs) => result.with_configs(
                     configs
                         .into_iter()

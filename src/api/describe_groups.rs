@@ -6,18 +6,26 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::group_common::{opt_str, str};
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
-use crate::group::classic::{Description, State};
+use kafka_protocol::ResponseError;
 
-/// READ, DELETE, DESCRIBE: what a group allows without an authorizer.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+use crate::group::classic::{Description, State};
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let operations = if ctx.version() >= 3 && req.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
-    let ids: Vec<String> = req.groups.iter().map(|g| g.to_string()).collect();
+    let with_operations = ctx.version() >= 3 && req.include_authorized_operations;
+    // Kafka: DESCRIBE on each group; the others answer GROUP_AUTHORIZATION_FAILED.
+    let allowed: Vec<bool> = req
+        .groups
+        .iter()
+        .map(|g| ctx.authorize_group(AclOperation::Describe, g))
+        .collect();
+    let ids: Vec<String> = req
+        .groups
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .map(|(g, _)| g.to_string())
+        .collect();
     let described = match ctx.groups().describe_groups(ids).await {
         Ok(d) => d,
         Err(e) => {
@@ -33,12 +41,24 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
             return DescribeGroupsResponse::default().with_groups(failed);
         }
     };
+    let mut described = described.into_iter();
     let groups = req
         .groups
         .into_iter()
-        .zip(described)
-        .map(|(id, d)| {
-            describe(d)
+        .zip(allowed)
+        .map(|(id, allowed)| {
+            if !allowed {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                    .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+            }
+            let operations = if with_operations {
+                ctx.authorized_operations(ResourceType::Group, &id)
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            };
+            describe(described.next().flatten())
                 .with_group_id(id)
                 .with_authorized_operations(operations)
         })

@@ -7,14 +7,22 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::ResponseError;
+
 use super::RequestContext;
 use crate::config::StorageKind;
 use crate::meta::Topic;
+use crate::security::acl::AclOperation;
 
 /// Kafka's "unknown" for volume sizes.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
 pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
         None => ctx
             .topics()

@@ -5,7 +5,10 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use kafka_protocol::ResponseError;
+
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: RequestContext,
@@ -15,11 +18,17 @@ pub async fn handle(
         .topics
         .into_iter()
         .map(|t| {
+            // Kafka: READ on the topic.
+            let allowed = ctx.authorize_topic(AclOperation::Read, &t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let response = PartitionResponse::default().with_partition_index(index);
+                    if !allowed {
+                        return response
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     match ctx.topics().partition(&t.name, index) {
                         Ok(p) => response.with_active_producers(
                             p.producers()

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
 use super::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: RequestContext,
@@ -44,6 +45,12 @@ pub async fn handle(
         .into_iter()
         .zip(found)
         .map(|(id, m)| {
+            // Kafka: DESCRIBE on the transactional id; only topics it may DESCRIBE are shown.
+            if !ctx.authorize(AclOperation::Describe, ResourceType::TransactionalId, &id) {
+                return TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_error_code(E::TransactionalIdAuthorizationFailed.code());
+            }
             let state = TransactionState::default().with_transactional_id(id);
             let Some(m) = m else {
                 return state
@@ -53,7 +60,11 @@ pub async fn handle(
                     .with_transaction_start_time_ms(-1);
             };
             let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-            for (t, p) in &m.partitions {
+            for (t, p) in m
+                .partitions
+                .iter()
+                .filter(|(t, _)| ctx.authorize_topic(AclOperation::Describe, t))
+            {
                 topics.entry(t.clone()).or_default().push(*p);
             }
             state

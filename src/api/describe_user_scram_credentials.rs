@@ -9,11 +9,20 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
-    _ctx: RequestContext,
+    ctx: RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let results = req
         .users
         .unwrap_or_default()

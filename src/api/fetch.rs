@@ -27,6 +27,7 @@ use crate::error::{BrokerError, Result};
 use crate::meta::Partition;
 use crate::partition::AbortedTxn;
 use crate::partition::Records;
+use crate::security::acl::AclOperation;
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's default fetch.max.bytes (55 MiB).
@@ -72,6 +73,13 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
             } else {
                 BrokerError::UnknownTopicOrPartition
             };
+            // Kafka: READ on the topic, checked by name (an unknown id stays UNKNOWN_TOPIC_ID).
+            let name = match (&topic, by_id) {
+                (Some(topic), _) => Some(topic.name.as_str()),
+                (None, false) => Some(t.topic.as_str()),
+                (None, true) => None,
+            };
+            let readable = name.is_none_or(|n| ctx.authorize_topic(AclOperation::Read, n));
             let partitions = t
                 .partitions
                 .iter()
@@ -79,11 +87,14 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes.max(0) as usize,
                     index: p.partition,
-                    partition: match &topic {
-                        Some(topic) => topic
+                    partition: match (&topic, readable) {
+                        (_, false) => Err(BrokerError::NotAuthorized(
+                            ResponseError::TopicAuthorizationFailed,
+                        )),
+                        (Some(topic), true) => topic
                             .partition(p.partition)
                             .ok_or(BrokerError::UnknownTopicOrPartition),
-                        None => Err(clone_error(&missing)),
+                        (None, true) => Err(clone_error(&missing)),
                     },
                 })
                 .collect();
@@ -167,6 +178,7 @@ fn is_full_fetch(session_epoch: i32) -> bool {
 fn clone_error(e: &BrokerError) -> BrokerError {
     match e {
         BrokerError::UnknownTopicId => BrokerError::UnknownTopicId,
+        BrokerError::NotAuthorized(e) => BrokerError::NotAuthorized(*e),
         _ => BrokerError::UnknownTopicOrPartition,
     }
 }

@@ -7,6 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
 use super::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -26,22 +27,24 @@ pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoo
         let coordinators = req
             .coordinator_keys
             .into_iter()
-            .map(|key| match checked.and_then(|()| coordinator(&ctx, &key)) {
-                Ok((node, host, port)) => Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(node)
-                    .with_host(host)
-                    .with_port(port),
-                Err(e) => Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1)
-                    .with_error_code(e.code()),
-            })
+            .map(
+                |key| match checked.and_then(|()| coordinator(&ctx, req.key_type, &key)) {
+                    Ok((node, host, port)) => Coordinator::default()
+                        .with_key(key)
+                        .with_node_id(node)
+                        .with_host(host)
+                        .with_port(port),
+                    Err(e) => Coordinator::default()
+                        .with_key(key)
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(e.code()),
+                },
+            )
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match checked.and_then(|()| coordinator(&ctx, &req.key)) {
+    match checked.and_then(|()| coordinator(&ctx, req.key_type, &req.key)) {
         Ok((node, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(node)
             .with_host(host)
@@ -55,7 +58,20 @@ pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoo
 
 /// The coordinator of `key` with its address on the request's listener;
 /// COORDINATOR_NOT_AVAILABLE while the cluster view names a node whose address is unknown.
-fn coordinator(ctx: &RequestContext, key: &str) -> Result<(BrokerId, StrBytes, i32), E> {
+/// Kafka first checks DESCRIBE on the group or transactional id.
+fn coordinator(
+    ctx: &RequestContext,
+    key_type: i8,
+    key: &str,
+) -> Result<(BrokerId, StrBytes, i32), E> {
+    if key_type == GROUP_KEY && !ctx.authorize_group(AclOperation::Describe, key) {
+        return Err(E::GroupAuthorizationFailed);
+    }
+    if key_type == TRANSACTION_KEY
+        && !ctx.authorize(AclOperation::Describe, ResourceType::TransactionalId, key)
+    {
+        return Err(E::TransactionalIdAuthorizationFailed);
+    }
     let node = ctx.cluster().coordinator(key);
     ctx.broker_endpoints()
         .into_iter()

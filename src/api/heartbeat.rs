@@ -4,9 +4,12 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use kafka_protocol::ResponseError as E;
 
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
-    let result = if req.group_id.is_empty() {
+    let result = if !ctx.authorize_group(AclOperation::Read, &req.group_id) {
+        Err(E::GroupAuthorizationFailed)
+    } else if req.group_id.is_empty() {
         Err(E::InvalidGroupId)
     } else {
         let instance_id = req.group_instance_id.map(|s| s.to_string());

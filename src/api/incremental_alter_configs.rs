@@ -15,6 +15,7 @@ use crate::error::{BrokerError, Result};
 use crate::meta::config_view;
 use crate::meta::topic_config::{self, ConfigType};
 use crate::meta::TopicConfig;
+use crate::security::acl::AclOperation;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -63,6 +64,12 @@ pub async fn handle(
 }
 
 fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) -> Result<()> {
+    resource::authorize(
+        ctx,
+        AclOperation::AlterConfigs,
+        r.resource_type,
+        &r.resource_name,
+    )?;
     let mut names: Vec<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {

@@ -3,13 +3,30 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::txn_common::fenced_error;
+use kafka_protocol::ResponseError;
+
+use super::txn_common::{check_transactional_id, fenced_error};
 use super::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    // Kafka: WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster or
+    // WRITE on some topic.
+    let allowed = match &req.transactional_id {
+        Some(id) => check_transactional_id(&ctx, id),
+        None if ctx.authorize_cluster(AclOperation::IdempotentWrite)
+            || ctx.authorize_by_resource_type(AclOperation::Write, ResourceType::Topic) =>
+        {
+            Ok(())
+        }
+        None => Err(ResponseError::ClusterAuthorizationFailed),
+    };
+    if let Err(e) = allowed {
+        return response.with_error_code(e.code());
+    }
     if let Some(id) = &req.transactional_id {
         // v3+ may carry the producer's current id and epoch to resume after an error (KIP-360).
         let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));

@@ -7,12 +7,20 @@ use kafka_protocol::ResponseError as E;
 use super::group_common::{code, opt_str, str};
 use super::RequestContext;
 use crate::group::classic::{new_member_id, JoinRequest, JoinResponse, Protocol};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
     let groups = &ctx.groups();
     let cfg = groups.config();
     let member_id = req.member_id.to_string();
+    // Kafka: READ on the group, before anything else is looked at.
+    if !ctx.authorize_group(AclOperation::Read, &req.group_id) {
+        return response(
+            JoinResponse::error(E::GroupAuthorizationFailed, ""),
+            version,
+        );
+    }
     if req.group_id.is_empty() {
         return response(JoinResponse::error(E::InvalidGroupId, &member_id), version);
     }

@@ -6,9 +6,13 @@ use kafka_protocol::ResponseError as E;
 
 use super::group_common::{opt_str, str};
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let version = ctx.version();
+    if !ctx.authorize_group(AclOperation::Read, &req.group_id) {
+        return LeaveGroupResponse::default().with_error_code(E::GroupAuthorizationFailed.code());
+    }
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()

@@ -6,6 +6,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::group_common::str;
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 /// Every gregor group is a classic group.
 const GROUP_TYPE: &str = "classic";
@@ -29,9 +30,12 @@ pub async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsRe
     if !types.is_empty() && !types.iter().any(|t| t == GROUP_TYPE) {
         return ListGroupsResponse::default();
     }
+    // Kafka: every group with DESCRIBE on the cluster, else those the principal may describe.
+    let all = ctx.authorize_cluster(AclOperation::Describe);
     let listed = groups
         .into_iter()
         .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
+        .filter(|g| all || ctx.authorize_group(AclOperation::Describe, &g.group_id))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(str(g.group_id)))

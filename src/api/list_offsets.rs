@@ -6,8 +6,11 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
-use crate::error::Result;
+use kafka_protocol::ResponseError;
+
+use crate::error::{BrokerError, Result};
 use crate::meta::Partition;
+use crate::security::acl::AclOperation;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -39,16 +42,23 @@ fn respond(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse
         .topics
         .into_iter()
         .map(|t| {
+            // Kafka: DESCRIBE on the topic.
+            let allowed = ctx.authorize_topic(AclOperation::Describe, &t.name);
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let found = ctx
-                        .topics()
-                        .partition(&t.name, p.partition_index)
-                        .and_then(|part| lookup(&part, p.timestamp, read_committed));
+                    let found = if allowed {
+                        ctx.topics()
+                            .partition(&t.name, p.partition_index)
+                            .and_then(|part| lookup(&part, p.timestamp, read_committed))
+                    } else {
+                        Err(BrokerError::NotAuthorized(
+                            ResponseError::TopicAuthorizationFailed,
+                        ))
+                    };
                     match found {
                         // The leader epoch field exists from v4 (encoding it earlier is an
                         // error); "no offset" (-1) has no epoch either.

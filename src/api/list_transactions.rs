@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::group::now_ms;
+use crate::security::acl::{AclOperation, ResourceType};
 
 const STATES: [&str; 8] = [
     "Empty",
@@ -46,6 +47,12 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
                     || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id))
                 && (req.duration_filter < 0
                     || (m.start_ms >= 0 && now - m.start_ms > req.duration_filter))
+                // Kafka: only ids the principal may DESCRIBE.
+                && ctx.authorize(
+                    AclOperation::Describe,
+                    ResourceType::TransactionalId,
+                    &t.transactional_id,
+                )
         })
         .collect();
     listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));

@@ -1,7 +1,8 @@
 //! Metadata (3): the brokers, controller and partition leaders the cluster view names (today
 //! this node, at the address of the listener the client came through). A missing topic that
 //! may be auto-created is created, and answered UNKNOWN_TOPIC_OR_PARTITION in this response
-//! as Kafka answers while its controller creates it; a later request finds it.
+//! as Kafka answers while its controller creates it; a later request finds it. With an
+//! authorizer, topics are filtered and auto-created as KafkaApis does (see `handle`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,12 +19,8 @@ use uuid::Uuid;
 use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::cluster::ClusterView;
 use crate::meta::Topic;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::topics::Topics;
-
-/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: what a
-/// topic allows without an authorizer.
-const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = ctx.cluster();
@@ -35,46 +32,102 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
     };
     let allow_create =
         ctx.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
-    let topic_ops = if req.include_topic_authorized_operations {
-        TOPIC_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
+    // As Kafka: a topic the principal may not DESCRIBE is left out of "every topic" and
+    // answered TOPIC_AUTHORIZATION_FAILED when named (nothing said about whether it exists);
+    // a missing one is auto-created only with CREATE on the cluster or on the topic.
+    let describable = |name: &str| ctx.authorize_topic(AclOperation::Describe, name);
+    let may_create_any = allow_create && ctx.authorize_cluster(AclOperation::Create);
+    let creatable = |name: &str| may_create_any || ctx.authorize_topic(AclOperation::Create, name);
+    let topic_ops = |name: &str| {
+        if req.include_topic_authorized_operations {
+            ctx.authorized_operations(ResourceType::Topic, name)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
     };
+    let denied = K::TopicAuthorizationFailed.code();
     let topics = match requested {
         None => ctx
             .topics()
             .all()
             .iter()
-            .map(|t| describe(cluster, t, topic_ops))
+            .filter(|t| describable(&t.name))
+            .map(|t| describe(cluster, t, topic_ops(&t.name)))
             .collect(),
         Some(list) => {
             let list = distinct(list);
             let creating = if allow_create {
-                auto_create(ctx.topics(), &list).await
+                let wanted = list
+                    .iter()
+                    .filter_map(|t| t.name.as_ref())
+                    .filter(|n| describable(n) && creatable(n));
+                auto_create(ctx.topics(), wanted).await
             } else {
                 HashSet::new()
             };
             list.into_iter()
                 .map(|t| match (t.name, t.topic_id) {
+                    (Some(name), _) if !describable(&name) => failed(
+                        Some(name),
+                        Uuid::nil(),
+                        denied,
+                        AUTHORIZED_OPERATIONS_OMITTED,
+                    ),
                     // Kafka (AutoTopicCreationManager) answers a topic it sends to be created
                     // UNKNOWN_TOPIC_OR_PARTITION; it is there from a later request on.
                     (Some(name), _) if creating.contains(&name) => {
-                        failed(Some(name), Uuid::nil(), K::UnknownTopicOrPartition.code())
+                        let ops = topic_ops(&name);
+                        failed(
+                            Some(name),
+                            Uuid::nil(),
+                            K::UnknownTopicOrPartition.code(),
+                            ops,
+                        )
                     }
                     (Some(name), _) => match ctx.topics().get(&name) {
-                        Some(topic) => describe(cluster, &topic, topic_ops),
-                        None if !crate::config::valid_topic_name(&name) => {
-                            failed(Some(name), Uuid::nil(), K::InvalidTopicException.code())
+                        Some(topic) => describe(cluster, &topic, topic_ops(&name)),
+                        None if allow_create && !creatable(&name) => failed(
+                            Some(name),
+                            Uuid::nil(),
+                            denied,
+                            AUTHORIZED_OPERATIONS_OMITTED,
+                        ),
+                        None => {
+                            let code = if crate::config::valid_topic_name(&name) {
+                                K::UnknownTopicOrPartition.code()
+                            } else {
+                                K::InvalidTopicException.code()
+                            };
+                            let ops = topic_ops(&name);
+                            failed(Some(name), Uuid::nil(), code, ops)
                         }
-                        None => failed(Some(name), Uuid::nil(), K::UnknownTopicOrPartition.code()),
                     },
                     (None, id) => match ctx.topics().by_id(&id) {
-                        Some(topic) => describe(cluster, &topic, topic_ops),
-                        None => failed(None, id, K::UnknownTopicId.code()),
+                        // Topic ids are not secret: Kafka names the id it refuses.
+                        Some(topic) if !describable(&topic.name) => {
+                            failed(None, id, denied, AUTHORIZED_OPERATIONS_OMITTED)
+                        }
+                        Some(topic) => describe(cluster, &topic, topic_ops(&topic.name)),
+                        None => failed(
+                            None,
+                            id,
+                            K::UnknownTopicId.code(),
+                            AUTHORIZED_OPERATIONS_OMITTED,
+                        ),
                     },
                 })
                 .collect()
         }
+    };
+    // Kafka fills the cluster's operations for v8-10 when asked (0 without DESCRIBE on it).
+    let cluster_ops = if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        if ctx.authorize_cluster(AclOperation::Describe) {
+            ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+        } else {
+            0
+        }
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
     };
     let brokers = ctx
         .broker_endpoints()
@@ -93,7 +146,7 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         )))
         .with_controller_id(BrokerId(cluster.controller()))
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(cluster_ops)
 }
 
 fn describe(cluster: &dyn ClusterView, topic: &Topic, topic_ops: i32) -> MetadataResponseTopic {
@@ -140,10 +193,11 @@ fn distinct(list: Vec<MetadataRequestTopic>) -> Vec<MetadataRequestTopic> {
 /// Auto-create the valid names asked for that do not exist, as one operation on the
 /// blocking pool (it makes directories and writes the store; failures are logged there, as
 /// Kafka logs a failed auto-creation). The names it tried to create.
-async fn auto_create(topics: &Arc<Topics>, list: &[MetadataRequestTopic]) -> HashSet<TopicName> {
-    let missing: Vec<TopicName> = list
-        .iter()
-        .filter_map(|t| t.name.as_ref())
+async fn auto_create<'a>(
+    topics: &Arc<Topics>,
+    wanted: impl Iterator<Item = &'a TopicName>,
+) -> HashSet<TopicName> {
+    let missing: Vec<TopicName> = wanted
         .filter(|n| crate::config::valid_topic_name(n) && topics.get(n).is_none())
         .cloned()
         .collect();
@@ -158,10 +212,10 @@ async fn auto_create(topics: &Arc<Topics>, list: &[MetadataRequestTopic]) -> Has
     missing.into_iter().collect()
 }
 
-fn failed(name: Option<TopicName>, id: Uuid, error: i16) -> MetadataResponseTopic {
+fn failed(name: Option<TopicName>, id: Uuid, error: i16, ops: i32) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(name)
         .with_topic_id(id)
         .with_error_code(error)
-        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(ops)
 }

@@ -12,10 +12,13 @@ mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 mod api_versions;
+mod authz;
 mod config_resource;
 mod context;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
@@ -263,7 +266,7 @@ pub static APIS: &[Api] = &[
         max_version: 0,
         handler: |c, b| c.serve(b, offset_delete::handle),
     },
-    // Administration (configs, log dirs, and what a single node without security answers).
+    // Administration (configs, log dirs, ACLs).
     Api {
         key: ApiKey::DescribeConfigs,
         min_version: 1,
@@ -293,6 +296,18 @@ pub static APIS: &[Api] = &[
         min_version: 1,
         max_version: 3,
         handler: |c, b| c.serve(b, describe_acls::handle),
+    },
+    Api {
+        key: ApiKey::CreateAcls,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, create_acls::handle),
+    },
+    Api {
+        key: ApiKey::DeleteAcls,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, delete_acls::handle),
     },
     Api {
         key: ApiKey::ListPartitionReassignments,
@@ -527,6 +542,8 @@ mod tests {
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
             ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+            ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+            ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
             ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
             ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
             ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,

@@ -9,15 +9,23 @@ use kafka_protocol::ResponseError as E;
 use super::group_common::partition_exists;
 use super::RequestContext;
 use crate::group::coordinator::{CommitRequest, OffsetToCommit};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     // Each partition's outcome, in request order; None until the coordinator answers.
     let mut outcome: Vec<Vec<Option<Result<(), E>>>> = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
+    // Kafka: READ on the group (else every partition fails), then READ on each topic.
+    let group_allowed = ctx.authorize_group(AclOperation::Read, &req.group_id);
     for topic in &req.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let topic_allowed = group_allowed && ctx.authorize_topic(AclOperation::Read, &topic.name);
         for p in &topic.partitions {
-            if partition_exists(ctx.topics(), &topic.name, p.partition_index) {
+            if !group_allowed {
+                partitions.push(Some(Err(E::GroupAuthorizationFailed)));
+            } else if !topic_allowed {
+                partitions.push(Some(Err(E::TopicAuthorizationFailed)));
+            } else if partition_exists(ctx.topics(), &topic.name, p.partition_index) {
                 offsets.push(OffsetToCommit {
                     topic: topic.name.to_string(),
                     partition: p.partition_index,

@@ -9,14 +9,25 @@ use kafka_protocol::ResponseError as E;
 
 use super::group_common::{partition_exists, str};
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    // Kafka: DELETE on the group, READ on each topic.
+    if !ctx.authorize_group(AclOperation::Delete, &req.group_id) {
+        return OffsetDeleteResponse::default().with_error_code(E::GroupAuthorizationFailed.code());
+    }
     if req.group_id.is_empty() {
         return OffsetDeleteResponse::default().with_error_code(E::InvalidGroupId.code());
     }
     let mut answers: Vec<(String, Vec<(i32, i16)>)> = Vec::new();
     let mut wanted = Vec::new();
     for topic in &req.topics {
+        if !ctx.authorize_topic(AclOperation::Read, &topic.name) {
+            let code = E::TopicAuthorizationFailed.code();
+            let denied = topic.partitions.iter().map(|p| (p.partition_index, code));
+            answers.push((topic.name.to_string(), denied.collect()));
+            continue;
+        }
         let (known, unknown): (Vec<i32>, Vec<i32>) = topic
             .partitions
             .iter()

@@ -13,11 +13,11 @@ use super::group_common::str;
 use super::RequestContext;
 use crate::group::coordinator::FetchedOffsets;
 use crate::group::offsets::CommittedOffset;
+use crate::security::acl::AclOperation;
 
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
 
 pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
-    let groups = &ctx.groups();
     if ctx.version() >= 8 {
         let mut answers = Vec::with_capacity(req.groups.len());
         for g in req.groups {
@@ -26,9 +26,7 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
                     .map(|t| (t.name.to_string(), t.partition_indexes))
                     .collect()
             });
-            let result = groups.fetch_offsets(g.group_id.to_string(), wanted).await;
-            let pending = pending(&ctx, &g.group_id, req.require_stable).await;
-            let result = result.map(|f| mark_unstable(&pending, f));
+            let result = fetch(&ctx, &g.group_id, wanted, req.require_stable).await;
             answers.push(group_answer(g.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -38,13 +36,8 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    match groups
-        .fetch_offsets(req.group_id.to_string(), wanted.clone())
-        .await
-    {
+    match fetch(&ctx, &req.group_id, wanted.clone(), req.require_stable).await {
         Ok(fetched) => {
-            let pending = pending(&ctx, &req.group_id, req.require_stable).await;
-            let fetched = mark_unstable(&pending, fetched);
             OffsetFetchResponse::default().with_topics(single_group_topics(fetched, None))
         }
         // Before v2 there is no top-level error: each partition carries it.
@@ -58,6 +51,47 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
         }
         Err(e) => OffsetFetchResponse::default().with_error_code(e.code()),
     }
+}
+
+/// One group's offsets as the principal may see them (Kafka's KafkaApis): DESCRIBE on the
+/// group, and offsets only of topics it may DESCRIBE — a topic asked for answers
+/// TOPIC_AUTHORIZATION_FAILED, one found by "every topic" is left out.
+async fn fetch(
+    ctx: &RequestContext,
+    group: &str,
+    wanted: Wanted,
+    require_stable: bool,
+) -> Result<Slots, E> {
+    if !ctx.authorize_group(AclOperation::Describe, group) {
+        return Err(E::GroupAuthorizationFailed);
+    }
+    let describable = |t: &str| ctx.authorize_topic(AclOperation::Describe, t);
+    let (wanted, denied) = match wanted {
+        None => (None, Vec::new()),
+        Some(list) => {
+            let (ok, denied): (Vec<_>, Vec<_>) =
+                list.into_iter().partition(|(t, _)| describable(t));
+            (Some(ok), denied)
+        }
+    };
+    let all = wanted.is_none();
+    let fetched = ctx
+        .groups()
+        .fetch_offsets(group.to_string(), wanted)
+        .await?;
+    let pending = pending(ctx, group, require_stable).await;
+    let mut slots = mark_unstable(&pending, fetched);
+    if all {
+        slots.retain(|(t, _)| describable(t));
+    }
+    slots.extend(denied.into_iter().map(|(t, partitions)| {
+        let failed = partitions
+            .into_iter()
+            .map(|p| (p, Err(E::TopicAuthorizationFailed)))
+            .collect();
+        (t, failed)
+    }));
+    Ok(slots)
 }
 
 /// A partition's committed offset, or why there is none to show.

@@ -17,6 +17,7 @@ use crate::error::{BrokerError, Result};
 use crate::log::batch::BatchError;
 use crate::log::records::{self, Rules};
 use crate::meta::Partition;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// Decompressed bytes a compressed batch may stream through on the async worker (a few ms);
 /// a batch expanding further is walked with the worker handed off (`off_worker`).
@@ -40,18 +41,37 @@ pub fn handle(
     let acks = req.acks;
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
+    // Kafka: transactional records need WRITE on the transactional id (else every partition
+    // fails), then each topic needs WRITE.
+    let transactional = req
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .any(|p| p.records.as_deref().is_some_and(records::is_transactional));
+    let txn_denied = transactional
+        && !req.transactional_id.as_ref().is_some_and(|id| {
+            ctx.authorize(AclOperation::Write, ResourceType::TransactionalId, id)
+        });
     let appended: Vec<(_, Vec<(i32, Appended)>)> = req
         .topic_data
         .into_iter()
         .map(|t| {
+            let denied = if txn_denied {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            } else {
+                (!ctx.authorize_topic(AclOperation::Write, &t.name))
+                    .then_some(ResponseError::TopicAuthorizationFailed)
+            };
             let parts = t
                 .partition_data
                 .into_iter()
                 .map(|p| {
-                    let outcome = if valid_acks {
-                        append(&ctx, &t.name, p.index, p.records, now)
-                    } else {
+                    let outcome = if !valid_acks {
                         Appended::Failed(BrokerError::InvalidRequest(String::new()))
+                    } else if let Some(code) = denied {
+                        Appended::Failed(BrokerError::NotAuthorized(code))
+                    } else {
+                        append(&ctx, &t.name, p.index, p.records, now)
                     };
                     (p.index, outcome)
                 })

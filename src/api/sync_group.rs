@@ -6,9 +6,13 @@ use kafka_protocol::ResponseError as E;
 use super::group_common::{code, opt_str};
 use super::RequestContext;
 use crate::group::classic::{SyncRequest, SyncResponse};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let version = ctx.version();
+    if !ctx.authorize_group(AclOperation::Read, &req.group_id) {
+        return response(SyncResponse::error(E::GroupAuthorizationFailed));
+    }
     // From v5 the protocol type and name are mandatory.
     if version >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none()) {
         return response(SyncResponse::error(E::InconsistentGroupProtocol));

@@ -8,21 +8,35 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
 use super::group_common::partition_exists;
-use super::txn_common::code;
+use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
+use crate::security::acl::AclOperation;
 use crate::txn::state::PendingOffset;
 
 pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let max_metadata = ctx.groups().config().offset_metadata_max_bytes;
     let mut offsets = Vec::new();
     let mut precheck = Vec::new();
+    // Kafka: WRITE on the transactional id, then READ on the group (either failing fails
+    // every partition), then READ on each topic.
+    let denied = check_transactional_id(&ctx, &req.transactional_id)
+        .err()
+        .or_else(|| {
+            (!ctx.authorize_group(AclOperation::Read, &req.group_id))
+                .then_some(E::GroupAuthorizationFailed)
+        });
     for t in &req.topics {
+        let topic_allowed = denied.is_none() && ctx.authorize_topic(AclOperation::Read, &t.name);
         for p in &t.partitions {
             let too_large = p
                 .committed_metadata
                 .as_ref()
                 .is_some_and(|m| m.len() > max_metadata);
-            let check = if !partition_exists(ctx.topics(), &t.name, p.partition_index) {
+            let check = if let Some(e) = denied {
+                Err(e)
+            } else if !topic_allowed {
+                Err(E::TopicAuthorizationFailed)
+            } else if !partition_exists(ctx.topics(), &t.name, p.partition_index) {
                 Err(E::UnknownTopicOrPartition)
             } else if too_large {
                 Err(E::OffsetMetadataTooLarge)

@@ -16,10 +16,11 @@ use uuid::Uuid;
 
 use crate::api::Services;
 use crate::cluster::SingleNode;
-use crate::config::{Config, StorageKind};
+use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metrics::Metrics;
 use crate::quota::ClientQuotas;
+use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -44,6 +45,14 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         GroupConfig::from_config(&config),
     )?);
     let quotas = Arc::new(ClientQuotas::open(store.clone())?);
+    let authorizer = match config.authorizer {
+        AuthorizerKind::None => None,
+        AuthorizerKind::Acl => Some(Arc::new(Authorizer::open(
+            store.clone(),
+            &config.super_user,
+            config.allow_everyone_if_no_acl_found,
+        )?)),
+    };
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -58,6 +67,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         txns,
         quotas,
         metrics,
+        authorizer,
     }))
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Serialize;
 
-use super::{FsyncPolicy, LogFormat, StorageKind};
+use super::{AuthorizerKind, FsyncPolicy, LogFormat, StorageKind};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -256,4 +256,24 @@ pub(super) struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
+
+    /// Who decides what a client may do (Kafka's authorizer.class.name): none allows
+    /// everything; acl checks every request against the ACLs that CreateAcls/DeleteAcls
+    /// (kafka-acls.sh) manage, kept in the metadata store, with Kafka's StandardAuthorizer
+    /// rules. Default: none.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<AuthorizerKind>,
+
+    /// A principal allowed everything whatever the ACLs say (Kafka's super.users), User:NAME
+    /// or a bare NAME for User:NAME; repeatable.
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    super_user: Vec<String>,
+
+    /// With --authorizer acl, allow an operation on a resource that no ACL names at all
+    /// (Kafka's allow.everyone.if.no.acl.found). Default: false.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_everyone_if_no_acl_found: bool,
 }

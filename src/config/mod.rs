@@ -80,6 +80,11 @@ pub struct Config {
     /// `HOST:PORT` of the /metrics and /health endpoint; None: not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// Who decides what a principal may do: none (everything is allowed) or acl.
+    pub authorizer: AuthorizerKind,
+    /// Principals allowed everything (`User:NAME`, or a bare NAME).
+    pub super_user: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 impl Default for Config {
@@ -121,8 +126,21 @@ impl Default for Config {
             log: "info".into(),
             log_format: LogFormat::Text,
             metrics_listen: None,
+            authorizer: AuthorizerKind::None,
+            super_user: vec![],
+            allow_everyone_if_no_acl_found: false,
         }
     }
+}
+
+/// `--authorizer`: Kafka's authorizer.class.name, unset or StandardAuthorizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizerKind {
+    /// No authorizer: every request is allowed, the ACL APIs answer SECURITY_DISABLED.
+    None,
+    /// ACLs (CreateAcls/DeleteAcls/DescribeAcls), kept in the metadata store.
+    Acl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -54,6 +54,9 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("log", Kind::Str),
     ("log_format", Kind::Str),
     ("metrics_listen", Kind::Str),
+    ("authorizer", Kind::Str),
+    ("super_user", Kind::List),
+    ("allow_everyone_if_no_acl_found", Kind::Bool),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

@@ -451,3 +451,48 @@ fn help_states_the_defaults() {
         );
     }
 }
+
+#[test]
+fn authorization_settings() {
+    let c = run(&[], &[]);
+    assert_eq!(c.authorizer, AuthorizerKind::None);
+    assert!(c.super_user.is_empty() && !c.allow_everyone_if_no_acl_found);
+    let c = run(
+        &[
+            "--authorizer",
+            "acl",
+            "--super-user",
+            "admin",
+            "--super-user",
+            "User:ops",
+            "--allow-everyone-if-no-acl-found",
+        ],
+        &[],
+    );
+    assert_eq!(c.authorizer, AuthorizerKind::Acl);
+    assert_eq!(c.super_user, ["admin", "User:ops"]);
+    assert!(c.allow_everyone_if_no_acl_found);
+    let c = run(
+        &[],
+        &[
+            ("GREGOR_AUTHORIZER", "acl"),
+            ("GREGOR_SUPER_USER", "a,User:b"),
+            ("GREGOR_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "true"),
+        ],
+    );
+    assert_eq!(c.super_user, ["a", "User:b"]);
+    assert!(c.allow_everyone_if_no_acl_found && c.authorizer == AuthorizerKind::Acl);
+    let f = file("authorizer = \"acl\"\nsuper_user = [\"x\"]\n");
+    let c = run(&["--config", f.path().to_str().unwrap()], &[]);
+    assert_eq!(
+        (c.authorizer, c.super_user),
+        (AuthorizerKind::Acl, vec!["x".to_string()])
+    );
+    assert!(error(&["--authorizer", "zk"], &[]).contains("--authorizer"));
+    for bad in ["User:", ":bob", ""] {
+        assert!(
+            error(&["--super-user", bad], &[]).contains("super_user"),
+            "{bad:?}"
+        );
+    }
+}

@@ -108,6 +108,17 @@ impl Config {
         if self.cluster_id.as_deref() == Some("") {
             return Err(invalid("cluster_id must not be empty".into()));
         }
+        for name in &self.super_user {
+            let bad = match name.split_once(':') {
+                Some((kind, user)) => kind.is_empty() || user.is_empty(),
+                None => name.trim().is_empty(),
+            };
+            if bad {
+                return Err(invalid(format!(
+                    "super_user {name:?}: expected User:NAME or NAME"
+                )));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid(format!("log: invalid filter {:?}: {e}", self.log)))?;
         if let Some(addr) = &self.metrics_listen {

@@ -1,5 +1,11 @@
 //! Who is on the other end of a connection. Authentication (TLS, SASL) sets the session's
-//! principal; authorization and quotas read it. Handlers see it as `ctx.session()`.
+//! principal; authorization and quotas read it. Handlers see it as `ctx.session()`. `acl`
+//! holds the ACL bindings and Kafka's matching, `authorizer` the service that keeps them.
+
+pub mod acl;
+mod authorizer;
+
+pub use authorizer::{super_user_principal, Authorizer};
 
 use std::fmt;
 use std::net::SocketAddr;

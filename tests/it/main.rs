@@ -6,6 +6,7 @@
 
 mod common;
 
+mod acl;
 mod admin;
 mod admin_cli;
 mod admin_limits;

@@ -146,6 +146,13 @@ pub fn is_compressed(data: &[u8]) -> bool {
         .is_some_and(|attributes| attributes & 0x07 != 0)
 }
 
+/// Whether the first batch in `data` says it is transactional (attribute bit 4): Kafka
+/// checks the producer's transactional id before anything else about such a request.
+pub fn is_transactional(data: &[u8]) -> bool {
+    data.get(22)
+        .is_some_and(|attributes| attributes & 0x10 != 0)
+}
+
 /// What Kafka checks of a Produce v3+ partition's records before anything else
 /// (`ProduceRequest.validateRecords`), in its order: a whole batch present (a partial one
 /// does not count), magic 2, a known codec, zstd only from v7, nothing after the batch.

@@ -38,13 +38,14 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * group, admin, configs, kafka_ui, delete_records,
- * transactions, quotas, quota_throttle; read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
+ * transactions, quotas, quota_throttle,
+ * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle");
+            "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -92,6 +93,13 @@ public final class Compat {
                 case "transactions" -> new TransactionsScenario(c).run();
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
+                case "acls" -> {
+                    // acls:anonymous (allow.everyone.if.no.acl.found) or acls:superuser
+                    if (parts.length != 2 || !List.of("anonymous", "superuser").contains(parts[1])) {
+                        throw new Usage("acls:anonymous or acls:superuser");
+                    }
+                    new AclsScenario(c, parts[1].equals("superuser")).run();
+                }
                 case "read" -> {
                     // read:TOPIC:COUNT (TOPIC may not hold ':'; Kafka topic names cannot)
                     String[] a = scenario.split(":");
