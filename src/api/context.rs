@@ -9,6 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::security::credentials::Credentials;
 use crate::security::Session;
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -21,6 +22,8 @@ pub struct Services {
     pub groups: Arc<GroupCoordinator>,
     pub txns: TxnCoordinator,
     pub metrics: Arc<Metrics>,
+    /// SASL users' credentials.
+    pub credentials: Arc<Credentials>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -82,6 +85,11 @@ impl RequestContext {
     /// Transactions and producer ids.
     pub fn txns(&self) -> &TxnCoordinator {
         &self.services.txns
+    }
+
+    /// SASL users' credentials (SCRAM, PLAIN).
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.services.credentials
     }
 
     /// Brokers, leaders and coordinators.

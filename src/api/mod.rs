@@ -47,6 +47,8 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod request;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
@@ -315,6 +317,20 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, alter_client_quotas::handle),
     },
+    // Authentication: answered by the connection's authenticator before authentication on
+    // SASL listeners (server/sasl.rs); these handlers answer what comes after or elsewhere.
+    Api {
+        key: ApiKey::SaslHandshake,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, sasl_handshake::handle),
+    },
+    Api {
+        key: ApiKey::SaslAuthenticate,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, sasl_authenticate::handle),
+    },
     Api {
         key: ApiKey::DescribeUserScramCredentials,
         min_version: 0,
@@ -524,6 +540,8 @@ mod tests {
             ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
             ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
             ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
+            ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -19,6 +19,7 @@ use crate::cluster::SingleNode;
 use crate::config::{Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metrics::Metrics;
+use crate::security::credentials::Credentials;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -42,6 +43,11 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         store.clone(),
         GroupConfig::from_config(&config),
     )?);
+    let credentials = Arc::new(Credentials::open(store.clone())?);
+    let users = config.users()?;
+    for user in credentials.bootstrap(&users)? {
+        tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
+    }
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -55,6 +61,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         groups,
         txns,
         metrics,
+        credentials,
     }))
 }
 

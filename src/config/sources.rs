@@ -54,6 +54,12 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("log", Kind::Str),
     ("log_format", Kind::Str),
     ("metrics_listen", Kind::Str),
+    ("listener_security_protocol", Kind::List),
+    ("ssl_cert", Kind::Str),
+    ("ssl_key", Kind::Str),
+    ("ssl_client_ca", Kind::Str),
+    ("sasl_mechanisms", Kind::List),
+    ("user", Kind::List),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

@@ -18,4 +18,5 @@ mod integrity;
 mod lifecycle;
 mod metrics;
 mod protocol;
+mod security;
 mod transactions;
