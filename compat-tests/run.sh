@@ -74,6 +74,8 @@ if [ "$SKIP_GREGOR" != 1 ]; then
     say "building gregor (cargo build --bin gregor, CARGO_TARGET_DIR=$TARGET)"
     (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --quiet --bin gregor)
   fi
+  # The security scenarios (python/secured.py) start gregors of their own from it.
+  export COMPAT_GREGOR_BIN="$BIN"
 fi
 
 # ------------------------------------------------------------------------------ brokers

@@ -37,6 +37,7 @@ func franzClient(s *Scenario, opts ...kgo.Opt) *kgo.Client {
 	if debugLogs {
 		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
 	}
+	base = append(base, franzSecurity()...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	s.NoErr(err, "kgo.NewClient")
 	return cl

@@ -36,7 +36,7 @@ func kgoLogger(prefix string) kafka.Logger {
 }
 
 func kgoDial(s *Scenario) *kafka.Conn {
-	conn, err := kafka.DialContext(s.Ctx, "tcp", s.Bootstrap)
+	conn, err := kgoDialer().DialContext(s.Ctx, "tcp", s.Bootstrap)
 	s.NoErr(err, "kafka.Dial %s", s.Bootstrap)
 	return conn
 }
@@ -45,7 +45,7 @@ func kgoDial(s *Scenario) *kafka.Conn {
 func kgoController(s *Scenario, conn *kafka.Conn) *kafka.Conn {
 	ctrl, err := conn.Controller()
 	s.NoErr(err, "Conn.Controller()")
-	cc, err := kafka.DialContext(s.Ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	cc, err := kgoDialer().DialContext(s.Ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
 	s.NoErr(err, "dialling the controller %s:%d", ctrl.Host, ctrl.Port)
 	return cc
 }
@@ -53,7 +53,12 @@ func kgoController(s *Scenario, conn *kafka.Conn) *kafka.Conn {
 // kgoTransport: a fresh Transport per Client/Writer. kafka-go's DefaultTransport caches
 // metadata (6 s), so a Writer on the shared one does not see a topic created a moment ago.
 func kgoTransport() *kafka.Transport {
-	return &kafka.Transport{ClientID: "compat-go-kafka-go", MetadataTTL: time.Second}
+	return &kafka.Transport{ClientID: "compat-go-kafka-go", MetadataTTL: time.Second, SASL: kgoSASL(), TLS: kgoTLS()}
+}
+
+// kgoDialer: kafka.DefaultDialer's settings with the configured security (security.go).
+func kgoDialer() *kafka.Dialer {
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: kgoSASL(), TLS: kgoTLS()}
 }
 
 func kgoClient(s *Scenario) *kafka.Client {
@@ -231,7 +236,8 @@ func kgoReadAll(s *Scenario, conn *kafka.Conn, topic string, partitions int) []R
 			Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(p)}}})
 		s.NoErr(err, "Client.ListOffsets(last) %s/%d", topic, p)
 		last := res.Topics[topic][0].LastOffset
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{s.Bootstrap}, Topic: topic, Partition: p,
+		r := kafka.NewReader(kafka.ReaderConfig{Dialer: kgoDialer(),
+			Brokers: []string{s.Bootstrap}, Topic: topic, Partition: p,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
 			Logger: kgoLogger("reader"), ErrorLogger: kgoLogger("reader")})
 		ctx, cancel := context.WithTimeout(s.Ctx, 15*time.Second)
@@ -255,7 +261,8 @@ func kgoReadAll(s *Scenario, conn *kafka.Conn, topic string, partitions int) []R
 
 // kgoReadFrom reads n records of topic/p from offset `from` with a group-less Reader.
 func kgoReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{s.Bootstrap}, Topic: topic, Partition: int(p),
+	r := kafka.NewReader(kafka.ReaderConfig{Dialer: kgoDialer(),
+		Brokers: []string{s.Bootstrap}, Topic: topic, Partition: int(p),
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	s.NoErr(r.SetOffset(from), "Reader.SetOffset(%d)", from)
@@ -276,7 +283,7 @@ func kgoReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
 func kgoConnRoundTrip(s *Scenario, conn *kafka.Conn) {
 	topic := UniqueName(s.Client, "conn")
 	kgoCreateTopic(s, conn, topic, 1)
-	lc, err := kafka.DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
+	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
 	s.NoErr(err, "DialLeader %s/0", topic)
 	defer lc.Close()
 	var sent []Rec
@@ -420,7 +427,7 @@ func kgoListOffsets(s *Scenario) {
 	kgoWrite(s, w, recs, 5) // two batches of 5, all on partition 0
 
 	// Conn: ListOffsets v1 against the partition leader.
-	lc, err := kafka.DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
+	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
 	s.NoErr(err, "DialLeader %s/0", topic)
 	defer lc.Close()
 	first, last, err := lc.ReadOffsets()
@@ -444,7 +451,7 @@ func kgoListOffsets(s *Scenario) {
 		s.NoErr(err, "Conn.ReadOffset(%s)", c.what)
 		s.Check(got == c.want, "Conn.ReadOffset at %s: %d, want %d", c.what, got, c.want)
 	}
-	lc1, err := kafka.DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 1)
+	lc1, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 1)
 	s.NoErr(err, "DialLeader %s/1", topic)
 	defer lc1.Close()
 	first, last, err = lc1.ReadOffsets()
@@ -477,9 +484,11 @@ func kgoListOffsets(s *Scenario) {
 
 func kgoStartMember(s *Scenario, group, topic, name string) *Member {
 	m := NewMember(name)
+	dialer := kgoDialer()
+	dialer.ClientID = name
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: []string{s.Bootstrap}, GroupID: group, Topic: topic,
-		Dialer:         &kafka.Dialer{ClientID: name, Timeout: 10 * time.Second},
+		Dialer:         dialer,
 		GroupBalancers: []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
 		MinBytes:       1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
 		SessionTimeout: 6 * time.Second, HeartbeatInterval: 1 * time.Second, RebalanceTimeout: 6 * time.Second,

@@ -51,6 +51,7 @@ func saramaConfig(s *Scenario, client string) *sarama.Config {
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.Consumer.Return.Errors = true
 	c.Admin.Timeout = 20 * time.Second
+	saramaSecurity(c)
 	return c
 }
 

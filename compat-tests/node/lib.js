@@ -87,8 +87,33 @@ const logCreator = () => ({ namespace, level, log }) => {
   process.stderr.write(`${timestamp} ${name} [${namespace}] ${message} ${JSON.stringify(extra)}\n`)
 }
 
+/**
+ * Client security for the secured brokers (compat-tests/python/secured.py): COMPAT_CLIENT_SECURITY
+ * holds {"protocol", "mechanism", "username", "password", "ca", "cert", "key"}; TLS for SSL and
+ * SASL_SSL, SASL for SASL_PLAINTEXT and SASL_SSL. Without it: plaintext, as before.
+ */
+function securityOptions() {
+  const raw = process.env.COMPAT_CLIENT_SECURITY
+  if (!raw) return {}
+  const fs = require('fs')
+  const c = JSON.parse(raw)
+  const out = {}
+  if (c.protocol.endsWith('SSL')) {
+    out.ssl = { ca: [fs.readFileSync(c.ca)] }
+    if (c.cert) {
+      out.ssl.cert = fs.readFileSync(c.cert)
+      out.ssl.key = fs.readFileSync(c.key)
+    }
+  }
+  if (c.protocol.startsWith('SASL')) {
+    out.sasl = { mechanism: c.mechanism.toLowerCase(), username: c.username, password: c.password }
+  }
+  return out
+}
+
 function makeKafka(bootstrap, clientId = 'gregor-compat-kafkajs', retry = {}) {
   return new Kafka({
+    ...securityOptions(),
     clientId,
     brokers: [bootstrap],
     logLevel: logLevel.WARN,

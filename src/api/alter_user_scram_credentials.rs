@@ -1,6 +1,11 @@
-//! AlterUserScramCredentials (51): gregor has no SASL authentication, so it stores no SCRAM
-//! credentials; every user is answered UNSUPPORTED_SASL_MECHANISM saying so (deleting one
-//! finds nothing: RESOURCE_NOT_FOUND, as Kafka answers).
+//! AlterUserScramCredentials (51): add, change or delete users' SCRAM credentials, as
+//! `kafka-configs --alter --add-config 'SCRAM-SHA-512=[password=...]' --entity-type users`
+//! sends them (the client salts and hashes; the request carries the salted password, the
+//! store keeps the stored and server keys). Validation and answers follow Kafka's
+//! `ScramControlManager.alterCredentials`: one change per user per request
+//! (DUPLICATE_RESOURCE), an empty name or too few/many iterations UNACCEPTABLE_CREDENTIAL,
+//! an unknown mechanism UNSUPPORTED_SASL_MECHANISM, deleting what is not there
+//! RESOURCE_NOT_FOUND. Results: deletions, then upsertions, then errors.
 
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::{
@@ -11,6 +16,28 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::security::acl::AclOperation;
+use crate::security::credentials::ScramChange;
+use crate::security::scram::{ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
+
+type Failure = (ResponseError, &'static str);
+
+const TWICE: Failure = (
+    ResponseError::DuplicateResource,
+    "A user credential cannot be altered twice in the same request",
+);
+
+fn check_name_and_mechanism(name: &str, mechanism: i8) -> Result<ScramMechanism, Failure> {
+    if name.is_empty() {
+        return Err((
+            ResponseError::UnacceptableCredential,
+            "Username must not be empty",
+        ));
+    }
+    ScramMechanism::from_kafka_type(mechanism).ok_or((
+        ResponseError::UnsupportedSaslMechanism,
+        "Unknown SCRAM mechanism",
+    ))
+}
 
 pub async fn handle(
     ctx: RequestContext,
@@ -32,28 +59,103 @@ pub async fn handle(
             .collect();
         return AlterUserScramCredentialsResponse::default().with_results(results);
     }
-    let deletions = req.deletions.into_iter().map(|d| {
-        (
-            d.name,
-            ResponseError::ResourceNotFound,
-            "Attempt to delete a user credential that does not exist",
-        )
-    });
-    let upsertions = req.upsertions.into_iter().map(|u| {
-        (
-            u.name,
-            ResponseError::UnsupportedSaslMechanism,
-            "gregor has no SASL authentication: SCRAM credentials cannot be stored",
-        )
-    });
-    let results = deletions
-        .chain(upsertions)
-        .map(|(user, error, message)| {
-            AlterUserScramCredentialsResult::default()
-                .with_user(user)
-                .with_error_code(error.code())
-                .with_error_message(Some(StrBytes::from_static_str(message)))
+    let credentials = ctx.credentials().clone();
+    let mut changes: Vec<(String, ScramChange)> = Vec::new();
+    let mut errors: Vec<(String, Failure)> = Vec::new();
+    let failed = |errors: &[(String, Failure)], name: &str| errors.iter().any(|(n, _)| n == name);
+    for d in req.deletions {
+        let name = d.name.as_str().to_string();
+        if failed(&errors, &name) {
+            continue;
+        }
+        if let Some(i) = changes.iter().position(|(n, _)| *n == name) {
+            changes.remove(i);
+            errors.push((name, TWICE));
+            continue;
+        }
+        match check_name_and_mechanism(&name, d.mechanism) {
+            Ok(m) if credentials.has_scram(&name, m) => {
+                changes.push((name, ScramChange::Delete(m)))
+            }
+            Ok(_) => errors.push((
+                name,
+                (
+                    ResponseError::ResourceNotFound,
+                    "Attempt to delete a user credential that does not exist",
+                ),
+            )),
+            Err(e) => errors.push((name, e)),
+        }
+    }
+    for u in req.upsertions {
+        let name = u.name.as_str().to_string();
+        if failed(&errors, &name) {
+            continue;
+        }
+        if let Some(i) = changes.iter().position(|(n, _)| *n == name) {
+            changes.remove(i);
+            errors.push((name, TWICE));
+            continue;
+        }
+        let checked = check_name_and_mechanism(&name, u.mechanism).and_then(|m| {
+            let iterations = u32::try_from(u.iterations).unwrap_or(0);
+            if iterations < MIN_ITERATIONS {
+                Err((ResponseError::UnacceptableCredential, "Too few iterations"))
+            } else if iterations > MAX_ITERATIONS {
+                Err((ResponseError::UnacceptableCredential, "Too many iterations"))
+            } else {
+                Ok((m, iterations))
+            }
+        });
+        match checked {
+            Ok((mechanism, iterations)) => changes.push((
+                name,
+                ScramChange::Upsert {
+                    mechanism,
+                    salt: u.salt.to_vec(),
+                    salted_password: u.salted_password.to_vec(),
+                    iterations,
+                },
+            )),
+            Err(e) => errors.push((name, e)),
+        }
+    }
+    // Deletions first, as Kafka lists them.
+    changes.sort_by_key(|(_, c)| !matches!(c, ScramChange::Delete(_)));
+    let names: Vec<String> = changes.iter().map(|(n, _)| n.clone()).collect();
+    let applied = tokio::task::spawn_blocking(move || {
+        changes
+            .into_iter()
+            .map(|(name, change)| {
+                credentials
+                    .alter_scram(&name, change)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|e| vec![Err(e.to_string()); names.len()]);
+    let mut results: Vec<AlterUserScramCredentialsResult> = names
+        .into_iter()
+        .zip(applied)
+        .map(|(name, outcome)| {
+            let result = AlterUserScramCredentialsResult::default().with_user(StrBytes::from(name));
+            match outcome {
+                Ok(()) => result,
+                Err(e) => {
+                    tracing::warn!(error = %e, "storing SCRAM credentials failed");
+                    result
+                        .with_error_code(ResponseError::UnknownServerError.code())
+                        .with_error_message(Some(StrBytes::from(e)))
+                }
+            }
         })
         .collect();
+    results.extend(errors.into_iter().map(|(name, (error, message))| {
+        AlterUserScramCredentialsResult::default()
+            .with_user(StrBytes::from(name))
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_static_str(message)))
+    }));
     AlterUserScramCredentialsResponse::default().with_results(results)
 }

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::quota::{ClientQuotas, Throttle};
+use crate::security::credentials::Credentials;
 use crate::security::{Authorizer, Session};
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -26,6 +27,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The ACL authorizer (`--authorizer acl`); None: everything is allowed.
     pub authorizer: Option<Arc<Authorizer>>,
+    /// SASL users' credentials.
+    pub credentials: Arc<Credentials>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -116,6 +119,11 @@ impl RequestContext {
     /// The connection's mute, for work that ends after the handler returns.
     pub fn throttle_handle(&self) -> Arc<Throttle> {
         self.throttle.clone()
+    }
+
+    /// SASL users' credentials (SCRAM, PLAIN).
+    pub fn credentials(&self) -> &Arc<Credentials> {
+        &self.services.credentials
     }
 
     /// Brokers, leaders and coordinators.

@@ -1,7 +1,11 @@
-//! DescribeUserScramCredentials (50): gregor has no SASL, so no user has SCRAM credentials:
-//! all users → none; a named user → RESOURCE_NOT_FOUND, as Kafka answers for a user without any.
+//! DescribeUserScramCredentials (50): each user's SCRAM mechanisms and iterations (never
+//! salts or keys), as Kafka's `ScramImage.describe`: no users named → every user with a
+//! credential; a named user without any → RESOURCE_NOT_FOUND; a user named twice →
+//! DUPLICATE_RESOURCE.
 
-use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
 use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
@@ -23,17 +27,55 @@ pub async fn handle(
                 "Cluster authorization failed.",
             )));
     }
-    let results = req
-        .users
-        .unwrap_or_default()
+    let named: Option<Vec<String>> = req.users.filter(|u| !u.is_empty()).map(|users| {
+        users
+            .into_iter()
+            .map(|u| u.name.as_str().to_string())
+            .collect()
+    });
+    let mut unique: Vec<(String, bool)> = Vec::new();
+    if let Some(names) = &named {
+        for name in names {
+            match unique.iter_mut().find(|(n, _)| n == name) {
+                Some((_, twice)) => *twice = true,
+                None => unique.push((name.clone(), false)),
+            }
+        }
+    }
+    let lookup: Vec<String> = unique.iter().map(|(n, _)| n.clone()).collect();
+    let described = ctx
+        .credentials()
+        .describe(named.as_ref().map(|_| lookup.as_slice()));
+    let results = described
         .into_iter()
-        .map(|u| {
-            DescribeUserScramCredentialsResult::default()
-                .with_user(u.name)
-                .with_error_code(ResponseError::ResourceNotFound.code())
-                .with_error_message(Some(StrBytes::from_static_str(
-                    "Attempt to describe a user credential that does not exist",
-                )))
+        .enumerate()
+        .map(|(i, (user, infos))| {
+            let result = DescribeUserScramCredentialsResult::default()
+                .with_user(StrBytes::from(user.clone()));
+            if unique.get(i).is_some_and(|(_, twice)| *twice) {
+                return result
+                    .with_error_code(ResponseError::DuplicateResource.code())
+                    .with_error_message(Some(StrBytes::from(format!(
+                        "Cannot describe SCRAM credentials for the same user twice in a single request: {user}"
+                    ))));
+            }
+            if infos.is_empty() {
+                return result
+                    .with_error_code(ResponseError::ResourceNotFound.code())
+                    .with_error_message(Some(StrBytes::from(format!(
+                        "Attempt to describe a user credential that does not exist: {user}"
+                    ))));
+            }
+            result.with_credential_infos(
+                infos
+                    .into_iter()
+                    .map(|(m, iterations)| {
+                        CredentialInfo::default()
+                            .with_mechanism(m.kafka_type())
+                            .with_iterations(iterations as i32)
+                    })
+                    .collect(),
+            )
         })
         .collect();
     DescribeUserScramCredentialsResponse::default().with_results(results)

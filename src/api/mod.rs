@@ -31,6 +31,7 @@ mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
 mod describe_user_scram_credentials;
+mod dispatch;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -51,6 +52,8 @@ mod offset_fetch;
 mod produce;
 mod request;
 mod request_quota;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
@@ -58,20 +61,14 @@ pub mod zero_copy;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use crate::quota::Throttle;
-use crate::security::{SecurityProtocol, Session};
-use bytes::{Bytes, BytesMut};
-use futures::FutureExt;
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
-use tracing::Instrument;
 
 pub use context::{ListenerInfo, RequestContext, Services};
+pub use dispatch::{dispatch, dispatch_from, encode_response, Dispatch};
 pub use request::{parse_request, Parsed};
-use request_quota::{RequestQuota, ThrottleTime};
-use zero_copy::{Frame, WithFileRecords};
+use zero_copy::Frame;
 
 /// The encoded response frame (length prefix included), or None for no response at all
 /// (acks=0 produce). An error closes the connection.
@@ -333,6 +330,20 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, alter_client_quotas::handle),
     },
+    // Authentication: answered by the connection's authenticator before authentication on
+    // SASL listeners (server/sasl.rs); these handlers answer what comes after or elsewhere.
+    Api {
+        key: ApiKey::SaslHandshake,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, sasl_handshake::handle),
+    },
+    Api {
+        key: ApiKey::SaslAuthenticate,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, sasl_authenticate::handle),
+    },
     Api {
         key: ApiKey::DescribeUserScramCredentials,
         min_version: 0,
@@ -349,157 +360,6 @@ pub static APIS: &[Api] = &[
 
 pub fn lookup(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key as i16 == key)
-}
-
-impl RequestContext {
-    fn decode<Req: Decodable>(&self, mut body: Bytes) -> anyhow::Result<Req> {
-        Req::decode(&mut body, self.version())
-    }
-
-    fn serve<Req, Resp, Fut>(
-        self,
-        body: Bytes,
-        handler: fn(RequestContext, Req) -> Fut,
-    ) -> anyhow::Result<ResponseFuture>
-    where
-        Req: Decodable,
-        Resp: Encodable + HeaderVersion + ThrottleTime + 'static,
-        Fut: Future<Output = Resp> + Send + 'static,
-    {
-        self.serve_optional(body, move |ctx, req| handler(ctx, req).map(Some))
-    }
-
-    /// Decode, run the handler now (in request order), encode its response when it is ready
-    /// (None: no response at all, which no request quota throttles, as Kafka's acks=0).
-    fn serve_optional<Req, Resp, Fut>(
-        self,
-        body: Bytes,
-        handler: impl FnOnce(RequestContext, Req) -> Fut,
-    ) -> anyhow::Result<ResponseFuture>
-    where
-        Req: Decodable,
-        Resp: Encodable + HeaderVersion + ThrottleTime,
-        Fut: Future<Output = Option<Resp>> + Send + 'static,
-    {
-        let request = self.decode(body)?;
-        let (correlation_id, version) = (self.header.correlation_id, self.version());
-        let quota = RequestQuota::start(&self);
-        let response = handler(self, request);
-        let quota = quota.map(RequestQuota::handled);
-        Ok(Box::pin(async move {
-            match RequestQuota::run(quota, response).await {
-                Some(r) => Ok(Some(Frame::Encoded(encode_response(
-                    correlation_id,
-                    version,
-                    &r,
-                )?))),
-                None => Ok(None),
-            }
-        }))
-    }
-
-    /// As `serve`, for responses with record sets sent straight from segment files.
-    fn serve_with_files<Req, Resp, Fut>(
-        self,
-        body: Bytes,
-        handler: fn(RequestContext, Req) -> Fut,
-    ) -> anyhow::Result<ResponseFuture>
-    where
-        Req: Decodable,
-        Resp: Encodable + HeaderVersion + ThrottleTime + 'static,
-        Fut: Future<Output = WithFileRecords<Resp>> + Send + 'static,
-    {
-        let request = self.decode(body)?;
-        let (correlation_id, version) = (self.header.correlation_id, self.version());
-        let quota = RequestQuota::start(&self);
-        let response = handler(self, request);
-        let quota = quota.map(RequestQuota::handled);
-        Ok(Box::pin(async move {
-            let r = RequestQuota::run(quota, response).await;
-            let encoded = encode_response(correlation_id, version, &r.response)?;
-            Ok(Some(zero_copy::splice(encoded, r.files, r.flexible)?))
-        }))
-    }
-}
-
-/// Length prefix, response header (of the version the API dictates), body.
-pub fn encode_response<R: Encodable + HeaderVersion>(
-    correlation_id: i32,
-    version: i16,
-    response: &R,
-) -> anyhow::Result<Bytes> {
-    let header =
-        kafka_protocol::messages::ResponseHeader::default().with_correlation_id(correlation_id);
-    let header_version = R::header_version(version);
-    // Sized up front: a fetch response of many MiB would otherwise be copied on every growth.
-    let size = 4 + header.compute_size(header_version)? + response.compute_size(version)?;
-    let mut buf = BytesMut::with_capacity(size);
-    buf.extend_from_slice(&[0; 4]);
-    header.encode(&mut buf, header_version)?;
-    response.encode(&mut buf, version)?;
-    let len = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
-}
-
-/// What the connection does with one frame.
-pub enum Dispatch {
-    Respond(ResponseFuture),
-    /// The request cannot be served: close the connection (Kafka does the same).
-    Close(String),
-}
-
-/// Parse the request header, find the API and run its handler, for an anonymous client
-/// without an address (in-process callers).
-pub fn dispatch(services: &Arc<Services>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
-    let session = Arc::new(Session::anonymous(None, SecurityProtocol::Plaintext));
-    dispatch_from(services, listener, &session, &Arc::default(), frame)
-}
-
-/// [`dispatch`] for a request from a connection's `session`.
-pub fn dispatch_from(
-    services: &Arc<Services>,
-    listener: &Arc<ListenerInfo>,
-    session: &Arc<Session>,
-    throttle: &Arc<Throttle>,
-    mut frame: Bytes,
-) -> Dispatch {
-    let request_size = frame.len();
-    let (api, version, header) = match parse_request(&mut frame) {
-        Parsed::Request {
-            api,
-            version,
-            header,
-        } => (api, version, header),
-        Parsed::UnsupportedApiVersions { correlation_id } => {
-            return Dispatch::Respond(api_versions::unsupported(correlation_id))
-        }
-        Parsed::Refused(why) => return Dispatch::Close(why),
-    };
-    let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
-    let timer = services.metrics.request_started(api.key);
-    let ctx = RequestContext::new(
-        services.clone(),
-        listener.clone(),
-        header,
-        session.clone(),
-        throttle.clone(),
-        request_size,
-    );
-    match span.in_scope(|| {
-        tracing::debug!(client_id = ?ctx.header.client_id, "request");
-        (api.handler)(ctx, frame)
-    }) {
-        Ok(f) => Dispatch::Respond(Box::pin(
-            f.inspect(move |_| {
-                if let Some(timer) = timer {
-                    timer.finish()
-                }
-            })
-            .instrument(span),
-        )),
-        Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
-    }
 }
 
 /// Kafka's "not provided" for authorized-operations fields.
@@ -557,6 +417,8 @@ mod tests {
             ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
             ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
             ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
+            ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -17,19 +17,33 @@ use super::zero_copy::WithFileRecords;
 use super::{now_ms, RequestContext};
 use crate::quota::{ClientQuotas, Throttle};
 
-/// A response's `throttle_time_ms` (ignored when encoding versions without it).
+/// A response's `throttle_time_ms` (ignored when encoding versions without it); None for the
+/// responses that have no such field (the SASL exchange's).
 pub trait ThrottleTime {
-    fn throttle_time_ms(&mut self) -> &mut i32;
+    fn throttle_time_ms(&mut self) -> Option<&mut i32>;
 }
 
 macro_rules! throttle_time {
     ($($t:ty),* $(,)?) => {
         $(impl ThrottleTime for $t {
-            fn throttle_time_ms(&mut self) -> &mut i32 {
-                &mut self.throttle_time_ms
+            fn throttle_time_ms(&mut self) -> Option<&mut i32> {
+                Some(&mut self.throttle_time_ms)
             }
         })*
     };
+}
+
+// Kafka's SaslHandshake and SaslAuthenticate responses carry no throttle time.
+impl ThrottleTime for SaslHandshakeResponse {
+    fn throttle_time_ms(&mut self) -> Option<&mut i32> {
+        None
+    }
+}
+
+impl ThrottleTime for SaslAuthenticateResponse {
+    fn throttle_time_ms(&mut self) -> Option<&mut i32> {
+        None
+    }
 }
 
 // Every response type a handler in the API table returns.
@@ -85,13 +99,13 @@ pub trait Answer {
 
 impl<R: ThrottleTime> Answer for Option<R> {
     fn throttle_slot(&mut self) -> Option<&mut i32> {
-        self.as_mut().map(ThrottleTime::throttle_time_ms)
+        self.as_mut().and_then(ThrottleTime::throttle_time_ms)
     }
 }
 
 impl<R: ThrottleTime> Answer for WithFileRecords<R> {
     fn throttle_slot(&mut self) -> Option<&mut i32> {
-        Some(self.response.throttle_time_ms())
+        self.response.throttle_time_ms()
     }
 }
 

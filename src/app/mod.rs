@@ -20,6 +20,7 @@ use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::metrics::Metrics;
 use crate::quota::ClientQuotas;
+use crate::security::credentials::Credentials;
 use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore};
 use crate::topics::Topics;
@@ -53,6 +54,11 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
             config.allow_everyone_if_no_acl_found,
         )?)),
     };
+    let credentials = Arc::new(Credentials::open(store.clone())?);
+    let users = config.users()?;
+    for user in credentials.bootstrap(&users)? {
+        tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
+    }
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -68,6 +74,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         quotas,
         metrics,
         authorizer,
+        credentials,
     }))
 }
 

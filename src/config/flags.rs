@@ -12,6 +12,7 @@ const EXAMPLES: &str = "\
 Examples:
   gregor --storage memory --listen 127.0.0.1:0 --topic orders:3
   gregor --listen INTERNAL://0.0.0.0:29092 --advertised-listener INTERNAL://kafka:29092 \\
+         --listener-security-protocol INTERNAL:PLAINTEXT \\
          --listen PLAINTEXT://0.0.0.0:9092 --advertised-listener PLAINTEXT://localhost:9092
   GREGOR_FSYNC=interval:100 gregor --print-config
 
@@ -276,4 +277,43 @@ pub(super) struct Cli {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     allow_everyone_if_no_acl_found: bool,
+    /// The security protocol of the listener NAME (Kafka's listener.security.protocol.map):
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; repeatable. Listeners named after a
+    /// protocol use it without an entry here.
+    #[arg(long, value_name = "NAME:PROTOCOL")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    listener_security_protocol: Vec<String>,
+
+    /// PEM certificate (a chain allowed, the server's first) of the SSL and SASL_SSL
+    /// listeners. Reloaded, with --ssl-key and --ssl-client-ca, on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --ssl-cert.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_key: Option<PathBuf>,
+
+    /// PEM CA certificates: TLS listeners then require a client certificate signed by one of
+    /// them (mutual TLS; Kafka's ssl.client.auth=required). On an SSL listener the principal
+    /// is the certificate's subject, User:CN=...,OU=...,O=... as Kafka writes it.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_client_ca: Option<PathBuf>,
+
+    /// SASL mechanisms that SASL listeners offer (Kafka's sasl.enabled.mechanisms),
+    /// comma-separated. Default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512.
+    #[arg(long, value_name = "MECHANISMS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sasl_mechanisms: Vec<String>,
+
+    /// A SASL user, NAME:PASSWORD; repeatable. At start-up a user without credentials gets
+    /// its SCRAM-SHA-256 and SCRAM-SHA-512 credentials (4096 iterations) and its PLAIN
+    /// password, all stored salted and hashed in the metadata store (as kafka-storage format
+    /// --add-scram does); a user who has them keeps them (change them with kafka-configs
+    /// --alter --entity-type users or gregor users).
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    user: Vec<String>,
 }

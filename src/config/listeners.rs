@@ -1,7 +1,7 @@
 //! Listeners: the `listen` and `advertised_listener` values (`[NAME://]HOST:PORT`) as
 //! [`ListenerSpec`]s.
 
-use super::{invalid, Config, ConfigError, DEFAULT_LISTENER};
+use super::{invalid, Config, ConfigError, SecurityProtocol, DEFAULT_LISTENER};
 
 /// One listener: where it binds, and what it tells clients if not its bound address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct ListenerSpec {
     pub bind: String,
     /// Host (IPv6 without brackets) and port from `advertised_listener`.
     pub advertised: Option<(String, u16)>,
+    /// From `listener_security_protocol`, or the protocol the name stands for.
+    pub protocol: SecurityProtocol,
 }
 
 impl Config {
@@ -31,10 +33,12 @@ impl Config {
             } else {
                 format!("{host}:{port}")
             };
+            let protocol = self.listener_protocol(&name)?;
             specs.push(ListenerSpec {
                 name,
                 bind,
                 advertised: None,
+                protocol,
             });
         }
         if specs.is_empty() {

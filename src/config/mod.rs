@@ -11,6 +11,7 @@
 
 mod flags;
 mod listeners;
+mod security;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ mod topics;
 mod validate;
 
 pub use listeners::ListenerSpec;
+pub use security::{SecurityProtocol, UserSpec, SASL_MECHANISMS};
 pub use topics::{valid_topic_name, TopicSpec};
 
 use std::path::PathBuf;
@@ -85,6 +87,21 @@ pub struct Config {
     /// Principals allowed everything (`User:NAME`, or a bare NAME).
     pub super_user: Vec<String>,
     pub allow_everyone_if_no_acl_found: bool,
+    /// Raw `NAME:PROTOCOL` values; see [`Config::listener_protocol`].
+    pub listener_security_protocol: Vec<String>,
+    /// PEM certificate chain of the TLS listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM private key of `ssl_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to; None: none asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_client_ca: Option<PathBuf>,
+    /// Mechanisms SASL listeners offer, in Kafka's names.
+    pub sasl_mechanisms: Vec<String>,
+    /// Raw `NAME:PASSWORD` values; see [`Config::users`].
+    pub user: Vec<String>,
 }
 
 impl Default for Config {
@@ -129,6 +146,12 @@ impl Default for Config {
             authorizer: AuthorizerKind::None,
             super_user: vec![],
             allow_everyone_if_no_acl_found: false,
+            listener_security_protocol: vec![],
+            ssl_cert: None,
+            ssl_key: None,
+            ssl_client_ca: None,
+            sasl_mechanisms: SASL_MECHANISMS.iter().map(|m| m.to_string()).collect(),
+            user: vec![],
         }
     }
 }

@@ -57,6 +57,12 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("authorizer", Kind::Str),
     ("super_user", Kind::List),
     ("allow_everyone_if_no_acl_found", Kind::Bool),
+    ("listener_security_protocol", Kind::List),
+    ("ssl_cert", Kind::Str),
+    ("ssl_key", Kind::Str),
+    ("ssl_client_ca", Kind::Str),
+    ("sasl_mechanisms", Kind::List),
+    ("user", Kind::List),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

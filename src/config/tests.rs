@@ -44,7 +44,8 @@ fn no_arguments_give_the_homework_defaults() {
         [ListenerSpec {
             name: "PLAINTEXT".into(),
             bind: "0.0.0.0:9092".into(),
-            advertised: None
+            advertised: None,
+            protocol: SecurityProtocol::Plaintext,
         }]
     );
     let topic = TopicSpec {
@@ -164,6 +165,7 @@ fn env_values_are_typed() {
             "INTERNAL://0.0.0.0:29092, PLAINTEXT://0.0.0.0:9092",
         ),
         ("GREGOR_ADVERTISED_LISTENER", "INTERNAL://kafka:29092"),
+        ("GREGOR_LISTENER_SECURITY_PROTOCOL", "internal:plaintext"),
         ("GREGOR_AUTO_CREATE_TOPICS", "false"),
         ("GREGOR_STORAGE", "memory"),
         ("GREGOR_FSYNC", "interval:50"),
@@ -198,6 +200,8 @@ fn the_compose_listeners() {
             "PLAINTEXT://0.0.0.0:9092",
             "--advertised-listener",
             "PLAINTEXT://localhost:9092",
+            "--listener-security-protocol",
+            "INTERNAL:PLAINTEXT",
         ],
         &[],
     );
@@ -209,11 +213,13 @@ fn the_compose_listeners() {
                 name: "INTERNAL".into(),
                 bind: "0.0.0.0:29092".into(),
                 advertised: Some(("kafka".into(), 29092)),
+                protocol: SecurityProtocol::Plaintext,
             },
             ListenerSpec {
                 name: "PLAINTEXT".into(),
                 bind: "0.0.0.0:9092".into(),
                 advertised: Some(("localhost".into(), 9092)),
+                protocol: SecurityProtocol::Plaintext,
             },
         ]
     );
@@ -228,6 +234,9 @@ fn listener_forms() {
             "other://:9094".into(),
         ],
         advertised_listener: vec!["[::1]:1234".into()],
+        listener_security_protocol: vec!["V6:SSL".into(), "other:sasl_plaintext".into()],
+        ssl_cert: Some("c.pem".into()),
+        ssl_key: Some("k.pem".into()),
         ..Config::default()
     };
     let l = c.listeners().unwrap();
@@ -244,6 +253,86 @@ fn listener_forms() {
         (l[2].name.as_str(), l[2].bind.as_str()),
         ("OTHER", "0.0.0.0:9094")
     );
+    let protocols: Vec<_> = l.iter().map(|s| s.protocol).collect();
+    assert_eq!(
+        protocols,
+        [
+            SecurityProtocol::Plaintext,
+            SecurityProtocol::Ssl,
+            SecurityProtocol::SaslPlaintext
+        ]
+    );
+}
+
+#[test]
+fn security_settings() {
+    let c = run(
+        &[
+            "--listen",
+            "SASL_SSL://0.0.0.0:9093",
+            "--ssl-cert",
+            "c.pem",
+            "--ssl-key",
+            "k.pem",
+            "--user",
+            "alice:a:b",
+            "--sasl-mechanisms",
+            "PLAIN,SCRAM-SHA-512",
+        ],
+        &[("GREGOR_USER", "bob:x")],
+    );
+    assert_eq!(
+        c.listeners().unwrap()[0].protocol,
+        SecurityProtocol::SaslSsl
+    );
+    assert_eq!(c.sasl_mechanisms, ["PLAIN", "SCRAM-SHA-512"]);
+    // Flags replace the environment's list; a password may hold ':'.
+    let users = c.users().unwrap();
+    assert_eq!(
+        (
+            users.len(),
+            users[0].name.as_str(),
+            users[0].password.as_str()
+        ),
+        (1, "alice", "a:b")
+    );
+    assert!(
+        !format!("{users:?}").contains("a:b"),
+        "passwords are not logged"
+    );
+    assert_eq!(
+        run(&[], &[]).sasl_mechanisms,
+        ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    );
+    for (args, needle) in [
+        (
+            &["--listen", "INTERNAL://0.0.0.0:1"][..],
+            "no security protocol",
+        ),
+        (&["--listen", "SSL://0.0.0.0:1"], "needs ssl_cert"),
+        (&["--ssl-cert", "c.pem"], "go together"),
+        (&["--ssl-client-ca", "ca.pem"], "needs ssl_cert"),
+        (&["--sasl-mechanisms", "GSSAPI"], "unknown mechanism"),
+        (&["--user", "alice"], "NAME:PASSWORD"),
+        (&["--user", ":pw"], "needs a name"),
+        (&["--user", "a:1", "--user", "a:2"], "twice"),
+        (
+            &["--listener-security-protocol", "X:TLS"],
+            "PROTOCOL is one of",
+        ),
+        (
+            &[
+                "--listener-security-protocol",
+                "X:SSL",
+                "--listener-security-protocol",
+                "x:SSL",
+            ],
+            "twice",
+        ),
+    ] {
+        let e = error(args, &[]);
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
 }
 
 #[test]
@@ -256,7 +345,7 @@ fn bad_listeners() {
         (&["--listen", "0.0.0.0"], "0.0.0.0"),
         (&["--listen", "0.0.0.0:99999"], "99999"),
         (
-            &["--listen", "a://0.0.0.0:1", "--listen", "A://0.0.0.0:2"],
+            &["--listen", "ssl://0.0.0.0:1", "--listen", "SSL://0.0.0.0:2"],
             "twice",
         ),
         (&["--advertised-listener", "localhost:0"], "localhost:0"),
@@ -408,6 +497,9 @@ fn settings_table_matches_config_and_flags() {
         cluster_id: Some("x".into()),
         metrics_listen: Some("127.0.0.1:9644".into()),
         max_broker_partitions: Some(100),
+        ssl_cert: Some("c.pem".into()),
+        ssl_key: Some("k.pem".into()),
+        ssl_client_ca: Some("ca.pem".into()),
         ..Config::default()
     };
     let fields: Vec<String> = toml::Table::try_from(&config)

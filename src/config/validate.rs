@@ -7,6 +7,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listeners()?;
         self.topics()?;
+        self.validate_security()?;
         let at_least_one = [
             ("num_partitions", i64::from(self.num_partitions)),
             ("max_message_bytes", i64::from(self.max_message_bytes)),

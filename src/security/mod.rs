@@ -7,40 +7,15 @@ mod authorizer;
 
 pub use authorizer::{super_user_principal, Authorizer};
 
+pub mod credentials;
+pub mod plain;
+pub mod scram;
+pub mod x509;
+
 use std::fmt;
 use std::net::SocketAddr;
 
-/// A listener's security protocol, as Kafka names it (`listener.security.protocol.map`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityProtocol {
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Plaintext => "PLAINTEXT",
-            Self::Ssl => "SSL",
-            Self::SaslPlaintext => "SASL_PLAINTEXT",
-            Self::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// The protocol Kafka's name stands for (upper case), if it is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Plaintext,
-            Self::Ssl,
-            Self::SaslPlaintext,
-            Self::SaslSsl,
-        ]
-        .into_iter()
-        .find(|p| p.name() == name)
-    }
-}
+pub use crate::config::SecurityProtocol;
 
 /// Kafka's `KafkaPrincipal`: a type and a name, written `User:alice`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

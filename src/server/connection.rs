@@ -1,12 +1,12 @@
-//! One client connection: the reader task frames and dispatches requests in order; the
+//! One client connection: after the TLS handshake (SSL, SASL_SSL) and the SASL exchange
+//! (SASL_PLAINTEXT, SASL_SSL), the reader task frames and dispatches requests in order; the
 //! writer task awaits their responses in the same order and writes them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -14,33 +14,95 @@ use tracing::Instrument;
 
 use super::budget::{Budgets, Held};
 use super::frame::{read_length, FrameError};
-use super::sendfile::send_region;
+use super::sasl::{Authenticator, Step, MAX_RECEIVE};
+use super::sendfile::{copy_region, send_region};
+use super::tls::Tls;
 use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
 use crate::quota::Throttle;
-use crate::security::{SecurityProtocol, Session};
+use crate::security::{Principal, SecurityProtocol, Session};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
 const MAX_IN_FLIGHT: usize = 64;
 /// Request bodies are read (and their bytes counted in the budgets) this much at a time.
 const CHUNK: usize = 64 * 1024;
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A response on its way to the writer, with the request bytes it keeps accounted for.
 type Pending = (ResponseFuture, Held);
 
+type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// Where responses go: a plain socket (file regions by sendfile) or a TLS stream (copied).
+enum Out {
+    Tcp(BufWriter<tokio::net::tcp::OwnedWriteHalf>),
+    Tls(BufWriter<tokio::io::WriteHalf<TlsStream>>),
+}
+
+/// How a connection on one listener is secured.
+pub struct Security {
+    pub protocol: SecurityProtocol,
+    pub tls: Option<Arc<Tls>>,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     services: Arc<Services>,
     listener: Arc<ListenerInfo>,
+    security: Arc<Security>,
     queued: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
+    let protocol = security.protocol;
+    let mut principal = Principal::anonymous();
+    let (reader, out): (Reader, Out) = match (&security.tls, protocol.tls()) {
+        (Some(tls), true) => {
+            let accept = tls.acceptor(protocol).accept(stream);
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                s = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept) => match s {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!(%peer, error = %e, "closing connection: TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%peer, "closing connection: TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            if protocol == SecurityProtocol::Ssl {
+                if let Some(name) = client_certificate_principal(&stream) {
+                    principal = Principal::user(name);
+                }
+            }
+            let (r, w) = tokio::io::split(stream);
+            (
+                BufReader::new(Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
+                Out::Tls(BufWriter::new(w)),
+            )
+        }
+        (None, true) => {
+            tracing::error!(%peer, "closing connection: TLS listener without certificates");
+            return;
+        }
+        _ => {
+            let (r, w) = stream.into_split();
+            (
+                BufReader::new(Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
+                Out::Tcp(BufWriter::new(w)),
+            )
+        }
+    };
+    let mut reader = reader;
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_responses(rx, BufWriter::new(write_half)).in_current_span());
-    let mut reader = BufReader::new(read_half);
+    let writer = tokio::spawn(write_responses(rx, out).in_current_span());
     let config = &services.config;
     let budgets = Budgets::new(
         queued,
@@ -49,7 +111,14 @@ pub async fn serve(
     );
     let idle = Duration::from_millis(config.connections_max_idle_ms);
     let max = config.max_request_bytes as usize;
-    let session = Arc::new(Session::anonymous(Some(peer), SecurityProtocol::Plaintext));
+    let mut session = Arc::new(Session {
+        principal,
+        peer: Some(peer),
+        security_protocol: protocol,
+    });
+    let mut authenticator = protocol
+        .sasl()
+        .then(|| Authenticator::new(services.clone()));
     let throttle = Arc::new(Throttle::default());
     loop {
         // A throttled client's connection is muted: nothing more is read from it until its
@@ -57,9 +126,15 @@ pub async fn serve(
         if !wait_out_throttle(&throttle, &shutdown).await {
             break;
         }
+        // Before authentication frames are bounded by Kafka's sasl.server.max.receive.size.
+        let limit = if authenticator.is_some() {
+            max.min(MAX_RECEIVE)
+        } else {
+            max
+        };
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = read_request(&mut reader, max, &budgets, idle) => next,
+            next = read_request(&mut reader, limit, &budgets, idle) => next,
         };
         let (frame, held) = match next {
             Ok(Some(f)) => f,
@@ -72,6 +147,38 @@ pub async fn serve(
                 tracing::info!(%peer, error = %e, "closing connection: bad frame");
                 break;
             }
+        };
+        let frame = match authenticator.as_mut() {
+            None => frame,
+            Some(auth) => match auth.on_frame(frame).await {
+                Step::Dispatch(frame) => frame,
+                Step::Reply(bytes) => {
+                    if tx.send((ready(bytes), held)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Step::Done(principal, bytes) => {
+                    tracing::debug!(%peer, %principal, "authenticated");
+                    session = Arc::new(Session {
+                        principal,
+                        peer: Some(peer),
+                        security_protocol: protocol,
+                    });
+                    authenticator = None;
+                    if tx.send((ready(bytes), held)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Step::Fail(answer, why) => {
+                    tracing::info!(%peer, "closing connection: {why}");
+                    if let Some(bytes) = answer {
+                        let _ = tx.send((ready(bytes), held)).await;
+                    }
+                    break;
+                }
+            },
         };
         // A response finished while this frame was being read may have muted the connection.
         if !wait_out_throttle(&throttle, &shutdown).await {
@@ -105,6 +212,18 @@ async fn wait_out_throttle(throttle: &Throttle, shutdown: &CancellationToken) ->
     true
 }
 
+/// A response that is already encoded.
+fn ready(bytes: bytes::Bytes) -> ResponseFuture {
+    Box::pin(std::future::ready(Ok(Some(Frame::Encoded(bytes)))))
+}
+
+/// The principal name of a verified client certificate (mutual TLS).
+fn client_certificate_principal(stream: &TlsStream) -> Option<String> {
+    let (_, connection) = stream.get_ref();
+    let certificate = connection.peer_certificates()?.first()?;
+    crate::security::x509::subject_principal_name(certificate.as_ref())
+}
+
 enum Closed {
     /// Nothing sent and nothing awaiting an answer for `connections_max_idle_ms` (or a frame
     /// that took that long to arrive).
@@ -115,7 +234,7 @@ enum Closed {
 /// The next request frame with its share of the byte budgets; `Ok(None)` when the peer closed
 /// the connection between frames.
 async fn read_request(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut Reader,
     max: usize,
     budgets: &Budgets,
     idle: Duration,
@@ -156,16 +275,13 @@ async fn read_request(
     Ok(Some((bytes::Bytes::from(body), held)))
 }
 
-async fn write_responses(
-    mut rx: mpsc::Receiver<Pending>,
-    mut out: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-) {
+async fn write_responses(mut rx: mpsc::Receiver<Pending>, mut out: Out) {
     // Each request's bytes stay accounted for (`_held`) until its response is written.
     while let Some((response, _held)) = rx.recv().await {
         let result = response.await;
         match result {
             Ok(Some(frame)) => {
-                if let Err(e) = write_frame(&mut out, frame).await {
+                if let Err(e) = out.write_frame(frame).await {
                     tracing::debug!(error = %e, "closing connection: write failed");
                     return;
                 }
@@ -181,28 +297,50 @@ async fn write_responses(
             return;
         }
     }
-    let _ = out.shutdown().await;
+    out.shutdown().await;
 }
 
-/// Encoded parts go through the buffer; file regions go from the file to the socket
-/// (sendfile) once what precedes them is flushed, so the bytes stay in frame order.
-async fn write_frame(
-    out: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
-    frame: Frame,
-) -> std::io::Result<()> {
-    match frame {
-        Frame::Encoded(bytes) => out.write_all(&bytes).await,
-        Frame::Spliced(parts) => {
-            for part in parts {
-                match part {
-                    Part::Bytes(bytes) => out.write_all(&bytes).await?,
-                    Part::Region(region) => {
-                        out.flush().await?;
-                        send_region(out.get_ref().as_ref(), &region).await?;
+impl Out {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Tcp(w) => w.write_all(bytes).await,
+            Out::Tls(w) => w.write_all(bytes).await,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Tcp(w) => w.flush().await,
+            Out::Tls(w) => w.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Out::Tcp(w) => w.shutdown().await,
+            Out::Tls(w) => w.shutdown().await,
+        };
+    }
+
+    /// Encoded parts go through the buffer; file regions go from the file to the socket
+    /// (sendfile) once what precedes them is flushed, so the bytes stay in frame order. Over
+    /// TLS the region is read and encrypted like any other bytes.
+    async fn write_frame(&mut self, frame: Frame) -> std::io::Result<()> {
+        match frame {
+            Frame::Encoded(bytes) => self.write_all(&bytes).await,
+            Frame::Spliced(parts) => {
+                for part in parts {
+                    match (part, &mut *self) {
+                        (Part::Bytes(bytes), out) => out.write_all(&bytes).await?,
+                        (Part::Region(region), Out::Tcp(w)) => {
+                            w.flush().await?;
+                            send_region(w.get_ref().as_ref(), &region).await?;
+                        }
+                        (Part::Region(region), Out::Tls(w)) => copy_region(w, &region).await?,
                     }
                 }
+                Ok(())
             }
-            Ok(())
         }
     }
 }

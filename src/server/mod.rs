@@ -4,7 +4,9 @@ mod budget;
 mod connection;
 pub mod frame;
 pub mod metrics;
+mod sasl;
 mod sendfile;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use tracing::Instrument;
 use crate::api::{ListenerInfo, Services};
 use crate::app;
 use crate::config::Config;
+use connection::Security;
+use tls::Tls;
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,11 +35,22 @@ pub struct RunningBroker {
     pub listeners: Vec<(ListenerInfo, SocketAddr)>,
     /// Where /metrics and /health are served (`metrics_listen`), if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// The TLS certificates, when configured ([`RunningBroker::reload_tls`]).
+    tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl RunningBroker {
+    /// Re-read the TLS certificate, key and client CA files (SIGHUP); new connections use
+    /// them. On an error the old ones stay.
+    pub async fn reload_tls(&self) -> anyhow::Result<()> {
+        let Some(tls) = self.tls.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || tls.reload()).await?
+    }
+
     /// The bound address of the first listener.
     pub fn addr(&self) -> SocketAddr {
         self.listeners[0].1
@@ -62,6 +77,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     let specs = config.listeners()?;
     let services = tokio::task::spawn_blocking(move || app::open(config)).await??;
     let config = services.config.clone();
+    let tls = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Tls::load(config)).await??
+    }
+    .map(Arc::new);
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let limits = Limits {
@@ -88,11 +108,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             host,
             port,
         };
-        tracing::info!(listener = %info.name, bind = %bound, advertised = %format!("{}:{}", info.host, info.port), "listening");
+        tracing::info!(listener = %info.name, protocol = spec.protocol.name(), bind = %bound, advertised = %format!("{}:{}", info.host, info.port), "listening");
+        let security = Arc::new(Security {
+            protocol: spec.protocol,
+            tls: tls.clone(),
+        });
         listeners.push((info.clone(), bound));
         tasks.spawn(accept_loop(
             listener,
             Arc::new(info),
+            security,
             services.clone(),
             limits.clone(),
             shutdown.clone(),
@@ -122,6 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         services,
         listeners,
         metrics_addr,
+        tls,
         shutdown,
         tasks,
     })
@@ -132,7 +158,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let running = start(config).await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, node_id = running.services.cluster.this_node(), cluster_id = %running.services.cluster.cluster_id(), "gregor started");
-    wait_for_signal().await?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = &mut stop => { r?; break; }
+            _ = hangup.recv() => match running.reload_tls().await {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificates not reloaded; the old ones stay"),
+            },
+        }
+    }
     tracing::info!("shutting down");
     running.shutdown().await;
     tracing::info!("stopped");
@@ -160,6 +197,7 @@ struct Limits {
 async fn accept_loop(
     listener: TcpListener,
     info: Arc<ListenerInfo>,
+    security: Arc<Security>,
     services: Arc<Services>,
     limits: Limits,
     shutdown: CancellationToken,
@@ -194,10 +232,12 @@ async fn accept_loop(
         tasks.spawn(
             {
                 let (services, info, shutdown) = (services.clone(), info.clone(), shutdown.clone());
+                let security = security.clone();
                 let queued = limits.queued.clone();
                 let open = services.metrics.connections.accepted();
                 async move {
-                    connection::serve(stream, peer, services, info, queued, shutdown).await;
+                    connection::serve(stream, peer, services, info, security, queued, shutdown)
+                        .await;
                     drop(open);
                     drop(permit);
                 }

@@ -20,4 +20,5 @@ mod lifecycle;
 mod metrics;
 mod protocol;
 mod quotas;
+mod security;
 mod transactions;

@@ -35,6 +35,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * runs one scenario against one broker, prints each thing it checked, and exits 0 when every
  * check held, 1 with a "FAIL:" line when one did not, 2 on bad usage, 3 when the whole run took
  * longer than its deadline (COMPAT_DEADLINE seconds, default 120; a thread dump goes to stderr).
+ * COMPAT_CLIENT_PROPERTIES names a properties file added to every client's settings (the
+ * security scenarios' SASL/TLS settings).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * group, admin, configs, kafka_ui, delete_records,
@@ -191,6 +193,16 @@ public final class Compat {
         p.put("client.id", "gregor-compat-java-" + role);
         p.put("request.timeout.ms", (int) TIMEOUT.toMillis());
         p.put("default.api.timeout.ms", (int) TIMEOUT.toMillis());
+        // Security settings (security.protocol, sasl.*, ssl.*) of the secured brokers
+        // (compat-tests/python/secured.py), from a properties file, for every client.
+        String extra = System.getenv("COMPAT_CLIENT_PROPERTIES");
+        if (extra != null && !extra.isEmpty()) {
+            try (var in = new java.io.FileInputStream(extra)) {
+                p.load(in);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("reading COMPAT_CLIENT_PROPERTIES " + extra, e);
+            }
+        }
         return p;
     }
 

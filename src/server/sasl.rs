@@ -1,0 +1,315 @@
+//! The SASL authenticator of a SASL_PLAINTEXT or SASL_SSL connection, after Kafka's
+//! `SaslServerAuthenticator`: before authentication a client may send ApiVersions (once,
+//! first), then SaslHandshake, then the mechanism's tokens — in SaslAuthenticate requests
+//! (handshake v1) or as raw length-prefixed tokens (handshake v0). Anything else closes the
+//! connection; a failed authentication is answered SASL_AUTHENTICATION_FAILED and closed.
+//! The mechanisms' logic is `security::{plain, scram}`; the credentials are the store's.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::ResponseError;
+
+use crate::api::{encode_response, parse_request, Parsed, Services};
+use crate::security::credentials::random_bytes;
+use crate::security::scram::{ScramError, ScramMechanism, ScramServer};
+use crate::security::{plain, Principal};
+
+/// Kafka's `sasl.server.max.receive.size` default: the largest frame before authentication.
+pub const MAX_RECEIVE: usize = 524_288;
+
+/// What the connection does with a frame read before authentication completed.
+pub enum Step {
+    /// ApiVersions: served as any request.
+    Dispatch(Bytes),
+    /// Send this frame (length prefix included) and read on.
+    Reply(Bytes),
+    /// Authenticated as `principal`; send the frame.
+    Done(Principal, Bytes),
+    /// Send the frame, if any, then close; the reason is logged.
+    Fail(Option<Bytes>, String),
+}
+
+enum State {
+    HandshakeOrVersions,
+    Handshake,
+    /// After SaslHandshake; `headers`: tokens come in SaslAuthenticate requests (v1).
+    Authenticate {
+        headers: bool,
+        mechanism: Mechanism,
+    },
+    Failed,
+}
+
+enum Mechanism {
+    Plain,
+    Scram(Box<ScramServer>, ScramStage),
+}
+
+enum ScramStage {
+    First,
+    Final,
+}
+
+pub struct Authenticator {
+    services: Arc<Services>,
+    state: State,
+}
+
+impl Authenticator {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self {
+            services,
+            state: State::HandshakeOrVersions,
+        }
+    }
+
+    pub async fn on_frame(&mut self, frame: Bytes) -> Step {
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::HandshakeOrVersions => self.handshake(frame, true),
+            State::Handshake => self.handshake(frame, false),
+            State::Authenticate { headers, mechanism } => {
+                self.authenticate(frame, headers, mechanism).await
+            }
+            State::Failed => Step::Fail(None, "authentication already failed".into()),
+        }
+    }
+
+    fn handshake(&mut self, frame: Bytes, versions_allowed: bool) -> Step {
+        let mut body = frame.clone();
+        let (api, version, header) = match parse_request(&mut body) {
+            Parsed::Request {
+                api,
+                version,
+                header,
+            } => (api, version, header),
+            // Answered (error 35) so that the client can retry with a lower version.
+            Parsed::UnsupportedApiVersions { .. } if versions_allowed => {
+                self.state = State::HandshakeOrVersions;
+                return Step::Dispatch(frame);
+            }
+            Parsed::UnsupportedApiVersions { .. } => {
+                return Step::Fail(None, "a second ApiVersions during SASL handshake".into())
+            }
+            Parsed::Refused(why) => {
+                return Step::Fail(None, format!("during SASL handshake: {why}"))
+            }
+        };
+        match api.key {
+            ApiKey::ApiVersions if versions_allowed => {
+                self.state = State::Handshake;
+                Step::Dispatch(frame)
+            }
+            ApiKey::SaslHandshake => {
+                let request = match SaslHandshakeRequest::decode(&mut body, version) {
+                    Ok(r) => r,
+                    Err(e) => return Step::Fail(None, format!("malformed SaslHandshake: {e}")),
+                };
+                let enabled = &self.services.config.sasl_mechanisms;
+                let mechanisms = enabled.iter().map(|m| StrBytes::from(m.clone())).collect();
+                let requested = request.mechanism.as_str();
+                let mechanism = if enabled.iter().any(|m| m == requested) {
+                    match ScramMechanism::from_name(requested) {
+                        Some(m) => Some(Mechanism::Scram(
+                            Box::new(ScramServer::new(m)),
+                            ScramStage::First,
+                        )),
+                        None if requested == "PLAIN" => Some(Mechanism::Plain),
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                let error = if mechanism.is_some() {
+                    0
+                } else {
+                    ResponseError::UnsupportedSaslMechanism.code()
+                };
+                let response = SaslHandshakeResponse::default()
+                    .with_error_code(error)
+                    .with_mechanisms(mechanisms);
+                let reply = match encode_response(header.correlation_id, version, &response) {
+                    Ok(r) => r,
+                    Err(e) => return Step::Fail(None, format!("encoding SaslHandshake: {e}")),
+                };
+                match mechanism {
+                    Some(mechanism) => {
+                        self.state = State::Authenticate {
+                            headers: version >= 1,
+                            mechanism,
+                        };
+                        Step::Reply(reply)
+                    }
+                    None => Step::Fail(
+                        Some(reply),
+                        format!("unsupported SASL mechanism {requested:?}"),
+                    ),
+                }
+            }
+            other => Step::Fail(
+                None,
+                format!("unexpected {other:?} request during SASL handshake"),
+            ),
+        }
+    }
+
+    async fn authenticate(&mut self, frame: Bytes, headers: bool, mechanism: Mechanism) -> Step {
+        // With headers: a SaslAuthenticate request carrying the token; else the raw token.
+        let (token, request) = if headers {
+            let mut body = frame;
+            match parse_request(&mut body) {
+                Parsed::Request {
+                    api,
+                    version,
+                    header,
+                } if api.key == ApiKey::SaslAuthenticate => {
+                    match SaslAuthenticateRequest::decode(&mut body, version) {
+                        Ok(r) => (r.auth_bytes, Some((header.correlation_id, version))),
+                        Err(e) => {
+                            return Step::Fail(None, format!("malformed SaslAuthenticate: {e}"))
+                        }
+                    }
+                }
+                Parsed::Request { api, .. } => {
+                    return Step::Fail(
+                        None,
+                        format!(
+                            "unexpected {:?} request during SASL authentication",
+                            api.key
+                        ),
+                    )
+                }
+                _ => return Step::Fail(None, "not a SaslAuthenticate request".into()),
+            }
+        } else {
+            (frame, None)
+        };
+        let reply = |bytes: Vec<u8>, error: Option<&str>| -> Result<Bytes, String> {
+            match request {
+                Some((correlation_id, version)) => {
+                    let code = match error {
+                        Some(_) => ResponseError::SaslAuthenticationFailed.code(),
+                        None => 0,
+                    };
+                    let response = SaslAuthenticateResponse::default()
+                        .with_error_code(code)
+                        .with_error_message(error.map(|m| StrBytes::from(m.to_string())))
+                        .with_auth_bytes(Bytes::from(bytes));
+                    encode_response(correlation_id, version, &response)
+                        .map_err(|e| format!("encoding SaslAuthenticate: {e}"))
+                }
+                None => {
+                    let mut out = (bytes.len() as u32).to_be_bytes().to_vec();
+                    out.extend_from_slice(&bytes);
+                    Ok(Bytes::from(out))
+                }
+            }
+        };
+        match self.evaluate(mechanism, token).await {
+            Outcome::Challenge(bytes, mechanism) => match reply(bytes, None) {
+                Ok(r) => {
+                    self.state = State::Authenticate { headers, mechanism };
+                    Step::Reply(r)
+                }
+                Err(e) => Step::Fail(None, e),
+            },
+            Outcome::Complete(user, bytes) => match reply(bytes, None) {
+                Ok(r) => Step::Done(Principal::user(user), r),
+                Err(e) => Step::Fail(None, e),
+            },
+            Outcome::Failed { message, why } => {
+                // Raw tokens (handshake v0) have no way to carry an error: just close.
+                let answer = request.and_then(|_| reply(Vec::new(), Some(&message)).ok());
+                Step::Fail(answer, format!("SASL authentication failed: {why}"))
+            }
+        }
+    }
+
+    async fn evaluate(&self, mechanism: Mechanism, token: Bytes) -> Outcome {
+        match mechanism {
+            Mechanism::Plain => {
+                let (user, password) = match plain::parse(&token) {
+                    Ok(p) => p,
+                    Err(message) => {
+                        let why = message.clone();
+                        return Outcome::Failed { message, why };
+                    }
+                };
+                // PBKDF2 takes milliseconds: off the async workers.
+                let credentials = self.services.credentials.clone();
+                let name = user.clone();
+                let ok =
+                    tokio::task::spawn_blocking(move || credentials.verify_plain(&name, &password))
+                        .await
+                        .unwrap_or(false);
+                if ok {
+                    Outcome::Complete(user, Vec::new())
+                } else {
+                    Outcome::Failed {
+                        message: plain::INVALID.into(),
+                        why: format!("PLAIN: invalid user name or password for {user:?}"),
+                    }
+                }
+            }
+            Mechanism::Scram(mut server, ScramStage::First) => {
+                let m = server.mechanism();
+                let first = match ScramServer::parse_client_first(&token) {
+                    Ok(f) => f,
+                    Err(e) => return scram_failed(m, e),
+                };
+                let credentials = &self.services.credentials;
+                let credential = credentials.scram(&first.user, m);
+                let decoy = credentials.decoy_salt(&first.user);
+                let nonce = server_nonce();
+                let bytes = server.server_first(first, credential, &nonce, &decoy);
+                Outcome::Challenge(bytes, Mechanism::Scram(server, ScramStage::Final))
+            }
+            Mechanism::Scram(mut server, ScramStage::Final) => {
+                let m = server.mechanism();
+                match server.client_final(&token) {
+                    Ok((user, bytes)) => Outcome::Complete(user, bytes),
+                    Err(e) => scram_failed(m, e),
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    /// Send these bytes and expect another token.
+    Challenge(Vec<u8>, Mechanism),
+    /// Authenticated as this user; send these bytes.
+    Complete(String, Vec<u8>),
+    /// `message` for the client, `why` for the log.
+    Failed { message: String, why: String },
+}
+
+/// Kafka's answer to any failed SCRAM exchange: it does not tell an unknown user from a
+/// wrong password.
+fn scram_failed(m: ScramMechanism, e: ScramError) -> Outcome {
+    let message = match e {
+        ScramError::AuthzidMismatch => "Authentication failed: Client requested an authorization id that is different from username".to_string(),
+        _ => format!(
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+            m.name()
+        ),
+    };
+    Outcome::Failed {
+        message,
+        why: format!("{}: {e}", m.name()),
+    }
+}
+
+/// 32 random printable characters (RFC 5802's `printable` without ',').
+fn server_nonce() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    random_bytes(32)
+        .into_iter()
+        .map(|b| CHARS[(b & 63) as usize] as char)
+        .collect()
+}
