@@ -7,6 +7,8 @@
 //! an unknown mechanism UNSUPPORTED_SASL_MECHANISM, deleting what is not there
 //! RESOURCE_NOT_FOUND. Results: deletions, then upsertions, then errors.
 
+use std::collections::{HashMap, HashSet};
+
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
@@ -21,10 +23,54 @@ use crate::security::scram::{ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
 
 type Failure = (ResponseError, &'static str);
 
+/// A user and the change to its SCRAM credentials.
+type Change = (String, ScramChange);
+
 const TWICE: Failure = (
     ResponseError::DuplicateResource,
     "A user credential cannot be altered twice in the same request",
 );
+
+/// The changes a request asks for, one per user: a user named twice (a deletion and an
+/// upsertion included) fails with DUPLICATE_RESOURCE and none of its changes is made.
+#[derive(Default)]
+struct Plan {
+    /// In request order; None where a user turned out to be named twice.
+    changes: Vec<Option<Change>>,
+    /// User → its change's index in `changes`.
+    pending: HashMap<String, usize>,
+    errors: Vec<(String, Failure)>,
+    failed: HashSet<String>,
+}
+
+impl Plan {
+    /// Whether `name` has not been seen yet; a second sighting fails its earlier change.
+    fn first_time(&mut self, name: &str) -> bool {
+        if self.failed.contains(name) {
+            return false;
+        }
+        if let Some(i) = self.pending.remove(name) {
+            self.changes[i] = None;
+            self.fail(name.to_string(), TWICE);
+            return false;
+        }
+        true
+    }
+
+    fn change(&mut self, name: String, change: ScramChange) {
+        self.pending.insert(name.clone(), self.changes.len());
+        self.changes.push(Some((name, change)));
+    }
+
+    fn fail(&mut self, name: String, failure: Failure) {
+        self.failed.insert(name.clone());
+        self.errors.push((name, failure));
+    }
+
+    fn finish(self) -> (Vec<Change>, Vec<(String, Failure)>) {
+        (self.changes.into_iter().flatten().collect(), self.errors)
+    }
+}
 
 fn check_name_and_mechanism(name: &str, mechanism: i8) -> Result<ScramMechanism, Failure> {
     if name.is_empty() {
@@ -60,41 +106,29 @@ pub async fn handle(
         return AlterUserScramCredentialsResponse::default().with_results(results);
     }
     let credentials = ctx.credentials().clone();
-    let mut changes: Vec<(String, ScramChange)> = Vec::new();
-    let mut errors: Vec<(String, Failure)> = Vec::new();
-    let failed = |errors: &[(String, Failure)], name: &str| errors.iter().any(|(n, _)| n == name);
+    // Users are looked up by hashing, not by scanning: a request may name as many users as
+    // its size allows.
+    let mut plan = Plan::default();
     for d in req.deletions {
         let name = d.name.as_str().to_string();
-        if failed(&errors, &name) {
-            continue;
-        }
-        if let Some(i) = changes.iter().position(|(n, _)| *n == name) {
-            changes.remove(i);
-            errors.push((name, TWICE));
+        if !plan.first_time(&name) {
             continue;
         }
         match check_name_and_mechanism(&name, d.mechanism) {
-            Ok(m) if credentials.has_scram(&name, m) => {
-                changes.push((name, ScramChange::Delete(m)))
-            }
-            Ok(_) => errors.push((
+            Ok(m) if credentials.has_scram(&name, m) => plan.change(name, ScramChange::Delete(m)),
+            Ok(_) => plan.fail(
                 name,
                 (
                     ResponseError::ResourceNotFound,
                     "Attempt to delete a user credential that does not exist",
                 ),
-            )),
-            Err(e) => errors.push((name, e)),
+            ),
+            Err(e) => plan.fail(name, e),
         }
     }
     for u in req.upsertions {
         let name = u.name.as_str().to_string();
-        if failed(&errors, &name) {
-            continue;
-        }
-        if let Some(i) = changes.iter().position(|(n, _)| *n == name) {
-            changes.remove(i);
-            errors.push((name, TWICE));
+        if !plan.first_time(&name) {
             continue;
         }
         let checked = check_name_and_mechanism(&name, u.mechanism).and_then(|m| {
@@ -108,7 +142,7 @@ pub async fn handle(
             }
         });
         match checked {
-            Ok((mechanism, iterations)) => changes.push((
+            Ok((mechanism, iterations)) => plan.change(
                 name,
                 ScramChange::Upsert {
                     mechanism,
@@ -116,10 +150,11 @@ pub async fn handle(
                     salted_password: u.salted_password.to_vec(),
                     iterations,
                 },
-            )),
-            Err(e) => errors.push((name, e)),
+            ),
+            Err(e) => plan.fail(name, e),
         }
     }
+    let (mut changes, errors) = plan.finish();
     // Deletions first, as Kafka lists them.
     changes.sort_by_key(|(_, c)| !matches!(c, ScramChange::Delete(_)));
     let names: Vec<String> = changes.iter().map(|(n, _)| n.clone()).collect();

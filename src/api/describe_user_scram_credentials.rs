@@ -3,6 +3,8 @@
 //! credential; a named user without any → RESOURCE_NOT_FOUND; a user named twice →
 //! DUPLICATE_RESOURCE.
 
+use std::collections::HashMap;
+
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
     CredentialInfo, DescribeUserScramCredentialsResult,
 };
@@ -33,12 +35,18 @@ pub async fn handle(
             .map(|u| u.name.as_str().to_string())
             .collect()
     });
+    // Each user once, in first-seen order, with whether it was named again (found by hashing:
+    // a request may name as many users as its size allows).
     let mut unique: Vec<(String, bool)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     if let Some(names) = &named {
         for name in names {
-            match unique.iter_mut().find(|(n, _)| n == name) {
-                Some((_, twice)) => *twice = true,
-                None => unique.push((name.clone(), false)),
+            match index.get(name.as_str()) {
+                Some(&i) => unique[i].1 = true,
+                None => {
+                    index.insert(name, unique.len());
+                    unique.push((name.clone(), false));
+                }
             }
         }
     }
