@@ -224,13 +224,7 @@ fn check_value(key: &str, kind: QuotaType, value: f64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-            .collect()
-    }
+    use crate::quota::entity::entity;
 
     fn set(key: &str, value: f64) -> Op {
         (key.to_string(), Some(value))

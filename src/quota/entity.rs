@@ -72,6 +72,15 @@ impl Filter {
     }
 }
 
+/// An entity from (type, name) pairs (None: the default entity), for tests.
+#[cfg(test)]
+pub(crate) fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect()
+}
+
 /// Kafka's `ClientQuotaEntity.toString`, with the types in a fixed order.
 pub fn show(entity: &Entity) -> String {
     let entries: Vec<String> = entity
@@ -84,13 +93,6 @@ pub fn show(entity: &Entity) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-            .collect()
-    }
 
     fn filter(components: &[(&str, Match)], strict: bool) -> Filter {
         Filter {

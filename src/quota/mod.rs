@@ -209,14 +209,8 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::entity::entity;
     use crate::store::MemoryStore;
-
-    fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-            .collect()
-    }
 
     fn set(key: &str, v: f64) -> (String, Option<f64>) {
         (key.to_string(), Some(v))
