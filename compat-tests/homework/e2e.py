@@ -291,7 +291,9 @@ class KafkaBroker:
         with open(self.logdir / "reference-kafka.log", "ab") as f:
             r = subprocess.run([self.script, *args], env=self.env, stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:
-            raise Failed(f"reference-kafka.sh {' '.join(args)} failed (see {self.logdir}/reference-kafka.log)")
+            # CI keeps only what is printed: the log's tail says why.
+            tail = (self.logdir / "reference-kafka.log").read_text(errors="replace").splitlines()[-25:]
+            raise Failed(f"reference-kafka.sh {' '.join(args)} failed; its log ends:\n  " + "\n  ".join(tail))
 
     def start(self) -> None:
         if subprocess.run([self.script, "status"], env=self.env).returncode == 0:

@@ -123,10 +123,20 @@ logger.kafka.level = info
 EOF
 }
 
+# The port opens before the broker has registered with its controller; on a loaded machine
+# that can outlast the admin client's 60 s timeout, so try again while the broker runs.
 create_topic() {
-  local name="$1" parts="$2"
-  jvm org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" --create \
-    --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2
+  local name="$1" parts="$2" attempt
+  for attempt in 1 2 3; do
+    if jvm org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" --create \
+        --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2; then
+      return 0
+    fi
+    running || { tail -50 "$STATE/stdout.log" "$STATE/server.log" >&2 2>/dev/null; die "kafka exited while creating $name"; }
+    log "creating $name failed (attempt $attempt of 3)"
+  done
+  tail -50 "$STATE/server.log" >&2 2>/dev/null
+  die "could not create topic $name"
 }
 
 # Start kafka.Kafka on the config in $STATE (appending to its logs) and wait for the port.
