@@ -15,6 +15,10 @@ Per broker, in order:
   C. kill -9 the broker: loms keeps accepting orders (database write, events wait in the
      outbox); broker restarted on its data: the outbox drains, every event is logged.
   D. SIGTERM loms and the notifiers: each exits 0 and logs "shutdown complete".
+Secured brokers (gregor-sasl-ssl, kafka-sasl-ssl: compat-tests/python/tlsbrokers.py, a test CA,
+users alice and bob) run A and D with loms and the notifiers on SASL_SSL with SCRAM-SHA-512,
+configured as Kafka clients are (KAFKA_SECURITY_PROTOCOL, ...), plus a notifier with a wrong
+password that never joins the group while the others are served.
 Prints one line per check and a closing "N passed, N failed" line; exit status 1 on failure.
 """
 
@@ -44,6 +48,9 @@ SESSION_TIMEOUT = "6s"
 HEARTBEAT = "2s"
 
 T0 = time.monotonic()
+
+sys.path.insert(0, str(ROOT / "compat-tests" / "python"))
+import tlsbrokers  # noqa: E402 - standard library only, shared with the compat suite
 
 
 def log(msg: str) -> None:
@@ -314,6 +321,65 @@ class KafkaBroker:
         self._run("stop")
 
 
+class SecuredBroker:
+    """gregor or Kafka with SASL_SSL (and SASL_PLAINTEXT, SSL) listeners from tlsbrokers; the
+    services connect to SASL_SSL with SCRAM-SHA-512 (loms as alice, notifiers as bob)."""
+
+    def __init__(self, kind: str, base_port: int, workdir: Path):
+        self.kind, self.name = kind, f"{kind}-sasl-ssl"
+        self.ports = {"SASL_PLAINTEXT": base_port, "SASL_SSL": base_port + 1, "SSL": base_port + 2,
+                      "CONTROLLER": base_port + 3, "INTERNAL": base_port + 4}
+        self.bootstrap = f"127.0.0.1:{self.ports['SASL_SSL']}"
+        self.state = workdir / self.name
+        self.b: tlsbrokers.SecuredBroker | None = None
+
+    def start(self) -> None:
+        for p in self.ports.values():
+            if port_open(p):
+                raise Failed(f"port {p} is already in use")
+        self.state.mkdir(parents=True, exist_ok=True)
+        certs = tlsbrokers.make_certs(self.state / "certs")
+        try:
+            if self.kind == "gregor":
+                self.b = tlsbrokers.start_gregor(self.ports, certs, self.state, [])
+            else:
+                self.b = tlsbrokers.start_kafka(self.ports, certs, self.state, {})
+                self._kafka_topic()
+        except (AssertionError, RuntimeError) as e:
+            raise Failed(f"secured {self.kind} did not start: {e}") from e
+
+    def _kafka_topic(self) -> None:
+        """The topic with 2 partitions, over Kafka's own PLAINTEXT listener (its port opens
+        before its metadata is ready: the tool retries within its timeout, and so do we)."""
+        libs = subprocess.run([str(ROOT / "compat-tests" / "kafka" / "reference-kafka.sh"), "libs"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(3):
+            r = subprocess.run(["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.TopicCommand",
+                                "--bootstrap-server", self.b.internal, "--create", "--if-not-exists",
+                                "--topic", TOPIC, "--partitions", "2", "--replication-factor", "1"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                return
+        raise Failed(f"kafka: creating {TOPIC} failed: {r.stdout[-1500:]}{r.stderr[-1500:]}")
+
+    def client_env(self, user: str, password: str | None = None) -> dict:
+        """The services' Kafka security settings (internal/kafkasec) for `user`."""
+        return {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                "KAFKA_SASL_USERNAME": user,
+                "KAFKA_SASL_PASSWORD": tlsbrokers.USERS[user] if password is None else password,
+                "KAFKA_TLS_CA": str(self.b.certs.ca)}
+
+    def stop(self) -> None:
+        if self.b is not None:
+            log_file = self.b.log
+            self.b.stop()
+            if log_file is not None and log_file.exists():
+                shutil.copy(log_file, self.logdir / f"{self.kind}.log")
+            server_log = self.state / "server.log"
+            if server_log.exists():
+                shutil.copy(server_log, self.logdir / "kafka-server.log")
+
+
 # ---------------------------------------------------------------------------- the homework
 
 class Homework:
@@ -336,7 +402,7 @@ class Homework:
                                 "-database-url", self.dsn, "-brokers", self.broker.bootstrap,
                                 "-outbox-interval", "100ms",
                                 f"-kafka-idempotent={'true' if idempotent else 'false'}"],
-                         self.logdir).start()
+                         self.logdir, env=clean_env(**self.security("alice"))).start()
         wait_for(f"{name} /healthz", 30, lambda: self._loms_healthy())
 
     def _loms_healthy(self) -> bool:
@@ -347,14 +413,21 @@ class Homework:
         except OSError:
             return False
 
-    def start_notifier(self, name: str) -> None:
+    def security(self, user: str, password: str | None = None) -> dict:
+        """Kafka client security settings for a service (none on a plaintext broker)."""
+        if isinstance(self.broker, SecuredBroker):
+            return self.broker.client_env(user, password)
+        return {}
+
+    def start_notifier(self, name: str, password: str | None = None) -> None:
         port = free_port()
         self.health[name] = port
         # Settings through the environment here (flags are tested by loms above).
         env = clean_env(KAFKA_BROKERS=self.broker.bootstrap, NOTIFIER_ID=name,
                         NOTIFIER_GROUP_ID="notifier", NOTIFIER_TOPIC=TOPIC,
                         NOTIFIER_HEALTH_ADDR=f"127.0.0.1:{port}",
-                        NOTIFIER_SESSION_TIMEOUT=SESSION_TIMEOUT, NOTIFIER_HEARTBEAT_INTERVAL=HEARTBEAT)
+                        NOTIFIER_SESSION_TIMEOUT=SESSION_TIMEOUT, NOTIFIER_HEARTBEAT_INTERVAL=HEARTBEAT,
+                        **self.security("bob", password))
         self.notifiers[name] = Proc(name, [str(self.bindir / "notifier")], self.logdir, env=env).start()
 
     def notifier_health(self, name: str) -> dict | None:
@@ -543,12 +616,77 @@ def check_metrics(checks: Checks, broker: "GregorBroker") -> None:
               str({k: v for k, v in m.items() if 'group="notifier"' in k and "lag" not in k}))
 
 
+def crash_phases(checks: Checks, hw: Homework, broker, a: dict, names: list[str]) -> list[str]:
+    """B and C: a notifier and then the broker killed; the notifiers left running."""
+    active = [n for n in names if a[n]]
+    idle = [n for n in names if not a[n]]
+    # ---- B
+    rc = hw.loms.terminate(20)
+    checks.ok(rc == 0 and "shutdown complete" in hw.loms.text(), "SIGTERM: loms exits 0 after a graceful shutdown",
+              f"exit {rc}")
+    hw.start_loms(idempotent=True)
+    victim = active[0]
+    log(f"[{broker.name}] kill -9 {victim} (partitions {a[victim]})")
+    hw.notifiers[victim].kill9()
+    hw.drive(15)  # while the group has not noticed yet
+    survivors = [n for n in names if n != victim]
+    a2 = hw.wait_stable_assignment(survivors, 60)
+    checks.ok(all(len(a2[n]) == 1 for n in survivors),
+              f"after kill -9 of {victim}, the idle {idle[0]} took over a partition", str(a2))
+    # Orders after the takeover land on both partitions: the former idle one logs some.
+    hw.drive(10)
+    evs = hw.wait_all_logged(60)
+    hw.check_events(evs, "B", allow_dups=True)
+    checks.ok(any(e["n"] == idle[0] for e in evs),
+              f"the formerly idle {idle[0]} logs events now")
+    checks.ok("producer ready" in hw.loms.text() and "idempotent\":true" in hw.loms.text(),
+              "loms published in the idempotent mode (V1_0_0_0, Idempotent, MaxOpenRequests=1)")
+
+    # ---- C
+    log(f"[{broker.name}] stopping the broker (kill -9)")
+    broker.crash()
+    n_before = len(hw.expected)
+    t_down = time.monotonic()
+    hw.drive(10)
+    checks.ok(len(hw.expected) == n_before + 10, "broker down: loms still accepts orders (database writes commit)")
+    pending = hw.stats()["outbox_pending"]
+    want = sum(len(hw.expected[o]) for o in list(hw.expected)[n_before:])
+    checks.ok(pending >= want, f"broker down: the outbox holds the new events ({pending} pending, >= {want})")
+    time.sleep(max(0.0, 3 - (time.monotonic() - t_down)))
+    log(f"[{broker.name}] restarting the broker")
+    broker.restart()
+    evs = hw.wait_all_logged(90)
+    checks.ok(True, f"broker back: the outbox drained and every event was logged "
+                    f"({time.monotonic() - t_down:.1f}s after the stop)")
+    hw.check_events(evs, "C", allow_dups=True)
+    checks.ok(wait_for("outbox to drain", 30, lambda: hw.stats()["outbox_pending"] == 0), "outbox drained")
+
+    return survivors
+
+
+def check_wrong_password(checks: Checks, hw: Homework, names: list[str]) -> None:
+    """A notifier with a wrong password is refused and never joins; the others are served."""
+    on_tls = [p.name for p in [hw.loms, *hw.notifiers.values()] if '"security":"SASL_SSL"' in p.text()]
+    checks.ok(len(on_tls) == 4, "loms and the three notifiers connected over SASL_SSL", str(on_tls))
+    hw.start_notifier("n4", password="not-bob-secret")
+    refused = wait_for("n4 to be refused", 60, lambda: "SASL" in hw.notifiers["n4"].text()
+                       or "uthentication" in hw.notifiers["n4"].text())
+    checks.ok(bool(refused), "a notifier with a wrong password is refused (SASL authentication failed)")
+    hw.drive(5)
+    evs = hw.wait_all_logged(60)
+    hw.check_events(evs, "A (wrong password beside)", allow_dups=False)
+    h = hw.notifier_health("n4") or {}
+    checks.ok(not h.get("member_id") and not h.get("partitions") and not any(e["n"] == "n4" for e in evs),
+              "the refused notifier holds no partition and logs no event; the others are served", str(h))
+    hw.notifiers.pop("n4").kill9()
+
+
 def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path) -> None:
     checks.broker = broker.name
     t0 = time.monotonic()
     hw = Homework(checks, broker, pg, bindir, logdir)
     try:
-        hw.dsn = pg.create_db(f"loms_{broker.name}")
+        hw.dsn = pg.create_db("loms_" + broker.name.replace("-", "_"))
         log(f"[{broker.name}] starting the broker")
         broker.start()
         log(f"[{broker.name}] broker up at {broker.bootstrap}; starting loms and notifiers n1..n3")
@@ -581,46 +719,11 @@ def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path)
         if isinstance(broker, GregorBroker):
             check_metrics(checks, broker)
 
-        # ---- B
-        rc = hw.loms.terminate(20)
-        checks.ok(rc == 0 and "shutdown complete" in hw.loms.text(), "SIGTERM: loms exits 0 after a graceful shutdown",
-                  f"exit {rc}")
-        hw.start_loms(idempotent=True)
-        victim = active[0]
-        log(f"[{broker.name}] kill -9 {victim} (partitions {a[victim]})")
-        hw.notifiers[victim].kill9()
-        hw.drive(15)  # while the group has not noticed yet
-        survivors = [n for n in names if n != victim]
-        a2 = hw.wait_stable_assignment(survivors, 60)
-        checks.ok(all(len(a2[n]) == 1 for n in survivors),
-                  f"after kill -9 of {victim}, the idle {idle[0]} took over a partition", str(a2))
-        # Orders after the takeover land on both partitions: the former idle one logs some.
-        hw.drive(10)
-        evs = hw.wait_all_logged(60)
-        hw.check_events(evs, "B", allow_dups=True)
-        checks.ok(any(e["n"] == idle[0] for e in evs),
-                  f"the formerly idle {idle[0]} logs events now")
-        checks.ok("producer ready" in hw.loms.text() and "idempotent\":true" in hw.loms.text(),
-                  "loms published in the idempotent mode (V1_0_0_0, Idempotent, MaxOpenRequests=1)")
-
-        # ---- C
-        log(f"[{broker.name}] stopping the broker (kill -9)")
-        broker.crash()
-        n_before = len(hw.expected)
-        t_down = time.monotonic()
-        hw.drive(10)
-        checks.ok(len(hw.expected) == n_before + 10, "broker down: loms still accepts orders (database writes commit)")
-        pending = hw.stats()["outbox_pending"]
-        want = sum(len(hw.expected[o]) for o in list(hw.expected)[n_before:])
-        checks.ok(pending >= want, f"broker down: the outbox holds the new events ({pending} pending, >= {want})")
-        time.sleep(max(0.0, 3 - (time.monotonic() - t_down)))
-        log(f"[{broker.name}] restarting the broker")
-        broker.restart()
-        evs = hw.wait_all_logged(90)
-        checks.ok(True, f"broker back: the outbox drained and every event was logged "
-                        f"({time.monotonic() - t_down:.1f}s after the stop)")
-        hw.check_events(evs, "C", allow_dups=True)
-        checks.ok(wait_for("outbox to drain", 30, lambda: hw.stats()["outbox_pending"] == 0), "outbox drained")
+        if isinstance(broker, SecuredBroker):
+            survivors = names
+            check_wrong_password(checks, hw, names)
+        else:
+            survivors = crash_phases(checks, hw, broker, a, names)
 
         # ---- D
         for name in survivors:
@@ -629,7 +732,7 @@ def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path)
             checks.ok(rc == 0 and "shutdown complete" in p.text(), f"SIGTERM: {name} exits 0 after leaving the group",
                       f"exit {rc}")
         rc = hw.loms.terminate(20)
-        checks.ok(rc == 0 and "shutdown complete" in hw.loms.text(), "SIGTERM: loms (idempotent) exits 0", f"exit {rc}")
+        checks.ok(rc == 0 and "shutdown complete" in hw.loms.text(), f"SIGTERM: {hw.loms.name} exits 0", f"exit {rc}")
         panics = [p.name for p in list(hw.notifiers.values()) + [hw.loms] if "panic:" in p.text()]
         checks.ok(not panics, "no service panicked", str(panics))
         log(f"[{broker.name}] done in {time.monotonic() - t0:.1f}s: {len(hw.expected)} orders, "
@@ -650,7 +753,8 @@ def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path)
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bindir", required=True, help="directory with the loms and notifier binaries")
-    ap.add_argument("--brokers", default="gregor,kafka", help="comma-separated: gregor, kafka")
+    ap.add_argument("--brokers", default="gregor,kafka,gregor-sasl-ssl,kafka-sasl-ssl",
+                    help="comma-separated: gregor, kafka, gregor-sasl-ssl, kafka-sasl-ssl")
     ap.add_argument("--gregor-bin", default="")
     ap.add_argument("--gregor-port", type=int, default=19692)
     ap.add_argument("--gregor-metrics-port", type=int, default=0, help="gregor's --metrics-listen port "
@@ -658,9 +762,13 @@ def main() -> int:
     ap.add_argument("--kafka-port", type=int, default=39692)
     ap.add_argument("--kafka-controller-port", type=int, default=39693)
     ap.add_argument("--kafka-state", default="/tmp/homework-kafka")
+    ap.add_argument("--secured-port", type=int, default=19720,
+                    help="first of the secured brokers' ports (gregor 5 from here, Kafka 5 from here + 10)")
     ap.add_argument("--pg-port", type=int, default=0, help="PostgreSQL port (default: a free one)")
     ap.add_argument("--logdir", default="", help="keep service logs here (default: a temp dir, kept on failure)")
     args = ap.parse_args()
+    if args.gregor_bin:  # tlsbrokers.start_gregor's binary
+        os.environ["COMPAT_GREGOR_BIN"] = args.gregor_bin
 
     work = Path(tempfile.mkdtemp(prefix="homework-e2e."))
     logdir = Path(args.logdir) if args.logdir else work / "logs"
@@ -675,6 +783,11 @@ def main() -> int:
                                       args.gregor_metrics_port or args.gregor_port + 1, work, logdir)
             elif name == "kafka":
                 broker = KafkaBroker(args.kafka_port, args.kafka_controller_port, args.kafka_state, logdir)
+            elif name in ("gregor-sasl-ssl", "kafka-sasl-ssl"):
+                # Listener ports from --secured-port (gregor) / --secured-port + 10 (Kafka) on.
+                kind = name.split("-")[0]
+                base = args.secured_port + (0 if kind == "gregor" else 10)
+                broker = SecuredBroker(kind, base, work)
             else:
                 raise SystemExit(f"unknown broker {name!r}")
             bl = logdir / name

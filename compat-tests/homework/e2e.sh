@@ -5,7 +5,7 @@
 # java/maven and the reference Kafka's jars; builds loms/notifier (pinned go.mod/go.sum) and
 # gregor (if its binary is missing).
 #
-#   compat-tests/homework/e2e.sh                 against gregor, then the reference Kafka
+#   compat-tests/homework/e2e.sh                 against gregor, the reference Kafka, then both on SASL_SSL
 #   COMPAT_SKIP_KAFKA=1 compat-tests/homework/e2e.sh    gregor only
 #
 # Environment (never GREGOR_*: gregor rejects unknown GREGOR_* variables; they are stripped
@@ -15,6 +15,8 @@
 #   HOMEWORK_GREGOR_PORT (19692)  HOMEWORK_KAFKA_PORT (39692)  HOMEWORK_KAFKA_CONTROLLER_PORT (39693)
 #   HOMEWORK_GREGOR_METRICS_PORT (HOMEWORK_GREGOR_PORT + 1): gregor's --metrics-listen
 #   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port)
+#   HOMEWORK_SECURED=0: skip the SASL_SSL runs; HOMEWORK_SECURED_PORT (19720): their first port
+#   (gregor's five listeners from there, Kafka's from there + 10)
 #   HOMEWORK_LOGDIR        keep every service's log there (default: temp dir, kept on failure)
 #   COMPAT_CACHE_DIR       cache root (default ~/.cache/gregor): binaries in homework/
 # Exit status 0 when every check passed on every broker.
@@ -52,6 +54,10 @@ if [ "$SKIP_KAFKA" != 1 ]; then
   brokers+=(kafka)
 fi
 [ ${#brokers[@]} -gt 0 ] || die "COMPAT_SKIP_KAFKA and COMPAT_SKIP_GREGOR both set: nothing to test"
+# Then each again with SASL_SSL (HOMEWORK_SECURED=0: not)
+if [ "${HOMEWORK_SECURED:-1}" != 0 ]; then
+  for b in "${brokers[@]}"; do brokers+=("$b-sasl-ssl"); done
+fi
 
 BINDIR="$CACHE/homework"
 mkdir -p "$BINDIR"
@@ -63,7 +69,8 @@ args=(--bindir "$BINDIR" --brokers "$(IFS=,; echo "${brokers[*]}")"
       --gregor-port "${HOMEWORK_GREGOR_PORT:-19692}" --kafka-port "${HOMEWORK_KAFKA_PORT:-39692}"
       --gregor-metrics-port "${HOMEWORK_GREGOR_METRICS_PORT:-$(( ${HOMEWORK_GREGOR_PORT:-19692} + 1 ))}"
       --kafka-controller-port "${HOMEWORK_KAFKA_CONTROLLER_PORT:-39693}"
-      --kafka-state "${HOMEWORK_KAFKA_STATE:-/tmp/homework-kafka}" --pg-port "${HOMEWORK_PG_PORT:-0}")
+      --kafka-state "${HOMEWORK_KAFKA_STATE:-/tmp/homework-kafka}" --pg-port "${HOMEWORK_PG_PORT:-0}"
+      --secured-port "${HOMEWORK_SECURED_PORT:-19720}")
 [ "$SKIP_GREGOR" != 1 ] && args+=(--gregor-bin "$BIN")
 [ -n "${HOMEWORK_LOGDIR:-}" ] && args+=(--logdir "$HOMEWORK_LOGDIR")
 set +e

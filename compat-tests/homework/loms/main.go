@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"gregor/compat-tests/homework/internal/kafkasec"
 	"gregor/compat-tests/homework/internal/settings"
 )
 
@@ -78,6 +79,7 @@ type config struct {
 	relayInterval   time.Duration
 	relayBatch      int
 	shutdownTimeout time.Duration
+	security        *kafkasec.Settings
 }
 
 func loadConfig() config {
@@ -91,6 +93,7 @@ func loadConfig() config {
 	interval := s.Duration("outbox-interval", "LOMS_OUTBOX_INTERVAL", 200*time.Millisecond, "outbox relay poll interval")
 	batch := s.Int("outbox-batch", "LOMS_OUTBOX_BATCH", 100, "outbox rows published per relay transaction")
 	shutdown := s.Duration("shutdown-timeout", "LOMS_SHUTDOWN_TIMEOUT", 15*time.Second, "graceful shutdown limit")
+	c.security = kafkasec.Register(s)
 	s.Parse(os.Args[1:])
 	c.httpAddr, c.databaseURL, c.brokers, c.topic = *httpAddr, *dbURL, *brokers, *topic
 	c.idempotent, c.relayInterval, c.relayBatch, c.shutdownTimeout = *idem, *interval, *batch, *shutdown
@@ -100,6 +103,10 @@ func loadConfig() config {
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "loms"))
 	cfg := loadConfig()
+	if err := cfg.security.Apply(sarama.NewConfig()); err != nil {
+		slog.Error("bad kafka settings", "err", err)
+		os.Exit(2)
+	}
 	if err := run(cfg); err != nil {
 		slog.Error("loms stopped", "err", err)
 		os.Exit(1)
@@ -535,7 +542,7 @@ type relay struct {
 
 func newRelay(db *pgxpool.Pool, cfg config) *relay { return &relay{db: db, cfg: cfg} }
 
-func (r *relay) saramaConfig() *sarama.Config {
+func (r *relay) saramaConfig() (*sarama.Config, error) {
 	c := sarama.NewConfig()
 	c.ClientID = "loms"
 	c.Producer.Return.Successes = true
@@ -556,7 +563,7 @@ func (r *relay) saramaConfig() *sarama.Config {
 		c.Producer.Idempotent = true
 		c.Net.MaxOpenRequests = 1
 	}
-	return c
+	return c, r.cfg.security.Apply(c)
 }
 
 // run publishes the outbox until ctx is cancelled. The producer is created lazily and again
@@ -597,13 +604,18 @@ func (r *relay) ensureProducer() (sarama.SyncProducer, error) {
 	if r.producer != nil {
 		return r.producer, nil
 	}
-	p, err := sarama.NewSyncProducer(r.cfg.brokers, r.saramaConfig())
+	sc, err := r.saramaConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kafka settings: %w", err)
+	}
+	p, err := sarama.NewSyncProducer(r.cfg.brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("new producer: %w", err)
 	}
 	r.producer = p
 	r.ready.Store(true)
-	slog.Info("kafka producer ready", "brokers", r.cfg.brokers, "idempotent", r.cfg.idempotent)
+	slog.Info("kafka producer ready", "brokers", r.cfg.brokers, "idempotent", r.cfg.idempotent,
+		"security", r.cfg.security.Protocol())
 	return p, nil
 }
 

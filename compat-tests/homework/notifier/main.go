@@ -33,6 +33,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"gregor/compat-tests/homework/internal/kafkasec"
 	"gregor/compat-tests/homework/internal/settings"
 )
 
@@ -57,6 +58,7 @@ type config struct {
 	sessionTimeout    time.Duration
 	heartbeatInterval time.Duration
 	rebalanceTimeout  time.Duration
+	security          *kafkasec.Settings
 }
 
 func loadConfig() config {
@@ -71,9 +73,11 @@ func loadConfig() config {
 	session := s.Duration("session-timeout", "NOTIFIER_SESSION_TIMEOUT", 10*time.Second, "group session timeout")
 	heartbeat := s.Duration("heartbeat-interval", "NOTIFIER_HEARTBEAT_INTERVAL", 3*time.Second, "group heartbeat interval")
 	rebalance := s.Duration("rebalance-timeout", "NOTIFIER_REBALANCE_TIMEOUT", 60*time.Second, "group rebalance timeout")
+	security := kafkasec.Register(s)
 	s.Parse(os.Args[1:])
 	return config{id: *id, brokers: *brokers, topic: *topic, group: *group, version: *version,
-		healthAddr: *health, sessionTimeout: *session, heartbeatInterval: *heartbeat, rebalanceTimeout: *rebalance}
+		healthAddr: *health, sessionTimeout: *session, heartbeatInterval: *heartbeat, rebalanceTimeout: *rebalance,
+		security: security}
 }
 
 func main() {
@@ -106,7 +110,7 @@ func saramaConfig(cfg config) (*sarama.Config, error) {
 	c.Consumer.Return.Errors = true
 	c.Metadata.Retry.Max = 10
 	c.Metadata.Retry.Backoff = 500 * time.Millisecond
-	return c, nil
+	return c, cfg.security.Apply(c)
 }
 
 func run(cfg config) error {
@@ -145,7 +149,8 @@ func run(cfg config) error {
 		case <-time.After(time.Second):
 		}
 	}
-	slog.Info("notifier started", "brokers", cfg.brokers, "topic", cfg.topic, "group", cfg.group)
+	slog.Info("notifier started", "brokers", cfg.brokers, "topic", cfg.topic, "group", cfg.group,
+		"security", cfg.security.Protocol())
 
 	var wg sync.WaitGroup
 	wg.Add(1)
