@@ -8,6 +8,9 @@
 #
 #   compat-tests/kafka-ui/browser-test.sh            against gregor
 #   COMPAT_KUI_BROKER=kafka compat-tests/kafka-ui/browser-test.sh   against Apache Kafka
+#   COMPAT_KUI_SECURITY=SASL_SSL compat-tests/kafka-ui/browser-test.sh  the broker (either) with
+#       SASL_SSL listeners (compat-tests/python/tlsbrokers.py), kafka-ui and the seeding clients
+#       on SASL_SSL with SCRAM-SHA-512; ports from COMPAT_KUI_SECURED_PORT (19740) on
 #
 # Environment (never GREGOR_*): COMPAT_GREGOR_BIN (default $CARGO_TARGET_DIR/debug/gregor,
 # built if missing), COMPAT_GREGOR_PORT (19092), COMPAT_KAFKA_PORT / COMPAT_KAFKA_CONTROLLER_PORT
@@ -24,6 +27,7 @@ GREGOR_PORT_="${COMPAT_GREGOR_PORT:-19092}"
 KAFKA_PORT_="${COMPAT_KAFKA_PORT:-39092}"
 UI_PORT="${COMPAT_KUI_PORT:-8480}"
 RESULTS="$ROOT/compat-tests/results/kafka-ui/$BROKER"
+[ "${COMPAT_KUI_SECURITY:-PLAINTEXT}" = SASL_SSL ] && RESULTS="$RESULTS-sasl-ssl"
 say() { echo "== $*"; }
 die() { echo "kafka-ui browser test: ERROR: $*" >&2; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -59,8 +63,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-case "$BROKER" in
-  gregor)
+SECURITY="${COMPAT_KUI_SECURITY:-PLAINTEXT}"
+ui_args=()
+if [ "$SECURITY" = SASL_SSL ]; then
+  case "$BROKER" in gregor|kafka) ;; *) die "COMPAT_KUI_BROKER must be gregor or kafka, not $BROKER" ;; esac
+  if [ "$BROKER" = gregor ]; then
+    TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"
+    export COMPAT_GREGOR_BIN="${COMPAT_GREGOR_BIN:-$TARGET/debug/gregor}"
+    [ -x "$COMPAT_GREGOR_BIN" ] || (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --quiet --bin gregor)
+    # tlsbrokers passes no GREGOR_* variables on to gregor.
+  else
+    "$HERE/../kafka/reference-kafka.sh" fetch
+  fi
+  ui_args=(--secured "$BROKER" --secured-port "${COMPAT_KUI_SECURED_PORT:-19740}"
+           --workdir "$RESULTS/broker")
+  say "kafka-ui on a SASL_SSL $BROKER"
+elif [ "$SECURITY" != PLAINTEXT ]; then
+  die "COMPAT_KUI_SECURITY must be PLAINTEXT or SASL_SSL, not $SECURITY"
+fi
+
+case "$SECURITY:$BROKER" in
+  SASL_SSL:*) ;;
+  *:gregor)
     TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"
     BIN="${COMPAT_GREGOR_BIN:-$TARGET/debug/gregor}"
     [ -x "$BIN" ] || (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --quiet --bin gregor)
@@ -77,7 +101,7 @@ case "$BROKER" in
     port_open "$GREGOR_PORT_" || die "gregor did not start (see $RESULTS/gregor.log)"
     BOOTSTRAP="127.0.0.1:$GREGOR_PORT_"
     ;;
-  kafka)
+  *:kafka)
     say "starting the reference Apache Kafka on 127.0.0.1:$KAFKA_PORT_"
     KAFKA_STARTED=1
     "$HERE/../kafka/reference-kafka.sh" start "loms.order-events:2" >"$RESULTS/kafka-start.log" 2>&1 \
@@ -87,6 +111,7 @@ case "$BROKER" in
   *) die "COMPAT_KUI_BROKER must be gregor or kafka, not $BROKER" ;;
 esac
 
-"$VENV/bin/python" "$HERE/browser_test.py" --bootstrap "$BOOTSTRAP" --jar "$JAR" \
+[ "$SECURITY" = SASL_SSL ] || ui_args=(--bootstrap "$BOOTSTRAP")
+"$VENV/bin/python" "$HERE/browser_test.py" "${ui_args[@]}" --jar "$JAR" \
   --port "$UI_PORT" --chromium "$(command -v chromium)" --log "$RESULTS/kafka-ui.log" \
   --screenshots "$RESULTS"

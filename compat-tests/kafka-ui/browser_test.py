@@ -5,6 +5,11 @@ Seeds the broker (messages in loms.order-events, a consumer group with committed
 known lag), starts the kafka-ui jar pointed at it, then asserts that the dashboard, brokers,
 topics, messages and consumers pages show that data. Run by browser-test.sh, which starts gregor
 (or point it at any Kafka with --bootstrap). Exit status 0 only when every check passed.
+
+With --secured gregor|kafka it starts that broker itself with SASL_SSL (compat-tests/python/
+tlsbrokers.py: a test CA, users alice and bob) and everything — the seeding clients and kafka-ui,
+through its KAFKA_CLUSTERS_0_PROPERTIES_* settings — connects as alice over SASL_SSL with
+SCRAM-SHA-512; a second cluster configured with a wrong password must show offline.
 """
 import argparse
 import json
@@ -14,9 +19,14 @@ import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from playwright.sync_api import expect, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+import tlsbrokers  # noqa: E402 - the secured brokers the compat suite uses
 
 TOPIC = "loms.order-events"
 SEEDED, LAG = 10, 4  # messages consumed and committed by the group, then produced after it
@@ -26,9 +36,10 @@ def log(msg):
     print(f"== {msg}", flush=True)
 
 
-def seed(bootstrap, run_id, group):
-    """Produce SEEDED messages, commit them all for `group`, then produce LAG more."""
-    producer = Producer({"bootstrap.servers": bootstrap})
+def seed(client, run_id, group):
+    """Produce SEEDED messages, commit them all for `group`, then produce LAG more. `client`:
+    confluent-kafka settings (bootstrap and security)."""
+    producer = Producer(client)
 
     def produce(numbers):
         for n in numbers:
@@ -38,7 +49,7 @@ def seed(bootstrap, run_id, group):
             sys.exit("seed: produce did not complete")
 
     produce(range(SEEDED))
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+    consumer = Consumer({**client, "group.id": group,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([TOPIC])
     seen, deadline = 0, time.time() + 60
@@ -101,23 +112,85 @@ def check(name, fn):
         log(f"FAIL {name}: {exc}")
 
 
+def start_secured(kind, base_port, workdir):
+    """A secured broker of `kind` (tlsbrokers) with the topic at 2 partitions: (broker,
+    confluent-kafka settings for alice on SASL_SSL, kafka-ui's cluster properties for a user)."""
+    ports = {"SASL_PLAINTEXT": base_port, "SASL_SSL": base_port + 1, "SSL": base_port + 2,
+             "CONTROLLER": base_port + 3, "INTERNAL": base_port + 4}
+    certs = tlsbrokers.make_certs(workdir / "certs")
+    start = tlsbrokers.start_gregor if kind == "gregor" else tlsbrokers.start_kafka
+    b = start(ports, certs, workdir, [] if kind == "gregor" else {})
+    client = b.ck("SASL_SSL", "SCRAM-SHA-512")
+    deadline = time.time() + 120
+    while True:  # Kafka opens its ports before its metadata is ready
+        try:
+            fs = AdminClient(client).create_topics([NewTopic(TOPIC, 2, 1)], operation_timeout=30)
+            fs[TOPIC].result(timeout=30)
+            break
+        except KafkaException as e:
+            if "TOPIC_ALREADY_EXISTS" in str(e) or time.time() > deadline:
+                break
+            time.sleep(1)
+
+    def ui_properties(index, password):
+        pre = f"KAFKA_CLUSTERS_{index}_PROPERTIES_"
+        jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="alice" password="{password}";')
+        return {pre + "SECURITY_PROTOCOL": "SASL_SSL", pre + "SASL_MECHANISM": "SCRAM-SHA-512",
+                pre + "SASL_JAAS_CONFIG": jaas, pre + "SSL_TRUSTSTORE_TYPE": "PEM",
+                pre + "SSL_TRUSTSTORE_LOCATION": str(certs.ca)}
+    return b, client, ui_properties
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--bootstrap", help="a running broker (PLAINTEXT); or --secured")
+    ap.add_argument("--secured", choices=["gregor", "kafka"],
+                    help="start this broker with SASL_SSL and connect as alice with SCRAM-SHA-512")
+    ap.add_argument("--secured-port", type=int, default=19740, help="its first of 5 ports")
+    ap.add_argument("--workdir", default="/tmp/gregor-kafka-ui-secured", help="its certs and data")
     ap.add_argument("--jar", required=True)
     ap.add_argument("--port", type=int, default=18480)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--log", default="kafka-ui.log")
     ap.add_argument("--screenshots", help="directory for a screenshot of every page")
     args = ap.parse_args()
+    if bool(args.bootstrap) == bool(args.secured):
+        ap.error("give one of --bootstrap and --secured")
+    secured = None
+    try:
+        if args.secured:
+            workdir = Path(args.workdir)
+            if workdir.exists():
+                subprocess.run(["rm", "-rf", str(workdir)], check=True)
+            workdir.mkdir(parents=True)
+            secured, client, ui_properties = start_secured(args.secured, args.secured_port, workdir)
+            args.bootstrap = secured.address("SASL_SSL")
+            log(f"secured {args.secured} on {args.bootstrap} (SASL_SSL, SCRAM-SHA-512 as alice)")
+        else:
+            client, ui_properties = {"bootstrap.servers": args.bootstrap}, None
+        run(args, client, ui_properties)
+    finally:
+        if secured is not None:
+            secured.stop()
+    if failures:
+        sys.exit(f"kafka-ui browser test: {len(failures)} failed: {', '.join(failures)}")
+    log("kafka-ui browser test: all checks passed")
 
+
+def run(args, client, ui_properties):
     cluster, run_id = "local", uuid.uuid4().hex[:8]
     group = f"kafka-ui-browser-{run_id}"
-    seed(args.bootstrap, run_id, group)
+    seed(client, run_id, group)
 
     env = dict(os.environ, KAFKA_CLUSTERS_0_NAME=cluster,
                KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS=args.bootstrap, SERVER_PORT=str(args.port),
                DYNAMIC_CONFIG_ENABLED="false")
+    if ui_properties:
+        # And a second cluster, the same but with a wrong password: kafka-ui must show it offline.
+        env.update(ui_properties(0, tlsbrokers.USERS["alice"]))
+        env.update(ui_properties(1, "not-alice-secret"), KAFKA_CLUSTERS_1_NAME="wrong-password",
+                   KAFKA_CLUSTERS_1_BOOTSTRAPSERVERS=args.bootstrap)
     base = f"http://127.0.0.1:{args.port}"
     with open(args.log, "w") as ui_log:
         # add-opens: what kafka-ui's own image passes (JMX over SSL support; an error otherwise).
@@ -127,6 +200,9 @@ def main():
     try:
         log(f"kafka-ui pid {ui.pid} on {base}, log {args.log}")
         clusters = wait_for_ui(base, cluster, ui)
+        if ui_properties:
+            check("api: the cluster with a wrong password is offline",
+                  lambda: wrong_password_offline(base))
         run_checks(base, cluster, group, run_id, clusters, args)
     finally:
         ui.terminate()
@@ -134,9 +210,16 @@ def main():
             ui.wait(30)
         except subprocess.TimeoutExpired:
             ui.kill()
-    if failures:
-        sys.exit(f"kafka-ui browser test: {len(failures)} failed: {', '.join(failures)}")
-    log("kafka-ui browser test: all checks passed")
+
+
+def wrong_password_offline(base):
+    status = None
+    for _ in range(30):  # kafka-ui reports a cluster offline once its first metrics scrape fails
+        status = next(c["status"] for c in get_json(f"{base}/api/clusters") if c["name"] == "wrong-password")
+        if status == "offline":
+            return
+        time.sleep(2)
+    raise AssertionError(f"wrong-password cluster is {status}")
 
 
 def run_checks(base, cluster, group, run_id, clusters, args):
