@@ -260,8 +260,26 @@ fn invalid(message: String) -> ConfigError {
 }
 
 impl Config {
-    /// The configuration as a TOML file that `--config` reads back.
+    /// The configuration as a TOML file that `--config` reads back — except `--user`
+    /// values: their passwords are never printed (the users are named in a comment; their
+    /// credentials, once stored, need no `--user` on later starts).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string(self)
+        if self.user.is_empty() {
+            return toml::to_string(self);
+        }
+        let names: Vec<&str> = self
+            .user
+            .iter()
+            .map(|u| u.split_once(':').map_or(u.as_str(), |(name, _)| name))
+            .collect();
+        let without = Config {
+            user: vec![],
+            ..self.clone()
+        };
+        Ok(format!(
+            "# user: {} (omitted: passwords are not printed)\n{}",
+            names.join(", "),
+            toml::to_string(&without)?
+        ))
     }
 }

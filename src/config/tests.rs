@@ -477,6 +477,30 @@ fn print_config_round_trips() {
 }
 
 #[test]
+fn print_config_never_prints_passwords() {
+    let args = [
+        "--print-config",
+        "--user",
+        "alice:s3cret",
+        "--user",
+        "bob:hunter2",
+    ];
+    let Ok(LoadOutcome::PrintConfig(c)) = load(&args, &[]) else {
+        panic!("expected PrintConfig")
+    };
+    let text = c.to_toml().unwrap();
+    assert!(
+        !text.contains("s3cret") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(text.starts_with("# user: alice, bob"), "{text}");
+    let f = file(&text);
+    let back = run(&["--config", f.path().to_str().unwrap()], &[]);
+    assert!(back.user.is_empty());
+    assert_eq!(back, Config { user: vec![], ..c });
+}
+
+#[test]
 fn help_and_version_are_clap_exits() {
     for flag in ["--help", "--version"] {
         match load(&[flag], &[]) {
