@@ -121,16 +121,21 @@ def start_secured(kind, base_port, workdir):
     start = tlsbrokers.start_gregor if kind == "gregor" else tlsbrokers.start_kafka
     b = start(ports, certs, workdir, [] if kind == "gregor" else {})
     client = b.ck("SASL_SSL", "SCRAM-SHA-512")
+    admin = AdminClient(client)  # kept referenced: its futures fail once the handle is gone
     deadline = time.time() + 120
     while True:  # Kafka opens its ports before its metadata is ready
         try:
-            fs = AdminClient(client).create_topics([NewTopic(TOPIC, 2, 1)], operation_timeout=30)
-            fs[TOPIC].result(timeout=30)
+            admin.create_topics([NewTopic(TOPIC, 2, 1)], operation_timeout=30)[TOPIC].result(timeout=30)
             break
         except KafkaException as e:
-            if "TOPIC_ALREADY_EXISTS" in str(e) or time.time() > deadline:
+            if "TOPIC_ALREADY_EXISTS" in str(e):
                 break
+            if time.time() > deadline:
+                sys.exit(f"creating {TOPIC}: {e}")
             time.sleep(1)
+    partitions = len(admin.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions)
+    if partitions != 2:
+        sys.exit(f"{TOPIC} has {partitions} partitions, not 2")
 
     def ui_properties(index, password):
         pre = f"KAFKA_CLUSTERS_{index}_PROPERTIES_"
