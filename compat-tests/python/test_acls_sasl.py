@@ -7,6 +7,7 @@ principal get only what ACLs grant.
 | scenario | what is asserted |
 |---|---|
 | acl_sasl_principals | bob (SCRAM-SHA-512 on SASL_SSL) is refused produce on a topic alice made and sees no topics in Metadata; alice grants bob WRITE on a PREFIXED pattern with Kafka's kafka-acls over SASL_SSL (`--command-config`): bob produces there, not elsewhere, and sees only that topic; `--consumer` for bob and one group: bob consumes in that group, another group is GROUP_AUTHORIZATION_FAILED; a DENY READ for bob beats the ALLOW; alice, the super user, is never refused |
+| secured_broker_configs | DescribeConfigs BROKER as alice: sasl.enabled.mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; listener.security.protocol.map names SASL_PLAINTEXT, SASL_SSL, SSL; an authorizer.class.name; bob (no cluster DESCRIBE_CONFIGS) refused |
 | acl_certificate_principal | the SSL listener's client certificate is User:CN=client,OU=compat,O=gregor: refused without ACLs, allowed with an ALLOW for that principal (AdminClient create_acls as alice) |
 """
 
@@ -166,3 +167,28 @@ def test_acl_certificate_principal(broker, acl_secured):
     f = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, CLIENT_PRINCIPAL, "*",
                          AclOperation.WRITE, AclPermissionType.ALLOW)
     assert len(admin.delete_acls([f])[f].result(timeout=TIMEOUT)) == 1
+
+
+@pytest.mark.client("confluent-kafka")
+def test_secured_broker_configs(broker, acl_secured):
+    """DescribeConfigs (BROKER) as alice shows the listeners' protocols and the SASL mechanisms;
+    bob, without DESCRIBE_CONFIGS on the cluster, is refused."""
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(ConfigResource.Type.BROKER, _node_id(acl_secured))
+    configs = AdminClient(acl_secured.ck("SASL_SSL", user="alice")).describe_configs([res])[res].result(
+        timeout=TIMEOUT)
+    mechanisms = set(configs["sasl.enabled.mechanisms"].value.split(","))
+    assert mechanisms == {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}, mechanisms
+    protocols = dict(e.split(":") for e in configs["listener.security.protocol.map"].value.split(","))
+    for listener in ("SASL_PLAINTEXT", "SASL_SSL", "SSL"):
+        assert protocols.get(listener) == listener, protocols
+    assert configs["authorizer.class.name"].value, "an authorizer is configured"
+    with pytest.raises(Exception) as refused:
+        AdminClient(acl_secured.ck("SASL_SSL", user="bob")).describe_configs([res])[res].result(
+            timeout=TIMEOUT)
+    assert "CLUSTER_AUTHORIZATION_FAILED" in str(refused.value) or "uthoriz" in str(refused.value), refused.value
+
+
+def _node_id(secured) -> str:
+    md = AdminClient(secured.ck("SASL_SSL", user="alice")).list_topics(timeout=TIMEOUT)
+    return str(next(iter(md.brokers)))

@@ -4,7 +4,7 @@
 
 use super::topic_config::{ConfigType, CATALOG};
 use super::TopicConfig;
-use crate::config::Config;
+use crate::config::{AuthorizerKind, Config, SecurityProtocol};
 
 /// Kafka's ConfigSource codes.
 pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
@@ -302,6 +302,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "The replication factor of transaction state (gregor keeps it in its local store).",
         ),
     ];
+    settings.extend(security_settings(config));
     // The broker synonyms of topic configs (log.segment.bytes, message.max.bytes, ...).
     for def in CATALOG {
         let Some(name) = def.synonym else { continue };
@@ -318,6 +319,50 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
     }
     settings.sort_by_key(|s| s.name);
     settings
+}
+
+/// The security settings Kafka's broker config defines, under their names.
+fn security_settings(config: &Config) -> Vec<BrokerSetting> {
+    use ConfigType::*;
+    // Every listener's protocol, as Kafka's listener.security.protocol.map lists them.
+    let protocol_map = config.listeners().ok().map(|specs| {
+        specs
+            .iter()
+            .map(|l| format!("{}:{}", l.name, l.protocol.name()))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let sasl_listener = config.listeners().is_ok_and(|specs| {
+        specs.iter().any(|l| {
+            matches!(
+                l.protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            )
+        })
+    });
+    vec![
+        setting(
+            "authorizer.class.name",
+            String,
+            Some(""),
+            matches!(config.authorizer, AuthorizerKind::Acl).then(|| "acl".to_string()),
+            "The authorizer (gregor: `acl`, ACLs with Kafka's StandardAuthorizer semantics).",
+        ),
+        setting(
+            "listener.security.protocol.map",
+            List,
+            Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+            protocol_map,
+            "The security protocol of each listener name.",
+        ),
+        setting(
+            "sasl.enabled.mechanisms",
+            List,
+            Some("GSSAPI"),
+            sasl_listener.then(|| config.sasl_mechanisms.join(",")),
+            "The SASL mechanisms SASL listeners offer.",
+        ),
+    ]
 }
 
 /// `NAME://HOST:PORT` list as Kafka writes it (listeners without a name are PLAINTEXT).
@@ -451,5 +496,34 @@ mod tests {
         assert_eq!(find(&all, "log.segment.bytes").source, DEFAULT_CONFIG);
         assert_eq!(find(&all, "node.id").source, STATIC_BROKER_CONFIG);
         assert!(all.windows(2).all(|w| w[0].name < w[1].name));
+    }
+
+    #[test]
+    fn broker_reports_its_security_settings() {
+        let plain = describe_broker(&Config::default());
+        for name in ["authorizer.class.name", "sasl.enabled.mechanisms"] {
+            assert_eq!(find(&plain, name).source, DEFAULT_CONFIG, "{name}");
+        }
+        let secured = describe_broker(&Config {
+            listen: vec!["SASL_SSL://:9093".into(), "INTERNAL://:9094".into()],
+            listener_security_protocol: vec!["INTERNAL:PLAINTEXT".into()],
+            sasl_mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-512".into()],
+            authorizer: AuthorizerKind::Acl,
+            ..Config::default()
+        });
+        let value = |name| find(&secured, name).value.clone();
+        assert_eq!(
+            value("listener.security.protocol.map").as_deref(),
+            Some("SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT")
+        );
+        assert_eq!(
+            value("sasl.enabled.mechanisms").as_deref(),
+            Some("PLAIN,SCRAM-SHA-512")
+        );
+        assert_eq!(value("authorizer.class.name").as_deref(), Some("acl"));
+        assert_eq!(
+            find(&secured, "authorizer.class.name").source,
+            STATIC_BROKER_CONFIG
+        );
     }
 }
