@@ -122,9 +122,17 @@ impl Client {
     }
 
     fn io(&self, e: std::io::Error) -> ClientError {
+        let reason = e.to_string();
+        // TLS 1.3: the broker refuses a client certificate after the client's handshake.
+        if self.options.security.tls.is_some() && reason.contains("alert") {
+            return ClientError::Tls {
+                addr: self.addr.clone(),
+                reason: transport::explain(&reason),
+            };
+        }
         ClientError::Io {
             addr: self.addr.clone(),
-            reason: e.to_string(),
+            reason,
         }
     }
 
@@ -133,6 +141,11 @@ impl Client {
         let ours = self.options.security.protocol;
         let hint = match ours {
             SecurityProtocol::SaslSsl => String::new(),
+            SecurityProtocol::Ssl => {
+                " (is the listener's security protocol SSL? does it require a \
+                                      client certificate: --ssl-cert?)"
+                    .to_string()
+            }
             p => format!(
                 " (is the listener's security protocol {}? see --security-protocol)",
                 p.name()
@@ -204,7 +217,8 @@ impl Client {
         .await
         .map_err(|_| self.protocol(format!("no response within {timeout:?}")))?
         .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+            if matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe) {
                 self.closed()
             } else {
                 self.io(e)

@@ -109,8 +109,26 @@ pub async fn open(
     )
     .await
     .map_err(|_| tls_err(format!("no handshake within {timeout:?}")))?
-    .map_err(|e| tls_err(e.to_string()))?;
+    .map_err(|e| tls_err(explain(&e.to_string())))?;
     Ok(Box::new(stream))
+}
+
+/// A TLS failure with what probably caused it.
+pub fn explain(reason: &str) -> String {
+    let hint = if reason.contains("CertificateRequired") {
+        " (the listener requires a client certificate: --ssl-cert and --ssl-key)"
+    } else if reason.contains("BadCertificate") || reason.contains("UnknownCA") {
+        " (the broker does not accept the client certificate)"
+    } else if reason.contains("UnknownIssuer") {
+        " (is --ssl-ca the CA that signed the broker's certificate?)"
+    } else if reason.contains("not valid for name") {
+        " (--ssl-no-hostname-verification accepts it)"
+    } else if reason.contains("eof") {
+        " (is the listener SSL or SASL_SSL?)"
+    } else {
+        ""
+    };
+    format!("{reason}{hint}")
 }
 
 /// Checks the certificate's chain and signatures as usual, but not that it names the host.

@@ -328,11 +328,15 @@ async fn tls_with_sasl_and_with_a_client_certificate() {
 
     // No client certificate on the SSL listener: refused, in one line.
     let o = gregor(&["topics", "list", &ssl, "--security-protocol=SSL", &ca]);
-    assert_one_line_failure(&o, "gregor: ");
+    assert_one_line_failure(
+        &o,
+        "requires a client certificate: --ssl-cert and --ssl-key",
+    );
     // A broker certificate from a CA we do not trust.
     let mut args = vec!["topics", "list", &sasl_ssl, &other_ca];
     args.extend(sasl);
     assert_one_line_failure(&gregor(&args), "TLS handshake failed");
+    assert_one_line_failure(&gregor(&args), "is --ssl-ca the CA that signed");
     // Plaintext to a TLS port.
     let o = gregor(&["topics", "list", &sasl_ssl]);
     assert_one_line_failure(
