@@ -1,5 +1,5 @@
 //! The `gregor` binary: configuration, logging, then the broker until SIGINT or SIGTERM; or,
-//! with `topics`/`groups` first, an admin command against a running broker (see [`gregor::cli`]).
+//! with `topics`/`groups`/`users`/`health` first, an admin command against a running broker (see [`gregor::cli`]).
 
 use std::process::ExitCode;
 

@@ -1,14 +1,19 @@
-//! A minimal Kafka client for the admin subcommands: one TCP connection, requests encoded
+//! A minimal Kafka client for the admin subcommands: one connection (TCP or TLS:
+//! `transport`), authenticated with SASL when the protocol has it (`sasl`), requests encoded
 //! with kafka-protocol's structs, versions negotiated through ApiVersions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use super::security::Security;
+use super::transport::{self, Stream};
+use crate::config::SecurityProtocol;
 
 /// Largest response frame accepted (a Metadata answer for many topics fits easily).
 const MAX_FRAME: usize = 256 << 20;
@@ -20,6 +25,10 @@ pub enum ClientError {
     Connect { addr: String, reason: String },
     #[error("{addr}: {reason}")]
     Io { addr: String, reason: String },
+    #[error("{addr}: TLS handshake failed: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("{addr}: authentication failed: {reason}")]
+    Auth { addr: String, reason: String },
     #[error("{addr}: {what}")]
     Protocol { addr: String, what: String },
     #[error(
@@ -34,31 +43,40 @@ pub enum ClientError {
     },
 }
 
+/// How to connect: the timeout for the connection and each response, and the security.
+#[derive(Clone)]
+pub struct Options {
+    pub timeout: Duration,
+    pub security: Arc<Security>,
+}
+
+impl Options {
+    pub fn plaintext(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            security: Arc::new(Security::plaintext()),
+        }
+    }
+}
+
 pub struct Client {
     addr: String,
-    stream: TcpStream,
-    timeout: Duration,
+    stream: Box<dyn Stream>,
+    options: Options,
     correlation: i32,
     /// API key → (min, max) the broker offers.
     versions: HashMap<i16, (i16, i16)>,
 }
 
 impl Client {
-    /// Connects to `addr` (HOST:PORT) and learns the broker's API versions.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, ClientError> {
-        let connect_err = |reason: String| ClientError::Connect {
-            addr: addr.to_string(),
-            reason,
-        };
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| connect_err(format!("no answer within {timeout:?}")))?
-            .map_err(|e| connect_err(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+    /// Connects to `addr` (HOST:PORT), shakes hands for TLS, learns the broker's API versions
+    /// and authenticates with SASL, as `options` say.
+    pub async fn connect(addr: &str, options: &Options) -> Result<Client, ClientError> {
+        let stream = transport::open(addr, options.security.tls.as_ref(), options.timeout).await?;
         let mut client = Client {
             addr: addr.to_string(),
             stream,
-            timeout,
+            options: options.clone(),
             correlation: 0,
             versions: HashMap::new(),
         };
@@ -75,11 +93,25 @@ impl Client {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
+        if let Some(sasl) = options.security.sasl.clone() {
+            super::sasl::authenticate(&mut client, &sasl).await?;
+        }
         Ok(client)
     }
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub fn auth_error(&self, reason: String) -> ClientError {
+        ClientError::Auth {
+            addr: self.addr.clone(),
+            reason,
+        }
     }
 
     fn protocol(&self, what: String) -> ClientError {
@@ -90,10 +122,36 @@ impl Client {
     }
 
     fn io(&self, e: std::io::Error) -> ClientError {
+        let reason = e.to_string();
+        // TLS 1.3: the broker refuses a client certificate after the client's handshake.
+        if self.options.security.tls.is_some() && reason.contains("alert") {
+            return ClientError::Tls {
+                addr: self.addr.clone(),
+                reason: transport::explain(&reason),
+            };
+        }
         ClientError::Io {
             addr: self.addr.clone(),
-            reason: e.to_string(),
+            reason,
         }
+    }
+
+    /// The broker hung up: perhaps the listener wants another security protocol.
+    fn closed(&self) -> ClientError {
+        let ours = self.options.security.protocol;
+        let hint = match ours {
+            SecurityProtocol::SaslSsl => String::new(),
+            SecurityProtocol::Ssl => {
+                " (is the listener's security protocol SSL? does it require a \
+                                      client certificate: --ssl-cert?)"
+                    .to_string()
+            }
+            p => format!(
+                " (is the listener's security protocol {}? see --security-protocol)",
+                p.name()
+            ),
+        };
+        self.protocol(format!("the broker closed the connection{hint}"))
     }
 
     /// The highest version of `R` both this client (capped at `cap`) and the broker speak.
@@ -134,17 +192,23 @@ impl Client {
         let len = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&len.to_be_bytes());
 
-        let timeout = self.timeout;
+        let timeout = self.options.timeout;
+        let tls = self.options.security.tls.is_some();
         let frame = tokio::time::timeout(timeout, async {
             self.stream.write_all(&buf).await?;
             let mut len = [0u8; 4];
             self.stream.read_exact(&mut len).await?;
             let len = i32::from_be_bytes(len);
             if len < 0 || len as usize > MAX_FRAME {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("response frame of {len} bytes"),
-                ));
+                // 0x15 0x03: a TLS alert record, the answer of a TLS listener to plaintext.
+                let what = if !tls && len >> 16 == 0x1503 {
+                    "the broker answered with TLS (is the listener SSL or SASL_SSL? see \
+                     --security-protocol)"
+                        .to_string()
+                } else {
+                    format!("response frame of {len} bytes")
+                };
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what));
             }
             let mut frame = vec![0u8; len as usize];
             self.stream.read_exact(&mut frame).await?;
@@ -153,8 +217,9 @@ impl Client {
         .await
         .map_err(|_| self.protocol(format!("no response within {timeout:?}")))?
         .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                self.protocol("the broker closed the connection".into())
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+            if matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe) {
+                self.closed()
             } else {
                 self.io(e)
             }

@@ -2,7 +2,6 @@
 //! asked of its coordinator, in kafka-consumer-groups' table.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use indexmap::IndexMap;
 use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
@@ -14,11 +13,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::topics::topic_name;
-use super::{check, with_message, CliError, Client, Conn};
+use super::{check, with_message, CliError, Client};
 
 pub(super) async fn groups_describe(
     c: &mut Client,
-    conn: &Conn,
     group: &str,
     out: &mut String,
 ) -> Result<(), CliError> {
@@ -60,7 +58,8 @@ pub(super) async fn groups_describe(
     let mut coord = if coord_addr == c.addr() {
         None
     } else {
-        Some(Client::connect(&coord_addr, Duration::from_secs(conn.timeout.max(1))).await?)
+        let options = c.options().clone();
+        Some(Client::connect(&coord_addr, &options).await?)
     };
     let gc = coord.as_mut().unwrap_or(c);
 

@@ -1,5 +1,5 @@
-//! Admin subcommands: `gregor topics create|list|describe|delete` and
-//! `gregor groups list|describe`. They speak the Kafka protocol to any broker (gregor or
+//! Admin subcommands: `gregor topics create|list|describe|delete`,
+//! `gregor groups list|describe` and `gregor users add|delete|list`. They speak the Kafka protocol to any broker (gregor or
 //! Kafka) given by `--bootstrap-server`, so an init container needs nothing but the gregor
 //! image:
 //!
@@ -8,23 +8,32 @@
 //!        --partitions 2 --replication-factor 1 --if-not-exists
 //! ```
 //!
-//! Output follows kafka-topics / kafka-consumer-groups. Errors are one line on stderr
+//! Output follows kafka-topics / kafka-consumer-groups. Every command takes a Kafka client's
+//! security settings (`--security-protocol`, `--sasl-*`, `--ssl-*`, or a properties file
+//! with `--command-config`): TLS and SASL PLAIN / SCRAM. Errors are one line on stderr
 //! (`gregor: ...`) with exit status 1; usage errors exit 2.
 //!
 //! `gregor health` asks a broker's metrics listener (`--metrics-listen`) for GET /health, for
 //! container healthchecks.
 //!
-//! `main.rs` sends here when the first argument is `topics`, `groups` or `health`; every other
+//! `main.rs` sends here when the first argument is `topics`, `groups`, `users` or `health`; every other
 //! command line is the broker's, parsed by [`crate::config`] as before.
 //!
-//! This module holds the command line (clap) and what runs each command; `topics` and
-//! `groups` the requests and output of their subcommands, `client` the Kafka client, `health`
-//! the GET /health probe.
+//! This module holds the command line (clap) and what runs each command; `topics`, `groups`
+//! and `users` the requests and output of their subcommands, `client` the Kafka client
+//! (`transport`: TCP and TLS, `sasl` and `scram`: authentication), `security` and
+//! `properties` the security settings, `health` the GET /health probe.
 
 mod client;
 mod groups;
 mod health;
+mod properties;
+mod sasl;
+mod scram;
+mod security;
 mod topics;
+mod transport;
+mod users;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -34,12 +43,14 @@ use kafka_protocol::messages::ListGroupsRequest;
 use kafka_protocol::protocol::StrBytes;
 
 use groups::groups_describe;
+use security::SecurityArgs;
 use topics::{metadata, topics_create, topics_delete, topics_describe};
+use users::{parse_mechanisms, users_add, users_delete, users_list};
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, Options};
 
 /// The first arguments that select an admin subcommand instead of the broker.
-pub const SUBCOMMANDS: [&str; 3] = ["topics", "groups", "health"];
+pub const SUBCOMMANDS: [&str; 4] = ["topics", "groups", "users", "health"];
 
 /// True when `args` (with the program name first) is an admin command line.
 pub fn is_admin_command(args: &[String]) -> bool {
@@ -68,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Add, delete and list users' SCRAM credentials (like kafka-configs --entity-type users).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Ask a broker's metrics listener (--metrics-listen) whether it is healthy (GET /health);
     /// exit 0 when it answers 200.
     Health {
@@ -89,6 +105,9 @@ struct Conn {
     /// Seconds to wait for the connection and for each response.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+
+    #[command(flatten)]
+    security: SecurityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +175,43 @@ enum GroupsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Set a user's SCRAM credentials from a password (the salted password is computed
+    /// here, as kafka-configs does; the password is not sent).
+    Add {
+        #[command(flatten)]
+        conn: Conn,
+        /// User name.
+        name: String,
+        #[arg(long)]
+        password: String,
+        /// SCRAM-SHA-256, SCRAM-SHA-512 or both.
+        #[arg(long, value_name = "MECHANISM", default_value = "both")]
+        mechanism: String,
+        /// PBKDF2 iterations (4096 to 16384, as Kafka accepts).
+        #[arg(long, value_name = "N", default_value_t = 4096)]
+        iterations: u32,
+    },
+    /// Delete a user's SCRAM credentials (every mechanism it has, unless --mechanism says).
+    Delete {
+        #[command(flatten)]
+        conn: Conn,
+        /// User name.
+        name: String,
+        /// SCRAM-SHA-256, SCRAM-SHA-512 or both.
+        #[arg(long, value_name = "MECHANISM")]
+        mechanism: Option<String>,
+    },
+    /// List users with SCRAM credentials, one a line: NAME, a tab, MECHANISM=iterations=N,...
+    List {
+        #[command(flatten)]
+        conn: Conn,
+        /// Users to show (default: all).
+        names: Vec<String>,
+    },
+}
+
 /// A failure to report: one line, exit status 1.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -196,12 +252,13 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-async fn connect(conn: &Conn) -> Result<Client, ClientError> {
-    Client::connect(
-        &conn.bootstrap_server,
-        Duration::from_secs(conn.timeout.max(1)),
-    )
-    .await
+async fn connect(conn: &Conn) -> Result<Client, CliError> {
+    let security = conn.security.resolve().map_err(CliError::Msg)?;
+    let options = Options {
+        timeout: Duration::from_secs(conn.timeout.max(1)),
+        security: std::sync::Arc::new(security),
+    };
+    Ok(Client::connect(&conn.bootstrap_server, &options).await?)
 }
 
 async fn run(command: Command, out: &mut String) -> Result<(), CliError> {
@@ -281,7 +338,35 @@ async fn run(command: Command, out: &mut String) -> Result<(), CliError> {
             }
             GroupsCommand::Describe { conn, group } => {
                 let mut c = connect(&conn).await?;
-                groups_describe(&mut c, &conn, &group, out).await
+                groups_describe(&mut c, &group, out).await
+            }
+        },
+        Command::Users { command } => match command {
+            UsersCommand::Add {
+                conn,
+                name,
+                password,
+                mechanism,
+                iterations,
+            } => {
+                let mechanisms = parse_mechanisms(&mechanism)
+                    .map_err(|e| CliError::Msg(format!("--mechanism {e}")))?;
+                let mut c = connect(&conn).await?;
+                users_add(&mut c, &name, &password, &mechanisms, iterations, out).await
+            }
+            UsersCommand::Delete {
+                conn,
+                name,
+                mechanism,
+            } => {
+                let mechanisms = parse_mechanisms(mechanism.as_deref().unwrap_or("both"))
+                    .map_err(|e| CliError::Msg(format!("--mechanism {e}")))?;
+                let mut c = connect(&conn).await?;
+                users_delete(&mut c, &name, &mechanisms, mechanism.is_none(), out).await
+            }
+            UsersCommand::List { conn, names } => {
+                let mut c = connect(&conn).await?;
+                users_list(&mut c, &names, out).await
             }
         },
         Command::Health {
@@ -349,6 +434,7 @@ mod tests {
         assert!(is_admin_command(&args(&["gregor", "topics", "list"])));
         assert!(is_admin_command(&args(&["gregor", "groups"])));
         assert!(is_admin_command(&args(&["gregor", "health"])));
+        assert!(is_admin_command(&args(&["gregor", "users", "list"])));
         assert!(!is_admin_command(&args(&["gregor"])));
         assert!(!is_admin_command(&args(&["gregor", "--listen", "topics"])));
         assert!(!is_admin_command(&args(&["gregor", "--print-config"])));
@@ -368,5 +454,22 @@ mod tests {
             "--if-not-exists",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+        let ok = AdminCli::try_parse_from([
+            "gregor",
+            "users",
+            "add",
+            "alice",
+            "--password=secret",
+            "--mechanism=SCRAM-SHA-512",
+            "--security-protocol=SASL_SSL",
+            "--sasl-mechanism=SCRAM-SHA-512",
+            "--sasl-username=admin",
+            "--sasl-password=admin-secret",
+            "--ssl-ca=ca.pem",
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+        // A client certificate needs its key.
+        assert!(AdminCli::try_parse_from(["gregor", "users", "list", "--ssl-cert=c.pem"]).is_err());
+        assert!(AdminCli::try_parse_from(["gregor", "users", "add", "alice"]).is_err());
     }
 }

@@ -45,14 +45,16 @@ impl ScramMechanism {
         Self::ALL.into_iter().find(|m| m.kafka_type() == t)
     }
 
-    fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// H(data): SHA-256 or SHA-512.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
         match self {
             Self::Sha256 => Sha256::digest(data).to_vec(),
             Self::Sha512 => Sha512::digest(data).to_vec(),
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    /// HMAC(key, data) with the mechanism's hash.
+    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             Self::Sha256 => {
                 let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::process::{Command, Output};
 
-fn gregor(args: &[&str]) -> Output {
+pub(crate) fn gregor(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
     for (var, _) in std::env::vars_os() {
         if var.to_string_lossy().starts_with("GREGOR_") {
@@ -16,11 +16,11 @@ fn gregor(args: &[&str]) -> Output {
     cmd.args(args).output().expect("gregor runs")
 }
 
-fn out(o: &Output) -> String {
+pub(crate) fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn err(o: &Output) -> String {
+pub(crate) fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

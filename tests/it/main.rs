@@ -9,6 +9,7 @@ mod common;
 mod acl;
 mod admin;
 mod admin_cli;
+mod admin_cli_security;
 mod admin_limits;
 mod blocking;
 mod cli;
