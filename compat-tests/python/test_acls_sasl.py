@@ -175,17 +175,17 @@ def test_secured_broker_configs(broker, acl_secured):
     bob, without DESCRIBE_CONFIGS on the cluster, is refused."""
     from confluent_kafka.admin import ConfigResource
     res = ConfigResource(ConfigResource.Type.BROKER, _node_id(acl_secured))
-    configs = AdminClient(acl_secured.ck("SASL_SSL", user="alice")).describe_configs([res])[res].result(
-        timeout=TIMEOUT)
+    admin = AdminClient(acl_secured.ck("SASL_SSL", user="alice"))  # kept alive for its futures
+    configs = admin.describe_configs([res])[res].result(timeout=TIMEOUT)
     mechanisms = set(configs["sasl.enabled.mechanisms"].value.split(","))
     assert mechanisms == {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}, mechanisms
     protocols = dict(e.split(":") for e in configs["listener.security.protocol.map"].value.split(","))
     for listener in ("SASL_PLAINTEXT", "SASL_SSL", "SSL"):
         assert protocols.get(listener) == listener, protocols
     assert configs["authorizer.class.name"].value, "an authorizer is configured"
+    bob = AdminClient(acl_secured.ck("SASL_SSL", user="bob"))
     with pytest.raises(Exception) as refused:
-        AdminClient(acl_secured.ck("SASL_SSL", user="bob")).describe_configs([res])[res].result(
-            timeout=TIMEOUT)
+        bob.describe_configs([res])[res].result(timeout=TIMEOUT)
     assert "CLUSTER_AUTHORIZATION_FAILED" in str(refused.value) or "uthoriz" in str(refused.value), refused.value
 
 
