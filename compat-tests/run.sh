@@ -15,9 +15,11 @@
 #   COMPAT_ONLY=EXPR      pytest -k expression, e.g. COMPAT_ONLY='roundtrip and gzip'
 #   COMPAT_KAFKA_VERSION  the reference Kafka and the Java client's kafka-clients (default:
 #                         kafka.version in kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous one)
-#   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (39092)  COMPAT_CACHE_DIR (~/.cache/gregor)
+#   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (24092)  COMPAT_CACHE_DIR (~/.cache/gregor)
 #   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
 #                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
+#   COMPAT_SERIAL=1       one pytest for both brokers (default: one per broker, side by side,
+#                         their output printed in turn and one matrix merged from both)
 #   extra arguments are passed to pytest (e.g. -x, -v)
 set -euo pipefail
 
@@ -28,7 +30,7 @@ export COMPAT_CACHE_DIR="$CACHE"
 RESULTS="$HERE/results"
 GREGOR_PORT_="${COMPAT_GREGOR_PORT:-19092}"
 GREGOR_METRICS_PORT_="${COMPAT_GREGOR_METRICS_PORT:-$((GREGOR_PORT_ + 1))}"
-KAFKA_PORT_="${COMPAT_KAFKA_PORT:-39092}"
+KAFKA_PORT_="${COMPAT_KAFKA_PORT:-24092}"
 SKIP_KAFKA="${COMPAT_SKIP_KAFKA:-0}"
 SKIP_GREGOR="${COMPAT_SKIP_GREGOR:-0}"
 mkdir -p "$RESULTS" "$CACHE"
@@ -146,11 +148,41 @@ export COMPAT_BROKERS
 COMPAT_BROKERS="$(IFS=,; echo "${BROKERS[*]}")"
 export COMPAT_MATRIX="$RESULTS/matrix.md"
 export PYTHONDONTWRITEBYTECODE=1
-say "pytest against $COMPAT_BROKERS${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}"
 args=(-p no:cacheprovider)
 [ -n "${COMPAT_ONLY:-}" ] && args+=(-k "$COMPAT_ONLY")
-set +e
-(cd "$HERE/python" && "$VENV/bin/python" -m pytest "${args[@]}" "$@")
-status=$?
-set -e
+if [ ${#BROKERS[@]} -lt 2 ] || [ "${COMPAT_SERIAL:-0}" = 1 ]; then
+  say "pytest against $COMPAT_BROKERS${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}"
+  set +e
+  (cd "$HERE/python" && "$VENV/bin/python" -m pytest "${args[@]}" "$@")
+  status=$?
+  set -e
+  exit $status
+fi
+
+# One pytest per broker, side by side: the scenarios mostly wait on the brokers and clients
+# (the two cores idle about half the time), and every broker a scenario starts has ports and
+# state per broker kind. Builds the two share (Java, npm) take a lock. Each half's output is
+# printed after both end; the matrix of both is merged from their JSON results.
+pids=() names=()
+for b in "${BROKERS[@]}"; do
+  name="${b%%=*}"
+  say "pytest against $b${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}, output in $RESULTS/pytest-$name.log"
+  rm -f "$RESULTS/results-$name.json"
+  (cd "$HERE/python" && COMPAT_BROKERS="$b" COMPAT_MATRIX="$RESULTS/matrix-$name.md" \
+     COMPAT_RESULTS_JSON="$RESULTS/results-$name.json" \
+     exec "$VENV/bin/python" -m pytest "${args[@]}" "$@") >"$RESULTS/pytest-$name.log" 2>&1 &
+  pids+=($!) names+=("$name")
+done
+status=0 jsons=() empty=0
+for i in "${!pids[@]}"; do
+  s=0; wait "${pids[$i]}" || s=$?
+  say "pytest against ${names[$i]}: exit $s"
+  cat "$RESULTS/pytest-${names[$i]}.log"
+  # 5: nothing collected there (COMPAT_ONLY picked only the other broker's scenarios).
+  if [ "$s" -eq 5 ]; then empty=$((empty + 1)); continue; fi
+  [ "$s" -eq 0 ] || status=$s
+  jsons+=("$RESULTS/results-${names[$i]}.json")
+done
+[ "$empty" -lt ${#pids[@]} ] || exit 5
+(cd "$HERE/python" && "$VENV/bin/python" matrix.py "${jsons[@]}") || status=1
 exit $status

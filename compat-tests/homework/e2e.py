@@ -759,8 +759,8 @@ def main() -> int:
     ap.add_argument("--gregor-port", type=int, default=19692)
     ap.add_argument("--gregor-metrics-port", type=int, default=0, help="gregor's --metrics-listen port "
                     "(default: --gregor-port + 1)")
-    ap.add_argument("--kafka-port", type=int, default=39692)
-    ap.add_argument("--kafka-controller-port", type=int, default=39693)
+    ap.add_argument("--kafka-port", type=int, default=24692)
+    ap.add_argument("--kafka-controller-port", type=int, default=24693)
     ap.add_argument("--kafka-state", default="/tmp/homework-kafka")
     ap.add_argument("--secured-port", type=int, default=19720,
                     help="first of the secured brokers' ports (gregor 5 from here, Kafka 5 from here + 10)")

@@ -12,7 +12,7 @@
 # from every process this starts):
 #   COMPAT_GREGOR_BIN      gregor binary (default $CARGO_TARGET_DIR/debug/gregor, built if missing)
 #   COMPAT_SKIP_KAFKA=1 / COMPAT_SKIP_GREGOR=1
-#   HOMEWORK_GREGOR_PORT (19692)  HOMEWORK_KAFKA_PORT (39692)  HOMEWORK_KAFKA_CONTROLLER_PORT (39693)
+#   HOMEWORK_GREGOR_PORT (19692)  HOMEWORK_KAFKA_PORT (24692)  HOMEWORK_KAFKA_CONTROLLER_PORT (24693)
 #   HOMEWORK_GREGOR_METRICS_PORT (HOMEWORK_GREGOR_PORT + 1): gregor's --metrics-listen
 #   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port)
 #   HOMEWORK_SECURED=0: skip the SASL_SSL runs; HOMEWORK_SECURED_PORT (19720): their first port
@@ -66,9 +66,9 @@ say "building loms and notifier (go build, pinned go.sum) into $BINDIR"
 
 say "homework end to end against: ${brokers[*]} (build/install took $(( $(date +%s) - t0 )) s)"
 args=(--bindir "$BINDIR" --brokers "$(IFS=,; echo "${brokers[*]}")"
-      --gregor-port "${HOMEWORK_GREGOR_PORT:-19692}" --kafka-port "${HOMEWORK_KAFKA_PORT:-39692}"
+      --gregor-port "${HOMEWORK_GREGOR_PORT:-19692}" --kafka-port "${HOMEWORK_KAFKA_PORT:-24692}"
       --gregor-metrics-port "${HOMEWORK_GREGOR_METRICS_PORT:-$(( ${HOMEWORK_GREGOR_PORT:-19692} + 1 ))}"
-      --kafka-controller-port "${HOMEWORK_KAFKA_CONTROLLER_PORT:-39693}"
+      --kafka-controller-port "${HOMEWORK_KAFKA_CONTROLLER_PORT:-24693}"
       --kafka-state "${HOMEWORK_KAFKA_STATE:-/tmp/homework-kafka}" --pg-port "${HOMEWORK_PG_PORT:-0}"
       --secured-port "${HOMEWORK_SECURED_PORT:-19720}")
 [ "$SKIP_GREGOR" != 1 ] && args+=(--gregor-bin "$BIN")

@@ -21,8 +21,8 @@
 #                                 e.g. COMPAT_KAFKA_VERSION=4.3.1 for the previous reference.
 #                                 The same variable picks compat-tests/java's kafka-clients
 #                                 and bench's kafka-tools.
-#   COMPAT_KAFKA_PORT             client listener (default 39092), on 127.0.0.1
-#   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 39093)
+#   COMPAT_KAFKA_PORT             client listener (default 24092), on 127.0.0.1
+#   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 24093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
 #   COMPAT_KAFKA_HEAP             JVM heap (default 512m)
 #   COMPAT_KAFKA_EXTRA_CONFIG     lines appended to server.properties (e.g. an authorizer)
@@ -32,8 +32,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${COMPAT_CACHE_DIR:-$HOME/.cache/gregor}"
 VERSION="${COMPAT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")}"
 LIBS="$CACHE/kafka-$VERSION/libs"
-PORT="${COMPAT_KAFKA_PORT:-39092}"
-CPORT="${COMPAT_KAFKA_CONTROLLER_PORT:-39093}"
+PORT="${COMPAT_KAFKA_PORT:-24092}"
+CPORT="${COMPAT_KAFKA_CONTROLLER_PORT:-24093}"
 STATE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
 HEAP="${COMPAT_KAFKA_HEAP:-512m}"
 PIDFILE="$STATE/kafka.pid"

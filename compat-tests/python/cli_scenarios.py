@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -35,7 +36,15 @@ def tree_digest(root: Path, files: list[str], dirs: list[str]) -> str:
 def build(cmd: list[str], cwd: Path, stamp: Path, digest: str, what: str,
           outputs: Sequence[Path] = (), timeout: float = 170) -> None:
     """Runs a build command unless `stamp` holds `digest` (written after a successful build)
-    and every path in `outputs` exists."""
+    and every path in `outputs` exists. Holds a lock beside the stamp meanwhile: run.sh runs a
+    pytest per broker side by side, and the second waits for the first's build."""
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    with open(stamp.with_name(stamp.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build(cmd, cwd, stamp, digest, what, outputs, timeout)
+
+
+def _build(cmd, cwd, stamp, digest, what, outputs, timeout) -> None:
     if stamp.exists() and stamp.read_text().strip() == digest and all(p.exists() for p in outputs):
         return
     try:

@@ -44,11 +44,11 @@ class Broker:
 
 
 def brokers_from_env() -> list[Broker]:
-    """COMPAT_BROKERS="gregor=127.0.0.1:19092,kafka=127.0.0.1:39092"."""
+    """COMPAT_BROKERS="gregor=127.0.0.1:19092,kafka=127.0.0.1:24092"."""
     raw = os.environ.get("COMPAT_BROKERS", "").strip()
     if not raw:
         raise RuntimeError(
-            "set COMPAT_BROKERS, e.g. COMPAT_BROKERS=gregor=127.0.0.1:19092,kafka=127.0.0.1:39092 "
+            "set COMPAT_BROKERS, e.g. COMPAT_BROKERS=gregor=127.0.0.1:19092,kafka=127.0.0.1:24092 "
             "(compat-tests/run.sh does this and starts the brokers)"
         )
     out = []

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import matrix  # noqa: E402
 from compat import Broker, brokers_from_env  # noqa: E402
 
 MATRIX_PATH = Path(os.environ.get("COMPAT_MATRIX",
                                   Path(__file__).resolve().parent.parent / "results" / "matrix.md"))
+# run.sh's side-by-side halves also leave their results here, for the merged matrix.
+RESULTS_JSON = os.environ.get("COMPAT_RESULTS_JSON", "")
 
 _results: "OrderedDict[tuple[str, str], dict[str, str]]" = OrderedDict()
 _broker_names: list[str] = []
@@ -112,68 +115,18 @@ def pytest_runtest_makereport(item, call):
         cell[broker.name] = "ERROR"
 
 
-def _verdicts():
-    """(gregor bugs, bad scenarios): rows failing on gregor while kafka passes them, and rows
-    failing on the reference Kafka (the scenario itself is wrong)."""
-    bad = ("FAIL", "ERROR")
-    gregor_bugs, bad_scenarios = [], []
-    for row, cells in _results.items():
-        if cells.get("kafka") in bad:
-            bad_scenarios.append(row)
-        for name, outcome in cells.items():
-            if name != "kafka" and outcome in bad and cells.get("kafka") not in bad:
-                gregor_bugs.append((row, name, "passes on kafka" if cells.get("kafka") == "pass"
-                                    else "kafka not run"))
-    return gregor_bugs, bad_scenarios
-
-
-def _matrix_lines() -> list[str]:
-    names = _broker_names
-    header = ["scenario", "client"] + names
-    rows = [[s, c] + [cells.get(n, "") for n in names] for (s, c), cells in _results.items()]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-
-    def fmt(r):
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |"
-
-    lines = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [fmt(r) for r in rows]
-    totals = []
-    for n in names:
-        vals = [cells.get(n) for cells in _results.values()]
-        extra = "".join(f", {vals.count(k)} {k}" for k in ("xfail", "XPASS", "skip") if vals.count(k))
-        totals.append(f"{n}: {vals.count('pass')} pass, "
-                      f"{vals.count('FAIL') + vals.count('ERROR')} fail{extra}")
-    lines += ["", "totals — " + "; ".join(totals)]
-    gaps = [(row, n, v) for row, cells in _results.items() for n, v in cells.items()
-            if v in ("xfail", "XPASS")]
-    if gaps:
-        lines += ["", "known gaps (expected failures, do not fail the run; XPASS = now works, "
-                      "remove the known_gap marker):"]
-        lines += [f"- {s} / {c} on {n}: {v}" for (s, c), n, v in gaps]
-    gregor_bugs, bad_scenarios = _verdicts()
-    if gregor_bugs:
-        lines += ["", "broker failures (gregor bugs when kafka passes):"]
-        lines += [f"- {s} / {c} on {b} ({why})" for (s, c), b, why in gregor_bugs]
-    if bad_scenarios:
-        lines += ["", "failing on the reference kafka (bad scenario or environment):"]
-        lines += [f"- {s} / {c}" for s, c in bad_scenarios]
-    return lines
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _results:
         return
-    lines = _matrix_lines()
+    lines = matrix.matrix_lines(_results, _broker_names)
     terminalreporter.section("compatibility matrix (client × scenario × broker)")
     for line in lines:
         terminalreporter.write_line(line)
+    brokers = [f"{b.name}={b.address}" for b in config._compat_brokers]
     try:
-        MATRIX_PATH.parent.mkdir(parents=True, exist_ok=True)
-        MATRIX_PATH.write_text(
-            "# gregor compatibility matrix\n\n"
-            f"brokers: {', '.join(f'{b.name}={b.address}' for b in config._compat_brokers)}\n\n"
-            + "\n".join(lines) + "\n")
+        if RESULTS_JSON:
+            matrix.dump(Path(RESULTS_JSON), _results, brokers)
+        matrix.write(MATRIX_PATH, brokers, lines)
         terminalreporter.write_line(f"matrix written to {MATRIX_PATH}")
     except OSError as e:
         terminalreporter.write_line(f"could not write {MATRIX_PATH}: {e}")

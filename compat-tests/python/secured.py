@@ -64,7 +64,7 @@ def _start(name, port_offset, broker, gregor_args, kafka_props):
     if broker.name == "gregor":
         base = int(os.environ.get("COMPAT_GREGOR_PORT", "19092")) + port_offset
     else:
-        base = int(os.environ.get("COMPAT_KAFKA_PORT", "39092")) + port_offset
+        base = int(os.environ.get("COMPAT_KAFKA_PORT", "24092")) + port_offset
     ports = {"SASL_PLAINTEXT": base, "SASL_SSL": base + 1, "SSL": base + 2,
              "CONTROLLER": base + 3, "INTERNAL": base + 4}
     for p in ports.values():

@@ -6,7 +6,7 @@ partition from the beginning to the end and get exactly the valid records produc
 the attempts — no stall, no error.
 
 Run as a script to print what a broker answers for every case:
-    python test_hostile_produce.py 127.0.0.1:39092
+    python test_hostile_produce.py 127.0.0.1:24092
 """
 
 from __future__ import annotations
@@ -431,7 +431,7 @@ def test_hostile_produce_leaves_partition_readable(request, broker, client):
 
 if __name__ == "__main__":
     # Probe: print what a broker answers for every case (creates one topic).
-    target = Broker("probe", sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:39092")
+    target = Broker("probe", sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:24092")
     topic = create_topic(target, unique_topic("hostile.probe"), 1)
     compacted = create_topic(target, unique_topic("hostile.probe.c"), 1, {"cleanup.policy": "compact"})
     for name, (data, _, _gap) in sorted(CASES.items()):

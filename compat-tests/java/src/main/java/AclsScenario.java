@@ -188,7 +188,13 @@ final class AclsScenario {
                 topicAcls.stream().map(AclBinding::toFilter).toList(),
                 others.stream().map(AclBinding::toFilter).toList()).stream().flatMap(List::stream).toList()).all());
         Check.eq("bindings removed", topicAcls.size() + others.size(), removed.size());
+        // Kafka's describeAcls reads the broker's view, which follows the controller's
+        // metadata log a moment after deleteAcls answers: look again for a few seconds.
         Collection<AclBinding> left = Compat.get(admin.describeAcls(mine).values());
+        for (int i = 0; i < 50 && left.stream().anyMatch(b -> b.pattern().name().contains(c.suffix)); i++) {
+            Thread.sleep(200);
+            left = Compat.get(admin.describeAcls(mine).values());
+        }
         Check.that(left.stream().noneMatch(b -> b.pattern().name().contains(c.suffix)),
                 "no binding of this run is left: %s", left);
         Compat.get(admin.deleteTopics(List.of(denied, mixed, readable, prefix + "secret.x", creatable + "one")).all());
