@@ -184,3 +184,72 @@ async fn altered_scram_credentials_take_effect() {
     metadata_works(&mut c).await;
     b.shutdown().await;
 }
+
+/// KIP-368 with connections_max_reauth_ms: the session lifetime told on authentication,
+/// re-authentication on the same connection (same mechanism and principal), a request after
+/// the session's end closing the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_and_re_authenticate() {
+    let c = gregor::config::Config {
+        listen: vec!["SASL_PLAINTEXT://127.0.0.1:0".into()],
+        user: vec!["alice:alice-secret".into(), "bob:bob-secret".into()],
+        connections_max_reauth_ms: 1500,
+        ..config(None)
+    };
+    let b = gregor::server::start(c).await.expect("broker starts");
+    let login = async |c: &mut Client, user: &str| {
+        assert_eq!(handshake(c, "PLAIN").await, 0);
+        let token = format!("\0{user}\0{user}-secret");
+        c.call(
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            1,
+        )
+        .await
+    };
+    let mut c = sasl_client(&b).await;
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    // Re-authentication may start at once (as in Kafka), but the next one not sooner than a
+    // second after it: then SaslHandshake is an ordinary request.
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    assert_eq!(handshake(&mut c, "PLAIN").await, 34);
+    // Re-authentication after a second: the same user again, a fresh lifetime.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    metadata_works(&mut c).await;
+    // Past the session's end, anything but a re-authentication closes the connection.
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    c.send(&MetadataRequest::default().with_topics(None), 1)
+        .await;
+    assert!(c.read_frame().await.is_none(), "answered after expiry");
+    // Another principal on re-authentication: refused and closed.
+    let mut c = sasl_client(&b).await;
+    assert_eq!(login(&mut c, "alice").await.error_code, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = login(&mut c, "bob").await;
+    assert_eq!(r.error_code, 58);
+    assert!(r
+        .error_message
+        .unwrap()
+        .contains("Cannot change principals"));
+    assert!(c.read_frame().await.is_none());
+    // Another mechanism on re-authentication: the handshake is answered, then closed.
+    let mut c = sasl_client(&b).await;
+    assert_eq!(login(&mut c, "alice").await.error_code, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-512").await, 0);
+    c.send(
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"n,,n=alice,r=x")),
+        1,
+    )
+    .await;
+    assert!(c.read_frame().await.is_none());
+    let m = &b.services.metrics.connections;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&m.reauthentications), 2);
+    assert_eq!(load(&m.reauthentication_failures), 2);
+    assert_eq!(load(&m.expired_sessions), 1);
+    b.shutdown().await;
+}
