@@ -8,6 +8,7 @@ issuer and audience). Clients hand their token over with confluent-kafka's oauth
 |---|---|
 | oauth_roundtrip[listener] | confluent-kafka produces 20 records and reads them back with a good token (SASL_PLAINTEXT, SASL_SSL) |
 | oauth_bad_token[kind] | expired, not yet valid, wrong issuer, wrong audience, bad signature, unknown kid, alg none, no sub: librdkafka reports an authentication error; a good token still works |
+| oauth_java | the Java client's own produce_consume scenario over SASL_SSL with OAUTHBEARER, its token read from a file (sasl.oauthbearer.token.endpoint.url=file:..., OAuthBearerLoginCallbackHandler) |
 | oauth_wire | raw protocol: a good token → error 0; a bad one → the challenge {"status":"invalid_token"}, the client's ^A → SASL_AUTHENTICATION_FAILED (58) with that message, closed; a malformed message → 58, closed |
 """
 
@@ -30,8 +31,10 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from compat import TIMEOUT, wait_for
+from cli_scenarios import run_scenario
+from compat import TIMEOUT
 from secured import make_fixture
+from test_java import JAVA_DIR, java_compat  # noqa: F401 - the fixture
 from test_security_authn import create, frame, handshake, kstr, recv_frame
 
 pytestmark = pytest.mark.timeout(300)
@@ -236,3 +239,23 @@ def test_oauth_wire(broker, oauth):
         assert error == 58 and "OAUTHBEARER" in message
         assert recv_frame(s) is None, "still open after a failed authentication"
     AdminClient(oauth.ck("SASL_PLAINTEXT")).list_topics(timeout=TIMEOUT)
+
+
+@pytest.mark.client("java")
+def test_oauth_java(broker, oauth, java_compat, tmp_path, monkeypatch):
+    jwt_file = tmp_path / "token.jwt"
+    jwt_file.write_text(token(lifetime=600))
+    props = tmp_path / "client.properties"
+    props.write_text("\n".join([
+        "security.protocol=SASL_SSL", "sasl.mechanism=OAUTHBEARER",
+        "ssl.truststore.type=PEM", f"ssl.truststore.location={oauth.certs.ca}",
+        "sasl.login.callback.handler.class="
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+        f"sasl.oauthbearer.token.endpoint.url={jwt_file.as_uri()}",
+        "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;",
+    ]) + "\n")
+    monkeypatch.setenv("COMPAT_CLIENT_PROPERTIES", str(props))
+    # The Java client, like the broker, reads an OAuth file only when the JVM allows it.
+    program = [java_compat[0], f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={jwt_file.as_uri()}",
+               f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.files={jwt_file}", *java_compat[1:]]
+    run_scenario(program, "java", "produce_consume:none", oauth.broker("SASL_SSL"), JAVA_DIR)
