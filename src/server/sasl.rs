@@ -302,9 +302,12 @@ impl Authenticator {
                         );
                     }
                 }
-                let lifetime_ms = self.session_lifetime_ms(credential_expiry_ms);
-                let expires =
-                    lifetime_ms.map(|ms| Instant::now() + Duration::from_millis(ms.max(0) as u64));
+                let lifetime_ms = session_lifetime_ms(
+                    self.services.config.connections_max_reauth_ms,
+                    credential_expiry_ms,
+                    crate::clock::now_ms(),
+                );
+                let expires = lifetime_ms.and_then(|ms| session_end(Instant::now(), ms));
                 match reply(bytes, None, lifetime_ms.unwrap_or(0)) {
                     Ok(r) => Step::Done(
                         Authenticated {
@@ -322,21 +325,6 @@ impl Authenticator {
                 let answer = request.and_then(|_| reply(Vec::new(), Some(&message), 0).ok());
                 Step::Fail(answer, format!("SASL authentication failed: {why}"))
             }
-        }
-    }
-
-    /// Kafka's `calcCompletionTimesAndReturnSessionLifetimeMs`: with neither a
-    /// connections_max_reauth_ms nor a credential expiry, no session lifetime; else the least
-    /// of them (the credential's remaining life, at least 0).
-    fn session_lifetime_ms(&self, credential_expiry_ms: Option<i64>) -> Option<i64> {
-        let max = self.services.config.connections_max_reauth_ms;
-        let max = (max > 0).then(|| max.min(i64::MAX as u64) as i64);
-        let remaining = credential_expiry_ms.map(|e| (e - crate::clock::now_ms()).max(0));
-        match (max, remaining) {
-            (None, None) => None,
-            (Some(m), None) => Some(m),
-            (None, Some(r)) => Some(r),
-            (Some(m), Some(r)) => Some(m.min(r)),
         }
     }
 
@@ -477,4 +465,59 @@ fn server_nonce() -> String {
         .into_iter()
         .map(|b| CHARS[(b & 63) as usize] as char)
         .collect()
+}
+
+/// Kafka's `calcCompletionTimesAndReturnSessionLifetimeMs`: with neither a
+/// connections_max_reauth_ms nor a credential expiry, no session lifetime; else the least of
+/// them (the credential's remaining life at `now_ms`, at least 0).
+fn session_lifetime_ms(
+    max_reauth_ms: u64,
+    credential_expiry_ms: Option<i64>,
+    now_ms: i64,
+) -> Option<i64> {
+    let max = (max_reauth_ms > 0).then(|| max_reauth_ms.min(i64::MAX as u64) as i64);
+    let remaining = credential_expiry_ms.map(|e| e.saturating_sub(now_ms).max(0));
+    match (max, remaining) {
+        (None, None) => None,
+        (Some(m), None) => Some(m),
+        (None, Some(r)) => Some(r),
+        (Some(m), Some(r)) => Some(m.min(r)),
+    }
+}
+
+/// When a session of `lifetime_ms` from `now` ends; None (never) past what an Instant holds
+/// (a token's exp can be anything).
+fn session_end(now: Instant, lifetime_ms: i64) -> Option<Instant> {
+    now.checked_add(Duration::from_millis(lifetime_ms.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_lifetimes_as_kafka_computes_them() {
+        let now = 1_000_000;
+        assert_eq!(session_lifetime_ms(0, None, now), None);
+        assert_eq!(session_lifetime_ms(3000, None, now), Some(3000));
+        assert_eq!(
+            session_lifetime_ms(0, Some(now + 60_000), now),
+            Some(60_000)
+        );
+        assert_eq!(
+            session_lifetime_ms(3000, Some(now + 60_000), now),
+            Some(3000)
+        );
+        assert_eq!(session_lifetime_ms(3000, Some(now + 1000), now), Some(1000));
+        assert_eq!(session_lifetime_ms(3000, Some(now - 5), now), Some(0));
+        assert_eq!(
+            session_lifetime_ms(u64::MAX, Some(i64::MAX), i64::MIN),
+            Some(i64::MAX)
+        );
+        let t = Instant::now();
+        assert_eq!(session_end(t, 1500), Some(t + Duration::from_millis(1500)));
+        assert_eq!(session_end(t, -1), Some(t));
+        // Whatever a token's exp says, no overflow (None: past what an Instant holds).
+        assert!(session_end(t, i64::MAX).is_none_or(|end| end > t));
+    }
 }

@@ -112,6 +112,20 @@ fn expiry_and_not_before_with_clock_skew() {
         c.insert("exp".into(), json!("soon"));
     });
     assert!(check(&rs256(&c)).is_err());
+    // Numbers at the edges neither panic nor overflow.
+    for exp in [
+        json!(1e300),
+        json!(i64::MAX),
+        json!(u64::MAX),
+        json!(-1e300),
+    ] {
+        let c = with(|c| {
+            c.insert("exp".into(), exp.clone());
+        });
+        if let Ok(t) = check(&rs256(&c)) {
+            assert!(t.expires_ms > NOW_MS, "{exp}");
+        }
+    }
 }
 
 #[test]
