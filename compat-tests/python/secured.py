@@ -11,8 +11,9 @@ and TLS certificates made by the test with openssl (a CA, the server's certifica
 127.0.0.1/localhost, a client certificate, and a client certificate from another CA that the
 brokers do not trust). Kafka also has a PLAINTEXT listener for its own (inter-broker) use.
 
-Reuse: `make_fixture(name, port_offset, gregor_args=[...], kafka_props={...})` builds another
-session fixture with extra broker flags/properties (e.g. an authorizer) on ports of its own;
+Reuse: `make_fixture(name, port_offset, gregor_args=[...], kafka_props={...},
+kafka_jvm_options=[...])` builds another session fixture with extra broker flags/properties
+(e.g. an authorizer) and JVM options (-D system properties) on ports of its own;
 the module's `secured` fixture is `make_fixture("secured", 20)`. A test asks for `broker`
 (which broker kind, so the results land in the matrix) and the fixture:
 
@@ -57,7 +58,7 @@ def _ready(b: SecuredBroker):
 _running: dict = {}
 
 
-def _start(name, port_offset, broker, gregor_args, kafka_props):
+def _start(name, port_offset, broker, gregor_args, kafka_props, kafka_jvm_options=None):
     """Start the secured broker of `broker`'s kind: (SecuredBroker, stop function)."""
     state = Path(tempfile.mkdtemp(prefix=f"gregor-compat-{name}-{broker.name}."))
     certs = make_certs(state / "certs")
@@ -72,7 +73,7 @@ def _start(name, port_offset, broker, gregor_args, kafka_props):
     if broker.name == "gregor":
         b = start_gregor(ports, certs, state, list(gregor_args or []))
     else:
-        b = start_kafka(ports, certs, state, dict(kafka_props or {}))
+        b = start_kafka(ports, certs, state, dict(kafka_props or {}), list(kafka_jvm_options or []))
 
     def stop():
         b.stop()
@@ -92,7 +93,7 @@ def _start(name, port_offset, broker, gregor_args, kafka_props):
 
 
 def make_fixture(name: str, port_offset: int, gregor_args: list[str] | None = None,
-                 kafka_props: dict | None = None):
+                 kafka_props: dict | None = None, kafka_jvm_options: list[str] | None = None):
     """A session fixture `name` yielding the SecuredBroker of the test's `broker` kind, started
     once per session with the extra flags/properties, on ports at `port_offset`."""
 
@@ -102,7 +103,8 @@ def make_fixture(name: str, port_offset: int, gregor_args: list[str] | None = No
         # they share one running broker, stopped when the last of them is done with it.
         key = (name, broker.name)
         if key not in _running:
-            _running[key] = [_start(name, port_offset, broker, gregor_args, kafka_props), 0]
+            _running[key] = [_start(name, port_offset, broker, gregor_args, kafka_props,
+                                    kafka_jvm_options), 0]
         _running[key][1] += 1
         try:
             yield _running[key][0][0]

@@ -223,7 +223,8 @@ def start_gregor(ports: dict, certs: Certs, state: Path, extra_args: list[str]) 
     return b
 
 
-def start_kafka(ports: dict, certs: Certs, state: Path, extra_props: dict) -> SecuredBroker:
+def start_kafka(ports: dict, certs: Certs, state: Path, extra_props: dict,
+                jvm_options: list[str] | None = None) -> SecuredBroker:
     libs = subprocess.run([str(COMPAT_DIR / "kafka" / "reference-kafka.sh"), "libs"],
                           capture_output=True, text=True, check=True).stdout.strip()
     cport, iport = ports["CONTROLLER"], ports["INTERNAL"]
@@ -284,7 +285,8 @@ def start_kafka(ports: dict, certs: Certs, state: Path, extra_props: dict) -> Se
     assert fmt.returncode == 0, f"kafka-storage format: {fmt.stdout}{fmt.stderr}"
     log = state / "stdout.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*java, "-Xms384m", "-Xmx384m", "-XX:+UseG1GC", "kafka.Kafka",
+        proc = subprocess.Popen([*java, *(jvm_options or []), "-Xms384m", "-Xmx384m", "-XX:+UseG1GC",
+                                 "kafka.Kafka",
                                  str(state / "server.properties")],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -1,7 +1,8 @@
 //! SaslHandshake (17). On a SASL listener the connection's authenticator
 //! (server/sasl.rs) answers it before authentication; a request that reaches this handler
-//! came on a listener without SASL or after authentication, and Kafka answers it
-//! ILLEGAL_SASL_STATE (no re-authentication: connections.max.reauth.ms is 0).
+//! came on a listener without SASL, or after authentication on a connection whose session
+//! has no end or began re-authenticating less than a second ago (server/connection.rs
+//! starts a KIP-368 re-authentication otherwise), and Kafka answers it ILLEGAL_SASL_STATE.
 
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 use kafka_protocol::ResponseError;

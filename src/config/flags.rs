@@ -303,7 +303,8 @@ pub(super) struct Cli {
     ssl_client_ca: Option<PathBuf>,
 
     /// SASL mechanisms that SASL listeners offer (Kafka's sasl.enabled.mechanisms),
-    /// comma-separated. Default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512.
+    /// comma-separated, of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (which needs
+    /// --oauth-jwks). Default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512.
     #[arg(long, value_name = "MECHANISMS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     sasl_mechanisms: Vec<String>,
@@ -316,4 +317,65 @@ pub(super) struct Cli {
     #[arg(long, value_name = "NAME:PASSWORD")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user: Vec<String>,
+
+    /// OAUTHBEARER: a JWKS file (RFC 7517, as an identity provider publishes at its jwks_uri)
+    /// with the public keys that sign the tokens (RS256/384/512, PS256/384/512, ES256, ES384,
+    /// EdDSA); chosen by the token's kid. Reloaded on SIGHUP. Kafka's
+    /// sasl.oauthbearer.jwks.endpoint.url with a file: URL.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth_jwks: Option<PathBuf>,
+
+    /// OAUTHBEARER: the issuer (iss claim) every token must name exactly (Kafka's
+    /// sasl.oauthbearer.expected.issuer). Needed unless --oauth-allow-unverified-issuer.
+    #[arg(long, value_name = "ISSUER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth_expected_issuer: Option<String>,
+
+    /// OAUTHBEARER: an audience identifying this cluster; a token's aud claim must hold one
+    /// of them (Kafka's sasl.oauthbearer.expected.audience); repeatable or comma-separated.
+    /// Needed unless --oauth-allow-unverified-audience.
+    #[arg(long, value_name = "AUDIENCE", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    oauth_expected_audience: Vec<String>,
+
+    /// OAUTHBEARER without --oauth-expected-issuer: accept tokens of any issuer (Kafka's
+    /// sasl.oauthbearer.allow.unverified.issuer). Default: false.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    oauth_allow_unverified_issuer: bool,
+
+    /// OAUTHBEARER without --oauth-expected-audience: accept tokens for any audience
+    /// (Kafka's sasl.oauthbearer.allow.unverified.audience). Default: false.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    oauth_allow_unverified_audience: bool,
+
+    /// OAUTHBEARER: how far the identity provider's clock may be from the broker's when
+    /// checking exp and nbf (Kafka's sasl.oauthbearer.clock.skew.seconds). Default: 30.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth_clock_skew_seconds: Option<u64>,
+
+    /// OAUTHBEARER: the claim that names the principal, User:<its value> (Kafka's
+    /// sasl.oauthbearer.sub.claim.name). Default: sub.
+    #[arg(long, value_name = "CLAIM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth_sub_claim_name: Option<String>,
+
+    /// OAUTHBEARER: the claim holding the token's scopes, checked to be well formed (Kafka's
+    /// sasl.oauthbearer.scope.claim.name). Default: scope.
+    #[arg(long, value_name = "CLAIM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth_scope_claim_name: Option<String>,
+
+    /// Longest a SASL session lasts (Kafka's connections.max.reauth.ms, KIP-368): a client
+    /// is told its session lifetime when it authenticates (the least of this and an
+    /// OAUTHBEARER token's remaining life) and must re-authenticate on the same connection
+    /// (SaslHandshake + SaslAuthenticate, same mechanism and principal) before it ends; after
+    /// that any other request closes the connection. 0: no limit (an OAUTHBEARER session
+    /// still ends with its token, as in Kafka). Default: 0.
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections_max_reauth_ms: Option<u64>,
 }

@@ -19,7 +19,7 @@ mod topics;
 mod validate;
 
 pub use listeners::ListenerSpec;
-pub use security::{SecurityProtocol, UserSpec, SASL_MECHANISMS};
+pub use security::{SecurityProtocol, UserSpec, DEFAULT_SASL_MECHANISMS, SASL_MECHANISMS};
 pub use topics::{valid_topic_name, TopicSpec};
 
 use std::path::PathBuf;
@@ -102,6 +102,22 @@ pub struct Config {
     pub sasl_mechanisms: Vec<String>,
     /// Raw `NAME:PASSWORD` values; see [`Config::users`].
     pub user: Vec<String>,
+    /// JWKS file of the keys that sign OAUTHBEARER tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_jwks: Option<PathBuf>,
+    /// The `iss` every OAUTHBEARER token must carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_expected_issuer: Option<String>,
+    /// One of these must be in a token's `aud`.
+    pub oauth_expected_audience: Vec<String>,
+    pub oauth_allow_unverified_issuer: bool,
+    pub oauth_allow_unverified_audience: bool,
+    pub oauth_clock_skew_seconds: u64,
+    pub oauth_sub_claim_name: String,
+    pub oauth_scope_claim_name: String,
+    /// KIP-368: longest a SASL session lasts before the client must re-authenticate; 0: no
+    /// limit (an OAUTHBEARER session still ends with its token).
+    pub connections_max_reauth_ms: u64,
 }
 
 impl Default for Config {
@@ -150,8 +166,20 @@ impl Default for Config {
             ssl_cert: None,
             ssl_key: None,
             ssl_client_ca: None,
-            sasl_mechanisms: SASL_MECHANISMS.iter().map(|m| m.to_string()).collect(),
+            sasl_mechanisms: DEFAULT_SASL_MECHANISMS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
             user: vec![],
+            oauth_jwks: None,
+            oauth_expected_issuer: None,
+            oauth_expected_audience: vec![],
+            oauth_allow_unverified_issuer: false,
+            oauth_allow_unverified_audience: false,
+            oauth_clock_skew_seconds: 30,
+            oauth_sub_claim_name: "sub".into(),
+            oauth_scope_claim_name: "scope".into(),
+            connections_max_reauth_ms: 0,
         }
     }
 }

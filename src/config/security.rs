@@ -48,7 +48,11 @@ impl SecurityProtocol {
 }
 
 /// The SASL mechanisms gregor implements, in Kafka's names.
-pub const SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
+
+/// The mechanisms SASL listeners offer unless `sasl_mechanisms` says otherwise: all but
+/// OAUTHBEARER, which needs a JWKS file.
+pub const DEFAULT_SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 /// A bootstrap user from `user` (`NAME:PASSWORD`).
 #[derive(Clone, PartialEq, Eq)]
@@ -143,6 +147,46 @@ impl Config {
             }
         }
         self.users()?;
+        if self.sasl_mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            self.validate_oauth()?;
+        }
+        Ok(())
+    }
+
+    /// With OAUTHBEARER: a JWKS file, and (as Kafka 4's broker validator insists) an expected
+    /// issuer and audience unless told to accept any.
+    fn validate_oauth(&self) -> Result<(), ConfigError> {
+        if self.oauth_jwks.is_none() {
+            return Err(invalid(
+                "sasl_mechanisms has OAUTHBEARER: oauth_jwks (--oauth-jwks FILE, a JWKS of the \
+                 keys that sign the tokens) is needed"
+                    .into(),
+            ));
+        }
+        if self.oauth_expected_issuer.is_none() && !self.oauth_allow_unverified_issuer {
+            return Err(invalid(
+                "OAUTHBEARER: set oauth_expected_issuer to the issuer (iss) of the tokens, or \
+                 oauth_allow_unverified_issuer to accept any (Kafka's \
+                 sasl.oauthbearer.expected.issuer)"
+                    .into(),
+            ));
+        }
+        if self.oauth_expected_audience.is_empty() && !self.oauth_allow_unverified_audience {
+            return Err(invalid(
+                "OAUTHBEARER: set oauth_expected_audience to the audience (aud) that names this \
+                 cluster, or oauth_allow_unverified_audience to accept any (Kafka's \
+                 sasl.oauthbearer.expected.audience)"
+                    .into(),
+            ));
+        }
+        for (key, value) in [
+            ("oauth_sub_claim_name", &self.oauth_sub_claim_name),
+            ("oauth_scope_claim_name", &self.oauth_scope_claim_name),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(format!("{key} must not be empty")));
+            }
+        }
         Ok(())
     }
 }

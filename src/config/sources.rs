@@ -63,6 +63,15 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("ssl_client_ca", Kind::Str),
     ("sasl_mechanisms", Kind::List),
     ("user", Kind::List),
+    ("oauth_jwks", Kind::Str),
+    ("oauth_expected_issuer", Kind::Str),
+    ("oauth_expected_audience", Kind::List),
+    ("oauth_allow_unverified_issuer", Kind::Bool),
+    ("oauth_allow_unverified_audience", Kind::Bool),
+    ("oauth_clock_skew_seconds", Kind::Int),
+    ("oauth_sub_claim_name", Kind::Str),
+    ("oauth_scope_claim_name", Kind::Str),
+    ("connections_max_reauth_ms", Kind::Int),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

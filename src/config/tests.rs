@@ -265,6 +265,62 @@ fn listener_forms() {
 }
 
 #[test]
+fn oauth_settings() {
+    let oauth = [
+        "--sasl-mechanisms",
+        "SCRAM-SHA-512,OAUTHBEARER",
+        "--oauth-jwks",
+        "j.json",
+    ];
+    let c = run(
+        &[
+            &oauth[..],
+            &[
+                "--oauth-expected-issuer",
+                "https://idp",
+                "--oauth-expected-audience",
+                "a,b",
+            ],
+            &[
+                "--oauth-expected-audience",
+                "c",
+                "--oauth-clock-skew-seconds",
+                "5",
+            ],
+        ]
+        .concat(),
+        &[("GREGOR_OAUTH_SUB_CLAIM_NAME", "client_id")],
+    );
+    assert_eq!(c.oauth_expected_audience, ["a", "b", "c"]);
+    assert_eq!(
+        (c.oauth_clock_skew_seconds, c.oauth_sub_claim_name.as_str()),
+        (5, "client_id")
+    );
+    let f = file("sasl_mechanisms = [\"OAUTHBEARER\"]\noauth_jwks = \"j.json\"\noauth_allow_unverified_issuer = true\noauth_allow_unverified_audience = true\n");
+    let c = run(&["--config", f.path().to_str().unwrap()], &[]);
+    assert!(c.oauth_allow_unverified_issuer && c.oauth_expected_audience.is_empty());
+    assert_eq!(
+        (
+            c.oauth_clock_skew_seconds,
+            c.oauth_scope_claim_name.as_str()
+        ),
+        (30, "scope")
+    );
+    // OAUTHBEARER needs a JWKS file, an issuer and an audience (or their opt-outs).
+    assert!(error(&["--sasl-mechanisms", "OAUTHBEARER"], &[]).contains("oauth_jwks"));
+    assert!(error(&oauth, &[]).contains("oauth_expected_issuer"));
+    let issuer = [&oauth[..], &["--oauth-expected-issuer", "i"]].concat();
+    assert!(error(&issuer, &[]).contains("oauth_expected_audience"));
+    let opt_out = [
+        &oauth[..],
+        &["--oauth-allow-unverified-issuer"],
+        &["--oauth-allow-unverified-audience"],
+    ]
+    .concat();
+    assert!(run(&opt_out, &[]).oauth_expected_issuer.is_none());
+}
+
+#[test]
 fn security_settings() {
     let c = run(
         &[
@@ -524,6 +580,8 @@ fn settings_table_matches_config_and_flags() {
         ssl_cert: Some("c.pem".into()),
         ssl_key: Some("k.pem".into()),
         ssl_client_ca: Some("ca.pem".into()),
+        oauth_jwks: Some("jwks.json".into()),
+        oauth_expected_issuer: Some("https://issuer".into()),
         ..Config::default()
     };
     let fields: Vec<String> = toml::Table::try_from(&config)

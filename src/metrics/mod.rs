@@ -83,6 +83,12 @@ pub struct Connections {
     /// Times the accept loop found every slot of `max_connections` taken and made the next
     /// client wait (as Kafka's acceptor does) rather than accepting it.
     pub cap_reached: AtomicU64,
+    /// SASL re-authentications (KIP-368) that succeeded and that failed.
+    pub reauthentications: AtomicU64,
+    pub reauthentication_failures: AtomicU64,
+    /// Connections closed because a request came after their SASL session had expired
+    /// (Kafka's expired-connections-killed-count).
+    pub expired_sessions: AtomicU64,
 }
 
 impl Connections {

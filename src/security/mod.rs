@@ -8,6 +8,7 @@ mod authorizer;
 pub use authorizer::{super_user_principal, Authorizer};
 
 pub mod credentials;
+pub mod oauth;
 pub mod plain;
 pub mod scram;
 pub mod x509;

@@ -3,8 +3,9 @@
 //! writer task awaits their responses in the same order and writes them.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
@@ -14,12 +15,13 @@ use tracing::Instrument;
 
 use super::budget::{Budgets, Held};
 use super::frame::{read_length, FrameError};
-use super::sasl::{Authenticator, Step, MAX_RECEIVE};
+use super::sasl::{Authenticated, Authenticator, Step, MAX_RECEIVE};
 use super::sendfile::{copy_region, send_region};
 use super::tls::Tls;
 use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
 use crate::quota::Throttle;
+use crate::security::oauth::OAuth;
 use crate::security::{Principal, SecurityProtocol, Session};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
@@ -28,6 +30,11 @@ const MAX_IN_FLIGHT: usize = 64;
 const CHUNK: usize = 64 * 1024;
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kafka re-authenticates a connection at most once a second; a SaslHandshake sooner is an
+/// ordinary request (answered ILLEGAL_SASL_STATE).
+const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
+/// The api key of SaslHandshake.
+const SASL_HANDSHAKE: i16 = 17;
 
 /// A response on its way to the writer, with the request bytes it keeps accounted for.
 type Pending = (ResponseFuture, Held);
@@ -45,6 +52,8 @@ enum Out {
 pub struct Security {
     pub protocol: SecurityProtocol,
     pub tls: Option<Arc<Tls>>,
+    /// The OAUTHBEARER validator, when that mechanism is enabled.
+    pub oauth: Option<Arc<OAuth>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -118,8 +127,12 @@ pub async fn serve(
     });
     let mut authenticator = protocol
         .sasl()
-        .then(|| Authenticator::new(services.clone()));
+        .then(|| Authenticator::new(services.clone(), security.oauth.clone()));
     let throttle = Arc::new(Throttle::default());
+    // The SASL session: its mechanism and end (KIP-368), when the last re-authentication began.
+    let mut sasl: Option<Authenticated> = None;
+    let mut last_reauth: Option<Instant> = None;
+    let counters = &services.metrics.connections;
     loop {
         // A throttled client's connection is muted: nothing more is read from it until its
         // throttle time has passed (its response has gone out already).
@@ -148,6 +161,27 @@ pub async fn serve(
                 break;
             }
         };
+        // An authenticated SASL session with an end: SaslHandshake re-authenticates; any
+        // other request after the end closes the connection (Kafka's SocketServer).
+        if let (None, Some(s)) = (&authenticator, &sasl) {
+            if let Some(expires) = s.expires {
+                let now = Instant::now();
+                let handshake = frame.get(..2) == Some(&SASL_HANDSHAKE.to_be_bytes()[..]);
+                if handshake && last_reauth.is_none_or(|t| now - t >= MIN_REAUTH_INTERVAL) {
+                    last_reauth = Some(now);
+                    authenticator = Some(Authenticator::reauthenticate(
+                        services.clone(),
+                        security.oauth.clone(),
+                        s.mechanism.clone(),
+                        s.principal.clone(),
+                    ));
+                } else if now > expires {
+                    counters.expired_sessions.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, principal = %s.principal, "closing connection: SASL session expired (connections_max_reauth_ms or the credential's end) and the client did not re-authenticate");
+                    break;
+                }
+            }
+        }
         let frame = match authenticator.as_mut() {
             None => frame,
             Some(auth) => match auth.on_frame(frame).await {
@@ -158,13 +192,19 @@ pub async fn serve(
                     }
                     continue;
                 }
-                Step::Done(principal, bytes) => {
-                    tracing::debug!(%peer, %principal, "authenticated");
+                Step::Done(done, bytes) => {
+                    if auth.reauthenticating() {
+                        counters.reauthentications.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, principal = %done.principal, "re-authenticated");
+                    } else {
+                        tracing::debug!(%peer, principal = %done.principal, "authenticated");
+                    }
                     session = Arc::new(Session {
-                        principal,
+                        principal: done.principal.clone(),
                         peer: Some(peer),
                         security_protocol: protocol,
                     });
+                    sasl = Some(done);
                     authenticator = None;
                     if tx.send((ready(bytes), held)).await.is_err() {
                         break;
@@ -172,6 +212,11 @@ pub async fn serve(
                     continue;
                 }
                 Step::Fail(answer, why) => {
+                    if auth.reauthenticating() {
+                        counters
+                            .reauthentication_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::info!(%peer, "closing connection: {why}");
                     if let Some(bytes) = answer {
                         let _ = tx.send((ready(bytes), held)).await;

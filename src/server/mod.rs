@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::api::{ListenerInfo, Services};
 use crate::app;
 use crate::config::Config;
+use crate::security::oauth::OAuth;
 use connection::Security;
 use tls::Tls;
 
@@ -35,20 +36,26 @@ pub struct RunningBroker {
     pub listeners: Vec<(ListenerInfo, SocketAddr)>,
     /// Where /metrics and /health are served (`metrics_listen`), if anywhere.
     pub metrics_addr: Option<SocketAddr>,
-    /// The TLS certificates, when configured ([`RunningBroker::reload_tls`]).
+    /// The TLS certificates, when configured ([`RunningBroker::reload`]).
     tls: Option<Arc<Tls>>,
+    /// The OAUTHBEARER validator and its JWKS, when that mechanism is enabled.
+    oauth: Option<Arc<OAuth>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl RunningBroker {
-    /// Re-read the TLS certificate, key and client CA files (SIGHUP); new connections use
-    /// them. On an error the old ones stay.
-    pub async fn reload_tls(&self) -> anyhow::Result<()> {
-        let Some(tls) = self.tls.clone() else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || tls.reload()).await?
+    /// Re-read the TLS certificate, key and client CA files and the OAUTHBEARER JWKS file
+    /// (SIGHUP); new connections (and OAUTHBEARER exchanges) use them. On an error the old
+    /// ones stay (each file set on its own).
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let (tls, oauth) = (self.tls.clone(), self.oauth.clone());
+        tokio::task::spawn_blocking(move || {
+            let tls = tls.map_or(Ok(()), |t| t.reload());
+            let oauth = oauth.map_or(Ok(()), |o| o.reload());
+            tls.and(oauth)
+        })
+        .await?
     }
 
     /// The bound address of the first listener.
@@ -82,6 +89,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         tokio::task::spawn_blocking(move || Tls::load(config)).await??
     }
     .map(Arc::new);
+    let oauth = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || OAuth::load(&config)).await??
+    }
+    .map(Arc::new);
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let limits = Limits {
@@ -112,6 +124,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         let security = Arc::new(Security {
             protocol: spec.protocol,
             tls: tls.clone(),
+            oauth: oauth.clone(),
         });
         listeners.push((info.clone(), bound));
         tasks.spawn(accept_loop(
@@ -148,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         listeners,
         metrics_addr,
         tls,
+        oauth,
         shutdown,
         tasks,
     })
@@ -164,9 +178,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             r = &mut stop => { r?; break; }
-            _ = hangup.recv() => match running.reload_tls().await {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificates not reloaded; the old ones stay"),
+            _ = hangup.recv() => match running.reload().await {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates and JWKS reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: not reloaded; the old certificates or keys stay"),
             },
         }
     }

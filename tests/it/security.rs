@@ -184,3 +184,162 @@ async fn altered_scram_credentials_take_effect() {
     metadata_works(&mut c).await;
     b.shutdown().await;
 }
+
+/// KIP-368 with connections_max_reauth_ms: the session lifetime told on authentication,
+/// re-authentication on the same connection (same mechanism and principal), a request after
+/// the session's end closing the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_and_re_authenticate() {
+    let c = gregor::config::Config {
+        listen: vec!["SASL_PLAINTEXT://127.0.0.1:0".into()],
+        user: vec!["alice:alice-secret".into(), "bob:bob-secret".into()],
+        connections_max_reauth_ms: 1500,
+        ..config(None)
+    };
+    let b = gregor::server::start(c).await.expect("broker starts");
+    let login = async |c: &mut Client, user: &str| {
+        assert_eq!(handshake(c, "PLAIN").await, 0);
+        let token = format!("\0{user}\0{user}-secret");
+        c.call(
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            1,
+        )
+        .await
+    };
+    let mut c = sasl_client(&b).await;
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    // Re-authentication may start at once (as in Kafka), but the next one not sooner than a
+    // second after it: then SaslHandshake is an ordinary request.
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    assert_eq!(handshake(&mut c, "PLAIN").await, 34);
+    // Re-authentication after a second: the same user again, a fresh lifetime.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = login(&mut c, "alice").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 1500));
+    metadata_works(&mut c).await;
+    // Past the session's end, anything but a re-authentication closes the connection.
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    c.send(&MetadataRequest::default().with_topics(None), 1)
+        .await;
+    assert!(c.read_frame().await.is_none(), "answered after expiry");
+    // Another principal on re-authentication: refused and closed.
+    let mut c = sasl_client(&b).await;
+    assert_eq!(login(&mut c, "alice").await.error_code, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = login(&mut c, "bob").await;
+    assert_eq!(r.error_code, 58);
+    assert!(r
+        .error_message
+        .unwrap()
+        .contains("Cannot change principals"));
+    assert!(c.read_frame().await.is_none());
+    // Another mechanism on re-authentication: the handshake is answered, then closed.
+    let mut c = sasl_client(&b).await;
+    assert_eq!(login(&mut c, "alice").await.error_code, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(handshake(&mut c, "SCRAM-SHA-512").await, 0);
+    c.send(
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"n,,n=alice,r=x")),
+        1,
+    )
+    .await;
+    assert!(c.read_frame().await.is_none());
+    let m = &b.services.metrics.connections;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&m.reauthentications), 2);
+    assert_eq!(load(&m.reauthentication_failures), 2);
+    assert_eq!(load(&m.expired_sessions), 1);
+    b.shutdown().await;
+}
+
+/// The unit tests' keys (the EC private key is not used here).
+#[allow(dead_code)]
+#[path = "../../src/security/oauth/testdata.rs"]
+mod oauth_keys;
+
+/// OAUTHBEARER in process: a token whose key is not in the JWKS gets the invalid_token
+/// challenge and then 58; after the JWKS file gains the key and the broker reloads it (what
+/// SIGHUP does) the same token authenticates, with the token's remaining life as the session
+/// lifetime; a broken file on reload keeps the old keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauthbearer_tokens_and_jwks_reload() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let ec_only = format!(
+        r#"{{"keys":[{{"kty":"EC","kid":"ec-1","crv":"P-256","x":"{}","y":"{}"}}]}}"#,
+        oauth_keys::EC_X,
+        oauth_keys::EC_Y
+    );
+    std::fs::write(&jwks, &ec_only).unwrap();
+    let c = gregor::config::Config {
+        listen: vec!["SASL_PLAINTEXT://127.0.0.1:0".into()],
+        sasl_mechanisms: vec!["PLAIN".into(), "OAUTHBEARER".into()],
+        oauth_jwks: Some(jwks.clone()),
+        oauth_expected_issuer: Some("https://idp.test".into()),
+        oauth_expected_audience: vec!["gregor".into()],
+        ..config(None)
+    };
+    let b = gregor::server::start(c).await.expect("broker starts");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"sub": "svc", "iss": "https://idp.test", "aud": "gregor",
+                                    "iat": now, "exp": now + 600});
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    let key = EncodingKey::from_rsa_der(&B64.decode(oauth_keys::RSA_PKCS1_DER_B64).unwrap());
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let first = format!("n,,\x01auth=Bearer {token}\x01\x01");
+    // The RSA key is not in the JWKS yet.
+    let mut c = sasl_client(&b).await;
+    assert_eq!(handshake(&mut c, "OAUTHBEARER").await, 0);
+    let (error, challenge) = authenticate(&mut c, first.as_bytes()).await;
+    assert_eq!(
+        (error, &challenge[..]),
+        (0, &br#"{"status":"invalid_token"}"#[..])
+    );
+    let r = c
+        .call(
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\x01")),
+            2,
+        )
+        .await;
+    assert_eq!(r.error_code, 58);
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some(r#"{"status":"invalid_token"}"#)
+    );
+    assert!(c.read_frame().await.is_none());
+    // Reloaded with the key: the same token authenticates, its session ends with the token.
+    std::fs::write(&jwks, oauth_keys::jwks()).unwrap();
+    b.reload().await.expect("reload");
+    let login = async || {
+        let mut c = sasl_client(&b).await;
+        assert_eq!(handshake(&mut c, "OAUTHBEARER").await, 0);
+        let r = c
+            .call(
+                &SaslAuthenticateRequest::default()
+                    .with_auth_bytes(Bytes::copy_from_slice(first.as_bytes())),
+                1,
+            )
+            .await;
+        (c, r)
+    };
+    let (mut c, r) = login().await;
+    assert_eq!(r.error_code, 0);
+    assert!(
+        (590_000..=600_000).contains(&r.session_lifetime_ms),
+        "{}",
+        r.session_lifetime_ms
+    );
+    metadata_works(&mut c).await;
+    // A broken file: the reload fails, the keys stay.
+    std::fs::write(&jwks, "{").unwrap();
+    assert!(b.reload().await.is_err());
+    assert_eq!(login().await.1.error_code, 0);
+    b.shutdown().await;
+}

@@ -78,6 +78,24 @@ fn connections(e: &mut Encoder, services: &Services) {
             c.cap_reached.load(Ordering::Relaxed) as f64,
         ),
         (
+            "gregor_sasl_reauthentications_total",
+            "SASL re-authentications (KIP-368) that succeeded.",
+            Kind::Counter,
+            c.reauthentications.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_sasl_reauthentication_failures_total",
+            "SASL re-authentications that failed (the connection was closed).",
+            Kind::Counter,
+            c.reauthentication_failures.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "gregor_connections_expired_total",
+            "Connections closed because a request came after their SASL session expired.",
+            Kind::Counter,
+            c.expired_sessions.load(Ordering::Relaxed) as f64,
+        ),
+        (
             "gregor_connections_max",
             "The max_connections setting.",
             Kind::Gauge,
