@@ -109,8 +109,7 @@ class SecuredBroker:
 
     def __init__(self, kind: str, base_port: int, workdir: Path):
         self.kind, self.name = kind, f"{kind}-sasl-ssl"
-        self.ports = {"SASL_PLAINTEXT": base_port, "SASL_SSL": base_port + 1, "SSL": base_port + 2,
-                      "CONTROLLER": base_port + 3, "INTERNAL": base_port + 4}
+        self.ports = tlsbrokers.listener_ports(base_port)
         self.bootstrap = f"127.0.0.1:{self.ports['SASL_SSL']}"
         self.state = workdir / self.name
         self.b: tlsbrokers.SecuredBroker | None = None

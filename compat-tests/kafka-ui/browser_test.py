@@ -115,8 +115,7 @@ def check(name, fn):
 def start_secured(kind, base_port, workdir):
     """A secured broker of `kind` (tlsbrokers) with the topic at 2 partitions: (broker,
     confluent-kafka settings for alice on SASL_SSL, kafka-ui's cluster properties for a user)."""
-    ports = {"SASL_PLAINTEXT": base_port, "SASL_SSL": base_port + 1, "SSL": base_port + 2,
-             "CONTROLLER": base_port + 3, "INTERNAL": base_port + 4}
+    ports = tlsbrokers.listener_ports(base_port)
     certs = tlsbrokers.make_certs(workdir / "certs")
     start = tlsbrokers.start_gregor if kind == "gregor" else tlsbrokers.start_kafka
     b = start(ports, certs, workdir, [] if kind == "gregor" else {})

@@ -36,7 +36,7 @@ import pytest
 
 from tlsbrokers import (  # noqa: F401 - re-exported for the scenarios
     CLIENT_PRINCIPAL, CLIENT_SUBJECT, COMPAT_DIR, LISTENERS, MECHANISMS, USERS, SecuredBroker,
-    _port_open, make_certs, start_gregor, start_kafka)
+    _port_open, listener_ports, make_certs, start_gregor, start_kafka)
 
 
 def _ready(b: SecuredBroker):
@@ -66,8 +66,7 @@ def _start(name, port_offset, broker, gregor_args, kafka_props, kafka_jvm_option
         base = int(os.environ.get("COMPAT_GREGOR_PORT", "19092")) + port_offset
     else:
         base = int(os.environ.get("COMPAT_KAFKA_PORT", "24092")) + port_offset
-    ports = {"SASL_PLAINTEXT": base, "SASL_SSL": base + 1, "SSL": base + 2,
-             "CONTROLLER": base + 3, "INTERNAL": base + 4}
+    ports = listener_ports(base)
     for p in ports.values():
         assert not _port_open(p), f"port {p} for the {name} {broker.name} is in use"
     if broker.name == "gregor":

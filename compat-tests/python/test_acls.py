@@ -31,7 +31,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from cli_scenarios import COMPAT_DIR
 from compat import TIMEOUT, Broker, ck_conf, create_topic, free_port, port_open, wait_for
@@ -186,19 +186,20 @@ def ok(res: subprocess.CompletedProcess) -> str:
     return res.stdout
 
 
-def produce_error(broker: Broker, topic: str) -> KafkaError | None:
-    """One record with librdkafka (User:ANONYMOUS); its delivery error, or None."""
+def produce_error(conf: dict, topic: str) -> KafkaError | None:
+    """One record with librdkafka and settings `conf` (ck_conf: User:ANONYMOUS); its delivery
+    error, or None."""
     errors = []
-    p = Producer(ck_conf(broker, **{"acks": "all", "message.timeout.ms": int(TIMEOUT * 1000)}))
+    p = Producer({**conf, "acks": "all", "message.timeout.ms": int(TIMEOUT * 1000)})
     p.produce(topic, value=b"v", on_delivery=lambda err, _msg: errors.append(err))
     assert p.flush(TIMEOUT + 5) == 0, "the record was not reported within the timeout"
     return errors[0]
 
 
-def consume_error(broker: Broker, topic: str, group: str) -> KafkaError | None:
+def consume_error(conf: dict, topic: str, group: str) -> KafkaError | None:
     """Subscribe with `group` until a record arrives (None) or the client reports an error."""
-    c = Consumer(ck_conf(broker, **{"group.id": group, "auto.offset.reset": "earliest",
-                                    "enable.auto.commit": False}))
+    c = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
     try:
         c.subscribe([topic])
         deadline = time.monotonic() + TIMEOUT
@@ -223,18 +224,18 @@ def test_kafka_acls_cli(broker, acl_brokers):
     listed = ok(kafka_acls(target, "--list", "--topic", topic))
     for op in ("WRITE", "READ", "DESCRIBE", "CREATE"):
         assert f"(principal=User:bob, host=*, operation={op}, permissionType=ALLOW)" in listed, listed
-    err = produce_error(target, topic)
+    err = produce_error(ck_conf(target), topic)
     assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
 
     ok(kafka_acls(target, "--add", "--allow-principal", "User:ANONYMOUS", "--producer",
                   "--topic", topic))
-    assert produce_error(target, topic) is None
-    err = consume_error(target, topic, group)
+    assert produce_error(ck_conf(target), topic) is None
+    err = consume_error(ck_conf(target), topic, group)
     assert err is not None and err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
                                               KafkaError.GROUP_AUTHORIZATION_FAILED), err
     ok(kafka_acls(target, "--add", "--allow-principal", "User:ANONYMOUS", "--consumer",
                   "--topic", topic, "--group", group))
-    assert consume_error(target, topic, group) is None
+    assert consume_error(ck_conf(target), topic, group) is None
 
     # A prefixed DENY beats the literal ALLOWs.
     ok(kafka_acls(target, "--add", "--deny-principal", "User:ANONYMOUS", "--operation", "Write",
@@ -242,7 +243,7 @@ def test_kafka_acls_cli(broker, acl_brokers):
     prefixed = ok(kafka_acls(target, "--list", "--topic", topic[:-4],
                              "--resource-pattern-type", "prefixed"))
     assert "operation=WRITE, permissionType=DENY" in prefixed, prefixed
-    err = produce_error(target, topic)
+    err = produce_error(ck_conf(target), topic)
     assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
 
     ok(kafka_acls(target, "--remove", "--force", "--topic", topic))
@@ -250,7 +251,7 @@ def test_kafka_acls_cli(broker, acl_brokers):
                   "--resource-pattern-type", "prefixed"))
     ok(kafka_acls(target, "--remove", "--force", "--group", group))
     assert "principal=" not in ok(kafka_acls(target, "--list", "--topic", topic))
-    assert produce_error(target, topic) is None, "no ACLs left on the topic: open again"
+    assert produce_error(ck_conf(target), topic) is None, "no ACLs left on the topic: open again"
 
 
 @pytest.mark.client("kafka-acls")

@@ -18,13 +18,13 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
                                    AdminClient, NewTopic, ResourcePatternType, ResourceType)
 
 from compat import TIMEOUT
 from secured import CLIENT_PRINCIPAL, make_fixture
-from test_acls import kafka_libs
+from test_acls import consume_error, kafka_libs, produce_error
 
 acl_secured = make_fixture(
     "acl_secured", 100,
@@ -44,30 +44,6 @@ def _create_topic(conf: dict, topic: str) -> None:
     while topic not in admin.list_topics(timeout=TIMEOUT).topics:
         assert time.monotonic() < deadline, f"{topic} not in metadata after creation"
         time.sleep(0.2)
-
-
-def _produce_error(conf: dict, topic: str) -> KafkaError | None:
-    errors = []
-    p = Producer({**conf, "acks": "all", "message.timeout.ms": int(TIMEOUT * 1000)})
-    p.produce(topic, value=b"v", on_delivery=lambda err, _msg: errors.append(err))
-    assert p.flush(TIMEOUT + 5) == 0, "the record was not reported within the timeout"
-    return errors[0]
-
-
-def _consume_error(conf: dict, topic: str, group: str) -> KafkaError | None:
-    """Subscribe with `group` until a record arrives (None) or the client reports an error."""
-    c = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False})
-    try:
-        c.subscribe([topic])
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is not None:
-                return msg.error()
-        raise AssertionError(f"nothing consumed from {topic} and no error within {TIMEOUT}s")
-    finally:
-        c.close()
 
 
 def _visible_topics(conf: dict) -> set[str]:
@@ -110,10 +86,10 @@ def test_acl_sasl_principals(broker, acl_secured, tmp_path):
     _create_topic(alice, mine)
 
     # No ACLs and no default: bob may neither write nor see anything; alice (super) may.
-    err = _produce_error(bob, closed)
+    err = produce_error(bob, closed)
     assert _refused(err, KafkaError.TOPIC_AUTHORIZATION_FAILED), err
     assert _visible_topics(bob) == set()
-    assert _produce_error(alice, closed) is None
+    assert produce_error(alice, closed) is None
 
     # A PREFIXED ALLOW WRITE for bob, through kafka-acls over SASL_SSL.
     _kafka_acls(acl_secured, tmp_path, "--add", "--allow-principal", "User:bob", "--operation", "Write",
@@ -121,29 +97,29 @@ def test_acl_sasl_principals(broker, acl_secured, tmp_path):
     listed = _kafka_acls(acl_secured, tmp_path, "--list", "--topic", prefix, "--resource-pattern-type",
                          "prefixed")
     assert "(principal=User:bob, host=*, operation=WRITE, permissionType=ALLOW)" in listed, listed
-    _eventually(lambda: _produce_error(bob, mine), "bob produces to his prefix")
-    err = _produce_error(bob, closed)
+    _eventually(lambda: produce_error(bob, mine), "bob produces to his prefix")
+    err = produce_error(bob, closed)
     assert _refused(err, KafkaError.TOPIC_AUTHORIZATION_FAILED), err
     # WRITE implies DESCRIBE: Metadata shows bob the topic he may write, not the other.
     assert _visible_topics(bob) == {mine}
 
     # --consumer for one group: that group reads, another is refused.
-    err = _consume_error(bob, mine, group)
+    err = consume_error(bob, mine, group)
     assert _refused(err, KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED), err
     _kafka_acls(acl_secured, tmp_path, "--add", "--allow-principal", "User:bob", "--consumer",
                 "--topic", mine, "--group", group)
-    _eventually(lambda: _consume_error(bob, mine, group), "bob consumes in his group")
-    err = _consume_error(bob, mine, group + ".other")
+    _eventually(lambda: consume_error(bob, mine, group), "bob consumes in his group")
+    err = consume_error(bob, mine, group + ".other")
     assert _refused(err, KafkaError.GROUP_AUTHORIZATION_FAILED), err
 
     # A DENY READ beats the ALLOW.
     _kafka_acls(acl_secured, tmp_path, "--add", "--deny-principal", "User:bob", "--operation", "Read",
                 "--topic", mine)
     deadline = time.monotonic() + 15
-    while not _refused(err := _consume_error(bob, mine, group), KafkaError.TOPIC_AUTHORIZATION_FAILED):
+    while not _refused(err := consume_error(bob, mine, group), KafkaError.TOPIC_AUTHORIZATION_FAILED):
         assert time.monotonic() < deadline, f"bob still reads past the DENY: {err}"
         time.sleep(0.5)
-    assert _consume_error(alice, mine, group + ".alice") is None
+    assert consume_error(alice, mine, group + ".alice") is None
 
     for args in (["--topic", mine], ["--topic", prefix, "--resource-pattern-type", "prefixed"],
                  ["--group", group]):
@@ -156,14 +132,14 @@ def test_acl_certificate_principal(broker, acl_secured):
     cert = acl_secured.ck("SSL")
     topic = _name("cert")
     _create_topic(alice, topic)
-    err = _produce_error(cert, topic)
+    err = produce_error(cert, topic)
     assert _refused(err, KafkaError.TOPIC_AUTHORIZATION_FAILED), err
 
     binding = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, CLIENT_PRINCIPAL, "*",
                          AclOperation.WRITE, AclPermissionType.ALLOW)
     admin = AdminClient(alice)
     admin.create_acls([binding])[binding].result(timeout=TIMEOUT)
-    _eventually(lambda: _produce_error(cert, topic), "the certificate's principal produces")
+    _eventually(lambda: produce_error(cert, topic), "the certificate's principal produces")
     f = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, CLIENT_PRINCIPAL, "*",
                          AclOperation.WRITE, AclPermissionType.ALLOW)
     assert len(admin.delete_acls([f])[f].result(timeout=TIMEOUT)) == 1

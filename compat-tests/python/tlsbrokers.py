@@ -44,6 +44,13 @@ class Certs:
     untrusted_key: Path
 
 
+def listener_ports(base: int) -> dict:
+    """The ports of a secured broker from `base` on: its three listeners, then (Kafka) its
+    controller and its own PLAINTEXT listener."""
+    return {"SASL_PLAINTEXT": base, "SASL_SSL": base + 1, "SSL": base + 2,
+            "CONTROLLER": base + 3, "INTERNAL": base + 4}
+
+
 def _openssl(*args: str, cwd: Path):
     proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
     assert proc.returncode == 0, f"openssl {' '.join(args)}: {proc.stderr}"
