@@ -12,6 +12,7 @@ use std::path::Path;
 /// may not import each other.
 const LAYERS: &[&[&str]] = &[
     &["clock", "blocking"],
+    &["pg"],
     &["config", "store", "metrics", "cluster"],
     &["log", "security"],
     &["error"],

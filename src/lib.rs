@@ -21,6 +21,7 @@ pub mod log;
 pub mod meta;
 pub mod metrics;
 pub mod partition;
+pub mod pg;
 pub mod quota;
 pub mod security;
 pub mod server;

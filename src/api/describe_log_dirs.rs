@@ -55,6 +55,12 @@ pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> Describ
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             }
         }
+        // In cluster mode the log lives in the database: no volume of ours to measure.
+        StorageKind::Postgres(_) => (
+            "postgresql".to_string(),
+            UNKNOWN_VOLUME_BYTES,
+            UNKNOWN_VOLUME_BYTES,
+        ),
         StorageKind::Memory => (
             "memory".to_string(),
             UNKNOWN_VOLUME_BYTES,

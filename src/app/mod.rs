@@ -6,7 +6,6 @@ mod scrub;
 mod timers;
 mod txn_io;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -22,8 +21,10 @@ use crate::metrics::Metrics;
 use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
 use crate::security::Authorizer;
-use crate::store::{self, KvStore, MemoryStore};
-use crate::topics::Topics;
+use crate::log::storage::postgres::PgLogs;
+use crate::pg::Db;
+use crate::store::{self, KvStore, MemoryStore, PgStore};
+use crate::topics::{LogMedia, Topics};
 use crate::txn::coordinator::TxnCoordinator;
 
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
@@ -31,14 +32,15 @@ const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 /// Open the store, load every topic (recovering its logs), the groups and the transactions.
 /// Blocks on files and the store: async callers run it on the blocking pool.
 pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    let mut config = config;
+    let (store, media) = open_store(&mut config)?;
     let config = Arc::new(config);
-    let (store, logs_dir) = open_store(&config)?;
     let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
     let metrics = Arc::new(Metrics::new(crate::api::APIS.iter().map(|a| a.key)));
     let topics = Arc::new(Topics::open(
         config.clone(),
         store.clone(),
-        logs_dir,
+        media,
         metrics.fsync.clone(),
     )?);
     let groups = Arc::new(GroupCoordinator::open(
@@ -66,7 +68,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     )?;
     txns.attach(Arc::new(txn_io::LocalTxnIo::new(&topics, groups.clone())));
     Ok(Arc::new(Services {
-        cluster: Arc::new(SingleNode::new(config.node_id, cluster_id)),
+        cluster: Arc::new(SingleNode::new(config.node_id(), cluster_id)),
         config,
         topics,
         groups,
@@ -78,10 +80,11 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     }))
 }
 
-/// The metadata store and where partition logs live (None: in memory).
-fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn KvStore>, Option<PathBuf>)> {
-    match config.storage {
-        StorageKind::Memory => Ok((Arc::new(MemoryStore::new()), None)),
+/// The metadata store and where partition logs live. In cluster mode this broker's node id
+/// is settled here too (given, kept in the data directory, or new from the database).
+fn open_store(config: &mut Config) -> anyhow::Result<(Arc<dyn KvStore>, LogMedia)> {
+    match &config.storage {
+        StorageKind::Memory => Ok((Arc::new(MemoryStore::new()), LogMedia::Memory)),
         StorageKind::Disk => {
             let meta = config.data_dir.join("meta");
             let logs = config.data_dir.join("logs");
@@ -89,7 +92,17 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn KvStore>, Option<PathB
                 .with_context(|| format!("creating {}", meta.display()))?;
             std::fs::create_dir_all(&logs)
                 .with_context(|| format!("creating {}", logs.display()))?;
-            Ok((store::open_disk(&meta)?, Some(logs)))
+            Ok((store::open_disk(&meta)?, LogMedia::Disk(logs)))
+        }
+        StorageKind::Postgres(url) => {
+            let db = Db::open(url)?;
+            let node_id = db.node_id(config.node_id, &config.data_dir)?;
+            config.node_id = Some(node_id);
+            let cache = config.data_dir.join("cache");
+            let logs = PgLogs::new(db.clone(), node_id, cache.clone())
+                .with_context(|| format!("preparing the log cache {}", cache.display()))?;
+            tracing::info!(storage = ?db, node_id, "cluster mode: data in PostgreSQL");
+            Ok((Arc::new(PgStore::new(db)), LogMedia::Postgres(logs)))
         }
     }
 }

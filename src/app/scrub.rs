@@ -19,10 +19,12 @@ use crate::metrics::Metrics;
 /// Longest sleep between two looks at the shutdown token.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Start the scrub unless it is off (rate 0) or there is nothing on disk to check.
+/// Start the scrub unless it is off (rate 0) or there is nothing on disk to check (memory; in
+/// cluster mode the disk holds a cache rebuilt from the database, whose rows carry CRCs the
+/// database itself keeps safe).
 pub(super) fn spawn(services: &Arc<Services>, shutdown: &CancellationToken, tasks: &TaskTracker) {
     let rate = services.config.log_scrub_bytes_per_second;
-    if rate == 0 || services.config.storage == StorageKind::Memory {
+    if rate == 0 || services.config.storage != StorageKind::Disk {
         return;
     }
     let every = Duration::from_millis(services.config.log_scrub_interval_ms.max(1));

@@ -59,8 +59,10 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
 
-    /// Where data lives. Default: disk.
-    #[arg(long, value_enum)]
+    /// Where data lives: disk, memory, or postgres://USER[:PASS]@HOST[:PORT][,HOST2[:PORT2]...]/DB[?target_session_attrs=read-write&...]
+    /// (cluster mode: every broker given the same database is a member of one cluster; the
+    /// data directory then holds only a cache and the node id). Default: disk.
+    #[arg(long, value_name = "disk|memory|URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<StorageKind>,
 
@@ -83,7 +85,8 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     num_partitions: Option<i32>,
 
-    /// This broker's id (Kafka's node.id). Default: 1.
+    /// This broker's id (Kafka's node.id), distinct per broker of a cluster. Default: 1; in
+    /// cluster mode one from the database's sequence, kept in the data directory.
     #[arg(long, value_name = "ID")]
     #[serde(skip_serializing_if = "Option::is_none")]
     node_id: Option<i32>,

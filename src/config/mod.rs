@@ -47,7 +47,9 @@ pub struct Config {
     pub topic: Vec<String>,
     pub auto_create_topics: bool,
     pub num_partitions: i32,
-    pub node_id: i32,
+    /// None: 1, or in cluster mode one from the database (kept in --data-dir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<i32>,
     /// None: the broker generates one on first start and persists it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
@@ -131,7 +133,7 @@ impl Default for Config {
             topic: vec![DEFAULT_TOPIC.into()],
             auto_create_topics: true,
             num_partitions: 1,
-            node_id: 1,
+            node_id: None,
             cluster_id: None,
             max_message_bytes: 1_048_588,
             max_request_bytes: 104_857_600,
@@ -194,13 +196,52 @@ pub enum AuthorizerKind {
     Acl,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+/// Where data lives: `disk`, `memory`, or a PostgreSQL URL (cluster mode, see `pg`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum StorageKind {
     /// Segment files and RocksDB under --data-dir.
     Disk,
     /// Nothing survives a restart (tests, experiments).
     Memory,
+    /// Every record, offset and piece of metadata in PostgreSQL (a libpq URL,
+    /// `postgres://USER[:PASS]@HOST[:PORT][,HOST2[:PORT2]...]/DB[?...]`); --data-dir holds
+    /// only a cache and this broker's node id.
+    Postgres(String),
+}
+
+impl FromStr for StorageKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "disk" => Ok(StorageKind::Disk),
+            "memory" => Ok(StorageKind::Memory),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StorageKind::Postgres(url.to_string()))
+            }
+            _ => Err(format!(
+                "invalid storage {s:?}: expected disk, memory or a postgres:// URL"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for StorageKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<StorageKind> for String {
+    fn from(k: StorageKind) -> String {
+        match k {
+            StorageKind::Disk => "disk".into(),
+            StorageKind::Memory => "memory".into(),
+            StorageKind::Postgres(url) => url,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -288,26 +329,37 @@ fn invalid(message: String) -> ConfigError {
 }
 
 impl Config {
-    /// The configuration as a TOML file that `--config` reads back — except `--user`
-    /// values: their passwords are never printed (the users are named in a comment; their
-    /// credentials, once stored, need no `--user` on later starts).
+    /// This broker's id (once `app::open` has settled it in cluster mode).
+    pub fn node_id(&self) -> i32 {
+        self.node_id.unwrap_or(1)
+    }
+
+    /// The configuration as a TOML file that `--config` reads back — except passwords, which
+    /// are never printed: `--user` values are left out (the users are named in a comment;
+    /// their credentials, once stored, need no `--user` on later starts) and a PostgreSQL
+    /// URL's password is masked (a comment says so).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        if self.user.is_empty() {
-            return toml::to_string(self);
+        let mut comments = String::new();
+        let mut printed = self.clone();
+        if !self.user.is_empty() {
+            let names: Vec<&str> = self
+                .user
+                .iter()
+                .map(|u| u.split_once(':').map_or(u.as_str(), |(name, _)| name))
+                .collect();
+            comments += &format!(
+                "# user: {} (omitted: passwords are not printed)\n",
+                names.join(", ")
+            );
+            printed.user = vec![];
         }
-        let names: Vec<&str> = self
-            .user
-            .iter()
-            .map(|u| u.split_once(':').map_or(u.as_str(), |(name, _)| name))
-            .collect();
-        let without = Config {
-            user: vec![],
-            ..self.clone()
-        };
-        Ok(format!(
-            "# user: {} (omitted: passwords are not printed)\n{}",
-            names.join(", "),
-            toml::to_string(&without)?
-        ))
+        if let StorageKind::Postgres(url) = &self.storage {
+            let masked = crate::pg::redact(url);
+            if masked != *url {
+                comments += "# storage: the password is masked (not printed)\n";
+                printed.storage = StorageKind::Postgres(masked);
+            }
+        }
+        Ok(format!("{comments}{}", toml::to_string(&printed)?))
     }
 }

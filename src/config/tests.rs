@@ -73,7 +73,7 @@ fn flags_beat_env_beat_file() {
         ("GREGOR_SEGMENT_MS", "6"),
     ];
     let c = run(&["--config", path, "--node-id", "30"], &env);
-    assert_eq!((c.node_id, c.num_partitions, c.segment_ms), (30, 4, 6));
+    assert_eq!((c.node_id, c.num_partitions, c.segment_ms), (Some(30), 4, 6));
     assert_eq!(
         (c.log.as_str(), c.topic.as_slice()),
         ("warn", ["a:1".to_string()].as_slice())
@@ -86,10 +86,10 @@ fn flags_beat_env_beat_file() {
 fn config_file_from_env_and_flag_wins() {
     let (a, b) = (file("node_id = 7"), file("node_id = 8"));
     let env = [("GREGOR_CONFIG", a.path().to_str().unwrap())];
-    assert_eq!(run(&[], &env).node_id, 7);
+    assert_eq!(run(&[], &env).node_id, Some(7));
     assert_eq!(
         run(&["--config", b.path().to_str().unwrap()], &env).node_id,
-        8
+        Some(8)
     );
 }
 
@@ -180,7 +180,7 @@ fn env_values_are_typed() {
     );
     assert!(!c.auto_create_topics);
     assert_eq!(
-        (c.storage, c.fsync),
+        (c.storage.clone(), c.fsync),
         (StorageKind::Memory, FsyncPolicy::Interval(50))
     );
     assert_eq!(c.cluster_id.as_deref(), Some("12345"));

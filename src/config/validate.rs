@@ -100,11 +100,8 @@ impl Config {
                 tokio::sync::Semaphore::MAX_PERMITS
             )));
         }
-        if self.node_id < 0 {
-            return Err(invalid(format!(
-                "node_id must not be negative, not {}",
-                self.node_id
-            )));
+        if let Some(id) = self.node_id.filter(|id| *id < 0) {
+            return Err(invalid(format!("node_id must not be negative, not {id}")));
         }
         if self.cluster_id.as_deref() == Some("") {
             return Err(invalid("cluster_id must not be empty".into()));

@@ -108,7 +108,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             "broker.id",
             Int,
             Some("-1"),
-            s(&config.node_id),
+            s(&config.node_id()),
             "This broker's id.",
         ),
         setting(
@@ -251,7 +251,7 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
             s(&config.max_connections),
             "The number of connections the broker accepts at once.",
         ),
-        setting("node.id", Int, None, s(&config.node_id), "This node's id."),
+        setting("node.id", Int, None, s(&config.node_id()), "This node's id."),
         setting(
             "num.partitions",
             Int,

@@ -3,10 +3,12 @@
 //! passes the same conformance tests.
 
 mod memory;
+mod postgres;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use memory::MemoryStore;
+pub use postgres::PgStore;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use super::{topic_key, Topics};
+use super::{log_name, topic_key, LogMedia, Topics};
 use crate::error::{BrokerError, Result};
 use crate::meta::limits::{self, EXCESSIVE_BATCH, EXCESSIVE_PARTITIONS, MAX_RECORDS_PER_USER_OP};
 use crate::meta::{self, Partition, Topic, TopicConfig};
@@ -198,6 +198,12 @@ impl Topics {
         self.store.delete(topic_key(name).as_bytes())?;
         self.registry.remove(name);
         for partition in topic.partitions() {
+            if let LogMedia::Postgres(logs) = &self.media {
+                let log = log_name(name, partition.index);
+                if let Err(e) = logs.delete(&log) {
+                    tracing::warn!(log, error = %e, "could not remove a deleted partition's rows");
+                }
+            }
             // Rename first so a new topic of the same name gets fresh directories even while
             // (or if a crash interrupts) the removal.
             if let Some(dir) = self.partition_dir(name, partition.index) {

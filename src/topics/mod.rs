@@ -13,7 +13,8 @@ use crate::blocking::blocking_call;
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{BrokerError, Result};
 use crate::log::retention::Retention;
-use crate::log::{Backing, LogConfig, PartitionLog};
+use crate::log::storage::postgres::PgLogs;
+use crate::log::{Backing, LogConfig, LogError, PartitionLog};
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::metrics::Histogram;
 use crate::store::KvStore;
@@ -32,12 +33,29 @@ struct TopicRecord {
     configs: BTreeMap<String, String>,
 }
 
+/// Where a broker's partition logs live.
+#[derive(Debug)]
+pub enum LogMedia {
+    /// A directory of partition directories.
+    Disk(PathBuf),
+    /// Process memory.
+    Memory,
+    /// The cluster's database (cluster mode).
+    Postgres(PgLogs),
+}
+
+/// A partition log's name: its directory on disk, its key in the database (Kafka's
+/// `topic-partition`).
+fn log_name(topic: &str, index: i32) -> String {
+    format!("{topic}-{index}")
+}
+
 pub struct Topics {
     config: Arc<Config>,
     registry: TopicRegistry,
     store: Arc<dyn KvStore>,
-    /// Where partition logs live; None keeps them in memory.
-    logs_dir: Option<PathBuf>,
+    /// Where partition logs live.
+    media: LogMedia,
     log_defaults: LogConfig,
     /// Every group-commit fsync's duration, shared by all partitions (for /metrics).
     fsync_latency: Arc<Histogram>,
@@ -54,7 +72,7 @@ impl Topics {
     pub fn open(
         config: Arc<Config>,
         store: Arc<dyn KvStore>,
-        logs_dir: Option<PathBuf>,
+        media: LogMedia,
         fsync_latency: Arc<Histogram>,
     ) -> anyhow::Result<Self> {
         let log_defaults = LogConfig {
@@ -65,7 +83,7 @@ impl Topics {
         let topics = Self {
             registry: TopicRegistry::default(),
             store,
-            logs_dir,
+            media,
             log_defaults,
             fsync_latency,
             admin: Mutex::new(()),
@@ -74,7 +92,7 @@ impl Topics {
             }),
             config,
         };
-        if let Some(dir) = &topics.logs_dir {
+        if let LogMedia::Disk(dir) = &topics.media {
             remove_deleted_logs(dir);
         }
         topics.load()?;
@@ -139,10 +157,12 @@ impl Topics {
         Ok(())
     }
 
+    /// The partition's directory on the disk medium.
     fn partition_dir(&self, topic: &str, index: i32) -> Option<PathBuf> {
-        self.logs_dir
-            .as_ref()
-            .map(|d| d.join(format!("{topic}-{index}")))
+        match &self.media {
+            LogMedia::Disk(dir) => Some(dir.join(log_name(topic, index))),
+            _ => None,
+        }
     }
 
     fn open_partition(
@@ -151,9 +171,12 @@ impl Topics {
         index: i32,
         config: &TopicConfig,
     ) -> Result<Arc<Partition>> {
-        let backing = match self.partition_dir(topic, index) {
-            Some(dir) => Backing::Disk(dir),
-            None => Backing::Memory,
+        let backing = match &self.media {
+            LogMedia::Disk(dir) => Backing::Disk(dir.join(log_name(topic, index))),
+            LogMedia::Memory => Backing::Memory,
+            LogMedia::Postgres(logs) => {
+                Backing::Storage(logs.open(&log_name(topic, index)).map_err(LogError::Io)?)
+            }
         };
         let log = PartitionLog::open(backing, config.log_config(&self.log_defaults))?;
         Ok(Arc::new(Partition::new(

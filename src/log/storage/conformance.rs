@@ -44,6 +44,31 @@ impl Medium for Memory {
     }
 }
 
+/// The cluster-mode medium on a test database of its own (a real PostgreSQL server).
+struct Postgres {
+    logs: super::postgres::PgLogs,
+    _cache: TempDir,
+}
+
+impl Postgres {
+    fn new() -> Self {
+        let pg = crate::pg::testing::database();
+        let db = crate::pg::Db::open(&pg.url).unwrap();
+        let cache = TempDir::new().unwrap();
+        let logs = super::postgres::PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+        Self {
+            logs,
+            _cache: cache,
+        }
+    }
+}
+
+impl Medium for Postgres {
+    fn open(&self) -> Arc<dyn LogStorage> {
+        self.logs.open("t-0").unwrap()
+    }
+}
+
 fn config(segment_bytes: u64) -> LogConfig {
     LogConfig {
         segment_bytes,
@@ -341,3 +366,4 @@ macro_rules! conformance {
 
 conformance!(disk, Disk(TempDir::new().unwrap()));
 conformance!(memory, Memory);
+conformance!(postgres, Postgres::new());

@@ -21,6 +21,7 @@
 mod conformance;
 pub mod disk;
 pub mod memory;
+pub mod postgres;
 
 use std::fmt;
 use std::io;

@@ -1,0 +1,576 @@
+//! The PostgreSQL medium (cluster mode): a partition's segments are rows of the cluster's
+//! database — one row per appended record batch (`gregor_batches`, keyed by segment and
+//! position, with its base offset), each segment's indexes and the log's checkpoints beside
+//! them — and the database is the only copy that counts.
+//!
+//! A broker that opens a partition first takes its leadership: the partition's leader epoch
+//! is bumped and this broker named leader (`gregor_logs`). It then copies the rows into a
+//! local cache (a [`DiskStorage`] under the data directory), from which reads are served, by
+//! sendfile like the disk medium. Appends go to the cache at once and are queued; the queue
+//! reaches the database when the partition's group commit calls [`SegmentData::sync`]: one
+//! transaction that first checks, under a lock on the partition's row, that this broker still
+//! leads at its epoch — so a broker that was replaced (its lease expired, another broker took
+//! the partition) can never commit, let alone acknowledge, another record there. Until that
+//! commit nothing is acknowledged (acks=all) or shown to consumers.
+//!
+//! Nothing may wait on the database on an async worker: calls that would (a roll seals the
+//! old segment, the first append removes the clean-shutdown marker) only queue their change
+//! there, and the next group commit, on the blocking pool, carries it.
+//!
+//! A transaction whose outcome is unknown (the connection dropped during COMMIT, the
+//! primary failed over) is retried whole by the next sync: rows already there are kept
+//! (`ON CONFLICT DO NOTHING`; the same position holds the same batch, since only the leader at
+//! the checked epoch writes).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+
+use crate::blocking::on_async_worker;
+use crate::pg::postgres::Transaction;
+use crate::pg::Db;
+
+use super::disk::DiskStorage;
+use super::{Interrupted, LogStorage, SegmentData};
+
+/// Where the partition logs of a broker in cluster mode live.
+#[derive(Debug)]
+pub struct PgLogs {
+    db: Db,
+    node_id: i32,
+    cache: PathBuf,
+}
+
+/// This broker no longer leads the partition at the epoch it opened it with.
+#[derive(Debug, thiserror::Error)]
+#[error("partition {log}: led by broker {leader} at epoch {epoch} now, not by this broker (fenced)")]
+pub struct Fenced {
+    pub log: String,
+    pub leader: i32,
+    pub epoch: i32,
+}
+
+fn db_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("postgresql: {e}"))
+}
+
+impl PgLogs {
+    /// The logs of broker `node_id`, cached under `cache` (emptied now: the database is the
+    /// truth, and a cache left by an earlier run may hold what was never committed).
+    pub fn new(db: Db, node_id: i32, cache: PathBuf) -> io::Result<Self> {
+        match std::fs::remove_dir_all(&cache) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::create_dir_all(&cache)?;
+        Ok(Self { db, node_id, cache })
+    }
+
+    /// Take the leadership of log `name` (a new epoch) and copy its rows into the cache.
+    pub fn open(&self, name: &str) -> io::Result<Arc<PgLogStorage>> {
+        let mut conn = self.db.conn().map_err(db_error)?;
+        let epoch: i32 = conn
+            .query_one(
+                "INSERT INTO gregor_logs (log, leader, leader_epoch) VALUES ($1, $2, 0)
+                 ON CONFLICT (log) DO UPDATE
+                 SET leader = $2, leader_epoch = gregor_logs.leader_epoch + 1
+                 RETURNING leader_epoch",
+                &[&name, &self.node_id],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let dir = self.cache.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let cache = DiskStorage::open(dir)?;
+        let segments = conn
+            .query(
+                "SELECT base_offset, offset_index, time_index FROM gregor_segments
+                 WHERE log = $1 ORDER BY base_offset",
+                &[&name],
+            )
+            .map_err(db_error)?;
+        for row in segments {
+            let base: i64 = row.get(0);
+            let data = cache.create_segment(base)?;
+            let batches = conn
+                .query(
+                    "SELECT pos, data FROM gregor_batches WHERE log = $1 AND segment = $2
+                     ORDER BY pos",
+                    &[&name, &base],
+                )
+                .map_err(db_error)?;
+            for batch in batches {
+                let (pos, bytes): (i64, &[u8]) = (batch.get(0), batch.get(1));
+                data.write_at(pos as u64, bytes)?;
+            }
+            let (index, time): (Option<Vec<u8>>, Option<Vec<u8>>) = (row.get(1), row.get(2));
+            if let (Some(index), Some(time)) = (index, time) {
+                cache.write_indexes(base, &index, &time)?;
+            }
+        }
+        let checkpoints = conn
+            .query(
+                "SELECT name, value FROM gregor_checkpoints WHERE log = $1",
+                &[&name],
+            )
+            .map_err(db_error)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(Arc::new(PgLogStorage {
+            shared: Arc::new(Shared {
+                db: self.db.clone(),
+                log: name.to_string(),
+                node_id: self.node_id,
+                epoch,
+                queue: Mutex::new(Vec::new()),
+                flushing: Mutex::new(()),
+            }),
+            cache,
+            checkpoints: Mutex::new(checkpoints),
+        }))
+    }
+
+    /// Remove log `name` from the database and the cache (a deleted topic).
+    pub fn delete(&self, name: &str) -> io::Result<()> {
+        self.db
+            .conn()
+            .map_err(db_error)?
+            .execute("DELETE FROM gregor_logs WHERE log = $1", &[&name])
+            .map_err(db_error)?;
+        match std::fs::remove_dir_all(self.cache.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A change made in the cache, not yet in the database.
+#[derive(Clone)]
+enum Change {
+    Segment(i64),
+    Batch { segment: i64, pos: i64, data: Bytes },
+    Truncate { segment: i64, len: i64 },
+    Indexes { segment: i64, index: Bytes, time: Bytes },
+    RemoveSegment(i64),
+    Checkpoint { name: String, value: Option<Bytes> },
+}
+
+/// What a partition's storage and its segments share.
+struct Shared {
+    db: Db,
+    log: String,
+    node_id: i32,
+    epoch: i32,
+    queue: Mutex<Vec<Change>>,
+    /// One flush at a time, so changes reach the database in the order they were made.
+    flushing: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn push(&self, change: Change) {
+        lock(&self.queue).push(change);
+    }
+
+    /// Commit the queued changes, unless this is an async worker (then the next flush from
+    /// a thread that may block carries them).
+    fn flush_if_may_block(&self) -> io::Result<()> {
+        if on_async_worker() {
+            return Ok(());
+        }
+        self.flush_with(|_| Ok(()))
+    }
+
+    /// Commit the queued changes and then `more`, in one transaction that holds this
+    /// broker's leadership at its epoch.
+    fn flush_with(&self, more: impl FnOnce(&mut Transaction) -> io::Result<()>) -> io::Result<()> {
+        let _turn = lock(&self.flushing);
+        let changes: Vec<Change> = lock(&self.queue).clone();
+        let mut conn = self.db.conn().map_err(db_error)?;
+        let mut tx = conn.transaction().map_err(db_error)?;
+        self.check_leader(&mut tx)?;
+        self.apply(&mut tx, &changes)?;
+        more(&mut tx)?;
+        tx.commit().map_err(db_error)?;
+        lock(&self.queue).drain(..changes.len());
+        Ok(())
+    }
+
+    /// Lock the partition's row (a takeover's update waits for this transaction, and this
+    /// one sees a takeover committed before it) and check that this broker leads it still.
+    fn check_leader(&self, tx: &mut Transaction) -> io::Result<()> {
+        let row = tx
+            .query_opt(
+                "SELECT leader, leader_epoch FROM gregor_logs WHERE log = $1 FOR SHARE",
+                &[&self.log],
+            )
+            .map_err(db_error)?;
+        let (leader, epoch) = row.map_or((-1, -1), |r| (r.get(0), r.get(1)));
+        if (leader, epoch) != (self.node_id, self.epoch) {
+            return Err(io::Error::other(Fenced {
+                log: self.log.clone(),
+                leader,
+                epoch,
+            }));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, tx: &mut Transaction, changes: &[Change]) -> io::Result<()> {
+        let log = &self.log;
+        let mut batches: Vec<&Change> = Vec::new();
+        for change in changes {
+            if let Change::Batch { .. } = change {
+                batches.push(change);
+                continue;
+            }
+            insert_batches(tx, log, &std::mem::take(&mut batches))?;
+            match change {
+                // A segment made again at the same base starts empty.
+                Change::Segment(base) => tx
+                    .execute(
+                        "DELETE FROM gregor_segments WHERE log = $1 AND base_offset = $2",
+                        &[log, base],
+                    )
+                    .and_then(|_| {
+                        tx.execute(
+                            "INSERT INTO gregor_segments (log, base_offset) VALUES ($1, $2)",
+                            &[log, base],
+                        )
+                    }),
+                Change::Truncate { segment, len } => tx
+                    .execute(
+                        "DELETE FROM gregor_batches WHERE log = $1 AND segment = $2 AND pos >= $3",
+                        &[log, segment, len],
+                    )
+                    .and_then(|_| {
+                        tx.execute(
+                            "UPDATE gregor_batches SET data = substring(data FROM 1 FOR ($3 - pos)::int)
+                             WHERE log = $1 AND segment = $2 AND pos < $3
+                               AND pos + length(data) > $3",
+                            &[log, segment, len],
+                        )
+                    }),
+                Change::Indexes {
+                    segment,
+                    index,
+                    time,
+                } => tx.execute(
+                    "UPDATE gregor_segments SET offset_index = $3, time_index = $4
+                     WHERE log = $1 AND base_offset = $2",
+                    &[log, segment, &index.as_ref(), &time.as_ref()],
+                ),
+                Change::RemoveSegment(base) => tx.execute(
+                    "DELETE FROM gregor_segments WHERE log = $1 AND base_offset = $2",
+                    &[log, base],
+                ),
+                Change::Checkpoint { name, value: Some(v) } => tx.execute(
+                    "INSERT INTO gregor_checkpoints (log, name, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (log, name) DO UPDATE SET value = EXCLUDED.value",
+                    &[log, name, &v.as_ref()],
+                ),
+                Change::Checkpoint { name, value: None } => tx.execute(
+                    "DELETE FROM gregor_checkpoints WHERE log = $1 AND name = $2",
+                    &[log, name],
+                ),
+                Change::Batch { .. } => unreachable!("batches are gathered above"),
+            }
+            .map_err(db_error)?;
+        }
+        insert_batches(tx, log, &batches)
+    }
+}
+
+/// Insert consecutive batches in one statement (arrays unnested server-side).
+fn insert_batches(tx: &mut Transaction, log: &str, batches: &[&Change]) -> io::Result<()> {
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let (mut segments, mut positions, mut bases, mut data) = (vec![], vec![], vec![], vec![]);
+    for change in batches {
+        if let Change::Batch {
+            segment,
+            pos,
+            data: bytes,
+        } = change
+        {
+            segments.push(*segment);
+            positions.push(*pos);
+            bases.push(base_offset_of(bytes));
+            data.push(bytes.as_ref());
+        }
+    }
+    tx.execute(
+        "INSERT INTO gregor_batches (log, segment, pos, base_offset, data)
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[])
+         ON CONFLICT (log, segment, pos) DO NOTHING",
+        &[&log, &segments, &positions, &bases, &data],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The base offset a record batch starts with (-1 for fewer than 8 bytes).
+fn base_offset_of(bytes: &[u8]) -> i64 {
+    bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(-1, i64::from_be_bytes)
+}
+
+/// Whole record batches in `data`, as (position, bytes) (a torn tail is left out).
+fn split_batches(data: &[u8]) -> Vec<(i64, Bytes)> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while let Some(len) = data
+        .get(pos + 8..pos + 12)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_be_bytes)
+    {
+        let end = pos + 12 + len.max(0) as usize;
+        let Some(batch) = data.get(pos..end) else {
+            break;
+        };
+        out.push((pos as i64, Bytes::copy_from_slice(batch)));
+        pos = end;
+    }
+    out
+}
+
+/// One partition's storage in cluster mode.
+pub struct PgLogStorage {
+    shared: Arc<Shared>,
+    cache: DiskStorage,
+    checkpoints: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for PgLogStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgLogStorage({}, epoch {})", self.shared.log, self.shared.epoch)
+    }
+}
+
+impl PgLogStorage {
+    /// The leader epoch this broker took the partition at.
+    pub fn leader_epoch(&self) -> i32 {
+        self.shared.epoch
+    }
+
+    fn segment(&self, base: i64, cache: Arc<dyn SegmentData>) -> Arc<dyn SegmentData> {
+        Arc::new(PgSegment {
+            shared: self.shared.clone(),
+            base,
+            cache,
+        })
+    }
+}
+
+impl LogStorage for PgLogStorage {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn segment_path(&self, base_offset: i64) -> PathBuf {
+        self.cache.segment_path(base_offset)
+    }
+
+    fn list_segments(&self) -> io::Result<Vec<i64>> {
+        self.cache.list_segments()
+    }
+
+    fn create_segment(&self, base_offset: i64) -> io::Result<Arc<dyn SegmentData>> {
+        let data = self.cache.create_segment(base_offset)?;
+        self.shared.push(Change::Segment(base_offset));
+        Ok(self.segment(base_offset, data))
+    }
+
+    fn open_segment(&self, base_offset: i64) -> io::Result<Arc<dyn SegmentData>> {
+        let data = self.cache.open_segment(base_offset)?;
+        Ok(self.segment(base_offset, data))
+    }
+
+    fn read_indexes(&self, base_offset: i64) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.cache.read_indexes(base_offset)
+    }
+
+    fn write_indexes(&self, base_offset: i64, index: &[u8], time_index: &[u8]) -> io::Result<()> {
+        self.cache.write_indexes(base_offset, index, time_index)?;
+        self.shared.push(Change::Indexes {
+            segment: base_offset,
+            index: Bytes::copy_from_slice(index),
+            time: Bytes::copy_from_slice(time_index),
+        });
+        Ok(())
+    }
+
+    fn remove_segment(&self, base_offset: i64) -> io::Result<()> {
+        self.shared.push(Change::RemoveSegment(base_offset));
+        self.shared.flush_if_may_block()?;
+        self.cache.remove_segment(base_offset)
+    }
+
+    fn replace_segments(
+        &self,
+        base_offset: i64,
+        end_offset: i64,
+        data: &[u8],
+        index: &[u8],
+        time_index: &[u8],
+    ) -> io::Result<()> {
+        let log = self.shared.log.clone();
+        self.shared.flush_with(|tx| {
+            tx.execute(
+                "DELETE FROM gregor_segments WHERE log = $1 AND base_offset >= $2 AND base_offset < $3",
+                &[&log, &base_offset, &end_offset],
+            )
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO gregor_segments (log, base_offset, offset_index, time_index)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&log, &base_offset, &index, &time_index],
+                )
+            })
+            .map_err(db_error)?;
+            let batches: Vec<Change> = split_batches(data)
+                .into_iter()
+                .map(|(pos, data)| Change::Batch {
+                    segment: base_offset,
+                    pos,
+                    data,
+                })
+                .collect();
+            insert_batches(tx, &log, &batches.iter().collect::<Vec<_>>())
+        })?;
+        self.cache
+            .replace_segments(base_offset, end_offset, data, index, time_index)
+    }
+
+    fn recover(&self) -> io::Result<Option<Interrupted>> {
+        // A replacement commits in one database transaction: nothing is ever half done.
+        Ok(None)
+    }
+
+    fn read_checkpoint(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(lock(&self.checkpoints).get(name).cloned())
+    }
+
+    fn write_checkpoint(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        lock(&self.checkpoints).insert(name.to_string(), bytes.to_vec());
+        self.shared.push(Change::Checkpoint {
+            name: name.to_string(),
+            value: Some(Bytes::copy_from_slice(bytes)),
+        });
+        self.shared.flush_if_may_block()
+    }
+
+    fn remove_checkpoint(&self, name: &str) -> io::Result<()> {
+        lock(&self.checkpoints).remove(name);
+        self.shared.push(Change::Checkpoint {
+            name: name.to_string(),
+            value: None,
+        });
+        self.shared.flush_if_may_block()
+    }
+
+    fn sync_layout(&self) -> io::Result<()> {
+        self.shared.flush_if_may_block()
+    }
+
+    fn destroy(&self) -> io::Result<()> {
+        self.shared
+            .db
+            .conn()
+            .map_err(db_error)?
+            .execute("DELETE FROM gregor_logs WHERE log = $1", &[&self.shared.log])
+            .map_err(db_error)?;
+        lock(&self.shared.queue).clear();
+        self.cache.destroy()
+    }
+}
+
+/// A segment: its bytes in the cache, its changes queued for the database.
+struct PgSegment {
+    shared: Arc<Shared>,
+    base: i64,
+    cache: Arc<dyn SegmentData>,
+}
+
+impl SegmentData for PgSegment {
+    fn size(&self) -> io::Result<u64> {
+        self.cache.size()
+    }
+
+    fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.cache.read_exact_at(pos, buf)
+    }
+
+    fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
+        // Appends write at the end; a write before it replaces what lay beyond (recovery).
+        if pos < self.cache.size()? {
+            self.shared.push(Change::Truncate {
+                segment: self.base,
+                len: pos as i64,
+            });
+        }
+        self.cache.write_at(pos, bytes)?;
+        self.shared.push(Change::Batch {
+            segment: self.base,
+            pos: pos as i64,
+            data: Bytes::copy_from_slice(bytes),
+        });
+        Ok(())
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.cache.truncate(len)?;
+        self.shared.push(Change::Truncate {
+            segment: self.base,
+            len: len as i64,
+        });
+        Ok(())
+    }
+
+    /// The partition's group commit: every queued change of the partition, in one
+    /// transaction fenced by the leader epoch. The cache needs no fsync: it is rebuilt from
+    /// the database whenever the partition is opened.
+    fn sync(&self) -> io::Result<()> {
+        self.shared.flush_if_may_block()
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.cache.fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_split_at_their_lengths() {
+        let mut data = vec![0u8; 12 + 3];
+        data[8..12].copy_from_slice(&3i32.to_be_bytes());
+        let mut second = vec![0u8; 12 + 1];
+        second[..8].copy_from_slice(&7i64.to_be_bytes());
+        second[8..12].copy_from_slice(&1i32.to_be_bytes());
+        data.extend_from_slice(&second);
+        data.extend_from_slice(&[0, 0, 0]); // torn
+        let split = split_batches(&data);
+        assert_eq!(split.len(), 2);
+        assert_eq!((split[0].0, split[0].1.len()), (0, 15));
+        assert_eq!((split[1].0, split[1].1.len()), (15, 13));
+        assert_eq!(base_offset_of(&split[1].1), 7);
+        assert_eq!(base_offset_of(&[1, 2]), -1);
+    }
+}

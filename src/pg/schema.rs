@@ -1,0 +1,117 @@
+//! The cluster's tables and their versioned migrations, applied by the brokers themselves at
+//! start-up. Several brokers may start at once: each takes the same transaction-scoped
+//! advisory lock before looking at the version, so one migrates and the others then find
+//! the schema current.
+
+use r2d2_postgres::postgres::Client;
+
+/// Any constant the cluster's brokers agree on ("gregor" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6772_6567_6f72;
+
+/// Migration n (1-based) brings the schema from version n-1 to n. Append only: a released
+/// migration is never edited (a broker of that version may have applied it).
+const MIGRATIONS: &[&str] = &[
+    // 1: metadata as key-value pairs (the `KvStore` every service writes), node ids, and the
+    // partition logs: who leads each (with its epoch, the fence every append checks), its
+    // segments, one row per appended record batch (as the producer sent it, offsets
+    // rewritten), each segment's indexes and the log's small checkpoints.
+    r#"
+    CREATE TABLE gregor_kv (
+        key bytea PRIMARY KEY,
+        value bytea NOT NULL
+    );
+    CREATE SEQUENCE gregor_node_ids;
+    CREATE TABLE gregor_logs (
+        log text PRIMARY KEY,
+        leader int NOT NULL,
+        leader_epoch int NOT NULL
+    );
+    CREATE TABLE gregor_segments (
+        log text NOT NULL REFERENCES gregor_logs ON DELETE CASCADE,
+        base_offset bigint NOT NULL,
+        offset_index bytea,
+        time_index bytea,
+        PRIMARY KEY (log, base_offset)
+    );
+    CREATE TABLE gregor_batches (
+        log text NOT NULL,
+        segment bigint NOT NULL,
+        pos bigint NOT NULL,
+        base_offset bigint NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (log, segment, pos),
+        FOREIGN KEY (log, segment) REFERENCES gregor_segments ON DELETE CASCADE
+    );
+    CREATE TABLE gregor_checkpoints (
+        log text NOT NULL REFERENCES gregor_logs ON DELETE CASCADE,
+        name text NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (log, name)
+    );
+    "#,
+];
+
+/// Bring the schema to the newest version; refuse a database a newer gregor has migrated.
+pub(super) fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS gregor_schema (
+            version int PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )?;
+    let current: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM gregor_schema", &[])?
+        .get(0);
+    let known = MIGRATIONS.len() as i32;
+    if current > known {
+        anyhow::bail!(
+            "the database's schema is version {current}, newer than this gregor knows ({known})"
+        );
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(current as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute("INSERT INTO gregor_schema (version) VALUES ($1)", &[&version])?;
+        tracing::info!(version, "migrated the cluster's schema");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::testing;
+
+    #[test]
+    fn brokers_starting_at_once_migrate_once() {
+        let pg = testing::database();
+        let migrated: Vec<_> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut client = pg.client();
+                        migrate(&mut client)
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(migrated.iter().all(Result::is_ok), "{migrated:?}");
+        let mut client = pg.client();
+        let versions: Vec<i32> = client
+            .query("SELECT version FROM gregor_schema ORDER BY version", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i32).collect::<Vec<_>>());
+        // A database from a newer gregor is refused, not downgraded.
+        client
+            .execute("INSERT INTO gregor_schema (version) VALUES (1000)", &[])
+            .unwrap();
+        let err = migrate(&mut client).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

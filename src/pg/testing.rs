@@ -1,0 +1,193 @@
+//! A real PostgreSQL server for the tests of the PostgreSQL backend: Debian's `postgresql`
+//! binaries, started once per test process on a loopback port (as the `postgres` user when
+//! the tests run as root, since PostgreSQL refuses root), with a fresh database per test. The
+//! server dies with the test process (parent-death signal), so nothing outlives a run; data
+//! directories of runs that were killed are removed by the next one.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use r2d2_postgres::postgres::{Client, NoTls};
+
+const DIR_PREFIX: &str = "gregor-test-pg-";
+
+/// One test's own database on the shared server.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn client(&self) -> Client {
+        Client::connect(&self.url, NoTls).expect("connect to the test database")
+    }
+}
+
+struct Server {
+    port: u16,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A new, empty database on the test process's PostgreSQL server (started on first use).
+pub fn database() -> TestDb {
+    let server = SERVER.get_or_init(start);
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let mut client = Client::connect(&admin, NoTls).expect("connect to the test server");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    TestDb {
+        url: format!("postgres://postgres@127.0.0.1:{}/{name}", server.port),
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().expect(
+        "the PostgreSQL backend's tests need Debian's postgresql package \
+         (scripts/test-all.sh installs it: apt-get install postgresql)",
+    )
+}
+
+/// (uid, gid) of the `postgres` user when running as root; None otherwise.
+fn run_as() -> Option<(u32, u32)> {
+    // SAFETY: getuid has no preconditions; getpwnam returns a pointer into static storage,
+    // read at once (the tests' threads do not call getpwnam concurrently with this).
+    unsafe {
+        if libc::getuid() != 0 {
+            return None;
+        }
+        let pw = libc::getpwnam(c"postgres".as_ptr());
+        assert!(
+            !pw.is_null(),
+            "running as root needs the postgres user (Debian's postgresql package makes it)"
+        );
+        Some(((*pw).pw_uid, (*pw).pw_gid))
+    }
+}
+
+/// A command run as `user` (if given), killed when the thread that spawned it ends.
+fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
+    let mut cmd = Command::new(program);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((uid, gid)) = user {
+                if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // After setuid, which clears it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn remove_stale_dirs() {
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(DIR_PREFIX).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn start() -> Server {
+    remove_stale_dirs();
+    let bin = bin_dir();
+    let user = run_as();
+    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test server directory");
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown the data directory");
+    }
+    let data = dir.join("data");
+    let out = command(&bin.join("initdb"), user)
+        .args(["-D"])
+        .arg(&data)
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        .stdout(Stdio::null())
+        .output()
+        .expect("run initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    // The server is spawned from a thread that lives as long as the process: the
+    // parent-death signal fires when the spawning thread ends.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let postgres = bin.join("postgres");
+    let log = dir.join("server.log");
+    std::thread::Builder::new()
+        .name("test-postgres".into())
+        .spawn(move || {
+            let log = std::fs::File::create(&log).expect("server log");
+            let child = command(&postgres, user)
+                .arg("-D")
+                .arg(&data)
+                .arg("-p")
+                .arg(port.to_string())
+                .arg("-k")
+                .arg(&dir)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
+                // Test data need not survive a crash of the machine.
+                .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn();
+            match child {
+                Ok(mut child) => {
+                    tx.send(Ok(())).ok();
+                    let _ = child.wait();
+                }
+                Err(e) => {
+                    tx.send(Err(e)).ok();
+                }
+            }
+        })
+        .expect("spawn the test server's thread");
+    rx.recv()
+        .expect("test server thread")
+        .expect("start postgres");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Client::connect(&url, NoTls) {
+            Ok(_) => return Server { port },
+            Err(e) if Instant::now() > deadline => panic!("test postgres did not start: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
