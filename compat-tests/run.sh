@@ -18,6 +18,7 @@
 #   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (24092)  COMPAT_CACHE_DIR (~/.cache/gregor)
 #   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
 #                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
+#   COMPAT_PG_PORT (25432)  first of 7 loopback ports of test_pgcluster.py's PostgreSQL servers
 #   COMPAT_SERIAL=1       one pytest for both brokers (default: one per broker, side by side,
 #                         their output printed in turn and one matrix merged from both)
 #   extra arguments are passed to pytest (e.g. -x, -v)
@@ -45,6 +46,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 source "$ROOT/scripts/deps.sh"
 
 command -v kcat >/dev/null || apt_install kcat
+# test_pgcluster.py starts PostgreSQL servers (Debian keeps them under /usr/lib/postgresql/<ver>/bin).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 if [ "$SKIP_KAFKA" != 1 ]; then
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
@@ -162,15 +165,17 @@ fi
 # One pytest per broker, side by side: the scenarios mostly wait on the brokers and clients
 # (the two cores idle about half the time), and every broker a scenario starts has ports and
 # state per broker kind. Builds the two share (Java, npm) take a lock. Each half's output is
-# printed after both end; the matrix of both is merged from their JSON results.
-pids=() names=()
+# printed after both end; the matrix of both is merged from their JSON results. Tests marked
+# `once` (not broker scenarios) run in the first half only.
+pids=() names=() once=1
 for b in "${BROKERS[@]}"; do
   name="${b%%=*}"
   say "pytest against $b${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}, output in $RESULTS/pytest-$name.log"
   rm -f "$RESULTS/results-$name.json"
   (cd "$HERE/python" && COMPAT_BROKERS="$b" COMPAT_MATRIX="$RESULTS/matrix-$name.md" \
-     COMPAT_RESULTS_JSON="$RESULTS/results-$name.json" \
+     COMPAT_RESULTS_JSON="$RESULTS/results-$name.json" COMPAT_ONCE="$once" \
      exec "$VENV/bin/python" -m pytest "${args[@]}" "$@") >"$RESULTS/pytest-$name.log" 2>&1 &
+  once=0
   pids+=($!) names+=("$name")
 done
 status=0 jsons=() empty=0

@@ -437,6 +437,7 @@ def main() -> int:
     pg = Postgres(work, args.pg_port or free_port())
     try:
         pg.start()
+        log(f"postgres up on 127.0.0.1:{pg.port} ({pg.dir})")
         for name in [b.strip() for b in args.brokers.split(",") if b.strip()]:
             if name == "gregor":
                 broker = GregorBroker(args.gregor_bin, args.gregor_port,

@@ -1,20 +1,22 @@
 """The homework end to end's plumbing (standard library only): checks and their report,
-waiting, ports, child processes with their logs, and a private PostgreSQL cluster."""
+waiting, ports, child processes with their logs; its private PostgreSQL server is
+../python/pgcluster.py's `Postgres`."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+# The PostgreSQL servers and the small helpers shared with the compat suite.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from pgcluster import Postgres, clean_env, port_open, wait_until  # noqa: E402,F401
 
 T0 = time.monotonic()
 
@@ -53,35 +55,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def wait_for(what: str, timeout: float, fn, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            got = fn()
-            if got:
-                return got
-            last = got
-        except Exception as e:  # noqa: BLE001 - reported on timeout
-            last = e
-        if time.monotonic() > deadline:
-            raise Failed(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
-
-
-def clean_env(**extra: str) -> dict:
-    """The environment without GREGOR_* (gregor rejects unknown ones; none are for us)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
-    env.update(extra)
-    return env
+    """fn() until truthy; Failed (a check's failure) on timeout."""
+    try:
+        return wait_until(what, timeout, fn, interval)
+    except TimeoutError as e:
+        raise Failed(str(e)) from None
 
 
 def http(method: str, url: str, body: dict | None = None, timeout: float = 10.0):
@@ -150,54 +129,3 @@ class Proc:
             return self.logfile.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-class Postgres:
-    """A private cluster: initdb in a temp dir, on its own port, as the postgres user when root."""
-
-    def __init__(self, workdir: Path, port: int):
-        self.port = port
-        self.dir = workdir / "pg"
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        self.bin = Path(bins[-1]).parent if bins else Path(shutil.which("initdb") or "initdb").parent
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-
-    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(self.as_user + list(argv), capture_output=True, text=True, check=check,
-                              env=clean_env(), cwd="/")
-
-    def start(self) -> None:
-        self.dir.mkdir(parents=True)
-        if self.as_user:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            # runuser keeps no supplementary access to a root-only parent: open the path up.
-            p = self.dir.parent
-            while p != Path("/"):
-                os.chmod(p, os.stat(p).st_mode | 0o011)
-                p = p.parent
-        data = self.dir / "data"
-        self.run(str(self.bin / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
-                 "--no-sync", "-E", "UTF8", "--locale=C")
-        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off")
-        self.run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "server.log"),
-                 "-o", opts, "-w", "-t", "60", "start")
-        log(f"postgres up on 127.0.0.1:{self.port} ({self.dir})")
-
-    def psql(self, sql: str, db: str = "postgres") -> str:
-        r = self.run(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                     "-d", db, "-Atqc", sql)
-        return r.stdout.strip()
-
-    def create_db(self, name: str) -> str:
-        self.psql(f"DROP DATABASE IF EXISTS {name}")
-        self.psql(f"CREATE DATABASE {name}")
-        return f"postgres://postgres@127.0.0.1:{self.port}/{name}?sslmode=disable"
-
-    def stop(self) -> None:
-        if (self.dir / "data" / "postmaster.pid").exists():
-            self.run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop",
-                     check=False)

@@ -39,6 +39,10 @@ def pytest_configure(config):
         "markers",
         "gregor_only: a scenario of gregor's own features (e.g. /metrics); it runs against the "
         "gregor broker only, and is not collected at all when gregor is not tested")
+    config.addinivalue_line(
+        "markers",
+        "once: not a broker scenario (e.g. a self-test of a harness): run.sh runs it in one of "
+        "its side-by-side pytest processes only (COMPAT_ONCE=0 deselects it in the others)")
     try:
         brokers = brokers_from_env()
     except RuntimeError as e:
@@ -61,6 +65,8 @@ def pytest_collection_modifyitems(config, items):
     # let pytest report an "empty parameter set" skip.
     unrun = [i for i in items if i.get_closest_marker("gregor_only") and not isinstance(
         getattr(getattr(i, "callspec", None), "params", {}).get("broker"), Broker)]
+    if os.environ.get("COMPAT_ONCE", "1") == "0":
+        unrun += [i for i in items if i.get_closest_marker("once")]
     if unrun:
         config.hook.pytest_deselected(items=unrun)
         items[:] = [i for i in items if i not in unrun]
@@ -116,17 +122,18 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not _results:
-        return
-    lines = matrix.matrix_lines(_results, _broker_names)
-    terminalreporter.section("compatibility matrix (client × scenario × broker)")
-    for line in lines:
-        terminalreporter.write_line(line)
     brokers = [f"{b.name}={b.address}" for b in config._compat_brokers]
+    # No rows when only `once` tests ran; run.sh's merge still wants this run's (empty) result.
+    lines = matrix.matrix_lines(_results, _broker_names) if _results else []
+    if lines:
+        terminalreporter.section("compatibility matrix (client × scenario × broker)")
+        for line in lines:
+            terminalreporter.write_line(line)
     try:
         if RESULTS_JSON:
             matrix.dump(Path(RESULTS_JSON), _results, brokers)
-        matrix.write(MATRIX_PATH, brokers, lines)
-        terminalreporter.write_line(f"matrix written to {MATRIX_PATH}")
+        if lines:
+            matrix.write(MATRIX_PATH, brokers, lines)
+            terminalreporter.write_line(f"matrix written to {MATRIX_PATH}")
     except OSError as e:
         terminalreporter.write_line(f"could not write {MATRIX_PATH}: {e}")

@@ -167,6 +167,7 @@ def test_transactions(broker, compat_go, client):
     run_go(compat_go, client, "transactions", broker)
 
 
+@pytest.mark.once
 def test_go_scenario_list(compat_go):
     """SCENARIOS above and the binary's own list agree (not a broker test: no matrix row)."""
     proc = subprocess.run([str(compat_go), "list"], capture_output=True, text=True, timeout=30)
