@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError as K;
 
 use crate::log::batch::BatchError;
+use crate::log::storage::postgres::Fenced;
 use crate::log::LogError;
 use crate::store::StoreError;
 
@@ -72,6 +73,11 @@ impl BrokerError {
             // the application (see docs/ARCHITECTURE.md), where KAFKA_STORAGE_ERROR would make
             // them retry silently forever.
             Self::Log(LogError::Damaged { .. }) => K::CorruptMessage.code(),
+            // Cluster mode: another broker leads the partition now; clients refresh their
+            // metadata and go there.
+            Self::Log(LogError::Io(e)) if e.get_ref().is_some_and(|e| e.is::<Fenced>()) => {
+                K::NotLeaderOrFollower.code()
+            }
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
         }

@@ -510,9 +510,10 @@ def keep_log(path: Path, name: str):
 
 
 class OwnGregor:
-    """A gregor process on a free port and a temp data dir (--storage disk), for kill -9."""
+    """A gregor process on a free port and a temp data dir (--storage disk unless `storage`
+    says otherwise, e.g. a postgres:// URL), for kill -9."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, storage: str = "disk"):
         # The binary run.sh tests: COMPAT_GREGOR_BIN, else $CARGO_TARGET_DIR/debug/gregor with
         # the target dir defaulting to $COMPAT_CACHE_DIR/target (~/.cache/gregor/target).
         cache = os.environ.get("COMPAT_CACHE_DIR") or str(Path.home() / ".cache/gregor")
@@ -523,6 +524,7 @@ class OwnGregor:
         self.port = free_port()
         self.data = workdir / "data"
         self.log = workdir / "gregor.log"
+        self.storage = storage
         self.proc = None
         self.start()
 
@@ -536,7 +538,7 @@ class OwnGregor:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.bin, "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data),
-                 "--storage", "disk", "--group-initial-rebalance-delay-ms", "0"],
+                 "--storage", self.storage, "--group-initial-rebalance-delay-ms", "0"],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.proc.poll() is not None or port_open(self.port),
                  f"gregor listening on {self.port}", interval=0.02)

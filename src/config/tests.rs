@@ -73,7 +73,10 @@ fn flags_beat_env_beat_file() {
         ("GREGOR_SEGMENT_MS", "6"),
     ];
     let c = run(&["--config", path, "--node-id", "30"], &env);
-    assert_eq!((c.node_id, c.num_partitions, c.segment_ms), (Some(30), 4, 6));
+    assert_eq!(
+        (c.node_id, c.num_partitions, c.segment_ms),
+        (Some(30), 4, 6)
+    );
     assert_eq!(
         (c.log.as_str(), c.topic.as_slice()),
         ("warn", ["a:1".to_string()].as_slice())

@@ -55,6 +55,8 @@ const MIGRATIONS: &[&str] = &[
 pub(super) fn migrate(client: &mut Client) -> anyhow::Result<()> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // "relation already exists, skipping" on every start is not news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS gregor_schema (
             version int PRIMARY KEY,
@@ -72,7 +74,10 @@ pub(super) fn migrate(client: &mut Client) -> anyhow::Result<()> {
     }
     for (version, sql) in (1..).zip(MIGRATIONS).skip(current as usize) {
         tx.batch_execute(sql)?;
-        tx.execute("INSERT INTO gregor_schema (version) VALUES ($1)", &[&version])?;
+        tx.execute(
+            "INSERT INTO gregor_schema (version) VALUES ($1)",
+            &[&version],
+        )?;
         tracing::info!(version, "migrated the cluster's schema");
     }
     tx.commit()?;

@@ -103,9 +103,16 @@ fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
 }
 
 fn remove_stale_dirs() {
-    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(DIR_PREFIX).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
@@ -161,7 +168,12 @@ fn start() -> Server {
                 .arg(port.to_string())
                 .arg("-k")
                 .arg(&dir)
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "max_connections=400",
+                ])
                 // Test data need not survive a crash of the machine.
                 .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
                 .stdout(Stdio::null())

@@ -73,7 +73,7 @@ impl KvStore for PgStore {
                  WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
                 &[&prefix, &end],
             )
-        .map_err(failed)?;
+            .map_err(failed)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 

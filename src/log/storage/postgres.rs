@@ -47,7 +47,9 @@ pub struct PgLogs {
 
 /// This broker no longer leads the partition at the epoch it opened it with.
 #[derive(Debug, thiserror::Error)]
-#[error("partition {log}: led by broker {leader} at epoch {epoch} now, not by this broker (fenced)")]
+#[error(
+    "partition {log}: led by broker {leader} at epoch {epoch} now, not by this broker (fenced)"
+)]
 pub struct Fenced {
     pub log: String,
     pub leader: i32,
@@ -156,11 +158,25 @@ impl PgLogs {
 #[derive(Clone)]
 enum Change {
     Segment(i64),
-    Batch { segment: i64, pos: i64, data: Bytes },
-    Truncate { segment: i64, len: i64 },
-    Indexes { segment: i64, index: Bytes, time: Bytes },
+    Batch {
+        segment: i64,
+        pos: i64,
+        data: Bytes,
+    },
+    Truncate {
+        segment: i64,
+        len: i64,
+    },
+    Indexes {
+        segment: i64,
+        index: Bytes,
+        time: Bytes,
+    },
     RemoveSegment(i64),
-    Checkpoint { name: String, value: Option<Bytes> },
+    Checkpoint {
+        name: String,
+        value: Option<Bytes>,
+    },
 }
 
 /// What a partition's storage and its segments share.
@@ -357,7 +373,11 @@ pub struct PgLogStorage {
 
 impl std::fmt::Debug for PgLogStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PgLogStorage({}, epoch {})", self.shared.log, self.shared.epoch)
+        write!(
+            f,
+            "PgLogStorage({}, epoch {})",
+            self.shared.log, self.shared.epoch
+        )
     }
 }
 
@@ -492,7 +512,10 @@ impl LogStorage for PgLogStorage {
             .db
             .conn()
             .map_err(db_error)?
-            .execute("DELETE FROM gregor_logs WHERE log = $1", &[&self.shared.log])
+            .execute(
+                "DELETE FROM gregor_logs WHERE log = $1",
+                &[&self.shared.log],
+            )
             .map_err(db_error)?;
         lock(&self.shared.queue).clear();
         self.cache.destroy()

@@ -1,0 +1,103 @@
+"""Cluster mode on PostgreSQL (issue 21), first part: one gregor whose every record, offset and
+piece of metadata lives in a real PostgreSQL primary with a synchronous standby (Debian's
+packages, pgcluster.py). The broker keeps nothing of its own: its data directory is wiped
+between restarts.
+
+An idempotent acks=all producer (librdkafka) writes keyed records to 4 partitions while
+- the broker is killed with kill -9 and restarted, several times, half of them on an empty
+  data directory;
+- then the database primary is killed with kill -9 and the standby promoted; the broker
+  reaches it through the multi-host URL (target_session_attrs=read-write).
+Afterwards every acknowledged record is read back exactly once, in the order sent, per
+partition; nothing is left undelivered.
+
+Marked `once` (it starts its own broker and database; no broker fixture). Ports: from
+COMPAT_PG_PORT + 10 (default 25442).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from compat import TIMEOUT, create_topic, unique_topic, wait_for
+from pgcluster import PgCluster
+from test_crash_loop import PARTITIONS, KeyedProducer, read_log
+from test_groups import OwnGregor
+
+pytestmark = [pytest.mark.once, pytest.mark.client("confluent-kafka")]
+
+BASE = int(os.environ.get("COMPAT_PG_PORT", "25432")) + 10
+CYCLES = int(os.environ.get("COMPAT_PG_CRASH_CYCLES", "4"))
+
+
+@pytest.fixture
+def pg_cluster():
+    # Under /tmp: the servers run as `postgres` and need a path they can reach.
+    work = Path(tempfile.mkdtemp(prefix="gregor-cluster-pg."))
+    cluster = PgCluster(work / "pg", BASE, BASE + 1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def acked_in_order(producer: KeyedProducer, log: dict[int, list[tuple[int, int]]]):
+    """Every acknowledged record once, at its acknowledged offset, in send order per partition."""
+    seen: dict[int, int] = {}
+    for partition, rows in log.items():
+        seqs = [seq for _, seq in rows]
+        assert len(seqs) == len(set(seqs)), f"partition {partition} holds a record twice"
+        assert seqs == sorted(seqs), f"partition {partition} is out of send order"
+        for offset, seq in rows:
+            seen[seq] = (partition, offset)
+    missing = [s for s in producer.acked if s not in seen]
+    assert not missing, f"{len(missing)} acknowledged records lost, e.g. {missing[:5]}"
+    moved = [s for s, at in producer.acked.items() if seen[s] != at]
+    assert not moved, f"records not at their acknowledged offsets, e.g. {moved[:5]}"
+
+
+@pytest.mark.timeout(600)
+def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_cluster, tmp_path):
+    broker = OwnGregor(tmp_path, storage=pg_cluster.url())
+    rng = random.Random(os.environ.get("COMPAT_CRASH_SEED") or None)
+    producer = None
+    try:
+        topic = create_topic(broker.broker, unique_topic("cluster-pg"), PARTITIONS)
+        producer = KeyedProducer(broker.broker, topic)
+        wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
+        for cycle in range(CYCLES):
+            time.sleep(rng.uniform(0.3, 1.5))
+            broker.kill9()
+            if cycle % 2 == 0:
+                shutil.rmtree(broker.data)  # the database holds everything
+            broker.restart()
+            acked = len(producer.acked)
+            wait_for(lambda: len(producer.acked) > acked + 20, f"acknowledgements after restart {cycle}")
+        pg_cluster.kill_primary()
+        time.sleep(1)
+        pg_cluster.promote_standby()
+        acked = len(producer.acked)
+        wait_for(lambda: len(producer.acked) > acked + 20, "acknowledgements after the failover",
+                 timeout=TIMEOUT * 2)
+        left = producer.stop()
+        assert left == 0, f"{left} records never delivered"
+        assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+        acked_in_order(producer, read_log(broker.broker, topic))
+        # A restart on an empty data directory after the failover still finds it all.
+        broker.kill9()
+        shutil.rmtree(broker.data)
+        broker.restart()
+        acked_in_order(producer, read_log(broker.broker, topic))
+    finally:
+        if producer is not None:
+            producer.halt()
+        broker.stop()
