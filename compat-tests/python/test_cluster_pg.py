@@ -11,6 +11,11 @@ An idempotent acks=all producer (librdkafka) writes keyed records to 4 partition
 Afterwards every acknowledged record is read back exactly once, in the order sent, per
 partition; nothing is left undelivered.
 
+A second broker on the same database is a hot standby: it does not listen while the active
+broker holds the lease, and takes over (every partition, at new leader epochs) once the
+active one is killed; a producer bootstrapped with both addresses carries on and loses
+nothing acknowledged, across a failover each way.
+
 Marked `once` (it starts its own broker and database; no broker fixture). Ports: from
 COMPAT_PG_PORT + 10 (default 25442).
 """
@@ -26,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from compat import TIMEOUT, create_topic, unique_topic, wait_for
-from pgcluster import PgCluster
+from compat import TIMEOUT, Broker, create_topic, unique_topic, wait_for
+from pgcluster import PgCluster, port_open
 from test_crash_loop import PARTITIONS, KeyedProducer, read_log
 from test_groups import OwnGregor
 
@@ -35,6 +40,9 @@ pytestmark = [pytest.mark.once, pytest.mark.client("confluent-kafka")]
 
 BASE = int(os.environ.get("COMPAT_PG_PORT", "25432")) + 10
 CYCLES = int(os.environ.get("COMPAT_PG_CRASH_CYCLES", "4"))
+# The active broker's lease (--broker-session-timeout-ms): short, so failovers are quick here.
+SESSION_MS = 3000
+FAST = ("--broker-session-timeout-ms", str(SESSION_MS))
 
 
 @pytest.fixture
@@ -67,7 +75,7 @@ def acked_in_order(producer: KeyedProducer, log: dict[int, list[tuple[int, int]]
 
 @pytest.mark.timeout(600)
 def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_cluster, tmp_path):
-    broker = OwnGregor(tmp_path, storage=pg_cluster.url())
+    broker = OwnGregor(tmp_path, storage=pg_cluster.url(), extra_args=FAST)
     rng = random.Random(os.environ.get("COMPAT_CRASH_SEED") or None)
     producer = None
     try:
@@ -101,3 +109,44 @@ def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_clus
         if producer is not None:
             producer.halt()
         broker.stop()
+
+
+def multi(*brokers: OwnGregor) -> Broker:
+    """Clients bootstrapped with every broker's address."""
+    return Broker("gregor-pg", ",".join(b.broker.address for b in brokers))
+
+
+@pytest.mark.timeout(600)
+def test_a_standby_broker_takes_over_without_losing_acknowledged_records(pg_cluster, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = OwnGregor(tmp_path / "a", storage=pg_cluster.url(), extra_args=FAST)
+    b = OwnGregor(tmp_path / "b", storage=pg_cluster.url(), extra_args=FAST, wait=False)
+    producer = None
+    try:
+        time.sleep(SESSION_MS / 1000)
+        assert not port_open(b.port), "a standby must not serve while another broker is active"
+        both = multi(a, b)
+        topic = create_topic(a.broker, unique_topic("standby"), PARTITIONS)
+        producer = KeyedProducer(both, topic)
+        wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
+        for active, standby in ((a, b), (b, a)):
+            active.kill9()
+            started = time.monotonic()
+            standby.wait_listening(timeout=TIMEOUT * 2)
+            took = time.monotonic() - started
+            assert took < SESSION_MS / 1000 + 10, f"the standby took {took:.1f} s to take over"
+            acked = len(producer.acked)
+            wait_for(lambda: len(producer.acked) > acked + 50,
+                     "acknowledgements through the new active broker", timeout=TIMEOUT * 2)
+            active.restart(wait=False)  # the killed one comes back as the standby
+            time.sleep(0.5)
+        left = producer.stop()
+        assert left == 0, f"{left} records never delivered"
+        assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+        acked_in_order(producer, read_log(a.broker, topic))
+    finally:
+        if producer is not None:
+            producer.halt()
+        a.stop()
+        b.stop()

@@ -513,7 +513,8 @@ class OwnGregor:
     """A gregor process on a free port and a temp data dir (--storage disk unless `storage`
     says otherwise, e.g. a postgres:// URL), for kill -9."""
 
-    def __init__(self, workdir: Path, storage: str = "disk"):
+    def __init__(self, workdir: Path, storage: str = "disk", extra_args: tuple = (),
+                 wait: bool = True):
         # The binary run.sh tests: COMPAT_GREGOR_BIN, else $CARGO_TARGET_DIR/debug/gregor with
         # the target dir defaulting to $COMPAT_CACHE_DIR/target (~/.cache/gregor/target).
         cache = os.environ.get("COMPAT_CACHE_DIR") or str(Path.home() / ".cache/gregor")
@@ -525,23 +526,31 @@ class OwnGregor:
         self.data = workdir / "data"
         self.log = workdir / "gregor.log"
         self.storage = storage
+        self.extra_args = list(extra_args)
         self.proc = None
-        self.start()
+        self.start(wait)
 
     @property
     def broker(self) -> Broker:
         return Broker("gregor-own", f"127.0.0.1:{self.port}")
 
-    def start(self):
+    def start(self, wait: bool = True):
+        """Start it; with `wait`, until it listens (a cluster-mode standby listens only once
+        it is active: then wait with `wait_listening`)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
         env["NO_COLOR"] = "1"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.bin, "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data),
-                 "--storage", self.storage, "--group-initial-rebalance-delay-ms", "0"],
+                 "--storage", self.storage, "--group-initial-rebalance-delay-ms", "0",
+                 *self.extra_args],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_listening()
+
+    def wait_listening(self, timeout: float = TIMEOUT):
         wait_for(lambda: self.proc.poll() is not None or port_open(self.port),
-                 f"gregor listening on {self.port}", interval=0.02)
+                 f"gregor listening on {self.port}", timeout=timeout, interval=0.02)
         assert self.proc.poll() is None, f"gregor exited: {self.log.read_text()[-3000:]}"
 
     restart = start

@@ -9,6 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::pg::lease::Lease;
 use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
 use crate::security::{Authorizer, Session};
@@ -29,6 +30,8 @@ pub struct Services {
     pub authorizer: Option<Arc<Authorizer>>,
     /// SASL users' credentials.
     pub credentials: Arc<Credentials>,
+    /// Cluster mode: this broker's hold on the active lease (released at shutdown).
+    pub lease: Option<Arc<Lease>>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.

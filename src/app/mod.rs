@@ -7,6 +7,7 @@ mod timers;
 mod txn_io;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,7 @@ use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::storage::postgres::PgLogs;
 use crate::metrics::Metrics;
+use crate::pg::lease::Lease;
 use crate::pg::Db;
 use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
@@ -33,7 +35,7 @@ const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 /// Blocks on files and the store: async callers run it on the blocking pool.
 pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     let mut config = config;
-    let (store, media) = open_store(&mut config)?;
+    let (store, media, lease) = open_store(&mut config)?;
     let config = Arc::new(config);
     let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
     let metrics = Arc::new(Metrics::new(crate::api::APIS.iter().map(|a| a.key)));
@@ -77,14 +79,17 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         metrics,
         authorizer,
         credentials,
+        lease,
     }))
 }
 
 /// The metadata store and where partition logs live. In cluster mode this broker's node id
 /// is settled here too (given, kept in the data directory, or new from the database).
-fn open_store(config: &mut Config) -> anyhow::Result<(Arc<dyn KvStore>, LogMedia)> {
+type Opened = (Arc<dyn KvStore>, LogMedia, Option<Arc<Lease>>);
+
+fn open_store(config: &mut Config) -> anyhow::Result<Opened> {
     match &config.storage {
-        StorageKind::Memory => Ok((Arc::new(MemoryStore::new()), LogMedia::Memory)),
+        StorageKind::Memory => Ok((Arc::new(MemoryStore::new()), LogMedia::Memory, None)),
         StorageKind::Disk => {
             let meta = config.data_dir.join("meta");
             let logs = config.data_dir.join("logs");
@@ -92,17 +97,28 @@ fn open_store(config: &mut Config) -> anyhow::Result<(Arc<dyn KvStore>, LogMedia
                 .with_context(|| format!("creating {}", meta.display()))?;
             std::fs::create_dir_all(&logs)
                 .with_context(|| format!("creating {}", logs.display()))?;
-            Ok((store::open_disk(&meta)?, LogMedia::Disk(logs)))
+            Ok((store::open_disk(&meta)?, LogMedia::Disk(logs), None))
         }
         StorageKind::Postgres(url) => {
             let db = Db::open(url)?;
             let node_id = db.node_id(config.node_id, &config.data_dir)?;
             config.node_id = Some(node_id);
+            // Before any state is read: what the previous active broker wrote is final then.
+            let session = Duration::from_millis(config.broker_session_timeout_ms);
+            let lease = Arc::new(Lease::new(db.clone(), node_id, session));
+            lease.acquire()?;
+            lease.clone().keep(|why| {
+                // Another broker may be active by now: serving on would only answer errors
+                // (every commit is fenced); a supervisor restarts this one as a standby.
+                tracing::error!(why, "lost the active broker's lease: stopping");
+                std::process::exit(1);
+            });
             let cache = config.data_dir.join("cache");
             let logs = PgLogs::new(db.clone(), node_id, cache.clone())
                 .with_context(|| format!("preparing the log cache {}", cache.display()))?;
             tracing::info!(storage = ?db, node_id, "cluster mode: data in PostgreSQL");
-            Ok((Arc::new(PgStore::new(db)), LogMedia::Postgres(logs)))
+            let store = Arc::new(PgStore::new(db));
+            Ok((store, LogMedia::Postgres(logs), Some(lease)))
         }
     }
 }
@@ -130,6 +146,10 @@ pub async fn close(services: &Services) {
     services.txns.shutdown();
     services.groups.shutdown();
     services.topics.close().await;
+    if let Some(lease) = services.lease.clone() {
+        // A standby takes over at once instead of after the session timeout.
+        let _ = tokio::task::spawn_blocking(move || lease.release()).await;
+    }
 }
 
 /// The persisted cluster id, generated (Kafka-style: base64url of a random UUID) on first start.

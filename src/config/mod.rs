@@ -120,6 +120,8 @@ pub struct Config {
     /// KIP-368: longest a SASL session lasts before the client must re-authenticate; 0: no
     /// limit (an OAUTHBEARER session still ends with its token).
     pub connections_max_reauth_ms: u64,
+    /// Cluster mode: the active broker's lease without a heartbeat.
+    pub broker_session_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -182,6 +184,7 @@ impl Default for Config {
             oauth_sub_claim_name: "sub".into(),
             oauth_scope_claim_name: "scope".into(),
             connections_max_reauth_ms: 0,
+            broker_session_timeout_ms: 9000,
         }
     }
 }

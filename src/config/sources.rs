@@ -72,6 +72,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("oauth_sub_claim_name", Kind::Str),
     ("oauth_scope_claim_name", Kind::Str),
     ("connections_max_reauth_ms", Kind::Int),
+    ("broker_session_timeout_ms", Kind::Int),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

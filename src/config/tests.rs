@@ -578,6 +578,7 @@ fn help_and_version_are_clap_exits() {
 fn settings_table_matches_config_and_flags() {
     let config = Config {
         cluster_id: Some("x".into()),
+        node_id: Some(1),
         metrics_listen: Some("127.0.0.1:9644".into()),
         max_broker_partitions: Some(100),
         ssl_cert: Some("c.pem".into()),

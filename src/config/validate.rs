@@ -103,6 +103,12 @@ impl Config {
         if let Some(id) = self.node_id.filter(|id| *id < 0) {
             return Err(invalid(format!("node_id must not be negative, not {id}")));
         }
+        if self.broker_session_timeout_ms < 300 {
+            return Err(invalid(format!(
+                "broker_session_timeout_ms must be at least 300, not {}",
+                self.broker_session_timeout_ms
+            )));
+        }
         if self.cluster_id.as_deref() == Some("") {
             return Err(invalid("cluster_id must not be empty".into()));
         }

@@ -49,6 +49,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (log, name)
     );
     "#,
+    // 2: leases (the active broker's; see `lease.rs`), held until `expires` on the
+    // database's clock.
+    r#"
+    CREATE TABLE gregor_leases (
+        name text PRIMARY KEY,
+        node_id int NOT NULL,
+        incarnation uuid NOT NULL,
+        expires timestamptz NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

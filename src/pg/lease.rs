@@ -1,0 +1,199 @@
+//! The active broker's lease. Cluster mode serves from one active broker at a time so far
+//! (several active brokers, each leading some partitions, come next): a broker started on a
+//! database whose lease another live broker holds waits, as a hot standby, until that lease
+//! expires (`broker.session.timeout.ms` without a heartbeat: the active broker died or lost
+//! the database), then takes it, and with it every partition (each one's leader epoch bumped,
+//! which fences whatever the old broker still tries to commit).
+//!
+//! Time is the database's (`now()`), so brokers' clocks need not agree. A broker that cannot
+//! renew its lease before it would expire stops: another broker may hold it by then.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use super::Db;
+
+const ACTIVE: &str = "active";
+
+/// This broker's hold on the active lease.
+pub struct Lease {
+    db: Db,
+    node_id: i32,
+    incarnation: Uuid,
+    session: Duration,
+}
+
+/// Who holds the lease when this broker could not take it.
+#[derive(Debug, PartialEq)]
+pub enum Taken {
+    Acquired,
+    HeldBy { node_id: i32, expires_in_ms: i64 },
+}
+
+impl Lease {
+    pub fn new(db: Db, node_id: i32, session: Duration) -> Self {
+        Self {
+            db,
+            node_id,
+            incarnation: Uuid::new_v4(),
+            session,
+        }
+    }
+
+    fn session_ms(&self) -> i64 {
+        self.session.as_millis() as i64
+    }
+
+    /// Take the lease if it is free, expired, or held by an earlier run of this node id (a
+    /// broker restarted after kill -9 does not wait out its own lease).
+    pub fn try_acquire(&self) -> anyhow::Result<Taken> {
+        let mut conn = self.db.conn()?;
+        let mut tx = conn.transaction()?;
+        let held = tx.query_opt(
+            "SELECT node_id, incarnation, (extract(epoch FROM expires - now()) * 1000)::bigint
+             FROM gregor_leases WHERE name = $1 FOR UPDATE",
+            &[&ACTIVE],
+        )?;
+        if let Some(row) = held {
+            let (node_id, incarnation, expires_in_ms): (i32, Uuid, i64) =
+                (row.get(0), row.get(1), row.get(2));
+            if expires_in_ms > 0 && node_id != self.node_id && incarnation != self.incarnation {
+                return Ok(Taken::HeldBy {
+                    node_id,
+                    expires_in_ms,
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO gregor_leases (name, node_id, incarnation, expires)
+             VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
+             ON CONFLICT (name) DO UPDATE
+             SET node_id = $2, incarnation = $3, expires = EXCLUDED.expires",
+            &[
+                &ACTIVE,
+                &self.node_id,
+                &self.incarnation,
+                &(self.session_ms() as f64),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Taken::Acquired)
+    }
+
+    /// Wait until the lease is this broker's.
+    pub fn acquire(&self) -> anyhow::Result<()> {
+        let mut told = None;
+        loop {
+            match self.try_acquire() {
+                Ok(Taken::Acquired) => return Ok(()),
+                Ok(Taken::HeldBy {
+                    node_id,
+                    expires_in_ms,
+                }) => {
+                    if told != Some(node_id) {
+                        tracing::info!(
+                            active = node_id,
+                            expires_in_ms,
+                            "standing by: broker {node_id} is active on this database"
+                        );
+                        told = Some(node_id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not reach the database for the lease")
+                }
+            }
+            std::thread::sleep(self.session / 3);
+        }
+    }
+
+    /// Extend the lease; false if another broker holds it now.
+    pub fn renew(&self) -> anyhow::Result<bool> {
+        let renewed = self
+            .db
+            .conn()?
+            .execute(
+                "UPDATE gregor_leases SET expires = now() + $3::float8 * interval '1 millisecond'
+                 WHERE name = $1 AND incarnation = $2",
+                &[&ACTIVE, &self.incarnation, &(self.session_ms() as f64)],
+            )
+            .context("renewing the lease")?;
+        Ok(renewed == 1)
+    }
+
+    /// Give the lease up (clean shutdown): a standby takes over at once.
+    pub fn release(&self) {
+        let released = self.db.conn().and_then(|mut c| {
+            c.execute(
+                "DELETE FROM gregor_leases WHERE name = $1 AND incarnation = $2",
+                &[&ACTIVE, &self.incarnation],
+            )
+            .map_err(Into::into)
+        });
+        if let Err(e) = released {
+            tracing::warn!(error = %format!("{e:#}"), "could not release the lease");
+        }
+    }
+
+    /// Renew the lease every third of the session from a thread of its own; `lost` runs (once)
+    /// when another broker took it or it could not be renewed before it would expire.
+    pub fn keep(self: std::sync::Arc<Self>, lost: impl FnOnce(String) + Send + 'static) {
+        std::thread::Builder::new()
+            .name("gregor-lease".into())
+            .spawn(move || {
+                let mut renewed_at = Instant::now();
+                loop {
+                    std::thread::sleep(self.session / 3);
+                    match self.renew() {
+                        Ok(true) => renewed_at = Instant::now(),
+                        Ok(false) => {
+                            return lost("another broker holds the lease".into());
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "could not renew the lease");
+                            // Measured from before the last renewal was sent, so the lease
+                            // surely ran out on the database's clock too.
+                            if renewed_at.elapsed() + self.session / 3 >= self.session {
+                                return lost(format!("not renewed within the session: {e:#}"));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn the lease thread");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::testing;
+
+    #[test]
+    fn one_broker_holds_the_lease_until_it_expires_or_is_released() {
+        let pg = testing::database();
+        let db = Db::open(&pg.url).unwrap();
+        let session = Duration::from_millis(600);
+        let a = Lease::new(db.clone(), 1, session);
+        let b = Lease::new(db.clone(), 2, session);
+        assert_eq!(a.try_acquire().unwrap(), Taken::Acquired);
+        assert!(matches!(
+            b.try_acquire().unwrap(),
+            Taken::HeldBy { node_id: 1, expires_in_ms } if expires_in_ms > 0
+        ));
+        assert!(a.renew().unwrap());
+        // An earlier run of node 1 (kill -9, restart) does not wait out its own lease.
+        let a_again = Lease::new(db.clone(), 1, session);
+        assert_eq!(a_again.try_acquire().unwrap(), Taken::Acquired);
+        assert!(!a.renew().unwrap(), "the old incarnation lost it");
+        // Expiry hands it over.
+        std::thread::sleep(session + Duration::from_millis(200));
+        assert_eq!(b.try_acquire().unwrap(), Taken::Acquired);
+        assert!(!a_again.renew().unwrap());
+        // Release hands it over at once.
+        b.release();
+        assert_eq!(a.try_acquire().unwrap(), Taken::Acquired);
+    }
+}
