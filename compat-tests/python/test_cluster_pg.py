@@ -145,6 +145,13 @@ def test_a_standby_broker_takes_over_without_losing_acknowledged_records(pg_clus
         assert left == 0, f"{left} records never delivered"
         assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
         acked_in_order(producer, read_log(a.broker, topic))
+        # A clean stop exits 0 (closing writes to the database off the runtime), releasing the
+        # lease; the standby takes over.
+        a.proc.terminate()
+        assert a.proc.wait(TIMEOUT) == 0, a.log.read_text()[-3000:]
+        b.wait_listening(timeout=TIMEOUT * 2)
+        assert pg_cluster.psql("SELECT count(*) FROM gregor_leases") == "1"
+        acked_in_order(producer, read_log(b.broker, topic))
     finally:
         if producer is not None:
             producer.halt()

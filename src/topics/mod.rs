@@ -305,12 +305,19 @@ impl Topics {
     /// Make everything durable and mark logs cleanly closed.
     pub async fn close(&self) {
         self.flush_all().await;
-        for topic in self.all() {
-            for p in topic.partitions() {
+        let partitions: Vec<_> = self.all().iter().flat_map(|t| t.partitions()).collect();
+        // Closing writes indexes and markers (files, or the database in cluster mode, whose
+        // client must not run inside the runtime): on the blocking pool.
+        let closed = tokio::task::spawn_blocking(move || {
+            for p in partitions {
                 if let Err(e) = p.close() {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "close failed");
                 }
             }
+        })
+        .await;
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "closing the partitions failed");
         }
     }
 }
