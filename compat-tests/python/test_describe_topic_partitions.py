@@ -3,7 +3,7 @@ so `kafka-topics --describe`) sends instead of Metadata, paged by a cursor.
 
 | scenario | what is asserted |
 |---|---|
-| dtp_paging | raw requests (v0) naming topics a (3 partitions), b (2), a missing bz and c (1), in another order: topics sorted by name; `response_partition_limit` 4 cuts b after its first partition (cursor b/1), 5 ends the page between topics (cursor bz/0), 0 counts as 1; continuing from each cursor gives the rest; the missing topic is UNKNOWN_TOPIC_OR_PARTITION with a zero id and takes no room; partitions: leader, replicas = isr = [leader], empty (not null) ELR lists, leader epoch 0; topic ids as Metadata's; a cursor topic not asked for, or a negative cursor partition, is INVALID_REQUEST for every topic named and no cursor; a bad name is INVALID_TOPIC_EXCEPTION; every topic shown carries Kafka's authorized operations (all topic operations without an authorizer) |
+| dtp_paging | raw requests (v0) naming topics a (3 partitions), b (2), a missing bz and c (1), in another order: topics sorted by name; `response_partition_limit` 4 cuts b after its first partition (cursor b/1), 5 ends the page between topics (cursor bz/0), 0 counts as 1; continuing from each cursor gives the rest; no topics named: every topic from the cursor's on (a cursor topic that does not exist is fine, missing topics are not shown); the missing topic is UNKNOWN_TOPIC_OR_PARTITION with a zero id and takes no room; partitions: leader, replicas = isr = [leader], empty (not null) ELR lists, leader epoch 0; topic ids as Metadata's; a cursor topic not asked for, or a negative cursor partition, is INVALID_REQUEST for every topic named and no cursor; a bad name is INVALID_TOPIC_EXCEPTION; every topic shown carries Kafka's authorized operations (all topic operations without an authorizer) |
 | kafka_topics_describe | Kafka's `kafka-topics --describe` (TopicCommand) of two topics with `--partition-size-limit-per-response 2` (the AdminClient pages with the cursor): the lines equal Kafka's but for topic ids and node ids (`Elr: ` and `LastKnownElr: ` empty, as only DescribeTopicPartitions answers them: over Metadata they read N/A) and the configs set on the topic are listed |
 | dtp_authorization | brokers with an authorizer (test_acls' `anonymous` pair: allow everyone if no ACL): a topic whose DESCRIBE is denied to User:ANONYMOUS is TOPIC_AUTHORIZATION_FAILED with a zero id and no operations, after the others, when named, and left out when every topic is asked for; a topic with ALL allowed but WRITE denied shows its authorized operations without WRITE |
 """
@@ -193,6 +193,14 @@ def test_dtp_paging(broker):
 
     one = call(broker, request(asked, limit=0))
     assert shown(one) == [(a, NONE, [0])] and one["cursor"] == (a, 1)
+
+    # No topics named: every topic from the cursor's on (this test's names sort together);
+    # the cursor's topic need not exist, missing ones are not shown.
+    every = call(broker, request([], limit=3, cursor=(a, 1)))
+    assert shown(every) == [(a, NONE, [1, 2]), (b, NONE, [0])] and every["cursor"] == (b, 1)
+    every = call(broker, request([], limit=1, cursor=(bz, 0)))
+    assert shown(every)[0] == (c, NONE, [0])
+    assert every["cursor"] is None or every["cursor"][0] > c
 
     whole = call(broker, request(asked))
     assert shown(whole) == [(a, NONE, [0, 1, 2]), (b, NONE, [0, 1]),
