@@ -11,7 +11,7 @@ Both brokers run their retention check and log cleaner every 500 ms in this suit
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from compat import TIMEOUT, ck_admin, ck_conf, ck_error, ck_produce, create_topic, unique_topic, wait_for
 
@@ -70,6 +70,45 @@ def test_compacted_topic_keeps_latest_values(broker):
     assert all(value == b"r4" for _, _, value in rows)
     # Offsets are the ones the latest values were written at.
     assert [r[0] for r in rows] == list(range(40, 50))
+
+
+def test_compaction_with_tiny_segments_converges(broker):
+    """Issue 18: on a topic whose segments hold a few records each (Kafka's internal topic
+    config `internal.segment.bytes`, as its own tests use; `segment.bytes` has a 1 MiB minimum)
+    compaction still converges to one record per key, the latest; a batch larger than a segment
+    is RECORD_LIST_TOO_LARGE (gregor appended it)."""
+    keys, rounds = 20, 5
+    topic = create_topic(broker, unique_topic("compacted-tiny"), 1, {
+        "cleanup.policy": "compact",
+        "segment.bytes": "1048576",
+        "internal.segment.bytes": "300",
+        "min.cleanable.dirty.ratio": "0.001",
+        "delete.retention.ms": "100",
+    })
+    for round_ in range(rounds):
+        records = [(f"k{i}".encode(), f"r{round_}".encode(), [], 0, None) for i in range(keys)]
+        # One record per batch: a segment holds about three.
+        ck_produce(broker, topic, records, **{"batch.num.messages": 1, "linger.ms": 0})
+    # A batch larger than a segment is refused (Kafka's UnifiedLog.append:
+    # RecordBatchTooLargeException).
+    errors = []
+    p = Producer(ck_conf(broker, **{"acks": "all", "message.timeout.ms": int(TIMEOUT * 1000)}))
+    p.produce(topic, key=b"big", value=b"x" * 400, on_delivery=lambda err, _msg: errors.append(err))
+    assert p.flush(TIMEOUT + 5) == 0
+    assert errors[0] is not None and errors[0].code() == KafkaError.RECORD_LIST_TOO_LARGE, errors
+    # The last round's records must leave the active segment to be cleaned.
+    ck_produce(broker, topic, [(b"roll", b"x", [], 0, None)] * 5,
+               **{"batch.num.messages": 1, "linger.ms": 0})
+
+    def compacted():
+        rows = [r for r in read_all(broker, topic) if r[1].startswith(b"k")]
+        return rows if len(rows) == keys else None
+
+    rows = wait_for(compacted, "one record per key after compaction", timeout=90, interval=1)
+    assert sorted(r[1] for r in rows) == sorted(f"k{i}".encode() for i in range(keys))
+    assert all(value == f"r{rounds - 1}".encode() for _, _, value in rows), rows
+    first = (rounds - 1) * keys
+    assert [r[0] for r in rows] == list(range(first, first + keys))
 
 
 def test_retention_moves_earliest_offset(broker):

@@ -29,6 +29,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
 mod dispatch;
@@ -109,6 +110,12 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 12,
         handler: |c, b| c.serve(b, metadata::handle),
+    },
+    Api {
+        key: ApiKey::DescribeTopicPartitions,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_topic_partitions::handle),
     },
     Api {
         key: ApiKey::ApiVersions,
@@ -379,6 +386,7 @@ mod tests {
             ApiKey::Fetch => FetchRequest::VERSIONS,
             ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
             ApiKey::Metadata => MetadataRequest::VERSIONS,
+            ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
             ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
             ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,

@@ -176,13 +176,12 @@ fn append(
         let records = records.unwrap_or_default();
         let config = t.config();
         let (before, after) = config.timestamp_bounds();
+        let log_config = config.log_config(ctx.topics().log_defaults());
         let rules = Rules {
             now_ms: now,
             max_batch_bytes: config.max_message_bytes(ctx.config().max_message_bytes as usize),
             produce_version: ctx.version(),
-            log_append_time: config
-                .log_config(ctx.topics().log_defaults())
-                .log_append_time,
+            log_append_time: log_config.log_append_time,
             timestamp_before_max_ms: before,
             timestamp_after_max_ms: after,
             compacted: config.is_compacted(),
@@ -196,6 +195,16 @@ fn append(
         } else {
             validate()
         }?;
+        // Kafka (UnifiedLog.append), after the records are validated: no batch larger than a
+        // segment (only reachable with `internal.segment.bytes`: segment.bytes >= 1 MiB).
+        if records.len() as u64 > log_config.segment_bytes {
+            return Err(BatchError::LargerThanSegment {
+                size: records.len(),
+                partition: format!("{topic}-{index}"),
+                segment_bytes: log_config.segment_bytes,
+            }
+            .into());
+        }
         let batch = BytesMut::from(&records[..]);
         let appended = if header.is_transactional() {
             ctx.txns()

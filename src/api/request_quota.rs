@@ -69,6 +69,7 @@ throttle_time!(
     DescribeGroupsResponse,
     DescribeLogDirsResponse,
     DescribeProducersResponse,
+    DescribeTopicPartitionsResponse,
     DescribeTransactionsResponse,
     DescribeUserScramCredentialsResponse,
     EndTxnResponse,

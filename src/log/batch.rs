@@ -104,6 +104,14 @@ pub enum BatchError {
     Corrupt(String),
     #[error("record batch of {size} bytes exceeds the maximum of {max}")]
     TooLarge { size: usize, max: usize },
+    /// A batch larger than the topic's segment size (Kafka's RecordBatchTooLargeException in
+    /// `UnifiedLog.append`: RECORD_LIST_TOO_LARGE).
+    #[error("Message batch size is {size} bytes in append to partition {partition} which exceeds the maximum configured segment size of {segment_bytes}.")]
+    LargerThanSegment {
+        size: usize,
+        partition: String,
+        segment_bytes: u64,
+    },
     #[error("unsupported record batch magic {0} (only v2 is supported)")]
     UnsupportedMagic(i8),
     #[error("invalid record batch: {0}")]
@@ -140,6 +148,7 @@ impl BatchError {
         match self {
             BatchError::Corrupt(_) => 2,
             BatchError::TooLarge { .. } => 10,
+            BatchError::LargerThanSegment { .. } => 18,
             BatchError::UnsupportedMagic(_) => 43,
             BatchError::InvalidRecord(_) => 87,
             BatchError::UnsupportedCompression(_) => 76,
