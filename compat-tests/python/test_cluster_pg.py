@@ -16,6 +16,10 @@ broker holds the lease, and takes over (every partition, at new leader epochs) o
 active one is killed; a producer bootstrapped with both addresses carries on and loses
 nothing acknowledged, across a failover each way.
 
+Fencing: the active broker reaches the database through a TCP proxy that stops forwarding (a
+network partition that closes nothing). It stops by itself within the session (its lease
+cannot be renewed), the standby takes over, and no record acknowledged by either is lost.
+
 Marked `once` (it starts its own broker and database; no broker fixture). Ports: from
 COMPAT_PG_PORT + 10 (default 25442).
 """
@@ -33,6 +37,7 @@ import pytest
 
 from compat import TIMEOUT, Broker, create_topic, unique_topic, wait_for
 from pgcluster import PgCluster, port_open
+from stallproxy import StallProxy
 from test_crash_loop import PARTITIONS, KeyedProducer, read_log
 from test_groups import OwnGregor
 
@@ -75,7 +80,9 @@ def acked_in_order(producer: KeyedProducer, log: dict[int, list[tuple[int, int]]
 
 @pytest.mark.timeout(600)
 def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_cluster, tmp_path):
-    broker = OwnGregor(tmp_path, storage=pg_cluster.url(), extra_args=FAST)
+    # The default session (9 s): the database failover below must not outlast the broker's
+    # lease (a broker that cannot renew it for a session stops).
+    broker = OwnGregor(tmp_path, storage=pg_cluster.url())
     rng = random.Random(os.environ.get("COMPAT_CRASH_SEED") or None)
     producer = None
     try:
@@ -157,3 +164,41 @@ def test_a_standby_broker_takes_over_without_losing_acknowledged_records(pg_clus
             producer.halt()
         a.stop()
         b.stop()
+
+
+@pytest.mark.timeout(600)
+def test_a_broker_cut_off_from_the_database_stops_and_is_replaced(pg_cluster, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with StallProxy(0, "127.0.0.1", pg_cluster.primary.port) as proxy:
+        # Broker a reaches the primary only through the proxy.
+        cut_off = pg_cluster.primary_url().replace(f":{pg_cluster.primary.port}/",
+                                                   f":{proxy.port}/")
+        a = OwnGregor(tmp_path / "a", storage=cut_off, extra_args=FAST)
+        b = OwnGregor(tmp_path / "b", storage=pg_cluster.url(), extra_args=FAST, wait=False)
+        producer = None
+        try:
+            topic = create_topic(a.broker, unique_topic("fenced"), PARTITIONS)
+            producer = KeyedProducer(multi(a, b), topic)
+            wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
+            proxy.stall()
+            stalled = time.monotonic()
+            rc = a.proc.wait(TIMEOUT * 2)
+            took = time.monotonic() - stalled
+            assert rc == 1, f"the cut-off broker exited with {rc}"
+            assert "lost the active broker's lease" in a.log.read_text()
+            assert took < SESSION_MS / 1000 + 10, f"the cut-off broker served {took:.1f} s on"
+            b.wait_listening(timeout=TIMEOUT * 2)
+            acked = len(producer.acked)
+            wait_for(lambda: len(producer.acked) > acked + 50,
+                     "acknowledgements through the broker that took over", timeout=TIMEOUT * 2)
+            left = producer.stop()
+            assert left == 0, f"{left} records never delivered"
+            assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+            acked_in_order(producer, read_log(b.broker, topic))
+        finally:
+            if producer is not None:
+                producer.halt()
+            proxy.resume()
+            a.stop()
+            b.stop()

@@ -100,11 +100,11 @@ fn open_store(config: &mut Config) -> anyhow::Result<Opened> {
             Ok((store::open_disk(&meta)?, LogMedia::Disk(logs), None))
         }
         StorageKind::Postgres(url) => {
-            let db = Db::open(url)?;
+            let session = Duration::from_millis(config.broker_session_timeout_ms);
+            let db = Db::open(url, session)?;
             let node_id = db.node_id(config.node_id, &config.data_dir)?;
             config.node_id = Some(node_id);
             // Before any state is read: what the previous active broker wrote is final then.
-            let session = Duration::from_millis(config.broker_session_timeout_ms);
             let lease = Arc::new(Lease::new(db.clone(), node_id, session));
             lease.acquire()?;
             lease.clone().keep(|why| {

@@ -138,27 +138,41 @@ impl Lease {
     }
 
     /// Renew the lease every third of the session from a thread of its own; `lost` runs (once)
-    /// when another broker took it or it could not be renewed before it would expire.
+    /// when another broker took it, or when no renewal has succeeded for a whole session —
+    /// also when a renewal hangs (a database cut off without the connection closing: each
+    /// renewal runs on a thread of its own and is waited for a third of the session at most).
     pub fn keep(self: std::sync::Arc<Self>, lost: impl FnOnce(String) + Send + 'static) {
         std::thread::Builder::new()
             .name("gregor-lease".into())
             .spawn(move || {
+                let step = self.session / 3;
+                // Measured from before the renewal that succeeded was sent, so the lease
+                // surely ran out on the database's clock too once a session has passed.
                 let mut renewed_at = Instant::now();
                 loop {
-                    std::thread::sleep(self.session / 3);
-                    match self.renew() {
-                        Ok(true) => renewed_at = Instant::now(),
-                        Ok(false) => {
-                            return lost("another broker holds the lease".into());
+                    std::thread::sleep(step);
+                    let sent = Instant::now();
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let lease = self.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("gregor-lease-renew".into())
+                        .spawn(move || {
+                            let _ = tx.send(lease.renew());
+                        });
+                    let outcome = match spawned {
+                        Ok(_) => rx.recv_timeout(step).map_err(|_| "timed out".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match outcome {
+                        Ok(Ok(true)) => renewed_at = sent,
+                        Ok(Ok(false)) => return lost("another broker holds the lease".into()),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %format!("{e:#}"), "could not renew the lease")
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %format!("{e:#}"), "could not renew the lease");
-                            // Measured from before the last renewal was sent, so the lease
-                            // surely ran out on the database's clock too.
-                            if renewed_at.elapsed() + self.session / 3 >= self.session {
-                                return lost(format!("not renewed within the session: {e:#}"));
-                            }
-                        }
+                        Err(e) => tracing::warn!(error = %e, "could not renew the lease"),
+                    }
+                    if renewed_at.elapsed() + step >= self.session {
+                        return lost("not renewed within the session".into());
                     }
                 }
             })
@@ -174,7 +188,7 @@ mod tests {
     #[test]
     fn one_broker_holds_the_lease_until_it_expires_or_is_released() {
         let pg = testing::database();
-        let db = Db::open(&pg.url).unwrap();
+        let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
         let session = Duration::from_millis(600);
         let a = Lease::new(db.clone(), 1, session);
         let b = Lease::new(db.clone(), 2, session);

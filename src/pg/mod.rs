@@ -51,9 +51,20 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Connect (the URL's hosts in turn, as libpq does with `target_session_attrs`) and bring
     /// the schema up to date. Several brokers may do this at once.
-    pub fn open(url: &str) -> anyhow::Result<Db> {
-        let config = PgConfig::from_str(url)
+    ///
+    /// `session`: the broker session. The server ends any session of ours left idle inside a
+    /// transaction longer than that (`idle_in_transaction_session_timeout`): a broker cut off
+    /// mid-transaction (a partition that closes no socket) would otherwise hold its row locks,
+    /// and with them the partitions another broker must take over, until TCP gives up (hours).
+    pub fn open(url: &str, session: Duration) -> anyhow::Result<Db> {
+        let mut config = PgConfig::from_str(url)
             .map_err(|e| anyhow::anyhow!("--storage {}: {e}", redact(url)))?;
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={}",
+            config.get_options().unwrap_or(""),
+            session.as_millis()
+        );
+        config.options(options.trim());
         let display = redact(url);
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
@@ -132,6 +143,8 @@ pub fn redact(url: &str) -> String {
 mod tests {
     use super::*;
 
+    const SESSION: Duration = Duration::from_secs(9);
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
@@ -147,7 +160,7 @@ mod tests {
     #[test]
     fn node_ids_come_from_the_sequence_once_then_from_the_data_dir() {
         let pg = testing::database();
-        let db = Db::open(&pg.url).unwrap();
+        let db = Db::open(&pg.url, SESSION).unwrap();
         let dir = tempfile::TempDir::new().unwrap();
         let first = db.node_id(None, dir.path()).unwrap();
         assert_eq!(db.node_id(None, dir.path()).unwrap(), first);

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn conformance() {
         let pg = testing::database();
-        let store = PgStore::new(Db::open(&pg.url).unwrap());
+        let store = PgStore::new(Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap());
         super::super::conformance(&store);
         // Keys ending in 0xff still bound their prefix scans.
         store.put(&[b'p', 0xff, 1], b"x").unwrap();

@@ -53,7 +53,7 @@ struct Postgres {
 impl Postgres {
     fn new() -> Self {
         let pg = crate::pg::testing::database();
-        let db = crate::pg::Db::open(&pg.url).unwrap();
+        let db = crate::pg::Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
         let cache = TempDir::new().unwrap();
         let logs = super::postgres::PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
         Self {
