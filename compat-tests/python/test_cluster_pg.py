@@ -63,6 +63,13 @@ def pg_cluster():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def all_delivered(producer: KeyedProducer):
+    """Stop sending; every record sent was delivered, none failed."""
+    left = producer.stop()
+    assert left == 0, f"{left} records never delivered"
+    assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+
+
 def acked_in_order(producer: KeyedProducer, log: dict[int, list[tuple[int, int]]]):
     """Every acknowledged record once, at its acknowledged offset, in send order per partition."""
     seen: dict[int, int] = {}
@@ -103,9 +110,7 @@ def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_clus
         acked = len(producer.acked)
         wait_for(lambda: len(producer.acked) > acked + 20, "acknowledgements after the failover",
                  timeout=TIMEOUT * 2)
-        left = producer.stop()
-        assert left == 0, f"{left} records never delivered"
-        assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+        all_delivered(producer)
         acked_in_order(producer, read_log(broker.broker, topic))
         # A restart on an empty data directory after the failover still finds it all.
         broker.kill9()
@@ -148,9 +153,7 @@ def test_a_standby_broker_takes_over_without_losing_acknowledged_records(pg_clus
                      "acknowledgements through the new active broker", timeout=TIMEOUT * 2)
             active.restart(wait=False)  # the killed one comes back as the standby
             time.sleep(0.5)
-        left = producer.stop()
-        assert left == 0, f"{left} records never delivered"
-        assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+        all_delivered(producer)
         acked_in_order(producer, read_log(a.broker, topic))
         # A clean stop exits 0 (closing writes to the database off the runtime), releasing the
         # lease; the standby takes over.
@@ -192,9 +195,7 @@ def test_a_broker_cut_off_from_the_database_stops_and_is_replaced(pg_cluster, tm
             acked = len(producer.acked)
             wait_for(lambda: len(producer.acked) > acked + 50,
                      "acknowledgements through the broker that took over", timeout=TIMEOUT * 2)
-            left = producer.stop()
-            assert left == 0, f"{left} records never delivered"
-            assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
+            all_delivered(producer)
             acked_in_order(producer, read_log(b.broker, topic))
         finally:
             if producer is not None:

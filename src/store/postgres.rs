@@ -3,6 +3,8 @@
 //! once PostgreSQL has committed it (with the synchronous standbys the database is configured
 //! with).
 
+use std::collections::BTreeMap;
+
 use crate::pg::Db;
 
 use super::{Entries, KvStore, StoreError, WriteOp};
@@ -46,19 +48,39 @@ impl KvStore for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Two statements whatever the batch's size (a coordinator batch holds up to hundreds of
+    /// writes): each key's last op is its outcome, so puts and deletes can go separately.
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for op in ops {
+            match op {
+                WriteOp::Put(k, v) => last.insert(k, Some(v)),
+                WriteOp::Delete(k) => last.insert(k, None),
+            };
+        }
+        let (mut put_keys, mut values, mut deleted) = (vec![], vec![], vec![]);
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    put_keys.push(k);
+                    values.push(v);
+                }
+                None => deleted.push(k),
+            }
+        }
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(failed)?;
-        for op in &ops {
-            match op {
-                WriteOp::Put(k, v) => tx.execute(
-                    "INSERT INTO gregor_kv (key, value) VALUES ($1, $2)
-                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    &[k, v],
-                ),
-                WriteOp::Delete(k) => tx.execute("DELETE FROM gregor_kv WHERE key = $1", &[k]),
-            }
+        if !put_keys.is_empty() {
+            tx.execute(
+                "INSERT INTO gregor_kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&put_keys, &values],
+            )
             .map_err(failed)?;
+        }
+        if !deleted.is_empty() {
+            tx.execute("DELETE FROM gregor_kv WHERE key = ANY($1)", &[&deleted])
+                .map_err(failed)?;
         }
         tx.commit().map_err(failed)
     }

@@ -26,11 +26,14 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
 use crate::blocking::on_async_worker;
+use crate::pg::postgres::fallible_iterator::FallibleIterator;
+use crate::pg::postgres::types::ToSql;
 use crate::pg::postgres::Transaction;
 use crate::pg::Db;
 
@@ -64,10 +67,7 @@ impl PgLogs {
     /// The logs of broker `node_id`, cached under `cache` (emptied now: the database is the
     /// truth, and a cache left by an earlier run may hold what was never committed).
     pub fn new(db: Db, node_id: i32, cache: PathBuf) -> io::Result<Self> {
-        match std::fs::remove_dir_all(&cache) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        remove_dir_if_present(&cache)?;
         std::fs::create_dir_all(&cache)?;
         Ok(Self { db, node_id, cache })
     }
@@ -86,10 +86,7 @@ impl PgLogs {
             .map_err(db_error)?
             .get(0);
         let dir = self.cache.join(name);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        remove_dir_if_present(&dir)?;
         let cache = DiskStorage::open(dir)?;
         let segments = conn
             .query(
@@ -101,14 +98,16 @@ impl PgLogs {
         for row in segments {
             let base: i64 = row.get(0);
             let data = cache.create_segment(base)?;
-            let batches = conn
-                .query(
+            // Streamed row by row: a segment may be larger than memory should hold.
+            let params: [&(dyn ToSql + Sync); 2] = [&name, &base];
+            let mut batches = conn
+                .query_raw(
                     "SELECT pos, data FROM gregor_batches WHERE log = $1 AND segment = $2
                      ORDER BY pos",
-                    &[&name, &base],
+                    params,
                 )
                 .map_err(db_error)?;
-            for batch in batches {
+            while let Some(batch) = batches.next().map_err(db_error)? {
                 let (pos, bytes): (i64, &[u8]) = (batch.get(0), batch.get(1));
                 data.write_at(pos as u64, bytes)?;
             }
@@ -147,10 +146,14 @@ impl PgLogs {
             .map_err(db_error)?
             .execute("DELETE FROM gregor_logs WHERE log = $1", &[&name])
             .map_err(db_error)?;
-        match std::fs::remove_dir_all(self.cache.join(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        remove_dir_if_present(&self.cache.join(name))
+    }
+}
+
+fn remove_dir_if_present(dir: &std::path::Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -387,12 +390,13 @@ impl PgLogStorage {
         self.shared.epoch
     }
 
-    fn segment(&self, base: i64, cache: Arc<dyn SegmentData>) -> Arc<dyn SegmentData> {
-        Arc::new(PgSegment {
+    fn segment(&self, base: i64, cache: Arc<dyn SegmentData>) -> io::Result<Arc<dyn SegmentData>> {
+        Ok(Arc::new(PgSegment {
             shared: self.shared.clone(),
             base,
+            end: AtomicU64::new(cache.size()?),
             cache,
-        })
+        }))
     }
 }
 
@@ -412,12 +416,12 @@ impl LogStorage for PgLogStorage {
     fn create_segment(&self, base_offset: i64) -> io::Result<Arc<dyn SegmentData>> {
         let data = self.cache.create_segment(base_offset)?;
         self.shared.push(Change::Segment(base_offset));
-        Ok(self.segment(base_offset, data))
+        self.segment(base_offset, data)
     }
 
     fn open_segment(&self, base_offset: i64) -> io::Result<Arc<dyn SegmentData>> {
         let data = self.cache.open_segment(base_offset)?;
-        Ok(self.segment(base_offset, data))
+        self.segment(base_offset, data)
     }
 
     fn read_indexes(&self, base_offset: i64) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -526,6 +530,8 @@ impl LogStorage for PgLogStorage {
 struct PgSegment {
     shared: Arc<Shared>,
     base: i64,
+    /// The cache's size, kept here so an append needs no file-size call.
+    end: AtomicU64,
     cache: Arc<dyn SegmentData>,
 }
 
@@ -540,13 +546,14 @@ impl SegmentData for PgSegment {
 
     fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
         // Appends write at the end; a write before it replaces what lay beyond (recovery).
-        if pos < self.cache.size()? {
+        if pos < self.end.load(Ordering::Acquire) {
             self.shared.push(Change::Truncate {
                 segment: self.base,
                 len: pos as i64,
             });
         }
         self.cache.write_at(pos, bytes)?;
+        self.end.store(pos + bytes.len() as u64, Ordering::Release);
         self.shared.push(Change::Batch {
             segment: self.base,
             pos: pos as i64,
@@ -557,6 +564,7 @@ impl SegmentData for PgSegment {
 
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.cache.truncate(len)?;
+        self.end.fetch_min(len, Ordering::AcqRel);
         self.shared.push(Change::Truncate {
             segment: self.base,
             len: len as i64,
@@ -577,23 +585,5 @@ impl SegmentData for PgSegment {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_are_split_at_their_lengths() {
-        let mut data = vec![0u8; 12 + 3];
-        data[8..12].copy_from_slice(&3i32.to_be_bytes());
-        let mut second = vec![0u8; 12 + 1];
-        second[..8].copy_from_slice(&7i64.to_be_bytes());
-        second[8..12].copy_from_slice(&1i32.to_be_bytes());
-        data.extend_from_slice(&second);
-        data.extend_from_slice(&[0, 0, 0]); // torn
-        let split = split_batches(&data);
-        assert_eq!(split.len(), 2);
-        assert_eq!((split[0].0, split[0].1.len()), (0, 15));
-        assert_eq!((split[1].0, split[1].1.len()), (15, 13));
-        assert_eq!(base_offset_of(&split[1].1), 7);
-        assert_eq!(base_offset_of(&[1, 2]), -1);
-    }
-}
+#[path = "postgres_tests.rs"]
+mod tests;
