@@ -1,9 +1,14 @@
 //! Who is in the cluster and who leads what, as the handlers see it.
 //!
-//! Today gregor is one node: it is every broker, the controller, the leader and only replica
-//! of every partition and the coordinator of every group and transactional id. Handlers ask
-//! this view instead of assuming so, which is the seam a cluster of brokers (sharing a store)
-//! answers through.
+//! A broker on its own ([`SingleNode`]) is every broker, the controller, the leader and only
+//! replica of every partition and the coordinator of every group and transactional id. In
+//! cluster mode ([`SharedView`]) the answers come from the database's placement (live
+//! brokers with their listeners, each partition's leader and epoch, the coordinator), as a
+//! snapshot the broker refreshes on its tick.
+
+use std::sync::RwLock;
+
+use crate::pg::placement::Snapshot;
 
 /// The cluster as one node sees it.
 pub trait ClusterView: Send + Sync {
@@ -11,16 +16,23 @@ pub trait ClusterView: Send + Sync {
     fn cluster_id(&self) -> &str;
     /// The node this process is.
     fn this_node(&self) -> i32;
-    /// Every broker's id, ascending.
+    /// Every live broker's id, ascending.
     fn brokers(&self) -> Vec<i32>;
     /// The active controller's id.
     fn controller(&self) -> i32;
     /// The partition's leader, if one is known.
     fn leader(&self, topic: &str, partition: i32) -> Option<i32>;
-    /// The brokers holding a copy of the partition (the in-sync ones too, for now).
-    fn replicas(&self, topic: &str, partition: i32) -> Vec<i32>;
-    /// The coordinator of a group or transactional id.
-    fn coordinator(&self, key: &str) -> i32;
+    /// The partition's leader epoch.
+    fn leader_epoch(&self, topic: &str, partition: i32) -> i32;
+    /// The brokers said to hold a copy of a partition of `factor` replicas: the leader first,
+    /// then the live brokers after it (the database holds the copies; every live broker can
+    /// take the partition over, so all of them are in sync).
+    fn replicas(&self, topic: &str, partition: i32, factor: i16) -> Vec<i32>;
+    /// The coordinator of a group or transactional id, if a live broker is.
+    fn coordinator(&self, key: &str) -> Option<i32>;
+    /// Where another broker is reached on listener `listener` (this node's own address is
+    /// the listener's the request came through).
+    fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)>;
 }
 
 /// A cluster of one: this node answers for everything.
@@ -59,12 +71,119 @@ impl ClusterView for SingleNode {
         Some(self.node_id)
     }
 
-    fn replicas(&self, _topic: &str, _partition: i32) -> Vec<i32> {
+    fn leader_epoch(&self, _topic: &str, _partition: i32) -> i32 {
+        0
+    }
+
+    fn replicas(&self, _topic: &str, _partition: i32, _factor: i16) -> Vec<i32> {
         vec![self.node_id]
     }
 
-    fn coordinator(&self, _key: &str) -> i32 {
+    fn coordinator(&self, _key: &str) -> Option<i32> {
+        Some(self.node_id)
+    }
+
+    fn endpoint(&self, _node: i32, _listener: &str) -> Option<(String, u16)> {
+        None
+    }
+}
+
+/// A member of a cluster sharing one database: the view is the last snapshot of its
+/// placement, replaced whole on every refresh.
+pub struct SharedView {
+    node_id: i32,
+    cluster_id: String,
+    snapshot: RwLock<Snapshot>,
+}
+
+impl SharedView {
+    pub fn new(node_id: i32, cluster_id: String, snapshot: Snapshot) -> Self {
+        Self {
+            node_id,
+            cluster_id,
+            snapshot: RwLock::new(snapshot),
+        }
+    }
+
+    /// Replace the view with a newer snapshot.
+    pub fn update(&self, snapshot: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn leader_of(&self, topic: &str, partition: i32) -> Option<crate::pg::placement::Leader> {
+        self.read()
+            .leaders
+            .get(&format!("{topic}-{partition}"))
+            .copied()
+    }
+}
+
+impl ClusterView for SharedView {
+    fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn this_node(&self) -> i32 {
         self.node_id
+    }
+
+    fn brokers(&self) -> Vec<i32> {
+        let mut brokers: Vec<i32> = self.read().members.keys().copied().collect();
+        if !brokers.contains(&self.node_id) {
+            // This broker serves, so it is live, even if the snapshot predates it.
+            brokers.push(self.node_id);
+            brokers.sort_unstable();
+        }
+        brokers
+    }
+
+    /// Kafka's clients only need some broker that answers admin requests: the lowest live.
+    fn controller(&self) -> i32 {
+        self.brokers()[0]
+    }
+
+    /// Only a live broker leads: a dead one's partitions are moving.
+    fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let leader = self.leader_of(topic, partition)?.node_id;
+        self.brokers().contains(&leader).then_some(leader)
+    }
+
+    fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.leader_of(topic, partition).map_or(0, |l| l.epoch)
+    }
+
+    fn replicas(&self, topic: &str, partition: i32, factor: i16) -> Vec<i32> {
+        let brokers = self.brokers();
+        let Some(leader) = self.leader(topic, partition) else {
+            return Vec::new();
+        };
+        let start = brokers.iter().position(|b| *b == leader).unwrap_or(0);
+        let count = usize::try_from(factor).unwrap_or(1).clamp(1, brokers.len());
+        brokers
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(count)
+            .copied()
+            .collect()
+    }
+
+    fn coordinator(&self, _key: &str) -> Option<i32> {
+        self.read().coordinator
+    }
+
+    fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)> {
+        self.read()
+            .members
+            .get(&node)?
+            .endpoints
+            .iter()
+            .find(|e| e.name == listener)
+            .map(|e| (e.host.clone(), e.port))
     }
 }
 
@@ -79,7 +198,53 @@ mod tests {
         assert_eq!(view.brokers(), vec![7]);
         assert_eq!(view.controller(), 7);
         assert_eq!(view.leader("t", 3), Some(7));
-        assert_eq!(view.replicas("t", 0), vec![7]);
-        assert_eq!(view.coordinator("group"), 7);
+        assert_eq!(view.replicas("t", 0, 3), vec![7]);
+        assert_eq!(view.coordinator("group"), Some(7));
+    }
+
+    #[test]
+    fn a_shared_view_answers_from_its_snapshot() {
+        use crate::pg::placement::{Endpoint, Leader, Member};
+        let member = |node_id| Member {
+            node_id,
+            endpoints: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: format!("h{node_id}"),
+                port: 9092,
+            }],
+            registered_ms: 0,
+        };
+        let mut snapshot = Snapshot::default();
+        for n in [1, 2, 3] {
+            snapshot.members.insert(n, member(n));
+        }
+        snapshot.leaders.insert(
+            "t-0".into(),
+            Leader {
+                node_id: 3,
+                epoch: 12,
+            },
+        );
+        snapshot.leaders.insert(
+            "t-1".into(),
+            Leader {
+                node_id: 4,
+                epoch: 2,
+            },
+        );
+        snapshot.coordinator = Some(2);
+        let view = SharedView::new(1, "abc".into(), snapshot);
+        assert_eq!(view.brokers(), vec![1, 2, 3]);
+        assert_eq!(view.controller(), 1);
+        assert_eq!(view.leader("t", 0), Some(3));
+        assert_eq!(view.leader_epoch("t", 0), 12);
+        assert_eq!(view.replicas("t", 0, 3), vec![3, 1, 2]);
+        assert_eq!(view.replicas("t", 0, 2), vec![3, 1]);
+        assert_eq!(view.leader("t", 1), None, "broker 4 is not live");
+        assert_eq!(view.replicas("t", 1, 3), Vec::<i32>::new());
+        assert_eq!(view.coordinator("g"), Some(2));
+        assert_eq!(view.endpoint(2, "PLAINTEXT"), Some(("h2".into(), 9092)));
+        assert_eq!(view.endpoint(2, "SSL"), None);
+        assert_eq!(view.endpoint(4, "PLAINTEXT"), None);
     }
 }

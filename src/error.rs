@@ -13,6 +13,8 @@ pub enum BrokerError {
     UnknownTopicOrPartition,
     #[error("this server does not host this topic id")]
     UnknownTopicId,
+    #[error("This server is not the leader for that topic-partition.")]
+    NotLeaderOrFollower,
     #[error("topic '{0}' already exists")]
     TopicAlreadyExists(String),
     #[error("{0}")]
@@ -56,6 +58,7 @@ impl BrokerError {
         match self {
             Self::UnknownTopicOrPartition => K::UnknownTopicOrPartition.code(),
             Self::UnknownTopicId => K::UnknownTopicId.code(),
+            Self::NotLeaderOrFollower => K::NotLeaderOrFollower.code(),
             Self::TopicAlreadyExists(_) => K::TopicAlreadyExists.code(),
             Self::InvalidTopic(_) => K::InvalidTopicException.code(),
             Self::InvalidPartitions(_) => K::InvalidPartitions.code(),

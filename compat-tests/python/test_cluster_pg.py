@@ -11,14 +11,19 @@ An idempotent acks=all producer (librdkafka) writes keyed records to 4 partition
 Afterwards every acknowledged record is read back exactly once, in the order sent, per
 partition; nothing is left undelivered.
 
-A second broker on the same database is a hot standby: it does not listen while the active
-broker holds the lease, and takes over (every partition, at new leader epochs) once the
-active one is killed; a producer bootstrapped with both addresses carries on and loses
-nothing acknowledged, across a failover each way.
+Three brokers on one database all serve: Metadata lists the three with their listeners, a
+topic of replication factor 3 has its leaders spread over them (4 is refused, as Kafka
+does), and while the producer (bootstrapped with all three) writes, the leader of one
+partition after another is killed with kill -9 and restarted: its partitions move to live
+brokers within the session, at new epochs, and every acknowledged record is read back once,
+in order. Then the broker coordinating a consumer group is killed: the next coordinator
+serves the group's committed offsets from the database and a new member resumes exactly
+after them. A clean stop gives the broker's lease up and its partitions move at once.
 
-Fencing: the active broker reaches the database through a TCP proxy that stops forwarding (a
-network partition that closes nothing). It stops by itself within the session (its lease
-cannot be renewed), the standby takes over, and no record acknowledged by either is lost.
+Fencing: one of two brokers reaches the database through a TCP proxy that stops forwarding
+(a network partition that closes nothing). It stops by itself within the session (its lease
+cannot be renewed), the other takes its partitions over, and no record acknowledged by
+either is lost.
 
 Marked `once` (it starts its own broker and database; no broker fixture). Ports: from
 COMPAT_PG_PORT + 10 (default 25442).
@@ -35,10 +40,14 @@ from pathlib import Path
 
 import pytest
 
-from compat import TIMEOUT, Broker, create_topic, unique_topic, wait_for
+from confluent_kafka import Consumer
+from confluent_kafka.admin import NewTopic
+
+from compat import (TIMEOUT, Broker, ck_admin, ck_conf, ck_error, ck_produce, create_topic,
+                    unique_topic, wait_for)
 from pgcluster import PgCluster, port_open
 from stallproxy import StallProxy
-from test_crash_loop import PARTITIONS, KeyedProducer, read_log
+from test_crash_loop import PARTITIONS, KeyedProducer, committed_offsets, read_log
 from test_groups import OwnGregor
 
 pytestmark = [pytest.mark.once, pytest.mark.client("confluent-kafka")]
@@ -112,10 +121,14 @@ def test_acknowledged_records_survive_broker_kill9_and_database_failover(pg_clus
                  timeout=TIMEOUT * 2)
         all_delivered(producer)
         acked_in_order(producer, read_log(broker.broker, topic))
-        # A restart on an empty data directory after the failover still finds it all.
+        # A restart on an empty data directory after the failover still finds it all: as a
+        # new node id, it leads once the killed run's lease has expired.
         broker.kill9()
         shutil.rmtree(broker.data)
         broker.restart()
+        node = int((broker.data / "node-id").read_text())
+        wait_for(lambda: set(leaders(broker.broker, topic).values()) == {node},
+                 "the partitions led by the new run", timeout=TIMEOUT * 2)
         acked_in_order(producer, read_log(broker.broker, topic))
     finally:
         if producer is not None:
@@ -128,45 +141,124 @@ def multi(*brokers: OwnGregor) -> Broker:
     return Broker("gregor-pg", ",".join(b.broker.address for b in brokers))
 
 
-@pytest.mark.timeout(600)
-def test_a_standby_broker_takes_over_without_losing_acknowledged_records(pg_cluster, tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = OwnGregor(tmp_path / "a", storage=pg_cluster.url(), extra_args=FAST)
-    b = OwnGregor(tmp_path / "b", storage=pg_cluster.url(), extra_args=FAST, wait=False)
+def leaders(cluster: Broker, topic: str) -> dict[int, int]:
+    """{partition: leader} from Metadata (-1 while a partition has none; {} from a broker
+    that has not heard of the topic yet)."""
+    md = ck_admin(cluster).list_topics(topic, timeout=TIMEOUT).topics[topic]
+    return {p: m.leader for p, m in md.partitions.items()}
+
+
+def all_led(cluster: Broker, topic: str) -> bool:
+    led = leaders(cluster, topic)
+    return len(led) == PARTITIONS and all(node > 0 for node in led.values())
+
+
+def make_topic(cluster: Broker, topic: str, replication: int):
+    admin = ck_admin(cluster)  # kept until the answer is in
+    fut = admin.create_topics(
+        [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=replication)],
+        operation_timeout=TIMEOUT)[topic]
+    return ck_error(fut)
+
+
+def three_brokers(tmp_path: Path, url: str) -> list[OwnGregor]:
+    brokers = []
+    for node in (1, 2, 3):
+        (tmp_path / f"b{node}").mkdir()
+        brokers.append(OwnGregor(tmp_path / f"b{node}", storage=url,
+                                 extra_args=FAST + ("--node-id", str(node))))
+    return brokers
+
+
+@pytest.mark.timeout(900)
+def test_three_brokers_share_the_partitions_and_lose_nothing_when_leaders_are_killed(
+        pg_cluster, tmp_path):
+    brokers = three_brokers(tmp_path, pg_cluster.url())
+    by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
+    cluster = multi(*brokers)
     producer = None
     try:
-        time.sleep(SESSION_MS / 1000)
-        assert not port_open(b.port), "a standby must not serve while another broker is active"
-        both = multi(a, b)
-        topic = create_topic(a.broker, unique_topic("standby"), PARTITIONS)
-        producer = KeyedProducer(both, topic)
+        # Each broker sees the others once its tick has read their registrations.
+        for b in brokers:
+            wait_for(lambda: sorted(ck_admin(b.broker).list_topics(timeout=TIMEOUT).brokers)
+                     == [1, 2, 3], f"broker on {b.port} listing the three")
+        md = ck_admin(cluster).list_topics(timeout=TIMEOUT)
+        assert {f"127.0.0.1:{b.port}" for b in brokers} == {
+            f"{m.host}:{m.port}" for m in md.brokers.values()}
+        topic = unique_topic("three")
+        # As Kafka: no more replicas than brokers.
+        err = make_topic(cluster, topic, 4)
+        assert err is not None and err.name() == "INVALID_REPLICATION_FACTOR", err
+        assert make_topic(cluster, topic, 3) is None
+        for b in brokers:
+            wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
+        placed = leaders(cluster, topic)
+        assert len(set(placed.values())) == 3, f"leaders not spread over the brokers: {placed}"
+        for p in ck_admin(cluster).list_topics(topic, timeout=TIMEOUT).topics[topic].partitions.values():
+            assert len(p.replicas) == 3 and p.replicas[0] == p.leader, p
+        producer = KeyedProducer(cluster, topic)
         wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
-        for active, standby in ((a, b), (b, a)):
-            active.kill9()
-            started = time.monotonic()
-            standby.wait_listening(timeout=TIMEOUT * 2)
-            took = time.monotonic() - started
-            assert took < SESSION_MS / 1000 + 10, f"the standby took {took:.1f} s to take over"
+        for cycle in range(CYCLES):
+            victim = leaders(cluster, topic)[cycle % PARTITIONS]
+            by_id[victim].kill9()
+            killed = time.monotonic()
             acked = len(producer.acked)
-            wait_for(lambda: len(producer.acked) > acked + 50,
-                     "acknowledgements through the new active broker", timeout=TIMEOUT * 2)
-            active.restart(wait=False)  # the killed one comes back as the standby
-            time.sleep(0.5)
+            wait_for(lambda: len(producer.acked) > acked + 50 and all_led(cluster, topic) and
+                     victim not in leaders(cluster, topic).values(),
+                     f"acknowledgements after killing broker {victim}", timeout=TIMEOUT * 2)
+            took = time.monotonic() - killed
+            assert took < SESSION_MS / 1000 + 15, f"{took:.1f} s without the partitions of {victim}"
+            by_id[victim].restart()
         all_delivered(producer)
-        acked_in_order(producer, read_log(a.broker, topic))
-        # A clean stop exits 0 (closing writes to the database off the runtime), releasing the
-        # lease; the standby takes over.
-        a.proc.terminate()
-        assert a.proc.wait(TIMEOUT) == 0, a.log.read_text()[-3000:]
-        b.wait_listening(timeout=TIMEOUT * 2)
-        assert pg_cluster.psql("SELECT count(*) FROM gregor_leases") == "1"
-        acked_in_order(producer, read_log(b.broker, topic))
+        acked_in_order(producer, read_log(cluster, topic))
+
+        # The group coordinator's broker dies: another takes the group over from the database.
+        group = unique_topic("group")
+        consumer = Consumer(ck_conf(cluster, **{"group.id": group, "auto.offset.reset": "earliest",
+                                                "enable.auto.commit": False}))
+        consumer.subscribe([topic])
+        got = 0
+        deadline = time.monotonic() + TIMEOUT * 2
+        while got < len(producer.acked):
+            assert time.monotonic() < deadline, f"the group read {got} of {len(producer.acked)}"
+            got += sum(1 for m in consumer.consume(500, timeout=0.5) if m.error() is None)
+        consumer.commit(asynchronous=False)
+        consumer.close()
+        before = committed_offsets(cluster, topic, group)
+        admin = ck_admin(cluster)
+        coordinator = admin.describe_consumer_groups([group])[group].result(
+            timeout=TIMEOUT).coordinator.id
+        by_id[coordinator].kill9()
+        wait_for(lambda: committed_offsets(cluster, topic, group) == before,
+                 "the group's offsets from the next coordinator", timeout=TIMEOUT * 2)
+        # A new member resumes exactly after the last commit.
+        fresh = ck_produce(cluster, topic, [(b"new", b"-1", None, p, None)
+                                           for p in range(PARTITIONS)])
+        consumer = Consumer(ck_conf(cluster, **{"group.id": group, "auto.offset.reset": "earliest",
+                                                "enable.auto.commit": False}))
+        consumer.subscribe([topic])
+        seen = []
+        deadline = time.monotonic() + TIMEOUT * 2
+        while len(seen) < PARTITIONS:
+            assert time.monotonic() < deadline, f"resumed with {seen}"
+            seen += [(m.partition(), m.offset()) for m in consumer.consume(10, timeout=0.5)
+                     if m.error() is None]
+        consumer.close()
+        assert sorted(seen) == sorted(fresh), f"resumed at {seen}, new records at {fresh}"
+        by_id[coordinator].restart()
+
+        # A clean stop gives the broker's lease up: its partitions move at once.
+        stopping = brokers[0]
+        stopping.proc.terminate()
+        assert stopping.proc.wait(TIMEOUT) == 0, stopping.log.read_text()[-3000:]
+        assert pg_cluster.psql("SELECT count(*) FROM gregor_leases WHERE name = 'broker/1'") == "0"
+        wait_for(lambda: 1 not in leaders(multi(*brokers[1:]), topic).values(),
+                 "the stopped broker's partitions led elsewhere", timeout=SESSION_MS / 1000)
     finally:
         if producer is not None:
             producer.halt()
-        a.stop()
-        b.stop()
+        for b in brokers:
+            b.stop()
 
 
 @pytest.mark.timeout(600)
@@ -178,20 +270,23 @@ def test_a_broker_cut_off_from_the_database_stops_and_is_replaced(pg_cluster, tm
         cut_off = pg_cluster.primary_url().replace(f":{pg_cluster.primary.port}/",
                                                    f":{proxy.port}/")
         a = OwnGregor(tmp_path / "a", storage=cut_off, extra_args=FAST)
-        b = OwnGregor(tmp_path / "b", storage=pg_cluster.url(), extra_args=FAST, wait=False)
+        b = OwnGregor(tmp_path / "b", storage=pg_cluster.url(), extra_args=FAST)
+        both = multi(a, b)
         producer = None
         try:
-            topic = create_topic(a.broker, unique_topic("fenced"), PARTITIONS)
-            producer = KeyedProducer(multi(a, b), topic)
+            topic = create_topic(both, unique_topic("fenced"), PARTITIONS)
+            for x in (a, b):
+                wait_for(lambda: all_led(x.broker, topic), f"every partition led, on {x.port}")
+            assert len(set(leaders(both, topic).values())) == 2, "both brokers lead partitions"
+            producer = KeyedProducer(both, topic)
             wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
             proxy.stall()
             stalled = time.monotonic()
             rc = a.proc.wait(TIMEOUT * 2)
             took = time.monotonic() - stalled
             assert rc == 1, f"the cut-off broker exited with {rc}"
-            assert "lost the active broker's lease" in a.log.read_text()
+            assert "lost a lease of the cluster" in a.log.read_text()
             assert took < SESSION_MS / 1000 + 10, f"the cut-off broker served {took:.1f} s on"
-            b.wait_listening(timeout=TIMEOUT * 2)
             acked = len(producer.acked)
             wait_for(lambda: len(producer.acked) > acked + 50,
                      "acknowledgements through the broker that took over", timeout=TIMEOUT * 2)

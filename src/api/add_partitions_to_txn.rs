@@ -7,6 +7,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use kafka_protocol::ResponseError as E;
 
+use super::group_common::partition_exists;
 use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
 use crate::security::acl::AclOperation;
@@ -31,7 +32,7 @@ pub async fn handle(
                 Some(e)
             } else if !ctx.authorize_topic(AclOperation::Write, t) {
                 Some(E::TopicAuthorizationFailed)
-            } else if ctx.topics().partition(t, *p).is_err() {
+            } else if !partition_exists(ctx.topics(), t, *p) {
                 Some(E::UnknownTopicOrPartition)
             } else {
                 None

@@ -9,7 +9,7 @@ use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::pg::lease::Lease;
+use crate::pg::membership::Membership;
 use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
 use crate::security::{Authorizer, Session};
@@ -30,8 +30,8 @@ pub struct Services {
     pub authorizer: Option<Arc<Authorizer>>,
     /// SASL users' credentials.
     pub credentials: Arc<Credentials>,
-    /// Cluster mode: this broker's hold on the active lease (released at shutdown).
-    pub lease: Option<Arc<Lease>>,
+    /// Cluster mode: this broker's membership (its leases, given up at shutdown).
+    pub membership: Option<Arc<Membership>>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -144,22 +144,24 @@ impl RequestContext {
         &self.services.config
     }
 
-    /// Every broker with the address it advertises on the request's listener, as (node,
-    /// host, port). Only this node's address is known (the listener's); the cluster view has
-    /// no other brokers yet.
+    /// Every live broker with the address it advertises on the request's listener, as (node,
+    /// host, port): this node's is the listener's; another broker without a listener of that
+    /// name is left out (Kafka lists a broker only on the listeners it has).
     pub fn broker_endpoints(&self) -> Vec<(i32, String, i32)> {
-        let this = self.cluster().this_node();
-        self.cluster()
+        let cluster = self.cluster();
+        let this = cluster.this_node();
+        cluster
             .brokers()
             .into_iter()
-            .filter(|node| *node == this)
-            .map(|node| {
-                (
-                    node,
-                    self.listener.host.clone(),
-                    i32::from(self.listener.port),
-                )
+            .filter_map(|node| {
+                if node == this {
+                    return Some((node, self.listener.host.clone(), self.listener.port));
+                }
+                cluster
+                    .endpoint(node, &self.listener.name)
+                    .map(|(h, p)| (node, h, p))
             })
+            .map(|(node, host, port)| (node, host, i32::from(port)))
             .collect()
     }
 }

@@ -136,7 +136,7 @@ fn succeeded(
         .with_error_message(None)
         .with_topic_id(topic.id)
         .with_num_partitions(partitions)
-        .with_replication_factor(1)
+        .with_replication_factor(topic.replication_factor)
         .with_configs(Some(
             config_view::describe_topic(&topic.config(), ctx.config())
                 .into_iter()
@@ -190,6 +190,7 @@ fn new_topic(ctx: &RequestContext, t: &CreatableTopic) -> Result<NewTopic> {
     Ok(NewTopic {
         name: t.name.to_string(),
         partitions,
+        replication_factor: if rf == -1 { 1 } else { rf },
         configs,
     })
 }

@@ -61,9 +61,7 @@ fn delete(topics: &Topics, topic: &str, index: i32, offset: i64) -> Result<i64> 
     let t = topics
         .get(topic)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
-    let partition = t
-        .partition(index)
-        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let partition = t.led_partition(index)?;
     // As Kafka (`Partition.deleteRecordsOnLeader`): a compacted topic without the delete
     // policy refuses; one with an empty policy (infinite retention) allows it.
     let (delete, compact) = t.config().cleanup_policy();

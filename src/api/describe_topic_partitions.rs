@@ -170,7 +170,7 @@ fn describe(
     let partitions = range
         .map(|i| {
             let replicas: Vec<BrokerId> = cluster
-                .replicas(&topic.name, i)
+                .replicas(&topic.name, i, topic.replication_factor)
                 .into_iter()
                 .map(BrokerId)
                 .collect();
@@ -178,7 +178,7 @@ fn describe(
             DescribeTopicPartitionsResponsePartition::default()
                 .with_partition_index(i)
                 .with_leader_id(BrokerId(cluster.leader(&topic.name, i).unwrap_or(-1)))
-                .with_leader_epoch(0)
+                .with_leader_epoch(cluster.leader_epoch(&topic.name, i))
                 .with_isr_nodes(replicas.clone())
                 .with_replica_nodes(replicas)
                 .with_eligible_leader_replicas(Some(Vec::new()))

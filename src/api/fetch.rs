@@ -91,9 +91,7 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
                         (_, false) => Err(BrokerError::NotAuthorized(
                             ResponseError::TopicAuthorizationFailed,
                         )),
-                        (Some(topic), true) => topic
-                            .partition(p.partition)
-                            .ok_or(BrokerError::UnknownTopicOrPartition),
+                        (Some(topic), true) => topic.led_partition(p.partition),
                         (None, true) => Err(clone_error(&missing)),
                     },
                 })

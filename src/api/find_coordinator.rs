@@ -72,7 +72,10 @@ fn coordinator(
     {
         return Err(E::TransactionalIdAuthorizationFailed);
     }
-    let node = ctx.cluster().coordinator(key);
+    let node = ctx
+        .cluster()
+        .coordinator(key)
+        .ok_or(E::CoordinatorNotAvailable)?;
     ctx.broker_endpoints()
         .into_iter()
         .find(|(id, _, _)| *id == node)

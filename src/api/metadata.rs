@@ -157,13 +157,13 @@ fn describe(cluster: &dyn ClusterView, topic: &Topic, topic_ops: i32) -> Metadat
             (0..topic.partition_count())
                 .map(|i| {
                     let replicas: Vec<BrokerId> = cluster
-                        .replicas(&topic.name, i)
+                        .replicas(&topic.name, i, topic.replication_factor)
                         .into_iter()
                         .map(BrokerId)
                         .collect();
                     let partition = MetadataResponsePartition::default()
                         .with_partition_index(i)
-                        .with_leader_epoch(0)
+                        .with_leader_epoch(cluster.leader_epoch(&topic.name, i))
                         .with_isr_nodes(replicas.clone())
                         .with_replica_nodes(replicas);
                     match cluster.leader(&topic.name, i) {

@@ -170,9 +170,7 @@ fn append(
             .topics()
             .get(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let partition = t
-            .partition(index)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let partition = t.led_partition(index)?;
         let records = records.unwrap_or_default();
         let config = t.config();
         let (before, after) = config.timestamp_bounds();

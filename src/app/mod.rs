@@ -2,6 +2,7 @@
 //! and starts their timers. Nothing else constructs services; the server takes them from
 //! here and hands them to the API handlers.
 
+mod cluster;
 mod scrub;
 mod timers;
 mod txn_io;
@@ -14,13 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::api::Services;
-use crate::cluster::SingleNode;
+use crate::api::{ListenerInfo, Services};
+use crate::cluster::{ClusterView, SharedView, SingleNode};
 use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::storage::postgres::PgLogs;
 use crate::metrics::Metrics;
-use crate::pg::lease::Lease;
+use crate::pg::membership::Membership;
 use crate::pg::Db;
 use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
@@ -32,10 +33,11 @@ use crate::txn::coordinator::TxnCoordinator;
 const CLUSTER_ID_KEY: &[u8] = b"cluster/id";
 
 /// Open the store, load every topic (recovering its logs), the groups and the transactions.
+/// In cluster mode join the cluster first and open the partitions placed here.
 /// Blocks on files and the store: async callers run it on the blocking pool.
 pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     let mut config = config;
-    let (store, media, lease) = open_store(&mut config)?;
+    let (store, media, membership) = open_store(&mut config)?;
     let config = Arc::new(config);
     let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
     let metrics = Arc::new(Metrics::new(crate::api::APIS.iter().map(|a| a.key)));
@@ -45,10 +47,18 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         media,
         metrics.fsync.clone(),
     )?);
-    let groups = Arc::new(GroupCoordinator::open(
-        store.clone(),
-        GroupConfig::from_config(&config),
-    )?);
+    // In cluster mode the coordinators serve on the broker holding the coordinator's lease;
+    // the others hold nothing until they take it over.
+    let coordinating = match &membership {
+        Some(m) => m.try_coordinate()?,
+        None => true,
+    };
+    let group_config = GroupConfig::from_config(&config);
+    let groups = Arc::new(if coordinating {
+        GroupCoordinator::open(store.clone(), group_config)?
+    } else {
+        GroupCoordinator::standby(store.clone(), group_config)?
+    });
     let quotas = Arc::new(ClientQuotas::open(store.clone())?);
     let authorizer = match config.authorizer {
         AuthorizerKind::None => None,
@@ -67,10 +77,21 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         store,
         config.transaction_max_timeout_ms,
         config.transactional_id_expiration_ms,
+        coordinating,
     )?;
     txns.attach(Arc::new(txn_io::LocalTxnIo::new(&topics, groups.clone())));
-    Ok(Arc::new(Services {
-        cluster: Arc::new(SingleNode::new(config.node_id(), cluster_id)),
+    let (view, shared): (Arc<dyn ClusterView>, _) = match &membership {
+        None => (
+            Arc::new(SingleNode::new(config.node_id(), cluster_id)),
+            None,
+        ),
+        Some(m) => {
+            let view = Arc::new(SharedView::new(m.node_id(), cluster_id, Default::default()));
+            (view.clone(), Some(view))
+        }
+    };
+    let services = Arc::new(Services {
+        cluster: view,
         config,
         topics,
         groups,
@@ -79,13 +100,21 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         metrics,
         authorizer,
         credentials,
-        lease,
-    }))
+        membership,
+    });
+    if let (Some(m), Some(view)) = (services.membership.clone(), shared) {
+        let member = cluster::Member::new(services.clone(), m, view);
+        // Before the listeners open: the partitions placed here are served from the start.
+        member.tick()?;
+        member.spawn();
+    }
+    Ok(services)
 }
 
 /// The metadata store and where partition logs live. In cluster mode this broker's node id
-/// is settled here too (given, kept in the data directory, or new from the database).
-type Opened = (Arc<dyn KvStore>, LogMedia, Option<Arc<Lease>>);
+/// is settled here too (given, kept in the data directory, or new from the database) and it
+/// joins the cluster.
+type Opened = (Arc<dyn KvStore>, LogMedia, Option<Arc<Membership>>);
 
 fn open_store(config: &mut Config) -> anyhow::Result<Opened> {
     match &config.storage {
@@ -104,21 +133,31 @@ fn open_store(config: &mut Config) -> anyhow::Result<Opened> {
             let db = Db::open(url, session)?;
             let node_id = db.node_id(config.node_id, &config.data_dir)?;
             config.node_id = Some(node_id);
-            // Before any state is read: what the previous active broker wrote is final then.
-            let lease = Arc::new(Lease::new(db.clone(), node_id, session));
-            lease.acquire()?;
-            lease.clone().keep(|why| {
-                // Another broker may be active by now: serving on would only answer errors
-                // (every commit is fenced); a supervisor restarts this one as a standby.
-                tracing::error!(why, "lost the active broker's lease: stopping");
-                std::process::exit(1);
-            });
+            let endpoints = cluster::configured_endpoints(config)?;
+            let membership = Membership::join(db.clone(), node_id, session, &endpoints, stop)?;
             let cache = config.data_dir.join("cache");
             let logs = PgLogs::new(db.clone(), node_id, cache.clone())
                 .with_context(|| format!("preparing the log cache {}", cache.display()))?;
             tracing::info!(storage = ?db, node_id, "cluster mode: data in PostgreSQL");
             let store = Arc::new(PgStore::new(db));
-            Ok((store, LogMedia::Postgres(logs), Some(lease)))
+            Ok((store, LogMedia::Postgres(logs), Some(membership)))
+        }
+    }
+}
+
+/// A lease lost: other brokers may have taken over what this one held, so serving on would
+/// only answer errors (every commit is fenced). A supervisor restarts the broker.
+fn stop(why: String) {
+    tracing::error!(why, "lost a lease of the cluster: stopping");
+    std::process::exit(1);
+}
+
+/// Cluster mode: register the listeners as bound (their ports are known now).
+pub fn advertise(services: &Services, listeners: &[ListenerInfo]) {
+    if let Some(m) = &services.membership {
+        let endpoints = cluster::endpoints(listeners);
+        if let Err(e) = m.advertise(&endpoints) {
+            tracing::warn!(error = %format!("{e:#}"), "could not register the listeners");
         }
     }
 }
@@ -146,9 +185,9 @@ pub async fn close(services: &Services) {
     services.txns.shutdown();
     services.groups.shutdown();
     services.topics.close().await;
-    if let Some(lease) = services.lease.clone() {
-        // A standby takes over at once instead of after the session timeout.
-        let _ = tokio::task::spawn_blocking(move || lease.release()).await;
+    if let Some(membership) = services.membership.clone() {
+        // Other brokers take over at once instead of after the session timeout.
+        let _ = tokio::task::spawn_blocking(move || membership.leave()).await;
     }
 }
 

@@ -47,8 +47,16 @@ impl TxnIo for LocalTxnIo {
             let now = now_ms();
             let mut appended = Vec::with_capacity(partitions.len());
             for (topic, index) in &partitions {
-                let Ok(partition) = topics.partition(topic, *index) else {
-                    continue; // deleted meanwhile: nothing to mark
+                let partition = match topics.partition(topic, *index) {
+                    Ok(p) => p,
+                    // Cluster mode: led by another broker now. Markers there are not written
+                    // yet (see the README): the completion fails and is tried again, rather
+                    // than leaving a transaction open there for good.
+                    Err(BrokerError::NotLeaderOrFollower) => {
+                        tracing::warn!(topic, partition = index, "cannot write a transaction marker on a partition another broker leads");
+                        return Err(E::NotLeaderOrFollower);
+                    }
+                    Err(_) => continue, // deleted meanwhile: nothing to mark
                 };
                 match partition.append_marker(producer_id, epoch, commit, COORDINATOR_EPOCH, now) {
                     Ok(offset) => appended.push((partition, offset)),

@@ -9,6 +9,7 @@
 //! batch wrote nothing). A command that panics costs its own caller an answer (the sender is
 //! dropped: COORDINATOR_NOT_AVAILABLE), not the thread.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -103,11 +104,13 @@ pub fn flush<S: Machine>(state: &mut S, store: &dyn KvStore, name: &str) {
 }
 
 /// The handle: commands in, one thread. Once shut down every call answers
-/// COORDINATOR_NOT_AVAILABLE.
+/// COORDINATOR_NOT_AVAILABLE; while not serving (in cluster mode another broker is the
+/// coordinator) NOT_COORDINATOR.
 pub struct Runtime<S> {
     name: &'static str,
     tx: Mutex<Option<mpsc::Sender<Command<S>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    serving: AtomicBool,
 }
 
 impl<S: Machine> Runtime<S> {
@@ -121,7 +124,27 @@ impl<S: Machine> Runtime<S> {
             name,
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            serving: AtomicBool::new(true),
         })
+    }
+
+    /// Whether calls are served (else they answer NOT_COORDINATOR).
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
+    }
+
+    /// Run `f` on the thread and wait for it here (a blocking caller: the cluster's tick).
+    pub fn run_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut S, i64) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if !self.send(move |s, now| {
+            let _ = tx.send(f(s, now));
+        }) {
+            return None;
+        }
+        rx.recv().ok()
     }
 
     /// Queue `f`; false when the runtime has stopped.
@@ -133,6 +156,17 @@ impl<S: Machine> Runtime<S> {
     /// Run `f` on the thread; it answers through the sender it is given (now, through
     /// [`Batch::reply`], or from a later batch).
     pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut S, i64, oneshot::Sender<R>) + Send + 'static,
+    ) -> Result<R, E> {
+        if !self.serving.load(Ordering::Acquire) {
+            return Err(E::NotCoordinator);
+        }
+        self.call_any(f).await
+    }
+
+    /// [`Runtime::call`] also while not serving (what any broker answers).
+    pub async fn call_any<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut S, i64, oneshot::Sender<R>) + Send + 'static,
     ) -> Result<R, E> {

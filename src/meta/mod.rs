@@ -9,12 +9,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use uuid::Uuid;
 
+use crate::error::BrokerError;
+
 pub use crate::partition::{Durability, Partition};
 pub use topic_config::TopicConfig;
 
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
+    /// As created (1 when not given): cluster mode reports that many replicas.
+    pub replication_factor: i16,
     pub config: RwLock<TopicConfig>,
     pub partitions: RwLock<Vec<Arc<Partition>>>,
 }
@@ -23,6 +27,16 @@ impl Topic {
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
         let index = usize::try_from(index).ok()?;
         read(&self.partitions).get(index).cloned()
+    }
+
+    /// The partition, if this broker leads it: UNKNOWN_TOPIC_OR_PARTITION for one the topic
+    /// does not have, NOT_LEADER_OR_FOLLOWER for one another broker leads.
+    pub fn led_partition(&self, index: i32) -> Result<Arc<Partition>, BrokerError> {
+        match self.partition(index) {
+            Some(p) if p.is_led() => Ok(p),
+            Some(_) => Err(BrokerError::NotLeaderOrFollower),
+            None => Err(BrokerError::UnknownTopicOrPartition),
+        }
     }
 
     pub fn partition_count(&self) -> i32 {

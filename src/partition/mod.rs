@@ -101,6 +101,9 @@ pub struct Partition {
     pub integrity: Integrity,
     /// Every group-commit fsync's duration (shared by the broker's partitions).
     fsync_latency: Arc<Histogram>,
+    /// False for a partition another broker of the cluster leads: an empty stand-in that
+    /// answers NOT_LEADER_OR_FOLLOWER (see `meta::Topic::led_partition`).
+    led: bool,
 }
 
 impl Partition {
@@ -140,7 +143,21 @@ impl Partition {
             traffic: Traffic::default(),
             integrity,
             fsync_latency,
+            led: true,
         })
+    }
+
+    /// A stand-in for a partition another broker leads (cluster mode).
+    pub fn led_elsewhere(topic: &str, index: i32, fsync_latency: Arc<Histogram>) -> Result<Self> {
+        let log = PartitionLog::open(crate::log::Backing::Memory, LogConfig::default())?;
+        let mut partition = Self::new(topic, index, log, Durability::Deferred, fsync_latency)?;
+        partition.led = false;
+        Ok(partition)
+    }
+
+    /// Whether this broker leads the partition (always, outside cluster mode).
+    pub fn is_led(&self) -> bool {
+        self.led
     }
 
     /// Check every segment's batches (see [`crate::log::scrub`]) at the pace `pace` sets,

@@ -1,13 +1,12 @@
-//! The active broker's lease. Cluster mode serves from one active broker at a time so far
-//! (several active brokers, each leading some partitions, come next): a broker started on a
-//! database whose lease another live broker holds waits, as a hot standby, until that lease
-//! expires (`broker.session.timeout.ms` without a heartbeat: the active broker died or lost
-//! the database), then takes it, and with it every partition (each one's leader epoch bumped,
-//! which fences whatever the old broker still tries to commit).
+//! Leases on the database: a broker's membership (`broker/<node id>`: live while renewed;
+//! when it expires — `broker.session.timeout.ms` without a heartbeat: the broker died or lost
+//! the database — its partitions move to live brokers, see `placement`) and the coordinator's
+//! (`coordinator`: the one broker that serves every group and transactional id).
 //!
 //! Time is the database's (`now()`), so brokers' clocks need not agree. A broker that cannot
-//! renew its lease before it would expire stops: another broker may hold it by then.
+//! renew a lease before it would expire stops: another broker may hold what it held by then.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,14 +14,15 @@ use uuid::Uuid;
 
 use super::Db;
 
-const ACTIVE: &str = "active";
-
-/// This broker's hold on the active lease.
+/// This broker's hold on one lease.
 pub struct Lease {
     db: Db,
+    name: String,
     node_id: i32,
     incarnation: Uuid,
     session: Duration,
+    /// Given up (clean shutdown): no longer renewed, and not missed.
+    released: AtomicBool,
 }
 
 /// Who holds the lease when this broker could not take it.
@@ -33,12 +33,24 @@ pub enum Taken {
 }
 
 impl Lease {
-    pub fn new(db: Db, node_id: i32, session: Duration) -> Self {
+    /// Broker `node_id`'s membership lease.
+    pub fn broker(db: Db, node_id: i32, session: Duration) -> Self {
+        Self::new(db, format!("broker/{node_id}"), node_id, session)
+    }
+
+    /// The coordinator's lease, as broker `node_id` would hold it.
+    pub fn coordinator(db: Db, node_id: i32, session: Duration) -> Self {
+        Self::new(db, "coordinator".into(), node_id, session)
+    }
+
+    fn new(db: Db, name: String, node_id: i32, session: Duration) -> Self {
         Self {
             db,
+            name,
             node_id,
             incarnation: Uuid::new_v4(),
             session,
+            released: AtomicBool::new(false),
         }
     }
 
@@ -54,7 +66,7 @@ impl Lease {
         let held = tx.query_opt(
             "SELECT node_id, incarnation, (extract(epoch FROM expires - now()) * 1000)::bigint
              FROM gregor_leases WHERE name = $1 FOR UPDATE",
-            &[&ACTIVE],
+            &[&self.name],
         )?;
         if let Some(row) = held {
             let (node_id, incarnation, expires_in_ms): (i32, Uuid, i64) =
@@ -72,7 +84,7 @@ impl Lease {
              ON CONFLICT (name) DO UPDATE
              SET node_id = $2, incarnation = $3, expires = EXCLUDED.expires",
             &[
-                &ACTIVE,
+                &self.name,
                 &self.node_id,
                 &self.incarnation,
                 &(self.session_ms() as f64),
@@ -80,33 +92,6 @@ impl Lease {
         )?;
         tx.commit()?;
         Ok(Taken::Acquired)
-    }
-
-    /// Wait until the lease is this broker's.
-    pub fn acquire(&self) -> anyhow::Result<()> {
-        let mut told = None;
-        loop {
-            match self.try_acquire() {
-                Ok(Taken::Acquired) => return Ok(()),
-                Ok(Taken::HeldBy {
-                    node_id,
-                    expires_in_ms,
-                }) => {
-                    if told != Some(node_id) {
-                        tracing::info!(
-                            active = node_id,
-                            expires_in_ms,
-                            "standing by: broker {node_id} is active on this database"
-                        );
-                        told = Some(node_id);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "could not reach the database for the lease")
-                }
-            }
-            std::thread::sleep(self.session / 3);
-        }
     }
 
     /// Extend the lease; false if another broker holds it now.
@@ -117,18 +102,19 @@ impl Lease {
             .execute(
                 "UPDATE gregor_leases SET expires = now() + $3::float8 * interval '1 millisecond'
                  WHERE name = $1 AND incarnation = $2",
-                &[&ACTIVE, &self.incarnation, &(self.session_ms() as f64)],
+                &[&self.name, &self.incarnation, &(self.session_ms() as f64)],
             )
             .context("renewing the lease")?;
         Ok(renewed == 1)
     }
 
-    /// Give the lease up (clean shutdown): a standby takes over at once.
+    /// Give the lease up (clean shutdown): another broker takes over at once.
     pub fn release(&self) {
+        self.released.store(true, Ordering::Release);
         let released = self.db.conn().and_then(|mut c| {
             c.execute(
                 "DELETE FROM gregor_leases WHERE name = $1 AND incarnation = $2",
-                &[&ACTIVE, &self.incarnation],
+                &[&self.name, &self.incarnation],
             )
             .map_err(Into::into)
         });
@@ -143,7 +129,7 @@ impl Lease {
     /// renewal runs on a thread of its own and is waited for a third of the session at most).
     pub fn keep(self: std::sync::Arc<Self>, lost: impl FnOnce(String) + Send + 'static) {
         std::thread::Builder::new()
-            .name("gregor-lease".into())
+            .name(format!("gregor-lease-{}", self.name.replace('/', "-")))
             .spawn(move || {
                 let step = self.session / 3;
                 // Measured from before the renewal that succeeded was sent, so the lease
@@ -151,6 +137,9 @@ impl Lease {
                 let mut renewed_at = Instant::now();
                 loop {
                     std::thread::sleep(step);
+                    if self.released.load(Ordering::Acquire) {
+                        return;
+                    }
                     let sent = Instant::now();
                     let (tx, rx) = std::sync::mpsc::channel();
                     let lease = self.clone();
@@ -163,6 +152,9 @@ impl Lease {
                         Ok(_) => rx.recv_timeout(step).map_err(|_| "timed out".to_string()),
                         Err(e) => Err(e.to_string()),
                     };
+                    if self.released.load(Ordering::Acquire) {
+                        return;
+                    }
                     match outcome {
                         Ok(Ok(true)) => renewed_at = sent,
                         Ok(Ok(false)) => return lost("another broker holds the lease".into()),
@@ -190,8 +182,8 @@ mod tests {
         let pg = testing::database();
         let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
         let session = Duration::from_millis(600);
-        let a = Lease::new(db.clone(), 1, session);
-        let b = Lease::new(db.clone(), 2, session);
+        let a = Lease::coordinator(db.clone(), 1, session);
+        let b = Lease::coordinator(db.clone(), 2, session);
         assert_eq!(a.try_acquire().unwrap(), Taken::Acquired);
         assert!(matches!(
             b.try_acquire().unwrap(),
@@ -199,7 +191,7 @@ mod tests {
         ));
         assert!(a.renew().unwrap());
         // An earlier run of node 1 (kill -9, restart) does not wait out its own lease.
-        let a_again = Lease::new(db.clone(), 1, session);
+        let a_again = Lease::coordinator(db.clone(), 1, session);
         assert_eq!(a_again.try_acquire().unwrap(), Taken::Acquired);
         assert!(!a.renew().unwrap(), "the old incarnation lost it");
         // Expiry hands it over.

@@ -11,6 +11,8 @@
 //! a coordinator thread; [`Db::conn`] checks that.
 
 pub mod lease;
+pub mod membership;
+pub mod placement;
 mod schema;
 #[cfg(test)]
 pub mod testing;

@@ -59,6 +59,24 @@ const MIGRATIONS: &[&str] = &[
         expires timestamptz NOT NULL
     );
     "#,
+    // 3: several active brokers. Each registers its advertised listeners (live while its
+    // `broker/<id>` lease is); each partition has a preferred leader (where it was placed,
+    // led again once that broker is back); leader epochs come from one sequence, so a
+    // partition's epochs only grow, also across a delete and re-create of its topic. The one
+    // active broker's lease of version 2 is gone.
+    r#"
+    CREATE TABLE gregor_brokers (
+        node_id int PRIMARY KEY,
+        listeners text NOT NULL,
+        registered timestamptz NOT NULL
+    );
+    ALTER TABLE gregor_logs ADD COLUMN preferred int;
+    UPDATE gregor_logs SET preferred = leader;
+    CREATE SEQUENCE gregor_leader_epochs;
+    SELECT setval('gregor_leader_epochs',
+                  (SELECT coalesce(max(leader_epoch), 0) + 1 FROM gregor_logs), false);
+    DELETE FROM gregor_leases WHERE name = 'active';
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

@@ -137,6 +137,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
+    if services.membership.is_some() {
+        let (services, infos) = (
+            services.clone(),
+            listeners.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(),
+        );
+        tokio::task::spawn_blocking(move || app::advertise(&services, &infos)).await?;
+    }
     app::start_timers(&services, &shutdown, &tasks);
     // Last, so that /health answering means every Kafka listener accepts connections.
     let metrics_addr = match &config.metrics_listen {

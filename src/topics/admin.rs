@@ -24,6 +24,7 @@ use crate::meta::{self, Partition, Topic, TopicConfig};
 pub struct NewTopic {
     pub name: String,
     pub partitions: i32,
+    pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
 }
 
@@ -31,6 +32,7 @@ pub struct NewTopic {
 struct Planned {
     name: String,
     partitions: i32,
+    replication_factor: i16,
     config: TopicConfig,
 }
 
@@ -82,7 +84,7 @@ impl Topics {
         Ok(planned
             .into_iter()
             .map(|p| match p {
-                Ok(p) if validate_only => Ok(Arc::new(topic_shell(p.name, Uuid::nil(), p.config))),
+                Ok(p) if validate_only => Ok(Arc::new(topic_shell(&p, Uuid::nil()))),
                 Ok(p) => self.make_topic(p),
                 Err(e) => Err(e),
             })
@@ -100,6 +102,7 @@ impl Topics {
         let new = NewTopic {
             name: name.to_string(),
             partitions,
+            replication_factor: 1,
             configs,
         };
         self.create_topics(vec![new], validate_only)?
@@ -133,6 +136,7 @@ impl Topics {
         Ok(Planned {
             name: t.name,
             partitions: t.partitions,
+            replication_factor: t.replication_factor,
             config,
         })
     }
@@ -146,13 +150,23 @@ impl Topics {
         }
     }
 
+    /// The record first, as Kafka's controller does: the name is taken in the store (which
+    /// brokers of a cluster share) or someone took it first; then the partitions.
     fn make_topic(&self, p: Planned) -> Result<Arc<Topic>> {
-        let opened = self.open_new_partitions(&p.name, 0..p.partitions, &p.config)?;
-        let topic = Arc::new(topic_shell(p.name, Uuid::new_v4(), p.config));
-        *meta::write(&topic.partitions) = opened.partitions.clone();
-        if let Err(e) = self.persist(&topic) {
-            opened.discard();
-            return Err(e);
+        let topic = Arc::new(topic_shell(&p, Uuid::new_v4()));
+        let key = topic_key(&p.name);
+        let record = Self::record_of(&topic, p.partitions)?;
+        if !self.store.compare_and_swap(key.as_bytes(), None, &record)? {
+            return Err(BrokerError::TopicAlreadyExists(p.name));
+        }
+        match self.open_new_partitions(&p.name, 0..p.partitions, &p.config) {
+            Ok(opened) => *meta::write(&topic.partitions) = opened.partitions,
+            Err(e) => {
+                if let Err(undo) = self.store.delete(key.as_bytes()) {
+                    tracing::error!(topic = %p.name, error = %undo, "could not remove the record of a topic whose creation failed");
+                }
+                return Err(e);
+            }
         }
         self.registry.insert(topic.clone());
         Ok(topic)
@@ -170,13 +184,14 @@ impl Topics {
             partitions: Vec::with_capacity(range.len()),
             made_dirs: Vec::new(),
         };
+        let placed = self.place(topic, range.clone())?;
         for index in range {
             let dir = self.partition_dir(topic, index);
             let absent = |d: &PathBuf| matches!(std::fs::symlink_metadata(d), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
             if let Some(dir) = dir.filter(absent) {
                 opened.made_dirs.push(dir);
             }
-            match self.open_partition(topic, index, config) {
+            match self.open_partition(topic, index, config, placed.get(&index).copied()) {
                 Ok(p) => opened.partitions.push(p),
                 Err(e) => {
                     tracing::error!(topic, partition = index, error = %e, "creating a partition failed; undoing the creation");
@@ -200,6 +215,7 @@ impl Topics {
         for partition in topic.partitions() {
             if let LogMedia::Postgres(logs) = &self.media {
                 let log = log_name(name, partition.index);
+                super::lock(&self.led).remove(&log);
                 if let Err(e) = logs.delete(&log) {
                     tracing::warn!(log, error = %e, "could not remove a deleted partition's rows");
                 }
@@ -302,6 +318,7 @@ impl Topics {
             .map(|name| NewTopic {
                 name: name.clone(),
                 partitions: self.config.num_partitions,
+                replication_factor: 1,
                 configs: BTreeMap::new(),
             })
             .collect();
@@ -337,11 +354,12 @@ impl Topics {
     }
 }
 
-fn topic_shell(name: String, id: Uuid, config: TopicConfig) -> Topic {
+fn topic_shell(p: &Planned, id: Uuid) -> Topic {
     Topic {
-        name,
+        name: p.name.clone(),
         id,
-        config: RwLock::new(config),
+        replication_factor: p.replication_factor,
+        config: RwLock::new(p.config.clone()),
         partitions: RwLock::new(Vec::new()),
     }
 }

@@ -2,7 +2,7 @@
 //! grow, delete, alter configs; `admin`) and the log maintenance that runs over all of them
 //! (flush, retention, cleaner, close).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -20,17 +20,24 @@ use crate::metrics::Histogram;
 use crate::store::KvStore;
 
 mod admin;
+mod cluster;
 pub use admin::NewTopic;
 
 const TOPIC_PREFIX: &str = "topic/";
 
 /// A topic as persisted in the metadata store.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct TopicRecord {
     id: Uuid,
     partitions: i32,
     #[serde(default)]
     configs: BTreeMap<String, String>,
+    #[serde(default = "one")]
+    replication_factor: i16,
+}
+
+fn one() -> i16 {
+    1
 }
 
 /// Where a broker's partition logs live.
@@ -64,6 +71,8 @@ pub struct Topics {
     /// Most partitions this broker holds (`max_broker_partitions`, or derived from the
     /// descriptor limit).
     max_partitions: u64,
+    /// Cluster mode: the partition logs this broker leads, with the epoch it opened each at.
+    led: Mutex<HashMap<String, i32>>,
 }
 
 impl Topics {
@@ -87,6 +96,7 @@ impl Topics {
             log_defaults,
             fsync_latency,
             admin: Mutex::new(()),
+            led: Mutex::new(HashMap::new()),
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),
@@ -103,8 +113,14 @@ impl Topics {
         );
         for spec in topics.config.topics()? {
             if topics.get(&spec.name).is_none() {
-                topics.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false)?;
-                tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
+                match topics.create_topic(&spec.name, spec.partitions, BTreeMap::new(), false) {
+                    Ok(_) => {
+                        tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic")
+                    }
+                    // Another broker of the cluster made it meanwhile.
+                    Err(BrokerError::TopicAlreadyExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(topics)
@@ -137,24 +153,42 @@ impl Topics {
         }
     }
 
+    /// Every topic recorded in the store. In cluster mode their partitions start as
+    /// stand-ins: the broker opens those placed on it once it has joined (`cluster`).
     fn load(&self) -> anyhow::Result<()> {
+        for (name, record) in self.records()? {
+            let topic = self
+                .topic_from(name, record)
+                .with_context(|| "opening the logs of a topic")?;
+            self.registry.insert(Arc::new(topic));
+        }
+        Ok(())
+    }
+
+    /// Every topic record in the store, by name.
+    fn records(&self) -> anyhow::Result<BTreeMap<String, TopicRecord>> {
+        let mut records = BTreeMap::new();
         for (key, value) in self.store.scan_prefix(TOPIC_PREFIX.as_bytes())? {
             let name = String::from_utf8_lossy(&key[TOPIC_PREFIX.len()..]).into_owned();
             let record: TopicRecord = serde_json::from_slice(&value)
                 .with_context(|| format!("reading the metadata of topic {name}"))?;
-            let config = TopicConfig(record.configs);
-            let partitions = (0..record.partitions)
-                .map(|i| self.open_partition(&name, i, &config))
-                .collect::<Result<Vec<_>>>()
-                .with_context(|| format!("opening the logs of topic {name}"))?;
-            self.registry.insert(Arc::new(Topic {
-                name,
-                id: record.id,
-                config: RwLock::new(config),
-                partitions: RwLock::new(partitions),
-            }));
+            records.insert(name, record);
         }
-        Ok(())
+        Ok(records)
+    }
+
+    fn topic_from(&self, name: String, record: TopicRecord) -> Result<Topic> {
+        let config = TopicConfig(record.configs);
+        let partitions = (0..record.partitions)
+            .map(|i| self.open_partition(&name, i, &config, None))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Topic {
+            name,
+            id: record.id,
+            replication_factor: record.replication_factor,
+            config: RwLock::new(config),
+            partitions: RwLock::new(partitions),
+        })
     }
 
     /// The partition's directory on the disk medium.
@@ -165,17 +199,30 @@ impl Topics {
         }
     }
 
+    /// Open partition `index` of `topic`. In cluster mode only at the epoch placement gave
+    /// this broker (`lead`); without one it is a stand-in for a partition led elsewhere.
     fn open_partition(
         &self,
         topic: &str,
         index: i32,
         config: &TopicConfig,
+        lead: Option<i32>,
     ) -> Result<Arc<Partition>> {
-        let backing = match &self.media {
-            LogMedia::Disk(dir) => Backing::Disk(dir.join(log_name(topic, index))),
-            LogMedia::Memory => Backing::Memory,
-            LogMedia::Postgres(logs) => {
-                Backing::Storage(logs.open(&log_name(topic, index)).map_err(LogError::Io)?)
+        let backing = match (&self.media, lead) {
+            (LogMedia::Disk(dir), _) => Backing::Disk(dir.join(log_name(topic, index))),
+            (LogMedia::Memory, _) => Backing::Memory,
+            (LogMedia::Postgres(logs), Some(epoch)) => {
+                let name = log_name(topic, index);
+                let storage = logs.open_led(&name, epoch).map_err(LogError::Io)?;
+                lock(&self.led).insert(name, epoch);
+                Backing::Storage(storage)
+            }
+            (LogMedia::Postgres(_), None) => {
+                return Ok(Arc::new(Partition::led_elsewhere(
+                    topic,
+                    index,
+                    self.fsync_latency.clone(),
+                )?))
             }
         };
         let log = PartitionLog::open(backing, config.log_config(&self.log_defaults))?;
@@ -188,14 +235,18 @@ impl Topics {
         )?))
     }
 
-    fn persist(&self, topic: &Topic) -> Result<()> {
+    fn record_of(topic: &Topic, partitions: i32) -> Result<Vec<u8>> {
         let record = TopicRecord {
             id: topic.id,
-            partitions: topic.partition_count(),
+            partitions,
             configs: topic.config().0,
+            replication_factor: topic.replication_factor,
         };
-        let value =
-            serde_json::to_vec(&record).map_err(|e| BrokerError::InvalidRequest(e.to_string()))?;
+        serde_json::to_vec(&record).map_err(|e| BrokerError::InvalidRequest(e.to_string()))
+    }
+
+    fn persist(&self, topic: &Topic) -> Result<()> {
+        let value = Self::record_of(topic, topic.partition_count())?;
         self.store.put(topic_key(&topic.name).as_bytes(), &value)?;
         Ok(())
     }
@@ -234,11 +285,12 @@ impl Topics {
         Ok(())
     }
 
-    /// The partition, or UNKNOWN_TOPIC_OR_PARTITION.
+    /// The partition if this broker leads it: else UNKNOWN_TOPIC_OR_PARTITION, or
+    /// NOT_LEADER_OR_FOLLOWER in cluster mode for one another broker leads.
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
         self.get(topic)
-            .and_then(|t| t.partition(index))
-            .ok_or(BrokerError::UnknownTopicOrPartition)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?
+            .led_partition(index)
     }
 
     /// Fsync every partition (interval flusher and shutdown).
@@ -320,6 +372,10 @@ impl Topics {
             tracing::error!(error = %e, "closing the partitions failed");
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn topic_key(name: &str) -> String {

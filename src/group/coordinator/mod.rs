@@ -85,6 +85,25 @@ impl GroupCoordinator {
         })
     }
 
+    /// Cluster mode, another broker coordinating: hold no group, answer NOT_COORDINATOR
+    /// until [`Self::take_over`].
+    pub fn standby(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
+        let coordinator = Coordinator::new(store.clone(), config.clone(), now_ms());
+        let runtime = Runtime::start("groups", coordinator, store)?;
+        runtime.set_serving(false);
+        Ok(Self { config, runtime })
+    }
+
+    /// Become the coordinator (cluster mode): load every group and offset the store holds,
+    /// then serve. Blocks until loaded.
+    pub fn take_over(&self) -> anyhow::Result<()> {
+        self.runtime
+            .run_blocking(|c, now| c.load(now))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the group coordinator has stopped")))?;
+        self.runtime.set_serving(true);
+        Ok(())
+    }
+
     pub fn config(&self) -> &GroupConfig {
         &self.config
     }
@@ -108,6 +127,19 @@ impl GroupCoordinator {
         f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
     ) -> Result<R, E> {
         self.runtime.query(f).await
+    }
+
+    /// [`Self::query`], also on a standby.
+    async fn query_any<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
+    ) -> Result<R, E> {
+        self.runtime
+            .call_any(move |c, now, tx| {
+                let result = f(c, now);
+                crate::coord::runtime::Machine::batch(c).reply(tx, result);
+            })
+            .await
     }
 
     /// JoinGroup; the answer may wait for the rebalance to complete.
@@ -189,13 +221,15 @@ impl GroupCoordinator {
         self.query(move |c, _| c.fetch(&group_id, topics)).await
     }
 
+    /// The groups this broker coordinates (none on a standby, as Kafka's brokers answer).
     pub async fn list_groups(&self) -> Result<Vec<ListedGroup>, E> {
-        self.query(|c, _| c.list()).await
+        self.query_any(|c, _| c.list()).await
     }
 
-    /// Every group's state, member count and committed offsets, sorted by group id.
+    /// Every group's state, member count and committed offsets, sorted by group id (of the
+    /// groups this broker coordinates).
     pub async fn summaries(&self) -> Result<Vec<GroupSummary>, E> {
-        self.query(|c, _| {
+        self.query_any(|c, _| {
             let mut groups: Vec<GroupSummary> = c
                 .groups
                 .iter()

@@ -99,15 +99,21 @@ pub struct TxnCoordinator {
 impl TxnCoordinator {
     /// Load every transactional id from the store and start the runtime. Transactions found
     /// in a Prepare state get their markers from [`run_driver`] as soon as the broker runs.
+    /// `serving`: load the transactions and serve them; else (in cluster mode, another
+    /// broker coordinates) hold none and answer NOT_COORDINATOR until [`Self::take_over`].
     pub fn open(
         store: Arc<dyn KvStore>,
         max_timeout_ms: i32,
         id_expiration_ms: i64,
+        serving: bool,
     ) -> anyhow::Result<Self> {
         let gate = Arc::new(TxnGate::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        let txns = Txns::load(store.clone(), gate.clone(), tx, id_expiration_ms, now_ms())?;
-        Ok(Self {
+        let mut txns = Txns::new(store.clone(), gate.clone(), tx, id_expiration_ms, now_ms());
+        if serving {
+            txns.load()?;
+        }
+        let coordinator = Self {
             shared: Arc::new(Shared {
                 runtime: Runtime::start("txns", txns, store)?,
                 gate,
@@ -115,7 +121,20 @@ impl TxnCoordinator {
                 completions: Mutex::new(Some(rx)),
                 max_timeout_ms,
             }),
-        })
+        };
+        coordinator.shared.runtime.set_serving(serving);
+        Ok(coordinator)
+    }
+
+    /// Become the coordinator (cluster mode): load every transaction the store holds, then
+    /// serve. Blocks until loaded.
+    pub fn take_over(&self) -> anyhow::Result<()> {
+        self.shared
+            .runtime
+            .run_blocking(|t, now| t.take_over(now))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the transaction coordinator has stopped")))?;
+        self.shared.runtime.set_serving(true);
+        Ok(())
     }
 
     /// Where markers and offsets go; set once, when the broker exists.
@@ -135,7 +154,12 @@ impl TxnCoordinator {
 
     /// A producer id never handed out before (idempotent producers' InitProducerId).
     pub async fn new_producer_id(&self) -> std::result::Result<i64, BrokerError> {
-        match self.shared.runtime.query(|t, _| t.new_producer_id()).await {
+        // Any broker gives out producer ids (blocks claimed in the shared store).
+        let id = self.shared.runtime.call_any(|t, _, tx| {
+            let id = t.new_producer_id();
+            crate::coord::runtime::Machine::batch(t).reply(tx, id);
+        });
+        match id.await {
             Ok(r) => Ok(r?),
             Err(e) => Err(BrokerError::Store(StoreError(format!(
                 "the transaction coordinator is not available ({e:?})"

@@ -85,7 +85,7 @@ fn gate_allows(c: &TxnCoordinator, pid: i64, epoch: i16, partition: i32) -> bool
 #[tokio::test]
 async fn produce_is_shut_before_the_markers_and_end_answers_after_them() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, true).unwrap();
     let io = Arc::new(FakeIo::default());
     c.attach(Arc::new(io.clone()));
     let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
@@ -123,7 +123,7 @@ async fn produce_is_shut_before_the_markers_and_end_answers_after_them() {
 async fn a_failed_store_write_undoes_the_change_and_grants_nothing() {
     let flaky = Arc::new(Flaky::default());
     let store: Arc<dyn KvStore> = flaky.clone();
-    let c = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    let c = TxnCoordinator::open(store, 60_000, 3_600_000, true).unwrap();
     let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
     assert_eq!(c.add_partitions("a", pid, epoch, vec![p(0)]).await, Ok(()));
     flaky.fail.store(true, Ordering::SeqCst);
@@ -154,7 +154,7 @@ async fn a_failed_store_write_undoes_the_change_and_grants_nothing() {
 #[tokio::test]
 async fn a_transaction_left_preparing_is_completed_by_the_driver() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, true).unwrap();
     let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
     c.add_partitions("a", pid, epoch, vec![p(0)]).await.unwrap();
     // EndTxn without io: Prepare is durable, the markers cannot be written yet (the client
@@ -165,7 +165,7 @@ async fn a_transaction_left_preparing_is_completed_by_the_driver() {
     );
     c.shutdown();
     // "Restart": the driver finishes it.
-    let c = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    let c = TxnCoordinator::open(store, 60_000, 3_600_000, true).unwrap();
     assert!(!gate_allows(&c, pid, epoch, 0));
     let io = Arc::new(FakeIo::default());
     c.attach(Arc::new(io.clone()));
@@ -193,8 +193,8 @@ async fn a_transaction_left_preparing_is_completed_by_the_driver() {
 #[tokio::test]
 async fn producer_ids_come_from_the_runtime_and_are_unique() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000).unwrap();
-    let d = TxnCoordinator::open(store, 60_000, 3_600_000).unwrap();
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, true).unwrap();
+    let d = TxnCoordinator::open(store, 60_000, 3_600_000, true).unwrap();
     let mut seen = HashSet::new();
     for _ in 0..1500 {
         assert!(seen.insert(c.new_producer_id().await.unwrap()));

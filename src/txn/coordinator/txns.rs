@@ -59,25 +59,18 @@ pub struct Txns {
 
 impl Txns {
     /// Every transactional id in the store; the gate is given what they allow.
-    pub(super) fn load(
+    /// No transactions yet: [`Txns::load`] reads them.
+    pub(super) fn new(
         store: Arc<dyn KvStore>,
         gate: Arc<TxnGate>,
         completions: mpsc::UnboundedSender<String>,
         id_expiration_ms: i64,
         now: i64,
-    ) -> anyhow::Result<Self> {
-        let mut by_id = HashMap::new();
-        for (k, v) in store.scan_prefix(KEY_PREFIX.as_bytes())? {
-            let id = String::from_utf8_lossy(&k[KEY_PREFIX.len()..]).into_owned();
-            let metadata: TxnMetadata = serde_json::from_slice(&v)
-                .map_err(|e| anyhow::anyhow!("reading transaction {id}: {e}"))?;
-            gate.publish(None, Some(&metadata));
-            by_id.insert(id, metadata);
-        }
-        Ok(Self {
+    ) -> Self {
+        Self {
             store,
             batch: Batch::default(),
-            by_id,
+            by_id: HashMap::new(),
             undo: HashMap::new(),
             completing: HashSet::new(),
             completing_added: Vec::new(),
@@ -89,7 +82,26 @@ impl Txns {
             // Transactions left in a Prepare state by a crash are finished at the first tick.
             next_timeout_check: now,
             next_expiry: now + millis(EXPIRY_CHECK),
-        })
+        }
+    }
+
+    /// Read every transaction the store holds.
+    pub(super) fn load(&mut self) -> anyhow::Result<()> {
+        for (k, v) in self.store.scan_prefix(KEY_PREFIX.as_bytes())? {
+            let id = String::from_utf8_lossy(&k[KEY_PREFIX.len()..]).into_owned();
+            let metadata: TxnMetadata = serde_json::from_slice(&v)
+                .map_err(|e| anyhow::anyhow!("reading transaction {id}: {e}"))?;
+            self.gate.publish(None, Some(&metadata));
+            self.by_id.insert(id, metadata);
+        }
+        Ok(())
+    }
+
+    /// Become the coordinator: what the previous one left in the store is the truth.
+    pub(super) fn take_over(&mut self, now: i64) -> anyhow::Result<()> {
+        self.load()?;
+        self.next_timeout_check = now;
+        Ok(())
     }
 
     /// `id` went from `before` to what memory holds now: write it in this batch and narrow

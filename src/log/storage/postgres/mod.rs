@@ -32,21 +32,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 use crate::blocking::on_async_worker;
-use crate::pg::postgres::fallible_iterator::FallibleIterator;
-use crate::pg::postgres::types::ToSql;
 use crate::pg::postgres::Transaction;
 use crate::pg::Db;
 
 use super::disk::DiskStorage;
-use super::{Interrupted, LogStorage, SegmentData};
 
-/// Where the partition logs of a broker in cluster mode live.
-#[derive(Debug)]
-pub struct PgLogs {
-    db: Db,
-    node_id: i32,
-    cache: PathBuf,
-}
+mod logs;
+pub use logs::PgLogs;
+use super::{Interrupted, LogStorage, SegmentData};
 
 /// This broker no longer leads the partition at the epoch it opened it with.
 #[derive(Debug, thiserror::Error)]
@@ -61,100 +54,6 @@ pub struct Fenced {
 
 fn db_error(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("postgresql: {e}"))
-}
-
-impl PgLogs {
-    /// The logs of broker `node_id`, cached under `cache` (emptied now: the database is the
-    /// truth, and a cache left by an earlier run may hold what was never committed).
-    pub fn new(db: Db, node_id: i32, cache: PathBuf) -> io::Result<Self> {
-        remove_dir_if_present(&cache)?;
-        std::fs::create_dir_all(&cache)?;
-        Ok(Self { db, node_id, cache })
-    }
-
-    /// Take the leadership of log `name` (a new epoch) and copy its rows into the cache.
-    pub fn open(&self, name: &str) -> io::Result<Arc<PgLogStorage>> {
-        let mut conn = self.db.conn().map_err(db_error)?;
-        let epoch: i32 = conn
-            .query_one(
-                "INSERT INTO gregor_logs (log, leader, leader_epoch) VALUES ($1, $2, 0)
-                 ON CONFLICT (log) DO UPDATE
-                 SET leader = $2, leader_epoch = gregor_logs.leader_epoch + 1
-                 RETURNING leader_epoch",
-                &[&name, &self.node_id],
-            )
-            .map_err(db_error)?
-            .get(0);
-        let dir = self.cache.join(name);
-        remove_dir_if_present(&dir)?;
-        let cache = DiskStorage::open(dir)?;
-        let segments = conn
-            .query(
-                "SELECT base_offset, offset_index, time_index FROM gregor_segments
-                 WHERE log = $1 ORDER BY base_offset",
-                &[&name],
-            )
-            .map_err(db_error)?;
-        for row in segments {
-            let base: i64 = row.get(0);
-            let data = cache.create_segment(base)?;
-            // Streamed row by row: a segment may be larger than memory should hold.
-            let params: [&(dyn ToSql + Sync); 2] = [&name, &base];
-            let mut batches = conn
-                .query_raw(
-                    "SELECT pos, data FROM gregor_batches WHERE log = $1 AND segment = $2
-                     ORDER BY pos",
-                    params,
-                )
-                .map_err(db_error)?;
-            while let Some(batch) = batches.next().map_err(db_error)? {
-                let (pos, bytes): (i64, &[u8]) = (batch.get(0), batch.get(1));
-                data.write_at(pos as u64, bytes)?;
-            }
-            let (index, time): (Option<Vec<u8>>, Option<Vec<u8>>) = (row.get(1), row.get(2));
-            if let (Some(index), Some(time)) = (index, time) {
-                cache.write_indexes(base, &index, &time)?;
-            }
-        }
-        let checkpoints = conn
-            .query(
-                "SELECT name, value FROM gregor_checkpoints WHERE log = $1",
-                &[&name],
-            )
-            .map_err(db_error)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        Ok(Arc::new(PgLogStorage {
-            shared: Arc::new(Shared {
-                db: self.db.clone(),
-                log: name.to_string(),
-                node_id: self.node_id,
-                epoch,
-                queue: Mutex::new(Vec::new()),
-                flushing: Mutex::new(()),
-            }),
-            cache,
-            checkpoints: Mutex::new(checkpoints),
-        }))
-    }
-
-    /// Remove log `name` from the database and the cache (a deleted topic).
-    pub fn delete(&self, name: &str) -> io::Result<()> {
-        self.db
-            .conn()
-            .map_err(db_error)?
-            .execute("DELETE FROM gregor_logs WHERE log = $1", &[&name])
-            .map_err(db_error)?;
-        remove_dir_if_present(&self.cache.join(name))
-    }
-}
-
-fn remove_dir_if_present(dir: &std::path::Path) -> io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// A change made in the cache, not yet in the database.
@@ -585,5 +484,4 @@ impl SegmentData for PgSegment {
 }
 
 #[cfg(test)]
-#[path = "postgres_tests.rs"]
 mod tests;

@@ -1,0 +1,128 @@
+//! Cluster mode's tick: every broker, on a thread of its own, moves partitions off brokers
+//! that died and back to preferred leaders (`pg::placement`), takes in topic changes other
+//! brokers made, opens the partitions placed on it and lets go of the others, takes the
+//! coordinator's lease when no live broker holds it (then loads the groups and
+//! transactions), and refreshes the cluster view the handlers answer from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{ListenerInfo, Services};
+use crate::cluster::SharedView;
+use crate::config::Config;
+use crate::pg::membership::Membership;
+use crate::pg::placement::{self, Endpoint};
+
+/// The longest between two ticks (shorter with a short session).
+const MAX_TICK: Duration = Duration::from_secs(1);
+
+pub(super) struct Member {
+    services: Arc<Services>,
+    membership: Arc<Membership>,
+    view: Arc<SharedView>,
+}
+
+impl Member {
+    pub(super) fn new(
+        services: Arc<Services>,
+        membership: Arc<Membership>,
+        view: Arc<SharedView>,
+    ) -> Self {
+        Self {
+            services,
+            membership,
+            view,
+        }
+    }
+
+    /// One round (blocks on the database).
+    pub(super) fn tick(&self) -> anyhow::Result<()> {
+        let db = self.membership.db();
+        let me = self.membership.node_id();
+        for (log, from, to) in placement::rebalance(db, self.membership.session())? {
+            tracing::info!(log, from, to, "moved a partition's leadership");
+        }
+        self.services.topics.sync_catalog()?;
+        let mut snapshot = placement::snapshot(db)?;
+        self.services.topics.follow_leaders(&mut snapshot.leaders);
+        if snapshot.coordinator.is_none_or(|c| c == me) && !self.membership.is_coordinator() {
+            if self.membership.try_coordinate()? {
+                tracing::info!("taking over as the group and transaction coordinator");
+                // Holding the lease without serving would stall every group: stop instead.
+                if let Err(e) = self
+                    .services
+                    .groups
+                    .take_over()
+                    .and_then(|()| self.services.txns.take_over())
+                {
+                    tracing::error!(error = %format!("{e:#}"), "could not load the coordinators' state: stopping");
+                    std::process::exit(1);
+                }
+                snapshot.coordinator = Some(me);
+            }
+        } else if self.membership.is_coordinator() {
+            snapshot.coordinator = Some(me);
+        }
+        self.view.update(snapshot);
+        Ok(())
+    }
+
+    /// Tick until the broker leaves the cluster.
+    pub(super) fn spawn(self) {
+        let every = (self.membership.session() / 6).min(MAX_TICK);
+        let spawned = std::thread::Builder::new()
+            .name("gregor-cluster".into())
+            .spawn(move || {
+                while !self.membership.has_left() {
+                    std::thread::sleep(every);
+                    if self.membership.has_left() {
+                        break;
+                    }
+                    if let Err(e) = self.tick() {
+                        tracing::warn!(error = %format!("{e:#}"), "cluster tick failed");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the cluster thread: stopping");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The listeners as the configuration advertises them (a port 0 until bound).
+pub(super) fn configured_endpoints(config: &Config) -> anyhow::Result<Vec<Endpoint>> {
+    Ok(config
+        .listeners()?
+        .into_iter()
+        .map(|spec| {
+            let (host, port) = spec.advertised.clone().unwrap_or_else(|| {
+                let bind = spec.bind.rsplit_once(':');
+                let host = bind.map_or("localhost", |(h, _)| h);
+                let host = match host.trim_matches(['[', ']']) {
+                    "0.0.0.0" | "::" | "" => "localhost".to_string(),
+                    h => h.to_string(),
+                };
+                let port = bind.and_then(|(_, p)| p.parse().ok()).unwrap_or(0);
+                (host, port)
+            });
+            Endpoint {
+                name: spec.name,
+                host,
+                port,
+            }
+        })
+        .collect())
+}
+
+/// The listeners as bound.
+pub(super) fn endpoints(listeners: &[ListenerInfo]) -> Vec<Endpoint> {
+    listeners
+        .iter()
+        .map(|l| Endpoint {
+            name: l.name.clone(),
+            host: l.host.clone(),
+            port: l.port,
+        })
+        .collect()
+}

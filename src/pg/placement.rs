@@ -1,0 +1,253 @@
+//! Who leads which partition in cluster mode: the brokers' registrations and the partitions'
+//! leaders, as rows of the cluster's database.
+//!
+//! Each broker registers its advertised listeners (`gregor_brokers`) and keeps its
+//! `broker/<id>` lease; a broker is live while that lease is. Each partition log has a row in
+//! `gregor_logs`: its leader, leader epoch and preferred leader (the broker it was placed on).
+//! Every broker runs [`rebalance`] on its tick, one at a time (an advisory lock): a partition
+//! whose leader is not live moves to its preferred leader if that one is live, else to the
+//! live broker leading fewest; a partition led away from its live preferred leader goes back
+//! once that broker has been registered for a settling time (Kafka's preferred leader
+//! election). Each move takes a new leader epoch, which fences the old leader's commits
+//! (`log::storage::postgres`). Epochs come from one sequence, so they only grow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::postgres::GenericClient;
+use super::Db;
+
+/// Serialises placement changes between brokers (any constant they agree on).
+const PLACEMENT_LOCK: i64 = 0x6772_6567_6f73;
+
+/// One advertised listener of a broker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// A live broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node_id: i32,
+    pub endpoints: Vec<Endpoint>,
+    /// How long ago this broker (its current run) registered, on the database's clock.
+    pub registered_ms: i64,
+}
+
+/// A partition log's leader and its epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leader {
+    pub node_id: i32,
+    pub epoch: i32,
+}
+
+/// The cluster as the database has it now.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Live brokers by node id.
+    pub members: BTreeMap<i32, Member>,
+    /// Every partition log's leader.
+    pub leaders: HashMap<String, Leader>,
+    /// The broker holding the coordinator's lease, if a live one does.
+    pub coordinator: Option<i32>,
+}
+
+/// Record (or update) this broker's advertised listeners; its run starts now.
+pub fn register(db: &Db, node_id: i32, endpoints: &[Endpoint]) -> anyhow::Result<()> {
+    let listeners = serde_json::to_string(endpoints)?;
+    db.conn()?
+        .execute(
+            "INSERT INTO gregor_brokers (node_id, listeners, registered) VALUES ($1, $2, now())
+             ON CONFLICT (node_id) DO UPDATE SET listeners = $2, registered = now()",
+            &[&node_id, &listeners],
+        )
+        .context("registering the broker")?;
+    Ok(())
+}
+
+/// A new run of a broker: every partition an earlier run of it led takes a new epoch, so
+/// whatever that run still tries to commit is refused.
+pub fn refence(db: &Db, node_id: i32) -> anyhow::Result<u64> {
+    let mut conn = db.conn()?;
+    let mut tx = conn.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLACEMENT_LOCK])?;
+    let n = tx.execute(
+        "UPDATE gregor_logs SET leader_epoch = nextval('gregor_leader_epochs')
+         WHERE leader = $1",
+        &[&node_id],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+fn live_members(client: &mut impl GenericClient) -> anyhow::Result<BTreeMap<i32, Member>> {
+    let rows = client.query(
+        "SELECT b.node_id, b.listeners,
+                (extract(epoch FROM now() - b.registered) * 1000)::bigint
+         FROM gregor_brokers b JOIN gregor_leases l ON l.name = 'broker/' || b.node_id
+         WHERE l.expires > now()",
+        &[],
+    )?;
+    let mut members = BTreeMap::new();
+    for row in rows {
+        let (node_id, listeners, registered_ms): (i32, String, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        let endpoints = serde_json::from_str(&listeners).unwrap_or_else(|e| {
+            tracing::warn!(node_id, error = %e, "unreadable listeners of a broker");
+            Vec::new()
+        });
+        members.insert(
+            node_id,
+            Member {
+                node_id,
+                endpoints,
+                registered_ms,
+            },
+        );
+    }
+    Ok(members)
+}
+
+/// The live brokers, every partition's leader and the coordinator.
+pub fn snapshot(db: &Db) -> anyhow::Result<Snapshot> {
+    let mut conn = db.conn()?;
+    let mut tx = conn.build_transaction().read_only(true).start()?;
+    let members = live_members(&mut tx)?;
+    let leaders = tx
+        .query("SELECT log, leader, leader_epoch FROM gregor_logs", &[])?
+        .into_iter()
+        .map(|r| {
+            let leader = Leader {
+                node_id: r.get(1),
+                epoch: r.get(2),
+            };
+            (r.get::<_, String>(0), leader)
+        })
+        .collect();
+    let coordinator = tx
+        .query_opt(
+            "SELECT node_id FROM gregor_leases WHERE name = 'coordinator' AND expires > now()",
+            &[],
+        )?
+        .map(|r| r.get::<_, i32>(0))
+        .filter(|node| members.contains_key(node));
+    tx.commit()?;
+    Ok(Snapshot {
+        members,
+        leaders,
+        coordinator,
+    })
+}
+
+/// Give each of `logs` that has no row yet a leader: the live brokers in turn, those
+/// preferred by fewest partitions first (`fallback` when none is live). Their leaders
+/// (also of the rows that were there).
+pub fn place(db: &Db, logs: &[String], fallback: i32) -> anyhow::Result<HashMap<String, Leader>> {
+    let mut conn = db.conn()?;
+    let mut tx = conn.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLACEMENT_LOCK])?;
+    let members = live_members(&mut tx)?;
+    let mut load: BTreeMap<i32, i64> = members.keys().map(|n| (*n, 0)).collect();
+    for row in tx.query(
+        "SELECT preferred, count(*) FROM gregor_logs WHERE preferred IS NOT NULL
+         GROUP BY preferred",
+        &[],
+    )? {
+        if let Some(n) = load.get_mut(&row.get::<_, i32>(0)) {
+            *n = row.get(1);
+        }
+    }
+    let mut order: Vec<i32> = load.keys().copied().collect();
+    order.sort_by_key(|n| (load[n], *n));
+    if order.is_empty() {
+        order.push(fallback);
+    }
+    for (i, log) in logs.iter().enumerate() {
+        let node = order[i % order.len()];
+        tx.execute(
+            "INSERT INTO gregor_logs (log, leader, leader_epoch, preferred)
+             VALUES ($1, $2, nextval('gregor_leader_epochs'), $2)
+             ON CONFLICT (log) DO NOTHING",
+            &[log, &node],
+        )?;
+    }
+    let placed = tx
+        .query(
+            "SELECT log, leader, leader_epoch FROM gregor_logs WHERE log = ANY($1)",
+            &[&logs],
+        )?
+        .into_iter()
+        .map(|r| {
+            let leader = Leader {
+                node_id: r.get(1),
+                epoch: r.get(2),
+            };
+            (r.get::<_, String>(0), leader)
+        })
+        .collect();
+    tx.commit()?;
+    Ok(placed)
+}
+
+/// Move partitions off brokers that are not live, and back to preferred leaders registered
+/// for at least `settle`. The moves made, as (log, from, to).
+pub fn rebalance(db: &Db, settle: Duration) -> anyhow::Result<Vec<(String, i32, i32)>> {
+    let mut conn = db.conn()?;
+    let mut tx = conn.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLACEMENT_LOCK])?;
+    let members = live_members(&mut tx)?;
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, i32, Option<i32>)> = tx
+        .query("SELECT log, leader, preferred FROM gregor_logs", &[])?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let settled = |node: i32| {
+        members
+            .get(&node)
+            .is_some_and(|m| m.registered_ms >= settle.as_millis() as i64)
+    };
+    let mut load: BTreeMap<i32, usize> = members.keys().map(|n| (*n, 0)).collect();
+    for (_, leader, _) in &rows {
+        if let Some(n) = load.get_mut(leader) {
+            *n += 1;
+        }
+    }
+    let mut moves = Vec::new();
+    for (log, leader, preferred) in rows {
+        let to = match preferred {
+            Some(p) if p != leader && settled(p) => p,
+            _ if members.contains_key(&leader) => continue,
+            Some(p) if members.contains_key(&p) => p,
+            _ => match load.iter().min_by_key(|(node, n)| (**n, **node)) {
+                Some((node, _)) => *node,
+                None => continue,
+            },
+        };
+        let moved = tx.execute(
+            "UPDATE gregor_logs SET leader = $2, leader_epoch = nextval('gregor_leader_epochs')
+             WHERE log = $1 AND leader = $3",
+            &[&log, &to, &leader],
+        )?;
+        if moved == 1 {
+            if let Some(n) = load.get_mut(&leader) {
+                *n -= 1;
+            }
+            *load.entry(to).or_default() += 1;
+            moves.push((log, leader, to));
+        }
+    }
+    tx.commit()?;
+    Ok(moves)
+}
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;

@@ -1,0 +1,171 @@
+//! Cluster mode: the topics of brokers sharing one database. Each broker holds every topic
+//! (the records in the shared store) but opens only the partitions placed on it; the others
+//! are stand-ins answering NOT_LEADER_OR_FOLLOWER. On its tick the broker takes in topics
+//! other brokers created, grew, altered or deleted ([`Topics::sync_catalog`]), then opens the
+//! partitions it leads now and lets go of those it no longer leads
+//! ([`Topics::follow_leaders`]).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::{lock, log_name, LogMedia, TopicRecord, Topics};
+use crate::error::Result;
+use crate::meta::{self, Partition, Topic, TopicConfig};
+use crate::pg::placement::{self, Leader};
+
+impl Topics {
+    /// Cluster mode: give partitions `range` of `topic` leaders (those without one yet) and
+    /// answer the epoch of each placed on this broker. Empty elsewhere.
+    pub(super) fn place(&self, topic: &str, range: Range<i32>) -> Result<HashMap<i32, i32>> {
+        let LogMedia::Postgres(logs) = &self.media else {
+            return Ok(HashMap::new());
+        };
+        let names: Vec<String> = range.clone().map(|i| log_name(topic, i)).collect();
+        let placed = placement::place(logs.db(), &names, logs.node_id())
+            .map_err(|e| crate::error::BrokerError::UnknownServer(format!("{e:#}")))?;
+        Ok(range
+            .filter_map(|i| {
+                let leader = placed.get(&log_name(topic, i))?;
+                (leader.node_id == logs.node_id()).then_some((i, leader.epoch))
+            })
+            .collect())
+    }
+
+    /// Cluster mode: make the topics held here those of the store's records.
+    pub fn sync_catalog(&self) -> anyhow::Result<()> {
+        if !matches!(self.media, LogMedia::Postgres(_)) {
+            return Ok(());
+        }
+        let _admin = self.admin_lock();
+        let records = self.records()?;
+        for (name, record) in &records {
+            match self.registry.get(name) {
+                Some(topic) if topic.id == record.id => self.follow_record(&topic, record)?,
+                held => {
+                    if let Some(old) = held {
+                        self.forget(&old);
+                    }
+                    let topic = self.topic_from(name.clone(), record.clone())?;
+                    tracing::info!(topic = %name, partitions = record.partitions, "topic created by another broker");
+                    self.registry.insert(Arc::new(topic));
+                }
+            }
+        }
+        for topic in self.registry.all() {
+            if !records.contains_key(&topic.name) {
+                tracing::info!(topic = %topic.name, "topic deleted by another broker");
+                self.forget(&topic);
+            }
+        }
+        Ok(())
+    }
+
+    /// A held topic whose record another broker may have changed: more partitions, configs.
+    fn follow_record(&self, topic: &Topic, record: &TopicRecord) -> anyhow::Result<()> {
+        let count = topic.partition_count();
+        if record.partitions > count {
+            let config = topic.config();
+            let added = (count..record.partitions)
+                .map(|i| self.open_partition(&topic.name, i, &config, None))
+                .collect::<Result<Vec<_>>>()?;
+            meta::write(&topic.partitions).extend(added);
+        }
+        if topic.config().0 != record.configs {
+            let config = TopicConfig(record.configs.clone());
+            let log_config = config.log_config(&self.log_defaults);
+            *meta::write(&topic.config) = config;
+            for partition in topic.partitions() {
+                partition.set_config(log_config.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop a topic from this broker only (its records and rows are gone, or another
+    /// broker's): its cached logs go with it.
+    fn forget(&self, topic: &Topic) {
+        self.registry.remove(&topic.name);
+        if let LogMedia::Postgres(logs) = &self.media {
+            for index in 0..topic.partition_count() {
+                let log = log_name(&topic.name, index);
+                if lock(&self.led).remove(&log).is_some() {
+                    if let Err(e) = logs.drop_cache(&log) {
+                        tracing::warn!(log, error = %e, "could not remove a cached log");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: open the partitions `leaders` places on this broker (at their epochs),
+    /// turn those led elsewhere now into stand-ins, and place partitions that have no leader
+    /// yet (a creation cut short). `leaders` gains what was placed.
+    pub fn follow_leaders(&self, leaders: &mut HashMap<String, Leader>) {
+        let LogMedia::Postgres(logs) = &self.media else {
+            return;
+        };
+        let me = logs.node_id();
+        let _admin = self.admin_lock();
+        let topics = self.registry.all();
+        let unplaced: Vec<String> = topics
+            .iter()
+            .flat_map(|t| (0..t.partition_count()).map(|i| log_name(&t.name, i)))
+            .filter(|log| !leaders.contains_key(log))
+            .collect();
+        if !unplaced.is_empty() {
+            match placement::place(logs.db(), &unplaced, me) {
+                Ok(placed) => leaders.extend(placed),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not place partitions"),
+            }
+        }
+        let mut keep = HashSet::new();
+        for topic in topics {
+            let config = topic.config();
+            for index in 0..topic.partition_count() {
+                let log = log_name(&topic.name, index);
+                let lead = leaders
+                    .get(&log)
+                    .filter(|l| l.node_id == me)
+                    .map(|l| l.epoch);
+                let held = lock(&self.led).get(&log).copied();
+                if lead.is_some() {
+                    keep.insert(log.clone());
+                }
+                if lead == held {
+                    continue;
+                }
+                let replacement = match lead {
+                    Some(epoch) => {
+                        let opened = self.open_partition(&topic.name, index, &config, Some(epoch));
+                        if opened.is_ok() {
+                            tracing::info!(log, epoch, "leading partition");
+                        }
+                        opened
+                    }
+                    None => {
+                        lock(&self.led).remove(&log);
+                        tracing::info!(log, "partition led by another broker now");
+                        if let Err(e) = logs.drop_cache(&log) {
+                            tracing::warn!(log, error = %e, "could not remove a cached log");
+                        }
+                        Partition::led_elsewhere(&topic.name, index, self.fsync_latency.clone())
+                            .map(Arc::new)
+                    }
+                };
+                match replacement {
+                    Ok(p) => {
+                        if let Some(slot) = meta::write(&topic.partitions).get_mut(index as usize) {
+                            *slot = p;
+                        }
+                    }
+                    Err(e) => {
+                        lock(&self.led).remove(&log);
+                        tracing::warn!(log, error = %e, "could not open a partition placed here");
+                    }
+                }
+            }
+        }
+        lock(&self.led).retain(|log, _| keep.contains(log));
+    }
+}
