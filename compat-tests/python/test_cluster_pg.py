@@ -20,6 +20,10 @@ in order. Then the broker coordinating a consumer group is killed: the next coor
 serves the group's committed offsets from the database and a new member resumes exactly
 after them. A clean stop gives the broker's lease up and its partitions move at once.
 
+A transaction over partitions led by all three brokers commits and aborts correctly for
+read_committed and read_uncommitted readers (the coordinator queues the markers of other
+brokers' partitions in the database; their leaders write them).
+
 Fencing: one of two brokers reaches the database through a TCP proxy that stops forwarding
 (a network partition that closes nothing). It stops by itself within the session (its lease
 cannot be renewed), the other takes its partitions over, and no record acknowledged by
@@ -40,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from compat import (TIMEOUT, Broker, ck_admin, ck_conf, ck_error, ck_produce, create_topic,
@@ -297,4 +301,61 @@ def test_a_broker_cut_off_from_the_database_stops_and_is_replaced(pg_cluster, tm
                 producer.halt()
             proxy.resume()
             a.stop()
+            b.stop()
+
+
+@pytest.mark.timeout(600)
+def test_a_transaction_over_partitions_of_several_brokers_commits_and_aborts(pg_cluster, tmp_path):
+    brokers = three_brokers(tmp_path, pg_cluster.url())
+    cluster = multi(*brokers)
+    producer = None
+    try:
+        topic = unique_topic("txn")
+        for b in brokers:
+            wait_for(lambda: sorted(ck_admin(b.broker).list_topics(timeout=TIMEOUT).brokers)
+                     == [1, 2, 3], f"broker on {b.port} listing the three")
+        assert make_topic(cluster, topic, 3) is None
+        for b in brokers:
+            wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
+        # One broker coordinates: the partitions of the others get their markers through it.
+        assert len(set(leaders(cluster, topic).values())) == 3
+        producer = Producer(ck_conf(cluster, **{"transactional.id": unique_topic("tid")}))
+        producer.init_transactions(TIMEOUT)
+        for txn, commit in (("c1", True), ("a2", False), ("c3", True)):
+            producer.begin_transaction()
+            for p in range(PARTITIONS):
+                producer.produce(topic, value=txn.encode(), partition=p)
+            # Sent before the abort (librdkafka drops what is still queued at an abort).
+            assert producer.flush(TIMEOUT) == 0
+            if commit:
+                producer.commit_transaction(TIMEOUT)
+            else:
+                producer.abort_transaction(TIMEOUT)
+
+        def read(isolation: str) -> dict[int, list[str]]:
+            c = Consumer(ck_conf(cluster, **{"group.id": unique_topic("reader"),
+                                             "isolation.level": isolation,
+                                             "enable.partition.eof": True,
+                                             "auto.offset.reset": "earliest"}))
+            try:
+                c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+                got: dict[int, list[str]] = {p: [] for p in range(PARTITIONS)}
+                ended = set()
+                deadline = time.monotonic() + TIMEOUT * 2
+                while len(ended) < PARTITIONS:
+                    assert time.monotonic() < deadline, f"{isolation}: read {got}"
+                    for m in c.consume(100, timeout=0.5):
+                        if m.error() is None:
+                            got[m.partition()].append(m.value().decode())
+                        elif m.error().code() == KafkaError._PARTITION_EOF:
+                            ended.add(m.partition())
+                return got
+            finally:
+                c.close()
+
+        assert read("read_committed") == {p: ["c1", "c3"] for p in range(PARTITIONS)}
+        assert read("read_uncommitted") == {p: ["c1", "a2", "c3"] for p in range(PARTITIONS)}
+        assert pg_cluster.psql("SELECT count(*) FROM gregor_markers") == "0"
+    finally:
+        for b in brokers:
             b.stop()

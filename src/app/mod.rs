@@ -3,6 +3,7 @@
 //! here and hands them to the API handlers.
 
 mod cluster;
+mod markers;
 mod scrub;
 mod timers;
 mod txn_io;
@@ -79,7 +80,12 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         config.transactional_id_expiration_ms,
         coordinating,
     )?;
-    txns.attach(Arc::new(txn_io::LocalTxnIo::new(&topics, groups.clone())));
+    let marker_queue = membership.as_ref().map(|m| m.db().clone());
+    txns.attach(Arc::new(txn_io::LocalTxnIo::new(
+        &topics,
+        groups.clone(),
+        marker_queue,
+    )));
     let (view, shared): (Arc<dyn ClusterView>, _) = match &membership {
         None => (
             Arc::new(SingleNode::new(config.node_id(), cluster_id)),
@@ -103,10 +109,11 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         membership,
     });
     if let (Some(m), Some(view)) = (services.membership.clone(), shared) {
-        let member = cluster::Member::new(services.clone(), m, view);
+        let member = cluster::Member::new(services.clone(), m.clone(), view);
         // Before the listeners open: the partitions placed here are served from the start.
         member.tick()?;
         member.spawn();
+        markers::spawn(&services.topics, m);
     }
     Ok(services)
 }

@@ -3,6 +3,7 @@
 //! coordinator).
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use kafka_protocol::ResponseError as E;
 
@@ -10,7 +11,8 @@ use crate::error::BrokerError;
 use crate::group::coordinator::OffsetToCommit;
 use crate::group::now_ms;
 use crate::group::GroupCoordinator;
-use crate::topics::Topics;
+use crate::pg::{markers, Db};
+use crate::topics::{self, Topics};
 use crate::txn::coordinator::{IoFuture, TxnIo, COORDINATOR_EPOCH};
 
 /// Holds the topics weakly: they are closed at shutdown while the coordinator may still be
@@ -18,13 +20,24 @@ use crate::txn::coordinator::{IoFuture, TxnIo, COORDINATOR_EPOCH};
 pub(super) struct LocalTxnIo {
     topics: Weak<Topics>,
     groups: Arc<GroupCoordinator>,
+    /// Cluster mode: where markers for partitions other brokers lead are queued.
+    cluster: Option<Db>,
 }
 
+/// How long the coordinator waits for other brokers to write its markers before the
+/// completion fails (and is tried again).
+const REMOTE_MARKERS_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl LocalTxnIo {
-    pub(super) fn new(topics: &Arc<Topics>, groups: Arc<GroupCoordinator>) -> Self {
+    pub(super) fn new(
+        topics: &Arc<Topics>,
+        groups: Arc<GroupCoordinator>,
+        cluster: Option<Db>,
+    ) -> Self {
         Self {
             topics: Arc::downgrade(topics),
             groups,
+            cluster,
         }
     }
 
@@ -42,19 +55,19 @@ impl TxnIo for LocalTxnIo {
         partitions: Vec<(String, i32)>,
     ) -> IoFuture {
         let topics = self.topics();
+        let cluster = self.cluster.clone();
         Box::pin(async move {
             let topics = topics?;
             let now = now_ms();
             let mut appended = Vec::with_capacity(partitions.len());
+            let mut elsewhere = Vec::new();
             for (topic, index) in &partitions {
                 let partition = match topics.partition(topic, *index) {
                     Ok(p) => p,
-                    // Cluster mode: led by another broker now. Markers there are not written
-                    // yet (see the README): the completion fails and is tried again, rather
-                    // than leaving a transaction open there for good.
+                    // Cluster mode: another broker leads it and writes the marker.
                     Err(BrokerError::NotLeaderOrFollower) => {
-                        tracing::warn!(topic, partition = index, "cannot write a transaction marker on a partition another broker leads");
-                        return Err(E::NotLeaderOrFollower);
+                        elsewhere.push(topics::log_name(topic, *index));
+                        continue;
                     }
                     Err(_) => continue, // deleted meanwhile: nothing to mark
                 };
@@ -80,7 +93,12 @@ impl TxnIo for LocalTxnIo {
                     .await
                     .map_err(|_| E::KafkaStorageError)?;
             }
-            Ok(())
+            match cluster {
+                Some(db) if !elsewhere.is_empty() => {
+                    remote_markers(db, elsewhere, producer_id, epoch, commit).await
+                }
+                _ => Ok(()),
+            }
         })
     }
 
@@ -96,5 +114,45 @@ impl TxnIo for LocalTxnIo {
                 p.expire_producers(before);
             }
         }
+    }
+}
+
+/// Queue the markers of partitions other brokers lead and wait until they are written.
+async fn remote_markers(
+    db: Db,
+    logs: Vec<String>,
+    producer_id: i64,
+    epoch: i16,
+    commit: bool,
+) -> std::result::Result<(), E> {
+    let queue = db.clone();
+    let ids = tokio::task::spawn_blocking(move || {
+        markers::enqueue(&queue, &logs, producer_id, epoch, commit)
+    })
+    .await
+    .map_err(|_| E::KafkaStorageError)?
+    .map_err(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "could not queue transaction markers");
+        E::KafkaStorageError
+    })?;
+    let deadline = tokio::time::Instant::now() + REMOTE_MARKERS_TIMEOUT;
+    loop {
+        let (db, ids) = (db.clone(), ids.clone());
+        let left = tokio::task::spawn_blocking(move || markers::pending(&db, &ids))
+            .await
+            .map_err(|_| E::KafkaStorageError)?
+            .unwrap_or(i64::MAX);
+        if left == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                producer_id,
+                left,
+                "transaction markers not written by the partitions' leaders in time"
+            );
+            return Err(E::RequestTimedOut);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

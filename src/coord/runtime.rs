@@ -133,6 +133,10 @@ impl<S: Machine> Runtime<S> {
         self.serving.store(serving, Ordering::Release);
     }
 
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
     /// Run `f` on the thread and wait for it here (a blocking caller: the cluster's tick).
     pub fn run_blocking<R: Send + 'static>(
         &self,

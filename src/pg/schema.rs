@@ -77,6 +77,18 @@ const MIGRATIONS: &[&str] = &[
                   (SELECT coalesce(max(leader_epoch), 0) + 1 FROM gregor_logs), false);
     DELETE FROM gregor_leases WHERE name = 'active';
     "#,
+    // 4: transaction markers the coordinator asks the leaders of other brokers' partitions to
+    // write (see `markers.rs`); a row goes once its marker is durable.
+    r#"
+    CREATE TABLE gregor_markers (
+        id bigserial PRIMARY KEY,
+        log text NOT NULL,
+        producer_id bigint NOT NULL,
+        producer_epoch smallint NOT NULL,
+        commit boolean NOT NULL
+    );
+    CREATE INDEX gregor_markers_log ON gregor_markers (log);
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

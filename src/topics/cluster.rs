@@ -32,6 +32,20 @@ impl Topics {
             .collect())
     }
 
+    /// The partitions this broker leads, as (log, topic, index).
+    pub fn led_logs(&self) -> Vec<(String, String, i32)> {
+        let led = lock(&self.led);
+        self.registry
+            .all()
+            .iter()
+            .flat_map(|t| (0..t.partition_count()).map(move |i| (t.name.clone(), i)))
+            .filter_map(|(topic, i)| {
+                let log = log_name(&topic, i);
+                led.contains_key(&log).then_some((log, topic, i))
+            })
+            .collect()
+    }
+
     /// Cluster mode: make the topics held here those of the store's records.
     pub fn sync_catalog(&self) -> anyhow::Result<()> {
         if !matches!(self.media, LogMedia::Postgres(_)) {

@@ -53,7 +53,7 @@ pub enum LogMedia {
 
 /// A partition log's name: its directory on disk, its key in the database (Kafka's
 /// `topic-partition`).
-fn log_name(topic: &str, index: i32) -> String {
+pub fn log_name(topic: &str, index: i32) -> String {
     format!("{topic}-{index}")
 }
 

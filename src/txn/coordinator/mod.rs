@@ -268,7 +268,10 @@ impl TxnCoordinator {
     }
 
     /// Append a transactional batch after checking that its producer's ongoing transaction
-    /// holds the partition (Kafka's produce-time verification); see [`TxnGate`].
+    /// holds the partition (Kafka's produce-time verification); see [`TxnGate`]. In cluster
+    /// mode a broker that is not the coordinator has no transactions to check against: it
+    /// appends as Kafka's brokers did before that verification (the partition's producer state
+    /// still fences older epochs).
     pub fn append_transactional(
         &self,
         partition: &Partition,
@@ -276,6 +279,9 @@ impl TxnCoordinator {
         batch: BytesMut,
         now: i64,
     ) -> Result<Appended> {
+        if !self.shared.runtime.is_serving() {
+            return partition.append(header, batch, now);
+        }
         let target = (partition.topic.clone(), partition.index);
         self.shared
             .gate

@@ -153,4 +153,3 @@ fn remove_dir_if_present(dir: &std::path::Path) -> io::Result<()> {
         _ => Ok(()),
     }
 }
-

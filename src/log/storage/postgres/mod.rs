@@ -38,8 +38,8 @@ use crate::pg::Db;
 use super::disk::DiskStorage;
 
 mod logs;
-pub use logs::PgLogs;
 use super::{Interrupted, LogStorage, SegmentData};
+pub use logs::PgLogs;
 
 /// This broker no longer leads the partition at the epoch it opened it with.
 #[derive(Debug, thiserror::Error)]

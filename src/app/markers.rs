@@ -1,0 +1,98 @@
+//! Cluster mode: this broker writes the transaction markers the coordinator (another broker)
+//! queued for partitions it leads (`pg::markers`), polling the queue on a thread of its own.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::clock::now_ms;
+use crate::error::BrokerError;
+use crate::pg::markers::{self, Marker};
+use crate::pg::membership::Membership;
+use crate::topics::Topics;
+use crate::txn::coordinator::COORDINATOR_EPOCH;
+
+/// How often the queue is read (the coordinator's EndTxn waits about this long at most).
+const POLL: Duration = Duration::from_millis(50);
+
+pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::error!("no runtime for the transaction marker writer");
+        return;
+    };
+    let topics = Arc::downgrade(topics);
+    let spawned = std::thread::Builder::new()
+        .name("gregor-markers".into())
+        .spawn(move || {
+            while !membership.has_left() {
+                std::thread::sleep(POLL);
+                if let Err(e) = write_queued(&topics, &membership, &runtime) {
+                    tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the transaction marker writer");
+    }
+}
+
+fn write_queued(
+    topics: &Weak<Topics>,
+    membership: &Membership,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let Some(topics) = topics.upgrade() else {
+        return Ok(());
+    };
+    let led = topics.led_logs();
+    if led.is_empty() {
+        return Ok(());
+    }
+    let logs: Vec<String> = led.iter().map(|(log, _, _)| log.clone()).collect();
+    for marker in markers::queued(membership.db(), &logs)? {
+        let Some((_, topic, index)) = led.iter().find(|(log, _, _)| *log == marker.log) else {
+            continue;
+        };
+        if write(&topics, topic, *index, &marker, runtime)? {
+            markers::done(membership.db(), marker.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write one marker and wait until it is durable; false if it is to be tried again later
+/// (the partition is led elsewhere now, or could not take it).
+fn write(
+    topics: &Topics,
+    topic: &str,
+    index: i32,
+    m: &Marker,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<bool> {
+    let partition = match topics.partition(topic, index) {
+        Ok(p) => p,
+        Err(BrokerError::NotLeaderOrFollower) => return Ok(false),
+        Err(_) => return Ok(true), // deleted: nothing to mark
+    };
+    let appended = partition.append_marker(
+        m.producer_id,
+        m.producer_epoch,
+        m.commit,
+        COORDINATOR_EPOCH,
+        now_ms(),
+    );
+    match appended {
+        Ok(offset) => match runtime.block_on(partition.commit(offset)) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::warn!(log = m.log, error = %e, "a transaction marker did not become durable");
+                Ok(false)
+            }
+        },
+        // A newer epoch already wrote here: this transaction's data is decided.
+        Err(BrokerError::InvalidProducerEpoch) => Ok(true),
+        Err(e) => {
+            tracing::warn!(log = m.log, error = %e, "cannot write a queued transaction marker");
+            Ok(false)
+        }
+    }
+}
