@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::api::Services;
+use crate::api::{FetchSessions, Services};
 use crate::cluster::SingleNode;
 use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
@@ -69,6 +69,9 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         config.transactional_id_expiration_ms,
     )?;
     txns.attach(Arc::new(txn_io::LocalTxnIo::new(&topics, groups.clone())));
+    let fetch_sessions = Arc::new(FetchSessions::new(
+        config.max_incremental_fetch_session_cache_slots,
+    ));
     Ok(Arc::new(Services {
         cluster: Arc::new(SingleNode::new(config.node_id(), cluster_id)),
         config,
@@ -76,6 +79,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         groups,
         txns,
         quotas,
+        fetch_sessions,
         metrics,
         authorizer,
         credentials,
