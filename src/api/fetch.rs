@@ -14,6 +14,7 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
+use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -27,7 +28,6 @@ use crate::meta::{Partition, Topic};
 use crate::partition::AbortedTxn;
 use crate::partition::Records;
 use crate::security::acl::AclOperation;
-use kafka_protocol::ResponseError;
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's default fetch.max.bytes (55 MiB).
