@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 
+use super::fetch_session::FetchSessions;
 use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
@@ -25,6 +26,8 @@ pub struct Services {
     pub txns: TxnCoordinator,
     /// Client quotas: their configuration and enforcement.
     pub quotas: Arc<ClientQuotas>,
+    /// Incremental fetch sessions (KIP-227), broker-wide.
+    pub fetch_sessions: Arc<FetchSessions>,
     pub metrics: Arc<Metrics>,
     /// The ACL authorizer (`--authorizer acl`); None: everything is allowed.
     pub authorizer: Option<Arc<Authorizer>>,
@@ -106,6 +109,11 @@ impl RequestContext {
     /// Client quotas: configuration (Alter/DescribeClientQuotas) and enforcement.
     pub fn quotas(&self) -> &Arc<ClientQuotas> {
         &self.services.quotas
+    }
+
+    /// Incremental fetch sessions (KIP-227).
+    pub fn fetch_sessions(&self) -> &Arc<FetchSessions> {
+        &self.services.fetch_sessions
     }
 
     /// The client id of the request ("" when none), as quotas key clients.

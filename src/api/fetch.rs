@@ -1,13 +1,11 @@
 //! Fetch (1): stored batches straight from the log, long polling on the high watermark
 //! (read_committed: up to the last stable offset, which moves with it or with a marker).
-//! No incremental fetch sessions (KIP-227) yet: a full fetch request (session epoch 0, which
-//! asks for a new session, or -1, sessionless) is answered in full with session id 0 — Kafka's
-//! answer when it creates no session, which clients accept; an incremental one (any other
-//! epoch) names a session gregor cannot have, FETCH_SESSION_ID_NOT_FOUND as in Kafka
-//! (`FetchManager.newContext`).
+//! Incremental fetch sessions (KIP-227) are kept by `fetch_session`: it says which partitions a
+//! request reads (the request's, or its session's) and which of them the answer carries.
 //! Record sets in segment files are not read here: the response carries them as file regions
 //! that the connection sends with sendfile (see `zero_copy`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +19,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::fetch_session::{Answer, Context, FetchParams, PartitionKey, TopicKey, Wanted};
 use super::zero_copy::{FileRecords, WithFileRecords};
 use super::RequestContext;
+use crate::clock::now_ms;
 use crate::error::{BrokerError, Result};
-use crate::meta::Partition;
+use crate::meta::{Partition, Topic};
 use crate::partition::AbortedTxn;
 use crate::partition::Records;
 use crate::security::acl::AclOperation;
@@ -34,16 +34,10 @@ const READ_COMMITTED: i8 = 1;
 const FETCH_MAX_BYTES: usize = 57_671_680;
 
 struct Target {
+    key: PartitionKey,
     offset: i64,
     max_bytes: usize,
-    index: i32,
     partition: Result<Arc<Partition>>,
-}
-
-struct TopicTargets {
-    name: TopicName,
-    id: Uuid,
-    partitions: Vec<Target>,
 }
 
 pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<FetchResponse> {
@@ -53,60 +47,56 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         files,
         flexible,
     };
-    if !is_full_fetch(req.session_epoch) {
-        let response =
-            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-        return respond(response, Vec::new());
-    }
     let by_id = ctx.version() >= 13;
-    let topics: Vec<TopicTargets> = req
+    let key = |name: &TopicName, id: Uuid, partition| PartitionKey {
+        topic: if by_id {
+            TopicKey::Id(id)
+        } else {
+            TopicKey::Name(name.clone())
+        },
+        partition,
+    };
+    let wanted: Vec<Wanted> = req
         .topics
-        .into_iter()
-        .map(|t| {
-            let topic = if by_id {
-                ctx.topics().by_id(&t.topic_id)
-            } else {
-                ctx.topics().get(&t.topic)
-            };
-            let missing = if by_id {
-                BrokerError::UnknownTopicId
-            } else {
-                BrokerError::UnknownTopicOrPartition
-            };
-            // Kafka: READ on the topic, checked by name (an unknown id stays UNKNOWN_TOPIC_ID).
-            let name = match (&topic, by_id) {
-                (Some(topic), _) => Some(topic.name.as_str()),
-                (None, false) => Some(t.topic.as_str()),
-                (None, true) => None,
-            };
-            let readable = name.is_none_or(|n| ctx.authorize_topic(AclOperation::Read, n));
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| Target {
-                    offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
-                    index: p.partition,
-                    partition: match (&topic, readable) {
-                        (_, false) => Err(BrokerError::NotAuthorized(
-                            ResponseError::TopicAuthorizationFailed,
-                        )),
-                        (Some(topic), true) => topic.led_partition(p.partition),
-                        (None, true) => Err(clone_error(&missing)),
-                    },
-                })
-                .collect();
-            TopicTargets {
-                name: t.topic,
-                id: t.topic_id,
-                partitions,
-            }
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let params = FetchParams {
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes,
+                    log_start_offset: p.log_start_offset,
+                };
+                (key(&t.topic, t.topic_id, p.partition), params)
+            })
         })
         .collect();
-
-    let mut watchers: Vec<watch::Receiver<i64>> = topics
+    let forgotten = req
+        .forgotten_topics_data
         .iter()
-        .flat_map(|t| t.partitions.iter())
+        .flat_map(|t| t.partitions.iter().map(|p| key(&t.topic, t.topic_id, *p)))
+        .collect();
+    // Kafka's isFromFollower: a replica id (v15+: in replica_state) of a broker.
+    let replica = match ctx.version() {
+        ..=14 => req.replica_id.0,
+        _ => req.replica_state.replica_id.0,
+    };
+    let sessions = ctx.fetch_sessions().clone();
+    let session = sessions.new_context(
+        (req.session_id, req.session_epoch),
+        by_id,
+        replica >= 0,
+        wanted,
+        forgotten,
+        now_ms(),
+    );
+    if let Context::Error(e) = session {
+        let response = FetchResponse::default().with_error_code(e.code());
+        return respond(response, Vec::new());
+    }
+    let targets = resolve(&ctx, session.wanted());
+
+    let mut watchers: Vec<watch::Receiver<i64>> = targets
+        .iter()
         .filter_map(|t| t.partition.as_ref().ok().map(|p| p.watch_high_watermark()))
         .collect();
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -131,19 +121,110 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         for w in watchers.iter_mut() {
             w.borrow_and_update();
         }
-        let (responses, files, bytes, errors) = read_all(&topics, max_bytes, read_committed);
-        if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
-            let throttle_ms = byte_rate_throttle(&ctx, bytes);
+        let read = read_all(&targets, max_bytes, read_committed);
+        // As Kafka's ReplicaManager: partitions that could not be looked up (unknown, not
+        // authorized) do not end the wait; an error reading one does.
+        if read.bytes >= min_bytes
+            || read.errors
+            || watchers.is_empty()
+            || Instant::now() >= deadline
+        {
+            let throttle_ms = byte_rate_throttle(&ctx, read.bytes);
             if throttle_ms > 0 {
                 // As Kafka: a throttled fetch is answered empty (its bytes not counted).
-                let response = FetchResponse::default().with_throttle_time_ms(throttle_ms);
+                let (error, session_id) = sessions.throttled(&session);
+                let response = FetchResponse::default()
+                    .with_throttle_time_ms(throttle_ms)
+                    .with_error_code(error.map_or(0, |e| e.code()))
+                    .with_session_id(session_id);
                 return respond(response, Vec::new());
             }
-            return respond(FetchResponse::default().with_responses(responses), files);
+            let answers: Vec<Answer> = read.partitions.iter().map(|(_, a)| *a).collect();
+            let outcome = sessions.finish(&session, &answers, now_ms());
+            let files = read
+                .files
+                .into_iter()
+                .filter(|(i, _)| outcome.keep[*i])
+                .map(|(_, f)| f)
+                .collect();
+            let kept = targets
+                .iter()
+                .zip(read.partitions)
+                .zip(&outcome.keep)
+                .filter(|(_, keep)| **keep)
+                .map(|((t, (data, _)), _)| (&t.key, data));
+            let response = FetchResponse::default()
+                .with_error_code(outcome.error.map_or(0, |e| e.code()))
+                .with_session_id(outcome.session_id)
+                .with_responses(by_topic(kept));
+            return respond(response, files);
         }
         let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         let _ = tokio::time::timeout_at(deadline, any_change).await;
     }
+}
+
+/// Each partition's topic and log, or why there is none. Kafka: READ on the topic, checked by
+/// name (an unknown id stays UNKNOWN_TOPIC_ID), once per topic.
+fn resolve(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<Target> {
+    let mut topics: HashMap<&TopicKey, (Option<Arc<Topic>>, bool)> = HashMap::new();
+    wanted
+        .iter()
+        .map(|(key, params)| {
+            let (topic, readable) = topics.entry(&key.topic).or_insert_with(|| {
+                let topic = match &key.topic {
+                    TopicKey::Id(id) => ctx.topics().by_id(id),
+                    TopicKey::Name(name) => ctx.topics().get(name),
+                };
+                let name = match (&topic, &key.topic) {
+                    (Some(topic), _) => Some(topic.name.as_str()),
+                    (None, TopicKey::Name(name)) => Some(name.as_str()),
+                    (None, TopicKey::Id(_)) => None,
+                };
+                let readable = name.is_none_or(|n| ctx.authorize_topic(AclOperation::Read, n));
+                (topic, readable)
+            });
+            let partition = match (topic, *readable) {
+                (_, false) => Err(BrokerError::NotAuthorized(
+                    ResponseError::TopicAuthorizationFailed,
+                )),
+                (Some(topic), true) => topic.led_partition(key.partition),
+                (None, true) => Err(match key.topic {
+                    TopicKey::Id(_) => BrokerError::UnknownTopicId,
+                    TopicKey::Name(_) => BrokerError::UnknownTopicOrPartition,
+                }),
+            };
+            Target {
+                key: key.clone(),
+                offset: params.fetch_offset,
+                max_bytes: params.max_bytes.max(0) as usize,
+                partition,
+            }
+        })
+        .collect()
+}
+
+/// Partitions in answer order as topics: consecutive partitions of one topic share an entry
+/// (as Kafka's `FetchResponse.of`).
+fn by_topic<'a>(
+    partitions: impl Iterator<Item = (&'a PartitionKey, PartitionData)>,
+) -> Vec<FetchableTopicResponse> {
+    let mut topics: Vec<(&TopicKey, FetchableTopicResponse)> = Vec::new();
+    for (key, data) in partitions {
+        match topics.last_mut() {
+            Some((topic, entry)) if *topic == &key.topic => entry.partitions.push(data),
+            _ => {
+                let entry = match &key.topic {
+                    TopicKey::Name(name) => {
+                        FetchableTopicResponse::default().with_topic(name.clone())
+                    }
+                    TopicKey::Id(id) => FetchableTopicResponse::default().with_topic_id(*id),
+                };
+                topics.push((&key.topic, entry.with_partitions(vec![data])));
+            }
+        }
+    }
+    topics.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The consumer byte-rate quota (`consumer_byte_rate`) for a response of `bytes` record
@@ -165,14 +246,6 @@ fn byte_rate_throttle(ctx: &RequestContext, bytes: usize) -> i32 {
     ms.min(i32::MAX as i64) as i32
 }
 
-/// Kafka's `FetchMetadata.isFull`: epoch 0 (INITIAL_EPOCH: a full fetch that may open a
-/// session) or -1 (FINAL_EPOCH: sessionless, what pre-v7 requests and kafka-go's `Client.Fetch`
-/// send, with session id 0 or -1). Whatever session id a full request names, Kafka closes that
-/// session and answers in full; gregor has none to close.
-fn is_full_fetch(session_epoch: i32) -> bool {
-    session_epoch == 0 || session_epoch == -1
-}
-
 fn clone_error(e: &BrokerError) -> BrokerError {
     match e {
         BrokerError::UnknownTopicId => BrokerError::UnknownTopicId,
@@ -181,85 +254,102 @@ fn clone_error(e: &BrokerError) -> BrokerError {
     }
 }
 
-/// One pass over every requested partition: (responses, record sets to send from files in
-/// response order, bytes returned, any error).
-fn read_all(
-    topics: &[TopicTargets],
-    max_bytes: usize,
-    read_committed: bool,
-) -> (Vec<FetchableTopicResponse>, Vec<FileRecords>, usize, bool) {
+/// One pass over every partition to read.
+struct Pass {
+    /// In `targets` order: the answer, and what the session compares of it.
+    partitions: Vec<(PartitionData, Answer)>,
+    /// Record sets to send from files, in answer order, by their partition's place.
+    files: Vec<(usize, FileRecords)>,
+    bytes: usize,
+    /// An error reading a partition that was found.
+    errors: bool,
+}
+
+fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> Pass {
     let mut files = Vec::new();
     let mut remaining = max_bytes;
     let mut total = 0;
     let mut errors = false;
-    let responses = topics
+    let partitions = targets
         .iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|target| {
-                    let data = PartitionData::default()
-                        .with_partition_index(target.index)
-                        .with_preferred_read_replica(BrokerId(-1))
-                        .with_aborted_transactions(read_committed.then(Vec::new));
-                    let read = target
-                        .partition
-                        .as_ref()
-                        .map_err(clone_error)
-                        .and_then(|p| {
-                            // Kafka returns the first batch whole, whatever the limits, so a
-                            // consumer can always make progress.
-                            let limit = target.max_bytes.min(remaining);
-                            read_partition(p, target.offset, limit, total == 0, read_committed)
-                        });
-                    match read {
-                        Ok(read) => {
-                            let len = read.records.len();
-                            remaining = remaining.saturating_sub(len);
-                            total += len;
-                            let aborted = read_committed.then(|| {
-                                read.aborted
-                                    .iter()
-                                    .map(|a| {
-                                        AbortedTransaction::default()
-                                            .with_producer_id(ProducerId(a.producer_id))
-                                            .with_first_offset(a.first_offset)
-                                    })
-                                    .collect()
-                            });
-                            let records = match read.records {
-                                Records::Regions(regions) if len > 0 => {
-                                    let (placeholder, file_records) = FileRecords::new(regions);
-                                    files.push(file_records);
-                                    placeholder
-                                }
-                                Records::Regions(_) => bytes::Bytes::new(),
-                                Records::Bytes(b) => b,
-                            };
-                            data.with_high_watermark(read.high_watermark)
-                                .with_last_stable_offset(read.last_stable)
-                                .with_log_start_offset(read.log_start)
-                                .with_aborted_transactions(aborted)
-                                .with_records(Some(records))
+        .enumerate()
+        .map(|(i, target)| {
+            let data = PartitionData::default()
+                .with_partition_index(target.key.partition)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_aborted_transactions(read_committed.then(Vec::new));
+            let read = match &target.partition {
+                Err(e) => Err(clone_error(e)),
+                Ok(p) => {
+                    // Kafka returns the first batch whole, whatever the limits, so a consumer
+                    // can always make progress.
+                    let limit = target.max_bytes.min(remaining);
+                    let read = read_partition(p, target.offset, limit, total == 0, read_committed);
+                    errors |= read.is_err();
+                    read
+                }
+            };
+            match read {
+                Ok(read) => {
+                    let len = read.records.len();
+                    remaining = remaining.saturating_sub(len);
+                    total += len;
+                    let aborted = read_committed.then(|| {
+                        read.aborted
+                            .iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_first_offset(a.first_offset)
+                            })
+                            .collect()
+                    });
+                    let records = match read.records {
+                        Records::Regions(regions) if len > 0 => {
+                            let (placeholder, file_records) = FileRecords::new(regions);
+                            files.push((i, file_records));
+                            placeholder
                         }
-                        Err(e) => {
-                            errors = true;
-                            data.with_error_code(e.code())
-                                .with_high_watermark(-1)
-                                .with_last_stable_offset(-1)
-                                .with_log_start_offset(-1)
-                        }
-                    }
-                })
-                .collect();
-            FetchableTopicResponse::default()
-                .with_topic(t.name.clone())
-                .with_topic_id(t.id)
-                .with_partitions(partitions)
+                        Records::Regions(_) => bytes::Bytes::new(),
+                        Records::Bytes(b) => b,
+                    };
+                    let answer = Answer {
+                        has_records: len > 0,
+                        high_watermark: read.high_watermark,
+                        log_start_offset: read.log_start,
+                        error: false,
+                    };
+                    let data = data
+                        .with_high_watermark(read.high_watermark)
+                        .with_last_stable_offset(read.last_stable)
+                        .with_log_start_offset(read.log_start)
+                        .with_aborted_transactions(aborted)
+                        .with_records(Some(records));
+                    (data, answer)
+                }
+                Err(e) => {
+                    let answer = Answer {
+                        has_records: false,
+                        high_watermark: -1,
+                        log_start_offset: -1,
+                        error: true,
+                    };
+                    let data = data
+                        .with_error_code(e.code())
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1);
+                    (data, answer)
+                }
+            }
         })
         .collect();
-    (responses, files, total, errors)
+    Pass {
+        partitions,
+        files,
+        bytes: total,
+        errors,
+    }
 }
 
 struct Read {

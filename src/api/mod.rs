@@ -35,6 +35,7 @@ mod describe_user_scram_credentials;
 mod dispatch;
 mod end_txn;
 mod fetch;
+mod fetch_session;
 mod find_coordinator;
 mod group_common;
 mod heartbeat;
@@ -68,6 +69,7 @@ use kafka_protocol::messages::ApiKey;
 
 pub use context::{ListenerInfo, RequestContext, Services};
 pub use dispatch::{dispatch, dispatch_from, encode_response, Dispatch};
+pub use fetch_session::FetchSessions;
 pub use request::{parse_request, Parsed};
 use zero_copy::Frame;
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::api::{ListenerInfo, Services};
+use crate::api::{FetchSessions, ListenerInfo, Services};
 use crate::cluster::{ClusterView, SharedView, SingleNode};
 use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
@@ -96,6 +96,9 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
             (view.clone(), Some(view))
         }
     };
+    let fetch_sessions = Arc::new(FetchSessions::new(
+        config.max_incremental_fetch_session_cache_slots,
+    ));
     let services = Arc::new(Services {
         cluster: view,
         config,
@@ -103,6 +106,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         groups,
         txns,
         quotas,
+        fetch_sessions,
         metrics,
         authorizer,
         credentials,

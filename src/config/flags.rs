@@ -243,6 +243,14 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     producer_id_expiration_ms: Option<i64>,
 
+    /// Incremental fetch sessions (KIP-227) kept at once, over all clients (Kafka's
+    /// max.incremental.fetch.session.cache.slots). A full cache makes room by evicting a
+    /// session idle for 2 minutes, or a smaller one; 0: no sessions (every fetch is answered
+    /// in full). Default: 1000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_incremental_fetch_session_cache_slots: Option<usize>,
+
     /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
     /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
     #[arg(long, value_name = "FILTER")]

@@ -122,6 +122,8 @@ pub struct Config {
     pub connections_max_reauth_ms: u64,
     /// Cluster mode: the active broker's lease without a heartbeat.
     pub broker_session_timeout_ms: u64,
+    /// Incremental fetch sessions (KIP-227) the broker keeps at once.
+    pub max_incremental_fetch_session_cache_slots: usize,
 }
 
 impl Default for Config {
@@ -185,6 +187,7 @@ impl Default for Config {
             oauth_scope_claim_name: "scope".into(),
             connections_max_reauth_ms: 0,
             broker_session_timeout_ms: 9000,
+            max_incremental_fetch_session_cache_slots: 1000,
         }
     }
 }

@@ -73,6 +73,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("oauth_scope_claim_name", Kind::Str),
     ("connections_max_reauth_ms", Kind::Int),
     ("broker_session_timeout_ms", Kind::Int),
+    ("max_incremental_fetch_session_cache_slots", Kind::Int),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

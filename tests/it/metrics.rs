@@ -249,6 +249,23 @@ async fn scrape_reports_traffic_offsets_lag_and_requests() {
         assert!(m.contains_key("process_cpu_seconds_total"));
     }
 
+    // The sessionless fetches above (epoch -1) opened no fetch session; a full fetch at epoch 0
+    // opens one, of one partition.
+    assert_eq!(get(&m, "gregor_fetch_sessions"), 0.0);
+    let opening = FetchRequest::default()
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(0)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(TOPIC))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(1)
+                .with_partition_max_bytes(1 << 20)])]);
+    assert!(c.call(&opening, 12).await.session_id > 0);
+    let m = parse(&http(addr, "GET /metrics HTTP/1.1").await.2);
+    assert_eq!(get(&m, "gregor_fetch_sessions"), 1.0);
+    assert_eq!(get(&m, "gregor_fetch_session_partitions"), 1.0);
+    assert_eq!(get(&m, "gregor_fetch_session_evictions_total"), 0.0);
+
     // The consumer catches up: lag falls to zero. A closed connection is no longer open.
     commit(&mut c, "billing", &[(0, 3)]).await;
     drop(c);

@@ -1,5 +1,6 @@
 //! Raw-protocol scenarios against an in-process broker.
 
+mod fetch_sessions;
 mod hostile;
 
 use std::time::Duration;
@@ -204,11 +205,11 @@ async fn produce_then_fetch_round_trips_every_codec() {
     assert_eq!(resp.responses[0].partitions[0].error_code, 1);
 }
 
-/// Kafka's `FetchManager.newContext`: epoch -1 (sessionless) and 0 (a new session) are full
-/// fetches whatever the session id (kafka-go's `Client.Fetch` sends id -1, epoch -1); any other
-/// epoch is incremental and names a session gregor cannot have.
+/// Kafka's `FetchManager.newContext`: epoch -1 is a sessionless full fetch whatever the
+/// session id (kafka-go's `Client.Fetch` sends id -1, epoch -1), answered with session id 0.
+/// (Sessions themselves: `protocol/fetch_sessions.rs`.)
 #[tokio::test]
-async fn full_fetches_whatever_the_session_id_incremental_ones_refused() {
+async fn final_epoch_fetches_are_sessionless_whatever_the_session_id() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
     produce(
@@ -218,30 +219,20 @@ async fn full_fetches_whatever_the_session_id_incremental_ones_refused() {
         batch(&[record("k", "v", 1)], Compression::None),
     )
     .await;
-    for (session_id, epoch) in [(0, -1), (-1, -1), (0, 0), (7, -1), (7, 0)] {
+    for session_id in [0, -1, 7] {
         let mut req = fetch_request(TOPIC, 0, 0, 0);
         req.session_id = session_id;
-        req.session_epoch = epoch;
+        req.session_epoch = -1;
         for version in [7, 11, 12] {
             let resp = c.call(&req, version).await;
-            assert_eq!(
-                resp.error_code, 0,
-                "id {session_id} epoch {epoch} v{version}"
-            );
+            assert_eq!(resp.error_code, 0, "id {session_id} v{version}");
             assert_eq!(resp.session_id, 0);
             let p = &resp.responses[0].partitions[0];
             assert_eq!(p.error_code, 0);
             assert_eq!(decode_records(p.records.clone().unwrap()).len(), 1);
         }
     }
-    for (session_id, epoch) in [(7, 1), (0, 1), (-1, 5), (7, -2)] {
-        let mut req = fetch_request(TOPIC, 0, 0, 0);
-        req.session_id = session_id;
-        req.session_epoch = epoch;
-        let resp = c.call(&req, 12).await;
-        assert_eq!(resp.error_code, 70, "id {session_id} epoch {epoch}");
-        assert!(resp.responses.is_empty());
-    }
+    assert_eq!(b.services.fetch_sessions.len(), 0);
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ pub async fn render(services: &Services) -> String {
     topics(&mut e, services);
     quotas(&mut e, services);
     scrub(&mut e, services);
+    fetch_sessions(&mut e, services);
     groups(&mut e, services).await;
     process::encode(&mut e);
     e.finish()
@@ -263,6 +264,36 @@ fn scrub(e: &mut Encoder, services: &Services) {
     for (name, help, value) in rows {
         e.family(name, help, Kind::Counter);
         e.sample(name, &[], value as f64);
+    }
+}
+
+/// Incremental fetch sessions (Kafka's NumIncrementalFetchSessions,
+/// NumIncrementalFetchPartitionsCached, IncrementalFetchSessionEvictionsPerSec).
+fn fetch_sessions(e: &mut Encoder, services: &Services) {
+    let s = &services.fetch_sessions;
+    let rows = [
+        (
+            "gregor_fetch_sessions",
+            "Incremental fetch sessions (KIP-227) in the broker's cache.",
+            Kind::Gauge,
+            s.len() as f64,
+        ),
+        (
+            "gregor_fetch_session_partitions",
+            "Partitions of all cached incremental fetch sessions.",
+            Kind::Gauge,
+            s.partitions() as f64,
+        ),
+        (
+            "gregor_fetch_session_evictions_total",
+            "Fetch sessions evicted from the full cache to make room for new ones.",
+            Kind::Counter,
+            s.evictions() as f64,
+        ),
+    ];
+    for (name, help, kind, value) in rows {
+        e.family(name, help, kind);
+        e.sample(name, &[], value);
     }
 }
 
