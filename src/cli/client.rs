@@ -71,7 +71,23 @@ pub struct Client {
 impl Client {
     /// Connects to `addr` (HOST:PORT), shakes hands for TLS, learns the broker's API versions
     /// and authenticates with SASL, as `options` say.
-    pub async fn connect(addr: &str, options: &Options) -> Result<Client, ClientError> {
+    /// Connect to the first of `addrs` (a comma-separated bootstrap list, as Kafka's tools
+    /// take) that answers; the last failure if none does.
+    pub async fn connect(addrs: &str, options: &Options) -> Result<Client, ClientError> {
+        let mut failure = None;
+        for addr in addrs.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            match Self::connect_one(addr, options).await {
+                Ok(client) => return Ok(client),
+                Err(e) => failure = Some(e),
+            }
+        }
+        Err(failure.unwrap_or_else(|| ClientError::Connect {
+            addr: addrs.to_string(),
+            reason: "no address given".into(),
+        }))
+    }
+
+    async fn connect_one(addr: &str, options: &Options) -> Result<Client, ClientError> {
         let stream = transport::open(addr, options.security.tls.as_ref(), options.timeout).await?;
         let mut client = Client {
             addr: addr.to_string(),

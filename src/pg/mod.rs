@@ -77,6 +77,7 @@ impl Db {
             // A pooled connection to a primary that died or was demoted is replaced, not
             // reused: every checkout asks the server, cheaply, whether it still answers.
             .test_on_check_out(true)
+            .error_handler(Box::new(PoolErrors))
             .build(manager)
             .with_context(|| format!("connecting to {display}"))?;
         let db = Db { pool, display };
@@ -123,6 +124,17 @@ impl Db {
         std::fs::rename(&tmp, &file)?;
         std::fs::File::open(data_dir)?.sync_all()?;
         Ok(id)
+    }
+}
+
+/// The pool's own connection failures (each one, while the database fails over): at debug,
+/// since whoever needed the connection reports the failure that matters.
+#[derive(Debug)]
+struct PoolErrors;
+
+impl r2d2::HandleError<postgres::Error> for PoolErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::debug!(%error, "database connection failed");
     }
 }
 

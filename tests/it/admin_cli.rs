@@ -37,6 +37,11 @@ async fn topics_create_list_describe_delete() {
     let o = run(&["topics", "list"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&o), "loms.order-events\n");
+    // A bootstrap list, as Kafka's tools take: the first address that answers serves.
+    let list = format!("--bootstrap-server=127.0.0.1:1,{}", b.addr());
+    let o = gregor(&["topics", "list", &list]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o), "loms.order-events\n");
 
     // The init container's command, twice: idempotent with --if-not-exists.
     let create = [
