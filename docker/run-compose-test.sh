@@ -125,24 +125,30 @@ if [ "$BUILD_FROM" = prebuilt ]; then
   (cd "$ROOT/compat-tests/homework" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -trimpath -ldflags="-s -w" -o prebuilt/ ./loms ./notifier)
 else
-  # Toolchain images on the base: the host's Rust toolchain (rustup's active one) and Go.
+  # Toolchain images on the base: the host's Rust toolchain (rustup's active one, without its
+  # docs) and Go, hard-linked into the build context, with the host's extra CA certificates
+  # (/usr/local/share/ca-certificates: a TLS-inspecting proxy's) for crates.io and the Go proxy.
   tc="$(rustc --print sysroot)"
   say "local build images (Rust from $tc, Go from $(go env GOROOT))"
   ctx="$(mktemp -d "$DCACHE/ctx.XXXXXX")"
   trap 'rm -rf "$ctx"; cleanup' EXIT
-  cp -a "$tc" "$ctx/rust"; rm -rf "$ctx/rust/share/doc"
-  cat >"$ctx/Dockerfile" <<EOF
-FROM $BASE
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-COPY rust /usr/local/rust
-ENV CARGO_HOME=/usr/local/cargo PATH=/usr/local/rust/bin:/usr/local/cargo/bin:\$PATH
-EOF
-  DOCKER_BUILDKIT=0 docker build -q -t local/rust:bookworm "$ctx" >/dev/null
-  rm -rf "$ctx"/*
-  cp -a "$(go env GOROOT)" "$ctx/go"
-  printf 'FROM %s\nRUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*\nCOPY go /usr/local/go\nENV PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=local\n' "$BASE" >"$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t local/golang:bookworm "$ctx" >/dev/null
+  toolchain_image() {  # tag, then the Dockerfile's lines after the CA certificates
+    local tag=$1; shift
+    mkdir -p "$ctx/ca"
+    cp /usr/local/share/ca-certificates/*.crt "$ctx/ca/" 2>/dev/null || true
+    { echo "FROM $BASE"
+      echo "RUN apt-get update && apt-get install -y --no-install-recommends build-essential ca-certificates && rm -rf /var/lib/apt/lists/*"
+      echo "COPY ca/ /usr/local/share/ca-certificates/"
+      echo "RUN update-ca-certificates"
+      printf '%s\n' "$@"; } >"$ctx/Dockerfile"
+    DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+    rm -rf "${ctx:?}"/*
+  }
+  mkdir "$ctx/rust" && cp -al "$tc/bin" "$tc/lib" "$ctx/rust/"
+  toolchain_image local/rust:bookworm "COPY rust /usr/local/rust" \
+    "ENV CARGO_HOME=/usr/local/cargo PATH=/usr/local/rust/bin:/usr/local/cargo/bin:\$PATH"
+  cp -al "$(go env GOROOT)" "$ctx/go"
+  toolchain_image local/golang:bookworm "COPY go /usr/local/go" "ENV PATH=/usr/local/go/bin:\$PATH GOTOOLCHAIN=local"
   rm -rf "$ctx"
 fi
 
