@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks docker/compose.yaml without a Docker engine (this machine has none, and the docker
-# client here has no compose plugin):
+# Checks docker/compose.yaml without a Docker engine (docker/run-compose-test.sh runs the stack
+# under one):
 #  1. composecheck (Go, compose-go — the library behind `docker compose config`): the file loads
 #     (schema, interpolation) and has the homework topology (see composecheck/main.go);
 #  2. the `kafka` service's command is a valid gregor command line (`--print-config`);
