@@ -174,14 +174,14 @@ status=0
 IFS=, read -ra files <<<"$FILES"
 for f in "${files[@]}"; do
   case "$f" in
-    main) file="$HERE/compose.yaml"; build=yes ;;
-    dropin) file="$HERE/test/dropin.yaml"; build=no ;;
+    main) file="$HERE/compose.yaml"; build=yes; readme=() ;;
+    dropin) file="$HERE/test/dropin.yaml"; build=no; readme=(--readme "$ROOT/README.md") ;;
     *) die "COMPOSE_TEST_FILES: unknown $f (main, dropin)" ;;
   esac
   [ "$BUILD_FROM" = source ] && build=no  # (the build args of the source build are per service)
   say "$file"
   PYTHONDONTWRITEBYTECODE=1 python3 "$HERE/test/compose_test.py" --file "$file" --project gregor-compose-test \
-    --build "$build" "${COMPOSE[@]}" || status=1
+    --build "$build" "${readme[@]}" "${COMPOSE[@]}" || status=1
 done
 # Superseded images (each new binary makes new layers) and unused build cache, not the images.
 docker image prune -f >/dev/null

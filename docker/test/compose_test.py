@@ -17,6 +17,7 @@ are the stack's containers: loms on the host's port 8081, the notifiers' events 
      are the same after it (the volume); new orders are delivered; nothing is redelivered.
   5. `docker compose stop`: every container exits 0 within its grace period ("shutdown complete"
      logged by loms and the notifiers); `docker compose down -v` leaves no container or volume.
+With --readme (the drop-in file): its kafka service is the README's recipe, first.
 Prints one line per check and "compose: N passed, N failed"; exit status 1 on failure.
 """
 
@@ -27,6 +28,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -150,7 +152,27 @@ def partitions(out: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def run(c: Checks, compose: Compose, build: bool) -> None:
+def readme_dropin_matches(c: Checks, compose: Compose, readme: Path) -> None:
+    """The drop-in file's kafka service is the README's recipe (as `docker compose config`
+    resolves both), but for what the recipe tells students to keep from their own file."""
+    text = readme.read_text()
+    at = text.index("**Drop-in: gregor in your own homework compose file.**")
+    block = text[text.index("```yaml\n", at) + 8:text.index("```", text.index("```yaml\n", at) + 8)]
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "compose.yaml"
+        f.write_text(block + "volumes:\n  kafka-data:\n")
+        mine = Compose([*compose.base[:compose.base.index("-p")]], str(f), "readme")
+        want = json.loads(mine.run("config", "--format", "json"))["services"]["kafka"]
+    got = json.loads(compose.run("config", "--format", "json"))["services"]["kafka"]
+    keys = ("image", "command", "ports", "volumes", "healthcheck")
+    diff = {k: (want.get(k), got.get(k)) for k in keys if want.get(k) != got.get(k)}
+    c.ok(not diff, "the drop-in file's kafka service is the README's recipe (image, command, ports, volume, "
+         "healthcheck)", f"README vs file: {diff}")
+
+
+def run(c: Checks, compose: Compose, build: bool, readme: Path | None) -> None:
+    if readme:
+        readme_dropin_matches(c, compose, readme)
     services = [s for s in compose.run("config", "--services").split() if s not in NO_IMAGE]
     log(f"services: {' '.join(services)} (not started, no image here: {', '.join(sorted(NO_IMAGE))})")
     compose.run("down", "-v", "--remove-orphans")
@@ -280,6 +302,7 @@ def main() -> int:
     ap.add_argument("--file", required=True, help="the compose file")
     ap.add_argument("--project", default="gregor-compose-test")
     ap.add_argument("--build", default="yes", help="yes: up --build")
+    ap.add_argument("--readme", default="", help="check the file's kafka service against this README's drop-in recipe")
     ap.add_argument("compose", nargs="+", help="the compose command (docker compose, or a docker-compose v2 binary)")
     args = ap.parse_args()
     compose = Compose(args.compose, args.file, args.project)
@@ -287,7 +310,7 @@ def main() -> int:
     c.broker = Path(args.file).name
     t0 = time.monotonic()
     try:
-        run(c, compose, args.build == "yes")
+        run(c, compose, args.build == "yes", Path(args.readme) if args.readme else None)
     except Failed as e:
         if not c.failed or str(e) not in c.failed[-1]:
             c.failed.append(f"[{c.broker}] {e}")
