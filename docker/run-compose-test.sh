@@ -18,8 +18,9 @@
 #    binaries built on this (bookworm) host by cargo and go (the test command builds them
 #    anyway). COMPOSE_TEST_BUILD_FROM=source runs the Dockerfiles' build stages instead, on
 #    local toolchain images (the host's Rust toolchain and Go copied onto the base): gregor's
-#    release build takes ~10+ minutes on 2 cores and several GB for its cache mount, so the
-#    test command does not do it.
+#    cold release build took 44 minutes here (2 cores shared with another cargo build; ~10+
+#    alone), loms and notifier 2, with ~4 GB of engine storage (image layers, BuildKit's
+#    cache mounts), so the test command does not do it. Same checks, all passing, either way.
 #
 #   docker/run-compose-test.sh                     both compose files
 #   COMPOSE_TEST_FILES=main docker/run-compose-test.sh   docker/compose.yaml only (dropin: the other)
