@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Checks docker/compose.yaml without a Docker engine (this machine has none, and the docker
-# client here has no compose plugin):
+# Checks docker/compose.yaml without a Docker engine (docker/run-compose-test.sh runs the stack
+# under one):
 #  1. composecheck (Go, compose-go — the library behind `docker compose config`): the file loads
 #     (schema, interpolation) and has the homework topology (see composecheck/main.go);
-#  2. the `kafka` service's command is a valid gregor command line (`--print-config`);
-#  3. the `kafka-init` service's command, run against a local gregor (bootstrap rewritten),
+#  2. docker/Dockerfile's source build stage copies a crate cargo resolves (and .dockerignore
+#     lets those files through);
+#  3. the `kafka` service's command is a valid gregor command line (`--print-config`);
+#  4. the `kafka-init` service's command, run against a local gregor (bootstrap rewritten),
 #     creates loms.order-events with 2 partitions and succeeds again when it exists;
-#  4. the `kafka` service's healthcheck (`gregor health`) passes against that gregor's metrics
+#  5. the `kafka` service's healthcheck (`gregor health`) passes against that gregor's metrics
 #     listener, and every metric the Grafana dashboards query is one its /metrics exports.
-# Environment: COMPAT_GREGOR_BIN (default $CARGO_TARGET_DIR/debug/gregor; steps 2-4 are
+# Environment: COMPAT_GREGOR_BIN (default $CARGO_TARGET_DIR/debug/gregor; steps 3-5 are
 # skipped with a note if it is missing), HOMEWORK_COMPOSE_PORT (19694),
 # HOMEWORK_COMPOSE_METRICS_PORT (HOMEWORK_COMPOSE_PORT + 1), COMPAT_CACHE_DIR.
 set -euo pipefail
@@ -26,6 +28,26 @@ CHECK="$CACHE/homework/composecheck"
 (cd "$HERE/composecheck" && GOFLAGS="-mod=readonly -buildvcs=false" go build -o "$CHECK" .)
 say "compose file: structure and references ($COMPOSE)"
 "$CHECK" "$COMPOSE"
+
+say "docker/Dockerfile's source build: what it copies resolves (cargo tree --locked)"
+# The build context is what .dockerignore lets through (it starts with `*`: only `!path` lines),
+# the build stage has what its COPY lines take: each must be let through, and together they must
+# be a crate cargo resolves (a path dependency left out fails here, not in a student's build).
+ROOT="$(cd "$HERE/.." && pwd)"
+ctx="$(mktemp -d)"
+mapfile -t copies < <(awk '/^FROM .* AS build-source/ { on = 1; next } /^FROM / { on = 0 }
+  on && $1 == "COPY" { for (i = 2; i < NF; i++) print $i }' "$HERE/Dockerfile")
+[ ${#copies[@]} -gt 0 ] || die "no COPY in docker/Dockerfile's build-source stage"
+for src in "${copies[@]}"; do
+  grep -qxF "!$src" "$ROOT/.dockerignore" || die ".dockerignore does not let $src into the build context"
+  cp -r "$ROOT/$src" "$ctx/"
+done
+# (offline from cargo's cache when it has the crates; else crates.io's index is asked)
+tree=(cargo tree --locked --target x86_64-unknown-linux-gnu -e normal,build)
+(cd "$ctx" && { "${tree[@]}" --offline >/dev/null 2>&1 || "${tree[@]}" >/dev/null; }) \
+  || die "the build stage's files (${copies[*]}) do not make a crate cargo resolves"
+rm -rf "$ctx"
+echo "ok   COPY ${copies[*]}: let through by .dockerignore, and cargo resolves them"
 
 if [ ! -x "$BIN" ]; then
   echo "note: $BIN missing: the gregor command lines of the compose file were not run"
@@ -83,4 +105,4 @@ while IFS= read -r m; do
 done < <("$CHECK" -dashboard-metrics "$COMPOSE")
 [ ${#missing[@]} -eq 0 ] || die "the dashboards query metrics gregor does not export: ${missing[*]}"
 echo "ok   every metric the dashboards query is exported ($("$CHECK" -dashboard-metrics "$COMPOSE" | wc -l) names)"
-echo "compose: 5 passed, 0 failed"
+echo "compose: 6 passed, 0 failed"

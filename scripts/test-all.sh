@@ -2,7 +2,8 @@
 # Runs every test of gregor, installing what the tests need first: Debian packages
 # (libclang-dev for RocksDB's bindings, kcat, Java, Maven, PostgreSQL), then cargo's checks
 # and tests, then the real-client compatibility suite (which installs its own pip packages and
-# Maven artifacts), then the homework end to end. Each stage prints its start time.
+# Maven artifacts), then the homework end to end and the compose stack (under Debian's Docker
+# engine, started by docker/run-compose-test.sh). Each stage prints its start time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Caches live outside the clone so CI reruns are warm (they must also work cold).
@@ -15,7 +16,7 @@ START=$(date +%s)
 stage() { echo "== [$(( $(date +%s) - START )) s] $*"; }
 # Every Debian package any suite needs, installed once here: the suites below run side by
 # side, and two apt-get runs at once would fight over dpkg's lock.
-apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv
+apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv docker.io debootstrap
 
 stage "cargo fmt / clippy"
 cargo fmt --check
@@ -32,13 +33,15 @@ cargo build --quiet --bin gregor
 export COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor"
 # The compat suite runs its gregor and Kafka halves side by side (two streams, as many as the
 # two cores take without client timeouts); the homework end to end (loms, 3 notifiers,
-# PostgreSQL; gregor, Kafka, both on SASL_SSL) and the compose check come after it.
+# PostgreSQL; gregor, Kafka, both on SASL_SSL) and the compose checks come after it.
 compat=0
 compat-tests/run.sh || compat=$?
 stage "homework end to end"
 side_status=0
 compat-tests/homework/e2e.sh || side_status=$?
-stage "docker/compose.yaml static check (no Docker engine here)"
+stage "docker/compose.yaml static check"
 docker/check-compose.sh || side_status=$?
+stage "the compose stack under a Docker engine (docker/run-compose-test.sh)"
+docker/run-compose-test.sh || side_status=$?
 stage "done: compat suite exit $compat, homework/compose exit $side_status"
 [ "$compat" -eq 0 ] && [ "$side_status" -eq 0 ]
