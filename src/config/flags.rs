@@ -390,9 +390,10 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     connections_max_reauth_ms: Option<u64>,
 
-    /// Cluster mode: how long the active broker's lease lasts without a heartbeat (Kafka's
-    /// broker.session.timeout.ms). A standby broker takes over this long after the active one
-    /// died or lost the database. Default: 9000.
+    /// Cluster mode: how long a broker's lease lasts without a heartbeat (Kafka's
+    /// broker.session.timeout.ms). Other brokers take its partitions (and, if it coordinated,
+    /// the groups and transactions) over this long after it died or lost the database.
+    /// Default: 9000.
     #[arg(long, value_name = "MS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     broker_session_timeout_ms: Option<u64>,

@@ -120,7 +120,7 @@ pub struct Config {
     /// KIP-368: longest a SASL session lasts before the client must re-authenticate; 0: no
     /// limit (an OAUTHBEARER session still ends with its token).
     pub connections_max_reauth_ms: u64,
-    /// Cluster mode: the active broker's lease without a heartbeat.
+    /// Cluster mode: how long a broker's lease lasts without a heartbeat.
     pub broker_session_timeout_ms: u64,
     /// Incremental fetch sessions (KIP-227) the broker keeps at once.
     pub max_incremental_fetch_session_cache_slots: usize,
