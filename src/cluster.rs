@@ -117,7 +117,7 @@ impl SharedView {
     fn leader_of(&self, topic: &str, partition: i32) -> Option<crate::pg::placement::Leader> {
         self.read()
             .leaders
-            .get(&format!("{topic}-{partition}"))
+            .get(&crate::pg::placement::log_name(topic, partition))
             .copied()
     }
 }

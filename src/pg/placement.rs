@@ -57,6 +57,20 @@ pub struct Snapshot {
     pub coordinator: Option<i32>,
 }
 
+/// A partition log's name: Kafka's `topic-partition` (its cache directory, its key here).
+pub fn log_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// A `(log, leader, leader_epoch)` row.
+fn leader_row(r: &super::postgres::Row) -> (String, Leader) {
+    let leader = Leader {
+        node_id: r.get(1),
+        epoch: r.get(2),
+    };
+    (r.get(0), leader)
+}
+
 /// Record (or update) this broker's advertised listeners; its run starts now.
 pub fn register(db: &Db, node_id: i32, endpoints: &[Endpoint]) -> anyhow::Result<()> {
     let listeners = serde_json::to_string(endpoints)?;
@@ -120,14 +134,8 @@ pub fn snapshot(db: &Db) -> anyhow::Result<Snapshot> {
     let members = live_members(&mut tx)?;
     let leaders = tx
         .query("SELECT log, leader, leader_epoch FROM gregor_logs", &[])?
-        .into_iter()
-        .map(|r| {
-            let leader = Leader {
-                node_id: r.get(1),
-                epoch: r.get(2),
-            };
-            (r.get::<_, String>(0), leader)
-        })
+        .iter()
+        .map(leader_row)
         .collect();
     let coordinator = tx
         .query_opt(
@@ -181,14 +189,8 @@ pub fn place(db: &Db, logs: &[String], fallback: i32) -> anyhow::Result<HashMap<
             "SELECT log, leader, leader_epoch FROM gregor_logs WHERE log = ANY($1)",
             &[&logs],
         )?
-        .into_iter()
-        .map(|r| {
-            let leader = Leader {
-                node_id: r.get(1),
-                epoch: r.get(2),
-            };
-            (r.get::<_, String>(0), leader)
-        })
+        .iter()
+        .map(leader_row)
         .collect();
     tx.commit()?;
     Ok(placed)

@@ -51,11 +51,8 @@ pub enum LogMedia {
     Postgres(PgLogs),
 }
 
-/// A partition log's name: its directory on disk, its key in the database (Kafka's
-/// `topic-partition`).
-pub fn log_name(topic: &str, index: i32) -> String {
-    format!("{topic}-{index}")
-}
+/// A partition log's name: its directory on disk, its key in the database.
+pub use crate::pg::placement::log_name;
 
 pub struct Topics {
     config: Arc<Config>,
