@@ -77,7 +77,7 @@ final class AclsScenario {
         String t = c.topic("acl-su");
         c.createTopic(admin, t, 1);
         AclBinding denyAll = topicAcl(t, PatternType.LITERAL, AclOperation.ALL, AclPermissionType.DENY);
-        Compat.get(admin.createAcls(List.of(denyAll)).all());
+        createSettled(admin, List.of(denyAll));
         produce(t, "as a super user");
         Check.ok("a super user produces to a topic whose ACLs deny it everything");
         Check.that(Compat.get(admin.listTopics().names()).contains(t), "listTopics shows %s", t);
@@ -106,7 +106,7 @@ final class AclsScenario {
                 topicAcl(mixed, PatternType.LITERAL, AclOperation.READ, AclPermissionType.DENY),
                 topicAcl(prefix, PatternType.PREFIXED, AclOperation.ALL, AclPermissionType.ALLOW),
                 topicAcl(prefix + "secret", PatternType.PREFIXED, AclOperation.ALL, AclPermissionType.DENY));
-        Compat.get(admin.createAcls(topicAcls).all());
+        createSettled(admin, topicAcls);
         Collection<AclBinding> described = Compat.get(admin.describeAcls(new AclBindingFilter(
                 new ResourcePatternFilter(ResourceType.TOPIC, mixed, PatternType.LITERAL),
                 AccessControlEntryFilter.ANY)).values());
@@ -143,7 +143,7 @@ final class AclsScenario {
                         AclPermissionType.ALLOW),
                 binding(ResourceType.TRANSACTIONAL_ID, txn, PatternType.LITERAL, "User:bob", AclOperation.WRITE,
                         AclPermissionType.ALLOW));
-        Compat.get(admin.createAcls(others).all());
+        createSettled(admin, others);
         String readable = prefix + "open";
         Check.raised("joining " + group, GroupAuthorizationException.class, consumeFailure(readable, group));
         Check.raised("describeConsumerGroups " + group, GroupAuthorizationException.class,
@@ -170,7 +170,7 @@ final class AclsScenario {
         // A topic some ACL names, none allowing CREATE (a topic no ACL names would be open).
         String refused = c.topic("acl-nocreate");
         cluster.add(topicAcl(refused, PatternType.LITERAL, AclOperation.DESCRIBE, AclPermissionType.ALLOW));
-        Compat.get(admin.createAcls(cluster).all());
+        createSettled(admin, cluster);
         try {
             Check.raised("createTopics " + refused, TopicAuthorizationException.class, Compat.failure(
                     admin.createTopics(List.of(new NewTopic(refused, 1, (short) 1))).all()));
@@ -199,6 +199,22 @@ final class AclsScenario {
                 "no binding of this run is left: %s", left);
         Compat.get(admin.deleteTopics(List.of(denied, mixed, readable, prefix + "secret.x", creatable + "one")).all());
         Check.ok("deleteAcls removed them; the topics are deleted");
+    }
+
+    /**
+     * createAcls, then describeAcls until every new binding shows (at most 10 s). Kafka's
+     * createAcls is answered by the controller; the broker's authorizer, which answers
+     * describeAcls and every authorization, follows the metadata log a moment later (a first
+     * describe right after createAcls came back empty in CI against Kafka 4.4). gregor's
+     * bindings hold from the answer on, so its first describe settles.
+     */
+    private static void createSettled(Admin admin, List<AclBinding> bindings) throws Exception {
+        Compat.get(admin.createAcls(bindings).all());
+        for (int i = 0; i < 50; i++) {
+            if (Compat.get(admin.describeAcls(AclBindingFilter.ANY).values()).containsAll(bindings)) return;
+            Thread.sleep(200);
+        }
+        throw new Check.Failure("createAcls answered, but describeAcls does not show " + bindings + " after 10 s");
     }
 
     private void produce(String topic, String value) throws Exception {
