@@ -15,6 +15,10 @@ pub enum BrokerError {
     UnknownTopicId,
     #[error("This server is not the leader for that topic-partition.")]
     NotLeaderOrFollower,
+    #[error("The leader epoch in the request is older than the epoch on the broker.")]
+    FencedLeaderEpoch,
+    #[error("The leader epoch in the request is newer than the epoch on the broker.")]
+    UnknownLeaderEpoch,
     #[error("topic '{0}' already exists")]
     TopicAlreadyExists(String),
     #[error("{0}")]
@@ -59,6 +63,8 @@ impl BrokerError {
             Self::UnknownTopicOrPartition => K::UnknownTopicOrPartition.code(),
             Self::UnknownTopicId => K::UnknownTopicId.code(),
             Self::NotLeaderOrFollower => K::NotLeaderOrFollower.code(),
+            Self::FencedLeaderEpoch => K::FencedLeaderEpoch.code(),
+            Self::UnknownLeaderEpoch => K::UnknownLeaderEpoch.code(),
             Self::TopicAlreadyExists(_) => K::TopicAlreadyExists.code(),
             Self::InvalidTopic(_) => K::InvalidTopicException.code(),
             Self::InvalidPartitions(_) => K::InvalidPartitions.code(),

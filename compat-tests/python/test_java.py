@@ -8,6 +8,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | metadata | describeCluster (one broker at the dialled host:port, the controller, a cluster id); loms.order-events partitions [0, 1] with leader/replicas/ISR = the broker via AdminClient, KafkaConsumer and KafkaProducer; createTopics → partition count, RF 1, a topic id that describeTopics repeats |
 | produce_consume[codec] | 60 records (keyed, key-less, tombstones, explicit partitions and timestamps, headers incl. repeated keys, empty and null values, binary) with the idempotent producer: offsets 0.. per partition in send order, key → murmur2(key) % 2; a group-less consumer reads them back identical, nothing more; beginning/end offsets |
 | list_offsets | KafkaConsumer beginningOffsets/endOffsets/offsetsForTimes and AdminClient listOffsets earliest/latest/forTimestamp/maxTimestamp over 2 batches plus an out-of-order record and an empty partition |
+| leader_epochs | records and offsetsForTimes carry leader epoch 0; a committed offset with epoch 0 and seek(offset, epoch 0) validate (OffsetForLeaderEpoch) and resume there; seek(2, epoch 7) → LogTruncationException without a reset policy, the earliest offset with auto.offset.reset=earliest |
 | group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
@@ -82,6 +83,12 @@ def test_group(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_admin(java_compat, broker, client):
     run(java_compat, "admin", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_leader_epochs(java_compat, broker, client):
+    """KIP-320: records' epochs, OffsetForLeaderEpoch validating a position (or not)."""
+    run(java_compat, "leader_epochs", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

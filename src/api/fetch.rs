@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::future::select_all;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::fetch_session::{Answer, Context, FetchParams, PartitionKey, TopicKey, Wanted};
 use super::zero_copy::{FileRecords, WithFileRecords};
-use super::RequestContext;
+use super::{leader_epoch, RequestContext};
 use crate::clock::now_ms;
 use crate::error::{BrokerError, Result};
 use crate::meta::{Partition, Topic};
@@ -36,6 +36,7 @@ const FETCH_MAX_BYTES: usize = 57_671_680;
 struct Target {
     key: PartitionKey,
     offset: i64,
+    last_fetched_epoch: i32,
     max_bytes: usize,
     partition: Result<Arc<Partition>>,
 }
@@ -48,6 +49,7 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         flexible,
     };
     let by_id = ctx.version() >= 13;
+    let version = ctx.version();
     let key = |name: &TopicName, id: Uuid, partition| PartitionKey {
         topic: if by_id {
             TopicKey::Id(id)
@@ -65,6 +67,12 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
                     fetch_offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes,
                     log_start_offset: p.log_start_offset,
+                    current_leader_epoch: p.current_leader_epoch,
+                    last_fetched_epoch: if version >= 12 {
+                        p.last_fetched_epoch
+                    } else {
+                        -1
+                    },
                 };
                 (key(&t.topic, t.topic_id, p.partition), params)
             })
@@ -188,7 +196,12 @@ fn resolve(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<Target> {
                 (_, false) => Err(BrokerError::NotAuthorized(
                     ResponseError::TopicAuthorizationFailed,
                 )),
-                (Some(topic), true) => topic.led_partition(key.partition),
+                (Some(topic), true) => leader_epoch::led_partition(
+                    ctx,
+                    topic,
+                    key.partition,
+                    params.current_leader_epoch,
+                ),
                 (None, true) => Err(match key.topic {
                     TopicKey::Id(_) => BrokerError::UnknownTopicId,
                     TopicKey::Name(_) => BrokerError::UnknownTopicOrPartition,
@@ -197,6 +210,7 @@ fn resolve(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<Target> {
             Target {
                 key: key.clone(),
                 offset: params.fetch_offset,
+                last_fetched_epoch: params.last_fetched_epoch,
                 max_bytes: params.max_bytes.max(0) as usize,
                 partition,
             }
@@ -246,10 +260,14 @@ fn byte_rate_throttle(ctx: &RequestContext, bytes: usize) -> i32 {
     ms.min(i32::MAX as i64) as i32
 }
 
+/// A lookup error again, for the next pass (lookups fail only in these ways).
 fn clone_error(e: &BrokerError) -> BrokerError {
     match e {
         BrokerError::UnknownTopicId => BrokerError::UnknownTopicId,
         BrokerError::NotAuthorized(e) => BrokerError::NotAuthorized(*e),
+        BrokerError::NotLeaderOrFollower => BrokerError::NotLeaderOrFollower,
+        BrokerError::FencedLeaderEpoch => BrokerError::FencedLeaderEpoch,
+        BrokerError::UnknownLeaderEpoch => BrokerError::UnknownLeaderEpoch,
         _ => BrokerError::UnknownTopicOrPartition,
     }
 }
@@ -284,7 +302,8 @@ fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> Pass 
                     // Kafka returns the first batch whole, whatever the limits, so a consumer
                     // can always make progress.
                     let limit = target.max_bytes.min(remaining);
-                    let read = read_partition(p, target.offset, limit, total == 0, read_committed);
+                    let at = (target.offset, target.last_fetched_epoch);
+                    let read = read_partition(p, at, limit, total == 0, read_committed);
                     errors |= read.is_err();
                     read
                 }
@@ -319,7 +338,13 @@ fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> Pass 
                         log_start_offset: read.log_start,
                         error: false,
                     };
+                    let diverging = read.diverging.map_or_else(EpochEndOffset::default, |d| {
+                        EpochEndOffset::default()
+                            .with_epoch(d.0)
+                            .with_end_offset(d.1)
+                    });
                     let data = data
+                        .with_diverging_epoch(diverging)
                         .with_high_watermark(read.high_watermark)
                         .with_last_stable_offset(read.last_stable)
                         .with_log_start_offset(read.log_start)
@@ -358,23 +383,46 @@ struct Read {
     last_stable: i64,
     log_start: i64,
     aborted: Vec<AbortedTxn>,
+    /// Where the fetcher's last fetched epoch ended here, if the fetcher's log diverged.
+    diverging: Option<(i32, i64)>,
 }
 
 /// read_uncommitted reads up to the high watermark; read_committed up to the last stable
-/// offset, with the aborted transactions the consumer must skip.
+/// offset, with the aborted transactions the consumer must skip. A fetcher that names the
+/// epoch of its last batch (`at.1`, v12+) gets no records but that epoch's end here when its
+/// log went past it (Kafka's diverging epoch).
 fn read_partition(
     p: &Partition,
-    offset: i64,
+    at: (i64, i32),
     limit: usize,
     min_one: bool,
     read_committed: bool,
 ) -> Result<Read> {
+    let (offset, last_fetched_epoch) = at;
     let log_start = p.log_start_offset();
     let end = p.log_end_offset();
+    let high_watermark = p.high_watermark();
+    if last_fetched_epoch >= 0 {
+        let (epoch, epoch_end) = p
+            .end_offset_for_epoch(last_fetched_epoch)
+            .ok_or(BrokerError::OffsetOutOfRange)?;
+        if offset < log_start {
+            return Err(BrokerError::OffsetOutOfRange);
+        }
+        if epoch < last_fetched_epoch || epoch_end < offset {
+            return Ok(Read {
+                records: Records::Bytes(bytes::Bytes::new()),
+                high_watermark,
+                last_stable: p.last_stable_offset(),
+                log_start,
+                aborted: Vec::new(),
+                diverging: Some((epoch, epoch_end)),
+            });
+        }
+    }
     if offset < log_start || offset > end {
         return Err(BrokerError::OffsetOutOfRange);
     }
-    let high_watermark = p.high_watermark();
     let read = if read_committed {
         // Copied, not zero-copy: the aborted list needs the returned batches' end.
         let (records, last_stable, aborted) = p.read_committed(offset, limit, min_one)?;
@@ -384,6 +432,7 @@ fn read_partition(
             last_stable,
             log_start,
             aborted,
+            diverging: None,
         }
     } else {
         Read {
@@ -392,6 +441,7 @@ fn read_partition(
             last_stable: p.last_stable_offset(),
             log_start,
             aborted: Vec::new(),
+            diverging: None,
         }
     };
     if !read.records.is_empty() {

@@ -55,6 +55,10 @@ pub struct FetchParams {
     pub max_bytes: i32,
     /// The fetcher's own log start offset (followers; -1 from consumers).
     pub log_start_offset: i64,
+    /// The leader epoch the fetcher's metadata names (-1: none; KIP-320).
+    pub current_leader_epoch: i32,
+    /// v12+: the epoch of the last batch the fetcher holds (-1: none; followers send it).
+    pub last_fetched_epoch: i32,
 }
 
 /// One partition to read, with its parameters.

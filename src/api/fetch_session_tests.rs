@@ -14,6 +14,8 @@ fn params(offset: i64) -> FetchParams {
         fetch_offset: offset,
         max_bytes: 1 << 20,
         log_start_offset: -1,
+        current_leader_epoch: -1,
+        last_fetched_epoch: -1,
     }
 }
 

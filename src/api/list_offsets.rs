@@ -5,7 +5,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::RequestContext;
+use super::{leader_epoch, RequestContext};
 use kafka_protocol::ResponseError;
 
 use crate::error::{BrokerError, Result};
@@ -50,10 +50,28 @@ fn respond(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    // v4+: the client's current leader epoch is checked first (KIP-320).
+                    let client_epoch = if ctx.version() >= 4 {
+                        p.current_leader_epoch
+                    } else {
+                        -1
+                    };
                     let found = if allowed {
                         ctx.topics()
-                            .partition(&t.name, p.partition_index)
-                            .and_then(|part| lookup(&part, p.timestamp, read_committed))
+                            .get(&t.name)
+                            .ok_or(BrokerError::UnknownTopicOrPartition)
+                            .and_then(|topic| {
+                                leader_epoch::led_partition(
+                                    ctx,
+                                    &topic,
+                                    p.partition_index,
+                                    client_epoch,
+                                )
+                            })
+                            .and_then(|part| {
+                                let found = lookup(&part, p.timestamp, read_committed)?;
+                                Ok(found.map(|(o, ts)| (o, ts, part.epoch_for_offset(o))))
+                            })
                     } else {
                         Err(BrokerError::NotAuthorized(
                             ResponseError::TopicAuthorizationFailed,
@@ -62,11 +80,11 @@ fn respond(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse
                     match found {
                         // The leader epoch field exists from v4 (encoding it earlier is an
                         // error); "no offset" (-1) has no epoch either.
-                        Ok(Some((offset, timestamp))) => response
+                        Ok(Some((offset, timestamp, epoch))) => response
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(if ctx.version() >= 4 && offset >= 0 {
-                                0
+                                epoch
                             } else {
                                 -1
                             }),

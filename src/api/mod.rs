@@ -42,6 +42,7 @@ mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
+mod leader_epoch;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
@@ -51,6 +52,7 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod request;
 mod request_quota;
@@ -106,6 +108,12 @@ pub static APIS: &[Api] = &[
         min_version: 1,
         max_version: 10,
         handler: |c, b| c.serve(b, list_offsets::handle),
+    },
+    Api {
+        key: ApiKey::OffsetForLeaderEpoch,
+        min_version: 2,
+        max_version: 4,
+        handler: |c, b| c.serve(b, offset_for_leader_epoch::handle),
     },
     Api {
         key: ApiKey::Metadata,
@@ -387,6 +395,7 @@ mod tests {
             ApiKey::Produce => ProduceRequest::VERSIONS,
             ApiKey::Fetch => FetchRequest::VERSIONS,
             ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
             ApiKey::Metadata => MetadataRequest::VERSIONS,
             ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,

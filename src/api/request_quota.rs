@@ -88,6 +88,7 @@ throttle_time!(
     OffsetCommitResponse,
     OffsetDeleteResponse,
     OffsetFetchResponse,
+    OffsetForLeaderEpochResponse,
     ProduceResponse,
     SyncGroupResponse,
     TxnOffsetCommitResponse,

@@ -15,6 +15,7 @@ pub mod cleaner;
 pub mod damage;
 #[cfg(test)]
 mod damage_tests;
+pub mod epochs;
 mod fuzz;
 mod index;
 #[cfg(test)]
@@ -40,6 +41,7 @@ use bytes::{Bytes, BytesMut};
 
 use batch::BatchHeader;
 use damage::{Damage, RecoveryError};
+use epochs::EpochCache;
 use recovery::RecoveryReport;
 use segment::Segment;
 use storage::disk::DiskStorage;
@@ -166,6 +168,8 @@ pub struct PartitionLog {
     cleaned_to: i64,
     /// `close()` left the clean marker: the next append must remove it first.
     marker: bool,
+    /// Which leader epoch wrote from which offset; the latest stamps appended batches.
+    epochs: EpochCache,
     /// What `open` found and repaired, for the caller to report (damaged sealed segments
     /// included).
     recovery: RecoveryReport,
@@ -230,11 +234,13 @@ impl PartitionLog {
             start_offset: 0,
             cleaned_to: 0,
             marker: false,
+            epochs: EpochCache::default(),
             recovery: report,
         };
         log.start_offset = checkpoint
             .unwrap_or(0)
             .clamp(log.segments[0].meta.base_offset, log.log_end_offset());
+        log.epochs = EpochCache::open(&*log.storage, log.start_offset, log.log_end_offset())?;
         Ok(log)
     }
 
@@ -282,10 +288,11 @@ impl PartitionLog {
 
         let mut rewritten = Vec::with_capacity(headers.len());
         let mut next = first_offset;
+        let epoch = self.leader_epoch();
         for (pos, h) in headers {
             let b = &mut batches[pos..pos + h.total_size()];
             batch::set_base_offset(b, next);
-            batch::set_partition_leader_epoch(b, 0);
+            batch::set_partition_leader_epoch(b, epoch);
             if self.config.log_append_time {
                 batch::set_log_append_time(b, now_ms);
             }
@@ -460,6 +467,16 @@ impl PartitionLog {
 
     pub fn log_end_offset(&self) -> i64 {
         self.active().meta.next_offset
+    }
+
+    /// The epoch this broker leads the log at (stamped into the batches it appends).
+    pub fn leader_epoch(&self) -> i32 {
+        self.epochs.latest().unwrap_or(0)
+    }
+
+    /// The epochs that wrote the log (OffsetForLeaderEpoch, ListOffsets' epochs).
+    pub fn epochs(&self) -> &EpochCache {
+        &self.epochs
     }
 
     /// The earliest record at or after the log start offset whose timestamp is >=

@@ -364,6 +364,31 @@ impl Partition {
         self.state().log.size_bytes()
     }
 
+    /// The epoch this broker leads the partition at; None for a stand-in (another broker
+    /// leads it: the cluster view knows its epoch).
+    pub fn leader_epoch(&self) -> Option<i32> {
+        self.led.then(|| self.state().log.leader_epoch())
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at most `epoch` and where it ended (the log end
+    /// offset for the current one), None where the log does not know it.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        let state = self.state();
+        state
+            .log
+            .epochs()
+            .end_offset_for(epoch, state.log.log_end_offset())
+    }
+
+    /// The leader epoch that wrote `offset` (-1 if unknown).
+    pub fn epoch_for_offset(&self, offset: i64) -> i32 {
+        self.state()
+            .log
+            .epochs()
+            .epoch_for_offset(offset)
+            .unwrap_or(-1)
+    }
+
     /// Batches from `offset` on, never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Bytes> {
         let hw = self.high_watermark();

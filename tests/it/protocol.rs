@@ -2,6 +2,7 @@
 
 mod fetch_sessions;
 mod hostile;
+mod leader_epochs;
 
 use std::time::Duration;
 

@@ -190,6 +190,49 @@ fn reopen<M: Medium>(m: &M) {
     }
 }
 
+/// Batches are stamped with the epoch the storage is led at; the epochs that wrote a log, and
+/// where each ended, are kept across reopening (cluster mode: a new leader, a new epoch).
+fn leader_epochs<M: Medium>(m: &M) {
+    let epoch_of = |b: &Bytes| batch::BatchHeader::parse(b).unwrap().partition_leader_epoch;
+    let s = m.open();
+    let first = s.leader_epoch();
+    let mut log = open_log(&s, 1 << 20);
+    let older = fill(&mut log, 3);
+    assert!(older.iter().all(|b| epoch_of(b) == first));
+    let end = log.log_end_offset();
+    assert_eq!(log.leader_epoch(), first);
+    assert_eq!(log.epochs().end_offset_for(first, end), Some((first, end)));
+    assert_eq!(log.epochs().end_offset_for(first + 1, end), None);
+    log.close().unwrap();
+    let durable = s.durable();
+    drop((log, s));
+    if !durable {
+        return;
+    }
+    let s = m.open();
+    let second = s.leader_epoch();
+    let mut log = open_log(&s, 1 << 20);
+    let newer = fill(&mut log, 2);
+    assert!(newer.iter().all(|b| epoch_of(b) == second));
+    let now = log.log_end_offset();
+    let epochs = log.epochs();
+    assert_eq!(epochs.end_offset_for(second, now), Some((second, now)));
+    if second == first {
+        assert_eq!(epochs.epoch_for_offset(0), Some(first));
+    } else {
+        // The first leader's epoch ended where the second took over.
+        assert!(second > first, "{first} then {second}");
+        assert_eq!(epochs.end_offset_for(first, now), Some((first, end)));
+        assert_eq!(epochs.epoch_for_offset(end - 1), Some(first));
+        assert_eq!(epochs.epoch_for_offset(end), Some(second));
+        let all = read_all(&log);
+        let stamped: Vec<i32> = batch::headers(&all)
+            .map(|(_, h)| h.partition_leader_epoch)
+            .collect();
+        assert_eq!(stamped, [vec![first; 3], vec![second; 2]].concat());
+    }
+}
+
 // ---- the partition log on the medium ----
 
 fn append_read_offsets_roll<M: Medium>(m: &M) {
@@ -335,6 +378,10 @@ macro_rules! conformance {
             #[test]
             fn reopen() {
                 super::reopen(&$medium);
+            }
+            #[test]
+            fn leader_epochs() {
+                super::leader_epochs(&$medium);
             }
             #[test]
             fn append_read_offsets_roll() {

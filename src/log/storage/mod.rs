@@ -97,6 +97,11 @@ pub trait LogStorage: Send + Sync + fmt::Debug {
     fn sync_layout(&self) -> io::Result<()>;
     /// Remove everything this storage holds.
     fn destroy(&self) -> io::Result<()>;
+    /// The leader epoch this broker writes the log at: 0 on one node; in cluster mode the
+    /// epoch placement gave this broker.
+    fn leader_epoch(&self) -> i32 {
+        0
+    }
 }
 
 /// An operation a crash interrupted, found by [`LogStorage::recover`].

@@ -284,11 +284,6 @@ impl std::fmt::Debug for PgLogStorage {
 }
 
 impl PgLogStorage {
-    /// The leader epoch this broker took the partition at.
-    pub fn leader_epoch(&self) -> i32 {
-        self.shared.epoch
-    }
-
     fn segment(&self, base: i64, cache: Arc<dyn SegmentData>) -> io::Result<Arc<dyn SegmentData>> {
         Ok(Arc::new(PgSegment {
             shared: self.shared.clone(),
@@ -300,6 +295,11 @@ impl PgLogStorage {
 }
 
 impl LogStorage for PgLogStorage {
+    /// The epoch this broker took the partition at.
+    fn leader_epoch(&self) -> i32 {
+        self.shared.epoch
+    }
+
     fn durable(&self) -> bool {
         true
     }

@@ -46,7 +46,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
-    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "group", "admin",
+    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
@@ -87,6 +87,7 @@ public final class Compat {
                     }
                 }
                 case "list_offsets" -> new ListOffsetsScenario(c).run();
+                case "leader_epochs" -> new LeaderEpochsScenario(c).run();
                 case "group" -> new GroupScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
