@@ -19,6 +19,11 @@
 #   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
 #                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
 #   COMPAT_PG_PORT (25432)  first of 7 loopback ports of test_pgcluster.py's PostgreSQL servers
+#   COMPAT_CLUSTER=1      also a third target, gregor-cluster: three gregor brokers (ports
+#                         COMPAT_CLUSTER_PORT.. +2, default 19800) over a PostgreSQL primary with a
+#                         synchronous standby (ports COMPAT_CLUSTER_PG_PORTS, 25462,25463), every
+#                         client given all three addresses; scenarios marked single_broker are
+#                         not collected there (COMPAT_CLUSTER=only: that target alone)
 #   COMPAT_SERIAL=1       one pytest for both brokers (default: one per broker, side by side,
 #                         their output printed in turn and one matrix merged from both)
 #   extra arguments are passed to pytest (e.g. -x, -v)
@@ -40,7 +45,11 @@ say() { echo "== $*"; }
 die() { echo "compat-tests: ERROR: $*" >&2; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-[ "$SKIP_KAFKA" = 1 ] && [ "$SKIP_GREGOR" = 1 ] && die "COMPAT_SKIP_KAFKA and COMPAT_SKIP_GREGOR both set: nothing to test"
+CLUSTER="${COMPAT_CLUSTER:-0}"
+CLUSTER_PORT_="${COMPAT_CLUSTER_PORT:-19800}"
+CLUSTER_PG_PORTS_="${COMPAT_CLUSTER_PG_PORTS:-25462,25463}"
+if [ "$CLUSTER" = only ]; then SKIP_KAFKA=1; SKIP_GREGOR=1; fi
+[ "$SKIP_KAFKA" = 1 ] && [ "$SKIP_GREGOR" = 1 ] && [ "$CLUSTER" = 0 ] && die "COMPAT_SKIP_KAFKA and COMPAT_SKIP_GREGOR both set: nothing to test"
 
 # ------------------------------------------------------------------------------ installs
 source "$ROOT/scripts/deps.sh"
@@ -71,7 +80,7 @@ COMPAT_KAFKA_VERSION="$("$HERE/kafka/reference-kafka.sh" version)"
 export COMPAT_KAFKA_VERSION
 [ "$SKIP_KAFKA" = 1 ] || "$HERE/kafka/reference-kafka.sh" fetch
 
-if [ "$SKIP_GREGOR" != 1 ]; then
+if [ "$SKIP_GREGOR" != 1 ] || [ "$CLUSTER" != 0 ]; then
   TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"
   BIN="${COMPAT_GREGOR_BIN:-$TARGET/debug/gregor}"
   if [ ! -x "$BIN" ]; then
@@ -87,8 +96,20 @@ fi
 GREGOR_PID=""
 GREGOR_DATA=""
 KAFKA_STATE=""
+CLUSTER_PIDS=()
+CLUSTER_DIR=""
 cleanup() {
   set +e
+  for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${CLUSTER_PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [ -n "$CLUSTER_DIR" ]; then
+    "$VENV/bin/python" "$HERE/python/pgcluster.py" stop "$CLUSTER_DIR/pg" >/dev/null 2>&1
+    rm -rf "$CLUSTER_DIR"
+  fi
   if [ -n "$GREGOR_PID" ] && kill -0 "$GREGOR_PID" 2>/dev/null; then
     kill "$GREGOR_PID" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$GREGOR_PID" 2>/dev/null || break; sleep 0.1; done
@@ -105,14 +126,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 BROKERS=()
+# Strip GREGOR_* variables (e.g. a caller's GREGOR_CACHE_DIR) from the brokers' environment:
+# gregor treats unknown ones as configuration errors.
+unset_args=()
+while IFS= read -r v; do unset_args+=(-u "$v"); done < <(compgen -e | grep '^GREGOR_' || true)
 if [ "$SKIP_GREGOR" != 1 ]; then
   port_open "$GREGOR_PORT_" && die "port $GREGOR_PORT_ is already in use (another gregor?)"
   port_open "$GREGOR_METRICS_PORT_" && die "port $GREGOR_METRICS_PORT_ (metrics) is already in use"
   GREGOR_DATA="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-data.XXXXXX")"
-  # Strip GREGOR_* variables (e.g. a caller's GREGOR_CACHE_DIR): gregor treats unknown ones as
-  # configuration errors.
-  unset_args=()
-  while IFS= read -r v; do unset_args+=(-u "$v"); done < <(compgen -e | grep '^GREGOR_' || true)
   # No initial rebalance delay: the reference Kafka runs with group.initial.rebalance.delay.ms=0
   # too, so group scenarios behave (and take) the same on both. Retention and the log cleaner
   # run every 500 ms on both, so lifecycle scenarios finish in test time.
@@ -131,6 +152,34 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   say "gregor up in $(( $(date +%s%3N) - t0 )) ms"
   BROKERS+=("gregor=127.0.0.1:$GREGOR_PORT_")
   export COMPAT_GREGOR_METRICS="127.0.0.1:$GREGOR_METRICS_PORT_"
+fi
+
+if [ "$CLUSTER" != 0 ]; then
+  CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-cluster.XXXXXX")"
+  chmod 755 "$CLUSTER_DIR"  # PostgreSQL runs as its own user under it
+  say "starting PostgreSQL (primary and synchronous standby on $CLUSTER_PG_PORTS_) for gregor-cluster"
+  url="$("$VENV/bin/python" "$HERE/python/pgcluster.py" start "$CLUSTER_DIR/pg" --ports "$CLUSTER_PG_PORTS_" | head -1)"
+  addresses=()
+  for node in 1 2 3; do
+    port=$((CLUSTER_PORT_ + node - 1))
+    port_open "$port" && die "port $port (gregor-cluster) is already in use"
+    mkdir -p "$CLUSTER_DIR/b$node"
+    env "${unset_args[@]}" NO_COLOR=1 "$BIN" --listen "127.0.0.1:$port" --node-id "$node" \
+      --data-dir "$CLUSTER_DIR/b$node" --storage "$url" --group-initial-rebalance-delay-ms 0 \
+      --log-retention-check-interval-ms 500 --log-cleaner-backoff-ms 500 \
+      >"$RESULTS/gregor-cluster-$node.log" 2>&1 </dev/null &
+    CLUSTER_PIDS+=($!)
+    addresses+=("127.0.0.1:$port")
+  done
+  t0=$(date +%s%3N)
+  for a in "${addresses[@]}"; do
+    until port_open "${a##*:}"; do
+      [ $(( $(date +%s%3N) - t0 )) -lt 60000 ] || die "gregor-cluster: $a did not listen within 60 s (logs: $RESULTS/gregor-cluster-*.log)"
+      sleep 0.1
+    done
+  done
+  say "gregor-cluster up in $(( $(date +%s%3N) - t0 )) ms: ${addresses[*]}"
+  BROKERS+=("gregor-cluster=$(IFS=,; echo "${addresses[*]}")")
 fi
 
 if [ "$SKIP_KAFKA" != 1 ]; then

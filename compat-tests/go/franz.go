@@ -29,7 +29,7 @@ func init() {
 }
 
 func franzClient(s *Scenario, opts ...kgo.Opt) *kgo.Client {
-	base := []kgo.Opt{kgo.SeedBrokers(s.Bootstrap), kgo.ClientID("compat-go-franz-go"),
+	base := []kgo.Opt{kgo.SeedBrokers(s.Seeds...), kgo.ClientID("compat-go-franz-go"),
 		kgo.RetryTimeout(20 * time.Second), kgo.FetchMaxWait(100 * time.Millisecond),
 		// kgo answers Metadata requests from a cache younger than this (default 5 s): the
 		// admin scenarios look at metadata right after changing it.
@@ -508,9 +508,10 @@ func franzAdmin(s *Scenario) {
 	rs, err = adm.CreateTopics(s.Ctx, 0, 1, nil, topic+".zero")
 	s.NoErr(err, "kadm CreateTopics")
 	s.Check(errors.Is(rs[topic+".zero"].Err, kerr.InvalidPartitions), "CreateTopics with 0 partitions: %v, want INVALID_PARTITIONS (37)", rs[topic+".zero"].Err)
-	rs, err = adm.CreateTopics(s.Ctx, 1, 3, nil, topic+".rf3")
+	// One more replica than brokers (a cluster target names them all).
+	rs, err = adm.CreateTopics(s.Ctx, 1, int16(len(s.Seeds)+2), nil, topic+".rf3")
 	s.NoErr(err, "kadm CreateTopics")
-	s.Check(errors.Is(rs[topic+".rf3"].Err, kerr.InvalidReplicationFactor), "CreateTopics with RF 3: %v, want INVALID_REPLICATION_FACTOR (38)", rs[topic+".rf3"].Err)
+	s.Check(errors.Is(rs[topic+".rf3"].Err, kerr.InvalidReplicationFactor), "CreateTopics with RF %d: %v, want INVALID_REPLICATION_FACTOR (38)", len(s.Seeds)+2, rs[topic+".rf3"].Err)
 	rs, err = adm.CreateTopics(s.Ctx, 1, 1, nil, "bad name!")
 	s.NoErr(err, "kadm CreateTopics")
 	s.Check(errors.Is(rs["bad name!"].Err, kerr.InvalidTopicException), "CreateTopics 'bad name!': %v, want INVALID_TOPIC_EXCEPTION (17)", rs["bad name!"].Err)
@@ -661,7 +662,7 @@ func franzAdminCluster(s *Scenario) {
 
 	meta, err := adm.BrokerMetadata(s.Ctx)
 	s.NoErr(err, "kadm BrokerMetadata")
-	s.Check(len(meta.Brokers) == 1, "brokers: %v", meta.Brokers)
+	s.Check(len(meta.Brokers) == len(s.Seeds), "brokers: %v", meta.Brokers)
 	node := meta.Brokers[0].NodeID
 	rcs, err := adm.DescribeBrokerConfigs(s.Ctx, node)
 	s.NoErr(err, "kadm DescribeBrokerConfigs")

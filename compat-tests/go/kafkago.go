@@ -36,7 +36,7 @@ func kgoLogger(prefix string) kafka.Logger {
 }
 
 func kgoDial(s *Scenario) *kafka.Conn {
-	conn, err := kgoDialer().DialContext(s.Ctx, "tcp", s.Bootstrap)
+	conn, err := kgoDialer().DialContext(s.Ctx, "tcp", s.Seeds[0])
 	s.NoErr(err, "kafka.Dial %s", s.Bootstrap)
 	return conn
 }
@@ -62,7 +62,7 @@ func kgoDialer() *kafka.Dialer {
 }
 
 func kgoClient(s *Scenario) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(s.Bootstrap), Timeout: 20 * time.Second, Transport: kgoTransport()}
+	return &kafka.Client{Addr: kafka.TCP(s.Seeds...), Timeout: 20 * time.Second, Transport: kgoTransport()}
 }
 
 // kgoPartitions: partition ids of topic per Conn.ReadPartitions() over all topics (which,
@@ -140,7 +140,7 @@ func kgoMetadata(s *Scenario) {
 	// A Writer with AllowAutoTopicCreation writing to a topic nobody created: the broker
 	// creates it with its default partition count (1 on both brokers).
 	auto := UniqueName(s.Client, "auto")
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: auto, AllowAutoTopicCreation: true, Transport: kgoTransport(),
+	w := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: auto, AllowAutoTopicCreation: true, Transport: kgoTransport(),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
 	var mu sync.Mutex
 	var written []kafka.Message
@@ -237,7 +237,7 @@ func kgoReadAll(s *Scenario, conn *kafka.Conn, topic string, partitions int) []R
 		s.NoErr(err, "Client.ListOffsets(last) %s/%d", topic, p)
 		last := res.Topics[topic][0].LastOffset
 		r := kafka.NewReader(kafka.ReaderConfig{Dialer: kgoDialer(),
-			Brokers: []string{s.Bootstrap}, Topic: topic, Partition: p,
+			Brokers: s.Seeds, Topic: topic, Partition: p,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
 			Logger: kgoLogger("reader"), ErrorLogger: kgoLogger("reader")})
 		ctx, cancel := context.WithTimeout(s.Ctx, 15*time.Second)
@@ -262,7 +262,7 @@ func kgoReadAll(s *Scenario, conn *kafka.Conn, topic string, partitions int) []R
 // kgoReadFrom reads n records of topic/p from offset `from` with a group-less Reader.
 func kgoReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
 	r := kafka.NewReader(kafka.ReaderConfig{Dialer: kgoDialer(),
-		Brokers: []string{s.Bootstrap}, Topic: topic, Partition: int(p),
+		Brokers: s.Seeds, Topic: topic, Partition: int(p),
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	s.NoErr(r.SetOffset(from), "Reader.SetOffset(%d)", from)
@@ -283,7 +283,7 @@ func kgoReadFrom(s *Scenario, topic string, p int32, from int64, n int) []Rec {
 func kgoConnRoundTrip(s *Scenario, conn *kafka.Conn) {
 	topic := UniqueName(s.Client, "conn")
 	kgoCreateTopic(s, conn, topic, 1)
-	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
+	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Seeds[0], topic, 0)
 	s.NoErr(err, "DialLeader %s/0", topic)
 	defer lc.Close()
 	var sent []Rec
@@ -332,13 +332,13 @@ func kgoAcksZero(s *Scenario, conn *kafka.Conn) {
 	kgoCreateTopic(s, conn, topic, 2)
 	tr := kgoTransport()
 	sent := KeyedRecords(s.Client, "snappy", 30)
-	w0 := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+	w0 := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
 		Compression: kafka.Snappy, BatchTimeout: 5 * time.Millisecond} // RequiredAcks: RequireNone
 	for _, chunk := range [][]Rec{sent[:10], sent[10:20]} {
 		s.NoErr(w0.WriteMessages(s.Ctx, kgoMessages(chunk)...), "acks=0 Writer.WriteMessages")
 	}
 	s.NoErr(w0.Close(), "acks=0 Writer.Close")
-	w1 := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+	w1 := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
 		RequiredAcks: kafka.RequireAll, Compression: kafka.Snappy, BatchTimeout: 5 * time.Millisecond}
 	kgoWrite(s, w1, sent[20:], 10)
 	for _, r := range sent[20:] {
@@ -371,7 +371,7 @@ func kgoProduceConsume(s *Scenario) {
 		topic := UniqueName(s.Client, "pc-"+codec)
 		kgoCreateTopic(s, conn, topic, 2)
 		sent := KeyedRecords(s.Client, codec, 40)
-		w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: kgoTransport(),
+		w := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, Balancer: &kafka.Hash{}, Transport: kgoTransport(),
 			RequiredAcks: kafka.RequireAll, Compression: kgoCodec(codec), BatchTimeout: 5 * time.Millisecond,
 			Logger: kgoLogger("writer"), ErrorLogger: kgoLogger("writer")}
 		kgoWrite(s, w, sent, 20)
@@ -391,7 +391,7 @@ func kgoProduceConsume(s *Scenario) {
 	for i := range sent {
 		sent[i].Key = nil
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.RoundRobin{}, Transport: kgoTransport(),
+	w := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, Balancer: &kafka.RoundRobin{}, Transport: kgoTransport(),
 		RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond}
 	kgoWrite(s, w, sent, 20)
 	got := kgoReadAll(s, conn, topic, 2)
@@ -421,13 +421,13 @@ func kgoListOffsets(s *Scenario) {
 		recs[i] = Rec{Key: []byte("k"), Value: []byte(fmt.Sprint("v", i)), Timestamp: base.Add(time.Duration(i) * time.Second),
 			Headers: []Header{{"seq", []byte(fmt.Sprint(i))}}}
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll, Transport: kgoTransport(),
+	w := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, RequiredAcks: kafka.RequireAll, Transport: kgoTransport(),
 		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: 5 * time.Millisecond,
 		Compression: kafka.Lz4} // lookups must find records inside compressed batches
 	kgoWrite(s, w, recs, 5) // two batches of 5, all on partition 0
 
 	// Conn: ListOffsets v1 against the partition leader.
-	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 0)
+	lc, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Seeds[0], topic, 0)
 	s.NoErr(err, "DialLeader %s/0", topic)
 	defer lc.Close()
 	first, last, err := lc.ReadOffsets()
@@ -451,7 +451,7 @@ func kgoListOffsets(s *Scenario) {
 		s.NoErr(err, "Conn.ReadOffset(%s)", c.what)
 		s.Check(got == c.want, "Conn.ReadOffset at %s: %d, want %d", c.what, got, c.want)
 	}
-	lc1, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Bootstrap, topic, 1)
+	lc1, err := kgoDialer().DialLeader(s.Ctx, "tcp", s.Seeds[0], topic, 1)
 	s.NoErr(err, "DialLeader %s/1", topic)
 	defer lc1.Close()
 	first, last, err = lc1.ReadOffsets()
@@ -487,7 +487,7 @@ func kgoStartMember(s *Scenario, group, topic, name string) *Member {
 	dialer := kgoDialer()
 	dialer.ClientID = name
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{s.Bootstrap}, GroupID: group, Topic: topic,
+		Brokers: s.Seeds, GroupID: group, Topic: topic,
 		Dialer:         dialer,
 		GroupBalancers: []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
 		MinBytes:       1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
@@ -578,7 +578,7 @@ func kgoCommitted(s *Scenario, group, topic string) (map[int32]int64, error) {
 
 // kgoPartitionWriter writes to the partition named by each message's key ("0", "1", ...).
 func kgoPartitionWriter(s *Scenario, topic string) *kafka.Writer {
-	return &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond,
+	return &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond,
 		Transport: kgoTransport(),
 		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int {
 			p, _ := strconv.Atoi(string(m.Key))
@@ -625,12 +625,12 @@ func kgoAdmin(s *Scenario) {
 	cc.Close()
 	res, err := cl.CreateTopics(s.Ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
 		{Topic: topic, NumPartitions: 2, ReplicationFactor: 1},
-		{Topic: topic + ".rf3", NumPartitions: 1, ReplicationFactor: 3},
+		{Topic: topic + ".rf3", NumPartitions: 1, ReplicationFactor: len(s.Seeds) + 2}, // more than brokers
 	}})
 	s.NoErr(err, "Client.CreateTopics")
 	s.Check(errors.Is(res.Errors[topic], kafka.TopicAlreadyExists), "Client.CreateTopics of an existing topic: %v, want TOPIC_ALREADY_EXISTS (36)", res.Errors[topic])
 	s.Check(errors.Is(res.Errors[topic+".rf3"], kafka.InvalidReplicationFactor),
-		"Client.CreateTopics with replication factor 3 on one broker: %v, want INVALID_REPLICATION_FACTOR (38)", res.Errors[topic+".rf3"])
+		"Client.CreateTopics with more replicas than brokers: %v, want INVALID_REPLICATION_FACTOR (38)", res.Errors[topic+".rf3"])
 	s.Okf("Conn.CreateTopics again → no error (kafka-go swallows 36); Client.CreateTopics again → TOPIC_ALREADY_EXISTS (36), RF 3 → INVALID_REPLICATION_FACTOR (38)")
 
 	cp, err := cl.CreatePartitions(s.Ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: topic, Count: 4}}})

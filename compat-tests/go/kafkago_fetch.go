@@ -66,7 +66,7 @@ func kgoClientFetch(s *Scenario) {
 	topic := UniqueName(s.Client, "fetch")
 	kgoCreateTopic(s, conn, topic, 1)
 	sent := KeyedRecords(s.Client, "lz4", 20)
-	w := &kafka.Writer{Addr: kafka.TCP(s.Bootstrap), Topic: topic, Balancer: &kafka.Hash{}, Transport: kgoTransport(),
+	w := &kafka.Writer{Addr: kafka.TCP(s.Seeds...), Topic: topic, Balancer: &kafka.Hash{}, Transport: kgoTransport(),
 		RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond}
 	kgoWrite(s, w, sent, 10)
 	for i, r := range sent {

@@ -42,11 +42,14 @@ func register(client, scenario string, fn scenarioFunc) {
 
 // Scenario is the context of one run: the broker's address, a deadline, and check helpers.
 type Scenario struct {
-	Client    string
-	Name      string
+	Client string
+	Name   string
+	// Bootstrap is the address as given: one host:port, or a comma-separated list (a cluster).
 	Bootstrap string
-	Ctx       context.Context
-	start     time.Time
+	// Seeds is Bootstrap split at commas; raw connections (kafka-go's Dial) use the first.
+	Seeds []string
+	Ctx   context.Context
+	start time.Time
 }
 
 // failure is what Fatalf panics with; main turns it into "FAIL: ..." and exit 1.
@@ -147,7 +150,8 @@ func main() {
 	})
 	defer watchdog.Stop()
 
-	s := &Scenario{Client: client, Name: name, Bootstrap: bootstrap, Ctx: ctx, start: time.Now()}
+	s := &Scenario{Client: client, Name: name, Bootstrap: bootstrap, Seeds: strings.Split(bootstrap, ","),
+		Ctx: ctx, start: time.Now()}
 	fmt.Printf("compat-go %s %s against %s\n", client, name, bootstrap)
 	code := run(s, fn)
 	os.Exit(code)

@@ -56,7 +56,7 @@ func saramaConfig(s *Scenario, client string) *sarama.Config {
 }
 
 func saramaClient(s *Scenario, client string) sarama.Client {
-	cl, err := sarama.NewClient([]string{s.Bootstrap}, saramaConfig(s, client))
+	cl, err := sarama.NewClient(s.Seeds, saramaConfig(s, client))
 	s.NoErr(err, "%s: NewClient", client)
 	return cl
 }
@@ -64,7 +64,7 @@ func saramaClient(s *Scenario, client string) sarama.Client {
 // saramaSetupAdmin is the admin used for setup (creating topics, observing groups): the
 // scenario's own client for "sarama", a default-Version one for "sarama-v1".
 func saramaSetupAdmin(s *Scenario) sarama.ClusterAdmin {
-	adm, err := sarama.NewClusterAdmin([]string{s.Bootstrap}, saramaConfig(s, "sarama"))
+	adm, err := sarama.NewClusterAdmin(s.Seeds, saramaConfig(s, "sarama"))
 	s.NoErr(err, "NewClusterAdmin")
 	return adm
 }
@@ -179,7 +179,7 @@ func saramaRec(m *sarama.ConsumerMessage) Rec {
 // saramaSend produces recs (in order, one SendMessages call per `chunk` records) and fills in
 // the partition and offset the broker acknowledged for each.
 func saramaSend(s *Scenario, conf *sarama.Config, topic string, recs []Rec, chunk int) {
-	p, err := sarama.NewSyncProducer([]string{s.Bootstrap}, conf)
+	p, err := sarama.NewSyncProducer(s.Seeds, conf)
 	s.NoErr(err, "NewSyncProducer")
 	defer p.Close()
 	for start := 0; start < len(recs); start += chunk {
@@ -271,7 +271,7 @@ func saramaProduceConsume(s *Scenario) {
 			sconf := saramaConfig(s, s.Client)
 			sconf.Consumer.Fetch.Default = 512
 			sconf.Consumer.Fetch.Max = 0
-			scl, err := sarama.NewClient([]string{s.Bootstrap}, sconf)
+			scl, err := sarama.NewClient(s.Seeds, sconf)
 			s.NoErr(err, "NewClient")
 			VerifyRoundTrip(s, codec+" with a 512-byte fetch size", sent, saramaReadAll(s, scl, topic, 2), 2)
 			scl.Close()
@@ -438,7 +438,7 @@ func saramaGroupConfig(s *Scenario, name string) *sarama.Config {
 
 func saramaStartMember(s *Scenario, group, topic, name string) *Member {
 	m := NewMember(name)
-	cg, err := sarama.NewConsumerGroup([]string{s.Bootstrap}, group, saramaGroupConfig(s, name))
+	cg, err := sarama.NewConsumerGroup(s.Seeds, group, saramaGroupConfig(s, name))
 	s.NoErr(err, "NewConsumerGroup %s", name)
 	done := make(chan struct{})
 	go func() {
@@ -522,7 +522,7 @@ func saramaGroup(s *Scenario) {
 	saramaCreateTopic(s, adm, topic, 2)
 	pconf := saramaConfig(s, s.Client)
 	pconf.Producer.Partitioner = sarama.NewManualPartitioner
-	producer, err := sarama.NewSyncProducer([]string{s.Bootstrap}, pconf)
+	producer, err := sarama.NewSyncProducer(s.Seeds, pconf)
 	s.NoErr(err, "NewSyncProducer")
 	defer producer.Close()
 
@@ -551,13 +551,19 @@ func saramaGroup(s *Scenario) {
 
 func saramaAdmin(s *Scenario) {
 	conf := saramaConfig(s, s.Client)
-	adm, err := sarama.NewClusterAdmin([]string{s.Bootstrap}, conf)
+	adm, err := sarama.NewClusterAdmin(s.Seeds, conf)
 	s.NoErr(err, "NewClusterAdmin")
 	defer adm.Close()
 
 	brokers, ctrl, err := adm.DescribeCluster()
 	s.NoErr(err, "DescribeCluster")
-	s.Check(len(brokers) == 1 && brokers[0].Addr() == s.Bootstrap && ctrl == brokers[0].ID(),
+	addrs := map[string]bool{}
+	ids := map[int32]bool{}
+	for _, b := range brokers {
+		addrs[b.Addr()] = true
+		ids[b.ID()] = true
+	}
+	s.Check(len(brokers) == len(s.Seeds) && addrs[s.Seeds[0]] && ids[ctrl],
 		"DescribeCluster: %d brokers (first %s), controller %d", len(brokers), brokers[0].Addr(), ctrl)
 	s.Okf("DescribeCluster: one broker at %s, controller %d", s.Bootstrap, ctrl)
 
@@ -659,7 +665,7 @@ func saramaTopicPartitions(adm sarama.ClusterAdmin, topic string) (int, error) {
 // saramaAdminConfigs: ListTopics (Metadata + DescribeConfigs for every topic) and
 // DescribeConfig of a topic.
 func saramaAdminConfigs(s *Scenario) {
-	adm, err := sarama.NewClusterAdmin([]string{s.Bootstrap}, saramaConfig(s, s.Client))
+	adm, err := sarama.NewClusterAdmin(s.Seeds, saramaConfig(s, s.Client))
 	s.NoErr(err, "NewClusterAdmin")
 	defer adm.Close()
 	topic := UniqueName(s.Client, "configs")

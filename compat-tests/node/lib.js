@@ -115,7 +115,7 @@ function makeKafka(bootstrap, clientId = 'gregor-compat-kafkajs', retry = {}) {
   return new Kafka({
     ...securityOptions(),
     clientId,
-    brokers: [bootstrap],
+    brokers: bootstrap.split(','),
     logLevel: logLevel.WARN,
     logCreator,
     connectionTimeout: 5000,

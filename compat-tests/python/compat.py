@@ -32,19 +32,25 @@ class Broker:
     address: str  # "127.0.0.1:19092"
 
     @property
+    def first(self) -> str:
+        """The first bootstrap address (raw-socket scenarios dial it)."""
+        return self.address.split(",")[0]
+
+    @property
     def host(self) -> str:
-        return self.address.rsplit(":", 1)[0]
+        return self.first.rsplit(":", 1)[0]
 
     @property
     def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
+        return int(self.first.rsplit(":", 1)[1])
 
     def __str__(self) -> str:  # used in test ids
         return self.name
 
 
 def brokers_from_env() -> list[Broker]:
-    """COMPAT_BROKERS="gregor=127.0.0.1:19092,kafka=127.0.0.1:24092"."""
+    """COMPAT_BROKERS="gregor=127.0.0.1:19092,kafka=127.0.0.1:24092" (a broker's bootstrap may list
+    several addresses: the cluster target)."""
     raw = os.environ.get("COMPAT_BROKERS", "").strip()
     if not raw:
         raise RuntimeError(
@@ -54,8 +60,13 @@ def brokers_from_env() -> list[Broker]:
     out = []
     for part in raw.split(","):
         name, sep, address = part.strip().partition("=")
+        # A HOST:PORT without a name adds to the previous broker's bootstrap list (a cluster:
+        # "gregor-cluster=127.0.0.1:19800,127.0.0.1:19801,127.0.0.1:19802").
+        if not sep and out and ":" in name:
+            out[-1] = Broker(out[-1].name, f"{out[-1].address},{name.strip()}")
+            continue
         if not sep or ":" not in address:
-            raise RuntimeError(f"COMPAT_BROKERS entry {part!r} is not NAME=HOST:PORT")
+            raise RuntimeError(f"COMPAT_BROKERS entry {part!r} is not NAME=HOST:PORT[,HOST:PORT...]")
         out.append(Broker(name.strip(), address.strip()))
     return out
 

@@ -25,6 +25,9 @@ MATRIX_PATH = Path(os.environ.get("COMPAT_MATRIX",
 # run.sh's side-by-side halves also leave their results here, for the merged matrix.
 RESULTS_JSON = os.environ.get("COMPAT_RESULTS_JSON", "")
 
+# The three-broker target run.sh starts with COMPAT_CLUSTER=1.
+CLUSTER = "gregor-cluster"
+
 _results: "OrderedDict[tuple[str, str], dict[str, str]]" = OrderedDict()
 _broker_names: list[str] = []
 
@@ -39,6 +42,11 @@ def pytest_configure(config):
         "markers",
         "gregor_only: a scenario of gregor's own features (e.g. /metrics); it runs against the "
         "gregor broker only, and is not collected at all when gregor is not tested")
+    config.addinivalue_line(
+        "markers",
+        "single_broker(reason): a scenario that needs one broker (it checks what a one-node "
+        "cluster answers, dials one address, or restarts the broker); not collected against "
+        "the three-broker gregor-cluster target (COMPAT_CLUSTER=1)")
     config.addinivalue_line(
         "markers",
         "once: not a broker scenario (e.g. a self-test of a harness): run.sh runs it in one of "
@@ -65,6 +73,9 @@ def pytest_collection_modifyitems(config, items):
     # let pytest report an "empty parameter set" skip.
     unrun = [i for i in items if i.get_closest_marker("gregor_only") and not isinstance(
         getattr(getattr(i, "callspec", None), "params", {}).get("broker"), Broker)]
+    unrun += [i for i in items if i.get_closest_marker("single_broker") and getattr(
+        getattr(getattr(i, "callspec", None), "params", {}).get("broker"), "name", "") ==
+        CLUSTER]
     if os.environ.get("COMPAT_ONCE", "1") == "0":
         unrun += [i for i in items if i.get_closest_marker("once")]
     if unrun:

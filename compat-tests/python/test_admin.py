@@ -123,6 +123,7 @@ def test_create_topic_invalid_name(admin, client):
         assert admin.partitions(name) is None
 
 
+@pytest.mark.single_broker("replication factor 3 is valid on three brokers")
 @pytest.mark.parametrize("client", CLIENTS)
 def test_create_topic_invalid_replication_factor(admin, client):
     name = unique_topic("rf3")
@@ -160,6 +161,7 @@ def test_create_partitions(admin, client):
 INVALID_CONFIG = 40
 
 
+@pytest.mark.single_broker("checks one node in describeCluster")
 @pytest.mark.parametrize("client", ["confluent-kafka"])
 def test_configs_and_cluster(broker, client):
     """What kafka-ui's topic and broker pages do, through librdkafka's admin API:

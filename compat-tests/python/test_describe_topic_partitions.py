@@ -170,6 +170,7 @@ def metadata_ids(broker, names) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------- scenarios
 
+@pytest.mark.single_broker("expects leader epoch 0 and one leader")
 @pytest.mark.client("raw-protocol")
 def test_dtp_paging(broker):
     prefix = unique_topic("dtp")
@@ -241,6 +242,7 @@ def kafka_topics(broker, *args: str) -> str:
     return res.stdout
 
 
+@pytest.mark.single_broker("compares the leader column with one node")
 @pytest.mark.client("kafka-topics")
 def test_kafka_topics_describe(broker):
     prefix = unique_topic("dtp-cli")

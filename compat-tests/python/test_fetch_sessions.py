@@ -162,6 +162,7 @@ def produce_one(broker, topic: str, partition: int):
 
 # ---------------------------------------------------------------------------------- scenarios
 
+@pytest.mark.single_broker("raw requests to the first address, which leads only some partitions")
 @pytest.mark.client("raw-protocol")
 def test_fetch_session_raw(broker):
     topic = create_topic(broker, unique_topic("fetch-session"), 3)

@@ -118,6 +118,7 @@ def run_go(binary: Path, client: str, scenario: str, broker) -> None:
 
 
 @clients_for("metadata")
+@pytest.mark.single_broker("checks a one-node cluster")
 def test_metadata(broker, compat_go, client):
     run_go(compat_go, client, "metadata", broker)
 

@@ -32,6 +32,8 @@ from kafka.record.util import calc_crc32c
 NONE, GZIP, SNAPPY, LZ4, ZSTD = range(5)
 INVALID_RECORD, CORRUPT_MESSAGE, UNSUPPORTED_COMPRESSION, INVALID_TIMESTAMP = 87, 2, 76, 32
 UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_SERVER_ERROR = 3, -1
+# Raw requests go to the first bootstrap address: in a cluster it leads only some partitions.
+pytestmark = pytest.mark.single_broker("raw produce requests to one address")
 
 
 # ------------------------------------------------------------------------- record batches

@@ -59,6 +59,7 @@ def run(java_compat, scenario, broker):
     run_scenario(java_compat, CLIENT, scenario, broker, JAVA_DIR)
 
 
+@pytest.mark.single_broker("checks a one-node cluster")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_metadata(java_compat, broker, client):
     run(java_compat, "metadata", broker)

@@ -22,6 +22,7 @@ def kcat(broker, *args, stdin=None):
     return proc.stdout.decode()
 
 
+@pytest.mark.single_broker("checks a one-node cluster")
 def test_kcat_metadata(broker):
     text = kcat(broker, "-L", "-t", HOMEWORK_TOPIC)
     assert f'topic "{HOMEWORK_TOPIC}" with 2 partitions:' in text, text

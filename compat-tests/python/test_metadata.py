@@ -6,6 +6,7 @@ import pytest
 from compat import HOMEWORK_TOPIC, ck_admin, kp_admin
 
 
+@pytest.mark.single_broker("checks a one-node cluster")
 @pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
 def test_metadata(broker, client):
     if client == "confluent-kafka":

@@ -42,6 +42,7 @@ def run(node_compat, scenario, broker):
     run_scenario(node_compat, CLIENT, scenario, broker, NODE_DIR)
 
 
+@pytest.mark.single_broker("checks a one-node cluster")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_metadata(node_compat, broker, client):
     run(node_compat, "metadata", broker)

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::fetch_session::{Answer, Context, FetchParams, PartitionKey, TopicKey, Wanted};
 use super::zero_copy::{FileRecords, WithFileRecords};
-use super::{leader_epoch, RequestContext};
+use super::{catalog, leader_epoch, RequestContext};
 use crate::clock::now_ms;
 use crate::error::{BrokerError, Result};
 use crate::meta::{Partition, Topic};
@@ -101,6 +101,23 @@ pub async fn handle(ctx: RequestContext, req: FetchRequest) -> WithFileRecords<F
         let response = FetchResponse::default().with_error_code(e.code());
         return respond(response, Vec::new());
     }
+    let lagging = match by_id {
+        false => {
+            ctx.topics()
+                .may_lag(session.wanted().iter().filter_map(|(k, _)| match &k.topic {
+                    TopicKey::Name(n) => Some(n.0.as_str()),
+                    TopicKey::Id(_) => None,
+                }))
+        }
+        true => {
+            ctx.topics()
+                .may_lag_ids(session.wanted().iter().filter_map(|(k, _)| match &k.topic {
+                    TopicKey::Id(id) => Some(id),
+                    TopicKey::Name(_) => None,
+                }))
+        }
+    };
+    catalog::catch_up_if(&ctx, lagging).await;
     let targets = resolve(&ctx, session.wanted());
 
     let mut watchers: Vec<watch::Receiver<i64>> = targets

@@ -5,7 +5,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{leader_epoch, RequestContext};
+use super::{catalog, leader_epoch, RequestContext};
 use kafka_protocol::ResponseError;
 
 use crate::error::{BrokerError, Result};
@@ -21,6 +21,8 @@ const LATEST_TIERED: i64 = -5;
 const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let names = req.topics.iter().map(|t| t.name.0.as_str());
+    catalog::catch_up_if(&ctx, ctx.topics().may_lag(names)).await;
     // Lookups by timestamp read segment indexes and batches from disk: off the async workers.
     let reads_segments = req
         .topics

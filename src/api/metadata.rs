@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as K;
 use uuid::Uuid;
 
-use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{catalog, RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::cluster::ClusterView;
 use crate::meta::Topic;
 use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
@@ -30,6 +30,14 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         Some(t) if !(version == 0 && t.is_empty()) => Some(t),
         _ => None,
     };
+    // Cluster mode: a topic another broker created since this one last read the catalog
+    // (at most a tick ago) is found before the answer says it does not exist.
+    if let Some(list) = &requested {
+        let names = list
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()));
+        catalog::catch_up_if(&ctx, ctx.topics().may_lag(names)).await;
+    }
     let allow_create =
         ctx.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     // As Kafka: a topic the principal may not DESCRIBE is left out of "every topic" and

@@ -13,6 +13,7 @@ mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod authz;
+mod catalog;
 mod config_resource;
 mod context;
 mod create_acls;

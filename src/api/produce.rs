@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::{now_ms, RequestContext};
+use super::{catalog, now_ms, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::log::batch::BatchError;
 use crate::log::records::{self, Rules};
@@ -40,6 +40,8 @@ pub fn handle(
 ) -> impl std::future::Future<Output = Option<ProduceResponse>> + Send {
     let acks = req.acks;
     let valid_acks = matches!(acks, -1..=1);
+    let names = req.topic_data.iter().map(|t| t.name.0.as_str());
+    catalog::catch_up_now(&ctx, ctx.topics().may_lag(names));
     let now = now_ms();
     // Kafka: transactional records need WRITE on the transactional id (else every partition
     // fails), then each topic needs WRITE.

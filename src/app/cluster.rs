@@ -11,6 +11,7 @@ use crate::api::{ListenerInfo, Services};
 use crate::cluster::SharedView;
 use crate::config::Config;
 use crate::pg::membership::Membership;
+use crate::pg::notify::{self, Listener};
 use crate::pg::placement::{self, Endpoint};
 
 /// The longest between two ticks (shorter with a short session).
@@ -43,6 +44,12 @@ impl Member {
             tracing::info!(log, from, to, "moved a partition's leadership");
         }
         self.services.topics.sync_catalog()?;
+        // What every broker keeps in memory from the shared store: other brokers change it.
+        self.services.quotas.reload()?;
+        self.services.credentials.reload()?;
+        if let Some(authorizer) = &self.services.authorizer {
+            authorizer.reload()?;
+        }
         let mut snapshot = placement::snapshot(db)?;
         self.services.topics.follow_leaders(&mut snapshot.leaders);
         if snapshot.coordinator.is_none_or(|c| c == me) && !self.membership.is_coordinator() {
@@ -70,11 +77,13 @@ impl Member {
     /// Tick until the broker leaves the cluster.
     pub(super) fn spawn(self) {
         let every = (self.membership.session() / 6).min(MAX_TICK);
+        let mut notices = Listener::new(self.membership.db().clone(), notify::CATALOG);
         let spawned = std::thread::Builder::new()
             .name("gregor-cluster".into())
             .spawn(move || {
                 while !self.membership.has_left() {
-                    std::thread::sleep(every);
+                    // A broker that changed the catalog says so: catch up at once.
+                    notices.wait(every);
                     if self.membership.has_left() {
                         break;
                     }

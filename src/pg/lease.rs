@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use uuid::Uuid;
 
+use super::postgres::types::ToSql;
 use super::Db;
 
 /// This broker's hold on one lease.
@@ -68,6 +69,7 @@ impl Lease {
              FROM gregor_leases WHERE name = $1 FOR UPDATE",
             &[&self.name],
         )?;
+        let existed = held.is_some();
         if let Some(row) = held {
             let (node_id, incarnation, expires_in_ms): (i32, Uuid, i64) =
                 (row.get(0), row.get(1), row.get(2));
@@ -78,19 +80,42 @@ impl Lease {
                 });
             }
         }
-        tx.execute(
-            "INSERT INTO gregor_leases (name, node_id, incarnation, expires)
-             VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
-             ON CONFLICT (name) DO UPDATE
-             SET node_id = $2, incarnation = $3, expires = EXCLUDED.expires",
-            &[
-                &self.name,
-                &self.node_id,
-                &self.incarnation,
-                &(self.session_ms() as f64),
-            ],
-        )?;
+        // A row we locked above is ours to overwrite. Without one there was nothing to lock:
+        // a broker racing us may insert first, and then it holds the lease (overwriting its
+        // row would leave two brokers each thinking it holds the lease until the first renewal).
+        let params: [&(dyn ToSql + Sync); 4] = [
+            &self.name,
+            &self.node_id,
+            &self.incarnation,
+            &(self.session_ms() as f64),
+        ];
+        let written = if existed {
+            tx.execute(
+                "UPDATE gregor_leases SET node_id = $2, incarnation = $3,
+                 expires = now() + $4::float8 * interval '1 millisecond' WHERE name = $1",
+                &params,
+            )?
+        } else {
+            tx.execute(
+                "INSERT INTO gregor_leases (name, node_id, incarnation, expires)
+                 VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
+                 ON CONFLICT (name) DO NOTHING",
+                &params,
+            )?
+        };
         tx.commit()?;
+        if written == 0 {
+            let node_id = conn
+                .query_opt(
+                    "SELECT node_id FROM gregor_leases WHERE name = $1",
+                    &[&self.name],
+                )?
+                .map_or(-1, |r| r.get(0));
+            return Ok(Taken::HeldBy {
+                node_id,
+                expires_in_ms: self.session_ms(),
+            });
+        }
         Ok(Taken::Acquired)
     }
 
@@ -176,6 +201,7 @@ impl Lease {
 mod tests {
     use super::*;
     use crate::pg::testing;
+    use std::sync::Arc;
 
     #[test]
     fn one_broker_holds_the_lease_until_it_expires_or_is_released() {
@@ -201,5 +227,55 @@ mod tests {
         // Release hands it over at once.
         b.release();
         assert_eq!(a.try_acquire().unwrap(), Taken::Acquired);
+    }
+
+    /// Brokers starting together all find no lease row: exactly one gets the lease, and every
+    /// other one is told who holds it (before, the last insert won while the first believed
+    /// it held the lease, and stopped at its first renewal).
+    #[test]
+    fn racing_for_a_new_lease_has_one_winner() {
+        let pg = testing::database();
+        let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+        for round in 0..5 {
+            let name_db = db.clone();
+            let leases: Vec<Arc<Lease>> = (1..=4)
+                .map(|node| {
+                    Arc::new(Lease::coordinator(
+                        name_db.clone(),
+                        node,
+                        Duration::from_secs(9),
+                    ))
+                })
+                .collect();
+            let start = Arc::new(std::sync::Barrier::new(leases.len()));
+            let outcomes: Vec<Taken> = std::thread::scope(|s| {
+                let runs: Vec<_> = leases
+                    .iter()
+                    .map(|l| {
+                        let start = start.clone();
+                        s.spawn(move || {
+                            start.wait();
+                            l.try_acquire().unwrap()
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let winners: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| outcomes[i] == Taken::Acquired)
+                .collect();
+            assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+            let holder = winners[0] as i32 + 1;
+            for (i, o) in outcomes.iter().enumerate() {
+                if i != winners[0] {
+                    assert!(
+                        matches!(o, Taken::HeldBy { node_id, .. } if *node_id == holder),
+                        "{o:?}"
+                    );
+                }
+            }
+            assert!(leases[winners[0]].renew().unwrap());
+            leases[winners[0]].release();
+        }
     }
 }

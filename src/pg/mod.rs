@@ -13,6 +13,7 @@
 pub mod lease;
 pub mod markers;
 pub mod membership;
+pub mod notify;
 pub mod placement;
 mod schema;
 #[cfg(test)]

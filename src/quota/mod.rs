@@ -55,22 +55,40 @@ impl ClientQuotas {
             fetch: Manager::new(None),
             request: Manager::for_request_time(),
         };
-        let mut configs = BTreeMap::new();
-        for (key, value) in quotas.store.scan_prefix(entity::PREFIX)? {
+        quotas.reload()?;
+        Ok(quotas)
+    }
+
+    /// Read the stored quotas (again: in cluster mode other brokers change the shared store)
+    /// and apply what changed to the managers. Blocks on the store.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let _one = self.alter_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stored = BTreeMap::new();
+        for (key, value) in self.store.scan_prefix(entity::PREFIX)? {
             let record: entity::Record = serde_json::from_slice(&value).map_err(|e| {
                 StoreError(format!(
                     "quota record {}: {e}",
                     String::from_utf8_lossy(&key)
                 ))
             })?;
-            let entity: Entity = record.entity.into_iter().collect();
-            for (k, v) in &record.values {
-                quotas.apply(&entity, k, Some(*v));
-            }
-            configs.insert(entity, record.values);
+            stored.insert(record.entity.into_iter().collect::<Entity>(), record.values);
         }
-        *quotas.configs.write().unwrap_or_else(|e| e.into_inner()) = configs;
-        Ok(quotas)
+        let mut configs = self.configs.write().unwrap_or_else(|e| e.into_inner());
+        let empty = Values::default();
+        for (entity, was) in configs.iter() {
+            let now = stored.get(entity).unwrap_or(&empty);
+            for key in was.keys().filter(|k| !now.contains_key(*k)) {
+                self.apply(entity, key, None);
+            }
+        }
+        for (entity, now) in &stored {
+            let was = configs.get(entity).unwrap_or(&empty);
+            for (key, value) in now.iter().filter(|(k, v)| was.get(*k) != Some(*v)) {
+                self.apply(entity, key, Some(*value));
+            }
+        }
+        *configs = stored;
+        Ok(())
     }
 
     /// Apply checked changes (AlterClientQuotas' valid entries) in one store write, then to
@@ -245,6 +263,37 @@ mod tests {
         q2.alter(&[(app, vec![(CONSUMER_BYTE_RATE.into(), None)])])
             .unwrap();
         assert!(!q2.fetch.enabled());
+    }
+
+    #[test]
+    fn reload_applies_what_another_broker_altered() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let here = ClientQuotas::open(store.clone()).unwrap();
+        let there = ClientQuotas::open(store).unwrap();
+        let app = entity(&[(entity::CLIENT_ID, Some("app"))]);
+        there
+            .alter(&[(app.clone(), vec![set(PRODUCER_BYTE_RATE, 1000.0)])])
+            .unwrap();
+        assert_eq!(
+            here.produce.quota("u", "app"),
+            None,
+            "not before the reload"
+        );
+        here.reload().unwrap();
+        assert_eq!(here.produce.quota("u", "app"), Some(1000.0));
+        assert_eq!(here.describe(&Filter::default()).len(), 1);
+        // A changed value and a removed key are followed too.
+        there
+            .alter(&[(app.clone(), vec![set(PRODUCER_BYTE_RATE, 2000.0)])])
+            .unwrap();
+        here.reload().unwrap();
+        assert_eq!(here.produce.quota("u", "app"), Some(2000.0));
+        there
+            .alter(&[(app, vec![(PRODUCER_BYTE_RATE.into(), None)])])
+            .unwrap();
+        here.reload().unwrap();
+        assert_eq!(here.produce.quota("u", "app"), None);
+        assert!(here.describe(&Filter::default()).is_empty());
     }
 
     #[test]

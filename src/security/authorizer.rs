@@ -40,17 +40,7 @@ impl Authorizer {
         super_users: &[String],
         allow_everyone_if_no_acl_found: bool,
     ) -> anyhow::Result<Self> {
-        let mut set = AclSet::default();
-        for (key, _) in store.scan_prefix(KEY_PREFIX)? {
-            match serde_json::from_slice::<AclBinding>(&key[KEY_PREFIX.len()..]) {
-                Ok(b) => {
-                    set.insert(b);
-                }
-                Err(e) => {
-                    tracing::error!(key = %String::from_utf8_lossy(&key), "unreadable ACL in the store, ignored: {e}")
-                }
-            }
-        }
+        let set = load(&*store)?;
         tracing::info!(
             acls = set.len(),
             super_users = ?super_users,
@@ -67,6 +57,17 @@ impl Authorizer {
             writer: Mutex::new(()),
             store,
         })
+    }
+
+    /// Read the bindings again (cluster mode: other brokers change the shared store). Blocks
+    /// on the store.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let set = load(&*self.store)?;
+        if !self.acls().same_as(&set) {
+            *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        }
+        Ok(())
     }
 
     /// The bindings now.
@@ -164,6 +165,22 @@ fn key(b: &AclBinding) -> Result<Vec<u8>, StoreError> {
     Ok([KEY_PREFIX, &json].concat())
 }
 
+/// Every stored binding (an unreadable one is logged and left out).
+fn load(store: &dyn KvStore) -> anyhow::Result<AclSet> {
+    let mut set = AclSet::default();
+    for (key, _) in store.scan_prefix(KEY_PREFIX)? {
+        match serde_json::from_slice::<AclBinding>(&key[KEY_PREFIX.len()..]) {
+            Ok(b) => {
+                set.insert(b);
+            }
+            Err(e) => {
+                tracing::error!(key = %String::from_utf8_lossy(&key), "unreadable ACL in the store, ignored: {e}")
+            }
+        }
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +206,37 @@ mod tests {
             operation: AclOperation::Read,
             permission: Permission::Allow,
         }
+    }
+
+    #[test]
+    fn reload_takes_in_what_another_broker_wrote() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let here = Authorizer::open(store.clone(), &[], false).unwrap();
+        let there = Authorizer::open(store, &[], false).unwrap();
+        let alice_reads = |a: &Authorizer| {
+            a.authorize(
+                &session("alice"),
+                AclOperation::Read,
+                ResourceType::Topic,
+                "orders",
+            )
+        };
+        there.create(&[read_orders("User:alice")]).unwrap();
+        assert!(!alice_reads(&here), "not before the reload");
+        here.reload().unwrap();
+        assert!(alice_reads(&here));
+        let everything = AclFilter {
+            resource_type: None,
+            resource_name: None,
+            pattern: PatternFilter::Any,
+            principal: None,
+            host: None,
+            operation: None,
+            permission: None,
+        };
+        there.delete(&[everything]).unwrap();
+        here.reload().unwrap();
+        assert!(!alice_reads(&here));
     }
 
     #[test]

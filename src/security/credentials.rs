@@ -90,6 +90,17 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     out
 }
 
+fn load(store: &dyn KvStore) -> anyhow::Result<BTreeMap<String, UserCredentials>> {
+    let mut users = BTreeMap::new();
+    for (key, value) in store.scan_prefix(PREFIX.as_bytes())? {
+        let name = String::from_utf8_lossy(&key[PREFIX.len()..]).into_owned();
+        let creds: UserCredentials = serde_json::from_slice(&value)
+            .map_err(|e| anyhow::anyhow!("credentials of user {name}: {e}"))?;
+        users.insert(name, creds);
+    }
+    Ok(users)
+}
+
 pub struct Credentials {
     store: Arc<dyn KvStore>,
     users: RwLock<BTreeMap<String, UserCredentials>>,
@@ -101,18 +112,20 @@ pub struct Credentials {
 impl Credentials {
     /// Load every user's credentials. Blocks on the store.
     pub fn open(store: Arc<dyn KvStore>) -> anyhow::Result<Self> {
-        let mut users = BTreeMap::new();
-        for (key, value) in store.scan_prefix(PREFIX.as_bytes())? {
-            let name = String::from_utf8_lossy(&key[PREFIX.len()..]).into_owned();
-            let creds: UserCredentials = serde_json::from_slice(&value)
-                .map_err(|e| anyhow::anyhow!("credentials of user {name}: {e}"))?;
-            users.insert(name, creds);
-        }
+        let users = load(&*store)?;
         Ok(Self {
             store,
             users: RwLock::new(users),
             decoy: PlainHash::new("", random_bytes(32)),
         })
+    }
+
+    /// Read every user's credentials again (cluster mode: other brokers change the shared
+    /// store). Blocks on the store.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let loaded = load(&*self.store)?;
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        Ok(())
     }
 
     /// Give each user that has no credentials its SCRAM credentials and PLAIN password;
@@ -306,6 +319,24 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn reload_takes_in_users_another_broker_changed() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let here = Credentials::open(store.clone()).unwrap();
+        let there = Credentials::open(store).unwrap();
+        there.set_password("alice", "alice-secret").unwrap();
+        assert!(
+            !here.verify_plain("alice", "alice-secret"),
+            "not before the reload"
+        );
+        here.reload().unwrap();
+        assert!(here.verify_plain("alice", "alice-secret"));
+        assert!(here.scram("alice", ScramMechanism::Sha256).is_some());
+        there.delete_user("alice").unwrap();
+        here.reload().unwrap();
+        assert!(!here.verify_plain("alice", "alice-secret"));
     }
 
     #[test]

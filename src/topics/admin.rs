@@ -169,6 +169,7 @@ impl Topics {
             }
         }
         self.registry.insert(topic.clone());
+        self.announce();
         Ok(topic)
     }
 
@@ -212,6 +213,7 @@ impl Topics {
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         self.store.delete(topic_key(name).as_bytes())?;
         self.registry.remove(name);
+        self.announce();
         for partition in topic.partitions() {
             if let LogMedia::Postgres(logs) = &self.media {
                 let log = log_name(name, partition.index);

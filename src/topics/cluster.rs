@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::{lock, log_name, LogMedia, TopicRecord, Topics};
 use crate::error::Result;
 use crate::meta::{self, Partition, Topic, TopicConfig};
+use crate::pg::notify;
 use crate::pg::placement::{self, Leader};
 
 impl Topics {
@@ -47,6 +48,41 @@ impl Topics {
     }
 
     /// Cluster mode: make the topics held here those of the store's records.
+    /// Cluster mode: whether a topic of `names` is not held here, so another broker may have
+    /// created it since the last [`Self::sync_catalog`] (a request naming it catches up first,
+    /// see [`Self::catch_up`]).
+    pub fn may_lag<'a>(&self, mut names: impl Iterator<Item = &'a str>) -> bool {
+        matches!(self.media, LogMedia::Postgres(_)) && names.any(|n| self.registry.get(n).is_none())
+    }
+
+    /// [`Self::may_lag`] for topic ids.
+    pub fn may_lag_ids<'a>(&self, mut ids: impl Iterator<Item = &'a uuid::Uuid>) -> bool {
+        matches!(self.media, LogMedia::Postgres(_))
+            && ids.any(|id| self.registry.by_id(id).is_none())
+    }
+
+    /// Cluster mode: tell the other brokers that the catalog changed, so they take it in now
+    /// rather than at their next tick (a hint: failing to send it only delays them).
+    pub(super) fn announce(&self) {
+        if let LogMedia::Postgres(logs) = &self.media {
+            if let Err(e) = notify::announce(logs.db(), notify::CATALOG) {
+                tracing::debug!(error = %format!("{e:#}"), "could not announce a catalog change");
+            }
+        }
+    }
+
+    /// Take in what other brokers created since the last tick, and lead what placement gave
+    /// this broker of it, now rather than at the next tick (blocks on the database).
+    pub fn catch_up(&self) -> anyhow::Result<()> {
+        let LogMedia::Postgres(logs) = &self.media else {
+            return Ok(());
+        };
+        self.sync_catalog()?;
+        let mut snapshot = placement::snapshot(logs.db())?;
+        self.follow_leaders(&mut snapshot.leaders);
+        Ok(())
+    }
+
     pub fn sync_catalog(&self) -> anyhow::Result<()> {
         if !matches!(self.media, LogMedia::Postgres(_)) {
             return Ok(());

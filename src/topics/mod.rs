@@ -245,6 +245,7 @@ impl Topics {
     fn persist(&self, topic: &Topic) -> Result<()> {
         let value = Self::record_of(topic, topic.partition_count())?;
         self.store.put(topic_key(&topic.name).as_bytes(), &value)?;
+        self.announce();
         Ok(())
     }
 

@@ -58,6 +58,11 @@ impl AclSet {
         self.all.contains(b)
     }
 
+    /// The same bindings as `other` (the indexes follow from them).
+    pub fn same_as(&self, other: &AclSet) -> bool {
+        self.all == other.all
+    }
+
     /// Add a binding; false if it was there already.
     pub fn insert(&mut self, b: AclBinding) -> bool {
         if !self.all.insert(b.clone()) {

@@ -64,6 +64,11 @@ public final class Compat {
         this.bootstrap = bootstrap;
     }
 
+    /** How many brokers the bootstrap names (one, or a cluster's every address). */
+    int brokerCount() {
+        return bootstrap.split(",").length;
+    }
+
     public static void main(String[] args) {
         if (args.length != 3 || !args[0].equals("java")) {
             System.err.println("usage: Compat java SCENARIO HOST:PORT\n  scenarios: " + String.join(", ", SCENARIOS)

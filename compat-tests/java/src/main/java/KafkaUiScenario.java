@@ -81,10 +81,11 @@ final class KafkaUiScenario {
             DescribeClusterResult cluster = admin.describeCluster(new DescribeClusterOptions()
                     .includeAuthorizedOperations(true));
             Collection<Node> nodes = Compat.get(cluster.nodes());
-            Check.eq("describeCluster: brokers", 1, nodes.size());
+            Check.eq("describeCluster: brokers", c.brokerCount(), nodes.size());
             Node node = nodes.iterator().next();
             Node controller = Compat.get(cluster.controller());
-            Check.that(controller != null && controller.id() == node.id(), "controller %s, broker %s", controller, node);
+            Check.that(controller != null && nodes.stream().anyMatch(n -> n.id() == controller.id()),
+                    "controller %s, brokers %s", controller, nodes);
             Check.that(Compat.get(cluster.clusterId()) != null, "describeCluster: no cluster id");
             Check.that(Compat.get(cluster.authorizedOperations()) != null, "describeCluster: no authorized operations");
             Check.ok("describeCluster: broker %d (the controller), cluster id, authorized operations", node.id());
@@ -181,11 +182,13 @@ final class KafkaUiScenario {
                     "describeMetadataQuorum failed with %s (kafbat tolerates only UnsupportedVersionException)", quorum);
             Check.ok("describeMetadataQuorum: %s", quorum == null ? "answered" : "UnsupportedVersionException");
 
+            // Every broker's (a cluster's brokers each hold the partitions they lead).
+            List<Integer> ids = nodes.stream().map(Node::id).toList();
             Map<Integer, Map<String, LogDirDescription>> dirs = Compat.get(
-                    admin.describeLogDirs(List.of(node.id())).allDescriptions());
+                    admin.describeLogDirs(ids).allDescriptions());
             long size = 0;
             int replicas = 0;
-            for (LogDirDescription d : dirs.get(node.id()).values()) {
+            for (LogDirDescription d : dirs.values().stream().flatMap(m -> m.values().stream()).toList()) {
                 Check.that(d.error() == null, "log dir error %s", d.error());
                 for (Map.Entry<TopicPartition, ReplicaInfo> e : d.replicaInfos().entrySet()) {
                     if (e.getKey().topic().equals(topic)) {

@@ -25,6 +25,8 @@ import org.apache.kafka.common.TopicPartition;
  */
 final class LeaderEpochsScenario {
     private final Compat c;
+    /** The epoch of the leader that wrote the records. */
+    private int epoch;
 
     LeaderEpochsScenario(Compat c) {
         this.c = c;
@@ -46,32 +48,36 @@ final class LeaderEpochsScenario {
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(null, Map.of())) {
             consumer.assign(List.of(tp));
             List<ConsumerRecord<byte[], byte[]>> got = poll(consumer, 5);
+            // One broker: a new topic's leader writes at epoch 0 (as Kafka). A cluster's leader
+            // has an epoch of its own; one leader wrote every record.
+            epoch = c.brokerCount() == 1 ? 0 : got.get(0).leaderEpoch().orElse(-1);
+            Check.that(epoch >= 0, "leader epoch %d", epoch);
             for (ConsumerRecord<byte[], byte[]> r : got) {
-                Check.eq("leaderEpoch of offset " + r.offset(), Optional.of(0), r.leaderEpoch());
+                Check.eq("leaderEpoch of offset " + r.offset(), Optional.of(epoch), r.leaderEpoch());
             }
             OffsetAndTimestamp found = consumer.offsetsForTimes(Map.of(tp, 0L), Compat.TIMEOUT).get(tp);
             Check.eq("offsetsForTimes(0) offset", 0L, found.offset());
-            Check.eq("offsetsForTimes(0) leaderEpoch", Optional.of(0), found.leaderEpoch());
+            Check.eq("offsetsForTimes(0) leaderEpoch", Optional.of(epoch), found.leaderEpoch());
         }
-        Check.ok("records and offsetsForTimes carry leader epoch 0");
+        Check.ok("records and offsetsForTimes carry the leader's epoch (%d)", epoch);
 
         String group = c.group("epochs");
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(group, Map.of())) {
             consumer.assign(List.of(tp));
-            consumer.commitSync(Map.of(tp, new OffsetAndMetadata(3, Optional.of(0), "")));
+            consumer.commitSync(Map.of(tp, new OffsetAndMetadata(3, Optional.of(epoch), "")));
         }
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(group, Map.of("auto.offset.reset", "none"))) {
             consumer.assign(List.of(tp));
-            Check.eq("committed", Optional.of(0), consumer.committed(java.util.Set.of(tp)).get(tp).leaderEpoch());
-            Check.eq("first offset after resuming at the committed (3, epoch 0)", 3L, poll(consumer, 2).get(0).offset());
-            consumer.seek(tp, new OffsetAndMetadata(1, Optional.of(0), ""));
-            Check.eq("first offset after seek(1, epoch 0)", 1L, poll(consumer, 4).get(0).offset());
+            Check.eq("committed", Optional.of(epoch), consumer.committed(java.util.Set.of(tp)).get(tp).leaderEpoch());
+            Check.eq("first offset after resuming at the committed (3, its epoch)", 3L, poll(consumer, 2).get(0).offset());
+            consumer.seek(tp, new OffsetAndMetadata(1, Optional.of(epoch), ""));
+            Check.eq("first offset after seek(1, the epoch)", 1L, poll(consumer, 4).get(0).offset());
         }
-        Check.ok("a position of epoch 0 validates: resuming from a commit and after seek");
+        Check.ok("a position of the leader's epoch validates: resuming from a commit and after seek");
 
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(null, Map.of("auto.offset.reset", "none"))) {
             consumer.assign(List.of(tp));
-            consumer.seek(tp, new OffsetAndMetadata(2, Optional.of(7), ""));
+            consumer.seek(tp, new OffsetAndMetadata(2, Optional.of(epoch + 7), ""));
             Throwable thrown = null;
             long deadline = System.nanoTime() + Compat.TIMEOUT.toNanos();
             while (thrown == null && System.nanoTime() < deadline) {
@@ -81,12 +87,13 @@ final class LeaderEpochsScenario {
                     thrown = e;
                 }
             }
-            Check.raised("poll after seek(2, epoch 7) without a reset policy", LogTruncationException.class, thrown);
+            Check.raised("poll after seek(2, an epoch 7 past the leader's) without a reset policy",
+                    LogTruncationException.class, thrown);
         }
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(null, Map.of())) {
             consumer.assign(List.of(tp));
-            consumer.seek(tp, new OffsetAndMetadata(2, Optional.of(7), ""));
-            Check.eq("first offset after seek(2, epoch 7), reset earliest", 0L, poll(consumer, 5).get(0).offset());
+            consumer.seek(tp, new OffsetAndMetadata(2, Optional.of(epoch + 7), ""));
+            Check.eq("first offset after seek(2, an unknown epoch), reset earliest", 0L, poll(consumer, 5).get(0).offset());
         }
         Check.ok("a position of an epoch the log never had: LogTruncationException, or the reset policy");
     }
