@@ -93,8 +93,13 @@ pub fn validate(req: &Heartbeat, version: i16) -> Result<(), E> {
         }
         _ => return Err(E::InvalidRequest),
     }
-    if req.subscribed_topic_regex.is_some() {
-        // Regular expression subscriptions are not implemented.
+    if req
+        .subscribed_topic_regex
+        .as_deref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        // Regular expression subscriptions are not implemented. An empty one (librdkafka
+        // sends it beside topic names) is no regex, as in Kafka.
         return Err(E::InvalidRegularExpression);
     }
     match &req.server_assignor {
@@ -221,8 +226,8 @@ impl ConsumerGroup {
             names.dedup();
             member.subscribed_topic_names = names;
         }
-        if req.subscribed_topic_regex.is_some() {
-            member.subscribed_topic_regex = req.subscribed_topic_regex.clone();
+        if let Some(regex) = &req.subscribed_topic_regex {
+            member.subscribed_topic_regex = Some(regex.clone()).filter(|r| !r.is_empty());
         }
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();

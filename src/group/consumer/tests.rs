@@ -216,4 +216,10 @@ fn requests_are_validated_as_kafka_does() {
     assert_eq!(validate(&static_leave, 1), Err(E::InvalidRequest));
     static_leave.instance_id = Some("i".into());
     assert_eq!(validate(&static_leave, 1), Ok(()));
+    // librdkafka sends an empty regex beside its topic names: no regex.
+    let mut empty_regex = join("a");
+    empty_regex.subscribed_topic_regex = Some(String::new());
+    assert_eq!(validate(&empty_regex, 1), Ok(()));
+    empty_regex.subscribed_topic_regex = Some("t.*".into());
+    assert_eq!(validate(&empty_regex, 1), Err(E::InvalidRegularExpression));
 }
