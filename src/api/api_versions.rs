@@ -14,6 +14,9 @@ use super::{encode_response, lookup, RequestContext, ResponseFuture, APIS};
 /// The oldest metadata.version Kafka 4.x supports (3.3-IV3).
 const METADATA_VERSION_MIN: i16 = 7;
 
+/// Kafka 4.x's group.version (GV_1: the consumer rebalance protocol).
+const GROUP_VERSION_LEVEL: i16 = 1;
+
 /// Epoch of the finalized features; they never change while gregor runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
@@ -31,20 +34,33 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
     if ctx.version() < 3 {
         return response;
     }
-    // Only metadata.version, as Kafka 4.3 reports it (tools map it to a release). No
-    // transaction.version or group.version: absent means level 0, so clients keep the
-    // classic group protocol and transactions v1, which is what gregor implements.
-    let name = || StrBytes::from_static_str("metadata.version");
+    // metadata.version, as Kafka 4.x reports it (tools map it to a release), and
+    // group.version 1 (KIP-848's consumer group protocol). No transaction.version: absent
+    // means level 0, so clients keep transactions v1, which is what gregor implements.
+    let metadata = || StrBytes::from_static_str("metadata.version");
+    let group = || StrBytes::from_static_str("group.version");
     response
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(name())
-            .with_min_version(METADATA_VERSION_MIN)
-            .with_max_version(METADATA_VERSION_LEVEL)])
+        .with_supported_features(vec![
+            SupportedFeatureKey::default()
+                .with_name(metadata())
+                .with_min_version(METADATA_VERSION_MIN)
+                .with_max_version(METADATA_VERSION_LEVEL),
+            SupportedFeatureKey::default()
+                .with_name(group())
+                .with_min_version(0)
+                .with_max_version(GROUP_VERSION_LEVEL),
+        ])
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
-        .with_finalized_features(vec![FinalizedFeatureKey::default()
-            .with_name(name())
-            .with_min_version_level(METADATA_VERSION_LEVEL)
-            .with_max_version_level(METADATA_VERSION_LEVEL)])
+        .with_finalized_features(vec![
+            FinalizedFeatureKey::default()
+                .with_name(metadata())
+                .with_min_version_level(METADATA_VERSION_LEVEL)
+                .with_max_version_level(METADATA_VERSION_LEVEL),
+            FinalizedFeatureKey::default()
+                .with_name(group())
+                .with_min_version_level(GROUP_VERSION_LEVEL)
+                .with_max_version_level(GROUP_VERSION_LEVEL),
+        ])
 }
 
 /// The answer to an ApiVersions version we do not know: a v0 body with UNSUPPORTED_VERSION

@@ -15,6 +15,8 @@ mod api_versions;
 mod authz;
 mod catalog;
 mod config_resource;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod context;
 mod create_acls;
 mod create_partitions;
@@ -281,6 +283,19 @@ pub static APIS: &[Api] = &[
         max_version: 0,
         handler: |c, b| c.serve(b, offset_delete::handle),
     },
+    // KIP-848's consumer group protocol (src/group/consumer).
+    Api {
+        key: ApiKey::ConsumerGroupHeartbeat,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, consumer_group_heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::ConsumerGroupDescribe,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, consumer_group_describe::handle),
+    },
     // Administration (configs, log dirs, ACLs).
     Api {
         key: ApiKey::DescribeConfigs,
@@ -416,6 +431,8 @@ mod tests {
             ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
             ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+            ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
+            ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,

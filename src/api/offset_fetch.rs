@@ -26,7 +26,9 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
                     .map(|t| (t.name.to_string(), t.partition_indexes))
                     .collect()
             });
-            let result = fetch(&ctx, &g.group_id, wanted, req.require_stable).await;
+            // v9: a consumer group's member id and epoch (null / -1 from admin tools).
+            let member = (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch);
+            let result = fetch(&ctx, &g.group_id, wanted, req.require_stable, member).await;
             answers.push(group_answer(g.group_id, result));
         }
         return OffsetFetchResponse::default().with_groups(answers);
@@ -36,7 +38,16 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    match fetch(&ctx, &req.group_id, wanted.clone(), req.require_stable).await {
+    let member = (None, -1);
+    match fetch(
+        &ctx,
+        &req.group_id,
+        wanted.clone(),
+        req.require_stable,
+        member,
+    )
+    .await
+    {
         Ok(fetched) => {
             OffsetFetchResponse::default().with_topics(single_group_topics(fetched, None))
         }
@@ -61,6 +72,7 @@ async fn fetch(
     group: &str,
     wanted: Wanted,
     require_stable: bool,
+    (member_id, member_epoch): (Option<String>, i32),
 ) -> Result<Slots, E> {
     if !ctx.authorize_group(AclOperation::Describe, group) {
         return Err(E::GroupAuthorizationFailed);
@@ -77,7 +89,7 @@ async fn fetch(
     let all = wanted.is_none();
     let fetched = ctx
         .groups()
-        .fetch_offsets(group.to_string(), wanted)
+        .fetch_offsets_as(group.to_string(), wanted, member_id, member_epoch)
         .await?;
     let pending = pending(ctx, group, require_stable).await;
     let mut slots = mark_unstable(&pending, fetched);

@@ -60,6 +60,8 @@ throttle_time!(
     CreateTopicsResponse,
     DeleteAclsResponse,
     DeleteGroupsResponse,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupDescribeResponse,
     DeleteRecordsResponse,
     DeleteTopicsResponse,
     DescribeAclsResponse,

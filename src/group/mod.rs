@@ -7,6 +7,7 @@
 //! group, runs their timers and makes their changes durable before answering.
 
 pub mod classic;
+pub mod consumer;
 pub mod coordinator;
 pub mod offsets;
 pub mod record;

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use super::classic::{Group, Member, Protocol};
+use super::consumer::ConsumerGroup;
 use super::offsets::CommittedOffset;
 
 pub const GROUP_PREFIX: &[u8] = b"group/";
@@ -84,11 +85,27 @@ pub struct GroupRecord {
     pub leader: Option<String>,
     pub state_timestamp: i64,
     pub members: Vec<MemberRecord>,
+    /// A consumer group (KIP-848): its whole state; the classic fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerGroup>,
 }
 
 impl GroupRecord {
+    pub fn of_consumer(group: &ConsumerGroup) -> Self {
+        Self {
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            state_timestamp: 0,
+            members: Vec::new(),
+            consumer: Some(group.clone()),
+        }
+    }
+
     pub fn of(group: &Group) -> Self {
         Self {
+            consumer: None,
             generation: group.generation(),
             protocol_type: group.protocol_type().map(str::to_string),
             protocol_name: group.protocol_name().map(str::to_string),
@@ -227,6 +244,7 @@ mod tests {
             leader: Some("m-1".into()),
             state_timestamp: 5,
             members: vec![member],
+            consumer: None,
         };
         let json = serde_json::to_vec(&record).unwrap();
         let back: GroupRecord = serde_json::from_slice(&json).unwrap();

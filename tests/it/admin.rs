@@ -245,9 +245,10 @@ async fn features_log_dirs_and_single_node_answers() {
         .collect();
     assert_eq!(
         names,
-        ["metadata.version"],
-        "no transaction.version / group.version"
+        ["metadata.version", "group.version"],
+        "no transaction.version; group.version 1 (KIP-848)"
     );
+    assert_eq!(v.finalized_features[1].max_version_level, 1);
     assert_eq!(v.finalized_features[0].max_version_level, 30);
     assert!(!v
         .api_keys

@@ -13,6 +13,7 @@ mod admin_cli_security;
 mod admin_limits;
 mod blocking;
 mod cli;
+mod consumer_groups;
 mod durability;
 mod fuzz_dispatch;
 mod groups;

@@ -74,10 +74,11 @@ async fn api_versions_lists_the_table_and_answers_unknown_versions_with_v0() {
     assert_eq!(resp.error_code, 0);
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
     assert_eq!((produce.min_version, produce.max_version), (3, 11));
-    assert!(
-        resp.api_keys.iter().all(|k| k.api_key != 69),
-        "must not advertise ConsumerGroupDescribe"
-    );
+    // KIP-848's consumer group protocol, at the versions Kafka 4.4 advertises.
+    for key in [68, 69] {
+        let k = resp.api_keys.iter().find(|k| k.api_key == key).unwrap();
+        assert_eq!((k.min_version, k.max_version), (0, 1), "api key {key}");
+    }
 
     // v99: a v0 body with UNSUPPORTED_VERSION and our ApiVersions range.
     // Header v2 (api key 18, version 99, correlation 77, client id "t", no tags), empty body.

@@ -5,14 +5,23 @@ use tokio::sync::oneshot;
 
 use super::super::classic::{
     Group, JoinRequest, JoinResponse, Outbox, State, SyncRequest, SyncResponse,
+    CONSUMER_PROTOCOL_TYPE,
 };
-use super::super::offsets::{self, CommittedOffset, GroupOffsets};
+use super::super::consumer;
+use super::super::offsets::{self, CommittedOffset};
 use super::super::record;
 use super::state::{Coordinator, Entry, Parked};
 use super::{CommitRequest, DeletedOffsets, FetchedOffsets, ListedGroup};
 use crate::store::WriteOp;
 
+/// ListGroups' type of a classic group.
+const CLASSIC_GROUP_TYPE: &str = "classic";
+
 impl Coordinator {
+    pub(super) fn is_consumer_group(&self, id: &str) -> bool {
+        self.groups.get(id).is_some_and(|e| e.consumer.is_some())
+    }
+
     pub(super) fn join(
         &mut self,
         group_id: String,
@@ -29,14 +38,28 @@ impl Coordinator {
             if !req.member_id.is_empty() {
                 return self.reply(tx, JoinResponse::error(E::UnknownMemberId, &req.member_id));
             }
-            self.groups.insert(
-                group_id.clone(),
-                Entry {
-                    group: Group::new(&group_id, now),
-                    offsets: GroupOffsets::new(),
-                },
-            );
+            self.groups
+                .insert(group_id.clone(), Entry::classic(Group::new(&group_id, now)));
             created = true;
+        }
+        if let Some(entry) = self.groups.get_mut(&group_id) {
+            match &entry.consumer {
+                // Online migration is not supported: a classic member cannot join a
+                // consumer group that has members (Kafka with the migration disabled).
+                Some(c) if !c.is_empty() => {
+                    return self.reply(
+                        tx,
+                        JoinResponse::error(E::InconsistentGroupProtocol, &req.member_id),
+                    );
+                }
+                // An empty consumer group becomes a classic group (its offsets stay).
+                Some(_) => {
+                    entry.consumer = None;
+                    entry.group = Group::new(&group_id, now);
+                    created = true;
+                }
+                None => {}
+            }
         }
         let waiter = self.park(Parked::Join(tx));
         self.with_group(&group_id, |g, cfg, out| {
@@ -55,7 +78,11 @@ impl Coordinator {
         if self.unloaded {
             return self.reply(tx, SyncResponse::error(E::NotCoordinator));
         }
-        if !self.groups.contains_key(&group_id) {
+        if self
+            .groups
+            .get(&group_id)
+            .is_none_or(|e| e.consumer.is_some())
+        {
             return self.reply(tx, SyncResponse::error(E::UnknownMemberId));
         }
         let waiter = self.park(Parked::Sync(tx));
@@ -70,6 +97,9 @@ impl Coordinator {
         generation: i32,
         now: i64,
     ) -> Result<(), E> {
+        if self.is_consumer_group(group_id) {
+            return Err(E::UnknownMemberId);
+        }
         self.with_group(group_id, |g, _, _| {
             g.heartbeat(member_id, instance_id, generation, now)
         })
@@ -82,6 +112,9 @@ impl Coordinator {
         members: &[(String, Option<String>)],
         now: i64,
     ) -> Result<Vec<Result<(), E>>, E> {
+        if self.is_consumer_group(group_id) {
+            return Ok(members.iter().map(|_| Err(E::UnknownMemberId)).collect());
+        }
         match self.with_group(group_id, |g, cfg, out| g.leave(members, now, cfg, out)) {
             Some(result) => result,
             // No such group: every member is unknown.
@@ -135,20 +168,17 @@ impl Coordinator {
             // Generation -1 from an admin tool or a consumer without group management: a
             // "simple" group (no protocol, no members) holds its offsets.
             let group = Group::new(&req.group_id, now);
-            self.groups.insert(
-                req.group_id.clone(),
-                Entry {
-                    group,
-                    offsets: GroupOffsets::new(),
-                },
-            );
+            self.groups
+                .insert(req.group_id.clone(), Entry::classic(group));
         }
         let max_metadata = self.cfg.offset_metadata_max_bytes;
         let entry = self
             .groups
             .get_mut(&req.group_id)
             .ok_or(E::UnknownServerError)?;
-        if check_member {
+        if let (true, Some(c)) = (check_member, &entry.consumer) {
+            c.validate_offset_commit(&req.member_id, req.generation, req.version)?;
+        } else if check_member {
             entry.group.validate_offset_commit(
                 &req.member_id,
                 req.instance_id.as_deref(),
@@ -195,7 +225,7 @@ impl Coordinator {
         let offsets = self
             .groups
             .get(group_id)
-            .filter(|e| e.group.state() != State::Dead)
+            .filter(|e| e.consumer.is_some() || e.group.state() != State::Dead)
             .map(|e| &e.offsets);
         match topics {
             Some(topics) => topics
@@ -225,10 +255,19 @@ impl Coordinator {
         let mut groups: Vec<ListedGroup> = self
             .groups
             .iter()
-            .map(|(id, e)| ListedGroup {
-                group_id: id.clone(),
-                protocol_type: e.group.protocol_type().unwrap_or_default().to_string(),
-                state: e.group.state(),
+            .map(|(id, e)| match &e.consumer {
+                Some(c) => ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
+                    state: c.state().name(),
+                    group_type: consumer::GROUP_TYPE,
+                },
+                None => ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type: e.group.protocol_type().unwrap_or_default().to_string(),
+                    state: e.group.state().name(),
+                    group_type: CLASSIC_GROUP_TYPE,
+                },
             })
             .collect();
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -237,6 +276,13 @@ impl Coordinator {
 
     pub(super) fn delete_group(&mut self, id: &str, now: i64) -> Result<(), E> {
         let entry = self.groups.get(id).ok_or(E::GroupIdNotFound)?;
+        if let Some(c) = &entry.consumer {
+            if !c.is_empty() {
+                return Err(E::NonEmptyGroup);
+            }
+            self.remove_group(id, now);
+            return Ok(());
+        }
         match entry.group.state() {
             State::Dead => return Err(E::GroupIdNotFound),
             State::Stable | State::PreparingRebalance | State::CompletingRebalance => {
@@ -273,7 +319,10 @@ impl Coordinator {
     ) -> Result<DeletedOffsets, E> {
         let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
         let group = &entry.group;
+        let consumer_topics = entry.consumer.as_ref().map(|c| c.subscribed_topics());
         match group.state() {
+            // A consumer group may always drop offsets of topics it does not subscribe to.
+            _ if consumer_topics.is_some() => {}
             State::Dead => return Err(E::GroupIdNotFound),
             State::Empty => {}
             // A consumer group may drop offsets of topics it no longer subscribes to.
@@ -282,7 +331,11 @@ impl Coordinator {
         }
         let mut results = Vec::with_capacity(topics.len());
         for (topic, partitions) in topics {
-            if entry.group.is_subscribed_to(&topic) {
+            let subscribed = match &consumer_topics {
+                Some(topics) => topics.contains(&topic),
+                None => entry.group.is_subscribed_to(&topic),
+            };
+            if subscribed {
                 results.push((
                     topic,
                     partitions
@@ -326,6 +379,27 @@ impl Coordinator {
         let retention = self.cfg.offsets_retention_ms;
         let mut doomed = Vec::new();
         for (id, entry) in &mut self.groups {
+            if let Some(c) = &entry.consumer {
+                // Kafka: a consumer group's offsets expire from their commit, except those
+                // of topics it subscribes to.
+                let subscribed = c.subscribed_topics();
+                let expired = offsets::expired(
+                    &entry.offsets,
+                    super::super::classic::OffsetExpiry::SinceCommit,
+                    |t| subscribed.contains(t),
+                    now,
+                    retention,
+                );
+                for key in expired {
+                    self.batch
+                        .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
+                    entry.offsets.remove(&key);
+                }
+                if entry.offsets.is_empty() && c.is_empty() {
+                    doomed.push(id.clone());
+                }
+                continue;
+            }
             let group = &entry.group;
             let subscribed = group.subscribed_topics();
             let consumer =

@@ -5,6 +5,7 @@
 //! (loading, timers, persistence), [`apis`] what each request does to it.
 
 mod apis;
+mod consumer;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,9 @@ use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
 
 use super::classic::{Description, JoinRequest, JoinResponse, State, SyncRequest, SyncResponse};
+use super::consumer::{
+    self as consumer_group, GroupState, Heartbeat, HeartbeatAnswer, TopicLookup,
+};
 use super::offsets::CommittedOffset;
 use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
@@ -64,7 +68,10 @@ pub struct GroupSummary {
 pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: State,
+    /// Kafka's name of the state (classic or consumer group states).
+    pub state: &'static str,
+    /// `classic` or `consumer`.
+    pub group_type: &'static str,
 }
 
 /// The handle API handlers use (shared through the services).
@@ -235,8 +242,14 @@ impl GroupCoordinator {
                 .iter()
                 .map(|(id, e)| GroupSummary {
                     group_id: id.clone(),
-                    state: e.group.state(),
-                    members: e.group.members().count(),
+                    state: match &e.consumer {
+                        Some(c) => classic_state(c.state()),
+                        None => e.group.state(),
+                    },
+                    members: match &e.consumer {
+                        Some(c) => c.members.len(),
+                        None => e.group.members().count(),
+                    },
                     offsets: e
                         .offsets
                         .iter()
@@ -250,11 +263,52 @@ impl GroupCoordinator {
         .await
     }
 
-    /// None for a group that does not exist (Kafka describes it as Dead).
+    /// ConsumerGroupHeartbeat (KIP-848): `lookup` resolves subscribed topic names.
+    pub async fn consumer_heartbeat(
+        &self,
+        group_id: String,
+        req: Heartbeat,
+        lookup: TopicLookup,
+    ) -> Result<HeartbeatAnswer, E> {
+        self.query(move |c, now| c.consumer_heartbeat(&group_id, req, &lookup, now))
+            .await?
+    }
+
+    /// ConsumerGroupDescribe: each group's description or error, in order.
+    pub async fn consumer_describe(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<Result<consumer_group::Description, E>>, E> {
+        self.query(move |c, _| ids.iter().map(|id| c.consumer_describe(id)).collect())
+            .await
+    }
+
+    /// OffsetFetch v9+ of a consumer group: checks the member id and epoch first.
+    pub async fn fetch_offsets_as(
+        &self,
+        group_id: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+        member_id: Option<String>,
+        member_epoch: i32,
+    ) -> Result<FetchedOffsets, E> {
+        self.query(move |c, _| {
+            c.validate_offset_fetch(&group_id, member_id.as_deref(), member_epoch)?;
+            Ok(c.fetch(&group_id, topics))
+        })
+        .await?
+    }
+
+    /// None for a group that does not exist (Kafka describes it as Dead), and for a
+    /// consumer group (not a classic group).
     pub async fn describe_groups(&self, ids: Vec<String>) -> Result<Vec<Option<Description>>, E> {
         self.query(move |c, _| {
             ids.iter()
-                .map(|id| c.groups.get(id).map(|e| e.group.describe()))
+                .map(|id| {
+                    c.groups
+                        .get(id)
+                        .filter(|e| e.consumer.is_none())
+                        .map(|e| e.group.describe())
+                })
                 .collect()
         })
         .await
@@ -290,5 +344,17 @@ impl GroupCoordinator {
     /// returns.
     pub fn shutdown(&self) {
         self.runtime.shutdown();
+    }
+}
+
+/// The /metrics view of a consumer group's state, in the classic states' terms: assigning is
+/// preparing, reconciling is completing a rebalance.
+fn classic_state(state: GroupState) -> State {
+    match state {
+        GroupState::Empty => State::Empty,
+        GroupState::Assigning => State::PreparingRebalance,
+        GroupState::Reconciling => State::CompletingRebalance,
+        GroupState::Stable => State::Stable,
+        GroupState::Dead => State::Dead,
     }
 }

@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
 
 use super::super::classic::{Group, JoinResponse, Outbox, Reply, SyncResponse, Waiter};
+use super::super::consumer::ConsumerGroup;
 use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
 use super::super::GroupConfig;
@@ -16,7 +17,19 @@ use crate::store::{KvStore, WriteOp};
 
 pub(super) struct Entry {
     pub(super) group: Group,
+    /// Some for a consumer group (KIP-848); `group` is then an unused empty classic group.
+    pub(super) consumer: Option<ConsumerGroup>,
     pub(super) offsets: GroupOffsets,
+}
+
+impl Entry {
+    pub(super) fn classic(group: Group) -> Self {
+        Self {
+            group,
+            consumer: None,
+            offsets: GroupOffsets::new(),
+        }
+    }
 }
 
 pub(super) enum Parked {
@@ -64,15 +77,15 @@ impl Coordinator {
         for (key, value) in self.store.scan_prefix(record::GROUP_PREFIX)? {
             let id = String::from_utf8_lossy(&key[record::GROUP_PREFIX.len()..]).into_owned();
             match serde_json::from_slice::<GroupRecord>(&value) {
-                Ok(r) => {
-                    let group = r.restore(&id, now);
-                    self.groups.insert(
-                        id,
-                        Entry {
-                            group,
-                            offsets: GroupOffsets::new(),
-                        },
-                    );
+                Ok(mut r) => {
+                    let consumer = r.consumer.take().map(|c| c.restored(now));
+                    let group = match consumer {
+                        Some(_) => Group::new(&id, now),
+                        None => r.restore(&id, now),
+                    };
+                    let mut entry = Entry::classic(group);
+                    entry.consumer = consumer;
+                    self.groups.insert(id, entry);
                 }
                 Err(e) => {
                     tracing::warn!(group = %id, error = %e, "skipping an unreadable group record")
@@ -89,10 +102,10 @@ impl Coordinator {
                 continue;
             };
             // Offsets without a group record belong to a "simple" group (no members ever).
-            let entry = self.groups.entry(group.clone()).or_insert_with(|| Entry {
-                group: Group::new(&group, now),
-                offsets: GroupOffsets::new(),
-            });
+            let entry = self
+                .groups
+                .entry(group.clone())
+                .or_insert_with(|| Entry::classic(Group::new(&group, now)));
             entry.offsets.insert((topic, partition), offset);
             count += 1;
         }
@@ -164,6 +177,34 @@ impl Coordinator {
         Some(result)
     }
 
+    /// Run a call on a consumer group; it says whether the group changed (then it is stored).
+    /// Logs state changes and re-indexes the group's next timer.
+    pub(super) fn with_consumer<R>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut ConsumerGroup) -> (R, bool),
+    ) -> Option<R> {
+        let group = self.groups.get_mut(id)?.consumer.as_mut()?;
+        let before = group.state();
+        let (result, changed) = f(group);
+        let after = group.state();
+        if before != after {
+            tracing::info!(
+                group = id,
+                from = before.name(),
+                to = after.name(),
+                epoch = group.epoch,
+                members = group.members.len(),
+                "consumer group state"
+            );
+        }
+        if changed {
+            self.persist_group(id);
+        }
+        self.reschedule(id);
+        Some(result)
+    }
+
     pub(super) fn apply(&mut self, id: &str, out: Outbox) {
         for reply in out.replies {
             self.route(reply);
@@ -178,7 +219,11 @@ impl Coordinator {
         let Some(entry) = self.groups.get(id) else {
             return;
         };
-        match serde_json::to_vec(&GroupRecord::of(&entry.group)) {
+        let record = match &entry.consumer {
+            Some(c) => GroupRecord::of_consumer(c),
+            None => GroupRecord::of(&entry.group),
+        };
+        match serde_json::to_vec(&record) {
             Ok(value) => self.batch.write(WriteOp::Put(record::group_key(id), value)),
             Err(e) => tracing::error!(group = id, error = %e, "could not encode a group record"),
         }
@@ -188,7 +233,11 @@ impl Coordinator {
         if let Some(old) = self.deadline_of.remove(id) {
             self.deadlines.remove(&(old, id.to_string()));
         }
-        if let Some(deadline) = self.groups.get(id).and_then(|e| e.group.next_deadline()) {
+        let deadline = self.groups.get(id).and_then(|e| match &e.consumer {
+            Some(c) => c.next_deadline(),
+            None => e.group.next_deadline(),
+        });
+        if let Some(deadline) = deadline {
             self.deadlines.insert((deadline, id.to_string()));
             self.deadline_of.insert(id.to_string(), deadline);
         }
@@ -202,7 +251,12 @@ impl Coordinator {
             .map(|(_, id)| id.clone())
             .collect();
         for id in due {
-            self.with_group(&id, |g, cfg, out| g.tick(now, cfg, out));
+            let consumer = self.groups.get(&id).is_some_and(|e| e.consumer.is_some());
+            if consumer {
+                self.with_consumer(&id, |c| ((), c.tick(now)));
+            } else {
+                self.with_group(&id, |g, cfg, out| g.tick(now, cfg, out));
+            }
         }
     }
 

@@ -39,14 +39,15 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * security scenarios' SASL/TLS settings).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
- * group, admin, configs, kafka_ui, delete_records,
+ * group, consumer_group (KIP-848), admin, configs, kafka_ui, delete_records,
  * transactions, quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
-    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group", "admin",
+    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group",
+            "consumer_group", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
@@ -94,6 +95,7 @@ public final class Compat {
                 case "list_offsets" -> new ListOffsetsScenario(c).run();
                 case "leader_epochs" -> new LeaderEpochsScenario(c).run();
                 case "group" -> new GroupScenario(c).run();
+                case "consumer_group" -> new ConsumerProtocolScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();

@@ -1,0 +1,142 @@
+//! KIP-848's consumer group protocol as a pure state machine, after Apache Kafka's
+//! `ConsumerGroup`, `ConsumerGroupMember`, `CurrentAssignmentBuilder` and the consumer-group
+//! parts of `GroupMetadataManager`.
+//!
+//! A group has an epoch, bumped whenever a member joins, leaves or changes its subscription,
+//! or a subscribed topic changes its partitions. The server-side assignor ([`assignor`])
+//! then computes a target assignment at that epoch, and each member reconciles towards its
+//! own target on its heartbeats ([`reconcile`]): its member epoch reaches the target epoch
+//! once it has revoked what it must give up. Nothing here does I/O or reads a clock;
+//! deadlines (session, revocation) are kept in the group and fired by [`ConsumerGroup::tick`].
+
+pub mod assignor;
+mod group;
+pub mod reconcile;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+pub use group::{validate, ConsumerGroup, Heartbeat, HeartbeatAnswer};
+
+/// Partitions by topic id.
+pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
+
+/// `group.consumer.heartbeat.interval.ms` default.
+pub const HEARTBEAT_INTERVAL_MS: i32 = 5_000;
+/// `group.consumer.session.timeout.ms` default.
+pub const SESSION_TIMEOUT_MS: i64 = 45_000;
+/// `group.consumer.max.size` default.
+pub const MAX_SIZE: usize = i32::MAX as usize;
+/// Member epoch of a member leaving the group.
+pub const LEAVE_EPOCH: i32 = -1;
+/// Member epoch of a static member leaving for now (it keeps its partitions until its
+/// session times out or it rejoins).
+pub const STATIC_LEAVE_EPOCH: i32 = -2;
+/// The group type ListGroups shows.
+pub const GROUP_TYPE: &str = "consumer";
+
+/// Resolves a subscribed topic name to its id and partition count (None: no such topic).
+pub type TopicLookup = std::sync::Arc<dyn Fn(&str) -> Option<(Uuid, i32)> + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MemberState {
+    Stable,
+    UnrevokedPartitions,
+    UnreleasedPartitions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    Assigning,
+    Reconciling,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    /// The name Kafka reports (ListGroups, ConsumerGroupDescribe).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::Assigning => "Assigning",
+            GroupState::Reconciling => "Reconciling",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// One member, as Kafka's ConsumerGroupMemberMetadata and ConsumerGroupCurrentMemberAssignment
+/// records keep it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    /// Sorted.
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub state: MemberState,
+    pub assigned: Assignment,
+    pub pending_revocation: Assignment,
+}
+
+impl Member {
+    pub fn new(id: String) -> Self {
+        Self {
+            id,
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: -1,
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+        }
+    }
+
+    /// A new member epoch; the old one is kept as the previous epoch.
+    pub fn set_epoch(&mut self, epoch: i32) {
+        if epoch != self.epoch {
+            self.previous_epoch = self.epoch;
+            self.epoch = epoch;
+        }
+    }
+
+    pub fn is_reconciled_to(&self, epoch: i32) -> bool {
+        self.state == MemberState::Stable && self.epoch == epoch
+    }
+
+    /// Does the member hold (assigned or still revoking) this partition?
+    pub fn owns(&self, topic: &Uuid, partition: i32) -> bool {
+        let has = |a: &Assignment| a.get(topic).is_some_and(|s| s.contains(&partition));
+        has(&self.assigned) || has(&self.pending_revocation)
+    }
+}
+
+/// What ConsumerGroupDescribe shows of a group.
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub state: GroupState,
+    pub epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    /// Each member with its target assignment.
+    pub members: Vec<(Member, Assignment)>,
+}
