@@ -92,6 +92,13 @@ def test_binary_and_plain_json_and_explicit_partitions(broker: Broker):
     r = post(f"/topics/{topic}/partitions/2", {"records": records}, BINARY_V2)
     assert r.status_code == 200, r.text
     assert [(o["partition"], o["offset"]) for o in r.json()["offsets"]] == [(2, 0), (2, 1)]
+    # v2 topic metadata: the names, and the topic's partitions and configs.
+    assert topic in get("/topics").json()
+    described = get(f"/topics/{topic}").json()
+    assert described["name"] == topic and "cleanup.policy" in described["configs"]
+    assert [p["partition"] for p in described["partitions"]] == [0, 1, 2]
+    assert described["partitions"][0]["replicas"][0]["leader"] is True
+    assert get(f"/topics/{unique_topic('http-none')}").json()["error_code"] == 40401
     # A record's own partition wins over none; plain application/json is the json format.
     r = post(f"/topics/{topic}", {"records": [{"value": "text", "partition": 1}]}, "application/json")
     assert r.status_code == 200, r.text
@@ -237,7 +244,7 @@ def test_openapi_lists_every_route_and_each_answers(broker: Broker):
         assert str(r.status_code) in documented, (method, path, r.status_code, r.text)
         assert r.status_code < 400 or method == "get" and "group" in path, (method, path, r.status_code, r.text)
         seen += 1
-    assert seen >= 17
+    assert seen >= 19
     # And the router has no route the document does not list: an undocumented path is the
     # router's own 404 (the unit test in src/http/openapi.rs compares the route table too).
     assert get("/v3/clusters/x/brokers").json()["message"] == "HTTP 404 Not Found"

@@ -19,6 +19,7 @@ mod records;
 mod records_v3;
 mod router;
 pub mod scrape;
+mod topics_v2;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;

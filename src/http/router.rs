@@ -14,7 +14,7 @@ use axum::Router;
 use bytes::Bytes;
 
 use super::error::{HttpError, HttpResult};
-use super::{admin_v3, groups_v3, openapi, produce_v2, records_v3, scrape, Gateway};
+use super::{admin_v3, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gateway};
 use crate::metrics::exposition::CONTENT_TYPE;
 
 /// The state every handler gets.
@@ -31,7 +31,11 @@ pub fn router(gateway: Gw) -> Router {
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::document))
-        .route("/topics/{topic}", post(produce_v2::to_topic))
+        .route("/topics", get(topics_v2::list))
+        .route(
+            "/topics/{topic}",
+            get(topics_v2::describe).post(produce_v2::to_topic),
+        )
         .route(
             "/topics/{topic}/partitions/{partition}",
             post(produce_v2::to_partition),
