@@ -16,8 +16,9 @@
 #   COMPAT_KAFKA_VERSION  the reference Kafka and the Java client's kafka-clients (default:
 #                         kafka.version in kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous one)
 #   COMPAT_GREGOR_PORT (19092)  COMPAT_KAFKA_PORT (24092)  COMPAT_CACHE_DIR (~/.cache/gregor)
-#   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --metrics-listen, exported to
-#                         the tests as COMPAT_GREGOR_METRICS=127.0.0.1:PORT (test_metrics.py)
+#   COMPAT_GREGOR_METRICS_PORT (COMPAT_GREGOR_PORT + 1): gregor's --http-listen (/metrics and
+#                         the REST API), exported to the tests as COMPAT_GREGOR_METRICS and
+#                         COMPAT_GREGOR_HTTP=127.0.0.1:PORT (test_metrics.py, test_http_gateway.py)
 #   COMPAT_PG_PORT (25432)  first of 7 loopback ports of test_pgcluster.py's PostgreSQL servers
 #   COMPAT_CLUSTER=1      also a third target, gregor-cluster: three gregor brokers (ports
 #                         COMPAT_CLUSTER_PORT.. +2, default 19800) over a PostgreSQL primary with a
@@ -132,7 +133,7 @@ unset_args=()
 while IFS= read -r v; do unset_args+=(-u "$v"); done < <(compgen -e | grep '^GREGOR_' || true)
 if [ "$SKIP_GREGOR" != 1 ]; then
   port_open "$GREGOR_PORT_" && die "port $GREGOR_PORT_ is already in use (another gregor?)"
-  port_open "$GREGOR_METRICS_PORT_" && die "port $GREGOR_METRICS_PORT_ (metrics) is already in use"
+  port_open "$GREGOR_METRICS_PORT_" && die "port $GREGOR_METRICS_PORT_ (HTTP) is already in use"
   GREGOR_DATA="$(mktemp -d "${TMPDIR:-/tmp}/gregor-compat-data.XXXXXX")"
   # No initial rebalance delay: the reference Kafka runs with group.initial.rebalance.delay.ms=0
   # too, so group scenarios behave (and take) the same on both. Retention and the log cleaner
@@ -140,7 +141,7 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   say "starting gregor ($BIN) on 127.0.0.1:$GREGOR_PORT_, log $RESULTS/gregor.log"
   env "${unset_args[@]}" NO_COLOR=1 "$BIN" --listen "127.0.0.1:$GREGOR_PORT_" \
     --data-dir "$GREGOR_DATA" --storage disk --group-initial-rebalance-delay-ms 0 \
-    --metrics-listen "127.0.0.1:$GREGOR_METRICS_PORT_" \
+    --http-listen "127.0.0.1:$GREGOR_METRICS_PORT_" \
     --log-retention-check-interval-ms 500 --log-cleaner-backoff-ms 500 >"$RESULTS/gregor.log" 2>&1 </dev/null &
   GREGOR_PID=$!
   t0=$(date +%s%3N)
@@ -152,6 +153,7 @@ if [ "$SKIP_GREGOR" != 1 ]; then
   say "gregor up in $(( $(date +%s%3N) - t0 )) ms"
   BROKERS+=("gregor=127.0.0.1:$GREGOR_PORT_")
   export COMPAT_GREGOR_METRICS="127.0.0.1:$GREGOR_METRICS_PORT_"
+  export COMPAT_GREGOR_HTTP="127.0.0.1:$GREGOR_METRICS_PORT_"
 fi
 
 if [ "$CLUSTER" != 0 ]; then

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["txn", "topics", "quota"],
     &["api"],
     &["app"],
+    &["http"],
     &["server", "cli", "fuzzing"],
 ];
 

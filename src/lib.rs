@@ -15,6 +15,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
+pub mod http;
 #[cfg(test)]
 mod layering;
 pub mod log;

@@ -1,5 +1,5 @@
-//! `gregor health`: GET /health from a broker's metrics listener, for container healthchecks
-//! in an image that has no curl.
+//! `gregor health`: GET /health from a broker's HTTP listener (--http-listen), for container
+//! healthchecks in an image that has no curl.
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@
 //! with `--command-config`): TLS and SASL PLAIN / SCRAM. Errors are one line on stderr
 //! (`gregor: ...`) with exit status 1; usage errors exit 2.
 //!
-//! `gregor health` asks a broker's metrics listener (`--metrics-listen`) for GET /health, for
+//! `gregor health` asks a broker's HTTP listener (`--http-listen`) for GET /health, for
 //! container healthchecks.
 //!
 //! `main.rs` sends here when the first argument is `topics`, `groups`, `users` or `health`; every other
@@ -84,10 +84,10 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
-    /// Ask a broker's metrics listener (--metrics-listen) whether it is healthy (GET /health);
+    /// Ask a broker's HTTP listener (--http-listen) whether it is healthy (GET /health);
     /// exit 0 when it answers 200.
     Health {
-        /// The broker's --metrics-listen address, HOST:PORT.
+        /// The broker's --http-listen (or --metrics-listen) address, HOST:PORT.
         #[arg(long, value_name = "HOST:PORT", default_value = "localhost:9644")]
         metrics_address: String,
         /// Seconds to wait for the answer.

@@ -19,7 +19,7 @@ Examples:
 Admin commands against a running broker (gregor or Kafka), see their --help:
   gregor topics create|list|describe|delete --bootstrap-server HOST:PORT ...
   gregor groups list|describe --bootstrap-server HOST:PORT ...
-  gregor health --metrics-address HOST:PORT     (GET /health of a --metrics-listen)";
+  gregor health --metrics-address HOST:PORT     (GET /health of an --http-listen)";
 
 /// A Kafka-wire-compatible message broker.
 ///
@@ -263,8 +263,14 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<LogFormat>,
 
-    /// Serve Prometheus metrics (GET /metrics) and a health check (GET /health, 200 "ok"
-    /// once every listener accepts clients) over HTTP on HOST:PORT. Default: off.
+    /// Serve HTTP on HOST:PORT: Prometheus metrics (GET /metrics), a health check (GET
+    /// /health, 200 "ok" once every listener accepts clients), the REST Proxy API (v2
+    /// produce, v3 admin) and its OpenAPI document (GET /openapi.json). Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<String>,
+
+    /// The same as --http-listen (its older name); give one of the two.
     #[arg(long, value_name = "HOST:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,

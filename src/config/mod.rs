@@ -81,7 +81,10 @@ pub struct Config {
     /// A `tracing_subscriber::EnvFilter` directive string.
     pub log: String,
     pub log_format: LogFormat,
-    /// `HOST:PORT` of the /metrics and /health endpoint; None: not served.
+    /// `HOST:PORT` of the HTTP listener (/metrics, /health, the REST API); None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<String>,
+    /// The older name of `http_listen` (an alias: at most one of the two is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
     /// Who decides what a principal may do: none (everything is allowed) or acl.
@@ -164,6 +167,7 @@ impl Default for Config {
             producer_id_expiration_ms: 86_400_000,
             log: "info".into(),
             log_format: LogFormat::Text,
+            http_listen: None,
             metrics_listen: None,
             authorizer: AuthorizerKind::None,
             super_user: vec![],
@@ -338,6 +342,13 @@ impl Config {
     /// This broker's id (once `app::open` has settled it in cluster mode).
     pub fn node_id(&self) -> i32 {
         self.node_id.unwrap_or(1)
+    }
+
+    /// Where the HTTP listener binds: `http_listen`, or its older name `metrics_listen`.
+    pub fn http_address(&self) -> Option<&str> {
+        self.http_listen
+            .as_deref()
+            .or(self.metrics_listen.as_deref())
     }
 
     /// The configuration as a TOML file that `--config` reads back — except passwords, which

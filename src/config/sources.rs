@@ -53,6 +53,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("producer_id_expiration_ms", Kind::Int),
     ("log", Kind::Str),
     ("log_format", Kind::Str),
+    ("http_listen", Kind::Str),
     ("metrics_listen", Kind::Str),
     ("authorizer", Kind::Str),
     ("super_user", Kind::List),

@@ -496,6 +496,22 @@ fn observability_settings() {
 }
 
 #[test]
+fn http_listen_and_its_alias() {
+    let c = run(&["--http-listen", "127.0.0.1:8082"], &[]);
+    assert_eq!(c.http_address(), Some("127.0.0.1:8082"));
+    let c = run(&[], &[("GREGOR_HTTP_LISTEN", "0.0.0.0:8082")]);
+    assert_eq!(c.http_address(), Some("0.0.0.0:8082"));
+    let c = run(&["--metrics-listen", "127.0.0.1:9644"], &[]);
+    assert_eq!(c.http_address(), Some("127.0.0.1:9644"));
+    assert_eq!(run(&[], &[]).http_address(), None);
+    let same = ["--http-listen", "h:1", "--metrics-listen", "h:1"];
+    assert_eq!(run(&same, &[]).http_address(), Some("h:1"));
+    let differ = ["--http-listen", "h:1", "--metrics-listen", "h:2"];
+    assert!(error(&differ, &[]).contains("another name for http_listen"));
+    assert!(error(&["--http-listen", "8082"], &[]).contains("http_listen"));
+}
+
+#[test]
 fn fsync_policy_text() {
     assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
     assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
@@ -579,6 +595,7 @@ fn settings_table_matches_config_and_flags() {
     let config = Config {
         cluster_id: Some("x".into()),
         node_id: Some(1),
+        http_listen: Some("127.0.0.1:9644".into()),
         metrics_listen: Some("127.0.0.1:9644".into()),
         max_broker_partitions: Some(100),
         ssl_cert: Some("c.pem".into()),

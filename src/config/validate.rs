@@ -125,13 +125,23 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid(format!("log: invalid filter {:?}: {e}", self.log)))?;
-        if let Some(addr) = &self.metrics_listen {
+        for (key, value) in [
+            ("http_listen", &self.http_listen),
+            ("metrics_listen", &self.metrics_listen),
+        ] {
+            let Some(addr) = value else { continue };
             let port = addr
                 .rsplit_once(':')
                 .map(|(host, port)| (host, port.parse::<u16>()));
             if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                return Err(invalid(format!("{key} {addr:?}: expected HOST:PORT")));
+            }
+        }
+        if let (Some(http), Some(metrics)) = (&self.http_listen, &self.metrics_listen) {
+            if http != metrics {
                 return Err(invalid(format!(
-                    "metrics_listen {addr:?}: expected HOST:PORT"
+                    "http_listen {http:?} and metrics_listen {metrics:?}: metrics_listen is \
+                     another name for http_listen; give one of them"
                 )));
             }
         }

@@ -3,7 +3,7 @@
 mod budget;
 mod connection;
 pub mod frame;
-pub mod metrics;
+
 mod sasl;
 mod sendfile;
 mod tls;
@@ -34,8 +34,9 @@ pub struct RunningBroker {
     pub services: Arc<Services>,
     /// Each listener's advertised address and the address it is bound to.
     pub listeners: Vec<(ListenerInfo, SocketAddr)>,
-    /// Where /metrics and /health are served (`metrics_listen`), if anywhere.
-    pub metrics_addr: Option<SocketAddr>,
+    /// Where the HTTP listener (`http_listen`, alias `metrics_listen`: /metrics, /health, the
+    /// REST API) is bound, if anywhere.
+    pub http_addr: Option<SocketAddr>,
     /// The TLS certificates, when configured ([`RunningBroker::reload`]).
     tls: Option<Arc<Tls>>,
     /// The OAUTHBEARER validator and its JWKS, when that mechanism is enabled.
@@ -146,16 +147,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     }
     app::start_timers(&services, &shutdown, &tasks);
     // Last, so that /health answering means every Kafka listener accepts connections.
-    let metrics_addr = match &config.metrics_listen {
+    let http_addr = match config.http_address() {
         Some(addr) => {
             let listener = TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("binding the metrics listener to {addr}"))?;
+                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
             let bound = listener.local_addr()?;
-            tracing::info!(bind = %bound, "serving /metrics and /health");
-            tasks.spawn(metrics::http::serve(
+            tracing::info!(bind = %bound, "serving HTTP: /metrics, /health, the REST API");
+            tasks.spawn(crate::http::serve(
                 listener,
                 services.clone(),
+                listeners[0].0.clone(),
                 shutdown.clone(),
                 tasks.clone(),
             ));
@@ -166,7 +168,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     Ok(RunningBroker {
         services,
         listeners,
-        metrics_addr,
+        http_addr,
         tls,
         oauth,
         shutdown,

@@ -153,7 +153,7 @@ async fn health_asks_the_metrics_listener() {
         ..common::config(None)
     };
     let b = gregor::server::start(config).await.unwrap();
-    let b_metrics = b.metrics_addr.unwrap();
+    let b_metrics = b.http_addr.unwrap();
     let address = format!("--metrics-address={b_metrics}");
     let o = gregor(&["health", &address]);
     assert!(o.status.success(), "{}", err(&o));

@@ -129,7 +129,7 @@ async fn the_scrub_finds_a_flipped_byte_and_fetch_answers_corrupt_message() {
     let key = format!("gregor_log_corrupt_batches_total{{topic=\"{TOPIC}\",partition=\"0\"}}");
     let mut text = String::new();
     for _ in 0..100 {
-        text = gregor::server::metrics::scrape::render(&b.services).await;
+        text = gregor::http::scrape::render(&b.services).await;
         if sample(&text, &key) == Some(1.0) {
             break;
         }
@@ -150,7 +150,7 @@ async fn the_scrub_finds_a_flipped_byte_and_fetch_answers_corrupt_message() {
     assert_eq!(bases.first(), Some(&6));
     // Found once, however many passes run.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = gregor::server::metrics::scrape::render(&b.services).await;
+    let text = gregor::http::scrape::render(&b.services).await;
     assert_eq!(sample(&text, &key), Some(1.0));
     b.shutdown().await;
 }
@@ -171,7 +171,7 @@ async fn a_truncated_sealed_segment_is_found_at_start_up() {
 
     let b = broker(Some(dir.path())).await;
     let p = b.services.topics.partition(TOPIC, 0).unwrap();
-    let text = gregor::server::metrics::scrape::render(&b.services).await;
+    let text = gregor::http::scrape::render(&b.services).await;
     let labels = format!("{{topic=\"{TOPIC}\",partition=\"0\"}}");
     assert_eq!(
         sample(&text, &format!("gregor_log_recovery_errors_total{labels}")),

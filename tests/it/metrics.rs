@@ -72,10 +72,10 @@ async fn commit(c: &mut Client, group: &str, offsets: &[(i32, i64)]) {
     assert!(resp.topics[0].partitions.iter().all(|p| p.error_code == 0));
 }
 
-/// (status line, headers, body) of one HTTP/1.1 request.
+/// (status line, headers, body) of one HTTP/1.1 request (the connection closed after it).
 async fn http(addr: SocketAddr, request_line: &str) -> (String, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("{request_line}\r\nHost: gregor\r\n\r\n").as_bytes())
+    s.write_all(format!("{request_line}\r\nHost: gregor\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();
@@ -141,7 +141,7 @@ async fn scrape_reports_traffic_offsets_lag_and_requests() {
         ..config(Some(dir.path()))
     };
     let b = gregor::server::start(config).await.unwrap();
-    let addr = b.metrics_addr.expect("metrics are served");
+    let addr = b.http_addr.expect("metrics are served");
     let mut c = Client::connect(&b).await;
 
     let three = batch(
@@ -163,8 +163,11 @@ async fn scrape_reports_traffic_offsets_lag_and_requests() {
 
     let (status, headers, body) = http(addr, "GET /metrics HTTP/1.1").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
+    // Header names are case-insensitive (hyper writes them in lower case).
     assert!(
-        headers.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+        headers
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
         "{headers}"
     );
     let m = parse(&body);
@@ -291,15 +294,16 @@ async fn health_and_other_requests() {
         ..config(None)
     };
     let b = gregor::server::start(config).await.unwrap();
-    let addr = b.metrics_addr.unwrap();
+    let addr = b.http_addr.unwrap();
     let (status, _, body) = http(addr, "GET /health HTTP/1.1").await;
     assert_eq!(
         (status.as_str(), body.as_str()),
         ("HTTP/1.1 200 OK", "ok\n")
     );
+    // An HTTP/1.0 request is answered in HTTP/1.0.
     let (status, headers, body) = http(addr, "HEAD /metrics HTTP/1.0").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(headers.contains("Content-Length: ") && body.is_empty());
+    assert_eq!(status, "HTTP/1.0 200 OK");
+    assert!(headers.to_ascii_lowercase().contains("content-length: ") && body.is_empty());
     assert_eq!(
         http(addr, "GET /nope HTTP/1.1").await.0,
         "HTTP/1.1 404 Not Found"
@@ -325,7 +329,7 @@ async fn reaching_the_connection_cap_is_counted() {
         ..config(None)
     };
     let b = gregor::server::start(config).await.unwrap();
-    let addr = b.metrics_addr.unwrap();
+    let addr = b.http_addr.unwrap();
     let m = parse(&http(addr, "GET /metrics HTTP/1.1").await.2);
     assert_eq!(get(&m, "gregor_connections_cap_reached_total"), 0.0);
     assert_eq!(get(&m, "gregor_connections_max"), 1.0);
@@ -349,6 +353,6 @@ async fn reaching_the_connection_cap_is_counted() {
 #[tokio::test]
 async fn metrics_are_off_unless_asked_for() {
     let b = broker(None).await;
-    assert!(b.metrics_addr.is_none());
+    assert!(b.http_addr.is_none());
     b.shutdown().await;
 }

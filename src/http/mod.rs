@@ -1,0 +1,116 @@
+//! The HTTP listener (`--http-listen`, also `--metrics-listen`): one HTTP stack (axum on
+//! hyper) for everything gregor serves over HTTP — Prometheus `/metrics`, `/health`, the REST
+//! Proxy API (v2 produce, v3 admin and produce) and its OpenAPI document.
+//!
+//! The REST API is a Kafka client inside the broker: every call is translated into Kafka
+//! requests that go through `api::dispatch_from`, the path a Kafka connection's requests take
+//! (`kafka.rs`), so produce appends, validation, authorization, quotas and durability (a
+//! produce is answered once the append is durable, as acks=all) are the Kafka handlers' own.
+
+mod admin_v3;
+mod content_type;
+mod error;
+mod groups_v3;
+mod kafka;
+mod openapi;
+mod partitioner;
+mod produce_v2;
+mod records;
+mod records_v3;
+mod router;
+pub mod scrape;
+mod topics_v2;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::api::{ListenerInfo, Services};
+
+/// A client that sends no complete request head in this time is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long shutdown lets a connection finish the request it is answering.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What every HTTP request's handler shares.
+pub struct Gateway {
+    services: Arc<Services>,
+    /// The Kafka listener whose address in-process requests see as theirs (brokers' hosts in
+    /// Metadata answers).
+    listener: Arc<ListenerInfo>,
+    /// Where a keyless record goes next (round robin over a topic's partitions).
+    next_partition: AtomicUsize,
+}
+
+/// The client's address, put on each request by the connection that read it.
+#[derive(Clone, Copy)]
+struct Peer(SocketAddr);
+
+/// Accept HTTP connections until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    services: Arc<Services>,
+    kafka_listener: ListenerInfo,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let gateway = Arc::new(Gateway {
+        services,
+        listener: Arc::new(kafka_listener),
+        next_partition: AtomicUsize::new(0),
+    });
+    let app = router::router(gateway);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(Peer(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::time::timeout(DRAIN, conn.as_mut()).await.unwrap_or(Ok(()))
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "http: connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
