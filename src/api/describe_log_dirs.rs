@@ -80,7 +80,8 @@ fn describe(topic: &Topic, wanted: Option<&Vec<i32>>) -> DescribeLogDirsTopic {
     let partitions = topic
         .partitions()
         .iter()
-        .filter(|p| wanted.is_none_or(|w| w.contains(&p.index)))
+        // The partitions this broker holds (in cluster mode: leads; the others are stand-ins).
+        .filter(|p| p.is_led() && wanted.is_none_or(|w| w.contains(&p.index)))
         .map(|p| {
             DescribeLogDirsPartition::default()
                 .with_partition_index(p.index)

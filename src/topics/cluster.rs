@@ -13,7 +13,7 @@ use super::{lock, log_name, LogMedia, TopicRecord, Topics};
 use crate::error::Result;
 use crate::meta::{self, Partition, Topic, TopicConfig};
 use crate::pg::notify;
-use crate::pg::placement::{self, Leader};
+use crate::pg::placement::{self, Leader, Snapshot};
 
 impl Topics {
     /// Cluster mode: give partitions `range` of `topic` leaders (those without one yet) and
@@ -73,14 +73,15 @@ impl Topics {
 
     /// Take in what other brokers created since the last tick, and lead what placement gave
     /// this broker of it, now rather than at the next tick (blocks on the database).
-    pub fn catch_up(&self) -> anyhow::Result<()> {
+    /// Returns the snapshot it read, for the cluster view.
+    pub fn catch_up(&self) -> anyhow::Result<Option<Snapshot>> {
         let LogMedia::Postgres(logs) = &self.media else {
-            return Ok(());
+            return Ok(None);
         };
         self.sync_catalog()?;
         let mut snapshot = placement::snapshot(logs.db())?;
         self.follow_leaders(&mut snapshot.leaders);
-        Ok(())
+        Ok(Some(snapshot))
     }
 
     pub fn sync_catalog(&self) -> anyhow::Result<()> {
