@@ -33,11 +33,6 @@ pub trait ClusterView: Send + Sync {
     /// Where another broker is reached on listener `listener` (this node's own address is
     /// the listener's the request came through).
     fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)>;
-    /// Take a snapshot read between two ticks (a request caught up with the catalog: the
-    /// leaders of topics created since the last tick). One node has nothing to take.
-    fn refresh(&self, snapshot: Snapshot) {
-        let _ = snapshot;
-    }
 }
 
 /// A cluster of one: this node answers for everything.
@@ -128,10 +123,6 @@ impl SharedView {
 }
 
 impl ClusterView for SharedView {
-    fn refresh(&self, snapshot: Snapshot) {
-        self.update(snapshot);
-    }
-
     fn cluster_id(&self) -> &str {
         &self.cluster_id
     }

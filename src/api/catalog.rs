@@ -5,7 +5,6 @@
 //! retries: sarama after three 100 ms backoffs).
 
 use super::RequestContext;
-use crate::pg::placement::Snapshot;
 
 /// Catch up with the catalog if `lagging` (see [`crate::topics::Topics::may_lag`]).
 pub async fn catch_up_if(ctx: &RequestContext, lagging: bool) {
@@ -14,15 +13,12 @@ pub async fn catch_up_if(ctx: &RequestContext, lagging: bool) {
     }
     let topics = ctx.topics().clone();
     let caught_up = tokio::task::spawn_blocking(move || topics.catch_up()).await;
-    take(ctx, caught_up.ok());
+    report(caught_up.ok());
 }
 
-/// Hand the snapshot a catch-up read to the cluster view (the new topics' leaders).
-fn take(ctx: &RequestContext, caught_up: Option<anyhow::Result<Option<Snapshot>>>) {
-    match caught_up {
-        Some(Ok(Some(snapshot))) => ctx.cluster().refresh(snapshot),
-        Some(Err(e)) => tracing::debug!(error = %format!("{e:#}"), "catalog catch-up failed"),
-        _ => {}
+fn report(caught_up: Option<anyhow::Result<()>>) {
+    if let Some(Err(e)) = caught_up {
+        tracing::debug!(error = %format!("{e:#}"), "catalog catch-up failed");
     }
 }
 
@@ -38,5 +34,5 @@ pub fn catch_up_now(ctx: &RequestContext, lagging: bool) {
     let caught_up = crate::blocking::block_in_place(|| {
         std::thread::scope(|s| s.spawn(|| topics.catch_up()).join())
     });
-    take(ctx, caught_up.ok());
+    report(caught_up.ok());
 }

@@ -13,7 +13,7 @@ use super::{lock, log_name, LogMedia, TopicRecord, Topics};
 use crate::error::Result;
 use crate::meta::{self, Partition, Topic, TopicConfig};
 use crate::pg::notify;
-use crate::pg::placement::{self, Leader, Snapshot};
+use crate::pg::placement::{self, Leader};
 
 impl Topics {
     /// Cluster mode: give partitions `range` of `topic` leaders (those without one yet) and
@@ -71,17 +71,18 @@ impl Topics {
         }
     }
 
-    /// Take in what other brokers created since the last tick, and lead what placement gave
-    /// this broker of it, now rather than at the next tick (blocks on the database).
-    /// Returns the snapshot it read, for the cluster view.
-    pub fn catch_up(&self) -> anyhow::Result<Option<Snapshot>> {
-        let LogMedia::Postgres(logs) = &self.media else {
-            return Ok(None);
-        };
+    /// Take in the topics other brokers created since the last tick now, and have every
+    /// broker's tick (this one's too) run at once (blocks on the database). Leadership is left
+    /// to the tick: only its thread opens and drops partitions, from snapshots in the order it
+    /// read them (a snapshot read here could be older than one the tick already applied, and
+    /// reopening a partition at the epoch it is held at would make two writers at one epoch).
+    pub fn catch_up(&self) -> anyhow::Result<()> {
+        if !matches!(self.media, LogMedia::Postgres(_)) {
+            return Ok(());
+        }
         self.sync_catalog()?;
-        let mut snapshot = placement::snapshot(logs.db())?;
-        self.follow_leaders(&mut snapshot.leaders);
-        Ok(Some(snapshot))
+        self.announce();
+        Ok(())
     }
 
     pub fn sync_catalog(&self) -> anyhow::Result<()> {
