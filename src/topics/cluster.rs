@@ -71,8 +71,9 @@ impl Topics {
         }
     }
 
-    /// Take in the topics other brokers created since the last tick now, and have every
-    /// broker's tick (this one's too) run at once (blocks on the database). Leadership is left
+    /// Take in the topics other brokers created since the last tick now, and if there were
+    /// any, have the ticks (this broker's, which opens what was placed here) run at once
+    /// (blocks on the database). Leadership is left
     /// to the tick: only its thread opens and drops partitions, from snapshots in the order it
     /// read them (a snapshot read here could be older than one the tick already applied, and
     /// reopening a partition at the epoch it is held at would make two writers at one epoch).
@@ -80,17 +81,22 @@ impl Topics {
         if !matches!(self.media, LogMedia::Postgres(_)) {
             return Ok(());
         }
-        self.sync_catalog()?;
-        self.announce();
+        // Only when something was new: a client naming topics that do not exist must not
+        // make every broker of the cluster tick on each request.
+        if self.sync_catalog()? > 0 {
+            self.announce();
+        }
         Ok(())
     }
 
-    pub fn sync_catalog(&self) -> anyhow::Result<()> {
+    /// Returns how many topics it took in or let go of.
+    pub fn sync_catalog(&self) -> anyhow::Result<usize> {
         if !matches!(self.media, LogMedia::Postgres(_)) {
-            return Ok(());
+            return Ok(0);
         }
         let _admin = self.admin_lock();
         let records = self.records()?;
+        let mut changed = 0;
         for (name, record) in &records {
             match self.registry.get(name) {
                 Some(topic) if topic.id == record.id => self.follow_record(&topic, record)?,
@@ -101,6 +107,7 @@ impl Topics {
                     let topic = self.topic_from(name.clone(), record.clone())?;
                     tracing::info!(topic = %name, partitions = record.partitions, "topic created by another broker");
                     self.registry.insert(Arc::new(topic));
+                    changed += 1;
                 }
             }
         }
@@ -108,9 +115,10 @@ impl Topics {
             if !records.contains_key(&topic.name) {
                 tracing::info!(topic = %topic.name, "topic deleted by another broker");
                 self.forget(&topic);
+                changed += 1;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// A held topic whose record another broker may have changed: more partitions, configs.
