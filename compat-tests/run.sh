@@ -202,7 +202,7 @@ export COMPAT_BROKERS
 COMPAT_BROKERS="$(IFS=,; echo "${BROKERS[*]}")"
 export COMPAT_MATRIX="$RESULTS/matrix.md"
 export PYTHONDONTWRITEBYTECODE=1
-args=(-p no:cacheprovider)
+args=(-p no:cacheprovider --durations=15)  # the slowest scenarios: where CI time goes
 [ -n "${COMPAT_ONLY:-}" ] && args+=(-k "$COMPAT_ONLY")
 if [ ${#BROKERS[@]} -lt 2 ] || [ "${COMPAT_SERIAL:-0}" = 1 ]; then
   say "pytest against $COMPAT_BROKERS${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}"

@@ -6,7 +6,8 @@
 //! brokers with their listeners, each partition's leader and epoch, the coordinator), as a
 //! snapshot the broker refreshes on its tick.
 
-use std::sync::RwLock;
+use std::sync::{Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::pg::placement::Snapshot;
 
@@ -33,6 +34,64 @@ pub trait ClusterView: Send + Sync {
     /// Where another broker is reached on listener `listener` (this node's own address is
     /// the listener's the request came through).
     fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)>;
+    /// Whether the view has a leader (live or not) for each of a topic's `partitions`: a
+    /// topic taken in by a tick still running is held before the view has its leaders.
+    fn places(&self, _topic: &str, _partitions: i32) -> bool {
+        true
+    }
+    /// The refreshes of this view, where it has any (cluster mode's ticks).
+    fn ticks(&self) -> Option<&Ticks> {
+        None
+    }
+}
+
+/// Counts the view's refreshes (ticks) begun and finished, so that a request which took in
+/// a catalog change can wait for a refresh begun after it: only that one has the new
+/// partitions placed, opened and in the view.
+#[derive(Default)]
+pub struct Ticks {
+    /// (begun, finished); ticks run one at a time.
+    counts: Mutex<(u64, u64)>,
+    finished: Condvar,
+}
+
+impl Ticks {
+    fn counts(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn begin(&self) {
+        self.counts().0 += 1;
+    }
+
+    pub fn end(&self) {
+        self.counts().1 += 1;
+        self.finished.notify_all();
+    }
+
+    /// How many ticks have begun.
+    pub fn begun(&self) -> u64 {
+        self.counts().0
+    }
+
+    /// Wait up to `timeout` until a tick begun after `begun` were counted has finished
+    /// (false if none did in time). Blocks: not on the async runtime.
+    pub fn wait_after(&self, begun: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut counts = self.counts();
+        while counts.1 <= begun {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            counts = self
+                .finished
+                .wait_timeout(counts, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
 }
 
 /// A cluster of one: this node answers for everything.
@@ -94,6 +153,7 @@ pub struct SharedView {
     node_id: i32,
     cluster_id: String,
     snapshot: RwLock<Snapshot>,
+    ticks: Ticks,
 }
 
 impl SharedView {
@@ -102,6 +162,7 @@ impl SharedView {
             node_id,
             cluster_id,
             snapshot: RwLock::new(snapshot),
+            ticks: Ticks::default(),
         }
     }
 
@@ -185,11 +246,40 @@ impl ClusterView for SharedView {
             .find(|e| e.name == listener)
             .map(|e| (e.host.clone(), e.port))
     }
+
+    fn places(&self, topic: &str, partitions: i32) -> bool {
+        let snapshot = self.read();
+        (0..partitions).all(|i| {
+            let log = crate::pg::placement::log_name(topic, i);
+            snapshot.leaders.contains_key(&log)
+        })
+    }
+
+    fn ticks(&self) -> Option<&Ticks> {
+        Some(&self.ticks)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_needs_a_tick_begun_after_it() {
+        let ticks = std::sync::Arc::new(Ticks::default());
+        ticks.begin();
+        let begun = ticks.begun();
+        // The tick running when the wait began does not count.
+        ticks.end();
+        assert!(!ticks.wait_after(begun, Duration::from_millis(20)));
+        let t = ticks.clone();
+        let next = std::thread::spawn(move || {
+            t.begin();
+            t.end();
+        });
+        assert!(ticks.wait_after(begun, Duration::from_secs(10)));
+        next.join().unwrap();
+    }
 
     #[test]
     fn a_single_node_answers_for_everything() {

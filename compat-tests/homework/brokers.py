@@ -1,9 +1,12 @@
 """The brokers the homework runs against: gregor and the reference Kafka (started through
-compat-tests/kafka/reference-kafka.sh), and either one secured with SASL_SSL
-(compat-tests/python/tlsbrokers.py). Each: start, crash (kill -9), restart, stop, `bootstrap`."""
+compat-tests/kafka/reference-kafka.sh), either one secured with SASL_SSL
+(compat-tests/python/tlsbrokers.py), and gregor as a cluster of three brokers over PostgreSQL
+with a synchronous standby (compat-tests/python/pgcluster.py). Each: start, crash (kill -9),
+restart, stop, `bootstrap`."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 TOPIC = "loms.order-events"
 
 sys.path.insert(0, str(ROOT / "compat-tests" / "python"))
-import tlsbrokers  # noqa: E402 - standard library only, shared with the compat suite
+import pgcluster  # noqa: E402 - standard library only, shared with the compat suite
+import tlsbrokers  # noqa: E402
 
 
 class GregorBroker:
@@ -62,6 +66,73 @@ class GregorBroker:
 
     def stop(self) -> None:
         self.proc.terminate(30)
+
+
+class ClusterBroker:
+    """Three gregor brokers (node ids 1-3, ports base..base+2) sharing one PostgreSQL primary
+    with a synchronous standby; the services get all three addresses. A crash is kill -9 of
+    the broker holding the group coordinator (the notifiers' group moves with it); the two
+    others serve on, so loms' outbox does not have to wait for the restart."""
+    name = "gregor-cluster"
+    survives_crash = True
+
+    def __init__(self, binary: str, base_port: int, pg_ports: tuple[int, int], workdir: Path, logdir: Path):
+        self.binary, self.logdir = binary, logdir
+        self.ports = [base_port + i for i in range(3)]
+        self.bootstrap = ",".join(f"127.0.0.1:{p}" for p in self.ports)
+        self.work = workdir / "gregor-cluster"
+        self.pg = pgcluster.PgCluster(self.work / "pg", *pg_ports)
+        self.procs: dict[int, Proc] = {}
+        self.victim: int | None = None
+
+    def _proc(self, node: int) -> Proc:
+        data = self.work / f"b{node}"
+        data.mkdir(parents=True, exist_ok=True)
+        return Proc(f"gregor-{node}", [self.binary, "--listen", f"127.0.0.1:{self.ports[node - 1]}",
+                                       "--node-id", str(node), "--data-dir", str(data),
+                                       "--storage", self.pg.url()],
+                    self.logdir, env=clean_env(NO_COLOR="1"))
+
+    def _up(self, node: int) -> None:
+        port = self.ports[node - 1]
+        if port_open(port):
+            raise Failed(f"port {port} is already in use")
+        proc = self.procs[node] = self.procs.get(node) or self._proc(node)
+        proc.start()
+
+        def up() -> bool:
+            if not proc.alive():
+                raise Failed(f"gregor-{node} exited:\n" + proc.text()[-3000:])
+            return port_open(port)
+        wait_for(f"gregor-{node} to listen", 60, up, 0.05)
+
+    def start(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.work, 0o755)  # PostgreSQL runs as its own user under it
+        try:
+            self.pg.start()
+        except (RuntimeError, subprocess.SubprocessError) as e:
+            raise Failed(f"PostgreSQL primary and standby did not start: {e}") from e
+        for node in (1, 2, 3):
+            self._up(node)
+
+    def coordinator(self) -> int:
+        out = self.pg.psql("SELECT node_id FROM gregor_leases WHERE name = 'coordinator' AND expires > now()")
+        return int(out.strip()) if out.strip().isdigit() else 1
+
+    def crash(self) -> None:
+        self.victim = self.coordinator()
+        self.procs[self.victim].kill9()
+
+    def restart(self) -> None:
+        if self.victim is not None:
+            self._up(self.victim)
+            self.victim = None
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate(30)
+        self.pg.stop()
 
 
 class KafkaBroker:

@@ -33,7 +33,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from brokers import TOPIC, GregorBroker, KafkaBroker, SecuredBroker
+from brokers import TOPIC, ClusterBroker, GregorBroker, KafkaBroker, SecuredBroker
 from harness import T0, Checks, Failed, Postgres, Proc, clean_env, free_port, http, log, wait_for
 
 SESSION_TIMEOUT = "6s"
@@ -303,6 +303,9 @@ def crash_phases(checks: Checks, hw: Homework, broker, a: dict, names: list[str]
               "loms published in the idempotent mode (V1_0_0_0, Idempotent, MaxOpenRequests=1)")
 
     # ---- C
+    if getattr(broker, "survives_crash", False):
+        cluster_crash_phase(checks, hw, broker)
+        return survivors
     log(f"[{broker.name}] stopping the broker (kill -9)")
     broker.crash()
     n_before = len(hw.expected)
@@ -322,6 +325,30 @@ def crash_phases(checks: Checks, hw: Homework, broker, a: dict, names: list[str]
     checks.ok(wait_for("outbox to drain", 30, lambda: hw.stats()["outbox_pending"] == 0), "outbox drained")
 
     return survivors
+
+
+def cluster_crash_phase(checks: Checks, hw: Homework, broker) -> None:
+    """C on a cluster: kill -9 of the broker holding the group coordinator while orders keep
+    coming; the two others take its partitions and the group over (within the session timeout),
+    every event is logged; the broker restarts and rejoins, and still every event is logged."""
+    log(f"[{broker.name}] kill -9 of one broker of three")
+    broker.crash()
+    t_down = time.monotonic()
+    log(f"[{broker.name}] killed gregor-{broker.victim} (the coordinator)")
+    n_before = len(hw.expected)
+    hw.drive(10)
+    checks.ok(len(hw.expected) == n_before + 10, "one broker down: loms still accepts orders")
+    evs = hw.wait_all_logged(90)
+    checks.ok(True, f"one broker of three down: the others took over and every event was logged "
+                    f"({time.monotonic() - t_down:.1f}s after the kill)")
+    hw.check_events(evs, "C", allow_dups=True)
+    log(f"[{broker.name}] restarting the killed broker")
+    broker.restart()
+    hw.drive(10)
+    evs = hw.wait_all_logged(90)
+    hw.check_events(evs, "C (after the restart)", allow_dups=True)
+    checks.ok(wait_for("outbox to drain", 30, lambda: hw.stats()["outbox_pending"] == 0),
+              "the killed broker rejoined: every event logged, outbox drained")
 
 
 def check_wrong_password(checks: Checks, hw: Homework, names: list[str]) -> None:
@@ -414,7 +441,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bindir", required=True, help="directory with the loms and notifier binaries")
     ap.add_argument("--brokers", default="gregor,kafka,gregor-sasl-ssl,kafka-sasl-ssl",
-                    help="comma-separated: gregor, kafka, gregor-sasl-ssl, kafka-sasl-ssl")
+                    help="comma-separated: gregor, kafka, gregor-sasl-ssl, kafka-sasl-ssl, gregor-cluster")
     ap.add_argument("--gregor-bin", default="")
     ap.add_argument("--gregor-port", type=int, default=19692)
     ap.add_argument("--gregor-metrics-port", type=int, default=0, help="gregor's --metrics-listen port "
@@ -424,6 +451,10 @@ def main() -> int:
     ap.add_argument("--kafka-state", default="/tmp/homework-kafka")
     ap.add_argument("--secured-port", type=int, default=19720,
                     help="first of the secured brokers' ports (gregor 5 from here, Kafka 5 from here + 10)")
+    ap.add_argument("--cluster-port", type=int, default=19740,
+                    help="gregor-cluster: its three brokers' first port")
+    ap.add_argument("--cluster-pg-port", type=int, default=25472,
+                    help="gregor-cluster: its PostgreSQL primary's port (the standby's is the next)")
     ap.add_argument("--pg-port", type=int, default=0, help="PostgreSQL port (default: a free one)")
     ap.add_argument("--logdir", default="", help="keep service logs here (default: a temp dir, kept on failure)")
     args = ap.parse_args()
@@ -442,6 +473,9 @@ def main() -> int:
             if name == "gregor":
                 broker = GregorBroker(args.gregor_bin, args.gregor_port,
                                       args.gregor_metrics_port or args.gregor_port + 1, work, logdir)
+            elif name == "gregor-cluster":
+                broker = ClusterBroker(args.gregor_bin, args.cluster_port,
+                                       (args.cluster_pg_port, args.cluster_pg_port + 1), work, logdir)
             elif name == "kafka":
                 broker = KafkaBroker(args.kafka_port, args.kafka_controller_port, args.kafka_state, logdir)
             elif name in ("gregor-sasl-ssl", "kafka-sasl-ssl"):

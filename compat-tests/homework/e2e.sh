@@ -5,7 +5,7 @@
 # java/maven and the reference Kafka's jars; builds loms/notifier (pinned go.mod/go.sum) and
 # gregor (if its binary is missing).
 #
-#   compat-tests/homework/e2e.sh                 against gregor, the reference Kafka, then both on SASL_SSL
+#   compat-tests/homework/e2e.sh                 against gregor, the reference Kafka, both on SASL_SSL, then a three-broker gregor cluster
 #   COMPAT_SKIP_KAFKA=1 compat-tests/homework/e2e.sh    gregor only
 #
 # Environment (never GREGOR_*: gregor rejects unknown GREGOR_* variables; they are stripped
@@ -17,6 +17,8 @@
 #   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port)
 #   HOMEWORK_SECURED=0: skip the SASL_SSL runs; HOMEWORK_SECURED_PORT (19720): their first port
 #   (gregor's five listeners from there, Kafka's from there + 10)
+#   HOMEWORK_CLUSTER=0: skip gregor-cluster (three brokers on HOMEWORK_CLUSTER_PORT.. +2, 19740,
+#   over PostgreSQL on HOMEWORK_CLUSTER_PG_PORT and the next, 25472)
 #   HOMEWORK_LOGDIR        keep every service's log there (default: temp dir, kept on failure)
 #   COMPAT_CACHE_DIR       cache root (default ~/.cache/gregor): binaries in homework/
 # Exit status 0 when every check passed on every broker.
@@ -58,6 +60,8 @@ fi
 if [ "${HOMEWORK_SECURED:-1}" != 0 ]; then
   for b in "${brokers[@]}"; do brokers+=("$b-sasl-ssl"); done
 fi
+# And gregor as three brokers over PostgreSQL with a synchronous standby (HOMEWORK_CLUSTER=0: not)
+if [ "$SKIP_GREGOR" != 1 ] && [ "${HOMEWORK_CLUSTER:-1}" != 0 ]; then brokers+=(gregor-cluster); fi
 
 BINDIR="$CACHE/homework"
 mkdir -p "$BINDIR"
@@ -70,7 +74,8 @@ args=(--bindir "$BINDIR" --brokers "$(IFS=,; echo "${brokers[*]}")"
       --gregor-metrics-port "${HOMEWORK_GREGOR_METRICS_PORT:-$(( ${HOMEWORK_GREGOR_PORT:-19692} + 1 ))}"
       --kafka-controller-port "${HOMEWORK_KAFKA_CONTROLLER_PORT:-24693}"
       --kafka-state "${HOMEWORK_KAFKA_STATE:-/tmp/homework-kafka}" --pg-port "${HOMEWORK_PG_PORT:-0}"
-      --secured-port "${HOMEWORK_SECURED_PORT:-19720}")
+      --secured-port "${HOMEWORK_SECURED_PORT:-19720}"
+      --cluster-port "${HOMEWORK_CLUSTER_PORT:-19740}" --cluster-pg-port "${HOMEWORK_CLUSTER_PG_PORT:-25472}")
 [ "$SKIP_GREGOR" != 1 ] && args+=(--gregor-bin "$BIN")
 [ -n "${HOMEWORK_LOGDIR:-}" ] && args+=(--logdir "$HOMEWORK_LOGDIR")
 set +e

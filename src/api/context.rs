@@ -142,6 +142,11 @@ impl RequestContext {
         self.services.cluster.as_ref()
     }
 
+    /// [`Self::cluster`] to take along to a blocking task.
+    pub fn cluster_shared(&self) -> &Arc<dyn ClusterView> {
+        &self.services.cluster
+    }
+
     /// The ACL authorizer, when one is configured (see `api/authz.rs` for the checks).
     pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
         self.services.authorizer.as_ref()

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::RequestContext;
+use super::{catalog, RequestContext};
 use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
@@ -32,10 +32,14 @@ pub async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> Create
         }
     }
     let asked: Vec<(String, i32)> = growths.iter().map(|(n, c)| (n.to_string(), *c)).collect();
-    let topics = ctx.topics().clone();
+    let (topics, view) = (ctx.topics().clone(), ctx.cluster_shared().clone());
     let validate_only = req.validate_only;
-    let grown =
-        tokio::task::spawn_blocking(move || topics.create_partitions(&asked, validate_only)).await;
+    let grown = tokio::task::spawn_blocking(move || {
+        catalog::then_tick(&topics, view.as_ref(), || {
+            topics.create_partitions(&asked, validate_only)
+        })
+    })
+    .await;
     let mut results: Vec<CreatePartitionsTopicResult> = match grown {
         Ok(Ok(outcomes)) => growths
             .into_iter()

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::RequestContext;
+use super::{catalog, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::meta::{config_view, Topic};
 use crate::security::acl::AclOperation;
@@ -21,7 +21,10 @@ use crate::topics::NewTopic;
 
 pub async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let names: Vec<TopicName> = req.topics.iter().map(|t| t.name.clone()).collect();
-    let created = tokio::task::spawn_blocking(move || create_all(&ctx, req)).await;
+    let created = tokio::task::spawn_blocking(move || {
+        catalog::then_tick(ctx.topics(), ctx.cluster(), || create_all(&ctx, req))
+    })
+    .await;
     let topics = match created {
         Ok(Ok(results)) => results,
         Ok(Err(refused)) => names

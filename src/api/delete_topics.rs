@@ -5,7 +5,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::RequestContext;
+use super::{catalog, RequestContext};
 use kafka_protocol::ResponseError;
 
 use crate::error::BrokerError;
@@ -24,7 +24,10 @@ pub async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopi
             .collect()
     };
     // Deleting touches the store and renames directories: off the async workers.
-    let deleted = tokio::task::spawn_blocking(move || delete_all(&ctx, targets)).await;
+    let deleted = tokio::task::spawn_blocking(move || {
+        catalog::then_tick(ctx.topics(), ctx.cluster(), || delete_all(&ctx, targets))
+    })
+    .await;
     let responses = deleted.unwrap_or_else(|e| {
         tracing::error!(error = %e, "DeleteTopics failed");
         Vec::new()

@@ -31,13 +31,17 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
         _ => None,
     };
     // Cluster mode: a topic another broker created since this one last read the catalog
-    // (at most a tick ago) is found before the answer says it does not exist.
-    if let Some(list) = &requested {
-        let names = list
-            .iter()
-            .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()));
-        catalog::catch_up_if(&ctx, ctx.topics().may_lag(names)).await;
-    }
+    // (at most a tick ago) is found before the answer says it does not exist, or leaves it
+    // out of every topic.
+    let lagging = match &requested {
+        Some(list) => catalog::lagging(
+            &ctx,
+            list.iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str())),
+        ),
+        None => ctx.topics().is_shared(),
+    };
+    catalog::catch_up_if(&ctx, lagging).await;
     let allow_create =
         ctx.config().auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     // As Kafka: a topic the principal may not DESCRIBE is left out of "every topic" and

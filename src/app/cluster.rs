@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{ListenerInfo, Services};
-use crate::cluster::SharedView;
+use crate::cluster::{ClusterView, SharedView};
 use crate::config::Config;
 use crate::pg::membership::Membership;
 use crate::pg::notify::{self, Listener};
@@ -87,9 +87,12 @@ impl Member {
                     if self.membership.has_left() {
                         break;
                     }
+                    let ticks = self.view.ticks();
+                    ticks.inspect(|t| t.begin());
                     if let Err(e) = self.tick() {
                         tracing::warn!(error = %format!("{e:#}"), "cluster tick failed");
                     }
+                    ticks.inspect(|t| t.end());
                 }
             });
         if let Err(e) = spawned {

@@ -65,10 +65,17 @@ impl Topics {
     /// rather than at their next tick (a hint: failing to send it only delays them).
     pub(super) fn announce(&self) {
         if let LogMedia::Postgres(logs) = &self.media {
+            self.announced
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = notify::announce(logs.db(), notify::CATALOG) {
                 tracing::debug!(error = %format!("{e:#}"), "could not announce a catalog change");
             }
         }
+    }
+
+    /// Cluster mode: how many catalog changes this broker has announced.
+    pub fn announced(&self) -> u64 {
+        self.announced.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Take in the topics other brokers created since the last tick now, and if there were
@@ -77,16 +84,25 @@ impl Topics {
     /// to the tick: only its thread opens and drops partitions, from snapshots in the order it
     /// read them (a snapshot read here could be older than one the tick already applied, and
     /// reopening a partition at the epoch it is held at would make two writers at one epoch).
-    pub fn catch_up(&self) -> anyhow::Result<()> {
+    /// Returns whether something was new (then wait for a tick begun after the catch-up
+    /// began: it has the new partitions' leaders).
+    pub fn catch_up(&self) -> anyhow::Result<bool> {
         if !matches!(self.media, LogMedia::Postgres(_)) {
-            return Ok(());
+            return Ok(false);
         }
         // Only when something was new: a client naming topics that do not exist must not
         // make every broker of the cluster tick on each request.
-        if self.sync_catalog()? > 0 {
+        let changed = self.sync_catalog()? > 0;
+        if changed {
             self.announce();
         }
-        Ok(())
+        Ok(changed)
+    }
+
+    /// Cluster mode: whether a request for every topic must catch up first (it cannot tell
+    /// which topics it is missing).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.media, LogMedia::Postgres(_))
     }
 
     /// Returns how many topics it took in or let go of.

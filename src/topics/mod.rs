@@ -70,6 +70,8 @@ pub struct Topics {
     max_partitions: u64,
     /// Cluster mode: the partition logs this broker leads, with the epoch it opened each at.
     led: Mutex<HashMap<String, i32>>,
+    /// Cluster mode: how many catalog changes this broker announced.
+    announced: std::sync::atomic::AtomicU64,
 }
 
 impl Topics {
@@ -94,6 +96,7 @@ impl Topics {
             fsync_latency,
             admin: Mutex::new(()),
             led: Mutex::new(HashMap::new()),
+            announced: Default::default(),
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),
