@@ -89,6 +89,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gregor_markers_log ON gregor_markers (log);
     "#,
+    // 5: which opening of a log writes to it (a fresh id per open): every commit checks it
+    // beside the leader and epoch, so a log opened again by its leader at the same epoch
+    // fences the copy opened before (two writers at one epoch would write the same positions).
+    r#"
+    ALTER TABLE gregor_logs ADD COLUMN opened uuid;
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

@@ -59,18 +59,27 @@ impl PgLogs {
         self.open_led(name, epoch)
     }
 
-    /// Open log `name`, which placement gave this broker at `epoch`: copy its rows into the
-    /// cache. Refused (`Fenced`) if it has moved on since.
+    /// Open log `name`, which placement gave this broker at `epoch`: claim it for this
+    /// opening (which fences any earlier one: its commits wait for this claim, then fail),
+    /// then copy its rows into the cache. Refused (`Fenced`) if it has moved on since.
     pub fn open_led(&self, name: &str, epoch: i32) -> io::Result<Arc<PgLogStorage>> {
         let mut conn = self.db.conn().map_err(db_error)?;
-        let (leader, now): (i32, i32) = conn
-            .query_opt(
-                "SELECT leader, leader_epoch FROM gregor_logs WHERE log = $1",
-                &[&name],
+        let opened = uuid::Uuid::new_v4();
+        let claimed = conn
+            .execute(
+                "UPDATE gregor_logs SET opened = $4
+                 WHERE log = $1 AND leader = $2 AND leader_epoch = $3",
+                &[&name, &self.node_id, &epoch, &opened],
             )
-            .map_err(db_error)?
-            .map_or((-1, -1), |r| (r.get(0), r.get(1)));
-        if leader != self.node_id || now != epoch {
+            .map_err(db_error)?;
+        if claimed == 0 {
+            let (leader, now): (i32, i32) = conn
+                .query_opt(
+                    "SELECT leader, leader_epoch FROM gregor_logs WHERE log = $1",
+                    &[&name],
+                )
+                .map_err(db_error)?
+                .map_or((-1, -1), |r| (r.get(0), r.get(1)));
             return Err(io::Error::other(Fenced {
                 log: name.to_string(),
                 leader,
@@ -123,6 +132,7 @@ impl PgLogs {
                 log: name.to_string(),
                 node_id: self.node_id,
                 epoch,
+                opened,
                 queue: Mutex::new(Vec::new()),
                 flushing: Mutex::new(()),
             }),

@@ -41,11 +41,10 @@ mod logs;
 use super::{Interrupted, LogStorage, SegmentData};
 pub use logs::PgLogs;
 
-/// This broker no longer leads the partition at the epoch it opened it with.
+/// This broker no longer leads the partition at the epoch it opened it with, or this copy of
+/// the partition is not the latest it opened.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "partition {log}: led by broker {leader} at epoch {epoch} now, not by this broker (fenced)"
-)]
+#[error("partition {log}: led by broker {leader} at epoch {epoch} now, not by this copy (fenced)")]
 pub struct Fenced {
     pub log: String,
     pub leader: i32,
@@ -87,6 +86,8 @@ struct Shared {
     log: String,
     node_id: i32,
     epoch: i32,
+    /// This opening of the log (`gregor_logs.opened`).
+    opened: uuid::Uuid,
     queue: Mutex<Vec<Change>>,
     /// One flush at a time, so changes reach the database in the order they were made.
     flushing: Mutex<()>,
@@ -126,16 +127,18 @@ impl Shared {
     }
 
     /// Lock the partition's row (a takeover's update waits for this transaction, and this
-    /// one sees a takeover committed before it) and check that this broker leads it still.
+    /// one sees a takeover committed before it) and check that this broker leads it still,
+    /// through this opening of it.
     fn check_leader(&self, tx: &mut Transaction) -> io::Result<()> {
         let row = tx
             .query_opt(
-                "SELECT leader, leader_epoch FROM gregor_logs WHERE log = $1 FOR SHARE",
+                "SELECT leader, leader_epoch, opened FROM gregor_logs WHERE log = $1 FOR SHARE",
                 &[&self.log],
             )
             .map_err(db_error)?;
-        let (leader, epoch) = row.map_or((-1, -1), |r| (r.get(0), r.get(1)));
-        if (leader, epoch) != (self.node_id, self.epoch) {
+        let (leader, epoch, opened) =
+            row.map_or((-1, -1, None), |r| (r.get(0), r.get(1), r.get(2)));
+        if (leader, epoch, opened) != (self.node_id, self.epoch, Some(self.opened)) {
             return Err(io::Error::other(Fenced {
                 log: self.log.clone(),
                 leader,
