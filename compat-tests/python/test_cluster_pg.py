@@ -13,7 +13,8 @@ partition; nothing is left undelivered.
 
 Three brokers on one database all serve: Metadata lists the three with their listeners, a
 topic of replication factor 3 has its leaders spread over them (4 is refused, as Kafka
-does), and while the producer (bootstrapped with all three) writes, the leader of one
+does), and while the producers (librdkafka, and the Java client on a topic of its own, both
+bootstrapped with all three) write, the leader of one
 partition after another is killed with kill -9 and restarted: its partitions move to live
 brokers within the session, at new epochs, and every acknowledged record is read back once,
 in order. Then the broker coordinating a consumer group is killed: the next coordinator
@@ -38,7 +39,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +56,7 @@ from pgcluster import PgCluster, port_open
 from stallproxy import StallProxy
 from test_crash_loop import PARTITIONS, KeyedProducer, committed_offsets, read_log
 from test_groups import OwnGregor
+from test_java import java_compat  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.once, pytest.mark.client("confluent-kafka")]
 
@@ -74,6 +78,54 @@ def pg_cluster():
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+class JavaKeyedProducer:
+    """KeyedProducer's twin in the Java client (compat-tests/java KeyedProduceScenario: its
+    idempotent acks=all defaults, the same keys, partitions and values), in a JVM of its own:
+    its delivery reports are read from its output as they come."""
+
+    def __init__(self, java_compat: list[str], broker: Broker, topic: str, workdir: Path):
+        self.stop_file = workdir / "java-producer.stop"
+        self.acked: dict[int, tuple[int, int]] = {}
+        self.failed: dict[int, str] = {}
+        self.sent: int | None = None
+        self.stderr = open(workdir / "java-producer.err", "w+")
+        env = dict(os.environ, COMPAT_DEADLINE="1200")
+        self.proc = subprocess.Popen(
+            [*java_compat, "java", f"keyed_produce:{topic}:{PARTITIONS}:{self.stop_file}",
+             broker.address], stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
+            stdin=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=self._read, name="java-producer", daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            word, _, rest = line.strip().partition(" ")
+            if word == "ack":
+                seq, partition, offset = (int(x) for x in rest.split())
+                self.acked[seq] = (partition, offset)
+            elif word == "fail":
+                seq, _, why = rest.partition(" ")
+                self.failed[int(seq)] = why
+            elif word == "sent":
+                self.sent = int(rest)
+
+    def halt(self):
+        self.stop_file.touch()
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def stop(self) -> int:
+        """Stop sending, wait for every delivery report; returns how many stay undelivered."""
+        self.stop_file.touch()
+        self.proc.wait(TIMEOUT * 4)
+        self._reader.join(TIMEOUT)
+        self.stderr.seek(0)
+        assert self.sent is not None, f"the Java producer ended without a count: {self.stderr.read()[-3000:]}"
+        return self.sent - len(self.acked) - len(self.failed)
 
 
 def all_delivered(producer: KeyedProducer):
@@ -202,11 +254,11 @@ def three_brokers(tmp_path: Path, url: str) -> list[OwnGregor]:
 
 @pytest.mark.timeout(900)
 def test_three_brokers_share_the_partitions_and_lose_nothing_when_leaders_are_killed(
-        pg_cluster, tmp_path):
+        pg_cluster, tmp_path, java_compat):  # noqa: F811
     brokers = three_brokers(tmp_path, pg_cluster.url())
     by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
     cluster = multi(*brokers)
-    producer = None
+    producer = java = None
     try:
         # Each broker sees the others once its tick has read their registrations.
         for b in brokers:
@@ -227,20 +279,28 @@ def test_three_brokers_share_the_partitions_and_lose_nothing_when_leaders_are_ki
         for p in ck_admin(cluster).list_topics(topic, timeout=TIMEOUT).topics[topic].partitions.values():
             assert len(p.replicas) == 3 and p.replicas[0] == p.leader, p
         producer = KeyedProducer(cluster, topic)
-        wait_for(lambda: len(producer.acked) > 50, "first acknowledgements")
+        # The Java client too, on a topic of its own (the same leaders are killed under it).
+        java_topic = unique_topic("three-java")
+        assert make_topic(cluster, java_topic, 3) is None
+        java = JavaKeyedProducer(java_compat, cluster, java_topic, tmp_path)
+        wait_for(lambda: len(producer.acked) > 50 and len(java.acked) > 50, "first acknowledgements",
+                 timeout=TIMEOUT * 2)
         for cycle in range(CYCLES):
             victim = leaders(cluster, topic)[cycle % PARTITIONS]
             by_id[victim].kill9()
             killed = time.monotonic()
             acked = len(producer.acked)
-            wait_for(lambda: len(producer.acked) > acked + 50 and all_led(cluster, topic) and
-                     victim not in leaders(cluster, topic).values(),
+            java_acked = len(java.acked)
+            wait_for(lambda: len(producer.acked) > acked + 50 and len(java.acked) > java_acked + 50
+                     and all_led(cluster, topic) and victim not in leaders(cluster, topic).values(),
                      f"acknowledgements after killing broker {victim}", timeout=TIMEOUT * 2)
             took = time.monotonic() - killed
             assert took < SESSION_MS / 1000 + 15, f"{took:.1f} s without the partitions of {victim}"
             by_id[victim].restart()
         all_delivered(producer)
         acked_in_order(producer, read_log(cluster, topic))
+        all_delivered(java)
+        acked_in_order(java, read_log(cluster, java_topic))
         # Each leader stamps its epoch into what it appends (KIP-320): per partition the
         # epochs only grow, and a partition whose leader was killed under load got a new one.
         epochs = record_epochs(cluster, topic)
@@ -293,6 +353,8 @@ def test_three_brokers_share_the_partitions_and_lose_nothing_when_leaders_are_ki
     finally:
         if producer is not None:
             producer.halt()
+        if java is not None:
+            java.halt()
         for b in brokers:
             b.stop()
 

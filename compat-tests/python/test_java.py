@@ -20,6 +20,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 """
 
 import os
+import re
 import shutil
 
 import pytest
@@ -42,8 +43,9 @@ def java_compat():
     version = os.environ.get("COMPAT_KAFKA_VERSION", "").strip()
     props = [f"-Dkafka.version={version}"] if version else []
     if not version:
+        # (the pom's comments name the property too: the element with a value)
         pom = (JAVA_DIR / "pom.xml").read_text()
-        version = pom.split("<kafka.version>", 1)[1].split("</kafka.version>", 1)[0].strip()
+        version = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom).group(1).strip()
     target = JAVA_DIR / "target" / f"kafka-{version}"
     digest = tree_digest(JAVA_DIR, ["pom.xml"], ["src"]) + f" kafka {version}"
     build([mvn, "-q", "-B", "-Dstyle.color=never", *props, "package"], JAVA_DIR,

@@ -116,6 +116,12 @@ public final class Compat {
                     if (a.length != 3) throw new Usage("read:TOPIC:COUNT");
                     new ReadScenario(c, a[1], Integer.parseInt(a[2])).run();
                 }
+                case "keyed_produce" -> {
+                    // keyed_produce:TOPIC:PARTITIONS:STOPFILE (for the cluster kill tests)
+                    String[] a = scenario.split(":", 4);
+                    if (a.length != 4) throw new Usage("keyed_produce:TOPIC:PARTITIONS:STOPFILE");
+                    new KeyedProduceScenario(c, a[1], Integer.parseInt(a[2]), java.nio.file.Path.of(a[3])).run();
+                }
                 default -> throw new Usage("unknown scenario " + scenario);
             }
             System.out.printf("PASS: java %s against %s (%d ms)%n", scenario, c.bootstrap,
