@@ -143,10 +143,16 @@ pub fn connect_level(buf: &[u8], max: usize) -> Result<Option<u8>, DecodeError> 
     if len > max {
         return Err(DecodeError::TooLarge(max));
     }
+    let end = i + len;
     let Some(name_len) = buf.get(i..i + 2) else {
         return Ok(None);
     };
     let at = i + 2 + usize::from(u16::from_be_bytes([name_len[0], name_len[1]]));
+    if at >= end {
+        return Err(DecodeError::Malformed(
+            "CONNECT shorter than its protocol name".into(),
+        ));
+    }
     Ok(buf.get(at).copied())
 }
 
