@@ -124,6 +124,23 @@ pub async fn serve(
     }
 }
 
+/// A client's bytes as a connection reads them: the version from the CONNECT, then every whole
+/// packet within `max_packet` bytes, until one fails. Returns how many decoded (the fuzz target
+/// `decode_mqtt`, src/fuzzing.rs).
+pub fn decode_client_bytes(data: &[u8], max_packet: usize) -> usize {
+    let mut buf = bytes::BytesMut::from(data);
+    let version = match codec::connect_level(&buf, max_packet) {
+        Ok(Some(4)) => codec::Version::V311,
+        Ok(Some(5)) => codec::Version::V5,
+        _ => return 0,
+    };
+    let mut n = 0;
+    while let Ok(Some(_)) = codec::decode(&mut buf, version, max_packet) {
+        n += 1;
+    }
+    n
+}
+
 async fn refresh_topics(broker: Arc<Broker>, shutdown: CancellationToken) {
     loop {
         if let Ok(t) = kafka::topics(&broker.gw).await {

@@ -5,7 +5,8 @@
 //! Kafka topic. A topic no rule matches goes to the Kafka topic named after its first level,
 //! with every character Kafka does not allow in a topic name (outside `[A-Za-z0-9._-]`)
 //! replaced by `_` (`sensors/kitchen/temp` → `sensors`, `$SYS/x` → `_SYS`; an empty first
-//! level, `.` or `..` → `mqtt`).
+//! level, `.` or `..` → `mqtt`; a first level starting with `__`, the prefix of Kafka's
+//! internal topics, gets `mqtt` before it: `__x/y` → `mqtt__x`).
 //!
 //! Back the other way, a record's MQTT topic is its key when the key is a valid MQTT topic
 //! name that the map sends to the record's Kafka topic (every record an MQTT client
@@ -95,6 +96,11 @@ impl TopicMap {
             if !valid_filter(filter) || shared(filter).is_some() {
                 return Err(format!("{rule:?}: {filter:?} is not an MQTT topic filter"));
             }
+            if topic.starts_with("__") {
+                return Err(format!(
+                    "{rule:?}: {topic:?} is an internal topic name (__)"
+                ));
+            }
             if !valid_kafka_topic(topic) {
                 return Err(format!(
                     "{rule:?}: {topic:?} is not a Kafka topic name ([A-Za-z0-9._-], 1 to 249)"
@@ -170,6 +176,12 @@ fn default_kafka_topic(mqtt_topic: &str) -> String {
         .collect();
     if name.is_empty() || name == "." || name == ".." {
         "mqtt".into()
+    } else if name.starts_with("__") {
+        // Not into Kafka's internal topics (nor the listener's own store).
+        format!("mqtt{name}")
+            .chars()
+            .take(KAFKA_TOPIC_MAX)
+            .collect()
     } else {
         name
     }

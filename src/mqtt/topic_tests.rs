@@ -55,6 +55,7 @@ fn the_map_and_its_default() {
     assert_eq!(map.kafka_topic("$SYS/x"), "_SYS");
     assert_eq!(map.kafka_topic("/x"), "mqtt");
     assert_eq!(map.kafka_topic("../x"), "mqtt");
+    assert_eq!(map.kafka_topic("__mqtt_sessions/x"), "mqtt__mqtt_sessions");
     // Back: a key the map sends to this topic is the MQTT topic; any other, the topic's name.
     assert_eq!(map.mqtt_topic("readings", Some(b"sensors/a")), "sensors/a");
     assert_eq!(map.mqtt_topic("readings", Some(b"user-1")), "readings");
@@ -66,7 +67,14 @@ fn the_map_and_its_default() {
     assert!(map.may_hold("anything", "#"));
     assert!(!map.may_hold("__consumer_offsets", "#"));
     assert!(!map.may_hold("house", "garden/#"));
-    for bad in ["sensors", "a/#/b=t", "a=", "a=b c", "$share/g/a=t"] {
+    for bad in [
+        "sensors",
+        "a/#/b=t",
+        "a=",
+        "a=b c",
+        "$share/g/a=t",
+        "a/#=__consumer_offsets",
+    ] {
         assert!(TopicMap::parse(&[bad.into()]).is_err(), "{bad}");
     }
 }
