@@ -113,7 +113,7 @@ class Collector:
                                   protocol=protocol, **kwargs)
         self.client.on_message = lambda c, u, m: self.messages.put(m)
         self.client.on_connect = lambda c, u, flags, rc, props=None: self.connected.put(
-            (flags.session_present, rc))
+            (flags.session_present, rc, props))
         self.client.on_disconnect = lambda *a: setattr(self, "disconnected", True)
         if will:
             self.client.will_set(*will)
@@ -125,7 +125,7 @@ class Collector:
             connect_kwargs = {"clean_start": clean, "properties": props}
         self.client.connect("127.0.0.1", broker.port, keepalive=30, **connect_kwargs)
         self.client.loop_start()
-        self.session_present, rc = self.connected.get(timeout=TIMEOUT)
+        self.session_present, rc, self.connack_properties = self.connected.get(timeout=TIMEOUT)
         assert not rc.is_failure, f"CONNACK {rc}"
 
     def subscribe(self, topic: str, qos: int = 1):

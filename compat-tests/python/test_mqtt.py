@@ -166,6 +166,19 @@ def test_persistent_session_across_reconnect_and_restart(broker, mqtt, version):
     c.disconnect()
 
 
+def test_an_mqtt_5_client_without_a_client_id_is_given_one(broker, mqtt):
+    c = Collector(mqtt, "", v5=True)
+    try:
+        assigned = c.connack_properties.AssignedClientIdentifier
+        assert assigned
+        topic = f"e/{uid()}"
+        c.subscribe(topic, qos=1)
+        c.publish(topic, b"mine", qos=1)
+        assert [m.payload for m in c.take(1)] == [b"mine"]
+    finally:
+        c.disconnect()
+
+
 def test_a_second_connect_with_the_same_client_id_takes_over(broker, mqtt):
     client_id = f"twin-{uid()}"
     first = raw_connect(mqtt, client_id)

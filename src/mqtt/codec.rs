@@ -78,9 +78,11 @@ pub enum Incoming {
 #[derive(Debug)]
 pub enum Outgoing {
     /// `code`: 0 accepted, else a refusal (3.1.1's return code; mapped for MQTT 5).
+    /// `assigned_id`: the client id the server chose for a client that sent none (MQTT 5).
     ConnAck {
         session_present: bool,
         code: u8,
+        assigned_id: Option<String>,
     },
     Publish(Message),
     PubAck(u16),
@@ -325,6 +327,7 @@ fn to_v4(p: Outgoing) -> v4::Packet {
         Outgoing::ConnAck {
             session_present,
             code,
+            ..
         } => v4::Packet::ConnAck(v4::ConnAck::new(
             match code {
                 0 => v4::ConnectReturnCode::Success,
@@ -366,6 +369,7 @@ fn to_v5(p: Outgoing) -> v5::Packet {
         Outgoing::ConnAck {
             session_present,
             code,
+            assigned_id,
         } => v5::Packet::ConnAck(v5::ConnAck {
             session_present,
             code: match code {
@@ -374,7 +378,25 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                 REFUSED_CLIENT_ID => v5::ConnectReturnCode::ClientIdentifierNotValid,
                 _ => v5::ConnectReturnCode::ServerUnavailable,
             },
-            properties: None,
+            properties: assigned_id.map(|id| v5::ConnAckProperties {
+                session_expiry_interval: None,
+                receive_max: None,
+                max_qos: None,
+                retain_available: None,
+                max_packet_size: None,
+                assigned_client_identifier: Some(id),
+                topic_alias_max: None,
+                reason_string: None,
+                user_properties: Vec::new(),
+                wildcard_subscription_available: None,
+                subscription_identifiers_available: None,
+                shared_subscription_available: Some(0),
+                server_keep_alive: None,
+                response_information: None,
+                server_reference: None,
+                authentication_method: None,
+                authentication_data: None,
+            }),
         }),
         Outgoing::Publish(m) => {
             let properties = (!m.user_properties.is_empty()).then(|| v5::PublishProperties {

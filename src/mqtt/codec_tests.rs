@@ -102,6 +102,7 @@ fn outgoing_packets_encode_in_both_versions() {
             Outgoing::ConnAck {
                 session_present: true,
                 code: 0,
+                assigned_id: Some("gregor-1".into()),
             },
             Outgoing::Publish(Message {
                 topic: "t".into(),

@@ -40,6 +40,8 @@ struct Conn {
     client_id: String,
     /// The session outlives the connection.
     persistent: bool,
+    /// The client sent no client id: the server chose one.
+    assigned: bool,
     delivery: Delivery,
     /// QoS 2 publishes received (PUBREC sent) and not yet released.
     received_qos2: HashSet<u16>,
@@ -74,6 +76,7 @@ pub async fn run(
                 let refusal = Outgoing::ConnAck {
                     session_present: false,
                     code: codec::REFUSED_VERSION,
+                    assigned_id: None,
                 };
                 if codec::encode(refusal, Version::V311, &mut out).is_ok() {
                     let mut wr = wr;
@@ -103,6 +106,7 @@ pub async fn run(
         version,
         client_id: String::new(),
         persistent: false,
+        assigned: false,
         delivery: Delivery::new(max_inflight_from(&broker, receive_maximum)),
         received_qos2: HashSet::new(),
     };
@@ -112,11 +116,13 @@ pub async fn run(
                 .send(Outgoing::ConnAck {
                     session_present: false,
                     code: codec::REFUSED_CLIENT_ID,
+                    assigned_id: None,
                 })
                 .await;
             return;
         }
         client_id = format!("gregor-{}", uuid::Uuid::new_v4().simple());
+        conn.assigned = true;
     }
     conn.client_id = client_id.clone();
     conn.persistent = match version {
@@ -223,9 +229,11 @@ impl Conn {
             }));
             self.start_at(fresh, -2).await?;
         }
+        let assigned_id = self.assigned.then(|| self.client_id.clone());
         self.send(Outgoing::ConnAck {
             session_present,
             code: 0,
+            assigned_id,
         })
         .await
     }
