@@ -58,6 +58,8 @@ source "$ROOT/scripts/deps.sh"
 command -v kcat >/dev/null || apt_install kcat
 # test_pgcluster.py starts PostgreSQL servers (Debian keeps them under /usr/lib/postgresql/<ver>/bin).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+# test_mqtt.py: Mosquitto, the MQTT oracle, and its command-line clients.
+apt_install mosquitto mosquitto-clients
 if [ "$SKIP_KAFKA" != 1 ]; then
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven

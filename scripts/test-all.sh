@@ -16,7 +16,7 @@ START=$(date +%s)
 stage() { echo "== [$(( $(date +%s) - START )) s] $*"; }
 # Every Debian package any suite needs, installed once here: the suites below run side by
 # side, and two apt-get runs at once would fight over dpkg's lock.
-apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv docker.io debootstrap
+apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv docker.io debootstrap mosquitto mosquitto-clients
 
 stage "cargo fmt / clippy"
 cargo fmt --check

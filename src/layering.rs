@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["api"],
     &["app"],
     &["http"],
+    &["mqtt"],
     &["server", "cli", "fuzzing"],
 ];
 

@@ -21,6 +21,7 @@ mod layering;
 pub mod log;
 pub mod meta;
 pub mod metrics;
+pub mod mqtt;
 pub mod partition;
 pub mod pg;
 pub mod quota;

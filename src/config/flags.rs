@@ -275,6 +275,32 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
 
+    /// Serve MQTT 3.1.1 and 5 (TCP) on HOST:PORT: MQTT clients publish to and subscribe on
+    /// the broker's topics (README, "MQTT"). Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt_listen: Option<String>,
+
+    /// A rule from MQTT topics to a Kafka topic, FILTER=KAFKA_TOPIC (e.g. 'sensors/#=sensors');
+    /// repeatable, the first matching rule wins. A topic no rule matches goes to the Kafka
+    /// topic named after its first level (a/b/c → a; characters Kafka does not allow become
+    /// _). Default: no rules.
+    #[arg(long, value_name = "FILTER=TOPIC")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mqtt_topic_map: Vec<String>,
+
+    /// Largest MQTT packet a client may send, in bytes; a larger one closes its connection.
+    /// Default: 1048588 (Kafka's message.max.bytes).
+    #[arg(long, value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt_max_packet_bytes: Option<u64>,
+
+    /// QoS 1/2 messages sent to an MQTT client and not yet acknowledged, at most (less if
+    /// the client's MQTT 5 receive maximum is smaller). Default: 32.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt_max_inflight: Option<u64>,
+
     /// Who decides what a client may do (Kafka's authorizer.class.name): none allows
     /// everything; acl checks every request against the ACLs that CreateAcls/DeleteAcls
     /// (kafka-acls.sh) manage, kept in the metadata store, with Kafka's StandardAuthorizer

@@ -87,6 +87,15 @@ pub struct Config {
     /// The older name of `http_listen` (an alias: at most one of the two is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// `HOST:PORT` of the MQTT listener; None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_listen: Option<String>,
+    /// `FILTER=KAFKA_TOPIC` rules from MQTT topics to Kafka topics, first match first.
+    pub mqtt_topic_map: Vec<String>,
+    /// Largest MQTT packet a client may send.
+    pub mqtt_max_packet_bytes: u64,
+    /// QoS 1/2 messages sent to an MQTT client and not acknowledged, at most.
+    pub mqtt_max_inflight: u64,
     /// Who decides what a principal may do: none (everything is allowed) or acl.
     pub authorizer: AuthorizerKind,
     /// Principals allowed everything (`User:NAME`, or a bare NAME).
@@ -169,6 +178,10 @@ impl Default for Config {
             log_format: LogFormat::Text,
             http_listen: None,
             metrics_listen: None,
+            mqtt_listen: None,
+            mqtt_topic_map: vec![],
+            mqtt_max_packet_bytes: 1_048_588,
+            mqtt_max_inflight: 32,
             authorizer: AuthorizerKind::None,
             super_user: vec![],
             allow_everyone_if_no_acl_found: false,

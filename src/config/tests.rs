@@ -512,6 +512,53 @@ fn http_listen_and_its_alias() {
 }
 
 #[test]
+fn mqtt_settings_from_flags_env_and_file() {
+    let c = run(&[], &[]);
+    assert_eq!(
+        (c.mqtt_listen.as_deref(), c.mqtt_topic_map.len()),
+        (None, 0)
+    );
+    assert_eq!(
+        (c.mqtt_max_packet_bytes, c.mqtt_max_inflight),
+        (1_048_588, 32)
+    );
+    let flags = [
+        "--mqtt-listen",
+        "127.0.0.1:1883",
+        "--mqtt-topic-map",
+        "sensors/#=sensors",
+        "--mqtt-topic-map",
+        "+/alerts=alerts",
+        "--mqtt-max-packet-bytes",
+        "4096",
+        "--mqtt-max-inflight",
+        "8",
+    ];
+    let c = run(&flags, &[]);
+    assert_eq!(c.mqtt_listen.as_deref(), Some("127.0.0.1:1883"));
+    assert_eq!(c.mqtt_topic_map, ["sensors/#=sensors", "+/alerts=alerts"]);
+    assert_eq!((c.mqtt_max_packet_bytes, c.mqtt_max_inflight), (4096, 8));
+    let env = [
+        ("GREGOR_MQTT_LISTEN", "0.0.0.0:1883"),
+        ("GREGOR_MQTT_TOPIC_MAP", "a/#=a, b/#=b"),
+    ];
+    let c = run(&[], &env);
+    assert_eq!(c.mqtt_listen.as_deref(), Some("0.0.0.0:1883"));
+    assert_eq!(c.mqtt_topic_map, ["a/#=a", "b/#=b"]);
+    let f = file("mqtt_listen = \"h:1\"\nmqtt_topic_map = [\"x/#=y\"]\nmqtt_max_inflight = 2\n");
+    let c = run(&["--config", f.path().to_str().unwrap()], &[]);
+    assert_eq!(
+        (c.mqtt_listen.as_deref(), c.mqtt_max_inflight),
+        (Some("h:1"), 2)
+    );
+    assert_eq!(c.mqtt_topic_map, ["x/#=y"]);
+    assert!(error(&["--mqtt-listen", "1883"], &[]).contains("mqtt_listen"));
+    assert!(error(&["--mqtt-topic-map", "sensors"], &[]).contains("mqtt_topic_map"));
+    assert!(error(&["--mqtt-max-inflight", "0"], &[]).contains("mqtt_max_inflight"));
+    assert!(error(&["--mqtt-max-packet-bytes", "1"], &[]).contains("mqtt_max_packet_bytes"));
+}
+
+#[test]
 fn fsync_policy_text() {
     assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
     assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
@@ -597,6 +644,7 @@ fn settings_table_matches_config_and_flags() {
         node_id: Some(1),
         http_listen: Some("127.0.0.1:9644".into()),
         metrics_listen: Some("127.0.0.1:9644".into()),
+        mqtt_listen: Some("127.0.0.1:1883".into()),
         max_broker_partitions: Some(100),
         ssl_cert: Some("c.pem".into()),
         ssl_key: Some("k.pem".into()),

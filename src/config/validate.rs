@@ -128,6 +128,7 @@ impl Config {
         for (key, value) in [
             ("http_listen", &self.http_listen),
             ("metrics_listen", &self.metrics_listen),
+            ("mqtt_listen", &self.mqtt_listen),
         ] {
             let Some(addr) = value else { continue };
             let port = addr
@@ -136,6 +137,25 @@ impl Config {
             if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
                 return Err(invalid(format!("{key} {addr:?}: expected HOST:PORT")));
             }
+        }
+        for rule in &self.mqtt_topic_map {
+            if !matches!(rule.rsplit_once('='), Some((f, t)) if !f.is_empty() && !t.is_empty()) {
+                return Err(invalid(format!(
+                    "mqtt_topic_map {rule:?}: expected MQTT_FILTER=KAFKA_TOPIC"
+                )));
+            }
+        }
+        if !(2..=268_435_460).contains(&self.mqtt_max_packet_bytes) {
+            return Err(invalid(format!(
+                "mqtt_max_packet_bytes {}: expected 2 to 268435460 (MQTT's largest packet)",
+                self.mqtt_max_packet_bytes
+            )));
+        }
+        if !(1..=65_535).contains(&self.mqtt_max_inflight) {
+            return Err(invalid(format!(
+                "mqtt_max_inflight {}: expected 1 to 65535",
+                self.mqtt_max_inflight
+            )));
         }
         if let (Some(http), Some(metrics)) = (&self.http_listen, &self.metrics_listen) {
             if http != metrics {

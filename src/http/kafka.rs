@@ -12,7 +12,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 
 use super::error::{HttpError, HttpResult};
 use super::Gateway;
-use crate::api::zero_copy::Frame;
+use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Dispatch};
 use crate::security::{SecurityProtocol, Session};
 
@@ -44,10 +44,33 @@ impl Gateway {
         match future.await {
             Ok(Some(Frame::Encoded(bytes))) => decode::<R::Response>(version, bytes)
                 .map_err(|e| HttpError::internal(format!("undecodable response: {e}"))),
+            // A Fetch answer whose record sets are file regions: read them in.
+            Ok(Some(Frame::Spliced(parts))) => {
+                let bytes = flatten(parts).map_err(|e| HttpError::internal(e.to_string()))?;
+                decode::<R::Response>(version, bytes)
+                    .map_err(|e| HttpError::internal(format!("undecodable response: {e}")))
+            }
             Ok(_) => Err(HttpError::internal("no response")),
             Err(e) => Err(HttpError::internal(e.to_string())),
         }
     }
+}
+
+/// A spliced frame's bytes, its regions read from their segments.
+fn flatten(parts: Vec<Part>) -> std::io::Result<Bytes> {
+    let mut out = BytesMut::new();
+    for part in parts {
+        match part {
+            Part::Bytes(b) => out.extend_from_slice(&b),
+            Part::Region(r) => {
+                let len = usize::try_from(r.len()).map_err(std::io::Error::other)?;
+                let start = out.len();
+                out.resize(start + len, 0);
+                r.read_exact_at(0, &mut out[start..])?;
+            }
+        }
+    }
+    Ok(out.freeze())
 }
 
 fn encode<R: Request>(version: i16, request: &R) -> anyhow::Result<Bytes> {

@@ -9,13 +9,13 @@
 
 mod admin_v3;
 mod content_type;
-mod error;
+pub mod error;
 mod groups_v3;
 mod kafka;
 mod openapi;
 mod partitioner;
 mod produce_v2;
-mod records;
+pub mod records;
 mod records_v3;
 mod router;
 pub mod scrape;
@@ -52,6 +52,18 @@ pub struct Gateway {
     next_partition: AtomicUsize,
 }
 
+impl Gateway {
+    /// A gateway of its own for another in-broker client (the MQTT listener): the same
+    /// Kafka requests through the same dispatch.
+    pub fn new(services: Arc<Services>, kafka_listener: ListenerInfo) -> Self {
+        Self {
+            services,
+            listener: Arc::new(kafka_listener),
+            next_partition: AtomicUsize::new(0),
+        }
+    }
+}
+
 /// The client's address, put on each request by the connection that read it.
 #[derive(Clone, Copy)]
 struct Peer(SocketAddr);
@@ -64,11 +76,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let gateway = Arc::new(Gateway {
-        services,
-        listener: Arc::new(kafka_listener),
-        next_partition: AtomicUsize::new(0),
-    });
+    let gateway = Arc::new(Gateway::new(services, kafka_listener));
     let app = router::router(gateway);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {

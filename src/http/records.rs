@@ -49,11 +49,23 @@ impl Gateway {
         peer: Option<SocketAddr>,
         topic: &str,
     ) -> HttpResult<MetadataResponse> {
+        self.topic_metadata_creating(peer, topic, false).await
+    }
+
+    /// [`Self::topic_metadata`], asking for the topic to be created when it is missing
+    /// (`auto_create`: as a producer's Metadata request does, subject to the broker's
+    /// auto-create setting).
+    pub async fn topic_metadata_creating(
+        &self,
+        peer: Option<SocketAddr>,
+        topic: &str,
+        auto_create: bool,
+    ) -> HttpResult<MetadataResponse> {
         let request = MetadataRequest::default()
             .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
                 TopicName(StrBytes::from_string(topic.to_string())),
             ))]))
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(auto_create);
         let response = self.call(peer, 12, &request).await?;
         match response.topics.first().map(|t| t.error_code) {
             Some(0) => Ok(response),
@@ -75,7 +87,20 @@ impl Gateway {
         topic: &str,
         records: Vec<OutRecord>,
     ) -> HttpResult<Vec<Delivered>> {
-        let metadata = self.topic_metadata(peer, topic).await?;
+        self.produce_creating(peer, topic, records, false).await
+    }
+
+    /// [`Self::produce`], creating a missing topic when `auto_create` (and the broker allows).
+    pub async fn produce_creating(
+        &self,
+        peer: Option<SocketAddr>,
+        topic: &str,
+        records: Vec<OutRecord>,
+        auto_create: bool,
+    ) -> HttpResult<Vec<Delivered>> {
+        let metadata = self
+            .topic_metadata_creating(peer, topic, auto_create)
+            .await?;
         let partitions = metadata.topics[0].partitions.len();
         if partitions == 0 {
             return Err(HttpError::partition_not_found());

@@ -37,6 +37,8 @@ pub struct RunningBroker {
     /// Where the HTTP listener (`http_listen`, alias `metrics_listen`: /metrics, /health, the
     /// REST API) is bound, if anywhere.
     pub http_addr: Option<SocketAddr>,
+    /// Where the MQTT listener (`mqtt_listen`) is bound, if anywhere.
+    pub mqtt_addr: Option<SocketAddr>,
     /// The TLS certificates, when configured ([`RunningBroker::reload`]).
     tls: Option<Arc<Tls>>,
     /// The OAUTHBEARER validator and its JWKS, when that mechanism is enabled.
@@ -165,10 +167,37 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         }
         None => None,
     };
+    let mqtt_addr = match &config.mqtt_listen {
+        Some(addr) => {
+            let map = crate::mqtt::TopicMap::parse(&config.mqtt_topic_map)
+                .map_err(|e| anyhow::anyhow!("mqtt_topic_map {e}"))?;
+            let settings = crate::mqtt::Settings {
+                map,
+                max_packet_bytes: usize::try_from(config.mqtt_max_packet_bytes)?,
+                max_inflight: usize::try_from(config.mqtt_max_inflight)?,
+            };
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the MQTT listener to {addr}"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(bind = %bound, "serving MQTT");
+            tasks.spawn(crate::mqtt::serve(
+                listener,
+                services.clone(),
+                listeners[0].0.clone(),
+                settings,
+                shutdown.clone(),
+                tasks.clone(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
     Ok(RunningBroker {
         services,
         listeners,
         http_addr,
+        mqtt_addr,
         tls,
         oauth,
         shutdown,

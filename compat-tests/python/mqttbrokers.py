@@ -1,0 +1,212 @@
+"""The MQTT brokers of test_mqtt.py, started by the test on loopback ports of their own: a gregor
+with --mqtt-listen (and a Kafka listener, for the bridging scenarios) and the oracle, a real
+Mosquitto (Debian's `mosquitto`, persistence on so that sessions and retained messages survive
+its restart as gregor's do). Both take the same packet size limit (MAX_PACKET).
+
+`MqttBroker.restart()` stops a broker cleanly (SIGTERM) and starts it again on the same data and
+ports. Helpers: `Collector` (a paho-mqtt client that queues what it receives) and raw-socket
+MQTT 3.1.1 packets for what a well-behaved client library will not send (a connection dropped
+without DISCONNECT, garbage, an oversized packet)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from compat import TIMEOUT, free_port, port_open
+
+MAX_PACKET = 10_000
+COMPAT_DIR = Path(__file__).resolve().parent.parent
+
+
+class MqttBroker:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.state = Path(tempfile.mkdtemp(prefix=f"gregor-compat-mqtt-{kind}."))
+        self.port = free_port()
+        self.kafka_port = free_port() if kind == "gregor" else None
+        self.log = self.state / "broker.log"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def kafka(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def _command(self) -> list[str]:
+        if self.kind == "gregor":
+            binary = os.environ.get("COMPAT_GREGOR_BIN")
+            assert binary, "COMPAT_GREGOR_BIN is not set (compat-tests/run.sh sets it)"
+            return [binary, "--listen", self.kafka, "--data-dir", str(self.state / "data"),
+                    "--storage", "disk", "--group-initial-rebalance-delay-ms", "0",
+                    "--mqtt-listen", f"127.0.0.1:{self.port}",
+                    "--mqtt-topic-map", "sensors/#=sensors",
+                    "--mqtt-max-packet-bytes", str(MAX_PACKET)]
+        conf = self.state / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.state}/\nmax_packet_size {MAX_PACKET}\n"
+            "log_dest stderr\n" + ("user root\n" if os.geteuid() == 0 else ""))
+        return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)]
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
+        env["NO_COLOR"] = "1"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + TIMEOUT
+        while not port_open(self.port):
+            assert self.proc.poll() is None, f"{self.kind} exited: {self.log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"{self.kind} did not listen on {self.port}"
+            time.sleep(0.05)
+        # gregor accepts MQTT clients once its store is read: a CONNACK says it is ready.
+        c = Collector(self, "ready-check")
+        c.disconnect()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def close(self):
+        self.stop()
+        results = COMPAT_DIR / "results"
+        results.mkdir(exist_ok=True)
+        if self.log.exists():
+            shutil.copy(self.log, results / f"mqtt-{self.kind}.log")
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+class Collector:
+    """A connected paho-mqtt client whose received messages wait in a queue."""
+
+    def __init__(self, broker: MqttBroker, client_id: str, *, v5: bool = False, clean: bool = True,
+                 session_expiry: int = 0, will: tuple | None = None):
+        self.messages: queue.Queue = queue.Queue()
+        self.connected: queue.Queue = queue.Queue()
+        self.disconnected = False
+        protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        kwargs = {} if v5 else {"clean_session": clean}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=protocol, **kwargs)
+        self.client.on_message = lambda c, u, m: self.messages.put(m)
+        self.client.on_connect = lambda c, u, flags, rc, props=None: self.connected.put(
+            (flags.session_present, rc, props))
+        self.client.on_disconnect = lambda *a: setattr(self, "disconnected", True)
+        if will:
+            self.client.will_set(*will)
+        props = None
+        connect_kwargs = {}
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = session_expiry
+            connect_kwargs = {"clean_start": clean, "properties": props}
+        self.client.connect("127.0.0.1", broker.port, keepalive=30, **connect_kwargs)
+        self.client.loop_start()
+        self.session_present, rc, self.connack_properties = self.connected.get(timeout=TIMEOUT)
+        assert not rc.is_failure, f"CONNACK {rc}"
+
+    def subscribe(self, topic: str, qos: int = 1):
+        done: queue.Queue = queue.Queue()
+        self.client.on_subscribe = lambda c, u, mid, codes, props=None: done.put(codes)
+        self.client.subscribe(topic, qos)
+        return done.get(timeout=TIMEOUT)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
+                properties=None):
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        info.wait_for_publish(TIMEOUT)
+        assert info.is_published()
+
+    def take(self, n: int, timeout: float = TIMEOUT) -> list:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            assert left > 0, f"got {len(out)} of {n} messages: {[(m.topic, m.payload) for m in out]}"
+            try:
+                out.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                pass
+        return out
+
+    def nothing_more(self, wait: float = 1.0) -> bool:
+        try:
+            m = self.messages.get(timeout=wait)
+        except queue.Empty:
+            return True
+        raise AssertionError(f"unexpected message {m.topic} {m.payload!r}")
+
+    def disconnect(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# ----------------------------------------------------------------------------- raw packets
+def _string(s: bytes) -> bytes:
+    return struct.pack(">H", len(s)) + s
+
+
+def remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def connect_packet(client_id: str, keep_alive: int = 30, will: tuple | None = None) -> bytes:
+    """An MQTT 3.1.1 CONNECT (clean session), with a will (topic, payload, qos, retain)."""
+    flags = 0x02
+    payload = _string(client_id.encode())
+    if will:
+        topic, message, qos, retain = will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+        payload += _string(topic.encode()) + _string(message)
+    body = _string(b"MQTT") + bytes([4, flags]) + struct.pack(">H", keep_alive) + payload
+    return bytes([0x10]) + remaining_length(len(body)) + body
+
+
+def raw_connect(broker: MqttBroker, client_id: str, **kw) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+    s.sendall(connect_packet(client_id, **kw))
+    connack = s.recv(4)
+    assert connack[:1] == b"\x20" and connack[3:4] == b"\x00", connack
+    return s
+
+
+def closed_by_peer(s: socket.socket, timeout: float = TIMEOUT) -> bool:
+    """Whether the broker closes the connection within `timeout` (reading whatever it sends)."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False

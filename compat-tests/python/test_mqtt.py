@@ -1,0 +1,278 @@
+"""gregor's MQTT listener (--mqtt-listen), checked with real MQTT clients — paho-mqtt (3.1.1 and
+5) and Mosquitto's mosquitto_pub/mosquitto_sub — against gregor and, as the oracle, a real
+Mosquitto: the same scenarios pass on both (publish and subscribe at QoS 0/1, retained and will
+messages, keep-alive, persistent sessions across a reconnect and a broker restart, session
+takeover, malformed and oversized packets). The Kafka bridging (a Kafka producer's records
+reach an MQTT subscriber; an MQTT publish is read by a Kafka consumer, confluent-kafka) is
+asserted on gregor only.
+
+Each broker is the test's own (mqttbrokers.py), on free loopback ports, so restarting it
+disturbs no other scenario. gregor_only: the suite's Kafka target has no MQTT; the Mosquitto
+oracle runs inside the gregor pytest process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from compat import TIMEOUT, wait_for
+from mqttbrokers import (MAX_PACKET, Collector, MqttBroker, closed_by_peer, raw_connect,
+                         remaining_length)
+
+pytestmark = [pytest.mark.gregor_only, pytest.mark.client("paho-mqtt"),
+              pytest.mark.single_broker("starts and restarts MQTT brokers of its own")]
+
+
+@pytest.fixture(scope="module", params=["gregor", "mosquitto"])
+def mqtt(request):
+    b = MqttBroker(request.param)
+    yield b
+    b.close()
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_publish_and_subscribe_at_qos_0_and_1(broker, mqtt, version):
+    v5 = version == "5"
+    base = f"t/{uid()}"
+    sub = Collector(mqtt, f"sub-{uid()}", v5=v5)
+    pub = Collector(mqtt, f"pub-{uid()}", v5=v5)
+    try:
+        codes = sub.subscribe(f"{base}/#", qos=1)
+        assert [c.value for c in codes] == [1]
+        pub.publish(f"{base}/a", b"zero", qos=0)
+        pub.publish(f"{base}/b/c", b"one", qos=1)
+        pub.publish(f"t/{uid()}/other", b"elsewhere", qos=1)
+        got = sorted((m.topic, m.payload, m.qos) for m in sub.take(2))
+        assert got == [(f"{base}/a", b"zero", 0), (f"{base}/b/c", b"one", 1)]
+        sub.nothing_more()
+    finally:
+        sub.disconnect()
+        pub.disconnect()
+
+
+def test_mosquitto_pub_and_sub(broker, mqtt):
+    topic = f"m/{uid()}/x"
+
+    def pub(*args):
+        subprocess.run(["mosquitto_pub", "-p", str(mqtt.port), "-t", topic, *args], check=True,
+                       timeout=TIMEOUT)
+
+    # A retained message first: the subscriber's first line says it has subscribed.
+    pub("-q", "1", "-r", "-m", "ready")
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(mqtt.port), "-t", "m/+/x", "-q", "1",
+                            "-C", "3", "-v", "-W", str(int(TIMEOUT))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sub.stdout.readline().rstrip("\n") == f"{topic} ready"
+        for i, qos in enumerate(["0", "1"]):
+            pub("-q", qos, "-m", f"reading {i}")
+        out, err = sub.communicate(timeout=TIMEOUT + 5)
+    finally:
+        sub.kill()
+        pub("-r", "-n")  # clears the retained message
+    assert out.splitlines() == [f"{topic} reading 0", f"{topic} reading 1"], err
+
+
+def test_retained_messages(broker, mqtt):
+    topic = f"r/{uid()}/state"
+    pub = Collector(mqtt, f"pub-{uid()}")
+    try:
+        pub.publish(topic, b"on", qos=1, retain=True)
+        late = Collector(mqtt, f"late-{uid()}")
+        late.subscribe(topic.rsplit("/", 1)[0] + "/+", qos=1)
+        [m] = late.take(1)
+        assert (m.topic, m.payload, m.retain) == (topic, b"on", True)
+        late.disconnect()
+        pub.publish(topic, b"", qos=1, retain=True)  # clears it
+        later = Collector(mqtt, f"later-{uid()}")
+        later.subscribe(topic, qos=1)
+        assert later.nothing_more()
+        later.disconnect()
+    finally:
+        pub.disconnect()
+
+
+def test_will_on_a_lost_connection_and_keep_alive(broker, mqtt):
+    base = f"w/{uid()}"
+    watcher = Collector(mqtt, f"watch-{uid()}")
+    try:
+        watcher.subscribe(f"{base}/#", qos=1)
+        # Dropped without DISCONNECT: the will goes out.
+        s = raw_connect(mqtt, f"dev-{uid()}", will=(f"{base}/dropped", b"gone", 1, False))
+        s.close()
+        [m] = watcher.take(1)
+        assert (m.topic, m.payload) == (f"{base}/dropped", b"gone")
+        # Silent past 1.5 x its keep-alive (1 s): closed, and the will goes out.
+        s = raw_connect(mqtt, f"dev-{uid()}", keep_alive=1, will=(f"{base}/silent", b"timeout", 0, False))
+        started = time.monotonic()
+        assert closed_by_peer(s, timeout=10)
+        assert time.monotonic() - started >= 1.0
+        [m] = watcher.take(1)
+        assert (m.topic, m.payload) == (f"{base}/silent", b"timeout")
+        # A clean DISCONNECT: no will.
+        s = raw_connect(mqtt, f"dev-{uid()}", will=(f"{base}/clean", b"no", 1, False))
+        s.sendall(b"\xe0\x00")
+        s.close()
+        assert watcher.nothing_more()
+    finally:
+        watcher.disconnect()
+
+
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_persistent_session_across_reconnect_and_restart(broker, mqtt, version):
+    v5 = version == "5"
+    base = f"p/{uid()}"
+    client_id = f"persist-{uid()}"
+    expiry = 3600 if v5 else 0
+
+    def connect():
+        return Collector(mqtt, client_id, v5=v5, clean=False, session_expiry=expiry)
+
+    c = connect()
+    c.subscribe(f"{base}/#", qos=1)
+    c.disconnect()
+    pub = Collector(mqtt, f"pub-{uid()}")
+    pub.publish(f"{base}/1", b"while away 1", qos=1)
+    pub.disconnect()
+    c = connect()
+    assert c.session_present
+    assert [m.payload for m in c.take(1)] == [b"while away 1"]
+    c.disconnect()
+    pub = Collector(mqtt, f"pub-{uid()}")
+    pub.publish(f"{base}/2", b"while away 2", qos=1)
+    pub.disconnect()
+    mqtt.restart()
+    c = connect()
+    try:
+        assert c.session_present
+        assert [m.payload for m in c.take(1)] == [b"while away 2"]
+        c.nothing_more()
+    finally:
+        c.disconnect()
+    # A clean session ends it.
+    c = Collector(mqtt, client_id, v5=v5, clean=True)
+    assert not c.session_present
+    c.disconnect()
+
+
+def test_an_mqtt_5_client_without_a_client_id_is_given_one(broker, mqtt):
+    c = Collector(mqtt, "", v5=True)
+    try:
+        assigned = c.connack_properties.AssignedClientIdentifier
+        assert assigned
+        topic = f"e/{uid()}"
+        c.subscribe(topic, qos=1)
+        c.publish(topic, b"mine", qos=1)
+        assert [m.payload for m in c.take(1)] == [b"mine"]
+    finally:
+        c.disconnect()
+
+
+def test_a_second_connect_with_the_same_client_id_takes_over(broker, mqtt):
+    client_id = f"twin-{uid()}"
+    first = raw_connect(mqtt, client_id)
+    second = raw_connect(mqtt, client_id)
+    try:
+        assert closed_by_peer(first, timeout=10)
+        second.sendall(b"\xc0\x00")  # PINGREQ
+        second.settimeout(TIMEOUT)
+        assert second.recv(2) == b"\xd0\x00"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_malformed_and_oversized_packets_close_that_connection_only(broker, mqtt):
+    bystander = Collector(mqtt, f"ok-{uid()}")
+    try:
+        bystander.subscribe(f"x/{uid()}", qos=0)
+        bad = raw_connect(mqtt, f"bad-{uid()}")
+        bad.sendall(b"\x00\xff\xff\xff\xff\x7f")  # packet type 0, an over-long length
+        assert closed_by_peer(bad, timeout=10)
+        big = raw_connect(mqtt, f"big-{uid()}")
+        # A PUBLISH announcing more than the limit: refused before its body arrives.
+        big.sendall(b"\x30" + remaining_length(MAX_PACKET * 4))
+        assert closed_by_peer(big, timeout=10)
+        garbage = raw_connect_bytes(mqtt, b"\x10\x05garbage")
+        assert closed_by_peer(garbage, timeout=10)
+        topic = f"x/{uid()}"
+        bystander.subscribe(topic, qos=1)
+        bystander.publish(topic, b"still here", qos=1)
+        assert [m.payload for m in bystander.take(1)] == [b"still here"]
+    finally:
+        bystander.disconnect()
+
+
+def raw_connect_bytes(mqtt: MqttBroker, data: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", mqtt.port), timeout=TIMEOUT)
+    s.sendall(data)
+    return s
+
+
+# ----------------------------------------------------------------------------- gregor only
+def test_kafka_records_reach_mqtt_subscribers(broker, mqtt):
+    if mqtt.kind != "gregor":
+        pytest.skip("Kafka bridging is gregor's own")
+    sub = Collector(mqtt, f"sub-{uid()}", v5=True)
+    try:
+        sub.subscribe("sensors/#", qos=1)
+        producer = Producer({"bootstrap.servers": mqtt.kafka})
+        key = f"sensors/{uid()}/temp"
+        producer.produce("sensors", key=key.encode(), value=b"19.5", headers=[("unit", b"C")])
+        producer.produce("sensors", key=b"not-an-mqtt-key", value=b"plain")
+        assert producer.flush(TIMEOUT) == 0
+        got = {m.topic: m for m in sub.take(2)}
+        assert got[key].payload == b"19.5"
+        assert ("unit", "C") in got[key].properties.UserProperty
+        # A key the map does not send to this topic: the record's MQTT topic is the topic's name.
+        assert got["sensors"].payload == b"plain"
+    finally:
+        sub.disconnect()
+
+
+def test_mqtt_publishes_reach_kafka_consumers(broker, mqtt):
+    if mqtt.kind != "gregor":
+        pytest.skip("Kafka bridging is gregor's own")
+    device = uid()
+    pub = Collector(mqtt, f"sensor-{device}", v5=True)
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("unit", "C")
+    try:
+        pub.publish(f"sensors/{device}/temp", b"21.5", qos=1, properties=props)
+        pub.publish(f"kitchen/{device}/humidity", b"40", qos=1)  # default rule: topic "kitchen"
+    finally:
+        pub.disconnect()
+    for topic, key, value in [("sensors", f"sensors/{device}/temp", b"21.5"),
+                              ("kitchen", f"kitchen/{device}/humidity", b"40")]:
+        consumer = Consumer({"bootstrap.servers": mqtt.kafka, "group.id": f"g-{uid()}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.subscribe([topic])
+        found = []
+
+        def read():
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None and m.key() == key.encode():
+                found.append(m)
+            return bool(found)
+
+        try:
+            wait_for(read, f"the MQTT publish in Kafka topic {topic}")
+        finally:
+            consumer.close()
+        m = found[0]
+        assert m.value() == value
+        headers = dict(m.headers() or [])
+        assert headers["mqtt.qos"] == b"1"
+        if topic == "sensors":
+            assert headers["unit"] == b"C"

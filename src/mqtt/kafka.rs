@@ -1,0 +1,239 @@
+//! The Kafka requests the MQTT listener makes, through the HTTP gateway's in-broker client
+//! (`http::Gateway::call`: `api::dispatch_from`, the path a Kafka connection's requests
+//! take): Metadata, Fetch, ListOffsets, OffsetCommit/OffsetFetch (a persistent session's
+//! positions are the group `mqtt-<client id>`'s committed offsets) and CreateTopics.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, FetchRequest, GroupId, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
+
+use crate::http::Gateway;
+
+/// A topic partition.
+pub type Tp = (String, i32);
+
+fn name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+fn failed(e: crate::http::error::HttpError) -> String {
+    e.message
+}
+
+/// Every topic's partition count.
+pub async fn topics(gw: &Gateway) -> Result<BTreeMap<String, i32>, String> {
+    let response = gw
+        .call(None, 12, &MetadataRequest::default().with_topics(None))
+        .await
+        .map_err(failed)?;
+    Ok(response
+        .topics
+        .into_iter()
+        .filter(|t| t.error_code == 0)
+        .filter_map(|t| Some((t.name?.to_string(), t.partitions.len() as i32)))
+        .collect())
+}
+
+/// Create a one-partition compacted topic unless it exists.
+pub async fn ensure_compacted(gw: &Gateway, topic: &str) -> Result<(), String> {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(-1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("cleanup.policy"))
+                .with_value(Some(StrBytes::from_static_str("compact")))])]);
+    let response = gw.call(None, 5, &request).await.map_err(failed)?;
+    match response.topics.first().map(|t| t.error_code) {
+        Some(0) | Some(36) => Ok(()), // created, or TOPIC_ALREADY_EXISTS
+        Some(code) => Err(format!("creating {topic}: Kafka error {code}")),
+        None => Err(format!("creating {topic}: no answer")),
+    }
+}
+
+/// One partition's fetched records.
+pub struct Fetched {
+    pub tp: Tp,
+    pub error: i16,
+    pub high_watermark: i64,
+    pub records: Vec<Record>,
+}
+
+/// Fetch from each `(topic, partition) → offset`, waiting up to `max_wait_ms` for data.
+pub async fn fetch(
+    gw: &Gateway,
+    from: &BTreeMap<Tp, i64>,
+    max_wait_ms: i32,
+) -> Result<Vec<Fetched>, String> {
+    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for ((topic, p), offset) in from {
+        by_topic.entry(topic).or_default().push(
+            FetchPartition::default()
+                .with_partition(*p)
+                .with_fetch_offset(*offset)
+                .with_partition_max_bytes(256 * 1024),
+        );
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    FetchTopic::default()
+                        .with_topic(name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = gw.call(None, 12, &request).await.map_err(failed)?;
+    let mut out = Vec::new();
+    for t in response.responses {
+        for p in t.partitions {
+            out.push(Fetched {
+                tp: (t.topic.to_string(), p.partition_index),
+                error: p.error_code,
+                high_watermark: p.high_watermark,
+                records: p.records.map(decode_records).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The records of whole batches in `bytes` (a trailing partial batch is left out), without
+/// control records.
+fn decode_records(mut bytes: Bytes) -> Vec<Record> {
+    let mut out = Vec::new();
+    while bytes.has_remaining() {
+        match RecordBatchDecoder::decode(&mut bytes) {
+            Ok(set) => out.extend(set.records.into_iter().filter(|r| !r.control)),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Each partition's offset at `timestamp` (-1: the end, -2: the start).
+pub async fn list_offsets(
+    gw: &Gateway,
+    tps: &[Tp],
+    timestamp: i64,
+) -> Result<HashMap<Tp, i64>, String> {
+    let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for (topic, p) in tps {
+        by_topic.entry(topic).or_default().push(
+            ListOffsetsPartition::default()
+                .with_partition_index(*p)
+                .with_timestamp(timestamp),
+        );
+    }
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    ListOffsetsTopic::default()
+                        .with_name(name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = gw.call(None, 5, &request).await.map_err(failed)?;
+    Ok(response
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.to_string();
+            t.partitions
+                .into_iter()
+                .filter(|p| p.error_code == 0)
+                .map(move |p| ((topic.clone(), p.partition_index), p.offset))
+        })
+        .collect())
+}
+
+/// The group `mqtt-<client>` of a persistent session.
+pub fn session_group(client_id: &str) -> String {
+    format!("mqtt-{client_id}")
+}
+
+/// Commit positions as a group's offsets (a standalone consumer's commit).
+pub async fn commit(gw: &Gateway, group: &str, offsets: &BTreeMap<Tp, i64>) -> Result<(), String> {
+    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((topic, p), offset) in offsets {
+        by_topic.entry(topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(*offset),
+        );
+    }
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_retention_time_ms(-1)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = gw.call(None, 7, &request).await.map_err(failed)?;
+    let bad = response
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.error_code != 0);
+    match bad {
+        Some(p) => Err(format!("committing {group}: Kafka error {}", p.error_code)),
+        None => Ok(()),
+    }
+}
+
+/// A group's committed offsets (all topics).
+pub async fn committed(gw: &Gateway, group: &str) -> Result<HashMap<Tp, i64>, String> {
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(None);
+    let response = gw.call(None, 7, &request).await.map_err(failed)?;
+    if response.error_code != 0 {
+        return Err(format!(
+            "offsets of {group}: Kafka error {}",
+            response.error_code
+        ));
+    }
+    Ok(response
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.to_string();
+            t.partitions
+                .into_iter()
+                .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+                .map(move |p| ((topic.clone(), p.partition_index), p.committed_offset))
+        })
+        .collect())
+}
