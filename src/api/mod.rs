@@ -61,6 +61,11 @@ mod request;
 mod request_quota;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod share_acknowledge;
+mod share_common;
+mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
@@ -296,6 +301,32 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, consumer_group_describe::handle),
     },
+    // KIP-932's share groups (src/group/share). ShareFetch/ShareAcknowledge v2 (RENEW
+    // acknowledgements, share.version 2) are not served.
+    Api {
+        key: ApiKey::ShareGroupHeartbeat,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_group_heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::ShareGroupDescribe,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_group_describe::handle),
+    },
+    Api {
+        key: ApiKey::ShareFetch,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_fetch::handle),
+    },
+    Api {
+        key: ApiKey::ShareAcknowledge,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_acknowledge::handle),
+    },
     // Administration (configs, log dirs, ACLs).
     Api {
         key: ApiKey::DescribeConfigs,
@@ -455,6 +486,10 @@ mod tests {
             ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
             ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::ShareGroupHeartbeat => ShareGroupHeartbeatRequest::VERSIONS,
+            ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
+            ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
+            ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };

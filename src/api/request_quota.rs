@@ -92,6 +92,10 @@ throttle_time!(
     OffsetFetchResponse,
     OffsetForLeaderEpochResponse,
     ProduceResponse,
+    ShareAcknowledgeResponse,
+    ShareFetchResponse,
+    ShareGroupDescribeResponse,
+    ShareGroupHeartbeatResponse,
     SyncGroupResponse,
     TxnOffsetCommitResponse,
 );
