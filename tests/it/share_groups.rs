@@ -290,3 +290,90 @@ async fn acknowledgements_survive_a_restart() {
     assert_eq!(acquired(&r), vec![(1, 1, 2), (3, 3, 2)]);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn share_group_offsets_are_described_reset_and_deleted() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    let g = "share-offsets";
+    earliest(&mut c, g).await;
+    produce(&mut c, 3).await;
+    let topic = join(&mut c, g, "m1").await;
+    let r = c
+        .call(&fetch(g, "m1", 0, topic, vec![(0, 0, ACCEPT)]), 1)
+        .await;
+    assert_eq!(r.error_code, E::InvalidRequest.code());
+    let r = c.call(&fetch(g, "m1", 0, topic, vec![]), 1).await;
+    assert_eq!(acquired(&r), vec![(0, 2, 1)]);
+    let r = c.call(&ack(g, "m1", 1, topic, &[(0, 1, ACCEPT)]), 1).await;
+    assert_eq!(ack_code(&r), (0, 0));
+    let describe = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(s(g)))
+            .with_topics(None),
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(s("no-such-group")))
+            .with_topics(None),
+    ]);
+    let r = c.call(&describe, 0).await;
+    let starts: Vec<(i32, i64)> = r.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.start_offset))
+        .collect();
+    assert_eq!(starts, vec![(0, 2)]);
+    assert_eq!(r.groups[1].error_code, E::GroupIdNotFound.code());
+
+    let alter = AlterShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(g)))
+        .with_topics(vec![
+            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(s(TOPIC)))
+                .with_partitions(vec![
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_start_offset(0),
+                ]),
+        ]);
+    // Not while the group has a member.
+    let r = c.call(&alter, 0).await;
+    assert_eq!(r.error_code, E::NonEmptyGroup.code());
+    let leave = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(g)))
+        .with_member_id(s("m1"))
+        .with_member_epoch(-1);
+    assert_eq!(c.call(&leave, 1).await.error_code, 0);
+    let r = c.call(&alter, 0).await;
+    assert_eq!(r.error_code, 0);
+    let r = c.call(&describe, 0).await;
+    assert_eq!(r.groups[0].topics[0].partitions[0].start_offset, 0);
+    // Back from the start: all three again, the accepted ones as first deliveries.
+    join(&mut c, g, "m2").await;
+    let r = c.call(&fetch(g, "m2", 0, topic, vec![]), 1).await;
+    assert_eq!(acquired(&r), vec![(0, 2, 1)]);
+    let r = c.call(&fetch(g, "m2", -1, topic, vec![]), 1).await;
+    assert_eq!(r.error_code, 0);
+    let leave = leave.with_member_id(s("m2"));
+    assert_eq!(c.call(&leave, 1).await.error_code, 0);
+
+    let delete = DeleteShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(g)))
+        .with_topics(vec![
+            delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(s(TOPIC))),
+        ]);
+    let r = c.call(&delete, 0).await;
+    assert_eq!((r.error_code, r.responses[0].error_code), (0, 0));
+    let r = c.call(&describe, 0).await;
+    assert!(r.groups[0].topics.is_empty());
+    let r = c
+        .call(
+            &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(g))]),
+            2,
+        )
+        .await;
+    assert_eq!(r.results[0].error_code, 0);
+    let r = c.call(&describe, 0).await;
+    assert_eq!(r.groups[0].error_code, E::GroupIdNotFound.code());
+    b.shutdown().await;
+}

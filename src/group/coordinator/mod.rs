@@ -7,6 +7,7 @@
 mod apis;
 mod consumer;
 mod share;
+mod share_offsets;
 mod state;
 #[cfg(test)]
 mod tests;
