@@ -98,6 +98,9 @@ offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
+# Share groups (KIP-932): Kafka 4.4 formats at metadata.version 4.4, whose bootstrap
+# share.version is 2, so share groups are on without a --feature flag; their state topic must
+# fit one broker.
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1

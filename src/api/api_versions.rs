@@ -17,6 +17,10 @@ const METADATA_VERSION_MIN: i16 = 7;
 /// Kafka 4.x's group.version (GV_1: the consumer rebalance protocol).
 const GROUP_VERSION_LEVEL: i16 = 1;
 
+/// Kafka 4.x's share.version (SV_1: share groups, KIP-932). Kafka 4.4 finalizes SV_2 (RENEW
+/// acknowledgements, ShareFetch v2), which gregor does not serve.
+const SHARE_VERSION_LEVEL: i16 = 1;
+
 /// Epoch of the finalized features; they never change while gregor runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
@@ -34,11 +38,12 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
     if ctx.version() < 3 {
         return response;
     }
-    // metadata.version, as Kafka 4.x reports it (tools map it to a release), and
-    // group.version 1 (KIP-848's consumer group protocol). No transaction.version: absent
+    // metadata.version, as Kafka 4.x reports it (tools map it to a release),
+    // group.version 1 (KIP-848's consumer group protocol) and share.version 1 (KIP-932). No transaction.version: absent
     // means level 0, so clients keep transactions v1, which is what gregor implements.
     let metadata = || StrBytes::from_static_str("metadata.version");
     let group = || StrBytes::from_static_str("group.version");
+    let share = || StrBytes::from_static_str("share.version");
     response
         .with_supported_features(vec![
             SupportedFeatureKey::default()
@@ -49,6 +54,10 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
                 .with_name(group())
                 .with_min_version(0)
                 .with_max_version(GROUP_VERSION_LEVEL),
+            SupportedFeatureKey::default()
+                .with_name(share())
+                .with_min_version(0)
+                .with_max_version(SHARE_VERSION_LEVEL),
         ])
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
         .with_finalized_features(vec![
@@ -60,6 +69,10 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
                 .with_name(group())
                 .with_min_version_level(GROUP_VERSION_LEVEL)
                 .with_max_version_level(GROUP_VERSION_LEVEL),
+            FinalizedFeatureKey::default()
+                .with_name(share())
+                .with_min_version_level(SHARE_VERSION_LEVEL)
+                .with_max_version_level(SHARE_VERSION_LEVEL),
         ])
 }
 

@@ -11,6 +11,7 @@ use crate::security::acl::AclOperation;
 pub const TOPIC: i8 = 2;
 pub const BROKER: i8 = 4;
 pub const BROKER_LOGGER: i8 = 8;
+pub const GROUP: i8 = 32;
 
 /// A BROKER resource names this node by id, or "" for the cluster-wide defaults.
 pub enum BrokerTarget {
@@ -53,7 +54,8 @@ pub fn unsupported_resource(resource_type: i8) -> BrokerError {
 }
 
 /// Kafka's check before describing (DESCRIBE_CONFIGS) or changing (ALTER_CONFIGS) a resource's
-/// configs: on the topic for a topic, on the cluster for a broker or broker logger.
+/// configs: on the topic for a topic, on the group for a group, on the cluster for a broker
+/// or broker logger.
 pub fn authorize(
     ctx: &RequestContext,
     op: AclOperation,
@@ -62,6 +64,7 @@ pub fn authorize(
 ) -> Result<()> {
     let denied = match resource_type {
         TOPIC if !ctx.authorize_topic(op, name) => ResponseError::TopicAuthorizationFailed,
+        GROUP if !ctx.authorize_group(op, name) => ResponseError::GroupAuthorizationFailed,
         BROKER | BROKER_LOGGER if !ctx.authorize_cluster(op) => {
             ResponseError::ClusterAuthorizationFailed
         }

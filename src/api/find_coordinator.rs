@@ -11,12 +11,14 @@ use crate::security::acl::{AclOperation, ResourceType};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
+/// Kafka's share coordinator keys ("group:topicId:partition", v6+): share-partition state
+/// lives with the group coordinator here.
+const SHARE_KEY: i8 = 2;
 
-/// Group and transaction coordinators live here; share-group coordinators (key type 2,
-/// v6+) do not exist in gregor.
+/// Group, transaction and share coordinators live here.
 fn check(key_type: i8) -> Result<(), E> {
     match key_type {
-        GROUP_KEY | TRANSACTION_KEY => Ok(()),
+        GROUP_KEY | TRANSACTION_KEY | SHARE_KEY => Ok(()),
         _ => Err(E::InvalidRequest),
     }
 }
@@ -56,6 +58,16 @@ pub async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoo
     }
 }
 
+/// Kafka's `SharePartitionKey` form: "group:topicId:partition".
+fn is_share_key(key: &str) -> bool {
+    let mut parts = key.rsplitn(3, ':');
+    let (Some(partition), Some(topic), Some(group)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    partition.parse::<i32>().is_ok_and(|p| p >= 0) && !topic.is_empty() && !group.is_empty()
+}
+
 /// The coordinator of `key` with its address on the request's listener;
 /// COORDINATOR_NOT_AVAILABLE while the cluster view names a node whose address is unknown.
 /// Kafka first checks DESCRIBE on the group or transactional id.
@@ -64,6 +76,9 @@ fn coordinator(
     key_type: i8,
     key: &str,
 ) -> Result<(BrokerId, StrBytes, i32), E> {
+    if key_type == SHARE_KEY && !is_share_key(key) {
+        return Err(E::InvalidRequest);
+    }
     if key_type == GROUP_KEY && !ctx.authorize_group(AclOperation::Describe, key) {
         return Err(E::GroupAuthorizationFailed);
     }

@@ -1,5 +1,5 @@
 //! IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT single topic configs,
-//! persisted and applied at once.
+//! persisted and applied at once; SET and DELETE of a group's share configs (GROUP).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ use super::config_resource as resource;
 use super::RequestContext;
 use crate::config::Config;
 use crate::error::{BrokerError, Result};
+use crate::group::configs as group_configs;
 use crate::meta::config_view;
 use crate::meta::topic_config::{self, ConfigType};
 use crate::meta::TopicConfig;
@@ -99,8 +100,48 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
                     .collect::<Vec<_>>(),
             ))
         }
+        resource::GROUP => alter_group(ctx, r, validate_only),
         other => Err(resource::unsupported_resource(other)),
     }
+}
+
+/// A group's configs (Kafka's `GroupConfig`: the share group ones gregor applies).
+fn alter_group(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) -> Result<()> {
+    if r.resource_name.is_empty() {
+        return Err(BrokerError::InvalidRequest(
+            "Group name must not be empty".into(),
+        ));
+    }
+    let store = ctx.groups().group_configs();
+    let mut configs = store.get(&r.resource_name);
+    for c in &r.configs {
+        let name = c.name.to_string();
+        match (c.config_operation, c.value.as_deref()) {
+            (SET, Some(value)) => {
+                group_configs::check(&name, value).map_err(BrokerError::InvalidConfig)?;
+                configs.insert(name, value.to_string());
+            }
+            (SET, None) => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "Null value not supported for : {name}"
+                )))
+            }
+            (DELETE, _) => {
+                configs.remove(&name);
+            }
+            _ => {
+                return Err(BrokerError::InvalidConfig(format!(
+                    "Config value append or subtract is not allowed for config key: {name}"
+                )))
+            }
+        }
+    }
+    if validate_only {
+        return Ok(());
+    }
+    store
+        .set(&r.resource_name, configs)
+        .map_err(|e| BrokerError::UnknownServer(e.to_string()))
 }
 
 /// The topic's overrides after the operations.

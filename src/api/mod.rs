@@ -10,6 +10,7 @@ mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod authz;
@@ -24,6 +25,7 @@ mod create_topics;
 mod delete_acls;
 mod delete_groups;
 mod delete_records;
+mod delete_share_group_offsets;
 mod delete_topics;
 mod describe_acls;
 mod describe_client_quotas;
@@ -32,6 +34,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
@@ -61,6 +64,11 @@ mod request;
 mod request_quota;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod share_acknowledge;
+mod share_common;
+mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
@@ -296,6 +304,50 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, consumer_group_describe::handle),
     },
+    // KIP-932's share groups (src/group/share). ShareFetch/ShareAcknowledge v2 (RENEW
+    // acknowledgements, share.version 2) are not served.
+    Api {
+        key: ApiKey::ShareGroupHeartbeat,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_group_heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::ShareGroupDescribe,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_group_describe::handle),
+    },
+    Api {
+        key: ApiKey::ShareFetch,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_fetch::handle),
+    },
+    Api {
+        key: ApiKey::ShareAcknowledge,
+        min_version: 1,
+        max_version: 1,
+        handler: |c, b| c.serve(b, share_acknowledge::handle),
+    },
+    Api {
+        key: ApiKey::DescribeShareGroupOffsets,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, describe_share_group_offsets::handle),
+    },
+    Api {
+        key: ApiKey::AlterShareGroupOffsets,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, alter_share_group_offsets::handle),
+    },
+    Api {
+        key: ApiKey::DeleteShareGroupOffsets,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, delete_share_group_offsets::handle),
+    },
     // Administration (configs, log dirs, ACLs).
     Api {
         key: ApiKey::DescribeConfigs,
@@ -455,6 +507,13 @@ mod tests {
             ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
             ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeRequest::VERSIONS,
+            ApiKey::ShareGroupHeartbeat => ShareGroupHeartbeatRequest::VERSIONS,
+            ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
+            ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
+            ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
+            ApiKey::DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest::VERSIONS,
+            ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,
+            ApiKey::DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };

@@ -92,6 +92,13 @@ throttle_time!(
     OffsetFetchResponse,
     OffsetForLeaderEpochResponse,
     ProduceResponse,
+    ShareAcknowledgeResponse,
+    DescribeShareGroupOffsetsResponse,
+    AlterShareGroupOffsetsResponse,
+    DeleteShareGroupOffsetsResponse,
+    ShareFetchResponse,
+    ShareGroupDescribeResponse,
+    ShareGroupHeartbeatResponse,
     SyncGroupResponse,
     TxnOffsetCommitResponse,
 );

@@ -7,10 +7,12 @@
 //! group, runs their timers and makes their changes durable before answering.
 
 pub mod classic;
+pub mod configs;
 pub mod consumer;
 pub mod coordinator;
 pub mod offsets;
 pub mod record;
+pub mod share;
 
 pub use coordinator::GroupCoordinator;
 

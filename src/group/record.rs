@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::classic::{Group, Member, Protocol};
 use super::consumer::ConsumerGroup;
 use super::offsets::CommittedOffset;
+use super::share::ShareGroup;
 
 pub const GROUP_PREFIX: &[u8] = b"group/";
 pub const OFFSET_PREFIX: &[u8] = b"offset/";
@@ -20,6 +21,34 @@ pub fn group_key(group: &str) -> Vec<u8> {
 fn push_str(key: &mut Vec<u8>, s: &str) {
     key.extend_from_slice(&(s.len() as u32).to_be_bytes());
     key.extend_from_slice(s.as_bytes());
+}
+
+/// A share partition's state (group, topic id, partition).
+pub const SHARE_STATE_PREFIX: &[u8] = b"sharestate/";
+
+pub fn share_state_key(group: &str, topic: &uuid::Uuid, partition: i32) -> Vec<u8> {
+    let mut key = SHARE_STATE_PREFIX.to_vec();
+    push_str(&mut key, group);
+    key.extend_from_slice(topic.as_bytes());
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// (group, topic id, partition) of a share state key.
+pub fn parse_share_state_key(key: &[u8]) -> Option<(String, uuid::Uuid, i32)> {
+    let rest = key.strip_prefix(SHARE_STATE_PREFIX)?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() != len + 20 {
+        return None;
+    }
+    let (group, rest) = rest.split_at(len);
+    let (topic, partition) = rest.split_at(16);
+    Some((
+        String::from_utf8(group.to_vec()).ok()?,
+        uuid::Uuid::from_slice(topic).ok()?,
+        i32::from_be_bytes(partition.try_into().ok()?),
+    ))
 }
 
 /// The prefix every offset key of `group` starts with.
@@ -88,6 +117,9 @@ pub struct GroupRecord {
     /// A consumer group (KIP-848): its whole state; the classic fields are then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerGroup>,
+    /// A share group (KIP-932): its membership; the classic fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareGroup>,
 }
 
 impl GroupRecord {
@@ -100,12 +132,27 @@ impl GroupRecord {
             state_timestamp: 0,
             members: Vec::new(),
             consumer: Some(group.clone()),
+            share: None,
+        }
+    }
+
+    pub fn of_share(group: &ShareGroup) -> Self {
+        Self {
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            state_timestamp: 0,
+            members: Vec::new(),
+            consumer: None,
+            share: Some(group.clone()),
         }
     }
 
     pub fn of(group: &Group) -> Self {
         Self {
             consumer: None,
+            share: None,
             generation: group.generation(),
             protocol_type: group.protocol_type().map(str::to_string),
             protocol_name: group.protocol_name().map(str::to_string),
@@ -223,6 +270,15 @@ mod tests {
     }
 
     #[test]
+    fn share_state_keys_round_trip() {
+        let topic = uuid::Uuid::from_u128(42);
+        let key = share_state_key("g/1", &topic, 3);
+        assert_eq!(parse_share_state_key(&key), Some(("g/1".into(), topic, 3)));
+        assert_eq!(parse_share_state_key(&key[..key.len() - 1]), None);
+        assert_eq!(parse_share_state_key(b"sharestate/"), None);
+    }
+
+    #[test]
     fn group_records_round_trip() {
         let member = MemberRecord {
             id: "m-1".into(),
@@ -245,6 +301,7 @@ mod tests {
             state_timestamp: 5,
             members: vec![member],
             consumer: None,
+            share: None,
         };
         let json = serde_json::to_vec(&record).unwrap();
         let back: GroupRecord = serde_json::from_slice(&json).unwrap();

@@ -281,13 +281,21 @@ async fn find_coordinator_single_and_batched() {
         .call(
             &FindCoordinatorRequest::default()
                 .with_key_type(2)
-                .with_coordinator_keys(vec![s("share")]),
+                .with_coordinator_keys(vec![s("share"), s("g:AAAAAAAAAAAAAAAAAAAAAA:3")]),
             6,
         )
         .await;
     assert_eq!(
         resp.coordinators[0].error_code, 42,
-        "no share-group coordinator"
+        "a share coordinator key is group:topicId:partition"
+    );
+    assert_eq!(
+        (
+            resp.coordinators[1].error_code,
+            resp.coordinators[1].node_id.0
+        ),
+        (0, 1),
+        "share-partition state lives with the group coordinator"
     );
 }
 

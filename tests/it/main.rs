@@ -23,4 +23,5 @@ mod metrics;
 mod protocol;
 mod quotas;
 mod security;
+mod share_groups;
 mod transactions;

@@ -10,6 +10,7 @@ use super::super::classic::{
 use super::super::consumer;
 use super::super::offsets::{self, CommittedOffset};
 use super::super::record;
+use super::super::share;
 use super::state::{Coordinator, Entry, Parked};
 use super::{CommitRequest, DeletedOffsets, FetchedOffsets, ListedGroup};
 use crate::store::WriteOp;
@@ -43,6 +44,12 @@ impl Coordinator {
             created = true;
         }
         if let Some(entry) = self.groups.get_mut(&group_id) {
+            if entry.share.is_some() {
+                return self.reply(
+                    tx,
+                    JoinResponse::error(E::InconsistentGroupProtocol, &req.member_id),
+                );
+            }
             match &entry.consumer {
                 // Online migration is not supported: a classic member cannot join a
                 // consumer group that has members (Kafka with the migration disabled).
@@ -255,14 +262,20 @@ impl Coordinator {
         let mut groups: Vec<ListedGroup> = self
             .groups
             .iter()
-            .map(|(id, e)| match &e.consumer {
-                Some(c) => ListedGroup {
+            .map(|(id, e)| match (&e.consumer, &e.share) {
+                (Some(c), _) => ListedGroup {
                     group_id: id.clone(),
                     protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
                     state: c.state().name(),
                     group_type: consumer::GROUP_TYPE,
                 },
-                None => ListedGroup {
+                (None, Some(s)) => ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type: share::GROUP_TYPE.to_string(),
+                    state: s.state(),
+                    group_type: share::GROUP_TYPE,
+                },
+                (None, None) => ListedGroup {
                     group_id: id.clone(),
                     protocol_type: e.group.protocol_type().unwrap_or_default().to_string(),
                     state: e.group.state().name(),
@@ -276,6 +289,13 @@ impl Coordinator {
 
     pub(super) fn delete_group(&mut self, id: &str, now: i64) -> Result<(), E> {
         let entry = self.groups.get(id).ok_or(E::GroupIdNotFound)?;
+        if let Some(s) = &entry.share {
+            if !s.is_empty() {
+                return Err(E::NonEmptyGroup);
+            }
+            self.remove_group(id, now);
+            return Ok(());
+        }
         if let Some(c) = &entry.consumer {
             if !c.is_empty() {
                 return Err(E::NonEmptyGroup);
@@ -304,6 +324,8 @@ impl Coordinator {
                 .write(WriteOp::Delete(record::offset_key(id, topic, *partition)));
         }
         self.batch.write(WriteOp::Delete(record::group_key(id)));
+        self.delete_share_state(id, &entry);
+        self.share_sessions.retain(|(g, _), _| g != id);
         let mut out = Outbox::default();
         entry.group.mark_dead(now, &mut out);
         for reply in out.replies {

@@ -27,6 +27,8 @@ impl Coordinator {
                 self.groups.insert(group_id.to_string(), entry);
                 created = true;
             }
+            // Kafka: "Group X is not a consumer group."
+            Some(e) if e.share.is_some() => return Err(E::GroupIdNotFound),
             Some(e) if e.consumer.is_none() => {
                 let empty = matches!(e.group.state(), State::Empty | State::Dead)
                     && !e.group.has_pending_members();

@@ -6,6 +6,8 @@
 
 mod apis;
 mod consumer;
+mod share;
+mod share_offsets;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -16,6 +18,7 @@ use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
 
 use super::classic::{Description, JoinRequest, JoinResponse, State, SyncRequest, SyncResponse};
+use super::configs::GroupConfigs;
 use super::consumer::{
     self as consumer_group, GroupState, Heartbeat, HeartbeatAnswer, TopicLookup,
 };
@@ -23,6 +26,9 @@ use super::offsets::CommittedOffset;
 use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
 use crate::store::KvStore;
+pub use share::{
+    LogBounds, SessionOutcome, SessionRequest, ShareKey, ShareSettings, FINAL_EPOCH, OPEN_EPOCH,
+};
 pub use state::Coordinator;
 
 /// One partition's commit as the handler passes it on.
@@ -78,6 +84,8 @@ pub struct ListedGroup {
 pub struct GroupCoordinator {
     config: GroupConfig,
     runtime: Runtime<Coordinator>,
+    /// Group configs (IncrementalAlterConfigs on GROUP resources).
+    configs: GroupConfigs,
 }
 
 impl GroupCoordinator {
@@ -88,6 +96,7 @@ impl GroupCoordinator {
         coordinator.load(now)?;
         Ok(Self {
             config,
+            configs: GroupConfigs::open(store.clone())?,
             runtime: Runtime::start("groups", coordinator, store)?,
         })
     }
@@ -96,9 +105,14 @@ impl GroupCoordinator {
     /// until [`Self::take_over`].
     pub fn standby(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
         let coordinator = Coordinator::new(store.clone(), config.clone(), now_ms());
+        let configs = GroupConfigs::open(store.clone())?;
         let runtime = Runtime::start("groups", coordinator, store)?;
         runtime.set_serving(false);
-        Ok(Self { config, runtime })
+        Ok(Self {
+            config,
+            runtime,
+            configs,
+        })
     }
 
     /// Become the coordinator (cluster mode): load every group and offset the store holds,
@@ -113,6 +127,16 @@ impl GroupCoordinator {
 
     pub fn config(&self) -> &GroupConfig {
         &self.config
+    }
+
+    /// Group configs (GROUP config resources).
+    pub fn group_configs(&self) -> &GroupConfigs {
+        &self.configs
+    }
+
+    /// A share group's settings: its configs over the defaults.
+    pub fn share_settings(&self, group_id: &str) -> ShareSettings {
+        self.configs.share_settings(group_id)
     }
 
     fn send(&self, f: impl FnOnce(&mut Coordinator, i64) + Send + 'static) -> bool {
@@ -242,13 +266,16 @@ impl GroupCoordinator {
                 .iter()
                 .map(|(id, e)| GroupSummary {
                     group_id: id.clone(),
-                    state: match &e.consumer {
-                        Some(c) => classic_state(c.state()),
-                        None => e.group.state(),
+                    state: match (&e.consumer, &e.share) {
+                        (Some(c), _) => classic_state(c.state()),
+                        (None, Some(s)) if s.is_empty() => State::Empty,
+                        (None, Some(_)) => State::Stable,
+                        (None, None) => e.group.state(),
                     },
-                    members: match &e.consumer {
-                        Some(c) => c.members.len(),
-                        None => e.group.members().count(),
+                    members: match (&e.consumer, &e.share) {
+                        (Some(c), _) => c.members.len(),
+                        (None, Some(s)) => s.members.len(),
+                        (None, None) => e.group.members().count(),
                     },
                     offsets: e
                         .offsets
@@ -299,14 +326,14 @@ impl GroupCoordinator {
     }
 
     /// None for a group that does not exist (Kafka describes it as Dead), and for a
-    /// consumer group (not a classic group).
+    /// consumer or share group (not a classic group).
     pub async fn describe_groups(&self, ids: Vec<String>) -> Result<Vec<Option<Description>>, E> {
         self.query(move |c, _| {
             ids.iter()
                 .map(|id| {
                     c.groups
                         .get(id)
-                        .filter(|e| e.consumer.is_none())
+                        .filter(|e| e.consumer.is_none() && e.share.is_none())
                         .map(|e| e.group.describe())
                 })
                 .collect()

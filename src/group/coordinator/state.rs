@@ -1,17 +1,21 @@
 //! What the group coordinator's thread owns: every group with its offsets, parked
 //! JoinGroup/SyncGroup requests, the timer index, and the pending batch of store writes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 use super::super::classic::{Group, JoinResponse, Outbox, Reply, SyncResponse, Waiter};
 use super::super::consumer::ConsumerGroup;
 use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
+use super::super::share::partition::SharePartition;
+use super::super::share::ShareGroup;
 use super::super::GroupConfig;
+use super::share::ShareSession;
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 
@@ -19,6 +23,10 @@ pub(super) struct Entry {
     pub(super) group: Group,
     /// Some for a consumer group (KIP-848); `group` is then an unused empty classic group.
     pub(super) consumer: Option<ConsumerGroup>,
+    /// Some for a share group (KIP-932); `group` is then an unused empty classic group.
+    pub(super) share: Option<ShareGroup>,
+    /// A share group's partitions: their records' states, by (topic id, partition).
+    pub(super) share_partitions: BTreeMap<(Uuid, i32), SharePartition>,
     pub(super) offsets: GroupOffsets,
 }
 
@@ -27,6 +35,8 @@ impl Entry {
         Self {
             group,
             consumer: None,
+            share: None,
+            share_partitions: BTreeMap::new(),
             offsets: GroupOffsets::new(),
         }
     }
@@ -53,6 +63,8 @@ pub struct Coordinator {
     pub(super) offsets_touched: HashSet<String>,
     next_cleanup: i64,
     pub(super) unloaded: bool,
+    /// Share sessions by (group, member) (not stored: clients open new ones).
+    pub(super) share_sessions: HashMap<(String, String), ShareSession>,
 }
 
 impl Coordinator {
@@ -70,6 +82,7 @@ impl Coordinator {
             offsets_touched: HashSet::new(),
             next_cleanup,
             unloaded: false,
+            share_sessions: HashMap::new(),
         }
     }
 
@@ -79,12 +92,14 @@ impl Coordinator {
             match serde_json::from_slice::<GroupRecord>(&value) {
                 Ok(mut r) => {
                     let consumer = r.consumer.take().map(|c| c.restored(now));
-                    let group = match consumer {
-                        Some(_) => Group::new(&id, now),
-                        None => r.restore(&id, now),
+                    let share = r.share.take().map(|s| s.restored(now));
+                    let group = match consumer.is_some() || share.is_some() {
+                        true => Group::new(&id, now),
+                        false => r.restore(&id, now),
                     };
                     let mut entry = Entry::classic(group);
                     entry.consumer = consumer;
+                    entry.share = share;
                     self.groups.insert(id, entry);
                 }
                 Err(e) => {
@@ -109,6 +124,7 @@ impl Coordinator {
             entry.offsets.insert((topic, partition), offset);
             count += 1;
         }
+        self.load_share_partitions(now)?;
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             self.reschedule(&id);
@@ -122,6 +138,10 @@ impl Coordinator {
     }
 
     // ---- plumbing ---------------------------------------------------------------------
+
+    pub(super) fn store(&self) -> Arc<dyn KvStore> {
+        self.store.clone()
+    }
 
     /// Answer once this batch is durable.
     pub(super) fn reply<R: Send + 'static>(&mut self, tx: oneshot::Sender<R>, value: R) {
@@ -219,9 +239,10 @@ impl Coordinator {
         let Some(entry) = self.groups.get(id) else {
             return;
         };
-        let record = match &entry.consumer {
-            Some(c) => GroupRecord::of_consumer(c),
-            None => GroupRecord::of(&entry.group),
+        let record = match (&entry.consumer, &entry.share) {
+            (Some(c), _) => GroupRecord::of_consumer(c),
+            (None, Some(s)) => GroupRecord::of_share(s),
+            (None, None) => GroupRecord::of(&entry.group),
         };
         match serde_json::to_vec(&record) {
             Ok(value) => self.batch.write(WriteOp::Put(record::group_key(id), value)),
@@ -233,10 +254,14 @@ impl Coordinator {
         if let Some(old) = self.deadline_of.remove(id) {
             self.deadlines.remove(&(old, id.to_string()));
         }
-        let deadline = self.groups.get(id).and_then(|e| match &e.consumer {
-            Some(c) => c.next_deadline(),
-            None => e.group.next_deadline(),
-        });
+        let deadline = self
+            .groups
+            .get(id)
+            .and_then(|e| match (&e.consumer, &e.share) {
+                (Some(c), _) => c.next_deadline(),
+                (None, Some(s)) => s.next_deadline(),
+                (None, None) => e.group.next_deadline(),
+            });
         if let Some(deadline) = deadline {
             self.deadlines.insert((deadline, id.to_string()));
             self.deadline_of.insert(id.to_string(), deadline);
@@ -251,8 +276,11 @@ impl Coordinator {
             .map(|(_, id)| id.clone())
             .collect();
         for id in due {
+            let share = self.groups.get(&id).is_some_and(|e| e.share.is_some());
             let consumer = self.groups.get(&id).is_some_and(|e| e.consumer.is_some());
-            if consumer {
+            if share {
+                self.share_tick(&id, now);
+            } else if consumer {
                 self.with_consumer(&id, |c| ((), c.tick(now)));
             } else {
                 self.with_group(&id, |g, cfg, out| g.tick(now, cfg, out));

@@ -1,0 +1,214 @@
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.BooleanSupplier;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ShareGroupDescription;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.GroupType;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * KIP-932's share groups with KafkaShareConsumer (explicit acknowledgement), the group's
+ * share.auto.offset.reset=earliest and share.delivery.count.limit=3 set with
+ * incrementalAlterConfigs on the GROUP resource:
+ * <ol>
+ * <li>three consumers of one group on a 2-partition topic: describeShareGroups shows 3
+ * members (Stable), listGroups a SHARE group; 40 records (one batch each) are all delivered
+ * once, every consumer receives some, each is accepted;</li>
+ * <li>one consumer of a second group: of 3 records it accepts the first, releases the second,
+ * rejects the third; only the released one comes again, with delivery count 2; released
+ * twice more it has had its 3 deliveries and is archived: it never comes again (a new record
+ * does);</li>
+ * <li>a consumer closes with 3 records acquired and not acknowledged: another consumer of the
+ * group gets them, with delivery count 2.</li>
+ * </ol>
+ */
+final class ShareGroupScenario {
+    private final Compat c;
+    private final String topic;
+    private final String topic2;
+    private final String group;
+    private final String group2;
+
+    ShareGroupScenario(Compat c) {
+        this.c = c;
+        this.topic = c.topic("share");
+        this.topic2 = c.topic("share-retry");
+        this.group = c.group("share");
+        this.group2 = c.group("share-retry");
+    }
+
+    final class Member {
+        final String name;
+        final KafkaShareConsumer<byte[], byte[]> consumer;
+        final List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+
+        Member(String name, String groupId, String topicName, int maxPollRecords) {
+            this.name = name;
+            Properties p = c.common("share-" + name);
+            p.put("group.id", groupId);
+            p.put("share.acknowledgement.mode", "explicit");
+            p.put("max.poll.records", maxPollRecords);
+            p.put("fetch.max.wait.ms", 100);
+            this.consumer = new KafkaShareConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            consumer.subscribe(List.of(topicName));
+        }
+
+        /** One poll; every record is acknowledged with `type` (null: left unacknowledged). */
+        List<ConsumerRecord<byte[], byte[]>> poll(AcknowledgeType type) {
+            List<ConsumerRecord<byte[], byte[]>> now = new ArrayList<>();
+            consumer.poll(Duration.ofMillis(100)).forEach(now::add);
+            if (type != null) {
+                for (ConsumerRecord<byte[], byte[]> r : now) consumer.acknowledge(r, type);
+                if (!now.isEmpty()) consumer.commitSync(Compat.TIMEOUT);
+            }
+            got.addAll(now);
+            return now;
+        }
+
+        @Override
+        public String toString() {
+            return name + "(" + got.size() + " records)";
+        }
+    }
+
+    static String key(ConsumerRecord<byte[], byte[]> r) {
+        return r.partition() + "@" + r.offset();
+    }
+
+    static short deliveries(ConsumerRecord<byte[], byte[]> r) {
+        return r.deliveryCount().orElse((short) -1);
+    }
+
+    void configure(Admin admin, String groupId) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+        Collection<AlterConfigOp> ops = List.of(
+                new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET),
+                new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "3"), AlterConfigOp.OpType.SET));
+        Compat.get(admin.incrementalAlterConfigs(Map.of(resource, ops)).all());
+    }
+
+    static void pollUntil(List<Member> members, AcknowledgeType type, BooleanSupplier done, String what) {
+        Compat.waitFor(() -> {
+            for (Member m : members) m.poll(type);
+            return done.getAsBoolean();
+        }, what, members::toString);
+    }
+
+    void run() throws Exception {
+        try (var admin = c.admin(); KafkaProducer<byte[], byte[]> producer = c.producer(Map.of())) {
+            c.createTopic(admin, topic, 2);
+            c.createTopic(admin, topic2, 1);
+            configure(admin, group);
+            configure(admin, group2);
+            Check.ok("share.auto.offset.reset=earliest, share.delivery.count.limit=3 set on %s and %s", group, group2);
+
+            // ---------------------------------------------------------------- three members
+            List<Member> members = List.of(new Member("a", group, topic, 2), new Member("b", group, topic, 2),
+                    new Member("c", group, topic, 2));
+            Compat.waitFor(() -> {
+                for (Member m : members) m.poll(AcknowledgeType.ACCEPT);
+                try {
+                    ShareGroupDescription d = Compat.get(admin.describeShareGroups(List.of(group)).all()).get(group);
+                    return d.members().size() == 3 && d.groupState() == GroupState.STABLE
+                            && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
+                } catch (Exception e) {
+                    return false;
+                }
+            }, "3 share members, each with an assignment");
+            // Every member learns its assignment on its next heartbeat (5 s apart).
+            long until = System.nanoTime() + Duration.ofSeconds(6).toNanos();
+            while (System.nanoTime() < until) for (Member m : members) m.poll(AcknowledgeType.ACCEPT);
+            boolean listed = false;
+            for (GroupListing g : Compat.get(admin.listGroups().all())) {
+                if (g.groupId().equals(group)) {
+                    Check.eq("listed group type", GroupType.SHARE, g.type().orElse(null));
+                    listed = true;
+                }
+            }
+            Check.that(listed, "listGroups lacks %s", group);
+            Check.ok("describeShareGroups: 3 members, Stable, each assigned; listGroups: SHARE");
+
+            for (int i = 0; i < 40; i++) {
+                producer.send(new ProducerRecord<>(topic, i % 2, null, Compat.utf8("v" + i)));
+                producer.flush();
+            }
+            pollUntil(members, AcknowledgeType.ACCEPT, () -> members.stream().mapToInt(m -> m.got.size()).sum() >= 40,
+                    "40 records across the share consumers");
+            Set<String> seen = new TreeSet<>();
+            for (Member m : members) {
+                Check.that(!m.got.isEmpty(), "%s received nothing: %s", m.name, members);
+                for (ConsumerRecord<byte[], byte[]> r : m.got) {
+                    Check.that(seen.add(key(r)), "%s delivered twice", key(r));
+                    Check.eq("delivery count of " + key(r), (short) 1, deliveries(r));
+                }
+            }
+            Check.eq("records delivered", 40, seen.size());
+            Check.ok("40 records delivered once each, accepted, every consumer got some: %s", members);
+            for (Member m : members) m.consumer.close(Duration.ofSeconds(5));
+
+            // ---------------------------------------------------------------- release, reject
+            for (int i = 0; i < 3; i++) producer.send(new ProducerRecord<>(topic2, 0, null, Compat.utf8("r" + i)));
+            producer.flush();
+            Member a = new Member("retry-a", group2, topic2, 10);
+            List<Member> one = List.of(a);
+            pollUntil(one, null, () -> a.got.size() >= 3, "3 records of " + topic2);
+            Map<Long, AcknowledgeType> acks = Map.of(0L, AcknowledgeType.ACCEPT, 1L, AcknowledgeType.RELEASE,
+                    2L, AcknowledgeType.REJECT);
+            for (ConsumerRecord<byte[], byte[]> r : a.got) {
+                Check.eq("first delivery of " + key(r), (short) 1, deliveries(r));
+                a.consumer.acknowledge(r, acks.get(r.offset()));
+            }
+            a.consumer.commitSync(Compat.TIMEOUT);
+            for (short round = 2; round <= 3; round++) {
+                a.got.clear();
+                pollUntil(one, AcknowledgeType.RELEASE, () -> !a.got.isEmpty(), "the released record again");
+                Check.eq("redelivered", "0@1", String.join(",", a.got.stream().map(ShareGroupScenario::key).toList()));
+                Check.eq("delivery count", round, deliveries(a.got.get(0)));
+            }
+            Check.ok("accept 0, release 1, reject 2: only offset 1 came back, with delivery counts 2 and 3");
+            a.got.clear();
+            producer.send(new ProducerRecord<>(topic2, 0, null, Compat.utf8("r3"))).get();
+            pollUntil(one, AcknowledgeType.ACCEPT, () -> !a.got.isEmpty(), "the new record");
+            long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+            while (System.nanoTime() < deadline) a.poll(AcknowledgeType.ACCEPT);
+            Check.eq("after the limit", "0@3", String.join(",", a.got.stream().map(ShareGroupScenario::key).toList()));
+            Check.ok("released at its 3rd delivery, offset 1 is archived: only the new record 3 comes");
+
+            // ---------------------------------------------------------------- close in flight
+            a.got.clear();
+            // One batch, so that one fetch acquires all three (explicit mode: no poll may follow
+            // records left unacknowledged).
+            for (int i = 4; i < 7; i++) producer.send(new ProducerRecord<>(topic2, 0, null, Compat.utf8("r" + i)));
+            producer.flush();
+            pollUntil(one, null, () -> a.got.size() >= 3, "records 4..6");
+            a.consumer.close(Duration.ofSeconds(5));
+            Member b = new Member("retry-b", group2, topic2, 10);
+            List<Member> other = List.of(b);
+            pollUntil(other, AcknowledgeType.ACCEPT, () -> b.got.size() >= 3, "records 4..6 at another consumer");
+            Map<String, Short> counts = new TreeMap<>();
+            for (ConsumerRecord<byte[], byte[]> r : b.got) counts.put(key(r), deliveries(r));
+            Check.eq("redelivered after close", Map.of("0@4", (short) 2, "0@5", (short) 2, "0@6", (short) 2), counts);
+            Check.ok("a consumer closed with 3 records in flight: another got them, delivery count 2");
+            b.consumer.close(Duration.ofSeconds(5));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! ShareAcknowledge (79): acknowledgements outside a fetch, in the member's share session
+//! (its next epoch; -1 closes the session after them, releasing the member's other records).
+//! Each partition answers its own error: INVALID_RECORD_STATE for records the member does not
+//! hold, INVALID_REQUEST for malformed batches; a rejected partition changes nothing.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::share_acknowledge_response::{
+    LeaderIdAndEpoch, PartitionData, ShareAcknowledgeTopicResponse,
+};
+use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
+use kafka_protocol::ResponseError as E;
+use uuid::Uuid;
+
+use super::share_common::{acks, ids, partition, settings};
+use super::{leader_epoch, RequestContext};
+use crate::group::coordinator::SessionRequest;
+
+pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
+    match serve(&ctx, req).await {
+        Ok(topics) => ShareAcknowledgeResponse::default().with_responses(topics),
+        Err(e) => ShareAcknowledgeResponse::default().with_error_code(e.code()),
+    }
+}
+
+async fn serve(
+    ctx: &RequestContext,
+    req: ShareAcknowledgeRequest,
+) -> Result<Vec<ShareAcknowledgeTopicResponse>, E> {
+    let (group_id, member_id) = ids(
+        ctx,
+        req.group_id.as_ref().map(|g| g.as_str()),
+        req.member_id.as_ref().map(|m| m.as_str()),
+    )?;
+    let settings = settings(ctx, &group_id);
+    let mut errors = BTreeMap::new();
+    let mut acknowledged = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let tp = (t.topic_id, p.partition_index);
+            if let Err(e) = partition(ctx, &t.topic_id, p.partition_index) {
+                errors.insert(tp, e);
+                continue;
+            }
+            let batches = p
+                .acknowledgement_batches
+                .iter()
+                .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
+            acknowledged.push((tp, acks(batches)));
+        }
+    }
+    let session = SessionRequest {
+        group_id,
+        member_id,
+        epoch: req.share_session_epoch,
+        fetch: None,
+        forgotten: Vec::new(),
+        acks: acknowledged,
+    };
+    let outcome = ctx.groups().share_session(session, settings).await?;
+    let mut results: BTreeMap<(Uuid, i32), Option<E>> =
+        errors.into_iter().map(|(tp, e)| (tp, Some(e))).collect();
+    for (tp, result) in outcome.acks {
+        results.insert(tp, result.err());
+    }
+    let mut topics: Vec<ShareAcknowledgeTopicResponse> = Vec::new();
+    for ((topic_id, index), error) in results {
+        let epoch = partition(ctx, &topic_id, index).map_or(-1, |p| leader_epoch::current(ctx, &p));
+        let data = PartitionData::default()
+            .with_partition_index(index)
+            .with_error_code(error.map_or(0, |e| e.code()))
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(ctx.cluster().this_node())
+                    .with_leader_epoch(epoch),
+            );
+        match topics.last_mut() {
+            Some(t) if t.topic_id == topic_id => t.partitions.push(data),
+            _ => topics.push(
+                ShareAcknowledgeTopicResponse::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![data]),
+            ),
+        }
+    }
+    Ok(topics)
+}

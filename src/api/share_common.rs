@@ -1,0 +1,59 @@
+//! What ShareFetch and ShareAcknowledge share: their acknowledgement batches, a group's
+//! share settings, and how a partition is found.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError as E;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::group::coordinator::ShareSettings;
+use crate::group::share::partition::Ack;
+use crate::meta::Partition;
+use crate::security::acl::AclOperation;
+
+/// Acknowledgement batches as the state machine takes them.
+pub fn acks(batches: impl IntoIterator<Item = (i64, i64, Vec<i8>)>) -> Vec<Ack> {
+    batches
+        .into_iter()
+        .map(|(first, last, types)| Ack { first, last, types })
+        .collect()
+}
+
+/// The group's share settings: its configs (IncrementalAlterConfigs on the GROUP) over the
+/// defaults.
+pub fn settings(ctx: &RequestContext, group_id: &str) -> ShareSettings {
+    ctx.groups().share_settings(group_id)
+}
+
+/// The partition a share request names, if it exists here, is led here and the principal
+/// may read its topic.
+pub fn partition(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> Result<Arc<Partition>, E> {
+    let topic = ctx.topics().by_id(topic_id).ok_or(E::UnknownTopicId)?;
+    if !ctx.authorize_topic(AclOperation::Read, &topic.name) {
+        return Err(E::TopicAuthorizationFailed);
+    }
+    let p = topic.partition(index).ok_or(E::UnknownTopicOrPartition)?;
+    if !p.is_led() {
+        return Err(E::NotLeaderOrFollower);
+    }
+    Ok(p)
+}
+
+/// The request's group and member ids: both must be given (INVALID_REQUEST), and the
+/// principal may READ the group.
+pub fn ids(
+    ctx: &RequestContext,
+    group_id: Option<&str>,
+    member_id: Option<&str>,
+) -> Result<(String, String), E> {
+    let group_id = group_id.unwrap_or_default();
+    if !ctx.authorize_group(AclOperation::Read, group_id) {
+        return Err(E::GroupAuthorizationFailed);
+    }
+    let member_id = member_id.unwrap_or_default();
+    if group_id.is_empty() || member_id.is_empty() {
+        return Err(E::InvalidRequest);
+    }
+    Ok((group_id.to_string(), member_id.to_string()))
+}

@@ -1,0 +1,240 @@
+//! ShareFetch (78): the share session step (open with epoch 0, next epoch, close with -1),
+//! the acknowledgements it carries, then records acquired for the member from every
+//! partition of its session: available records (released or never delivered) are read from
+//! the log at the share partition's next fetch offset and locked for the member
+//! (`AcquiredRecords` with their delivery counts). With nothing to acquire it waits for new
+//! records or expiring locks up to MaxWaitMs. The state machine is `group::share::partition`,
+//! kept by the group coordinator.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::messages::share_fetch_response::{
+    AcquiredRecords, LeaderIdAndEpoch, PartitionData, ShareFetchableTopicResponse,
+};
+use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
+use kafka_protocol::ResponseError as E;
+
+use super::share_common::{acks, ids, partition, settings};
+use super::{leader_epoch, RequestContext};
+use crate::group::coordinator::{LogBounds, SessionRequest, ShareKey};
+use crate::group::share::partition::{Acquired, Span};
+use crate::log::batch;
+
+/// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
+const DEFAULT_MAX_RECORDS: usize = 500;
+/// How often a waiting fetch looks again for expired locks.
+const RECHECK: Duration = Duration::from_millis(200);
+/// The most one partition returns in one fetch.
+const PARTITION_MAX_BYTES: usize = 1 << 20;
+
+pub async fn handle(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    let lock_ms = req
+        .group_id
+        .as_ref()
+        .map(|g| settings(&ctx, g.as_str()).limits.lock_ms)
+        .unwrap_or_default();
+    match serve(&ctx, req).await {
+        Ok(topics) => ShareFetchResponse::default()
+            .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
+            .with_responses(topics),
+        Err(e) => ShareFetchResponse::default().with_error_code(e.code()),
+    }
+}
+
+async fn serve(
+    ctx: &RequestContext,
+    req: ShareFetchRequest,
+) -> Result<Vec<ShareFetchableTopicResponse>, E> {
+    let (group_id, member_id) = ids(
+        ctx,
+        req.group_id.as_ref().map(|g| g.as_str()),
+        req.member_id.as_ref().map(|m| m.as_str()),
+    )?;
+    let settings = settings(ctx, &group_id);
+    let mut fetch = Vec::new();
+    let mut acknowledged = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let tp = (t.topic_id, p.partition_index);
+            fetch.push(tp);
+            if !p.acknowledgement_batches.is_empty() {
+                let batches = p
+                    .acknowledgement_batches
+                    .iter()
+                    .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
+                acknowledged.push((tp, acks(batches)));
+            }
+        }
+    }
+    let forgotten = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p)))
+        .collect();
+    let session = SessionRequest {
+        group_id: group_id.clone(),
+        member_id: member_id.clone(),
+        epoch: req.share_session_epoch,
+        fetch: Some(fetch),
+        forgotten,
+        acks: acknowledged,
+    };
+    let outcome = ctx.groups().share_session(session, settings).await?;
+    let mut answers: BTreeMap<ShareKey, PartitionData> = BTreeMap::new();
+    let answer = |answers: &mut BTreeMap<ShareKey, PartitionData>, tp: ShareKey| {
+        answers
+            .entry(tp)
+            .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
+            .clone()
+    };
+    for (tp, result) in &outcome.acks {
+        let data = answer(&mut answers, *tp)
+            .with_acknowledge_error_code(result.err().map_or(0, |e| e.code()));
+        answers.insert(*tp, data);
+    }
+    let mut targets = Vec::new();
+    for tp in outcome.fetch {
+        match partition(ctx, &tp.0, tp.1) {
+            Ok(p) => targets.push((tp, p)),
+            Err(e) => {
+                let data = answer(&mut answers, tp).with_error_code(e.code());
+                answers.insert(tp, data);
+            }
+        }
+    }
+    let max_records = usize::try_from(req.max_records)
+        .ok()
+        .filter(|m| *m > 0)
+        .unwrap_or(DEFAULT_MAX_RECORDS);
+    let partition_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .clamp(1, PARTITION_MAX_BYTES);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    while !targets.is_empty() {
+        let bounds = targets
+            .iter()
+            .map(|(tp, p)| {
+                let b = LogBounds {
+                    log_start: p.log_start_offset(),
+                    high_watermark: p.high_watermark(),
+                };
+                (*tp, b)
+            })
+            .collect();
+        let offsets = ctx
+            .groups()
+            .share_prepare(group_id.clone(), bounds, settings)
+            .await?;
+        let data: Vec<Bytes> = crate::blocking::block_in_place(|| {
+            targets
+                .iter()
+                .zip(&offsets)
+                .map(|((_, p), offset)| p.read(*offset, partition_bytes, true).unwrap_or_default())
+                .collect()
+        });
+        let read: Vec<(ShareKey, Vec<Span>)> = targets
+            .iter()
+            .zip(&data)
+            .map(|((tp, _), bytes)| (*tp, spans(bytes)))
+            .collect();
+        let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
+            ctx.groups()
+                .share_acquire(
+                    group_id.clone(),
+                    member_id.clone(),
+                    read,
+                    max_records,
+                    settings,
+                )
+                .await?
+        } else {
+            vec![Vec::new(); targets.len()]
+        };
+        let got = acquired.iter().any(|a| !a.is_empty());
+        if got || !outcome.acks.is_empty() || tokio::time::Instant::now() >= deadline {
+            for (((tp, p), bytes), acquired) in targets.iter().zip(data).zip(acquired) {
+                if acquired.is_empty() {
+                    continue;
+                }
+                let leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(ctx.cluster().this_node())
+                    .with_leader_epoch(leader_epoch::current(ctx, p));
+                let data = answer(&mut answers, *tp)
+                    .with_current_leader(leader)
+                    .with_records(Some(covering(&bytes, &acquired)))
+                    .with_acquired_records(
+                        acquired
+                            .iter()
+                            .map(|a| {
+                                AcquiredRecords::default()
+                                    .with_first_offset(a.first)
+                                    .with_last_offset(a.last)
+                                    .with_delivery_count(a.delivery_count)
+                            })
+                            .collect(),
+                    );
+                answers.insert(*tp, data);
+            }
+            break;
+        }
+        let mut watchers: Vec<_> = targets
+            .iter()
+            .map(|(_, p)| p.watch_high_watermark())
+            .collect();
+        let wake = deadline.min(tokio::time::Instant::now() + RECHECK);
+        let any_change = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        let _ = tokio::time::timeout_at(wake, any_change).await;
+    }
+    let mut topics: Vec<ShareFetchableTopicResponse> = Vec::new();
+    for ((topic_id, _), data) in answers {
+        match topics.last_mut() {
+            Some(t) if t.topic_id == topic_id => t.partitions.push(data),
+            _ => topics.push(
+                ShareFetchableTopicResponse::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![data]),
+            ),
+        }
+    }
+    Ok(topics)
+}
+
+/// The batches read, as the state machine sees them.
+fn spans(bytes: &[u8]) -> Vec<Span> {
+    batch::headers(bytes)
+        .map(|(_, h)| Span {
+            first: h.base_offset,
+            last: h.last_offset(),
+            control: h.is_control(),
+        })
+        .collect()
+}
+
+/// The batches from the first holding an acquired record to the last one holding one (the
+/// client delivers only the acquired records among them).
+fn covering(bytes: &Bytes, acquired: &[Acquired]) -> Bytes {
+    let (Some(first), Some(last)) = (acquired.first(), acquired.last()) else {
+        return Bytes::new();
+    };
+    let mut start = None;
+    let mut end = 0;
+    let mut headers = batch::headers(bytes);
+    while let Some((pos, h)) = headers.next() {
+        if h.last_offset() < first.first {
+            continue;
+        }
+        if h.base_offset > last.last {
+            break;
+        }
+        start.get_or_insert(pos);
+        end = headers.position();
+    }
+    match start {
+        Some(start) => bytes.slice(start..end),
+        None => Bytes::new(),
+    }
+}

@@ -1,0 +1,411 @@
+//! One share partition's records (Kafka's `SharePartition`): the start offset (everything
+//! below it is done with), the end offset (the first offset never acquired), and between
+//! them each record's state and delivery count.
+//!
+//! A fetch acquires available records for a member under a lock that expires after
+//! `group.share.record.lock.duration.ms`; each acquisition counts a delivery. The member then
+//! accepts (done), releases (available again) or rejects (archived) them; a lock that
+//! expires releases them. A record released with `group.share.delivery.count.limit`
+//! deliveries is archived instead. The start offset moves past records that are done.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError as E;
+
+/// AcknowledgeTypes: 0 gap, 1 accept, 2 release, 3 reject (4 renew: ShareFetch v2, not
+/// served).
+pub const GAP: i8 = 0;
+pub const ACCEPT: i8 = 1;
+pub const RELEASE: i8 = 2;
+pub const REJECT: i8 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RecordState {
+    Available,
+    Acquired,
+    Acknowledged,
+    Archived,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InFlight {
+    state: RecordState,
+    delivery_count: i16,
+    /// The member holding it, while acquired.
+    member: Option<String>,
+    /// When its acquisition lock expires, while acquired.
+    deadline: i64,
+}
+
+/// The share settings a partition works with (Kafka's names in the comments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// group.share.record.lock.duration.ms
+    pub lock_ms: i64,
+    /// group.share.delivery.count.limit
+    pub delivery_limit: i16,
+    /// group.share.partition.max.record.locks
+    pub max_in_flight: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            lock_ms: 30_000,
+            delivery_limit: 5,
+            max_in_flight: 2_000,
+        }
+    }
+}
+
+/// A batch the log holds: its offsets and whether it is a control batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub first: i64,
+    pub last: i64,
+    pub control: bool,
+}
+
+/// Records acquired together: contiguous, with one delivery count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    pub first: i64,
+    pub last: i64,
+    pub delivery_count: i16,
+}
+
+/// An acknowledgement batch as the request carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub first: i64,
+    pub last: i64,
+    /// One type for the whole range, or one per offset.
+    pub types: Vec<i8>,
+}
+
+/// The durable form: runs of records with one state and delivery count (acquired ones are
+/// kept as available: their locks do not outlive the broker).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StateRecord {
+    pub start_offset: i64,
+    pub end_offset: i64,
+    /// (first, last, state, delivery count)
+    pub runs: Vec<(i64, i64, RecordState, i16)>,
+}
+
+/// Counts for describing and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub available: i64,
+    pub acquired: i64,
+    pub archived: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePartition {
+    start_offset: i64,
+    end_offset: i64,
+    records: BTreeMap<i64, InFlight>,
+}
+
+impl SharePartition {
+    /// A partition whose records start at `offset` (the auto offset reset's choice).
+    pub fn new(offset: i64) -> Self {
+        Self {
+            start_offset: offset,
+            end_offset: offset,
+            records: BTreeMap::new(),
+        }
+    }
+
+    pub fn start_offset(&self) -> i64 {
+        self.start_offset
+    }
+
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset
+    }
+
+    /// Where a fetch should read from: the first available record, else the end offset.
+    pub fn next_fetch_offset(&self) -> i64 {
+        self.records
+            .iter()
+            .find(|(_, r)| r.state == RecordState::Available)
+            .map_or(self.end_offset, |(o, _)| *o)
+    }
+
+    /// The log no longer holds records below `log_start`: they are skipped.
+    pub fn skip_below(&mut self, log_start: i64) -> bool {
+        if log_start <= self.start_offset {
+            return false;
+        }
+        self.records = self.records.split_off(&log_start);
+        self.start_offset = log_start;
+        self.end_offset = self.end_offset.max(log_start);
+        true
+    }
+
+    /// Acquire for `member` up to `max_records` available records among `spans` (read from
+    /// the log at [`Self::next_fetch_offset`]), each delivery counted.
+    pub fn acquire(
+        &mut self,
+        member: &str,
+        spans: &[Span],
+        max_records: usize,
+        now: i64,
+        limits: &Limits,
+    ) -> Vec<Acquired> {
+        let mut got: Vec<Acquired> = Vec::new();
+        let mut taken = 0usize;
+        let take = |offset: i64, count: i16, got: &mut Vec<Acquired>| match got.last_mut() {
+            Some(a) if a.last + 1 == offset && a.delivery_count == count => a.last = offset,
+            _ => got.push(Acquired {
+                first: offset,
+                last: offset,
+                delivery_count: count,
+            }),
+        };
+        'spans: for span in spans {
+            for offset in span.first.max(self.start_offset)..=span.last {
+                if taken >= max_records {
+                    break 'spans;
+                }
+                if offset < self.end_offset {
+                    if let Some(r) = self.records.get_mut(&offset) {
+                        if r.state == RecordState::Available {
+                            r.state = RecordState::Acquired;
+                            r.delivery_count = r.delivery_count.saturating_add(1);
+                            r.member = Some(member.to_string());
+                            r.deadline = now + limits.lock_ms;
+                            take(offset, r.delivery_count, &mut got);
+                            taken += 1;
+                        }
+                    }
+                    continue;
+                }
+                if offset - self.start_offset >= limits.max_in_flight {
+                    break 'spans;
+                }
+                // Offsets the log skips (compaction) are gaps: done with.
+                for gap in self.end_offset..offset {
+                    self.records.insert(gap, done(RecordState::Archived, 0));
+                }
+                if span.control {
+                    self.records.insert(offset, done(RecordState::Archived, 0));
+                } else {
+                    self.records.insert(
+                        offset,
+                        InFlight {
+                            state: RecordState::Acquired,
+                            delivery_count: 1,
+                            member: Some(member.to_string()),
+                            deadline: now + limits.lock_ms,
+                        },
+                    );
+                    take(offset, 1, &mut got);
+                    taken += 1;
+                }
+                self.end_offset = offset + 1;
+            }
+        }
+        self.advance();
+        got
+    }
+
+    /// Apply `member`'s acknowledgements: all or nothing. INVALID_REQUEST for malformed
+    /// batches (overlapping or descending ranges, wrong type counts, unknown types),
+    /// INVALID_RECORD_STATE when a record is not acquired by the member.
+    pub fn acknowledge(&mut self, member: &str, acks: &[Ack], limits: &Limits) -> Result<(), E> {
+        let mut previous: Option<i64> = None;
+        for ack in acks {
+            let len = ack
+                .last
+                .checked_sub(ack.first)
+                .and_then(|d| d.checked_add(1));
+            let Some(len) = len.filter(|l| *l > 0) else {
+                return Err(E::InvalidRequest);
+            };
+            if previous.is_some_and(|p| ack.first <= p)
+                || !(ack.types.len() == 1 || ack.types.len() as i64 == len)
+                || ack.types.iter().any(|t| !(GAP..=REJECT).contains(t))
+            {
+                return Err(E::InvalidRequest);
+            }
+            previous = Some(ack.last);
+            if ack.first < self.start_offset || ack.last >= self.end_offset {
+                return Err(E::InvalidRecordState);
+            }
+            let held = self.records.range(ack.first..=ack.last);
+            if held.clone().count() as i64 != len
+                || held.into_iter().any(|(_, r)| {
+                    r.state != RecordState::Acquired || r.member.as_deref() != Some(member)
+                })
+            {
+                return Err(E::InvalidRecordState);
+            }
+        }
+        for ack in acks {
+            for offset in ack.first..=ack.last {
+                let kind = if ack.types.len() == 1 {
+                    ack.types[0]
+                } else {
+                    ack.types[(offset - ack.first) as usize]
+                };
+                let Some(r) = self.records.get_mut(&offset) else {
+                    continue;
+                };
+                match kind {
+                    GAP | ACCEPT => *r = done(RecordState::Acknowledged, r.delivery_count),
+                    REJECT => *r = done(RecordState::Archived, r.delivery_count),
+                    _ => release(r, limits),
+                }
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// Locks that expired by `now` release their records. True if any did.
+    pub fn expire(&mut self, now: i64, limits: &Limits) -> bool {
+        let mut changed = false;
+        for r in self.records.values_mut() {
+            if r.state == RecordState::Acquired && r.deadline <= now {
+                release(r, limits);
+                changed = true;
+            }
+        }
+        if changed {
+            self.advance();
+        }
+        changed
+    }
+
+    /// The member is gone (closed its session or left): its records are released.
+    pub fn release_member(&mut self, member: &str, limits: &Limits) -> bool {
+        let mut changed = false;
+        for r in self.records.values_mut() {
+            if r.state == RecordState::Acquired && r.member.as_deref() == Some(member) {
+                release(r, limits);
+                changed = true;
+            }
+        }
+        if changed {
+            self.advance();
+        }
+        changed
+    }
+
+    /// The earliest lock deadline.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.records
+            .values()
+            .filter(|r| r.state == RecordState::Acquired)
+            .map(|r| r.deadline)
+            .min()
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in self.records.values() {
+            match r.state {
+                RecordState::Available => c.available += 1,
+                RecordState::Acquired => c.acquired += 1,
+                RecordState::Archived => c.archived += 1,
+                RecordState::Acknowledged => {}
+            }
+        }
+        c
+    }
+
+    /// Move the start offset past records that are done with.
+    fn advance(&mut self) {
+        while let Some(entry) = self.records.first_entry() {
+            let state = entry.get().state;
+            if *entry.key() != self.start_offset
+                || !matches!(state, RecordState::Acknowledged | RecordState::Archived)
+            {
+                break;
+            }
+            entry.remove();
+            self.start_offset += 1;
+        }
+        if self.records.is_empty() {
+            self.start_offset = self.start_offset.max(self.end_offset);
+            self.end_offset = self.start_offset;
+        }
+    }
+
+    pub fn to_record(&self) -> StateRecord {
+        let mut runs: Vec<(i64, i64, RecordState, i16)> = Vec::new();
+        for (offset, r) in &self.records {
+            let state = match r.state {
+                RecordState::Acquired => RecordState::Available,
+                s => s,
+            };
+            match runs.last_mut() {
+                Some(run)
+                    if run.1 + 1 == *offset && run.2 == state && run.3 == r.delivery_count =>
+                {
+                    run.1 = *offset
+                }
+                _ => runs.push((*offset, *offset, state, r.delivery_count)),
+            }
+        }
+        StateRecord {
+            start_offset: self.start_offset,
+            end_offset: self.end_offset,
+            runs,
+        }
+    }
+
+    /// Back from the store (bad runs are skipped; a run is at most the end offset's span).
+    pub fn from_record(r: &StateRecord) -> Self {
+        let mut p = Self::new(r.start_offset);
+        p.end_offset = r.end_offset.max(r.start_offset);
+        for (first, last, state, count) in &r.runs {
+            let from = (*first).max(p.start_offset);
+            let to = (*last).min(p.end_offset - 1);
+            for offset in from..=to {
+                let state = match state {
+                    RecordState::Acquired => RecordState::Available,
+                    s => *s,
+                };
+                p.records.insert(offset, done(state, *count));
+            }
+        }
+        // Offsets the record does not cover were never fetched: start again from the first.
+        let covered = p.records.len() as i64;
+        if covered != p.end_offset - p.start_offset {
+            let mut expected = p.start_offset;
+            for offset in p.records.keys() {
+                if *offset != expected {
+                    break;
+                }
+                expected += 1;
+            }
+            p.records.split_off(&expected);
+            p.end_offset = expected;
+        }
+        p.advance();
+        p
+    }
+}
+
+fn done(state: RecordState, delivery_count: i16) -> InFlight {
+    InFlight {
+        state,
+        delivery_count,
+        member: None,
+        deadline: 0,
+    }
+}
+
+/// Available again, or archived once it has had its deliveries.
+fn release(r: &mut InFlight, limits: &Limits) {
+    let state = if r.delivery_count >= limits.delivery_limit {
+        RecordState::Archived
+    } else {
+        RecordState::Available
+    };
+    *r = done(state, r.delivery_count);
+}

@@ -1,0 +1,303 @@
+use std::collections::BTreeSet;
+
+use kafka_protocol::ResponseError as E;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::partition::{
+    Ack, Acquired, Limits, RecordState, SharePartition, Span, ACCEPT, REJECT, RELEASE,
+};
+use super::*;
+
+const T: Uuid = Uuid::from_u128(7);
+
+fn lookup(name: &str) -> Option<(Uuid, i32)> {
+    (name == "t").then_some((T, 2))
+}
+
+fn join(g: &mut ShareGroup, id: &str) -> ShareAnswer {
+    let req = ShareHeartbeat {
+        member_id: id.into(),
+        epoch: 0,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    };
+    g.heartbeat(req, &lookup, 0).unwrap().0
+}
+
+fn beat(g: &mut ShareGroup, id: &str, epoch: i32) -> Result<ShareAnswer, E> {
+    let req = ShareHeartbeat {
+        member_id: id.into(),
+        epoch,
+        ..Default::default()
+    };
+    g.heartbeat(req, &lookup, 0).map(|(a, _)| a)
+}
+
+fn partitions(a: &Assignment) -> BTreeSet<i32> {
+    a.get(&T).cloned().unwrap_or_default()
+}
+
+#[test]
+fn three_members_share_two_partitions() {
+    let mut g = ShareGroup::default();
+    let a = join(&mut g, "a");
+    assert_eq!(a.epoch, 1);
+    assert_eq!(partitions(&a.assignment.unwrap()), BTreeSet::from([0, 1]));
+    join(&mut g, "b");
+    join(&mut g, "c");
+    // a learns of its new assignment on its next heartbeat, at the group's epoch.
+    let a = beat(&mut g, "a", 1).unwrap();
+    assert_eq!(a.epoch, 3);
+    let mut all = BTreeSet::new();
+    for m in g.members.values() {
+        assert_eq!(m.assigned.get(&T).map(|p| p.len()), Some(1), "{m:?}");
+        all.extend(partitions(&m.assigned));
+    }
+    assert_eq!(all, BTreeSet::from([0, 1]));
+    assert_eq!(g.describe().state, "Stable");
+}
+
+#[test]
+fn heartbeat_errors() {
+    let mut g = ShareGroup::default();
+    join(&mut g, "a");
+    assert_eq!(beat(&mut g, "a", 7), Err(E::FencedMemberEpoch));
+    assert_eq!(beat(&mut g, "zz", 1), Err(E::UnknownMemberId));
+    assert_eq!(beat(&mut g, "zz", -1), Err(E::UnknownMemberId));
+    let leave = beat(&mut g, "a", -1).unwrap();
+    assert_eq!(leave.epoch, -1);
+    assert!(g.is_empty());
+    assert_eq!(g.state(), "Empty");
+    let bad = |epoch, names: Option<Vec<String>>, id: &str| {
+        validate(&ShareHeartbeat {
+            member_id: id.into(),
+            epoch,
+            subscribed_topic_names: names,
+            ..Default::default()
+        })
+    };
+    assert_eq!(bad(0, None, "m"), Err(E::InvalidRequest));
+    assert_eq!(bad(0, Some(vec![]), "m"), Err(E::InvalidRequest));
+    assert_eq!(bad(1, None, ""), Err(E::InvalidRequest));
+    assert_eq!(bad(-2, None, "m"), Err(E::InvalidRequest));
+    assert_eq!(bad(3, None, "m"), Ok(()));
+}
+
+#[test]
+fn session_timeout_removes_the_member() {
+    let mut g = ShareGroup::default();
+    join(&mut g, "a");
+    join(&mut g, "b");
+    assert_eq!(g.next_deadline(), Some(SESSION_TIMEOUT_MS));
+    let req = ShareHeartbeat {
+        member_id: "a".into(),
+        epoch: 1,
+        ..Default::default()
+    };
+    g.heartbeat(req, &lookup, 10).unwrap();
+    assert_eq!(g.tick(SESSION_TIMEOUT_MS), vec!["b".to_string()]);
+    let a = beat(&mut g, "a", 2).unwrap();
+    assert_eq!(partitions(&a.assignment.unwrap()), BTreeSet::from([0, 1]));
+}
+
+fn spans(first: i64, last: i64) -> Vec<Span> {
+    vec![Span {
+        first,
+        last,
+        control: false,
+    }]
+}
+
+fn ack(first: i64, last: i64, t: i8) -> Ack {
+    Ack {
+        first,
+        last,
+        types: vec![t],
+    }
+}
+
+const L: Limits = Limits {
+    lock_ms: 100,
+    delivery_limit: 3,
+    max_in_flight: 1000,
+};
+
+#[test]
+fn acquire_ack_release_reject() {
+    let mut p = SharePartition::new(0);
+    let got = p.acquire("a", &spans(0, 9), 4, 0, &L);
+    assert_eq!(
+        got,
+        vec![Acquired {
+            first: 0,
+            last: 3,
+            delivery_count: 1
+        }]
+    );
+    // b gets the rest; nothing is acquired twice.
+    let got = p.acquire("b", &spans(0, 9), 100, 0, &L);
+    assert_eq!((got[0].first, got[0].last), (4, 9));
+    assert_eq!(p.next_fetch_offset(), 10);
+    p.acknowledge("a", &[ack(0, 1, ACCEPT)], &L).unwrap();
+    assert_eq!(p.start_offset(), 2);
+    p.acknowledge("a", &[ack(2, 2, RELEASE), ack(3, 3, REJECT)], &L)
+        .unwrap();
+    assert_eq!(p.next_fetch_offset(), 2);
+    let got = p.acquire("b", &spans(0, 9), 100, 0, &L);
+    assert_eq!(
+        got,
+        vec![Acquired {
+            first: 2,
+            last: 2,
+            delivery_count: 2
+        }]
+    );
+    // 3 was rejected: not b's to acknowledge.
+    assert_eq!(
+        p.acknowledge("b", &[ack(2, 9, ACCEPT)], &L),
+        Err(E::InvalidRecordState)
+    );
+    p.acknowledge("b", &[ack(2, 2, ACCEPT), ack(4, 9, ACCEPT)], &L)
+        .unwrap();
+    assert_eq!((p.start_offset(), p.end_offset()), (10, 10));
+}
+
+#[test]
+fn bad_acks_change_nothing() {
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &spans(0, 4), 100, 0, &L);
+    let before = p.clone();
+    let cases: Vec<(&str, Vec<Ack>, E)> = vec![
+        ("b", vec![ack(0, 0, ACCEPT)], E::InvalidRecordState),
+        ("a", vec![ack(3, 7, ACCEPT)], E::InvalidRecordState),
+        (
+            "a",
+            vec![ack(0, 2, ACCEPT), ack(2, 3, ACCEPT)],
+            E::InvalidRequest,
+        ),
+        (
+            "a",
+            vec![ack(2, 3, ACCEPT), ack(0, 1, ACCEPT)],
+            E::InvalidRequest,
+        ),
+        ("a", vec![ack(3, 1, ACCEPT)], E::InvalidRequest),
+        ("a", vec![ack(0, 1, 9)], E::InvalidRequest),
+        (
+            "a",
+            vec![Ack {
+                first: 0,
+                last: 2,
+                types: vec![1, 1],
+            }],
+            E::InvalidRequest,
+        ),
+        // The first batch is fine, the second is not: neither is applied.
+        (
+            "a",
+            vec![ack(0, 0, ACCEPT), ack(9, 9, ACCEPT)],
+            E::InvalidRecordState,
+        ),
+    ];
+    for (member, acks, err) in cases {
+        assert_eq!(p.acknowledge(member, &acks, &L), Err(err), "{acks:?}");
+        assert_eq!(p, before);
+    }
+}
+
+#[test]
+fn delivery_limit_archives_and_locks_expire() {
+    let mut p = SharePartition::new(0);
+    for round in 1..=3 {
+        let got = p.acquire("a", &spans(0, 0), 10, 0, &L);
+        assert_eq!(got[0].delivery_count, round);
+        assert_eq!(p.next_deadline(), Some(100));
+        assert!(p.expire(100, &L));
+    }
+    // The third delivery was the last: archived, and the start offset moved past it.
+    assert!(p.acquire("a", &spans(0, 0), 10, 0, &L).is_empty());
+    assert_eq!(p.start_offset(), 1);
+}
+
+#[test]
+fn a_member_that_goes_releases_its_records() {
+    let mut p = SharePartition::new(5);
+    p.acquire("a", &spans(0, 7), 10, 0, &L);
+    assert!(p.release_member("a", &L));
+    assert_eq!(p.counts().available, 3);
+    let got = p.acquire("b", &spans(5, 7), 10, 0, &L);
+    assert_eq!(got[0].delivery_count, 2);
+}
+
+#[test]
+fn control_batches_and_gaps_are_not_delivered() {
+    let mut p = SharePartition::new(0);
+    let log = [
+        Span {
+            first: 0,
+            last: 1,
+            control: false,
+        },
+        Span {
+            first: 2,
+            last: 2,
+            control: true,
+        },
+        Span {
+            first: 5,
+            last: 5,
+            control: false,
+        },
+    ];
+    let got = p.acquire("a", &log, 10, 0, &L);
+    let offsets: Vec<(i64, i64)> = got.iter().map(|a| (a.first, a.last)).collect();
+    assert_eq!(offsets, vec![(0, 1), (5, 5)]);
+    p.acknowledge("a", &[ack(0, 1, ACCEPT)], &L).unwrap();
+    assert_eq!(p.start_offset(), 5);
+}
+
+#[test]
+fn in_flight_records_are_bounded() {
+    let mut p = SharePartition::new(0);
+    let limits = Limits {
+        max_in_flight: 3,
+        ..L
+    };
+    assert_eq!(p.acquire("a", &spans(0, 9), 10, 0, &limits)[0].last, 2);
+    assert!(p.acquire("b", &spans(3, 9), 10, 0, &limits).is_empty());
+}
+
+proptest! {
+    /// Whatever members do, the durable form restores the same records (acquired ones as
+    /// available), nothing below the start offset is held, and no record is held by two.
+    #[test]
+    fn state_survives_its_record(ops in proptest::collection::vec((0u8..4, 0u8..3, 0i64..20, 0i64..5), 1..60)) {
+        let mut p = SharePartition::new(0);
+        let mut now = 0;
+        for (op, member, first, len) in ops {
+            let m = ["a", "b", "c"][member as usize];
+            now += 10;
+            match op {
+                0 => { p.acquire(m, &spans(0, 19), (len + 1) as usize, now, &L); }
+                1 => { let _ = p.acknowledge(m, &[ack(first, first + len, [ACCEPT, RELEASE, REJECT][member as usize])], &L); }
+                2 => { p.expire(now - 50, &L); }
+                _ => { p.release_member(m, &L); }
+            }
+            prop_assert!(p.start_offset() <= p.end_offset());
+            prop_assert!(p.next_fetch_offset() >= p.start_offset());
+            let restored = SharePartition::from_record(&p.to_record());
+            prop_assert_eq!(restored.start_offset(), p.start_offset());
+            prop_assert_eq!(restored.end_offset(), p.end_offset());
+            let c = p.counts();
+            let r = restored.counts();
+            prop_assert_eq!(r.available, c.available + c.acquired);
+            prop_assert_eq!(r.acquired, 0);
+            prop_assert_eq!(r.archived, c.archived);
+        }
+        let state = p.to_record();
+        for run in &state.runs {
+            prop_assert!(run.0 >= state.start_offset && run.1 < state.end_offset);
+            prop_assert!(run.2 != RecordState::Acquired);
+        }
+    }
+}
