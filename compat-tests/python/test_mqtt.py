@@ -221,9 +221,8 @@ def raw_connect_bytes(mqtt: MqttBroker, data: bytes) -> socket.socket:
 
 
 # ----------------------------------------------------------------------------- gregor only
+@pytest.mark.parametrize("mqtt", ["gregor"], indirect=True)  # Kafka bridging is gregor's own
 def test_kafka_records_reach_mqtt_subscribers(broker, mqtt):
-    if mqtt.kind != "gregor":
-        pytest.skip("Kafka bridging is gregor's own")
     sub = Collector(mqtt, f"sub-{uid()}", v5=True)
     try:
         sub.subscribe("sensors/#", qos=1)
@@ -241,9 +240,8 @@ def test_kafka_records_reach_mqtt_subscribers(broker, mqtt):
         sub.disconnect()
 
 
+@pytest.mark.parametrize("mqtt", ["gregor"], indirect=True)  # Kafka bridging is gregor's own
 def test_mqtt_publishes_reach_kafka_consumers(broker, mqtt):
-    if mqtt.kind != "gregor":
-        pytest.skip("Kafka bridging is gregor's own")
     device = uid()
     pub = Collector(mqtt, f"sensor-{device}", v5=True)
     props = Properties(PacketTypes.PUBLISH)
