@@ -409,19 +409,19 @@ impl Conn {
     async fn subscribe(&mut self, pkid: u16, filters: Vec<(String, u8)>) -> Result<(), String> {
         let mut codes = Vec::with_capacity(filters.len());
         let mut added = Vec::new();
+        // MQTT 3.1.1 has one refusal code; 5 says why.
+        let refuse = |v5: u8| {
+            if self.version == Version::V5 {
+                v5
+            } else {
+                0x80
+            }
+        };
         for (filter, qos) in filters {
             let code = if shared(&filter).is_some() {
-                if self.version == Version::V5 {
-                    0x9E
-                } else {
-                    0x80
-                }
+                refuse(0x9E)
             } else if !valid_filter(&filter) {
-                if self.version == Version::V5 {
-                    0x8F
-                } else {
-                    0x80
-                }
+                refuse(0x8F)
             } else {
                 let granted = qos.min(2);
                 self.delivery.subs.insert(filter.clone(), granted);
