@@ -128,10 +128,14 @@ class Collector:
         self.session_present, rc, self.connack_properties = self.connected.get(timeout=TIMEOUT)
         assert not rc.is_failure, f"CONNACK {rc}"
 
-    def subscribe(self, topic: str, qos: int = 1):
+    def subscribe(self, topic, qos: int = 1):
+        """One SUBSCRIBE (`topic` may be a list of (filter, qos)); returns the SUBACK's codes."""
         done: queue.Queue = queue.Queue()
         self.client.on_subscribe = lambda c, u, mid, codes, props=None: done.put(codes)
-        self.client.subscribe(topic, qos)
+        if isinstance(topic, list):
+            self.client.subscribe(topic)
+        else:
+            self.client.subscribe(topic, qos)
         return done.get(timeout=TIMEOUT)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,

@@ -274,3 +274,18 @@ def test_mqtt_publishes_reach_kafka_consumers(broker, mqtt):
         assert headers["mqtt.qos"] == b"1"
         if topic == "sensors":
             assert headers["unit"] == b"C"
+
+
+@pytest.mark.parametrize("mqtt", ["gregor"], indirect=True)  # a bound of gregor's own
+def test_a_session_holds_a_bounded_number_of_filters(broker, mqtt):
+    """1024 filters per session: the next new one is refused (quota exceeded, 0x97), one
+    already held is granted again."""
+    sub = Collector(mqtt, f"many-{uid()}", v5=True)
+    try:
+        for chunk in range(8):  # several SUBSCRIBEs: each stays under MAX_PACKET
+            codes = sub.subscribe([(f"cap/{chunk * 128 + i}", 0) for i in range(128)])
+            assert [int(getattr(c, "value", c)) for c in codes] == [0] * 128
+        codes = sub.subscribe([("cap/new", 0), ("cap/0", 1)])
+        assert [int(getattr(c, "value", c)) for c in codes] == [0x97, 1]
+    finally:
+        sub.disconnect()

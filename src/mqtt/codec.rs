@@ -431,6 +431,7 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                     0..=2 => v5::SubscribeReasonCode::Success(v5_qos(c)),
                     0x9E => v5::SubscribeReasonCode::SharedSubscriptionsNotSupported,
                     0x8F => v5::SubscribeReasonCode::TopicFilterInvalid,
+                    0x97 => v5::SubscribeReasonCode::QuotaExceeded,
                     _ => v5::SubscribeReasonCode::Unspecified,
                 })
                 .collect(),

@@ -30,6 +30,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_WAIT_MS: i32 = 300;
 /// How often positions are committed and new topics looked for.
 const TICK: Duration = Duration::from_millis(250);
+/// Most filters one session holds (each SUBSCRIBE is bounded by the packet size, but a client
+/// could send them without end).
+const MAX_SUBSCRIPTIONS: usize = 1024;
 
 type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Fetched>, String>> + Send>>;
 
@@ -422,6 +425,11 @@ impl Conn {
                 refuse(0x9E)
             } else if !valid_filter(&filter) {
                 refuse(0x8F)
+            } else if self.delivery.subs.len() >= MAX_SUBSCRIPTIONS
+                && !self.delivery.subs.contains_key(&filter)
+            {
+                // Quota exceeded: a session's filters are held and saved whole.
+                refuse(0x97)
             } else {
                 let granted = qos.min(2);
                 self.delivery.subs.insert(filter.clone(), granted);
