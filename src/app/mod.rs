@@ -3,6 +3,7 @@
 //! here and hands them to the API handlers.
 
 mod cluster;
+mod dead_letters;
 mod markers;
 mod scrub;
 mod timers;
@@ -174,7 +175,8 @@ pub fn advertise(services: &Services, listeners: &[ListenerInfo]) {
 }
 
 /// Start the services' timers: transaction timeouts and producer expiry, the interval
-/// flusher, retention and the log cleaner, the background scrub.
+/// flusher, retention and the log cleaner, the background scrub; and the share groups'
+/// dead-letter writer.
 pub fn start_timers(services: &Arc<Services>, shutdown: &CancellationToken, tasks: &TaskTracker) {
     tasks.spawn(crate::txn::coordinator::run_driver(
         services.txns.clone(),
@@ -183,6 +185,7 @@ pub fn start_timers(services: &Arc<Services>, shutdown: &CancellationToken, task
     ));
     timers::spawn(services, shutdown, tasks);
     scrub::spawn(services, shutdown, tasks);
+    dead_letters::spawn(services, shutdown, tasks);
 }
 
 /// Shutdown has begun: answer parked JoinGroup/SyncGroup requests so that their

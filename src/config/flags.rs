@@ -225,6 +225,18 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     offsets_retention_minutes: Option<u64>,
 
+    /// The prefix a share group's dead-letter topic must have (Kafka's
+    /// errors.deadletterqueue.topic.name.prefix). Default: dlq. ("" allows any name)
+    #[arg(long, value_name = "PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dlq_topic_name_prefix: Option<String>,
+
+    /// Create a share group's missing dead-letter topic when a record first goes there
+    /// (Kafka's errors.deadletterqueue.auto.create.topics.enable). Default: false.
+    #[arg(long, value_name = "true|false")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dlq_auto_create_topics: Option<bool>,
+
     /// Longest transaction timeout a transactional producer may ask for (Kafka's
     /// transaction.max.timeout.ms). Default: 900000.
     #[arg(long, value_name = "MS")]

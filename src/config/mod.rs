@@ -75,6 +75,10 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub offsets_retention_minutes: u64,
+    /// KIP-1191: a share group's dead-letter topic name must start with this ("": any).
+    pub dlq_topic_name_prefix: String,
+    /// KIP-1191: create a missing dead-letter topic on its first record.
+    pub dlq_auto_create_topics: bool,
     pub transaction_max_timeout_ms: i32,
     pub transactional_id_expiration_ms: i64,
     pub producer_id_expiration_ms: i64,
@@ -171,6 +175,8 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
+            dlq_topic_name_prefix: "dlq.".into(),
+            dlq_auto_create_topics: false,
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             producer_id_expiration_ms: 86_400_000,

@@ -48,6 +48,8 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("group_min_session_timeout_ms", Kind::Int),
     ("group_max_session_timeout_ms", Kind::Int),
     ("offsets_retention_minutes", Kind::Int),
+    ("dlq_topic_name_prefix", Kind::Str),
+    ("dlq_auto_create_topics", Kind::Bool),
     ("transaction_max_timeout_ms", Kind::Int),
     ("transactional_id_expiration_ms", Kind::Int),
     ("producer_id_expiration_ms", Kind::Int),

@@ -15,6 +15,10 @@ pub const SHARE_AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const SHARE_RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 pub const SHARE_DELIVERY_COUNT_LIMIT: &str = "share.delivery.count.limit";
 pub const SHARE_ISOLATION_LEVEL: &str = "share.isolation.level";
+/// KIP-1191: the share group's dead-letter topic ("" or absent: none).
+pub const DLQ_TOPIC_NAME: &str = "errors.deadletterqueue.topic.name";
+/// KIP-1191: whether a dead letter carries the record's key and value (else headers only).
+pub const DLQ_COPY_RECORD_ENABLE: &str = "errors.deadletterqueue.copy.record.enable";
 
 /// The configs gregor takes, with Kafka's bounds (the broker's `group.share.min/max.*`
 /// defaults): Err is the message of INVALID_CONFIG.
@@ -43,8 +47,26 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
                 "Invalid value {value} for configuration {name}: gregor's share groups read uncommitted"
             )),
         },
+        DLQ_TOPIC_NAME if value.starts_with("__") => Err(format!(
+            "{DLQ_TOPIC_NAME}: DLQ topic name must not start with '__'"
+        )),
+        DLQ_TOPIC_NAME => Ok(()),
+        DLQ_COPY_RECORD_ENABLE => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(()),
+            _ => Err(format!(
+                "Invalid value {value} for configuration {name}: Expected value to be either true or false"
+            )),
+        },
         _ => Err(format!("Unknown group config name: {name}")),
     }
+}
+
+/// Where a share group's dead letters go (KIP-1191), if it has a dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterTopic {
+    pub name: String,
+    /// Copy the record's key and value (else a record of headers only).
+    pub copy_record: bool,
 }
 
 pub struct GroupConfigs {
@@ -95,6 +117,22 @@ impl GroupConfigs {
         Ok(())
     }
 
+    /// The group's dead-letter topic, if it has one.
+    pub fn dead_letter_topic(&self, group: &str) -> Option<DeadLetterTopic> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let c = configs.get(group)?;
+        let name = c
+            .get(DLQ_TOPIC_NAME)
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())?;
+        Some(DeadLetterTopic {
+            name: name.to_string(),
+            copy_record: c
+                .get(DLQ_COPY_RECORD_ENABLE)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        })
+    }
+
     /// The share settings of a group: its configs over Kafka's defaults.
     pub fn share_settings(&self, group: &str) -> ShareSettings {
         let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
@@ -110,6 +148,7 @@ impl GroupConfigs {
                 delivery_limit: get(SHARE_DELIVERY_COUNT_LIMIT)
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(defaults.delivery_limit),
+                dead_letters: get(DLQ_TOPIC_NAME).is_some_and(|v| !v.trim().is_empty()),
                 ..defaults
             },
         }
@@ -140,5 +179,30 @@ mod tests {
         assert_eq!(s.limits.delivery_limit, 2);
         assert_eq!(s.limits.lock_ms, 30_000);
         assert_eq!(reopened.share_settings("other"), ShareSettings::default());
+        assert!(!s.limits.dead_letters);
+        assert_eq!(reopened.dead_letter_topic("g"), None);
+    }
+
+    #[test]
+    fn a_dead_letter_topic_is_a_group_config() {
+        let store: Arc<dyn KvStore> = Arc::new(crate::store::MemoryStore::new());
+        let configs = GroupConfigs::open(store).unwrap();
+        assert!(check(DLQ_TOPIC_NAME, "dlq.orders").is_ok());
+        let internal = check(DLQ_TOPIC_NAME, "__consumer_offsets").unwrap_err();
+        assert!(internal.contains("must not start with '__'"), "{internal}");
+        assert!(check(DLQ_COPY_RECORD_ENABLE, "TRUE").is_ok());
+        assert!(check(DLQ_COPY_RECORD_ENABLE, "yes").is_err());
+        let set = BTreeMap::from([
+            (DLQ_TOPIC_NAME.to_string(), "dlq.orders".to_string()),
+            (DLQ_COPY_RECORD_ENABLE.to_string(), "true".to_string()),
+        ]);
+        configs.set("g", set).unwrap();
+        assert!(configs.share_settings("g").limits.dead_letters);
+        let dlq = configs.dead_letter_topic("g").unwrap();
+        assert_eq!((dlq.name.as_str(), dlq.copy_record), ("dlq.orders", true));
+        let blank = BTreeMap::from([(DLQ_TOPIC_NAME.to_string(), " ".to_string())]);
+        configs.set("g", blank).unwrap();
+        assert!(!configs.share_settings("g").limits.dead_letters);
+        assert_eq!(configs.dead_letter_topic("g"), None);
     }
 }

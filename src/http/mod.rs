@@ -19,6 +19,7 @@ pub mod records;
 mod records_v3;
 mod router;
 pub mod scrape;
+mod scrape_share;
 mod topics_v2;
 
 use std::net::SocketAddr;

@@ -303,6 +303,7 @@ async fn groups(e: &mut Encoder, services: &Services) {
     let Ok(groups) = services.groups.summaries().await else {
         return; // the coordinator is shutting down
     };
+    super::scrape_share::share_groups(e, services, &groups);
     e.family(
         "gregor_group_state",
         "1 for the consumer group's current state, 0 for the others.",

@@ -116,7 +116,7 @@ pub static CATALOG: &[ConfigDef] = &[
     def("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), Rule::AtLeast(0),
         "How long delete tombstones are kept for compacted topics."),
     def("errors.deadletterqueue.group.enable", Boolean, "false", None, Rule::Any,
-        "Whether share groups may write records they give up on to a dead-letter queue topic (gregor has no share groups: accepted, not used)."),
+        "Whether share groups may write records they give up on to this topic as their dead-letter queue (KIP-1191); false refuses it."),
     def("file.delete.delay.ms", Long, "60000", Some("log.segment.delete.delay.ms"), Rule::AtLeast(0),
         "The time to wait before deleting a file from the filesystem."),
     def("flush.messages", Long, LONG_MAX, Some("log.flush.interval.messages"), Rule::AtLeast(1),
@@ -309,6 +309,14 @@ impl TopicConfig {
     pub fn max_message_bytes(&self, broker_default: usize) -> usize {
         self.get::<usize>("max.message.bytes")
             .unwrap_or(broker_default)
+    }
+
+    /// `errors.deadletterqueue.group.enable`: share groups may use it as their dead-letter
+    /// topic (KIP-1191).
+    pub fn dead_letters_allowed(&self) -> bool {
+        self.0
+            .get("errors.deadletterqueue.group.enable")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`: how far a

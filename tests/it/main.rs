@@ -23,5 +23,6 @@ mod metrics;
 mod protocol;
 mod quotas;
 mod security;
+mod share_dead_letters;
 mod share_groups;
 mod transactions;

@@ -73,7 +73,7 @@ async fn commit(c: &mut Client, group: &str, offsets: &[(i32, i64)]) {
 }
 
 /// (status line, headers, body) of one HTTP/1.1 request (the connection closed after it).
-async fn http(addr: SocketAddr, request_line: &str) -> (String, String, String) {
+pub(super) async fn http(addr: SocketAddr, request_line: &str) -> (String, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("{request_line}\r\nHost: gregor\r\nConnection: close\r\n\r\n").as_bytes())
         .await
@@ -88,7 +88,7 @@ async fn http(addr: SocketAddr, request_line: &str) -> (String, String, String) 
 }
 
 /// Parse an exposition, checking its form: sample key (`name{labels}`) → value.
-fn parse(text: &str) -> HashMap<String, f64> {
+pub(super) fn parse(text: &str) -> HashMap<String, f64> {
     let mut typed = HashSet::new();
     let mut samples = HashMap::new();
     for line in text.lines() {
@@ -127,7 +127,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
     samples
 }
 
-fn get(samples: &HashMap<String, f64>, key: &str) -> f64 {
+pub(super) fn get(samples: &HashMap<String, f64>, key: &str) -> f64 {
     *samples
         .get(key)
         .unwrap_or_else(|| panic!("no sample {key}"))

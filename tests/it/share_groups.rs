@@ -21,13 +21,13 @@ use kafka_protocol::records::Compression;
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-const TOPIC: &str = "loms.order-events";
+pub(super) const TOPIC: &str = "loms.order-events";
 
-fn s(v: &str) -> StrBytes {
+pub(super) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-async fn produce(c: &mut Client, n: usize) {
+pub(super) async fn produce(c: &mut Client, n: usize) {
     let records: Vec<_> = (0..n)
         .map(|j| record(&format!("k{j}"), "v", 1_000))
         .collect();
@@ -44,31 +44,49 @@ async fn produce(c: &mut Client, n: usize) {
 }
 
 async fn earliest(c: &mut Client, group: &str) {
+    let configs = [
+        ("share.auto.offset.reset", "earliest"),
+        ("share.delivery.count.limit", "2"),
+    ];
+    assert_eq!(set_group_configs(c, group, &configs).await, (0, None));
+}
+
+/// Set group configs; the answer's error code and message.
+pub(super) async fn set_group_configs(
+    c: &mut Client,
+    group: &str,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
     let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
             .with_resource_type(32)
             .with_resource_name(s(group))
-            .with_configs(vec![
-                AlterableConfig::default()
-                    .with_name(s("share.auto.offset.reset"))
-                    .with_config_operation(0)
-                    .with_value(Some(s("earliest"))),
-                AlterableConfig::default()
-                    .with_name(s("share.delivery.count.limit"))
-                    .with_config_operation(0)
-                    .with_value(Some(s("2"))),
-            ]),
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(name, value)| {
+                        AlterableConfig::default()
+                            .with_name(s(name))
+                            .with_config_operation(0)
+                            .with_value(Some(s(value)))
+                    })
+                    .collect(),
+            ),
     ]);
     let r = c.call(&req, 1).await;
-    assert_eq!(
-        r.responses[0].error_code, 0,
-        "{:?}",
-        r.responses[0].error_message
-    );
+    let answer = &r.responses[0];
+    (
+        answer.error_code,
+        answer
+            .error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .filter(|m| !m.is_empty()),
+    )
 }
 
 /// Join the share group; the topic's id from the assignment.
-async fn join(c: &mut Client, group: &str, member: &str) -> Uuid {
+pub(super) async fn join(c: &mut Client, group: &str, member: &str) -> Uuid {
     let req = ShareGroupHeartbeatRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_member_id(s(member))
@@ -79,7 +97,7 @@ async fn join(c: &mut Client, group: &str, member: &str) -> Uuid {
     r.assignment.expect("an assignment").topic_partitions[0].topic_id
 }
 
-fn fetch(
+pub(super) fn fetch(
     group: &str,
     member: &str,
     epoch: i32,
@@ -109,7 +127,7 @@ fn fetch(
                 )])])
 }
 
-fn ack(
+pub(super) fn ack(
     group: &str,
     member: &str,
     epoch: i32,
@@ -137,7 +155,7 @@ fn ack(
 }
 
 /// (first, last, delivery count) of what a fetch acquired on partition 0.
-fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+pub(super) fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
     r.responses
         .iter()
@@ -148,7 +166,7 @@ fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
         .collect()
 }
 
-fn ack_code(r: &ShareAcknowledgeResponse) -> (i16, i16) {
+pub(super) fn ack_code(r: &ShareAcknowledgeResponse) -> (i16, i16) {
     let partition = r
         .responses
         .first()
@@ -156,9 +174,9 @@ fn ack_code(r: &ShareAcknowledgeResponse) -> (i16, i16) {
     (r.error_code, partition)
 }
 
-const ACCEPT: i8 = 1;
-const RELEASE: i8 = 2;
-const REJECT: i8 = 3;
+pub(super) const ACCEPT: i8 = 1;
+pub(super) const RELEASE: i8 = 2;
+pub(super) const REJECT: i8 = 3;
 
 #[tokio::test]
 async fn bad_acknowledgements_change_nothing_and_released_records_come_back() {

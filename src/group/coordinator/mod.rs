@@ -23,11 +23,13 @@ use super::consumer::{
     self as consumer_group, GroupState, Heartbeat, HeartbeatAnswer, TopicLookup,
 };
 use super::offsets::CommittedOffset;
+use super::share::partition::Counts;
 use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
 use crate::store::KvStore;
 pub use share::{
-    LogBounds, SessionOutcome, SessionRequest, ShareKey, ShareSettings, FINAL_EPOCH, OPEN_EPOCH,
+    DeadLetterJob, DeadLetterSink, LogBounds, SessionOutcome, SessionRequest, ShareKey,
+    ShareSettings, FINAL_EPOCH, OPEN_EPOCH,
 };
 pub use state::Coordinator;
 
@@ -68,6 +70,23 @@ pub struct GroupSummary {
     pub members: usize,
     /// (topic, partition, committed offset)
     pub offsets: Vec<(String, i32, i64)>,
+    /// A share group's partitions.
+    pub share: Vec<SharePartitionSummary>,
+}
+
+/// What /metrics shows of a share partition.
+#[derive(Debug, Clone)]
+pub struct SharePartitionSummary {
+    pub partition: ShareKey,
+    /// Everything below it is done with.
+    pub start_offset: i64,
+    /// The first offset never acquired.
+    pub end_offset: i64,
+    pub counts: Counts,
+    /// Records archived (rejected or out of deliveries), and of them written to the
+    /// dead-letter topic, since the coordinator loaded the partition.
+    pub archived_total: u64,
+    pub dead_lettered_total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -84,19 +103,20 @@ pub struct ListedGroup {
 pub struct GroupCoordinator {
     config: GroupConfig,
     runtime: Runtime<Coordinator>,
-    /// Group configs (IncrementalAlterConfigs on GROUP resources).
-    configs: GroupConfigs,
+    /// Group configs (IncrementalAlterConfigs on GROUP resources), shared with the thread.
+    configs: Arc<GroupConfigs>,
 }
 
 impl GroupCoordinator {
     /// Load every group and offset from the store and start the coordinator thread.
     pub fn open(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
         let now = now_ms();
-        let mut coordinator = Coordinator::new(store.clone(), config.clone(), now);
+        let configs = Arc::new(GroupConfigs::open(store.clone())?);
+        let mut coordinator = Coordinator::new(store.clone(), config.clone(), configs.clone(), now);
         coordinator.load(now)?;
         Ok(Self {
             config,
-            configs: GroupConfigs::open(store.clone())?,
+            configs,
             runtime: Runtime::start("groups", coordinator, store)?,
         })
     }
@@ -104,8 +124,9 @@ impl GroupCoordinator {
     /// Cluster mode, another broker coordinating: hold no group, answer NOT_COORDINATOR
     /// until [`Self::take_over`].
     pub fn standby(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
-        let coordinator = Coordinator::new(store.clone(), config.clone(), now_ms());
-        let configs = GroupConfigs::open(store.clone())?;
+        let configs = Arc::new(GroupConfigs::open(store.clone())?);
+        let coordinator =
+            Coordinator::new(store.clone(), config.clone(), configs.clone(), now_ms());
         let runtime = Runtime::start("groups", coordinator, store)?;
         runtime.set_serving(false);
         Ok(Self {
@@ -281,6 +302,21 @@ impl GroupCoordinator {
                         .offsets
                         .iter()
                         .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
+                        .collect(),
+                    share: e
+                        .share_partitions
+                        .iter()
+                        .map(|(key, p)| {
+                            let (archived_total, dead_lettered_total) = p.given_up();
+                            SharePartitionSummary {
+                                partition: *key,
+                                start_offset: p.start_offset(),
+                                end_offset: p.end_offset(),
+                                counts: p.counts(),
+                                archived_total,
+                                dead_lettered_total,
+                            }
+                        })
                         .collect(),
                 })
                 .collect();

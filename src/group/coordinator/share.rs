@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::super::classic::{Group, State};
 use super::super::consumer::TopicLookup;
 use super::super::record;
-use super::super::share::partition::{Ack, Acquired, Limits, SharePartition, Span, StateRecord};
+use super::super::share::partition::{
+    Ack, Acquired, DeadLetter, Limits, SharePartition, Span, StateRecord,
+};
 use super::super::share::{ShareAnswer, ShareDescription, ShareGroup, ShareHeartbeat};
 use super::state::{Coordinator, Entry};
 use super::GroupCoordinator;
@@ -19,6 +21,18 @@ use crate::store::WriteOp;
 
 /// A share partition: (topic id, partition).
 pub type ShareKey = (Uuid, i32);
+
+/// Records of a share partition to write to its group's dead-letter topic (KIP-1191). Once
+/// written (or given up on), [`GroupCoordinator::share_dead_lettered`] archives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterJob {
+    pub group_id: String,
+    pub partition: ShareKey,
+    pub letter: DeadLetter,
+}
+
+/// Where the coordinator hands dead letters, once the state that made them is durable.
+pub type DeadLetterSink = tokio::sync::mpsc::UnboundedSender<DeadLetterJob>;
 
 /// A share session's epoch: 0 opens one, -1 closes it.
 pub const OPEN_EPOCH: i32 = 0;
@@ -145,14 +159,15 @@ impl Coordinator {
     }
 
     /// The member left or its session ended: its share session goes, its records are
-    /// released (default limits: the delivery limit of the group's last fetch is not kept).
+    /// released.
     fn share_member_gone(&mut self, group_id: &str, member_id: &str) {
         self.share_sessions
             .remove(&(group_id.to_string(), member_id.to_string()));
-        self.release_member(group_id, member_id, &Limits::default());
+        self.release_member(group_id, member_id);
     }
 
-    fn release_member(&mut self, group_id: &str, member_id: &str, limits: &Limits) {
+    fn release_member(&mut self, group_id: &str, member_id: &str) {
+        let limits = &self.configs.share_settings(group_id).limits;
         let Some(entry) = self.groups.get_mut(group_id) else {
             return;
         };
@@ -216,7 +231,7 @@ impl Coordinator {
         }
         if req.epoch == FINAL_EPOCH {
             self.share_sessions.remove(&key);
-            self.release_member(&req.group_id, &req.member_id, &settings.limits);
+            self.release_member(&req.group_id, &req.member_id);
             return Ok(outcome);
         }
         if let Some(session) = self.share_sessions.get_mut(&key) {
@@ -332,20 +347,81 @@ impl Coordinator {
         out
     }
 
+    /// Store the partition's state in this batch; records it gave up on go to the
+    /// dead-letter sink once that write is durable.
     pub(super) fn persist_share_partition(&mut self, group_id: &str, tp: ShareKey) {
         let Some(p) = self
             .groups
-            .get(group_id)
-            .and_then(|e| e.share_partitions.get(&tp))
+            .get_mut(group_id)
+            .and_then(|e| e.share_partitions.get_mut(&tp))
         else {
             return;
         };
-        match serde_json::to_vec(&p.to_record()) {
+        let letters = p.take_dead_letters();
+        let record = p.to_record();
+        self.send_dead_letters(group_id, tp, letters);
+        match serde_json::to_vec(&record) {
             Ok(value) => self.batch.write(WriteOp::Put(
                 record::share_state_key(group_id, &tp.0, tp.1),
                 value,
             )),
             Err(e) => tracing::error!(group = group_id, error = %e, "could not encode share state"),
+        }
+    }
+
+    fn send_dead_letters(&mut self, group_id: &str, tp: ShareKey, letters: Vec<DeadLetter>) {
+        let Some(sink) = self.dead_letters.clone() else {
+            return; // none attached yet: sent by attach_dead_letters
+        };
+        if letters.is_empty() {
+            return;
+        }
+        let group_id = group_id.to_string();
+        self.batch.after_write(move |durable| {
+            if !durable {
+                return; // the state is reloaded; nothing was given up on
+            }
+            for letter in letters {
+                let job = DeadLetterJob {
+                    group_id: group_id.clone(),
+                    partition: tp,
+                    letter,
+                };
+                let _ = sink.send(job);
+            }
+        });
+    }
+
+    /// Hand dead letters to `sink` from now on, and every record already waiting for one
+    /// (given up on before a restart or a failed write).
+    pub(super) fn attach_dead_letters(&mut self, sink: DeadLetterSink) {
+        self.dead_letters = Some(sink.clone());
+        for (group_id, entry) in &self.groups {
+            let limits = self.configs.share_settings(group_id).limits;
+            for (tp, p) in &entry.share_partitions {
+                for letter in p.pending_dead_letters(&limits) {
+                    let job = DeadLetterJob {
+                        group_id: group_id.clone(),
+                        partition: *tp,
+                        letter,
+                    };
+                    let _ = sink.send(job);
+                }
+            }
+        }
+    }
+
+    /// The records are on the dead-letter topic (`written`), or given up on: archived.
+    pub(super) fn share_dead_lettered(&mut self, job: &DeadLetterJob, written: bool) {
+        let Some(p) = self
+            .groups
+            .get_mut(&job.group_id)
+            .and_then(|e| e.share_partitions.get_mut(&job.partition))
+        else {
+            return; // the group or its partition was deleted meanwhile
+        };
+        if p.dead_lettered(job.letter.first, job.letter.last, written) {
+            self.persist_share_partition(&job.group_id, job.partition);
         }
     }
 
@@ -380,6 +456,17 @@ impl Coordinator {
 }
 
 impl GroupCoordinator {
+    /// Where dead letters go (the composition root's writer). Also sends what waits already.
+    pub fn attach_dead_letters(&self, sink: DeadLetterSink) {
+        self.send(move |c, _| c.attach_dead_letters(sink));
+    }
+
+    /// The dead letter of `job` is written (`written`), or given up on: archive its records.
+    pub async fn share_dead_lettered(&self, job: DeadLetterJob, written: bool) -> Result<(), E> {
+        self.query(move |c, _| c.share_dead_lettered(&job, written))
+            .await
+    }
+
     /// ShareGroupHeartbeat (KIP-932): `lookup` resolves subscribed topic names.
     pub async fn share_heartbeat(
         &self,

@@ -9,13 +9,14 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::super::classic::{Group, JoinResponse, Outbox, Reply, SyncResponse, Waiter};
+use super::super::configs::GroupConfigs;
 use super::super::consumer::ConsumerGroup;
 use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
 use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
 use super::super::GroupConfig;
-use super::share::ShareSession;
+use super::share::{DeadLetterSink, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 
@@ -65,10 +66,19 @@ pub struct Coordinator {
     pub(super) unloaded: bool,
     /// Share sessions by (group, member) (not stored: clients open new ones).
     pub(super) share_sessions: HashMap<(String, String), ShareSession>,
+    /// Group configs: a share group's settings where no request brings them.
+    pub(super) configs: Arc<GroupConfigs>,
+    /// Where records given up on go, for the group's dead-letter topic.
+    pub(super) dead_letters: Option<DeadLetterSink>,
 }
 
 impl Coordinator {
-    pub(super) fn new(store: Arc<dyn KvStore>, cfg: GroupConfig, now: i64) -> Self {
+    pub(super) fn new(
+        store: Arc<dyn KvStore>,
+        cfg: GroupConfig,
+        configs: Arc<GroupConfigs>,
+        now: i64,
+    ) -> Self {
         let next_cleanup = now + cfg.retention_check_interval_ms;
         Self {
             cfg,
@@ -83,6 +93,8 @@ impl Coordinator {
             next_cleanup,
             unloaded: false,
             share_sessions: HashMap::new(),
+            configs,
+            dead_letters: None,
         }
     }
 

@@ -31,6 +31,10 @@ fn config() -> GroupConfig {
     }
 }
 
+fn configs(store: &Arc<dyn KvStore>) -> Arc<GroupConfigs> {
+    Arc::new(GroupConfigs::open(store.clone()).unwrap())
+}
+
 fn offset(commit_timestamp: i64) -> CommittedOffset {
     CommittedOffset {
         offset: 1,
@@ -48,7 +52,7 @@ fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
         offsets_retention_ms: 1_000,
         ..config()
     };
-    let mut c = Coordinator::new(store.clone(), cfg, 0);
+    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
     let now = 10_000;
     for (group, topic, committed) in [
         ("old", "t", 0),
@@ -103,7 +107,7 @@ fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
         offsets_retention_ms: 1_000,
         ..config()
     };
-    let mut c = Coordinator::new(store.clone(), cfg, 0);
+    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
     let (tx, mut rx) = oneshot::channel();
     c.join("g".into(), join_request(""), tx, 0);
     c.fire_timers(1);
@@ -217,4 +221,49 @@ async fn a_lone_member_becomes_stable_and_survives_a_reload() {
             .await,
         Ok(())
     );
+}
+
+/// Records given up on before a restart wait in the store as archiving; the dead-letter
+/// writer attached after the load gets them, and its answer archives them durably.
+#[test]
+fn dead_letters_waiting_at_a_restart_are_sent_again() {
+    use crate::group::share::partition::{Cause, RecordState, StateRecord};
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let topic = uuid::Uuid::from_u128(9);
+    let waiting = StateRecord {
+        start_offset: 0,
+        end_offset: 3,
+        runs: vec![
+            (0, 0, RecordState::Archiving, 1),
+            (1, 1, RecordState::Acknowledged, 1),
+            (2, 2, RecordState::Archiving, 5),
+        ],
+    };
+    let key = record::share_state_key("g", &topic, 0);
+    store
+        .put(&key, &serde_json::to_vec(&waiting).unwrap())
+        .unwrap();
+    let mut c = Coordinator::new(store.clone(), config(), configs(&store), 0);
+    c.load(0).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    c.attach_dead_letters(tx);
+    let mut jobs = Vec::new();
+    while let Ok(job) = rx.try_recv() {
+        jobs.push(job);
+    }
+    let causes: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.letter.first, j.letter.cause))
+        .collect();
+    // The default delivery limit is 5: offset 2 ran out, offset 0 was rejected.
+    assert_eq!(
+        causes,
+        vec![(0, Cause::Rejected), (2, Cause::DeliveryLimit)]
+    );
+    for job in &jobs {
+        c.share_dead_lettered(job, true);
+    }
+    c.flush();
+    let stored: StateRecord = serde_json::from_slice(&store.get(&key).unwrap().unwrap()).unwrap();
+    assert_eq!((stored.start_offset, stored.runs.len()), (3, 0));
 }

@@ -7,6 +7,10 @@
 //! accepts (done), releases (available again) or rejects (archived) them; a lock that
 //! expires releases them. A record released with `group.share.delivery.count.limit`
 //! deliveries is archived instead. The start offset moves past records that are done.
+//!
+//! When the group has a dead-letter topic (KIP-1191), a rejected record, or one that used up
+//! its deliveries, is `Archiving` until its copy is on that topic: it is handed out as a
+//! [`DeadLetter`] and only [`SharePartition::dead_lettered`] archives it.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +28,8 @@ pub enum RecordState {
     Available,
     Acquired,
     Acknowledged,
+    /// Given up on, waiting to be written to the group's dead-letter topic.
+    Archiving,
     Archived,
 }
 
@@ -46,6 +52,8 @@ pub struct Limits {
     pub delivery_limit: i16,
     /// group.share.partition.max.record.locks
     pub max_in_flight: i64,
+    /// The group has a dead-letter topic (errors.deadletterqueue.topic.name).
+    pub dead_letters: bool,
 }
 
 impl Default for Limits {
@@ -54,6 +62,7 @@ impl Default for Limits {
             lock_ms: 30_000,
             delivery_limit: 5,
             max_in_flight: 2_000,
+            dead_letters: false,
         }
     }
 }
@@ -98,7 +107,43 @@ pub struct StateRecord {
 pub struct Counts {
     pub available: i64,
     pub acquired: i64,
+    /// Waiting to be written to the dead-letter topic.
+    pub archiving: i64,
     pub archived: i64,
+}
+
+/// Why a record goes to the dead-letter topic (Kafka's `__dlq.errors.message` texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Rejected,
+    DeliveryLimit,
+}
+
+impl Cause {
+    pub fn message(self) -> &'static str {
+        match self {
+            Cause::Rejected => "Offset rejected by client.",
+            Cause::DeliveryLimit => "Offset delivery count exceeded the threshold.",
+        }
+    }
+
+    /// Kafka's rule for records found archiving after a restart: the delivery count says.
+    pub fn of(delivery_count: i16, limits: &Limits) -> Self {
+        if delivery_count >= limits.delivery_limit {
+            Cause::DeliveryLimit
+        } else {
+            Cause::Rejected
+        }
+    }
+}
+
+/// Records to write to the dead-letter topic: contiguous, with one delivery count and cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub first: i64,
+    pub last: i64,
+    pub delivery_count: i16,
+    pub cause: Cause,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +151,9 @@ pub struct SharePartition {
     start_offset: i64,
     end_offset: i64,
     records: BTreeMap<i64, InFlight>,
+    /// Records given up on: those that became `Archiving` since
+    /// [`Self::take_dead_letters`] last ran, and counts.
+    tally: Tally,
 }
 
 impl SharePartition {
@@ -115,6 +163,7 @@ impl SharePartition {
             start_offset: offset,
             end_offset: offset,
             records: BTreeMap::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -254,11 +303,15 @@ impl SharePartition {
                 let Some(r) = self.records.get_mut(&offset) else {
                     continue;
                 };
-                match kind {
-                    GAP | ACCEPT => *r = done(RecordState::Acknowledged, r.delivery_count),
-                    REJECT => *r = done(RecordState::Archived, r.delivery_count),
+                let outcome = match kind {
+                    GAP | ACCEPT => {
+                        *r = done(RecordState::Acknowledged, r.delivery_count);
+                        Outcome::Kept
+                    }
+                    REJECT => give_up(r, Cause::Rejected, limits),
                     _ => release(r, limits),
-                }
+                };
+                self.tally.note(offset, outcome);
             }
         }
         self.advance();
@@ -268,9 +321,10 @@ impl SharePartition {
     /// Locks that expired by `now` release their records. True if any did.
     pub fn expire(&mut self, now: i64, limits: &Limits) -> bool {
         let mut changed = false;
-        for r in self.records.values_mut() {
+        for (offset, r) in self.records.iter_mut() {
             if r.state == RecordState::Acquired && r.deadline <= now {
-                release(r, limits);
+                let outcome = release(r, limits);
+                self.tally.note(*offset, outcome);
                 changed = true;
             }
         }
@@ -283,9 +337,10 @@ impl SharePartition {
     /// The member is gone (closed its session or left): its records are released.
     pub fn release_member(&mut self, member: &str, limits: &Limits) -> bool {
         let mut changed = false;
-        for r in self.records.values_mut() {
+        for (offset, r) in self.records.iter_mut() {
             if r.state == RecordState::Acquired && r.member.as_deref() == Some(member) {
-                release(r, limits);
+                let outcome = release(r, limits);
+                self.tally.note(*offset, outcome);
                 changed = true;
             }
         }
@@ -310,11 +365,53 @@ impl SharePartition {
             match r.state {
                 RecordState::Available => c.available += 1,
                 RecordState::Acquired => c.acquired += 1,
+                RecordState::Archiving => c.archiving += 1,
                 RecordState::Archived => c.archived += 1,
                 RecordState::Acknowledged => {}
             }
         }
         c
+    }
+
+    /// Records archived, and of them written to the dead-letter topic, since loaded.
+    pub fn given_up(&self) -> (u64, u64) {
+        (self.tally.archived, self.tally.dead_lettered)
+    }
+
+    /// The records given up on since the last call, to write to the dead-letter topic.
+    pub fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        std::mem::take(&mut self.tally.fresh)
+    }
+
+    /// Every record still waiting for the dead-letter topic (after a restart, or a failed
+    /// write), its cause read from its delivery count as Kafka does.
+    pub fn pending_dead_letters(&self, limits: &Limits) -> Vec<DeadLetter> {
+        let mut out = Vec::new();
+        for (offset, r) in &self.records {
+            if r.state == RecordState::Archiving {
+                let cause = Cause::of(r.delivery_count, limits);
+                join(&mut out, *offset, r.delivery_count, cause);
+            }
+        }
+        out
+    }
+
+    /// The records `first..=last` are on the dead-letter topic (`written`), or given up on:
+    /// archived. True if any was waiting.
+    pub fn dead_lettered(&mut self, first: i64, last: i64, written: bool) -> bool {
+        let mut changed = false;
+        for (_, r) in self.records.range_mut(first..=last.max(first)) {
+            if r.state == RecordState::Archiving {
+                r.state = RecordState::Archived;
+                self.tally.archived += 1;
+                self.tally.dead_lettered += u64::from(written);
+                changed = true;
+            }
+        }
+        if changed {
+            self.advance();
+        }
+        changed
     }
 
     /// Move the start offset past records that are done with.
@@ -400,12 +497,68 @@ fn done(state: RecordState, delivery_count: i16) -> InFlight {
     }
 }
 
-/// Available again, or archived once it has had its deliveries.
-fn release(r: &mut InFlight, limits: &Limits) {
-    let state = if r.delivery_count >= limits.delivery_limit {
-        RecordState::Archived
+/// What became of a record a member let go of.
+enum Outcome {
+    /// Acknowledged, or available again.
+    Kept,
+    Archived,
+    /// Waiting for the dead-letter topic: (delivery count, why).
+    Archiving(i16, Cause),
+}
+
+/// Records given up on since the partition was loaded: the fresh dead letters, and counts
+/// for metrics (in memory: Prometheus counters start again with the process).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Tally {
+    fresh: Vec<DeadLetter>,
+    archived: u64,
+    dead_lettered: u64,
+}
+
+impl Tally {
+    fn note(&mut self, offset: i64, outcome: Outcome) {
+        match outcome {
+            Outcome::Kept => {}
+            Outcome::Archived => self.archived += 1,
+            Outcome::Archiving(count, cause) => join(&mut self.fresh, offset, count, cause),
+        }
+    }
+}
+
+/// Available again, or given up on once it has had its deliveries.
+fn release(r: &mut InFlight, limits: &Limits) -> Outcome {
+    if r.delivery_count >= limits.delivery_limit {
+        give_up(r, Cause::DeliveryLimit, limits)
     } else {
-        RecordState::Available
-    };
-    *r = done(state, r.delivery_count);
+        *r = done(RecordState::Available, r.delivery_count);
+        Outcome::Kept
+    }
+}
+
+/// Archived, or archiving first when the group has a dead-letter topic.
+fn give_up(r: &mut InFlight, cause: Cause, limits: &Limits) -> Outcome {
+    if limits.dead_letters {
+        *r = done(RecordState::Archiving, r.delivery_count);
+        Outcome::Archiving(r.delivery_count, cause)
+    } else {
+        *r = done(RecordState::Archived, r.delivery_count);
+        Outcome::Archived
+    }
+}
+
+/// Add a record given up on to `out`, joining the previous run when it continues it.
+fn join(out: &mut Vec<DeadLetter>, offset: i64, delivery_count: i16, cause: Cause) {
+    match out.last_mut() {
+        Some(d)
+            if d.last + 1 == offset && d.delivery_count == delivery_count && d.cause == cause =>
+        {
+            d.last = offset
+        }
+        _ => out.push(DeadLetter {
+            first: offset,
+            last: offset,
+            delivery_count,
+            cause,
+        }),
+    }
 }

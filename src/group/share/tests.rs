@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::partition::{
-    Ack, Acquired, Limits, RecordState, SharePartition, Span, ACCEPT, REJECT, RELEASE,
+    Ack, Acquired, Cause, DeadLetter, Limits, RecordState, SharePartition, Span, ACCEPT, REJECT,
+    RELEASE,
 };
 use super::*;
 
@@ -121,6 +122,13 @@ const L: Limits = Limits {
     lock_ms: 100,
     delivery_limit: 3,
     max_in_flight: 1000,
+    dead_letters: false,
+};
+
+/// A group with a dead-letter topic.
+const DLQ: Limits = Limits {
+    dead_letters: true,
+    ..L
 };
 
 #[test]
@@ -265,6 +273,73 @@ fn in_flight_records_are_bounded() {
     };
     assert_eq!(p.acquire("a", &spans(0, 9), 10, 0, &limits)[0].last, 2);
     assert!(p.acquire("b", &spans(3, 9), 10, 0, &limits).is_empty());
+}
+
+#[test]
+fn given_up_records_wait_for_the_dead_letter_topic() {
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &spans(0, 5), 10, 0, &DLQ);
+    p.acknowledge(
+        "a",
+        &[ack(0, 1, REJECT), ack(2, 2, ACCEPT), ack(3, 4, REJECT)],
+        &DLQ,
+    )
+    .unwrap();
+    let letter = |first, last, delivery_count, cause| DeadLetter {
+        first,
+        last,
+        delivery_count,
+        cause,
+    };
+    assert_eq!(
+        p.take_dead_letters(),
+        vec![
+            letter(0, 1, 1, Cause::Rejected),
+            letter(3, 4, 1, Cause::Rejected)
+        ]
+    );
+    assert!(p.take_dead_letters().is_empty());
+    // Archiving holds the start offset until the dead letters are written.
+    assert_eq!(p.start_offset(), 0);
+    assert_eq!(p.counts().archiving, 4);
+    // Offset 5 runs out of deliveries: a lock expiry, then a release, then a member leaving.
+    p.expire(100, &DLQ);
+    p.acquire("b", &spans(5, 5), 10, 200, &DLQ);
+    p.acknowledge("b", &[ack(5, 5, RELEASE)], &DLQ).unwrap();
+    p.acquire("b", &spans(5, 5), 10, 300, &DLQ);
+    assert!(p.release_member("b", &DLQ));
+    assert_eq!(
+        p.take_dead_letters(),
+        vec![letter(5, 5, 3, Cause::DeliveryLimit)]
+    );
+    // A restart keeps them waiting; the cause comes back from the delivery count.
+    let restored = SharePartition::from_record(&p.to_record());
+    assert_eq!(
+        restored.pending_dead_letters(&DLQ),
+        vec![
+            letter(0, 1, 1, Cause::Rejected),
+            letter(3, 4, 1, Cause::Rejected),
+            letter(5, 5, 3, Cause::DeliveryLimit),
+        ]
+    );
+    assert!(p.dead_lettered(0, 1, true));
+    assert_eq!(p.start_offset(), 3);
+    assert!(!p.dead_lettered(0, 1, true));
+    assert!(p.dead_lettered(3, 5, false));
+    // Five given up on, two of them written to the dead-letter topic.
+    assert_eq!(p.given_up(), (5, 2));
+    assert_eq!((p.start_offset(), p.end_offset()), (6, 6));
+    assert_eq!(p.counts().archiving, 0);
+}
+
+#[test]
+fn without_a_dead_letter_topic_records_are_archived_at_once() {
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &spans(0, 1), 10, 0, &L);
+    p.acknowledge("a", &[ack(0, 1, REJECT)], &L).unwrap();
+    assert!(p.take_dead_letters().is_empty());
+    assert_eq!(p.start_offset(), 2);
+    assert_eq!(p.given_up(), (2, 0));
 }
 
 proptest! {

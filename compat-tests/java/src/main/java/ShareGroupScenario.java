@@ -14,14 +14,18 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
@@ -38,7 +42,12 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * twice more it has had its 3 deliveries and is archived: it never comes again (a new record
  * does);</li>
  * <li>a consumer closes with 3 records acquired and not acknowledged: another consumer of the
- * group gets them, with delivery count 2.</li>
+ * group gets them, with delivery count 2;</li>
+ * <li>KIP-1191: the second group's dead-letter topic (errors.deadletterqueue.topic.name, with
+ * copy.record.enable; the topic created with errors.deadletterqueue.group.enable=true) holds
+ * the rejected record and the one archived at its delivery limit, in that order, with their
+ * key and value and the __dlq.errors.* headers naming topic, partition, offset, group,
+ * delivery count and why.</li>
  * </ol>
  */
 final class ShareGroupScenario {
@@ -47,6 +56,7 @@ final class ShareGroupScenario {
     private final String topic2;
     private final String group;
     private final String group2;
+    private final String dlq;
 
     ShareGroupScenario(Compat c) {
         this.c = c;
@@ -54,6 +64,7 @@ final class ShareGroupScenario {
         this.topic2 = c.topic("share-retry");
         this.group = c.group("share");
         this.group2 = c.group("share-retry");
+        this.dlq = "dlq." + topic2;
     }
 
     final class Member {
@@ -98,12 +109,55 @@ final class ShareGroupScenario {
         return r.deliveryCount().orElse((short) -1);
     }
 
-    void configure(Admin admin, String groupId) throws Exception {
+    void configure(Admin admin, String groupId, String deadLetterTopic) throws Exception {
         ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        Collection<AlterConfigOp> ops = List.of(
+        List<AlterConfigOp> ops = new ArrayList<>(List.of(
                 new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET),
-                new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "3"), AlterConfigOp.OpType.SET));
-        Compat.get(admin.incrementalAlterConfigs(Map.of(resource, ops)).all());
+                new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "3"), AlterConfigOp.OpType.SET)));
+        if (deadLetterTopic != null) {
+            ops.add(new AlterConfigOp(new ConfigEntry("errors.deadletterqueue.topic.name", deadLetterTopic),
+                    AlterConfigOp.OpType.SET));
+            ops.add(new AlterConfigOp(new ConfigEntry("errors.deadletterqueue.copy.record.enable", "true"),
+                    AlterConfigOp.OpType.SET));
+        }
+        Collection<AlterConfigOp> all = ops;
+        Compat.get(admin.incrementalAlterConfigs(Map.of(resource, all)).all());
+    }
+
+    static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null || h.value() == null ? null : new String(h.value(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The dead letters of group2: the rejected offset 2, then offset 1 at its delivery limit. */
+    void checkDeadLetters() {
+        try (KafkaConsumer<byte[], byte[]> reader = c.consumer(null, Map.of())) {
+            TopicPartition tp = new TopicPartition(dlq, 0);
+            reader.assign(List.of(tp));
+            reader.seekToBeginning(List.of(tp));
+            List<ConsumerRecord<byte[], byte[]>> letters = new ArrayList<>();
+            Compat.waitFor(() -> {
+                reader.poll(Duration.ofMillis(200)).forEach(letters::add);
+                return letters.size() >= 2;
+            }, "2 records on " + dlq, () -> letters.size() + " records");
+            Check.eq("dead letters", 2, letters.size());
+            String[][] expected = {
+                {"2", "1", "Offset rejected by client.", "r2"},
+                {"1", "3", "Offset delivery count exceeded the threshold.", "r1"},
+            };
+            for (int i = 0; i < 2; i++) {
+                ConsumerRecord<byte[], byte[]> r = letters.get(i);
+                String[] e = expected[i];
+                Check.eq("__dlq.errors.topic", topic2, header(r, "__dlq.errors.topic"));
+                Check.eq("__dlq.errors.partition", "0", header(r, "__dlq.errors.partition"));
+                Check.eq("__dlq.errors.offset", e[0], header(r, "__dlq.errors.offset"));
+                Check.eq("__dlq.errors.group", group2, header(r, "__dlq.errors.group"));
+                Check.eq("__dlq.errors.delivery.count", e[1], header(r, "__dlq.errors.delivery.count"));
+                Check.eq("__dlq.errors.message", e[2], header(r, "__dlq.errors.message"));
+                Check.eq("dead letter value", e[3], new String(r.value(), java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
+        Check.ok("%s: the rejected record (offset 2) and the exhausted one (offset 1) with their values and __dlq.errors.* headers", dlq);
     }
 
     static void pollUntil(List<Member> members, AcknowledgeType type, BooleanSupplier done, String what) {
@@ -117,8 +171,11 @@ final class ShareGroupScenario {
         try (var admin = c.admin(); KafkaProducer<byte[], byte[]> producer = c.producer(Map.of())) {
             c.createTopic(admin, topic, 2);
             c.createTopic(admin, topic2, 1);
-            configure(admin, group);
-            configure(admin, group2);
+            Compat.get(admin.createTopics(List.of(new NewTopic(dlq, 1, (short) 1)
+                    .configs(Map.of("errors.deadletterqueue.group.enable", "true")))).all());
+            c.waitPartitions(admin, dlq, 1);
+            configure(admin, group, null);
+            configure(admin, group2, dlq);
             Check.ok("share.auto.offset.reset=earliest, share.delivery.count.limit=3 set on %s and %s", group, group2);
 
             // ---------------------------------------------------------------- three members
@@ -209,6 +266,9 @@ final class ShareGroupScenario {
             Check.eq("redelivered after close", Map.of("0@4", (short) 2, "0@5", (short) 2, "0@6", (short) 2), counts);
             Check.ok("a consumer closed with 3 records in flight: another got them, delivery count 2");
             b.consumer.close(Duration.ofSeconds(5));
+
+            // ---------------------------------------------------------------- dead letters
+            checkDeadLetters();
         }
     }
 }
