@@ -1,5 +1,6 @@
 //! DescribeConfigs (32): a topic's effective configs (override, broker setting or Kafka's
-//! default, with synonyms and documentation when asked) and this broker's settings.
+//! default, with synonyms and documentation when asked), this broker's settings, and a
+//! group's configs (set on the group, or the default).
 
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
@@ -62,6 +63,7 @@ fn describe(ctx: &RequestContext, r: &DescribeConfigsResource) -> Result<Vec<Des
                 BrokerTarget::ClusterDefault => Ok(Vec::new()),
             }
         }
+        resource::GROUP => Ok(ctx.groups().group_configs().describe(&r.resource_name)),
         other => Err(resource::unsupported_resource(other)),
     }
 }

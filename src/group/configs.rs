@@ -7,7 +7,28 @@ use std::sync::{Arc, RwLock};
 
 use super::coordinator::ShareSettings;
 use super::share::partition::Limits;
+use crate::meta::config_view::{DescribedConfig, DEFAULT_CONFIG};
+use crate::meta::topic_config::ConfigType;
 use crate::store::{KvStore, WriteOp};
+
+/// DescribeConfigs' source of a config set on the group (Kafka's GROUP_CONFIG).
+pub const GROUP_CONFIG: i8 = 8;
+
+/// The group configs gregor takes: name, type, default, documentation.
+const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
+    (DLQ_COPY_RECORD_ENABLE, ConfigType::Boolean, "false",
+        "Whether a dead letter carries the original record's key and value, or only the context headers."),
+    (DLQ_TOPIC_NAME, ConfigType::String, "",
+        "The share group's dead-letter topic; blank: the group has none."),
+    (SHARE_AUTO_OFFSET_RESET, ConfigType::String, "latest",
+        "Where a share partition the group has not consumed starts: latest or earliest."),
+    (SHARE_DELIVERY_COUNT_LIMIT, ConfigType::Int, "5",
+        "Deliveries of a record before it is given up on."),
+    (SHARE_ISOLATION_LEVEL, ConfigType::String, "read_uncommitted",
+        "Which records of transactions the share group reads."),
+    (SHARE_RECORD_LOCK_DURATION_MS, ConfigType::Int, "30000",
+        "How long a consumer holds the records it acquired before they are released."),
+];
 
 const PREFIX: &[u8] = b"groupconfig/";
 
@@ -117,6 +138,29 @@ impl GroupConfigs {
         Ok(())
     }
 
+    /// DescribeConfigs of the GROUP resource: every config gregor takes, set or default.
+    pub fn describe(&self, group: &str) -> Vec<DescribedConfig> {
+        let set = self.get(group);
+        CATALOG
+            .iter()
+            .map(|(name, kind, default, doc)| {
+                let (value, source) = match set.get(*name) {
+                    Some(v) => (v.clone(), GROUP_CONFIG),
+                    None => (default.to_string(), DEFAULT_CONFIG),
+                };
+                DescribedConfig {
+                    name: name.to_string(),
+                    value: Some(value.clone()),
+                    source,
+                    read_only: false,
+                    kind: *kind,
+                    doc,
+                    synonyms: vec![(name.to_string(), Some(value), source)],
+                }
+            })
+            .collect()
+    }
+
     /// The group's dead-letter topic, if it has one.
     pub fn dead_letter_topic(&self, group: &str) -> Option<DeadLetterTopic> {
         let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
@@ -204,5 +248,23 @@ mod tests {
         configs.set("g", blank).unwrap();
         assert!(!configs.share_settings("g").limits.dead_letters);
         assert_eq!(configs.dead_letter_topic("g"), None);
+        let described = configs.describe("g");
+        let dlq = described.iter().find(|c| c.name == DLQ_TOPIC_NAME).unwrap();
+        assert_eq!(
+            (dlq.value.as_deref(), dlq.source),
+            (Some(" "), GROUP_CONFIG)
+        );
+        let limit = described
+            .iter()
+            .find(|c| c.name == SHARE_DELIVERY_COUNT_LIMIT)
+            .unwrap();
+        assert_eq!(
+            (limit.value.as_deref(), limit.source),
+            (Some("5"), DEFAULT_CONFIG)
+        );
+        // Every config the catalog describes is one `check` takes, with its default.
+        for (name, _, default, _) in CATALOG {
+            assert!(check(name, default).is_ok() || default.is_empty(), "{name}");
+        }
     }
 }

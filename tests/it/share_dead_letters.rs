@@ -131,6 +131,24 @@ async fn given_up_records_land_on_the_dead_letter_topic() {
         ("errors.deadletterqueue.copy.record.enable", "true"),
     ];
     assert_eq!(set_group_configs(&mut c, g, &configs).await, (0, None));
+    // kafka-configs --describe --entity-type groups: set on the group (GROUP_CONFIG, 8).
+    let d = c
+        .call(
+            &DescribeConfigsRequest::default().with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(32)
+                    .with_resource_name(s(g)),
+            ]),
+            4,
+        )
+        .await;
+    let dlq = d.results[0]
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "errors.deadletterqueue.topic.name")
+        .expect("the dead-letter topic is described");
+    assert_eq!(dlq.value.as_deref(), Some("dlq.orders"));
+    assert_eq!(dlq.config_source, 8);
     give_up_on_two(&mut c, g).await;
 
     let letters = read(&mut c, "dlq.orders", 0, 2).await;
