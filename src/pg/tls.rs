@@ -63,6 +63,16 @@ impl SslMode {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
     /// The mode tokio-postgres negotiates with.
     fn wire(self) -> WireMode {
         match self {
@@ -158,8 +168,8 @@ impl TlsSettings {
             (Some(_), None) => bail!("sslcert needs sslkey (gregor reads no default key file)"),
             (None, Some(_)) => bail!("sslkey needs sslcert (gregor reads no default file)"),
         };
-        // As libpq 17: servers from PostgreSQL 17 on check it, and it lets
-        // sslnegotiation=direct work.
+        // Sent as libpq 17 sends it: PostgreSQL 17's server checks it when present, and
+        // sslnegotiation=direct needs it.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(MakeRustlsConnect::new(config))
     }
@@ -172,11 +182,7 @@ impl TlsSettings {
             None if verify => bail!(
                 "sslmode={} needs sslrootcert=PATH, a PEM file of the CA certificates \
                  (gregor reads no default root.crt)",
-                if self.mode == SslMode::VerifyCa {
-                    "verify-ca"
-                } else {
-                    "verify-full"
-                }
+                self.mode.name()
             ),
             None => return Ok(None),
             Some(path) if path == Path::new("system") => bail!(
