@@ -59,9 +59,10 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
 
-    /// Where data lives: disk, memory, or postgres://USER[:PASS]@HOST[:PORT][,HOST2[:PORT2]...]/DB[?target_session_attrs=read-write&...]
+    /// Where data lives: disk, memory, or postgres://USER[:PASS]@HOST[:PORT][,HOST2[:PORT2]...]/DB[?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=CA.pem&...]
     /// (cluster mode: every broker given the same database is a member of one cluster; the
-    /// data directory then holds only a cache and the node id). Default: disk.
+    /// data directory then holds only a cache and the node id; TLS to it as libpq's sslmode
+    /// says, prefer by default). Default: disk.
     #[arg(long, value_name = "disk|memory|URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<StorageKind>,

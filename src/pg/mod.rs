@@ -18,21 +18,24 @@ pub mod placement;
 mod schema;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use r2d2_postgres::postgres::{Config as PgConfig, NoTls};
+use r2d2_postgres::postgres::config::{Host, SslMode};
+use r2d2_postgres::postgres::Config as PgConfig;
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use r2d2_postgres::postgres;
 
 use crate::blocking::blocking_call;
 
-/// A pooled connection to the cluster's database.
-pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+/// A pooled connection to the cluster's database (over TLS or not, as `sslmode` says).
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// Connections kept open per broker: the group commits of several partitions, the
 /// coordinators' writes and administration run at once.
@@ -41,7 +44,7 @@ const POOL_SIZE: u32 = 16;
 /// The cluster's database, shared by everything one broker stores.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>,
     /// The URL without its password, for logs.
     display: String,
 }
@@ -53,24 +56,24 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Connect (the URL's hosts in turn, as libpq does with `target_session_attrs`) and bring
-    /// the schema up to date. Several brokers may do this at once.
+    /// Connect (the URL's hosts in turn, as libpq does with `target_session_attrs`; TLS as its
+    /// `sslmode` says, see [`tls`]) and bring the schema up to date. Several brokers may do
+    /// this at once.
     ///
     /// `session`: the broker session. The server ends any session of ours left idle inside a
     /// transaction longer than that (`idle_in_transaction_session_timeout`): a broker cut off
     /// mid-transaction (a partition that closes no socket) would otherwise hold its row locks,
     /// and with them the partitions another broker must take over, until TCP gives up (hours).
     pub fn open(url: &str, session: Duration) -> anyhow::Result<Db> {
-        let mut config = PgConfig::from_str(url)
-            .map_err(|e| anyhow::anyhow!("--storage {}: {e}", redact(url)))?;
+        let display = redact(url);
+        let (mut config, tls) = settings(url).with_context(|| format!("--storage {display}"))?;
         let options = format!(
             "{} -c idle_in_transaction_session_timeout={}",
             config.get_options().unwrap_or(""),
             session.as_millis()
         );
         config.options(options.trim());
-        let display = redact(url);
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -126,6 +129,25 @@ impl Db {
         std::fs::File::open(data_dir)?.sync_all()?;
         Ok(id)
     }
+}
+
+/// The postgres crate's settings for a `--storage` URL, and the TLS connector its `ssl*`
+/// parameters ask for (which the crate's parser does not all know: [`tls::split`]).
+/// Reads the certificate files.
+pub fn settings(url: &str) -> anyhow::Result<(PgConfig, MakeRustlsConnect)> {
+    let (rest, tls) = tls::split(url)?;
+    // The crate's errors name the setting, never the password.
+    let mut config = PgConfig::from_str(&rest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // libpq never asks for TLS on a Unix socket, whatever sslmode says; tokio-postgres would
+    // ask, and with require give up when the server says no.
+    let hosts = config.get_hosts();
+    let unix_only = !hosts.is_empty() && hosts.iter().all(|h| matches!(h, Host::Unix(_)));
+    config.ssl_mode(if unix_only {
+        SslMode::Disable
+    } else {
+        tls.wire_mode()
+    });
+    Ok((config, tls.connector()?))
 }
 
 /// The pool's own connection failures (each one, while the database fails over): at debug,

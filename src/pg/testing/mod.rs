@@ -2,7 +2,10 @@
 //! binaries, started once per test process on a loopback port (as the `postgres` user when
 //! the tests run as root, since PostgreSQL refuses root), with a fresh database per test. The
 //! server dies with the test process (parent-death signal), so nothing outlives a run; data
-//! directories of runs that were killed are removed by the next one.
+//! directories of runs that were killed are removed by the next one. [`tls`] is a second
+//! server that takes TCP connections over TLS only.
+
+pub mod tls;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use r2d2_postgres::postgres::{Client, NoTls};
+use r2d2_postgres::postgres::{Client, Config, NoTls};
 
 const DIR_PREFIX: &str = "gregor-test-pg-";
 
@@ -26,8 +29,37 @@ impl TestDb {
     }
 }
 
+/// A running test server: its TCP port on 127.0.0.1 and its directory (data, log, and the
+/// Unix socket, which every test server trusts).
 struct Server {
     port: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// A connection as `postgres` over the Unix socket.
+    fn admin(&self) -> Result<Client, r2d2_postgres::postgres::Error> {
+        Config::new()
+            .host_path(&self.dir)
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres")
+            .connect(NoTls)
+    }
+
+    /// A new, empty database; its name.
+    fn create_database(&self) -> String {
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        );
+        self.admin()
+            .expect("connect to the test server")
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        name
+    }
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -35,17 +67,8 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// A new, empty database on the test process's PostgreSQL server (started on first use).
 pub fn database() -> TestDb {
-    let server = SERVER.get_or_init(start);
-    let name = format!(
-        "t_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::Relaxed)
-    );
-    let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
-    let mut client = Client::connect(&admin, NoTls).expect("connect to the test server");
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create a test database");
+    let server = SERVER.get_or_init(|| start("", |_, _| Vec::new()));
+    let name = server.create_database();
     TestDb {
         url: format!("postgres://postgres@127.0.0.1:{}/{name}", server.port),
     }
@@ -109,8 +132,10 @@ fn remove_stale_dirs() {
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
+        // gregor-test-pg-PID, gregor-test-pg-PID-tls
         let Some(pid) = name
             .strip_prefix(DIR_PREFIX)
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -128,11 +153,14 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn start() -> Server {
+/// Start a server in its own directory (`suffix` tells it from the others); `configure`, given
+/// the directory and the user the server runs as, writes what it needs there and returns the
+/// server's further arguments.
+fn start(suffix: &str, configure: impl FnOnce(&Path, Option<(u32, u32)>) -> Vec<String>) -> Server {
     remove_stale_dirs();
     let bin = bin_dir();
     let user = run_as();
-    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}{suffix}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("test server directory");
     if let Some((uid, gid)) = user {
@@ -151,12 +179,14 @@ fn start() -> Server {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let extra = configure(&dir, user);
     let port = free_port();
     // The server is spawned from a thread that lives as long as the process: the
     // parent-death signal fires when the spawning thread ends.
     let (tx, rx) = std::sync::mpsc::channel();
     let postgres = bin.join("postgres");
     let log = dir.join("server.log");
+    let server_dir = dir.clone();
     std::thread::Builder::new()
         .name("test-postgres".into())
         .spawn(move || {
@@ -167,7 +197,7 @@ fn start() -> Server {
                 .arg("-p")
                 .arg(port.to_string())
                 .arg("-k")
-                .arg(&dir)
+                .arg(&server_dir)
                 .args([
                     "-c",
                     "listen_addresses=127.0.0.1",
@@ -176,6 +206,7 @@ fn start() -> Server {
                 ])
                 // Test data need not survive a crash of the machine.
                 .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn();
@@ -193,11 +224,11 @@ fn start() -> Server {
     rx.recv()
         .expect("test server thread")
         .expect("start postgres");
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let server = Server { port, dir };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match Client::connect(&url, NoTls) {
-            Ok(_) => return Server { port },
+        match server.admin() {
+            Ok(_) => return server,
             Err(e) if Instant::now() > deadline => panic!("test postgres did not start: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
