@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 
+use super::connection::Connection;
 use super::fetch_session::FetchSessions;
 use crate::cluster::ClusterView;
 use crate::config::Config;
@@ -52,8 +53,8 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// Who sent the request: principal, client address, listener protocol.
     session: Arc<Session>,
-    /// The connection's mute after a throttled response (client quotas).
-    throttle: Arc<Throttle>,
+    /// The connection it came on: its throttle (client quotas), its share sessions.
+    connection: Arc<Connection>,
     /// The request's size on the wire (what a produce byte-rate quota counts).
     pub request_size: usize,
 }
@@ -64,7 +65,7 @@ impl RequestContext {
         listener: Arc<ListenerInfo>,
         header: RequestHeader,
         session: Arc<Session>,
-        throttle: Arc<Throttle>,
+        connection: Arc<Connection>,
         request_size: usize,
     ) -> Self {
         Self {
@@ -72,7 +73,7 @@ impl RequestContext {
             listener,
             header,
             session,
-            throttle,
+            connection,
             request_size,
         }
     }
@@ -124,12 +125,17 @@ impl RequestContext {
     /// Mute the connection for `ms` (a quota's throttle time): no further request is read
     /// from it until then.
     pub fn throttle(&self, ms: i64) {
-        self.throttle.mute_for(ms);
+        self.connection.throttle().mute_for(ms);
+    }
+
+    /// The connection the request came on.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.connection
     }
 
     /// The connection's mute, for work that ends after the handler returns.
     pub fn throttle_handle(&self) -> Arc<Throttle> {
-        self.throttle.clone()
+        self.connection.throttle().clone()
     }
 
     /// SASL users' credentials (SCRAM, PLAIN).

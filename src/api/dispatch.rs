@@ -13,9 +13,9 @@ use tracing::Instrument;
 use super::request_quota::{RequestQuota, ThrottleTime};
 use super::zero_copy::{self, Frame, WithFileRecords};
 use super::{
-    api_versions, parse_request, ListenerInfo, Parsed, RequestContext, ResponseFuture, Services,
+    api_versions, parse_request, Connection, ListenerInfo, Parsed, RequestContext, ResponseFuture,
+    Services,
 };
-use crate::quota::Throttle;
 use crate::security::{SecurityProtocol, Session};
 
 impl RequestContext {
@@ -120,7 +120,13 @@ pub enum Dispatch {
 /// without an address (in-process callers).
 pub fn dispatch(services: &Arc<Services>, listener: &Arc<ListenerInfo>, frame: Bytes) -> Dispatch {
     let session = Arc::new(Session::anonymous(None, SecurityProtocol::Plaintext));
-    dispatch_from(services, listener, &session, &Arc::default(), frame)
+    dispatch_from(
+        services,
+        listener,
+        &session,
+        &Arc::new(Connection::detached()),
+        frame,
+    )
 }
 
 /// [`dispatch`] for a request from a connection's `session`.
@@ -128,7 +134,7 @@ pub fn dispatch_from(
     services: &Arc<Services>,
     listener: &Arc<ListenerInfo>,
     session: &Arc<Session>,
-    throttle: &Arc<Throttle>,
+    connection: &Arc<Connection>,
     mut frame: Bytes,
 ) -> Dispatch {
     let request_size = frame.len();
@@ -150,7 +156,7 @@ pub fn dispatch_from(
         listener.clone(),
         header,
         session.clone(),
-        throttle.clone(),
+        connection.clone(),
         request_size,
     );
     match span.in_scope(|| {

@@ -16,6 +16,7 @@ mod api_versions;
 mod authz;
 mod catalog;
 mod config_resource;
+mod connection;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod context;
@@ -80,6 +81,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
+pub use connection::Connection;
 pub use context::{ListenerInfo, RequestContext, Services};
 pub use dispatch::{dispatch, dispatch_from, encode_response, Dispatch};
 pub use fetch_session::FetchSessions;

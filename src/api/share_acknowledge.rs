@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-use super::share_common::{acks, ids, partition, settings};
+use super::share_common::{acks, ids, note_session, partition, settings};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::SessionRequest;
 
@@ -50,14 +50,16 @@ async fn serve(
         }
     }
     let session = SessionRequest {
-        group_id,
-        member_id,
+        group_id: group_id.clone(),
+        member_id: member_id.clone(),
         epoch: req.share_session_epoch,
+        connection: ctx.connection().id(),
         fetch: None,
         forgotten: Vec::new(),
         acks: acknowledged,
     };
     let outcome = ctx.groups().share_session(session, settings).await?;
+    note_session(ctx, &group_id, &member_id, req.share_session_epoch);
     let mut results: BTreeMap<(Uuid, i32), Option<E>> =
         errors.into_iter().map(|(tp, e)| (tp, Some(e))).collect();
     for (tp, result) in outcome.acks {

@@ -1,5 +1,5 @@
 //! What ShareFetch and ShareAcknowledge share: their acknowledgement batches, a group's
-//! share settings, and how a partition is found.
+//! share settings, how a partition is found, and the connection's share sessions.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::group::coordinator::ShareSettings;
+use crate::group::coordinator::{ShareSettings, FINAL_EPOCH, OPEN_EPOCH};
 use crate::group::share::partition::Ack;
 use crate::meta::Partition;
 use crate::security::acl::AclOperation;
@@ -56,4 +56,14 @@ pub fn ids(
         return Err(E::InvalidRequest);
     }
     Ok((group_id.to_string(), member_id.to_string()))
+}
+
+/// A share session step succeeded: the connection remembers the sessions it opened (epoch
+/// 0) and forgets those it closed (-1), so that its closing ends what is still open.
+pub fn note_session(ctx: &RequestContext, group_id: &str, member_id: &str, epoch: i32) {
+    match epoch {
+        OPEN_EPOCH => ctx.connection().share_session(group_id, member_id, true),
+        FINAL_EPOCH => ctx.connection().share_session(group_id, member_id, false),
+        _ => {}
+    }
 }

@@ -17,7 +17,7 @@ use kafka_protocol::messages::share_fetch_response::{
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::share_common::{acks, ids, partition, settings};
+use super::share_common::{acks, ids, note_session, partition, settings};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::{LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{Acquired, Span};
@@ -78,11 +78,13 @@ async fn serve(
         group_id: group_id.clone(),
         member_id: member_id.clone(),
         epoch: req.share_session_epoch,
+        connection: ctx.connection().id(),
         fetch: Some(fetch),
         forgotten,
         acks: acknowledged,
     };
     let outcome = ctx.groups().share_session(session, settings).await?;
+    note_session(ctx, &group_id, &member_id, req.share_session_epoch);
     let mut answers: BTreeMap<ShareKey, PartitionData> = BTreeMap::new();
     let answer = |answers: &mut BTreeMap<ShareKey, PartitionData>, tp: ShareKey| {
         answers

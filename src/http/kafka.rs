@@ -13,7 +13,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use super::error::{HttpError, HttpResult};
 use super::Gateway;
 use crate::api::zero_copy::{Frame, Part};
-use crate::api::{dispatch_from, Dispatch};
+use crate::api::{dispatch_from, Connection, Dispatch};
 use crate::security::{SecurityProtocol, Session};
 
 /// The client id HTTP requests carry (what quotas and logs see).
@@ -34,7 +34,7 @@ impl Gateway {
             &self.services,
             &self.listener,
             &session,
-            &Arc::default(),
+            &Arc::new(Connection::detached()),
             frame,
         );
         let future = match dispatched {

@@ -19,7 +19,7 @@ use super::sasl::{Authenticated, Authenticator, Step, MAX_RECEIVE};
 use super::sendfile::{copy_region, send_region};
 use super::tls::Tls;
 use crate::api::zero_copy::{Frame, Part};
-use crate::api::{dispatch_from, Dispatch, ListenerInfo, ResponseFuture, Services};
+use crate::api::{dispatch_from, Connection, Dispatch, ListenerInfo, ResponseFuture, Services};
 use crate::quota::Throttle;
 use crate::security::oauth::OAuth;
 use crate::security::{Principal, SecurityProtocol, Session};
@@ -128,7 +128,8 @@ pub async fn serve(
     let mut authenticator = protocol
         .sasl()
         .then(|| Authenticator::new(services.clone(), security.oauth.clone()));
-    let throttle = Arc::new(Throttle::default());
+    let connection = Arc::new(Connection::new(&services.groups));
+    let throttle = connection.throttle().clone();
     // The SASL session: its mechanism and end (KIP-368), when the last re-authentication began.
     let mut sasl: Option<Authenticated> = None;
     let mut last_reauth: Option<Instant> = None;
@@ -229,7 +230,7 @@ pub async fn serve(
         if !wait_out_throttle(&throttle, &shutdown).await {
             break;
         }
-        match dispatch_from(&services, &listener, &session, &throttle, frame) {
+        match dispatch_from(&services, &listener, &session, &connection, frame) {
             Dispatch::Respond(response) => {
                 if tx.send((response, held)).await.is_err() {
                     break;

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use gregor::api::zero_copy::Frame;
 use gregor::api::{dispatch_from, Dispatch, ListenerInfo};
 use gregor::config::AuthorizerKind;
-use gregor::quota::Throttle;
 use gregor::security::{Principal, SecurityProtocol, Session};
 use gregor::server::{start, RunningBroker};
 use kafka_protocol::messages::create_acls_request::AclCreation;
@@ -91,9 +90,9 @@ async fn call<R: Request>(
         host: "127.0.0.1".into(),
         port: 9092,
     });
-    let throttle = Arc::new(Throttle::default());
+    let connection = Arc::new(gregor::api::Connection::detached());
     let Dispatch::Respond(f) =
-        dispatch_from(&b.services, &listener, session, &throttle, buf.freeze())
+        dispatch_from(&b.services, &listener, session, &connection, buf.freeze())
     else {
         panic!("refused")
     };

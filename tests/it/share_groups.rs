@@ -395,3 +395,34 @@ async fn share_group_offsets_are_described_reset_and_deleted() {
     assert_eq!(r.groups[0].error_code, E::GroupIdNotFound.code());
     b.shutdown().await;
 }
+
+/// As Kafka: a share session belongs to the connection that opened it; when that connection
+/// closes (a consumer killed), the member's records are released at once, not after their
+/// 30 s locks.
+#[tokio::test]
+async fn a_closed_connection_releases_its_members_records() {
+    let b = broker(None).await;
+    let mut admin = Client::connect(&b).await;
+    let g = "share-conn";
+    earliest(&mut admin, g).await;
+    produce(&mut admin, 3).await;
+    let mut c1 = Client::connect(&b).await;
+    let topic = join(&mut c1, g, "m1").await;
+    let r = c1.call(&fetch(g, "m1", 0, topic, vec![]), 1).await;
+    assert_eq!(acquired(&r), vec![(0, 2, 1)]);
+    join(&mut admin, g, "m2").await;
+    drop(c1);
+    let mut epoch = 0;
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        let r = admin.call(&fetch(g, "m2", epoch, topic, vec![]), 1).await;
+        epoch += 1;
+        got = acquired(&r);
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(got, vec![(0, 2, 2)]);
+    b.shutdown().await;
+}

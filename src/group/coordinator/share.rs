@@ -38,11 +38,13 @@ pub type DeadLetterSink = tokio::sync::mpsc::UnboundedSender<DeadLetterJob>;
 pub const OPEN_EPOCH: i32 = 0;
 pub const FINAL_EPOCH: i32 = -1;
 
-/// One member's share session: the partitions it fetches and the epoch it must send next.
+/// One member's share session: the partitions it fetches, the epoch it must send next, and
+/// the connection that opened it (its closing ends the session).
 #[derive(Debug, Clone, Default)]
 pub struct ShareSession {
     pub next_epoch: i32,
     pub partitions: Vec<ShareKey>,
+    pub connection: u64,
 }
 
 /// The session part of a ShareFetch or ShareAcknowledge.
@@ -51,6 +53,8 @@ pub struct SessionRequest {
     pub group_id: String,
     pub member_id: String,
     pub epoch: i32,
+    /// The connection the request came on.
+    pub connection: u64,
     /// ShareFetch: partitions to add to the session (None: a ShareAcknowledge).
     pub fetch: Option<Vec<ShareKey>>,
     pub forgotten: Vec<ShareKey>,
@@ -142,8 +146,22 @@ impl Coordinator {
         result.map(|(answer, _)| answer)
     }
 
-    /// A member's session expiries.
+    /// Member session expiries, and acquisition locks that ran out (their records are
+    /// released, or given up on at the delivery limit, though no consumer touches the
+    /// partition).
     pub(super) fn share_tick(&mut self, group_id: &str, now: i64) {
+        let limits = self.configs.share_settings(group_id).limits;
+        let Some(entry) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let expired: Vec<ShareKey> = entry
+            .share_partitions
+            .iter_mut()
+            .filter_map(|(k, p)| p.expire(now, &limits).then_some(*k))
+            .collect();
+        for key in expired {
+            self.persist_share_partition(group_id, key);
+        }
         let Some(group) = self.groups.get_mut(group_id).and_then(|e| e.share.as_mut()) else {
             return;
         };
@@ -210,6 +228,7 @@ impl Coordinator {
                     ShareSession {
                         next_epoch: 1,
                         partitions: Vec::new(),
+                        connection: req.connection,
                     },
                 );
             }
@@ -344,6 +363,8 @@ impl Coordinator {
             }
             out.push(got);
         }
+        // The new locks' deadlines.
+        self.reschedule(group_id);
         out
     }
 
@@ -411,6 +432,25 @@ impl Coordinator {
         }
     }
 
+    /// The connection that opened the member's share session closed: the session ends and
+    /// the member's records are released (unless a newer connection opened it again).
+    pub(super) fn share_connection_closed(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        connection: u64,
+    ) {
+        let key = (group_id.to_string(), member_id.to_string());
+        if self
+            .share_sessions
+            .get(&key)
+            .is_some_and(|s| s.connection == connection)
+        {
+            self.share_sessions.remove(&key);
+            self.release_member(group_id, member_id);
+        }
+    }
+
     /// The records are on the dead-letter topic (`written`), or given up on: archived.
     pub(super) fn share_dead_lettered(&mut self, job: &DeadLetterJob, written: bool) {
         let Some(p) = self
@@ -459,6 +499,12 @@ impl GroupCoordinator {
     /// Where dead letters go (the composition root's writer). Also sends what waits already.
     pub fn attach_dead_letters(&self, sink: DeadLetterSink) {
         self.send(move |c, _| c.attach_dead_letters(sink));
+    }
+
+    /// A connection with the member's share session closed (see
+    /// [`Coordinator::share_connection_closed`]). Does not wait.
+    pub fn share_connection_closed(&self, group_id: String, member_id: String, connection: u64) {
+        self.send(move |c, _| c.share_connection_closed(&group_id, &member_id, connection));
     }
 
     /// The dead letter of `job` is written (`written`), or given up on: archive its records.

@@ -271,7 +271,13 @@ impl Coordinator {
             .get(id)
             .and_then(|e| match (&e.consumer, &e.share) {
                 (Some(c), _) => c.next_deadline(),
-                (None, Some(s)) => s.next_deadline(),
+                // A share group's member sessions, and its records' acquisition locks.
+                (None, Some(s)) => e
+                    .share_partitions
+                    .values()
+                    .filter_map(|p| p.next_deadline())
+                    .chain(s.next_deadline())
+                    .min(),
                 (None, None) => e.group.next_deadline(),
             });
         if let Some(deadline) = deadline {

@@ -267,3 +267,65 @@ fn dead_letters_waiting_at_a_restart_are_sent_again() {
     let stored: StateRecord = serde_json::from_slice(&store.get(&key).unwrap().unwrap()).unwrap();
     assert_eq!((stored.start_offset, stored.runs.len()), (3, 0));
 }
+
+/// Acquisition locks run out on the coordinator's timer, not only when a consumer comes
+/// back: released, and at the delivery limit given up on (here to the dead-letter topic).
+#[test]
+fn expired_locks_release_records_without_a_fetch() {
+    use crate::group::share::partition::{Cause, Span};
+    use crate::group::share::ShareHeartbeat;
+    use std::collections::BTreeMap;
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let group_configs = configs(&store);
+    let set = [
+        ("share.auto.offset.reset", "earliest"),
+        ("share.record.lock.duration.ms", "100"),
+        ("share.delivery.count.limit", "2"),
+        ("errors.deadletterqueue.topic.name", "dlq.t"),
+    ];
+    let set: BTreeMap<String, String> = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    group_configs.set("g", set).unwrap();
+    let settings = group_configs.share_settings("g");
+    let mut c = Coordinator::new(store.clone(), config(), group_configs, 0);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    c.attach_dead_letters(tx);
+    let topic = uuid::Uuid::from_u128(3);
+    let lookup: TopicLookup = Arc::new(move |name: &str| (name == "t").then_some((topic, 1)));
+    let join = ShareHeartbeat {
+        member_id: "m".into(),
+        epoch: 0,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    };
+    c.share_heartbeat("g", join, &lookup, 0).unwrap();
+    let key = (topic, 0);
+    let bounds = LogBounds {
+        log_start: 0,
+        high_watermark: 3,
+    };
+    let log = vec![Span {
+        first: 0,
+        last: 2,
+        control: false,
+    }];
+    let counts = |c: &Coordinator| c.groups["g"].share_partitions[&key].counts();
+    for (round, start) in [(1, 0), (2, 200)] {
+        c.share_prepare("g", &[(key, bounds)], &settings, start)
+            .unwrap();
+        let got = c.share_acquire("g", "m", vec![(key, log.clone())], 10, &settings, start);
+        assert_eq!(got[0][0].delivery_count, round);
+        c.flush();
+        c.fire_group_timers(start + 150);
+        c.flush();
+    }
+    // Released after the first lock, given up on after the second: no fetch in between.
+    assert_eq!((counts(&c).acquired, counts(&c).archiving), (0, 3));
+    let job = rx.try_recv().expect("a dead letter");
+    assert_eq!(
+        (job.letter.first, job.letter.last, job.letter.cause),
+        (0, 2, Cause::DeliveryLimit)
+    );
+}

@@ -239,9 +239,11 @@ impl ShareGroup {
             .collect()
     }
 
-    /// Kafka's `SimpleAssignor`, made deterministic: per topic, with at least as many
-    /// partitions as subscribers the partitions go round the members; with more members
-    /// than partitions each member gets one, several members sharing each partition.
+    /// Kafka's `SimpleAssignor` (its homogeneous builder), made deterministic, per topic:
+    /// every partition is shared by ceil(subscribers / partitions) members, and those
+    /// partition slots are spread as evenly as they go over the members (so with 3 members
+    /// on 2 partitions one member gets both and each partition has two). Slots are dealt
+    /// round the partitions, so a member's run of slots never repeats a partition.
     fn assign(&mut self) {
         let mut targets: BTreeMap<String, Assignment> = BTreeMap::new();
         for (name, (topic_id, count)) in &self.subscription {
@@ -251,22 +253,20 @@ impl ShareGroup {
                 .filter(|m| m.subscribed_topic_names.contains(name))
                 .map(|m| &m.id)
                 .collect();
-            let count = (*count).max(0);
-            if subscribers.is_empty() || count == 0 {
+            let partitions = (*count).max(0) as usize;
+            let n = subscribers.len();
+            if n == 0 || partitions == 0 {
                 continue;
             }
-            let n = subscribers.len();
-            if n <= count as usize {
-                for p in 0..count {
-                    let m = subscribers[p as usize % n];
-                    let a = targets.entry(m.clone()).or_default();
-                    a.entry(*topic_id).or_default().insert(p);
-                }
-            } else {
-                for (i, m) in subscribers.iter().enumerate() {
-                    let p = (i % count as usize) as i32;
-                    let a = targets.entry((*m).clone()).or_default();
-                    a.entry(*topic_id).or_default().insert(p);
+            let sharing = n.div_ceil(partitions);
+            let slots = sharing * partitions;
+            for (i, m) in subscribers.iter().enumerate() {
+                // Kafka's desiredAssignmentCount: member i takes slots [slots*i/n, slots*(i+1)/n).
+                let (from, to) = ((slots * i).div_ceil(n), (slots * (i + 1)).div_ceil(n));
+                let a = targets.entry((*m).clone()).or_default();
+                let set = a.entry(*topic_id).or_default();
+                for slot in from..to {
+                    set.insert((slot % partitions) as i32);
                 }
             }
         }

@@ -50,12 +50,23 @@ fn three_members_share_two_partitions() {
     // a learns of its new assignment on its next heartbeat, at the group's epoch.
     let a = beat(&mut g, "a", 1).unwrap();
     assert_eq!(a.epoch, 3);
-    let mut all = BTreeSet::new();
-    for m in g.members.values() {
-        assert_eq!(m.assigned.get(&T).map(|p| p.len()), Some(1), "{m:?}");
-        all.extend(partitions(&m.assigned));
+    // As Kafka's SimpleAssignor: each partition shared by ceil(3 / 2) = 2 members, so one
+    // member has both.
+    let mut sizes: Vec<usize> = g
+        .members
+        .values()
+        .map(|m| partitions(&m.assigned).len())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![1, 1, 2]);
+    for p in [0, 1] {
+        let sharing = g
+            .members
+            .values()
+            .filter(|m| partitions(&m.assigned).contains(&p))
+            .count();
+        assert_eq!(sharing, 2, "partition {p}");
     }
-    assert_eq!(all, BTreeSet::from([0, 1]));
     assert_eq!(g.describe().state, "Stable");
 }
 
@@ -340,6 +351,46 @@ fn without_a_dead_letter_topic_records_are_archived_at_once() {
     assert!(p.take_dead_letters().is_empty());
     assert_eq!(p.start_offset(), 2);
     assert_eq!(p.given_up(), (2, 0));
+}
+
+#[test]
+fn partitions_are_shared_evenly() {
+    // (members, partitions) → each partition's sharers and each member's partitions.
+    for (members, count) in [(1, 4), (2, 5), (3, 2), (4, 2), (5, 3), (7, 1)] {
+        let mut g = ShareGroup::default();
+        let lookup = move |name: &str| (name == "t").then_some((T, count));
+        for i in 0..members {
+            let req = ShareHeartbeat {
+                member_id: format!("m{i}"),
+                epoch: 0,
+                subscribed_topic_names: Some(vec!["t".into()]),
+                ..Default::default()
+            };
+            g.heartbeat(req, &lookup, 0).unwrap();
+        }
+        let sharing = (members + count - 1) / count;
+        for p in 0..count {
+            let sharers = g
+                .members
+                .values()
+                .filter(|m| partitions(&m.assigned).contains(&p))
+                .count();
+            assert_eq!(
+                sharers as i32, sharing,
+                "{members} members, {count} partitions"
+            );
+        }
+        let sizes: Vec<usize> = g
+            .members
+            .values()
+            .map(|m| partitions(&m.assigned).len())
+            .collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(
+            max - min <= 1,
+            "{members} members, {count} partitions: {sizes:?}"
+        );
+    }
 }
 
 proptest! {

@@ -1,0 +1,79 @@
+//! What one client connection holds across its requests: its throttle (client quotas) and
+//! the share sessions opened through it. Kafka ties a share session to the connection that
+//! opened it (`ShareSessionCache`'s disconnect listener): when the connection closes, the
+//! session ends and the member's acquired records are released at once, not when their
+//! locks run out or the member's session times out.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::group::GroupCoordinator;
+use crate::quota::Throttle;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub struct Connection {
+    id: u64,
+    throttle: Arc<Throttle>,
+    groups: Weak<GroupCoordinator>,
+    /// (group, member) of the share sessions opened here and not closed.
+    share_sessions: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl Connection {
+    pub fn new(groups: &Arc<GroupCoordinator>) -> Self {
+        Self::with_groups(Arc::downgrade(groups))
+    }
+
+    /// A connection of no client (the HTTP gateway's in-broker requests): nothing to end.
+    pub fn detached() -> Self {
+        Self::with_groups(Weak::new())
+    }
+
+    fn with_groups(groups: Weak<GroupCoordinator>) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            throttle: Arc::default(),
+            groups,
+            share_sessions: Mutex::default(),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn throttle(&self) -> &Arc<Throttle> {
+        &self.throttle
+    }
+
+    /// A share session was opened (`open`) or closed through this connection.
+    pub fn share_session(&self, group: &str, member: &str, open: bool) {
+        let mut sessions = self
+            .share_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let key = (group.to_string(), member.to_string());
+        if open {
+            sessions.insert(key);
+        } else {
+            sessions.remove(&key);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let Some(groups) = self.groups.upgrade() else {
+            return;
+        };
+        let sessions = self
+            .share_sessions
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner());
+        for (group, member) in std::mem::take(sessions) {
+            groups.share_connection_closed(group, member, self.id);
+        }
+    }
+}
