@@ -14,11 +14,17 @@ Per broker, in order:
      is lost (redeliveries allowed).
   C. kill -9 the broker: loms keeps accepting orders (database write, events wait in the
      outbox); broker restarted on its data: the outbox drains, every event is logged.
+  S. (share_phase.py) three more notifiers in share mode (KIP-932, franz-go) in the share
+     group notifier-share, share.auto.offset.reset=earliest: they log the topic's whole history
+     and the orders driven now, every record once, all three some; kill -9 of one while orders
+     flow loses nothing (redeliveries allowed).
   D. SIGTERM loms and the notifiers: each exits 0 and logs "shutdown complete".
 Secured brokers (gregor-sasl-ssl, kafka-sasl-ssl: compat-tests/python/tlsbrokers.py, a test CA,
 users alice and bob) run A and D with loms and the notifiers on SASL_SSL with SCRAM-SHA-512,
 configured as Kafka clients are (KAFKA_SECURITY_PROTOCOL, ...), plus a notifier with a wrong
-password that never joins the group while the others are served.
+password that never joins the group while the others are served. S runs on the plaintext
+single brokers only (gregor, kafka): the share mode is PLAINTEXT only, and gregor's share
+groups are single-broker in its cluster mode.
 Prints one line per check and a closing "N passed, N failed" line; exit status 1 on failure.
 """
 
@@ -35,6 +41,7 @@ from pathlib import Path
 
 from brokers import TOPIC, ClusterBroker, GregorBroker, KafkaBroker, SecuredBroker
 from harness import T0, Checks, Failed, Postgres, Proc, clean_env, free_port, http, log, wait_for
+from share_phase import SHARE_GROUP, share_phase
 
 SESSION_TIMEOUT = "6s"
 HEARTBEAT = "2s"
@@ -79,12 +86,14 @@ class Homework:
             return self.broker.client_env(user, password)
         return {}
 
-    def start_notifier(self, name: str, password: str | None = None) -> None:
+    def start_notifier(self, name: str, password: str | None = None, share: bool = False) -> None:
+        """A notifier in the consumer group notifier, or (share) in the share group."""
         port = free_port()
         self.health[name] = port
         # Settings through the environment here (flags are tested by loms above).
         env = clean_env(KAFKA_BROKERS=self.broker.bootstrap, NOTIFIER_ID=name,
-                        NOTIFIER_GROUP_ID="notifier", NOTIFIER_TOPIC=TOPIC,
+                        NOTIFIER_GROUP_ID=SHARE_GROUP if share else "notifier",
+                        NOTIFIER_SHARE="true" if share else "false", NOTIFIER_TOPIC=TOPIC,
                         NOTIFIER_HEALTH_ADDR=f"127.0.0.1:{port}",
                         NOTIFIER_SESSION_TIMEOUT=SESSION_TIMEOUT, NOTIFIER_HEARTBEAT_INTERVAL=HEARTBEAT,
                         **self.security("bob", password))
@@ -177,9 +186,12 @@ class Homework:
                   f"got {(code, code2, code3)}")
 
     # -- what the notifiers logged
-    def logged(self) -> list[dict]:
+    def logged(self, names=None) -> list[dict]:
+        """The events logged by the notifiers names (default: all)."""
         evs = []
         for name, p in self.notifiers.items():
+            if names is not None and name not in names:
+                continue
             for i, rec in enumerate(p.lines()):
                 if rec.get("msg") == "order event":
                     evs.append({"n": name, "i": i, "order": rec["order_id"], "seq": rec["seq"],
@@ -192,20 +204,21 @@ class Homework:
         return [(o, s + 1) for o, sts in self.expected.items() for s in range(len(sts))
                 if (o, s + 1) not in got]
 
-    def wait_all_logged(self, timeout: float) -> list[dict]:
+    def wait_all_logged(self, timeout: float, names=None) -> list[dict]:
         state = {}
 
         def check():
-            evs = self.logged()
+            evs = self.logged(names)
             state["missing"] = self.missing(evs)
             return evs if not state["missing"] else False
         try:
-            return wait_for("every event to be logged by a notifier", timeout, check, 0.2)
+            return wait_for(f"every event to be logged by one of {names or 'the notifiers'}", timeout, check, 0.2)
         except Failed as e:
             miss = state.get("missing", [])
             raise Failed(f"{e}: {len(miss)} events never logged, e.g. {miss[:5]}") from None
 
-    def check_events(self, evs, phase: str, allow_dups: bool) -> None:
+    def check_complete(self, evs, phase: str) -> None:
+        """Every event loms answered was logged, and nothing else."""
         c = self.c
         miss = self.missing(evs)
         c.ok(not miss, f"{phase}: no event lost", f"{len(miss)} missing, e.g. {miss[:5]}")
@@ -215,6 +228,10 @@ class Homework:
         unknown = [e for e in evs if e["order"] not in self.expected]
         c.ok(not wrong and not unknown, f"{phase}: every logged event is a real status change",
              f"wrong {wrong[:3]} unknown {unknown[:3]}")
+
+    def check_events(self, evs, phase: str, allow_dups: bool) -> None:
+        c = self.c
+        self.check_complete(evs, phase)
         counts = defaultdict(list)
         for e in evs:
             counts[(e["order"], e["seq"])].append(e["n"])
@@ -411,6 +428,8 @@ def run_broker(checks: Checks, broker, pg: Postgres, bindir: Path, logdir: Path)
             check_wrong_password(checks, hw, names)
         else:
             survivors = crash_phases(checks, hw, broker, a, names)
+        if isinstance(broker, (GregorBroker, KafkaBroker)):
+            survivors += share_phase(checks, hw, broker)
 
         # ---- D
         for name in survivors:

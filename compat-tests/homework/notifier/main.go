@@ -8,11 +8,19 @@
 // Three instances run in one group on a 2-partition topic: two get a partition, the third
 // idles (and keeps heartbeating) until a rebalance hands it one.
 //
-// GET /healthz on -health-addr answers 200 with the current assignment:
-// {"id":"n1","member_id":"...","generation":3,"partitions":[0],"handled":12}.
+// -share (NOTIFIER_SHARE=true): a member of the KIP-932 share group named by -group instead,
+// through franz-go's share consumer (share.go; PLAINTEXT only). The broker spreads records of
+// both partitions over all members; each event is logged once and then accepted (an event
+// that cannot be handled is logged as an error and rejected), and logged again only if its
+// member crashed before accepting it. Where a new share group starts reading is the group's
+// share.auto.offset.reset config (Kafka's default: latest), set by an admin, not here.
 //
-// Settings: flags or environment (`notifier -h`). SIGINT/SIGTERM: leave the group, commit,
-// exit 0.
+// GET /healthz on -health-addr answers 200 with the current assignment:
+// {"id":"n1","member_id":"...","generation":3,"partitions":[0],"handled":12}
+// (share mode: generation is the member epoch).
+//
+// Settings: flags or environment (`notifier -h`). SIGINT/SIGTERM: leave the group, commit
+// (share mode: send the pending acknowledgements), exit 0.
 package main
 
 import (
@@ -58,6 +66,7 @@ type config struct {
 	sessionTimeout    time.Duration
 	heartbeatInterval time.Duration
 	rebalanceTimeout  time.Duration
+	share             bool
 	security          *kafkasec.Settings
 }
 
@@ -73,17 +82,22 @@ func loadConfig() config {
 	session := s.Duration("session-timeout", "NOTIFIER_SESSION_TIMEOUT", 10*time.Second, "group session timeout")
 	heartbeat := s.Duration("heartbeat-interval", "NOTIFIER_HEARTBEAT_INTERVAL", 3*time.Second, "group heartbeat interval")
 	rebalance := s.Duration("rebalance-timeout", "NOTIFIER_REBALANCE_TIMEOUT", 60*time.Second, "group rebalance timeout")
+	share := s.Bool("share", "NOTIFIER_SHARE", false, "join -group as a KIP-932 share group (franz-go) instead of a consumer group")
 	security := kafkasec.Register(s)
 	s.Parse(os.Args[1:])
 	return config{id: *id, brokers: *brokers, topic: *topic, group: *group, version: *version,
 		healthAddr: *health, sessionTimeout: *session, heartbeatInterval: *heartbeat, rebalanceTimeout: *rebalance,
-		security: security}
+		share: *share, security: security}
 }
 
 func main() {
 	cfg := loadConfig()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "notifier", "notifier", cfg.id))
-	if err := run(cfg); err != nil {
+	consume := run
+	if cfg.share {
+		consume = runShare
+	}
+	if err := consume(cfg); err != nil {
 		slog.Error("notifier stopped", "err", err)
 		os.Exit(1)
 	}
@@ -122,15 +136,11 @@ func run(cfg config) error {
 		return err
 	}
 	h := &handler{id: cfg.id}
-	if cfg.healthAddr != "" {
-		ln, err := net.Listen("tcp", cfg.healthAddr)
-		if err != nil {
-			return fmt.Errorf("health endpoint: %w", err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(h.health), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+	closeHealth, err := serveHealth(cfg.healthAddr, h)
+	if err != nil {
+		return err
 	}
+	defer closeHealth()
 
 	// The broker may not be up yet (compose starts everything at once): retry a while.
 	var group sarama.ConsumerGroup
@@ -178,6 +188,20 @@ func run(cfg config) error {
 	err = group.Close()
 	wg.Wait()
 	return err
+}
+
+// serveHealth serves h's /healthz on addr (empty: nothing) until the returned func is called.
+func serveHealth(addr string, h *handler) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("health endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(h.health), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 type handler struct {
@@ -229,7 +253,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			if !ok {
 				return nil
 			}
-			if err := h.handle(msg); err != nil {
+			if err := h.handle(msg.Partition, msg.Offset, msg.Key, msg.Value); err != nil {
 				slog.Error("cannot handle event, skipping it", "partition", msg.Partition, "offset", msg.Offset, "err", err)
 			}
 			s.MarkMessage(msg, "") // after handling: at-least-once
@@ -240,15 +264,15 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 }
 
 // handle "notifies" about an order event: one log line per event.
-func (h *handler) handle(msg *sarama.ConsumerMessage) error {
+func (h *handler) handle(partition int32, offset int64, key, value []byte) error {
 	var ev Event
-	if err := json.Unmarshal(msg.Value, &ev); err != nil {
+	if err := json.Unmarshal(value, &ev); err != nil {
 		return fmt.Errorf("decode event: %w", err)
 	}
 	if ev.OrderID == 0 || ev.Status == "" {
-		return fmt.Errorf("event without order_id or status: %s", msg.Value)
+		return fmt.Errorf("event without order_id or status: %s", value)
 	}
-	slog.Info("order event", "partition", msg.Partition, "offset", msg.Offset, "key", string(msg.Key),
+	slog.Info("order event", "partition", partition, "offset", offset, "key", string(key),
 		"order_id", ev.OrderID, "seq", ev.Seq, "event", ev.Event, "status", ev.Status,
 		"previous_status", ev.PreviousStatus, "at", ev.At)
 	h.handled.Add(1)
