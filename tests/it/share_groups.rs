@@ -412,11 +412,9 @@ async fn a_closed_connection_releases_its_members_records() {
     assert_eq!(acquired(&r), vec![(0, 2, 1)]);
     join(&mut admin, g, "m2").await;
     drop(c1);
-    let mut epoch = 0;
     let mut got = Vec::new();
-    for _ in 0..50 {
+    for epoch in 0..50 {
         let r = admin.call(&fetch(g, "m2", epoch, topic, vec![]), 1).await;
-        epoch += 1;
         got = acquired(&r);
         if !got.is_empty() {
             break;
