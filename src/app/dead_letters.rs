@@ -19,9 +19,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,6 +31,7 @@ use crate::error::BrokerError;
 use crate::group::configs::DeadLetterTopic;
 use crate::group::coordinator::DeadLetterJob;
 use crate::group::GroupCoordinator;
+use crate::log::encode::{plain_batch, plain_record};
 use crate::log::records::{self, Rules};
 use crate::meta::Topic;
 use crate::topics::Topics;
@@ -370,21 +369,13 @@ fn batches(
             pending_bytes = BATCH_OVERHEAD;
         }
         let delta = pending.len() as i64;
-        pending.push(Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: delta,
-            sequence: (delta as i32).wrapping_sub(1),
-            timestamp: now,
+        pending.push(plain_record(
+            delta,
+            now,
             key,
             value,
-            headers: context.headers(offset),
-        });
+            context.headers(offset),
+        ));
         pending_bytes += size;
     }
     if !pending.is_empty() {
@@ -394,14 +385,7 @@ fn batches(
 }
 
 fn encode(records: &[Record]) -> Result<BytesMut, Failure> {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records, &options)
-        .map_err(|e| Failure::Refused(format!("encoding a dead letter: {e}")))?;
-    Ok(buf)
+    plain_batch(records).map_err(|e| Failure::Refused(format!("a dead letter: {e}")))
 }
 
 #[cfg(test)]

@@ -7,20 +7,19 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Record;
 use kafka_protocol::ResponseError;
 
 use super::error::{HttpError, HttpResult};
 use super::partitioner::partition_for_key;
 use super::Gateway;
+use crate::log::encode::{plain_batch, plain_record};
 
 /// How long a produce waits for its records to be durable (Kafka's request.timeout.ms).
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
@@ -131,13 +130,7 @@ impl Gateway {
                 .enumerate()
                 .map(|(delta, i)| record(&records[*i], delta as i64, now))
                 .collect();
-            let mut buf = BytesMut::new();
-            let options = RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            };
-            RecordBatchEncoder::encode(&mut buf, &batch, &options)
-                .map_err(|e| HttpError::internal(format!("encoding a record batch: {e}")))?;
+            let buf = plain_batch(&batch).map_err(HttpError::internal)?;
             partition_data.push(
                 PartitionProduceData::default()
                     .with_index(*p)
@@ -204,23 +197,7 @@ fn record(r: &OutRecord, offset: i64, now: i64) -> Record {
         .iter()
         .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
         .collect();
-    Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset,
-        // No producer id, so the batch's base sequence is -1; the encoder keeps records in
-        // one batch while offset - sequence stays the same.
-        sequence: (offset as i32).wrapping_sub(1),
-        timestamp: now,
-        key: r.key.clone(),
-        value: r.value.clone(),
-        headers,
-    }
+    plain_record(offset, now, r.key.clone(), r.value.clone(), headers)
 }
 
 /// A Kafka error code's name (NOT_LEADER_OR_FOLLOWER and the like, as Rust names them).

@@ -15,6 +15,7 @@ pub mod cleaner;
 pub mod damage;
 #[cfg(test)]
 mod damage_tests;
+pub mod encode;
 pub mod epochs;
 mod fuzz;
 mod index;
