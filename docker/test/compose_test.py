@@ -105,9 +105,13 @@ class ComposeHomework(Homework):
         except OSError:
             return None
 
-    def logged(self) -> list[dict]:
+    def logged(self, names=None) -> list[dict]:
+        """The events the notifier containers logged (of `names` only, when given: the
+        homework's signature)."""
         evs = []
         for name, lines in self.compose.logs("notifier").items():
+            if names is not None and name not in names:
+                continue
             i = 0
             for line in lines:
                 if not line.startswith("{"):
