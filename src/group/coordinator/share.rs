@@ -345,6 +345,7 @@ impl Coordinator {
         now: i64,
     ) -> Vec<Vec<Acquired>> {
         let mut left = max_records;
+        let mut acquired_any = false;
         let mut out = Vec::with_capacity(read.len());
         for (tp, spans) in read {
             let Some(partition) = self
@@ -359,12 +360,15 @@ impl Coordinator {
             let count: i64 = got.iter().map(|a| a.last - a.first + 1).sum();
             left = left.saturating_sub(count as usize);
             if !got.is_empty() {
+                acquired_any = true;
                 self.persist_share_partition(group_id, tp);
             }
             out.push(got);
         }
-        // The new locks' deadlines.
-        self.reschedule(group_id);
+        if acquired_any {
+            // The new locks run out at now + the lock duration.
+            self.schedule_by(group_id, now + settings.limits.lock_ms);
+        }
         out
     }
 

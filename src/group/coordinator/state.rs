@@ -286,6 +286,19 @@ impl Coordinator {
         }
     }
 
+    /// Make the group's timer fire by `deadline` at the latest, without recomputing it (a
+    /// share fetch's new locks: recomputing walks every in-flight record of the group).
+    pub(super) fn schedule_by(&mut self, id: &str, deadline: i64) {
+        if self.deadline_of.get(id).is_some_and(|d| *d <= deadline) {
+            return;
+        }
+        if let Some(old) = self.deadline_of.remove(id) {
+            self.deadlines.remove(&(old, id.to_string()));
+        }
+        self.deadlines.insert((deadline, id.to_string()));
+        self.deadline_of.insert(id.to_string(), deadline);
+    }
+
     pub(super) fn fire_group_timers(&mut self, now: i64) {
         let due: Vec<String> = self
             .deadlines
