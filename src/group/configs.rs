@@ -5,11 +5,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use super::coordinator::ShareSettings;
 use super::share::partition::Limits;
 use crate::meta::config_view::{DescribedConfig, DEFAULT_CONFIG};
 use crate::meta::topic_config::ConfigType;
 use crate::store::{KvStore, WriteOp};
+
+/// The share settings of a group (its configs over the broker's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShareSettings {
+    /// share.auto.offset.reset=earliest (else latest).
+    pub earliest: bool,
+    pub limits: Limits,
+}
 
 /// DescribeConfigs' source of a config set on the group (Kafka's GROUP_CONFIG).
 pub const GROUP_CONFIG: i8 = 8;

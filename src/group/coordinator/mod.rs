@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::classic::{Description, JoinRequest, JoinResponse, State, SyncRequest, SyncResponse};
 use super::configs::GroupConfigs;
+pub use super::configs::ShareSettings;
 use super::consumer::{
     self as consumer_group, GroupState, Heartbeat, HeartbeatAnswer, TopicLookup,
 };
@@ -29,7 +30,7 @@ use crate::coord::Runtime;
 use crate::store::KvStore;
 pub use share::{
     DeadLetterJob, DeadLetterSink, LogBounds, SessionOutcome, SessionRequest, ShareKey,
-    ShareSettings, FINAL_EPOCH, OPEN_EPOCH,
+    FINAL_EPOCH, OPEN_EPOCH,
 };
 pub use state::Coordinator;
 

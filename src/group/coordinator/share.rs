@@ -9,10 +9,11 @@ use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::super::classic::{Group, State};
+use super::super::configs::ShareSettings;
 use super::super::consumer::TopicLookup;
 use super::super::record;
 use super::super::share::partition::{
-    Ack, Acquired, DeadLetter, Limits, SharePartition, Span, StateRecord,
+    Ack, Acquired, DeadLetter, SharePartition, Span, StateRecord,
 };
 use super::super::share::{ShareAnswer, ShareDescription, ShareGroup, ShareHeartbeat};
 use super::state::{Coordinator, Entry};
@@ -67,14 +68,6 @@ pub struct SessionRequest {
 pub struct SessionOutcome {
     pub acks: Vec<(ShareKey, Result<(), E>)>,
     pub fetch: Vec<ShareKey>,
-}
-
-/// The share settings of a group (its configs over the broker's defaults).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShareSettings {
-    /// share.auto.offset.reset=earliest (else latest).
-    pub earliest: bool,
-    pub limits: Limits,
 }
 
 /// A partition about to be fetched: where the log starts and ends (for initialising its
