@@ -3,7 +3,6 @@
 use kafka_protocol::ResponseError as K;
 
 use crate::log::batch::BatchError;
-use crate::log::storage::postgres::Fenced;
 use crate::log::LogError;
 use crate::store::StoreError;
 
@@ -84,9 +83,7 @@ impl BrokerError {
             Self::Log(LogError::Damaged { .. }) => K::CorruptMessage.code(),
             // Cluster mode: another broker leads the partition now; clients refresh their
             // metadata and go there.
-            Self::Log(LogError::Io(e)) if e.get_ref().is_some_and(|e| e.is::<Fenced>()) => {
-                K::NotLeaderOrFollower.code()
-            }
+            Self::Log(e) if e.is_fenced() => K::NotLeaderOrFollower.code(),
             Self::Log(_) => K::KafkaStorageError.code(),
             Self::Store(_) => K::UnknownServerError.code(),
         }

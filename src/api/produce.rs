@@ -99,7 +99,10 @@ pub fn handle(
                         log_append_time,
                     } => match partition.commit(last_offset).await {
                         Ok(()) => Ok((base_offset, log_append_time, partition.log_start_offset())),
-                        Err(e) => Err(e),
+                        Err(e) => {
+                            tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce not committed");
+                            Err(e)
+                        }
                     },
                     Appended::Failed(e) => Err(e),
                 };

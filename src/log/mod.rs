@@ -104,6 +104,12 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Cluster mode: this broker no longer leads the partition (its commit was refused).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, LogError::Io(e)
+            if e.get_ref().is_some_and(|e| e.is::<storage::postgres::Fenced>()))
+    }
+
     fn damaged(d: &Damage) -> Self {
         LogError::Damaged {
             first_offset: d.first_offset,

@@ -1,7 +1,7 @@
 //! One partition: its log behind a lock, group-commit fsync outside that lock, and the high
 //! watermark that fetchers wait on.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -102,8 +102,10 @@ pub struct Partition {
     /// Every group-commit fsync's duration (shared by the broker's partitions).
     fsync_latency: Arc<Histogram>,
     /// False for a partition another broker of the cluster leads: an empty stand-in that
-    /// answers NOT_LEADER_OR_FOLLOWER (see `meta::Topic::led_partition`).
-    led: bool,
+    /// answers NOT_LEADER_OR_FOLLOWER (see `meta::Topic::led_partition`). Also turned false
+    /// when a commit finds another broker leading now: from then on this copy answers as a
+    /// stand-in, before the tick replaces it.
+    led: AtomicBool,
 }
 
 impl Partition {
@@ -143,7 +145,7 @@ impl Partition {
             traffic: Traffic::default(),
             integrity,
             fsync_latency,
-            led: true,
+            led: AtomicBool::new(true),
         })
     }
 
@@ -151,13 +153,13 @@ impl Partition {
     pub fn led_elsewhere(topic: &str, index: i32, fsync_latency: Arc<Histogram>) -> Result<Self> {
         let log = PartitionLog::open(crate::log::Backing::Memory, LogConfig::default())?;
         let mut partition = Self::new(topic, index, log, Durability::Deferred, fsync_latency)?;
-        partition.led = false;
+        partition.led = AtomicBool::new(false);
         Ok(partition)
     }
 
     /// Whether this broker leads the partition (always, outside cluster mode).
     pub fn is_led(&self) -> bool {
-        self.led
+        self.led.load(Ordering::Acquire)
     }
 
     /// Check every segment's batches (see [`crate::log::scrub`]) at the pace `pace` sets,
@@ -280,10 +282,16 @@ impl Partition {
         let target = self.state().log.sync_target();
         let covered = target.end_offset;
         let started = Instant::now();
-        tokio::task::spawn_blocking(move || target.sync())
+        let synced = tokio::task::spawn_blocking(move || target.sync())
             .await
             .map_err(|e| LogError::Io(std::io::Error::other(e)))?
-            .map_err(LogError::Io)?;
+            .map_err(LogError::Io);
+        if let Err(e) = synced {
+            if e.is_fenced() {
+                self.led.store(false, Ordering::Release);
+            }
+            return Err(e.into());
+        }
         self.fsync_latency.observe(started.elapsed());
         self.synced.fetch_max(covered, Ordering::AcqRel);
         if self.durability == Durability::Fsync {
@@ -367,7 +375,7 @@ impl Partition {
     /// The epoch this broker leads the partition at; None for a stand-in (another broker
     /// leads it: the cluster view knows its epoch).
     pub fn leader_epoch(&self) -> Option<i32> {
-        self.led.then(|| self.state().log.leader_epoch())
+        self.is_led().then(|| self.state().log.leader_epoch())
     }
 
     /// OffsetForLeaderEpoch: the largest epoch at most `epoch` and where it ended (the log end
@@ -574,3 +582,6 @@ fn cut_at_offset(records: Bytes, end: i64) -> Bytes {
     }
     records
 }
+
+#[cfg(test)]
+mod fenced_tests;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::postgres::fallible_iterator::FallibleIterator;
 use super::{Conn, Db};
 
-/// The channel for topic creations, deletions and alterations.
+/// The channel for topic creations, deletions and alterations, and leadership moves.
 pub const CATALOG: &str = "gregor_catalog";
 
 /// Announce a change on `channel` (blocks on the database).

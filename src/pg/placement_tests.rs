@@ -1,5 +1,6 @@
 use super::*;
 use crate::pg::lease::Lease;
+use crate::pg::notify::{self, Listener};
 use crate::pg::testing;
 
 const SESSION: Duration = Duration::from_millis(600);
@@ -58,8 +59,15 @@ fn partitions_are_spread_over_live_brokers_and_move_when_one_dies() {
         lease.renew().unwrap();
     }
     std::thread::sleep(SESSION / 2 + Duration::from_millis(100));
+    let mut notices = Listener::new(db.clone(), notify::CATALOG);
+    assert!(
+        !notices.wait(Duration::from_millis(10)),
+        "listening from now on"
+    );
     let moves = rebalance(&db, Duration::from_secs(3600)).unwrap();
     assert_eq!(moves.len(), 2, "{moves:?}");
+    // Every broker hears of the moves at once (the one they left stops answering for them).
+    assert!(notices.wait(Duration::from_secs(30)));
     assert!(moves.iter().all(|(_, from, to)| *from == 2 && *to != 2));
     let after = snapshot(&db).unwrap();
     assert!(!after.members.contains_key(&2));
@@ -72,10 +80,11 @@ fn partitions_are_spread_over_live_brokers_and_move_when_one_dies() {
             assert_eq!(now, *before);
         }
     }
-    // Nothing more to move.
+    // Nothing more to move, and nothing said.
     assert!(rebalance(&db, Duration::from_secs(3600))
         .unwrap()
         .is_empty());
+    assert!(!notices.wait(Duration::from_millis(200)));
 
     // Broker 2 comes back: once settled, its preferred partitions return to it.
     let _back = join(&db, 2);

@@ -129,6 +129,7 @@ impl ClientQuotas {
         }
         if !ops.is_empty() {
             self.store.write(ops)?;
+            self.store.announce();
         }
         for (entity, keys) in changes {
             let was = current.get(entity);

@@ -132,6 +132,7 @@ impl Authorizer {
             return Ok(());
         }
         self.store.write(ops)?;
+        self.store.announce();
         *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         Ok(())
     }
@@ -154,6 +155,7 @@ impl Authorizer {
         }
         if !ops.is_empty() {
             self.store.write(ops)?;
+            self.store.announce();
             *self.acls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         }
         Ok(removed)

@@ -182,6 +182,7 @@ impl Credentials {
             self.store.write(vec![WriteOp::Put(key, value)])?;
             users.insert(name.to_string(), creds);
         }
+        self.store.announce();
         Ok(())
     }
 

@@ -65,6 +65,11 @@ pub trait KvStore: Send + Sync {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError>;
+
+    /// Tell the other brokers sharing this store that something each keeps in memory (users,
+    /// ACLs, quotas) changed, so they reload it now rather than at their next tick. A hint:
+    /// nothing to do for a store no other broker shares.
+    fn announce(&self) {}
 }
 
 /// The behaviour every backend must show; each backend's tests call this.

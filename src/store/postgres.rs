@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::pg::Db;
+use crate::pg::{notify, Db};
 
 use super::{Entries, KvStore, StoreError, WriteOp};
 
@@ -119,6 +119,12 @@ impl KvStore for PgStore {
         .map_err(failed)?;
         Ok(changed == 1)
     }
+
+    fn announce(&self) {
+        if let Err(e) = notify::announce(&self.db, notify::CATALOG) {
+            tracing::debug!(error = %format!("{e:#}"), "could not announce a change");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +143,17 @@ mod tests {
         store.put(b"q", b"z").unwrap();
         assert_eq!(store.scan_prefix(&[b'p', 0xff]).unwrap().len(), 2);
         assert_eq!(store.scan_prefix(&[0xff]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn an_announcement_reaches_the_brokers_listening() {
+        let pg = testing::database();
+        let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+        let mut listener = notify::Listener::new(db.clone(), notify::CATALOG);
+        // The first wait starts listening; nothing was announced yet.
+        assert!(!listener.wait(std::time::Duration::from_millis(10)));
+        PgStore::new(db).announce();
+        assert!(listener.wait(std::time::Duration::from_secs(30)));
     }
 
     #[test]

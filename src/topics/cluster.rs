@@ -214,8 +214,9 @@ impl Topics {
                 let replacement = match lead {
                     Some(epoch) => {
                         let opened = self.open_partition(&topic.name, index, &config, Some(epoch));
-                        if opened.is_ok() {
-                            tracing::info!(log, epoch, "leading partition");
+                        if let Ok(p) = &opened {
+                            let end = p.log_end_offset();
+                            tracing::info!(log, epoch, end, "leading partition");
                         }
                         opened
                     }

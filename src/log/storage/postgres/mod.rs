@@ -478,7 +478,13 @@ impl SegmentData for PgSegment {
     /// transaction fenced by the leader epoch. The cache needs no fsync: it is rebuilt from
     /// the database whenever the partition is opened.
     fn sync(&self) -> io::Result<()> {
-        self.shared.flush_if_may_block()
+        // An acknowledgement waits on this: it must never return without committing.
+        if on_async_worker() {
+            return Err(io::Error::other(
+                "a partition's commit was called on an async worker",
+            ));
+        }
+        self.shared.flush_with(|_| Ok(()))
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
