@@ -10,6 +10,7 @@
 //! Every call here blocks (a round trip to the database), so it runs on the blocking pool or
 //! a coordinator thread; [`Db::conn`] checks that.
 
+pub mod catalog;
 pub mod lease;
 pub mod markers;
 pub mod membership;

@@ -95,6 +95,25 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE gregor_logs ADD COLUMN opened uuid;
     "#,
+    // 6: the topic catalog's version (see `catalog.rs`), bumped by a trigger on every write
+    // of a topic record (`gregor_kv` keys starting `topic/`, hex 746f7069632f) whoever
+    // writes it.
+    r#"
+    CREATE TABLE gregor_catalog (version bigint NOT NULL);
+    INSERT INTO gregor_catalog VALUES (0);
+    CREATE FUNCTION gregor_catalog_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE gregor_catalog SET version = version + 1;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER gregor_topic_written AFTER INSERT OR UPDATE ON gregor_kv FOR EACH ROW
+        WHEN (substring(NEW.key FROM 1 FOR 6) = '\x746f7069632f'::bytea)
+        EXECUTE FUNCTION gregor_catalog_changed();
+    CREATE TRIGGER gregor_topic_deleted AFTER DELETE ON gregor_kv FOR EACH ROW
+        WHEN (substring(OLD.key FROM 1 FOR 6) = '\x746f7069632f'::bytea)
+        EXECUTE FUNCTION gregor_catalog_changed();
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::{lock, log_name, LogMedia, TopicRecord, Topics};
 use crate::error::Result;
 use crate::meta::{self, Partition, Topic, TopicConfig};
-use crate::pg::notify;
 use crate::pg::placement::{self, Leader};
+use crate::pg::{catalog, notify};
 
 impl Topics {
     /// Cluster mode: give partitions `range` of `topic` leaders (those without one yet) and
@@ -67,6 +67,8 @@ impl Topics {
         if let LogMedia::Postgres(logs) = &self.media {
             self.announced
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // What this broker changed is read back too, whatever the version says.
+            *lock(&self.catalog_seen) = None;
             if let Err(e) = notify::announce(logs.db(), notify::CATALOG) {
                 tracing::debug!(error = %format!("{e:#}"), "could not announce a catalog change");
             }
@@ -105,12 +107,18 @@ impl Topics {
         matches!(self.media, LogMedia::Postgres(_))
     }
 
-    /// Returns how many topics it took in or let go of.
+    /// Returns how many topics it took in or let go of. One small query when the catalog's
+    /// version has not moved since the last time.
     pub fn sync_catalog(&self) -> anyhow::Result<usize> {
-        if !matches!(self.media, LogMedia::Postgres(_)) {
+        let LogMedia::Postgres(logs) = &self.media else {
+            return Ok(0);
+        };
+        let _admin = self.admin_lock();
+        // Read before the records: a change committed in between is read again next time.
+        let version = catalog::version(logs.db())?;
+        if *lock(&self.catalog_seen) == Some(version) {
             return Ok(0);
         }
-        let _admin = self.admin_lock();
         let records = self.records()?;
         let mut changed = 0;
         for (name, record) in &records {
@@ -134,6 +142,7 @@ impl Topics {
                 changed += 1;
             }
         }
+        *lock(&self.catalog_seen) = Some(version);
         Ok(changed)
     }
 

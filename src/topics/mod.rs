@@ -72,6 +72,9 @@ pub struct Topics {
     led: Mutex<HashMap<String, i32>>,
     /// Cluster mode: how many catalog changes this broker announced.
     announced: std::sync::atomic::AtomicU64,
+    /// Cluster mode: the catalog version (`pg::catalog`) the topics held here were last
+    /// taken in at; None when they must be read again whatever the version says.
+    catalog_seen: Mutex<Option<i64>>,
 }
 
 impl Topics {
@@ -97,6 +100,7 @@ impl Topics {
             admin: Mutex::new(()),
             led: Mutex::new(HashMap::new()),
             announced: Default::default(),
+            catalog_seen: Mutex::new(None),
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),
