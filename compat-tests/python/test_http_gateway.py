@@ -226,17 +226,35 @@ def test_openapi_lists_every_route_and_each_answers(broker: Broker):
     assert doc["openapi"].startswith("3.")
     topic = create_topic(broker, unique_topic("http-openapi"), 1)
     values = {"cluster_id": cluster_id(), "topic_name": topic, "partition_id": "0",
-              "consumer_group_id": "no-such-group"}
+              "consumer_group_id": "no-such-group", "group_name": unique_topic("http-openapi-group"),
+              "instance": "openapi"}
+    instance = "/consumers/{group_name}/instances/{instance}"
+    partition = [{"topic": topic, "partition": 0}]
     bodies = {"/topics/{topic_name}": {"records": [{"value": 1}]},
               "/topics/{topic_name}/partitions/{partition_id}": {"records": [{"value": 1}]},
               "/v3/clusters/{cluster_id}/topics": {"topic_name": unique_topic("http-openapi-new")},
-              "/v3/clusters/{cluster_id}/topics/{topic_name}/records": {"value": {"data": 1}}}
+              "/v3/clusters/{cluster_id}/topics/{topic_name}/records": {"value": {"data": 1}},
+              "/consumers/{group_name}": {"name": "openapi", "auto.offset.reset": "earliest"},
+              instance + "/subscription": {"topics": [topic]},
+              instance + "/assignments": {"partitions": partition},
+              instance + "/positions": {"offsets": [{**partition[0], "offset": 0}]},
+              instance + "/positions/beginning": {"partitions": partition},
+              instance + "/positions/end": {"partitions": partition},
+              instance + "/offsets": {"partitions": partition}}
+    # A subscribed instance cannot also assign: it unsubscribes first.
+    before = {("post", instance + "/assignments"): ("DELETE", instance + "/subscription")}
+    posted = {("post", instance + "/offsets"): {"offsets": [{**partition[0], "offset": 1}]}}
     seen = 0
-    # Deletion last: it removes the topic the other routes use.
-    order = sorted(((p, m) for p, item in doc["paths"].items() for m in item), key=lambda pm: pm[1] == "delete")
+    # Deletions last (the subscription, the instance, then the topic the other routes use).
+    deleted = {instance + "/subscription": 0, instance: 1}
+    order = sorted(((p, m) for p, item in doc["paths"].items() for m in item),
+                   key=lambda pm: (pm[1] == "delete", deleted.get(pm[0], 2) if pm[1] == "delete" else 0))
     for path, method in order:
         url = base() + fill(path, values)
-        body = bodies.get(path)
+        if (method, path) in before:
+            how, where = before[(method, path)]
+            requests.request(how, base() + fill(where, values), timeout=TIMEOUT)
+        body = posted.get((method, path), bodies.get(path))
         r = requests.request(method.upper(), url, timeout=TIMEOUT,
                              data=json.dumps(body) if body is not None else None,
                              headers={"Content-Type": "application/json"})
@@ -244,7 +262,7 @@ def test_openapi_lists_every_route_and_each_answers(broker: Broker):
         assert str(r.status_code) in documented, (method, path, r.status_code, r.text)
         assert r.status_code < 400 or method == "get" and "group" in path, (method, path, r.status_code, r.text)
         seen += 1
-    assert seen >= 19
+    assert seen >= 32
     # And the router has no route the document does not list: an undocumented path is the
     # router's own 404 (the unit test in src/http/openapi.rs compares the route table too).
     assert get("/v3/clusters/x/brokers").json()["message"] == "HTTP 404 Not Found"

@@ -1,6 +1,7 @@
 //! The HTTP listener (`--http-listen`, also `--metrics-listen`): one HTTP stack (axum on
 //! hyper) for everything gregor serves over HTTP — Prometheus `/metrics`, `/health`, the REST
-//! Proxy API (v2 produce, v3 admin and produce) and its OpenAPI document.
+//! Proxy API (v2 produce and consumer instances, v3 admin and produce) and its OpenAPI
+//! document.
 //!
 //! The REST API is a Kafka client inside the broker: every call is translated into Kafka
 //! requests that go through `api::dispatch_from`, the path a Kafka connection's requests take
@@ -8,6 +9,7 @@
 //! produce is answered once the append is durable, as acks=all) are the Kafka handlers' own.
 
 mod admin_v3;
+mod consumers_v2;
 mod content_type;
 pub mod error;
 mod groups_v3;
@@ -51,6 +53,8 @@ pub struct Gateway {
     listener: Arc<ListenerInfo>,
     /// Where a keyless record goes next (round robin over a topic's partitions).
     next_partition: AtomicUsize,
+    /// REST Proxy v2 consumer instances.
+    consumers: consumers_v2::Consumers,
 }
 
 impl Gateway {
@@ -61,6 +65,7 @@ impl Gateway {
             services,
             listener: Arc::new(kafka_listener),
             next_partition: AtomicUsize::new(0),
+            consumers: consumers_v2::Consumers::default(),
         }
     }
 }

@@ -37,12 +37,20 @@ mod tests {
                 })
                 .map_or(rest.len(), |(j, _)| j);
             let call = &rest[..end];
+            let instance = "/consumers/{group}/instances/{instance}";
             let path = if call.trim_start().starts_with("v3,") {
                 "/v3/clusters/{cluster_id}".to_string()
+            } else if call.trim_start().starts_with("instance,") {
+                instance.to_string()
             } else {
                 let start = call.find('"').expect("a path literal") + 1;
                 let len = call[start..].find('"').expect("a closed literal");
-                call[start..start + len]
+                let literal = &call[start..start + len];
+                let literal = match literal.strip_prefix("{instance}") {
+                    Some(rest) => format!("{instance}{rest}"),
+                    None => literal.to_string(),
+                };
+                literal
                     .replace("{v3}", "/v3/clusters/{cluster_id}")
                     .replace("{{", "{")
                     .replace("}}", "}")
@@ -66,7 +74,8 @@ mod tests {
                 let path = path
                     .replace("{topic_name}", "{topic}")
                     .replace("{partition_id}", "{partition}")
-                    .replace("{consumer_group_id}", "{group}");
+                    .replace("{consumer_group_id}", "{group}")
+                    .replace("{group_name}", "{group}");
                 out.insert((method.clone(), path));
             }
         }

@@ -9,10 +9,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use bytes::Bytes;
 
+use super::consumers_v2::routes as consumers;
 use super::error::{HttpError, HttpResult};
 use super::{admin_v3, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gateway};
 use crate::metrics::exposition::CONTENT_TYPE;
@@ -27,6 +28,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(gateway: Gw) -> Router {
     let limit = gateway.services.config.max_message_bytes as usize;
     let v3 = "/v3/clusters/{cluster_id}";
+    let instance = "/consumers/{group}/instances/{instance}";
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -40,6 +42,32 @@ pub fn router(gateway: Gw) -> Router {
             "/topics/{topic}/partitions/{partition}",
             post(produce_v2::to_partition),
         )
+        .route("/consumers/{group}", post(consumers::create))
+        .route(instance, delete(consumers::delete))
+        .route(
+            &format!("{instance}/subscription"),
+            get(consumers::subscription)
+                .post(consumers::subscribe)
+                .delete(consumers::unsubscribe),
+        )
+        .route(
+            &format!("{instance}/assignments"),
+            get(consumers::assignments).post(consumers::assign),
+        )
+        .route(&format!("{instance}/positions"), post(consumers::seek))
+        .route(
+            &format!("{instance}/positions/beginning"),
+            post(consumers::seek_beginning),
+        )
+        .route(
+            &format!("{instance}/positions/end"),
+            post(consumers::seek_end),
+        )
+        .route(
+            &format!("{instance}/offsets"),
+            get(consumers::committed).post(consumers::commit),
+        )
+        .route(&format!("{instance}/records"), get(consumers::records))
         .route("/v3/clusters", get(admin_v3::clusters))
         .route(v3, get(admin_v3::cluster))
         .route(

@@ -1,0 +1,181 @@
+//! `GET .../records`: one Fetch from the instance's positions, its batches decoded, and the
+//! records as REST Proxy v2 gives them — `{topic, key, value, partition, offset}`, keys and
+//! values base64 (binary) or the JSON they hold (json) — up to `max_bytes` of keys and values.
+
+use base64::Engine;
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
+use kafka_protocol::ResponseError;
+use serde_json::{json, Value};
+
+use super::positions::{ends, EARLIEST, LATEST};
+use super::{Instance, State, Tp};
+use crate::http::content_type::Embedded;
+use crate::http::error::{HttpError, HttpResult};
+use crate::http::Gateway;
+use axum::http::StatusCode;
+
+/// Fetch version sent (topic names; v13 and later name topics by id).
+const FETCH_VERSION: i16 = 12;
+
+/// Records from `state`'s positions, waiting up to `wait_ms` for some, at most `max_bytes`
+/// of keys and values (at least one record); the positions move past what is returned.
+pub async fn records(
+    gw: &Gateway,
+    instance: &Instance,
+    state: &mut State,
+    wait_ms: i32,
+    max_bytes: i32,
+) -> HttpResult<Vec<Value>> {
+    let reading: Vec<(Tp, i64)> = state
+        .partitions()
+        .into_iter()
+        .filter_map(|tp| state.positions.get(&tp).map(|o| (tp, *o)))
+        .collect();
+    if reading.is_empty() {
+        // Nothing assigned yet (a group still assigning): an empty answer, after the wait.
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms.max(0) as u64)).await;
+        return Ok(Vec::new());
+    }
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for ((topic, p), offset) in &reading {
+        let partition = FetchPartition::default()
+            .with_partition(*p)
+            .with_fetch_offset(*offset)
+            .with_current_leader_epoch(-1)
+            .with_last_fetched_epoch(-1)
+            .with_log_start_offset(-1)
+            .with_partition_max_bytes(max_bytes);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_isolation_level(0)
+        .with_session_epoch(-1)
+        .with_topics(topics);
+    let response = gw.call(None, FETCH_VERSION, &request).await?;
+    if response.error_code != 0 {
+        return Err(HttpError::kafka(response.error_code, None));
+    }
+    let mut out = Vec::new();
+    let mut budget = i64::from(max_bytes.max(1));
+    let mut out_of_range: Vec<Tp> = Vec::new();
+    let mut moved: Vec<(Tp, i64)> = Vec::new();
+    for t in response.responses {
+        let topic = t.topic.0.to_string();
+        for p in t.partitions {
+            let tp = (topic.clone(), p.partition_index);
+            if p.error_code == ResponseError::OffsetOutOfRange.code() {
+                out_of_range.push(tp);
+                continue;
+            }
+            if p.error_code != 0 {
+                return Err(HttpError::kafka(p.error_code, None));
+            }
+            let Some(position) = state.positions.get(&tp).copied() else {
+                continue;
+            };
+            let mut next = position;
+            for record in decode(p.records.unwrap_or_default())? {
+                if record.offset < next {
+                    continue; // the batch began before the position
+                }
+                if record.control {
+                    next = record.offset + 1;
+                    continue;
+                }
+                let size = record.key.as_ref().map_or(0, Bytes::len)
+                    + record.value.as_ref().map_or(0, Bytes::len);
+                if !out.is_empty() && budget - (size as i64) < 0 {
+                    break;
+                }
+                budget -= size as i64;
+                out.push(as_json(
+                    &topic,
+                    p.partition_index,
+                    &record,
+                    instance.settings.format,
+                )?);
+                next = record.offset + 1;
+            }
+            moved.push((tp, next));
+        }
+    }
+    // Only now: a failure above leaves every position where it was.
+    state.positions.extend(moved);
+    if !out_of_range.is_empty() {
+        // As the consumer's auto.offset.reset: read on from the log's start or end.
+        let at = if instance.settings.earliest {
+            EARLIEST
+        } else {
+            LATEST
+        };
+        state.positions.extend(ends(gw, &out_of_range, at).await?);
+    }
+    Ok(out)
+}
+
+/// The records of the whole batches in `bytes` (a cut-off last batch is left out).
+fn decode(bytes: Bytes) -> HttpResult<Vec<Record>> {
+    let mut records = Vec::new();
+    let mut pos = 0usize;
+    while let Some(len) = bytes
+        .get(pos + 8..pos + 12)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_be_bytes)
+    {
+        let end = pos + 12 + len.max(0) as usize;
+        if end > bytes.len() {
+            break;
+        }
+        let mut batch = bytes.slice(pos..end);
+        let set = RecordBatchDecoder::decode(&mut batch)
+            .map_err(|e| HttpError::internal(format!("undecodable record batch: {e:#}")))?;
+        records.extend(set.records);
+        pos = end;
+    }
+    Ok(records)
+}
+
+fn as_json(topic: &str, partition: i32, r: &Record, format: Embedded) -> HttpResult<Value> {
+    let embed = |b: &Option<Bytes>| -> HttpResult<Value> {
+        let Some(b) = b else {
+            return Ok(Value::Null);
+        };
+        match format {
+            Embedded::Binary => Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(b),
+            )),
+            Embedded::Json => serde_json::from_slice(b).map_err(|e| {
+                HttpError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    42203,
+                    format!(
+                        "Record at {topic}-{partition}@{} is not JSON: {e}",
+                        r.offset
+                    ),
+                )
+            }),
+        }
+    };
+    Ok(json!({
+        "topic": topic,
+        "key": embed(&r.key)?,
+        "value": embed(&r.value)?,
+        "partition": partition,
+        "offset": r.offset,
+    }))
+}

@@ -1,0 +1,203 @@
+//! Where an instance reads from and what it commits: committed offsets (OffsetFetch), the
+//! log's ends (ListOffsets) for `auto.offset.reset` and seeks to the beginning or end, and
+//! OffsetCommit — as a member of the group at its epoch when subscribed, else as a client
+//! that assigns its own partitions (generation -1, as Kafka's consumer does then).
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Instance, State, Tp};
+use crate::http::error::{HttpError, HttpResult};
+use crate::http::Gateway;
+
+/// ListOffsets' timestamps for the log start and end.
+pub const EARLIEST: i64 = -2;
+pub const LATEST: i64 = -1;
+
+fn name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Group `parts` by topic, in order.
+fn by_topic(parts: &[Tp]) -> BTreeMap<&str, Vec<i32>> {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        topics.entry(t).or_default().push(*p);
+    }
+    topics
+}
+
+/// The group's committed offsets of `parts` (absent where none), with their metadata.
+pub async fn committed(
+    gw: &Gateway,
+    group: &str,
+    parts: &[Tp],
+) -> HttpResult<HashMap<Tp, (i64, String)>> {
+    let topics = by_topic(parts)
+        .into_iter()
+        .map(|(t, ps)| {
+            OffsetFetchRequestTopics::default()
+                .with_name(name(t))
+                .with_partition_indexes(ps)
+        })
+        .collect();
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(Some(topics))]);
+    let response = gw.call(None, 8, &request).await?;
+    let Some(group) = response.groups.into_iter().next() else {
+        return Err(HttpError::internal("OffsetFetch answered no group"));
+    };
+    if group.error_code != 0 {
+        return Err(HttpError::kafka(group.error_code, None));
+    }
+    let mut out = HashMap::new();
+    for t in group.topics {
+        for p in t.partitions {
+            if p.error_code != 0 {
+                return Err(HttpError::kafka(p.error_code, None));
+            }
+            if p.committed_offset >= 0 {
+                let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
+                out.insert(
+                    (t.name.0.to_string(), p.partition_index),
+                    (p.committed_offset, metadata),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The offsets at `timestamp` ([`EARLIEST`] or [`LATEST`]) of `parts`.
+pub async fn ends(gw: &Gateway, parts: &[Tp], timestamp: i64) -> HttpResult<HashMap<Tp, i64>> {
+    let topics = by_topic(parts)
+        .into_iter()
+        .map(|(t, ps)| {
+            ListOffsetsTopic::default()
+                .with_name(name(t))
+                .with_partitions(
+                    ps.into_iter()
+                        .map(|p| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(p)
+                                .with_timestamp(timestamp)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(topics);
+    let response = gw.call(None, 7, &request).await?;
+    let mut out = HashMap::new();
+    for t in response.topics {
+        for p in t.partitions {
+            if p.error_code != 0 {
+                return Err(HttpError::kafka(p.error_code, None));
+            }
+            out.insert((t.name.0.to_string(), p.partition_index), p.offset);
+        }
+    }
+    Ok(out)
+}
+
+/// Give every partition read now a position: the committed offset, else the reset policy's.
+pub async fn resolve(gw: &Gateway, instance: &Instance, state: &mut State) -> HttpResult<()> {
+    let missing: Vec<Tp> = state
+        .partitions()
+        .into_iter()
+        .filter(|tp| !state.positions.contains_key(tp))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let committed = committed(gw, &instance.group, &missing).await?;
+    let unset: Vec<Tp> = missing
+        .iter()
+        .filter(|tp| !committed.contains_key(*tp))
+        .cloned()
+        .collect();
+    let reset = if unset.is_empty() {
+        HashMap::new()
+    } else {
+        let at = if instance.settings.earliest {
+            EARLIEST
+        } else {
+            LATEST
+        };
+        ends(gw, &unset, at).await?
+    };
+    for tp in missing {
+        let offset = committed
+            .get(&tp)
+            .map(|(o, _)| *o)
+            .or(reset.get(&tp).copied());
+        if let Some(offset) = offset {
+            state.positions.insert(tp, offset);
+        }
+    }
+    Ok(())
+}
+
+/// Commit `offsets` for the instance's group.
+pub async fn commit(
+    gw: &Gateway,
+    instance: &Instance,
+    state: &State,
+    offsets: &[(Tp, i64)],
+) -> HttpResult<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((t, p), offset) in offsets {
+        topics.entry(t).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(*offset)
+                .with_committed_leader_epoch(-1),
+        );
+    }
+    let (member, epoch) = match &state.member {
+        Some(m) => (m.id.clone(), m.epoch),
+        None => (String::new(), -1),
+    };
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(instance.group.clone())))
+        .with_member_id(StrBytes::from_string(member))
+        .with_generation_id_or_member_epoch(epoch)
+        .with_retention_time_ms(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = gw.call(None, 9, &request).await?;
+    for t in response.topics {
+        for p in t.partitions {
+            if p.error_code != 0 {
+                return Err(HttpError::kafka(p.error_code, None));
+            }
+        }
+    }
+    Ok(())
+}
