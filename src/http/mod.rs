@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::api::{ListenerInfo, Services};
+use crate::security::Session;
 
 /// A client that sends no complete request head in this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +52,8 @@ pub struct Gateway {
     listener: Arc<ListenerInfo>,
     /// Where a keyless record goes next (round robin over a topic's partitions).
     next_partition: AtomicUsize,
+    /// Who the requests are from; None: anonymous, from the caller's peer address.
+    session: Option<Arc<Session>>,
 }
 
 impl Gateway {
@@ -61,6 +64,18 @@ impl Gateway {
             services,
             listener: Arc::new(kafka_listener),
             next_partition: AtomicUsize::new(0),
+            session: None,
+        }
+    }
+
+    /// The same gateway making its requests as `session` (an MQTT client's user; the
+    /// broker's own principal), so the Kafka handlers authorize them as that principal's.
+    pub fn acting_as(&self, session: Arc<Session>) -> Self {
+        Self {
+            services: self.services.clone(),
+            listener: self.listener.clone(),
+            next_partition: AtomicUsize::new(0),
+            session: Some(session),
         }
     }
 }
