@@ -44,9 +44,11 @@ COMPAT_DIR = Path(__file__).resolve().parent.parent
 
 
 class MqttBroker:
-    def __init__(self, kind: str, secure: bool = False):
+    def __init__(self, kind: str, secure: bool = False, client_ca: bool = False):
+        """`client_ca` (gregor): --ssl-client-ca, TLS clients need a certificate."""
         self.kind = kind
         self.secure = secure
+        self.client_ca = client_ca
         self.state = Path(tempfile.mkdtemp(prefix=f"gregor-compat-mqtt-{kind}."))
         self.port = free_port()
         self.kafka_port = free_port() if kind == "gregor" else None
@@ -109,6 +111,7 @@ class MqttBroker:
                 command += ["--mqtt-tls-listen", f"127.0.0.1:{self.tls_port}",
                             "--ssl-cert", str(self.certs.server_cert),
                             "--ssl-key", str(self.certs.server_key),
+                            *(["--ssl-client-ca", str(self.certs.ca)] if self.client_ca else []),
                             "--authorizer", "acl", "--super-user", ADMIN[0],
                             "--user", ":".join(ADMIN)]
                 for user, password in USERS.items():
@@ -176,9 +179,10 @@ class Collector:
 
     def __init__(self, broker: MqttBroker, client_id: str, *, v5: bool = False, clean: bool = True,
                  session_expiry: int = 0, will: tuple | None = None, username: str | None = None,
-                 password: str | None = None, tls: bool = False, refused: bool = False):
+                 password: str | None = None, tls: bool = False, refused: bool = False,
+                 certificate: tuple | None = None):
         """`tls`: to the broker's TLS listener, trusting its test CA. `refused`: the CONNACK is
-        expected to refuse; its reason code is `self.refusal`."""
+        expected to refuse; its reason code is `self.refusal`. `certificate`: (cert, key) files."""
         self.messages: queue.Queue = queue.Queue()
         # Each QoS 1 publish's PUBACK reason code, by message id.
         self.acks: dict = {}
@@ -196,7 +200,9 @@ class Collector:
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls:
-            self.client.tls_set(ca_certs=str(broker.certs.ca))
+            cert, key = certificate or (None, None)
+            self.client.tls_set(ca_certs=str(broker.certs.ca), certfile=cert and str(cert),
+                                keyfile=key and str(key))
         if will:
             self.client.will_set(*will)
         props = None

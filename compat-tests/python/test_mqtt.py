@@ -15,6 +15,7 @@ oracle runs inside the gregor pytest process."""
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -25,8 +26,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from compat import TIMEOUT, wait_for
-from mqttbrokers import (MAX_PACKET, USERS, Collector, MqttBroker, closed_by_peer, raw_connect,
-                         remaining_length)
+from mqttbrokers import (MAX_PACKET, USERS, Collector, MqttBroker, closed_by_peer,
+                         connect_packet, raw_connect, remaining_length)
 
 pytestmark = [pytest.mark.gregor_only, pytest.mark.client("paho-mqtt"),
               pytest.mark.single_broker("starts and restarts MQTT brokers of its own")]
@@ -411,3 +412,40 @@ def test_a_persistent_session_needs_read_on_its_group(broker, secured_mqtt):
         assert [x.payload for x in alice.take(1)] == [b"while away"]
     finally:
         alice.disconnect()
+
+
+def test_client_certificates_are_principals(broker):
+    """gregor with --ssl-client-ca: a TLS client's certificate is its principal, as on a Kafka
+    SSL listener (User:CN=client,OU=compat,O=gregor; no password needed although users exist),
+    authorized by the Kafka ACLs; a TLS client without a certificate is refused in the
+    handshake. (gregor only: Mosquitto's use_identity_as_username takes the CN alone.)"""
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+    from tlsbrokers import CLIENT_PRINCIPAL
+    m = MqttBroker("gregor", secure=True, client_ca=True)
+    try:
+        identity = (m.certs.client_cert, m.certs.client_key)
+        topic = f"sensors/{uid()}/cert"
+        c = Collector(m, f"dev-{uid()}", v5=True, tls=True, certificate=identity)
+        try:
+            assert code(c.publish(topic, b"no ACL yet", qos=1)) == 0x87
+            binding = AclBinding(ResourceType.TOPIC, "sensors", ResourcePatternType.LITERAL,
+                                 CLIENT_PRINCIPAL, "*", AclOperation.WRITE,
+                                 AclPermissionType.ALLOW)
+            admin = AdminClient(m.kafka_config())
+            admin.create_acls([binding])[binding].result(timeout=TIMEOUT)
+            assert code(c.publish(topic, b"allowed", qos=1)) == 0
+        finally:
+            c.disconnect()
+        # Without a certificate: no CONNACK, the TLS connection is closed (TLS 1.3: an alert).
+        context = ssl.create_default_context(cafile=str(m.certs.ca))
+        with socket.create_connection(("127.0.0.1", m.tls_port), timeout=TIMEOUT) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                try:
+                    s.sendall(connect_packet(f"nocert-{uid()}"))
+                    answer = s.recv(4)
+                except (ssl.SSLError, ConnectionResetError):
+                    answer = b""
+        assert answer == b""
+    finally:
+        m.close()
