@@ -44,11 +44,14 @@ COMPAT_DIR = Path(__file__).resolve().parent.parent
 
 
 class MqttBroker:
-    def __init__(self, kind: str, secure: bool = False, client_ca: bool = False):
-        """`client_ca` (gregor): --ssl-client-ca, TLS clients need a certificate."""
+    def __init__(self, kind: str, secure: bool = False, client_ca: bool = False,
+                 extra_args: tuple = ()):
+        """`client_ca` (gregor): --ssl-client-ca, TLS clients need a certificate. `extra_args`:
+        more gregor flags."""
         self.kind = kind
         self.secure = secure
         self.client_ca = client_ca
+        self.extra_args = list(extra_args)
         self.state = Path(tempfile.mkdtemp(prefix=f"gregor-compat-mqtt-{kind}."))
         self.port = free_port()
         self.kafka_port = free_port() if kind == "gregor" else None
@@ -116,7 +119,7 @@ class MqttBroker:
                             "--user", ":".join(ADMIN)]
                 for user, password in USERS.items():
                     command += ["--user", f"{user}:{password}"]
-            return command
+            return command + self.extra_args
         conf = self.state / "mosquitto.conf"
         text = (f"per_listener_settings false\nlistener {self.port} 127.0.0.1\n"
                 f"persistence true\npersistence_location {self.state}/\n"
@@ -278,14 +281,19 @@ def remaining_length(n: int) -> bytes:
             return bytes(out)
 
 
-def connect_packet(client_id: str, keep_alive: int = 30, will: tuple | None = None) -> bytes:
-    """An MQTT 3.1.1 CONNECT (clean session), with a will (topic, payload, qos, retain)."""
+def connect_packet(client_id: str, keep_alive: int = 30, will: tuple | None = None,
+                   login: tuple | None = None) -> bytes:
+    """An MQTT 3.1.1 CONNECT (clean session), with a will (topic, payload, qos, retain) and a
+    login (user name, password)."""
     flags = 0x02
     payload = _string(client_id.encode())
     if will:
         topic, message, qos, retain = will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
         payload += _string(topic.encode()) + _string(message)
+    if login:
+        flags |= 0xC0
+        payload += _string(login[0].encode()) + _string(login[1].encode())
     body = _string(b"MQTT") + bytes([4, flags]) + struct.pack(">H", keep_alive) + payload
     return bytes([0x10]) + remaining_length(len(body)) + body
 

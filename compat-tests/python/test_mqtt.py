@@ -449,3 +449,48 @@ def test_client_certificates_are_principals(broker):
         assert answer == b""
     finally:
         m.close()
+
+
+@pytest.mark.parametrize("secured_mqtt", ["gregor"], indirect=True)  # gregor's users
+def test_scram_users_and_the_311_return_codes(broker, secured_mqtt):
+    """A user that has only a SCRAM credential (set over Kafka, AlterUserScramCredentials) logs
+    in with its password; on the wire a 3.1.1 CONNACK says 4 (bad user name or password) for a
+    wrong one and 5 (not authorized) for an anonymous client."""
+    from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    m = secured_mqtt
+    user = f"carol{uid()}"
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), b"carol-secret")
+    admin = AdminClient(m.kafka_config())
+    admin.alter_user_scram_credentials([upsert])[user].result(timeout=TIMEOUT)
+    Collector(m, f"carol-{uid()}", username=user, password="carol-secret").disconnect()
+    refused = Collector(m, f"carol-{uid()}", username=user, password="wrong", refused=True)
+    assert refused.refusal == 0x86
+
+    def connack(**login) -> bytes:
+        with socket.create_connection(("127.0.0.1", m.port), timeout=TIMEOUT) as s:
+            s.sendall(connect_packet(f"raw-{uid()}", **login))
+            answer = s.recv(4)
+            assert closed_by_peer(s)
+            return answer
+
+    assert connack(login=("alice", "wrong")) == b"\x20\x02\x00\x04"
+    assert connack() == b"\x20\x02\x00\x05"
+
+
+def test_anonymous_clients_when_allowed(broker):
+    """--mqtt-allow-anonymous: a client without a user name is let in although users exist
+    (User:ANONYMOUS, which the ACLs allow nothing: its subscription is refused); a user name
+    with a wrong password is still refused."""
+    m = MqttBroker("gregor", secure=True, extra_args=("--mqtt-allow-anonymous",))
+    try:
+        c = Collector(m, f"anon-{uid()}", v5=True)
+        try:
+            assert [code(x) for x in c.subscribe("sensors/#", qos=1)] == [0x87]
+        finally:
+            c.disconnect()
+        bad = Collector(m, f"bad-{uid()}", v5=True, username="alice", password="x", refused=True)
+        assert bad.refusal == 0x86
+    finally:
+        m.close()
