@@ -14,6 +14,7 @@ oracle runs inside the gregor pytest process."""
 
 from __future__ import annotations
 
+import queue
 import socket
 import ssl
 import subprocess
@@ -229,6 +230,51 @@ def test_malformed_and_oversized_packets_close_that_connection_only(broker, mqtt
         bystander.disconnect()
 
 
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_shared_subscriptions_give_each_message_to_one_member(broker, mqtt, version):
+    """$share/GROUP/FILTER: each message reaches one member of the group (Mosquitto: round
+    robin; gregor: by Kafka partition, so here, one partition, one member) while a plain
+    subscriber gets them all; when a member leaves, the one that stays gets what follows, once."""
+    v5 = version == "5"
+    base, group = f"sensors/{uid()}", f"g{uid()}"
+    members = [Collector(mqtt, f"m{i}-{uid()}", v5=v5) for i in range(2)]
+    plain = Collector(mqtt, f"plain-{uid()}", v5=v5)
+    pub = Collector(mqtt, f"pub-{uid()}", v5=v5)
+    try:
+        for m in members:
+            assert [code(c) for c in m.subscribe(f"$share/{group}/{base}/#", qos=1)] == [1]
+        assert [code(c) for c in plain.subscribe(f"{base}/#", qos=1)] == [1]
+        sent = [f"reading {i}".encode() for i in range(10)]
+        for payload in sent:
+            pub.publish(f"{base}/temp", payload, qos=1)
+        assert sorted(m.payload for m in plain.take(10)) == sorted(sent)
+        assert sorted(taken_by_any(members, 10)) == sorted(sent)
+        assert all(m.nothing_more(0.5) for m in members)
+        members[0].disconnect()
+        later = [f"later {i}".encode() for i in range(4)]
+        for payload in later:
+            pub.publish(f"{base}/temp", payload, qos=1)
+        assert sorted(m.payload for m in members[1].take(4)) == sorted(later)
+        assert members[1].nothing_more()
+    finally:
+        for c in (members[1], plain, pub):
+            c.disconnect()
+
+
+def taken_by_any(collectors: list, n: int) -> list:
+    """The payloads of `n` messages, whichever of `collectors` received them."""
+    got = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(got) < n:
+        assert time.monotonic() < deadline, f"got {len(got)} of {n}: {got}"
+        for c in collectors:
+            try:
+                got.append(c.messages.get(timeout=0.05).payload)
+            except queue.Empty:
+                pass
+    return got
+
+
 def raw_connect_bytes(mqtt: MqttBroker, data: bytes) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", mqtt.port), timeout=TIMEOUT)
     s.sendall(data)
@@ -390,8 +436,9 @@ def test_acl_denied_publish_and_subscribe(broker, secured_mqtt, version):
 @pytest.mark.parametrize("secured_mqtt", ["gregor"], indirect=True)  # Kafka's group ACLs
 def test_a_persistent_session_needs_read_on_its_group(broker, secured_mqtt):
     """A persistent session's positions are its group mqtt-<client id>'s offsets: bob, who may
-    read the topic but no group, is refused the subscription; alice (READ on mqtt-*) has it,
-    and her session resumes with what was published while she was away."""
+    read the topic but no group, is refused the subscription, and a shared one (the group
+    mqtt-share-<group>); alice (READ on mqtt-*) has them, and her session resumes with what was
+    published while she was away."""
     m = secured_mqtt
     base = f"sensors/{uid()}"
     bob = Collector(m, f"bob-{uid()}", clean=False, **login("bob"))
@@ -399,6 +446,13 @@ def test_a_persistent_session_needs_read_on_its_group(broker, secured_mqtt):
         assert [code(c) for c in bob.subscribe(f"{base}/#", qos=1)] == [0x80]
     finally:
         bob.disconnect()
+    # So does a shared subscription: its group is mqtt-share-<group>.
+    for user, granted in [("bob", 0x80), ("alice", 1)]:
+        c = Collector(m, f"{user}-{uid()}", **login(user))
+        try:
+            assert [code(x) for x in c.subscribe(f"$share/g/{base}/#", qos=1)] == [granted]
+        finally:
+            c.disconnect()
     client_id = f"alice-{uid()}"
     alice = Collector(m, client_id, clean=False, **login("alice"))
     assert [code(c) for c in alice.subscribe(f"{base}/#", qos=1)] == [1]

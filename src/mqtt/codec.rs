@@ -423,7 +423,7 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                 user_properties: Vec::new(),
                 wildcard_subscription_available: None,
                 subscription_identifiers_available: None,
-                shared_subscription_available: Some(0),
+                shared_subscription_available: None,
                 server_keep_alive: None,
                 response_information: None,
                 server_reference: None,

@@ -6,7 +6,7 @@
 //! its publishes, subscriptions and will are authorized as that principal's, and its Kafka
 //! requests go through a gateway acting as its session.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +23,9 @@ use super::delivery::Delivery;
 use super::kafka::{self, Fetched};
 use super::topic::{shared, valid_filter, valid_topic};
 use super::Broker;
+
+#[path = "connection_shared.rs"]
+mod shared_reading;
 use crate::http::Gateway;
 use crate::security::{Principal, Session};
 
@@ -42,6 +45,8 @@ pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct Conn {
     broker: Arc<Broker>,
+    /// This connection's number (the broker's registry, share group owners).
+    id: u64,
     /// Who the client is (its principal from CONNECT, its address, TCP or TLS).
     session: Arc<Session>,
     /// The Kafka requests made for the client, as its session.
@@ -54,6 +59,8 @@ struct Conn {
     /// The client sent no client id: the server chose one.
     assigned: bool,
     delivery: Delivery,
+    /// Per share group (`$share/GROUP/...`), its filters' reading (`connection_shared.rs`).
+    shares: BTreeMap<String, Delivery>,
     /// QoS 2 publishes received (PUBREC sent) and not yet released.
     received_qos2: HashSet<u16>,
 }
@@ -124,6 +131,7 @@ pub async fn run(
     let session = Arc::new(session);
     let mut conn = Conn {
         broker: broker.clone(),
+        id: 0,
         gw: Arc::new(broker.gw.acting_as(session.clone())),
         session,
         wr,
@@ -132,6 +140,7 @@ pub async fn run(
         persistent: false,
         assigned: false,
         delivery: Delivery::new(max_inflight_from(&broker, receive_maximum)),
+        shares: BTreeMap::new(),
         received_qos2: HashSet::new(),
     };
     if let Some(code) = refused {
@@ -170,11 +179,13 @@ pub async fn run(
         Version::V5 => session_expiry.unwrap_or(0) > 0,
     };
     let (id, kill, done) = broker.register(&client_id).await;
+    conn.id = id;
     let end = match conn.start(clean_start).await {
         Ok(()) => conn.serve(&mut rd, buf, keep_alive, &kill, &shutdown).await,
         Err(e) => End::Lost(e),
     };
     tracing::debug!(?peer, client_id, "mqtt: connection ends");
+    conn.leave_shared().await;
     if conn.persistent {
         conn.commit().await;
     } else if !clean_start && broker.store.session(&client_id).is_some() {
@@ -329,13 +340,13 @@ impl Conn {
                     Err(e) => return End::Lost(e.to_string()),
                 }
             }
-            while let Some(m) = self.delivery.next_to_send() {
+            while let Some(m) = self.next_message() {
                 if let Err(e) = self.send(Outgoing::Publish(m)).await {
                     return End::Lost(e);
                 }
             }
             if fetching.is_none() {
-                if let Some(from) = self.delivery.fetch_set() {
+                if let Some(from) = self.fetch_set() {
                     let gw = self.gw.clone();
                     fetching = Some(Box::pin(async move {
                         kafka::fetch(&gw, &from, FETCH_WAIT_MS).await
@@ -361,7 +372,7 @@ impl Conn {
                 }, if fetching.is_some() => {
                     fetching = None;
                     match fetched {
-                        Ok(f) => self.delivery.take(&self.broker.settings.map, f),
+                        Ok(f) => self.take(f),
                         Err(e) => {
                             tracing::debug!(error = %e, "mqtt: fetch");
                             tokio::time::sleep(TICK).await;
@@ -372,7 +383,11 @@ impl Conn {
                     if let Err(e) = self.discover().await {
                         tracing::debug!(error = %e, "mqtt: new partitions");
                     }
+                    if let Err(e) = self.claim_shared(-2).await {
+                        tracing::debug!(error = %e, "mqtt: shared partitions");
+                    }
                     self.commit().await;
+                    self.commit_shared().await;
                 }
             }
         }
@@ -403,7 +418,7 @@ impl Conn {
         let result = match packet {
             Incoming::Publish(m) => self.publish(m).await,
             Incoming::PubAck(id) | Incoming::PubComp(id) => {
-                self.delivery.acked(id);
+                self.acked(id);
                 Ok(())
             }
             Incoming::PubRec(id) => self.send(Outgoing::PubRel(id)).await,
@@ -415,7 +430,12 @@ impl Conn {
             Incoming::Unsubscribe { pkid, filters } => {
                 let count = filters.len();
                 for f in &filters {
-                    self.delivery.subs.remove(f);
+                    match shared(f) {
+                        Some((group, filter)) => self.unsubscribe_shared(group, filter).await,
+                        None => {
+                            self.delivery.subs.remove(f);
+                        }
+                    }
                 }
                 self.delivery.retain_needed(&self.broker.settings.map);
                 match self.save_subscriptions().await {
@@ -470,16 +490,11 @@ impl Conn {
             .persistent
             .then(|| kafka::session_group(&self.client_id));
         // MQTT 3.1.1 has one refusal code; 5 says why.
-        let refuse = |v5: u8| {
-            if self.version == Version::V5 {
-                v5
-            } else {
-                0x80
-            }
-        };
+        let v5 = self.version == Version::V5;
+        let refuse = |code: u8| if v5 || code <= 2 { code } else { 0x80 };
         for (filter, qos) in filters {
-            let code = if shared(&filter).is_some() {
-                refuse(0x9E)
+            let code = if let Some((group, inner)) = shared(&filter) {
+                refuse(self.subscribe_shared(group, inner, qos))
             } else if !valid_filter(&filter) {
                 refuse(0x8F)
             } else if !auth::may_subscribe(&self.broker, &self.session, &filter, group.as_deref()) {
@@ -502,6 +517,7 @@ impl Conn {
         let topics = kafka::topics(&self.broker.gw).await?;
         let missing = self.readable(self.delivery.missing(&self.broker.settings.map, &topics));
         self.start_at(missing, -1).await?;
+        self.claim_shared(-1).await?;
         self.save_subscriptions().await?;
         self.commit().await;
         self.send(Outgoing::SubAck { pkid, codes }).await?;

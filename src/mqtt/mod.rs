@@ -15,14 +15,16 @@
 //! broker's principal, a client's (produce, fetch, offsets) as the client's.
 //!
 //! Modules: `codec` (packets, over rumqttc's codec), `topic` (filters, the topic map),
-//! `auth` (users and ACLs), `connection` (one client), `delivery` (a session's reading),
-//! `store`, `kafka` (requests).
+//! `auth` (users and ACLs), `connection` (one client; `connection_shared.rs` its shared
+//! subscriptions), `delivery` (a session's reading), `shared` (share groups' partition
+//! owners), `store`, `kafka` (requests).
 
 mod auth;
 mod codec;
 mod connection;
 mod delivery;
 mod kafka;
+mod shared;
 mod store;
 mod topic;
 
@@ -91,6 +93,8 @@ pub struct Broker {
     settings: Settings,
     store: store::Store,
     clients: Mutex<HashMap<String, Registered>>,
+    /// Who reads which partition of each shared subscription's group.
+    owners: shared::Owners,
     next_id: AtomicU64,
     /// Every Kafka topic and its partition count, refreshed every TOPICS_REFRESH.
     topics: RwLock<Arc<BTreeMap<String, i32>>>,
@@ -128,6 +132,7 @@ pub async fn serve(
         settings,
         store,
         clients: Mutex::new(HashMap::new()),
+        owners: shared::Owners::default(),
         next_id: AtomicU64::new(1),
         topics: RwLock::new(Arc::default()),
     });
