@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::Conn;
+use super::{Conn, MAX_SUBSCRIPTIONS};
 use crate::mqtt::codec::{self, Message};
 use crate::mqtt::delivery::Delivery;
 use crate::mqtt::kafka::{self, Fetched, Tp};
@@ -21,6 +21,14 @@ impl Conn {
         let kafka_group = kafka_group(group);
         if !auth::may_subscribe(&self.broker, &self.session, filter, Some(&kafka_group)) {
             return codec::NOT_AUTHORIZED;
+        }
+        let held: usize = self.shares.values().map(|d| d.subs.len()).sum();
+        let known = self
+            .shares
+            .get(group)
+            .is_some_and(|d| d.subs.contains_key(filter));
+        if held >= MAX_SUBSCRIPTIONS && !known {
+            return 0x97; // quota exceeded, as for the session's own filters
         }
         let window = self.delivery.max_inflight;
         let granted = qos.min(2);
