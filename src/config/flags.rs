@@ -294,6 +294,21 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     mqtt_listen: Option<String>,
 
+    /// Serve MQTT over TLS on HOST:PORT (MQTT's 8883), with the SSL listeners' --ssl-cert and
+    /// --ssl-key; with --ssl-client-ca clients must present a certificate, whose subject is
+    /// their principal as on a Kafka SSL listener. Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mqtt_tls_listen: Option<String>,
+
+    /// Let MQTT clients connect without a user name (as User:ANONYMOUS) even when the broker
+    /// has users (Mosquitto's allow_anonymous). Without it, anonymous MQTT clients are let in
+    /// only while the broker has no users at all, and refused with "not authorized"
+    /// otherwise. A user name and password, when sent, are always checked. Default: false.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mqtt_allow_anonymous: bool,
+
     /// A rule from MQTT topics to a Kafka topic, FILTER=KAFKA_TOPIC (e.g. 'sensors/#=sensors');
     /// repeatable, the first matching rule wins. A topic no rule matches goes to the Kafka
     /// topic named after its first level (a/b/c → a; characters Kafka does not allow become

@@ -94,6 +94,11 @@ pub struct Config {
     /// `HOST:PORT` of the MQTT listener; None: not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_listen: Option<String>,
+    /// `HOST:PORT` of the MQTT TLS listener; None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_tls_listen: Option<String>,
+    /// Anonymous MQTT clients are let in even when the broker has users.
+    pub mqtt_allow_anonymous: bool,
     /// `FILTER=KAFKA_TOPIC` rules from MQTT topics to Kafka topics, first match first.
     pub mqtt_topic_map: Vec<String>,
     /// Largest MQTT packet a client may send.
@@ -185,6 +190,8 @@ impl Default for Config {
             http_listen: None,
             metrics_listen: None,
             mqtt_listen: None,
+            mqtt_tls_listen: None,
+            mqtt_allow_anonymous: false,
             mqtt_topic_map: vec![],
             mqtt_max_packet_bytes: 1_048_588,
             mqtt_max_inflight: 32,

@@ -58,6 +58,8 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("http_listen", Kind::Str),
     ("metrics_listen", Kind::Str),
     ("mqtt_listen", Kind::Str),
+    ("mqtt_tls_listen", Kind::Str),
+    ("mqtt_allow_anonymous", Kind::Bool),
     ("mqtt_topic_map", Kind::List),
     ("mqtt_max_packet_bytes", Kind::Int),
     ("mqtt_max_inflight", Kind::Int),

@@ -129,6 +129,7 @@ impl Config {
             ("http_listen", &self.http_listen),
             ("metrics_listen", &self.metrics_listen),
             ("mqtt_listen", &self.mqtt_listen),
+            ("mqtt_tls_listen", &self.mqtt_tls_listen),
         ] {
             let Some(addr) = value else { continue };
             let port = addr

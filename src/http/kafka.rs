@@ -20,8 +20,8 @@ use crate::security::{SecurityProtocol, Session};
 const CLIENT_ID: &str = "gregor-http";
 
 impl Gateway {
-    /// Send `request` (at `version`) through the broker's dispatch, as `peer`, and wait for
-    /// its response.
+    /// Send `request` (at `version`) through the broker's dispatch, as the gateway's session
+    /// (else anonymously from `peer`), and wait for its response.
     pub async fn call<R: Request>(
         &self,
         peer: Option<SocketAddr>,
@@ -29,7 +29,10 @@ impl Gateway {
         request: &R,
     ) -> HttpResult<R::Response> {
         let frame = encode(version, request).map_err(|e| HttpError::internal(e.to_string()))?;
-        let session = Arc::new(Session::anonymous(peer, SecurityProtocol::Plaintext));
+        let session = self
+            .session
+            .clone()
+            .unwrap_or_else(|| Arc::new(Session::anonymous(peer, SecurityProtocol::Plaintext)));
         let dispatched = dispatch_from(
             &self.services,
             &self.listener,

@@ -37,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::api::{ListenerInfo, Services};
+use crate::security::Session;
 
 /// A client that sends no complete request head in this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +56,8 @@ pub struct Gateway {
     next_partition: AtomicUsize,
     /// REST Proxy v2 consumer instances.
     consumers: consumers_v2::Consumers,
+    /// Who the requests are from; None: anonymous, from the caller's peer address.
+    session: Option<Arc<Session>>,
 }
 
 impl Gateway {
@@ -66,6 +69,19 @@ impl Gateway {
             listener: Arc::new(kafka_listener),
             next_partition: AtomicUsize::new(0),
             consumers: consumers_v2::Consumers::default(),
+            session: None,
+        }
+    }
+
+    /// The same gateway making its requests as `session` (an MQTT client's user; the
+    /// broker's own principal), so the Kafka handlers authorize them as that principal's.
+    pub fn acting_as(&self, session: Arc<Session>) -> Self {
+        Self {
+            services: self.services.clone(),
+            listener: self.listener.clone(),
+            next_partition: AtomicUsize::new(0),
+            consumers: consumers_v2::Consumers::default(),
+            session: Some(session),
         }
     }
 }

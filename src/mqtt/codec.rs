@@ -46,6 +46,15 @@ pub struct Connect {
     /// MQTT 5 receive maximum: how many QoS 1/2 messages the client takes at once.
     pub receive_maximum: Option<u16>,
     pub will: Option<Message>,
+    /// The user name and password, when either was sent.
+    pub login: Option<Login>,
+}
+
+/// CONNECT's user name and password (each empty when not sent).
+#[derive(Debug, Default)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
 }
 
 /// A packet a client sends.
@@ -89,7 +98,11 @@ pub enum Outgoing {
     PubRec(u16),
     PubRel(u16),
     PubComp(u16),
-    /// Per filter, the granted QoS, or 0x80 for a refusal.
+    /// A publish the client may not make: MQTT 5 says so (0x87 not authorized); 3.1.1 has no
+    /// negative acknowledgement and acknowledges it (the message dropped), as Mosquitto does.
+    PubAckDenied(u16),
+    PubRecDenied(u16),
+    /// Per filter, the granted QoS, or a refusal (MQTT 5 reason code; 3.1.1 sends 0x80).
     SubAck {
         pkid: u16,
         codes: Vec<u8>,
@@ -104,6 +117,10 @@ pub enum Outgoing {
 /// Refusals in CONNACK (3.1.1 codes).
 pub const REFUSED_VERSION: u8 = 1;
 pub const REFUSED_CLIENT_ID: u8 = 2;
+pub const REFUSED_BAD_LOGIN: u8 = 4;
+pub const REFUSED_NOT_AUTHORIZED: u8 = 5;
+/// MQTT 5's reason code "not authorized" (SUBACK).
+pub const NOT_AUTHORIZED: u8 = 0x87;
 
 /// Why a connection must close.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +226,10 @@ fn from_v4(p: v4::Packet) -> Incoming {
                 retain: w.retain,
                 ..Message::default()
             }),
+            login: c.login.map(|l| Login {
+                username: l.username,
+                password: l.password,
+            }),
         })),
         v4::Packet::Publish(p) => Incoming::Publish(Message {
             topic: p.topic,
@@ -243,7 +264,7 @@ fn from_v4(p: v4::Packet) -> Incoming {
 
 fn from_v5(p: v5::Packet) -> Incoming {
     match p {
-        v5::Packet::Connect(c, will, _login) => {
+        v5::Packet::Connect(c, will, login) => {
             let props = c.properties.as_ref();
             Incoming::Connect(Box::new(Connect {
                 version: Version::V5,
@@ -259,6 +280,10 @@ fn from_v5(p: v5::Packet) -> Incoming {
                     retain: w.retain,
                     user_properties: w.properties.map(|p| p.user_properties).unwrap_or_default(),
                     ..Message::default()
+                }),
+                login: login.map(|l| Login {
+                    username: l.username,
+                    password: l.password,
                 }),
             }))
         }
@@ -333,6 +358,8 @@ fn to_v4(p: Outgoing) -> v4::Packet {
                 0 => v4::ConnectReturnCode::Success,
                 REFUSED_VERSION => v4::ConnectReturnCode::RefusedProtocolVersion,
                 REFUSED_CLIENT_ID => v4::ConnectReturnCode::BadClientId,
+                REFUSED_BAD_LOGIN => v4::ConnectReturnCode::BadUserNamePassword,
+                REFUSED_NOT_AUTHORIZED => v4::ConnectReturnCode::NotAuthorized,
                 _ => v4::ConnectReturnCode::ServiceUnavailable,
             },
             session_present,
@@ -345,8 +372,12 @@ fn to_v4(p: Outgoing) -> v4::Packet {
             pkid: m.pkid,
             payload: m.payload,
         }),
-        Outgoing::PubAck(id) => v4::Packet::PubAck(v4::PubAck::new(id)),
-        Outgoing::PubRec(id) => v4::Packet::PubRec(v4::PubRec::new(id)),
+        Outgoing::PubAck(id) | Outgoing::PubAckDenied(id) => {
+            v4::Packet::PubAck(v4::PubAck::new(id))
+        }
+        Outgoing::PubRec(id) | Outgoing::PubRecDenied(id) => {
+            v4::Packet::PubRec(v4::PubRec::new(id))
+        }
         Outgoing::PubRel(id) => v4::Packet::PubRel(v4::PubRel::new(id)),
         Outgoing::PubComp(id) => v4::Packet::PubComp(v4::PubComp::new(id)),
         Outgoing::SubAck { pkid, codes } => v4::Packet::SubAck(v4::SubAck::new(
@@ -376,6 +407,8 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                 0 => v5::ConnectReturnCode::Success,
                 REFUSED_VERSION => v5::ConnectReturnCode::UnsupportedProtocolVersion,
                 REFUSED_CLIENT_ID => v5::ConnectReturnCode::ClientIdentifierNotValid,
+                REFUSED_BAD_LOGIN => v5::ConnectReturnCode::BadUserNamePassword,
+                REFUSED_NOT_AUTHORIZED => v5::ConnectReturnCode::NotAuthorized,
                 _ => v5::ConnectReturnCode::ServerUnavailable,
             },
             properties: assigned_id.map(|id| v5::ConnAckProperties {
@@ -390,7 +423,7 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                 user_properties: Vec::new(),
                 wildcard_subscription_available: None,
                 subscription_identifiers_available: None,
-                shared_subscription_available: Some(0),
+                shared_subscription_available: None,
                 server_keep_alive: None,
                 response_information: None,
                 server_reference: None,
@@ -421,6 +454,16 @@ fn to_v5(p: Outgoing) -> v5::Packet {
         }
         Outgoing::PubAck(id) => v5::Packet::PubAck(v5::PubAck::new(id, None)),
         Outgoing::PubRec(id) => v5::Packet::PubRec(v5::PubRec::new(id, None)),
+        Outgoing::PubAckDenied(pkid) => v5::Packet::PubAck(v5::PubAck {
+            pkid,
+            reason: v5::PubAckReason::NotAuthorized,
+            properties: None,
+        }),
+        Outgoing::PubRecDenied(pkid) => v5::Packet::PubRec(v5::PubRec {
+            pkid,
+            reason: v5::PubRecReason::NotAuthorized,
+            properties: None,
+        }),
         Outgoing::PubRel(id) => v5::Packet::PubRel(v5::PubRel::new(id, None)),
         Outgoing::PubComp(id) => v5::Packet::PubComp(v5::PubComp::new(id, None)),
         Outgoing::SubAck { pkid, codes } => v5::Packet::SubAck(v5::SubAck {
@@ -432,6 +475,7 @@ fn to_v5(p: Outgoing) -> v5::Packet {
                     0x9E => v5::SubscribeReasonCode::SharedSubscriptionsNotSupported,
                     0x8F => v5::SubscribeReasonCode::TopicFilterInvalid,
                     0x97 => v5::SubscribeReasonCode::QuotaExceeded,
+                    NOT_AUTHORIZED => v5::SubscribeReasonCode::NotAuthorized,
                     _ => v5::SubscribeReasonCode::Unspecified,
                 })
                 .collect(),

@@ -155,3 +155,59 @@ proptest! {
         let _ = decode(&mut buf, Version::V5, 1024);
     }
 }
+
+#[test]
+fn logins_are_read_and_refusals_written_per_version() {
+    let mut c = v4::Connect::new("dev");
+    c.set_login("alice", "alice-secret");
+    let mut buf = BytesMut::new();
+    v4::Packet::Connect(c).write(&mut buf, usize::MAX).unwrap();
+    let Some(Incoming::Connect(c)) = decode(&mut buf, Version::V311, 1024).unwrap() else {
+        panic!("not a connect")
+    };
+    let login = c.login.unwrap();
+    assert_eq!(
+        (login.username.as_str(), login.password.as_str()),
+        ("alice", "alice-secret")
+    );
+    let bytes = |p: Outgoing, v: Version| {
+        let mut out = BytesMut::new();
+        encode(p, v, &mut out).unwrap();
+        out.to_vec()
+    };
+    let connack = |code| Outgoing::ConnAck {
+        session_present: false,
+        code,
+        assigned_id: None,
+    };
+    // 3.1.1: return codes 4 and 5; MQTT 5: reason codes 0x86 and 0x87.
+    assert_eq!(
+        bytes(connack(REFUSED_BAD_LOGIN), Version::V311),
+        [0x20, 2, 0, 4]
+    );
+    assert_eq!(
+        bytes(connack(REFUSED_NOT_AUTHORIZED), Version::V311),
+        [0x20, 2, 0, 5]
+    );
+    assert_eq!(bytes(connack(REFUSED_BAD_LOGIN), Version::V5)[3], 0x86);
+    assert_eq!(bytes(connack(REFUSED_NOT_AUTHORIZED), Version::V5)[3], 0x87);
+    // A denied publish: 3.1.1 acknowledges it plainly, MQTT 5 says 0x87.
+    assert_eq!(
+        bytes(Outgoing::PubAckDenied(9), Version::V311),
+        [0x40, 2, 0, 9]
+    );
+    assert_eq!(
+        bytes(Outgoing::PubAckDenied(9), Version::V5)[..5],
+        [0x40, 4, 0, 9, 0x87]
+    );
+    assert_eq!(
+        bytes(Outgoing::PubRecDenied(9), Version::V5)[..5],
+        [0x50, 4, 0, 9, 0x87]
+    );
+    let suback = || Outgoing::SubAck {
+        pkid: 3,
+        codes: vec![1, NOT_AUTHORIZED],
+    };
+    assert_eq!(bytes(suback(), Version::V311), [0x90, 4, 0, 3, 1, 0x80]);
+    assert_eq!(bytes(suback(), Version::V5), [0x90, 5, 0, 3, 0, 1, 0x87]);
+}

@@ -2,27 +2,32 @@
 //! earlier connection with the same client id), then packets in and messages out until
 //! DISCONNECT, a keep-alive timeout (1.5 × the client's keep-alive), a takeover, shutdown, or
 //! a malformed packet (which closes this connection only). A connection that ends without a
-//! DISCONNECT publishes its will.
+//! DISCONNECT publishes its will. The client's principal (`auth.rs`) is settled at CONNECT;
+//! its publishes, subscriptions and will are authorized as that principal's, and its Kafka
+//! requests go through a gateway acting as its session.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::auth;
 use super::codec::{self, Connect, DecodeError, Incoming, Message, Outgoing, Version};
 use super::delivery::Delivery;
 use super::kafka::{self, Fetched};
 use super::topic::{shared, valid_filter, valid_topic};
 use super::Broker;
+
+#[path = "connection_shared.rs"]
+mod shared_reading;
+use crate::http::Gateway;
+use crate::security::{Principal, Session};
 
 /// A client that sends no CONNECT in this time is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,10 +40,18 @@ const TICK: Duration = Duration::from_millis(250);
 const MAX_SUBSCRIPTIONS: usize = 1024;
 
 type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Fetched>, String>> + Send>>;
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct Conn {
     broker: Arc<Broker>,
-    wr: OwnedWriteHalf,
+    /// This connection's number (the broker's registry, share group owners).
+    id: u64,
+    /// Who the client is (its principal from CONNECT, its address, TCP or TLS).
+    session: Arc<Session>,
+    /// The Kafka requests made for the client, as its session.
+    gw: Arc<Gateway>,
+    wr: Writer,
     version: Version,
     client_id: String,
     /// The session outlives the connection.
@@ -46,6 +59,8 @@ struct Conn {
     /// The client sent no client id: the server chose one.
     assigned: bool,
     delivery: Delivery,
+    /// Per share group (`$share/GROUP/...`), its filters' reading (`connection_shared.rs`).
+    shares: BTreeMap<String, Delivery>,
     /// QoS 2 publishes received (PUBREC sent) and not yet released.
     received_qos2: HashSet<u16>,
 }
@@ -61,13 +76,18 @@ enum End {
     Shutdown,
 }
 
+/// Serve one client; `session` has its address, its listener's protocol and, on TLS with a
+/// client certificate, its principal.
 pub async fn run(
     broker: Arc<Broker>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    (mut rd, mut wr): (Reader, Writer),
+    mut session: Session,
     shutdown: CancellationToken,
 ) {
-    let (mut rd, wr) = stream.into_split();
+    let peer = session.peer;
+    // The TLS handshake made the principal of a client certificate.
+    let certificate =
+        (session.principal != Principal::anonymous()).then(|| session.principal.clone());
     let mut buf = BytesMut::with_capacity(4096);
     let max = broker.settings.max_packet_bytes;
     let connect =
@@ -82,14 +102,13 @@ pub async fn run(
                     assigned_id: None,
                 };
                 if codec::encode(refusal, Version::V311, &mut out).is_ok() {
-                    let mut wr = wr;
                     let _ = wr.write_all(&out).await;
                 }
-                tracing::debug!(%peer, level, "mqtt: unsupported protocol level");
+                tracing::debug!(?peer, level, "mqtt: unsupported protocol level");
                 return;
             }
             Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "mqtt: no valid CONNECT");
+                tracing::debug!(?peer, error = %e, "mqtt: no valid CONNECT");
                 return;
             }
             Err(_) => return,
@@ -102,17 +121,44 @@ pub async fn run(
         session_expiry,
         receive_maximum,
         will,
+        login,
     } = *connect;
+    let authenticated = auth::authenticate(&broker, certificate, login).await;
+    let refused = authenticated.as_ref().err().copied();
+    if let Ok(principal) = authenticated {
+        session.principal = principal;
+    }
+    let session = Arc::new(session);
     let mut conn = Conn {
         broker: broker.clone(),
+        id: 0,
+        gw: Arc::new(broker.gw.acting_as(session.clone())),
+        session,
         wr,
         version,
         client_id: String::new(),
         persistent: false,
         assigned: false,
         delivery: Delivery::new(max_inflight_from(&broker, receive_maximum)),
+        shares: BTreeMap::new(),
         received_qos2: HashSet::new(),
     };
+    if let Some(code) = refused {
+        tracing::info!(
+            ?peer,
+            client_id,
+            code,
+            "mqtt: CONNECT refused: bad login or anonymous"
+        );
+        let _ = conn
+            .send(Outgoing::ConnAck {
+                session_present: false,
+                code,
+                assigned_id: None,
+            })
+            .await;
+        return;
+    }
     if client_id.is_empty() {
         if !clean_start && version == Version::V311 {
             let _ = conn
@@ -133,11 +179,13 @@ pub async fn run(
         Version::V5 => session_expiry.unwrap_or(0) > 0,
     };
     let (id, kill, done) = broker.register(&client_id).await;
+    conn.id = id;
     let end = match conn.start(clean_start).await {
         Ok(()) => conn.serve(&mut rd, buf, keep_alive, &kill, &shutdown).await,
         Err(e) => End::Lost(e),
     };
-    tracing::debug!(%peer, client_id, "mqtt: connection ends");
+    tracing::debug!(?peer, client_id, "mqtt: connection ends");
+    conn.leave_shared().await;
     if conn.persistent {
         conn.commit().await;
     } else if !clean_start && broker.store.session(&client_id).is_some() {
@@ -146,14 +194,15 @@ pub async fn run(
     let publish_will = match &end {
         End::Disconnect { with_will } => *with_will,
         End::Lost(why) => {
-            tracing::debug!(%peer, client_id, why, "mqtt: connection lost");
+            tracing::debug!(?peer, client_id, why, "mqtt: connection lost");
             true
         }
         End::Shutdown => false,
     };
     if let (true, Some(will)) = (publish_will, will) {
-        if valid_topic(&will.topic) {
-            if let Err(e) = broker.publish(&will).await {
+        let kafka_topic = broker.settings.map.kafka_topic(&will.topic);
+        if valid_topic(&will.topic) && auth::may_write(&broker, &conn.session, &kafka_topic) {
+            if let Err(e) = broker.publish(&conn.gw, &will).await {
                 tracing::warn!(client_id, error = %e, "mqtt: publishing a will");
             }
         }
@@ -169,7 +218,7 @@ fn max_inflight_from(broker: &Broker, receive_maximum: Option<u16>) -> usize {
 }
 
 async fn read_connect(
-    rd: &mut OwnedReadHalf,
+    rd: &mut Reader,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<Box<Connect>, DecodeError> {
@@ -220,9 +269,9 @@ impl Conn {
             // Positions: the session's committed offsets; partitions without one (their topic
             // came later) from their start.
             let group = kafka::session_group(&self.client_id);
-            let committed = kafka::committed(&broker.gw, &group).await?;
+            let committed = kafka::committed(&self.gw, &group).await?;
             let topics = kafka::topics(&broker.gw).await?;
-            let missing = self.delivery.missing(&broker.settings.map, &topics);
+            let missing = self.readable(self.delivery.missing(&broker.settings.map, &topics));
             let (known, fresh): (Vec<_>, Vec<_>) = missing
                 .into_iter()
                 .partition(|tp| committed.contains_key(tp));
@@ -246,7 +295,7 @@ impl Conn {
         if tps.is_empty() {
             return Ok(());
         }
-        let offsets = kafka::list_offsets(&self.broker.gw, &tps, timestamp).await?;
+        let offsets = kafka::list_offsets(&self.gw, &tps, timestamp).await?;
         self.delivery.start(offsets);
         Ok(())
     }
@@ -258,7 +307,7 @@ impl Conn {
         }
         let offsets = self.delivery.commit_offsets();
         let group = kafka::session_group(&self.client_id);
-        match kafka::commit(&self.broker.gw, &group, &offsets).await {
+        match kafka::commit(&self.gw, &group, &offsets).await {
             Ok(()) => self.delivery.dirty = false,
             Err(e) => tracing::debug!(client_id = self.client_id, error = %e, "mqtt: commit"),
         }
@@ -266,7 +315,7 @@ impl Conn {
 
     async fn serve(
         &mut self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut Reader,
         mut buf: BytesMut,
         keep_alive: u16,
         kill: &CancellationToken,
@@ -291,14 +340,14 @@ impl Conn {
                     Err(e) => return End::Lost(e.to_string()),
                 }
             }
-            while let Some(m) = self.delivery.next_to_send() {
+            while let Some(m) = self.next_message() {
                 if let Err(e) = self.send(Outgoing::Publish(m)).await {
                     return End::Lost(e);
                 }
             }
             if fetching.is_none() {
-                if let Some(from) = self.delivery.fetch_set() {
-                    let gw = self.broker.gw.clone();
+                if let Some(from) = self.fetch_set() {
+                    let gw = self.gw.clone();
                     fetching = Some(Box::pin(async move {
                         kafka::fetch(&gw, &from, FETCH_WAIT_MS).await
                     }));
@@ -323,7 +372,7 @@ impl Conn {
                 }, if fetching.is_some() => {
                     fetching = None;
                     match fetched {
-                        Ok(f) => self.delivery.take(&self.broker.settings.map, f),
+                        Ok(f) => self.take(f),
                         Err(e) => {
                             tracing::debug!(error = %e, "mqtt: fetch");
                             tokio::time::sleep(TICK).await;
@@ -334,7 +383,11 @@ impl Conn {
                     if let Err(e) = self.discover().await {
                         tracing::debug!(error = %e, "mqtt: new partitions");
                     }
+                    if let Err(e) = self.claim_shared(-2).await {
+                        tracing::debug!(error = %e, "mqtt: shared partitions");
+                    }
                     self.commit().await;
+                    self.commit_shared().await;
                 }
             }
         }
@@ -347,9 +400,17 @@ impl Conn {
             return Ok(());
         }
         let topics = self.broker.topics();
-        let mut tps = self.delivery.missing(&self.broker.settings.map, &topics);
+        let mut tps = self.readable(self.delivery.missing(&self.broker.settings.map, &topics));
         tps.append(&mut self.delivery.to_reset);
         self.start_at(tps, -2).await
+    }
+
+    /// The partitions of topics the client may read (a filter starting with a wildcard
+    /// reaches every topic; it reads these).
+    fn readable(&self, tps: Vec<(String, i32)>) -> Vec<(String, i32)> {
+        tps.into_iter()
+            .filter(|(topic, _)| auth::may_read(&self.broker, &self.session, topic))
+            .collect()
     }
 
     /// Handle one packet; Some: the connection ends.
@@ -357,7 +418,7 @@ impl Conn {
         let result = match packet {
             Incoming::Publish(m) => self.publish(m).await,
             Incoming::PubAck(id) | Incoming::PubComp(id) => {
-                self.delivery.acked(id);
+                self.acked(id);
                 Ok(())
             }
             Incoming::PubRec(id) => self.send(Outgoing::PubRel(id)).await,
@@ -369,7 +430,12 @@ impl Conn {
             Incoming::Unsubscribe { pkid, filters } => {
                 let count = filters.len();
                 for f in &filters {
-                    self.delivery.subs.remove(f);
+                    match shared(f) {
+                        Some((group, filter)) => self.unsubscribe_shared(group, filter).await,
+                        None => {
+                            self.delivery.subs.remove(f);
+                        }
+                    }
                 }
                 self.delivery.retain_needed(&self.broker.settings.map);
                 match self.save_subscriptions().await {
@@ -392,7 +458,15 @@ impl Conn {
         if m.qos == 2 && self.received_qos2.contains(&m.pkid) {
             return self.send(Outgoing::PubRec(m.pkid)).await; // a resent one: stored already
         }
-        let published = self.broker.publish(&m).await;
+        let kafka_topic = self.broker.settings.map.kafka_topic(&m.topic);
+        if !auth::may_write(&self.broker, &self.session, &kafka_topic) {
+            return match m.qos {
+                0 => Ok(()),
+                1 => self.send(Outgoing::PubAckDenied(m.pkid)).await,
+                _ => self.send(Outgoing::PubRecDenied(m.pkid)).await,
+            };
+        }
+        let published = self.broker.publish(&self.gw, &m).await;
         match (m.qos, published) {
             (0, Err(e)) => {
                 tracing::debug!(error = %e, "mqtt: a QoS 0 publish was lost");
@@ -412,19 +486,19 @@ impl Conn {
     async fn subscribe(&mut self, pkid: u16, filters: Vec<(String, u8)>) -> Result<(), String> {
         let mut codes = Vec::with_capacity(filters.len());
         let mut added = Vec::new();
+        let group = self
+            .persistent
+            .then(|| kafka::session_group(&self.client_id));
         // MQTT 3.1.1 has one refusal code; 5 says why.
-        let refuse = |v5: u8| {
-            if self.version == Version::V5 {
-                v5
-            } else {
-                0x80
-            }
-        };
+        let v5 = self.version == Version::V5;
+        let refuse = |code: u8| if v5 || code <= 2 { code } else { 0x80 };
         for (filter, qos) in filters {
-            let code = if shared(&filter).is_some() {
-                refuse(0x9E)
+            let code = if let Some((group, inner)) = shared(&filter) {
+                refuse(self.subscribe_shared(group, inner, qos))
             } else if !valid_filter(&filter) {
                 refuse(0x8F)
+            } else if !auth::may_subscribe(&self.broker, &self.session, &filter, group.as_deref()) {
+                refuse(codec::NOT_AUTHORIZED)
             } else if self.delivery.subs.len() >= MAX_SUBSCRIPTIONS
                 && !self.delivery.subs.contains_key(&filter)
             {
@@ -441,13 +515,18 @@ impl Conn {
         // Positions before SUBACK: what is published once the client has its SUBACK is
         // delivered. Topics that exist start at their end; later ones at their start.
         let topics = kafka::topics(&self.broker.gw).await?;
-        let missing = self.delivery.missing(&self.broker.settings.map, &topics);
+        let missing = self.readable(self.delivery.missing(&self.broker.settings.map, &topics));
         self.start_at(missing, -1).await?;
+        self.claim_shared(-1).await?;
         self.save_subscriptions().await?;
         self.commit().await;
         self.send(Outgoing::SubAck { pkid, codes }).await?;
         for (filter, granted) in added {
             for mut m in self.broker.store.retained_matching(&filter) {
+                let kafka_topic = self.broker.settings.map.kafka_topic(&m.topic);
+                if !auth::may_read(&self.broker, &self.session, &kafka_topic) {
+                    continue;
+                }
                 m.qos = m.qos.min(granted);
                 self.delivery.push_retained(m);
             }

@@ -8,7 +8,7 @@
 //! and unacknowledged), so a message is delivered again after a reconnect or a broker restart
 //! unless it was acknowledged (at least once).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::codec::Message;
 use super::kafka::{Fetched, Tp};
@@ -86,14 +86,15 @@ impl Delivery {
         (self.pending.is_empty() && !self.positions.is_empty()).then(|| self.positions.clone())
     }
 
-    /// Take a fetch's records: those matching a subscription wait to be sent.
-    pub fn take(&mut self, map: &TopicMap, fetched: Vec<Fetched>) {
+    /// Take a fetch's records: those matching a subscription wait to be sent. (A fetch may
+    /// start below this delivery's positions: records before them are passed over.)
+    pub fn take(&mut self, map: &TopicMap, fetched: &[Fetched]) {
         for f in fetched {
             let Some(position) = self.positions.get(&f.tp).copied() else {
                 continue;
             };
             if f.error == OFFSET_OUT_OF_RANGE {
-                self.to_reset.push(f.tp);
+                self.to_reset.push(f.tp.clone());
                 continue;
             }
             let mut next = position;
@@ -116,7 +117,7 @@ impl Delivery {
                     .push_back((Some((f.tp.clone(), r.offset)), Message { qos, ..m }));
             }
             if next != position {
-                self.positions.insert(f.tp, next);
+                self.positions.insert(f.tp.clone(), next);
                 self.dirty = true;
             }
         }
@@ -129,6 +130,12 @@ impl Delivery {
 
     /// The next message to send, with its packet id (QoS 1/2), while the window allows.
     pub fn next_to_send(&mut self) -> Option<Message> {
+        self.next_to_send_avoiding(&HashSet::new())
+    }
+
+    /// [`Self::next_to_send`], with packet ids other deliveries of the connection hold left
+    /// alone (shared subscriptions read on their own).
+    pub fn next_to_send_avoiding(&mut self, taken: &HashSet<u16>) -> Option<Message> {
         if self.inflight.len() >= self.max_inflight {
             return None;
         }
@@ -138,13 +145,18 @@ impl Delivery {
             return Some(m);
         }
         let mut pkid = self.next_pkid;
-        while pkid == 0 || self.inflight.contains_key(&pkid) {
+        while pkid == 0 || self.inflight.contains_key(&pkid) || taken.contains(&pkid) {
             pkid = pkid.wrapping_add(1);
         }
         self.next_pkid = pkid.wrapping_add(1);
         m.pkid = pkid;
         self.inflight.insert(pkid, place);
         Some(m)
+    }
+
+    /// Packet ids of messages sent and not acknowledged.
+    pub fn inflight_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.inflight.keys().copied()
     }
 
     /// A QoS 1 message acknowledged (PUBACK) or a QoS 2 one completed (PUBCOMP).
@@ -220,7 +232,7 @@ mod tests {
         ];
         d.take(
             &map,
-            vec![Fetched {
+            &[Fetched {
                 tp: tp.clone(),
                 error: 0,
                 high_watermark: 14,
@@ -238,9 +250,13 @@ mod tests {
         assert_eq!(d.commit_offsets()[&tp], 10);
         d.acked(first.pkid);
         assert_eq!(d.commit_offsets()[&tp], 12);
-        assert_eq!(d.next_to_send().unwrap().topic, "a/y");
+        // Another delivery of the connection holds packet id 3: this one skips it.
+        let y = d.next_to_send_avoiding(&HashSet::from([3])).unwrap();
+        assert_eq!((y.topic.as_str(), y.pkid), ("a/y", 4));
+        assert_eq!(d.inflight_ids().collect::<Vec<_>>(), [4]);
+        d.acked(4);
         assert_eq!(d.next_to_send().unwrap().topic, "a/z");
-        assert_eq!(d.commit_offsets()[&tp], 12);
+        assert_eq!(d.commit_offsets()[&tp], 13);
         d.subs.clear();
         d.retain_needed(&map);
         assert!(d.fetch_set().is_none());

@@ -9,13 +9,22 @@
 //! subscriptions live in compacted topics of the listener's own (store.rs); a persistent
 //! session's positions are its group's committed offsets.
 //!
+//! Clients connect over TCP (`--mqtt-listen`) or TLS (`--mqtt-tls-listen`, the Kafka SSL
+//! listeners' certificates and client CA, handshaken by `server`); `auth` says who they are
+//! and what they may do. The listener's own requests (its store, the topic list) run as the
+//! broker's principal, a client's (produce, fetch, offsets) as the client's.
+//!
 //! Modules: `codec` (packets, over rumqttc's codec), `topic` (filters, the topic map),
-//! `connection` (one client), `delivery` (a session's reading), `store`, `kafka` (requests).
+//! `auth` (users and ACLs), `connection` (one client; `connection_shared.rs` its shared
+//! subscriptions), `delivery` (a session's reading), `shared` (share groups' partition
+//! owners), `store`, `kafka` (requests).
 
+mod auth;
 mod codec;
 mod connection;
 mod delivery;
 mod kafka;
+mod shared;
 mod store;
 mod topic;
 
@@ -24,19 +33,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{ListenerInfo, Services};
 use crate::http::Gateway;
+use crate::security::{x509, Principal, SecurityProtocol, Session};
 pub use topic::TopicMap;
 
 /// MQTT connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 4096;
 /// How often the list of Kafka topics (for wildcard subscriptions) is read again.
 const TOPICS_REFRESH: Duration = Duration::from_millis(500);
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the listener is configured with.
 #[derive(Clone, Debug)]
@@ -46,8 +60,22 @@ pub struct Settings {
     pub max_packet_bytes: usize,
     /// QoS 1/2 messages sent to a client and not yet acknowledged, at most.
     pub max_inflight: usize,
+    /// Clients without a user name are let in even when the broker has users.
+    pub allow_anonymous: bool,
 }
 
+/// The TLS acceptor of a new connection (the certificates now: they are reloaded on SIGHUP).
+pub type Acceptor = Arc<dyn Fn() -> TlsAcceptor + Send + Sync>;
+
+/// One listening socket: plain TCP, or TLS with its acceptor.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<Acceptor>,
+}
+
+/// A client's byte stream, TCP or TLS.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 /// The client currently connected with a client id.
 struct Registered {
     id: u64,
@@ -59,25 +87,34 @@ struct Registered {
 
 /// What every connection shares.
 pub struct Broker {
+    services: Arc<Services>,
+    /// The gateway acting as the broker itself (the store, the topic list).
     gw: Arc<Gateway>,
     settings: Settings,
     store: store::Store,
     clients: Mutex<HashMap<String, Registered>>,
+    /// Who reads which partition of each shared subscription's group.
+    owners: shared::Owners,
     next_id: AtomicU64,
     /// Every Kafka topic and its partition count, refreshed every TOPICS_REFRESH.
     topics: RwLock<Arc<BTreeMap<String, i32>>>,
 }
 
-/// Serve MQTT on `listener` until shutdown.
+/// Serve MQTT on `listeners` until shutdown.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     services: Arc<Services>,
     kafka_listener: ListenerInfo,
     settings: Settings,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let gw = Arc::new(Gateway::new(services, kafka_listener));
+    let internal = Arc::new(Session {
+        principal: Principal::broker(),
+        peer: None,
+        security_protocol: SecurityProtocol::Plaintext,
+    });
+    let gw = Arc::new(Gateway::new(services.clone(), kafka_listener).acting_as(internal));
     // The store's topics are created and read before the first client is let in.
     let store = loop {
         match store::Store::open(gw.clone()).await {
@@ -90,15 +127,35 @@ pub async fn serve(
         }
     };
     let broker = Arc::new(Broker {
+        services,
         gw,
         settings,
         store,
         clients: Mutex::new(HashMap::new()),
+        owners: shared::Owners::default(),
         next_id: AtomicU64::new(1),
         topics: RwLock::new(Arc::default()),
     });
     tasks.spawn(refresh_topics(broker.clone(), shutdown.clone()));
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    for listener in listeners {
+        tasks.spawn(accept(
+            listener,
+            broker.clone(),
+            slots.clone(),
+            shutdown.clone(),
+            tasks.clone(),
+        ));
+    }
+}
+
+async fn accept(
+    listener: Listener,
+    broker: Arc<Broker>,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -106,7 +163,7 @@ pub async fn serve(
         };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(error = %e, "mqtt: accept failed");
@@ -117,11 +174,50 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (broker, shutdown) = (broker.clone(), shutdown.clone());
+        let tls = listener.tls.clone();
         tasks.spawn(async move {
-            connection::run(broker, stream, peer, shutdown).await;
+            let session = Session::anonymous(Some(peer), SecurityProtocol::Plaintext);
+            let connected = match tls {
+                None => Some((Box::new(stream) as Box<dyn Stream>, session)),
+                Some(acceptor) => handshake(acceptor(), stream, session, &shutdown).await,
+            };
+            if let Some((stream, session)) = connected {
+                let (rd, wr) = tokio::io::split(stream);
+                connection::run(broker, (Box::new(rd), Box::new(wr)), session, shutdown).await;
+            }
             drop(permit);
         });
     }
+}
+
+/// The TLS handshake of a connection on the TLS listener, and its client certificate's
+/// principal; None if it failed.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    mut session: Session,
+    shutdown: &CancellationToken,
+) -> Option<(Box<dyn Stream>, Session)> {
+    let peer = session.peer;
+    let stream = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        s = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => match s {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(?peer, error = %e, "mqtt: TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::info!(?peer, "mqtt: TLS handshake timed out");
+                return None;
+            }
+        },
+    };
+    session.security_protocol = SecurityProtocol::Ssl;
+    if let Some(name) = x509::client_principal_name(stream.get_ref().1) {
+        session.principal = Principal::user(name);
+    }
+    Some((Box::new(stream), session))
 }
 
 /// A client's bytes as a connection reads them: the version from the CONNECT, then every whole
@@ -189,9 +285,9 @@ impl Broker {
         }
     }
 
-    /// Publish a message: kept as retained if flagged, and appended to its Kafka topic; Ok
-    /// once durable.
-    async fn publish(&self, m: &codec::Message) -> Result<(), String> {
+    /// Publish a message: kept as retained if flagged, and appended to its Kafka topic
+    /// through `gw` (acting as the client); Ok once durable.
+    async fn publish(&self, gw: &Gateway, m: &codec::Message) -> Result<(), String> {
         if m.retain {
             self.store.retain(m).await?;
         }
@@ -203,8 +299,7 @@ impl Broker {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let record = store::to_record(m);
-            match self
-                .gw
+            match gw
                 .produce_creating(None, &kafka_topic, vec![record], true)
                 .await
             {

@@ -73,6 +73,23 @@ pub fn overlaps(a: &str, b: &str) -> bool {
     go(&a, &b)
 }
 
+/// Whether every topic `filter` matches is matched by `rule` too (both valid filters).
+fn covers(rule: &str, filter: &str) -> bool {
+    let mut r = rule.split('/');
+    let mut f = filter.split('/');
+    loop {
+        match (r.next(), f.next()) {
+            (Some("#"), _) => return true,
+            // `a/#` matches `a` itself, which `a/+` does not.
+            (Some(_), Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(rl), Some(fl)) if rl == fl && fl != "+" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// A `$share/GROUP/FILTER` subscription's group and filter.
 pub fn shared(filter: &str) -> Option<(&str, &str)> {
     let rest = filter.strip_prefix("$share/")?;
@@ -127,6 +144,34 @@ impl TopicMap {
             Some(Ok(k)) if valid_topic(k) && self.kafka_topic(k) == kafka_topic => k.to_string(),
             _ => kafka_topic.to_string(),
         }
+    }
+
+    /// The Kafka topics whose records a subscription to `filter` can receive, what its
+    /// READ authorization is checked on; None when its first level is a wildcard (any topic:
+    /// each is then read only if it may be). The rules whose filter overlaps it, and the
+    /// default topic of its first level unless one rule takes every topic it matches.
+    pub fn filter_topics(&self, filter: &str) -> Option<Vec<String>> {
+        let first = filter.split('/').next().unwrap_or("");
+        if first == "+" || first == "#" {
+            return None;
+        }
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |t: &str| {
+            if !out.iter().any(|o| o == t) {
+                out.push(t.to_string());
+            }
+        };
+        for (f, t) in &self.rules {
+            if covers(f, filter) {
+                add(t);
+                return Some(out);
+            }
+            if overlaps(f, filter) {
+                add(t);
+            }
+        }
+        add(&default_kafka_topic(first));
+        Some(out)
     }
 
     /// Whether records of `kafka_topic` may match `filter` (a superset: the records' MQTT

@@ -130,3 +130,21 @@ proptest! {
         prop_assert_eq!(overlaps(&f, &g), overlaps(&g, &f));
     }
 }
+
+#[test]
+fn the_topics_a_filter_reads() {
+    let map = TopicMap::parse(&["sensors/#=readings".into(), "+/alerts=alerts".into()]).unwrap();
+    let topics = |f: &str| map.filter_topics(f);
+    // One rule takes all of it.
+    assert_eq!(topics("sensors/kitchen/#").unwrap(), ["readings"]);
+    assert_eq!(topics("sensors/+").unwrap(), ["readings"]);
+    // A rule takes part of it; the default takes the rest.
+    assert_eq!(topics("house/#").unwrap(), ["alerts", "house"]);
+    assert_eq!(topics("house/alerts").unwrap(), ["alerts"]);
+    assert_eq!(topics("house/doors").unwrap(), ["house"]);
+    // A wildcard first level: any topic.
+    assert_eq!(topics("#"), None);
+    assert_eq!(topics("+/alerts"), None);
+    assert!(covers("a/#", "a/b/+") && covers("a/+", "a/b") && covers("#", "a"));
+    assert!(!covers("a/+", "a/#") && !covers("a/b", "a/+") && !covers("a/+", "a/b/c"));
+}

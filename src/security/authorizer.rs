@@ -76,7 +76,9 @@ impl Authorizer {
     }
 
     fn is_super_user(&self, session: &Session) -> bool {
-        !self.super_users.is_empty() && self.super_users.contains(&session.principal.to_string())
+        session.principal.is_broker()
+            || !self.super_users.is_empty()
+                && self.super_users.contains(&session.principal.to_string())
     }
 
     /// Whether the session may do `op` on the literal resource `(rt, name)`.
@@ -255,6 +257,14 @@ mod tests {
         };
         assert!(!read(&authz, "alice"));
         assert!(read(&authz, "admin"), "a bare super user name is User:NAME");
+        let broker = Session {
+            principal: Principal::broker(),
+            ..session("x")
+        };
+        assert!(
+            authz.authorize(&broker, AclOperation::Write, ResourceType::Topic, "any"),
+            "the broker's own requests"
+        );
         authz
             .create(&[read_orders("User:alice"), read_orders("User:alice")])
             .unwrap();

@@ -212,6 +212,32 @@ impl Credentials {
         }
     }
 
+    /// Whether `password` is `name`'s password by any credential it has: the PLAIN hash or a
+    /// SCRAM credential (its stored key made again from the password: one PBKDF2). For
+    /// protocols that send a password in the clear (MQTT's CONNECT); Kafka's PLAIN keeps to
+    /// [`Self::verify_plain`]. Hashes even for an unknown user.
+    pub fn verify_password(&self, name: &str, password: &str) -> bool {
+        let user = self.read().get(name).cloned();
+        let Some(user) = user else {
+            self.decoy.matches(password);
+            return false;
+        };
+        if user.plain.as_ref().is_some_and(|p| p.matches(password)) {
+            return true;
+        }
+        ScramMechanism::ALL.into_iter().any(|m| {
+            user.scram.get(m.name()).is_some_and(|c| {
+                let made = m.credential(password, &c.salt, c.iterations);
+                constant_time_eq(&made.stored_key, &c.stored_key)
+            })
+        })
+    }
+
+    /// Whether any user has credentials.
+    pub fn has_users(&self) -> bool {
+        !self.read().is_empty()
+    }
+
     /// Each user's SCRAM mechanisms and iterations; `names` None: every user with any.
     pub fn describe(&self, names: Option<&[String]>) -> Vec<(String, Vec<(ScramMechanism, u32)>)> {
         let users = self.read();
@@ -338,6 +364,30 @@ mod tests {
         there.delete_user("alice").unwrap();
         here.reload().unwrap();
         assert!(!here.verify_plain("alice", "alice-secret"));
+    }
+
+    #[test]
+    fn a_password_is_checked_against_plain_and_scram_credentials() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let creds = Credentials::open(store).unwrap();
+        assert!(!creds.has_users());
+        creds.set_password("alice", "alice-secret").unwrap();
+        assert!(creds.has_users());
+        assert!(creds.verify_password("alice", "alice-secret"));
+        assert!(!creds.verify_password("alice", "wrong"));
+        assert!(!creds.verify_password("nobody", "alice-secret"));
+        // A SCRAM-only user (kafka-configs --add-config SCRAM-SHA-512=[password=...]).
+        let m = ScramMechanism::Sha512;
+        let change = ScramChange::Upsert {
+            mechanism: m,
+            salt: b"salt".to_vec(),
+            salted_password: m.salted_password(b"carol-secret", b"salt", 4096),
+            iterations: 4096,
+        };
+        creds.alter_scram("carol", change).unwrap();
+        assert!(!creds.verify_plain("carol", "carol-secret"));
+        assert!(creds.verify_password("carol", "carol-secret"));
+        assert!(!creds.verify_password("carol", "carol-secre"));
     }
 
     #[test]

@@ -37,6 +37,21 @@ impl Principal {
     pub fn anonymous() -> Self {
         Self::user("ANONYMOUS")
     }
+
+    /// The broker itself, for the requests its own listeners make through the Kafka dispatch
+    /// on nobody's behalf (the MQTT listener's retained messages and sessions, its topic
+    /// list). No client authenticates as it (clients are `User:`); the authorizer allows it
+    /// everything, as Kafka's brokers are super users of their own cluster.
+    pub fn broker() -> Self {
+        Self {
+            principal_type: "Broker".into(),
+            name: "gregor".into(),
+        }
+    }
+
+    pub fn is_broker(&self) -> bool {
+        self.principal_type == "Broker"
+    }
 }
 
 impl fmt::Display for Principal {
@@ -74,6 +89,7 @@ mod tests {
     fn principals_print_as_kafka_writes_them() {
         assert_eq!(Principal::anonymous().to_string(), "User:ANONYMOUS");
         assert_eq!(Principal::user("alice").to_string(), "User:alice");
+        assert!(Principal::broker().is_broker() && !Principal::user("Broker").is_broker());
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! CN, C, L, ST, O, OU, STREET, DC and UID by keyword, other attributes as OID=#hex), with
 //! `ssl.principal.mapping.rules=DEFAULT` leaving it unchanged.
 
+/// The principal name of a TLS connection's client certificate (the first of the chain it
+/// presented), if it presented one that can be read.
+pub fn client_principal_name(connection: &rustls::ServerConnection) -> Option<String> {
+    let certificate = connection.peer_certificates()?.first()?;
+    subject_principal_name(certificate.as_ref())
+}
+
 /// The principal name of a DER certificate's subject, or None if it cannot be read.
 pub fn subject_principal_name(der: &[u8]) -> Option<String> {
     // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serial,

@@ -22,7 +22,7 @@ use crate::api::zero_copy::{Frame, Part};
 use crate::api::{dispatch_from, Connection, Dispatch, ListenerInfo, ResponseFuture, Services};
 use crate::quota::Throttle;
 use crate::security::oauth::OAuth;
-use crate::security::{Principal, SecurityProtocol, Session};
+use crate::security::{x509, Principal, SecurityProtocol, Session};
 
 /// Requests read ahead of their responses (pipelining) before the reader waits.
 const MAX_IN_FLIGHT: usize = 64;
@@ -87,7 +87,7 @@ pub async fn serve(
                 },
             };
             if protocol == SecurityProtocol::Ssl {
-                if let Some(name) = client_certificate_principal(&stream) {
+                if let Some(name) = x509::client_principal_name(stream.get_ref().1) {
                     principal = Principal::user(name);
                 }
             }
@@ -261,13 +261,6 @@ async fn wait_out_throttle(throttle: &Throttle, shutdown: &CancellationToken) ->
 /// A response that is already encoded.
 fn ready(bytes: bytes::Bytes) -> ResponseFuture {
     Box::pin(std::future::ready(Ok(Some(Frame::Encoded(bytes)))))
-}
-
-/// The principal name of a verified client certificate (mutual TLS).
-fn client_certificate_principal(stream: &TlsStream) -> Option<String> {
-    let (_, connection) = stream.get_ref();
-    let certificate = connection.peer_certificates()?.first()?;
-    crate::security::x509::subject_principal_name(certificate.as_ref())
 }
 
 enum Closed {

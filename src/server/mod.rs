@@ -39,6 +39,8 @@ pub struct RunningBroker {
     pub http_addr: Option<SocketAddr>,
     /// Where the MQTT listener (`mqtt_listen`) is bound, if anywhere.
     pub mqtt_addr: Option<SocketAddr>,
+    /// Where the MQTT TLS listener (`mqtt_tls_listen`) is bound, if anywhere.
+    pub mqtt_tls_addr: Option<SocketAddr>,
     /// The TLS certificates, when configured ([`RunningBroker::reload`]).
     tls: Option<Arc<Tls>>,
     /// The OAUTHBEARER validator and its JWKS, when that mechanism is enabled.
@@ -167,42 +169,85 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         }
         None => None,
     };
-    let mqtt_addr = match &config.mqtt_listen {
-        Some(addr) => {
-            let map = crate::mqtt::TopicMap::parse(&config.mqtt_topic_map)
-                .map_err(|e| anyhow::anyhow!("mqtt_topic_map {e}"))?;
-            let settings = crate::mqtt::Settings {
-                map,
-                max_packet_bytes: usize::try_from(config.mqtt_max_packet_bytes)?,
-                max_inflight: usize::try_from(config.mqtt_max_inflight)?,
-            };
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the MQTT listener to {addr}"))?;
-            let bound = listener.local_addr()?;
-            tracing::info!(bind = %bound, "serving MQTT");
-            tasks.spawn(crate::mqtt::serve(
-                listener,
-                services.clone(),
-                listeners[0].0.clone(),
-                settings,
-                shutdown.clone(),
-                tasks.clone(),
-            ));
-            Some(bound)
-        }
-        None => None,
-    };
+    let (mqtt_addr, mqtt_tls_addr) = start_mqtt(
+        &config,
+        &services,
+        &listeners,
+        tls.as_ref(),
+        &shutdown,
+        &tasks,
+    )
+    .await?;
     Ok(RunningBroker {
         services,
         listeners,
         http_addr,
         mqtt_addr,
+        mqtt_tls_addr,
         tls,
         oauth,
         shutdown,
         tasks,
     })
+}
+
+/// Bind the MQTT listeners (`mqtt_listen`, `mqtt_tls_listen` with the Kafka SSL listeners'
+/// certificates and client CA) and serve them; their bound addresses.
+async fn start_mqtt(
+    config: &Config,
+    services: &Arc<Services>,
+    listeners: &[(ListenerInfo, SocketAddr)],
+    tls: Option<&Arc<Tls>>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    if config.mqtt_listen.is_none() && config.mqtt_tls_listen.is_none() {
+        return Ok((None, None));
+    }
+    let map = crate::mqtt::TopicMap::parse(&config.mqtt_topic_map)
+        .map_err(|e| anyhow::anyhow!("mqtt_topic_map {e}"))?;
+    let settings = crate::mqtt::Settings {
+        map,
+        max_packet_bytes: usize::try_from(config.mqtt_max_packet_bytes)?,
+        max_inflight: usize::try_from(config.mqtt_max_inflight)?,
+        allow_anonymous: config.mqtt_allow_anonymous,
+    };
+    let mut bound = (None, None);
+    let mut mqtt_listeners = Vec::new();
+    if let Some(addr) = &config.mqtt_listen {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the MQTT listener to {addr}"))?;
+        bound.0 = Some(tcp.local_addr()?);
+        tracing::info!(bind = %tcp.local_addr()?, "serving MQTT");
+        mqtt_listeners.push(crate::mqtt::Listener { tcp, tls: None });
+    }
+    if let Some(addr) = &config.mqtt_tls_listen {
+        let tls = tls
+            .cloned()
+            .context("mqtt_tls_listen needs ssl_cert and ssl_key")?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the MQTT TLS listener to {addr}"))?;
+        bound.1 = Some(tcp.local_addr()?);
+        tracing::info!(bind = %tcp.local_addr()?, "serving MQTT over TLS");
+        // As a Kafka SSL listener: client certificates required when ssl_client_ca is set.
+        let acceptor: crate::mqtt::Acceptor =
+            Arc::new(move || tls.acceptor(crate::config::SecurityProtocol::Ssl));
+        mqtt_listeners.push(crate::mqtt::Listener {
+            tcp,
+            tls: Some(acceptor),
+        });
+    }
+    tasks.spawn(crate::mqtt::serve(
+        mqtt_listeners,
+        services.clone(),
+        listeners[0].0.clone(),
+        settings,
+        shutdown.clone(),
+        tasks.clone(),
+    ));
+    Ok(bound)
 }
 
 /// Run until SIGINT or SIGTERM, then shut down gracefully.

@@ -320,6 +320,34 @@ fn mqtt_settings_from_flags_env_and_file() {
         (Some("h:1"), 2)
     );
     assert_eq!(c.mqtt_topic_map, ["x/#=y"]);
+    assert!(!c.mqtt_allow_anonymous && c.mqtt_tls_listen.is_none());
+    let tls = [
+        "--mqtt-tls-listen",
+        "127.0.0.1:8883",
+        "--ssl-cert",
+        "c.pem",
+        "--ssl-key",
+        "k.pem",
+        "--mqtt-allow-anonymous",
+    ];
+    let c = run(&tls, &[]);
+    assert_eq!(c.mqtt_tls_listen.as_deref(), Some("127.0.0.1:8883"));
+    assert!(c.mqtt_allow_anonymous);
+    let env = [
+        ("GREGOR_MQTT_TLS_LISTEN", "0.0.0.0:8883"),
+        ("GREGOR_MQTT_ALLOW_ANONYMOUS", "true"),
+        ("GREGOR_SSL_CERT", "c.pem"),
+        ("GREGOR_SSL_KEY", "k.pem"),
+    ];
+    let c = run(&[], &env);
+    assert_eq!(c.mqtt_tls_listen.as_deref(), Some("0.0.0.0:8883"));
+    assert!(c.mqtt_allow_anonymous);
+    let f = file("mqtt_tls_listen = \"h:2\"\nmqtt_allow_anonymous = true\nssl_cert = \"c\"\nssl_key = \"k\"\n");
+    let c = run(&["--config", f.path().to_str().unwrap()], &[]);
+    assert_eq!(c.mqtt_tls_listen.as_deref(), Some("h:2"));
+    assert!(c.mqtt_allow_anonymous);
+    assert!(error(&["--mqtt-tls-listen", "h:1"], &[]).contains("mqtt_tls_listen needs ssl_cert"));
+    assert!(error(&["--mqtt-tls-listen", "8883"], &[]).contains("mqtt_tls_listen"));
     assert!(error(&["--mqtt-listen", "1883"], &[]).contains("mqtt_listen"));
     assert!(error(&["--mqtt-topic-map", "sensors"], &[]).contains("mqtt_topic_map"));
     assert!(error(&["--mqtt-max-inflight", "0"], &[]).contains("mqtt_max_inflight"));
@@ -413,6 +441,7 @@ fn settings_table_matches_config_and_flags() {
         http_listen: Some("127.0.0.1:9644".into()),
         metrics_listen: Some("127.0.0.1:9644".into()),
         mqtt_listen: Some("127.0.0.1:1883".into()),
+        mqtt_tls_listen: Some("127.0.0.1:8883".into()),
         max_broker_partitions: Some(100),
         ssl_cert: Some("c.pem".into()),
         ssl_key: Some("k.pem".into()),
