@@ -9,6 +9,7 @@
 //! produce is answered once the append is durable, as acks=all) are the Kafka handlers' own.
 
 mod admin_v3;
+pub mod client;
 mod consumers_v2;
 mod content_type;
 pub mod error;

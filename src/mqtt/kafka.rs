@@ -5,28 +5,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, GroupId, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    CreateTopicsRequest, FetchRequest, GroupId, MetadataRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, RecordBatchDecoder};
+use kafka_protocol::records::Record;
 
 use crate::http::Gateway;
 
-/// A topic partition.
-pub type Tp = (String, i32);
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
+pub use crate::http::client::Tp;
+use crate::http::client::{self, topic_name as name};
 
 fn failed(e: crate::http::error::HttpError) -> String {
     e.message
@@ -119,56 +110,26 @@ pub async fn fetch(
     Ok(out)
 }
 
-/// The records of whole batches in `bytes` (a trailing partial batch is left out), without
-/// control records.
-fn decode_records(mut bytes: Bytes) -> Vec<Record> {
-    let mut out = Vec::new();
-    while bytes.has_remaining() {
-        match RecordBatchDecoder::decode(&mut bytes) {
-            Ok(set) => out.extend(set.records.into_iter().filter(|r| !r.control)),
-            Err(_) => break,
-        }
-    }
-    out
+/// The records of whole batches in `bytes` (a trailing partial batch, and any batch after one
+/// that does not decode, is left out), without control records.
+fn decode_records(bytes: Bytes) -> Vec<Record> {
+    let (records, _) = client::decode_batches(bytes);
+    records.into_iter().filter(|r| !r.control).collect()
 }
 
-/// Each partition's offset at `timestamp` (-1: the end, -2: the start).
+/// Each partition's offset at `timestamp` (-1: the end, -2: the start); partitions that
+/// answered an error are left out.
 pub async fn list_offsets(
     gw: &Gateway,
     tps: &[Tp],
     timestamp: i64,
 ) -> Result<HashMap<Tp, i64>, String> {
-    let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-    for (topic, p) in tps {
-        by_topic.entry(topic).or_default().push(
-            ListOffsetsPartition::default()
-                .with_partition_index(*p)
-                .with_timestamp(timestamp),
-        );
-    }
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_topics(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    ListOffsetsTopic::default()
-                        .with_name(name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let response = gw.call(None, 5, &request).await.map_err(failed)?;
-    Ok(response
-        .topics
+    Ok(client::list_offsets(gw, tps, timestamp)
+        .await
+        .map_err(failed)?
         .into_iter()
-        .flat_map(|t| {
-            let topic = t.name.to_string();
-            t.partitions
-                .into_iter()
-                .filter(|p| p.error_code == 0)
-                .map(move |p| ((topic.clone(), p.partition_index), p.offset))
-        })
+        .filter(|(_, error, _)| *error == 0)
+        .map(|(tp, _, offset)| (tp, offset))
         .collect())
 }
 
@@ -179,37 +140,13 @@ pub fn session_group(client_id: &str) -> String {
 
 /// Commit positions as a group's offsets (a standalone consumer's commit).
 pub async fn commit(gw: &Gateway, group: &str, offsets: &BTreeMap<Tp, i64>) -> Result<(), String> {
-    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for ((topic, p), offset) in offsets {
-        by_topic.entry(topic).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(*p)
-                .with_committed_offset(*offset),
-        );
-    }
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_generation_id_or_member_epoch(-1)
-        .with_retention_time_ms(-1)
-        .with_topics(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let response = gw.call(None, 7, &request).await.map_err(failed)?;
-    let bad = response
-        .topics
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .find(|p| p.error_code != 0);
-    match bad {
-        Some(p) => Err(format!("committing {group}: Kafka error {}", p.error_code)),
-        None => Ok(()),
+    let offsets = offsets.iter().map(|(tp, o)| (tp, *o));
+    match client::commit(gw, group, None, offsets)
+        .await
+        .map_err(failed)?
+    {
+        Ok(()) => Ok(()),
+        Err(code) => Err(format!("committing {group}: Kafka error {code}")),
     }
 }
 

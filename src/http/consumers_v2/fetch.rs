@@ -7,12 +7,13 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, RecordBatchDecoder};
+use kafka_protocol::records::Record;
 use kafka_protocol::ResponseError;
 use serde_json::{json, Value};
 
 use super::positions::{ends, EARLIEST, LATEST};
 use super::{Instance, State, Tp};
+use crate::http::client;
 use crate::http::content_type::Embedded;
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::Gateway;
@@ -128,26 +129,13 @@ pub async fn records(
     Ok(out)
 }
 
-/// The records of the whole batches in `bytes` (a cut-off last batch is left out).
 fn decode(bytes: Bytes) -> HttpResult<Vec<Record>> {
-    let mut records = Vec::new();
-    let mut pos = 0usize;
-    while let Some(len) = bytes
-        .get(pos + 8..pos + 12)
-        .and_then(|b| b.try_into().ok())
-        .map(i32::from_be_bytes)
-    {
-        let end = pos + 12 + len.max(0) as usize;
-        if end > bytes.len() {
-            break;
-        }
-        let mut batch = bytes.slice(pos..end);
-        let set = RecordBatchDecoder::decode(&mut batch)
-            .map_err(|e| HttpError::internal(format!("undecodable record batch: {e:#}")))?;
-        records.extend(set.records);
-        pos = end;
+    match client::decode_batches(bytes) {
+        (records, None) => Ok(records),
+        (_, Some(e)) => Err(HttpError::internal(format!(
+            "undecodable record batch: {e}"
+        ))),
     }
-    Ok(records)
 }
 
 fn as_json(topic: &str, partition: i32, r: &Record, format: Embedded) -> HttpResult<Value> {

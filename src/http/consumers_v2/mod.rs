@@ -27,8 +27,7 @@ const INSTANCE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Most instances at once (each may hold a group membership): more get 429.
 const MAX_INSTANCES: usize = 512;
 
-/// A topic partition.
-pub type Tp = (String, i32);
+pub use super::client::Tp;
 
 /// The consumer instances of one broker's gateway.
 #[derive(Default)]

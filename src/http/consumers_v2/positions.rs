@@ -5,29 +5,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
-use kafka_protocol::messages::{
-    GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
-};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Instance, State, Tp};
+use crate::http::client::{self, topic_name as name};
+pub use crate::http::client::{EARLIEST, LATEST};
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::Gateway;
-
-/// ListOffsets' timestamps for the log start and end.
-pub const EARLIEST: i64 = -2;
-pub const LATEST: i64 = -1;
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
 
 /// Group `parts` by topic, in order.
 fn by_topic(parts: &[Tp]) -> BTreeMap<&str, Vec<i32>> {
@@ -83,34 +71,12 @@ pub async fn committed(
 
 /// The offsets at `timestamp` ([`EARLIEST`] or [`LATEST`]) of `parts`.
 pub async fn ends(gw: &Gateway, parts: &[Tp], timestamp: i64) -> HttpResult<HashMap<Tp, i64>> {
-    let topics = by_topic(parts)
-        .into_iter()
-        .map(|(t, ps)| {
-            ListOffsetsTopic::default()
-                .with_name(name(t))
-                .with_partitions(
-                    ps.into_iter()
-                        .map(|p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(p)
-                                .with_timestamp(timestamp)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_topics(topics);
-    let response = gw.call(None, 7, &request).await?;
     let mut out = HashMap::new();
-    for t in response.topics {
-        for p in t.partitions {
-            if p.error_code != 0 {
-                return Err(HttpError::kafka(p.error_code, None));
-            }
-            out.insert((t.name.0.to_string(), p.partition_index), p.offset);
+    for (tp, error, offset) in client::list_offsets(gw, parts, timestamp).await? {
+        if error != 0 {
+            return Err(HttpError::kafka(error, None));
         }
+        out.insert(tp, offset);
     }
     Ok(out)
 }
@@ -153,51 +119,16 @@ pub async fn resolve(gw: &Gateway, instance: &Instance, state: &mut State) -> Ht
     Ok(())
 }
 
-/// Commit `offsets` for the instance's group.
+/// Commit `offsets` for the instance's group (as its member when subscribed).
 pub async fn commit(
     gw: &Gateway,
     instance: &Instance,
     state: &State,
     offsets: &[(Tp, i64)],
 ) -> HttpResult<()> {
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for ((t, p), offset) in offsets {
-        topics.entry(t).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(*p)
-                .with_committed_offset(*offset)
-                .with_committed_leader_epoch(-1),
-        );
-    }
-    let (member, epoch) = match &state.member {
-        Some(m) => (m.id.clone(), m.epoch),
-        None => (String::new(), -1),
-    };
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(instance.group.clone())))
-        .with_member_id(StrBytes::from_string(member))
-        .with_generation_id_or_member_epoch(epoch)
-        .with_retention_time_ms(-1)
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let response = gw.call(None, 9, &request).await?;
-    for t in response.topics {
-        for p in t.partitions {
-            if p.error_code != 0 {
-                return Err(HttpError::kafka(p.error_code, None));
-            }
-        }
-    }
-    Ok(())
+    let member = state.member.as_ref().map(|m| (m.id.as_str(), m.epoch));
+    let offsets = offsets.iter().map(|(tp, o)| (tp, *o));
+    client::commit(gw, &instance.group, member, offsets)
+        .await?
+        .map_err(|code| HttpError::kafka(code, None))
 }
