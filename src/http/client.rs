@@ -1,16 +1,18 @@
 //! Kafka requests that the broker's in-process clients — REST consumer instances and the MQTT
-//! listener — both make through the gateway: offsets by time (ListOffsets), commits
-//! (OffsetCommit), and the records of fetched batches.
+//! listener — both make through the gateway: Fetch and the records of its batches, offsets by
+//! time (ListOffsets), and commits (OffsetCommit).
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, GroupId, ListOffsetsRequest, OffsetCommitRequest, TopicName,
+    BrokerId, FetchRequest, FetchResponse, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
@@ -66,6 +68,48 @@ pub async fn list_offsets(
                 .map(move |p| ((topic.clone(), p.partition_index), p.error_code, p.offset))
         })
         .collect())
+}
+
+/// One Fetch (no session, read_uncommitted) from each `(partition, offset)`, waiting up to
+/// `max_wait_ms` for data: at most `partition_max_bytes` per partition, `max_bytes` in all.
+pub async fn fetch<'a>(
+    gw: &Gateway,
+    from: impl IntoIterator<Item = (&'a Tp, i64)>,
+    max_wait_ms: i32,
+    partition_max_bytes: i32,
+    max_bytes: i32,
+) -> HttpResult<FetchResponse> {
+    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for ((topic, p), offset) in from {
+        by_topic.entry(topic).or_default().push(
+            FetchPartition::default()
+                .with_partition(*p)
+                .with_fetch_offset(offset)
+                .with_current_leader_epoch(-1)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(partition_max_bytes),
+        );
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_isolation_level(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    FetchTopic::default()
+                        .with_topic(topic_name(t))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    // v12: topics by name (v13 on names them by id).
+    gw.call(None, 12, &request).await
 }
 
 /// Commit `offsets` as `group`'s, by `member` at its epoch (None: a client that assigns its

@@ -7,10 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, GroupId, MetadataRequest, OffsetFetchRequest,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, GroupId, MetadataRequest, OffsetFetchRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Record;
 
@@ -70,32 +67,15 @@ pub async fn fetch(
     from: &BTreeMap<Tp, i64>,
     max_wait_ms: i32,
 ) -> Result<Vec<Fetched>, String> {
-    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for ((topic, p), offset) in from {
-        by_topic.entry(topic).or_default().push(
-            FetchPartition::default()
-                .with_partition(*p)
-                .with_fetch_offset(*offset)
-                .with_partition_max_bytes(256 * 1024),
-        );
-    }
-    let request = FetchRequest::default()
-        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(1024 * 1024)
-        .with_session_epoch(-1)
-        .with_topics(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    FetchTopic::default()
-                        .with_topic(name(t))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
-    let response = gw.call(None, 12, &request).await.map_err(failed)?;
+    let response = client::fetch(
+        gw,
+        from.iter().map(|(tp, o)| (tp, *o)),
+        max_wait_ms,
+        256 * 1024,
+        1024 * 1024,
+    )
+    .await
+    .map_err(failed)?;
     let mut out = Vec::new();
     for t in response.responses {
         for p in t.partitions {

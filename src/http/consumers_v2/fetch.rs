@@ -4,9 +4,6 @@
 
 use base64::Engine;
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Record;
 use kafka_protocol::ResponseError;
 use serde_json::{json, Value};
@@ -18,9 +15,6 @@ use crate::http::content_type::Embedded;
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::Gateway;
 use axum::http::StatusCode;
-
-/// Fetch version sent (topic names; v13 and later name topics by id).
-const FETCH_VERSION: i16 = 12;
 
 /// Records from `state`'s positions, waiting up to `wait_ms` for some, at most `max_bytes`
 /// of keys and values (at least one record); the positions move past what is returned.
@@ -41,33 +35,8 @@ pub async fn records(
         tokio::time::sleep(std::time::Duration::from_millis(wait_ms.max(0) as u64)).await;
         return Ok(Vec::new());
     }
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for ((topic, p), offset) in &reading {
-        let partition = FetchPartition::default()
-            .with_partition(*p)
-            .with_fetch_offset(*offset)
-            .with_current_leader_epoch(-1)
-            .with_last_fetched_epoch(-1)
-            .with_log_start_offset(-1)
-            .with_partition_max_bytes(max_bytes);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
-            Some(t) => t.partitions.push(partition),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_isolation_level(0)
-        .with_session_epoch(-1)
-        .with_topics(topics);
-    let response = gw.call(None, FETCH_VERSION, &request).await?;
+    let from = reading.iter().map(|(tp, o)| (tp, *o));
+    let response = client::fetch(gw, from, wait_ms, max_bytes, max_bytes).await?;
     if response.error_code != 0 {
         return Err(HttpError::kafka(response.error_code, None));
     }
