@@ -341,7 +341,7 @@ async fn transactional_offsets_become_visible_on_commit_only() {
             .with_group_id(GroupId(s("g")))
             .with_producer_id(ProducerId(p.pid))
             .with_producer_epoch(p.epoch)
-            .with_generation_id(-1)
+            .with_generation_id_or_member_epoch(-1)
             .with_topics(vec![TxnOffsetCommitRequestTopic::default()
                 .with_name(TopicName(s(TOPIC)))
                 .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
