@@ -1,6 +1,8 @@
 //! DescribeShareGroupOffsets (90): each share partition's start offset (the first record not
-//! yet done with), of the topics asked for or (null) of every topic the group has state for.
-//! `kafka-share-groups --describe` shows them.
+//! yet done with) and, from v1, its lag, of the topics asked for or (null) of every topic the
+//! group has state for. `kafka-share-groups --describe` shows them. The lag is Kafka's: the
+//! partition's end (high watermark) minus the start offset minus the records past it already
+//! done with; -1 where it cannot be told (no state yet, a partition another broker leads).
 
 use kafka_protocol::messages::describe_share_group_offsets_response::{
     DescribeShareGroupOffsetsResponseGroup as Group,
@@ -70,10 +72,18 @@ pub async fn handle(
                     match (&topic, offsets.get(&(id, p))) {
                         (None, _) => partition
                             .with_start_offset(-1)
+                            .with_lag(-1)
                             .with_error_code(E::UnknownTopicOrPartition.code()),
-                        (Some(_), Some(start)) => partition.with_start_offset(*start),
+                        (Some(t), Some((start, complete))) => {
+                            let end = t
+                                .partition(p)
+                                .filter(|p| p.is_led())
+                                .map(|p| p.high_watermark());
+                            let lag = end.map_or(-1, |end| end - start - complete);
+                            partition.with_start_offset(*start).with_lag(lag)
+                        }
                         // Not initialised yet: no start offset.
-                        (Some(_), None) => partition.with_start_offset(-1),
+                        (Some(_), None) => partition.with_start_offset(-1).with_lag(-1),
                     }
                     .with_leader_epoch(-1)
                 })

@@ -335,7 +335,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeShareGroupOffsets,
         min_version: 0,
-        max_version: 0,
+        max_version: 1,
         handler: |c, b| c.serve(b, describe_share_group_offsets::handle),
     },
     Api {

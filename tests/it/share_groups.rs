@@ -341,6 +341,14 @@ async fn share_group_offsets_are_described_reset_and_deleted() {
         .collect();
     assert_eq!(starts, vec![(0, 2)]);
     assert_eq!(r.groups[1].error_code, E::GroupIdNotFound.code());
+    // v1 adds the lag: 3 records, 2 accepted (the start moved past them), 1 still in flight.
+    let r = c.call(&describe, 1).await;
+    let lags: Vec<(i64, i64)> = r.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.start_offset, p.lag))
+        .collect();
+    assert_eq!(lags, vec![(2, 1)]);
 
     let alter = AlterShareGroupOffsetsRequest::default()
         .with_group_id(GroupId(s(g)))

@@ -15,8 +15,9 @@ use super::GroupCoordinator;
 use crate::store::WriteOp;
 
 impl Coordinator {
-    /// Every share partition's start offset: GROUP_ID_NOT_FOUND unless a share group.
-    fn share_offsets(&self, group_id: &str) -> Result<BTreeMap<ShareKey, i64>, E> {
+    /// Every share partition's start offset and count of records past it done with:
+    /// GROUP_ID_NOT_FOUND unless a share group.
+    fn share_offsets(&self, group_id: &str) -> Result<BTreeMap<ShareKey, (i64, i64)>, E> {
         let entry = self
             .groups
             .get(group_id)
@@ -25,7 +26,7 @@ impl Coordinator {
         Ok(entry
             .share_partitions
             .iter()
-            .map(|(k, p)| (*k, p.start_offset()))
+            .map(|(k, p)| (*k, (p.start_offset(), p.delivery_complete_count())))
             .collect())
     }
 
@@ -84,8 +85,12 @@ impl Coordinator {
 }
 
 impl GroupCoordinator {
-    /// DescribeShareGroupOffsets: each share partition's start offset.
-    pub async fn share_offsets(&self, group_id: String) -> Result<BTreeMap<ShareKey, i64>, E> {
+    /// DescribeShareGroupOffsets: each share partition's start offset and count of records
+    /// past it done with.
+    pub async fn share_offsets(
+        &self,
+        group_id: String,
+    ) -> Result<BTreeMap<ShareKey, (i64, i64)>, E> {
         self.query(move |c, _| c.share_offsets(&group_id)).await?
     }
 

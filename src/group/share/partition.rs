@@ -175,6 +175,15 @@ impl SharePartition {
         self.end_offset
     }
 
+    /// Records at or past the start offset that are done with (acknowledged or archived):
+    /// Kafka's `deliveryCompleteCount`, which the lag leaves out.
+    pub fn delivery_complete_count(&self) -> i64 {
+        self.records
+            .range(self.start_offset..)
+            .filter(|(_, r)| matches!(r.state, RecordState::Acknowledged | RecordState::Archived))
+            .count() as i64
+    }
+
     /// Where a fetch should read from: the first available record, else the end offset.
     pub fn next_fetch_offset(&self) -> i64 {
         self.records

@@ -183,6 +183,20 @@ fn acquire_ack_release_reject() {
 }
 
 #[test]
+fn records_done_with_past_the_start_are_counted_for_the_lag() {
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &spans(0, 4), 100, 0, &L);
+    assert_eq!(p.delivery_complete_count(), 0);
+    // 1 and 3 done with, 0 and 2 still held: the start stays at 0.
+    p.acknowledge("a", &[ack(1, 1, ACCEPT), ack(3, 3, REJECT)], &L)
+        .unwrap();
+    assert_eq!((p.start_offset(), p.delivery_complete_count()), (0, 2));
+    // 0 accepted: the start moves to 2, past 1, which no longer counts.
+    p.acknowledge("a", &[ack(0, 0, ACCEPT)], &L).unwrap();
+    assert_eq!((p.start_offset(), p.delivery_complete_count()), (2, 1));
+}
+
+#[test]
 fn bad_acks_change_nothing() {
     let mut p = SharePartition::new(0);
     p.acquire("a", &spans(0, 4), 100, 0, &L);

@@ -14,8 +14,10 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
+import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -221,6 +223,17 @@ final class ShareGroupScenario {
             Check.eq("records delivered", 40, seen.size());
             Check.ok("40 records delivered once each, accepted, every consumer got some: %s", members);
             for (Member m : members) m.consumer.close(Duration.ofSeconds(5));
+
+            // ---------------------------------------------------------------- lag
+            for (int i = 40; i < 45; i++) producer.send(new ProducerRecord<>(topic, i % 2, null, Compat.utf8("v" + i)));
+            producer.flush();
+            Map<TopicPartition, SharePartitionOffsetInfo> offsets = Compat.get(admin.listShareGroupOffsets(
+                    Map.of(group, new ListShareGroupOffsetsSpec())).partitionsToOffsetInfo(group));
+            Map<Integer, String> byPartition = new TreeMap<>();
+            offsets.forEach((tp, info) -> byPartition.put(tp.partition(),
+                    "start " + info.startOffset() + " lag " + info.lag().orElse(-1L)));
+            Check.eq("share offsets of " + group, Map.of(0, "start 20 lag 3", 1, "start 20 lag 2"), byPartition);
+            Check.ok("listShareGroupOffsets: start offsets 20 and the lag of the 5 records produced since (3 and 2)");
 
             // ---------------------------------------------------------------- release, reject
             for (int i = 0; i < 3; i++) producer.send(new ProducerRecord<>(topic2, 0, null, Compat.utf8("r" + i)));
