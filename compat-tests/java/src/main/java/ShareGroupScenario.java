@@ -229,11 +229,12 @@ final class ShareGroupScenario {
             producer.flush();
             Map<TopicPartition, SharePartitionOffsetInfo> offsets = Compat.get(admin.listShareGroupOffsets(
                     Map.of(group, new ListShareGroupOffsetsSpec())).partitionsToOffsetInfo(group));
-            Map<Integer, String> byPartition = new TreeMap<>();
-            offsets.forEach((tp, info) -> byPartition.put(tp.partition(),
-                    "start " + info.startOffset() + " lag " + info.lag().orElse(-1L)));
-            Check.eq("share offsets of " + group, Map.of(0, "start 20 lag 3", 1, "start 20 lag 2"), byPartition);
-            Check.ok("listShareGroupOffsets: start offsets 20 and the lag of the 5 records produced since (3 and 2)");
+            // The start offset stored may stay behind records already acknowledged (Kafka's does
+            // until its share coordinator writes the state again): the lag leaves those out.
+            Map<Integer, Long> lags = new TreeMap<>();
+            offsets.forEach((tp, info) -> lags.put(tp.partition(), info.lag().orElse(-1L)));
+            Check.eq("share lag of " + group, Map.of(0, 3L, 1, 2L), lags);
+            Check.ok("listShareGroupOffsets: the lag is the 5 records produced since (3 and 2)");
 
             // ---------------------------------------------------------------- release, reject
             for (int i = 0; i < 3; i++) producer.send(new ProducerRecord<>(topic2, 0, null, Compat.utf8("r" + i)));
