@@ -46,6 +46,11 @@ impl Member {
             ids: HashMap::new(),
         }
     }
+
+    /// The subscription changed: read the topics' ids again.
+    pub fn forget_topic_ids(&mut self) {
+        self.ids.clear();
+    }
 }
 
 /// One heartbeat of `state`'s member (joining if it has not yet); returns when the next is due.

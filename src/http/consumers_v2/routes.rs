@@ -195,7 +195,11 @@ async fn subscribe_to(
     let spawn = state.member.is_none();
     state.assigned.clear();
     state.subscription = body.topics;
-    state.member.get_or_insert_with(Member::new);
+    // Other topics: their ids are read again at the next heartbeat.
+    state
+        .member
+        .get_or_insert_with(Member::new)
+        .forget_topic_ids();
     // The first heartbeat joins here, so a refused join is this answer.
     if let Err(e) = membership::heartbeat(gw, &instance, &mut state).await {
         state.member = None;
