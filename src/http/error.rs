@@ -97,7 +97,11 @@ pub fn kafka_status(code: i16) -> (StatusCode, i32) {
         | E::InvalidConfig
         | E::TopicDeletionDisabled
         | E::InvalidTopicException
-        | E::InvalidReplicaAssignment => (StatusCode::BAD_REQUEST, 40002),
+        | E::InvalidReplicaAssignment
+        // The records themselves were refused (a keyless record on a compacted topic, a
+        // timestamp out of bounds): the client's to change, not a server error.
+        | E::InvalidRecord
+        | E::InvalidTimestamp => (StatusCode::BAD_REQUEST, 40002),
         E::BrokerNotAvailable => (StatusCode::SERVICE_UNAVAILABLE, 50302),
         e if e.is_retriable() => (StatusCode::INTERNAL_SERVER_ERROR, 50003),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, 50002),
@@ -119,6 +123,9 @@ mod tests {
     fn kafka_errors_map_as_rest_proxy() {
         assert_eq!(kafka_status(29), (StatusCode::FORBIDDEN, 40301));
         assert_eq!(kafka_status(36), (StatusCode::BAD_REQUEST, 40002));
+        // INVALID_RECORD (a keyless record on a compacted topic), INVALID_TIMESTAMP.
+        assert_eq!(kafka_status(87), (StatusCode::BAD_REQUEST, 40002));
+        assert_eq!(kafka_status(32), (StatusCode::BAD_REQUEST, 40002));
         assert_eq!(kafka_status(3), (StatusCode::NOT_FOUND, 40403));
         assert_eq!(kafka_status(10), (StatusCode::PAYLOAD_TOO_LARGE, 413));
         // NOT_LEADER_OR_FOLLOWER is retriable.
