@@ -110,6 +110,7 @@ def test_binary_and_plain_json_and_explicit_partitions(broker: Broker):
 def test_errors_are_rest_proxy_bodies(broker: Broker):
     topic = create_topic(broker, unique_topic("http-errors"), 2)
     missing = unique_topic("http-missing")
+    compacted = create_topic(broker, unique_topic("http-compacted"), 1, {"cleanup.policy": "compact"})
     cases = [
         (post(f"/topics/{missing}", {"records": [{"value": 1}]}), 404, 40401),
         (post(f"/topics/{topic}/partitions/7", {"records": [{"value": 1}]}), 404, 40402),
@@ -126,6 +127,9 @@ def test_errors_are_rest_proxy_bodies(broker: Broker):
         (requests.delete(base() + "/metrics", timeout=TIMEOUT), 405, 405),
         (get(f"/v3/clusters/not-this-cluster/topics"), 404, 404),
         (get(f"/v3/clusters/{cluster_id()}/topics/{missing}"), 404, 404),
+        # A record Kafka refuses (no key on a compacted topic) is the client's error, not 5xx.
+        (post(f"/v3/clusters/{cluster_id()}/topics/{compacted}/records",
+              {"value": {"type": "JSON", "data": 1}}, "application/json"), 400, 40002),
     ]
     for r, status, code in cases:
         assert r.status_code == status, (r.request.method, r.request.url, r.status_code, r.text)
