@@ -1,6 +1,6 @@
 //! Kafka requests that the broker's in-process clients — REST consumer instances and the MQTT
 //! listener — both make through the gateway: Fetch and the records of its batches, offsets by
-//! time (ListOffsets), and commits (OffsetCommit).
+//! time (ListOffsets), committed offsets (OffsetFetch) and commits (OffsetCommit).
 
 use std::collections::BTreeMap;
 
@@ -10,14 +10,17 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::{
     BrokerId, FetchRequest, FetchResponse, GroupId, ListOffsetsRequest, OffsetCommitRequest,
-    TopicName,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
-use super::error::HttpResult;
+use super::error::{HttpError, HttpResult};
 use super::Gateway;
 
 /// A topic partition.
@@ -110,6 +113,52 @@ pub async fn fetch<'a>(
         );
     // v12: topics by name (v13 on names them by id).
     gw.call(None, 12, &request).await
+}
+
+/// `group`'s committed offsets of `parts` (None: every partition it committed), each as
+/// (partition, error code, offset or -1, metadata); a group-level error is the Err.
+pub async fn committed(
+    gw: &Gateway,
+    group: &str,
+    parts: Option<&[Tp]>,
+) -> HttpResult<Vec<(Tp, i16, i64, String)>> {
+    let topics = parts.map(|parts| {
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in parts {
+            by_topic.entry(t).or_default().push(*p);
+        }
+        by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(topic_name(t))
+                    .with_partition_indexes(ps)
+            })
+            .collect()
+    });
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(topics)]);
+    let response = gw.call(None, 8, &request).await?;
+    let Some(group) = response.groups.into_iter().next() else {
+        return Err(HttpError::internal("OffsetFetch answered no group"));
+    };
+    if group.error_code != 0 {
+        return Err(HttpError::kafka(group.error_code, None));
+    }
+    Ok(group
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.to_string();
+            t.partitions.into_iter().map(move |p| {
+                let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
+                let tp = (topic.clone(), p.partition_index);
+                (tp, p.error_code, p.committed_offset, metadata)
+            })
+        })
+        .collect())
 }
 
 /// Commit `offsets` as `group`'s, by `member` at its epoch (None: a client that assigns its

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{CreateTopicsRequest, GroupId, MetadataRequest, OffsetFetchRequest};
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Record;
 
@@ -130,27 +130,13 @@ pub async fn commit(gw: &Gateway, group: &str, offsets: &BTreeMap<Tp, i64>) -> R
     }
 }
 
-/// A group's committed offsets (all topics).
+/// A group's committed offsets (all topics); partitions that answered an error are left out.
 pub async fn committed(gw: &Gateway, group: &str) -> Result<HashMap<Tp, i64>, String> {
-    let request = OffsetFetchRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_topics(None);
-    let response = gw.call(None, 7, &request).await.map_err(failed)?;
-    if response.error_code != 0 {
-        return Err(format!(
-            "offsets of {group}: Kafka error {}",
-            response.error_code
-        ));
-    }
-    Ok(response
-        .topics
+    Ok(client::committed(gw, group, None)
+        .await
+        .map_err(failed)?
         .into_iter()
-        .flat_map(|t| {
-            let topic = t.name.to_string();
-            t.partitions
-                .into_iter()
-                .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
-                .map(move |p| ((topic.clone(), p.partition_index), p.committed_offset))
-        })
+        .filter(|(_, error, offset, _)| *error == 0 && *offset >= 0)
+        .map(|(tp, _, offset, _)| (tp, offset))
         .collect())
 }

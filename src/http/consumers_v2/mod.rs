@@ -65,6 +65,9 @@ pub struct State {
     pub member: Option<membership::Member>,
     /// The next offset to read, per partition read so far or sought.
     pub positions: BTreeMap<Tp, i64>,
+    /// What auto commit last committed (a read with nothing new commits nothing); emptied by
+    /// an explicit commit, which may have committed something else.
+    pub auto_committed: Vec<(Tp, i64)>,
 }
 
 impl State {

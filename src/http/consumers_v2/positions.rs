@@ -3,28 +3,13 @@
 //! OffsetCommit — as a member of the group at its epoch when subscribed, else as a client
 //! that assigns its own partitions (generation -1, as Kafka's consumer does then).
 
-use std::collections::{BTreeMap, HashMap};
-
-use kafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
-};
-use kafka_protocol::messages::{GroupId, OffsetFetchRequest};
-use kafka_protocol::protocol::StrBytes;
+use std::collections::HashMap;
 
 use super::{Instance, State, Tp};
-use crate::http::client::{self, topic_name as name};
+use crate::http::client;
 pub use crate::http::client::{EARLIEST, LATEST};
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::Gateway;
-
-/// Group `parts` by topic, in order.
-fn by_topic(parts: &[Tp]) -> BTreeMap<&str, Vec<i32>> {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in parts {
-        topics.entry(t).or_default().push(*p);
-    }
-    topics
-}
 
 /// The group's committed offsets of `parts` (absent where none), with their metadata.
 pub async fn committed(
@@ -32,38 +17,13 @@ pub async fn committed(
     group: &str,
     parts: &[Tp],
 ) -> HttpResult<HashMap<Tp, (i64, String)>> {
-    let topics = by_topic(parts)
-        .into_iter()
-        .map(|(t, ps)| {
-            OffsetFetchRequestTopics::default()
-                .with_name(name(t))
-                .with_partition_indexes(ps)
-        })
-        .collect();
-    let request =
-        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(topics))]);
-    let response = gw.call(None, 8, &request).await?;
-    let Some(group) = response.groups.into_iter().next() else {
-        return Err(HttpError::internal("OffsetFetch answered no group"));
-    };
-    if group.error_code != 0 {
-        return Err(HttpError::kafka(group.error_code, None));
-    }
     let mut out = HashMap::new();
-    for t in group.topics {
-        for p in t.partitions {
-            if p.error_code != 0 {
-                return Err(HttpError::kafka(p.error_code, None));
-            }
-            if p.committed_offset >= 0 {
-                let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
-                out.insert(
-                    (t.name.0.to_string(), p.partition_index),
-                    (p.committed_offset, metadata),
-                );
-            }
+    for (tp, error, offset, metadata) in client::committed(gw, group, Some(parts)).await? {
+        if error != 0 {
+            return Err(HttpError::kafka(error, None));
+        }
+        if offset >= 0 {
+            out.insert(tp, (offset, metadata));
         }
     }
     Ok(out)

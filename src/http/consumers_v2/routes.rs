@@ -391,7 +391,8 @@ pub async fn commit(
     let result = async {
         let instance = gw.consumers.get(&group, &name)?;
         let body: OffsetsBody = parse(body, true)?;
-        let state = instance.state.lock().await;
+        let mut state = instance.state.lock().await;
+        state.auto_committed.clear();
         let offsets: Vec<(Tp, i64)> = if body.offsets.is_empty() {
             consumed(&state)
         } else {
@@ -471,7 +472,10 @@ pub async fn records(
         if instance.settings.auto_commit {
             // As Kafka's consumer: each poll first commits what earlier polls returned.
             let offsets = consumed(&state);
-            positions::commit(&gw, &instance, &state, &offsets).await?;
+            if offsets != state.auto_committed {
+                positions::commit(&gw, &instance, &state, &offsets).await?;
+                state.auto_committed = offsets;
+            }
         }
         positions::resolve(&gw, &instance, &mut state).await?;
         let records = fetch::records(&gw, &instance, &mut state, wait, max_bytes).await?;
