@@ -152,12 +152,24 @@ pub async fn leave(gw: &Gateway, instance: &Instance, state: &mut State) {
     state.positions.clear();
 }
 
+/// Close `instance`: commit what it read (with auto commit), leave its group.
+pub async fn close(gw: &Gateway, instance: &Instance) {
+    let mut state = instance.state.lock().await;
+    if instance.settings.auto_commit {
+        let offsets = state.consumed();
+        if let Err(e) = super::positions::commit(gw, instance, &state, &offsets).await {
+            tracing::debug!(group = %instance.group, error = %e.message, "http consumer: commit at close failed");
+        }
+    }
+    leave(gw, instance, &mut state).await;
+}
+
 /// Heartbeat `instance` until it is closed or unsubscribed; close idle instances on the way.
 pub fn spawn_heartbeats(gw: Arc<Gateway>, instance: Arc<Instance>) {
     tokio::spawn(async move {
         loop {
             for idle in gw.consumers.take_idle(Instant::now()) {
-                super::routes::close(&gw, &idle).await;
+                close(&gw, &idle).await;
             }
             let next = {
                 let mut state = instance.state.lock().await;

@@ -71,6 +71,16 @@ pub struct State {
 }
 
 impl State {
+    /// The positions of the partitions read now: what a commit without offsets commits.
+    pub fn consumed(&self) -> Vec<(Tp, i64)> {
+        let parts = self.partitions();
+        self.positions
+            .iter()
+            .filter(|(tp, _)| parts.contains(tp))
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect()
+    }
+
     /// The partitions this instance reads now.
     pub fn partitions(&self) -> Vec<Tp> {
         match &self.member {

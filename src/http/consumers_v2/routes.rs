@@ -13,12 +13,11 @@ use serde_json::{json, Value};
 
 use super::membership::{self, Member};
 use super::positions::{self, EARLIEST, LATEST};
-use super::{fetch, illegal_state, Instance, Settings, Tp};
+use super::{fetch, illegal_state, Settings, Tp};
 use crate::http::content_type::Embedded;
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::produce_v2::V2_JSON;
 use crate::http::router::{body_bytes, Gw};
-use crate::http::Gateway;
 
 /// How long `GET .../records` waits for records at most (REST Proxy's
 /// `consumer.request.timeout.ms` default), whatever its `timeout` asks.
@@ -124,34 +123,11 @@ fn create_instance(
     })))
 }
 
-/// Close `instance`: commit what it read (with auto commit), leave its group.
-pub async fn close(gw: &Gateway, instance: &Instance) {
-    let mut state = instance.state.lock().await;
-    if instance.settings.auto_commit {
-        let offsets = consumed(&state);
-        if let Err(e) = positions::commit(gw, instance, &state, &offsets).await {
-            tracing::debug!(group = %instance.group, error = %e.message, "http consumer: commit at close failed");
-        }
-    }
-    membership::leave(gw, instance, &mut state).await;
-}
-
-/// The positions of the partitions read now: what a commit without offsets commits.
-fn consumed(state: &super::State) -> Vec<(Tp, i64)> {
-    let parts = state.partitions();
-    state
-        .positions
-        .iter()
-        .filter(|(tp, _)| parts.contains(tp))
-        .map(|(tp, o)| (tp.clone(), *o))
-        .collect()
-}
-
 /// `DELETE /consumers/{group}/instances/{name}`.
 pub async fn delete(State(gw): State<Gw>, Path((group, name)): Path<(String, String)>) -> Response {
     let result = match gw.consumers.remove(&group, &name) {
         Ok(instance) => {
-            close(&gw, &instance).await;
+            membership::close(&gw, &instance).await;
             Ok(None)
         }
         Err(e) => Err(e),
@@ -394,7 +370,7 @@ pub async fn commit(
         let mut state = instance.state.lock().await;
         state.auto_committed.clear();
         let offsets: Vec<(Tp, i64)> = if body.offsets.is_empty() {
-            consumed(&state)
+            state.consumed()
         } else {
             body.offsets
                 .into_iter()
@@ -471,7 +447,7 @@ pub async fn records(
         }
         if instance.settings.auto_commit {
             // As Kafka's consumer: each poll first commits what earlier polls returned.
-            let offsets = consumed(&state);
+            let offsets = state.consumed();
             if offsets != state.auto_committed {
                 positions::commit(&gw, &instance, &state, &offsets).await?;
                 state.auto_committed = offsets;
