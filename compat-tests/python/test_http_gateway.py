@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -272,13 +273,41 @@ def test_openapi_lists_every_route_and_each_answers(broker: Broker):
     assert get("/v3/clusters/x/brokers").json()["message"] == "HTTP 404 Not Found"
 
 
-def test_schemathesis_finds_no_server_error(broker: Broker):
-    """Schemathesis (PyPI) generates requests from /openapi.json: none may get a 5xx."""
-    cmd = [sys.executable, "-m", "schemathesis.cli", "run", base() + "/openapi.json",
-           "--checks", "not_a_server_error", "--max-examples", "15", "--request-timeout", "20",
-           "--exclude-method", "DELETE", "--suppress-health-check", "all", "--phases", "coverage,fuzzing"]
+def test_schemathesis_finds_no_server_error_or_schema_violation(broker: Broker):
+    """Schemathesis (PyPI) generates requests from /openapi.json: none may get a 5xx, and every
+    answer must be one the document lists, with its content type and schema. The path
+    parameters name real things (a topic with records, a group with commits, a subscribed
+    consumer instance), so the generated requests reach the handlers, not only their 404s."""
+    topic = create_topic(broker, unique_topic("http-fuzz"), 2)
+    ck_produce(broker, topic, [(f"k{i}".encode(), json.dumps({"n": i}).encode(), None, i % 2, None)
+                               for i in range(20)])
+    lagging = unique_topic("http-fuzz-lag")
+    committer = Consumer(ck_conf(broker, **{"group.id": lagging}))
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)],
+                         asynchronous=False)
+    finally:
+        committer.close()
+    group = unique_topic("http-fuzz-group")
+    v2 = "application/vnd.kafka.v2+json"
+    r = post(f"/consumers/{group}", {"name": "fuzzed", "format": "json"}, v2)
+    assert r.status_code == 200, r.text
+    r = post(f"/consumers/{group}/instances/fuzzed/subscription", {"topics": [topic]}, v2)
+    assert r.status_code == 204, r.text
+    config = "\n".join(["[parameters]", f'cluster_id = "{cluster_id()}"', f'topic_name = "{topic}"',
+                        f'consumer_group_id = "{lagging}"', f'group_name = "{group}"',
+                        'instance = "fuzzed"', ""])
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
     with tempfile.TemporaryDirectory() as scratch:  # its example database stays out of the tree
+        (Path(scratch) / "schemathesis.toml").write_text(config)
+        cmd = [sys.executable, "-m", "schemathesis.cli", "run", base() + "/openapi.json",
+               "--checks", checks, "--max-examples", "15", "--request-timeout", "20",
+               "--exclude-method", "DELETE", "--suppress-health-check", "all",
+               "--phases", "coverage,fuzzing"]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=scratch,
                                 env={**os.environ, "NO_COLOR": "1"})
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert re.search(r"\d+ generated", result.stdout), result.stdout[-3000:]
+    assert "Configuration:" in result.stdout, result.stdout[-3000:]  # it read the parameters
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated and int(generated.group(1)) > 500, result.stdout[-3000:]
+    assert "Missing test data" not in result.stdout, result.stdout[-3000:]

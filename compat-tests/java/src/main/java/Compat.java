@@ -42,7 +42,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * group, consumer_group (KIP-848), share_group (KIP-932), admin, configs, kafka_ui, delete_records,
  * transactions, quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
- * test_hostile_produce.py). Topic and group names carry a random suffix,
+ * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
@@ -116,6 +116,12 @@ public final class Compat {
                     String[] a = scenario.split(":");
                     if (a.length != 3) throw new Usage("read:TOPIC:COUNT");
                     new ReadScenario(c, a[1], Integer.parseInt(a[2])).run();
+                }
+                case "write" -> {
+                    // write:TOPIC:COUNT (TOPIC may not hold ':')
+                    String[] a = scenario.split(":");
+                    if (a.length != 3) throw new Usage("write:TOPIC:COUNT");
+                    new WriteScenario(c, a[1], Integer.parseInt(a[2])).run();
                 }
                 case "keyed_produce" -> {
                     // keyed_produce:TOPIC:PARTITIONS:STOPFILE (for the cluster kill tests)
