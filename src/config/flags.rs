@@ -288,6 +288,14 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
 
+    /// Let HTTP requests without credentials in (as User:ANONYMOUS) even when the broker has
+    /// users. Without it, REST API requests must carry HTTP Basic credentials (a user's name
+    /// and password, checked as MQTT's are) while the broker has users, and get 401 otherwise;
+    /// /metrics, /health and /openapi.json never ask. Default: false.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    http_allow_anonymous: bool,
+
     /// Serve MQTT 3.1.1 and 5 (TCP) on HOST:PORT: MQTT clients publish to and subscribe on
     /// the broker's topics (README, "MQTT"). Default: off.
     #[arg(long, value_name = "HOST:PORT")]

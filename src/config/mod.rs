@@ -91,6 +91,8 @@ pub struct Config {
     /// The older name of `http_listen` (an alias: at most one of the two is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// REST API requests without credentials are let in even when the broker has users.
+    pub http_allow_anonymous: bool,
     /// `HOST:PORT` of the MQTT listener; None: not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_listen: Option<String>,
@@ -189,6 +191,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             http_listen: None,
             metrics_listen: None,
+            http_allow_anonymous: false,
             mqtt_listen: None,
             mqtt_tls_listen: None,
             mqtt_allow_anonymous: false,

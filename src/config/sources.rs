@@ -60,6 +60,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("mqtt_listen", Kind::Str),
     ("mqtt_tls_listen", Kind::Str),
     ("mqtt_allow_anonymous", Kind::Bool),
+    ("http_allow_anonymous", Kind::Bool),
     ("mqtt_topic_map", Kind::List),
     ("mqtt_max_packet_bytes", Kind::Int),
     ("mqtt_max_inflight", Kind::Int),

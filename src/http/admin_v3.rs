@@ -4,7 +4,7 @@
 //! DeleteTopics, DescribeConfigs) through the broker's handlers.
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::error::{HttpError, HttpResult};
 use super::router::{body_bytes, Gw};
 use super::Peer;
@@ -103,7 +104,7 @@ fn cluster_data(gw: &Gw, links: &Links) -> Value {
     })
 }
 
-pub async fn clusters(State(gw): State<Gw>, headers: HeaderMap) -> Response {
+pub async fn clusters(Caller(gw): Caller, headers: HeaderMap) -> Response {
     let links = Links::new(&headers, gw.services.cluster.cluster_id());
     let host = headers
         .get(header::HOST)
@@ -120,7 +121,7 @@ pub async fn clusters(State(gw): State<Gw>, headers: HeaderMap) -> Response {
 }
 
 pub async fn cluster(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     headers: HeaderMap,
     Path(cluster_id): Path<String>,
 ) -> Response {
@@ -146,7 +147,7 @@ fn topic_data(links: &Links, t: &MetadataResponseTopic) -> Value {
 }
 
 pub async fn topics(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path(cluster_id): Path<String>,
@@ -182,7 +183,7 @@ async fn v3_topic(gw: &Gw, peer: Peer, topic: &str) -> HttpResult<MetadataRespon
 }
 
 pub async fn topic(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, topic)): Path<(String, String)>,
@@ -217,7 +218,7 @@ struct ConfigEntry {
 }
 
 pub async fn create_topic(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path(cluster_id): Path<String>,
@@ -285,7 +286,7 @@ pub async fn create_topic(
 }
 
 pub async fn delete_topic(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, topic)): Path<(String, String)>,
@@ -313,7 +314,7 @@ pub async fn delete_topic(
 }
 
 pub async fn partitions(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, topic)): Path<(String, String)>,
@@ -363,7 +364,7 @@ fn config_source(source: i8) -> &'static str {
 }
 
 pub async fn configs(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, topic)): Path<(String, String)>,

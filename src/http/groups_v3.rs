@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -21,6 +21,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use serde_json::{json, Value};
 
 use super::admin_v3::{cluster_links, json_response, Links};
+use super::auth::Caller;
 use super::error::{HttpError, HttpResult};
 use super::router::Gw;
 use super::Peer;
@@ -93,7 +94,7 @@ fn group_data(gw: &Gw, links: &Links, g: &DescribedGroup) -> Value {
 }
 
 pub async fn groups(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path(cluster_id): Path<String>,
@@ -129,7 +130,7 @@ pub async fn groups(
 }
 
 pub async fn group(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, group)): Path<(String, String)>,
@@ -256,7 +257,7 @@ async fn lags_of(gw: &Gw, peer: Peer, group: &str) -> HttpResult<Vec<Lag>> {
 }
 
 pub async fn lags(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, group)): Path<(String, String)>,
@@ -303,7 +304,7 @@ pub async fn lags(
 }
 
 pub async fn lag_summary(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, group)): Path<(String, String)>,

@@ -9,6 +9,7 @@
 //! produce is answered once the append is durable, as acks=all) are the Kafka handlers' own.
 
 mod admin_v3;
+mod auth;
 pub mod client;
 mod consumers_v2;
 mod content_type;
@@ -54,9 +55,9 @@ pub struct Gateway {
     /// Metadata answers).
     listener: Arc<ListenerInfo>,
     /// Where a keyless record goes next (round robin over a topic's partitions).
-    next_partition: AtomicUsize,
+    next_partition: Arc<AtomicUsize>,
     /// REST Proxy v2 consumer instances.
-    consumers: consumers_v2::Consumers,
+    consumers: Arc<consumers_v2::Consumers>,
     /// Who the requests are from; None: anonymous, from the caller's peer address.
     session: Option<Arc<Session>>,
 }
@@ -68,21 +69,27 @@ impl Gateway {
         Self {
             services,
             listener: Arc::new(kafka_listener),
-            next_partition: AtomicUsize::new(0),
-            consumers: consumers_v2::Consumers::default(),
+            next_partition: Arc::new(AtomicUsize::new(0)),
+            consumers: Arc::default(),
             session: None,
         }
     }
 
-    /// The same gateway making its requests as `session` (an MQTT client's user; the
-    /// broker's own principal), so the Kafka handlers authorize them as that principal's.
+    /// The same gateway (its consumer instances too) making its requests as `session` (an
+    /// HTTP request's or an MQTT client's user; the broker's own principal), so the Kafka
+    /// handlers authorize them as that principal's.
     pub fn acting_as(&self, session: Arc<Session>) -> Self {
+        self.acting_for(Some(session))
+    }
+
+    /// The same gateway acting as `session`, or anonymously.
+    fn acting_for(&self, session: Option<Arc<Session>>) -> Self {
         Self {
             services: self.services.clone(),
             listener: self.listener.clone(),
-            next_partition: AtomicUsize::new(0),
-            consumers: consumers_v2::Consumers::default(),
-            session: Some(session),
+            next_partition: self.next_partition.clone(),
+            consumers: self.consumers.clone(),
+            session,
         }
     }
 }

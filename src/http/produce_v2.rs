@@ -5,7 +5,7 @@
 //! "key_schema_id": null, "value_schema_id": null}`, one entry per record in request order.
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::content_type::{v2_embedded, Embedded, Refused};
 use super::error::{kafka_status, HttpError, HttpResult};
 use super::records::OutRecord;
@@ -39,7 +40,7 @@ struct V2Record {
 }
 
 pub async fn to_topic(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     Path(topic): Path<String>,
     headers: HeaderMap,
@@ -49,7 +50,7 @@ pub async fn to_topic(
 }
 
 pub async fn to_partition(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     Path((topic, partition)): Path<(String, String)>,
     headers: HeaderMap,

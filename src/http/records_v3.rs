@@ -4,7 +4,7 @@
 //! default) and STRING. The answer is the record's delivery report.
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin_v3::{cluster_links, json_response};
+use super::auth::Caller;
 use super::error::{kafka_status, HttpError, HttpResult};
 use super::records::OutRecord;
-use super::router::{body_bytes, Gw};
+use super::router::body_bytes;
 use super::Peer;
 
 #[derive(Deserialize)]
@@ -77,7 +78,7 @@ fn serialize(d: Option<Data>) -> HttpResult<Option<(&'static str, Bytes)>> {
 }
 
 pub async fn produce(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((cluster_id, topic)): Path<(String, String)>,

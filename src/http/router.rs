@@ -15,7 +15,9 @@ use bytes::Bytes;
 
 use super::consumers_v2::routes as consumers;
 use super::error::{HttpError, HttpResult};
-use super::{admin_v3, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gateway};
+use super::{
+    admin_v3, auth, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gateway,
+};
 use crate::metrics::exposition::CONTENT_TYPE;
 
 /// The state every handler gets.
@@ -106,6 +108,10 @@ pub fn router(gateway: Gw) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            auth::authenticate,
+        ))
         .layer(middleware::from_fn(deadline))
         .with_state(gateway)
 }

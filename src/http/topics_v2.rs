@@ -2,7 +2,7 @@
 //! (`{"name", "configs": {name: value}, "partitions": [{"partition", "leader", "replicas":
 //! [{"broker", "leader", "in_sync"}]}]}`), from Metadata and DescribeConfigs.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -11,9 +11,9 @@ use kafka_protocol::messages::{DescribeConfigsRequest, MetadataRequest};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Map, Value};
 
+use super::auth::Caller;
 use super::error::HttpResult;
 use super::produce_v2::V2_JSON;
-use super::router::Gw;
 use super::Peer;
 
 fn respond(result: HttpResult<Value>) -> Response {
@@ -28,7 +28,7 @@ fn respond(result: HttpResult<Value>) -> Response {
     }
 }
 
-pub async fn list(State(gw): State<Gw>, Extension(peer): Extension<Peer>) -> Response {
+pub async fn list(Caller(gw): Caller, Extension(peer): Extension<Peer>) -> Response {
     let result = async {
         let request = MetadataRequest::default().with_topics(None);
         let metadata = gw.call(Some(peer.0), 12, &request).await?;
@@ -46,7 +46,7 @@ pub async fn list(State(gw): State<Gw>, Extension(peer): Extension<Peer>) -> Res
 }
 
 pub async fn describe(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Extension(peer): Extension<Peer>,
     Path(topic): Path<String>,
 ) -> Response {

@@ -169,7 +169,7 @@ pub fn spawn_heartbeats(gw: Arc<Gateway>, instance: Arc<Instance>) {
     tokio::spawn(async move {
         loop {
             for idle in gw.consumers.take_idle(Instant::now()) {
-                close(&gw, &idle).await;
+                close(&gw.acting_for(idle.owner.clone()), &idle).await;
             }
             let next = {
                 let mut state = instance.state.lock().await;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::content_type::Embedded;
 use super::error::HttpError;
+use crate::security::{Principal, Session};
 
 /// An instance idle this long is closed (REST Proxy's `consumer.instance.timeout.ms`).
 const INSTANCE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -47,6 +48,9 @@ pub struct Settings {
 /// One consumer instance.
 pub struct Instance {
     pub group: String,
+    /// Who made it (None: anonymous): its Kafka requests are that user's, and only that user
+    /// may use it.
+    pub owner: Option<Arc<Session>>,
     pub settings: Settings,
     pub state: tokio::sync::Mutex<State>,
     last_used: Mutex<Instant>,
@@ -110,6 +114,7 @@ impl Consumers {
         &self,
         group: &str,
         name: &str,
+        owner: Option<Arc<Session>>,
         settings: Settings,
     ) -> Result<Arc<Instance>, HttpError> {
         let mut instances = lock(&self.instances);
@@ -129,6 +134,7 @@ impl Consumers {
         }
         let instance = Arc::new(Instance {
             group: group.to_string(),
+            owner,
             settings,
             state: tokio::sync::Mutex::new(State::default()),
             last_used: Mutex::new(Instant::now()),
@@ -138,21 +144,35 @@ impl Consumers {
         Ok(instance)
     }
 
-    /// Instance `name` of `group` (its idle clock restarted), or 404 40403.
-    pub fn get(&self, group: &str, name: &str) -> Result<Arc<Instance>, HttpError> {
+    /// Instance `name` of `group` (its idle clock restarted), or 404 40403; 403 40301 when
+    /// `caller` is not its owner.
+    pub fn get(
+        &self,
+        group: &str,
+        name: &str,
+        caller: &Option<Arc<Session>>,
+    ) -> Result<Arc<Instance>, HttpError> {
         let instance = lock(&self.instances)
             .get(&(group.to_string(), name.to_string()))
             .cloned()
             .ok_or_else(not_found)?;
+        owned_by(&instance, caller)?;
         instance.touch();
         Ok(instance)
     }
 
-    /// Take instance `name` of `group` out (the caller closes it), or 404 40403.
-    pub fn remove(&self, group: &str, name: &str) -> Result<Arc<Instance>, HttpError> {
-        let instance = lock(&self.instances)
-            .remove(&(group.to_string(), name.to_string()))
-            .ok_or_else(not_found)?;
+    /// Take instance `name` of `group` out (the caller closes it), or 404 40403; 403 40301
+    /// when `caller` is not its owner.
+    pub fn remove(
+        &self,
+        group: &str,
+        name: &str,
+        caller: &Option<Arc<Session>>,
+    ) -> Result<Arc<Instance>, HttpError> {
+        let mut instances = lock(&self.instances);
+        let key = (group.to_string(), name.to_string());
+        owned_by(instances.get(&key).ok_or_else(not_found)?, caller)?;
+        let instance = instances.remove(&key).ok_or_else(not_found)?;
         instance.closed.cancel();
         Ok(instance)
     }
@@ -170,6 +190,24 @@ impl Consumers {
             .inspect(|i| i.closed.cancel())
             .collect()
     }
+}
+
+fn principal(session: &Option<Arc<Session>>) -> Principal {
+    session
+        .as_ref()
+        .map_or_else(Principal::anonymous, |s| s.principal.clone())
+}
+
+/// An instance is its maker's alone (REST Proxy keeps instances per authenticated user).
+fn owned_by(instance: &Instance, caller: &Option<Arc<Session>>) -> Result<(), HttpError> {
+    if principal(&instance.owner) == principal(caller) {
+        return Ok(());
+    }
+    Err(HttpError::new(
+        StatusCode::FORBIDDEN,
+        40301,
+        "The consumer instance belongs to another user.",
+    ))
 }
 
 fn not_found() -> HttpError {
@@ -200,18 +238,18 @@ mod tests {
     #[test]
     fn instances_are_named_per_group_and_go_when_removed() {
         let c = Consumers::default();
-        c.create("g", "a", settings()).unwrap();
-        c.create("h", "a", settings()).unwrap();
-        let again = c.create("g", "a", settings()).err().unwrap();
+        c.create("g", "a", None, settings()).unwrap();
+        c.create("h", "a", None, settings()).unwrap();
+        let again = c.create("g", "a", None, settings()).err().unwrap();
         assert_eq!((again.status, again.code), (StatusCode::CONFLICT, 40902));
-        assert_eq!(c.get("g", "a").unwrap().group, "g");
-        let removed = c.remove("g", "a").unwrap();
+        assert_eq!(c.get("g", "a", &None).unwrap().group, "g");
+        let removed = c.remove("g", "a", &None).unwrap();
         assert!(removed.closed.is_cancelled());
-        assert_eq!(c.get("g", "a").err().unwrap().code, 40403);
-        assert_eq!(c.remove("g", "a").err().unwrap().code, 40403);
+        assert_eq!(c.get("g", "a", &None).err().unwrap().code, 40403);
+        assert_eq!(c.remove("g", "a", &None).err().unwrap().code, 40403);
         assert!(c.take_idle(Instant::now()).is_empty());
         let later = Instant::now() + INSTANCE_TIMEOUT;
         assert_eq!(c.take_idle(later).len(), 1);
-        assert_eq!(c.get("h", "a").err().unwrap().code, 40403);
+        assert_eq!(c.get("h", "a", &None).err().unwrap().code, 40403);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::membership::{self, Member};
 use super::positions::{self, EARLIEST, LATEST};
 use super::{fetch, illegal_state, Settings, Tp};
+use crate::http::auth::Caller;
 use crate::http::content_type::Embedded;
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::produce_v2::V2_JSON;
@@ -70,7 +71,7 @@ struct CreateBody {
 
 /// `POST /consumers/{group}`: a new instance, `{instance_id, base_uri}`.
 pub async fn create(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path(group): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -112,7 +113,8 @@ fn create_instance(
         earliest,
         auto_commit,
     };
-    gw.consumers.create(group, &name, settings)?;
+    gw.consumers
+        .create(group, &name, gw.session.clone(), settings)?;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -124,8 +126,8 @@ fn create_instance(
 }
 
 /// `DELETE /consumers/{group}/instances/{name}`.
-pub async fn delete(State(gw): State<Gw>, Path((group, name)): Path<(String, String)>) -> Response {
-    let result = match gw.consumers.remove(&group, &name) {
+pub async fn delete(Caller(gw): Caller, Path((group, name)): Path<(String, String)>) -> Response {
+    let result = match gw.consumers.remove(&group, &name, &gw.session) {
         Ok(instance) => {
             membership::close(&gw, &instance).await;
             Ok(None)
@@ -144,7 +146,7 @@ struct SubscribeBody {
 
 /// `POST .../subscription`: join the group for `topics` (replacing an assignment).
 pub async fn subscribe(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -157,7 +159,7 @@ async fn subscribe_to(
     name: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResult<Option<Value>> {
-    let instance = gw.consumers.get(group, name)?;
+    let instance = gw.consumers.get(group, name, &gw.session)?;
     let body: SubscribeBody = parse(body, false)?;
     if body.topic_pattern.is_some() {
         return Err(invalid_config(
@@ -191,10 +193,10 @@ async fn subscribe_to(
 
 /// `GET .../subscription`: `{topics}`.
 pub async fn subscription(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
 ) -> Response {
-    let result = match gw.consumers.get(&group, &name) {
+    let result = match gw.consumers.get(&group, &name, &gw.session) {
         Ok(instance) => Ok(Some(
             json!({"topics": instance.state.lock().await.subscription}),
         )),
@@ -205,10 +207,10 @@ pub async fn subscription(
 
 /// `DELETE .../subscription`: leave the group.
 pub async fn unsubscribe(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
 ) -> Response {
-    let result = match gw.consumers.get(&group, &name) {
+    let result = match gw.consumers.get(&group, &name, &gw.session) {
         Ok(instance) => {
             let mut state = instance.state.lock().await;
             membership::leave(&gw, &instance, &mut state).await;
@@ -245,12 +247,12 @@ fn partition_list(parts: &[Tp]) -> Value {
 
 /// `POST .../assignments`: read exactly these partitions (no group membership).
 pub async fn assign(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let instance = gw.consumers.get(&group, &name)?;
+        let instance = gw.consumers.get(&group, &name, &gw.session)?;
         let parts = tps(parse(body, false)?);
         let mut state = instance.state.lock().await;
         if state.member.is_some() {
@@ -267,10 +269,10 @@ pub async fn assign(
 
 /// `GET .../assignments`: `{partitions}` read now.
 pub async fn assignments(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
 ) -> Response {
-    let result = match gw.consumers.get(&group, &name) {
+    let result = match gw.consumers.get(&group, &name, &gw.session) {
         Ok(instance) => Ok(Some(partition_list(
             &instance.state.lock().await.partitions(),
         ))),
@@ -294,12 +296,12 @@ struct OffsetsBody {
 
 /// `POST .../positions`: read next from these offsets.
 pub async fn seek(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let instance = gw.consumers.get(&group, &name)?;
+        let instance = gw.consumers.get(&group, &name, &gw.session)?;
         let body: OffsetsBody = parse(body, false)?;
         let mut state = instance.state.lock().await;
         let parts = state.partitions();
@@ -328,7 +330,7 @@ async fn seek_to(
     body: Result<Bytes, BytesRejection>,
     at: i64,
 ) -> HttpResult<Option<Value>> {
-    let instance = gw.consumers.get(group, name)?;
+    let instance = gw.consumers.get(group, name, &gw.session)?;
     let wanted = tps(parse(body, false)?);
     let mut state = instance.state.lock().await;
     let parts = state.partitions();
@@ -343,7 +345,7 @@ async fn seek_to(
 }
 
 pub async fn seek_beginning(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -351,7 +353,7 @@ pub async fn seek_beginning(
 }
 
 pub async fn seek_end(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -360,12 +362,12 @@ pub async fn seek_end(
 
 /// `POST .../offsets`: commit these offsets, or (no body) every position read now.
 pub async fn commit(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let instance = gw.consumers.get(&group, &name)?;
+        let instance = gw.consumers.get(&group, &name, &gw.session)?;
         let body: OffsetsBody = parse(body, true)?;
         let mut state = instance.state.lock().await;
         state.auto_committed.clear();
@@ -390,12 +392,12 @@ pub async fn commit(
 
 /// `GET .../offsets`: the group's committed offsets of the partitions named in the body.
 pub async fn committed(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let instance = gw.consumers.get(&group, &name)?;
+        let instance = gw.consumers.get(&group, &name, &gw.session)?;
         let wanted = tps(parse(body, true)?);
         let found = positions::committed(&gw, &instance.group, &wanted).await?;
         let offsets: Vec<Value> = wanted
@@ -412,13 +414,13 @@ pub async fn committed(
 
 /// `GET .../records?timeout=MS&max_bytes=N`.
 pub async fn records(
-    State(gw): State<Gw>,
+    Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let instance = gw.consumers.get(&group, &name)?;
+        let instance = gw.consumers.get(&group, &name, &gw.session)?;
         let format = instance.settings.format;
         check_accept(&headers, format)?;
         let number = |key: &str, default: i32| -> HttpResult<i32> {
