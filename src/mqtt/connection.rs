@@ -24,6 +24,8 @@ use super::kafka::{self, Fetched};
 use super::topic::{shared, valid_filter, valid_topic};
 use super::Broker;
 
+#[path = "connection_publish.rs"]
+mod publishing;
 #[path = "connection_shared.rs"]
 mod shared_reading;
 use crate::http::Gateway;
@@ -247,8 +249,18 @@ async fn read_connect(
 
 impl Conn {
     async fn send(&mut self, packet: Outgoing) -> Result<(), String> {
+        self.send_all(vec![packet]).await
+    }
+
+    /// Send packets in one write.
+    async fn send_all(&mut self, packets: Vec<Outgoing>) -> Result<(), String> {
+        if packets.is_empty() {
+            return Ok(());
+        }
         let mut out = BytesMut::new();
-        codec::encode(packet, self.version, &mut out)?;
+        for packet in packets {
+            codec::encode(packet, self.version, &mut out)?;
+        }
         self.wr.write_all(&out).await.map_err(|e| e.to_string())
     }
 
@@ -327,18 +339,42 @@ impl Conn {
         let mut tick = tokio::time::interval(TICK);
         let max = self.broker.settings.max_packet_bytes;
         loop {
-            // Take every whole packet already read.
+            // Take every whole packet already read; QoS 0 and 1 publishes in a row go to
+            // Kafka together (one append, one fsync), acknowledged in order.
+            let mut run = Vec::new();
             loop {
                 match codec::decode(&mut buf, self.version, max) {
+                    Ok(Some(Incoming::Publish(m))) if m.qos < 2 && valid_topic(&m.topic) => {
+                        deadline = Instant::now() + grace;
+                        run.push(m);
+                        if run.len() >= publishing::MAX_RUN {
+                            if let Err(e) = self.publish_run(std::mem::take(&mut run)).await {
+                                return End::Lost(e);
+                            }
+                        }
+                    }
                     Ok(Some(packet)) => {
                         deadline = Instant::now() + grace;
+                        if let Err(e) = self.publish_run(std::mem::take(&mut run)).await {
+                            return End::Lost(e);
+                        }
                         if let Some(end) = self.handle(packet).await {
                             return end;
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return End::Lost(e.to_string()),
+                    Err(e) => {
+                        // What came before the broken packet is handled first, as it would
+                        // have been one by one.
+                        if let Err(e) = self.publish_run(run).await {
+                            return End::Lost(e);
+                        }
+                        return End::Lost(e.to_string());
+                    }
                 }
+            }
+            if let Err(e) = self.publish_run(run).await {
+                return End::Lost(e);
             }
             while let Some(m) = self.next_message() {
                 if let Err(e) = self.send(Outgoing::Publish(m)).await {

@@ -288,29 +288,68 @@ impl Broker {
     /// Publish a message: kept as retained if flagged, and appended to its Kafka topic
     /// through `gw` (acting as the client); Ok once durable.
     async fn publish(&self, gw: &Gateway, m: &codec::Message) -> Result<(), String> {
-        if m.retain {
-            self.store.retain(m).await?;
-        }
         let kafka_topic = self.settings.map.kafka_topic(&m.topic);
+        let mut results = self.publish_all(gw, &kafka_topic, &[m]).await;
+        results.pop().unwrap_or_else(|| Err("no answer".into()))
+    }
+
+    /// Publish messages that all map to `kafka_topic` in one Produce request (records of one
+    /// partition in one batch, in their order), each kept as retained if flagged; per
+    /// message, Ok once durable. Failed records alone are tried again, so a partition's
+    /// records keep their order.
+    async fn publish_all(
+        &self,
+        gw: &Gateway,
+        kafka_topic: &str,
+        messages: &[&codec::Message],
+    ) -> Vec<Result<(), String>> {
+        let mut results: Vec<Result<(), String>> = Vec::with_capacity(messages.len());
+        for m in messages {
+            results.push(match m.retain {
+                true => self.store.retain(m).await,
+                false => Ok(()),
+            });
+        }
+        let mut pending: Vec<usize> = (0..messages.len())
+            .filter(|i| results[*i].is_ok())
+            .collect();
         // A topic auto-created by this produce may need a moment to get its leader.
         let mut last = String::new();
         for attempt in 0..20 {
+            if pending.is_empty() {
+                break;
+            }
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let record = store::to_record(m);
+            let records = pending.iter().map(|i| store::to_record(messages[*i]));
             match gw
-                .produce_creating(None, &kafka_topic, vec![record], true)
+                .produce_creating(None, kafka_topic, records.collect(), true)
                 .await
             {
-                Ok(d) => match d.first().map(|d| &d.result) {
-                    Some(Ok(_)) => return Ok(()),
-                    Some(Err((_, message))) => last = message.clone(),
-                    None => last = "no answer".into(),
-                },
+                Ok(delivered) => {
+                    let mut failed = Vec::new();
+                    for (k, i) in pending.iter().enumerate() {
+                        match delivered.get(k).map(|d| &d.result) {
+                            Some(Ok(_)) => {}
+                            Some(Err((_, message))) => {
+                                last = message.clone();
+                                failed.push(*i);
+                            }
+                            None => {
+                                last = "no answer".into();
+                                failed.push(*i);
+                            }
+                        }
+                    }
+                    pending = failed;
+                }
                 Err(e) => last = e.message,
             }
         }
-        Err(format!("producing to {kafka_topic}: {last}"))
+        for i in pending {
+            results[i] = Err(format!("producing to {kafka_topic}: {last}"));
+        }
+        results
     }
 }
