@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError as E;
 
+pub use super::acquire_mode::AcquireMode;
+
 /// AcknowledgeTypes: 0 gap, 1 accept, 2 release, 3 reject, 4 renew (ShareFetch and
 /// ShareAcknowledge v2: the record stays acquired and its lock starts again).
 pub const GAP: i8 = 0;
@@ -23,26 +25,6 @@ pub const ACCEPT: i8 = 1;
 pub const RELEASE: i8 = 2;
 pub const REJECT: i8 = 3;
 pub const RENEW: i8 = 4;
-
-/// How a fetch counts its MaxRecords (ShareFetch v2's ShareAcquireMode).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AcquireMode {
-    /// 0: whole log batches; the batch holding the last record allowed is taken to its end.
-    #[default]
-    BatchOptimized,
-    /// 1: never more than MaxRecords records.
-    RecordLimit,
-}
-
-impl AcquireMode {
-    pub fn from_id(id: i8) -> Option<Self> {
-        match id {
-            0 => Some(Self::BatchOptimized),
-            1 => Some(Self::RecordLimit),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecordState {
