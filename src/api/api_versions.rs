@@ -17,9 +17,9 @@ const METADATA_VERSION_MIN: i16 = 7;
 /// Kafka 4.x's group.version (GV_1: the consumer rebalance protocol).
 const GROUP_VERSION_LEVEL: i16 = 1;
 
-/// Kafka 4.x's share.version (SV_1: share groups, KIP-932). Kafka 4.4 finalizes SV_2 (RENEW
-/// acknowledgements, ShareFetch v2), which gregor does not serve.
-const SHARE_VERSION_LEVEL: i16 = 1;
+/// Kafka 4.4's share.version: SV_2 (share groups, KIP-932, with RENEW acknowledgements,
+/// ShareAcquireMode and dead-letter topics; ShareFetch/ShareAcknowledge v2).
+const SHARE_VERSION_LEVEL: i16 = 2;
 
 /// Epoch of the finalized features; they never change while gregor runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
@@ -39,7 +39,7 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
         return response;
     }
     // metadata.version, as Kafka 4.x reports it (tools map it to a release),
-    // group.version 1 (KIP-848's consumer group protocol) and share.version 1 (KIP-932). No transaction.version: absent
+    // group.version 1 (KIP-848's consumer group protocol) and share.version 2 (KIP-932). No transaction.version: absent
     // means level 0, so clients keep transactions v1, which is what gregor implements.
     let metadata = || StrBytes::from_static_str("metadata.version");
     let group = || StrBytes::from_static_str("group.version");

@@ -306,8 +306,8 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, consumer_group_describe::handle),
     },
-    // KIP-932's share groups (src/group/share). ShareFetch/ShareAcknowledge v2 (RENEW
-    // acknowledgements, share.version 2) are not served.
+    // KIP-932's share groups (src/group/share). ShareFetch/ShareAcknowledge v2 (share.version
+    // 2): RENEW acknowledgements, ShareAcquireMode, the lock duration in ShareAcknowledge.
     Api {
         key: ApiKey::ShareGroupHeartbeat,
         min_version: 1,
@@ -323,13 +323,13 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::ShareFetch,
         min_version: 1,
-        max_version: 1,
+        max_version: 2,
         handler: |c, b| c.serve(b, share_fetch::handle),
     },
     Api {
         key: ApiKey::ShareAcknowledge,
         min_version: 1,
-        max_version: 1,
+        max_version: 2,
         handler: |c, b| c.serve(b, share_acknowledge::handle),
     },
     Api {

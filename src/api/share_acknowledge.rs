@@ -1,7 +1,8 @@
 //! ShareAcknowledge (79): acknowledgements outside a fetch, in the member's share session
 //! (its next epoch; -1 closes the session after them, releasing the member's other records).
 //! Each partition answers its own error: INVALID_RECORD_STATE for records the member does not
-//! hold, INVALID_REQUEST for malformed batches; a rejected partition changes nothing.
+//! hold, INVALID_REQUEST for malformed batches; a rejected partition changes nothing. v2 also
+//! takes RENEW (when IsRenewAck is set) and answers the group's lock duration.
 
 use std::collections::BTreeMap;
 
@@ -12,13 +13,20 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-use super::share_common::{acks, ids, note_session, partition, settings};
+use super::share_common::{acks, check_types, ids, note_session, partition, settings};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::SessionRequest;
 
 pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
+    let lock_ms = req
+        .group_id
+        .as_ref()
+        .map(|g| settings(&ctx, g.as_str()).limits.lock_ms)
+        .unwrap_or_default();
     match serve(&ctx, req).await {
-        Ok(topics) => ShareAcknowledgeResponse::default().with_responses(topics),
+        Ok(topics) => ShareAcknowledgeResponse::default()
+            .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
+            .with_responses(topics),
         Err(e) => ShareAcknowledgeResponse::default().with_error_code(e.code()),
     }
 }
@@ -33,6 +41,8 @@ async fn serve(
         req.member_id.as_ref().map(|m| m.as_str()),
     )?;
     let settings = settings(ctx, &group_id);
+    let version = ctx.version();
+    let renew = version >= 2 && req.is_renew_ack;
     let mut errors = BTreeMap::new();
     let mut acknowledged = Vec::new();
     for t in &req.topics {
@@ -46,7 +56,13 @@ async fn serve(
                 .acknowledgement_batches
                 .iter()
                 .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
-            acknowledged.push((tp, acks(batches)));
+            let batches = acks(batches);
+            match check_types(&batches, version, renew) {
+                Ok(()) => acknowledged.push((tp, batches)),
+                Err(e) => {
+                    errors.insert(tp, e);
+                }
+            }
         }
     }
     let session = SessionRequest {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use crate::group::coordinator::{ShareSettings, FINAL_EPOCH, OPEN_EPOCH};
-use crate::group::share::partition::Ack;
+use crate::group::share::partition::{Ack, REJECT, RENEW};
 use crate::meta::Partition;
 use crate::security::acl::AclOperation;
 
@@ -18,6 +18,21 @@ pub fn acks(batches: impl IntoIterator<Item = (i64, i64, Vec<i8>)>) -> Vec<Ack> 
         .into_iter()
         .map(|(first, last, types)| Ack { first, last, types })
         .collect()
+}
+
+/// Kafka's `validateAcknowledgementBatches` on what the request's version allows: types up
+/// to REJECT in v1, up to RENEW in v2, and RENEW only in a request that says IsRenewAck.
+/// Otherwise the partition's acknowledgements are INVALID_REQUEST (the state machine checks
+/// the rest of their form).
+pub fn check_types(acks: &[Ack], version: i16, is_renew_ack: bool) -> Result<(), E> {
+    let highest = if version >= 2 { RENEW } else { REJECT };
+    let types = || acks.iter().flat_map(|a| a.types.iter().copied());
+    if types().any(|t| !(0..=highest).contains(&t))
+        || (!is_renew_ack && types().any(|t| t == RENEW))
+    {
+        return Err(E::InvalidRequest);
+    }
+    Ok(())
 }
 
 /// The group's share settings: its configs (IncrementalAlterConfigs on the GROUP) over the
@@ -65,5 +80,34 @@ pub fn note_session(ctx: &RequestContext, group_id: &str, member_id: &str, epoch
         OPEN_EPOCH => ctx.connection().share_session(group_id, member_id, true),
         FINAL_EPOCH => ctx.connection().share_session(group_id, member_id, false),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::share::partition::ACCEPT;
+
+    #[test]
+    fn renew_needs_v2_and_is_renew_ack() {
+        let renew = acks([(0, 1, vec![ACCEPT, RENEW])]);
+        let accept = acks([(0, 1, vec![ACCEPT])]);
+        assert_eq!(check_types(&renew, 1, true), Err(E::InvalidRequest));
+        assert_eq!(check_types(&renew, 2, false), Err(E::InvalidRequest));
+        assert_eq!(check_types(&renew, 2, true), Ok(()));
+        assert_eq!(check_types(&accept, 1, false), Ok(()));
+        assert_eq!(
+            check_types(&accept, 2, true),
+            Ok(()),
+            "IsRenewAck may carry others"
+        );
+        assert_eq!(
+            check_types(&acks([(0, 0, vec![5])]), 2, true),
+            Err(E::InvalidRequest)
+        );
+        assert_eq!(
+            check_types(&acks([(0, 0, vec![-1])]), 1, false),
+            Err(E::InvalidRequest)
+        );
     }
 }

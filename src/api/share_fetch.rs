@@ -5,6 +5,10 @@
 //! (`AcquiredRecords` with their delivery counts). With nothing to acquire it waits for new
 //! records or expiring locks up to MaxWaitMs. The state machine is `group::share::partition`,
 //! kept by the group coordinator.
+//!
+//! v2 (share.version 2): ShareAcquireMode counts MaxRecords by whole batches (0) or exactly
+//! (1); IsRenewAck marks a request carrying RENEW acknowledgements, which only acknowledges
+//! (Kafka insists on MaxBytes, MinBytes, MaxRecords and MaxWaitMs of 0) and fetches nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,10 +21,10 @@ use kafka_protocol::messages::share_fetch_response::{
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::share_common::{acks, ids, note_session, partition, settings};
+use super::share_common::{acks, check_types, ids, note_session, partition, settings};
 use super::{leader_epoch, RequestContext};
-use crate::group::coordinator::{LogBounds, SessionRequest, ShareKey};
-use crate::group::share::partition::{Acquired, Span};
+use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
+use crate::group::share::partition::{AcquireMode, Acquired, Span};
 use crate::log::batch;
 
 /// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
@@ -53,9 +57,29 @@ async fn serve(
         req.group_id.as_ref().map(|g| g.as_str()),
         req.member_id.as_ref().map(|m| m.as_str()),
     )?;
+    let version = ctx.version();
+    let renew = version >= 2 && req.is_renew_ack;
+    if renew
+        && [
+            req.max_bytes,
+            req.min_bytes,
+            req.max_records,
+            req.max_wait_ms,
+        ] != [0; 4]
+    {
+        return Err(E::InvalidRequest);
+    }
+    // Kafka's ShareFetch refuses a mode it does not know when it fetches (an
+    // IllegalArgumentException: UNKNOWN_SERVER_ERROR); gregor refuses it before the session step.
+    let mode = match AcquireMode::from_id(req.share_acquire_mode) {
+        Some(mode) => mode,
+        None if renew => AcquireMode::default(),
+        None => return Err(E::UnknownServerError),
+    };
     let settings = settings(ctx, &group_id);
     let mut fetch = Vec::new();
     let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
             let tp = (t.topic_id, p.partition_index);
@@ -65,7 +89,11 @@ async fn serve(
                     .acknowledgement_batches
                     .iter()
                     .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
-                acknowledged.push((tp, acks(batches)));
+                let batches = acks(batches);
+                match check_types(&batches, version, renew) {
+                    Ok(()) => acknowledged.push((tp, batches)),
+                    Err(e) => refused.push((tp, e)),
+                }
             }
         }
     }
@@ -92,13 +120,20 @@ async fn serve(
             .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
             .clone()
     };
-    for (tp, result) in &outcome.acks {
-        let data = answer(&mut answers, *tp)
+    let results = outcome
+        .acks
+        .iter()
+        .copied()
+        .chain(refused.iter().map(|(tp, e)| (*tp, Err(*e))));
+    for (tp, result) in results {
+        let data = answer(&mut answers, tp)
             .with_acknowledge_error_code(result.err().map_or(0, |e| e.code()));
-        answers.insert(*tp, data);
+        answers.insert(tp, data);
     }
     let mut targets = Vec::new();
-    for tp in outcome.fetch {
+    // A renewing request only acknowledges.
+    let fetch = if renew { Vec::new() } else { outcome.fetch };
+    for tp in fetch {
         match partition(ctx, &tp.0, tp.1) {
             Ok(p) => targets.push((tp, p)),
             Err(e) => {
@@ -107,10 +142,13 @@ async fn serve(
             }
         }
     }
-    let max_records = usize::try_from(req.max_records)
-        .ok()
-        .filter(|m| *m > 0)
-        .unwrap_or(DEFAULT_MAX_RECORDS);
+    let limit = FetchLimit {
+        max_records: usize::try_from(req.max_records)
+            .ok()
+            .filter(|m| *m > 0)
+            .unwrap_or(DEFAULT_MAX_RECORDS),
+        mode,
+    };
     let partition_bytes = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .clamp(1, PARTITION_MAX_BYTES);
@@ -145,19 +183,14 @@ async fn serve(
             .collect();
         let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
             ctx.groups()
-                .share_acquire(
-                    group_id.clone(),
-                    member_id.clone(),
-                    read,
-                    max_records,
-                    settings,
-                )
+                .share_acquire(group_id.clone(), member_id.clone(), read, limit, settings)
                 .await?
         } else {
             vec![Vec::new(); targets.len()]
         };
         let got = acquired.iter().any(|a| !a.is_empty());
-        if got || !outcome.acks.is_empty() || tokio::time::Instant::now() >= deadline {
+        let acknowledged = !outcome.acks.is_empty() || !refused.is_empty();
+        if got || acknowledged || tokio::time::Instant::now() >= deadline {
             for (((tp, p), bytes), acquired) in targets.iter().zip(data).zip(acquired) {
                 if acquired.is_empty() {
                     continue;

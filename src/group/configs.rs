@@ -35,6 +35,8 @@ const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
         "Which records of transactions the share group reads."),
     (SHARE_RECORD_LOCK_DURATION_MS, ConfigType::Int, "30000",
         "How long a consumer holds the records it acquired before they are released."),
+    (SHARE_RENEW_ACKNOWLEDGE_ENABLE, ConfigType::Boolean, "true",
+        "Whether the group's consumers may renew their records' acquisition locks (RENEW)."),
 ];
 
 const PREFIX: &[u8] = b"groupconfig/";
@@ -43,6 +45,8 @@ pub const SHARE_AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const SHARE_RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 pub const SHARE_DELIVERY_COUNT_LIMIT: &str = "share.delivery.count.limit";
 pub const SHARE_ISOLATION_LEVEL: &str = "share.isolation.level";
+/// Whether RENEW acknowledgements are allowed (ShareFetch/ShareAcknowledge v2).
+pub const SHARE_RENEW_ACKNOWLEDGE_ENABLE: &str = "share.renew.acknowledge.enable";
 /// KIP-1191: the share group's dead-letter topic ("" or absent: none).
 pub const DLQ_TOPIC_NAME: &str = "errors.deadletterqueue.topic.name";
 /// KIP-1191: whether a dead letter carries the record's key and value (else headers only).
@@ -79,7 +83,11 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
             "{DLQ_TOPIC_NAME}: DLQ topic name must not start with '__'"
         )),
         DLQ_TOPIC_NAME => Ok(()),
-        DLQ_COPY_RECORD_ENABLE => match value.trim().to_ascii_lowercase().as_str() {
+        DLQ_COPY_RECORD_ENABLE | SHARE_RENEW_ACKNOWLEDGE_ENABLE => match value
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "true" | "false" => Ok(()),
             _ => Err(format!(
                 "Invalid value {value} for configuration {name}: Expected value to be either true or false"
@@ -200,6 +208,8 @@ impl GroupConfigs {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(defaults.delivery_limit),
                 dead_letters: get(DLQ_TOPIC_NAME).is_some_and(|v| !v.trim().is_empty()),
+                renew: get(SHARE_RENEW_ACKNOWLEDGE_ENABLE)
+                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false")),
                 ..defaults
             },
         }
@@ -231,7 +241,16 @@ mod tests {
         assert_eq!(s.limits.lock_ms, 30_000);
         assert_eq!(reopened.share_settings("other"), ShareSettings::default());
         assert!(!s.limits.dead_letters);
+        assert!(s.limits.renew, "RENEW is allowed unless turned off");
         assert_eq!(reopened.dead_letter_topic("g"), None);
+        assert!(check(SHARE_RENEW_ACKNOWLEDGE_ENABLE, "False").is_ok());
+        assert!(check(SHARE_RENEW_ACKNOWLEDGE_ENABLE, "0").is_err());
+        let off = BTreeMap::from([(
+            SHARE_RENEW_ACKNOWLEDGE_ENABLE.to_string(),
+            "false".to_string(),
+        )]);
+        reopened.set("g", off).unwrap();
+        assert!(!reopened.share_settings("g").limits.renew);
     }
 
     #[test]

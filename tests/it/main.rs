@@ -25,4 +25,5 @@ mod quotas;
 mod security;
 mod share_dead_letters;
 mod share_groups;
+mod share_v2;
 mod transactions;

@@ -29,7 +29,7 @@ use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
 use crate::store::KvStore;
 pub use share::{
-    DeadLetterJob, DeadLetterSink, LogBounds, SessionOutcome, SessionRequest, ShareKey,
+    DeadLetterJob, DeadLetterSink, FetchLimit, LogBounds, SessionOutcome, SessionRequest, ShareKey,
     FINAL_EPOCH, OPEN_EPOCH,
 };
 pub use state::Coordinator;

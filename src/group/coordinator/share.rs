@@ -13,7 +13,7 @@ use super::super::configs::ShareSettings;
 use super::super::consumer::TopicLookup;
 use super::super::record;
 use super::super::share::partition::{
-    Ack, Acquired, DeadLetter, SharePartition, Span, StateRecord,
+    Ack, AcquireMode, Acquired, DeadLetter, SharePartition, Span, StateRecord,
 };
 use super::super::share::{ShareAnswer, ShareDescription, ShareGroup, ShareHeartbeat};
 use super::state::{Coordinator, Entry};
@@ -68,6 +68,14 @@ pub struct SessionRequest {
 pub struct SessionOutcome {
     pub acks: Vec<(ShareKey, Result<(), E>)>,
     pub fetch: Vec<ShareKey>,
+}
+
+/// How much one ShareFetch acquires: MaxRecords over all its partitions, counted by the
+/// request's ShareAcquireMode.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimit {
+    pub max_records: usize,
+    pub mode: AcquireMode,
 }
 
 /// A partition about to be fetched: where the log starts and ends (for initialising its
@@ -286,7 +294,7 @@ impl Coordinator {
             .get_mut(group_id)
             .and_then(|e| e.share_partitions.get_mut(&tp))
             .ok_or(E::InvalidRecordState)?;
-        partition.acknowledge(member_id, acks, &settings.limits)?;
+        partition.acknowledge(member_id, acks, now, &settings.limits)?;
         self.persist_share_partition(group_id, tp);
         Ok(())
     }
@@ -327,17 +335,17 @@ impl Coordinator {
         Ok(offsets)
     }
 
-    /// Acquire for the member what the fetch read, at most `max_records` in all.
+    /// Acquire for the member what the fetch read, up to `limit` in all.
     pub(super) fn share_acquire(
         &mut self,
         group_id: &str,
         member_id: &str,
         read: Vec<(ShareKey, Vec<Span>)>,
-        max_records: usize,
+        limit: FetchLimit,
         settings: &ShareSettings,
         now: i64,
     ) -> Vec<Vec<Acquired>> {
-        let mut left = max_records;
+        let mut left = limit.max_records;
         let mut acquired_any = false;
         let mut out = Vec::with_capacity(read.len());
         for (tp, spans) in read {
@@ -349,7 +357,7 @@ impl Coordinator {
                 out.push(Vec::new());
                 continue;
             };
-            let got = partition.acquire(member_id, &spans, left, now, &settings.limits);
+            let got = partition.acquire(member_id, &spans, left, limit.mode, now, &settings.limits);
             let count: i64 = got.iter().map(|a| a.last - a.first + 1).sum();
             left = left.saturating_sub(count as usize);
             if !got.is_empty() {
@@ -557,11 +565,11 @@ impl GroupCoordinator {
         group_id: String,
         member_id: String,
         read: Vec<(ShareKey, Vec<Span>)>,
-        max_records: usize,
+        limit: FetchLimit,
         settings: ShareSettings,
     ) -> Result<Vec<Vec<Acquired>>, E> {
         self.query(move |c, now| {
-            c.share_acquire(&group_id, &member_id, read, max_records, &settings, now)
+            c.share_acquire(&group_id, &member_id, read, limit, &settings, now)
         })
         .await
     }

@@ -272,7 +272,7 @@ fn dead_letters_waiting_at_a_restart_are_sent_again() {
 /// back: released, and at the delivery limit given up on (here to the dead-letter topic).
 #[test]
 fn expired_locks_release_records_without_a_fetch() {
-    use crate::group::share::partition::{Cause, Span};
+    use crate::group::share::partition::{AcquireMode, Cause, Span};
     use crate::group::share::ShareHeartbeat;
     use std::collections::BTreeMap;
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
@@ -312,10 +312,14 @@ fn expired_locks_release_records_without_a_fetch() {
         control: false,
     }];
     let counts = |c: &Coordinator| c.groups["g"].share_partitions[&key].counts();
+    let limit = FetchLimit {
+        max_records: 10,
+        mode: AcquireMode::BatchOptimized,
+    };
     for (round, start) in [(1, 0), (2, 200)] {
         c.share_prepare("g", &[(key, bounds)], &settings, start)
             .unwrap();
-        let got = c.share_acquire("g", "m", vec![(key, log.clone())], 10, &settings, start);
+        let got = c.share_acquire("g", "m", vec![(key, log.clone())], limit, &settings, start);
         assert_eq!(got[0][0].delivery_count, round);
         c.flush();
         c.fire_group_timers(start + 150);

@@ -9,9 +9,12 @@
 //! as it heartbeats. [`partition`] is one share partition's records: acquisition locks,
 //! acknowledgements and delivery counts. Nothing here does I/O or reads a clock.
 
+mod acquire_mode;
 pub mod partition;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v2;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -16,12 +16,15 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError as E;
 
-/// AcknowledgeTypes: 0 gap, 1 accept, 2 release, 3 reject (4 renew: ShareFetch v2, not
-/// served).
+pub use super::acquire_mode::AcquireMode;
+
+/// AcknowledgeTypes: 0 gap, 1 accept, 2 release, 3 reject, 4 renew (ShareFetch and
+/// ShareAcknowledge v2: the record stays acquired and its lock starts again).
 pub const GAP: i8 = 0;
 pub const ACCEPT: i8 = 1;
 pub const RELEASE: i8 = 2;
 pub const REJECT: i8 = 3;
+pub const RENEW: i8 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecordState {
@@ -54,6 +57,8 @@ pub struct Limits {
     pub max_in_flight: i64,
     /// The group has a dead-letter topic (errors.deadletterqueue.topic.name).
     pub dead_letters: bool,
+    /// share.renew.acknowledge.enable
+    pub renew: bool,
 }
 
 impl Default for Limits {
@@ -63,6 +68,7 @@ impl Default for Limits {
             delivery_limit: 5,
             max_in_flight: 2_000,
             dead_letters: false,
+            renew: true,
         }
     }
 }
@@ -204,12 +210,14 @@ impl SharePartition {
     }
 
     /// Acquire for `member` up to `max_records` available records among `spans` (read from
-    /// the log at [`Self::next_fetch_offset`]), each delivery counted.
+    /// the log at [`Self::next_fetch_offset`]), each delivery counted. In batch-optimized
+    /// mode the batch holding the last record allowed is acquired to its end, as Kafka does.
     pub fn acquire(
         &mut self,
         member: &str,
         spans: &[Span],
         max_records: usize,
+        mode: AcquireMode,
         now: i64,
         limits: &Limits,
     ) -> Vec<Acquired> {
@@ -224,8 +232,11 @@ impl SharePartition {
             }),
         };
         'spans: for span in spans {
+            if taken >= max_records {
+                break;
+            }
             for offset in span.first.max(self.start_offset)..=span.last {
-                if taken >= max_records {
+                if taken >= max_records && mode == AcquireMode::RecordLimit {
                     break 'spans;
                 }
                 if offset < self.end_offset {
@@ -272,8 +283,16 @@ impl SharePartition {
 
     /// Apply `member`'s acknowledgements: all or nothing. INVALID_REQUEST for malformed
     /// batches (overlapping or descending ranges, wrong type counts, unknown types),
-    /// INVALID_RECORD_STATE when a record is not acquired by the member.
-    pub fn acknowledge(&mut self, member: &str, acks: &[Ack], limits: &Limits) -> Result<(), E> {
+    /// INVALID_RECORD_STATE when a record is not acquired by the member, or is renewed in a
+    /// group that does not allow it. A renewed record keeps its member and delivery count; its
+    /// lock runs from `now` again.
+    pub fn acknowledge(
+        &mut self,
+        member: &str,
+        acks: &[Ack],
+        now: i64,
+        limits: &Limits,
+    ) -> Result<(), E> {
         let mut previous: Option<i64> = None;
         for ack in acks {
             let len = ack
@@ -285,7 +304,7 @@ impl SharePartition {
             };
             if previous.is_some_and(|p| ack.first <= p)
                 || !(ack.types.len() == 1 || ack.types.len() as i64 == len)
-                || ack.types.iter().any(|t| !(GAP..=REJECT).contains(t))
+                || ack.types.iter().any(|t| !(GAP..=RENEW).contains(t))
             {
                 return Err(E::InvalidRequest);
             }
@@ -299,6 +318,9 @@ impl SharePartition {
                     r.state != RecordState::Acquired || r.member.as_deref() != Some(member)
                 })
             {
+                return Err(E::InvalidRecordState);
+            }
+            if !limits.renew && ack.types.contains(&RENEW) {
                 return Err(E::InvalidRecordState);
             }
         }
@@ -318,6 +340,10 @@ impl SharePartition {
                         Outcome::Kept
                     }
                     REJECT => give_up(r, Cause::Rejected, limits),
+                    RENEW => {
+                        r.deadline = now + limits.lock_ms;
+                        Outcome::Kept
+                    }
                     _ => release(r, limits),
                 };
                 self.tally.note(offset, outcome);

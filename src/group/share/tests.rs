@@ -5,9 +5,10 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::partition::{
-    Ack, Acquired, Cause, DeadLetter, Limits, RecordState, SharePartition, Span, ACCEPT, REJECT,
-    RELEASE,
+    Ack, AcquireMode, Acquired, Cause, DeadLetter, Limits, RecordState, SharePartition, Span,
+    ACCEPT, REJECT, RELEASE, RENEW,
 };
+use super::tests_v2::five_record_batches;
 use super::*;
 
 const T: Uuid = Uuid::from_u128(7);
@@ -113,7 +114,7 @@ fn session_timeout_removes_the_member() {
     assert_eq!(partitions(&a.assignment.unwrap()), BTreeSet::from([0, 1]));
 }
 
-fn spans(first: i64, last: i64) -> Vec<Span> {
+pub(super) fn spans(first: i64, last: i64) -> Vec<Span> {
     vec![Span {
         first,
         last,
@@ -121,7 +122,7 @@ fn spans(first: i64, last: i64) -> Vec<Span> {
     }]
 }
 
-fn ack(first: i64, last: i64, t: i8) -> Ack {
+pub(super) fn ack(first: i64, last: i64, t: i8) -> Ack {
     Ack {
         first,
         last,
@@ -129,12 +130,16 @@ fn ack(first: i64, last: i64, t: i8) -> Ack {
     }
 }
 
-const L: Limits = Limits {
+pub(super) const L: Limits = Limits {
     lock_ms: 100,
     delivery_limit: 3,
     max_in_flight: 1000,
     dead_letters: false,
+    renew: true,
 };
+
+/// The mode the tests written before ShareAcquireMode use (exactly MaxRecords).
+pub(super) const RL: AcquireMode = AcquireMode::RecordLimit;
 
 /// A group with a dead-letter topic.
 const DLQ: Limits = Limits {
@@ -145,7 +150,7 @@ const DLQ: Limits = Limits {
 #[test]
 fn acquire_ack_release_reject() {
     let mut p = SharePartition::new(0);
-    let got = p.acquire("a", &spans(0, 9), 4, 0, &L);
+    let got = p.acquire("a", &spans(0, 9), 4, RL, 0, &L);
     assert_eq!(
         got,
         vec![Acquired {
@@ -155,15 +160,15 @@ fn acquire_ack_release_reject() {
         }]
     );
     // b gets the rest; nothing is acquired twice.
-    let got = p.acquire("b", &spans(0, 9), 100, 0, &L);
+    let got = p.acquire("b", &spans(0, 9), 100, RL, 0, &L);
     assert_eq!((got[0].first, got[0].last), (4, 9));
     assert_eq!(p.next_fetch_offset(), 10);
-    p.acknowledge("a", &[ack(0, 1, ACCEPT)], &L).unwrap();
+    p.acknowledge("a", &[ack(0, 1, ACCEPT)], 0, &L).unwrap();
     assert_eq!(p.start_offset(), 2);
-    p.acknowledge("a", &[ack(2, 2, RELEASE), ack(3, 3, REJECT)], &L)
+    p.acknowledge("a", &[ack(2, 2, RELEASE), ack(3, 3, REJECT)], 0, &L)
         .unwrap();
     assert_eq!(p.next_fetch_offset(), 2);
-    let got = p.acquire("b", &spans(0, 9), 100, 0, &L);
+    let got = p.acquire("b", &spans(0, 9), 100, RL, 0, &L);
     assert_eq!(
         got,
         vec![Acquired {
@@ -174,10 +179,10 @@ fn acquire_ack_release_reject() {
     );
     // 3 was rejected: not b's to acknowledge.
     assert_eq!(
-        p.acknowledge("b", &[ack(2, 9, ACCEPT)], &L),
+        p.acknowledge("b", &[ack(2, 9, ACCEPT)], 0, &L),
         Err(E::InvalidRecordState)
     );
-    p.acknowledge("b", &[ack(2, 2, ACCEPT), ack(4, 9, ACCEPT)], &L)
+    p.acknowledge("b", &[ack(2, 2, ACCEPT), ack(4, 9, ACCEPT)], 0, &L)
         .unwrap();
     assert_eq!((p.start_offset(), p.end_offset()), (10, 10));
 }
@@ -185,21 +190,21 @@ fn acquire_ack_release_reject() {
 #[test]
 fn records_done_with_past_the_start_are_counted_for_the_lag() {
     let mut p = SharePartition::new(0);
-    p.acquire("a", &spans(0, 4), 100, 0, &L);
+    p.acquire("a", &spans(0, 4), 100, RL, 0, &L);
     assert_eq!(p.delivery_complete_count(), 0);
     // 1 and 3 done with, 0 and 2 still held: the start stays at 0.
-    p.acknowledge("a", &[ack(1, 1, ACCEPT), ack(3, 3, REJECT)], &L)
+    p.acknowledge("a", &[ack(1, 1, ACCEPT), ack(3, 3, REJECT)], 0, &L)
         .unwrap();
     assert_eq!((p.start_offset(), p.delivery_complete_count()), (0, 2));
     // 0 accepted: the start moves to 2, past 1, which no longer counts.
-    p.acknowledge("a", &[ack(0, 0, ACCEPT)], &L).unwrap();
+    p.acknowledge("a", &[ack(0, 0, ACCEPT)], 0, &L).unwrap();
     assert_eq!((p.start_offset(), p.delivery_complete_count()), (2, 1));
 }
 
 #[test]
 fn bad_acks_change_nothing() {
     let mut p = SharePartition::new(0);
-    p.acquire("a", &spans(0, 4), 100, 0, &L);
+    p.acquire("a", &spans(0, 4), 100, RL, 0, &L);
     let before = p.clone();
     let cases: Vec<(&str, Vec<Ack>, E)> = vec![
         ("b", vec![ack(0, 0, ACCEPT)], E::InvalidRecordState),
@@ -233,7 +238,7 @@ fn bad_acks_change_nothing() {
         ),
     ];
     for (member, acks, err) in cases {
-        assert_eq!(p.acknowledge(member, &acks, &L), Err(err), "{acks:?}");
+        assert_eq!(p.acknowledge(member, &acks, 0, &L), Err(err), "{acks:?}");
         assert_eq!(p, before);
     }
 }
@@ -242,23 +247,23 @@ fn bad_acks_change_nothing() {
 fn delivery_limit_archives_and_locks_expire() {
     let mut p = SharePartition::new(0);
     for round in 1..=3 {
-        let got = p.acquire("a", &spans(0, 0), 10, 0, &L);
+        let got = p.acquire("a", &spans(0, 0), 10, RL, 0, &L);
         assert_eq!(got[0].delivery_count, round);
         assert_eq!(p.next_deadline(), Some(100));
         assert!(p.expire(100, &L));
     }
     // The third delivery was the last: archived, and the start offset moved past it.
-    assert!(p.acquire("a", &spans(0, 0), 10, 0, &L).is_empty());
+    assert!(p.acquire("a", &spans(0, 0), 10, RL, 0, &L).is_empty());
     assert_eq!(p.start_offset(), 1);
 }
 
 #[test]
 fn a_member_that_goes_releases_its_records() {
     let mut p = SharePartition::new(5);
-    p.acquire("a", &spans(0, 7), 10, 0, &L);
+    p.acquire("a", &spans(0, 7), 10, RL, 0, &L);
     assert!(p.release_member("a", &L));
     assert_eq!(p.counts().available, 3);
-    let got = p.acquire("b", &spans(5, 7), 10, 0, &L);
+    let got = p.acquire("b", &spans(5, 7), 10, RL, 0, &L);
     assert_eq!(got[0].delivery_count, 2);
 }
 
@@ -282,10 +287,10 @@ fn control_batches_and_gaps_are_not_delivered() {
             control: false,
         },
     ];
-    let got = p.acquire("a", &log, 10, 0, &L);
+    let got = p.acquire("a", &log, 10, RL, 0, &L);
     let offsets: Vec<(i64, i64)> = got.iter().map(|a| (a.first, a.last)).collect();
     assert_eq!(offsets, vec![(0, 1), (5, 5)]);
-    p.acknowledge("a", &[ack(0, 1, ACCEPT)], &L).unwrap();
+    p.acknowledge("a", &[ack(0, 1, ACCEPT)], 0, &L).unwrap();
     assert_eq!(p.start_offset(), 5);
 }
 
@@ -296,17 +301,18 @@ fn in_flight_records_are_bounded() {
         max_in_flight: 3,
         ..L
     };
-    assert_eq!(p.acquire("a", &spans(0, 9), 10, 0, &limits)[0].last, 2);
-    assert!(p.acquire("b", &spans(3, 9), 10, 0, &limits).is_empty());
+    assert_eq!(p.acquire("a", &spans(0, 9), 10, RL, 0, &limits)[0].last, 2);
+    assert!(p.acquire("b", &spans(3, 9), 10, RL, 0, &limits).is_empty());
 }
 
 #[test]
 fn given_up_records_wait_for_the_dead_letter_topic() {
     let mut p = SharePartition::new(0);
-    p.acquire("a", &spans(0, 5), 10, 0, &DLQ);
+    p.acquire("a", &spans(0, 5), 10, RL, 0, &DLQ);
     p.acknowledge(
         "a",
         &[ack(0, 1, REJECT), ack(2, 2, ACCEPT), ack(3, 4, REJECT)],
+        0,
         &DLQ,
     )
     .unwrap();
@@ -329,9 +335,9 @@ fn given_up_records_wait_for_the_dead_letter_topic() {
     assert_eq!(p.counts().archiving, 4);
     // Offset 5 runs out of deliveries: a lock expiry, then a release, then a member leaving.
     p.expire(100, &DLQ);
-    p.acquire("b", &spans(5, 5), 10, 200, &DLQ);
-    p.acknowledge("b", &[ack(5, 5, RELEASE)], &DLQ).unwrap();
-    p.acquire("b", &spans(5, 5), 10, 300, &DLQ);
+    p.acquire("b", &spans(5, 5), 10, RL, 200, &DLQ);
+    p.acknowledge("b", &[ack(5, 5, RELEASE)], 0, &DLQ).unwrap();
+    p.acquire("b", &spans(5, 5), 10, RL, 300, &DLQ);
     assert!(p.release_member("b", &DLQ));
     assert_eq!(
         p.take_dead_letters(),
@@ -360,8 +366,8 @@ fn given_up_records_wait_for_the_dead_letter_topic() {
 #[test]
 fn without_a_dead_letter_topic_records_are_archived_at_once() {
     let mut p = SharePartition::new(0);
-    p.acquire("a", &spans(0, 1), 10, 0, &L);
-    p.acknowledge("a", &[ack(0, 1, REJECT)], &L).unwrap();
+    p.acquire("a", &spans(0, 1), 10, RL, 0, &L);
+    p.acknowledge("a", &[ack(0, 1, REJECT)], 0, &L).unwrap();
     assert!(p.take_dead_letters().is_empty());
     assert_eq!(p.start_offset(), 2);
     assert_eq!(p.given_up(), (2, 0));
@@ -411,16 +417,20 @@ proptest! {
     /// Whatever members do, the durable form restores the same records (acquired ones as
     /// available), nothing below the start offset is held, and no record is held by two.
     #[test]
-    fn state_survives_its_record(ops in proptest::collection::vec((0u8..4, 0u8..3, 0i64..20, 0i64..5), 1..60)) {
+    fn state_survives_its_record(ops in proptest::collection::vec((0u8..5, 0u8..3, 0i64..20, 0i64..5), 1..60)) {
         let mut p = SharePartition::new(0);
         let mut now = 0;
         for (op, member, first, len) in ops {
             let m = ["a", "b", "c"][member as usize];
             now += 10;
             match op {
-                0 => { p.acquire(m, &spans(0, 19), (len + 1) as usize, now, &L); }
-                1 => { let _ = p.acknowledge(m, &[ack(first, first + len, [ACCEPT, RELEASE, REJECT][member as usize])], &L); }
+                0 => {
+                    let mode = if member == 0 { AcquireMode::BatchOptimized } else { RL };
+                    p.acquire(m, &five_record_batches(4), (len + 1) as usize, mode, now, &L);
+                }
+                1 => { let _ = p.acknowledge(m, &[ack(first, first + len, [ACCEPT, RELEASE, REJECT][member as usize])], now, &L); }
                 2 => { p.expire(now - 50, &L); }
+                3 => { let _ = p.acknowledge(m, &[ack(first, first + len, RENEW)], now, &L); }
                 _ => { p.release_member(m, &L); }
             }
             prop_assert!(p.start_offset() <= p.end_offset());
