@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -151,3 +152,27 @@ def test_an_assigned_json_instance_seeks_and_answers_errors_as_rest_proxy(broker
         {"topic": topic, "partition": 0, "offset": 2, "metadata": ""}]
     assert call("DELETE", instance).status_code == 204
     assert call("DELETE", instance).json()["error_code"] == 40403
+
+
+def test_a_topic_pattern_subscription_reads_every_matching_topic(broker: Broker):
+    """`{"topic_pattern": ...}`: the group's coordinator matches the regex (KIP-848's
+    SubscribedTopicRegex, whole names) and assigns the matching topics' partitions."""
+    prefix = unique_topic("http-pattern")
+    topics = [create_topic(broker, f"{prefix}-{s}", 2) for s in ("a", "b")]
+    other = create_topic(broker, f"{prefix}x-c", 1)
+    for t in (*topics, other):
+        ck_produce(broker, t, [(None, f"{t}/{i}".encode(), None, i % 2 if t != other else 0, None)
+                               for i in range(4)])
+    group = unique_topic("http-group")
+    instance = make(group, "pattern", format="binary", **{"auto.offset.reset": "earliest"})
+    wrong = call("POST", f"{instance}/subscription", {"topic_pattern": "("})
+    assert (wrong.status_code, wrong.json()["error_code"]) == (422, 42204), wrong.text
+    both = call("POST", f"{instance}/subscription", {"topics": [other], "topic_pattern": ".*"})
+    assert (both.status_code, both.json()["error_code"]) == (409, 40903), both.text
+    pattern = re.escape(prefix) + "-[ab]"
+    assert call("POST", f"{instance}/subscription", {"topic_pattern": pattern}).status_code == 204
+    records = read_until(instance, 8)
+    assert sorted(base64.b64decode(r["value"]).decode() for r in records) == sorted(
+        f"{t}/{i}" for t in topics for i in range(4))
+    assert call("GET", f"{instance}/subscription").json() == {"topics": sorted(topics)}
+    assert call("DELETE", instance).status_code == 204

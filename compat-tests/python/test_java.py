@@ -11,6 +11,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | leader_epochs | records and offsetsForTimes carry leader epoch 0; a committed offset with epoch 0 and seek(offset, epoch 0) validate (OffsetForLeaderEpoch) and resume there; seek(2, epoch 7) → LogTruncationException without a reset policy, the earliest offset with auto.offset.reset=earliest |
 | group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
 | consumer_group | KIP-848 (group.protocol=consumer, uniform assignor), 3 consumers on 6 partitions: 2 each, together all; 30 records read exactly once, each by its owner; commit; describeConsumerGroups: type CONSUMER, Stable, uniform, the members' assignments = what they own; one closes → the other two own 3 each and read the 30 new records exactly once from the committed offsets; commit, close; a new member resumes every partition at the committed offset |
+| consumer_regex | KIP-848 regex subscription (`subscribe(SubscriptionPattern)`, matched by the broker): topics rx.a, rx.b and another: the consumer is assigned exactly the 4 partitions of the two matching topics and reads their 20 records; describeConsumerGroups shows that assignment; a matching topic created later is assigned and its 4 records read without resubscribing |
 | share_group | KIP-932 with KafkaShareConsumer (explicit acknowledgement; share.auto.offset.reset=earliest and share.delivery.count.limit=3 through incrementalAlterConfigs on the GROUP): 3 consumers on 2 partitions → describeShareGroups 3 members Stable, listGroups SHARE, 40 records delivered once each across them, every consumer gets some; accept/release/reject → only the released record returns, delivery counts 2 then 3, then archived (a new record comes, it does not); a consumer closed with 3 records in flight → another consumer gets them with delivery count 2; KIP-1191: the group's dead-letter topic (`errors.deadletterqueue.topic.name`, `copy.record.enable`; topic with `errors.deadletterqueue.group.enable=true`) holds the rejected record, then the one archived at its limit, with values and `__dlq.errors.*` headers |
 | share_v2 | share.version 2 (ShareFetch/ShareAcknowledge v2) with KafkaShareConsumer, explicit acknowledgement, `share.record.lock.duration.ms=15000` on the GROUP: a record held 9 s, renewed (`AcknowledgeType.RENEW`), given back by poll with delivery count 1, held 9 s more and accepted (18 s > the lock) commits cleanly and is never delivered again, to it or a second consumer; `share.acquire.mode=record_limit` with `max.poll.records=3`: two consumers hold 3 different records of one 10-record batch at once, no poll returns more than 3, each record once with delivery count 1 |
 | share_v2_errors | share.version 2's errors, the same raw ShareGroupHeartbeat/ShareFetch/ShareAcknowledge (the client's message classes over a socket) to both brokers: RENEW in ShareAcknowledge v1 or in v2 without IsRenewAck → the partition's INVALID_REQUEST; a renewing ShareFetch with MaxWaitMs 100 → INVALID_REQUEST; a renewing ShareFetch → no error, no records; a renewing ShareAcknowledge v2 → no error, AcquisitionLockTimeoutMs 30000; RENEW of another member's record → INVALID_RECORD_STATE; ShareAcquireMode 7 → UNKNOWN_SERVER_ERROR |
@@ -90,6 +91,11 @@ def test_group(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_consumer_group(java_compat, broker, client):
     run(java_compat, "consumer_group", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_consumer_regex(java_compat, broker, client):
+    run(java_compat, "consumer_regex", broker)
 
 
 @pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")

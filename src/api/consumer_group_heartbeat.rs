@@ -11,8 +11,10 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
 use super::RequestContext;
-use crate::group::consumer::{self, Heartbeat, TopicLookup};
-use crate::security::acl::AclOperation;
+use crate::group::consumer::{self, Heartbeat, TopicLookup, TopicView};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::{Authorizer, Session};
+use crate::topics::Topics;
 
 pub async fn handle(
     ctx: RequestContext,
@@ -98,10 +100,49 @@ async fn answer(
         // Version 0: the coordinator names the member.
         heartbeat.member_id = uuid::Uuid::new_v4().to_string();
     }
-    let topics = ctx.topics().clone();
-    let lookup: TopicLookup =
-        Arc::new(move |name: &str| topics.get(name).map(|t| (t.id, t.partition_count())));
+    let lookup: TopicLookup = Arc::new(MemberTopics {
+        topics: ctx.topics().clone(),
+        authorizer: ctx.authorizer().cloned(),
+        session: ctx.session().clone(),
+    });
     ctx.groups()
         .consumer_heartbeat(group_id, heartbeat, lookup)
         .await
+}
+
+/// The topics as the heartbeating member sees them: by name, and through its regex those it
+/// may describe (Kafka resolves a regex with its member's permissions, and leaves out the
+/// others silently).
+struct MemberTopics {
+    topics: Arc<Topics>,
+    authorizer: Option<Arc<Authorizer>>,
+    session: Session,
+}
+
+impl TopicView for MemberTopics {
+    fn lookup(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
+        self.topics.get(name).map(|t| (t.id, t.partition_count()))
+    }
+
+    fn matching(&self, regex: &regex::Regex) -> Vec<String> {
+        let may_describe = |name: &str| {
+            self.authorizer.as_ref().is_none_or(|a| {
+                a.authorize(
+                    &self.session,
+                    AclOperation::Describe,
+                    ResourceType::Topic,
+                    name,
+                )
+            })
+        };
+        let mut names: Vec<String> = self
+            .topics
+            .all()
+            .into_iter()
+            .filter(|t| regex.is_match(&t.name) && may_describe(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
 }

@@ -26,8 +26,19 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
     let cluster = ctx.cluster();
     let version = ctx.version();
     // v0: an empty list means every topic; v1+: null means every topic.
+    // A topic named by id is looked up by id, whatever its name field holds: Java's client
+    // leaves it "" (its default), and Kafka ignores names once any id is given.
     let requested = match req.topics {
-        Some(t) if !(version == 0 && t.is_empty()) => Some(t),
+        Some(t) if !(version == 0 && t.is_empty()) => Some(
+            t.into_iter()
+                .map(|mut t| {
+                    if !t.topic_id.is_nil() {
+                        t.name = None;
+                    }
+                    t
+                })
+                .collect::<Vec<_>>(),
+        ),
         _ => None,
     };
     // Cluster mode: a topic another broker created since this one last read the catalog

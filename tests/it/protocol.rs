@@ -129,6 +129,34 @@ async fn metadata_shows_the_homework_topic_at_the_listener_address() {
 }
 
 #[tokio::test]
+async fn metadata_by_topic_id_ignores_the_name_field() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    let id = b.services.topics.get(TOPIC).unwrap().id;
+    // Java's client asks by id with the name left "" (its default), as KIP-848 consumers do
+    // for the topics of a regex assignment.
+    for name_field in [None, Some(name(""))] {
+        let req =
+            MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_topic_id(id)
+                .with_name(name_field.clone())]));
+        let resp = c.call(&req, 12).await;
+        assert_eq!(resp.topics.len(), 1);
+        assert_eq!(resp.topics[0].error_code, 0, "{name_field:?}");
+        assert_eq!(
+            resp.topics[0].name.as_deref().map(|n| n.as_str()),
+            Some(TOPIC)
+        );
+        assert_eq!(resp.topics[0].partitions.len(), 2);
+    }
+    let unknown =
+        MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_topic_id(uuid::Uuid::from_u128(7))
+            .with_name(Some(name("")))]));
+    assert_eq!(c.call(&unknown, 12).await.topics[0].error_code, 100); // UNKNOWN_TOPIC_ID
+}
+
+#[tokio::test]
 async fn metadata_auto_creates_only_when_allowed() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;

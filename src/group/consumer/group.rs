@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::assignor::{self, MemberSpec};
 use super::reconcile::reconcile;
 use super::{
-    Assignment, Description, GroupState, Member, MemberState, HEARTBEAT_INTERVAL_MS, LEAVE_EPOCH,
-    SESSION_TIMEOUT_MS, STATIC_LEAVE_EPOCH,
+    subscription_regex, Assignment, Description, GroupState, Member, MemberState, TopicView,
+    HEARTBEAT_INTERVAL_MS, LEAVE_EPOCH, SESSION_TIMEOUT_MS, STATIC_LEAVE_EPOCH,
 };
 
 /// A ConsumerGroupHeartbeat as the group sees it (fields left null are None / -1).
@@ -93,14 +93,11 @@ pub fn validate(req: &Heartbeat, version: i16) -> Result<(), E> {
         }
         _ => return Err(E::InvalidRequest),
     }
-    if req
-        .subscribed_topic_regex
-        .as_deref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        // Regular expression subscriptions are not implemented. An empty one (librdkafka
-        // sends it beside topic names) is no regex, as in Kafka.
-        return Err(E::InvalidRegularExpression);
+    // An empty regex (librdkafka sends it beside topic names) is no regex, as in Kafka.
+    if let Some(pattern) = req.subscribed_topic_regex.as_deref() {
+        if !pattern.is_empty() && subscription_regex(pattern).is_none() {
+            return Err(E::InvalidRegularExpression);
+        }
     }
     match &req.server_assignor {
         Some(a) if !assignor::ASSIGNORS.contains(&a.as_str()) => Err(E::UnsupportedAssignor),
@@ -167,7 +164,7 @@ impl ConsumerGroup {
     pub fn heartbeat(
         &mut self,
         req: Heartbeat,
-        lookup: &dyn Fn(&str) -> Option<(Uuid, i32)>,
+        topics: &dyn TopicView,
         now: i64,
     ) -> Result<(HeartbeatAnswer, bool), E> {
         if req.epoch == LEAVE_EPOCH || req.epoch == STATIC_LEAVE_EPOCH {
@@ -229,12 +226,20 @@ impl ConsumerGroup {
         if let Some(regex) = &req.subscribed_topic_regex {
             member.subscribed_topic_regex = Some(regex.clone()).filter(|r| !r.is_empty());
         }
+        // The regex is matched again at every heartbeat: topics created since join.
+        member.regex_topics = match member.subscribed_topic_regex.as_deref() {
+            Some(pattern) => subscription_regex(pattern)
+                .map(|re| topics.matching(&re))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
         let mut bump = member.subscribed_topic_names != old.subscribed_topic_names
-            || member.subscribed_topic_regex != old.subscribed_topic_regex;
+            || member.subscribed_topic_regex != old.subscribed_topic_regex
+            || member.regex_topics != old.regex_topics;
         self.members.insert(member.id.clone(), member.clone());
-        let subscription = self.subscription_of(|name| lookup(name));
+        let subscription = self.subscription_of(|name| topics.lookup(name));
         if subscription != self.subscription {
             self.subscription = subscription;
             bump = true;
@@ -256,7 +261,7 @@ impl ConsumerGroup {
         let changed = is_new || bump || updated != old;
         let full = req.epoch == 0
             || (req.rebalance_timeout_ms != -1
-                && req.subscribed_topic_names.is_some()
+                && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())
                 && req.owned.is_some());
         let assignment =
             (full || updated.assigned != old.assigned).then(|| updated.assigned.clone());
@@ -361,11 +366,7 @@ impl ConsumerGroup {
         &self,
         lookup: impl Fn(&str) -> Option<(Uuid, i32)>,
     ) -> BTreeMap<String, (Uuid, i32)> {
-        let names: BTreeSet<&String> = self
-            .members
-            .values()
-            .flat_map(|m| &m.subscribed_topic_names)
-            .collect();
+        let names: BTreeSet<&String> = self.members.values().flat_map(|m| m.topics()).collect();
         names
             .into_iter()
             .filter_map(|n| lookup(n).map(|t| (n.clone(), t)))
@@ -400,8 +401,7 @@ impl ConsumerGroup {
             .map(|m| MemberSpec {
                 id: &m.id,
                 topics: m
-                    .subscribed_topic_names
-                    .iter()
+                    .topics()
                     .filter_map(|n| self.subscription.get(n).map(|(id, _)| *id))
                     .collect(),
                 previous: self.targets.get(&m.id),
@@ -474,7 +474,7 @@ impl ConsumerGroup {
     pub fn subscribed_topics(&self) -> BTreeSet<String> {
         self.members
             .values()
-            .flat_map(|m| m.subscribed_topic_names.iter().cloned())
+            .flat_map(|m| m.topics().cloned())
             .collect()
     }
 

@@ -38,8 +38,32 @@ pub const STATIC_LEAVE_EPOCH: i32 = -2;
 /// The group type ListGroups shows.
 pub const GROUP_TYPE: &str = "consumer";
 
-/// Resolves a subscribed topic name to its id and partition count (None: no such topic).
-pub type TopicLookup = std::sync::Arc<dyn Fn(&str) -> Option<(Uuid, i32)> + Send + Sync>;
+/// The topics a heartbeat sees.
+pub trait TopicView: Send + Sync {
+    /// A subscribed topic name's id and partition count (None: no such topic).
+    fn lookup(&self, name: &str) -> Option<(Uuid, i32)>;
+    /// The topics `regex` matches whole (that the member may describe), sorted.
+    fn matching(&self, regex: &regex::Regex) -> Vec<String>;
+}
+
+/// A name lookup alone sees no topic through a regex (share groups, tests).
+impl<F: Fn(&str) -> Option<(Uuid, i32)> + Send + Sync> TopicView for F {
+    fn lookup(&self, name: &str) -> Option<(Uuid, i32)> {
+        self(name)
+    }
+
+    fn matching(&self, _: &regex::Regex) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pub type TopicLookup = std::sync::Arc<dyn TopicView>;
+
+/// A subscription regex as Kafka applies it (RE2J's `matches`: the whole name); None when it
+/// does not compile (INVALID_REGULAR_EXPRESSION).
+pub fn subscription_regex(pattern: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemberState {
@@ -83,6 +107,9 @@ pub struct Member {
     /// Sorted.
     pub subscribed_topic_names: Vec<String>,
     pub subscribed_topic_regex: Option<String>,
+    /// The topics the regex matched at the member's last heartbeat (sorted).
+    #[serde(default)]
+    pub regex_topics: Vec<String>,
     pub server_assignor: Option<String>,
     pub epoch: i32,
     pub previous_epoch: i32,
@@ -102,6 +129,7 @@ impl Member {
             rebalance_timeout_ms: -1,
             subscribed_topic_names: Vec::new(),
             subscribed_topic_regex: None,
+            regex_topics: Vec::new(),
             server_assignor: None,
             epoch: 0,
             previous_epoch: 0,
@@ -117,6 +145,11 @@ impl Member {
             self.previous_epoch = self.epoch;
             self.epoch = epoch;
         }
+    }
+
+    /// The topics it subscribes to: by name and through its regex.
+    pub fn topics(&self) -> impl Iterator<Item = &String> {
+        self.subscribed_topic_names.iter().chain(&self.regex_topics)
     }
 
     pub fn is_reconciled_to(&self, epoch: i32) -> bool {

@@ -221,5 +221,64 @@ fn requests_are_validated_as_kafka_does() {
     empty_regex.subscribed_topic_regex = Some(String::new());
     assert_eq!(validate(&empty_regex, 1), Ok(()));
     empty_regex.subscribed_topic_regex = Some("t.*".into());
+    assert_eq!(validate(&empty_regex, 1), Ok(()));
+    empty_regex.subscribed_topic_regex = Some("t(".into());
     assert_eq!(validate(&empty_regex, 1), Err(E::InvalidRegularExpression));
+}
+
+/// Topics by name, with 2 partitions each; a regex sees them all.
+struct Named(Vec<&'static str>);
+
+impl TopicView for Named {
+    fn lookup(&self, name: &str) -> Option<(Uuid, i32)> {
+        let i = self.0.iter().position(|n| *n == name)?;
+        Some((Uuid::from_u128(100 + i as u128), 2))
+    }
+
+    fn matching(&self, regex: &regex::Regex) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .filter(|n| regex.is_match(n))
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[test]
+fn a_regex_subscription_takes_the_matching_topics_and_later_ones() {
+    let mut g = ConsumerGroup::default();
+    let mut req = join("a");
+    req.subscribed_topic_names = None;
+    req.subscribed_topic_regex = Some("orders-.*".into());
+    let before = Named(vec!["orders-eu", "orders-us", "payments", "xorders-eu"]);
+    let (answer, _) = g.heartbeat(req, &before, 0).unwrap();
+    let assigned = answer.assignment.unwrap();
+    let id = |n: &str| before.lookup(n).unwrap().0;
+    // The whole name must match: not "xorders-eu", not "payments".
+    assert_eq!(assigned.keys().copied().collect::<Vec<_>>(), {
+        let mut ids = vec![id("orders-eu"), id("orders-us")];
+        ids.sort();
+        ids
+    });
+    assert_eq!(g.members["a"].regex_topics, ["orders-eu", "orders-us"]);
+    assert_eq!(g.subscribed_topics().len(), 2);
+    // A topic created later is matched at the next heartbeat, which bumps the group epoch.
+    let epoch = g.epoch;
+    let after = Named(vec![
+        "orders-eu",
+        "orders-us",
+        "payments",
+        "xorders-eu",
+        "orders-apac",
+    ]);
+    let (answer, changed) = g
+        .heartbeat(beat("a", answer.epoch, &assigned), &after, 1)
+        .unwrap();
+    assert!(changed && g.epoch > epoch);
+    let now = answer.assignment.unwrap();
+    assert!(now.contains_key(&after.lookup("orders-apac").unwrap().0));
+    assert_eq!(now.len(), 3);
 }

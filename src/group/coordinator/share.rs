@@ -123,7 +123,7 @@ impl Coordinator {
         let Some(group) = self.groups.get_mut(group_id).and_then(|e| e.share.as_mut()) else {
             return Err(E::GroupIdNotFound);
         };
-        let result = group.heartbeat(req, lookup.as_ref(), now);
+        let result = group.heartbeat(req, &|name: &str| lookup.lookup(name), now);
         match &result {
             Ok((_, changed)) => {
                 if *changed {

@@ -60,11 +60,15 @@ pub async fn heartbeat(
     state: &mut State,
 ) -> HttpResult<Duration> {
     let subscription = state.subscription.clone();
+    let pattern = state.pattern.clone();
     let Some(member) = state.member.as_mut() else {
         return Ok(Duration::from_secs(1));
     };
     if member.ids.len() < subscription.len() {
-        member.ids = topic_ids(gw, &subscription).await?;
+        member.ids = topic_ids(gw, Some(&subscription)).await?;
+    }
+    if pattern.is_some() && member.ids.is_empty() && !member.assignment.is_empty() {
+        member.ids = topic_ids(gw, None).await?;
     }
     let by_name: HashMap<&String, Uuid> = member.ids.iter().map(|(id, n)| (n, *id)).collect();
     let mut owned: HashMap<Uuid, Vec<i32>> = HashMap::new();
@@ -78,12 +82,13 @@ pub async fn heartbeat(
         .with_member_id(StrBytes::from_string(member.id.clone()))
         .with_member_epoch(member.epoch)
         .with_rebalance_timeout_ms(REBALANCE_TIMEOUT_MS)
-        .with_subscribed_topic_names(Some(
+        .with_subscribed_topic_names(pattern.is_none().then(|| {
             subscription
                 .iter()
                 .map(|t| TopicName(StrBytes::from_string(t.clone())))
-                .collect(),
-        ))
+                .collect()
+        }))
+        .with_subscribed_topic_regex(pattern.map(StrBytes::from_string))
         .with_topic_partitions(Some(
             owned
                 .into_iter()
@@ -105,6 +110,11 @@ pub async fn heartbeat(
         state.positions.clear();
         return Ok(Duration::ZERO);
     }
+    if code == ResponseError::InvalidRegularExpression.code() {
+        return Err(super::invalid_config(
+            "topic_pattern is not a regular expression (RE2 syntax)",
+        ));
+    }
     if code == ResponseError::GroupIdNotFound.code()
         || code == ResponseError::InconsistentGroupProtocol.code()
     {
@@ -119,13 +129,20 @@ pub async fn heartbeat(
     }
     member.epoch = response.member_epoch;
     if let Some(assignment) = response.assignment {
+        let unknown = |ids: &HashMap<Uuid, String>| {
+            assignment
+                .topic_partitions
+                .iter()
+                .any(|tp| !ids.contains_key(&tp.topic_id))
+        };
+        if unknown(&member.ids) {
+            // A topic the pattern matched, or one re-created under its name: read the ids.
+            member.ids = topic_ids(gw, None).await?;
+        }
         let mut given = Vec::new();
         for tp in assignment.topic_partitions {
             if let Some(name) = member.ids.get(&tp.topic_id) {
                 given.extend(tp.partitions.iter().map(|p| (name.clone(), *p)));
-            } else {
-                // A topic re-created under the same name: its ids are read again next time.
-                member.ids.clear();
             }
         }
         given.sort();
@@ -192,17 +209,17 @@ pub fn spawn_heartbeats(gw: Arc<Gateway>, instance: Arc<Instance>) {
     });
 }
 
-/// The ids of `topics` (those that exist), from Metadata.
-async fn topic_ids(gw: &Gateway, topics: &[String]) -> HttpResult<HashMap<Uuid, String>> {
-    let request = MetadataRequest::default().with_topics(Some(
+/// The ids of `topics` (None: of every topic the caller may see) that exist, from Metadata.
+async fn topic_ids(gw: &Gateway, topics: Option<&[String]>) -> HttpResult<HashMap<Uuid, String>> {
+    let request = MetadataRequest::default().with_topics(topics.map(|topics| {
         topics
             .iter()
             .map(|t| {
                 MetadataRequestTopic::default()
                     .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
             })
-            .collect(),
-    ));
+            .collect()
+    }));
     let response = gw.call(None, 12, &request).await?;
     Ok(response
         .topics

@@ -63,6 +63,9 @@ pub struct Instance {
 pub struct State {
     /// Subscribed topics (then the group assigns), or none.
     pub subscription: Vec<String>,
+    /// A `topic_pattern` subscription instead: a regex the group's coordinator matches against
+    /// the topic names (KIP-848's SubscribedTopicRegex, RE2 syntax, whole names).
+    pub pattern: Option<String>,
     /// Partitions assigned by the client (no group membership), or none.
     pub assigned: Vec<Tp>,
     /// The group membership of a subscribed instance.
@@ -212,6 +215,15 @@ fn owned_by(instance: &Instance, caller: &Option<Arc<Session>>) -> Result<(), Ht
 
 fn not_found() -> HttpError {
     HttpError::new(StatusCode::NOT_FOUND, 40403, "Consumer instance not found.")
+}
+
+/// 422 42204: a setting or subscription REST Proxy refuses.
+fn invalid_config(message: impl std::fmt::Display) -> HttpError {
+    HttpError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        42204,
+        format!("Invalid consumer configuration: {message}"),
+    )
 }
 
 /// 409 40903: the instance cannot do that in its state (REST Proxy's illegal state).

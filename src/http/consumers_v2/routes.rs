@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::membership::{self, Member};
 use super::positions::{self, EARLIEST, LATEST};
-use super::{fetch, illegal_state, Settings, Tp};
+use super::{fetch, illegal_state, invalid_config, Settings, Tp};
 use crate::http::auth::Caller;
 use crate::http::content_type::Embedded;
 use crate::http::error::{HttpError, HttpResult};
@@ -49,14 +49,6 @@ fn parse<T: DeserializeOwned + Default>(
         return Ok(T::default());
     }
     serde_json::from_slice(&body).map_err(|e| HttpError::json(&e))
-}
-
-fn invalid_config(message: impl std::fmt::Display) -> HttpError {
-    HttpError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        42204,
-        format!("Invalid consumer configuration: {message}"),
-    )
 }
 
 #[derive(Deserialize, Default)]
@@ -161,18 +153,22 @@ async fn subscribe_to(
 ) -> HttpResult<Option<Value>> {
     let instance = gw.consumers.get(group, name, &gw.session)?;
     let body: SubscribeBody = parse(body, false)?;
-    if body.topic_pattern.is_some() {
-        return Err(invalid_config(
-            "topic_pattern subscriptions are not supported yet; name the topics",
+    let pattern = body.topic_pattern.filter(|p| !p.is_empty());
+    if pattern.is_some() && !body.topics.is_empty() {
+        return Err(illegal_state(
+            "Subscription to topics, partitions and pattern are mutually exclusive",
         ));
     }
-    if body.topics.is_empty() || body.topics.iter().any(String::is_empty) {
-        return Err(invalid_config("a subscription names one or more topics"));
+    if pattern.is_none() && (body.topics.is_empty() || body.topics.iter().any(String::is_empty)) {
+        return Err(invalid_config(
+            "a subscription names one or more topics, or a topic_pattern",
+        ));
     }
     let mut state = instance.state.lock().await;
     let spawn = state.member.is_none();
     state.assigned.clear();
     state.subscription = body.topics;
+    state.pattern = pattern;
     // Other topics: their ids are read again at the next heartbeat.
     state
         .member
@@ -182,6 +178,7 @@ async fn subscribe_to(
     if let Err(e) = membership::heartbeat(gw, &instance, &mut state).await {
         state.member = None;
         state.subscription.clear();
+        state.pattern = None;
         return Err(e);
     }
     drop(state);
@@ -191,15 +188,26 @@ async fn subscribe_to(
     Ok(None)
 }
 
-/// `GET .../subscription`: `{topics}`.
+/// `GET .../subscription`: `{topics}`; for a `topic_pattern`, the matched topics it reads
+/// (what Kafka's consumer reports as its subscription).
 pub async fn subscription(
     Caller(gw): Caller,
     Path((group, name)): Path<(String, String)>,
 ) -> Response {
     let result = match gw.consumers.get(&group, &name, &gw.session) {
-        Ok(instance) => Ok(Some(
-            json!({"topics": instance.state.lock().await.subscription}),
-        )),
+        Ok(instance) => {
+            let state = instance.state.lock().await;
+            let topics = match state.pattern {
+                Some(_) => {
+                    let mut names: Vec<String> =
+                        state.partitions().into_iter().map(|(t, _)| t).collect();
+                    names.dedup();
+                    names
+                }
+                None => state.subscription.clone(),
+            };
+            Ok(Some(json!({ "topics": topics })))
+        }
         Err(e) => Err(e),
     };
     answer(result)
@@ -215,6 +223,7 @@ pub async fn unsubscribe(
             let mut state = instance.state.lock().await;
             membership::leave(&gw, &instance, &mut state).await;
             state.subscription.clear();
+            state.pattern = None;
             Ok(None)
         }
         Err(e) => Err(e),
@@ -442,7 +451,7 @@ pub async fn records(
         let wait = number("timeout", MAX_WAIT_MS)?.min(MAX_WAIT_MS);
         let max_bytes = number("max_bytes", DEFAULT_MAX_BYTES)?.max(1);
         let mut state = instance.state.lock().await;
-        if state.subscription.is_empty() && state.assigned.is_empty() {
+        if state.subscription.is_empty() && state.pattern.is_none() && state.assigned.is_empty() {
             return Err(illegal_state(
                 "Consumer is not subscribed to any topics or assigned any partitions",
             ));

@@ -39,7 +39,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * security scenarios' SASL/TLS settings).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
- * group, consumer_group (KIP-848), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
+ * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
  * transactions, quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
@@ -48,7 +48,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group",
-            "consumer_group", "share_group", "share_v2", "share_v2_errors", "admin",
+            "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
@@ -97,6 +97,7 @@ public final class Compat {
                 case "leader_epochs" -> new LeaderEpochsScenario(c).run();
                 case "group" -> new GroupScenario(c).run();
                 case "consumer_group" -> new ConsumerProtocolScenario(c).run();
+                case "consumer_regex" -> new ConsumerRegexScenario(c).run();
                 case "share_group" -> new ShareGroupScenario(c).run();
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
