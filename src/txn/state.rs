@@ -1,6 +1,7 @@
 //! One transactional id's metadata and its state machine, after Kafka's TransactionMetadata
-//! and the checks of its TransactionCoordinator (transactions v1). Pure: no I/O, the clock is
-//! passed in; the coordinator persists what these functions change and writes the markers.
+//! and the checks of its TransactionCoordinator (transactions v1; v2's end is in `end_v2.rs`).
+//! Pure: no I/O, the clock is passed in; the coordinator persists what these functions change
+//! and writes the markers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +68,17 @@ pub struct TxnMetadata {
     /// When the ongoing transaction started (-1: none).
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The last transaction was ended by a transactions v2 client (EndTxn v5): its end bumped
+    /// the epoch (Kafka's clientTransactionVersion). Absent in what older versions stored.
+    #[serde(default)]
+    pub client_v2: bool,
+    /// A v2 end that exhausted the epoch: the producer id the transaction continues with once
+    /// its markers (written with the old id) are durable.
+    #[serde(default)]
+    pub next_producer_id: Option<i64>,
+    /// The producer id before the last such switch (a retried EndTxn names it).
+    #[serde(default)]
+    pub previous_producer_id: Option<i64>,
 }
 
 /// JSON maps need string keys: the pending offsets are stored as a list of pairs.
@@ -96,7 +108,7 @@ pub enum InitOutcome {
 }
 
 /// Whether an epoch can be bumped no further (Kafka starts a new producer id then).
-fn epoch_exhausted(epoch: i16) -> bool {
+pub(super) fn epoch_exhausted(epoch: i16) -> bool {
     epoch >= i16::MAX - 1
 }
 
@@ -113,6 +125,9 @@ impl TxnMetadata {
             offsets: PendingOffsets::new(),
             start_ms: -1,
             last_update_ms: now,
+            client_v2: false,
+            next_producer_id: None,
+            previous_producer_id: None,
         }
     }
 
@@ -179,7 +194,7 @@ impl TxnMetadata {
         Ok(())
     }
 
-    fn clear_transaction(&mut self) {
+    pub(super) fn clear_transaction(&mut self) {
         self.partitions.clear();
         self.groups.clear();
         self.offsets.clear();
@@ -187,7 +202,7 @@ impl TxnMetadata {
     }
 
     /// The checks every in-transaction request makes of its producer id and epoch.
-    fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
+    pub(super) fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
         if producer_id != self.producer_id {
             return Err(E::InvalidProducerIdMapping);
         }
@@ -198,7 +213,7 @@ impl TxnMetadata {
     }
 
     /// Whether adding to the transaction is possible now (Kafka's AddPartitionsToTxn checks).
-    fn check_can_add(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
+    pub(super) fn check_can_add(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
         self.check_producer(producer_id, epoch)?;
         match self.state {
             TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
@@ -209,7 +224,7 @@ impl TxnMetadata {
         }
     }
 
-    fn begin_if_needed(&mut self, now: i64) {
+    pub(super) fn begin_if_needed(&mut self, now: i64) {
         if self.state != TxnState::Ongoing {
             self.clear_transaction();
             self.state = TxnState::Ongoing;
@@ -254,14 +269,20 @@ impl TxnMetadata {
     }
 
     /// TxnOffsetCommit: offsets of a group added to the ongoing transaction wait for its end.
+    /// `implicit_add` (v5+, transactions v2): the group joins the transaction here, as
+    /// AddOffsetsToTxn would have added it.
     pub fn commit_offsets(
         &mut self,
         producer_id: i64,
         epoch: i16,
         group: &str,
         offsets: Vec<(String, i32, PendingOffset)>,
+        implicit_add: bool,
         now: i64,
     ) -> Result<(), E> {
+        if implicit_add {
+            self.add_group(producer_id, epoch, group, now)?;
+        }
         self.check_producer(producer_id, epoch)?;
         match self.state {
             TxnState::Ongoing if self.groups.contains(group) => {}
@@ -311,6 +332,7 @@ impl TxnMetadata {
                 } else {
                     TxnState::PrepareAbort
                 };
+                self.client_v2 = false;
                 self.last_update_ms = now;
                 Ok(true)
             }
@@ -367,13 +389,20 @@ impl TxnMetadata {
         }
     }
 
-    /// Markers are durable everywhere: the transaction is complete.
+    /// Markers are durable everywhere: the transaction is complete. A v2 end that exhausted
+    /// the epoch moves to its new producer id now.
     pub fn complete(&mut self, now: i64) {
         self.state = match self.state {
             TxnState::PrepareCommit => TxnState::CompleteCommit,
             TxnState::PrepareAbort | TxnState::PrepareEpochFence => TxnState::CompleteAbort,
             s => s,
         };
+        if let Some(next) = self.next_producer_id.take() {
+            self.previous_producer_id = Some(self.producer_id);
+            self.producer_id = next;
+            self.last_producer_epoch = self.producer_epoch;
+            self.producer_epoch = 0;
+        }
         self.clear_transaction();
         self.last_update_ms = now;
     }
@@ -423,12 +452,19 @@ mod tests {
             metadata: None,
         };
         assert_eq!(
-            m.commit_offsets(7, 0, "other", vec![(String::from("a"), 0, o.clone())], 7),
+            m.commit_offsets(
+                7,
+                0,
+                "other",
+                vec![(String::from("a"), 0, o.clone())],
+                false,
+                7
+            ),
             Err(E::InvalidTxnState),
             "group not in the transaction"
         );
         assert_eq!(
-            m.commit_offsets(7, 0, "g", vec![(String::from("a"), 0, o)], 7),
+            m.commit_offsets(7, 0, "g", vec![(String::from("a"), 0, o)], false, 7),
             Ok(())
         );
         assert_eq!(m.end(7, 0, true, 8), Ok(true));
@@ -551,7 +587,7 @@ mod tests {
             leader_epoch: -1,
             metadata: Some("m".into()),
         };
-        m.commit_offsets(7, 0, "g", vec![("t".into(), 2, o)], 2)
+        m.commit_offsets(7, 0, "g", vec![("t".into(), 2, o)], false, 2)
             .unwrap();
         let json = serde_json::to_vec(&m).unwrap();
         assert_eq!(serde_json::from_slice::<TxnMetadata>(&json).unwrap(), m);

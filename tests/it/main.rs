@@ -26,3 +26,4 @@ mod security;
 mod share_dead_letters;
 mod share_groups;
 mod transactions;
+mod transactions_v2;
