@@ -18,6 +18,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
 | transactions | consume-transform-produce with a transactional producer and a read_committed group member (sendOffsetsToTransaction), one round aborted and redone, one more aborted transaction: read_committed output = each input once; read_uncommitted also the aborted records; the group's committed offset = end of input |
+| transactions_v2 | KIP-890 part 2, the transactions the 4.4 client uses when transaction.version 2 is finalized: describeFeatures shows transaction.version 2 finalized; after initTransactions, a commit, an abort and a commit, describeTransactions shows the producer epoch one higher after each end and describeProducers the partition's producer at that epoch (the markers carry it); read_committed sees the two committed transactions only |
 | quotas | AlterClientQuotas (issue 18: gregor closed the connection): invalid entries (value 0, unknown key, fractional byte rate, IP + user, an entity twice) → InvalidRequestException with Kafka's messages, removing a quota never set succeeds, the connection keeps serving; validateOnly stores nothing; a user+client-id and a user+default-client-id quota are stored, describeClientQuotas shows them through exact, default, specified and strict filters; removing them empties it again |
 | quota_throttle | a KafkaProducer above its client-id producer_byte_rate (100 kB/s), sending for 20 s, is throttled to it: acknowledged bytes over seconds 11-20 (after Kafka's 10 s minimum window has filled) at less than 2x the quota and more than a tenth of it, produce-throttle-time-max > 0 |
 | configs | createTopics with configs; describeConfigs shows them as dynamic topic configs (a default as default); incrementalAlterConfigs SET/DELETE; broker configs (known gap on gregor: no DescribeConfigs / IncrementalAlterConfigs yet) |
@@ -146,6 +147,13 @@ def test_kafka_ui(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_transactions(java_compat, broker, client):
     run(java_compat, "transactions", broker)
+
+
+@pytest.mark.single_broker("gregor's cluster mode keeps clients on transactions v1")
+@pytest.mark.parametrize("client", [CLIENT])
+def test_transactions_v2(java_compat, broker, client):
+    """KIP-890 part 2: transaction.version 2 finalized; every end bumps the producer epoch."""
+    run(java_compat, "transactions_v2", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::config::StorageKind;
 use crate::meta::config_view::METADATA_VERSION_LEVEL;
 
 use super::{encode_response, lookup, RequestContext, ResponseFuture, APIS};
@@ -20,6 +21,10 @@ const GROUP_VERSION_LEVEL: i16 = 1;
 /// Kafka 4.4's share.version: SV_2 (share groups, KIP-932, with RENEW acknowledgements,
 /// ShareAcquireMode and dead-letter topics; ShareFetch/ShareAcknowledge v2).
 const SHARE_VERSION_LEVEL: i16 = 2;
+
+/// Kafka 4.x's transaction.version (TV_2: transactions v2, KIP-890 part 2), finalized by
+/// default on a new Kafka 4.4 cluster.
+const TRANSACTION_VERSION_LEVEL: i16 = 2;
 
 /// Epoch of the finalized features; they never change while gregor runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
@@ -39,12 +44,16 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
         return response;
     }
     // metadata.version, as Kafka 4.x reports it (tools map it to a release),
-    // group.version 1 (KIP-848's consumer group protocol) and share.version 2 (KIP-932). No transaction.version: absent
-    // means level 0, so clients keep transactions v1, which is what gregor implements.
+    // group.version 1 (KIP-848's consumer group protocol), share.version 2 (KIP-932) and
+    // transaction.version 2 (KIP-890 part 2) — except in cluster mode, where a broker that is
+    // not the coordinator cannot add a partition to a transaction on produce: no
+    // transaction.version there (level 0), so clients keep transactions v1.
     let metadata = || StrBytes::from_static_str("metadata.version");
     let group = || StrBytes::from_static_str("group.version");
     let share = || StrBytes::from_static_str("share.version");
-    response
+    let transaction = || StrBytes::from_static_str("transaction.version");
+    let txn_v2 = !matches!(ctx.config().storage, StorageKind::Postgres(_));
+    let response = response
         .with_supported_features(vec![
             SupportedFeatureKey::default()
                 .with_name(metadata())
@@ -73,7 +82,24 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
                 .with_name(share())
                 .with_min_version_level(SHARE_VERSION_LEVEL)
                 .with_max_version_level(SHARE_VERSION_LEVEL),
-        ])
+        ]);
+    if !txn_v2 {
+        return response;
+    }
+    let mut response = response;
+    response.supported_features.push(
+        SupportedFeatureKey::default()
+            .with_name(transaction())
+            .with_min_version(0)
+            .with_max_version(TRANSACTION_VERSION_LEVEL),
+    );
+    response.finalized_features.push(
+        FinalizedFeatureKey::default()
+            .with_name(transaction())
+            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
+            .with_max_version_level(TRANSACTION_VERSION_LEVEL),
+    );
+    response
 }
 
 /// The answer to an ApiVersions version we do not know: a v0 body with UNSUPPORTED_VERSION

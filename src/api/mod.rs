@@ -107,7 +107,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::Produce,
         min_version: 3,
-        max_version: 11,
+        max_version: 12,
         handler: |c, b| c.serve_optional(b, produce::handle),
     },
     Api {
@@ -182,8 +182,9 @@ pub static APIS: &[Api] = &[
         max_version: 5,
         handler: |c, b| c.serve(b, init_producer_id::handle),
     },
-    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form and
-    // EndTxn v5 belongs to transactions v2 (KIP-890): neither is served.
+    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (the
+    // implicit add of transactions v2 happens inside Produce v12 here): not served. EndTxn v5,
+    // TxnOffsetCommit v5 and Produce v12 are transactions v2 (KIP-890 part 2).
     Api {
         key: ApiKey::AddPartitionsToTxn,
         min_version: 0,
@@ -199,13 +200,13 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::EndTxn,
         min_version: 0,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, end_txn::handle),
     },
     Api {
         key: ApiKey::TxnOffsetCommit,
         min_version: 0,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, txn_offset_commit::handle),
     },
     Api {

@@ -1,6 +1,8 @@
 //! Produce (0): validate batches, append them in request order (before returning the
-//! future), then wait for durability (group commit) before acknowledging.
+//! future), then wait for durability (group commit) before acknowledging. From v12 a
+//! transactional request first adds its partitions to the transaction (transactions v2).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -12,6 +14,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::group_common::partition_exists;
 use super::{catalog, now_ms, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::log::batch::BatchError;
@@ -54,6 +57,11 @@ pub fn handle(
         && !req.transactional_id.as_ref().is_some_and(|id| {
             ctx.authorize(AclOperation::Write, ResourceType::TransactionalId, id)
         });
+    let added = if transactional && !txn_denied && valid_acks && ctx.version() >= TXN_V2 {
+        add_to_transaction(&ctx, &req)
+    } else {
+        HashMap::new()
+    };
     let appended: Vec<(_, Vec<(i32, Appended)>)> = req
         .topic_data
         .into_iter()
@@ -72,6 +80,8 @@ pub fn handle(
                         Appended::Failed(BrokerError::InvalidRequest(String::new()))
                     } else if let Some(code) = denied {
                         Appended::Failed(BrokerError::NotAuthorized(code))
+                    } else if let Some(e) = added.get(&(t.name.0.to_string(), p.index)) {
+                        Appended::Failed(BrokerError::Transaction(*e))
                     } else {
                         append(&ctx, &t.name, p.index, p.records, now)
                     };
@@ -139,6 +149,60 @@ pub fn handle(
                 .with_throttle_time_ms(throttle_ms)
         })
     }
+}
+
+/// Transactions v2 (KIP-890 part 2): from this version on a transactional batch adds its
+/// partition to the transaction itself (the client sends no AddPartitionsToTxn).
+const TXN_V2: i16 = 12;
+
+/// Produce v12+: add the request's transactional partitions (of topics it may write, that
+/// exist) to the producer's transaction before anything is appended, as Kafka's partition
+/// leader does. The partitions the add failed for, with the error Kafka's produce answers.
+fn add_to_transaction(
+    ctx: &RequestContext,
+    req: &ProduceRequest,
+) -> HashMap<(String, i32), ResponseError> {
+    let Some(id) = req.transactional_id.as_ref() else {
+        return HashMap::new();
+    };
+    let mut producer = None;
+    let mut partitions = Vec::new();
+    for t in &req.topic_data {
+        if !ctx.authorize_topic(AclOperation::Write, &t.name) {
+            continue;
+        }
+        for p in &t.partition_data {
+            let Some(records) = p.records.as_deref() else {
+                continue;
+            };
+            if records::is_transactional(records)
+                && partition_exists(ctx.topics(), &t.name, p.index)
+            {
+                producer = producer.or_else(|| records::producer_of(records));
+                partitions.push((t.name.0.to_string(), p.index));
+            }
+        }
+    }
+    let Some((producer_id, epoch)) = producer else {
+        return HashMap::new();
+    };
+    let Err(e) = ctx
+        .txns()
+        .add_for_produce(id, producer_id, epoch, partitions.clone())
+    else {
+        return HashMap::new();
+    };
+    // Kafka's answers to a produce whose add failed: a fenced producer's batch has a stale
+    // epoch; the coordinator being busy or away is worth a retry.
+    let e = match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::ConcurrentTransactions
+        | ResponseError::CoordinatorLoadInProgress
+        | ResponseError::CoordinatorNotAvailable
+        | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
+        e => e,
+    };
+    partitions.into_iter().map(|p| (p, e)).collect()
 }
 
 /// The producer byte-rate quota (`producer_byte_rate`): the request's size is recorded, as

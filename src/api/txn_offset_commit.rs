@@ -1,5 +1,6 @@
 //! TxnOffsetCommit (28): a transaction's consumer offsets, kept pending until it commits
-//! (discarded on abort).
+//! (discarded on abort). From v5 (transactions v2) the group joins the transaction here: the
+//! client sends no AddOffsetsToTxn.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -12,6 +13,9 @@ use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
 use crate::security::acl::AclOperation;
 use crate::txn::state::PendingOffset;
+
+/// The first version of transactions v2.
+const TXN_V2: i16 = 5;
 
 pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let max_metadata = ctx.groups().config().offset_metadata_max_bytes;
@@ -65,8 +69,14 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
                 req.producer_epoch,
                 &req.group_id,
                 offsets,
+                ctx.version() >= TXN_V2,
             )
             .await
+            // v5's implicit add answers a fenced producer as Kafka's partition leaders do.
+            .map_err(|e| match e {
+                E::ProducerFenced if ctx.version() >= TXN_V2 => E::InvalidProducerEpoch,
+                e => e,
+            })
     };
     let mut checks = precheck.into_iter();
     let topics = req

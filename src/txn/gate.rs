@@ -99,6 +99,19 @@ impl TxnGate {
         Ok(append())
     }
 
+    /// Whether a transactions v2 produce (Produce v12+) from (producer id, epoch) must first
+    /// add `partition` to the transaction (Kafka's implicit add): the epoch is current and the
+    /// partition not held — no transaction Ongoing, or one without it.
+    pub fn needs_add(&self, producer_id: i64, epoch: i16, partition: &(String, i32)) -> bool {
+        self.read().get(&producer_id).is_some_and(|grant| {
+            grant.epoch == epoch
+                && !grant
+                    .partitions
+                    .as_ref()
+                    .is_some_and(|p| p.contains(partition))
+        })
+    }
+
     /// Memory changed from `before` to `after` (None: absent), not yet durable: keep only
     /// what both allow.
     pub fn narrow(&self, before: Option<&TxnMetadata>, after: Option<&TxnMetadata>) {
@@ -160,6 +173,8 @@ mod tests {
         gate.publish(None, Some(&one));
         assert_eq!(check(&gate, 0, 0), Ok(()));
         assert_eq!(check(&gate, 0, 1), Err(E::InvalidTxnState));
+        assert!(gate.needs_add(7, 0, &p(1)) && !gate.needs_add(7, 0, &p(0)));
+        assert!(!gate.needs_add(7, 1, &p(1)) && !gate.needs_add(8, 0, &p(1)));
         // Adding a partition: not usable until durable.
         let two = ongoing(0, &[0, 1]);
         gate.narrow(Some(&one), Some(&two));

@@ -1,9 +1,10 @@
 //! Producer ids and transactions: the coordinator (`coordinator`, on a
-//! [`crate::coord::Runtime`]; state machine in `state`) and the produce path's view of open
+//! [`crate::coord::Runtime`]; state machine in `state`, transactions v2's end in `end_v2`) and the produce path's view of open
 //! transactions (`gate`). Per-partition producer and transaction state lives with the
 //! partition ([`crate::partition`]).
 
 pub mod coordinator;
+pub mod end_v2;
 pub mod gate;
 pub mod state;
 

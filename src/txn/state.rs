@@ -1,6 +1,7 @@
 //! One transactional id's metadata and its state machine, after Kafka's TransactionMetadata
-//! and the checks of its TransactionCoordinator (transactions v1). Pure: no I/O, the clock is
-//! passed in; the coordinator persists what these functions change and writes the markers.
+//! and the checks of its TransactionCoordinator (transactions v1; v2's end is in `end_v2.rs`).
+//! Pure: no I/O, the clock is passed in; the coordinator persists what these functions change
+//! and writes the markers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +68,17 @@ pub struct TxnMetadata {
     /// When the ongoing transaction started (-1: none).
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The last transaction was ended by a transactions v2 client (EndTxn v5): its end bumped
+    /// the epoch (Kafka's clientTransactionVersion). Absent in what older versions stored.
+    #[serde(default)]
+    pub client_v2: bool,
+    /// A v2 end that exhausted the epoch: the producer id the transaction continues with once
+    /// its markers (written with the old id) are durable.
+    #[serde(default)]
+    pub next_producer_id: Option<i64>,
+    /// The producer id before the last such switch (a retried EndTxn names it).
+    #[serde(default)]
+    pub previous_producer_id: Option<i64>,
 }
 
 /// JSON maps need string keys: the pending offsets are stored as a list of pairs.
@@ -96,7 +108,7 @@ pub enum InitOutcome {
 }
 
 /// Whether an epoch can be bumped no further (Kafka starts a new producer id then).
-fn epoch_exhausted(epoch: i16) -> bool {
+pub(super) fn epoch_exhausted(epoch: i16) -> bool {
     epoch >= i16::MAX - 1
 }
 
@@ -113,6 +125,9 @@ impl TxnMetadata {
             offsets: PendingOffsets::new(),
             start_ms: -1,
             last_update_ms: now,
+            client_v2: false,
+            next_producer_id: None,
+            previous_producer_id: None,
         }
     }
 
@@ -179,7 +194,7 @@ impl TxnMetadata {
         Ok(())
     }
 
-    fn clear_transaction(&mut self) {
+    pub(super) fn clear_transaction(&mut self) {
         self.partitions.clear();
         self.groups.clear();
         self.offsets.clear();
@@ -187,7 +202,7 @@ impl TxnMetadata {
     }
 
     /// The checks every in-transaction request makes of its producer id and epoch.
-    fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
+    pub(super) fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
         if producer_id != self.producer_id {
             return Err(E::InvalidProducerIdMapping);
         }
@@ -198,7 +213,7 @@ impl TxnMetadata {
     }
 
     /// Whether adding to the transaction is possible now (Kafka's AddPartitionsToTxn checks).
-    fn check_can_add(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
+    pub(super) fn check_can_add(&self, producer_id: i64, epoch: i16) -> Result<(), E> {
         self.check_producer(producer_id, epoch)?;
         match self.state {
             TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
@@ -209,7 +224,7 @@ impl TxnMetadata {
         }
     }
 
-    fn begin_if_needed(&mut self, now: i64) {
+    pub(super) fn begin_if_needed(&mut self, now: i64) {
         if self.state != TxnState::Ongoing {
             self.clear_transaction();
             self.state = TxnState::Ongoing;
@@ -254,14 +269,20 @@ impl TxnMetadata {
     }
 
     /// TxnOffsetCommit: offsets of a group added to the ongoing transaction wait for its end.
+    /// `implicit_add` (v5+, transactions v2): the group joins the transaction here, as
+    /// AddOffsetsToTxn would have added it.
     pub fn commit_offsets(
         &mut self,
         producer_id: i64,
         epoch: i16,
         group: &str,
         offsets: Vec<(String, i32, PendingOffset)>,
+        implicit_add: bool,
         now: i64,
     ) -> Result<(), E> {
+        if implicit_add {
+            self.add_group(producer_id, epoch, group, now)?;
+        }
         self.check_producer(producer_id, epoch)?;
         match self.state {
             TxnState::Ongoing if self.groups.contains(group) => {}
@@ -311,6 +332,7 @@ impl TxnMetadata {
                 } else {
                     TxnState::PrepareAbort
                 };
+                self.client_v2 = false;
                 self.last_update_ms = now;
                 Ok(true)
             }
@@ -367,229 +389,25 @@ impl TxnMetadata {
         }
     }
 
-    /// Markers are durable everywhere: the transaction is complete.
+    /// Markers are durable everywhere: the transaction is complete. A v2 end that exhausted
+    /// the epoch moves to its new producer id now.
     pub fn complete(&mut self, now: i64) {
         self.state = match self.state {
             TxnState::PrepareCommit => TxnState::CompleteCommit,
             TxnState::PrepareAbort | TxnState::PrepareEpochFence => TxnState::CompleteAbort,
             s => s,
         };
+        if let Some(next) = self.next_producer_id.take() {
+            self.previous_producer_id = Some(self.producer_id);
+            self.producer_id = next;
+            self.last_producer_epoch = self.producer_epoch;
+            self.producer_epoch = 0;
+        }
         self.clear_transaction();
         self.last_update_ms = now;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(t: &str, i: i32) -> (String, i32) {
-        (t.to_string(), i)
-    }
-
-    fn ready(timeout: i32) -> TxnMetadata {
-        let mut m = TxnMetadata::new(7, timeout, 0);
-        assert_eq!(
-            m.init_producer_id(timeout, None, 0, || None),
-            Ok(InitOutcome::Ready)
-        );
-        m
-    }
-
-    #[test]
-    fn commit_cycle() {
-        let mut m = ready(60_000);
-        assert_eq!(
-            (m.producer_id, m.producer_epoch, m.state),
-            (7, 0, TxnState::Empty)
-        );
-        assert_eq!(
-            m.end(7, 0, true, 1),
-            Err(E::InvalidTxnState),
-            "nothing to end"
-        );
-        assert_eq!(m.add_partitions(7, 0, &[p("a", 0)], 5), Ok(true));
-        assert_eq!((m.state, m.start_ms), (TxnState::Ongoing, 5));
-        assert_eq!(m.add_partitions(7, 0, &[p("a", 0)], 6), Ok(false));
-        assert_eq!(m.verify_partition(7, 0, &p("a", 0)), Ok(()));
-        assert_eq!(
-            m.verify_partition(7, 0, &p("a", 1)),
-            Err(E::InvalidTxnState)
-        );
-        assert_eq!(m.add_group(7, 0, "g", 7), Ok(true));
-        let o = PendingOffset {
-            offset: 3,
-            leader_epoch: -1,
-            metadata: None,
-        };
-        assert_eq!(
-            m.commit_offsets(7, 0, "other", vec![(String::from("a"), 0, o.clone())], 7),
-            Err(E::InvalidTxnState),
-            "group not in the transaction"
-        );
-        assert_eq!(
-            m.commit_offsets(7, 0, "g", vec![(String::from("a"), 0, o)], 7),
-            Ok(())
-        );
-        assert_eq!(m.end(7, 0, true, 8), Ok(true));
-        assert_eq!(m.state, TxnState::PrepareCommit);
-        assert_eq!(m.pending_markers(), Some(true));
-        assert_eq!(
-            m.add_partitions(7, 0, &[p("b", 0)], 9),
-            Err(E::ConcurrentTransactions)
-        );
-        assert_eq!(m.end(7, 0, true, 9), Err(E::ConcurrentTransactions));
-        assert_eq!(m.end(7, 0, false, 9), Err(E::InvalidTxnState));
-        assert_eq!(
-            m.init_producer_id(60_000, None, 9, || None),
-            Err(E::ConcurrentTransactions)
-        );
-        m.complete(10);
-        assert_eq!(m.state, TxnState::CompleteCommit);
-        assert!(m.partitions.is_empty() && m.offsets.is_empty() && m.groups.is_empty());
-        assert_eq!(m.end(7, 0, true, 11), Ok(false), "retried commit");
-        assert_eq!(m.end(7, 0, false, 11), Err(E::InvalidTxnState));
-        // The next transaction starts by adding partitions again.
-        assert_eq!(m.add_partitions(7, 0, &[p("b", 0)], 12), Ok(true));
-        assert_eq!(m.end(7, 0, false, 13), Ok(true));
-        m.complete(14);
-        assert_eq!(m.state, TxnState::CompleteAbort);
-    }
-
-    #[test]
-    fn producer_checks() {
-        let mut m = ready(60_000);
-        assert_eq!(
-            m.add_partitions(8, 0, &[p("a", 0)], 1),
-            Err(E::InvalidProducerIdMapping)
-        );
-        assert_eq!(
-            m.add_partitions(7, 1, &[p("a", 0)], 1),
-            Err(E::ProducerFenced)
-        );
-        assert_eq!(m.end(7, 3, true, 1), Err(E::ProducerFenced));
-        // A new producer with the same transactional id bumps the epoch: the old one is fenced.
-        assert_eq!(
-            m.init_producer_id(60_000, None, 2, || None),
-            Ok(InitOutcome::Ready)
-        );
-        assert_eq!(m.producer_epoch, 1);
-        assert_eq!(
-            m.add_partitions(7, 0, &[p("a", 0)], 3),
-            Err(E::ProducerFenced)
-        );
-        assert_eq!(
-            m.verify_partition(7, 0, &p("a", 0)),
-            Err(E::InvalidProducerEpoch)
-        );
-    }
-
-    #[test]
-    fn init_fences_an_ongoing_transaction() {
-        let mut m = ready(60_000);
-        m.add_partitions(7, 0, &[p("a", 0)], 1).unwrap();
-        assert_eq!(
-            m.init_producer_id(60_000, None, 2, || None),
-            Ok(InitOutcome::AbortOngoing)
-        );
-        assert_eq!(
-            (m.state, m.producer_epoch),
-            (TxnState::PrepareEpochFence, 1)
-        );
-        assert_eq!(m.pending_markers(), Some(false));
-        assert_eq!(
-            m.add_partitions(7, 0, &[p("a", 0)], 3),
-            Err(E::ProducerFenced)
-        );
-        assert_eq!(
-            m.init_producer_id(60_000, None, 3, || None),
-            Err(E::ConcurrentTransactions)
-        );
-        m.fence_to_abort(3);
-        assert_eq!(m.state, TxnState::PrepareAbort);
-        m.complete(4);
-        // The client retries and gets a second bump.
-        assert_eq!(
-            m.init_producer_id(60_000, None, 5, || None),
-            Ok(InitOutcome::Ready)
-        );
-        assert_eq!((m.state, m.producer_epoch), (TxnState::Empty, 2));
-    }
-
-    #[test]
-    fn kip_360_resume_and_retry() {
-        let mut m = ready(60_000);
-        assert_eq!(
-            m.init_producer_id(60_000, Some((7, 0)), 1, || None),
-            Ok(InitOutcome::Ready)
-        );
-        assert_eq!((m.producer_epoch, m.last_producer_epoch), (1, 0));
-        // The answer got lost and the client retries with the epoch it had: same result.
-        assert_eq!(
-            m.init_producer_id(60_000, Some((7, 0)), 2, || None),
-            Ok(InitOutcome::Ready)
-        );
-        assert_eq!(m.producer_epoch, 1);
-        assert_eq!(
-            m.init_producer_id(60_000, Some((9, 1)), 3, || None),
-            Err(E::ProducerFenced),
-            "another producer id"
-        );
-        assert_eq!(
-            m.init_producer_id(60_000, Some((7, 5)), 3, || None),
-            Err(E::ProducerFenced),
-            "an unknown epoch"
-        );
-    }
-
-    #[test]
-    fn metadata_round_trips_through_json() {
-        let mut m = ready(60_000);
-        m.add_group(7, 0, "g", 1).unwrap();
-        let o = PendingOffset {
-            offset: 3,
-            leader_epoch: -1,
-            metadata: Some("m".into()),
-        };
-        m.commit_offsets(7, 0, "g", vec![("t".into(), 2, o)], 2)
-            .unwrap();
-        let json = serde_json::to_vec(&m).unwrap();
-        assert_eq!(serde_json::from_slice::<TxnMetadata>(&json).unwrap(), m);
-    }
-
-    #[test]
-    fn exhausted_epoch_takes_a_new_producer_id() {
-        let mut m = ready(60_000);
-        m.producer_epoch = i16::MAX - 1;
-        assert_eq!(
-            m.init_producer_id(60_000, None, 1, || Some(99)),
-            Ok(InitOutcome::Ready)
-        );
-        assert_eq!((m.producer_id, m.producer_epoch), (99, 0));
-    }
-
-    #[test]
-    fn only_idle_ids_expire() {
-        let mut m = ready(60_000);
-        assert!(m.expired(1) && !m.expired(0));
-        m.add_partitions(7, 0, &[p("a", 0)], 10).unwrap();
-        assert!(!m.expired(1_000_000), "a transaction is open");
-    }
-
-    #[test]
-    fn timeout_aborts_with_a_bumped_epoch() {
-        let mut m = ready(5_000);
-        m.add_partitions(7, 0, &[p("a", 0)], 1_000).unwrap();
-        assert!(!m.abort_if_timed_out(5_999));
-        assert!(m.abort_if_timed_out(6_000));
-        assert_eq!(
-            (m.state, m.producer_epoch),
-            (TxnState::PrepareEpochFence, 1)
-        );
-        assert_eq!(m.end(7, 0, true, 6_001), Err(E::ProducerFenced));
-        m.fence_to_abort(6_001);
-        m.complete(6_002);
-        assert_eq!(m.state, TxnState::CompleteAbort);
-        assert!(!m.abort_if_timed_out(100_000), "nothing ongoing");
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

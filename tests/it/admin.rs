@@ -245,11 +245,18 @@ async fn features_log_dirs_and_single_node_answers() {
         .collect();
     assert_eq!(
         names,
-        ["metadata.version", "group.version", "share.version"],
-        "no transaction.version; group.version 1 (KIP-848), share.version 2 (KIP-932)"
+        [
+            "metadata.version",
+            "group.version",
+            "share.version",
+            "transaction.version"
+        ],
+        "group.version 1 (KIP-848), share.version 2 (KIP-932), transaction.version 2 (KIP-890)"
     );
     assert_eq!(v.finalized_features[1].max_version_level, 1);
     assert_eq!(v.finalized_features[2].max_version_level, 2);
+    assert_eq!(v.finalized_features[3].max_version_level, 2);
+    assert_eq!(v.supported_features[3].max_version, 2);
     assert_eq!(v.finalized_features[0].max_version_level, 30);
     assert!(!v
         .api_keys

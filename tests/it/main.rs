@@ -27,3 +27,4 @@ mod share_dead_letters;
 mod share_groups;
 mod share_v2;
 mod transactions;
+mod transactions_v2;

@@ -73,7 +73,11 @@ async fn api_versions_lists_the_table_and_answers_unknown_versions_with_v0() {
         .await;
     assert_eq!(resp.error_code, 0);
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
-    assert_eq!((produce.min_version, produce.max_version), (3, 11));
+    assert_eq!(
+        (produce.min_version, produce.max_version),
+        (3, 12),
+        "v12: transactions v2"
+    );
     // KIP-848's consumer group protocol, at the versions Kafka 4.4 advertises.
     for key in [68, 69] {
         let k = resp.api_keys.iter().find(|k| k.api_key == key).unwrap();

@@ -153,6 +153,14 @@ pub fn is_transactional(data: &[u8]) -> bool {
         .is_some_and(|attributes| attributes & 0x10 != 0)
 }
 
+/// The (producer id, epoch) the first batch in `data` names (bytes 43–52 of a v2 batch
+/// header), if it is long enough to hold them; not validated.
+pub fn producer_of(data: &[u8]) -> Option<(i64, i16)> {
+    let id = <[u8; 8]>::try_from(data.get(43..51)?).ok()?;
+    let epoch = <[u8; 2]>::try_from(data.get(51..53)?).ok()?;
+    Some((i64::from_be_bytes(id), i16::from_be_bytes(epoch)))
+}
+
 /// What Kafka checks of a Produce v3+ partition's records before anything else
 /// (`ProduceRequest.validateRecords`), in its order: a whole batch present (a partial one
 /// does not count), magic 2, a known codec, zstd only from v7, nothing after the batch.

@@ -223,12 +223,22 @@ impl TxnCoordinator {
         epoch: i16,
         group: &str,
         offsets: Vec<(String, i32, PendingOffset)>,
+        implicit_add: bool,
     ) -> std::result::Result<(), E> {
         let (id, group) = (id.to_string(), group.to_string());
         self.shared
             .runtime
             .call(move |t, now, tx| {
-                t.commit_offsets(&id, producer_id, epoch, &group, offsets, now, tx)
+                t.commit_offsets(
+                    &id,
+                    producer_id,
+                    epoch,
+                    &group,
+                    offsets,
+                    implicit_add,
+                    now,
+                    tx,
+                )
             })
             .await?
     }
@@ -265,6 +275,54 @@ impl TxnCoordinator {
             self.complete(id).await?;
         }
         Ok(())
+    }
+
+    /// EndTxn v5 (transactions v2): as [`Self::end`], with the epoch bumped; answers the
+    /// producer id and epoch the client's next transaction uses.
+    pub async fn end_v2(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> std::result::Result<(i64, i16), E> {
+        let owned = id.to_string();
+        let (prepared, next) = self
+            .shared
+            .runtime
+            .call(move |t, now, tx| t.end_v2(&owned, producer_id, epoch, commit, now, tx))
+            .await??;
+        if prepared {
+            self.complete(id).await?;
+        }
+        Ok(next)
+    }
+
+    /// Produce v12+ (transactions v2): add to the transaction of (producer id, epoch) those of
+    /// `partitions` it does not hold yet, as Kafka's partition leader does through
+    /// AddPartitionsToTxn before appending. Blocks until that is durable (the produce path
+    /// appends synchronously, in request order); a no-op when nothing is missing or when this
+    /// broker does not coordinate transactions.
+    pub fn add_for_produce(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> std::result::Result<(), E> {
+        if !self.shared.runtime.is_serving() {
+            return Ok(());
+        }
+        let gate = &self.shared.gate;
+        let missing: Vec<_> = partitions
+            .into_iter()
+            .filter(|p| gate.needs_add(producer_id, epoch, p))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let add = self.add_partitions(id, producer_id, epoch, missing);
+        crate::blocking::block_in_place(|| futures::executor::block_on(add))
     }
 
     /// Append a transactional batch after checking that its producer's ongoing transaction

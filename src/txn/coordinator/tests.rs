@@ -201,3 +201,52 @@ async fn producer_ids_come_from_the_runtime_and_are_unique() {
         assert!(seen.insert(d.new_producer_id().await.unwrap()));
     }
 }
+
+#[tokio::test]
+async fn a_v2_end_with_an_exhausted_epoch_moves_to_a_new_producer_id() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let mut stored = TxnMetadata::new(5, 60_000, 0);
+    stored.producer_epoch = i16::MAX - 1;
+    stored.state = TxnState::CompleteCommit;
+    store
+        .write(vec![WriteOp::Put(
+            b"txn/x".to_vec(),
+            serde_json::to_vec(&stored).unwrap(),
+        )])
+        .unwrap();
+    let c = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, true).unwrap();
+    let io = Arc::new(FakeIo::default());
+    c.attach(Arc::new(io.clone()));
+    let last = i16::MAX - 1;
+    // Produce v12's implicit add, then the end.
+    assert_eq!(c.add_for_produce("x", 5, last, vec![p(0)]), Ok(()));
+    assert!(gate_allows(&c, 5, last, 0));
+    let ending = tokio::spawn({
+        let c = c.clone();
+        async move { c.end_v2("x", 5, last, true).await }
+    });
+    io.entered.notified().await;
+    io.release.notify_one();
+    let (next_pid, next_epoch) = ending.await.unwrap().unwrap();
+    assert_ne!(next_pid, 5);
+    assert_eq!(next_epoch, 0);
+    // The markers are the old id's, with the last epoch there is.
+    assert_eq!(
+        io.marked.lock().unwrap().clone(),
+        vec![(5, i16::MAX, true, vec![p(0)])]
+    );
+    assert_eq!(
+        c.shared.gate.append(5, last, &p(0), || ()),
+        Err(E::InvalidProducerIdMapping)
+    );
+    assert!(c.shared.gate.needs_add(next_pid, 0, &p(0)));
+    // A retry with the old id and epoch gets the same answer; the state is durable.
+    assert_eq!(c.end_v2("x", 5, last, true).await, Ok((next_pid, 0)));
+    c.shutdown();
+    let reopened = TxnCoordinator::open(store, 60_000, 3_600_000, true).unwrap();
+    let described = reopened.describe(vec!["x".into()]).await.unwrap();
+    let m = described[0].clone().unwrap();
+    assert_eq!((m.producer_id, m.producer_epoch), (next_pid, 0));
+    assert_eq!(m.previous_producer_id, Some(5));
+    reopened.shutdown();
+}

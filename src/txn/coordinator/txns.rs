@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::TxnSummary;
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, StoreError, WriteOp};
+use crate::txn::end_v2::EndV2;
 use crate::txn::gate::TxnGate;
 use crate::txn::state::{InitOutcome, PendingOffset, TxnMetadata, TxnState};
 use crate::txn::ProducerIds;
@@ -262,11 +263,12 @@ impl Txns {
         epoch: i16,
         group: &str,
         offsets: Vec<(String, i32, PendingOffset)>,
+        implicit_add: bool,
         now: i64,
         tx: Answer<()>,
     ) {
         self.update(id, tx, |m| {
-            m.commit_offsets(producer_id, epoch, group, offsets, now)?;
+            m.commit_offsets(producer_id, epoch, group, offsets, implicit_add, now)?;
             Ok(((), true))
         })
     }
@@ -285,6 +287,45 @@ impl Txns {
             let prepared = m.end(producer_id, epoch, commit, now)?;
             Ok((prepared, prepared))
         })
+    }
+
+    /// EndTxn v5: (prepared?, the producer id and epoch to answer) once the Prepare state is
+    /// durable. The epoch is bumped; an exhausted one takes a new producer id.
+    pub(super) fn end_v2(
+        &mut self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        now: i64,
+        tx: Answer<(bool, (i64, i16))>,
+    ) {
+        let Self {
+            by_id,
+            producer_ids,
+            store,
+            ..
+        } = self;
+        let Some(m) = by_id.get_mut(id) else {
+            return self.answer(tx, Err(E::InvalidProducerIdMapping));
+        };
+        let before = m.clone();
+        let new_id = || producer_ids.next(store.as_ref()).ok();
+        match m.end_v2(producer_id, epoch, commit, now, new_id) {
+            Ok(EndV2::Prepared) => {
+                let next = m.next_producer();
+                self.changed(id, Some(before));
+                self.answer(tx, Ok((true, next)));
+            }
+            Ok(EndV2::Done) => {
+                let current = (m.producer_id, m.producer_epoch);
+                self.answer(tx, Ok((false, current)));
+            }
+            Err(e) => {
+                *m = before;
+                self.answer(tx, Err(e));
+            }
+        }
     }
 
     /// The partitions of `group` whose offsets an open transaction holds.

@@ -41,7 +41,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
- * transactions, quotas, quota_throttle,
+ * transactions, transactions_v2, quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
@@ -49,7 +49,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group",
             "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "quotas", "quota_throttle", "acls");
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -106,6 +106,7 @@ public final class Compat {
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
                 case "transactions" -> new TransactionsScenario(c).run();
+                case "transactions_v2" -> new TransactionsV2Scenario(c).run();
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
                 case "acls" -> {
