@@ -1,7 +1,8 @@
 //! Who an HTTP request is from. REST API requests carry the user's name and password in HTTP
 //! Basic credentials (what Confluent REST Proxy's basic authentication takes), checked against
-//! the broker's users as MQTT's CONNECT is (`Credentials::verify_password`: the PLAIN hash or a
-//! SCRAM credential). The request's Kafka calls then run as `User:NAME`, so ACLs and quotas
+//! the broker's users as MQTT's CONNECT is (the PLAIN hash or a SCRAM credential; a password
+//! proven once is remembered until the user's credentials change, so a request costs no key
+//! derivation). The request's Kafka calls then run as `User:NAME`, so ACLs and quotas
 //! apply to it as to a Kafka client. Without credentials a request is `User:ANONYMOUS`, let in
 //! with `http_allow_anonymous` or while the broker has no users (401 otherwise). A wrong name
 //! or password is always 401. `/metrics`, `/health` and `/openapi.json` are open: Prometheus
@@ -52,10 +53,11 @@ pub async fn authenticate(State(gw): State<Gw>, mut request: Request, next: Next
     match sent {
         Some(Some((name, password))) => {
             let user = name.clone();
-            let ok =
-                tokio::task::spawn_blocking(move || credentials.verify_password(&user, &password))
-                    .await
-                    .unwrap_or(false);
+            let ok = tokio::task::spawn_blocking(move || {
+                credentials.verify_password_remembered(&user, &password)
+            })
+            .await
+            .unwrap_or(false);
             if !ok {
                 return unauthorized("bad user name or password");
             }

@@ -4,8 +4,11 @@
 //! answers authentication without touching the store. Writes block on the store: async
 //! callers run them on the blocking pool.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use sha2::Sha512;
 
@@ -50,7 +53,7 @@ fn pbkdf2_sha512(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
 }
 
 /// Everything stored for one user.
-#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserCredentials {
     /// By mechanism name.
     #[serde(default)]
@@ -107,7 +110,15 @@ pub struct Credentials {
     /// Stands in for an unknown user's salt and PLAIN hash, so that answers and timing do not
     /// tell which users exist.
     decoy: PlainHash,
+    /// Passwords proven lately, for protocols that send one with every request (HTTP Basic):
+    /// user → (the password's HMAC under `proof_key`, the credentials it was proven against).
+    /// A change of the user's credentials no longer matches, so nothing stale is accepted.
+    proven: Mutex<HashMap<String, (Vec<u8>, UserCredentials)>>,
+    proof_key: Vec<u8>,
 }
+
+/// Most users [`Credentials::verify_password_remembered`] remembers (then it starts over).
+const MAX_PROVEN: usize = 4096;
 
 impl Credentials {
     /// Load every user's credentials. Blocks on the store.
@@ -117,6 +128,8 @@ impl Credentials {
             store,
             users: RwLock::new(users),
             decoy: PlainHash::new("", random_bytes(32)),
+            proven: Mutex::default(),
+            proof_key: random_bytes(32),
         })
     }
 
@@ -231,6 +244,34 @@ impl Credentials {
                 constant_time_eq(&made.stored_key, &c.stored_key)
             })
         })
+    }
+
+    /// [`Self::verify_password`], remembering a proven password until the user's credentials
+    /// change: one key derivation per user and password, not one per HTTP request.
+    pub fn verify_password_remembered(&self, name: &str, password: &str) -> bool {
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.proof_key) else {
+            return self.verify_password(name, password);
+        };
+        mac.update(password.as_bytes());
+        let tag = mac.finalize().into_bytes().to_vec();
+        let current = self.read().get(name).cloned();
+        let proven = |p: &HashMap<String, (Vec<u8>, UserCredentials)>| {
+            p.get(name).is_some_and(|(t, creds)| {
+                constant_time_eq(t, &tag) && current.as_ref() == Some(creds)
+            })
+        };
+        if proven(&self.proven.lock().unwrap_or_else(|e| e.into_inner())) {
+            return true;
+        }
+        let ok = self.verify_password(name, password);
+        if let (true, Some(creds)) = (ok, current) {
+            let mut p = self.proven.lock().unwrap_or_else(|e| e.into_inner());
+            if p.len() >= MAX_PROVEN {
+                p.clear();
+            }
+            p.insert(name.to_string(), (tag, creds));
+        }
+        ok
     }
 
     /// Whether any user has credentials.
@@ -388,6 +429,24 @@ mod tests {
         assert!(!creds.verify_plain("carol", "carol-secret"));
         assert!(creds.verify_password("carol", "carol-secret"));
         assert!(!creds.verify_password("carol", "carol-secre"));
+    }
+
+    #[test]
+    fn a_remembered_password_holds_only_while_the_credentials_are_unchanged() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let creds = Credentials::open(store).unwrap();
+        creds.set_password("alice", "one").unwrap();
+        assert!(creds.verify_password_remembered("alice", "one"));
+        assert!(creds.verify_password_remembered("alice", "one")); // from memory
+        assert!(!creds.verify_password_remembered("alice", "two"));
+        assert!(!creds.verify_password_remembered("bob", "one"));
+        // A new password: the old one is not accepted from memory.
+        creds.set_password("alice", "two").unwrap();
+        assert!(!creds.verify_password_remembered("alice", "one"));
+        assert!(creds.verify_password_remembered("alice", "two"));
+        // A deleted user neither.
+        assert!(creds.delete_user("alice").unwrap());
+        assert!(!creds.verify_password_remembered("alice", "two"));
     }
 
     #[test]
