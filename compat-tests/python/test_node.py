@@ -31,8 +31,10 @@ def node_compat():
     if not node or not npm:
         pytest.skip("node and npm are needed (apt-get install -y nodejs npm)")
     digest = tree_digest(NODE_DIR, ["package.json", "package-lock.json"], [])
+    # The stamp (and the lock beside it) live outside node_modules: `npm ci` deletes that
+    # directory, and with it a lock the other broker's pytest would then not wait on.
     build([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], NODE_DIR,
-          NODE_DIR / "node_modules" / ".compat-install-stamp", digest, "npm ci in compat-tests/node",
+          NODE_DIR / ".compat-install-stamp", digest, "npm ci in compat-tests/node",
           outputs=[NODE_DIR / "node_modules" / "kafkajs"])
     return [node, str(NODE_DIR / "compat.js")]
 
