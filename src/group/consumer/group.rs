@@ -56,6 +56,9 @@ pub struct ConsumerGroup {
     /// Deadlines by which members in UnrevokedPartitions must have revoked.
     #[serde(skip)]
     revocation: HashMap<String, i64>,
+    /// The members' subscription regexes, compiled once (not at every heartbeat).
+    #[serde(skip)]
+    regexes: HashMap<String, regex::Regex>,
 }
 
 /// Kafka's request checks (`throwIfConsumerGroupHeartbeatRequestIsInvalid`): INVALID_REQUEST
@@ -228,8 +231,9 @@ impl ConsumerGroup {
         }
         // The regex is matched again at every heartbeat: topics created since join.
         member.regex_topics = match member.subscribed_topic_regex.as_deref() {
-            Some(pattern) => subscription_regex(pattern)
-                .map(|re| topics.matching(&re))
+            Some(pattern) => self
+                .regex(pattern)
+                .map(|re| topics.matching(re))
                 .unwrap_or_default(),
             None => Vec::new(),
         };
@@ -371,6 +375,21 @@ impl ConsumerGroup {
             .into_iter()
             .filter_map(|n| lookup(n).map(|t| (n.clone(), t)))
             .collect()
+    }
+
+    /// `pattern` compiled, from the cache; patterns no member holds any more are dropped.
+    fn regex(&mut self, pattern: &str) -> Option<&regex::Regex> {
+        if !self.regexes.contains_key(pattern) {
+            let held: Vec<&String> = self
+                .members
+                .values()
+                .flat_map(|m| &m.subscribed_topic_regex)
+                .collect();
+            self.regexes.retain(|p, _| held.contains(&p));
+            self.regexes
+                .insert(pattern.to_string(), subscription_regex(pattern)?);
+        }
+        self.regexes.get(pattern)
     }
 
     /// Kafka's preferred assignor: the one most members ask for, else the default.
