@@ -441,10 +441,9 @@ fn read_partition(
         return Err(BrokerError::OffsetOutOfRange);
     }
     let read = if read_committed {
-        // Copied, not zero-copy: the aborted list needs the returned batches' end.
         let (records, last_stable, aborted) = p.read_committed(offset, limit, min_one)?;
         Read {
-            records: Records::Bytes(records),
+            records,
             high_watermark,
             last_stable,
             log_start,

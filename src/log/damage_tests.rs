@@ -73,7 +73,7 @@ fn read_bases(log: &PartitionLog, offset: i64) -> Result<Vec<i64>, LogError> {
 
 fn region_bytes(log: &PartitionLog, offset: i64) -> Result<u64, LogError> {
     let regions = log.read_regions(offset, usize::MAX, true, i64::MAX)?;
-    Ok(regions.unwrap().iter().map(|r| r.len()).sum())
+    Ok(regions.unwrap().0.iter().map(|r| r.len()).sum())
 }
 
 fn scrub_all(log: &mut PartitionLog) -> Vec<Damage> {

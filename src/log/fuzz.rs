@@ -173,7 +173,7 @@ fn check_reads(log: &PartitionLog, stored: &[Stored], first_damage: &BTreeMap<Pa
             Err(e) => panic!("read of offset {offset} failed: {e}"),
         };
         let regions = match log.read_regions(offset, 1 << 16, true, i64::MAX) {
-            Ok(Some(regions)) => regions,
+            Ok(Some((regions, _))) => regions,
             other => panic!("read_regions of offset {offset}: {other:?}"),
         };
         let mut from_files = Vec::new();

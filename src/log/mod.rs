@@ -159,6 +159,9 @@ impl SyncTarget {
 /// indexes were flushed, so recovery need not check every batch.
 const CLEAN_MARKER: &str = ".clean_shutdown";
 
+/// The partition's producer-state snapshot (see `partition/snapshot.rs`).
+const STATE_SNAPSHOT: &str = "producer-state.snapshot";
+
 /// Kafka's log-start-offset checkpoint: the log start offset when DeleteRecords moved it
 /// inside a segment (otherwise it is the first segment's base offset).
 const START_OFFSET_FILE: &str = "log-start-offset";
@@ -390,20 +393,23 @@ impl PartitionLog {
 
     /// What [`Self::read`] returns, as regions of segments and without reading the records,
     /// ending before the first batch whose base offset is `end_offset` or more (the high
-    /// watermark). `None` where the medium cannot send regions (memory): read bytes.
+    /// watermark or the last stable offset), with the offset after the last whole batch
+    /// returned (`offset` if none). `None` where the medium cannot send regions (memory):
+    /// read bytes.
     pub fn read_regions(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
         end_offset: i64,
-    ) -> Result<Option<Vec<Region>>, LogError> {
+    ) -> Result<Option<(Vec<Region>, i64)>, LogError> {
         let mut regions = Vec::new();
+        let mut next = offset;
         if offset < self.log_start_offset() || offset >= self.log_end_offset() {
-            return Ok(Some(regions));
+            return Ok(Some((regions, next)));
         }
         let Some((i, mut pos)) = self.first_served(offset)? else {
-            return Ok(Some(regions));
+            return Ok(Some((regions, next)));
         };
         let mut budget = max_bytes;
         let mut first = Some(min_one_batch);
@@ -411,10 +417,12 @@ impl PartitionLog {
             if seg.data.fd().is_none() {
                 return Ok(None);
             }
-            let (len, records) = seg.region_len(pos, budget, first, end_offset)?;
+            let span = seg.region_len(pos, budget, first, end_offset)?;
+            let len = span.len;
             if len > 0 {
-                regions.push(Region::new(seg.data.clone(), pos, len, records));
+                regions.push(Region::new(seg.data.clone(), pos, len, span.records));
             }
+            next = span.end_offset.unwrap_or(next);
             budget = budget.saturating_sub(len as usize);
             if budget == 0 || pos + len != seg.meta.size || seg.stops_read(pos) {
                 break;
@@ -422,7 +430,7 @@ impl PartitionLog {
             pos = 0;
             first = None;
         }
-        Ok(Some(regions))
+        Ok(Some((regions, next)))
     }
 
     /// Where a read of `offset` starts: (segment index, file position), None past the end.
@@ -551,6 +559,22 @@ impl PartitionLog {
     /// Number of segments (the active one included).
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Base offset of the active segment (an append that changes it rolled the log).
+    pub fn active_base_offset(&self) -> i64 {
+        self.active().meta.base_offset
+    }
+
+    /// The partition layer's producer-state snapshot, stored beside the segments (opaque to
+    /// the log; removed with it).
+    pub fn read_state_snapshot(&self) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.storage.read_checkpoint(STATE_SNAPSHOT)?)
+    }
+
+    /// Replace the producer-state snapshot atomically.
+    pub fn write_state_snapshot(&self, bytes: &[u8]) -> Result<(), LogError> {
+        Ok(self.storage.write_checkpoint(STATE_SNAPSHOT, bytes)?)
     }
 
     /// Base offsets of the segments, oldest first.

@@ -18,6 +18,15 @@ use super::scan::Reader;
 pub(crate) use super::segment_meta::Meta;
 use super::storage::{LogStorage, SegmentData};
 
+/// What [`Segment::region_len`] found: bytes, records in the whole batches among them, and
+/// the offset after the last whole batch (None if there is none).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub len: u64,
+    pub records: u64,
+    pub end_offset: Option<i64>,
+}
+
 pub(crate) struct Segment {
     pub(crate) data: Arc<dyn SegmentData>,
     /// Where the segment lives, for logs and damage reports.
@@ -199,42 +208,47 @@ impl Segment {
     /// How many bytes from `pos` on [`Self::read_batches`] would return, found from batch
     /// headers alone (for sending straight from the file), additionally stopping before the
     /// first batch whose base offset is `below` or more. A walk ends at a malformed header.
-    /// Returns (bytes, records in the whole batches among them).
     pub fn region_len(
         &self,
         pos: u64,
         budget: usize,
         first: Option<bool>,
         below: i64,
-    ) -> io::Result<(u64, u64)> {
+    ) -> io::Result<Span> {
         let budget = budget as u64;
         let limit = self.served_end(pos);
         let mut reader = Reader::new(&*self.data, limit);
         let mut end = pos;
-        let mut first_size = None;
-        let mut records = 0u64;
+        let mut first_batch = None;
+        let mut span = Span::default();
         while end < limit {
             let Ok(h) = reader.header(end)? else { break };
             if h.base_offset >= below {
                 break;
             }
             let size = h.total_size() as u64;
-            first_size.get_or_insert(size);
+            let records = h.records_count.max(0) as u64;
+            first_batch.get_or_insert((size, records, h.last_offset() + 1));
             if end + size - pos > budget {
                 break;
             }
             end += size;
-            records += h.records_count.max(0) as u64;
+            span.records += records;
+            span.end_offset = Some(h.last_offset() + 1);
         }
-        Ok(match (end - pos, first, first_size) {
-            (0, Some(true), Some(size)) => {
-                let first = reader
-                    .header(pos)?
-                    .map_or(0, |h| h.records_count.max(0) as u64);
-                (size, first)
-            }
-            (0, Some(false), Some(_)) => (budget.min(limit - pos), 0),
-            (n, _, _) => (n, records),
+        span.len = end - pos;
+        Ok(match (span.len, first, first_batch) {
+            (0, Some(true), Some((len, records, end_offset))) => Span {
+                len,
+                records,
+                end_offset: Some(end_offset),
+            },
+            // Kafka's partial first batch: no whole batch, nothing for the client to count.
+            (0, Some(false), Some(_)) => Span {
+                len: budget.min(limit - pos),
+                ..Span::default()
+            },
+            _ => span,
         })
     }
 

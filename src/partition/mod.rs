@@ -19,15 +19,13 @@ use crate::metrics::{Histogram, Integrity, Traffic};
 
 pub mod marker;
 mod producers;
+mod recovery;
+mod snapshot;
 mod txns;
 
 use producers::{ProducerStates, Verdict};
 pub use txns::AbortedTxn;
 use txns::PartitionTxns;
-
-/// Segments read at start-up to rebuild idempotent producers' state (the newest ones: a
-/// producer retrying after a restart retries recent batches).
-const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 /// The log and what is derived from its contents, changed together under one lock.
 struct State {
@@ -117,7 +115,7 @@ impl Partition {
         fsync_latency: Arc<Histogram>,
     ) -> Result<Self> {
         let end = log.log_end_offset();
-        let (producers, txns) = rebuild_producer_state(&log)?;
+        let (producers, txns) = recovery::producer_state(&log, topic, index)?;
         let integrity = Integrity::default();
         let report = log.take_recovery_report();
         report.log(topic, index);
@@ -215,7 +213,7 @@ impl Partition {
             Verdict::OutOfOrder => return Err(BrokerError::OutOfOrderSequence),
             Verdict::StaleEpoch => return Err(BrokerError::InvalidProducerEpoch),
         }
-        let info = state.log.append(batch, now_ms)?;
+        let info = self.append_to_log(&mut state, batch, now_ms)?;
         state
             .producers
             .record(header, info.first_offset, info.last_offset);
@@ -253,13 +251,39 @@ impl Partition {
             coordinator_epoch,
             now_ms,
         );
-        let info = state.log.append(batch, now_ms)?;
+        let info = self.append_to_log(&mut state, batch, now_ms)?;
         state.txns.on_marker(producer_id, commit, info.first_offset);
         drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
         }
         Ok(info.last_offset)
+    }
+
+    /// Append to the log. When that rolled a segment, the state before these batches is
+    /// snapshotted at the new segment's base offset, so a restart replays one segment.
+    fn append_to_log(&self, state: &mut State, batch: BytesMut, now_ms: i64) -> Result<AppendInfo> {
+        let active = state.log.active_base_offset();
+        let info = state.log.append(batch, now_ms)?;
+        if state.log.active_base_offset() != active {
+            self.store_snapshot(state, info.first_offset);
+        }
+        Ok(info)
+    }
+
+    /// Store the producer-state snapshot covering the log below `offset`. A failure leaves
+    /// the previous snapshot, which is still right (a restart replays more of the log).
+    fn store_snapshot(&self, state: &State, offset: i64) {
+        let bytes = snapshot::encode(
+            offset,
+            &state.producers,
+            &state.txns,
+            state.log.log_start_offset(),
+        );
+        if let Err(e) = state.log.write_state_snapshot(&bytes) {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e,
+                "could not store the producer-state snapshot");
+        }
     }
 
     /// Wait until everything up to `last_offset` is durable (per the policy) and visible.
@@ -428,7 +452,7 @@ impl Partition {
             .log
             .read_regions(offset, max_bytes, min_one_batch, hw)?;
         match regions {
-            Some(regions) => Ok(Records::Regions(regions)),
+            Some((regions, _)) => Ok(Records::Regions(regions)),
             None => Ok(Records::Bytes(self.read(
                 offset,
                 max_bytes,
@@ -437,24 +461,34 @@ impl Partition {
         }
     }
 
-    /// read_committed: batches from `offset` below the last stable offset, that offset, and the
-    /// aborted transactions overlapping what is returned.
+    /// read_committed: batches from `offset` below the last stable offset (as regions where
+    /// the medium can send them, as [`Partition::read_records`]), that offset, and the aborted
+    /// transactions overlapping what is returned.
     pub fn read_committed(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-    ) -> Result<(Bytes, i64, Vec<AbortedTxn>)> {
+    ) -> Result<(Records, i64, Vec<AbortedTxn>)> {
         let lso = self.last_stable_offset();
         if offset >= lso {
-            return Ok((Bytes::new(), lso, Vec::new()));
+            return Ok((Records::Bytes(Bytes::new()), lso, Vec::new()));
         }
         let state = self.state();
-        let records = state.log.read(offset, max_bytes, min_one_batch)?.records;
-        let records = cut_at_offset(records, lso);
-        let end = batch::headers(&records)
-            .last()
-            .map_or(offset, |(_, h)| h.last_offset() + 1);
+        let (records, end) = match state
+            .log
+            .read_regions(offset, max_bytes, min_one_batch, lso)?
+        {
+            Some((regions, end)) => (Records::Regions(regions), end),
+            None => {
+                let read = state.log.read(offset, max_bytes, min_one_batch)?.records;
+                let records = cut_at_offset(read, lso);
+                let end = batch::headers(&records)
+                    .last()
+                    .map_or(offset, |(_, h)| h.last_offset() + 1);
+                (Records::Bytes(records), end)
+            }
+        };
         let aborted = state.txns.aborted_between(offset, end);
         Ok((records, lso, aborted))
     }
@@ -479,13 +513,20 @@ impl Partition {
         if !(0..=hw).contains(&offset) {
             return Err(BrokerError::OffsetOutOfRange);
         }
-        Ok(self.state().log.delete_records_before(offset)?)
+        let mut state = self.state();
+        let start = state.log.delete_records_before(offset)?;
+        state.txns.forget_aborted_before(start);
+        Ok(start)
     }
 
     /// Delete segments past the retention limits; returns how many went.
     pub fn enforce_retention(&self, limits: Retention, now_ms: i64) -> Result<usize> {
         let hw = self.high_watermark();
-        Ok(self.state().log.enforce_retention(limits, now_ms, hw)?)
+        let mut state = self.state();
+        let removed = state.log.enforce_retention(limits, now_ms, hw)?;
+        let start = state.log.log_start_offset();
+        state.txns.forget_aborted_before(start);
+        Ok(removed)
     }
 
     /// Compact the log if it is dirty enough (see [`crate::log::cleaner`]).
@@ -494,9 +535,12 @@ impl Partition {
         Ok(self.state().log.compact(c, now_ms, hw)?)
     }
 
-    /// Flush indexes and mark the log cleanly closed.
+    /// Snapshot the producer state, flush indexes and mark the log cleanly closed.
     pub fn close(&self) -> Result<()> {
-        Ok(self.state().log.close()?)
+        let mut state = self.state();
+        let end = state.log.log_end_offset();
+        self.store_snapshot(&state, end);
+        Ok(state.log.close()?)
     }
 
     /// Remove the log's files. The partition must no longer be reachable.
@@ -504,51 +548,6 @@ impl Partition {
         let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
         Ok(state.log.delete()?)
     }
-}
-
-/// Replay the batch headers of the newest segments into producer state, and the
-/// transactional batches and markers among them into the partition's transaction state.
-fn rebuild_producer_state(log: &PartitionLog) -> Result<(ProducerStates, PartitionTxns)> {
-    let mut producers = ProducerStates::default();
-    let mut txns = PartitionTxns::default();
-    let bases = log.segment_base_offsets();
-    let mut offset = bases[bases.len().saturating_sub(PRODUCER_STATE_SEGMENTS)..]
-        .first()
-        .copied()
-        .unwrap_or(0)
-        .max(log.log_start_offset());
-    while offset < log.log_end_offset() {
-        let chunk = match log.read(offset, 1 << 20, true) {
-            Ok(read) => read.records,
-            // Damaged batches tell nothing reliable: go on after them.
-            Err(LogError::Damaged { end_offset, .. }) => {
-                offset = end_offset;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut last = None;
-        for (pos, h) in batch::headers(&chunk) {
-            if h.is_control() {
-                // Markers carry no sequence: they only move the epoch and end transactions.
-                producers.accept_marker(h.producer_id, h.producer_epoch);
-                if let Some(commit) = marker::marker_kind(&h, &chunk[pos..pos + h.total_size()]) {
-                    txns.on_marker(h.producer_id, commit, h.base_offset);
-                }
-            } else {
-                producers.record(&h, h.base_offset, h.last_offset());
-                if h.is_transactional() {
-                    txns.on_data(h.producer_id, h.base_offset);
-                }
-            }
-            last = Some(h.last_offset());
-        }
-        match last {
-            Some(l) => offset = l + 1,
-            None => break,
-        }
-    }
-    Ok((producers, txns))
 }
 
 /// One ERROR line and one count per damaged stretch.

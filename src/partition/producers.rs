@@ -7,22 +7,22 @@ use std::collections::{HashMap, VecDeque};
 use crate::log::batch::BatchHeader;
 
 /// How many recent batches per producer are remembered (Kafka's in-flight limit).
-const REMEMBERED: usize = 5;
+pub(super) const REMEMBERED: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Appended {
-    first_seq: i32,
-    last_seq: i32,
-    first_offset: i64,
-    last_offset: i64,
+pub(super) struct Appended {
+    pub(super) first_seq: i32,
+    pub(super) last_seq: i32,
+    pub(super) first_offset: i64,
+    pub(super) last_offset: i64,
 }
 
-#[derive(Debug, Default)]
-struct Producer {
-    epoch: i16,
-    recent: VecDeque<Appended>,
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Producer {
+    pub(super) epoch: i16,
+    pub(super) recent: VecDeque<Appended>,
     /// When it last wrote here (its batch's max timestamp; for producer.id.expiration.ms).
-    last_timestamp: i64,
+    pub(super) last_timestamp: i64,
 }
 
 /// What to do with an incoming batch.
@@ -38,9 +38,9 @@ pub enum Verdict {
     StaleEpoch,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct ProducerStates {
-    producers: HashMap<i64, Producer>,
+    pub(super) producers: HashMap<i64, Producer>,
 }
 
 fn last_seq(h: &BatchHeader) -> i32 {
@@ -151,10 +151,10 @@ impl ProducerStates {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn batch(pid: i64, epoch: i16, seq: i32, count: i32) -> BatchHeader {
+    pub(in crate::partition) fn batch(pid: i64, epoch: i16, seq: i32, count: i32) -> BatchHeader {
         BatchHeader {
             base_offset: 0,
             batch_length: 0,

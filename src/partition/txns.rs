@@ -11,11 +11,11 @@ pub struct AbortedTxn {
     pub last_offset: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct PartitionTxns {
-    ongoing: BTreeMap<i64, i64>,
+    pub(super) ongoing: BTreeMap<i64, i64>,
     /// In marker order, hence ordered by last offset.
-    aborted: Vec<AbortedTxn>,
+    pub(super) aborted: Vec<AbortedTxn>,
 }
 
 impl PartitionTxns {
@@ -35,6 +35,13 @@ impl PartitionTxns {
                 });
             }
         }
+    }
+
+    /// Forget aborted ranges that end below `offset` (the log start offset: retention or
+    /// DeleteRecords removed them, no fetch reaches them).
+    pub fn forget_aborted_before(&mut self, offset: i64) {
+        let gone = self.aborted.partition_point(|a| a.last_offset < offset);
+        self.aborted.drain(..gone);
     }
 
     /// The first offset of the oldest open transaction: the last stable offset's bound.

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use tokio::net::TcpStream;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -19,11 +19,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+pub(crate) fn spawn(dir: &std::path::Path, port: u16) -> Child {
     spawn_with(dir, port, &[])
 }
 
-fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
+pub(crate) fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
     // Our settings only: the broker rejects GREGOR_* variables it does not know.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GREGOR_")) {
@@ -39,7 +39,7 @@ fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
         .expect("gregor starts")
 }
 
-async fn connect(port: u16) -> Client {
+pub(crate) async fn connect(port: u16) -> Client {
     for _ in 0..200 {
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
             return Client::from_stream(stream);

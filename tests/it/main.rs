@@ -20,6 +20,7 @@ mod groups;
 mod integrity;
 mod lifecycle;
 mod metrics;
+mod producer_state;
 mod protocol;
 mod quotas;
 mod security;

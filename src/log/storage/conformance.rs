@@ -345,7 +345,7 @@ fn regions<M: Medium>(m: &M) {
     let end = log.log_end_offset();
     let first = log.segment_base_offsets()[0];
     let sendable = s.open_segment(first).unwrap().fd().is_some();
-    let regions = log.read_regions(3, 500, true, end).unwrap();
+    let regions = log.read_regions(3, 500, true, end).unwrap().map(|(r, _)| r);
     assert_eq!(regions.is_some(), sendable);
     if let Some(regions) = regions {
         let mut got = Vec::new();

@@ -546,7 +546,7 @@ fn read_regions_match_reads_and_stop_at_the_end_offset() {
             for max in [0, 1, 100, 250, 700, usize::MAX] {
                 for min_one in [true, false] {
                     let read = log.read(offset, max, min_one).unwrap().records;
-                    let regions = log
+                    let (regions, next) = log
                         .read_regions(offset, max, min_one, end)
                         .unwrap()
                         .unwrap();
@@ -555,14 +555,22 @@ fn read_regions_match_reads_and_stop_at_the_end_offset() {
                         read,
                         "{segment_bytes} {offset} {max} {min_one}"
                     );
+                    let after_whole = batch::headers(&read)
+                        .last()
+                        .map_or(offset, |(_, h)| h.last_offset() + 1);
+                    assert_eq!(
+                        next, after_whole,
+                        "{segment_bytes} {offset} {max} {min_one}"
+                    );
                 }
             }
         }
         // Stopping before the batch that starts at a high watermark.
         let (cut, _, _) = batches[12];
-        let regions = log.read_regions(0, usize::MAX, true, cut).unwrap().unwrap();
+        let (regions, next) = log.read_regions(0, usize::MAX, true, cut).unwrap().unwrap();
         let got = headers(&region_bytes(&regions));
         assert_eq!(got.last().unwrap().last_offset(), cut - 1);
+        assert_eq!(next, cut);
     }
     let mut memory = PartitionLog::open(Backing::Memory, config(1 << 20, 64)).unwrap();
     fill(&mut memory, 2);
