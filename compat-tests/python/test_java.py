@@ -7,7 +7,8 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 |---|---|
 | metadata | describeCluster (one broker at the dialled host:port, the controller, a cluster id); loms.order-events partitions [0, 1] with leader/replicas/ISR = the broker via AdminClient, KafkaConsumer and KafkaProducer; createTopics → partition count, RF 1, a topic id that describeTopics repeats |
 | produce_consume[codec] | 60 records (keyed, key-less, tombstones, explicit partitions and timestamps, headers incl. repeated keys, empty and null values, binary) with the idempotent producer: offsets 0.. per partition in send order, key → murmur2(key) % 2; a group-less consumer reads them back identical, nothing more; beginning/end offsets |
-| list_offsets | KafkaConsumer beginningOffsets/endOffsets/offsetsForTimes and AdminClient listOffsets earliest/latest/forTimestamp/maxTimestamp over 2 batches plus an out-of-order record and an empty partition |
+| list_offsets | KafkaConsumer beginningOffsets/endOffsets/offsetsForTimes and AdminClient listOffsets earliest/latest/forTimestamp/maxTimestamp/earliestLocal/latestTiered/earliestPendingUpload (v11) over 2 batches plus an out-of-order record and an empty partition |
+| offsets_by_topic_id | Kafka 4.4's versions: ApiVersions OffsetCommit/OffsetFetch v10, ListOffsets v11, InitProducerId v5 (v6 is unstable in 4.4); a group.protocol=consumer KafkaConsumer (v10: topics by id) commits {p0: 3, p1: 2} with metadata, committed() reads them back, a new member resumes there, the AdminClient (by name) lists them; raw OffsetCommit v10 with an id no topic has → UNKNOWN_TOPIC_ID beside NONE; raw OffsetFetch v10 → the known topic's offsets then UNKNOWN_TOPIC_ID, every topic listed by id; raw InitProducerId v6 with enable2Pc → the connection closed, a new one served |
 | leader_epochs | records and offsetsForTimes carry leader epoch 0; a committed offset with epoch 0 and seek(offset, epoch 0) validate (OffsetForLeaderEpoch) and resume there; seek(2, epoch 7) → LogTruncationException without a reset policy, the earliest offset with auto.offset.reset=earliest |
 | group | 3 consumers (Range) on 2 partitions: exactly 2 active; records go to the owners; commit 7 and 3; the owner of p0 leaves → the other two own both in a new generation and resume exactly at 7 and 3; commit; a new member reads exactly the records after the committed offsets |
 | consumer_group | KIP-848 (group.protocol=consumer, uniform assignor), 3 consumers on 6 partitions: 2 each, together all; 30 records read exactly once, each by its owner; commit; describeConsumerGroups: type CONSUMER, Stable, uniform, the members' assignments = what they own; one closes → the other two own 3 each and read the 30 new records exactly once from the committed offsets; commit, close; a new member resumes every partition at the committed offset |
@@ -120,6 +121,13 @@ def test_share_v2_errors(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_admin(java_compat, broker, client):
     run(java_compat, "admin", broker)
+
+
+@pytest.mark.single_broker("raw requests to one address")
+@pytest.mark.parametrize("client", [CLIENT])
+def test_offsets_by_topic_id(java_compat, broker, client):
+    """OffsetCommit/OffsetFetch v10 (KIP-848: topics by id), as Kafka 4.4 serves them."""
+    run(java_compat, "offsets_by_topic_id", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

@@ -3,6 +3,9 @@
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
+use uuid::Uuid;
+
+use super::{catalog, RequestContext};
 use crate::topics::Topics;
 
 pub fn str(s: String) -> StrBytes {
@@ -22,4 +25,24 @@ pub fn partition_exists(topics: &Topics, topic: &str, partition: i32) -> bool {
     topics
         .get(topic)
         .is_some_and(|t| (0..t.partition_count()).contains(&partition))
+}
+
+/// The names of the topics with these ids (OffsetCommit and OffsetFetch v10), in order; None
+/// where no topic has the id (the zero id never does): Kafka answers UNKNOWN_TOPIC_ID there.
+/// In cluster mode the catalog is brought up to date first when an id is not known yet.
+pub async fn topic_names_by_id(
+    ctx: &RequestContext,
+    ids: impl Iterator<Item = Uuid> + Clone,
+) -> Vec<Option<String>> {
+    let lagging = ctx
+        .topics()
+        .may_lag_ids(ids.clone().collect::<Vec<_>>().iter());
+    catalog::catch_up_if(ctx, lagging).await;
+    ids.map(|id| ctx.topics().by_id(&id).map(|t| t.name.clone()))
+        .collect()
+}
+
+/// The id of the topic of that name, or the zero id when there is none.
+pub fn topic_id_of(topics: &Topics, name: &str) -> Uuid {
+    topics.get(name).map_or(Uuid::nil(), |t| t.id)
 }

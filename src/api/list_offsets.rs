@@ -1,4 +1,6 @@
-//! ListOffsets (2): earliest, latest, by timestamp, max timestamp.
+//! ListOffsets (2): earliest, latest, by timestamp, max timestamp; the tiered-storage targets
+//! (KIP-405 earliest local, KIP-1005 latest tiered, KIP-1023 earliest pending upload: v8, v9,
+//! v11) as Kafka answers them for a topic without remote storage.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -17,6 +19,7 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
 const READ_COMMITTED: i8 = 1;
 
@@ -121,8 +124,9 @@ fn lookup(p: &Partition, target: i64, read_committed: bool) -> Result<Option<(i6
     Ok(match target {
         LATEST => Some((visible_end, -1)),
         EARLIEST | EARLIEST_LOCAL => Some((p.log_start_offset(), -1)),
-        // Nothing is tiered: the latest tiered offset is "none".
-        LATEST_TIERED => Some((-1, -1)),
+        // Nothing is tiered: the latest tiered offset and the earliest offset waiting for
+        // upload are "none" (offset -1), as Kafka answers without remote storage.
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Some((-1, -1)),
         MAX_TIMESTAMP => p.max_timestamp()?.filter(|(o, _)| *o < visible_end),
         t if t >= 0 => p.offset_for_timestamp(t)?.filter(|(o, _)| *o < visible_end),
         _ => None,

@@ -119,7 +119,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::ListOffsets,
         min_version: 1,
-        max_version: 10,
+        max_version: 11,
         handler: |c, b| c.serve(b, list_offsets::handle),
     },
     Api {
@@ -176,6 +176,9 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, describe_cluster::handle),
     },
+    // InitProducerId v6 (KIP-939 two-phase commit) is "latestVersionUnstable" in Kafka 4.4: a
+    // 4.4 broker advertises up to v5 and closes the connection on a v6 request (unless
+    // unstable.api.versions.enable), so the Java 4.4 client sends v5. gregor does the same.
     Api {
         key: ApiKey::InitProducerId,
         min_version: 0,
@@ -261,13 +264,13 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::OffsetCommit,
         min_version: 2,
-        max_version: 9,
+        max_version: 10,
         handler: |c, b| c.serve(b, offset_commit::handle),
     },
     Api {
         key: ApiKey::OffsetFetch,
         min_version: 1,
-        max_version: 9,
+        max_version: 10,
         handler: |c, b| c.serve(b, offset_fetch::handle),
     },
     Api {

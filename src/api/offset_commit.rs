@@ -1,4 +1,6 @@
 //! OffsetCommit (8). Partitions of unknown topics fail alone; the rest go to the coordinator.
+//! v10 (KIP-848, what the Java consumer sends under group.protocol=consumer) names topics by
+//! id instead of name: an id no topic has answers UNKNOWN_TOPIC_ID, as Kafka 4.4 does.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -6,7 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::group_common::partition_exists;
+use super::group_common::{partition_exists, topic_names_by_id};
 use super::RequestContext;
 use crate::group::coordinator::{CommitRequest, OffsetToCommit};
 use crate::security::acl::AclOperation;
@@ -17,17 +19,30 @@ pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetComm
     let mut offsets = Vec::new();
     // Kafka: READ on the group (else every partition fails), then READ on each topic.
     let group_allowed = ctx.authorize_group(AclOperation::Read, &req.group_id);
-    for topic in &req.topics {
+    // v10: each topic's name from its id; None where no topic has that id.
+    let names: Vec<Option<String>> = if ctx.version() >= 10 {
+        topic_names_by_id(&ctx, req.topics.iter().map(|t| t.topic_id)).await
+    } else {
+        req.topics
+            .iter()
+            .map(|t| Some(t.name.to_string()))
+            .collect()
+    };
+    for (topic, name) in req.topics.iter().zip(&names) {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
-        let topic_allowed = group_allowed && ctx.authorize_topic(AclOperation::Read, &topic.name);
+        let known = name.is_some();
+        let name = name.as_deref().unwrap_or_default();
+        let topic_allowed = group_allowed && known && ctx.authorize_topic(AclOperation::Read, name);
         for p in &topic.partitions {
             if !group_allowed {
                 partitions.push(Some(Err(E::GroupAuthorizationFailed)));
+            } else if !known {
+                partitions.push(Some(Err(E::UnknownTopicId)));
             } else if !topic_allowed {
                 partitions.push(Some(Err(E::TopicAuthorizationFailed)));
-            } else if partition_exists(ctx.topics(), &topic.name, p.partition_index) {
+            } else if partition_exists(ctx.topics(), name, p.partition_index) {
                 offsets.push(OffsetToCommit {
-                    topic: topic.name.to_string(),
+                    topic: name.to_string(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
@@ -77,10 +92,39 @@ pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetComm
                         .with_error_code(code)
                 })
                 .collect();
+            // The encoder writes the name before v10 and the id from v10.
             OffsetCommitResponseTopic::default()
                 .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
                 .with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::offset_commit_response::OffsetCommitResponseTopic;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use uuid::Uuid;
+
+    /// The handler sets both the name and the id of each topic and relies on the codec to
+    /// write the name up to v9 and only the id from v10.
+    #[test]
+    fn a_topic_answers_by_name_before_v10_and_by_id_from_v10() {
+        let id = Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        let topic = OffsetCommitResponseTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("orders")))
+            .with_topic_id(id);
+        let encode = |version| {
+            let mut buf = Vec::new();
+            topic.encode(&mut buf, version).unwrap();
+            buf
+        };
+        let (v9, v10) = (encode(9), encode(10));
+        let has = |buf: &[u8], what: &[u8]| buf.windows(what.len()).any(|w| w == what);
+        assert!(has(&v9, b"orders") && !has(&v9, id.as_bytes()));
+        assert!(has(&v10, id.as_bytes()) && !has(&v10, b"orders"));
+    }
 }

@@ -1,5 +1,9 @@
 //! OffsetFetch (9): one group before v8, a batch of groups from v8. Null topics (v2+) asks
-//! for every committed offset of the group.
+//! for every committed offset of the group. v10 (KIP-848) names topics by id: an id no topic
+//! has answers UNKNOWN_TOPIC_ID for its partitions (after the others, as Kafka 4.4 does), and
+//! of "every topic" only those that still exist are listed.
+
+use std::collections::HashMap;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -8,8 +12,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
+use uuid::Uuid;
 
-use super::group_common::str;
+use super::group_common::{str, topic_id_of, topic_names_by_id};
 use super::RequestContext;
 use crate::group::coordinator::FetchedOffsets;
 use crate::group::offsets::CommittedOffset;
@@ -21,15 +26,20 @@ pub async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetch
     if ctx.version() >= 8 {
         let mut answers = Vec::with_capacity(req.groups.len());
         for g in req.groups {
-            let wanted: Wanted = g.topics.map(|ts| {
-                ts.into_iter()
-                    .map(|t| (t.name.to_string(), t.partition_indexes))
-                    .collect()
-            });
+            let mut naming = Naming::new(ctx.version() >= 10);
+            let wanted: Wanted = match g.topics {
+                None => None,
+                Some(ts) if naming.by_id => Some(naming.resolve(&ctx, ts).await),
+                Some(ts) => Some(
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect(),
+                ),
+            };
             // v9: a consumer group's member id and epoch (null / -1 from admin tools).
             let member = (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch);
             let result = fetch(&ctx, &g.group_id, wanted, req.require_stable, member).await;
-            answers.push(group_answer(g.group_id, result));
+            answers.push(group_answer(&ctx, g.group_id, result, naming));
         }
         return OffsetFetchResponse::default().with_groups(answers);
     }
@@ -179,7 +189,58 @@ fn single_group_topics(fetched: Slots, error: Option<E>) -> Vec<OffsetFetchRespo
         .collect()
 }
 
-fn group_answer(group_id: GroupId, result: Result<Slots, E>) -> OffsetFetchResponseGroup {
+/// How a v8+ answer names its topics: by name, or from v10 by id (the ids asked for, those
+/// that name no topic kept aside for their UNKNOWN_TOPIC_ID answer).
+struct Naming {
+    by_id: bool,
+    asked: HashMap<String, Uuid>,
+    unknown: Vec<(Uuid, Vec<i32>)>,
+}
+
+impl Naming {
+    fn new(by_id: bool) -> Naming {
+        Naming {
+            by_id,
+            asked: HashMap::new(),
+            unknown: Vec::new(),
+        }
+    }
+
+    /// The topics asked for by id, as names with their partitions; unknown ids set aside.
+    async fn resolve(
+        &mut self,
+        ctx: &RequestContext,
+        topics: Vec<kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics>,
+    ) -> Vec<(String, Vec<i32>)> {
+        let names = topic_names_by_id(ctx, topics.iter().map(|t| t.topic_id)).await;
+        let mut wanted = Vec::with_capacity(topics.len());
+        for (t, name) in topics.into_iter().zip(names) {
+            match name {
+                Some(name) => {
+                    self.asked.insert(name.clone(), t.topic_id);
+                    wanted.push((name, t.partition_indexes));
+                }
+                None => self.unknown.push((t.topic_id, t.partition_indexes)),
+            }
+        }
+        wanted
+    }
+
+    /// The id a v10 answer gives the topic of that name; the zero id when it no longer exists.
+    fn id_of(&self, ctx: &RequestContext, name: &str) -> Uuid {
+        match self.asked.get(name) {
+            Some(id) => *id,
+            None => topic_id_of(ctx.topics(), name),
+        }
+    }
+}
+
+fn group_answer(
+    ctx: &RequestContext,
+    group_id: GroupId,
+    result: Result<Slots, E>,
+    naming: Naming,
+) -> OffsetFetchResponseGroup {
     let fetched = match result {
         Ok(f) => f,
         Err(e) => {
@@ -188,9 +249,25 @@ fn group_answer(group_id: GroupId, result: Result<Slots, E>) -> OffsetFetchRespo
                 .with_error_code(e.code())
         }
     };
-    let topics = fetched
-        .into_iter()
-        .map(|(topic, partitions)| {
+    let named = fetched.into_iter().map(|(topic, partitions)| {
+        let id = match naming.by_id {
+            true => naming.id_of(ctx, &topic),
+            false => Uuid::nil(),
+        };
+        (TopicName(str(topic)), id, partitions)
+    });
+    let unknown = naming.unknown.iter().map(|(id, partitions)| {
+        let failed = partitions
+            .iter()
+            .map(|p| (*p, Err(E::UnknownTopicId)))
+            .collect();
+        (TopicName::default(), *id, failed)
+    });
+    let topics = named
+        // v10: a topic deleted since its offsets were committed has no id to show.
+        .filter(|(_, id, _)| !naming.by_id || !id.is_nil())
+        .chain(unknown)
+        .map(|(name, id, partitions)| {
             let partitions = partitions
                 .into_iter()
                 .map(|(p, o)| {
@@ -204,7 +281,8 @@ fn group_answer(group_id: GroupId, result: Result<Slots, E>) -> OffsetFetchRespo
                 })
                 .collect();
             OffsetFetchResponseTopics::default()
-                .with_name(TopicName(str(topic)))
+                .with_name(name)
+                .with_topic_id(id)
                 .with_partitions(partitions)
         })
         .collect();

@@ -11,6 +11,7 @@ mod admin;
 mod admin_cli;
 mod admin_cli_security;
 mod admin_limits;
+mod api_versions_4_4;
 mod blocking;
 mod cli;
 mod consumer_groups;

@@ -39,6 +39,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * security scenarios' SASL/TLS settings).
  *
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
+ * offsets_by_topic_id (OffsetCommit/OffsetFetch v10, Kafka 4.4's versions),
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
  * transactions, transactions_v2, quotas, quota_throttle,
@@ -47,7 +48,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
-    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "group",
+    static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
             "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
@@ -95,6 +96,7 @@ public final class Compat {
                 }
                 case "list_offsets" -> new ListOffsetsScenario(c).run();
                 case "leader_epochs" -> new LeaderEpochsScenario(c).run();
+                case "offsets_by_topic_id" -> new OffsetsByTopicIdScenario(c).run();
                 case "group" -> new GroupScenario(c).run();
                 case "consumer_group" -> new ConsumerProtocolScenario(c).run();
                 case "consumer_regex" -> new ConsumerRegexScenario(c).run();

@@ -20,7 +20,8 @@ import org.apache.kafka.common.TopicPartition;
  * ListOffsets: partition 0 gets records with timestamps T, T+1s, …, T+9s in two batches, then
  * one out of order at T+2.5s (offset 10, a third batch); partition 1 stays empty. KafkaConsumer
  * beginningOffsets / endOffsets / offsetsForTimes and AdminClient listOffsets (earliest,
- * latest, forTimestamp, maxTimestamp, earliestLocal, latestTiered) must answer exactly.
+ * latest, forTimestamp, maxTimestamp, earliestLocal, latestTiered, and earliestPendingUpload,
+ * which needs ListOffsets v11) must answer exactly.
  */
 final class ListOffsetsScenario {
     private final Compat c;
@@ -125,6 +126,14 @@ final class ListOffsetsScenario {
             Map<TopicPartition, ListOffsetsResultInfo> tiered = list(admin, OffsetSpec.latestTiered(), p0, p1);
             Check.eq("Admin listOffsets latestTiered", List.of(-1L, -1L), List.of(tiered.get(p0).offset(), tiered.get(p1).offset()));
             Check.ok("AdminClient listOffsets earliestLocal {0, 0}, latestTiered {-1, -1} (no tiered storage)");
+
+            // KIP-1023 (ListOffsets v11): with no remote storage nothing waits for upload.
+            Map<TopicPartition, ListOffsetsResultInfo> pending = list(admin, OffsetSpec.earliestPendingUpload(), p0, p1);
+            Check.eq("Admin listOffsets earliestPendingUpload",
+                    List.of(-1L, -1L, -1L, Optional.empty()),
+                    List.of(pending.get(p0).offset(), pending.get(p1).offset(), pending.get(p0).timestamp(),
+                            pending.get(p0).leaderEpoch()));
+            Check.ok("AdminClient listOffsets earliestPendingUpload (v11) {-1, -1}, no timestamp, no epoch");
         }
     }
 
