@@ -12,13 +12,16 @@
 #   W4 consume W1's data back (ConsumerPerformance, franz)
 #   W5 produce and consume at once (ProducerPerformance + ConsumerPerformance on one topic)
 #   W6 many small keyed records across many partitions (franz, murmur2 key partitioning)
-# Brokers: gregor (release build, fsyncs before acknowledging: its default), kafka (its
-# default: no fsync), kafka-flush (topics with flush.messages=1: fsync every message).
+# Brokers: gregor (release build, fsyncs before acknowledging: its default), gregor-nofsync (the
+# same with --fsync never: the durability Kafka and Krabka default to), kafka (its default: no
+# fsync), kafka-flush (topics with flush.messages=1: fsync every message). Compare at equal
+# durability: gregor with kafka-flush, gregor-nofsync with kafka.
 #
 #   bench/run.sh     one command; prints the table and writes it to $BENCH_OUT/table.md
 #
 # Environment (defaults sized for ~25 minutes on 2 cores):
-#   BENCH_RUNS=3  BENCH_BROKERS="gregor kafka kafka-flush"  BENCH_WORKLOADS="W1 W2 W3 W4 W5 W6"
+#   BENCH_RUNS=3  BENCH_BROKERS="gregor gregor-nofsync kafka kafka-flush"
+#   BENCH_WORKLOADS="W1 W2 W3 W4 W5 W6"
 #   BENCH_RECORDS=1000000 (W1, W4, W5)  BENCH_SMALL_RECORDS=3000000 (W2)
 #   BENCH_RATES="10 50 100"  BENCH_RATE_SECONDS=10  BENCH_E2E_RECORDS=1000
 #   BENCH_W6_RECORDS=1000000  BENCH_W6_PARTITIONS=64  BENCH_W6_KEYS=10000  BENCH_W6_SIZE=100
@@ -27,6 +30,7 @@
 #   COMPAT_KAFKA_VERSION (the reference Kafka and its kafka-tools; default kafka.version in
 #     compat-tests/kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous reference)
 #   BENCH_OUT (raw results and table; default $CACHE_ROOT/bench-results/<UTC time>)
+#   BENCH_RATIOS_ONLY=1 (print only the ratio columns; bench/smoke.sh sets it)
 #   BENCH_GREGOR_BIN (a gregor binary to use instead of building the release one)
 #   BENCH_GREGOR_<NAME>_BIN (more gregor binaries, e.g. built from earlier commits: the broker
 #     "gregor-<name>" in BENCH_BROKERS runs it, e.g. gregor-before with BENCH_GREGOR_BEFORE_BIN,
@@ -37,7 +41,7 @@ ROOT="$(dirname "$HERE")"
 CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 RUNS="${BENCH_RUNS:-3}"
-BROKERS="${BENCH_BROKERS:-gregor kafka kafka-flush}"
+BROKERS="${BENCH_BROKERS:-gregor gregor-nofsync kafka kafka-flush}"
 WORKLOADS="${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 W6}"
 RECORDS="${BENCH_RECORDS:-1000000}"
 SMALL_RECORDS="${BENCH_SMALL_RECORDS:-3000000}"
@@ -196,12 +200,14 @@ start_broker() {
   case "$BROKER" in
     gregor | gregor-*)
       rm -rf "$DATA" && mkdir -p "$DATA"
-      local t0 bin="$GREGOR"; t0=$(date +%s%N)
-      if [ "$BROKER" != gregor ]; then # gregor-before → $BENCH_GREGOR_BEFORE_BIN
+      local t0 bin="$GREGOR" fsync=always; t0=$(date +%s%N)
+      if [ "$BROKER" = gregor-nofsync ]; then
+        fsync=never
+      elif [ "$BROKER" != gregor ]; then # gregor-before → $BENCH_GREGOR_BEFORE_BIN
         local var; var="BENCH_GREGOR_$(echo "${BROKER#gregor-}" | tr a-z- A-Z_)_BIN"
         bin="${!var:?$BROKER needs $var}"
       fi
-      "$bin" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn &
+      "$bin" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn --fsync "$fsync" &
       GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
       until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
       put start-up broker start_ms "$(( ($(date +%s%N) - t0) / 1000000 ))"
@@ -249,5 +255,5 @@ done
 
 python3 "$HERE/summarize.py" "$RAW" \
   "$(date -u '+%Y-%m-%d %H:%M UTC'), Kafka $KAFKA_VERSION, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average after: $(cut -d' ' -f1-3 /proc/loadavg)" \
-  | tee "$OUT/table.md"
+  ${BENCH_RATIOS_ONLY:+--ratios-only} | tee "$OUT/table.md"
 log "raw results: $RAW; table: $OUT/table.md"

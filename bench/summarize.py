@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """bench/run.sh's raw results (broker, run, workload, client, metric, value) → a markdown table:
-per broker the median over runs with the spread (min–max), and gregor/Kafka ratios of medians."""
+per broker the median over runs with the spread (min–max), and ratios of medians: gregor over
+each other broker, and gregor-nofsync over kafka (both without fsync: equal durability).
+With --ratios-only (bench/smoke.sh) only the ratio columns are printed."""
 import statistics
 import sys
 from collections import defaultdict
 
 raw, title = sys.argv[1], sys.argv[2]
+ratios_only = "--ratios-only" in sys.argv[3:]
 values = defaultdict(list)  # (workload, client, metric) -> broker -> [values]
 order = []
 brokers = []
@@ -37,22 +40,25 @@ def cell(vs):
         return fmt(m)
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})"
 
-preferred = ["gregor", "gregor-before", "kafka", "kafka-flush"]
+preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush"]
 brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
-others = [b for b in brokers if b != "gregor"]
+pairs = [("gregor", b) for b in brokers if b != "gregor" and "gregor" in brokers]
+if "gregor-nofsync" in brokers and "kafka" in brokers:
+    pairs.append(("gregor-nofsync", "kafka"))
+shown = [] if ratios_only else brokers
+
+def ratio(per, a, b):
+    x, y = per.get(a), per.get(b)
+    if not x or not y or statistics.median(y) == 0:
+        return "–"
+    r = statistics.median(x) / statistics.median(y)
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
 print(f"{title}\n")
-print("Cells: median over runs (min–max). Ratios: gregor median / other median.\n")
-print("| workload | client | metric | " + " | ".join(brokers) + "".join(f" | gregor/{b}" for b in others) + " |")
-print("|---" * (3 + len(brokers) + len(others)) + "|")
+print("Cells: median over runs (min–max). Ratios: median / median.\n")
+print("| workload | client | metric | " + " | ".join(shown + [f"{a}/{b}" for a, b in pairs]) + " |")
+print("|---" * (3 + len(shown) + len(pairs)) + "|")
 for key in order:
     per = values[key]
-    row = [*key] + [cell(per.get(b, [])) for b in brokers]
-    g = per.get("gregor")
-    for b in others:
-        o = per.get(b)
-        if g and o and statistics.median(o) != 0:
-            r = statistics.median(g) / statistics.median(o)
-            row.append(f"{r:.2f}" if r >= 0.1 else f"{r:.2g}")
-        else:
-            row.append("–")
+    row = [*key] + [cell(per.get(b, [])) for b in shown] + [ratio(per, a, b) for a, b in pairs]
     print("| " + " | ".join(row) + " |")
