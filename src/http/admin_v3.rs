@@ -21,8 +21,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
+use super::error::body_bytes;
 use super::error::{HttpError, HttpResult};
-use super::router::{body_bytes, Gw};
+use super::Gw;
 use super::Peer;
 
 /// Where a resource is: `http://<Host header>/v3/clusters/<id>`.

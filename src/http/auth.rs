@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use super::error::HttpError;
-use super::router::Gw;
+use super::Gw;
 use super::Peer;
 use crate::security::{Principal, SecurityProtocol, Session};
 

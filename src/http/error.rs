@@ -1,8 +1,10 @@
 //! Error answers as Confluent's REST Proxy gives them: an HTTP status and the body
 //! `{"error_code": <status * 100 + n, or the status>, "message": "..."}`.
 
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
 /// One error answer.
@@ -113,6 +115,19 @@ impl IntoResponse for HttpError {
         let body = serde_json::json!({"error_code": self.code, "message": self.message});
         (self.status, axum::Json(body)).into_response()
     }
+}
+
+/// The request body, or the JSON error for one too large (413) or cut short.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> HttpResult<Bytes> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "Request body is larger than the limit (max_message_bytes)".to_string()
+        } else {
+            rejection.body_text()
+        };
+        HttpError::plain(status, message)
+    })
 }
 
 #[cfg(test)]

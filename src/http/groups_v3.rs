@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::admin_v3::{cluster_links, json_response, Links};
 use super::auth::Caller;
 use super::error::{HttpError, HttpResult};
-use super::router::Gw;
+use super::Gw;
 use super::Peer;
 
 fn answer(result: HttpResult<Value>) -> Response {

@@ -48,6 +48,9 @@ const MAX_CONNECTIONS: usize = 1024;
 /// How long shutdown lets a connection finish the request it is answering.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// The state every handler gets.
+pub type Gw = Arc<Gateway>;
+
 /// What every HTTP request's handler shares.
 pub struct Gateway {
     services: Arc<Services>,

@@ -16,9 +16,10 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::content_type::{v2_embedded, Embedded, Refused};
+use super::error::body_bytes;
 use super::error::{kafka_status, HttpError, HttpResult};
 use super::records::OutRecord;
-use super::router::{body_bytes, Gw};
+use super::Gw;
 use super::Peer;
 
 /// The content type of v2 answers.

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use super::admin_v3::{cluster_links, json_response};
 use super::auth::Caller;
+use super::error::body_bytes;
 use super::error::{kafka_status, HttpError, HttpResult};
 use super::records::OutRecord;
-use super::router::body_bytes;
 use super::Peer;
 
 #[derive(Deserialize)]

@@ -1,27 +1,19 @@
 //! The routes, and what every request gets: a bounded body (`max_message_bytes`), a deadline,
 //! JSON errors for unknown paths and methods.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use bytes::Bytes;
 
 use super::consumers_v2::routes as consumers;
-use super::error::{HttpError, HttpResult};
-use super::{
-    admin_v3, auth, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gateway,
-};
+use super::error::HttpError;
+use super::{admin_v3, auth, groups_v3, openapi, produce_v2, records_v3, scrape, topics_v2, Gw};
 use crate::metrics::exposition::CONTENT_TYPE;
-
-/// The state every handler gets.
-pub type Gw = Arc<Gateway>;
 
 /// A request (its body read included) not answered in this time gets 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -114,19 +106,6 @@ pub fn router(gateway: Gw) -> Router {
         ))
         .layer(middleware::from_fn(deadline))
         .with_state(gateway)
-}
-
-/// The request body, or the JSON error for one too large (413) or cut short.
-pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> HttpResult<Bytes> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "Request body is larger than the limit (max_message_bytes)".to_string()
-        } else {
-            rejection.body_text()
-        };
-        HttpError::plain(status, message)
-    })
 }
 
 async fn deadline(request: Request, next: Next) -> Response {

@@ -8,6 +8,7 @@ mod apis;
 mod consumer;
 mod share;
 mod share_offsets;
+mod share_session;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -28,10 +29,8 @@ use super::share::partition::Counts;
 use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
 use crate::store::KvStore;
-pub use share::{
-    DeadLetterJob, DeadLetterSink, FetchLimit, LogBounds, SessionOutcome, SessionRequest, ShareKey,
-    FINAL_EPOCH, OPEN_EPOCH,
-};
+pub use share::{FetchLimit, LogBounds, SessionOutcome, SessionRequest};
+pub use share_session::{DeadLetterJob, DeadLetterSink, ShareKey, FINAL_EPOCH, OPEN_EPOCH};
 pub use state::Coordinator;
 
 /// One partition's commit as the handler passes it on.

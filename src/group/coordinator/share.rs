@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 
 use kafka_protocol::ResponseError as E;
-use uuid::Uuid;
 
 use super::super::classic::{Group, State};
 use super::super::configs::ShareSettings;
@@ -16,37 +15,12 @@ use super::super::share::partition::{
     Ack, AcquireMode, Acquired, DeadLetter, SharePartition, Span, StateRecord,
 };
 use super::super::share::{ShareAnswer, ShareDescription, ShareGroup, ShareHeartbeat};
+use super::share_session::{
+    DeadLetterJob, DeadLetterSink, ShareKey, ShareSession, FINAL_EPOCH, OPEN_EPOCH,
+};
 use super::state::{Coordinator, Entry};
 use super::GroupCoordinator;
 use crate::store::WriteOp;
-
-/// A share partition: (topic id, partition).
-pub type ShareKey = (Uuid, i32);
-
-/// Records of a share partition to write to its group's dead-letter topic (KIP-1191). Once
-/// written (or given up on), [`GroupCoordinator::share_dead_lettered`] archives them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetterJob {
-    pub group_id: String,
-    pub partition: ShareKey,
-    pub letter: DeadLetter,
-}
-
-/// Where the coordinator hands dead letters, once the state that made them is durable.
-pub type DeadLetterSink = tokio::sync::mpsc::UnboundedSender<DeadLetterJob>;
-
-/// A share session's epoch: 0 opens one, -1 closes it.
-pub const OPEN_EPOCH: i32 = 0;
-pub const FINAL_EPOCH: i32 = -1;
-
-/// One member's share session: the partitions it fetches, the epoch it must send next, and
-/// the connection that opened it (its closing ends the session).
-#[derive(Debug, Clone, Default)]
-pub struct ShareSession {
-    pub next_epoch: i32,
-    pub partitions: Vec<ShareKey>,
-    pub connection: u64,
-}
 
 /// The session part of a ShareFetch or ShareAcknowledge.
 #[derive(Debug, Clone, Default)]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::super::record;
 use super::super::share::partition::SharePartition;
-use super::share::ShareKey;
+use super::share_session::ShareKey;
 use super::state::Coordinator;
 use super::GroupCoordinator;
 use crate::store::WriteOp;

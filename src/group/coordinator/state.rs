@@ -16,7 +16,7 @@ use super::super::record::{self, GroupRecord};
 use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
 use super::super::GroupConfig;
-use super::share::{DeadLetterSink, ShareSession};
+use super::share_session::{DeadLetterSink, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 

@@ -16,9 +16,10 @@ use super::positions::{self, EARLIEST, LATEST};
 use super::{fetch, illegal_state, invalid_config, Settings, Tp};
 use crate::http::auth::Caller;
 use crate::http::content_type::Embedded;
+use crate::http::error::body_bytes;
 use crate::http::error::{HttpError, HttpResult};
 use crate::http::produce_v2::V2_JSON;
-use crate::http::router::{body_bytes, Gw};
+use crate::http::Gw;
 
 /// How long `GET .../records` waits for records at most (REST Proxy's
 /// `consumer.request.timeout.ms` default), whatever its `timeout` asks.
