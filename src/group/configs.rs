@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
+use super::consumer::MemberTimeouts;
 use super::share::partition::Limits;
 use crate::meta::config_view::{DescribedConfig, DEFAULT_CONFIG};
 use crate::meta::topic_config::ConfigType;
@@ -23,12 +24,20 @@ pub const GROUP_CONFIG: i8 = 8;
 
 /// The group configs gregor takes: name, type, default, documentation.
 const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
+    (CONSUMER_HEARTBEAT_INTERVAL_MS, ConfigType::Int, "5000",
+        "The heartbeat interval given to the consumer group's members."),
+    (CONSUMER_SESSION_TIMEOUT_MS, ConfigType::Int, "45000",
+        "How long the coordinator waits for a consumer group member's heartbeat before it fences the member."),
     (DLQ_COPY_RECORD_ENABLE, ConfigType::Boolean, "false",
         "Whether a dead letter carries the original record's key and value, or only the context headers."),
     (DLQ_TOPIC_NAME, ConfigType::String, "",
         "The share group's dead-letter topic; blank: the group has none."),
     (SHARE_AUTO_OFFSET_RESET, ConfigType::String, "latest",
         "Where a share partition the group has not consumed starts: latest or earliest."),
+    (SHARE_HEARTBEAT_INTERVAL_MS, ConfigType::Int, "5000",
+        "The heartbeat interval given to the share group's members."),
+    (SHARE_SESSION_TIMEOUT_MS, ConfigType::Int, "45000",
+        "How long the coordinator waits for a share group member's heartbeat before it removes the member."),
     (SHARE_DELIVERY_COUNT_LIMIT, ConfigType::Int, "5",
         "Deliveries of a record before it is given up on."),
     (SHARE_ISOLATION_LEVEL, ConfigType::String, "read_uncommitted",
@@ -41,6 +50,10 @@ const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
 
 const PREFIX: &[u8] = b"groupconfig/";
 
+pub const CONSUMER_SESSION_TIMEOUT_MS: &str = "consumer.session.timeout.ms";
+pub const CONSUMER_HEARTBEAT_INTERVAL_MS: &str = "consumer.heartbeat.interval.ms";
+pub const SHARE_SESSION_TIMEOUT_MS: &str = "share.session.timeout.ms";
+pub const SHARE_HEARTBEAT_INTERVAL_MS: &str = "share.heartbeat.interval.ms";
 pub const SHARE_AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const SHARE_RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 pub const SHARE_DELIVERY_COUNT_LIMIT: &str = "share.delivery.count.limit";
@@ -65,6 +78,11 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         )),
     };
     match name {
+        // The broker's group.{consumer,share}.{min,max}.{session.timeout,heartbeat.interval}.ms
+        // (fixed here: any interval in range is below any session timeout in range, so Kafka's
+        // check that the session timeout exceeds the interval always holds).
+        CONSUMER_SESSION_TIMEOUT_MS | SHARE_SESSION_TIMEOUT_MS => int_in(45_000, 60_000),
+        CONSUMER_HEARTBEAT_INTERVAL_MS | SHARE_HEARTBEAT_INTERVAL_MS => int_in(5_000, 15_000),
         SHARE_AUTO_OFFSET_RESET => match value {
             "latest" | "earliest" => Ok(()),
             _ => Err(format!(
@@ -192,6 +210,26 @@ impl GroupConfigs {
         })
     }
 
+    /// A consumer group's (`share`: a share group's) member timeouts: its configs over the
+    /// broker's defaults.
+    pub fn member_timeouts(&self, group: &str, share: bool) -> MemberTimeouts {
+        let (session, heartbeat) = if share {
+            (SHARE_SESSION_TIMEOUT_MS, SHARE_HEARTBEAT_INTERVAL_MS)
+        } else {
+            (CONSUMER_SESSION_TIMEOUT_MS, CONSUMER_HEARTBEAT_INTERVAL_MS)
+        };
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let c = configs.get(group);
+        let get = |name: &str| c.and_then(|c| c.get(name)?.trim().parse().ok());
+        let defaults = MemberTimeouts::default();
+        MemberTimeouts {
+            session_ms: get(session).unwrap_or(defaults.session_ms),
+            heartbeat_ms: get(heartbeat)
+                .and_then(|v: i64| i32::try_from(v).ok())
+                .unwrap_or(defaults.heartbeat_ms),
+        }
+    }
+
     /// The share settings of a group: its configs over Kafka's defaults.
     pub fn share_settings(&self, group: &str) -> ShareSettings {
         let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
@@ -251,6 +289,40 @@ mod tests {
         )]);
         reopened.set("g", off).unwrap();
         assert!(!reopened.share_settings("g").limits.renew);
+    }
+
+    #[test]
+    fn member_timeouts_are_group_configs_within_the_brokers_bounds() {
+        let store: Arc<dyn KvStore> = Arc::new(crate::store::MemoryStore::new());
+        let configs = GroupConfigs::open(store).unwrap();
+        assert!(check(CONSUMER_SESSION_TIMEOUT_MS, "60000").is_ok());
+        assert!(check(CONSUMER_SESSION_TIMEOUT_MS, "44999").is_err());
+        assert!(check(SHARE_SESSION_TIMEOUT_MS, "60001").is_err());
+        assert!(check(CONSUMER_HEARTBEAT_INTERVAL_MS, "15000").is_ok());
+        assert!(check(SHARE_HEARTBEAT_INTERVAL_MS, "4999").is_err());
+        assert_eq!(
+            configs.member_timeouts("g", false),
+            MemberTimeouts::default()
+        );
+        let set = BTreeMap::from([
+            (CONSUMER_SESSION_TIMEOUT_MS.to_string(), "50000".to_string()),
+            (SHARE_HEARTBEAT_INTERVAL_MS.to_string(), "7000".to_string()),
+        ]);
+        configs.set("g", set).unwrap();
+        let consumer = configs.member_timeouts("g", false);
+        assert_eq!(
+            (consumer.session_ms, consumer.heartbeat_ms),
+            (50_000, 5_000)
+        );
+        let share = configs.member_timeouts("g", true);
+        assert_eq!((share.session_ms, share.heartbeat_ms), (45_000, 7_000));
+        let described: Vec<_> = configs
+            .describe("g")
+            .into_iter()
+            .filter(|c| c.source == GROUP_CONFIG)
+            .map(|c| (c.name, c.value))
+            .collect();
+        assert_eq!(described.len(), 2, "{described:?}");
     }
 
     #[test]

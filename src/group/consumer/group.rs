@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::assignor::{self, MemberSpec};
 use super::reconcile::reconcile;
 use super::{
-    subscription_regex, Assignment, Description, GroupState, Member, MemberState, TopicView,
-    HEARTBEAT_INTERVAL_MS, LEAVE_EPOCH, SESSION_TIMEOUT_MS, STATIC_LEAVE_EPOCH,
+    subscription_regex, Assignment, Description, GroupState, Member, MemberState, MemberTimeouts,
+    TopicView, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
 };
 
 /// A ConsumerGroupHeartbeat as the group sees it (fields left null are None / -1).
@@ -50,6 +50,10 @@ pub struct ConsumerGroup {
     pub subscription: BTreeMap<String, (Uuid, i32)>,
     /// The assignor of the last target assignment.
     pub assignor: String,
+    /// The group's session timeout and heartbeat interval (its configs: set by the
+    /// coordinator before each heartbeat, so a change applies from the next one).
+    #[serde(skip)]
+    timeouts: MemberTimeouts,
     /// Session deadlines by member (not stored: a reload gives every member a new session).
     #[serde(skip)]
     session: HashMap<String, i64>,
@@ -163,6 +167,11 @@ impl ConsumerGroup {
             .find(|m| m.instance_id.as_deref() == Some(instance_id))
     }
 
+    /// The group's member timeouts (its configs), for the heartbeats from now on.
+    pub fn set_timeouts(&mut self, timeouts: MemberTimeouts) {
+        self.timeouts = timeouts;
+    }
+
     /// One heartbeat. Ok carries the answer and whether the group changed (to be stored).
     pub fn heartbeat(
         &mut self,
@@ -272,7 +281,7 @@ impl ConsumerGroup {
         let answer = HeartbeatAnswer {
             member_id: updated.id.clone(),
             epoch: updated.epoch,
-            heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+            heartbeat_interval_ms: self.timeouts.heartbeat_ms,
             assignment,
         };
         let id = updated.id.clone();
@@ -302,7 +311,7 @@ impl ConsumerGroup {
     /// rebalance timeout starts now.
     fn arm(&mut self, id: &str, now: i64, revoking: bool) {
         self.session
-            .insert(id.to_string(), now.saturating_add(SESSION_TIMEOUT_MS));
+            .insert(id.to_string(), now.saturating_add(self.timeouts.session_ms));
         match self.members.get(id) {
             Some(m) if m.state == MemberState::UnrevokedPartitions => {
                 if revoking || !self.revocation.contains_key(id) {

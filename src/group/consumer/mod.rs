@@ -28,6 +28,24 @@ pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 pub const HEARTBEAT_INTERVAL_MS: i32 = 5_000;
 /// `group.consumer.session.timeout.ms` default.
 pub const SESSION_TIMEOUT_MS: i64 = 45_000;
+/// Session timeout and heartbeat interval of a consumer or share group's members: the group's
+/// configs (`consumer.*` or `share.*`) over the broker's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberTimeouts {
+    pub session_ms: i64,
+    pub heartbeat_ms: i32,
+}
+
+impl Default for MemberTimeouts {
+    /// Kafka's group.consumer.* defaults (group.share.* has the same).
+    fn default() -> Self {
+        Self {
+            session_ms: SESSION_TIMEOUT_MS,
+            heartbeat_ms: HEARTBEAT_INTERVAL_MS,
+        }
+    }
+}
+
 /// `group.consumer.max.size` default.
 pub const MAX_SIZE: usize = i32::MAX as usize;
 /// Member epoch of a member leaving the group.

@@ -160,6 +160,33 @@ fn sessions_expire_and_partition_growth_rebalances() {
 }
 
 #[test]
+fn the_groups_configured_timeouts_apply_from_the_next_heartbeat() {
+    let mut g = ConsumerGroup::default();
+    let (a, _) = g.heartbeat(join("a"), &lookup(2), 0).unwrap();
+    assert_eq!(a.heartbeat_interval_ms, HEARTBEAT_INTERVAL_MS);
+    assert_eq!(g.next_deadline(), Some(SESSION_TIMEOUT_MS));
+    g.set_timeouts(MemberTimeouts {
+        session_ms: 60_000,
+        heartbeat_ms: 12_000,
+    });
+    let owned = settle(&mut g, 2, 1_000);
+    let (a, _) = g
+        .heartbeat(
+            beat("a", g.members["a"].epoch, &owned["a"]),
+            &lookup(2),
+            2_000,
+        )
+        .unwrap();
+    assert_eq!(a.heartbeat_interval_ms, 12_000);
+    assert_eq!(g.next_deadline(), Some(2_000 + 60_000));
+    assert!(
+        !g.tick(2_000 + SESSION_TIMEOUT_MS),
+        "not fenced at the default timeout"
+    );
+    assert!(g.tick(2_000 + 60_000));
+}
+
+#[test]
 fn static_members_keep_their_partitions_across_a_rejoin() {
     let mut g = ConsumerGroup::default();
     let mut s = join("s1");

@@ -40,10 +40,14 @@ impl Coordinator {
             }
             Some(_) => {}
         }
+        let timeouts = self.configs.member_timeouts(group_id, false);
         let result = self
-            .with_consumer(group_id, |c| match c.heartbeat(req, lookup.as_ref(), now) {
-                Ok((answer, changed)) => (Ok(answer), changed),
-                Err(e) => (Err(e), false),
+            .with_consumer(group_id, |c| {
+                c.set_timeouts(timeouts);
+                match c.heartbeat(req, lookup.as_ref(), now) {
+                    Ok((answer, changed)) => (Ok(answer), changed),
+                    Err(e) => (Err(e), false),
+                }
             })
             .unwrap_or(Err(E::GroupIdNotFound));
         if result.is_err() && created {

@@ -97,6 +97,7 @@ impl Coordinator {
         let Some(group) = self.groups.get_mut(group_id).and_then(|e| e.share.as_mut()) else {
             return Err(E::GroupIdNotFound);
         };
+        group.set_timeouts(self.configs.member_timeouts(group_id, true));
         let result = group.heartbeat(req, &|name: &str| lookup.lookup(name), now);
         match &result {
             Ok((_, changed)) => {

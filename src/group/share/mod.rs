@@ -21,12 +21,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-use super::consumer::{Assignment, LEAVE_EPOCH};
+use super::consumer::{Assignment, MemberTimeouts, LEAVE_EPOCH};
 
-/// `group.share.heartbeat.interval.ms` default.
-pub const HEARTBEAT_INTERVAL_MS: i32 = 5_000;
-/// `group.share.session.timeout.ms` default.
-pub const SESSION_TIMEOUT_MS: i64 = 45_000;
 /// The group type ListGroups shows (and its protocol type).
 pub const GROUP_TYPE: &str = "share";
 /// ShareGroupDescribe's assignor name (Kafka's `SimpleAssignor`).
@@ -103,13 +99,23 @@ pub struct ShareGroup {
     /// Session deadlines by member (not stored: a reload gives every member a new session).
     #[serde(skip)]
     session: HashMap<String, i64>,
+    /// The group's session timeout and heartbeat interval (its `share.*` configs: set by the
+    /// coordinator before each heartbeat).
+    #[serde(skip)]
+    timeouts: MemberTimeouts,
 }
 
 impl ShareGroup {
+    /// The group's member timeouts (its configs), for the heartbeats from now on.
+    pub fn set_timeouts(&mut self, timeouts: MemberTimeouts) {
+        self.timeouts = timeouts;
+    }
+
     /// After a reload: every member gets a new session from `now`.
     pub fn restored(mut self, now: i64) -> Self {
         for id in self.members.keys() {
-            self.session.insert(id.clone(), now + SESSION_TIMEOUT_MS);
+            self.session
+                .insert(id.clone(), now + self.timeouts.session_ms);
         }
         self
     }
@@ -201,7 +207,7 @@ impl ShareGroup {
             changed = true;
         }
         self.session
-            .insert(req.member_id.clone(), now + SESSION_TIMEOUT_MS);
+            .insert(req.member_id.clone(), now + self.timeouts.session_ms);
         let Some(member) = self.members.get_mut(&req.member_id) else {
             return Err(E::UnknownMemberId);
         };
@@ -215,7 +221,7 @@ impl ShareGroup {
             ShareAnswer {
                 member_id: member.id.clone(),
                 epoch: member.epoch,
-                heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+                heartbeat_interval_ms: self.timeouts.heartbeat_ms,
                 assignment: send.then(|| member.assigned.clone()),
             },
             changed,

@@ -102,14 +102,20 @@ fn session_timeout_removes_the_member() {
     let mut g = ShareGroup::default();
     join(&mut g, "a");
     join(&mut g, "b");
-    assert_eq!(g.next_deadline(), Some(SESSION_TIMEOUT_MS));
+    assert_eq!(
+        g.next_deadline(),
+        Some(MemberTimeouts::default().session_ms)
+    );
     let req = ShareHeartbeat {
         member_id: "a".into(),
         epoch: 1,
         ..Default::default()
     };
     g.heartbeat(req, &lookup, 10).unwrap();
-    assert_eq!(g.tick(SESSION_TIMEOUT_MS), vec!["b".to_string()]);
+    assert_eq!(
+        g.tick(MemberTimeouts::default().session_ms),
+        vec!["b".to_string()]
+    );
     let a = beat(&mut g, "a", 2).unwrap();
     assert_eq!(partitions(&a.assignment.unwrap()), BTreeSet::from([0, 1]));
 }
