@@ -2,7 +2,8 @@
 broker's users and run as them, so the broker's ACLs decide what each may do, as for a Kafka
 client. The broker is mqttbrokers' secured gregor (users alice, bob and admin; ACLs: alice
 reads and writes `sensors` and reads the groups `mqtt-*`, bob only reads `sensors`), started
-with --http-listen. Without credentials a request gets 401 while the broker has users, unless
+with --http-listen and --https-listen (the same endpoints over TLS, with the broker's
+certificate). Without credentials a request gets 401 while the broker has users, unless
 --http-allow-anonymous; /metrics and /health never ask.
 
 gregor only (Kafka has no HTTP gateway)."""
@@ -32,8 +33,11 @@ BOB = ("bob", USERS["bob"])
 class Http:
     def __init__(self, *extra: str):
         self.port = free_port()
+        self.https_port = free_port()
         self.broker = MqttBroker("gregor", secure=True,
-                                 extra_args=("--http-listen", f"127.0.0.1:{self.port}", *extra))
+                                 extra_args=("--http-listen", f"127.0.0.1:{self.port}",
+                                             "--https-listen", f"127.0.0.1:{self.https_port}",
+                                             *extra))
 
     def call(self, method: str, path: str, body=None, auth=None, content_type: str = V2,
              accept: str | None = None) -> requests.Response:
@@ -123,3 +127,31 @@ def test_anonymous_requests_when_allowed(broker):
         assert produce(h, ALICE, b"from alice").status_code == 200
     finally:
         h.broker.close()
+
+
+def test_https_serves_the_same_api_with_the_brokers_certificate(broker, http):
+    base = f"https://127.0.0.1:{http.https_port}"
+    ca = str(http.broker.certs.ca)
+    records = {"records": [{"value": base64.b64encode(b"over tls").decode()}]}
+    r = requests.post(f"{base}/topics/sensors/partitions/0", auth=ALICE, verify=ca,
+                      data=json.dumps(records), headers={"Content-Type": BINARY}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    offset = r.json()["offsets"][0]["offset"]
+    assert offset >= 0
+    # The same users and ACLs as on the plain port.
+    assert requests.get(f"{base}/topics", verify=ca, timeout=TIMEOUT).status_code == 401
+    denied = requests.post(f"{base}/topics/sensors/partitions/0", auth=BOB, verify=ca,
+                           data=json.dumps(records), headers={"Content-Type": BINARY},
+                           timeout=TIMEOUT)
+    assert denied.status_code == 403, denied.text
+    assert requests.get(f"{base}/health", verify=ca, timeout=TIMEOUT).text.strip() == "ok"
+    # One log behind both ports: the next record over plain HTTP lands right after it (if
+    # no other test wrote in between: they run one at a time).
+    after = produce(http, ALICE, b"over plain http")
+    assert after.status_code == 200, after.text
+    assert after.json()["offsets"][0]["offset"] == offset + 1
+    # A client that does not trust the broker's CA is refused, and plain HTTP to it fails.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{base}/health", timeout=TIMEOUT)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{http.https_port}/health", timeout=TIMEOUT)

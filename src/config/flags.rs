@@ -288,6 +288,13 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
 
+    /// Serve the same HTTP endpoints over TLS (HTTPS) on HOST:PORT, with the SSL listeners'
+    /// --ssl-cert and --ssl-key (no client certificate asked: REST API callers authenticate
+    /// with HTTP Basic). Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    https_listen: Option<String>,
+
     /// Let HTTP requests without credentials in (as User:ANONYMOUS) even when the broker has
     /// users. Without it, REST API requests must carry HTTP Basic credentials (a user's name
     /// and password, checked as MQTT's are) while the broker has users, and get 401 otherwise;

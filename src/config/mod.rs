@@ -93,6 +93,9 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// REST API requests without credentials are let in even when the broker has users.
     pub http_allow_anonymous: bool,
+    /// `HOST:PORT` of the HTTPS listener (the HTTP endpoints over TLS); None: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https_listen: Option<String>,
     /// `HOST:PORT` of the MQTT listener; None: not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mqtt_listen: Option<String>,
@@ -192,6 +195,7 @@ impl Default for Config {
             http_listen: None,
             metrics_listen: None,
             http_allow_anonymous: false,
+            https_listen: None,
             mqtt_listen: None,
             mqtt_tls_listen: None,
             mqtt_allow_anonymous: false,

@@ -132,6 +132,9 @@ impl Config {
                 "an SSL or SASL_SSL listener needs ssl_cert and ssl_key".into(),
             ));
         }
+        if self.https_listen.is_some() && self.ssl_cert.is_none() {
+            return Err(invalid("https_listen needs ssl_cert and ssl_key".into()));
+        }
         if self.mqtt_tls_listen.is_some() && self.ssl_cert.is_none() {
             return Err(invalid("mqtt_tls_listen needs ssl_cert and ssl_key".into()));
         }

@@ -61,6 +61,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("mqtt_tls_listen", Kind::Str),
     ("mqtt_allow_anonymous", Kind::Bool),
     ("http_allow_anonymous", Kind::Bool),
+    ("https_listen", Kind::Str),
     ("mqtt_topic_map", Kind::List),
     ("mqtt_max_packet_bytes", Kind::Int),
     ("mqtt_max_inflight", Kind::Int),

@@ -128,6 +128,7 @@ impl Config {
         for (key, value) in [
             ("http_listen", &self.http_listen),
             ("metrics_listen", &self.metrics_listen),
+            ("https_listen", &self.https_listen),
             ("mqtt_listen", &self.mqtt_listen),
             ("mqtt_tls_listen", &self.mqtt_tls_listen),
         ] {

@@ -34,6 +34,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -101,9 +102,19 @@ impl Gateway {
 #[derive(Clone, Copy)]
 struct Peer(SocketAddr);
 
-/// Accept HTTP connections until shutdown.
+/// A TLS acceptor for each new HTTPS connection (the broker's current certificates).
+pub type Acceptor = Arc<dyn Fn() -> TlsAcceptor + Send + Sync>;
+
+/// The HTTP listeners: plain, and HTTPS with its acceptor. They serve the same routes, one
+/// gateway (consumer instances included) and one connection limit.
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    pub https: Option<(TcpListener, Acceptor)>,
+}
+
+/// Accept HTTP and HTTPS connections until shutdown.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     services: Arc<Services>,
     kafka_listener: ListenerInfo,
     shutdown: CancellationToken,
@@ -112,6 +123,31 @@ pub async fn serve(
     let gateway = Arc::new(Gateway::new(services, kafka_listener));
     let app = router::router(gateway);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    if let Some(listener) = listeners.http {
+        let (app, slots, shutdown) = (app.clone(), slots.clone(), shutdown.clone());
+        tasks.spawn(accept(listener, None, app, slots, shutdown, tasks.clone()));
+    }
+    if let Some((listener, tls)) = listeners.https {
+        tasks.spawn(accept(
+            listener,
+            Some(tls),
+            app,
+            slots,
+            shutdown,
+            tasks.clone(),
+        ));
+    }
+}
+
+/// One listener's accept loop.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<Acceptor>,
+    app: axum::Router,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -128,30 +164,51 @@ pub async fn serve(
                 }
             },
         };
-        let (app, shutdown) = (app.clone(), shutdown.clone());
+        let (app, shutdown, tls) = (app.clone(), shutdown.clone(), tls.clone());
         tasks.spawn(async move {
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-                req.extensions_mut().insert(Peer(peer));
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(64 * 1024);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    tokio::time::timeout(DRAIN, conn.as_mut()).await.unwrap_or(Ok(()))
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "http: connection ended");
+            match tls {
+                None => serve_connection(stream, app, peer, shutdown).await,
+                // The handshake is bounded as a request head is: a silent client holds no slot.
+                Some(tls) => match tokio::time::timeout(HEADER_TIMEOUT, tls().accept(stream)).await
+                {
+                    Ok(Ok(stream)) => serve_connection(stream, app, peer, shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "https: TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "https: TLS handshake timed out"),
+                },
             }
             drop(permit);
         });
+    }
+}
+
+/// Serve one connection's requests (HTTP/1.1) until it closes or shutdown drains it.
+async fn serve_connection<S>(
+    stream: S,
+    app: axum::Router,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        req.extensions_mut().insert(Peer(peer));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(DRAIN, conn.as_mut()).await.unwrap_or(Ok(()))
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "http: connection ended");
     }
 }

@@ -37,6 +37,8 @@ pub struct RunningBroker {
     /// Where the HTTP listener (`http_listen`, alias `metrics_listen`: /metrics, /health, the
     /// REST API) is bound, if anywhere.
     pub http_addr: Option<SocketAddr>,
+    /// Where the HTTPS listener (`https_listen`: the same endpoints over TLS) is bound.
+    pub https_addr: Option<SocketAddr>,
     /// Where the MQTT listener (`mqtt_listen`) is bound, if anywhere.
     pub mqtt_addr: Option<SocketAddr>,
     /// Where the MQTT TLS listener (`mqtt_tls_listen`) is bound, if anywhere.
@@ -151,24 +153,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
     }
     app::start_timers(&services, &shutdown, &tasks);
     // Last, so that /health answering means every Kafka listener accepts connections.
-    let http_addr = match config.http_address() {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-            let bound = listener.local_addr()?;
-            tracing::info!(bind = %bound, "serving HTTP: /metrics, /health, the REST API");
-            tasks.spawn(crate::http::serve(
-                listener,
-                services.clone(),
-                listeners[0].0.clone(),
-                shutdown.clone(),
-                tasks.clone(),
-            ));
-            Some(bound)
-        }
-        None => None,
-    };
+    let (http_addr, https_addr) = start_http(
+        &config,
+        &services,
+        &listeners,
+        tls.as_ref(),
+        &shutdown,
+        &tasks,
+    )
+    .await?;
     let (mqtt_addr, mqtt_tls_addr) = start_mqtt(
         &config,
         &services,
@@ -182,6 +175,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         services,
         listeners,
         http_addr,
+        https_addr,
         mqtt_addr,
         mqtt_tls_addr,
         tls,
@@ -189,6 +183,62 @@ pub async fn start(config: Config) -> anyhow::Result<RunningBroker> {
         shutdown,
         tasks,
     })
+}
+
+/// Bind the HTTP listeners (`http_listen`, `https_listen` with the Kafka SSL listeners'
+/// certificates) and serve them; their bound addresses.
+async fn start_http(
+    config: &Config,
+    services: &Arc<Services>,
+    listeners: &[(ListenerInfo, SocketAddr)],
+    tls: Option<&Arc<Tls>>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    let mut http = crate::http::Listeners {
+        http: None,
+        https: None,
+    };
+    if let Some(addr) = config.http_address() {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+        tracing::info!(bind = %tcp.local_addr()?, "serving HTTP: /metrics, /health, the REST API");
+        http.http = Some(tcp);
+    }
+    if let Some(addr) = &config.https_listen {
+        let tls = tls
+            .cloned()
+            .context("https_listen needs ssl_cert and ssl_key")?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
+        tracing::info!(bind = %tcp.local_addr()?, "serving HTTPS: /metrics, /health, the REST API");
+        // As a SASL_SSL listener: no client certificate; callers use HTTP Basic.
+        let acceptor: crate::http::Acceptor =
+            Arc::new(move || tls.acceptor(crate::config::SecurityProtocol::SaslSsl));
+        http.https = Some((tcp, acceptor));
+    }
+    let bound = (
+        http.http
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?,
+        http.https
+            .as_ref()
+            .map(|(l, _)| l.local_addr())
+            .transpose()?,
+    );
+    if bound != (None, None) {
+        tasks.spawn(crate::http::serve(
+            http,
+            services.clone(),
+            listeners[0].0.clone(),
+            shutdown.clone(),
+            tasks.clone(),
+        ));
+    }
+    Ok(bound)
 }
 
 /// Bind the MQTT listeners (`mqtt_listen`, `mqtt_tls_listen` with the Kafka SSL listeners'

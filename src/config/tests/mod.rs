@@ -348,6 +348,40 @@ fn mqtt_settings_from_flags_env_and_file() {
     assert!(c.mqtt_allow_anonymous);
     assert!(error(&["--mqtt-tls-listen", "h:1"], &[]).contains("mqtt_tls_listen needs ssl_cert"));
     assert!(error(&["--mqtt-tls-listen", "8883"], &[]).contains("mqtt_tls_listen"));
+    let c = run(
+        &[
+            "--https-listen",
+            "127.0.0.1:8443",
+            "--ssl-cert",
+            "c",
+            "--ssl-key",
+            "k",
+        ],
+        &[],
+    );
+    assert_eq!(c.https_listen.as_deref(), Some("127.0.0.1:8443"));
+    let c = run(
+        &[],
+        &[
+            ("GREGOR_HTTPS_LISTEN", "h:3"),
+            ("GREGOR_SSL_CERT", "c"),
+            ("GREGOR_SSL_KEY", "k"),
+        ],
+    );
+    assert_eq!(c.https_listen.as_deref(), Some("h:3"));
+    assert!(error(&["--https-listen", "h:1"], &[]).contains("https_listen needs ssl_cert"));
+    assert!(error(
+        &[
+            "--https-listen",
+            "8443",
+            "--ssl-cert",
+            "c",
+            "--ssl-key",
+            "k"
+        ],
+        &[]
+    )
+    .contains("https_listen"));
     assert!(error(&["--mqtt-listen", "1883"], &[]).contains("mqtt_listen"));
     assert!(error(&["--mqtt-topic-map", "sensors"], &[]).contains("mqtt_topic_map"));
     assert!(error(&["--mqtt-max-inflight", "0"], &[]).contains("mqtt_max_inflight"));
@@ -442,6 +476,7 @@ fn settings_table_matches_config_and_flags() {
         metrics_listen: Some("127.0.0.1:9644".into()),
         mqtt_listen: Some("127.0.0.1:1883".into()),
         mqtt_tls_listen: Some("127.0.0.1:8883".into()),
+        https_listen: Some("127.0.0.1:8443".into()),
         max_broker_partitions: Some(100),
         ssl_cert: Some("c.pem".into()),
         ssl_key: Some("k.pem".into()),
