@@ -108,10 +108,13 @@ fi
 SPLIT="${COMPAT_SPLIT:-1}"
 case "$SPLIT" in 1|2) ;; *) die "COMPAT_SPLIT=$SPLIT: 1 or 2" ;; esac
 [ "$SKIP_KAFKA" = 1 ] && [ "$SKIP_GREGOR" = 1 ] && SPLIT=1
-# Chosen from the per-file seconds the pytests print (about half of each broker's time).
+# Balanced by the per-file seconds the pytests print: in a warm CI run with these groups the
+# first took gregor 448 s and Kafka 427 s, the second 490 s and 557 s, before test_acls_sasl.py
+# (23 s) and test_kafka_configs.py (19 s) moved to the first. The modules that share the
+# `secured` broker pair (secured.py) stay in one group.
 SPLIT_FILES=(test_java.py test_security_authn.py test_security_clients.py test_security_cli.py
-  test_security_oauth.py test_security_reauth.py test_acls_sasl.py test_http_gateway.py
-  test_http_users.py test_http_java.py test_kafka_configs.py)
+  test_security_oauth.py test_security_reauth.py test_http_gateway.py test_http_users.py
+  test_http_java.py)
 SPLIT_STEP=200
 KAFKA_STATE_BASE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
 group_suffix() { [ "$1" -eq 0 ] || echo "-$(( $1 + 1 ))"; }
