@@ -132,7 +132,21 @@ def pytest_runtest_makereport(item, call):
         cell[broker.name] = "ERROR"
 
 
+_module_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    module = report.nodeid.split("::", 1)[0]
+    _module_seconds[module] = _module_seconds.get(module, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # Where this run's time went, per test file (setup, call and teardown): for balancing
+    # run.sh's side-by-side pytests and finding what CI spends its minutes on.
+    if _module_seconds:
+        terminalreporter.section("seconds per test file")
+        for module, secs in sorted(_module_seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{secs:8.1f}  {module}")
     brokers = [f"{b.name}={b.address}" for b in config._compat_brokers]
     # No rows when only `once` tests ran; run.sh's merge still wants this run's (empty) result.
     lines = matrix.matrix_lines(_results, _broker_names) if _results else []
