@@ -30,3 +30,4 @@ mod share_groups;
 mod share_v2;
 mod transactions;
 mod transactions_v2;
+mod txn_offset_commit_v6;
