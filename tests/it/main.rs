@@ -27,6 +27,7 @@ mod quotas;
 mod security;
 mod share_dead_letters;
 mod share_groups;
+mod share_read_committed;
 mod share_v2;
 mod transactions;
 mod transactions_v2;
