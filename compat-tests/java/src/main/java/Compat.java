@@ -49,7 +49,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
-            "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "admin",
+            "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "share_read_committed", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
@@ -103,6 +103,7 @@ public final class Compat {
                 case "share_group" -> new ShareGroupScenario(c).run();
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
+                case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
