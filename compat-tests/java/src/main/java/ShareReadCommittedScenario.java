@@ -48,7 +48,7 @@ final class ShareReadCommittedScenario {
             ConfigEntry level = described.get("share.isolation.level");
             Check.that(level != null, "share.isolation.level is described: %s", described);
             Check.eq("share.isolation.level", "read_committed", level.value());
-            Check.eq("its source", ConfigEntry.ConfigSource.GROUP_CONFIG, level.source());
+            Check.eq("its source", ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG, level.source());
             Check.ok("share.isolation.level=read_committed set and described on the group");
         }
 
