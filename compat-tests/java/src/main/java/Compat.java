@@ -42,15 +42,15 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * offsets_by_topic_id (OffsetCommit/OffsetFetch v10, Kafka 4.4's versions),
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
- * transactions, transactions_v2, quotas, quota_throttle,
+ * transactions, transactions_v2, share_read_committed (a read_committed share group), quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
-            "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "share_read_committed", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "quotas", "quota_throttle", "acls");
+            "consumer_group", "consumer_regex", "share_group", "share_v2", "share_v2_errors", "admin",
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -103,13 +103,13 @@ public final class Compat {
                 case "share_group" -> new ShareGroupScenario(c).run();
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
-                case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
                 case "transactions" -> new TransactionsScenario(c).run();
                 case "transactions_v2" -> new TransactionsV2Scenario(c).run();
+                case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
                 case "acls" -> {
