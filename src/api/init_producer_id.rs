@@ -27,6 +27,11 @@ pub async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProd
     if let Err(e) = allowed {
         return response.with_error_code(e.code());
     }
+    // Kafka (after the authorization checks): a producer id without an epoch, or an epoch
+    // without an id, is INVALID_REQUEST. Both fields are v3+; older versions read -1 for both.
+    if (req.producer_id.0 == -1) != (req.producer_epoch == -1) {
+        return response.with_error_code(ResponseError::InvalidRequest.code());
+    }
     if let Some(id) = &req.transactional_id {
         // v3+ may carry the producer's current id and epoch to resume after an error (KIP-360).
         let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));

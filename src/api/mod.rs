@@ -187,7 +187,8 @@ pub static APIS: &[Api] = &[
     },
     // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (the
     // implicit add of transactions v2 happens inside Produce v12 here): not served. EndTxn v5,
-    // TxnOffsetCommit v5 and Produce v12 are transactions v2 (KIP-890 part 2).
+    // TxnOffsetCommit v5 and Produce v12 are transactions v2 (KIP-890 part 2); TxnOffsetCommit
+    // v6 (KIP-1319) is v5 with topics by id.
     Api {
         key: ApiKey::AddPartitionsToTxn,
         min_version: 0,
@@ -209,7 +210,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::TxnOffsetCommit,
         min_version: 0,
-        max_version: 5,
+        max_version: 6,
         handler: |c, b| c.serve(b, txn_offset_commit::handle),
     },
     Api {

@@ -9,6 +9,10 @@
 //! v2 (share.version 2): ShareAcquireMode counts MaxRecords by whole batches (0) or exactly
 //! (1); IsRenewAck marks a request carrying RENEW acknowledgements, which only acknowledges
 //! (Kafka insists on MaxBytes, MinBytes, MaxRecords and MaxWaitMs of 0) and fetches nothing.
+//!
+//! A group with share.isolation.level=read_committed reads below each partition's last stable
+//! offset, and the batches of aborted transactions are archived, never delivered, as Kafka's
+//! `SharePartition` filters them out (control batches never are, in either level).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,6 +30,7 @@ use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
 use crate::log::batch;
+use crate::partition::AbortedTxn;
 
 /// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
 const DEFAULT_MAX_RECORDS: usize = 500;
@@ -169,18 +174,29 @@ async fn serve(
             .groups()
             .share_prepare(group_id.clone(), bounds, settings)
             .await?;
-        let data: Vec<Bytes> = crate::blocking::block_in_place(|| {
+        // Each partition's batches, and the aborted transactions among them (read_committed).
+        let reads: Vec<(Bytes, Vec<AbortedTxn>)> = crate::blocking::block_in_place(|| {
             targets
                 .iter()
                 .zip(&offsets)
-                .map(|((_, p), offset)| p.read(*offset, partition_bytes, true).unwrap_or_default())
+                .map(|((_, p), offset)| {
+                    if settings.read_committed {
+                        p.read_committed_bytes(*offset, partition_bytes, true)
+                            .map(|(bytes, _, aborted)| (bytes, aborted))
+                            .unwrap_or_default()
+                    } else {
+                        let bytes = p.read(*offset, partition_bytes, true).unwrap_or_default();
+                        (bytes, Vec::new())
+                    }
+                })
                 .collect()
         });
         let read: Vec<(ShareKey, Vec<Span>)> = targets
             .iter()
-            .zip(&data)
-            .map(|((tp, _), bytes)| (*tp, spans(bytes)))
+            .zip(&reads)
+            .map(|((tp, _), (bytes, aborted))| (*tp, spans(bytes, aborted)))
             .collect();
+        let data = reads.into_iter().map(|(bytes, _)| bytes);
         let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
             ctx.groups()
                 .share_acquire(group_id.clone(), member_id.clone(), read, limit, settings)
@@ -238,13 +254,23 @@ async fn serve(
     Ok(topics)
 }
 
-/// The batches read, as the state machine sees them.
-fn spans(bytes: &[u8]) -> Vec<Span> {
+/// The batches read, as the state machine sees them: control batches and the batches of
+/// the `aborted` transactions are skipped (a transactional batch of an aborted transaction's
+/// producer between that transaction's first offset and its marker).
+fn spans(bytes: &[u8], aborted: &[AbortedTxn]) -> Vec<Span> {
     batch::headers(bytes)
-        .map(|(_, h)| Span {
-            first: h.base_offset,
-            last: h.last_offset(),
-            control: h.is_control(),
+        .map(|(_, h)| {
+            let of_aborted = h.is_transactional()
+                && aborted.iter().any(|a| {
+                    a.producer_id == h.producer_id
+                        && a.first_offset <= h.base_offset
+                        && h.last_offset() < a.last_offset
+                });
+            Span {
+                first: h.base_offset,
+                last: h.last_offset(),
+                skip: h.is_control() || of_aborted,
+            }
         })
         .collect()
 }
@@ -271,5 +297,71 @@ fn covering(bytes: &Bytes, acquired: &[Acquired]) -> Bytes {
     match start {
         Some(start) => bytes.slice(start..end),
         None => Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// One batch of `count` records from `base` by producer `pid` (transactional or control).
+    fn batch(buf: &mut BytesMut, base: i64, count: i64, pid: i64, control: bool) {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: true,
+                control,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: base + i,
+                sequence: if control { -1 } else { i as i32 },
+                timestamp: 1_000,
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                headers: Default::default(),
+            })
+            .collect();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(buf, &records, &options).unwrap();
+    }
+
+    #[test]
+    fn batches_of_aborted_transactions_and_control_batches_are_skipped() {
+        // Producer 7's transaction at 0-1 aborted by the marker at 2; producer 8's batch at 3
+        // and producer 7's next transaction at 4-5, neither aborted.
+        let mut buf = BytesMut::new();
+        batch(&mut buf, 0, 2, 7, false);
+        batch(&mut buf, 2, 1, 7, true);
+        batch(&mut buf, 3, 1, 8, false);
+        batch(&mut buf, 4, 2, 7, false);
+        let aborted = [AbortedTxn {
+            producer_id: 7,
+            first_offset: 0,
+            last_offset: 2,
+        }];
+        let skips = |aborted: &[AbortedTxn]| -> Vec<(i64, i64, bool)> {
+            spans(&buf, aborted)
+                .iter()
+                .map(|s| (s.first, s.last, s.skip))
+                .collect()
+        };
+        assert_eq!(
+            skips(&aborted),
+            vec![(0, 1, true), (2, 2, true), (3, 3, false), (4, 5, false)]
+        );
+        // read_uncommitted: only the control batch.
+        assert_eq!(
+            skips(&[]),
+            vec![(0, 1, false), (2, 2, true), (3, 3, false), (4, 5, false)]
+        );
     }
 }

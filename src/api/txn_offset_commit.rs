@@ -1,6 +1,7 @@
 //! TxnOffsetCommit (28): a transaction's consumer offsets, kept pending until it commits
 //! (discarded on abort). From v5 (transactions v2) the group joins the transaction here: the
-//! client sends no AddOffsetsToTxn.
+//! client sends no AddOffsetsToTxn. v6 (KIP-1319) names topics by id instead of name, as
+//! OffsetCommit v10: an id no topic has answers UNKNOWN_TOPIC_ID, as Kafka 4.4 does.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -8,7 +9,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::group_common::partition_exists;
+use super::group_common::{partition_exists, topic_names_by_id};
 use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
 use crate::security::acl::AclOperation;
@@ -16,6 +17,8 @@ use crate::txn::state::PendingOffset;
 
 /// The first version of transactions v2.
 const TXN_V2: i16 = 5;
+/// The first version naming topics by id.
+const TOPIC_IDS: i16 = 6;
 
 pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let max_metadata = ctx.groups().config().offset_metadata_max_bytes;
@@ -29,8 +32,21 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
             (!ctx.authorize_group(AclOperation::Read, &req.group_id))
                 .then_some(E::GroupAuthorizationFailed)
         });
-    for t in &req.topics {
-        let topic_allowed = denied.is_none() && ctx.authorize_topic(AclOperation::Read, &t.name);
+    // v6: each topic's name from its id; None where no topic has that id (the zero id never
+    // does).
+    let names: Vec<Option<String>> = if ctx.version() >= TOPIC_IDS {
+        topic_names_by_id(&ctx, req.topics.iter().map(|t| t.topic_id)).await
+    } else {
+        req.topics
+            .iter()
+            .map(|t| Some(t.name.to_string()))
+            .collect()
+    };
+    for (t, name) in req.topics.iter().zip(&names) {
+        let known = name.is_some();
+        let name = name.as_deref().unwrap_or_default();
+        let topic_allowed =
+            denied.is_none() && known && ctx.authorize_topic(AclOperation::Read, name);
         for p in &t.partitions {
             let too_large = p
                 .committed_metadata
@@ -38,15 +54,17 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
                 .is_some_and(|m| m.len() > max_metadata);
             let check = if let Some(e) = denied {
                 Err(e)
+            } else if !known {
+                Err(E::UnknownTopicId)
             } else if !topic_allowed {
                 Err(E::TopicAuthorizationFailed)
-            } else if !partition_exists(ctx.topics(), &t.name, p.partition_index) {
+            } else if !partition_exists(ctx.topics(), name, p.partition_index) {
                 Err(E::UnknownTopicOrPartition)
             } else if too_large {
                 Err(E::OffsetMetadataTooLarge)
             } else {
                 offsets.push((
-                    t.name.to_string(),
+                    name.to_string(),
                     p.partition_index,
                     PendingOffset {
                         offset: p.committed_offset,
@@ -93,8 +111,10 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
                         .with_error_code(code(r, ctx.version(), 0))
                 })
                 .collect();
+            // The encoder writes the name before v6 and the id from v6.
             TxnOffsetCommitResponseTopic::default()
                 .with_name(t.name)
+                .with_topic_id(t.topic_id)
                 .with_partitions(partitions)
         })
         .collect();

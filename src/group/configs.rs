@@ -16,6 +16,9 @@ use crate::store::{KvStore, WriteOp};
 pub struct ShareSettings {
     /// share.auto.offset.reset=earliest (else latest).
     pub earliest: bool,
+    /// share.isolation.level=read_committed: records up to the last stable offset only, none
+    /// of an aborted transaction (else read_uncommitted).
+    pub read_committed: bool,
     pub limits: Limits,
 }
 
@@ -41,7 +44,7 @@ const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
     (SHARE_DELIVERY_COUNT_LIMIT, ConfigType::Int, "5",
         "Deliveries of a record before it is given up on."),
     (SHARE_ISOLATION_LEVEL, ConfigType::String, "read_uncommitted",
-        "Which records of transactions the share group reads."),
+        "Which records of transactions the share group reads: read_uncommitted, or read_committed (those of committed transactions, up to the last stable offset)."),
     (SHARE_RECORD_LOCK_DURATION_MS, ConfigType::Int, "30000",
         "How long a consumer holds the records it acquired before they are released."),
     (SHARE_RENEW_ACKNOWLEDGE_ENABLE, ConfigType::Boolean, "true",
@@ -92,9 +95,9 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         SHARE_RECORD_LOCK_DURATION_MS => int_in(15_000, 60_000),
         SHARE_DELIVERY_COUNT_LIMIT => int_in(2, 10),
         SHARE_ISOLATION_LEVEL => match value {
-            "read_uncommitted" => Ok(()),
+            "read_uncommitted" | "read_committed" => Ok(()),
             _ => Err(format!(
-                "Invalid value {value} for configuration {name}: gregor's share groups read uncommitted"
+                "Invalid value {value} for configuration {name}: String must be one of: read_committed, read_uncommitted"
             )),
         },
         DLQ_TOPIC_NAME if value.starts_with("__") => Err(format!(
@@ -238,6 +241,7 @@ impl GroupConfigs {
         let defaults = Limits::default();
         ShareSettings {
             earliest: get(SHARE_AUTO_OFFSET_RESET).is_some_and(|v| v == "earliest"),
+            read_committed: get(SHARE_ISOLATION_LEVEL).is_some_and(|v| v == "read_committed"),
             limits: Limits {
                 lock_ms: get(SHARE_RECORD_LOCK_DURATION_MS)
                     .and_then(|v| v.trim().parse().ok())
@@ -267,6 +271,8 @@ mod tests {
         assert!(check(SHARE_DELIVERY_COUNT_LIMIT, "11").is_err());
         assert!(check(SHARE_RECORD_LOCK_DURATION_MS, "15000").is_ok());
         assert!(check("share.nonsense", "1").is_err());
+        assert!(check(SHARE_ISOLATION_LEVEL, "read_committed").is_ok());
+        assert!(check(SHARE_ISOLATION_LEVEL, "READ_COMMITTED").is_err());
         let set = BTreeMap::from([
             (SHARE_AUTO_OFFSET_RESET.to_string(), "earliest".to_string()),
             (SHARE_DELIVERY_COUNT_LIMIT.to_string(), "2".to_string()),
@@ -275,6 +281,7 @@ mod tests {
         let reopened = GroupConfigs::open(store).unwrap();
         let s = reopened.share_settings("g");
         assert!(s.earliest);
+        assert!(!s.read_committed, "read_uncommitted by default");
         assert_eq!(s.limits.delivery_limit, 2);
         assert_eq!(s.limits.lock_ms, 30_000);
         assert_eq!(reopened.share_settings("other"), ShareSettings::default());
@@ -289,6 +296,12 @@ mod tests {
         )]);
         reopened.set("g", off).unwrap();
         assert!(!reopened.share_settings("g").limits.renew);
+        let committed = BTreeMap::from([(
+            SHARE_ISOLATION_LEVEL.to_string(),
+            "read_committed".to_string(),
+        )]);
+        reopened.set("g", committed).unwrap();
+        assert!(reopened.share_settings("g").read_committed);
     }
 
     #[test]

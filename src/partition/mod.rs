@@ -17,6 +17,7 @@ use crate::log::scrub::{self, Pace};
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, Region};
 use crate::metrics::{Histogram, Integrity, Traffic};
 
+mod committed;
 pub mod marker;
 mod producers;
 mod recovery;
@@ -459,38 +460,6 @@ impl Partition {
                 min_one_batch,
             )?)),
         }
-    }
-
-    /// read_committed: batches from `offset` below the last stable offset (as regions where
-    /// the medium can send them, as [`Partition::read_records`]), that offset, and the aborted
-    /// transactions overlapping what is returned.
-    pub fn read_committed(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one_batch: bool,
-    ) -> Result<(Records, i64, Vec<AbortedTxn>)> {
-        let lso = self.last_stable_offset();
-        if offset >= lso {
-            return Ok((Records::Bytes(Bytes::new()), lso, Vec::new()));
-        }
-        let state = self.state();
-        let (records, end) = match state
-            .log
-            .read_regions(offset, max_bytes, min_one_batch, lso)?
-        {
-            Some((regions, end)) => (Records::Regions(regions), end),
-            None => {
-                let read = state.log.read(offset, max_bytes, min_one_batch)?.records;
-                let records = cut_at_offset(read, lso);
-                let end = batch::headers(&records)
-                    .last()
-                    .map_or(offset, |(_, h)| h.last_offset() + 1);
-                (Records::Bytes(records), end)
-            }
-        };
-        let aborted = state.txns.aborted_between(offset, end);
-        Ok((records, lso, aborted))
     }
 
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {

@@ -34,14 +34,14 @@ async fn broker_with(data_dir: Option<&Path>) -> RunningBroker {
 
 /// A transactions v2 producer: its transactional id, producer id, epoch, next sequence.
 #[derive(Clone)]
-struct Producer {
+pub(super) struct Producer {
     txn_id: String,
     pid: i64,
     epoch: i16,
     seq: i32,
 }
 
-async fn init(c: &mut Client, txn_id: &str) -> Producer {
+pub(super) async fn init(c: &mut Client, txn_id: &str) -> Producer {
     let resp = c
         .call(
             &InitProducerIdRequest::default()
@@ -72,7 +72,7 @@ async fn end(c: &mut Client, p: &Producer, commit: bool) -> (i16, i64, i16) {
 
 /// EndTxn v5 that must succeed; the producer continues with the epoch it answers, from
 /// sequence 0.
-async fn end_ok(c: &mut Client, p: &mut Producer, commit: bool) {
+pub(super) async fn end_ok(c: &mut Client, p: &mut Producer, commit: bool) {
     let (code, pid, epoch) = end(c, p, commit).await;
     assert_eq!(code, 0, "EndTxn v5");
     assert_eq!((pid, epoch), (p.pid, p.epoch + 1), "the epoch is bumped");
@@ -107,7 +107,7 @@ fn txn_batch(p: &Producer, values: &[&str]) -> bytes::Bytes {
 }
 
 /// Produce a transactional batch with `version`; the error code.
-async fn produce(
+pub(super) async fn produce(
     c: &mut Client,
     p: &mut Producer,
     partition: i32,

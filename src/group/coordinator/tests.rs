@@ -309,7 +309,7 @@ fn expired_locks_release_records_without_a_fetch() {
     let log = vec![Span {
         first: 0,
         last: 2,
-        control: false,
+        skip: false,
     }];
     let counts = |c: &Coordinator| c.groups["g"].share_partitions[&key].counts();
     let limit = FetchLimit {

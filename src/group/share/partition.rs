@@ -73,12 +73,14 @@ impl Default for Limits {
     }
 }
 
-/// A batch the log holds: its offsets and whether it is a control batch.
+/// A batch the log holds: its offsets and whether it is never delivered — a control batch,
+/// or under read_committed a batch of an aborted transaction (archived at once, as Kafka's
+/// `SharePartition` archives the aborted batches it filters out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub first: i64,
     pub last: i64,
-    pub control: bool,
+    pub skip: bool,
 }
 
 /// Records acquired together: contiguous, with one delivery count.
@@ -241,7 +243,11 @@ impl SharePartition {
                 }
                 if offset < self.end_offset {
                     if let Some(r) = self.records.get_mut(&offset) {
-                        if r.state == RecordState::Available {
+                        // Released (or restored) records of an aborted transaction, met
+                        // again under read_committed, are done with too.
+                        if r.state == RecordState::Available && span.skip {
+                            *r = done(RecordState::Archived, r.delivery_count);
+                        } else if r.state == RecordState::Available {
                             r.state = RecordState::Acquired;
                             r.delivery_count = r.delivery_count.saturating_add(1);
                             r.member = Some(member.to_string());
@@ -259,7 +265,7 @@ impl SharePartition {
                 for gap in self.end_offset..offset {
                     self.records.insert(gap, done(RecordState::Archived, 0));
                 }
-                if span.control {
+                if span.skip {
                     self.records.insert(offset, done(RecordState::Archived, 0));
                 } else {
                     self.records.insert(

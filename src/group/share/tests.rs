@@ -124,7 +124,7 @@ pub(super) fn spans(first: i64, last: i64) -> Vec<Span> {
     vec![Span {
         first,
         last,
-        control: false,
+        skip: false,
     }]
 }
 
@@ -280,17 +280,17 @@ fn control_batches_and_gaps_are_not_delivered() {
         Span {
             first: 0,
             last: 1,
-            control: false,
+            skip: false,
         },
         Span {
             first: 2,
             last: 2,
-            control: true,
+            skip: true,
         },
         Span {
             first: 5,
             last: 5,
-            control: false,
+            skip: false,
         },
     ];
     let got = p.acquire("a", &log, 10, RL, 0, &L);
@@ -298,6 +298,22 @@ fn control_batches_and_gaps_are_not_delivered() {
     assert_eq!(offsets, vec![(0, 1), (5, 5)]);
     p.acknowledge("a", &[ack(0, 1, ACCEPT)], 0, &L).unwrap();
     assert_eq!(p.start_offset(), 5);
+}
+
+/// A released record met again in a skipped span (an aborted transaction's batch seen by a
+/// read_committed group) is archived, not delivered again.
+#[test]
+fn available_records_of_a_skipped_span_are_archived() {
+    let mut p = SharePartition::new(0);
+    let plain = |skip| Span {
+        first: 0,
+        last: 1,
+        skip,
+    };
+    p.acquire("a", &[plain(false)], 10, RL, 0, &L);
+    p.acknowledge("a", &[ack(0, 1, RELEASE)], 0, &L).unwrap();
+    assert!(p.acquire("b", &[plain(true)], 10, RL, 0, &L).is_empty());
+    assert_eq!((p.start_offset(), p.next_fetch_offset()), (2, 2));
 }
 
 #[test]

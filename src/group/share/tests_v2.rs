@@ -13,7 +13,7 @@ pub(super) fn five_record_batches(count: i64) -> Vec<Span> {
         .map(|b| Span {
             first: b * 5,
             last: b * 5 + 4,
-            control: false,
+            skip: false,
         })
         .collect()
 }

@@ -42,7 +42,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * offsets_by_topic_id (OffsetCommit/OffsetFetch v10, Kafka 4.4's versions),
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), group_configs (member timeouts as group configs), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
- * transactions, transactions_v2, quotas, quota_throttle,
+ * transactions, transactions_v2, share_read_committed (a read_committed share group), quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
@@ -50,7 +50,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
             "consumer_group", "consumer_regex", "group_configs", "share_group", "share_v2", "share_v2_errors", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "quotas", "quota_throttle", "acls");
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -110,6 +110,7 @@ public final class Compat {
                 case "delete_records" -> new DeleteRecordsScenario(c).run();
                 case "transactions" -> new TransactionsScenario(c).run();
                 case "transactions_v2" -> new TransactionsV2Scenario(c).run();
+                case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
                 case "acls" -> {
