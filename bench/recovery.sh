@@ -33,17 +33,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Start gregor; prints the milliseconds from exec to its listening port.
+# Start gregor; STARTED_MS: the milliseconds from exec to its listening port.
 start() {
   local t0; t0=$(date +%s%N)
   "$GREGOR" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --log warn --fsync never \
-    --segment-bytes $((SEGMENT_MB << 20)) &
+    --segment-bytes $((SEGMENT_MB << 20)) >/dev/null &
   PID=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.001; done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  STARTED_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 
-start >/dev/null
+start
 "$FRANZ" create -brokers "127.0.0.1:$PORT" -topic recovery -partitions "$PARTITIONS" >/dev/null
 records=$((GB * 1024 * 1024))
 log "writing $GB GiB ($records records of 1 KiB) in $SEGMENT_MB MiB segments"
@@ -52,9 +52,9 @@ segments=$(find "$DATA" -name '*.log' | wc -l)
 bytes=$(du -sb "$DATA" | cut -f1)
 sync
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=
-after_kill=$(start)
+start; after_kill=$STARTED_MS
 kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
-after_clean=$(start)
+start; after_clean=$STARTED_MS
 # A produce after the restart lands at the end (the log and producer state are usable).
 "$FRANZ" produce -brokers "127.0.0.1:$PORT" -topic recovery -records 1000 -size 1024 >/dev/null
 echo "| log | segments | start-up after kill -9 | start-up after a clean shutdown |"
