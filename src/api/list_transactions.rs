@@ -1,13 +1,16 @@
-//! ListTransactions (66), v0–v1: transactional ids, filtered by state, producer id and (v1)
-//! how long the transaction has been running. v2's id pattern (a Java regex) is not served.
+//! ListTransactions (66), v0–v2: transactional ids, filtered by state, producer id, (v1) how
+//! long the transaction has been running and (v2, KIP-1152) a regular expression the whole id
+//! matches (RE2 syntax, as Kafka's RE2J).
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::group::consumer::subscription_regex as whole_name_regex;
 use crate::group::now_ms;
 use crate::security::acl::{AclOperation, ResourceType};
 
@@ -29,6 +32,21 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
         .filter(|f| !STATES.contains(&f.as_str()))
         .cloned()
         .collect();
+    // Empty or null: every id, as Kafka.
+    let pattern = match req
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => match whole_name_regex(p) {
+            Some(regex) => Some(regex),
+            None => {
+                return ListTransactionsResponse::default()
+                    .with_error_code(ResponseError::InvalidRegularExpression.code())
+            }
+        },
+    };
     let now = now_ms();
     let listed = match ctx.txns().list().await {
         Ok(listed) => listed,
@@ -47,6 +65,9 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
                     || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id))
                 && (req.duration_filter < 0
                     || (m.start_ms >= 0 && now - m.start_ms > req.duration_filter))
+                && pattern
+                    .as_ref()
+                    .is_none_or(|p| p.is_match(&t.transactional_id))
                 // Kafka: only ids the principal may DESCRIBE.
                 && ctx.authorize(
                     AclOperation::Describe,

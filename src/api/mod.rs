@@ -228,7 +228,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::ListTransactions,
         min_version: 0,
-        max_version: 1,
+        max_version: 2,
         handler: |c, b| c.serve(b, list_transactions::handle),
     },
     // Consumer groups (src/group): kafka-go and old Sarama hard-code v0/v1 of several.

@@ -448,6 +448,33 @@ async fn tooling_describes_transactions_and_producers() {
     assert_eq!(listed.unknown_state_filters, vec![s("Bogus")]);
     assert_eq!(listed.transaction_states.len(), 1);
     assert_eq!(listed.transaction_states[0].producer_id.0, p.pid);
+    // v2 (KIP-1152): a regular expression the whole transactional id matches.
+    for (pattern, found) in [
+        (Some("tx-desc.*"), 1),
+        (Some("tx-desc"), 0),
+        (Some(""), 1),
+        (None, 1),
+    ] {
+        let listed = c
+            .call(
+                &ListTransactionsRequest::default()
+                    .with_transactional_id_pattern(pattern.map(s))
+                    .with_duration_filter(-1),
+                2,
+            )
+            .await;
+        assert_eq!(listed.error_code, 0);
+        assert_eq!(listed.transaction_states.len(), found, "{pattern:?}");
+    }
+    let bad = c
+        .call(
+            &ListTransactionsRequest::default()
+                .with_transactional_id_pattern(Some(s("tx-(")))
+                .with_duration_filter(-1),
+            2,
+        )
+        .await;
+    assert_eq!(bad.error_code, 128, "INVALID_REGULAR_EXPRESSION");
 
     use kafka_protocol::messages::describe_producers_request::TopicRequest;
     let producers = c

@@ -2,6 +2,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.FeatureMetadata;
@@ -13,7 +14,10 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.admin.ListTransactionsOptions;
+import org.apache.kafka.clients.admin.TransactionListing;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.InvalidRegularExpression;
 
 /**
  * Transactions v2 (KIP-890 part 2) is what the Java client uses: describeFeatures shows
@@ -54,16 +58,39 @@ final class TransactionsV2Scenario {
                     if (i == 1) producer.abortTransaction(); else producer.commitTransaction();
                     short epoch = txnEpoch(admin, txnId);
                     epochs.add(epoch);
-                    Check.eq("partition producer's epoch after end " + (i + 1), epoch, partitionEpoch(admin, p0));
+                    // Kafka answers EndTxn before its markers are written: wait for the marker.
+                    Compat.waitFor(() -> {
+                        try {
+                            return partitionEpoch(admin, p0) == epoch;
+                        } catch (Exception e) {
+                            throw new RuntimeException(e);
+                        }
+                    }, "partition producer's epoch " + epoch + " after end " + (i + 1));
                 }
             }
             Short first = epochs.get(0);
             List<Short> want = List.of(first, (short) (first + 1), (short) (first + 2), (short) (first + 3));
             Check.eq("producer epoch after init, commit, abort, commit", want, epochs);
             Check.ok("every transaction end bumped the producer epoch: %s", epochs);
+            // ListTransactions v2 (KIP-1152): the whole id must match the pattern.
+            Check.eq("listTransactions by pattern", List.of(txnId), listed(admin, "compat-java-txn2-" + c.suffix + ".*"));
+            Check.eq("a pattern matching a prefix only", List.of(), listed(admin, "compat-java-txn2"));
+            Throwable error = null;
+            try {
+                listed(admin, "compat-(");
+            } catch (ExecutionException e) {
+                error = e.getCause();
+            }
+            Check.raised("an invalid pattern", InvalidRegularExpression.class, error);
+            Check.ok("listTransactions filtered by an id pattern; an invalid one is InvalidRegularExpression");
         }
         Check.eq("read_committed output", List.of("a1", "a2", "c1", "c2"), readCommitted(out, 4));
         Check.ok("read_committed sees the committed transactions only");
+    }
+
+    private static List<String> listed(Admin admin, String pattern) throws Exception {
+        return admin.listTransactions(new ListTransactionsOptions().filterOnTransactionalIdPattern(pattern)).all().get()
+                .stream().map(TransactionListing::transactionalId).sorted().toList();
     }
 
     private static short txnEpoch(Admin admin, String txnId) throws Exception {
