@@ -19,11 +19,35 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-pub(crate) fn spawn(dir: &std::path::Path, port: u16) -> Child {
+/// A broker process of the real binary, killed when dropped: a test that fails half-way
+/// leaves no broker running.
+pub(crate) struct Broker(Child);
+
+impl std::ops::Deref for Broker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Broker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn spawn(dir: &std::path::Path, port: u16) -> Broker {
     spawn_with(dir, port, &[])
 }
 
-pub(crate) fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Child {
+pub(crate) fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Broker {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gregor"));
     // Our settings only: the broker rejects GREGOR_* variables it does not know.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GREGOR_")) {
@@ -36,6 +60,7 @@ pub(crate) fn spawn_with(dir: &std::path::Path, port: u16, extra: &[&str]) -> Ch
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Broker)
         .expect("gregor starts")
 }
 

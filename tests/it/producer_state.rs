@@ -171,20 +171,10 @@ fn segment_files(dir: &std::path::Path) -> usize {
     n
 }
 
-/// The broker process, killed when dropped: a failing test leaves no broker running.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn state_outlives_old_segments(stop: impl FnOnce(&mut Child)) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut broker = Broker(spawn(dir.path(), port));
+    let mut broker = spawn(dir.path(), port);
     let mut c = connect(port).await;
     create_topic(&mut c).await;
 
@@ -223,8 +213,8 @@ async fn state_outlives_old_segments(stop: impl FnOnce(&mut Child)) {
         "the producers' batches are in old segments"
     );
 
-    stop(&mut broker.0);
-    let _broker = Broker(spawn(dir.path(), port));
+    stop(&mut broker);
+    let _broker = spawn(dir.path(), port);
     let mut c = connect(port).await;
 
     let fetched = fetch_committed(&mut c).await;
