@@ -45,6 +45,8 @@ const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
         "Deliveries of a record before it is given up on."),
     (SHARE_ISOLATION_LEVEL, ConfigType::String, "read_uncommitted",
         "Which records of transactions the share group reads: read_uncommitted, or read_committed (those of committed transactions, up to the last stable offset)."),
+    (SHARE_PARTITION_MAX_RECORD_LOCKS, ConfigType::Int, "2000",
+        "How many records of one share partition may be in flight (acquired) at once."),
     (SHARE_RECORD_LOCK_DURATION_MS, ConfigType::Int, "30000",
         "How long a consumer holds the records it acquired before they are released."),
     (SHARE_RENEW_ACKNOWLEDGE_ENABLE, ConfigType::Boolean, "true",
@@ -60,6 +62,7 @@ pub const SHARE_HEARTBEAT_INTERVAL_MS: &str = "share.heartbeat.interval.ms";
 pub const SHARE_AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const SHARE_RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 pub const SHARE_DELIVERY_COUNT_LIMIT: &str = "share.delivery.count.limit";
+pub const SHARE_PARTITION_MAX_RECORD_LOCKS: &str = "share.partition.max.record.locks";
 pub const SHARE_ISOLATION_LEVEL: &str = "share.isolation.level";
 /// Whether RENEW acknowledgements are allowed (ShareFetch/ShareAcknowledge v2).
 pub const SHARE_RENEW_ACKNOWLEDGE_ENABLE: &str = "share.renew.acknowledge.enable";
@@ -94,6 +97,7 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         },
         SHARE_RECORD_LOCK_DURATION_MS => int_in(15_000, 60_000),
         SHARE_DELIVERY_COUNT_LIMIT => int_in(2, 10),
+        SHARE_PARTITION_MAX_RECORD_LOCKS => int_in(100, 4_000),
         SHARE_ISOLATION_LEVEL => match value {
             "read_uncommitted" | "read_committed" => Ok(()),
             _ => Err(format!(
@@ -249,10 +253,12 @@ impl GroupConfigs {
                 delivery_limit: get(SHARE_DELIVERY_COUNT_LIMIT)
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(defaults.delivery_limit),
+                max_in_flight: get(SHARE_PARTITION_MAX_RECORD_LOCKS)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(defaults.max_in_flight),
                 dead_letters: get(DLQ_TOPIC_NAME).is_some_and(|v| !v.trim().is_empty()),
                 renew: get(SHARE_RENEW_ACKNOWLEDGE_ENABLE)
                     .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false")),
-                ..defaults
             },
         }
     }
@@ -269,6 +275,8 @@ mod tests {
         assert!(check(SHARE_AUTO_OFFSET_RESET, "earliest").is_ok());
         assert!(check(SHARE_AUTO_OFFSET_RESET, "sideways").is_err());
         assert!(check(SHARE_DELIVERY_COUNT_LIMIT, "11").is_err());
+        assert!(check(SHARE_PARTITION_MAX_RECORD_LOCKS, "99").is_err());
+        assert!(check(SHARE_PARTITION_MAX_RECORD_LOCKS, "4000").is_ok());
         assert!(check(SHARE_RECORD_LOCK_DURATION_MS, "15000").is_ok());
         assert!(check("share.nonsense", "1").is_err());
         assert!(check(SHARE_ISOLATION_LEVEL, "read_committed").is_ok());
@@ -276,6 +284,10 @@ mod tests {
         let set = BTreeMap::from([
             (SHARE_AUTO_OFFSET_RESET.to_string(), "earliest".to_string()),
             (SHARE_DELIVERY_COUNT_LIMIT.to_string(), "2".to_string()),
+            (
+                SHARE_PARTITION_MAX_RECORD_LOCKS.to_string(),
+                "150".to_string(),
+            ),
         ]);
         configs.set("g", set).unwrap();
         let reopened = GroupConfigs::open(store).unwrap();
@@ -284,6 +296,7 @@ mod tests {
         assert!(!s.read_committed, "read_uncommitted by default");
         assert_eq!(s.limits.delivery_limit, 2);
         assert_eq!(s.limits.lock_ms, 30_000);
+        assert_eq!(s.limits.max_in_flight, 150);
         assert_eq!(reopened.share_settings("other"), ShareSettings::default());
         assert!(!s.limits.dead_letters);
         assert!(s.limits.renew, "RENEW is allowed unless turned off");

@@ -49,17 +49,20 @@ final class GroupConfigsScenario {
             c.createTopic(admin, topic, 1);
             alter(admin, consumerGroup, Map.of("consumer.session.timeout.ms", "50000",
                     "consumer.heartbeat.interval.ms", "6000"));
-            alter(admin, shareGroup, Map.of("share.heartbeat.interval.ms", "7000"));
+            alter(admin, shareGroup, Map.of("share.heartbeat.interval.ms", "7000",
+                    "share.partition.max.record.locks", "100"));
             Config consumer = describe(admin, consumerGroup);
             for (String name : List.of("consumer.session.timeout.ms", "consumer.heartbeat.interval.ms")) {
                 Check.eq(name + " source", ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG, consumer.get(name).source());
             }
             Check.eq("consumer.session.timeout.ms", "50000", consumer.get("consumer.session.timeout.ms").value());
-            Check.eq("share.heartbeat.interval.ms", "7000",
-                    describe(admin, shareGroup).get("share.heartbeat.interval.ms").value());
+            Config share = describe(admin, shareGroup);
+            Check.eq("share.heartbeat.interval.ms", "7000", share.get("share.heartbeat.interval.ms").value());
+            Check.eq("share.partition.max.record.locks", "100", share.get("share.partition.max.record.locks").value());
             Check.ok("consumer.* and share.* timeouts set and described as the groups' own");
             for (Map.Entry<String, String> bad : List.of(Map.entry("consumer.session.timeout.ms", "44999"),
-                    Map.entry("consumer.heartbeat.interval.ms", "15001"), Map.entry("share.session.timeout.ms", "60001"))) {
+                    Map.entry("consumer.heartbeat.interval.ms", "15001"), Map.entry("share.session.timeout.ms", "60001"),
+                    Map.entry("share.partition.max.record.locks", "4001"))) {
                 Throwable error = null;
                 try {
                     alter(admin, consumerGroup, Map.ofEntries(bad));
