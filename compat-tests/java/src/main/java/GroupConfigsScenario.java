@@ -1,7 +1,3 @@
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.net.Socket;
-import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -17,13 +13,11 @@ import org.apache.kafka.common.message.ConsumerGroupHeartbeatRequestData;
 import org.apache.kafka.common.message.FindCoordinatorRequestData;
 import org.apache.kafka.common.message.ShareGroupHeartbeatRequestData;
 import org.apache.kafka.common.protocol.Errors;
-import org.apache.kafka.common.requests.AbstractRequest;
 import org.apache.kafka.common.requests.AbstractResponse;
 import org.apache.kafka.common.requests.ConsumerGroupHeartbeatRequest;
 import org.apache.kafka.common.requests.ConsumerGroupHeartbeatResponse;
 import org.apache.kafka.common.requests.FindCoordinatorRequest;
 import org.apache.kafka.common.requests.FindCoordinatorResponse;
-import org.apache.kafka.common.requests.RequestHeader;
 import org.apache.kafka.common.requests.ShareGroupHeartbeatRequest;
 import org.apache.kafka.common.requests.ShareGroupHeartbeatResponse;
 
@@ -35,7 +29,6 @@ import org.apache.kafka.common.requests.ShareGroupHeartbeatResponse;
  */
 final class GroupConfigsScenario {
     private final Compat c;
-    private int correlation;
 
     GroupConfigsScenario(Compat c) {
         this.c = c;
@@ -75,25 +68,22 @@ final class GroupConfigsScenario {
                     describe(admin, consumerGroup).get("consumer.session.timeout.ms").value());
             Check.ok("values outside the broker's bounds refused with INVALID_CONFIG");
         }
-        try (Socket socket = new Socket(c.host(), c.port())) {
-            socket.setSoTimeout((int) Compat.TIMEOUT.toMillis());
-            DataInputStream in = new DataInputStream(socket.getInputStream());
-            DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+        try (RawConnection raw = new RawConnection(c, "compat-group-configs")) {
             String member = Uuid.randomUuid().toString();
-            findCoordinator(in, out, consumerGroup);
-            ConsumerGroupHeartbeatResponse joined = retry(() -> call(in, out, new ConsumerGroupHeartbeatRequest.Builder(
+            findCoordinator(raw, consumerGroup);
+            ConsumerGroupHeartbeatResponse joined = retry(() -> raw.call(new ConsumerGroupHeartbeatRequest.Builder(
                     new ConsumerGroupHeartbeatRequestData().setGroupId(consumerGroup).setMemberId(member).setMemberEpoch(0)
                             .setRebalanceTimeoutMs(30_000).setSubscribedTopicNames(List.of(topic)).setTopicPartitions(List.of()))
                     .build((short) 1)));
             Check.eq("consumer member's heartbeat interval", 6000, joined.data().heartbeatIntervalMs());
-            call(in, out, new ConsumerGroupHeartbeatRequest.Builder(new ConsumerGroupHeartbeatRequestData()
+            raw.call(new ConsumerGroupHeartbeatRequest.Builder(new ConsumerGroupHeartbeatRequestData()
                     .setGroupId(consumerGroup).setMemberId(member).setMemberEpoch(-1)).build((short) 1));
-            findCoordinator(in, out, shareGroup);
-            ShareGroupHeartbeatResponse shared = retry(() -> call(in, out, new ShareGroupHeartbeatRequest.Builder(
+            findCoordinator(raw, shareGroup);
+            ShareGroupHeartbeatResponse shared = retry(() -> raw.call(new ShareGroupHeartbeatRequest.Builder(
                     new ShareGroupHeartbeatRequestData().setGroupId(shareGroup).setMemberId(member).setMemberEpoch(0)
                             .setSubscribedTopicNames(List.of(topic))).build((short) 1)));
             Check.eq("share member's heartbeat interval", 7000, shared.data().heartbeatIntervalMs());
-            call(in, out, new ShareGroupHeartbeatRequest.Builder(new ShareGroupHeartbeatRequestData()
+            raw.call(new ShareGroupHeartbeatRequest.Builder(new ShareGroupHeartbeatRequestData()
                     .setGroupId(shareGroup).setMemberId(member).setMemberEpoch(-1)).build((short) 1));
             Check.ok("joining members are told the groups' heartbeat intervals (6000, 7000 ms)");
         }
@@ -113,9 +103,9 @@ final class GroupConfigsScenario {
     }
 
     /** FindCoordinator until the group's coordinator answers (Kafka creates its offsets topic first). */
-    private void findCoordinator(DataInputStream in, DataOutputStream out, String group) throws Exception {
+    private static void findCoordinator(RawConnection raw, String group) throws Exception {
         retry(() -> {
-            FindCoordinatorResponse r = call(in, out, new FindCoordinatorRequest.Builder(new FindCoordinatorRequestData()
+            FindCoordinatorResponse r = raw.call(new FindCoordinatorRequest.Builder(new FindCoordinatorRequestData()
                     .setKeyType((byte) 0).setCoordinatorKeys(List.of(group))).build((short) 4));
             return r;
         });
@@ -139,20 +129,5 @@ final class GroupConfigsScenario {
             Check.that(System.nanoTime() < until, "still %s", r.errorCounts());
             Thread.sleep(200);
         }
-    }
-
-    @SuppressWarnings("unchecked")
-    private <R extends AbstractResponse> R call(DataInputStream in, DataOutputStream out, AbstractRequest request)
-            throws Exception {
-        RequestHeader header = new RequestHeader(request.apiKey(), request.version(), "compat-group-configs", ++correlation);
-        ByteBuffer frame = request.serializeWithHeader(header);
-        byte[] bytes = new byte[frame.remaining()];
-        frame.get(bytes);
-        out.writeInt(bytes.length);
-        out.write(bytes);
-        out.flush();
-        byte[] answer = new byte[in.readInt()];
-        in.readFully(answer);
-        return (R) AbstractResponse.parseResponse(ByteBuffer.wrap(answer), header);
     }
 }

@@ -1,8 +1,4 @@
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.EOFException;
-import java.net.Socket;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -29,8 +25,6 @@ import org.apache.kafka.common.message.OffsetFetchRequestData;
 import org.apache.kafka.common.message.OffsetFetchResponseData;
 import org.apache.kafka.common.protocol.ApiKeys;
 import org.apache.kafka.common.protocol.Errors;
-import org.apache.kafka.common.requests.AbstractRequest;
-import org.apache.kafka.common.requests.AbstractResponse;
 import org.apache.kafka.common.requests.ApiVersionsRequest;
 import org.apache.kafka.common.requests.ApiVersionsResponse;
 import org.apache.kafka.common.requests.FindCoordinatorRequest;
@@ -39,7 +33,6 @@ import org.apache.kafka.common.requests.OffsetCommitRequest;
 import org.apache.kafka.common.requests.OffsetCommitResponse;
 import org.apache.kafka.common.requests.OffsetFetchRequest;
 import org.apache.kafka.common.requests.OffsetFetchResponse;
-import org.apache.kafka.common.requests.RequestHeader;
 
 /**
  * The versions Kafka 4.4 serves to its 4.4 clients, and what they do with them:
@@ -59,49 +52,9 @@ import org.apache.kafka.common.requests.RequestHeader;
  */
 final class OffsetsByTopicIdScenario {
     private final Compat c;
-    private int correlation;
 
     OffsetsByTopicIdScenario(Compat c) {
         this.c = c;
-    }
-
-    /** One raw connection. */
-    final class Raw implements AutoCloseable {
-        final Socket socket;
-        final DataInputStream in;
-        final DataOutputStream out;
-
-        Raw() throws Exception {
-            socket = new Socket(c.host(), c.port());
-            socket.setSoTimeout((int) Compat.TIMEOUT.toMillis());
-            in = new DataInputStream(socket.getInputStream());
-            out = new DataOutputStream(socket.getOutputStream());
-        }
-
-        RequestHeader send(AbstractRequest request) throws Exception {
-            RequestHeader header = new RequestHeader(request.apiKey(), request.version(), "compat-offsets-v10",
-                    ++correlation);
-            ByteBuffer frame = request.serializeWithHeader(header);
-            byte[] bytes = new byte[frame.remaining()];
-            frame.get(bytes);
-            out.writeInt(bytes.length);
-            out.write(bytes);
-            out.flush();
-            return header;
-        }
-
-        @SuppressWarnings("unchecked")
-        <R extends AbstractResponse> R call(AbstractRequest request) throws Exception {
-            RequestHeader header = send(request);
-            byte[] answer = new byte[in.readInt()];
-            in.readFully(answer);
-            return (R) AbstractResponse.parseResponse(ByteBuffer.wrap(answer), header);
-        }
-
-        @Override
-        public void close() throws Exception {
-            socket.close();
-        }
     }
 
     void run() throws Exception {
@@ -110,7 +63,7 @@ final class OffsetsByTopicIdScenario {
         TopicPartition p0 = new TopicPartition(topic, 0);
         TopicPartition p1 = new TopicPartition(topic, 1);
 
-        try (Raw raw = new Raw()) {
+        try (RawConnection raw = new RawConnection(c, "compat-offsets-v10")) {
             ApiVersionsResponse v = raw.call(new ApiVersionsRequest.Builder().build((short) 3));
             Map<String, Short> max = new TreeMap<>();
             for (ApiKeys k : List.of(ApiKeys.OFFSET_COMMIT, ApiKeys.OFFSET_FETCH, ApiKeys.LIST_OFFSETS,
@@ -189,7 +142,7 @@ final class OffsetsByTopicIdScenario {
     private void rawOffsets(Uuid topicId, String consumerGroup) throws Exception {
         String group = c.group("offsets-v10-raw");
         Uuid unknown = Uuid.randomUuid();
-        try (Raw raw = new Raw()) {
+        try (RawConnection raw = new RawConnection(c, "compat-offsets-v10")) {
             raw.call(new FindCoordinatorRequest.Builder(new FindCoordinatorRequestData().setKeyType((byte) 0)
                     .setCoordinatorKeys(List.of(group))).build((short) 4));
             OffsetCommitRequestData data = new OffsetCommitRequestData().setGroupId(group)
@@ -259,7 +212,7 @@ final class OffsetsByTopicIdScenario {
     }
 
     private void initProducerIdV6() throws Exception {
-        try (Raw raw = new Raw()) {
+        try (RawConnection raw = new RawConnection(c, "compat-offsets-v10")) {
             raw.send(new InitProducerIdRequest.Builder(new InitProducerIdRequestData()
                     .setTransactionalId(c.topic("txn-2pc")).setTransactionTimeoutMs(60_000).setEnable2Pc(true))
                     .build((short) 6));
@@ -272,7 +225,7 @@ final class OffsetsByTopicIdScenario {
             }
             Check.that(closed, "InitProducerId v6 was answered instead of closing the connection");
         }
-        try (Raw raw = new Raw()) {
+        try (RawConnection raw = new RawConnection(c, "compat-offsets-v10")) {
             ApiVersionsResponse v = raw.call(new ApiVersionsRequest.Builder().build((short) 3));
             Check.eq("ApiVersions on a new connection", "NONE", Errors.forCode(v.data().errorCode()).name());
         }

@@ -1,7 +1,3 @@
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.net.Socket;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,7 +22,6 @@ import org.apache.kafka.common.protocol.Errors;
 import org.apache.kafka.common.requests.AbstractRequest;
 import org.apache.kafka.common.requests.AbstractResponse;
 import org.apache.kafka.common.requests.FindCoordinatorRequest;
-import org.apache.kafka.common.requests.RequestHeader;
 import org.apache.kafka.common.requests.ShareAcknowledgeRequest;
 import org.apache.kafka.common.requests.ShareAcknowledgeResponse;
 import org.apache.kafka.common.requests.ShareFetchRequest;
@@ -48,7 +43,6 @@ final class ShareV2ErrorsScenario {
     private static final byte RENEW = 4;
     private static final byte ACCEPT = 1;
     private final Compat c;
-    private int correlation;
 
     ShareV2ErrorsScenario(Compat c) {
         this.c = c;
@@ -57,30 +51,15 @@ final class ShareV2ErrorsScenario {
     /** One member's connection and share session. */
     final class Member {
         final String id = Uuid.randomUuid().toString();
-        final Socket socket;
-        final DataInputStream in;
-        final DataOutputStream out;
+        final RawConnection raw;
         int epoch;
 
         Member() throws Exception {
-            socket = new Socket(c.host(), c.port());
-            socket.setSoTimeout((int) Compat.TIMEOUT.toMillis());
-            in = new DataInputStream(socket.getInputStream());
-            out = new DataOutputStream(socket.getOutputStream());
+            raw = new RawConnection(c, "compat-share-v2");
         }
 
-        @SuppressWarnings("unchecked")
         <R extends AbstractResponse> R call(AbstractRequest request) throws Exception {
-            RequestHeader header = new RequestHeader(request.apiKey(), request.version(), "compat-share-v2", ++correlation);
-            ByteBuffer frame = request.serializeWithHeader(header);
-            byte[] bytes = new byte[frame.remaining()];
-            frame.get(bytes);
-            out.writeInt(bytes.length);
-            out.write(bytes);
-            out.flush();
-            byte[] answer = new byte[in.readInt()];
-            in.readFully(answer);
-            return (R) AbstractResponse.parseResponse(ByteBuffer.wrap(answer), header);
+            return raw.call(request);
         }
 
         /** Heartbeats until the member is assigned `topic`'s partition 0 (first asking for the
@@ -244,7 +223,7 @@ final class ShareV2ErrorsScenario {
         f = b.fetch((short) 2, topic, List.of(), false, 100, (byte) 7);
         Check.eq("ShareAcquireMode 7", "UNKNOWN_SERVER_ERROR", name(f.errorCode()));
         Check.ok("an unknown ShareAcquireMode: UNKNOWN_SERVER_ERROR");
-        a.socket.close();
-        b.socket.close();
+        a.raw.close();
+        b.raw.close();
     }
 }
