@@ -42,6 +42,20 @@ pub async fn topic_names_by_id(
         .collect()
 }
 
+/// The name of each topic a request names (OffsetCommit v10 and TxnOffsetCommit v6 name them
+/// by id, earlier versions by name), None where no topic has the id.
+pub async fn requested_topic_names<'a>(
+    ctx: &RequestContext,
+    by_id: bool,
+    topics: impl Iterator<Item = (Uuid, &'a str)> + Clone,
+) -> Vec<Option<String>> {
+    if by_id {
+        topic_names_by_id(ctx, topics.map(|(id, _)| id)).await
+    } else {
+        topics.map(|(_, name)| Some(name.to_string())).collect()
+    }
+}
+
 /// The id of the topic of that name, or the zero id when there is none.
 pub fn topic_id_of(topics: &Topics, name: &str) -> Uuid {
     topics.get(name).map_or(Uuid::nil(), |t| t.id)

@@ -8,7 +8,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::group_common::{partition_exists, topic_names_by_id};
+use super::group_common::{partition_exists, requested_topic_names};
 use super::RequestContext;
 use crate::group::coordinator::{CommitRequest, OffsetToCommit};
 use crate::security::acl::AclOperation;
@@ -20,14 +20,8 @@ pub async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetComm
     // Kafka: READ on the group (else every partition fails), then READ on each topic.
     let group_allowed = ctx.authorize_group(AclOperation::Read, &req.group_id);
     // v10: each topic's name from its id; None where no topic has that id.
-    let names: Vec<Option<String>> = if ctx.version() >= 10 {
-        topic_names_by_id(&ctx, req.topics.iter().map(|t| t.topic_id)).await
-    } else {
-        req.topics
-            .iter()
-            .map(|t| Some(t.name.to_string()))
-            .collect()
-    };
+    let topics = req.topics.iter().map(|t| (t.topic_id, t.name.as_str()));
+    let names = requested_topic_names(&ctx, ctx.version() >= 10, topics).await;
     for (topic, name) in req.topics.iter().zip(&names) {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         let known = name.is_some();

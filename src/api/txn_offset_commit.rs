@@ -9,7 +9,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::group_common::{partition_exists, topic_names_by_id};
+use super::group_common::{partition_exists, requested_topic_names};
 use super::txn_common::{check_transactional_id, code};
 use super::RequestContext;
 use crate::security::acl::AclOperation;
@@ -34,14 +34,8 @@ pub async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
         });
     // v6: each topic's name from its id; None where no topic has that id (the zero id never
     // does).
-    let names: Vec<Option<String>> = if ctx.version() >= TOPIC_IDS {
-        topic_names_by_id(&ctx, req.topics.iter().map(|t| t.topic_id)).await
-    } else {
-        req.topics
-            .iter()
-            .map(|t| Some(t.name.to_string()))
-            .collect()
-    };
+    let topics = req.topics.iter().map(|t| (t.topic_id, t.name.as_str()));
+    let names = requested_topic_names(&ctx, ctx.version() >= TOPIC_IDS, topics).await;
     for (t, name) in req.topics.iter().zip(&names) {
         let known = name.is_some();
         let name = name.as_deref().unwrap_or_default();
