@@ -42,7 +42,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * offsets_by_topic_id (OffsetCommit/OffsetFetch v10, Kafka 4.4's versions),
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), group_configs (member timeouts as group configs), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
- * transactions, transactions_v2, share_read_committed (a read_committed share group), quotas, quota_throttle,
+ * transactions, transactions_v2, share_read_committed (a read_committed share group), streams_eos (Kafka Streams,
+ * exactly_once_v2, killed and restarted; its child JVM is streams_app), quotas, quota_throttle,
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
@@ -50,7 +51,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
             "consumer_group", "consumer_regex", "group_configs", "share_group", "share_v2", "share_v2_errors", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "quotas", "quota_throttle", "acls");
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "quotas", "quota_throttle", "acls");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -111,6 +112,13 @@ public final class Compat {
                 case "transactions" -> new TransactionsScenario(c).run();
                 case "transactions_v2" -> new TransactionsV2Scenario(c).run();
                 case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
+                case "streams_eos" -> new StreamsEosScenario(c).run();
+                case "streams_app" -> {
+                    // streams_app:APPID:IN:OUT:STATEDIR, the child JVM of streams_eos
+                    String[] a = scenario.split(":", 5);
+                    if (a.length != 5) throw new Usage("streams_app:APPID:IN:OUT:STATEDIR");
+                    StreamsEosScenario.runApp(c, a[1], a[2], a[3], a[4]);
+                }
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
                 case "acls" -> {
