@@ -1,0 +1,273 @@
+"""Kafka Connect and MirrorMaker 2, unchanged (issue 18), from Maven Central's jars
+(connectjvm.py; Connect 4.3.1, the newest release whose connect-file and connect-mirror the
+registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Connect worker,
+`ConnectDistributed worker.properties`, and MirrorMaker 2 in dedicated mode,
+`MirrorMaker mm2.properties`.
+
+| scenario | what is asserted |
+|---|---|
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits offset 50's worth; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs); the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice) |
+| mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
+
+Costs (warm, two cores): connect_distributed about 30 s per broker (two worker JVM starts);
+mirror_maker_migration about 40 s, once (it needs both brokers: it runs in gregor's pytest
+with the reference Kafka beside it, and is not collected without one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import ConfigResource
+
+from compat import TIMEOUT, Broker, ck_admin, ck_conf, ck_produce, create_topic, wait_for
+from connectjvm import (CONNECT_MAIN, MIRROR_MAKER_MAIN, ConnectRest, JvmProcess, connect_libs,
+                        write_properties)
+
+pytestmark = pytest.mark.client("kafka-connect")
+
+# Connect's REST listener: the broker's port + 90 (ports beside the suite's others; the
+# side-by-side pytests each have their own broker port).
+REST_PORT_OFFSET = 90
+SOURCE_LINES, MORE_LINES = 50, 20
+# A worker JVM's start-up, its group join and the connectors' start take seconds each on a
+# loaded two-core machine.
+SLOW = max(TIMEOUT, 90)
+
+
+@pytest.fixture(scope="session")
+def libs() -> Path:
+    return connect_libs()
+
+
+def rest_port(broker: Broker) -> int:
+    env = "COMPAT_KAFKA_PORT" if broker.name == "kafka" else "COMPAT_GREGOR_PORT"
+    return int(os.environ.get(env, str(broker.port))) + REST_PORT_OFFSET
+
+
+def read_topic(broker: Broker, topic: str, partition: int = 0) -> list[tuple]:
+    """Every committed record of one partition (read_committed: Connect's exactly-once source
+    writes in transactions), as (offset, key, value), read until the partition's end."""
+    consumer = Consumer(ck_conf(broker, **{
+        "group.id": "compat-" + uuid.uuid4().hex, "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": True,
+        "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100}))
+    try:
+        consumer.assign([TopicPartition(topic, partition, -2)])
+        out = []
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert time.monotonic() < deadline, f"no end of {topic} within {TIMEOUT}s ({len(out)} read)"
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    return out
+                raise AssertionError(f"consumer error: {msg.error()}")
+            out.append((msg.offset(), msg.key(), msg.value(), list(msg.headers() or [])))
+    finally:
+        consumer.close()
+
+
+def topic_config(broker: Broker, topic: str, name: str):
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    admin = ck_admin(broker)  # (kept alive until the future is done)
+    configs = admin.describe_configs([res])[res].result(timeout=TIMEOUT)
+    return configs[name].value if name in configs else None
+
+
+def committed(broker: Broker, group: str, topic: str, partition: int = 0) -> int:
+    """The group's committed offset (OffsetFetch from a consumer that never joins it)."""
+    consumer = Consumer(ck_conf(broker, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        return consumer.committed([TopicPartition(topic, partition)], timeout=TIMEOUT)[0].offset
+    finally:
+        consumer.close()
+
+
+def file_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@pytest.mark.single_broker("one worker on one bootstrap address; the cluster target is untried")
+def test_connect_distributed(broker, libs, tmp_path):
+    tag = uuid.uuid4().hex[:10]
+    topic = create_topic(broker, f"compat.connect.{tag}", 1)
+    prefix = f"compat-connect-{tag}"
+    internal = {"config": f"{prefix}.configs", "offset": f"{prefix}.offsets",
+                "status": f"{prefix}.status"}
+    port = rest_port(broker)
+    props = write_properties(tmp_path / "worker.properties", {
+        "bootstrap.servers": broker.address,
+        "group.id": prefix,
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "config.storage.topic": internal["config"],
+        "offset.storage.topic": internal["offset"],
+        "status.storage.topic": internal["status"],
+        "config.storage.replication.factor": 1,
+        "offset.storage.replication.factor": 1,
+        "status.storage.replication.factor": 1,
+        "offset.storage.partitions": 5,
+        "exactly.once.source.support": "enabled",
+        "listeners": f"http://127.0.0.1:{port}",
+        "offset.flush.interval.ms": 1000,
+        "plugin.discovery": "service_load",
+    })
+    source, sink = tmp_path / "source.txt", tmp_path / "sink.txt"
+    lines = [f"line {i} of {tag}" for i in range(SOURCE_LINES)]
+    source.write_text("".join(f"{line}\n" for line in lines))
+
+    worker = JvmProcess(libs, tmp_path, CONNECT_MAIN, [str(props)], "connect-worker")
+    rest = ConnectRest(port)
+    ok = False
+    try:
+        t0 = time.monotonic()
+        worker.start()
+        rest.wait_up(worker)
+        connectors = {
+            f"source-{tag}": {
+                "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                "tasks.max": "1", "file": str(source), "topic": topic,
+                "exactly.once.support": "required"},
+            f"sink-{tag}": {
+                "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                "tasks.max": "1", "file": str(sink), "topics": topic},
+        }
+        for name, config in connectors.items():
+            status, body = rest.call("PUT", f"/connectors/{name}/config", config, timeout=90)
+            assert status == 201, f"creating {name}: HTTP {status} {body}"
+        for name in connectors:
+            wait_for(lambda: rest.running(name), f"{name} RUNNING", timeout=SLOW, interval=0.25)
+        print(f"worker up and connectors running in {time.monotonic() - t0:.1f}s")
+
+        wait_for(lambda: len(file_lines(sink)) >= SOURCE_LINES, "the sink file's lines",
+                 timeout=SLOW, interval=0.2)
+        assert file_lines(sink) == lines
+        records = read_topic(broker, topic)
+        assert [r[2].decode() for r in records] == lines, "the topic holds each line once, in order"
+        # The sink's consumer group (connect-NAME) commits what it wrote.
+        end = records[-1][0] + 1
+        wait_for(lambda: committed(broker, f"connect-sink-{tag}", topic) >= end,
+                 f"the sink's committed offset ≥ {end}", timeout=SLOW, interval=0.5)
+        for kind, name in internal.items():
+            assert topic_config(broker, name, "cleanup.policy") == "compact", (
+                f"Connect's {kind} topic {name} is not compacted")
+
+        t1 = time.monotonic()
+        worker.stop()
+        worker.start()
+        rest.wait_up(worker)
+        for name in connectors:
+            wait_for(lambda: rest.running(name), f"{name} RUNNING after the restart",
+                     timeout=SLOW, interval=0.25)
+        print(f"worker restarted, connectors running in {time.monotonic() - t1:.1f}s")
+        more = [f"more {i} of {tag}" for i in range(MORE_LINES)]
+        with source.open("a") as f:
+            f.write("".join(f"{line}\n" for line in more))
+        wait_for(lambda: len(file_lines(sink)) >= SOURCE_LINES + MORE_LINES,
+                 "the appended lines in the sink file", timeout=SLOW, interval=0.2)
+        assert file_lines(sink) == lines + more, "the sink resumed at its committed offsets"
+        records = read_topic(broker, topic)
+        assert [r[2].decode() for r in records] == lines + more, (
+            "the source resumed at its offsets: the appended lines once, nothing re-read")
+        ok = True
+    finally:
+        worker.kill()
+        if not ok:
+            worker.keep_log(f"connect-worker-{broker.name}")
+
+
+# ------------------------------------------------------------------------------ MirrorMaker 2
+
+# The group has read everything (consumers caught up, then moved: the migration path). MM2
+# translates an offset exactly only at an offset sync (MirrorCheckpointTask; between two syncs it
+# gives the earlier one + 1, never ahead), and the last record always has one.
+MM2_RECORDS = MM2_COMMITTED = 40
+
+
+def seed(broker: Broker, label: str) -> tuple[str, str, list]:
+    """A 1-partition topic with MM2_RECORDS records and a group that committed MM2_COMMITTED."""
+    tag = uuid.uuid4().hex[:10]
+    topic = create_topic(broker, f"compat.mm2.{label}.{tag}", 1)
+    records = [(f"k{i}".encode(), f"{label} value {i}".encode(), [("h", str(i).encode())], 0, None)
+               for i in range(MM2_RECORDS)]
+    ck_produce(broker, topic, records)
+    group = f"compat-mm2-{label}-{tag}"
+    consumer = Consumer(ck_conf(broker, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, MM2_COMMITTED)], asynchronous=False)
+    finally:
+        consumer.close()
+    assert committed(broker, group, topic) == MM2_COMMITTED
+    return topic, group, [(r[0], r[1], r[2]) for r in records]
+
+
+@pytest.mark.gregor_only
+@pytest.mark.beside_kafka
+def test_mirror_maker_migration(broker, libs, tmp_path):
+    kafka = Broker("kafka", os.environ["COMPAT_REFERENCE_KAFKA"])
+    a_topic, a_group, a_records = seed(kafka, "from-kafka")
+    b_topic, b_group, b_records = seed(broker, "from-gregor")
+    props = write_properties(tmp_path / "mm2.properties", {
+        "clusters": "kafka, gregor",
+        "kafka.bootstrap.servers": kafka.address,
+        "gregor.bootstrap.servers": broker.address,
+        "kafka->gregor.enabled": "true",
+        "kafka->gregor.topics": a_topic.replace(".", "\\\\."),
+        "kafka->gregor.groups": a_group,
+        "gregor->kafka.enabled": "true",
+        "gregor->kafka.topics": b_topic.replace(".", "\\\\."),
+        "gregor->kafka.groups": b_group,
+        # One broker each: every internal topic with one replica.
+        "replication.factor": 1,
+        "checkpoints.topic.replication.factor": 1,
+        "heartbeats.topic.replication.factor": 1,
+        "offset-syncs.topic.replication.factor": 1,
+        "offset.storage.replication.factor": 1,
+        "status.storage.replication.factor": 1,
+        "config.storage.replication.factor": 1,
+        "sync.group.offsets.enabled": "true",
+        "sync.group.offsets.interval.seconds": 1,
+        "emit.checkpoints.interval.seconds": 1,
+        "emit.heartbeats.interval.seconds": 1,
+        "refresh.groups.interval.seconds": 1,
+        "refresh.topics.interval.seconds": 1,
+        "offset.lag.max": 0,
+        "plugin.discovery": "service_load",
+    })
+    mm2 = JvmProcess(libs, tmp_path, MIRROR_MAKER_MAIN, [str(props)], "mirror-maker")
+    ok = False
+    try:
+        t0 = time.monotonic()
+        mm2.start()
+        for target, topic, group, records in ((broker, f"kafka.{a_topic}", a_group, a_records),
+                                              (kafka, f"gregor.{b_topic}", b_group, b_records)):
+            def mirrored():
+                assert mm2.alive(), f"MirrorMaker exited: {mm2.tail()}"
+                try:
+                    got = read_topic(target, topic)
+                except AssertionError:
+                    return None
+                return got if len(got) >= MM2_RECORDS else None
+            got = wait_for(mirrored, f"{topic} on {target.name}", timeout=120, interval=1)
+            assert [(k, v, h) for _, k, v, h in got] == [
+                (k, v, [(hk, hv) for hk, hv in h]) for k, v, h in records], topic
+            wait_for(lambda: committed(target, group, topic) == MM2_COMMITTED,
+                     f"{group}'s offset on {target.name} translated to {MM2_COMMITTED}",
+                     timeout=120, interval=1)
+        print(f"mirrored both ways in {time.monotonic() - t0:.1f}s")
+        ok = True
+    finally:
+        mm2.kill()
+        if not ok:
+            mm2.keep_log("mirror-maker")
