@@ -6,8 +6,8 @@ registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Conn
 
 | scenario | what is asserted |
 |---|---|
-| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits offset 50's worth; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs); the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice) |
-| mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice) |
+| mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
 Costs (warm, two cores): connect_distributed about 30 s per broker (two worker JVM starts);
 mirror_maker_migration about 40 s, once (it needs both brokers: it runs in gregor's pytest
@@ -91,6 +91,19 @@ def committed(broker: Broker, group: str, topic: str, partition: int = 0) -> int
         consumer.close()
 
 
+def partitions(broker: Broker, topic: str) -> int:
+    admin = ck_admin(broker)
+    return len(admin.list_topics(topic, timeout=TIMEOUT).topics[topic].partitions)
+
+
+def end_offset(broker: Broker, topic: str, partition: int = 0) -> int:
+    consumer = Consumer(ck_conf(broker, **{"group.id": "compat-" + uuid.uuid4().hex}))
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=TIMEOUT)[1]
+    finally:
+        consumer.close()
+
+
 def file_lines(path: Path) -> list[str]:
     try:
         return path.read_text().splitlines()
@@ -162,6 +175,19 @@ def test_connect_distributed(broker, libs, tmp_path):
         for kind, name in internal.items():
             assert topic_config(broker, name, "cleanup.policy") == "compact", (
                 f"Connect's {kind} topic {name} is not compacted")
+        assert partitions(broker, internal["config"]) == 1
+        assert partitions(broker, internal["offset"]) == 5
+        # The exactly-once source wrote in transactions: their commit markers take offsets too.
+        assert end_offset(broker, topic) > records[-1][0] + 1, "no transaction markers"
+        # KIP-875: the connectors' offsets as Connect reads them back (the source's from its
+        # offsets topic, the sink's from its consumer group).
+        status, body = rest.call("GET", f"/connectors/source-{tag}/offsets")
+        assert status == 200, body
+        assert [o["offset"] for o in body["offsets"]] == [{"position": source.stat().st_size}], body
+        status, body = rest.call("GET", f"/connectors/sink-{tag}/offsets")
+        assert status == 200, body
+        assert [(o["partition"], o["offset"]["kafka_offset"]) for o in body["offsets"]] == [
+            ({"kafka_topic": topic, "kafka_partition": 0}, committed(broker, f"connect-sink-{tag}", topic))], body
 
         t1 = time.monotonic()
         worker.stop()
@@ -193,12 +219,13 @@ def test_connect_distributed(broker, libs, tmp_path):
 # translates an offset exactly only at an offset sync (MirrorCheckpointTask; between two syncs it
 # gives the earlier one + 1, never ahead), and the last record always has one.
 MM2_RECORDS = MM2_COMMITTED = 40
+MM2_RETENTION = "7200000"  # a topic config MM2 copies to the mirrored topic
 
 
 def seed(broker: Broker, label: str) -> tuple[str, str, list]:
     """A 1-partition topic with MM2_RECORDS records and a group that committed MM2_COMMITTED."""
     tag = uuid.uuid4().hex[:10]
-    topic = create_topic(broker, f"compat.mm2.{label}.{tag}", 1)
+    topic = create_topic(broker, f"compat.mm2.{label}.{tag}", 1, {"retention.ms": MM2_RETENTION})
     records = [(f"k{i}".encode(), f"{label} value {i}".encode(), [("h", str(i).encode())], 0, None)
                for i in range(MM2_RECORDS)]
     ck_produce(broker, topic, records)
@@ -243,7 +270,6 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
         "refresh.groups.interval.seconds": 1,
         "refresh.topics.interval.seconds": 1,
         "offset.lag.max": 0,
-        "plugin.discovery": "service_load",
     })
     mm2 = JvmProcess(libs, tmp_path, MIRROR_MAKER_MAIN, [str(props)], "mirror-maker")
     ok = False
@@ -262,6 +288,8 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
             got = wait_for(mirrored, f"{topic} on {target.name}", timeout=120, interval=1)
             assert [(k, v, h) for _, k, v, h in got] == [
                 (k, v, [(hk, hv) for hk, hv in h]) for k, v, h in records], topic
+            assert topic_config(target, topic, "retention.ms") == MM2_RETENTION, (
+                f"{topic}'s configs copied (sync.topic.configs)")
             wait_for(lambda: committed(target, group, topic) == MM2_COMMITTED,
                      f"{group}'s offset on {target.name} translated to {MM2_COMMITTED}",
                      timeout=120, interval=1)
