@@ -6,7 +6,7 @@ registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Conn
 
 | scenario | what is asserted |
 |---|---|
-| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice) |
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed: a fenced, aborted transaction leaves nothing), the sink file ends with the last line (at least once) |
 | mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
 Costs (warm, two cores): connect_distributed about 30 s per broker (two worker JVM starts);
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.client("kafka-connect")
 # Connect's REST listener: the broker's port + 90 (ports beside the suite's others; the
 # side-by-side pytests each have their own broker port).
 REST_PORT_OFFSET = 90
-SOURCE_LINES, MORE_LINES = 50, 20
+SOURCE_LINES, MORE_LINES, CRASH_LINES = 50, 20, 500
 # A worker JVM's start-up, its group join and the connectors' start take seconds each on a
 # loaded two-core machine.
 SLOW = max(TIMEOUT, 90)
@@ -135,6 +135,9 @@ def test_connect_distributed(broker, libs, tmp_path):
         "listeners": f"http://127.0.0.1:{port}",
         "offset.flush.interval.ms": 1000,
         "plugin.discovery": "service_load",
+        # The broker's minimum: after kill -9 the dead worker leaves the group sooner.
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 2000,
     })
     source, sink = tmp_path / "source.txt", tmp_path / "sink.txt"
     lines = [f"line {i} of {tag}" for i in range(SOURCE_LINES)]
@@ -206,6 +209,32 @@ def test_connect_distributed(broker, libs, tmp_path):
         records = read_topic(broker, topic)
         assert [r[2].decode() for r in records] == lines + more, (
             "the source resumed at its offsets: the appended lines once, nothing re-read")
+
+        # kill -9 half a second after appending (the source may or may not be inside a
+        # transaction then): the restarted task fences its predecessor's producer (aborting
+        # what it left open) and resumes at the last committed offsets, so read_committed
+        # still sees every line exactly once.
+        t2 = time.monotonic()
+        crash = [f"crash {i} of {tag}" for i in range(CRASH_LINES)]
+        with source.open("a") as f:
+            f.write("".join(f"{line}\n" for line in crash))
+        time.sleep(0.5)
+        worker.kill()
+        worker.start()
+        rest.wait_up(worker)
+        for name in connectors:
+            wait_for(lambda: rest.running(name), f"{name} RUNNING after kill -9",
+                     timeout=SLOW, interval=0.25)
+        final = lines + more + crash
+        wait_for(lambda: len(read_topic(broker, topic)) >= len(final),
+                 "every line in the topic after kill -9", timeout=SLOW, interval=0.5)
+        assert [r[2].decode() for r in read_topic(broker, topic)] == final, (
+            "each line exactly once after kill -9 (read_committed)")
+        # The sink is at least once across a crash: it ends with the last line all the same.
+        wait_for(lambda: file_lines(sink)[-1:] == final[-1:], "the last line in the sink file",
+                 timeout=SLOW, interval=0.2)
+        assert set(file_lines(sink)) == set(final)
+        print(f"killed -9, restarted, caught up in {time.monotonic() - t2:.1f}s")
         ok = True
     finally:
         worker.kill()
