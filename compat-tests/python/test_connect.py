@@ -6,11 +6,11 @@ registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Conn
 
 | scenario | what is asserted |
 |---|---|
-| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash) |
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink |
 | mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
-Costs (warm, two cores, measured alone): connect_distributed about 21 s per broker (three
-worker JVM starts, ~6 s each); mirror_maker_migration about 17 s, once (it needs both brokers:
+Costs (warm, two cores, measured alone): connect_distributed about 30 s per broker (four
+worker JVM starts, ~6 s each); mirror_maker_migration about 16 s, once (it needs both brokers:
 it runs in gregor's pytest with the reference Kafka beside it, and is not collected without
 one).
 """
@@ -121,7 +121,7 @@ def test_connect_distributed(broker, libs, tmp_path):
     internal = {"config": f"{prefix}.configs", "offset": f"{prefix}.offsets",
                 "status": f"{prefix}.status"}
     port = rest_port(broker)
-    props = write_properties(tmp_path / "worker.properties", {
+    settings = {
         "bootstrap.servers": broker.address,
         "group.id": prefix,
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
@@ -140,12 +140,21 @@ def test_connect_distributed(broker, libs, tmp_path):
         # The broker's minimum: after kill -9 the dead worker leaves the group sooner.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 2000,
-    })
+        # ... and the sink's consumer from the killed worker leaves its group sooner (it would
+        # hold up the group's next rebalance for the consumer default of 45 s).
+        "consumer.session.timeout.ms": 6000,
+        "consumer.heartbeat.interval.ms": 2000,
+    }
+    props = write_properties(tmp_path / "worker.properties", settings)
+    # A second worker of the same Connect cluster (group), on the next REST port.
+    props2 = write_properties(tmp_path / "worker2.properties",
+                              dict(settings, listeners=f"http://127.0.0.1:{port + 1}"))
     source, sink = tmp_path / "source.txt", tmp_path / "sink.txt"
     lines = [f"line {i} of {tag}" for i in range(SOURCE_LINES)]
     source.write_text("".join(f"{line}\n" for line in lines))
 
     worker = JvmProcess(libs, tmp_path, CONNECT_MAIN, [str(props)], "connect-worker")
+    worker2 = JvmProcess(libs, tmp_path, CONNECT_MAIN, [str(props2)], "connect-worker-2")
     rest = ConnectRest(port)
     ok = False
     try:
@@ -238,11 +247,40 @@ def test_connect_distributed(broker, libs, tmp_path):
                  timeout=SLOW, interval=0.2)
         assert set(file_lines(sink)) == set(final)
         print(f"killed -9, restarted, caught up in {time.monotonic() - t2:.1f}s")
+
+        # A second worker joins the group: Connect's incremental cooperative rebalancing
+        # (JoinGroup/SyncGroup of protocol type "connect") moves half the work to it, and the
+        # data keeps flowing exactly once.
+        t3 = time.monotonic()
+        worker2.start()
+        ConnectRest(port + 1).wait_up(worker2)
+        wanted = {f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}"}
+
+        def spread():
+            owners = set()
+            for name in connectors:
+                body = rest.running(name)
+                if body is None:
+                    return None
+                owners |= {body["connector"]["worker_id"]} | {t["worker_id"] for t in body["tasks"]}
+            return owners if owners == wanted else None
+        wait_for(spread, "the connectors and tasks spread over both workers", timeout=SLOW,
+                 interval=0.5)
+        last = [f"last {i} of {tag}" for i in range(MORE_LINES)]
+        with source.open("a") as f:
+            f.write("".join(f"{line}\n" for line in last))
+        final += last
+        wait_for(lambda: file_lines(sink)[-1:] == final[-1:], "the last line in the sink file",
+                 timeout=SLOW, interval=0.2)
+        assert [r[2].decode() for r in read_topic(broker, topic)] == final
+        print(f"second worker joined, work spread, data through in {time.monotonic() - t3:.1f}s")
         ok = True
     finally:
         worker.kill()
+        worker2.kill()
         if not ok:
             worker.keep_log(f"connect-worker-{broker.name}")
+            worker2.keep_log(f"connect-worker-2-{broker.name}")
 
 
 # ------------------------------------------------------------------------------ MirrorMaker 2
