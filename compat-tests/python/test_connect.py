@@ -7,10 +7,10 @@ registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Conn
 | scenario | what is asserted |
 |---|---|
 | connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink |
-| mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
+| mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy, exactly-once: `<cluster>.exactly.once.source.support=enabled` for both targets, with its internal REST) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers) written in transactions (its end offset is past them), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
 Costs (warm, two cores, measured alone): connect_distributed about 30 s per broker (four
-worker JVM starts, ~6 s each); mirror_maker_migration about 16 s, once (it needs both brokers:
+worker JVM starts, ~6 s each); mirror_maker_migration about 19 s, once (it needs both brokers:
 it runs in gregor's pytest with the reference Kafka beside it, and is not collected without
 one).
 """
@@ -133,7 +133,8 @@ def test_connect_distributed(broker, libs, tmp_path):
         "offset.storage.replication.factor": 1,
         "status.storage.replication.factor": 1,
         "offset.storage.partitions": 5,
-        "exactly.once.source.support": "enabled",
+        "kafka.exactly.once.source.support": "enabled",
+        "gregor.exactly.once.source.support": "enabled",
         "listeners": f"http://127.0.0.1:{port}",
         "offset.flush.interval.ms": 1000,
         "plugin.discovery": "service_load",
@@ -340,6 +341,13 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
         "refresh.groups.interval.seconds": 1,
         "refresh.topics.interval.seconds": 1,
         "offset.lag.max": 0,
+        # Exactly-once replication (KIP-618 in MirrorMaker, set per target cluster; KIP-710's
+        # internal REST between its herders): the mirrored records go to each target in
+        # transactions.
+        "kafka.exactly.once.source.support": "enabled",
+        "gregor.exactly.once.source.support": "enabled",
+        "dedicated.mode.enable.internal.rest": "true",
+        "listeners": f"http://127.0.0.1:{rest_port(broker) + 2}",
     })
     mm2 = JvmProcess(libs, tmp_path, MIRROR_MAKER_MAIN, [str(props)], "mirror-maker")
     ok = False
@@ -358,6 +366,8 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
             got = wait_for(mirrored, f"{topic} on {target.name}", timeout=120, interval=1)
             assert [(k, v, h) for _, k, v, h in got] == [
                 (k, v, [(hk, hv) for hk, hv in h]) for k, v, h in records], topic
+            assert end_offset(target, topic) > MM2_RECORDS, (
+                f"{topic} has no transaction markers: not written exactly once")
             assert topic_config(target, topic, "retention.ms") == MM2_RETENTION, (
                 f"{topic}'s configs copied (sync.topic.configs)")
             wait_for(lambda: committed(target, group, topic) == MM2_COMMITTED,
