@@ -6,10 +6,10 @@ registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Conn
 
 | scenario | what is asserted |
 |---|---|
-| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink |
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink; KIP-875 on the stopped connectors (PUT .../stop): DELETE /connectors/SINK/offsets empties the sink's group offsets, PATCH /connectors/SOURCE/offsets moves the exactly-once source back 5 lines (GET shows it); resumed, the sink rewrites the whole topic into its emptied file and the topic gets those 5 lines again, nothing else |
 | mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy, exactly-once: `<cluster>.exactly.once.source.support=enabled` for both targets, with its internal REST) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers) written in transactions (its end offset is past them), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
-Costs (warm, two cores, measured alone): connect_distributed about 30 s per broker (four
+Costs (warm, two cores, measured alone): connect_distributed about 35-40 s per broker (four
 worker JVM starts, ~6 s each); mirror_maker_migration about 19 s, once (it needs both brokers:
 it runs in gregor's pytest with the reference Kafka beside it, and is not collected without
 one).
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.client("kafka-connect")
 # Connect's REST listener: the broker's port + 90 (ports beside the suite's others; the
 # side-by-side pytests each have their own broker port).
 REST_PORT_OFFSET = 90
-SOURCE_LINES, MORE_LINES, CRASH_LINES = 50, 20, 500
+SOURCE_LINES, MORE_LINES, CRASH_LINES, REWIND = 50, 20, 500, 5
 # A worker JVM's start-up, its group join and the connectors' start take seconds each on a
 # loaded two-core machine.
 SLOW = max(TIMEOUT, 90)
@@ -93,6 +93,11 @@ def committed(broker: Broker, group: str, topic: str, partition: int = 0) -> int
         consumer.close()
 
 
+def stopped(rest: ConnectRest, name: str) -> bool:
+    status, body = rest.call("GET", f"/connectors/{name}/status")
+    return status == 200 and body["connector"]["state"] == "STOPPED" and not body["tasks"]
+
+
 def partitions(broker: Broker, topic: str) -> int:
     admin = ck_admin(broker)
     return len(admin.list_topics(topic, timeout=TIMEOUT).topics[topic].partitions)
@@ -133,8 +138,7 @@ def test_connect_distributed(broker, libs, tmp_path):
         "offset.storage.replication.factor": 1,
         "status.storage.replication.factor": 1,
         "offset.storage.partitions": 5,
-        "kafka.exactly.once.source.support": "enabled",
-        "gregor.exactly.once.source.support": "enabled",
+        "exactly.once.source.support": "enabled",
         "listeners": f"http://127.0.0.1:{port}",
         "offset.flush.interval.ms": 1000,
         "plugin.discovery": "service_load",
@@ -275,6 +279,37 @@ def test_connect_distributed(broker, libs, tmp_path):
                  timeout=SLOW, interval=0.2)
         assert [r[2].decode() for r in read_topic(broker, topic)] == final
         print(f"second worker joined, work spread, data through in {time.monotonic() - t3:.1f}s")
+
+        # KIP-875 on stopped connectors: reset the sink's offsets (its consumer group's) and
+        # move the exactly-once source's back by the last REWIND lines (written to its offsets
+        # topic in a transaction after fencing the task's producer); resumed, the sink writes
+        # the whole topic again from the start, the source reads those lines once more.
+        t4 = time.monotonic()
+        for name in connectors:
+            status, body = rest.call("PUT", f"/connectors/{name}/stop")
+            assert status in (202, 204), f"stopping {name}: HTTP {status} {body}"
+        for name in connectors:
+            wait_for(lambda: stopped(rest, name), f"{name} STOPPED", timeout=SLOW, interval=0.25)
+        status, body = rest.call("DELETE", f"/connectors/sink-{tag}/offsets", timeout=90)
+        assert status == 200, f"resetting the sink's offsets: HTTP {status} {body}"
+        assert committed(broker, f"connect-sink-{tag}", topic) < 0, "the sink's offsets remain"
+        position = source.stat().st_size - sum(len(line) + 1 for line in final[-REWIND:])
+        status, body = rest.call("PATCH", f"/connectors/source-{tag}/offsets", {"offsets": [
+            {"partition": {"filename": str(source)}, "offset": {"position": position}}]},
+            timeout=90)
+        assert status == 200, f"altering the source's offsets: HTTP {status} {body}"
+        status, body = rest.call("GET", f"/connectors/source-{tag}/offsets")
+        assert [o["offset"] for o in body["offsets"]] == [{"position": position}], body
+        sink.write_text("")
+        for name in connectors:
+            status, body = rest.call("PUT", f"/connectors/{name}/resume")
+            assert status in (202, 204), f"resuming {name}: HTTP {status} {body}"
+        again = final + final[-REWIND:]
+        wait_for(lambda: len(file_lines(sink)) >= len(again), "the sink rewritten from the start",
+                 timeout=SLOW, interval=0.2)
+        assert file_lines(sink) == again
+        assert [r[2].decode() for r in read_topic(broker, topic)] == again
+        print(f"offsets reset and altered, connectors resumed in {time.monotonic() - t4:.1f}s")
         ok = True
     finally:
         worker.kill()
