@@ -32,8 +32,10 @@ from connectjvm import (CONNECT_MAIN, MIRROR_MAKER_MAIN, ConnectRest, JvmProcess
 
 pytestmark = pytest.mark.client("kafka-connect")
 
-# Connect's REST listener: the broker's port + 90 (ports beside the suite's others; the
-# side-by-side pytests each have their own broker port).
+# Connect's REST listeners: the broker's port + 90 (the first worker), + 91 (the second) and
+# + 92 (MirrorMaker's internal REST, gregor's pytest only): beside the suite's other fixed ports
+# (secured.py's + 20…104 pairs skip them); the side-by-side pytests each have their own broker
+# port.
 REST_PORT_OFFSET = 90
 SOURCE_LINES, MORE_LINES, CRASH_LINES, REWIND = 50, 20, 500, 5
 # A worker JVM's start-up, its group join and the connectors' start take seconds each on a
