@@ -65,10 +65,10 @@ command -v kcat >/dev/null || apt_install kcat
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 # test_mqtt.py: Mosquitto, the MQTT oracle, and its command-line clients.
 apt_install mosquitto mosquitto-clients
-if [ "$SKIP_KAFKA" != 1 ]; then
-  command -v java >/dev/null || apt_install openjdk-17-jre-headless
-  command -v mvn >/dev/null || apt_install maven
-fi
+# Java and Maven: the reference Kafka, and the Kafka Connect worker and MirrorMaker 2 that
+# test_connect.py runs (against gregor too).
+command -v java >/dev/null || apt_install openjdk-17-jre-headless
+command -v mvn >/dev/null || apt_install maven
 
 VENV="$CACHE/compat-venv"
 REQ="$HERE/python/requirements.txt"
@@ -87,6 +87,8 @@ fi
 COMPAT_KAFKA_VERSION="$("$HERE/kafka/reference-kafka.sh" version)"
 export COMPAT_KAFKA_VERSION
 [ "$SKIP_KAFKA" = 1 ] || "$HERE/kafka/reference-kafka.sh" fetch
+# Kafka Connect and MirrorMaker 2's jars (test_connect.py runs them against either broker).
+"$HERE/kafka/reference-kafka.sh" connect-libs >/dev/null
 
 if [ "$SKIP_GREGOR" != 1 ] || [ "$CLUSTER" != 0 ]; then
   TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"
@@ -281,6 +283,10 @@ run_pytest() {
   # gregor's --http-listen (/metrics, the REST API): test_metrics.py, test_http_*.py.
   [ "$SKIP_GREGOR" = 1 ] || vars+=(COMPAT_GREGOR_METRICS="127.0.0.1:$((GREGOR_METRICS_PORT_ + off))"
     COMPAT_GREGOR_HTTP="127.0.0.1:$((GREGOR_METRICS_PORT_ + off))")
+  # Scenarios marked beside_kafka (gregor's, e.g. MirrorMaker 2 between the two) need the
+  # group's reference Kafka too.
+  [ "$SKIP_KAFKA" = 1 ] || [ "$SKIP_GREGOR" = 1 ] ||
+    vars+=(COMPAT_REFERENCE_KAFKA="127.0.0.1:$((KAFKA_PORT_ + off))")
   cd "$HERE/python" && exec env "${vars[@]}" "$VENV/bin/python" -m pytest "${args[@]}" "${files[@]}" "$@"
 }
 

@@ -6,6 +6,8 @@
 #   reference-kafka.sh fetch                      download the jars (idempotent)
 #   reference-kafka.sh libs                       fetch, print the jar directory
 #   reference-kafka.sh version                    print the Kafka version in use
+#   reference-kafka.sh connect-libs               fetch Kafka Connect and MirrorMaker 2's jars
+#                                                 (connect-pom.xml), print their directory
 #   reference-kafka.sh start [NAME:PARTITIONS...]  fetch, format a fresh temp log dir, start,
 #                                                 wait until ready, create the topics
 #                                                 (default: loms.order-events:2, like gregor)
@@ -21,6 +23,8 @@
 #                                 e.g. COMPAT_KAFKA_VERSION=4.3.1 for the previous reference.
 #                                 The same variable picks compat-tests/java's kafka-clients
 #                                 and bench's kafka-tools.
+#   COMPAT_CONNECT_VERSION        Kafka Connect's version (default: connect.version in
+#                                 connect-pom.xml, 4.3.1); jars in kafka-<ver>/connect-libs
 #   COMPAT_KAFKA_PORT             client listener (default 24092), on 127.0.0.1
 #   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 24093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
@@ -32,6 +36,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${COMPAT_CACHE_DIR:-$HOME/.cache/gregor}"
 VERSION="${COMPAT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")}"
 LIBS="$CACHE/kafka-$VERSION/libs"
+CONNECT_VERSION="${COMPAT_CONNECT_VERSION:-$(sed -n 's:.*<connect.version>\(.*\)</connect.version>.*:\1:p' "$HERE/connect-pom.xml")}"
+CONNECT_LIBS="$CACHE/kafka-$CONNECT_VERSION/connect-libs"
 PORT="${COMPAT_KAFKA_PORT:-24092}"
 CPORT="${COMPAT_KAFKA_CONTROLLER_PORT:-24093}"
 STATE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
@@ -46,32 +52,45 @@ need_tools() {
   command -v mvn >/dev/null || die "mvn is not installed (apt-get install -y maven)"
 }
 
-fetch() {
-  if [ -f "$LIBS/.complete" ]; then return 0; fi
+# fetch_jars POM PROPERTY VERSION DIR JAR: the POM's runtime jars at PROPERTY=VERSION into DIR,
+# which holds JAR when complete.
+fetch_jars() {
+  local pom="$1" prop="$2" version="$3" libs="$4" jar="$5"
+  if [ -f "$libs/.complete" ]; then return 0; fi
   need_tools
   # Each version has its own directory, so versions coexist in the cache. A fetch fills a
   # private temp directory and renames it into place when complete: two scripts fetching at
   # once never see (or delete) each other's half-done download; the first rename wins.
-  local dir="$CACHE/kafka-$VERSION" tmp
+  local dir tmp
+  dir="$(dirname "$libs")"
   mkdir -p "$dir"
-  # a partial download left by an older script (it wrote into $LIBS directly)
-  [ -d "$LIBS" ] && [ ! -f "$LIBS/.complete" ] && rm -rf "$LIBS"
-  tmp="$(mktemp -d "$dir/libs.tmp.XXXXXX")"; chmod 755 "$tmp"
-  log "fetching Apache Kafka $VERSION jars from Maven Central into $LIBS"
+  # a partial download left by an older script (it wrote into $libs directly)
+  [ -d "$libs" ] && [ ! -f "$libs/.complete" ] && rm -rf "$libs"
+  tmp="$(mktemp -d "$libs.tmp.XXXXXX")"; chmod 755 "$tmp"
+  log "fetching $(basename "$pom")'s jars ($prop=$version) from Maven Central into $libs"
   local mlog="$tmp.maven.log"
-  if ! mvn -B -Dstyle.color=never -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
+  if ! mvn -B -Dstyle.color=never -f "$pom" -D"$prop=$version" \
       dependency:copy-dependencies -DoutputDirectory="$tmp" >"$mlog" 2>&1; then
     grep -E 'ERROR|BUILD' "$mlog" >&2 || tail -30 "$mlog" >&2
     rm -rf "$tmp"
-    die "maven could not fetch kafka $VERSION (log: $mlog)"
+    die "maven could not fetch $(basename "$pom") at $version (log: $mlog)"
   fi
-  ls "$tmp"/kafka_2.13-"$VERSION".jar >/dev/null || { rm -rf "$tmp"; die "kafka_2.13-$VERSION.jar missing after fetch"; }
+  ls "$tmp/$jar" >/dev/null || { rm -rf "$tmp"; die "$jar missing after fetch"; }
   touch "$tmp/.complete"
-  mv "$mlog" "$dir/maven.log" 2>/dev/null || true
-  if ! mv -T "$tmp" "$LIBS" 2>/dev/null; then
+  mv "$mlog" "$libs.maven.log" 2>/dev/null || true
+  if ! mv -T "$tmp" "$libs" 2>/dev/null; then
     rm -rf "$tmp"
-    [ -f "$LIBS/.complete" ] || die "could not move the jars into $LIBS"
+    [ -f "$libs/.complete" ] || die "could not move the jars into $libs"
   fi
+}
+
+fetch() { fetch_jars "$HERE/pom.xml" kafka.version "$VERSION" "$LIBS" "kafka_2.13-$VERSION.jar"; }
+
+# Kafka Connect and MirrorMaker 2 (connect-pom.xml says why they have a version and directory
+# of their own).
+connect_fetch() {
+  fetch_jars "$HERE/connect-pom.xml" connect.version "$CONNECT_VERSION" "$CONNECT_LIBS" \
+    "connect-mirror-$CONNECT_VERSION.jar"
 }
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -242,6 +261,7 @@ restart() {
 case "${1:-}" in
   fetch) fetch ;;
   libs) fetch; echo "$LIBS" ;;
+  connect-libs) connect_fetch; echo "$CONNECT_LIBS" ;;
   version) echo "$VERSION" ;;
   start) shift; start "$@" ;;
   stop) stop ;;
@@ -249,5 +269,5 @@ case "${1:-}" in
   kill9) kill9 ;;
   restart) restart ;;
   topic) [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"; running || die "not running"; create_topic "$2" "$3" ;;
-  *) echo "usage: $0 fetch|libs|version|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|libs|connect-libs|version|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
 esac

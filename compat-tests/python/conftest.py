@@ -49,6 +49,11 @@ def pytest_configure(config):
         "the three-broker gregor-cluster target (COMPAT_CLUSTER=1)")
     config.addinivalue_line(
         "markers",
+        "beside_kafka: a gregor scenario that needs the reference Kafka running beside it "
+        "(e.g. MirrorMaker 2 between the two), at COMPAT_REFERENCE_KAFKA (run.sh sets it when it "
+        "runs both); use with gregor_only. Not collected when either broker is not tested")
+    config.addinivalue_line(
+        "markers",
         "once: not a broker scenario (e.g. a self-test of a harness): run.sh runs it in one of "
         "its side-by-side pytest processes only (COMPAT_ONCE=0 deselects it in the others)")
     try:
@@ -76,6 +81,8 @@ def pytest_collection_modifyitems(config, items):
     unrun += [i for i in items if i.get_closest_marker("single_broker") and getattr(
         getattr(getattr(i, "callspec", None), "params", {}).get("broker"), "name", "") ==
         CLUSTER]
+    if not os.environ.get("COMPAT_REFERENCE_KAFKA"):
+        unrun += [i for i in items if i.get_closest_marker("beside_kafka")]
     if os.environ.get("COMPAT_ONCE", "1") == "0":
         unrun += [i for i in items if i.get_closest_marker("once")]
     if unrun:
