@@ -35,11 +35,13 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_quorum;
 mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
 mod dispatch;
+mod elect_leaders;
 mod end_txn;
 mod fetch;
 mod fetch_session;
@@ -410,6 +412,19 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, alter_partition_reassignments::handle),
     },
+    // What a single combined Kafka node answers about its metadata quorum and its leaders.
+    Api {
+        key: ApiKey::DescribeQuorum,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, describe_quorum::handle),
+    },
+    Api {
+        key: ApiKey::ElectLeaders,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, elect_leaders::handle),
+    },
     Api {
         key: ApiKey::DescribeClientQuotas,
         min_version: 0,
@@ -522,6 +537,8 @@ mod tests {
             ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,
             ApiKey::DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
+            ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
+            ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

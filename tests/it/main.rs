@@ -23,6 +23,7 @@ mod lifecycle;
 mod metrics;
 mod producer_state;
 mod protocol;
+mod quorum_elections;
 mod quotas;
 mod security;
 mod share_dead_letters;
