@@ -53,6 +53,7 @@ mod init_producer_id;
 mod join_group;
 mod leader_epoch;
 mod leave_group;
+mod list_config_resources;
 mod list_groups;
 mod list_offsets;
 mod list_partition_reassignments;
@@ -377,6 +378,12 @@ pub static APIS: &[Api] = &[
         handler: |c, b| c.serve(b, incremental_alter_configs::handle),
     },
     Api {
+        key: ApiKey::ListConfigResources,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, list_config_resources::handle),
+    },
+    Api {
         key: ApiKey::DescribeLogDirs,
         min_version: 1,
         max_version: 4,
@@ -412,7 +419,6 @@ pub static APIS: &[Api] = &[
         max_version: 1,
         handler: |c, b| c.serve(b, alter_partition_reassignments::handle),
     },
-    // What a single combined Kafka node answers about its metadata quorum and its leaders.
     Api {
         key: ApiKey::DescribeQuorum,
         min_version: 0,
@@ -539,6 +545,7 @@ mod tests {
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
             ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
             ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+            ApiKey::ListConfigResources => ListConfigResourcesRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

@@ -90,6 +90,7 @@ throttle_time!(
     InitProducerIdResponse,
     JoinGroupResponse,
     LeaveGroupResponse,
+    ListConfigResourcesResponse,
     ListGroupsResponse,
     ListOffsetsResponse,
     ListPartitionReassignmentsResponse,

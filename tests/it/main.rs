@@ -20,6 +20,7 @@ mod fuzz_dispatch;
 mod groups;
 mod integrity;
 mod lifecycle;
+mod list_config_resources;
 mod metrics;
 mod producer_state;
 mod protocol;

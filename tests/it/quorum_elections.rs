@@ -312,3 +312,29 @@ async fn bad_versions_and_bodies_close_the_connection() {
         .await;
     assert!(c.read_frame().await.is_some());
 }
+
+/// Kafka's checks (`ControllerApis`, `KafkaApis`): DESCRIBE on the cluster for DescribeQuorum,
+/// ALTER for ElectLeaders, DESCRIBE_CONFIGS for ListConfigResources. With an authorizer and no
+/// ACLs the anonymous client has none of them.
+#[tokio::test]
+async fn cluster_operations_need_their_acl() {
+    let config = gregor::config::Config {
+        authorizer: gregor::config::AuthorizerKind::Acl,
+        allow_everyone_if_no_acl_found: false,
+        ..config(None)
+    };
+    let b = gregor::server::start(config).await.expect("broker starts");
+    let mut c = Client::connect(&b).await;
+    let denied = E::ClusterAuthorizationFailed.code();
+    let r = c.call(&quorum(&[(METADATA, &[0])]), 2).await;
+    assert_eq!((r.error_code, r.topics.len()), (denied, 0));
+    assert_eq!(
+        r.error_message.map(|m| m.to_string()).as_deref(),
+        Some("Cluster authorization failed.")
+    );
+    let r = c.call(&elect(0, Some(&[(TOPIC, &[0])])), 2).await;
+    assert_eq!(r.error_code, denied);
+    assert_eq!(elected(&r)[0].1[0].1, denied);
+    let r = c.call(&ListConfigResourcesRequest::default(), 1).await;
+    assert_eq!((r.error_code, r.config_resources.len()), (denied, 0));
+}

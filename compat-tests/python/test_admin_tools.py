@@ -1,11 +1,13 @@
-"""Kafka's `kafka-metadata-quorum` and `kafka-leader-election` tools (MetadataQuorumCommand and
-LeaderElectionCommand from the reference Kafka's jars, as bin/kafka-*.sh run them) against a
-single node (issue 18: DescribeQuorum and ElectLeaders).
+"""Kafka's `kafka-metadata-quorum`, `kafka-leader-election`, `kafka-configs` and
+`kafka-client-metrics` tools (MetadataQuorumCommand, LeaderElectionCommand, ConfigCommand,
+ClientMetricsCommand from the reference Kafka's jars, as bin/kafka-*.sh run them) against a
+single node (issue 18: DescribeQuorum, ElectLeaders, ListConfigResources).
 
 | scenario | what is asserted |
 |---|---|
 | metadata_quorum | `describe --status`: ClusterId, LeaderId = the one voter's id, LeaderEpoch >= 1, HighWatermark >= 0 and not going back on a second run, MaxFollowerLag 0, MaxFollowerLagTimeMs 0, CurrentVoters one entry (the leader, one endpoint; its directory id Kafka's or, on gregor, left out as zero), CurrentObservers []; `describe --replication`: one row, the leader, Lag 0, LogEndOffset >= the high watermark seen before, status Leader, timestamps within the last minute |
 | leader_election | `--election-type preferred/unclean --all-topic-partitions`: exit 0, nothing printed; `--topic T --partition 0` (preferred, unclean): exit 0, "Valid replica already elected for partitions T-0"; a missing topic / partition: exit 1, exactly "Error completing leader election (PREFERRED) for partition: …UnknownTopicOrPartitionException: No such topic as …" / "No such partition as T-7" printed, "1 replica(s) could not be elected" on stderr |
+| config_resources | `kafka-configs --alter --entity-type groups` sets a config on a group that has no members; `--describe --entity-type groups` (ListConfigResources of GROUP) shows it; `--describe --entity-type client-metrics` and `kafka-client-metrics --list` (ListConfigResources of CLIENT_METRICS) list nothing, exit 0 |
 """
 
 from __future__ import annotations
@@ -112,3 +114,24 @@ def test_leader_election(kafka_tools, broker):
         f"Error completing leader election (PREFERRED) for partition: {topic}-7: "
         f"org.apache.kafka.common.errors.UnknownTopicOrPartitionException: No such partition as "
         f"{topic}-7\n"), out
+
+
+def test_config_resources(kafka_tools, broker):
+    group = unique_topic("configured-group")
+
+    def tool(cls: str, *args: str) -> str:
+        res = run(kafka_tools, cls, broker, *args)
+        assert res.returncode == 0, f"{cls} {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr[-3000:]}"
+        return res.stdout
+
+    tool("ConfigCommand", "--alter", "--entity-type", "groups", "--entity-name", group,
+         "--add-config", "consumer.session.timeout.ms=50000")
+    # The group has no members, so only ListConfigResources can name it (the tool falls back
+    # to ListGroups where that API is not served).
+    lines = tool("ConfigCommand", "--describe", "--entity-type", "groups").splitlines()
+    at = lines.index(f"Dynamic configs for group {group} are:")
+    assert lines[at + 1].startswith("  consumer.session.timeout.ms=50000 sensitive=false "), lines
+    assert tool("ConfigCommand", "--describe", "--entity-type", "client-metrics") == ""
+    assert tool("ClientMetricsCommand", "--list") == "\n"  # an empty list, as Kafka prints it
+    tool("ConfigCommand", "--alter", "--entity-type", "groups", "--entity-name", group,
+         "--delete-config", "consumer.session.timeout.ms")
