@@ -116,6 +116,9 @@ def test_leader_election(kafka_tools, broker):
         f"{topic}-7\n"), out
 
 
+@pytest.mark.known_gap("cluster mode: a group config set through one broker stays in that broker's "
+                       "memory (GroupConfigs is read at start only), so the others neither list nor "
+                       "describe it", broker="gregor-cluster")
 def test_config_resources(kafka_tools, broker):
     group = unique_topic("configured-group")
 
