@@ -35,11 +35,13 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_quorum;
 mod describe_share_group_offsets;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod describe_user_scram_credentials;
 mod dispatch;
+mod elect_leaders;
 mod end_txn;
 mod fetch;
 mod fetch_session;
@@ -51,6 +53,7 @@ mod init_producer_id;
 mod join_group;
 mod leader_epoch;
 mod leave_group;
+mod list_config_resources;
 mod list_groups;
 mod list_offsets;
 mod list_partition_reassignments;
@@ -375,6 +378,12 @@ pub static APIS: &[Api] = &[
         handler: |c, b| c.serve(b, incremental_alter_configs::handle),
     },
     Api {
+        key: ApiKey::ListConfigResources,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, list_config_resources::handle),
+    },
+    Api {
         key: ApiKey::DescribeLogDirs,
         min_version: 1,
         max_version: 4,
@@ -409,6 +418,18 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 1,
         handler: |c, b| c.serve(b, alter_partition_reassignments::handle),
+    },
+    Api {
+        key: ApiKey::DescribeQuorum,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, describe_quorum::handle),
+    },
+    Api {
+        key: ApiKey::ElectLeaders,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, elect_leaders::handle),
     },
     Api {
         key: ApiKey::DescribeClientQuotas,
@@ -522,6 +543,9 @@ mod tests {
             ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,
             ApiKey::DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
+            ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
+            ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+            ApiKey::ListConfigResources => ListConfigResourcesRequest::VERSIONS,
             other => panic!("no range known for {other:?}: add it here"),
         };
         (r.min, r.max)

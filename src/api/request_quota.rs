@@ -18,7 +18,7 @@ use super::{now_ms, RequestContext};
 use crate::quota::{ClientQuotas, Throttle};
 
 /// A response's `throttle_time_ms` (ignored when encoding versions without it); None for the
-/// responses that have no such field (the SASL exchange's).
+/// responses that have no such field (the SASL exchange's, DescribeQuorum's).
 pub trait ThrottleTime {
     fn throttle_time_ms(&mut self) -> Option<&mut i32>;
 }
@@ -41,6 +41,13 @@ impl ThrottleTime for SaslHandshakeResponse {
 }
 
 impl ThrottleTime for SaslAuthenticateResponse {
+    fn throttle_time_ms(&mut self) -> Option<&mut i32> {
+        None
+    }
+}
+
+// Nor does DescribeQuorum's: the request quota leaves it alone, as it does the SASL exchange.
+impl ThrottleTime for DescribeQuorumResponse {
     fn throttle_time_ms(&mut self) -> Option<&mut i32> {
         None
     }
@@ -74,6 +81,7 @@ throttle_time!(
     DescribeTopicPartitionsResponse,
     DescribeTransactionsResponse,
     DescribeUserScramCredentialsResponse,
+    ElectLeadersResponse,
     EndTxnResponse,
     FetchResponse,
     FindCoordinatorResponse,
@@ -82,6 +90,7 @@ throttle_time!(
     InitProducerIdResponse,
     JoinGroupResponse,
     LeaveGroupResponse,
+    ListConfigResourcesResponse,
     ListGroupsResponse,
     ListOffsetsResponse,
     ListPartitionReassignmentsResponse,

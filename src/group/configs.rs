@@ -160,6 +160,14 @@ impl GroupConfigs {
         configs.get(group).cloned().unwrap_or_default()
     }
 
+    /// The groups that have configs set, sorted (ListConfigResources).
+    pub fn groups(&self) -> Vec<String> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let mut groups: Vec<String> = configs.keys().cloned().collect();
+        groups.sort();
+        groups
+    }
+
     /// Replace a group's configs (checked by the caller). Blocks on the store.
     pub fn set(&self, group: &str, configs: BTreeMap<String, String>) -> anyhow::Result<()> {
         let key = [PREFIX, group.as_bytes()].concat();

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::{Entries, KvStore, StoreError, WriteOp};
@@ -8,6 +9,8 @@ use crate::blocking::blocking_call;
 #[derive(Default)]
 pub struct MemoryStore {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Ops written so far (see [`KvStore::sequence`]).
+    written: AtomicU64,
 }
 
 impl MemoryStore {
@@ -30,6 +33,7 @@ impl KvStore for MemoryStore {
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         blocking_call("a metadata store write");
         let mut map = self.map();
+        self.written.fetch_add(ops.len() as u64, Ordering::Relaxed);
         for op in ops {
             match op {
                 WriteOp::Put(k, v) => map.insert(k, v),
@@ -51,6 +55,7 @@ impl KvStore for MemoryStore {
             return Ok(false);
         }
         map.insert(key.to_vec(), new.to_vec());
+        self.written.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -62,6 +67,10 @@ impl KvStore for MemoryStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn sequence(&self) -> Option<u64> {
+        Some(self.written.load(Ordering::Relaxed))
     }
 }
 

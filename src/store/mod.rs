@@ -70,13 +70,26 @@ pub trait KvStore: Send + Sync {
     /// ACLs, quotas) changed, so they reload it now rather than at their next tick. A hint:
     /// nothing to do for a store no other broker shares.
     fn announce(&self) {}
+
+    /// How many writes (ops) the store has applied, counting from its creation and never
+    /// going back: the position of its newest write, as the offset of the newest record is in
+    /// Kafka's metadata log (DescribeQuorum reports it as the high watermark). None when the
+    /// store keeps no such count.
+    fn sequence(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The behaviour every backend must show; each backend's tests call this.
 #[cfg(test)]
 pub(crate) fn conformance(store: &dyn KvStore) {
     assert_eq!(store.get(b"a").unwrap(), None);
+    let before = store.sequence();
     store.put(b"t/b", b"2").unwrap();
+    // A store that counts its writes counts this one.
+    if let Some(before) = before {
+        assert!(store.sequence().is_some_and(|now| now > before));
+    }
     store.put(b"t/a", b"1").unwrap();
     store.put(b"u/a", b"3").unwrap();
     assert_eq!(store.get(b"t/a").unwrap(), Some(b"1".to_vec()));

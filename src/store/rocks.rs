@@ -75,6 +75,11 @@ impl KvStore for RocksStore {
         }
         Ok(out)
     }
+
+    /// RocksDB's sequence number: one per op written, kept across restarts.
+    fn sequence(&self) -> Option<u64> {
+        Some(self.db.latest_sequence_number())
+    }
 }
 
 impl RocksStore {

@@ -145,6 +145,15 @@ impl Topics {
         self.registry.all()
     }
 
+    /// How far the broker's metadata has come, never going back: the metadata store's write
+    /// sequence (see [`KvStore::sequence`]); None for a store that keeps none (cluster mode's
+    /// shared one). DescribeQuorum's high watermark.
+    pub fn metadata_offset(&self) -> Option<i64> {
+        self.store
+            .sequence()
+            .map(|seq| i64::try_from(seq).unwrap_or(i64::MAX))
+    }
+
     /// The topic defaults a partition's log starts from (broker settings).
     pub fn log_defaults(&self) -> &LogConfig {
         &self.log_defaults
