@@ -17,6 +17,8 @@ use crate::security::acl::{AclOperation, ResourceType};
 
 /// KIP-1099's member type of a member using the consumer protocol.
 const CONSUMER_MEMBER: i8 = 1;
+/// A member still on the classic protocol (a group migrating between the protocols).
+const CLASSIC_MEMBER: i8 = 0;
 
 pub async fn handle(
     ctx: RequestContext,
@@ -117,7 +119,10 @@ fn describe(ctx: &RequestContext, d: Description) -> DescribedGroup {
                 .with_subscribed_topic_regex(opt_str(m.subscribed_topic_regex))
                 .with_assignment(assignment(m.assigned))
                 .with_target_assignment(assignment(target))
-                .with_member_type(CONSUMER_MEMBER)
+                .with_member_type(match m.classic {
+                    Some(_) => CLASSIC_MEMBER,
+                    None => CONSUMER_MEMBER,
+                })
         })
         .collect();
     DescribedGroup::default()

@@ -3,18 +3,15 @@
 //! come back); the answer carries the member epoch and, when it changed or the request was
 //! full, the member's assignment. The group logic is in `group::consumer`.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
+use super::group_common::member_topics;
 use super::RequestContext;
-use crate::group::consumer::{self, Heartbeat, TopicLookup, TopicView};
-use crate::security::acl::{AclOperation, ResourceType};
-use crate::security::{Authorizer, Session};
-use crate::topics::Topics;
+use crate::group::consumer::{self, Heartbeat};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: RequestContext,
@@ -100,49 +97,7 @@ async fn answer(
         // Version 0: the coordinator names the member.
         heartbeat.member_id = uuid::Uuid::new_v4().to_string();
     }
-    let lookup: TopicLookup = Arc::new(MemberTopics {
-        topics: ctx.topics().clone(),
-        authorizer: ctx.authorizer().cloned(),
-        session: ctx.session().clone(),
-    });
     ctx.groups()
-        .consumer_heartbeat(group_id, heartbeat, lookup)
+        .consumer_heartbeat(group_id, heartbeat, member_topics(ctx))
         .await
-}
-
-/// The topics as the heartbeating member sees them: by name, and through its regex those it
-/// may describe (Kafka resolves a regex with its member's permissions, and leaves out the
-/// others silently).
-struct MemberTopics {
-    topics: Arc<Topics>,
-    authorizer: Option<Arc<Authorizer>>,
-    session: Session,
-}
-
-impl TopicView for MemberTopics {
-    fn lookup(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
-        self.topics.get(name).map(|t| (t.id, t.partition_count()))
-    }
-
-    fn matching(&self, regex: &regex::Regex) -> Vec<String> {
-        let may_describe = |name: &str| {
-            self.authorizer.as_ref().is_none_or(|a| {
-                a.authorize(
-                    &self.session,
-                    AclOperation::Describe,
-                    ResourceType::Topic,
-                    name,
-                )
-            })
-        };
-        let mut names: Vec<String> = self
-            .topics
-            .all()
-            .into_iter()
-            .filter(|t| regex.is_match(&t.name) && may_describe(&t.name))
-            .map(|t| t.name.clone())
-            .collect();
-        names.sort();
-        names
-    }
 }

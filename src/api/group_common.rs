@@ -3,9 +3,14 @@
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::{catalog, RequestContext};
+use crate::group::consumer::{TopicLookup, TopicView};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::{Authorizer, Session};
 use crate::topics::Topics;
 
 pub fn str(s: String) -> StrBytes {
@@ -59,4 +64,51 @@ pub async fn requested_topic_names<'a>(
 /// The id of the topic of that name, or the zero id when there is none.
 pub fn topic_id_of(topics: &Topics, name: &str) -> Uuid {
     topics.get(name).map_or(Uuid::nil(), |t| t.id)
+}
+
+/// The topics as a group member sees them (its heartbeat or its classic JoinGroup into a
+/// consumer group).
+pub fn member_topics(ctx: &RequestContext) -> TopicLookup {
+    Arc::new(MemberTopics {
+        topics: ctx.topics().clone(),
+        authorizer: ctx.authorizer().cloned(),
+        session: ctx.session().clone(),
+    })
+}
+
+/// The topics as the heartbeating member sees them: by name, and through its regex those it
+/// may describe (Kafka resolves a regex with its member's permissions, and leaves out the
+/// others silently).
+struct MemberTopics {
+    topics: Arc<Topics>,
+    authorizer: Option<Arc<Authorizer>>,
+    session: Session,
+}
+
+impl TopicView for MemberTopics {
+    fn lookup(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
+        self.topics.get(name).map(|t| (t.id, t.partition_count()))
+    }
+
+    fn matching(&self, regex: &regex::Regex) -> Vec<String> {
+        let may_describe = |name: &str| {
+            self.authorizer.as_ref().is_none_or(|a| {
+                a.authorize(
+                    &self.session,
+                    AclOperation::Describe,
+                    ResourceType::Topic,
+                    name,
+                )
+            })
+        };
+        let mut names: Vec<String> = self
+            .topics
+            .all()
+            .into_iter()
+            .filter(|t| regex.is_match(&t.name) && may_describe(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
 }

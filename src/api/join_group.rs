@@ -4,7 +4,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::group_common::{code, opt_str, str};
+use super::group_common::{code, member_topics, opt_str, str};
 use super::RequestContext;
 use crate::group::classic::{new_member_id, JoinRequest, JoinResponse, Protocol};
 use crate::security::acl::AclOperation;
@@ -67,7 +67,11 @@ pub async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResp
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
-    response(groups.join(req.group_id.to_string(), join).await, version)
+    let lookup = member_topics(&ctx);
+    response(
+        groups.join(req.group_id.to_string(), join, lookup).await,
+        version,
+    )
 }
 
 fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {

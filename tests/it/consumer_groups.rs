@@ -216,20 +216,23 @@ async fn members_share_partitions_and_are_fenced_by_epoch() {
         .await;
     assert!(l.groups.iter().all(|g| g.group_id.as_str() != "g848"));
 
-    // A classic member cannot join it; classic heartbeats do not know its members.
-    let j = c
-        .call(
-            &JoinGroupRequest::default()
-                .with_group_id(GroupId(s("g848")))
-                .with_session_timeout_ms(10_000)
-                .with_rebalance_timeout_ms(10_000)
-                .with_protocol_type(s("consumer"))
-                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
-                )
-                .with_name(s("range"))]),
-            9,
-        )
-        .await;
+    // A classic member may join it (online migration), once it has a member id and only
+    // with a readable consumer-protocol subscription (this one has no metadata); classic
+    // heartbeats do not know its consumer-protocol members.
+    let classic_join = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s("g848")))
+            .with_member_id(s(member))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(s("range"))])
+    };
+    let j = c.call(&classic_join(""), 9).await;
+    assert_eq!(j.error_code, E::MemberIdRequired.code());
+    let j = c.call(&classic_join(j.member_id.as_str()), 9).await;
     assert_eq!(j.error_code, E::InconsistentGroupProtocol.code());
     let h = c
         .call(
@@ -256,6 +259,8 @@ async fn members_share_partitions_and_are_fenced_by_epoch() {
     b.shutdown().await;
 }
 
+/// A classic group is upgraded only when its members' embedded consumer protocol can be read
+/// (these join with no metadata): else GROUP_ID_NOT_FOUND, as Kafka.
 #[tokio::test]
 async fn classic_groups_and_consumer_groups_do_not_mix() {
     let b = broker(None).await;

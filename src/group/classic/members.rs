@@ -110,6 +110,25 @@ impl Group {
         self.transition(State::Dead, now);
     }
 
+    /// Answer every parked JoinGroup and SyncGroup with `error` (the group is converted to a
+    /// consumer group: its members must rejoin that).
+    pub fn answer_waiting(&mut self, error: E, out: &mut Outbox) {
+        for member in self.members.values_mut() {
+            if let Some(w) = member.awaiting_join.take() {
+                out.replies
+                    .push(Reply::Join(w, JoinResponse::error(error, &member.id)));
+            }
+            if let Some(w) = member.awaiting_sync.take() {
+                out.replies.push(Reply::Sync(w, SyncResponse::error(error)));
+            }
+        }
+    }
+
+    /// Start a rebalance now (a group converted back from a consumer group).
+    pub fn rebalance(&mut self, now: i64, cfg: &GroupConfig, out: &mut Outbox) {
+        self.prepare_rebalance(now, cfg, out);
+    }
+
     // ---- membership bookkeeping -------------------------------------------------------
 
     pub(super) fn add(&mut self, member: Member) {

@@ -141,6 +141,15 @@ impl ConsumerGroup {
         self
     }
 
+    /// An empty group whose group and assignment epochs are `epoch`.
+    pub(super) fn at_epoch(epoch: i32) -> Self {
+        Self {
+            epoch,
+            assignment_epoch: epoch,
+            ..Self::default()
+        }
+    }
+
     pub fn state(&self) -> GroupState {
         if self.members.is_empty() {
             GroupState::Empty
@@ -161,7 +170,7 @@ impl ConsumerGroup {
         self.members.is_empty()
     }
 
-    fn static_member(&self, instance_id: &str) -> Option<&Member> {
+    pub(super) fn static_member(&self, instance_id: &str) -> Option<&Member> {
         self.members
             .values()
             .find(|m| m.instance_id.as_deref() == Some(instance_id))
@@ -248,6 +257,35 @@ impl ConsumerGroup {
         };
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
+        let (updated, changed) = self.settle(&old, member, is_new, topics, owned, now);
+        let full = req.epoch == 0
+            || (req.rebalance_timeout_ms != -1
+                && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())
+                && req.owned.is_some());
+        let assignment =
+            (full || updated.assigned != old.assigned).then(|| updated.assigned.clone());
+        let answer = HeartbeatAnswer {
+            member_id: updated.id.clone(),
+            epoch: updated.epoch,
+            heartbeat_interval_ms: self.timeouts.heartbeat_ms,
+            assignment,
+        };
+        Ok((answer, changed))
+    }
+
+    /// A member's request applied (its new subscription in `member`, `old` as it was): the
+    /// group epoch bumped if the subscriptions changed, a new target assignment if due, the
+    /// member reconciled towards its target with what it says it `owned`, and its session
+    /// renewed. Returns the member as it now is and whether the group changed.
+    pub(super) fn settle(
+        &mut self,
+        old: &Member,
+        member: Member,
+        is_new: bool,
+        topics: &dyn TopicView,
+        owned: Option<&Assignment>,
+        now: i64,
+    ) -> (Member, bool) {
         let mut bump = member.subscribed_topic_names != old.subscribed_topic_names
             || member.subscribed_topic_regex != old.subscribed_topic_regex
             || member.regex_topics != old.regex_topics;
@@ -271,28 +309,15 @@ impl ConsumerGroup {
         });
         let entered_revocation = updated.state == MemberState::UnrevokedPartitions
             && (old.state != MemberState::UnrevokedPartitions || old.epoch != updated.epoch);
-        let changed = is_new || bump || updated != old;
-        let full = req.epoch == 0
-            || (req.rebalance_timeout_ms != -1
-                && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())
-                && req.owned.is_some());
-        let assignment =
-            (full || updated.assigned != old.assigned).then(|| updated.assigned.clone());
-        let answer = HeartbeatAnswer {
-            member_id: updated.id.clone(),
-            epoch: updated.epoch,
-            heartbeat_interval_ms: self.timeouts.heartbeat_ms,
-            assignment,
-        };
-        let id = updated.id.clone();
-        self.members.insert(id.clone(), updated);
-        self.arm(&id, now, entered_revocation);
-        Ok((answer, changed))
+        let changed = is_new || bump || updated != *old;
+        self.members.insert(updated.id.clone(), updated.clone());
+        self.arm(&updated.id, now, entered_revocation);
+        (updated, changed)
     }
 
     /// A static member rejoining under a new member id takes the place of its previous
     /// instance (which left with epoch -2): same partitions and target, epoch 0.
-    fn replace(&mut self, existing: &Member, new_id: &str) -> Member {
+    pub(super) fn replace(&mut self, existing: &Member, new_id: &str) -> Member {
         self.members.remove(&existing.id);
         self.session.remove(&existing.id);
         self.revocation.remove(&existing.id);
@@ -309,9 +334,14 @@ impl ConsumerGroup {
 
     /// Start (or renew) the member's session; `revoking`: it just started revoking, so its
     /// rebalance timeout starts now.
-    fn arm(&mut self, id: &str, now: i64, revoking: bool) {
+    pub(super) fn arm(&mut self, id: &str, now: i64, revoking: bool) {
+        // A classic member keeps the session timeout of its JoinGroup.
+        let session_ms = match self.members.get(id).and_then(|m| m.classic.as_ref()) {
+            Some(c) => i64::from(c.session_timeout_ms.max(0)),
+            None => self.timeouts.session_ms,
+        };
         self.session
-            .insert(id.to_string(), now.saturating_add(self.timeouts.session_ms));
+            .insert(id.to_string(), now.saturating_add(session_ms));
         match self.members.get(id) {
             Some(m) if m.state == MemberState::UnrevokedPartitions => {
                 if revoking || !self.revocation.contains_key(id) {
@@ -375,7 +405,7 @@ impl ConsumerGroup {
     }
 
     /// The subscribed topics of every member that exist.
-    fn subscription_of(
+    pub(super) fn subscription_of(
         &self,
         lookup: impl Fn(&str) -> Option<(Uuid, i32)>,
     ) -> BTreeMap<String, (Uuid, i32)> {
@@ -476,6 +506,13 @@ impl ConsumerGroup {
             return Ok(());
         }
         let member = self.members.get(member_id).ok_or(E::UnknownMemberId)?;
+        // A classic member commits with its generation (its member epoch), any version.
+        if member.classic.is_some() {
+            return match epoch == member.epoch {
+                true => Ok(()),
+                false => Err(E::IllegalGeneration),
+            };
+        }
         if version < 9 {
             return Err(E::UnsupportedVersion);
         }

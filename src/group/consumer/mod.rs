@@ -10,10 +10,14 @@
 //! deadlines (session, revocation) are kept in the group and fired by [`ConsumerGroup::tick`].
 
 pub mod assignor;
+mod classic_members;
+pub mod embedded;
 mod group;
 pub mod reconcile;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_migration;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,6 +138,29 @@ pub struct Member {
     pub state: MemberState,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
+    /// Some for a member on the classic protocol (JoinGroup/SyncGroup/Heartbeat) in this
+    /// consumer group: a group migrating between the protocols (Kafka's ClassicMemberMetadata).
+    #[serde(default)]
+    pub classic: Option<ClassicMember>,
+}
+
+/// What a classic member brought with its JoinGroup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClassicMember {
+    pub session_timeout_ms: i32,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Vec<u8>)>,
+}
+
+impl ClassicMember {
+    /// The member's preferred protocol: the one its answers name, and whose metadata
+    /// version its assignments are encoded in.
+    pub fn preferred(&self) -> (&str, &[u8]) {
+        self.protocols
+            .first()
+            .map(|(n, m)| (n.as_str(), m.as_slice()))
+            .unwrap_or(("", &[]))
+    }
 }
 
 impl Member {
@@ -154,6 +181,7 @@ impl Member {
             state: MemberState::Stable,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
+            classic: None,
         }
     }
 

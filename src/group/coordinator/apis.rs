@@ -27,6 +27,7 @@ impl Coordinator {
         &mut self,
         group_id: String,
         req: JoinRequest,
+        lookup: &consumer::TopicLookup,
         tx: oneshot::Sender<JoinResponse>,
         now: i64,
     ) {
@@ -51,13 +52,13 @@ impl Coordinator {
                 );
             }
             match &entry.consumer {
-                // Online migration is not supported: a classic member cannot join a
-                // consumer group that has members (Kafka with the migration disabled).
+                // A classic member joins a consumer group that has members (online
+                // migration): the group's assignor gives it its partitions.
                 Some(c) if !c.is_empty() => {
-                    return self.reply(
-                        tx,
-                        JoinResponse::error(E::InconsistentGroupProtocol, &req.member_id),
-                    );
+                    let answer = self
+                        .with_consumer(&group_id, |c| c.classic_join(&req, lookup.as_ref(), now))
+                        .unwrap_or_else(|| JoinResponse::error(E::UnknownMemberId, &req.member_id));
+                    return self.reply(tx, answer);
                 }
                 // An empty consumer group becomes a classic group (its offsets stay).
                 Some(_) => {
@@ -85,11 +86,13 @@ impl Coordinator {
         if self.unloaded {
             return self.reply(tx, SyncResponse::error(E::NotCoordinator));
         }
-        if self
-            .groups
-            .get(&group_id)
-            .is_none_or(|e| e.consumer.is_some())
-        {
+        if self.is_consumer_group(&group_id) {
+            let answer = self
+                .with_consumer(&group_id, |c| (c.classic_sync(&req, now), false))
+                .unwrap_or_else(|| SyncResponse::error(E::UnknownMemberId));
+            return self.reply(tx, answer);
+        }
+        if !self.groups.contains_key(&group_id) {
             return self.reply(tx, SyncResponse::error(E::UnknownMemberId));
         }
         let waiter = self.park(Parked::Sync(tx));
@@ -105,7 +108,14 @@ impl Coordinator {
         now: i64,
     ) -> Result<(), E> {
         if self.is_consumer_group(group_id) {
-            return Err(E::UnknownMemberId);
+            return self
+                .with_consumer(group_id, |c| {
+                    (
+                        c.classic_heartbeat(member_id, instance_id, generation, now),
+                        false,
+                    )
+                })
+                .unwrap_or(Err(E::UnknownMemberId));
         }
         self.with_group(group_id, |g, _, _| {
             g.heartbeat(member_id, instance_id, generation, now)
@@ -120,7 +130,15 @@ impl Coordinator {
         now: i64,
     ) -> Result<Vec<Result<(), E>>, E> {
         if self.is_consumer_group(group_id) {
-            return Ok(members.iter().map(|_| Err(E::UnknownMemberId)).collect());
+            let results = self
+                .with_consumer(group_id, |c| {
+                    let results = c.classic_leave(members);
+                    let changed = results.iter().any(Result::is_ok);
+                    (results, changed)
+                })
+                .unwrap_or_default();
+            self.maybe_downgrade(group_id, now);
+            return Ok(results);
         }
         match self.with_group(group_id, |g, cfg, out| g.leave(members, now, cfg, out)) {
             Some(result) => result,

@@ -2,14 +2,16 @@
 
 use kafka_protocol::ResponseError as E;
 
-use super::super::classic::{Group, State};
+use super::super::classic::{Group, Outbox, State, CONSUMER_PROTOCOL_TYPE};
 use super::super::consumer::{self, ConsumerGroup, Description, Heartbeat, HeartbeatAnswer};
 use super::state::{Coordinator, Entry};
 
 impl Coordinator {
-    /// ConsumerGroupHeartbeat. A member joining (epoch 0) creates the group, or replaces an
-    /// empty classic group (its offsets stay); any other classic group answers
-    /// GROUP_ID_NOT_FOUND (online upgrade is not supported).
+    /// ConsumerGroupHeartbeat. A member joining (epoch 0) creates the group, replaces an
+    /// empty classic group (its offsets stay), or converts a classic group of consumers that
+    /// has members (Kafka's online upgrade); any other classic group answers
+    /// GROUP_ID_NOT_FOUND. The last consumer-protocol member leaving a group of classic
+    /// members turns it back into a classic group (the online downgrade).
     pub(super) fn consumer_heartbeat(
         &mut self,
         group_id: &str,
@@ -18,7 +20,12 @@ impl Coordinator {
         now: i64,
     ) -> Result<HeartbeatAnswer, E> {
         let create = req.epoch == 0;
+        let leaving = req.epoch == consumer::LEAVE_EPOCH;
         let mut created = false;
+        let mut upgraded_from = None;
+        if create && self.is_upgradable(group_id) {
+            upgraded_from = Some(self.upgrade(group_id, lookup, now)?);
+        }
         match self.groups.get_mut(group_id) {
             None if !create => return Err(E::GroupIdNotFound),
             None => {
@@ -50,6 +57,17 @@ impl Coordinator {
                 }
             })
             .unwrap_or(Err(E::GroupIdNotFound));
+        if let (Err(_), Some(classic)) = (&result, upgraded_from) {
+            // The joining member was refused: the group stays what it was.
+            if let Some(e) = self.groups.get_mut(group_id) {
+                e.consumer = None;
+                e.group = classic;
+            }
+            self.reschedule(group_id);
+        }
+        if result.is_ok() && leaving {
+            self.maybe_downgrade(group_id, now);
+        }
         if result.is_err() && created {
             // Nothing was written: forget the group again (a classic one it replaced stays
             // replaced only in memory until its next write; both are empty).
@@ -64,6 +82,73 @@ impl Coordinator {
             self.reschedule(group_id);
         }
         result
+    }
+
+    /// A classic group of consumers with members, which a consumer-protocol member may
+    /// join by converting it.
+    fn is_upgradable(&self, group_id: &str) -> bool {
+        self.groups.get(group_id).is_some_and(|e| {
+            e.consumer.is_none()
+                && e.share.is_none()
+                && !e.group.is_empty()
+                && e.group.protocol_type() == Some(CONSUMER_PROTOCOL_TYPE)
+        })
+    }
+
+    /// The online upgrade: the classic group's members become classic members of a consumer
+    /// group at its generation; requests they had waiting are told to rejoin. Returns the
+    /// classic group as it was.
+    fn upgrade(
+        &mut self,
+        group_id: &str,
+        lookup: &consumer::TopicLookup,
+        now: i64,
+    ) -> Result<Group, E> {
+        let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
+        let Some(converted) = ConsumerGroup::from_classic(&entry.group, lookup.as_ref(), now)
+        else {
+            tracing::info!(group = group_id, "cannot upgrade the classic group to a consumer group: a member's embedded consumer protocol is malformed");
+            return Err(E::GroupIdNotFound);
+        };
+        let before = entry.group.clone();
+        let mut out = Outbox::default();
+        entry.group.answer_waiting(E::RebalanceInProgress, &mut out);
+        entry.group = Group::new(group_id, now);
+        entry.consumer = Some(converted);
+        tracing::info!(
+            group = group_id,
+            members = before.members().count(),
+            generation = before.generation(),
+            "converted a classic group to a consumer group (online upgrade)"
+        );
+        for reply in out.replies {
+            self.route(reply);
+        }
+        Ok(before)
+    }
+
+    /// The online downgrade: a consumer group left with classic members only becomes a
+    /// classic group again, which they rejoin in a rebalance.
+    pub(super) fn maybe_downgrade(&mut self, group_id: &str, now: i64) {
+        let Some(entry) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let Some(c) = &entry.consumer else { return };
+        if !c.only_classic_besides("") {
+            return;
+        }
+        entry.group = c.to_classic(group_id, "", now);
+        entry.consumer = None;
+        tracing::info!(
+            group = group_id,
+            members = entry.group.members().count(),
+            generation = entry.group.generation(),
+            "converted a consumer group to a classic group (online downgrade)"
+        );
+        self.with_group(group_id, |g, cfg, out| {
+            g.rebalance(now, cfg, out);
+            out.persist = true;
+        });
     }
 
     /// ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for a missing or classic group.

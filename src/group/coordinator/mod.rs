@@ -195,9 +195,16 @@ impl GroupCoordinator {
     }
 
     /// JoinGroup; the answer may wait for the rebalance to complete.
-    pub async fn join(&self, group_id: String, req: JoinRequest) -> JoinResponse {
+    /// `lookup`: the topics as the member sees them, for a classic member joining a
+    /// consumer group.
+    pub async fn join(
+        &self,
+        group_id: String,
+        req: JoinRequest,
+        lookup: TopicLookup,
+    ) -> JoinResponse {
         let member_id = req.member_id.clone();
-        self.call(move |c, now, tx| c.join(group_id, req, tx, now))
+        self.call(move |c, now, tx| c.join(group_id, req, &lookup, tx, now))
             .await
             .unwrap_or_else(|e| JoinResponse::error(e, &member_id))
     }

@@ -313,6 +313,7 @@ impl Coordinator {
                 self.share_tick(&id, now);
             } else if consumer {
                 self.with_consumer(&id, |c| ((), c.tick(now)));
+                self.maybe_downgrade(&id, now);
             } else {
                 self.with_group(&id, |g, cfg, out| g.tick(now, cfg, out));
             }

@@ -24,6 +24,10 @@ fn join_request(member_id: &str) -> JoinRequest {
     }
 }
 
+fn no_topics() -> TopicLookup {
+    Arc::new(|_: &str| None)
+}
+
 fn config() -> GroupConfig {
     GroupConfig {
         initial_rebalance_delay_ms: 0,
@@ -109,7 +113,7 @@ fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
     };
     let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
     let (tx, mut rx) = oneshot::channel();
-    c.join("g".into(), join_request(""), tx, 0);
+    c.join("g".into(), join_request(""), &no_topics(), tx, 0);
     c.fire_timers(1);
     c.flush();
     let joined = rx.try_recv().expect("joined");
@@ -164,7 +168,9 @@ fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
 async fn a_lone_member_becomes_stable_and_survives_a_reload() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let coordinator = GroupCoordinator::open(store.clone(), config()).unwrap();
-    let joined = coordinator.join("g".into(), join_request("")).await;
+    let joined = coordinator
+        .join("g".into(), join_request(""), no_topics())
+        .await;
     assert_eq!(joined.error, None);
     assert_eq!(joined.leader, joined.member_id);
     let sync = SyncRequest {
