@@ -13,13 +13,12 @@ single node (issue 18: DescribeQuorum, ElectLeaders, ListConfigResources).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from cli_scenarios import COMPAT_DIR
+from cli_scenarios import reference_kafka_java
 from compat import TIMEOUT, create_topic, unique_topic
 
 pytestmark = pytest.mark.client("kafka-tools")
@@ -28,15 +27,7 @@ pytestmark = pytest.mark.client("kafka-tools")
 @pytest.fixture(scope="session")
 def kafka_tools():
     """The command prefix running a class of the reference Kafka's jars."""
-    if not shutil.which("java"):
-        pytest.skip("java is needed (compat-tests/run.sh installs it)")
-    script = COMPAT_DIR / "kafka" / "reference-kafka.sh"
-    res = subprocess.run([str(script), "libs"], capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        pytest.skip(f"the reference Kafka's jars are not available: {res.stderr[-500:]}")
-    libs = res.stdout.strip().splitlines()[-1]
-    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-            "-cp", f"{libs}/*"]
+    return reference_kafka_java()
 
 
 def run(tools, cls: str, broker, *args: str) -> subprocess.CompletedProcess:

@@ -8,13 +8,12 @@ Kafka's jars, as bin/kafka-configs.sh runs it) managing client quotas (issue 16)
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 
 import pytest
 
-from cli_scenarios import COMPAT_DIR
+from cli_scenarios import reference_kafka_java
 from compat import TIMEOUT, wait_for
 
 pytestmark = pytest.mark.client("kafka-configs")
@@ -23,15 +22,7 @@ pytestmark = pytest.mark.client("kafka-configs")
 @pytest.fixture(scope="session")
 def configs_tool():
     """The command prefix running Kafka's ConfigCommand from the reference Kafka's jars."""
-    if not shutil.which("java"):
-        pytest.skip("java is needed (compat-tests/run.sh installs it)")
-    script = COMPAT_DIR / "kafka" / "reference-kafka.sh"
-    res = subprocess.run([str(script), "libs"], capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        pytest.skip(f"the reference Kafka's jars are not available: {res.stderr[-500:]}")
-    libs = res.stdout.strip().splitlines()[-1]
-    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-            "-cp", f"{libs}/*", "org.apache.kafka.tools.ConfigCommand"]
+    return reference_kafka_java() + ["org.apache.kafka.tools.ConfigCommand"]
 
 
 def configs(tool, broker, *args: str) -> str:

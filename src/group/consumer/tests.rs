@@ -15,7 +15,7 @@ fn lookup(partitions: i32) -> impl Fn(&str) -> Option<(Uuid, i32)> {
     move |name| (name == "t").then_some((topic(), partitions))
 }
 
-fn join(id: &str) -> Heartbeat {
+pub(super) fn join(id: &str) -> Heartbeat {
     Heartbeat {
         member_id: id.into(),
         epoch: 0,

@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::embedded::{self, Subscription};
+use super::tests::join;
 use super::*;
 use crate::group::classic::{self, JoinRequest, Protocol, SyncRequest};
 
@@ -90,17 +91,6 @@ fn classic_group() -> classic::Group {
     )
 }
 
-fn consumer_join(id: &str) -> Heartbeat {
-    Heartbeat {
-        member_id: id.into(),
-        epoch: 0,
-        rebalance_timeout_ms: 30_000,
-        subscribed_topic_names: Some(vec!["t".into()]),
-        owned: Some(Assignment::new()),
-        ..Heartbeat::default()
-    }
-}
-
 #[test]
 fn an_upgraded_group_moves_partitions_from_classic_members_to_a_consumer_member() {
     let mut g = ConsumerGroup::from_classic(&classic_group(), &lookup, 0).expect("converted");
@@ -116,7 +106,7 @@ fn an_upgraded_group_moves_partitions_from_classic_members_to_a_consumer_member(
 
     // A consumer-protocol member joins: epoch 6, but the partitions it is given are still
     // held by the classic members, so it gets none yet.
-    let (answer, _) = g.heartbeat(consumer_join("x"), &lookup, 2).unwrap();
+    let (answer, _) = g.heartbeat(join("x"), &lookup, 2).unwrap();
     assert_eq!(g.epoch, 6);
     assert_eq!(answer.assignment, Some(Assignment::new()));
     // The classic members learn of it from their heartbeats and rejoin (eager: owning
@@ -161,7 +151,7 @@ fn an_upgraded_group_moves_partitions_from_classic_members_to_a_consumer_member(
 #[test]
 fn classic_requests_are_checked_as_kafka_checks_them() {
     let mut g = ConsumerGroup::from_classic(&classic_group(), &lookup, 0).unwrap();
-    g.heartbeat(consumer_join("x"), &lookup, 1).unwrap();
+    g.heartbeat(join("x"), &lookup, 1).unwrap();
     assert_eq!(
         g.classic_sync(&sync("a", 4), 2).error,
         Some(E::IllegalGeneration)
@@ -223,7 +213,7 @@ fn classic_requests_are_checked_as_kafka_checks_them() {
 fn the_last_consumer_member_leaving_gives_a_classic_group_with_the_partitions() {
     let mut g = ConsumerGroup::from_classic(&classic_group(), &lookup, 0).unwrap();
     assert!(g.only_classic_besides(""));
-    g.heartbeat(consumer_join("x"), &lookup, 1).unwrap();
+    g.heartbeat(join("x"), &lookup, 1).unwrap();
     assert!(!g.only_classic_besides(""));
     assert!(g.only_classic_besides("x"));
     // Stored and reloaded, the classic members are still classic.
