@@ -158,24 +158,29 @@ def test_kafka_features_describe(broker):
 
 
 class LiveMember:
-    """A librdkafka classic-group member that commits given offsets, then keeps polling in a
-    thread (so it stays in the group) until closed."""
+    """A librdkafka classic-group member: polls until it has its assignment, commits the given
+    offsets, then keeps polling in a thread (so it stays in the group) until closed. The
+    commit comes before the thread: a synchronous commit while another thread polls the same
+    consumer can hang in librdkafka."""
 
-    def __init__(self, broker, topic: str, group: str):
+    def __init__(self, broker, topic: str, group: str, commit: list[TopicPartition]):
         self.consumer = Consumer(ck_conf(broker, **{
             "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
             "client.id": "tools-member", "session.timeout.ms": 6000}))
         self.consumer.subscribe([topic])
+
+        def assigned():
+            self.consumer.poll(0.2)
+            return bool(self.consumer.assignment())
+        wait_for(assigned, "the member's assignment", interval=0)
+        self.consumer.commit(offsets=commit, asynchronous=False)
         self.stop = threading.Event()
-        self.assigned = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
 
     def _poll(self):
         while not self.stop.is_set():
             self.consumer.poll(0.2)
-            if self.consumer.assignment():
-                self.assigned.set()
 
     def close(self):
         self.stop.set()
@@ -189,11 +194,9 @@ def test_kafka_consumer_groups(broker):
     group = f"tools-group-{uuid.uuid4().hex[:10]}"
     create_topic(broker, topic, 2)
     produce_timed(broker, topic, (int(time.time()) - 60) * 1000)
-    member = LiveMember(broker, topic, group)
+    member = LiveMember(broker, topic, group,
+                        [TopicPartition(topic, 0, 10), TopicPartition(topic, 1, 5)])
     try:
-        assert member.assigned.wait(TIMEOUT), "the member got no assignment"
-        member.consumer.commit(offsets=[TopicPartition(topic, 0, 10), TopicPartition(topic, 1, 5)],
-                               asynchronous=False)
         assert group in tool(broker, GROUPS, "--list").split()
         described = rows(tool(broker, GROUPS, "--describe", "--group", group), "GROUP")
         assert [(r["GROUP"], r["TOPIC"], r["PARTITION"], r["CURRENT-OFFSET"], r["LOG-END-OFFSET"],
