@@ -1,4 +1,6 @@
-//! DescribeGroups (15). A group that does not exist is described as Dead, without error.
+//! DescribeGroups (15). A group that does not exist, or is not a classic group, is described
+//! as Dead: without error before v6, with GROUP_ID_NOT_FOUND and Kafka's message from v6
+//! (KIP-1043), which the AdminClient turns into a GroupIdNotFoundException.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
@@ -41,6 +43,20 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
             return DescribeGroupsResponse::default().with_groups(failed);
         }
     };
+    // v6: which of the groups described as Dead exist as consumer or share groups ("not a
+    // classic group" rather than "not found"), asked only when one is missing.
+    let others: Vec<String> = if ctx.version() >= 6 && described.iter().any(Option::is_none) {
+        match ctx.groups().list_groups().await {
+            Ok(listed) => listed
+                .into_iter()
+                .filter(|g| g.group_type != "classic")
+                .map(|g| g.group_id)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let mut described = described.into_iter();
     let groups = req
         .groups
@@ -58,7 +74,24 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
             } else {
                 AUTHORIZED_OPERATIONS_OMITTED
             };
-            describe(described.next().flatten())
+            let Some(d) = described.next().flatten() else {
+                let dead = DescribedGroup::default()
+                    .with_group_state(StrBytes::from_static_str(State::Dead.name()))
+                    .with_authorized_operations(operations);
+                if ctx.version() < 6 {
+                    return dead.with_group_id(id);
+                }
+                let message = if others.iter().any(|g| g.as_str() == id.as_str()) {
+                    format!("Group {} is not a classic group.", id.as_str())
+                } else {
+                    format!("Group {} not found.", id.as_str())
+                };
+                return dead
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(StrBytes::from_string(message)));
+            };
+            describe(d)
                 .with_group_id(id)
                 .with_authorized_operations(operations)
         })
@@ -66,11 +99,7 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-fn describe(d: Option<Description>) -> DescribedGroup {
-    let Some(d) = d else {
-        return DescribedGroup::default()
-            .with_group_state(StrBytes::from_static_str(State::Dead.name()));
-    };
+fn describe(d: Description) -> DescribedGroup {
     let members = d
         .members
         .into_iter()

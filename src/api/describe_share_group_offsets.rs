@@ -73,6 +73,7 @@ pub async fn handle(
                         (None, _) => partition
                             .with_start_offset(-1)
                             .with_lag(-1)
+                            .with_leader_epoch(-1)
                             .with_error_code(E::UnknownTopicOrPartition.code()),
                         (Some(t), Some((start, complete))) => {
                             let end = t
@@ -80,12 +81,19 @@ pub async fn handle(
                                 .filter(|p| p.is_led())
                                 .map(|p| p.high_watermark());
                             let lag = end.map_or(-1, |end| end - start - complete);
-                            partition.with_start_offset(*start).with_lag(lag)
+                            // Kafka: the leader epoch its share state was written under, the
+                            // partition leader's (kafka-share-groups shows it as LEADER-EPOCH).
+                            partition
+                                .with_start_offset(*start)
+                                .with_lag(lag)
+                                .with_leader_epoch(ctx.cluster().leader_epoch(&name, p))
                         }
                         // Not initialised yet: no start offset.
-                        (Some(_), None) => partition.with_start_offset(-1).with_lag(-1),
+                        (Some(_), None) => partition
+                            .with_start_offset(-1)
+                            .with_lag(-1)
+                            .with_leader_epoch(-1),
                     }
-                    .with_leader_epoch(-1)
                 })
                 .collect();
             topics.push(

@@ -286,7 +286,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeGroups,
         min_version: 0,
-        max_version: 5,
+        max_version: 6,
         handler: |c, b| c.serve(b, describe_groups::handle),
     },
     Api {

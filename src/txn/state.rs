@@ -403,7 +403,11 @@ impl TxnMetadata {
             self.last_producer_epoch = self.producer_epoch;
             self.producer_epoch = 0;
         }
+        // Kafka keeps the completed transaction's start time (DescribeTransactions and
+        // kafka-transactions describe show it); only a new producer epoch resets it.
+        let start_ms = self.start_ms;
         self.clear_transaction();
+        self.start_ms = start_ms;
         self.last_update_ms = now;
     }
 }

@@ -73,6 +73,10 @@ fn commit_cycle() {
     m.complete(10);
     assert_eq!(m.state, TxnState::CompleteCommit);
     assert!(m.partitions.is_empty() && m.offsets.is_empty() && m.groups.is_empty());
+    assert_eq!(
+        m.start_ms, 5,
+        "the completed transaction's start time stays, as in Kafka"
+    );
     assert_eq!(m.end(7, 0, true, 11), Ok(false), "retried commit");
     assert_eq!(m.end(7, 0, false, 11), Err(E::InvalidTxnState));
     // The next transaction starts by adding partitions again.
@@ -134,12 +138,16 @@ fn init_fences_an_ongoing_transaction() {
     m.fence_to_abort(3);
     assert_eq!(m.state, TxnState::PrepareAbort);
     m.complete(4);
+    assert_eq!((m.state, m.start_ms), (TxnState::CompleteAbort, 1));
     // The client retries and gets a second bump.
     assert_eq!(
         m.init_producer_id(60_000, None, 5, || None),
         Ok(InitOutcome::Ready)
     );
-    assert_eq!((m.state, m.producer_epoch), (TxnState::Empty, 2));
+    assert_eq!(
+        (m.state, m.producer_epoch, m.start_ms),
+        (TxnState::Empty, 2, -1)
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod api_versions_4_4;
 mod blocking;
 mod cli;
 mod consumer_groups;
+mod describe_groups_v6;
 mod durability;
 mod fuzz_dispatch;
 mod groups;

@@ -334,12 +334,13 @@ async fn share_group_offsets_are_described_reset_and_deleted() {
             .with_topics(None),
     ]);
     let r = c.call(&describe, 0).await;
-    let starts: Vec<(i32, i64)> = r.groups[0].topics[0]
+    let starts: Vec<(i32, i64, i32)> = r.groups[0].topics[0]
         .partitions
         .iter()
-        .map(|p| (p.partition_index, p.start_offset))
+        .map(|p| (p.partition_index, p.start_offset, p.leader_epoch))
         .collect();
-    assert_eq!(starts, vec![(0, 2)]);
+    // The leader epoch of the partition (0 on one broker), as Kafka's share state has it.
+    assert_eq!(starts, vec![(0, 2, 0)]);
     assert_eq!(r.groups[1].error_code, E::GroupIdNotFound.code());
     // v1 adds the lag: 3 records, 2 accepted (the start moved past them), 1 still in flight.
     let r = c.call(&describe, 1).await;
