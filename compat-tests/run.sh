@@ -116,7 +116,7 @@ case "$SPLIT" in 1|2) ;; *) die "COMPAT_SPLIT=$SPLIT: 1 or 2" ;; esac
 # `secured` broker pair (secured.py) stay in one group.
 SPLIT_FILES=(test_java.py test_security_authn.py test_security_clients.py test_security_cli.py
   test_security_oauth.py test_security_reauth.py test_http_gateway.py test_http_users.py
-  test_http_java.py)
+  test_http_java.py test_kafka_tools.py)
 SPLIT_STEP=200
 KAFKA_STATE_BASE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
 group_suffix() { [ "$1" -eq 0 ] || echo "-$(( $1 + 1 ))"; }

@@ -245,8 +245,6 @@ def test_kafka_consumer_groups(broker):
             "exist.") in out, out
 
 
-@pytest.mark.known_gap("ConsumerGroupDescribe answers a missing group without Kafka's error "
-                       "message 'Group G not found.' (src/api/consumer_group_describe.rs)")
 @pytest.mark.client("kafka-tools")
 def test_kafka_consumer_groups_describe_missing(broker):
     group = f"tools-missing-{uuid.uuid4().hex[:10]}"

@@ -58,15 +58,21 @@ pub async fn handle(
         .zip(allowed)
         .map(|(id, allowed)| {
             let result = if !allowed {
-                Err(E::GroupAuthorizationFailed)
+                Err((E::GroupAuthorizationFailed, None))
             } else if id.is_empty() {
-                Err(E::InvalidGroupId)
+                Err((E::InvalidGroupId, None))
             } else {
-                described.next().unwrap_or(Err(E::UnknownServerError))
+                match described.next() {
+                    Some(Ok(d)) => Ok(d),
+                    Some(Err((e, message))) => Err((e, Some(message))),
+                    None => Err((E::UnknownServerError, None)),
+                }
             };
             let group = match result {
                 Ok(d) => describe(&ctx, d),
-                Err(e) => DescribedGroup::default().with_error_code(e.code()),
+                Err((e, message)) => DescribedGroup::default()
+                    .with_error_code(e.code())
+                    .with_error_message(message.map(StrBytes::from_string)),
             };
             let operations = if allowed && req.include_authorized_operations {
                 ctx.authorized_operations(ResourceType::Group, &id)

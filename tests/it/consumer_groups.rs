@@ -194,6 +194,9 @@ async fn members_share_partitions_and_are_fenced_by_epoch() {
         |m| m.member_type == 1 && m.assignment.topic_partitions[0].topic_name.as_str() == TOPIC
     ));
     assert_eq!(d.groups[1].error_code, E::GroupIdNotFound.code());
+    // Kafka's message: the AdminClient shows it (kafka-consumer-groups --describe).
+    let missing = format!("Group {} not found.", d.groups[1].group_id.as_str());
+    assert_eq!(d.groups[1].error_message.as_deref(), Some(missing.as_str()));
     let l = c.call(&ListGroupsRequest::default(), 5).await;
     let listed = l
         .groups
@@ -291,6 +294,10 @@ async fn classic_groups_and_consumer_groups_do_not_mix() {
         )
         .await;
     assert_eq!(d.groups[0].error_code, E::GroupIdNotFound.code());
+    assert_eq!(
+        d.groups[0].error_message.as_deref(),
+        Some("Group classic is not a consumer group.")
+    );
     // A group with offsets only (no members) becomes a consumer group and keeps them.
     let r = c.call(&commit("simple", "", -1, 42), 9).await;
     assert_eq!(commit_code(&r), 0);

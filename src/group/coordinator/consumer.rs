@@ -151,13 +151,19 @@ impl Coordinator {
         });
     }
 
-    /// ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for a missing or classic group.
-    pub(super) fn consumer_describe(&self, group_id: &str) -> Result<Description, E> {
-        self.groups
-            .get(group_id)
-            .and_then(|e| e.consumer.as_ref())
-            .map(ConsumerGroup::describe)
-            .ok_or(E::GroupIdNotFound)
+    /// ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for a missing group or one of another type,
+    /// with Kafka's message for each.
+    pub(super) fn consumer_describe(&self, group_id: &str) -> Result<Description, (E, String)> {
+        match self.groups.get(group_id) {
+            None => Err((E::GroupIdNotFound, format!("Group {group_id} not found."))),
+            Some(e) => match &e.consumer {
+                Some(c) => Ok(c.describe()),
+                None => Err((
+                    E::GroupIdNotFound,
+                    format!("Group {group_id} is not a consumer group."),
+                )),
+            },
+        }
     }
 
     /// OffsetFetch v9+: a consumer group checks the member id and epoch.

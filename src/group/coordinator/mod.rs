@@ -344,11 +344,11 @@ impl GroupCoordinator {
             .await?
     }
 
-    /// ConsumerGroupDescribe: each group's description or error, in order.
+    /// ConsumerGroupDescribe: each group's description or error (with its message), in order.
     pub async fn consumer_describe(
         &self,
         ids: Vec<String>,
-    ) -> Result<Vec<Result<consumer_group::Description, E>>, E> {
+    ) -> Result<Vec<Result<consumer_group::Description, (E, String)>>, E> {
         self.query(move |c, _| ids.iter().map(|id| c.consumer_describe(id)).collect())
             .await
     }
