@@ -104,13 +104,13 @@ def test_consumer_regex(java_compat, broker, client):
     run(java_compat, "consumer_regex", broker)
 
 
-@pytest.mark.single_broker("raw heartbeats to one address, which need not be the coordinator; share groups: issue 17/21 gap")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_group_migration(java_compat, broker, client):
     """KIP-848's online migration: classic → consumer when a consumer-protocol member joins, back when it leaves."""
     run(java_compat, "group_migration", broker)
 
 
+@pytest.mark.single_broker("raw heartbeats to one address, which need not be the coordinator; share groups: issue 17/21 gap")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_group_configs(java_compat, broker, client):
     run(java_compat, "group_configs", broker)

@@ -50,6 +50,10 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
     let now = now_ms();
     let listed = match ctx.txns().list().await {
         Ok(listed) => listed,
+        // A broker that coordinates no transactions (cluster mode: another broker owns them)
+        // lists none, as a Kafka broker leading no __transaction_state partition does: the
+        // AdminClient asks every broker and merges their lists.
+        Err(ResponseError::NotCoordinator) => Vec::new(),
         Err(e) => return ListTransactionsResponse::default().with_error_code(e.code()),
     };
     let mut listed: Vec<_> = listed
