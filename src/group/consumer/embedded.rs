@@ -33,17 +33,21 @@ pub fn version(metadata: &[u8]) -> i16 {
     }
 }
 
-/// None when the metadata is not a consumer-protocol subscription.
-pub fn decode_subscription(metadata: &[u8]) -> Option<Subscription> {
-    let mut buf = Bytes::copy_from_slice(metadata);
+/// The leading version (newer ones read as the highest Kafka writes) and what follows it;
+/// None when there is no valid version.
+fn versioned(bytes: &[u8]) -> Option<(i16, Bytes)> {
+    let mut buf = Bytes::copy_from_slice(bytes);
     if buf.remaining() < 2 {
         return None;
     }
     let v = buf.get_i16();
-    if v < 0 {
-        return None;
-    }
-    let s = ConsumerProtocolSubscription::decode(&mut buf, v.min(HIGHEST)).ok()?;
+    (v >= 0).then_some((v.min(HIGHEST), buf))
+}
+
+/// None when the metadata is not a consumer-protocol subscription.
+pub fn decode_subscription(metadata: &[u8]) -> Option<Subscription> {
+    let (v, mut buf) = versioned(metadata)?;
+    let s = ConsumerProtocolSubscription::decode(&mut buf, v).ok()?;
     Some(Subscription {
         topics: s.topics.iter().map(|t| t.to_string()).collect(),
         owned: s
@@ -60,15 +64,8 @@ pub fn decode_assignment(bytes: &[u8]) -> Option<NamedPartitions> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
-    let mut buf = Bytes::copy_from_slice(bytes);
-    if buf.remaining() < 2 {
-        return None;
-    }
-    let v = buf.get_i16();
-    if v < 0 {
-        return None;
-    }
-    let a = ConsumerProtocolAssignment::decode(&mut buf, v.min(HIGHEST)).ok()?;
+    let (v, mut buf) = versioned(bytes)?;
+    let a = ConsumerProtocolAssignment::decode(&mut buf, v).ok()?;
     Some(
         a.assigned_partitions
             .iter()
