@@ -1,8 +1,10 @@
 """Kafka's own `kafka-configs` tool (org.apache.kafka.tools.ConfigCommand from the reference
-Kafka's jars, as bin/kafka-configs.sh runs it) managing client quotas (issue 16).
+Kafka's jars, as bin/kafka-configs.sh runs it) managing client quotas (issue 16) and dynamic
+broker configs (issue 18).
 
 | scenario | what is asserted |
 |---|---|
+| kafka_configs_brokers | `--alter --entity-default` and `--entity-name ID` of dynamic broker configs: `--describe` lists each with Kafka's synonym chain (DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_BROKER_CONFIG, DEFAULT_CONFIG), a new topic's `--describe --all` takes them as its defaults, a static config (`num.partitions`) is refused with Kafka's message, `--delete-config` removes them |
 | kafka_configs_quotas | `--alter --add-config producer_byte_rate=...,consumer_byte_rate=...` for a client id, for a user's default client id and for the default user; `--describe` of each shows exactly those values (Kafka's output lines); `--describe --entity-type clients` lists the client; `--alter --delete-config` removes one key, then the rest; `--describe` then shows none |
 """
 
@@ -14,7 +16,7 @@ import uuid
 import pytest
 
 from cli_scenarios import reference_kafka_java
-from compat import TIMEOUT, wait_for
+from compat import TIMEOUT, create_topic, wait_for
 
 pytestmark = pytest.mark.client("kafka-configs")
 
@@ -76,3 +78,59 @@ def test_kafka_configs_quotas(configs_tool, broker):
     configs(configs_tool, broker, "--alter", *user_default, "--delete-config", "request_percentage")
     wait_for(lambda: described(*client_entity) == {}, "every key removed")
     assert described(*user_default) == {}
+
+
+def config_lines(text: str) -> set[str]:
+    """The `  NAME=VALUE sensitive=... synonyms={...}` lines of a describe."""
+    return {line.strip() for line in text.splitlines() if line.startswith("  ")}
+
+
+@pytest.mark.single_broker("per-broker configs are checked on the one broker there is")
+def test_kafka_configs_brokers(configs_tool, broker):
+    # Configs whose change no other scenario can notice: the broker defaults of a topic's
+    # timestamp bound and zstd level (only topics that recompress with zstd read it).
+    before = ("log.message.timestamp.before.max.ms", "9223372036854775806")
+    zstd = ("compression.zstd.level", "4")
+    brokers = configs(configs_tool, broker, "--describe", "--entity-type", "brokers")
+    node = next(line.split()[4] for line in brokers.splitlines()
+                if line.startswith("Dynamic configs for broker "))
+    default = ["--entity-type", "brokers", "--entity-default"]
+    this_node = ["--entity-type", "brokers", "--entity-name", node]
+    configs(configs_tool, broker, "--alter", *default, "--add-config", "=".join(before))
+    configs(configs_tool, broker, "--alter", *this_node, "--add-config", "=".join(zstd))
+    try:
+        want_default = (f"{before[0]}={before[1]} sensitive=false "
+                        f"synonyms={{DYNAMIC_DEFAULT_BROKER_CONFIG:{before[0]}={before[1]}}}")
+        want_node = (f"{zstd[0]}={zstd[1]} sensitive=false synonyms={{DYNAMIC_BROKER_CONFIG:"
+                     f"{zstd[0]}={zstd[1]}, DEFAULT_CONFIG:{zstd[0]}=3}}")
+        # Kafka applies them through its metadata log: wait until the describe shows them.
+        wait_for(lambda: want_default in config_lines(configs(configs_tool, broker, "--describe",
+                                                              *default)),
+                 "the cluster default described")
+        wait_for(lambda: config_lines(configs(configs_tool, broker, "--describe", *this_node))
+                 == {want_node}, "the broker's own config described")
+
+        topic = f"compat-broker-configs-{uuid.uuid4().hex[:8]}"
+        create_topic(broker, topic, 1)
+        described = config_lines(configs(configs_tool, broker, "--describe", "--entity-type",
+                                         "topics", "--entity-name", topic, "--all"))
+        assert (f"compression.zstd.level=4 sensitive=false synonyms={{DYNAMIC_BROKER_CONFIG:"
+                f"compression.zstd.level=4, DEFAULT_CONFIG:compression.zstd.level=3}}") in described
+        assert any(line.startswith(f"message.timestamp.before.max.ms={before[1]} ")
+                   and f"DYNAMIC_DEFAULT_BROKER_CONFIG:{before[0]}={before[1]}" in line
+                   for line in described), described
+
+        refused = subprocess.run(
+            [*configs_tool, "--bootstrap-server", broker.address, "--alter", *default,
+             "--add-config", "num.partitions=3"],
+            capture_output=True, text=True, timeout=max(60.0, 2 * TIMEOUT),
+            stdin=subprocess.DEVNULL)
+        assert refused.returncode != 0
+        assert ("InvalidRequestException: Cannot update these configs dynamically: "
+                "[num.partitions]") in refused.stdout + refused.stderr
+    finally:
+        configs(configs_tool, broker, "--alter", *default, "--delete-config", before[0])
+        configs(configs_tool, broker, "--alter", *this_node, "--delete-config", zstd[0])
+    wait_for(lambda: config_lines(configs(configs_tool, broker, "--describe", *this_node)) == set(),
+             "the broker's own config removed")
+    assert want_default not in config_lines(configs(configs_tool, broker, "--describe", *default))

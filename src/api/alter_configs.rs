@@ -78,14 +78,11 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
             ctx.topics()
                 .alter_topic_config(&r.resource_name, |_| Ok(configs), validate_only)
         }
+        // As Kafka: the resource's dynamic configs become exactly these.
         resource::BROKER => {
-            resource::broker_target(&r.resource_name, ctx.cluster().this_node())?;
-            if configs.is_empty() {
-                return Ok(());
-            }
-            Err(resource::refuse_broker_change(
-                &configs.into_keys().collect::<Vec<_>>(),
-            ))
+            let scope = resource::broker_scope(&r.resource_name, ctx.cluster().this_node())?;
+            ctx.topics()
+                .alter_broker_configs(scope, |_| Ok(configs), validate_only)
         }
         other => Err(resource::unsupported_resource(other)),
     }

@@ -5,6 +5,7 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::meta::broker_configs::Scope;
 use crate::security::acl::AclOperation;
 
 /// Kafka's ConfigResource.Type codes.
@@ -13,19 +14,14 @@ pub const BROKER: i8 = 4;
 pub const BROKER_LOGGER: i8 = 8;
 pub const GROUP: i8 = 32;
 
-/// A BROKER resource names this node by id, or "" for the cluster-wide defaults.
-pub enum BrokerTarget {
-    ThisNode,
-    ClusterDefault,
-}
-
-/// Check a BROKER resource name as Kafka does.
-pub fn broker_target(name: &str, node_id: i32) -> Result<BrokerTarget> {
+/// Check a BROKER resource name as Kafka does: this node's id, or "" for the cluster-wide
+/// defaults.
+pub fn broker_scope(name: &str, node_id: i32) -> Result<Scope> {
     if name.is_empty() {
-        return Ok(BrokerTarget::ClusterDefault);
+        return Ok(Scope::ClusterDefault);
     }
     match name.parse::<i32>() {
-        Ok(id) if id == node_id => Ok(BrokerTarget::ThisNode),
+        Ok(id) if id == node_id => Ok(Scope::ThisNode),
         Ok(id) => Err(BrokerError::InvalidRequest(format!(
             "Unexpected broker id, expected {node_id} or empty string, but received {id}"
         ))),
@@ -33,15 +29,6 @@ pub fn broker_target(name: &str, node_id: i32) -> Result<BrokerTarget> {
             "Broker id must be an integer, but it is: {name}"
         ))),
     }
-}
-
-/// gregor's broker settings are static: changing them is refused, naming them.
-pub fn refuse_broker_change(names: &[String]) -> BrokerError {
-    BrokerError::InvalidRequest(format!(
-        "Cannot update these configs dynamically: {}. gregor's broker settings are static \
-         (flags, GREGOR_* environment, config file); change them there and restart",
-        names.join(", ")
-    ))
 }
 
 pub fn unsupported_resource(resource_type: i8) -> BrokerError {

@@ -141,16 +141,20 @@ fn succeeded(
         .with_num_partitions(partitions)
         .with_replication_factor(topic.replication_factor)
         .with_configs(Some(
-            config_view::describe_topic(&topic.config(), ctx.config())
-                .into_iter()
-                .map(|c| {
-                    CreatableTopicConfigs::default()
-                        .with_name(StrBytes::from_string(c.name))
-                        .with_value(c.value.map(StrBytes::from_string))
-                        .with_read_only(c.read_only)
-                        .with_config_source(c.source)
-                })
-                .collect(),
+            config_view::describe_topic(
+                &topic.config(),
+                ctx.config(),
+                &ctx.topics().broker_configs(),
+            )
+            .into_iter()
+            .map(|c| {
+                CreatableTopicConfigs::default()
+                    .with_name(StrBytes::from_string(c.name))
+                    .with_value(c.value.map(StrBytes::from_string))
+                    .with_read_only(c.read_only)
+                    .with_config_source(c.source)
+            })
+            .collect(),
         ))
 }
 

@@ -64,7 +64,7 @@ fn delete(topics: &Topics, topic: &str, index: i32, offset: i64) -> Result<i64> 
     let partition = t.led_partition(index)?;
     // As Kafka (`Partition.deleteRecordsOnLeader`): a compacted topic without the delete
     // policy refuses; one with an empty policy (infinite retention) allows it.
-    let (delete, compact) = t.config().cleanup_policy();
+    let (delete, compact) = topics.effective_config(&t).cleanup_policy();
     if compact && !delete {
         return Err(BrokerError::PolicyViolation(format!(
             "Records of partition {topic}-{index} can not be deleted due to the configured policy"

@@ -9,9 +9,10 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::config_resource::{self as resource, BrokerTarget};
+use super::config_resource as resource;
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::meta::broker_configs::Scope;
 use crate::meta::config_view::{self, DescribedConfig};
 use crate::security::acl::AclOperation;
 
@@ -48,19 +49,26 @@ pub async fn handle(ctx: RequestContext, req: DescribeConfigsRequest) -> Describ
 }
 
 fn describe(ctx: &RequestContext, r: &DescribeConfigsResource) -> Result<Vec<DescribedConfig>> {
+    let dynamic = ctx.topics().broker_configs();
     match r.resource_type {
         resource::TOPIC => {
             let topic = ctx
                 .topics()
                 .get(&r.resource_name)
                 .ok_or(BrokerError::UnknownTopicOrPartition)?;
-            Ok(config_view::describe_topic(&topic.config(), ctx.config()))
+            Ok(config_view::describe_topic(
+                &topic.config(),
+                ctx.config(),
+                &dynamic,
+            ))
         }
         resource::BROKER => {
-            match resource::broker_target(&r.resource_name, ctx.cluster().this_node())? {
-                BrokerTarget::ThisNode => Ok(config_view::describe_broker(ctx.config())),
-                // Cluster-wide dynamic defaults: gregor has none.
-                BrokerTarget::ClusterDefault => Ok(Vec::new()),
+            match resource::broker_scope(&r.resource_name, ctx.cluster().this_node())? {
+                Scope::ThisNode => Ok(config_view::describe_broker(ctx.config(), &dynamic)),
+                Scope::ClusterDefault => Ok(config_view::describe_broker_defaults(
+                    ctx.config(),
+                    &dynamic,
+                )),
             }
         }
         resource::GROUP => Ok(ctx.groups().group_configs().describe(&r.resource_name)),

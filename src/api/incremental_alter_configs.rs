@@ -1,5 +1,6 @@
-//! IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT single topic configs,
-//! persisted and applied at once; SET and DELETE of a group's share configs (GROUP).
+//! IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT single topic configs and
+//! dynamic broker configs (a BROKER resource: this node, or "" for the cluster-wide
+//! defaults), persisted and applied at once; SET and DELETE of a group's configs (GROUP).
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::config_resource as resource;
 use super::RequestContext;
-use crate::config::Config;
 use crate::error::{BrokerError, Result};
 use crate::group::configs as group_configs;
+use crate::meta::broker_configs;
 use crate::meta::config_view;
 use crate::meta::topic_config::{self, ConfigType};
 use crate::meta::TopicConfig;
@@ -81,24 +82,38 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
     }
     match r.resource_type {
         resource::TOPIC => {
-            let broker_config = &ctx.config();
+            let describe = |current: &TopicConfig| {
+                config_view::describe_topic(current, ctx.config(), &ctx.topics().broker_configs())
+            };
             ctx.topics().alter_topic_config(
                 &r.resource_name,
-                |current| apply(current, r, broker_config),
+                |current| {
+                    apply(current.0.clone(), r, |name| {
+                        let def = topic_config::lookup(name).ok_or_else(|| {
+                            BrokerError::InvalidConfig(format!("Unknown topic config name: {name}"))
+                        })?;
+                        Ok((def.kind, value_of(&describe(current), name)))
+                    })
+                },
                 validate_only,
             )
         }
         resource::BROKER => {
-            resource::broker_target(&r.resource_name, ctx.cluster().this_node())?;
-            if r.configs.is_empty() {
-                return Ok(());
-            }
-            Err(resource::refuse_broker_change(
-                &r.configs
-                    .iter()
-                    .map(|c| c.name.to_string())
-                    .collect::<Vec<_>>(),
-            ))
+            let scope = resource::broker_scope(&r.resource_name, ctx.cluster().this_node())?;
+            let topics = ctx.topics();
+            topics.alter_broker_configs(
+                scope,
+                |current| {
+                    apply(current.clone(), r, |name| {
+                        let def = broker_configs::lookup(name)
+                            .ok_or_else(|| broker_configs::refuse(&[name]))?;
+                        let described =
+                            config_view::describe_broker(ctx.config(), &topics.broker_configs());
+                        Ok((def.kind, value_of(&described, name)))
+                    })
+                },
+                validate_only,
+            )
         }
         resource::GROUP => alter_group(ctx, r, validate_only),
         other => Err(resource::unsupported_resource(other)),
@@ -144,13 +159,22 @@ fn alter_group(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bo
         .map_err(|e| BrokerError::UnknownServer(e.to_string()))
 }
 
-/// The topic's overrides after the operations.
+/// A config's value as described (its effective value), "" when it has none.
+fn value_of(described: &[config_view::DescribedConfig], name: &str) -> String {
+    described
+        .iter()
+        .find(|d| d.name == name)
+        .and_then(|d| d.value.clone())
+        .unwrap_or_default()
+}
+
+/// The configs after the operations. `list_config` gives a name's type and effective value
+/// (what APPEND and SUBTRACT start from), or the error for a name the resource lacks.
 fn apply(
-    current: &TopicConfig,
+    mut configs: BTreeMap<String, String>,
     r: &AlterConfigsResource,
-    broker_config: &Config,
+    list_config: impl Fn(&str) -> Result<(ConfigType, String)>,
 ) -> Result<BTreeMap<String, String>> {
-    let mut configs = current.0.clone();
     for c in &r.configs {
         let name = c.name.to_string();
         let value = c.value.as_ref().map(|v| v.to_string());
@@ -165,10 +189,8 @@ fn apply(
                 configs.remove(&name);
             }
             APPEND | SUBTRACT => {
-                let def = topic_config::lookup(&name).ok_or_else(|| {
-                    BrokerError::InvalidConfig(format!("Unknown topic config name: {name}"))
-                })?;
-                if def.kind != ConfigType::List {
+                let (kind, effective) = list_config(&name)?;
+                if kind != ConfigType::List {
                     let op = if c.config_operation == APPEND {
                         "append"
                     } else {
@@ -178,14 +200,8 @@ fn apply(
                         "Config value {op} is not allowed for config key: {name}"
                     )));
                 }
-                let effective = configs.get(&name).cloned().unwrap_or_else(|| {
-                    config_view::describe_topic(current, broker_config)
-                        .into_iter()
-                        .find(|d| d.name == name)
-                        .and_then(|d| d.value)
-                        .unwrap_or_default()
-                });
-                let mut items: Vec<String> = split_list(&effective);
+                let current = configs.get(&name).cloned().unwrap_or(effective);
+                let mut items: Vec<String> = split_list(&current);
                 for item in split_list(value.as_deref().unwrap_or("")) {
                     if c.config_operation == APPEND {
                         if !items.contains(&item) {

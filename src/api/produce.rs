@@ -241,7 +241,7 @@ fn append(
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let partition = t.led_partition(index)?;
         let records = records.unwrap_or_default();
-        let config = t.config();
+        let config = ctx.topics().effective_config(&t);
         let (before, after) = config.timestamp_bounds();
         let log_config = config.log_config(ctx.topics().log_defaults());
         let rules = Rules {

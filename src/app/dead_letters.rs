@@ -156,7 +156,7 @@ impl Writer {
             delivery_count: job.letter.delivery_count,
             message: job.letter.cause.message(),
         };
-        let config = target.config();
+        let config = topics.effective_config(&target);
         let max = config.max_message_bytes(self.config.max_message_bytes as usize);
         let rules = Rules {
             now_ms: now,

@@ -23,36 +23,31 @@ pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &T
     tasks.spawn(maintain_logs(
         services.topics.clone(),
         config.log_retention_check_interval_ms,
-        config.log_cleaner_backoff_ms,
         shutdown.clone(),
     ));
 }
 
-/// Retention and the cleaner do file I/O, so they run on the blocking pool.
-async fn maintain_logs(
-    topics: Arc<Topics>,
-    retention_ms: u64,
-    cleaner_ms: u64,
-    shutdown: CancellationToken,
-) {
+/// Retention and the cleaner do file I/O, so they run on the blocking pool. The cleaner's
+/// pause is read again after every pass: `log.cleaner.backoff.ms` is a dynamic broker config.
+async fn maintain_logs(topics: Arc<Topics>, retention_ms: u64, shutdown: CancellationToken) {
     // The first runs come one period after start-up (Kafka also delays its first retention
     // check), not at once.
-    let every = |ms: u64| {
-        let period = Duration::from_millis(ms.max(1));
-        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
-    };
-    let mut retention = every(retention_ms);
-    let mut cleaner = every(cleaner_ms);
+    let after = |ms: u64| tokio::time::Instant::now() + Duration::from_millis(ms.max(1));
+    let period = Duration::from_millis(retention_ms.max(1));
+    let mut retention = tokio::time::interval_at(after(retention_ms), period);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_clean = after(topics.cleaner_backoff_ms());
     loop {
         let t = topics.clone();
-        let job: Box<dyn FnOnce() + Send> = tokio::select! {
+        let (job, cleaning): (Box<dyn FnOnce() + Send>, bool) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = retention.tick() => Box::new(move || t.enforce_retention(crate::clock::now_ms())),
-            _ = cleaner.tick() => Box::new(move || t.clean_logs(crate::clock::now_ms())),
+            _ = retention.tick() => (Box::new(move || t.enforce_retention(crate::clock::now_ms())), false),
+            _ = tokio::time::sleep_until(next_clean) => (Box::new(move || t.clean_logs(crate::clock::now_ms())), true),
         };
         let _ = tokio::task::spawn_blocking(job).await;
+        if cleaning {
+            next_clean = after(topics.cleaner_backoff_ms());
+        }
     }
 }
 

@@ -137,8 +137,19 @@ pub struct GroupConfigs {
 
 impl GroupConfigs {
     pub fn open(store: Arc<dyn KvStore>) -> anyhow::Result<Self> {
+        let configs = Self {
+            store,
+            configs: RwLock::default(),
+        };
+        configs.reload()?;
+        Ok(configs)
+    }
+
+    /// Read every group's configs from the store (again: in cluster mode other brokers change
+    /// the shared store). Blocks on the store.
+    pub fn reload(&self) -> anyhow::Result<()> {
         let mut configs = HashMap::new();
-        for (key, value) in store.scan_prefix(PREFIX)? {
+        for (key, value) in self.store.scan_prefix(PREFIX)? {
             let id = String::from_utf8_lossy(&key[PREFIX.len()..]).into_owned();
             match serde_json::from_slice(&value) {
                 Ok(c) => {
@@ -149,10 +160,8 @@ impl GroupConfigs {
                 }
             }
         }
-        Ok(Self {
-            store,
-            configs: RwLock::new(configs),
-        })
+        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = configs;
+        Ok(())
     }
 
     pub fn get(&self, group: &str) -> BTreeMap<String, String> {
@@ -177,6 +186,8 @@ impl GroupConfigs {
             WriteOp::Put(key, serde_json::to_vec(&configs)?)
         };
         self.store.write(vec![op])?;
+        // Cluster mode: the other brokers read them again at once.
+        self.store.announce();
         let mut all = self.configs.write().unwrap_or_else(|e| e.into_inner());
         if configs.is_empty() {
             all.remove(group);

@@ -2,12 +2,15 @@
 //! and a topic's effective configs, each with its source and synonyms (topic override →
 //! broker setting → Kafka default), as Apache Kafka describes them.
 
+use super::broker_configs::{self, DynamicConfigs};
 use super::topic_config::{ConfigType, CATALOG};
 use super::TopicConfig;
 use crate::config::{AuthorizerKind, Config, SecurityProtocol};
 
 /// Kafka's ConfigSource codes.
 pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 pub const STATIC_BROKER_CONFIG: i8 = 4;
 pub const DEFAULT_CONFIG: i8 = 5;
 
@@ -30,13 +33,15 @@ pub struct DescribedConfig {
 }
 
 /// A broker setting under its Kafka name: Kafka's default and, when gregor's configuration
-/// sets something else, gregor's value (reported as a static broker config).
+/// sets something else, gregor's value (reported as a static broker config); above them the
+/// values set at run time (dynamic broker configs), most specific first.
 struct BrokerSetting {
     name: &'static str,
     kind: ConfigType,
     default: Option<String>,
     configured: Option<String>,
     doc: &'static str,
+    dynamic: Vec<(String, i8)>,
 }
 
 fn setting(
@@ -56,28 +61,34 @@ fn setting(
         default,
         configured,
         doc,
+        dynamic: Vec::new(),
     }
 }
 
 impl BrokerSetting {
     fn describe(&self) -> DescribedConfig {
-        let mut synonyms = Vec::new();
+        let mut synonyms: Vec<_> = self
+            .dynamic
+            .iter()
+            .map(|(v, source)| (self.name.to_string(), Some(v.clone()), *source))
+            .collect();
         if let Some(v) = &self.configured {
             synonyms.push((self.name.to_string(), Some(v.clone()), STATIC_BROKER_CONFIG));
         }
         if let Some(d) = &self.default {
             synonyms.push((self.name.to_string(), Some(d.clone()), DEFAULT_CONFIG));
         }
+        let (value, source) = match synonyms.first() {
+            Some((_, v, source)) => (v.clone(), *source),
+            None => (None, DEFAULT_CONFIG),
+        };
         DescribedConfig {
             name: self.name.to_string(),
-            value: self.configured.clone().or_else(|| self.default.clone()),
-            source: if self.configured.is_some() {
-                STATIC_BROKER_CONFIG
-            } else {
-                DEFAULT_CONFIG
-            },
-            // gregor's broker settings come from its flags, file and environment only.
-            read_only: true,
+            value,
+            source,
+            // Only the dynamic broker configs change at run time; the rest come from gregor's
+            // flags, file and environment.
+            read_only: broker_configs::lookup(self.name).is_none(),
             kind: self.kind,
             doc: self.doc,
             synonyms,
@@ -85,8 +96,8 @@ impl BrokerSetting {
     }
 }
 
-/// The broker's settings under Kafka's names (sorted by name).
-fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
+/// The broker's settings under Kafka's names (sorted by name), with their dynamic values.
+fn broker_settings(config: &Config, dynamic: &DynamicConfigs) -> Vec<BrokerSetting> {
     use ConfigType::*;
     let s = |v: &dyn ToString| Some(v.to_string());
     let mut settings = vec![
@@ -318,6 +329,15 @@ fn broker_settings(config: &Config) -> Vec<BrokerSetting> {
         settings.push(setting(name, def.kind, Some(def.default), value, def.doc));
     }
     settings.sort_by_key(|s| s.name);
+    for s in &mut settings {
+        s.dynamic = [
+            (dynamic.node.get(s.name), DYNAMIC_BROKER_CONFIG),
+            (dynamic.cluster.get(s.name), DYNAMIC_DEFAULT_BROKER_CONFIG),
+        ]
+        .into_iter()
+        .filter_map(|(value, source)| Some((value?.clone(), source)))
+        .collect();
+    }
     settings
 }
 
@@ -380,17 +400,39 @@ fn listeners(raw: &[String]) -> String {
 }
 
 /// Every broker config, as DescribeConfigs of a BROKER resource reports them.
-pub fn describe_broker(config: &Config) -> Vec<DescribedConfig> {
-    broker_settings(config)
+pub fn describe_broker(config: &Config, dynamic: &DynamicConfigs) -> Vec<DescribedConfig> {
+    broker_settings(config, dynamic)
         .iter()
         .map(BrokerSetting::describe)
         .collect()
 }
 
+/// The cluster-wide dynamic defaults, as DescribeConfigs of the BROKER resource "" reports
+/// them: only what is set there.
+pub fn describe_broker_defaults(config: &Config, dynamic: &DynamicConfigs) -> Vec<DescribedConfig> {
+    let defaults_only = DynamicConfigs {
+        cluster: dynamic.cluster.clone(),
+        node: Default::default(),
+    };
+    broker_settings(config, &defaults_only)
+        .iter()
+        .filter(|s| !s.dynamic.is_empty())
+        .map(|s| {
+            let mut d = s.describe();
+            d.synonyms.truncate(1);
+            d
+        })
+        .collect()
+}
+
 /// Every topic config with its effective value: the topic's override, else the broker's
 /// setting of its synonym, else Kafka's default.
-pub fn describe_topic(topic: &TopicConfig, config: &Config) -> Vec<DescribedConfig> {
-    let broker = broker_settings(config);
+pub fn describe_topic(
+    topic: &TopicConfig,
+    config: &Config,
+    dynamic: &DynamicConfigs,
+) -> Vec<DescribedConfig> {
+    let broker = broker_settings(config, dynamic);
     CATALOG
         .iter()
         .filter(|def| !def.internal || topic.0.contains_key(def.name))
@@ -438,7 +480,7 @@ mod tests {
         };
         let topic =
             TopicConfig::new([("retention.ms".to_string(), "1000".to_string())].into()).unwrap();
-        let all = describe_topic(&topic, &config);
+        let all = describe_topic(&topic, &config, &DynamicConfigs::default());
         assert_eq!(all.len(), CATALOG.iter().filter(|d| !d.internal).count());
 
         let retention = find(&all, "retention.ms");
@@ -470,10 +512,11 @@ mod tests {
             segment_ms: 1000,
             ..Config::default()
         };
-        let segment_ms = describe_topic(&TopicConfig::default(), &rolled)
-            .into_iter()
-            .find(|c| c.name == "segment.ms")
-            .unwrap();
+        let segment_ms =
+            describe_topic(&TopicConfig::default(), &rolled, &DynamicConfigs::default())
+                .into_iter()
+                .find(|c| c.name == "segment.ms")
+                .unwrap();
         assert_eq!(
             (segment_ms.value.as_deref(), segment_ms.source),
             (Some("1000"), STATIC_BROKER_CONFIG)
@@ -487,7 +530,7 @@ mod tests {
 
     #[test]
     fn broker_reports_its_settings_and_a_version_signal() {
-        let all = describe_broker(&Config::default());
+        let all = describe_broker(&Config::default(), &DynamicConfigs::default());
         assert_eq!(
             find(&all, "inter.broker.protocol.version").value.as_deref(),
             Some(METADATA_VERSION_NAME)
@@ -500,17 +543,20 @@ mod tests {
 
     #[test]
     fn broker_reports_its_security_settings() {
-        let plain = describe_broker(&Config::default());
+        let plain = describe_broker(&Config::default(), &DynamicConfigs::default());
         for name in ["authorizer.class.name", "sasl.enabled.mechanisms"] {
             assert_eq!(find(&plain, name).source, DEFAULT_CONFIG, "{name}");
         }
-        let secured = describe_broker(&Config {
-            listen: vec!["SASL_SSL://:9093".into(), "INTERNAL://:9094".into()],
-            listener_security_protocol: vec!["INTERNAL:PLAINTEXT".into()],
-            sasl_mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-512".into()],
-            authorizer: AuthorizerKind::Acl,
-            ..Config::default()
-        });
+        let secured = describe_broker(
+            &Config {
+                listen: vec!["SASL_SSL://:9093".into(), "INTERNAL://:9094".into()],
+                listener_security_protocol: vec!["INTERNAL:PLAINTEXT".into()],
+                sasl_mechanisms: vec!["PLAIN".into(), "SCRAM-SHA-512".into()],
+                authorizer: AuthorizerKind::Acl,
+                ..Config::default()
+            },
+            &DynamicConfigs::default(),
+        );
         let value = |name| find(&secured, name).value.clone();
         assert_eq!(
             value("listener.security.protocol.map").as_deref(),
@@ -525,5 +571,37 @@ mod tests {
             find(&secured, "authorizer.class.name").source,
             STATIC_BROKER_CONFIG
         );
+    }
+
+    #[test]
+    fn dynamic_values_head_the_synonym_chains() {
+        let pairs = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let dynamic = DynamicConfigs {
+            cluster: pairs(&[("log.retention.ms", "1000"), ("message.max.bytes", "5000")]),
+            node: pairs(&[("log.retention.ms", "2000")]),
+        };
+        let config = Config::default();
+        let broker = describe_broker(&config, &dynamic);
+        let retention = find(&broker, "log.retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("2000"));
+        assert_eq!(retention.source, DYNAMIC_BROKER_CONFIG);
+        assert!(!retention.read_only);
+        assert_eq!(retention.synonyms[1].2, DYNAMIC_DEFAULT_BROKER_CONFIG);
+        assert!(find(&broker, "num.partitions").read_only);
+
+        let defaults = describe_broker_defaults(&config, &dynamic);
+        let names: Vec<_> = defaults.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["log.retention.ms", "message.max.bytes"]);
+        assert_eq!(defaults[0].value.as_deref(), Some("1000"));
+        assert_eq!(defaults[0].synonyms.len(), 1);
+
+        let topic = describe_topic(&TopicConfig::default(), &config, &dynamic);
+        let max = find(&topic, "max.message.bytes");
+        assert_eq!(max.value.as_deref(), Some("5000"));
+        assert_eq!(max.source, DYNAMIC_DEFAULT_BROKER_CONFIG);
     }
 }

@@ -1,5 +1,6 @@
 //! The topic catalog: which topics exist, under which ids, with which configs and partitions.
 
+pub mod broker_configs;
 pub mod config_view;
 pub mod limits;
 pub mod topic_config;

@@ -187,101 +187,100 @@ pub fn lookup(name: &str) -> Option<&'static ConfigDef> {
 impl ConfigDef {
     /// Check a value against this config's type and rule; the error reads like Kafka's.
     pub fn validate(&self, value: &str) -> Result<(), String> {
-        let invalid = |why: String| {
-            Err(format!(
-                "Invalid value {value} for configuration {}: {why}",
-                self.name
-            ))
-        };
-        let trimmed = value.trim();
-        let number = match self.kind {
-            Int => match trimmed.parse::<i32>() {
-                Ok(n) => Some(n as f64),
-                Err(_) => return invalid("Not a number of type INT".into()),
-            },
-            ConfigType::Short => match trimmed.parse::<i16>() {
-                Ok(n) => Some(n as f64),
-                Err(_) => return invalid("Not a number of type SHORT".into()),
-            },
-            Long => match trimmed.parse::<i64>() {
-                Ok(n) => Some(n as f64),
-                Err(_) => return invalid("Not a number of type LONG".into()),
-            },
-            Double => match trimmed.parse::<f64>() {
-                Ok(n) if n.is_finite() => Some(n),
-                _ => return invalid("Not a number of type DOUBLE".into()),
-            },
-            Boolean => {
-                if !trimmed.eq_ignore_ascii_case("true") && !trimmed.eq_ignore_ascii_case("false") {
-                    return invalid("Expected value to be either true or false".into());
+        check_value(self.name, self.kind, self.rule, value)
+    }
+}
+
+/// Check a value of config `name` against a type and rule; the error reads like Kafka's.
+pub fn check_value(name: &str, kind: ConfigType, rule: Rule, value: &str) -> Result<(), String> {
+    let invalid = |why: String| {
+        Err(format!(
+            "Invalid value {value} for configuration {name}: {why}"
+        ))
+    };
+    let trimmed = value.trim();
+    let number = match kind {
+        Int => match trimmed.parse::<i32>() {
+            Ok(n) => Some(n as f64),
+            Err(_) => return invalid("Not a number of type INT".into()),
+        },
+        ConfigType::Short => match trimmed.parse::<i16>() {
+            Ok(n) => Some(n as f64),
+            Err(_) => return invalid("Not a number of type SHORT".into()),
+        },
+        Long => match trimmed.parse::<i64>() {
+            Ok(n) => Some(n as f64),
+            Err(_) => return invalid("Not a number of type LONG".into()),
+        },
+        Double => match trimmed.parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(n),
+            _ => return invalid("Not a number of type DOUBLE".into()),
+        },
+        Boolean => {
+            if !trimmed.eq_ignore_ascii_case("true") && !trimmed.eq_ignore_ascii_case("false") {
+                return invalid("Expected value to be either true or false".into());
+            }
+            None
+        }
+        Str | List => None,
+    };
+    match (rule, number) {
+        (Rule::AtLeast(min), Some(n)) if n < min as f64 => {
+            invalid(format!("Value must be at least {min}"))
+        }
+        (Rule::Between(lo, hi), Some(n)) if n < lo || n > hi => invalid(format!(
+            "Value must be no less than {lo} and no more than {hi}"
+        )),
+        (Rule::IntRange(lo, hi), Some(n)) if n < lo as f64 || n > hi as f64 => {
+            invalid(format!("Value must be between {lo} and {hi}"))
+        }
+        (Rule::GzipLevel, Some(n)) if !(n == -1.0 || (1.0..=9.0).contains(&n)) => {
+            invalid("Value must be between 1 and 9, or -1 for the default level".into())
+        }
+        (Rule::OneOf(allowed), _) if !allowed.contains(&trimmed) => {
+            invalid(format!("String must be one of: {}", allowed.join(", ")))
+        }
+        // Kafka 4's `ValidList.in`: the empty list is allowed (cleanup.policy: no cleanup,
+        // segments kept indefinitely); items are neither repeated nor empty.
+        (Rule::ListOf(_), _) if trimmed.is_empty() => Ok(()),
+        (Rule::ListOf(allowed), _) => {
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            let mut unique = items.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            if unique.len() != items.len() {
+                return Err(format!(
+                    "Configuration '{name}' values must not be duplicated."
+                ));
+            }
+            for item in items {
+                if item.is_empty() {
+                    return Err(format!("Configuration '{name}' values must not be empty."));
                 }
-                None
-            }
-            Str | List => None,
-        };
-        match (self.rule, number) {
-            (Rule::AtLeast(min), Some(n)) if n < min as f64 => {
-                invalid(format!("Value must be at least {min}"))
-            }
-            (Rule::Between(lo, hi), Some(n)) if n < lo || n > hi => invalid(format!(
-                "Value must be no less than {lo} and no more than {hi}"
-            )),
-            (Rule::IntRange(lo, hi), Some(n)) if n < lo as f64 || n > hi as f64 => {
-                invalid(format!("Value must be between {lo} and {hi}"))
-            }
-            (Rule::GzipLevel, Some(n)) if !(n == -1.0 || (1.0..=9.0).contains(&n)) => {
-                invalid("Value must be between 1 and 9, or -1 for the default level".into())
-            }
-            (Rule::OneOf(allowed), _) if !allowed.contains(&trimmed) => {
-                invalid(format!("String must be one of: {}", allowed.join(", ")))
-            }
-            // Kafka 4's `ValidList.in`: the empty list is allowed (cleanup.policy: no cleanup,
-            // segments kept indefinitely); items are neither repeated nor empty.
-            (Rule::ListOf(_), _) if trimmed.is_empty() => Ok(()),
-            (Rule::ListOf(allowed), _) => {
-                let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
-                let mut unique = items.clone();
-                unique.sort_unstable();
-                unique.dedup();
-                if unique.len() != items.len() {
+                if !allowed.contains(&item) {
                     return Err(format!(
-                        "Configuration '{}' values must not be duplicated.",
-                        self.name
+                        "Invalid value {item} for configuration {name}: String must be one of: {}",
+                        allowed.join(", ")
                     ));
                 }
-                for item in items {
-                    if item.is_empty() {
-                        return Err(format!(
-                            "Configuration '{}' values must not be empty.",
-                            self.name
-                        ));
-                    }
-                    if !allowed.contains(&item) {
-                        return Err(format!(
-                            "Invalid value {item} for configuration {}: String must be one of: {}",
-                            self.name,
-                            allowed.join(", ")
-                        ));
-                    }
-                }
-                Ok(())
             }
-            (Rule::ThrottledReplicas, _) => {
-                let ok = trimmed.is_empty()
-                    || trimmed == "*"
-                    || trimmed.split(',').all(|pair| {
-                        pair.trim().split_once(':').is_some_and(|(p, b)| {
-                            p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok()
-                        })
-                    });
-                if ok {
-                    Ok(())
-                } else {
-                    invalid("Must be the literal '*' or a list of replicas in the form [PartitionId]:[BrokerId],[PartitionId]:[BrokerId],...".into())
-                }
-            }
-            _ => Ok(()),
+            Ok(())
         }
+        (Rule::ThrottledReplicas, _) => {
+            let ok = trimmed.is_empty()
+                || trimmed == "*"
+                || trimmed.split(',').all(|pair| {
+                    pair.trim()
+                        .split_once(':')
+                        .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+                });
+            if ok {
+                Ok(())
+            } else {
+                invalid("Must be the literal '*' or a list of replicas in the form [PartitionId]:[BrokerId],[PartitionId]:[BrokerId],...".into())
+            }
+        }
+        _ => Ok(()),
     }
 }
 

@@ -158,7 +158,7 @@ impl Topics {
         }
         if topic.config().0 != record.configs {
             let config = TopicConfig(record.configs.clone());
-            let log_config = config.log_config(&self.log_defaults);
+            let log_config = self.log_config_of(&config);
             *meta::write(&topic.config) = config;
             for partition in topic.partitions() {
                 partition.set_config(log_config.clone());

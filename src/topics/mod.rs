@@ -15,11 +15,13 @@ use crate::error::{BrokerError, Result};
 use crate::log::retention::Retention;
 use crate::log::storage::postgres::PgLogs;
 use crate::log::{Backing, LogConfig, LogError, PartitionLog};
+use crate::meta::broker_configs::DynamicConfigs;
 use crate::meta::{self, Durability, Partition, Topic, TopicConfig, TopicRegistry};
 use crate::metrics::Histogram;
 use crate::store::KvStore;
 
 mod admin;
+mod broker_configs;
 mod cluster;
 pub use admin::NewTopic;
 
@@ -61,6 +63,8 @@ pub struct Topics {
     /// Where partition logs live.
     media: LogMedia,
     log_defaults: LogConfig,
+    /// The dynamic broker configs in force (`broker_configs`).
+    dynamic: RwLock<Arc<DynamicConfigs>>,
     /// Every group-commit fsync's duration, shared by all partitions (for /metrics).
     fsync_latency: Arc<Histogram>,
     /// Serialises topic creation, deletion and growth (they touch files and the store).
@@ -96,6 +100,7 @@ impl Topics {
             store,
             media,
             log_defaults,
+            dynamic: RwLock::default(),
             fsync_latency,
             admin: Mutex::new(()),
             led: Mutex::new(HashMap::new()),
@@ -109,6 +114,7 @@ impl Topics {
         if let LogMedia::Disk(dir) = &topics.media {
             remove_deleted_logs(dir);
         }
+        topics.reload_broker_configs()?;
         topics.load()?;
         tracing::info!(
             max_broker_partitions = topics.max_partitions,
@@ -238,7 +244,7 @@ impl Topics {
                 )?))
             }
         };
-        let log = PartitionLog::open(backing, config.log_config(&self.log_defaults))?;
+        let log = PartitionLog::open(backing, self.log_config_of(config))?;
         Ok(Arc::new(Partition::new(
             topic,
             index,
@@ -291,7 +297,7 @@ impl Topics {
             *meta::write(&topic.config) = previous;
             return Err(e);
         }
-        let log_config = config.log_config(&self.log_defaults);
+        let log_config = self.log_config_of(&config);
         for partition in topic.partitions() {
             partition.set_config(log_config.clone());
         }
@@ -326,7 +332,7 @@ impl Topics {
             bytes: self.config.log_retention_bytes,
         };
         for topic in self.all() {
-            let config = topic.config();
+            let config = self.effective_config(&topic);
             if !config.cleanup_policy().0 {
                 continue;
             }
@@ -349,7 +355,7 @@ impl Topics {
     pub fn clean_logs(&self, now_ms: i64) {
         blocking_call("the log cleaner");
         for topic in self.all() {
-            let config = topic.config();
+            let config = self.effective_config(&topic);
             if !config.is_compacted() {
                 continue;
             }

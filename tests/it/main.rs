@@ -13,6 +13,7 @@ mod admin_cli_security;
 mod admin_limits;
 mod api_versions_4_4;
 mod blocking;
+mod broker_configs;
 mod cli;
 mod consumer_groups;
 mod describe_groups_v6;
