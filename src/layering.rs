@@ -11,7 +11,7 @@ use std::path::Path;
 /// Bottom first. A module may import the layers before its own; modules that share a layer
 /// may not import each other.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "blocking"],
+    &["clock", "blocking", "log_levels"],
     &["pg"],
     &["config", "store", "metrics", "cluster"],
     &["log", "security"],

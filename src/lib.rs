@@ -19,6 +19,7 @@ pub mod http;
 #[cfg(test)]
 mod layering;
 pub mod log;
+pub mod log_levels;
 pub mod meta;
 pub mod metrics;
 pub mod mqtt;

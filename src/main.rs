@@ -46,17 +46,32 @@ fn main() -> ExitCode {
         }
     };
 
-    // Config::validate has checked the filter.
+    // Config::validate has checked the filter. It is reloadable: BROKER_LOGGER changes swap it
+    // (gregor::log_levels).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
         .with_writer(std::io::stderr);
     match config.log_format {
         // No colour codes in files and `docker logs`.
-        LogFormat::Text => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        LogFormat::Text => {
+            let logs = logs
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter_reloading();
+            let handle = logs.reload_handle();
+            gregor::log_levels::install(move |d| reload_filter(&handle, d));
+            logs.init()
+        }
         // One object a line; the event's fields at the top level, the request's span beside.
-        LogFormat::Json => logs.json().flatten_event(true).with_span_list(false).init(),
+        LogFormat::Json => {
+            let logs = logs
+                .json()
+                .flatten_event(true)
+                .with_span_list(false)
+                .with_filter_reloading();
+            let handle = logs.reload_handle();
+            gregor::log_levels::install(move |d| reload_filter(&handle, d));
+            logs.init()
+        }
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -79,4 +94,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Replace the log filter with a new directive string.
+fn reload_filter<S>(
+    handle: &tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    directive: &str,
+) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
+    handle.reload(filter).map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@ broker configs (issue 18).
 
 | scenario | what is asserted |
 |---|---|
+| kafka_configs_broker_loggers | `--entity-type broker-loggers`: `--describe` lists `root` and the loggers with their levels; `--add-config LOGGER=DEBUG` changes one (a Kafka class on Kafka, `gregor.api` on gregor), an unsupported level is refused with Kafka's message, `--delete-config` gives it root's level again, and root cannot be unset |
 | kafka_configs_brokers | `--alter --entity-default` and `--entity-name ID` of dynamic broker configs: `--describe` lists each with Kafka's synonym chain (DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_BROKER_CONFIG, DEFAULT_CONFIG), a new topic's `--describe --all` takes them as its defaults, a static config (`num.partitions`) is refused with Kafka's message, `--delete-config` removes them |
 | kafka_configs_quotas | `--alter --add-config producer_byte_rate=...,consumer_byte_rate=...` for a client id, for a user's default client id and for the default user; `--describe` of each shows exactly those values (Kafka's output lines); `--describe --entity-type clients` lists the client; `--alter --delete-config` removes one key, then the rest; `--describe` then shows none |
 """
@@ -134,3 +135,42 @@ def test_kafka_configs_brokers(configs_tool, broker):
     wait_for(lambda: config_lines(configs(configs_tool, broker, "--describe", *this_node)) == set(),
              "the broker's own config removed")
     assert want_default not in config_lines(configs(configs_tool, broker, "--describe", *default))
+
+
+def failure(tool, broker, *args: str) -> str:
+    """The output of a ConfigCommand run that must fail."""
+    res = subprocess.run([*tool, "--bootstrap-server", broker.address, *args],
+                         capture_output=True, text=True, timeout=max(60.0, 2 * TIMEOUT),
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode != 0, f"{' '.join(args)} succeeded:\n{res.stdout}"
+    return res.stdout + res.stderr
+
+
+@pytest.mark.single_broker("a broker logger is one broker's")
+def test_kafka_configs_broker_loggers(configs_tool, broker):
+    logger = "kafka.server.KafkaApis" if broker.name == "kafka" else "gregor.api"
+    brokers = configs(configs_tool, broker, "--describe", "--entity-type", "brokers")
+    node = next(line.split()[4] for line in brokers.splitlines()
+                if line.startswith("Dynamic configs for broker "))
+    entity = ["--entity-type", "broker-loggers", "--entity-name", node]
+
+    def levels() -> dict[str, str]:
+        return {line.split("=")[0]: line.split("=")[1].split()[0]
+                for line in config_lines(configs(configs_tool, broker, "--describe", *entity))}
+
+    before = levels()
+    assert "root" in before and logger in before, before
+    configs(configs_tool, broker, "--alter", *entity, "--add-config", f"{logger}=DEBUG")
+    try:
+        assert levels()[logger] == "DEBUG"
+        out = failure(configs_tool, broker, "--alter", *entity, "--add-config", f"{logger}=LOUD")
+        assert (f"InvalidConfigurationException: Cannot set the log level of {logger} to LOUD as "
+                "it is not a supported log level. Valid log levels are DEBUG, ERROR, FATAL, INFO, "
+                "TRACE, WARN") in out, out
+        out = failure(configs_tool, broker, "--alter", *entity, "--delete-config", "root")
+        assert ("InvalidRequestException: Removing the log level of the root logger is not "
+                "allowed") in out, out
+    finally:
+        configs(configs_tool, broker, "--alter", *entity, "--delete-config", logger)
+    after = levels()
+    assert after[logger] == after["root"], after

@@ -5,7 +5,10 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::error::{BrokerError, Result};
+use crate::log_levels::{LogLevels, Refused};
 use crate::meta::broker_configs::Scope;
+use crate::meta::config_view::{self, DescribedConfig};
+use crate::meta::topic_config::ConfigType;
 use crate::security::acl::AclOperation;
 
 /// Kafka's ConfigResource.Type codes.
@@ -32,12 +35,76 @@ pub fn broker_scope(name: &str, node_id: i32) -> Result<Scope> {
 }
 
 pub fn unsupported_resource(resource_type: i8) -> BrokerError {
-    BrokerError::InvalidRequest(match resource_type {
-        BROKER_LOGGER => {
-            "gregor has no broker loggers to configure (its log filter is the --log setting)".into()
+    BrokerError::InvalidRequest(format!(
+        "Unsupported resource type {resource_type} for configs"
+    ))
+}
+
+/// A BROKER_LOGGER resource names this node by id (Kafka's `RuntimeLoggerManager`).
+pub fn check_logger_node(name: &str, node_id: i32) -> Result<()> {
+    match name.parse::<i32>() {
+        Ok(id) if id == node_id => Ok(()),
+        Ok(id) => Err(BrokerError::InvalidRequest(format!(
+            "Unexpected node id. Expected {node_id}, but received {id}"
+        ))),
+        Err(_) => Err(BrokerError::InvalidRequest(format!(
+            "Node id must be an integer, but it is: {name}"
+        ))),
+    }
+}
+
+/// The log levels, as DescribeConfigs of a BROKER_LOGGER resource reports them.
+pub fn describe_loggers(levels: &LogLevels) -> Vec<DescribedConfig> {
+    levels
+        .describe()
+        .into_iter()
+        .map(|(name, level)| DescribedConfig {
+            name,
+            value: Some(level),
+            source: config_view::DYNAMIC_BROKER_LOGGER_CONFIG,
+            read_only: false,
+            kind: ConfigType::String,
+            doc: "",
+            synonyms: Vec::new(),
+        })
+        .collect()
+}
+
+/// IncrementalAlterConfigs of a BROKER_LOGGER resource: every op checked, then all applied.
+pub fn alter_loggers(
+    levels: &LogLevels,
+    ops: impl Iterator<Item = (String, i8, Option<String>)>,
+    validate_only: bool,
+) -> Result<()> {
+    const SET: i8 = 0;
+    const DELETE: i8 = 1;
+    let refused = |r: Refused| match r {
+        Refused::Config(m) => BrokerError::InvalidConfig(m),
+        Refused::Request(m) => BrokerError::InvalidRequest(m),
+    };
+    let mut changes = Vec::new();
+    for (logger, op, value) in ops {
+        match op {
+            SET => LogLevels::check_set(&logger, value.as_deref()).map_err(refused)?,
+            DELETE => LogLevels::check_unset(&logger).map_err(refused)?,
+            2 | 3 => {
+                let name = if op == 2 { "APPEND" } else { "SUBTRACT" };
+                return Err(BrokerError::InvalidRequest(format!(
+                    "{name} operation is not allowed for the BROKER_LOGGER resource"
+                )));
+            }
+            other => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "Unknown operation type {other} is not allowed for the BROKER_LOGGER resource"
+                )))
+            }
         }
-        other => format!("Unsupported resource type {other} for configs"),
-    })
+        changes.push((logger, if op == SET { value } else { None }));
+    }
+    if validate_only {
+        return Ok(());
+    }
+    levels.change(&changes).map_err(BrokerError::InvalidConfig)
 }
 
 /// Kafka's check before describing (DESCRIBE_CONFIGS) or changing (ALTER_CONFIGS) a resource's

@@ -10,6 +10,7 @@ use super::fetch_session::FetchSessions;
 use crate::cluster::ClusterView;
 use crate::config::Config;
 use crate::group::GroupCoordinator;
+use crate::log_levels::LogLevels;
 use crate::metrics::Metrics;
 use crate::pg::membership::Membership;
 use crate::quota::{ClientQuotas, Throttle};
@@ -36,6 +37,8 @@ pub struct Services {
     pub credentials: Arc<Credentials>,
     /// Cluster mode: this broker's membership (its leases, given up at shutdown).
     pub membership: Option<Arc<Membership>>,
+    /// The log levels at run time (BROKER_LOGGER resources).
+    pub log_levels: Arc<LogLevels>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -151,6 +154,11 @@ impl RequestContext {
     /// [`Self::cluster`] to take along to a blocking task.
     pub fn cluster_shared(&self) -> &Arc<dyn ClusterView> {
         &self.services.cluster
+    }
+
+    /// The broker's log levels (BROKER_LOGGER resources).
+    pub fn log_levels(&self) -> &LogLevels {
+        &self.services.log_levels
     }
 
     /// The ACL authorizer, when one is configured (see `api/authz.rs` for the checks).

@@ -71,6 +71,10 @@ fn describe(ctx: &RequestContext, r: &DescribeConfigsResource) -> Result<Vec<Des
                 )),
             }
         }
+        resource::BROKER_LOGGER => {
+            resource::check_logger_node(&r.resource_name, ctx.cluster().this_node())?;
+            Ok(resource::describe_loggers(ctx.log_levels()))
+        }
         resource::GROUP => Ok(ctx.groups().group_configs().describe(&r.resource_name)),
         other => Err(resource::unsupported_resource(other)),
     }

@@ -115,6 +115,20 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
                 validate_only,
             )
         }
+        resource::BROKER_LOGGER => {
+            resource::check_logger_node(&r.resource_name, ctx.cluster().this_node())?;
+            resource::alter_loggers(
+                ctx.log_levels(),
+                r.configs.iter().map(|c| {
+                    (
+                        c.name.to_string(),
+                        c.config_operation,
+                        c.value.as_ref().map(|v| v.to_string()),
+                    )
+                }),
+                validate_only,
+            )
+        }
         resource::GROUP => alter_group(ctx, r, validate_only),
         other => Err(resource::unsupported_resource(other)),
     }

@@ -22,6 +22,7 @@ use crate::cluster::{ClusterView, SharedView, SingleNode};
 use crate::config::{AuthorizerKind, Config, StorageKind};
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::storage::postgres::PgLogs;
+use crate::log_levels::LogLevels;
 use crate::metrics::Metrics;
 use crate::pg::membership::Membership;
 use crate::pg::Db;
@@ -101,6 +102,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         config.max_incremental_fetch_session_cache_slots,
     ));
     let services = Arc::new(Services {
+        log_levels: Arc::new(LogLevels::new(&config.log)),
         cluster: view,
         config,
         topics,

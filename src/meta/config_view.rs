@@ -11,6 +11,7 @@ use crate::config::{AuthorizerKind, Config, SecurityProtocol};
 pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
 pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+pub const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
 pub const STATIC_BROKER_CONFIG: i8 = 4;
 pub const DEFAULT_CONFIG: i8 = 5;
 

@@ -347,3 +347,77 @@ async fn static_names_bad_values_and_other_brokers_are_refused() {
     );
     assert_eq!(b.services.topics.cleaner_backoff_ms(), 100);
 }
+
+#[tokio::test]
+async fn broker_loggers_are_described_and_changed_as_kafka_does() {
+    const BROKER_LOGGER: i8 = 8;
+    let b = broker(None).await;
+    let node = b.services.cluster.this_node().to_string();
+    let mut c = Client::connect(&b).await;
+    let alter = |ops: &[(&str, i8, Option<&str>)]| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(BROKER_LOGGER)
+                .with_resource_name(s(&node))
+                .with_configs(
+                    ops.iter()
+                        .map(|(name, op, value)| {
+                            AlterableConfig::default()
+                                .with_name(s(name))
+                                .with_config_operation(*op)
+                                .with_value(value.map(s))
+                        })
+                        .collect(),
+                ),
+        ])
+    };
+    let loggers = describe(&mut c, BROKER_LOGGER, &node).await;
+    assert_eq!(loggers[0], ("root".into(), Some("INFO".into()), 6, false));
+    assert_eq!(find(&loggers, "gregor.api"), (Some("INFO".into()), 6));
+
+    let r = c
+        .call(&alter(&[("gregor.api", SET, Some("DEBUG"))]), 1)
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let loggers = describe(&mut c, BROKER_LOGGER, &node).await;
+    assert_eq!(find(&loggers, "gregor.api"), (Some("DEBUG".into()), 6));
+
+    // Every op is checked before any applies: a bad level spoils the request.
+    let r = c
+        .call(
+            &alter(&[
+                ("gregor.topics", SET, Some("TRACE")),
+                ("gregor.api", SET, Some("LOUD")),
+            ]),
+            1,
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 40, "INVALID_CONFIG");
+    assert_eq!(
+        r.responses[0].error_message.as_deref(),
+        Some(
+            "Cannot set the log level of gregor.api to LOUD as it is not a supported log level. \
+             Valid log levels are DEBUG, ERROR, FATAL, INFO, TRACE, WARN"
+        )
+    );
+    let loggers = describe(&mut c, BROKER_LOGGER, &node).await;
+    assert_eq!(find(&loggers, "gregor.topics"), (Some("INFO".into()), 6));
+
+    // Unset: back to root's level; root itself cannot be unset.
+    let r = c.call(&alter(&[("gregor.api", DELETE, None)]), 1).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let loggers = describe(&mut c, BROKER_LOGGER, &node).await;
+    assert_eq!(find(&loggers, "gregor.api"), (Some("INFO".into()), 6));
+    let r = c.call(&alter(&[("root", DELETE, None)]), 1).await;
+    assert_eq!(r.responses[0].error_code, 42);
+    assert_eq!(
+        r.responses[0].error_message.as_deref(),
+        Some("Removing the log level of the root logger is not allowed")
+    );
+    let r = c.call(&alter(&[("gregor.api", 2, Some("DEBUG"))]), 1).await;
+    assert_eq!(r.responses[0].error_code, 42);
+    let r = c
+        .call(&alter(&[("no such logger", SET, Some("DEBUG"))]), 1)
+        .await;
+    assert_eq!(r.responses[0].error_code, 40);
+}
