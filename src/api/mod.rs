@@ -110,13 +110,13 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::Produce,
         min_version: 3,
-        max_version: 12,
+        max_version: 13,
         handler: |c, b| c.serve_optional(b, produce::handle),
     },
     Api {
         key: ApiKey::Fetch,
         min_version: 4,
-        max_version: 17,
+        max_version: 18,
         handler: |c, b| c.serve_with_files(b, fetch::handle),
     },
     Api {
@@ -134,7 +134,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::Metadata,
         min_version: 0,
-        max_version: 12,
+        max_version: 13,
         handler: |c, b| c.serve(b, metadata::handle),
     },
     Api {
@@ -146,7 +146,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::ApiVersions,
         min_version: 0,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, api_versions::handle),
     },
     Api {
@@ -292,7 +292,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DeleteGroups,
         min_version: 0,
-        max_version: 2,
+        max_version: 3,
         handler: |c, b| c.serve(b, delete_groups::handle),
     },
     Api {
@@ -386,7 +386,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeLogDirs,
         min_version: 1,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, describe_log_dirs::handle),
     },
     Api {

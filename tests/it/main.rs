@@ -23,6 +23,7 @@ mod integrity;
 mod lifecycle;
 mod list_config_resources;
 mod metrics;
+mod parity_4_4;
 mod producer_state;
 mod protocol;
 mod quorum_elections;
