@@ -188,14 +188,15 @@ pub static APIS: &[Api] = &[
         max_version: 5,
         handler: |c, b| c.serve(b, init_producer_id::handle),
     },
-    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (the
-    // implicit add of transactions v2 happens inside Produce v12 here): not served. EndTxn v5,
+    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (a
+    // batch of transactions to add to or verify; gregor's own implicit add of transactions v2
+    // happens inside Produce v12+), served for CLUSTER_ACTION as Kafka serves it. EndTxn v5,
     // TxnOffsetCommit v5 and Produce v12 are transactions v2 (KIP-890 part 2); TxnOffsetCommit
     // v6 (KIP-1319) is v5 with topics by id.
     Api {
         key: ApiKey::AddPartitionsToTxn,
         min_version: 0,
-        max_version: 3,
+        max_version: 5,
         handler: |c, b| c.serve(b, add_partitions_to_txn::handle),
     },
     Api {

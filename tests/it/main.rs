@@ -7,6 +7,7 @@
 mod common;
 
 mod acl;
+mod add_partitions_to_txn_v5;
 mod admin;
 mod admin_cli;
 mod admin_cli_security;
