@@ -176,7 +176,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeCluster,
         min_version: 0,
-        max_version: 1,
+        max_version: 2,
         handler: |c, b| c.serve(b, describe_cluster::handle),
     },
     // InitProducerId v6 (KIP-939 two-phase commit) is "latestVersionUnstable" in Kafka 4.4: a

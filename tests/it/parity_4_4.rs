@@ -1,10 +1,11 @@
-//! The versions Kafka 4.4 added to Produce, Fetch, Metadata, ApiVersions, DescribeLogDirs and
-//! DeleteGroups (issue 18), over the wire: Produce v13 names topics by id (KIP-516), Fetch v18
-//! carries a follower's high watermark (KIP-1166: read only by KRaft's quorum, a broker's
-//! fetch ignores it), Metadata v13 a top-level error code, ApiVersions v5 the cluster and node
-//! the client means to reach (KIP-1242), DescribeLogDirs v5 whether a directory is cordoned,
-//! DeleteGroups v3 a per-group error message. What Kafka 4.4.0 answered to the same requests
-//! (probed on the reference broker) is what is asserted.
+//! The versions Kafka 4.4 added to Produce, Fetch, Metadata, ApiVersions, DescribeLogDirs,
+//! DeleteGroups and DescribeCluster (issue 18), over the wire: Produce v13 names topics by id
+//! (KIP-516), Fetch v18 carries a follower's high watermark (KIP-1166: read only by KRaft's
+//! quorum, a broker's fetch ignores it), Metadata v13 a top-level error code, ApiVersions v5
+//! the cluster and node the client means to reach (KIP-1242), DescribeLogDirs v5 whether a
+//! directory is cordoned, DeleteGroups v3 a per-group error message, DescribeCluster v2 fenced
+//! brokers (KIP-1073). What Kafka 4.4.0 answered to the same requests (probed on the reference
+//! broker) is what is asserted.
 
 use crate::common::*;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -77,6 +78,8 @@ async fn advertised_at_kafka_4_4s_maxima() {
     assert_eq!(range(ApiKey::ApiVersions), (0, 5));
     assert_eq!(range(ApiKey::DescribeLogDirs), (1, 5));
     assert_eq!(range(ApiKey::DeleteGroups), (0, 3));
+    assert_eq!(range(ApiKey::DescribeCluster), (0, 2));
+    assert_eq!(range(ApiKey::AddPartitionsToTxn), (0, 5));
 }
 
 #[tokio::test]
@@ -325,4 +328,46 @@ async fn delete_groups_v3_answers_each_group_with_its_code_and_no_message() {
             ("g-busy", E::NonEmptyGroup.code(), None),
         ]
     );
+}
+
+#[tokio::test]
+async fn describe_cluster_v2_marks_brokers_fenced_and_a_single_node_never_is() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    for include in [false, true] {
+        let r = c
+            .call(
+                &DescribeClusterRequest::default().with_include_fenced_brokers(include),
+                2,
+            )
+            .await;
+        assert_eq!(r.error_code, 0);
+        let brokers: Vec<_> = r
+            .brokers
+            .iter()
+            .map(|b| (b.broker_id.0, b.is_fenced))
+            .collect();
+        assert_eq!(brokers, vec![(1, false)], "include fenced: {include}");
+    }
+    // As Kafka 4.4: a request for the controllers' endpoints on a broker's listener.
+    let r = c
+        .call(&DescribeClusterRequest::default().with_endpoint_type(2), 2)
+        .await;
+    assert_eq!(r.error_code, E::MismatchedEndpointType.code());
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")
+    );
+    assert!(r.brokers.is_empty());
+    let r = c
+        .call(&DescribeClusterRequest::default().with_endpoint_type(7), 1)
+        .await;
+    assert_eq!(r.error_code, E::UnsupportedEndpointType.code());
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("Unsupported endpoint type 7")
+    );
+    // v1 has no IsFenced: the field is not on the wire, the broker is still listed.
+    let r = c.call(&DescribeClusterRequest::default(), 1).await;
+    assert_eq!(r.brokers.len(), 1);
 }
