@@ -34,6 +34,11 @@ pub trait ClusterView: Send + Sync {
     /// Where another broker is reached on listener `listener` (this node's own address is
     /// the listener's the request came through).
     fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)>;
+    /// Registered brokers that are not live (Kafka's fenced brokers), ascending: none on a
+    /// single node.
+    fn fenced_brokers(&self) -> Vec<i32> {
+        Vec::new()
+    }
     /// Whether the view has a leader (live or not) for each of a topic's `partitions`: a
     /// topic taken in by a tick still running is held before the view has its leaders.
     fn places(&self, _topic: &str, _partitions: i32) -> bool {
@@ -237,10 +242,22 @@ impl ClusterView for SharedView {
         self.read().coordinator
     }
 
-    fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)> {
+    fn fenced_brokers(&self) -> Vec<i32> {
+        let live = self.brokers();
         self.read()
+            .fenced
+            .keys()
+            .copied()
+            .filter(|n| !live.contains(n))
+            .collect()
+    }
+
+    fn endpoint(&self, node: i32, listener: &str) -> Option<(String, u16)> {
+        let snapshot = self.read();
+        snapshot
             .members
-            .get(&node)?
+            .get(&node)
+            .or_else(|| snapshot.fenced.get(&node))?
             .endpoints
             .iter()
             .find(|e| e.name == listener)
@@ -336,5 +353,34 @@ mod tests {
         assert_eq!(view.endpoint(2, "PLAINTEXT"), Some(("h2".into(), 9092)));
         assert_eq!(view.endpoint(2, "SSL"), None);
         assert_eq!(view.endpoint(4, "PLAINTEXT"), None);
+        assert_eq!(view.fenced_brokers(), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn fenced_brokers_are_the_registered_ones_not_live() {
+        use crate::pg::placement::{Endpoint, Member};
+        let member = |node_id| Member {
+            node_id,
+            endpoints: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: format!("h{node_id}"),
+                port: 9092,
+            }],
+            registered_ms: 0,
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.members.insert(2, member(2));
+        // 1 is this broker, which serves (live) though the snapshot saw its lease expired.
+        for n in [1, 3, 5] {
+            snapshot.fenced.insert(n, member(n));
+        }
+        let view = SharedView::new(1, "abc".into(), snapshot);
+        assert_eq!(view.brokers(), vec![1, 2]);
+        assert_eq!(view.fenced_brokers(), vec![3, 5]);
+        assert_eq!(view.endpoint(5, "PLAINTEXT"), Some(("h5".into(), 9092)));
+        assert_eq!(
+            SingleNode::new(7, "abc".into()).fenced_brokers(),
+            Vec::<i32>::new()
+        );
     }
 }

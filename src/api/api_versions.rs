@@ -1,4 +1,7 @@
 //! ApiVersions (18): built from the API table. The response header is always v0.
+//! v5 (KIP-1242): a client that names the cluster and node it means to reach (after a
+//! rebootstrap, say) is answered REBOOTSTRAP_REQUIRED when this broker is not that node of that
+//! cluster; naming only one of the two is INVALID_REQUEST (Kafka's `ApiVersionsRequest.isValid`).
 
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
@@ -29,7 +32,19 @@ const TRANSACTION_VERSION_LEVEL: i16 = 2;
 /// Epoch of the finalized features; they never change while gregor runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
-pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+/// ApiVersions v5: the request's cluster id and node id (KIP-1242).
+const NAMES_NODE: i16 = 5;
+
+/// No node id (ApiVersions v5's default).
+const NO_NODE: i32 = -1;
+
+pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersionsResponse {
+    if ctx.version() >= NAMES_NODE {
+        if let Err(e) = check_node(&ctx, &req) {
+            // Kafka's error answer: the code alone, no APIs.
+            return ApiVersionsResponse::default().with_error_code(e.code());
+        }
+    }
     let response = ApiVersionsResponse::default().with_api_keys(
         APIS.iter()
             .map(|a| {
@@ -100,6 +115,24 @@ pub async fn handle(ctx: RequestContext, _req: ApiVersionsRequest) -> ApiVersion
             .with_max_version_level(TRANSACTION_VERSION_LEVEL),
     );
     response
+}
+
+/// ApiVersions v5: both or neither of cluster id and node id (else INVALID_REQUEST); when
+/// given, they must be this broker's (else REBOOTSTRAP_REQUIRED: the client reached another
+/// cluster or node than it meant to).
+fn check_node(ctx: &RequestContext, req: &ApiVersionsRequest) -> Result<(), ResponseError> {
+    match (&req.cluster_id, req.node_id) {
+        (None, NO_NODE) => Ok(()),
+        (None, _) | (Some(_), NO_NODE) => Err(ResponseError::InvalidRequest),
+        (Some(cluster), node) => {
+            let view = ctx.cluster();
+            if cluster.as_str() == view.cluster_id() && node == view.this_node() {
+                Ok(())
+            } else {
+                Err(ResponseError::RebootstrapRequired)
+            }
+        }
+    }
 }
 
 /// The answer to an ApiVersions version we do not know: a v0 body with UNSUPPORTED_VERSION

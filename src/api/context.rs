@@ -191,4 +191,18 @@ impl RequestContext {
             .map(|(node, host, port)| (node, host, i32::from(port)))
             .collect()
     }
+
+    /// [`Self::broker_endpoints`] for the registered brokers that are not live (Kafka's
+    /// fenced brokers; DescribeCluster v2).
+    pub fn fenced_broker_endpoints(&self) -> Vec<(i32, String, i32)> {
+        let cluster = self.cluster();
+        cluster
+            .fenced_brokers()
+            .into_iter()
+            .filter_map(|node| {
+                let (host, port) = cluster.endpoint(node, &self.listener.name)?;
+                Some((node, host, i32::from(port)))
+            })
+            .collect()
+    }
 }

@@ -110,13 +110,13 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::Produce,
         min_version: 3,
-        max_version: 12,
+        max_version: 13,
         handler: |c, b| c.serve_optional(b, produce::handle),
     },
     Api {
         key: ApiKey::Fetch,
         min_version: 4,
-        max_version: 17,
+        max_version: 18,
         handler: |c, b| c.serve_with_files(b, fetch::handle),
     },
     Api {
@@ -134,7 +134,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::Metadata,
         min_version: 0,
-        max_version: 12,
+        max_version: 13,
         handler: |c, b| c.serve(b, metadata::handle),
     },
     Api {
@@ -146,7 +146,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::ApiVersions,
         min_version: 0,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, api_versions::handle),
     },
     Api {
@@ -176,7 +176,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeCluster,
         min_version: 0,
-        max_version: 1,
+        max_version: 2,
         handler: |c, b| c.serve(b, describe_cluster::handle),
     },
     // InitProducerId v6 (KIP-939 two-phase commit) is "latestVersionUnstable" in Kafka 4.4: a
@@ -188,14 +188,15 @@ pub static APIS: &[Api] = &[
         max_version: 5,
         handler: |c, b| c.serve(b, init_producer_id::handle),
     },
-    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (the
-    // implicit add of transactions v2 happens inside Produce v12 here): not served. EndTxn v5,
+    // Transactions (src/txn). AddPartitionsToTxn v4+ is Kafka's broker-to-broker form (a
+    // batch of transactions to add to or verify; gregor's own implicit add of transactions v2
+    // happens inside Produce v12+), served for CLUSTER_ACTION as Kafka serves it. EndTxn v5,
     // TxnOffsetCommit v5 and Produce v12 are transactions v2 (KIP-890 part 2); TxnOffsetCommit
     // v6 (KIP-1319) is v5 with topics by id.
     Api {
         key: ApiKey::AddPartitionsToTxn,
         min_version: 0,
-        max_version: 3,
+        max_version: 5,
         handler: |c, b| c.serve(b, add_partitions_to_txn::handle),
     },
     Api {
@@ -292,7 +293,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DeleteGroups,
         min_version: 0,
-        max_version: 2,
+        max_version: 3,
         handler: |c, b| c.serve(b, delete_groups::handle),
     },
     Api {
@@ -386,7 +387,7 @@ pub static APIS: &[Api] = &[
     Api {
         key: ApiKey::DescribeLogDirs,
         min_version: 1,
-        max_version: 4,
+        max_version: 5,
         handler: |c, b| c.serve(b, describe_log_dirs::handle),
     },
     Api {

@@ -1,6 +1,9 @@
 //! Produce (0): validate batches, append them in request order (before returning the
 //! future), then wait for durability (group commit) before acknowledging. From v12 a
 //! transactional request first adds its partitions to the transaction (transactions v2).
+//! From v13 (KIP-516) topics are named by id, in the request and the answer: an id no topic
+//! has is UNKNOWN_TOPIC_ID for each of its partitions, as Kafka checks it before anything else
+//! about the topic.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -37,14 +40,35 @@ enum Appended {
     Failed(BrokerError),
 }
 
+/// Produce v13 (KIP-516): topics by id.
+const BY_ID: i16 = 13;
+
 pub fn handle(
     ctx: RequestContext,
-    req: ProduceRequest,
+    mut req: ProduceRequest,
 ) -> impl std::future::Future<Output = Option<ProduceResponse>> + Send {
     let acks = req.acks;
     let valid_acks = matches!(acks, -1..=1);
-    let names = req.topic_data.iter().map(|t| t.name.0.as_str());
-    catalog::catch_up_now(&ctx, ctx.topics().may_lag(names));
+    let by_id = ctx.version() >= BY_ID;
+    let lagging = if by_id {
+        ctx.topics()
+            .may_lag_ids(req.topic_data.iter().map(|t| &t.topic_id))
+    } else {
+        ctx.topics()
+            .may_lag(req.topic_data.iter().map(|t| t.name.0.as_str()))
+    };
+    catalog::catch_up_now(&ctx, lagging);
+    // v13: the name each id stands for ("" for an id no topic has: Kafka's metadata cache
+    // lookup, which then answers UNKNOWN_TOPIC_ID); the rest of the request works on names.
+    if by_id {
+        for t in &mut req.topic_data {
+            t.name = ctx
+                .topics()
+                .by_id(&t.topic_id)
+                .map(|topic| TopicName(StrBytes::from_string(topic.name.clone())))
+                .unwrap_or_default();
+        }
+    }
     let now = now_ms();
     // Kafka: transactional records need WRITE on the transactional id (else every partition
     // fails), then each topic needs WRITE.
@@ -66,8 +90,13 @@ pub fn handle(
         .topic_data
         .into_iter()
         .map(|t| {
+            // Kafka's order: the transactional id's WRITE (the whole request), an unknown
+            // topic id, then WRITE on the topic.
+            let unknown_id = !txn_denied && by_id && t.name.is_empty();
             let denied = if txn_denied {
                 Some(ResponseError::TransactionalIdAuthorizationFailed)
+            } else if unknown_id {
+                None
             } else {
                 (!ctx.authorize_topic(AclOperation::Write, &t.name))
                     .then_some(ResponseError::TopicAuthorizationFailed)
@@ -80,6 +109,8 @@ pub fn handle(
                         Appended::Failed(BrokerError::InvalidRequest(String::new()))
                     } else if let Some(code) = denied {
                         Appended::Failed(BrokerError::NotAuthorized(code))
+                    } else if unknown_id {
+                        Appended::Failed(BrokerError::UnknownTopicId)
                     } else if let Some(e) = added.get(&(t.name.0.to_string(), p.index)) {
                         Appended::Failed(BrokerError::Transaction(*e))
                     } else {
@@ -88,7 +119,7 @@ pub fn handle(
                     (p.index, outcome)
                 })
                 .collect();
-            (t.name, parts)
+            ((t.name, t.topic_id), parts)
         })
         .collect();
 
@@ -96,7 +127,7 @@ pub fn handle(
 
     async move {
         let mut responses = Vec::with_capacity(appended.len());
-        for (name, parts) in appended {
+        for ((name, topic_id), parts) in appended {
             let results = join_all(parts.into_iter().map(|(index, outcome)| async move {
                 let response = PartitionProduceResponse::default()
                     .with_index(index)
@@ -140,6 +171,7 @@ pub fn handle(
             responses.push(
                 TopicProduceResponse::default()
                     .with_name(name)
+                    .with_topic_id(topic_id)
                     .with_partition_responses(results),
             );
         }

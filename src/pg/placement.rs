@@ -51,6 +51,9 @@ pub struct Leader {
 pub struct Snapshot {
     /// Live brokers by node id.
     pub members: BTreeMap<i32, Member>,
+    /// Registered brokers whose lease has expired (stopped, or cut off): Kafka's fenced
+    /// brokers, which DescribeCluster v2 lists when asked.
+    pub fenced: BTreeMap<i32, Member>,
     /// Every partition log's leader.
     pub leaders: HashMap<String, Leader>,
     /// The broker holding the coordinator's lease, if a live one does.
@@ -100,13 +103,32 @@ pub fn refence(db: &Db, node_id: i32) -> anyhow::Result<u64> {
 }
 
 fn live_members(client: &mut impl GenericClient) -> anyhow::Result<BTreeMap<i32, Member>> {
-    let rows = client.query(
+    registered(
+        client,
         "SELECT b.node_id, b.listeners,
                 (extract(epoch FROM now() - b.registered) * 1000)::bigint
          FROM gregor_brokers b JOIN gregor_leases l ON l.name = 'broker/' || b.node_id
          WHERE l.expires > now()",
-        &[],
-    )?;
+    )
+}
+
+/// Registered brokers without a live lease.
+fn fenced_members(client: &mut impl GenericClient) -> anyhow::Result<BTreeMap<i32, Member>> {
+    registered(
+        client,
+        "SELECT b.node_id, b.listeners,
+                (extract(epoch FROM now() - b.registered) * 1000)::bigint
+         FROM gregor_brokers b LEFT JOIN gregor_leases l ON l.name = 'broker/' || b.node_id
+         WHERE l.expires IS NULL OR l.expires <= now()",
+    )
+}
+
+/// The brokers `query` selects as (node id, listeners, ms since registered).
+fn registered(
+    client: &mut impl GenericClient,
+    query: &str,
+) -> anyhow::Result<BTreeMap<i32, Member>> {
+    let rows = client.query(query, &[])?;
     let mut members = BTreeMap::new();
     for row in rows {
         let (node_id, listeners, registered_ms): (i32, String, i64) =
@@ -127,11 +149,12 @@ fn live_members(client: &mut impl GenericClient) -> anyhow::Result<BTreeMap<i32,
     Ok(members)
 }
 
-/// The live brokers, every partition's leader and the coordinator.
+/// The live and the fenced brokers, every partition's leader and the coordinator.
 pub fn snapshot(db: &Db) -> anyhow::Result<Snapshot> {
     let mut conn = db.conn()?;
     let mut tx = conn.build_transaction().read_only(true).start()?;
     let members = live_members(&mut tx)?;
+    let fenced = fenced_members(&mut tx)?;
     let leaders = tx
         .query("SELECT log, leader, leader_epoch FROM gregor_logs", &[])?
         .iter()
@@ -147,6 +170,7 @@ pub fn snapshot(db: &Db) -> anyhow::Result<Snapshot> {
     tx.commit()?;
     Ok(Snapshot {
         members,
+        fenced,
         leaders,
         coordinator,
     })

@@ -112,6 +112,26 @@ fn partitions_are_spread_over_live_brokers_and_move_when_one_dies() {
 }
 
 #[test]
+fn a_registered_broker_whose_lease_expired_is_fenced() {
+    let pg = testing::database();
+    let db = Db::open(&pg.url, Duration::from_secs(9)).unwrap();
+    let one = join(&db, 1);
+    let _two = join(&db, 2);
+    let snap = snapshot(&db).unwrap();
+    assert_eq!(snap.members.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert!(snap.fenced.is_empty());
+    // 2 stops renewing; 1 renews across its session.
+    one.renew().unwrap();
+    std::thread::sleep(SESSION / 2);
+    one.renew().unwrap();
+    std::thread::sleep(SESSION / 2 + Duration::from_millis(100));
+    let snap = snapshot(&db).unwrap();
+    assert_eq!(snap.members.keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(snap.fenced.keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(snap.fenced[&2].endpoints, endpoint(9002));
+}
+
+#[test]
 fn the_coordinator_is_the_live_holder_of_its_lease() {
     let pg = testing::database();
     let db = Db::open(&pg.url, Duration::from_secs(9)).unwrap();

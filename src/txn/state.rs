@@ -233,6 +233,29 @@ impl TxnMetadata {
         self.last_update_ms = now;
     }
 
+    /// AddPartitionsToTxn v4+ with VerifyOnly (Kafka's `handleVerifyPartitionsInTransaction`):
+    /// after the producer and state checks, whether each partition is in the ongoing
+    /// transaction.
+    pub fn verify_partitions(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, E> {
+        self.check_producer(producer_id, epoch)?;
+        if matches!(
+            self.state,
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence
+        ) {
+            return Err(E::ConcurrentTransactions);
+        }
+        let ongoing = self.state == TxnState::Ongoing;
+        Ok(partitions
+            .iter()
+            .map(|p| ongoing && self.partitions.contains(p))
+            .collect())
+    }
+
     /// AddPartitionsToTxn. Ok(true) when the metadata changed (and must be persisted).
     pub fn add_partitions(
         &mut self,

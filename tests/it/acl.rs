@@ -46,7 +46,7 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-async fn broker(dir: Option<&Path>, allow_if_no_acl: bool) -> RunningBroker {
+pub(crate) async fn broker(dir: Option<&Path>, allow_if_no_acl: bool) -> RunningBroker {
     let config = gregor::config::Config {
         authorizer: AuthorizerKind::Acl,
         super_user: vec!["admin".into()],
@@ -62,7 +62,7 @@ async fn broker(dir: Option<&Path>, allow_if_no_acl: bool) -> RunningBroker {
     start(config).await.expect("broker starts")
 }
 
-fn who(user: &str, host: &str) -> Arc<Session> {
+pub(crate) fn who(user: &str, host: &str) -> Arc<Session> {
     Arc::new(Session {
         principal: Principal::user(user),
         peer: Some(format!("{host}:40000").parse().unwrap()),
@@ -71,7 +71,7 @@ fn who(user: &str, host: &str) -> Arc<Session> {
 }
 
 /// One request from `session`, answered in-process.
-async fn call<R: Request>(
+pub(crate) async fn call<R: Request>(
     b: &RunningBroker,
     session: &Arc<Session>,
     req: &R,
@@ -108,7 +108,15 @@ async fn call<R: Request>(
     R::Response::decode(&mut frame, v).unwrap()
 }
 
-fn acl(rt: i8, name: &str, pt: i8, principal: &str, host: &str, op: i8, perm: i8) -> AclCreation {
+pub(crate) fn acl(
+    rt: i8,
+    name: &str,
+    pt: i8,
+    principal: &str,
+    host: &str,
+    op: i8,
+    perm: i8,
+) -> AclCreation {
     AclCreation::default()
         .with_resource_type(rt)
         .with_resource_name(s(name))
@@ -119,7 +127,7 @@ fn acl(rt: i8, name: &str, pt: i8, principal: &str, host: &str, op: i8, perm: i8
         .with_permission_type(perm)
 }
 
-async fn grant(b: &RunningBroker, acls: Vec<AclCreation>) {
+pub(crate) async fn grant(b: &RunningBroker, acls: Vec<AclCreation>) {
     let r = call(
         b,
         &who("admin", "10.0.0.9"),

@@ -7,6 +7,7 @@
 mod common;
 
 mod acl;
+mod add_partitions_to_txn_v5;
 mod admin;
 mod admin_cli;
 mod admin_cli_security;
@@ -24,6 +25,7 @@ mod integrity;
 mod lifecycle;
 mod list_config_resources;
 mod metrics;
+mod parity_4_4;
 mod producer_state;
 mod protocol;
 mod quorum_elections;

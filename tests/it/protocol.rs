@@ -75,8 +75,8 @@ async fn api_versions_lists_the_table_and_answers_unknown_versions_with_v0() {
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
     assert_eq!(
         (produce.min_version, produce.max_version),
-        (3, 12),
-        "v12: transactions v2"
+        (3, 13),
+        "v12: transactions v2; v13: topics by id"
     );
     // KIP-848's consumer group protocol, at the versions Kafka 4.4 advertises.
     for key in [68, 69] {
@@ -98,7 +98,7 @@ async fn api_versions_lists_the_table_and_answers_unknown_versions_with_v0() {
     assert_eq!(body.api_keys.len(), 1);
     assert_eq!(
         (body.api_keys[0].api_key, body.api_keys[0].max_version),
-        (18, 4)
+        (18, 5)
     );
 }
 

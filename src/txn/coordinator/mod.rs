@@ -201,6 +201,22 @@ impl TxnCoordinator {
             .await?
     }
 
+    /// AddPartitionsToTxn v4+ VerifyOnly: whether each partition is in the ongoing
+    /// transaction of (producer id, epoch); nothing changes.
+    pub async fn verify_partitions(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> std::result::Result<Vec<bool>, E> {
+        let id = id.to_string();
+        self.shared
+            .runtime
+            .query(move |t, _| t.verify_partitions(&id, producer_id, epoch, &partitions))
+            .await?
+    }
+
     pub async fn add_group(
         &self,
         id: &str,

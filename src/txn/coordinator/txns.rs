@@ -328,6 +328,21 @@ impl Txns {
         }
     }
 
+    /// AddPartitionsToTxn v4+ VerifyOnly: see [`TxnMetadata::verify_partitions`]; an id
+    /// without a transaction is INVALID_PRODUCER_ID_MAPPING.
+    pub(super) fn verify_partitions(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, E> {
+        self.by_id
+            .get(id)
+            .ok_or(E::InvalidProducerIdMapping)?
+            .verify_partitions(producer_id, epoch, partitions)
+    }
+
     /// The partitions of `group` whose offsets an open transaction holds.
     pub(super) fn pending_offsets(&self, group: &str) -> HashSet<(String, i32)> {
         self.by_id
