@@ -578,8 +578,12 @@ async fn every_advertised_version_answers() {
         api.min_version..=api.max_version
     };
     let records = || batch(&[record("k", "v", 1)], Compression::None);
+    let topic_id = b.services.topics.get(TOPIC).unwrap().id;
     for v in range(ApiKey::Produce) {
-        let resp = c.call(&produce_request(TOPIC, 0, records(), -1), v).await;
+        let mut req = produce_request(TOPIC, 0, records(), -1);
+        // v13 names topics by id only.
+        req.topic_data[0].topic_id = topic_id;
+        let resp = c.call(&req, v).await;
         assert_eq!(
             resp.responses[0].partition_responses[0].error_code, 0,
             "produce v{v}"
@@ -587,7 +591,7 @@ async fn every_advertised_version_answers() {
     }
     for v in range(ApiKey::Fetch) {
         let mut req = fetch_request(TOPIC, 0, 0, 0);
-        req.topics[0].topic_id = b.services.topics.get(TOPIC).unwrap().id;
+        req.topics[0].topic_id = topic_id;
         let resp = c.call(&req, v).await;
         assert_eq!(resp.responses[0].partitions[0].error_code, 0, "fetch v{v}");
     }
