@@ -325,7 +325,8 @@ def test_connect_distributed(broker, libs, tmp_path):
 
 # The group has read everything (consumers caught up, then moved: the migration path). MM2
 # translates an offset exactly only at an offset sync (MirrorCheckpointTask; between two syncs it
-# gives the earlier one + 1, never ahead), and the last record always has one.
+# gives the earlier one + 1, never ahead), and the last record always has one: the group lands
+# just past the last mirrored record, whose offset depends on how many transactions MM2 used.
 MM2_RECORDS = MM2_COMMITTED = 40
 MM2_RETENTION = "7200000"  # a topic config MM2 copies to the mirrored topic
 
@@ -412,9 +413,22 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
                 f"{topic} has no transaction markers: not written exactly once")
             assert topic_config(target, topic, "retention.ms") == MM2_RETENTION, (
                 f"{topic}'s configs copied (sync.topic.configs)")
-            wait_for(lambda: committed(target, group, topic) == MM2_COMMITTED,
-                     f"{group}'s offset on {target.name} translated to {MM2_COMMITTED}",
-                     timeout=120, interval=1)
+            # The group read everything upstream, so downstream it must stand just past the
+            # last mirrored record: MM2_COMMITTED when one transaction carried all the records,
+            # more when transaction markers came between them.
+            translated = got[MM2_RECORDS - 1][0] + 1
+            print(f"{topic} on {target.name}: the group goes to {translated}")
+            seen = []
+
+            def synced():
+                seen.append(committed(target, group, topic))
+                return seen[-1] == translated
+            try:
+                wait_for(synced, f"{group}'s offset on {target.name} translated to {translated}",
+                         timeout=120, interval=1)
+            except AssertionError as e:
+                raise AssertionError(f"{e}: mirrored at {[r[0] for r in got]}, committed there "
+                                     f"{seen[-3:]}") from e
         print(f"mirrored both ways in {time.monotonic() - t0:.1f}s")
         ok = True
     finally:
