@@ -4,7 +4,7 @@
 //! (TRANSACTION_ABORTABLE for one it lacks). The codes asserted for partitions that do not
 //! exist are what Kafka 4.4.0 answered to the same requests.
 
-use crate::acl;
+use crate::acl_support;
 use crate::common::*;
 use kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -232,19 +232,27 @@ async fn adds_and_verifies_partitions_of_a_transaction() {
 
 #[tokio::test]
 async fn needs_cluster_action() {
-    let b = acl::broker(None, false).await;
-    let alice = acl::who("alice", "10.0.0.1");
+    let b = acl_support::broker(None, false).await;
+    let alice = acl_support::who("alice", "10.0.0.1");
     let add = request(vec![txn("tx-a", (1, 0), false, &[("orders", &[0])])]);
-    let r = acl::call(&b, &alice, &add, 5).await;
+    let r = acl_support::call(&b, &alice, &add, 5).await;
     assert_eq!(r.error_code, E::ClusterAuthorizationFailed.code());
     assert!(r.results_by_transaction.is_empty());
     // CLUSTER_ACTION (9) on the cluster: the transactions are handled (this one has none).
-    acl::grant(
+    acl_support::grant(
         &b,
-        vec![acl::acl(4, "kafka-cluster", 3, "User:alice", "*", 9, 3)],
+        vec![acl_support::acl(
+            4,
+            "kafka-cluster",
+            3,
+            "User:alice",
+            "*",
+            9,
+            3,
+        )],
     )
     .await;
-    let r = acl::call(&b, &alice, &add, 5).await;
+    let r = acl_support::call(&b, &alice, &add, 5).await;
     assert_eq!(
         codes(&r),
         vec![one("tx-a", &[("orders", 0, E::InvalidProducerIdMapping)])]
@@ -256,7 +264,7 @@ async fn needs_cluster_action() {
         .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
             .with_name(TopicName(s("orders")))
             .with_partitions(vec![0])]);
-    let r = acl::call(&b, &alice, &v3, 3).await;
+    let r = acl_support::call(&b, &alice, &v3, 3).await;
     assert_eq!(
         r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
         E::TransactionalIdAuthorizationFailed.code()

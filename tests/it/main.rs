@@ -7,6 +7,7 @@
 mod common;
 
 mod acl;
+mod acl_support;
 mod add_partitions_to_txn_v5;
 mod admin;
 mod admin_cli;
