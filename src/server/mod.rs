@@ -200,20 +200,14 @@ async fn start_http(
         https: None,
     };
     if let Some(addr) = config.http_address() {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-        tracing::info!(bind = %tcp.local_addr()?, "serving HTTP: /metrics, /health, the REST API");
-        http.http = Some(tcp);
+        http.http =
+            Some(bind_gateway(addr, "HTTP", "HTTP: /metrics, /health, the REST API").await?);
     }
     if let Some(addr) = &config.https_listen {
         let tls = tls
             .cloned()
             .context("https_listen needs ssl_cert and ssl_key")?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
-        tracing::info!(bind = %tcp.local_addr()?, "serving HTTPS: /metrics, /health, the REST API");
+        let tcp = bind_gateway(addr, "HTTPS", "HTTPS: /metrics, /health, the REST API").await?;
         // As a SASL_SSL listener: no client certificate; callers use HTTP Basic.
         let acceptor: crate::http::Acceptor =
             Arc::new(move || tls.acceptor(crate::config::SecurityProtocol::SaslSsl));
@@ -241,6 +235,15 @@ async fn start_http(
     Ok(bound)
 }
 
+/// Bind a gateway's listener (`kind`: HTTP, MQTT, ...), logging what it serves.
+async fn bind_gateway(addr: &str, kind: &str, serves: &str) -> anyhow::Result<TcpListener> {
+    let tcp = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {kind} listener to {addr}"))?;
+    tracing::info!(bind = %tcp.local_addr()?, "serving {serves}");
+    Ok(tcp)
+}
+
 /// Bind the MQTT listeners (`mqtt_listen`, `mqtt_tls_listen` with the Kafka SSL listeners'
 /// certificates and client CA) and serve them; their bound addresses.
 async fn start_mqtt(
@@ -265,22 +268,16 @@ async fn start_mqtt(
     let mut bound = (None, None);
     let mut mqtt_listeners = Vec::new();
     if let Some(addr) = &config.mqtt_listen {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the MQTT listener to {addr}"))?;
+        let tcp = bind_gateway(addr, "MQTT", "MQTT").await?;
         bound.0 = Some(tcp.local_addr()?);
-        tracing::info!(bind = %tcp.local_addr()?, "serving MQTT");
         mqtt_listeners.push(crate::mqtt::Listener { tcp, tls: None });
     }
     if let Some(addr) = &config.mqtt_tls_listen {
         let tls = tls
             .cloned()
             .context("mqtt_tls_listen needs ssl_cert and ssl_key")?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the MQTT TLS listener to {addr}"))?;
+        let tcp = bind_gateway(addr, "MQTT TLS", "MQTT over TLS").await?;
         bound.1 = Some(tcp.local_addr()?);
-        tracing::info!(bind = %tcp.local_addr()?, "serving MQTT over TLS");
         // As a Kafka SSL listener: client certificates required when ssl_client_ca is set.
         let acceptor: crate::mqtt::Acceptor =
             Arc::new(move || tls.acceptor(crate::config::SecurityProtocol::Ssl));
