@@ -117,6 +117,13 @@ fn java_hash(id: Uuid) -> i32 {
     ((h >> 32) as i32) ^ (h as i32)
 }
 
+/// A Uuid as Kafka prints it (`Uuid.toString`: URL-safe base64 without padding), as clients
+/// show their client instance id and as `match` and the /metrics labels name it.
+pub fn kafka_uuid(id: Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
 /// A CRC32C of the subscribed metrics (as Java prints a set) and interval, XOR the id's hash.
 pub fn subscription_id(metrics: &[String], interval_ms: i32, id: Uuid) -> i32 {
     let text = format!("[{}]{interval_ms}", metrics.join(", "));
@@ -144,7 +151,7 @@ impl Telemetry {
         let attribute = |name: &str| -> Option<String> {
             use subscriptions::*;
             Some(match name {
-                CLIENT_INSTANCE_ID => id.to_string(),
+                CLIENT_INSTANCE_ID => kafka_uuid(id),
                 CLIENT_ID => client.client_id.clone(),
                 CLIENT_SOFTWARE_NAME => client.software_name.clone(),
                 CLIENT_SOFTWARE_VERSION => client.software_version.clone(),
@@ -320,7 +327,7 @@ impl Telemetry {
         let ids: Vec<(String, &Instance)> = state
             .instances
             .iter()
-            .map(|(id, i)| (id.to_string(), i))
+            .map(|(id, i)| (kafka_uuid(*id), i))
             .collect();
         series::encode(
             e,

@@ -287,7 +287,7 @@ async fn a_client_subscribes_pushes_and_its_metrics_are_scraped() {
     let (_, _, body) = http(http_addr, "GET /metrics HTTP/1.1").await;
     let key = format!(
         "org_apache_kafka_producer_record_send_total{{client_instance_id=\"{}\",client_id=\"gregor-tests\",client_software_name=\"\",client_software_version=\"\"}}",
-        sub.client_instance_id
+        gregor::telemetry::kafka_uuid(sub.client_instance_id)
     );
     // The delta points add up: 2 + 3.
     let line = body
