@@ -117,7 +117,9 @@ pub fn record(series: &mut Series, total: &mut usize, points: Vec<Point>) -> u64
 /// first client's; a series of the other kind under the same name is left out), each series
 /// labelled with its client (`labels`, in [`LABELS`]' order) and its attributes.
 pub fn encode<'a>(e: &mut Encoder, clients: impl Iterator<Item = ([&'a str; 4], &'a Series)>) {
-    let mut families: BTreeMap<&str, (bool, Vec<(Vec<(&str, &str)>, f64)>)> = BTreeMap::new();
+    // name → (a counter, its samples: labels and value)
+    type Samples<'l> = Vec<(Vec<(&'l str, &'l str)>, f64)>;
+    let mut families: BTreeMap<&str, (bool, Samples)> = BTreeMap::new();
     for (labels, series) in clients {
         for ((name, attributes), v) in series {
             let family = families

@@ -176,7 +176,7 @@ fn pushes_are_checked_as_kafka_checks_them() {
 #[test]
 fn pushed_metrics_are_on_metrics_until_the_client_expires() {
     let t = telemetry(&[("s", &[(METRICS, "*"), (INTERVAL_MS, "1000")])]);
-    let s = t.get_subscriptions(Uuid::nil(), java(), T0 + 0).unwrap();
+    let s = t.get_subscriptions(Uuid::nil(), java(), T0).unwrap();
     let id = kafka_uuid(s.client_instance_id);
     let zstd = zstd::encode_all(&payload(3.0, 7.0)[..], 3).unwrap();
     let mut p = push(&s, &zstd);
