@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["meta"],
     &["coord"],
     &["group"],
-    &["txn", "topics", "quota"],
+    &["txn", "topics", "quota", "telemetry"],
     &["api"],
     &["app"],
     &["http"],

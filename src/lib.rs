@@ -29,5 +29,6 @@ pub mod quota;
 pub mod security;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod topics;
 pub mod txn;

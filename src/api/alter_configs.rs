@@ -84,6 +84,9 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
             ctx.topics()
                 .alter_broker_configs(scope, |_| Ok(configs), validate_only)
         }
+        resource::CLIENT_METRICS => {
+            resource::set_client_metrics(ctx, &r.resource_name, configs, validate_only)
+        }
         other => Err(resource::unsupported_resource(other)),
     }
 }

@@ -45,8 +45,13 @@ pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersions
             return ApiVersionsResponse::default().with_error_code(e.code());
         }
     }
+    if ctx.version() >= 3 {
+        ctx.connection()
+            .set_software(&req.client_software_name, &req.client_software_version);
+    }
     let response = ApiVersionsResponse::default().with_api_keys(
         APIS.iter()
+            .filter(|a| a.enabled(ctx.config()))
             .map(|a| {
                 ApiVersion::default()
                     .with_api_key(a.key as i16)

@@ -15,6 +15,7 @@ use crate::security::acl::AclOperation;
 pub const TOPIC: i8 = 2;
 pub const BROKER: i8 = 4;
 pub const BROKER_LOGGER: i8 = 8;
+pub const CLIENT_METRICS: i8 = 16;
 pub const GROUP: i8 = 32;
 
 /// Check a BROKER resource name as Kafka does: this node's id, or "" for the cluster-wide
@@ -108,8 +109,8 @@ pub fn alter_loggers(
 }
 
 /// Kafka's check before describing (DESCRIBE_CONFIGS) or changing (ALTER_CONFIGS) a resource's
-/// configs: on the topic for a topic, on the group for a group, on the cluster for a broker
-/// or broker logger.
+/// configs: on the topic for a topic, on the group for a group, on the cluster for a broker,
+/// broker logger or client-metrics resource.
 pub fn authorize(
     ctx: &RequestContext,
     op: AclOperation,
@@ -119,10 +120,37 @@ pub fn authorize(
     let denied = match resource_type {
         TOPIC if !ctx.authorize_topic(op, name) => ResponseError::TopicAuthorizationFailed,
         GROUP if !ctx.authorize_group(op, name) => ResponseError::GroupAuthorizationFailed,
-        BROKER | BROKER_LOGGER if !ctx.authorize_cluster(op) => {
+        BROKER | BROKER_LOGGER | CLIENT_METRICS if !ctx.authorize_cluster(op) => {
             ResponseError::ClusterAuthorizationFailed
         }
         _ => return Ok(()),
     };
     Err(BrokerError::NotAuthorized(denied))
+}
+
+/// A client-metrics resource's config refusal as Kafka answers it.
+pub fn client_metrics_error(e: crate::telemetry::subscriptions::ConfigError) -> BrokerError {
+    use crate::telemetry::subscriptions::ConfigError;
+    match e {
+        ConfigError::InvalidRequest(m) => BrokerError::InvalidRequest(m),
+        ConfigError::InvalidConfig(m) => BrokerError::InvalidConfig(m),
+    }
+}
+
+/// Check and (unless `validate_only`) keep a client-metrics resource's new configs.
+pub fn set_client_metrics(
+    ctx: &RequestContext,
+    name: &str,
+    configs: std::collections::BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<()> {
+    use crate::telemetry::subscriptions::Subscriptions;
+    Subscriptions::check(name, &configs).map_err(client_metrics_error)?;
+    if validate_only {
+        return Ok(());
+    }
+    ctx.telemetry()
+        .subscriptions()
+        .set(name, configs)
+        .map_err(|e| BrokerError::UnknownServer(e.to_string()))
 }

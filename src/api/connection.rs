@@ -19,6 +19,9 @@ pub struct Connection {
     groups: Weak<GroupCoordinator>,
     /// (group, member) of the share sessions opened here and not closed.
     share_sessions: Mutex<BTreeSet<(String, String)>>,
+    /// The client software's (name, version) its ApiVersions (v3+) named (client telemetry
+    /// matches on them).
+    software: Mutex<(String, String)>,
 }
 
 impl Connection {
@@ -37,6 +40,7 @@ impl Connection {
             throttle: Arc::default(),
             groups,
             share_sessions: Mutex::default(),
+            software: Mutex::default(),
         }
     }
 
@@ -46,6 +50,19 @@ impl Connection {
 
     pub fn throttle(&self) -> &Arc<Throttle> {
         &self.throttle
+    }
+
+    pub fn set_software(&self, name: &str, version: &str) {
+        *self.software.lock().unwrap_or_else(|e| e.into_inner()) =
+            (name.to_string(), version.to_string());
+    }
+
+    /// (name, version) of the client software, empty when it did not say.
+    pub fn software(&self) -> (String, String) {
+        self.software
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A share session was opened (`open`) or closed through this connection.

@@ -16,6 +16,7 @@ use crate::pg::membership::Membership;
 use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
 use crate::security::{Authorizer, Session};
+use crate::telemetry::Telemetry;
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -31,6 +32,8 @@ pub struct Services {
     /// Incremental fetch sessions (KIP-227), broker-wide.
     pub fetch_sessions: Arc<FetchSessions>,
     pub metrics: Arc<Metrics>,
+    /// Client telemetry (KIP-714): subscriptions and what clients pushed.
+    pub telemetry: Arc<Telemetry>,
     /// The ACL authorizer (`--authorizer acl`); None: everything is allowed.
     pub authorizer: Option<Arc<Authorizer>>,
     /// SASL users' credentials.
@@ -116,6 +119,10 @@ impl RequestContext {
     }
 
     /// Incremental fetch sessions (KIP-227).
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.services.telemetry
+    }
+
     pub fn fetch_sessions(&self) -> &Arc<FetchSessions> {
         &self.services.fetch_sessions
     }

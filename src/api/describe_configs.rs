@@ -76,6 +76,10 @@ fn describe(ctx: &RequestContext, r: &DescribeConfigsResource) -> Result<Vec<Des
             Ok(resource::describe_loggers(ctx.log_levels()))
         }
         resource::GROUP => Ok(ctx.groups().group_configs().describe(&r.resource_name)),
+        resource::CLIENT_METRICS if r.resource_name.is_empty() => Err(BrokerError::InvalidRequest(
+            "Subscription name can't be empty".into(),
+        )),
+        resource::CLIENT_METRICS => Ok(ctx.telemetry().subscriptions().describe(&r.resource_name)),
         other => Err(resource::unsupported_resource(other)),
     }
 }

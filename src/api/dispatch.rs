@@ -149,6 +149,9 @@ pub fn dispatch_from(
         }
         Parsed::Refused(why) => return Dispatch::Close(why),
     };
+    if !api.enabled(&services.config) {
+        return Dispatch::Close(format!("unknown or unsupported API key {}", api.key as i16));
+    }
     let span = tracing::debug_span!("request", api = ?api.key, version, correlation_id = header.correlation_id);
     let timer = services.metrics.request_started(api.key);
     let ctx = RequestContext::new(

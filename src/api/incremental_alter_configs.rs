@@ -130,6 +130,7 @@ fn alter(ctx: &RequestContext, r: &AlterConfigsResource, validate_only: bool) ->
             )
         }
         resource::GROUP => alter_group(ctx, r, validate_only),
+        resource::CLIENT_METRICS => alter_client_metrics(ctx, r, validate_only),
         other => Err(resource::unsupported_resource(other)),
     }
 }
@@ -180,6 +181,55 @@ fn value_of(described: &[config_view::DescribedConfig], name: &str) -> String {
         .find(|d| d.name == name)
         .and_then(|d| d.value.clone())
         .unwrap_or_default()
+}
+
+/// A client-metrics resource (KIP-714's subscription): SET and DELETE, APPEND and SUBTRACT
+/// on its lists (`metrics`, `match`); the result checked whole, as Kafka does.
+fn alter_client_metrics(
+    ctx: &RequestContext,
+    r: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<()> {
+    use crate::telemetry::subscriptions::{MATCH, METRICS};
+    let mut configs = ctx.telemetry().subscriptions().get(&r.resource_name);
+    for c in &r.configs {
+        let name = c.name.to_string();
+        match (c.config_operation, c.value.as_deref()) {
+            (SET, Some(value)) => {
+                configs.insert(name, value.to_string());
+            }
+            (SET, None) => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "Null value not supported for : {name}"
+                )))
+            }
+            (DELETE, _) => {
+                configs.remove(&name);
+            }
+            (APPEND | SUBTRACT, value) if name == METRICS || name == MATCH => {
+                let mut items = split_list(configs.get(&name).map(String::as_str).unwrap_or(""));
+                for item in split_list(value.unwrap_or("")) {
+                    if c.config_operation == SUBTRACT {
+                        items.retain(|i| *i != item);
+                    } else if !items.contains(&item) {
+                        items.push(item);
+                    }
+                }
+                configs.insert(name, items.join(","));
+            }
+            (APPEND | SUBTRACT, _) => {
+                return Err(BrokerError::InvalidConfig(format!(
+                    "Config value append or subtract is not allowed for config key: {name}"
+                )))
+            }
+            (other, _) => {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "Unknown config operation {other} for {name}"
+                )))
+            }
+        }
+    }
+    resource::set_client_metrics(ctx, &r.resource_name, configs, validate_only)
 }
 
 /// The configs after the operations. `list_config` gives a name's type and effective value

@@ -6,7 +6,7 @@
 //!   loggers (8), client metrics (16) and groups (32). No types asked for means every type
 //!   the version knows; a type it does not know is UNSUPPORTED_VERSION, with nothing listed.
 //! - Listed, in Kafka's order: the groups that have group configs, the client-metrics
-//!   resources (gregor has none: it takes no CLIENT_METRICS configs), every broker on the
+//!   resources that have configs (KIP-714 subscriptions, src/telemetry), every broker on the
 //!   listener asked as a broker logger, then as a broker (by node id), every topic.
 //! - Without DESCRIBE_CONFIGS on the cluster: CLUSTER_AUTHORIZATION_FAILED.
 
@@ -56,7 +56,10 @@ pub async fn handle(
         let groups = ctx.groups().group_configs().groups();
         listed.extend(groups.into_iter().map(|g| resource(GROUP, g)));
     }
-    // CLIENT_METRICS: none.
+    if wanted.contains(&CLIENT_METRICS) {
+        let names = ctx.telemetry().subscriptions().names();
+        listed.extend(names.into_iter().map(|n| resource(CLIENT_METRICS, n)));
+    }
     for kind in [BROKER_LOGGER, BROKER] {
         if wanted.contains(&kind) {
             let brokers = ctx.broker_endpoints();

@@ -55,6 +55,8 @@ impl ThrottleTime for DescribeQuorumResponse {
 
 // Every response type a handler in the API table returns.
 throttle_time!(
+    GetTelemetrySubscriptionsResponse,
+    PushTelemetryResponse,
     AddOffsetsToTxnResponse,
     AddPartitionsToTxnResponse,
     AlterClientQuotasResponse,

@@ -30,6 +30,7 @@ use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
 use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore, PgStore};
+use crate::telemetry::Telemetry;
 use crate::topics::{LogMedia, Topics};
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -43,7 +44,12 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     let (store, media, membership) = open_store(&mut config)?;
     let config = Arc::new(config);
     let cluster_id = cluster_id(store.as_ref(), config.cluster_id.as_deref())?;
-    let metrics = Arc::new(Metrics::new(crate::api::APIS.iter().map(|a| a.key)));
+    let metrics = Arc::new(Metrics::new(
+        crate::api::APIS
+            .iter()
+            .filter(|a| a.enabled(&config))
+            .map(|a| a.key),
+    ));
     let topics = Arc::new(Topics::open(
         config.clone(),
         store.clone(),
@@ -72,6 +78,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         )?)),
     };
     let credentials = Arc::new(Credentials::open(store.clone())?);
+    let telemetry = Arc::new(Telemetry::open(store.clone())?);
     let users = config.users()?;
     for user in credentials.bootstrap(&users)? {
         tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
@@ -111,6 +118,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         quotas,
         fetch_sessions,
         metrics,
+        telemetry,
         authorizer,
         credentials,
         membership,

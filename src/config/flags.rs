@@ -264,6 +264,14 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_incremental_fetch_session_cache_slots: Option<usize>,
 
+    /// Client telemetry (KIP-714): advertise and serve GetTelemetrySubscriptions and
+    /// PushTelemetry, and show the metrics clients push on /metrics (as Kafka with a
+    /// client-telemetry metrics reporter). Subscriptions are CLIENT_METRICS config resources.
+    /// Default: false (clients see neither API, as with Kafka without a reporter).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_telemetry: bool,
+
     /// What to log, as a tracing filter (error, warn, info, debug, trace, or per module:
     /// info,gregor::server=debug). Default: info, or RUST_LOG if that is set.
     #[arg(long, value_name = "FILTER")]

@@ -150,6 +150,10 @@ pub struct Config {
     pub broker_session_timeout_ms: u64,
     /// Incremental fetch sessions (KIP-227) the broker keeps at once.
     pub max_incremental_fetch_session_cache_slots: usize,
+    /// KIP-714 client telemetry: advertise and serve GetTelemetrySubscriptions and
+    /// PushTelemetry, and show what clients push on /metrics (Kafka does so only with a
+    /// client-telemetry metrics reporter configured).
+    pub client_telemetry: bool,
 }
 
 impl Default for Config {
@@ -225,6 +229,7 @@ impl Default for Config {
             connections_max_reauth_ms: 0,
             broker_session_timeout_ms: 9000,
             max_incremental_fetch_session_cache_slots: 1000,
+            client_telemetry: false,
         }
     }
 }

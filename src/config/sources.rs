@@ -85,6 +85,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("connections_max_reauth_ms", Kind::Int),
     ("broker_session_timeout_ms", Kind::Int),
     ("max_incremental_fetch_session_cache_slots", Kind::Int),
+    ("client_telemetry", Kind::Bool),
 ];
 
 const ENV_PREFIX: &str = "GREGOR_";

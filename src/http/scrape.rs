@@ -41,6 +41,10 @@ pub async fn render(services: &Services) -> String {
     scrub(&mut e, services);
     fetch_sessions(&mut e, services);
     groups(&mut e, services).await;
+    if services.config.client_telemetry {
+        // What clients pushed (KIP-714), labelled with their instance, id and software.
+        services.telemetry.encode(&mut e, crate::clock::now_ms());
+    }
     process::encode(&mut e);
     e.finish()
 }

@@ -36,6 +36,7 @@ mod share_dead_letters;
 mod share_groups;
 mod share_read_committed;
 mod share_v2;
+mod telemetry;
 mod transactions;
 mod transactions_v2;
 mod txn_offset_commit_v6;

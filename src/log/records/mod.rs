@@ -10,6 +10,7 @@
 //! timestamps against `message.timestamp.{before,after}.max.ms` are per-record errors that
 //! Kafka reports with the record's index (`record_errors`).
 
+pub mod inflate;
 mod source;
 #[cfg(test)]
 mod tests;

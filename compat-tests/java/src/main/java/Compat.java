@@ -45,6 +45,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * kafka_ui, delete_records,
  * transactions, transactions_v2, share_read_committed (a read_committed share group), streams_eos (Kafka Streams,
  * exactly_once_v2, killed and restarted; its child JVM is streams_app), quotas, quota_throttle,
+ * client_telemetry (KIP-714 subscriptions; pushes where COMPAT_TELEMETRY_METRICS names the broker's /metrics),
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
  * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
@@ -52,7 +53,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
             "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "quotas", "quota_throttle", "acls");
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "quotas", "quota_throttle", "acls", "client_telemetry");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -123,6 +124,7 @@ public final class Compat {
                 }
                 case "quotas" -> new QuotasScenario(c).run();
                 case "quota_throttle" -> new QuotaThrottleScenario(c).run();
+                case "client_telemetry" -> new ClientTelemetryScenario(c).run();
                 case "acls" -> {
                     // acls:anonymous (allow.everyone.if.no.acl.found) or acls:superuser
                     if (parts.length != 2 || !List.of("anonymous", "superuser").contains(parts[1])) {
