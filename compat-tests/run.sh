@@ -87,8 +87,10 @@ fi
 COMPAT_KAFKA_VERSION="$("$HERE/kafka/reference-kafka.sh" version)"
 export COMPAT_KAFKA_VERSION
 [ "$SKIP_KAFKA" = 1 ] || "$HERE/kafka/reference-kafka.sh" fetch
-# Kafka Connect and MirrorMaker 2's jars (test_connect.py runs them against either broker).
+# Kafka Connect's and MirrorMaker 2's jars (test_connect.py runs them against either broker;
+# it builds its own connectors, kafka/connect-plugin, against Connect's).
 "$HERE/kafka/reference-kafka.sh" connect-libs >/dev/null
+"$HERE/kafka/reference-kafka.sh" mirror-libs >/dev/null
 
 if [ "$SKIP_GREGOR" != 1 ] || [ "$CLUSTER" != 0 ]; then
   TARGET="${CARGO_TARGET_DIR:-$CACHE/target}"

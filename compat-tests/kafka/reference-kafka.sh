@@ -6,8 +6,10 @@
 #   reference-kafka.sh fetch                      download the jars (idempotent)
 #   reference-kafka.sh libs                       fetch, print the jar directory
 #   reference-kafka.sh version                    print the Kafka version in use
-#   reference-kafka.sh connect-libs               fetch Kafka Connect and MirrorMaker 2's jars
-#                                                 (connect-pom.xml), print their directory
+#   reference-kafka.sh connect-libs               fetch Kafka Connect's jars (connect-pom.xml),
+#                                                 print their directory
+#   reference-kafka.sh mirror-libs                fetch MirrorMaker 2's jars (mirror-pom.xml),
+#                                                 print their directory
 #   reference-kafka.sh start [NAME:PARTITIONS...]  fetch, format a fresh temp log dir, start,
 #                                                 wait until ready, create the topics
 #                                                 (default: loms.order-events:2, like gregor)
@@ -23,8 +25,12 @@
 #                                 e.g. COMPAT_KAFKA_VERSION=4.3.1 for the previous reference.
 #                                 The same variable picks compat-tests/java's kafka-clients
 #                                 and bench's kafka-tools.
-#   COMPAT_CONNECT_VERSION        Kafka Connect's version (default: connect.version in
-#                                 connect-pom.xml, 4.3.1); jars in kafka-<ver>/connect-libs
+#   COMPAT_CONNECT_VERSION        Kafka Connect's version, the worker test_connect.py runs
+#                                 with its own connectors (default: connect.version in
+#                                 connect-pom.xml, 4.4.0); jars in kafka-<ver>/connect-libs
+#   COMPAT_MIRROR_VERSION         MirrorMaker 2's version, with its own Connect runtime
+#                                 (default: mirror.version in mirror-pom.xml, 4.3.1); jars in
+#                                 kafka-<ver>/mirror-libs
 #   COMPAT_KAFKA_PORT             client listener (default 24092), on 127.0.0.1
 #   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 24093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
@@ -38,6 +44,8 @@ VERSION="${COMPAT_KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.vers
 LIBS="$CACHE/kafka-$VERSION/libs"
 CONNECT_VERSION="${COMPAT_CONNECT_VERSION:-$(sed -n 's:.*<connect.version>\(.*\)</connect.version>.*:\1:p' "$HERE/connect-pom.xml")}"
 CONNECT_LIBS="$CACHE/kafka-$CONNECT_VERSION/connect-libs"
+MIRROR_VERSION="${COMPAT_MIRROR_VERSION:-$(sed -n 's:.*<mirror.version>\(.*\)</mirror.version>.*:\1:p' "$HERE/mirror-pom.xml")}"
+MIRROR_LIBS="$CACHE/kafka-$MIRROR_VERSION/mirror-libs"
 PORT="${COMPAT_KAFKA_PORT:-24092}"
 CPORT="${COMPAT_KAFKA_CONTROLLER_PORT:-24093}"
 STATE="${COMPAT_KAFKA_STATE:-${TMPDIR:-/tmp}/gregor-compat-kafka}"
@@ -86,11 +94,15 @@ fetch_jars() {
 
 fetch() { fetch_jars "$HERE/pom.xml" kafka.version "$VERSION" "$LIBS" "kafka_2.13-$VERSION.jar"; }
 
-# Kafka Connect and MirrorMaker 2 (connect-pom.xml says why they have a version and directory
-# of their own).
+# Kafka Connect's worker and MirrorMaker 2 (connect-pom.xml and mirror-pom.xml say why each has
+# a version and directory of its own).
 connect_fetch() {
   fetch_jars "$HERE/connect-pom.xml" connect.version "$CONNECT_VERSION" "$CONNECT_LIBS" \
-    "connect-mirror-$CONNECT_VERSION.jar"
+    "connect-runtime-$CONNECT_VERSION.jar"
+}
+mirror_fetch() {
+  fetch_jars "$HERE/mirror-pom.xml" mirror.version "$MIRROR_VERSION" "$MIRROR_LIBS" \
+    "connect-mirror-$MIRROR_VERSION.jar"
 }
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -262,6 +274,7 @@ case "${1:-}" in
   fetch) fetch ;;
   libs) fetch; echo "$LIBS" ;;
   connect-libs) connect_fetch; echo "$CONNECT_LIBS" ;;
+  mirror-libs) mirror_fetch; echo "$MIRROR_LIBS" ;;
   version) echo "$VERSION" ;;
   start) shift; start "$@" ;;
   stop) stop ;;
@@ -269,5 +282,5 @@ case "${1:-}" in
   kill9) kill9 ;;
   restart) restart ;;
   topic) [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"; running || die "not running"; create_topic "$2" "$3" ;;
-  *) echo "usage: $0 fetch|libs|connect-libs|version|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|libs|version|connect-libs|mirror-libs|start [NAME:PARTITIONS...]|stop|status|topic NAME PARTITIONS|kill9|restart" >&2; exit 2 ;;
 esac

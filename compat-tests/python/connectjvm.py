@@ -1,9 +1,10 @@
 """Kafka Connect and MirrorMaker 2 processes for test_connect.py, started the way Kafka's
 bin/connect-distributed.sh and bin/connect-mirror-maker.sh start them: `java -cp 'libs/*'
 MAIN PROPERTIES` on Kafka Connect's jars (compat-tests/kafka/connect-pom.xml: the worker
-runtime, the FileStream connectors and connect-mirror, at 4.3.1 — the pom says why), a
-properties file as a user writes one, logs to a file (copied to compat-tests/results/ when a
-scenario fails).
+runtime, 4.4.0, with our line-file connectors, kafka/connect-plugin, on its classpath) or
+MirrorMaker 2's (kafka/mirror-pom.xml: connect-mirror and its runtime, 4.3.1 — the poms say
+why), a properties file as a user writes one, logs to a file (copied to compat-tests/results/
+when a scenario fails).
 """
 
 from __future__ import annotations
@@ -18,23 +19,49 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cli_scenarios import COMPAT_DIR
+from cli_scenarios import COMPAT_DIR, build, tree_digest
 
 RESULTS_DIR = Path(os.environ.get("COMPAT_MATRIX", COMPAT_DIR / "results" / "matrix.md")).parent
 REFERENCE_KAFKA = COMPAT_DIR / "kafka" / "reference-kafka.sh"
+PLUGIN_DIR = COMPAT_DIR / "kafka" / "connect-plugin"
 
 CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectDistributed"
 MIRROR_MAKER_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
 
 
-def connect_libs() -> Path:
-    """Connect's jar directory (reference-kafka.sh connect-libs fetches it when missing)."""
-    res = subprocess.run([str(REFERENCE_KAFKA), "connect-libs"], capture_output=True, text=True,
+def _libs(command: str) -> Path:
+    res = subprocess.run([str(REFERENCE_KAFKA), command], capture_output=True, text=True,
                          timeout=900)
-    assert res.returncode == 0, f"reference-kafka.sh libs failed: {res.stderr[-3000:]}"
+    assert res.returncode == 0, f"reference-kafka.sh {command} failed: {res.stderr[-3000:]}"
     libs = Path(res.stdout.strip().splitlines()[-1])
     assert any(libs.glob("connect-runtime-*.jar")), f"no connect-runtime jar in {libs}"
     return libs
+
+
+def connect_libs() -> Path:
+    """Connect's jar directory (reference-kafka.sh connect-libs fetches it when missing)."""
+    return _libs("connect-libs")
+
+
+def mirror_libs() -> Path:
+    """MirrorMaker 2's jar directory (reference-kafka.sh mirror-libs fetches it when missing)."""
+    return _libs("mirror-libs")
+
+
+def plugin_jar(libs: Path) -> Path:
+    """Our line-file connectors (kafka/connect-plugin) built against the worker's connect-api,
+    into the cache beside its jars (kafka-VER/connect-plugin, outside the clone); `mvn package`
+    runs again only when the plugin's sources, or the version, changed."""
+    runtime = next(libs.glob("connect-runtime-*.jar")).name
+    version = runtime[len("connect-runtime-"):-len(".jar")]
+    out = libs.parent / "connect-plugin"
+    jar = out / "compat-connect-plugin.jar"
+    mvn = shutil.which("mvn") or "mvn"
+    digest = tree_digest(PLUGIN_DIR, ["pom.xml"], ["src"]) + f" connect {version}"
+    build([mvn, "-q", "-B", "-Dstyle.color=never", f"-Dconnect.version={version}",
+           f"-Dplugin.out={out}", "package"], PLUGIN_DIR, out / ".compat-build-stamp", digest,
+          "building compat-tests/kafka/connect-plugin", outputs=[jar])
+    return jar
 
 
 def write_properties(path: Path, props: dict) -> Path:
@@ -46,8 +73,10 @@ class JvmProcess:
     """One Connect or MirrorMaker JVM; start() again after stop() runs it anew on the same
     properties (a worker restart)."""
 
-    def __init__(self, libs: Path, workdir: Path, main: str, args: list[str], name: str):
+    def __init__(self, libs: Path, workdir: Path, main: str, args: list[str], name: str,
+                 extra_classpath: tuple[Path, ...] = ()):
         self.libs, self.workdir, self.main, self.args, self.name = libs, workdir, main, args, name
+        self.classpath = ":".join([f"{libs}/*", *map(str, extra_classpath)])
         self.log = workdir / f"{name}.log"
         self.log4j = workdir / f"{name}-log4j2.properties"
         # Kafka's connect-log4j2 logs Connect at INFO; the clients' chatter stays at WARN.
@@ -69,7 +98,7 @@ class JvmProcess:
         self.proc = subprocess.Popen(
             [shutil.which("java") or "java", "-Xms128m", "-Xmx384m", "-XX:+UseSerialGC",
              "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-             f"-Dlog4j2.configurationFile={self.log4j}", "-cp", f"{self.libs}/*", self.main,
+             f"-Dlog4j2.configurationFile={self.log4j}", "-cp", self.classpath, self.main,
              *self.args],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)

@@ -1,16 +1,18 @@
 """Kafka Connect and MirrorMaker 2, unchanged (issue 18), from Maven Central's jars
-(connectjvm.py; Connect 4.3.1, the newest release whose connect-file and connect-mirror the
-registry here serves — compat-tests/kafka/connect-pom.xml): a distributed Connect worker,
-`ConnectDistributed worker.properties`, and MirrorMaker 2 in dedicated mode,
+(connectjvm.py): a distributed Connect 4.4.0 worker (compat-tests/kafka/connect-pom.xml),
+`ConnectDistributed worker.properties`, running our line-file source and sink connectors
+(kafka/connect-plugin: what the FileStream connectors do — connect-file 4.4.0 is not served
+here — the source with exactly-once support), and MirrorMaker 2 4.3.1 in dedicated mode
+(kafka/mirror-pom.xml: the newest connect-mirror served here, on its own 4.3.1 runtime),
 `MirrorMaker mm2.properties`.
 
 | scenario | what is asserted |
 |---|---|
-| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a FileStreamSource (50 lines of a file → a 1-partition topic, exactly.once.support=required) and a FileStreamSink (the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink; KIP-875 on the stopped connectors (PUT .../stop): DELETE /connectors/SINK/offsets empties the sink's group offsets, PATCH /connectors/SOURCE/offsets moves the exactly-once source back 5 lines (GET shows it); resumed, the sink rewrites the whole topic into its emptied file and the topic gets those 5 lines again, nothing else |
+| connect_distributed | one worker (exactly.once.source.support=enabled; its config, offset and status topics created by Connect itself) runs a line-file source (LineFileSourceConnector, as FileStreamSource: 50 lines of a file → a 1-partition topic, exactly.once.support=required) and a line-file sink (LineFileSinkConnector, as FileStreamSink: the topic → a file), both created with PUT /connectors/NAME/config and RUNNING: the sink file holds exactly the 50 lines in order, the topic exactly 50 records (read_committed), the sink's group commits them; the topic holds transaction markers (its end offset is past the last record); GET /connectors/NAME/offsets (KIP-875) gives the source's file position and the sink's committed offset; the three internal topics are cleanup.policy=compact on the broker (DescribeConfigs), the config topic 1 partition, the offsets topic the 5 asked for; the worker is stopped with SIGTERM and started again: both connectors RUNNING again, 20 lines appended → the sink file holds exactly the 70 lines, the topic exactly 70 records (offsets resumed, nothing read or written twice); 500 more lines and kill -9 half a second later, start again: the topic holds every line exactly once (read_committed), the sink file ends with the last line and holds every line (at least once across a crash); a second worker joins the group (incremental cooperative rebalancing, protocol type "connect"): the connectors and tasks spread over both workers (REST status), and 20 more lines reach the topic exactly once and the sink; KIP-875 on the stopped connectors (PUT .../stop): DELETE /connectors/SINK/offsets empties the sink's group offsets, PATCH /connectors/SOURCE/offsets moves the exactly-once source back 5 lines (GET shows it); resumed, the sink rewrites the whole topic into its emptied file and the topic gets those 5 lines again, nothing else |
 | mirror_maker_migration | MirrorMaker 2 (dedicated mode, default replication policy, exactly-once: `<cluster>.exactly.once.source.support=enabled` for both targets, with its internal REST) between the reference Kafka (cluster alias `kafka`) and gregor (`gregor`), both flows at once: a topic with 40 records on Kafka and a consumer group that committed its end (40) on it → `kafka.TOPIC` on gregor holds the same 40 records (keys, values, headers) written in transactions (its end offset is past them), its `retention.ms` copied, and the group's offset appears on gregor translated (sync.group.offsets.enabled) to 40; the same back from gregor to Kafka (`gregor.TOPIC` on Kafka, the group at 40 there) |
 
 Costs (warm, two cores, measured alone): connect_distributed about 35-40 s per broker (four
-worker JVM starts, ~6 s each); mirror_maker_migration about 19 s, once (it needs both brokers:
+worker JVM starts, ~6 s each; building the connectors, once per change of their sources, ~5 s); mirror_maker_migration about 19 s, once (it needs both brokers:
 it runs in gregor's pytest with the reference Kafka beside it, and is not collected without
 one).
 """
@@ -28,7 +30,7 @@ from confluent_kafka.admin import ConfigResource
 
 from compat import TIMEOUT, Broker, ck_admin, ck_conf, ck_produce, create_topic, wait_for
 from connectjvm import (CONNECT_MAIN, MIRROR_MAKER_MAIN, ConnectRest, JvmProcess,
-                        connect_libs, write_properties)
+                        connect_libs, mirror_libs, plugin_jar, write_properties)
 
 pytestmark = pytest.mark.client("kafka-connect")
 
@@ -43,9 +45,20 @@ SOURCE_LINES, MORE_LINES, CRASH_LINES, REWIND = 50, 20, 500, 5
 SLOW = max(TIMEOUT, 90)
 
 
+SOURCE_CLASS = "dev.gregor.compat.connect.LineFileSourceConnector"
+SINK_CLASS = "dev.gregor.compat.connect.LineFileSinkConnector"
+
+
 @pytest.fixture(scope="session")
-def libs() -> Path:
-    return connect_libs()
+def libs() -> tuple[Path, Path]:
+    """Connect's jars and our connectors' jar (built against them)."""
+    libs = connect_libs()
+    return libs, plugin_jar(libs)
+
+
+@pytest.fixture(scope="session")
+def mm2_libs() -> Path:
+    return mirror_libs()
 
 
 def rest_port(broker: Broker) -> int:
@@ -160,21 +173,27 @@ def test_connect_distributed(broker, libs, tmp_path):
     lines = [f"line {i} of {tag}" for i in range(SOURCE_LINES)]
     source.write_text("".join(f"{line}\n" for line in lines))
 
-    worker = JvmProcess(libs, tmp_path, CONNECT_MAIN, [str(props)], "connect-worker")
-    worker2 = JvmProcess(libs, tmp_path, CONNECT_MAIN, [str(props2)], "connect-worker-2")
+    jars, plugin = libs
+    worker = JvmProcess(jars, tmp_path, CONNECT_MAIN, [str(props)], "connect-worker", (plugin,))
+    worker2 = JvmProcess(jars, tmp_path, CONNECT_MAIN, [str(props2)], "connect-worker-2",
+                         (plugin,))
     rest = ConnectRest(port)
     ok = False
     try:
         t0 = time.monotonic()
         worker.start()
         rest.wait_up(worker)
+        # The worker is the runtime connect-pom.xml (or COMPAT_CONNECT_VERSION) names.
+        status, body = rest.call("GET", "/")
+        runtime = next(jars.glob("connect-runtime-*.jar")).name
+        assert body["version"] == runtime[len("connect-runtime-"):-len(".jar")], body
         connectors = {
             f"source-{tag}": {
-                "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                "connector.class": SOURCE_CLASS,
                 "tasks.max": "1", "file": str(source), "topic": topic,
                 "exactly.once.support": "required"},
             f"sink-{tag}": {
-                "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                "connector.class": SINK_CLASS,
                 "tasks.max": "1", "file": str(sink), "topics": topic},
         }
         for name, config in connectors.items():
@@ -355,7 +374,7 @@ def seed(broker: Broker, label: str) -> tuple[str, str, list]:
                     reason="flaky gregor → Kafka offset translation under investigation; COMPAT_MM2=1 runs it")
 @pytest.mark.gregor_only
 @pytest.mark.beside_kafka
-def test_mirror_maker_migration(broker, libs, tmp_path):
+def test_mirror_maker_migration(broker, mm2_libs, tmp_path):
     kafka = Broker("kafka", os.environ["COMPAT_REFERENCE_KAFKA"])
     a_topic, a_group, a_records = seed(kafka, "from-kafka")
     b_topic, b_group, b_records = seed(broker, "from-gregor")
@@ -392,7 +411,7 @@ def test_mirror_maker_migration(broker, libs, tmp_path):
         "dedicated.mode.enable.internal.rest": "true",
         "listeners": f"http://127.0.0.1:{rest_port(broker) + 2}",
     })
-    mm2 = JvmProcess(libs, tmp_path, MIRROR_MAKER_MAIN, [str(props)], "mirror-maker")
+    mm2 = JvmProcess(mm2_libs, tmp_path, MIRROR_MAKER_MAIN, [str(props)], "mirror-maker")
     ok = False
     try:
         t0 = time.monotonic()
