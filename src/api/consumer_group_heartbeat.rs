@@ -69,7 +69,14 @@ pub async fn handle(
                         .collect(),
                 )
             })),
-        Err(e) => ConsumerGroupHeartbeatResponse::default().with_error_code(e.code()),
+        Err(e) => ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_error_message((e == E::GroupMaxSizeReached).then(|| {
+                let max = ctx.groups().config().consumer_max_size;
+                StrBytes::from_string(format!(
+                    "The consumer group has reached its maximum capacity of {max} members."
+                ))
+            })),
     }
 }
 

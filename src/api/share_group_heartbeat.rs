@@ -56,7 +56,14 @@ pub async fn handle(
                         .collect(),
                 )
             })),
-        Err(e) => ShareGroupHeartbeatResponse::default().with_error_code(e.code()),
+        Err(e) => ShareGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_error_message((e == E::GroupMaxSizeReached).then(|| {
+                let max = ctx.groups().config().share_max_size;
+                StrBytes::from_string(format!(
+                    "The share group has reached its maximum capacity of {max} members."
+                ))
+            })),
     }
 }
 

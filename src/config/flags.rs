@@ -220,6 +220,25 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     group_max_session_timeout_ms: Option<i32>,
 
+    /// Members a classic group may have (Kafka's group.max.size): a JoinGroup that would go
+    /// beyond is answered GROUP_MAX_SIZE_REACHED. At least 1. Default: 2147483647.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_max_size: Option<i32>,
+
+    /// Members a consumer group (KIP-848, group.protocol=consumer) may have (Kafka's
+    /// group.consumer.max.size): a new member beyond is answered GROUP_MAX_SIZE_REACHED; classic
+    /// members in a consumer group count too. At least 1. Default: 2147483647.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_consumer_max_size: Option<i32>,
+
+    /// Members a share group (KIP-932) may have (Kafka's group.share.max.size): a new member
+    /// beyond is answered GROUP_MAX_SIZE_REACHED. 1 to 1000. Default: 200.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_share_max_size: Option<i32>,
+
     /// How long committed offsets of a group without members are kept (Kafka's
     /// offsets.retention.minutes). Default: 10080.
     #[arg(long, value_name = "MINUTES")]

@@ -74,6 +74,12 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
+    /// Kafka's group.max.size: members of a classic group, at most.
+    pub group_max_size: i32,
+    /// Kafka's group.consumer.max.size: members of a consumer group (KIP-848), at most.
+    pub group_consumer_max_size: i32,
+    /// Kafka's group.share.max.size: members of a share group (KIP-932), at most.
+    pub group_share_max_size: i32,
     pub offsets_retention_minutes: u64,
     /// KIP-1191: a share group's dead-letter topic name must start with this ("": any).
     pub dlq_topic_name_prefix: String,
@@ -188,6 +194,9 @@ impl Default for Config {
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX,
+            group_consumer_max_size: i32::MAX,
+            group_share_max_size: 200,
             offsets_retention_minutes: 10_080,
             dlq_topic_name_prefix: "dlq.".into(),
             dlq_auto_create_topics: false,

@@ -45,6 +45,11 @@ impl Config {
                 "group_min_session_timeout_ms",
                 i64::from(self.group_min_session_timeout_ms),
             ),
+            ("group_max_size", i64::from(self.group_max_size)),
+            (
+                "group_consumer_max_size",
+                i64::from(self.group_consumer_max_size),
+            ),
             (
                 "transaction_max_timeout_ms",
                 i64::from(self.transaction_max_timeout_ms),
@@ -69,6 +74,13 @@ impl Config {
             return Err(invalid(format!(
                 "group_max_session_timeout_ms ({}) must not be below group_min_session_timeout_ms ({})",
                 self.group_max_session_timeout_ms, self.group_min_session_timeout_ms
+            )));
+        }
+        // Kafka's bounds of group.share.max.size.
+        if !(1..=1000).contains(&self.group_share_max_size) {
+            return Err(invalid(format!(
+                "group_share_max_size {}: expected 1 to 1000",
+                self.group_share_max_size
             )));
         }
         // Otherwise a request of the largest size could never be read.

@@ -32,6 +32,15 @@ pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 5 * 60 * 1000;
 /// Kafka's `offset.metadata.max.bytes` default.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
+/// Kafka's `group.share.max.size` default (`group.max.size` and `group.consumer.max.size`
+/// default to Integer.MAX_VALUE).
+pub const SHARE_MAX_SIZE: usize = 200;
+
+/// A validated size setting (at least 1) as a count.
+fn size(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 /// The coordinator's settings (Kafka's names in the comments).
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -48,6 +57,12 @@ pub struct GroupConfig {
     pub new_member_join_timeout_ms: i64,
     /// offset.metadata.max.bytes
     pub offset_metadata_max_bytes: usize,
+    /// group.max.size: members of a classic group, at most.
+    pub classic_max_size: usize,
+    /// group.consumer.max.size: members of a consumer group, at most.
+    pub consumer_max_size: usize,
+    /// group.share.max.size: members of a share group, at most.
+    pub share_max_size: usize,
 }
 
 impl Default for GroupConfig {
@@ -60,6 +75,9 @@ impl Default for GroupConfig {
             retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS,
             new_member_join_timeout_ms: NEW_MEMBER_JOIN_TIMEOUT_MS,
             offset_metadata_max_bytes: OFFSET_METADATA_MAX_BYTES,
+            classic_max_size: i32::MAX as usize,
+            consumer_max_size: i32::MAX as usize,
+            share_max_size: SHARE_MAX_SIZE,
         }
     }
 }
@@ -75,6 +93,9 @@ impl GroupConfig {
                 config.offsets_retention_minutes.saturating_mul(60_000),
             )
             .unwrap_or(i64::MAX),
+            classic_max_size: size(config.group_max_size),
+            consumer_max_size: size(config.group_consumer_max_size),
+            share_max_size: size(config.group_share_max_size),
             ..Self::default()
         }
     }

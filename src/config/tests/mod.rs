@@ -526,3 +526,34 @@ fn help_states_the_defaults() {
         );
     }
 }
+
+#[test]
+fn group_size_limits_come_from_flags_env_and_file_within_kafkas_bounds() {
+    let c = run(&[], &[]);
+    assert_eq!(
+        (
+            c.group_max_size,
+            c.group_consumer_max_size,
+            c.group_share_max_size
+        ),
+        (i32::MAX, i32::MAX, 200)
+    );
+    let f = file("group_max_size = 5\n");
+    let path = f.path().to_str().unwrap();
+    let c = run(
+        &["--config", path, "--group-share-max-size", "1000"],
+        &[("GREGOR_GROUP_CONSUMER_MAX_SIZE", "3")],
+    );
+    assert_eq!(
+        (
+            c.group_max_size,
+            c.group_consumer_max_size,
+            c.group_share_max_size
+        ),
+        (5, 3, 1000)
+    );
+    assert!(error(&["--group-max-size", "0"], &[]).contains("group_max_size"));
+    assert!(error(&["--group-consumer-max-size", "0"], &[]).contains("group_consumer_max_size"));
+    assert!(error(&["--group-share-max-size", "0"], &[]).contains("group_share_max_size"));
+    assert!(error(&["--group-share-max-size", "1001"], &[]).contains("1 to 1000"));
+}

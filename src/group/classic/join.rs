@@ -19,6 +19,12 @@ impl Group {
             let id = req.member_id.clone();
             return reply_now(out, JoinResponse::error(E::CoordinatorNotAvailable, &id));
         }
+        if !self.accepts_joining_member(&req.member_id, cfg.classic_max_size) {
+            // Kafka's GroupMetadataManager: the refused member leaves the group (a member
+            // that had not rejoined yet, or a pending one) and gets no member id back.
+            self.remove(&req.member_id, out);
+            return reply_now(out, JoinResponse::error(E::GroupMaxSizeReached, ""));
+        }
         if !self.supports_protocols(&req.protocol_type, &req.protocols) {
             let id = req.member_id.clone();
             return reply_now(out, JoinResponse::error(E::InconsistentGroupProtocol, &id));
@@ -27,6 +33,26 @@ impl Group {
             self.join_new_member(req, waiter, now, cfg, out)
         } else {
             self.join_existing_member(req, waiter, now, cfg, out)
+        }
+    }
+
+    /// Kafka's `acceptJoiningMember` (group.max.size): while the group rebalances, a member
+    /// already rejoined is accepted and others only while fewer than `max` have rejoined (the
+    /// group itself may be larger, after the limit was lowered: the last to rejoin are the
+    /// ones left out); otherwise a member of the group is accepted and a new one only while
+    /// the group has fewer than `max` members.
+    pub(super) fn accepts_joining_member(&self, member_id: &str, max: usize) -> bool {
+        match self.state {
+            State::Empty | State::Dead => true,
+            State::PreparingRebalance => {
+                self.members
+                    .get(member_id)
+                    .is_some_and(|m| m.awaiting_join.is_some())
+                    || self.awaiting_join_count() < max
+            }
+            State::CompletingRebalance | State::Stable => {
+                self.members.contains_key(member_id) || self.members.len() < max
+            }
         }
     }
 

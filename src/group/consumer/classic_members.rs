@@ -16,33 +16,36 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError as E;
 
 use super::embedded::{self, NamedPartitions};
-use super::{Assignment, ClassicMember, ConsumerGroup, Member, MemberState, TopicView, MAX_SIZE};
+use super::{Assignment, ClassicMember, ConsumerGroup, Member, MemberState, TopicView};
 use crate::group::classic::{
     self, JoinRequest, JoinResponse, Protocol, SyncRequest, SyncResponse, CONSUMER_PROTOCOL_TYPE,
 };
 
 impl ConsumerGroup {
     /// JoinGroup from a classic member. The bool: the group changed (to be stored).
+    /// `max_size`: group.consumer.max.size, which classic members count towards.
     pub fn classic_join(
         &mut self,
         req: &JoinRequest,
         topics: &dyn TopicView,
+        max_size: usize,
         now: i64,
     ) -> (JoinResponse, bool) {
         let fail = |e| (JoinResponse::error(e, &req.member_id), false);
-        if !self.supports_classic_protocols(&req.protocol_type, &req.protocols) {
-            return fail(E::InconsistentGroupProtocol);
-        }
         let unknown = req.member_id.is_empty();
         let member_id = match unknown {
             true => req.fresh_member_id.clone(),
             false => req.member_id.clone(),
         };
+        // Kafka checks the size first (its error answer carries no member id).
+        if let Err(e) = self.check_room(&member_id, req.instance_id.as_deref(), max_size) {
+            return (JoinResponse::error(e, ""), false);
+        }
+        if !self.supports_classic_protocols(&req.protocol_type, &req.protocols) {
+            return fail(E::InconsistentGroupProtocol);
+        }
         if unknown && req.instance_id.is_none() && req.require_known_member_id {
             return (JoinResponse::error(E::MemberIdRequired, &member_id), false);
-        }
-        if !self.members.contains_key(&member_id) && self.members.len() >= MAX_SIZE {
-            return fail(E::GroupMaxSizeReached);
         }
         // Kafka reads the subscription from the first protocol the member offers.
         let Some(sub) = req

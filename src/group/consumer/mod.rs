@@ -50,8 +50,6 @@ impl Default for MemberTimeouts {
     }
 }
 
-/// `group.consumer.max.size` default.
-pub const MAX_SIZE: usize = i32::MAX as usize;
 /// Member epoch of a member leaving the group.
 pub const LEAVE_EPOCH: i32 = -1;
 /// Member epoch of a static member leaving for now (it keeps its partitions until its
@@ -206,6 +204,28 @@ impl Member {
     pub fn owns(&self, topic: &Uuid, partition: i32) -> bool {
         let has = |a: &Assignment| a.get(topic).is_some_and(|s| s.contains(&partition));
         has(&self.assigned) || has(&self.pending_revocation)
+    }
+}
+
+impl ConsumerGroup {
+    /// Kafka's `throwIfConsumerGroupIsFull` (group.consumer.max.size): a member joining a
+    /// group of `max` members or more is refused with GROUP_MAX_SIZE_REACHED, unless it is
+    /// one of them or takes the place of a static member.
+    pub fn check_room(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        max: usize,
+    ) -> Result<(), kafka_protocol::ResponseError> {
+        if instance_id.is_some_and(|i| self.static_member(i).is_some()) {
+            return Ok(());
+        }
+        if self.members.len() >= max
+            && (member_id.is_empty() || !self.members.contains_key(member_id))
+        {
+            return Err(kafka_protocol::ResponseError::GroupMaxSizeReached);
+        }
+        Ok(())
     }
 }
 

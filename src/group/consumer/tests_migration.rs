@@ -11,6 +11,9 @@ use super::tests::join;
 use super::*;
 use crate::group::classic::{self, JoinRequest, Protocol, SyncRequest};
 
+/// group.consumer.max.size's default: no limit in practice.
+const NO_LIMIT: usize = i32::MAX as usize;
+
 fn topic() -> Uuid {
     Uuid::from_u128(42)
 }
@@ -117,7 +120,7 @@ fn an_upgraded_group_moves_partitions_from_classic_members_to_a_consumer_member(
     );
     let mut classic_owned = BTreeSet::new();
     for id in ["a", "b"] {
-        let (joined, changed) = g.classic_join(&classic_join(id, &[]), &lookup, 4);
+        let (joined, changed) = g.classic_join(&classic_join(id, &[]), &lookup, NO_LIMIT, 4);
         assert!(changed);
         assert_eq!(joined.error, None);
         assert_eq!((joined.generation, joined.leader.as_str()), (6, ""));
@@ -183,13 +186,13 @@ fn classic_requests_are_checked_as_kafka_checks_them() {
     // A protocol no classic member offers.
     let mut join = classic_join("", &[]);
     join.protocols[0].name = "custom".into();
-    let (answer, changed) = g.classic_join(&join, &lookup, 2);
+    let (answer, changed) = g.classic_join(&join, &lookup, NO_LIMIT, 2);
     assert_eq!(
         (answer.error, changed),
         (Some(E::InconsistentGroupProtocol), false)
     );
     // A new dynamic member first gets its id.
-    let (answer, _) = g.classic_join(&classic_join("", &[]), &lookup, 2);
+    let (answer, _) = g.classic_join(&classic_join("", &[]), &lookup, NO_LIMIT, 2);
     assert_eq!(answer.error, Some(E::MemberIdRequired));
     assert_eq!(answer.member_id, "fresh-");
     // Offsets: a classic member commits with its generation, at any version.

@@ -55,8 +55,11 @@ impl Coordinator {
                 // A classic member joins a consumer group that has members (online
                 // migration): the group's assignor gives it its partitions.
                 Some(c) if !c.is_empty() => {
+                    let max = self.cfg.consumer_max_size;
                     let answer = self
-                        .with_consumer(&group_id, |c| c.classic_join(&req, lookup.as_ref(), now))
+                        .with_consumer(&group_id, |c| {
+                            c.classic_join(&req, lookup.as_ref(), max, now)
+                        })
                         .unwrap_or_else(|| JoinResponse::error(E::UnknownMemberId, &req.member_id));
                     return self.reply(tx, answer);
                 }

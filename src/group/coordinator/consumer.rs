@@ -48,9 +48,16 @@ impl Coordinator {
             Some(_) => {}
         }
         let timeouts = self.configs.member_timeouts(group_id, false);
+        let max = self.cfg.consumer_max_size;
         let result = self
             .with_consumer(group_id, |c| {
                 c.set_timeouts(timeouts);
+                if !leaving && req.epoch != consumer::STATIC_LEAVE_EPOCH {
+                    let room = c.check_room(&req.member_id, req.instance_id.as_deref(), max);
+                    if let Err(e) = room {
+                        return (Err(e), false);
+                    }
+                }
                 match c.heartbeat(req, lookup.as_ref(), now) {
                     Ok((answer, changed)) => (Ok(answer), changed),
                     Err(e) => (Err(e), false),
@@ -105,6 +112,10 @@ impl Coordinator {
         now: i64,
     ) -> Result<Group, E> {
         let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
+        if entry.group.members().count() > self.cfg.consumer_max_size {
+            tracing::info!(group = group_id, "cannot upgrade the classic group to a consumer group: the group size exceeds the consumer group maximum size");
+            return Err(E::GroupIdNotFound);
+        }
         let Some(converted) = ConsumerGroup::from_classic(&entry.group, lookup.as_ref(), now)
         else {
             tracing::info!(group = group_id, "cannot upgrade the classic group to a consumer group: a member's embedded consumer protocol is malformed");
@@ -135,6 +146,12 @@ impl Coordinator {
         };
         let Some(c) = &entry.consumer else { return };
         if !c.only_classic_besides("") {
+            return;
+        }
+        if c.members.len() > self.cfg.classic_max_size {
+            // Kafka: it stays a consumer group (of classic members) rather than become a
+            // classic group over group.max.size.
+            tracing::info!(group = group_id, "cannot downgrade the consumer group to a classic group: its size is greater than the classic group maximum size");
             return;
         }
         entry.group = c.to_classic(group_id, "", now);

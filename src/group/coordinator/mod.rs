@@ -12,6 +12,8 @@ mod share_session;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
 
 use std::sync::Arc;
 

@@ -98,7 +98,10 @@ impl Coordinator {
             return Err(E::GroupIdNotFound);
         };
         group.set_timeouts(self.configs.member_timeouts(group_id, true));
-        let result = group.heartbeat(req, &|name: &str| lookup.lookup(name), now);
+        let result = match group.check_room(&member_id, self.cfg.share_max_size) {
+            Err(e) if !leaving => Err(e),
+            _ => group.heartbeat(req, &|name: &str| lookup.lookup(name), now),
+        };
         match &result {
             Ok((_, changed)) => {
                 if *changed {

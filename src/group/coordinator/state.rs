@@ -138,6 +138,9 @@ impl Coordinator {
         }
         self.load_share_partitions(now)?;
         let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in &ids {
+            self.rebalance_if_over_capacity(id, now);
+        }
         for id in ids {
             self.reschedule(&id);
         }
@@ -147,6 +150,26 @@ impl Coordinator {
             "loaded consumer groups"
         );
         Ok(())
+    }
+
+    /// Kafka's onLoaded: a classic group loaded with more members than group.max.size
+    /// (the limit was lowered) rebalances; only as many as the limit get back in.
+    fn rebalance_if_over_capacity(&mut self, id: &str, now: i64) {
+        let Some(entry) = self.groups.get(id) else {
+            return;
+        };
+        let size = entry.group.members().count();
+        let classic = entry.consumer.is_none() && entry.share.is_none();
+        if !classic || size <= self.cfg.classic_max_size {
+            return;
+        }
+        tracing::info!(
+            group = id,
+            size,
+            max = self.cfg.classic_max_size,
+            "loaded a classic group over capacity: rebalancing so that its consumers can commit"
+        );
+        self.with_group(id, |g, cfg, out| g.rebalance(now, cfg, out));
     }
 
     // ---- plumbing ---------------------------------------------------------------------

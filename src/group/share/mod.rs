@@ -140,6 +140,17 @@ impl ShareGroup {
             .collect()
     }
 
+    /// Kafka's `throwIfShareGroupIsFull` (group.share.max.size): a member that is not one of
+    /// a group of `max` members or more is refused with GROUP_MAX_SIZE_REACHED.
+    pub fn check_room(&self, member_id: &str, max: usize) -> Result<(), E> {
+        if self.members.len() >= max
+            && (member_id.is_empty() || !self.members.contains_key(member_id))
+        {
+            return Err(E::GroupMaxSizeReached);
+        }
+        Ok(())
+    }
+
     /// One heartbeat: the answer and whether the group changed (to be stored).
     pub fn heartbeat(
         &mut self,
