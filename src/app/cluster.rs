@@ -49,6 +49,7 @@ impl Member {
         self.services.credentials.reload()?;
         self.services.topics.reload_broker_configs()?;
         self.services.groups.group_configs().reload()?;
+        self.services.telemetry.subscriptions().reload()?;
         if let Some(authorizer) = &self.services.authorizer {
             authorizer.reload()?;
         }

@@ -186,9 +186,25 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     pub fn open(store: Arc<dyn KvStore>) -> anyhow::Result<Self> {
+        let subscriptions = Self {
+            store,
+            state: RwLock::new(State {
+                configs: BTreeMap::new(),
+                parsed: BTreeMap::new(),
+                version: 0,
+            }),
+        };
+        subscriptions.reload()?;
+        Ok(subscriptions)
+    }
+
+    /// Read every resource's configs from the store (again: in cluster mode other brokers
+    /// change the shared store); a change re-evaluates the client instances. Blocks on the
+    /// store.
+    pub fn reload(&self) -> anyhow::Result<()> {
         let mut configs = BTreeMap::new();
         let mut parsed = BTreeMap::new();
-        for (key, value) in store.scan_prefix(PREFIX)? {
+        for (key, value) in self.store.scan_prefix(PREFIX)? {
             let name = String::from_utf8_lossy(&key[PREFIX.len()..]).into_owned();
             let read: Result<BTreeMap<String, String>, _> = serde_json::from_slice(&value);
             match read.map_err(|e| e.to_string()).and_then(|c| {
@@ -205,14 +221,13 @@ impl Subscriptions {
                 }
             }
         }
-        Ok(Self {
-            store,
-            state: RwLock::new(State {
-                configs,
-                parsed,
-                version: 0,
-            }),
-        })
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if state.configs != configs {
+            state.configs = configs;
+            state.parsed = parsed;
+            state.version += 1;
+        }
+        Ok(())
     }
 
     /// The configs set on a resource (empty: none).
@@ -254,6 +269,8 @@ impl Subscriptions {
             Some(_) => WriteOp::Put(key, serde_json::to_vec(&configs)?),
         };
         self.store.write(vec![op])?;
+        // Cluster mode: the other brokers read them again at once.
+        self.store.announce();
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         match parsed {
             None => {
