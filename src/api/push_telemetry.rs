@@ -9,17 +9,27 @@ use super::RequestContext;
 use crate::telemetry::Push;
 
 pub async fn handle(ctx: RequestContext, req: PushTelemetryRequest) -> PushTelemetryResponse {
-    let push = Push {
-        client_instance_id: req.client_instance_id,
-        subscription_id: req.subscription_id,
-        terminating: req.terminating,
-        compression_type: req.compression_type,
-        metrics: &req.metrics,
-    };
     let client = client_info(&ctx);
-    // Decompressing and decoding (at most 1 MiB out) is short work: done here.
-    match ctx.telemetry().push(push, client, super::now_ms()) {
-        Ok(()) => PushTelemetryResponse::default(),
-        Err(e) => PushTelemetryResponse::default().with_error_code(e.code()),
+    // Decompressing and decoding up to 1 MiB takes milliseconds: off the async workers, which
+    // serve every produce and fetch.
+    let pushed = tokio::task::spawn_blocking(move || {
+        let push = Push {
+            client_instance_id: req.client_instance_id,
+            subscription_id: req.subscription_id,
+            terminating: req.terminating,
+            compression_type: req.compression_type,
+            metrics: &req.metrics,
+        };
+        ctx.telemetry().push(push, client, super::now_ms())
+    })
+    .await;
+    match pushed {
+        Ok(Ok(())) => PushTelemetryResponse::default(),
+        Ok(Err(e)) => PushTelemetryResponse::default().with_error_code(e.code()),
+        Err(e) => {
+            tracing::error!(error = %e, "a telemetry push failed");
+            PushTelemetryResponse::default()
+                .with_error_code(kafka_protocol::ResponseError::UnknownServerError.code())
+        }
     }
 }

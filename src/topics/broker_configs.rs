@@ -39,8 +39,11 @@ impl Topics {
 
     pub(super) fn with_broker_defaults(&self, overrides: TopicConfig) -> TopicConfig {
         let mut config = overrides;
-        for (name, value) in self.broker_configs().topic_defaults() {
-            config.0.entry(name).or_insert(value);
+        let defaults = meta::read(&self.topic_defaults).clone();
+        for (name, value) in defaults.iter() {
+            if !config.0.contains_key(name) {
+                config.0.insert(name.clone(), value.clone());
+            }
         }
         config
     }
@@ -116,6 +119,7 @@ impl Topics {
 
     /// Put new dynamic configs in force and give every partition its log settings under them.
     fn apply_broker_configs(&self, configs: DynamicConfigs) {
+        *meta::write(&self.topic_defaults) = Arc::new(configs.topic_defaults());
         *meta::write(&self.dynamic) = Arc::new(configs);
         for topic in self.all() {
             let log_config = self.log_config_of(&topic.config());

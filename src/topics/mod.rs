@@ -65,6 +65,9 @@ pub struct Topics {
     log_defaults: LogConfig,
     /// The dynamic broker configs in force (`broker_configs`).
     dynamic: RwLock<Arc<DynamicConfigs>>,
+    /// What those give every topic without an override, under topic config names: derived
+    /// once per change, since produce reads it for every request.
+    topic_defaults: RwLock<Arc<BTreeMap<String, String>>>,
     /// Every group-commit fsync's duration, shared by all partitions (for /metrics).
     fsync_latency: Arc<Histogram>,
     /// Serialises topic creation, deletion and growth (they touch files and the store).
@@ -101,6 +104,7 @@ impl Topics {
             media,
             log_defaults,
             dynamic: RwLock::default(),
+            topic_defaults: RwLock::default(),
             fsync_latency,
             admin: Mutex::new(()),
             led: Mutex::new(HashMap::new()),
