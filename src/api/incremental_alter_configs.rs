@@ -191,44 +191,17 @@ fn alter_client_metrics(
     validate_only: bool,
 ) -> Result<()> {
     use crate::telemetry::subscriptions::{MATCH, METRICS};
-    let mut configs = ctx.telemetry().subscriptions().get(&r.resource_name);
-    for c in &r.configs {
-        let name = c.name.to_string();
-        match (c.config_operation, c.value.as_deref()) {
-            (SET, Some(value)) => {
-                configs.insert(name, value.to_string());
-            }
-            (SET, None) => {
-                return Err(BrokerError::InvalidRequest(format!(
-                    "Null value not supported for : {name}"
-                )))
-            }
-            (DELETE, _) => {
-                configs.remove(&name);
-            }
-            (APPEND | SUBTRACT, value) if name == METRICS || name == MATCH => {
-                let mut items = split_list(configs.get(&name).map(String::as_str).unwrap_or(""));
-                for item in split_list(value.unwrap_or("")) {
-                    if c.config_operation == SUBTRACT {
-                        items.retain(|i| *i != item);
-                    } else if !items.contains(&item) {
-                        items.push(item);
-                    }
-                }
-                configs.insert(name, items.join(","));
-            }
-            (APPEND | SUBTRACT, _) => {
-                return Err(BrokerError::InvalidConfig(format!(
-                    "Config value append or subtract is not allowed for config key: {name}"
-                )))
-            }
-            (other, _) => {
-                return Err(BrokerError::InvalidRequest(format!(
-                    "Unknown config operation {other} for {name}"
-                )))
-            }
+    let current = ctx.telemetry().subscriptions().get(&r.resource_name);
+    // APPEND and SUBTRACT start from the resource's own list: a subscription has no defaults.
+    let configs = apply(current, r, |name| {
+        if name == METRICS || name == MATCH {
+            Ok((ConfigType::List, String::new()))
+        } else {
+            Err(BrokerError::InvalidConfig(format!(
+                "Config value append or subtract is not allowed for config key: {name}"
+            )))
         }
-    }
+    })?;
     resource::set_client_metrics(ctx, &r.resource_name, configs, validate_only)
 }
 
