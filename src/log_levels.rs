@@ -39,6 +39,9 @@ const MODULES: &[&str] = &[
     "txn",
 ];
 
+/// The most loggers with a level of their own.
+const MAX_NAMED: usize = 256;
+
 type Apply = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 static APPLY: OnceLock<Apply> = OnceLock::new();
@@ -154,6 +157,13 @@ impl LogLevels {
                 }
             }
         }
+        // Each named logger is a filter directive: an admin's requests cannot grow them without
+        // bound.
+        if next.named.len() > MAX_NAMED {
+            return Err(format!(
+                "At most {MAX_NAMED} loggers may have a level of their own; unset some first"
+            ));
+        }
         if let Some(apply) = APPLY.get() {
             apply(&directive(&next))?;
         }
@@ -248,5 +258,15 @@ mod tests {
         levels.change(&[("gregor.api".into(), None)]).unwrap();
         let described: BTreeMap<_, _> = levels.describe().into_iter().collect();
         assert_eq!(described["gregor.api"], "WARN");
+    }
+
+    #[test]
+    fn named_loggers_are_bounded() {
+        let levels = LogLevels::new("info");
+        let many: Vec<_> = (0..=MAX_NAMED)
+            .map(|i| (format!("t{i}"), Some("DEBUG".to_string())))
+            .collect();
+        assert!(levels.change(&many).is_err());
+        assert!(levels.change(&many[..MAX_NAMED]).is_ok());
     }
 }
