@@ -422,6 +422,11 @@ impl Coordinator {
         let retention = self.cfg.offsets_retention_ms;
         let mut doomed = Vec::new();
         for (id, entry) in &mut self.groups {
+            if entry.share.is_some() {
+                // Kafka never expires a share group (ShareGroup.shouldExpire is false): its
+                // progress is its share-partition state, not committed offsets.
+                continue;
+            }
             if let Some(c) = &entry.consumer {
                 // Kafka: a consumer group's offsets expire from their commit, except those
                 // of topics it subscribes to.

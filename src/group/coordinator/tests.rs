@@ -339,3 +339,52 @@ fn expired_locks_release_records_without_a_fetch() {
         (0, 2, Cause::DeliveryLimit)
     );
 }
+
+#[test]
+fn cleanup_never_expires_a_share_group_or_its_state() {
+    use crate::group::share::ShareHeartbeat;
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let cfg = GroupConfig {
+        offsets_retention_ms: 1_000,
+        ..config()
+    };
+    let group_configs = configs(&store);
+    let settings = group_configs.share_settings("g");
+    let mut c = Coordinator::new(store.clone(), cfg, group_configs, 0);
+    let topic = uuid::Uuid::from_u128(3);
+    let lookup: TopicLookup = Arc::new(move |name: &str| (name == "t").then_some((topic, 1)));
+    let join = ShareHeartbeat {
+        member_id: "m".into(),
+        epoch: 0,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    };
+    let joined = c.share_heartbeat("g", join, &lookup, 0).unwrap();
+    let key = (topic, 0);
+    let bounds = LogBounds {
+        log_start: 0,
+        high_watermark: 3,
+    };
+    c.share_prepare("g", &[(key, bounds)], &settings, 0)
+        .unwrap();
+    c.flush();
+    let stored = |s: &Arc<dyn KvStore>| s.scan_prefix(record::SHARE_STATE_PREFIX).unwrap().len();
+    assert!(stored(&store) > 0, "the share partition's state is stored");
+    // Long past the offsets retention, with its member and after it left: Kafka's share
+    // groups never expire (their progress is the share-partition state).
+    c.cleanup(1_000_000);
+    c.flush();
+    assert!(c.groups.contains_key("g"));
+    let leave = ShareHeartbeat {
+        member_id: "m".into(),
+        epoch: -1,
+        ..Default::default()
+    };
+    assert!(joined.epoch > 0);
+    c.share_heartbeat("g", leave, &lookup, 2_000_000).unwrap();
+    c.cleanup(10_000_000);
+    c.flush();
+    assert!(c.groups.contains_key("g"), "an empty share group stays too");
+    assert!(c.groups["g"].share_partitions.contains_key(&key));
+    assert!(stored(&store) > 0);
+}
