@@ -31,15 +31,17 @@ impl ConsumerGroup {
         max_size: usize,
         now: i64,
     ) -> (JoinResponse, bool) {
-        let fail = |e| (JoinResponse::error(e, &req.member_id), false);
+        // Kafka throws these errors, so its answer carries no member id (only
+        // MEMBER_ID_REQUIRED hands one out).
+        let fail = |e| (JoinResponse::error(e, ""), false);
         let unknown = req.member_id.is_empty();
         let member_id = match unknown {
             true => req.fresh_member_id.clone(),
             false => req.member_id.clone(),
         };
-        // Kafka checks the size first (its error answer carries no member id).
+        // Kafka checks the size first.
         if let Err(e) = self.check_room(&member_id, req.instance_id.as_deref(), max_size) {
-            return (JoinResponse::error(e, ""), false);
+            return fail(e);
         }
         if !self.supports_classic_protocols(&req.protocol_type, &req.protocols) {
             return fail(E::InconsistentGroupProtocol);

@@ -184,12 +184,19 @@ fn classic_requests_are_checked_as_kafka_checks_them() {
         Some(E::RebalanceInProgress)
     );
     // A protocol no classic member offers.
-    let mut join = classic_join("", &[]);
+    let mut join = classic_join("a", &[]);
     join.protocols[0].name = "custom".into();
     let (answer, changed) = g.classic_join(&join, &lookup, NO_LIMIT, 2);
     assert_eq!(
-        (answer.error, changed),
-        (Some(E::InconsistentGroupProtocol), false)
+        (answer.error, answer.member_id.as_str(), changed),
+        (Some(E::InconsistentGroupProtocol), "", false)
+    );
+    // A consumer-protocol member is not a classic one: refused, with no member id, as Kafka
+    // throws the error.
+    let (answer, _) = g.classic_join(&classic_join("x", &[]), &lookup, NO_LIMIT, 2);
+    assert_eq!(
+        (answer.error, answer.member_id.as_str()),
+        (Some(E::UnknownMemberId), "")
     );
     // A new dynamic member first gets its id.
     let (answer, _) = g.classic_join(&classic_join("", &[]), &lookup, NO_LIMIT, 2);

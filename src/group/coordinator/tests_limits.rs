@@ -216,3 +216,73 @@ fn a_share_group_at_its_size_refuses_new_members() {
     let b = c.share_heartbeat("g", share_beat("b", 0), &topics(), 4);
     assert!(b.is_ok(), "{b:?}");
 }
+
+/// Two classic members of group "g", settled (CompletingRebalance).
+fn classic_pair(c: &mut Coordinator) {
+    let mut a = join(c, classic_join("", "a"), 0);
+    let mut b = join(c, classic_join("", "b"), 0);
+    for now in 1..3 {
+        c.fire_timers(now);
+    }
+    c.flush();
+    assert_eq!(
+        (a.try_recv().unwrap().error, b.try_recv().unwrap().error),
+        (None, None)
+    );
+}
+
+#[test]
+fn the_online_upgrade_is_refused_past_the_consumer_group_limit() {
+    for (limit, refused) in [(1, E::GroupIdNotFound), (2, E::GroupMaxSizeReached)] {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let mut c = coordinator(&store, config(10, limit, 10));
+        classic_pair(&mut c);
+        // Limit 1: the two classic members alone exceed it, so Kafka does not convert the
+        // group ("Cannot upgrade classic group g to consumer group because the group size
+        // exceeds the consumer group maximum size."). Limit 2: it converts, but the joining
+        // member would be a third, so the heartbeat fails and nothing of it is kept.
+        let x = c.consumer_heartbeat("g", consumer_join("x", None), &topics(), 5);
+        assert_eq!(x, Err(refused), "limit {limit}");
+        let entry = &c.groups["g"];
+        assert!(
+            entry.consumer.is_none(),
+            "limit {limit}: still a classic group"
+        );
+        assert_eq!(entry.group.members().count(), 2);
+    }
+    // With room for all three, the same heartbeat converts it.
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let mut c = coordinator(&store, config(10, 3, 10));
+    classic_pair(&mut c);
+    let x = c.consumer_heartbeat("g", consumer_join("x", None), &topics(), 5);
+    assert!(x.is_ok(), "{x:?}");
+    assert_eq!(c.groups["g"].consumer.as_ref().unwrap().members.len(), 3);
+}
+
+#[test]
+fn the_online_downgrade_waits_while_the_classic_members_exceed_the_classic_limit() {
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let mut c = coordinator(&store, config(1, 10, 10));
+    // A classic group of one converts when a consumer-protocol member joins...
+    let mut a = join(&mut c, classic_join("", "a"), 0);
+    for now in 1..3 {
+        c.fire_timers(now);
+    }
+    c.flush();
+    assert_eq!(a.try_recv().unwrap().error, None);
+    let x = c.consumer_heartbeat("g", consumer_join("x", None), &topics(), 5);
+    assert!(x.is_ok(), "{x:?}");
+    // ...then a second classic member joins the consumer group (classic members count
+    // towards group.consumer.max.size only).
+    let b = join(&mut c, classic_join("", "b"), 6).try_recv().unwrap();
+    assert_eq!(b.error, None, "{b:?}");
+    // x leaves: two classic members remain, over group.max.size (1), so the group stays a
+    // consumer group of classic members instead of becoming a classic group.
+    let mut leave = consumer_join("x", None);
+    leave.epoch = crate::group::consumer::LEAVE_EPOCH;
+    assert!(c.consumer_heartbeat("g", leave, &topics(), 7).is_ok());
+    let entry = &c.groups["g"];
+    let consumer = entry.consumer.as_ref().expect("still a consumer group");
+    assert_eq!(consumer.members.len(), 2);
+    assert!(consumer.members.values().all(|m| m.classic.is_some()));
+}
