@@ -18,7 +18,10 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-fn request(dirs: &[(&str, &[(&str, &[i32])])]) -> AlterReplicaLogDirsRequest {
+/// (directory, [(topic, partitions)]).
+type Moves<'a> = [(&'a str, &'a [(&'a str, &'a [i32])])];
+
+fn request(dirs: &Moves) -> AlterReplicaLogDirsRequest {
     AlterReplicaLogDirsRequest::default().with_dirs(
         dirs.iter()
             .map(|(path, topics)| {
