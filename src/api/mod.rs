@@ -10,6 +10,7 @@ mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_replica_log_dirs;
 mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 mod api_versions;
@@ -78,6 +79,7 @@ mod share_group_heartbeat;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
+mod write_txn_markers;
 pub mod zero_copy;
 
 use std::future::Future;
@@ -218,6 +220,14 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 6,
         handler: |c, b| c.serve(b, txn_offset_commit::handle),
+    },
+    // WriteTxnMarkers: what `kafka-transactions abort` sends to a partition's leader (gregor's
+    // coordinator writes its own markers in-process).
+    Api {
+        key: ApiKey::WriteTxnMarkers,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, write_txn_markers::handle),
     },
     Api {
         key: ApiKey::DescribeProducers,
@@ -391,6 +401,13 @@ pub static APIS: &[Api] = &[
         min_version: 1,
         max_version: 5,
         handler: |c, b| c.serve(b, describe_log_dirs::handle),
+    },
+    // One log directory: a replica can only "move" to the one it is in (success, as Kafka).
+    Api {
+        key: ApiKey::AlterReplicaLogDirs,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, alter_replica_log_dirs::handle),
     },
     Api {
         key: ApiKey::DescribeAcls,
