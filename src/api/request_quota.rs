@@ -63,6 +63,7 @@ throttle_time!(
     AlterConfigsResponse,
     AlterPartitionReassignmentsResponse,
     AlterUserScramCredentialsResponse,
+    UpdateFeaturesResponse,
     ApiVersionsResponse,
     CreateAclsResponse,
     CreatePartitionsResponse,
