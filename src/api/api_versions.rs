@@ -50,7 +50,8 @@ pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersions
     // are the supported features whose minimum is 0 (Kafka's `alterFeatureLevel0`).
     let features = ctx.features();
     let finalized = features.finalized();
-    // In the order Kafka's HashMaps give them.
+    // In Java HashMap bucket order, as Kafka lists them (but for keys sharing a bucket, whose
+    // order is their insertion's there).
     let supported = java_hash_order(
         features
             .supported()

@@ -61,12 +61,19 @@ pub async fn handle(ctx: RequestContext, req: UpdateFeaturesRequest) -> UpdateFe
             let results = if ctx.version() <= LISTS_RESULTS {
                 req.feature_updates
                     .iter()
-                    .map(|u| UpdatableFeatureResult::default().with_feature(u.feature.clone()))
+                    .map(|u| {
+                        UpdatableFeatureResult::default()
+                            .with_feature(u.feature.clone())
+                            .with_error_message(None)
+                    })
                     .collect()
             } else {
                 Vec::new()
             };
-            UpdateFeaturesResponse::default().with_results(results)
+            // Kafka: ApiError.NONE's message, null (the codec's default is "").
+            UpdateFeaturesResponse::default()
+                .with_error_message(None)
+                .with_results(results)
         }
     }
 }

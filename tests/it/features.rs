@@ -233,6 +233,10 @@ async fn refusals_carry_kafkas_messages_and_change_nothing() {
     assert_eq!(r.error_code, 0);
     assert_eq!(r.results.len(), 1);
     assert_eq!(r.results[0].feature.as_str(), "group.version");
+    assert_eq!(
+        (r.results[0].error_code, &r.results[0].error_message),
+        (0, &None)
+    );
     let v0 =
         UpdateFeaturesRequest::default().with_feature_updates(vec![FeatureUpdateKey::default()
             .with_feature(s("group.version"))
