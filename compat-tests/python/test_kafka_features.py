@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 
+import pytest
 from confluent_kafka import Consumer, KafkaError
 
 from compat import TIMEOUT, ck_conf, ck_produce, create_topic, unique_topic, wait_for
@@ -51,6 +52,9 @@ def consumer(broker, topic: str) -> Consumer:
     return c
 
 
+@pytest.mark.client("kafka-tools")
+@pytest.mark.single_broker("Kafka's messages name the controller that checked (\"Local controller 1\"): "
+                           "in a cluster, whichever broker the tool reached")
 def test_kafka_features_group_version_down_and_back(broker):
     topic = unique_topic("features")
     create_topic(broker, topic, 1)
