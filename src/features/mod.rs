@@ -38,6 +38,9 @@ pub const GROUP_VERSION_LEVEL: i16 = 1;
 /// share.version 2 (SV_2): share groups (KIP-932) with RENEW acknowledgements,
 /// ShareAcquireMode and dead-letter topics; ShareFetch/ShareAcknowledge v2.
 pub const SHARE_VERSION_LEVEL: i16 = 2;
+/// The share.version from which share groups write dead-letter topics (SV_2, Kafka's
+/// `ShareVersion.supportsShareGroupDLQ`).
+pub const SHARE_VERSION_DLQ: i16 = 2;
 /// transaction.version 2 (TV_2): transactions v2 (KIP-890 part 2), as a new Kafka 4.4
 /// cluster finalizes it.
 pub const TRANSACTION_VERSION_LEVEL: i16 = 2;
