@@ -9,6 +9,7 @@ use super::connection::Connection;
 use super::fetch_session::FetchSessions;
 use crate::cluster::ClusterView;
 use crate::config::Config;
+use crate::features::Features;
 use crate::group::GroupCoordinator;
 use crate::log_levels::LogLevels;
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct Services {
     pub membership: Option<Arc<Membership>>,
     /// The log levels at run time (BROKER_LOGGER resources).
     pub log_levels: Arc<LogLevels>,
+    /// The cluster's finalized feature levels (ApiVersions, UpdateFeatures).
+    pub features: Arc<Features>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -121,6 +124,10 @@ impl RequestContext {
     /// Incremental fetch sessions (KIP-227).
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.services.telemetry
+    }
+
+    pub fn features(&self) -> &Arc<Features> {
+        &self.services.features
     }
 
     pub fn fetch_sessions(&self) -> &Arc<FetchSessions> {

@@ -79,6 +79,7 @@ mod share_group_heartbeat;
 mod sync_group;
 mod txn_common;
 mod txn_offset_commit;
+mod update_features;
 mod write_txn_markers;
 pub mod zero_copy;
 
@@ -451,6 +452,14 @@ pub static APIS: &[Api] = &[
         max_version: 2,
         handler: |c, b| c.serve(b, elect_leaders::handle),
     },
+    // The finalized feature levels (src/features): what ApiVersions reports and
+    // `kafka-features` changes.
+    Api {
+        key: ApiKey::UpdateFeatures,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, update_features::handle),
+    },
     // KIP-714 client telemetry (src/telemetry): only with `client_telemetry` on (see
     // `Api::enabled`).
     Api {
@@ -521,6 +530,9 @@ impl Api {
 pub fn lookup(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key as i16 == key)
 }
+
+/// Kafka's message for UNSUPPORTED_VERSION (`Errors.UNSUPPORTED_VERSION.message()`).
+pub const UNSUPPORTED_VERSION_MESSAGE: &str = "The version of API is not supported.";
 
 /// Kafka's "not provided" for authorized-operations fields.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

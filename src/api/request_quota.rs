@@ -71,6 +71,7 @@ throttle_time!(
     AlterPartitionReassignmentsResponse,
     AlterReplicaLogDirsResponse,
     AlterUserScramCredentialsResponse,
+    UpdateFeaturesResponse,
     ApiVersionsResponse,
     CreateAclsResponse,
     CreatePartitionsResponse,

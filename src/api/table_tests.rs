@@ -65,6 +65,7 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
         ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
         ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+        ApiKey::UpdateFeatures => UpdateFeaturesRequest::VERSIONS,
         ApiKey::ListConfigResources => ListConfigResourcesRequest::VERSIONS,
         ApiKey::GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest::VERSIONS,
         ApiKey::PushTelemetry => PushTelemetryRequest::VERSIONS,

@@ -50,6 +50,7 @@ impl Member {
         self.services.topics.reload_broker_configs()?;
         self.services.groups.group_configs().reload()?;
         self.services.telemetry.subscriptions().reload()?;
+        self.services.features.reload()?;
         if let Some(authorizer) = &self.services.authorizer {
             authorizer.reload()?;
         }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::api::{FetchSessions, ListenerInfo, Services};
 use crate::cluster::{ClusterView, SharedView, SingleNode};
 use crate::config::{AuthorizerKind, Config, StorageKind};
+use crate::features::Features;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::storage::postgres::PgLogs;
 use crate::log_levels::LogLevels;
@@ -79,6 +80,8 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     };
     let credentials = Arc::new(Credentials::open(store.clone())?);
     let telemetry = Arc::new(Telemetry::open(store.clone())?);
+    let txn_v2 = !matches!(config.storage, StorageKind::Postgres(_));
+    let features = Arc::new(Features::open(store.clone(), config.node_id(), txn_v2)?);
     let users = config.users()?;
     for user in credentials.bootstrap(&users)? {
         tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
@@ -122,6 +125,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         authorizer,
         credentials,
         membership,
+        features,
     });
     if let (Some(m), Some(view)) = (services.membership.clone(), shared) {
         let member = cluster::Member::new(services.clone(), m.clone(), view);

@@ -21,6 +21,7 @@ mod cli;
 mod consumer_groups;
 mod describe_groups_v6;
 mod durability;
+mod features;
 mod fuzz_dispatch;
 mod group_limits;
 mod groups;
