@@ -70,7 +70,6 @@ pub async fn handle(
         return DescribeDelegationTokenResponse::default();
     }
     let requester = ctx.session().principal.clone();
-    tracing::debug!(?owners, %requester, held = ctx.tokens().tokens(|_| true).len(), "describing delegation tokens");
     let eligible = |t: &TokenInfo| {
         let asked = owners
             .as_ref()

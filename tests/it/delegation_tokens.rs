@@ -26,12 +26,21 @@ const SECRET: &str = "it-secret";
 const DAY: i64 = 86_400_000;
 
 async fn broker(secret: Option<&str>, check_ms: u64) -> gregor::server::RunningBroker {
+    broker_with(secret, check_ms, gregor::config::AuthorizerKind::None).await
+}
+
+async fn broker_with(
+    secret: Option<&str>,
+    check_ms: u64,
+    authorizer: gregor::config::AuthorizerKind,
+) -> gregor::server::RunningBroker {
     let c = gregor::config::Config {
+        authorizer,
         listen: vec![
             "SASL_PLAINTEXT://127.0.0.1:0".into(),
             "PLAINTEXT://127.0.0.1:0".into(),
         ],
-        user: vec!["alice:alice-secret".into()],
+        user: vec!["alice:alice-secret".into(), "bob:bob-secret".into()],
         delegation_token_secret_key: secret.map(String::from),
         delegation_token_expiry_check_interval_ms: check_ms,
         ..config(None)
@@ -40,8 +49,13 @@ async fn broker(secret: Option<&str>, check_ms: u64) -> gregor::server::RunningB
 }
 
 async fn as_alice(b: &gregor::server::RunningBroker) -> Client {
+    as_user(b, "alice").await
+}
+
+async fn as_user(b: &gregor::server::RunningBroker, name: &str) -> Client {
     let mut c = sasl_client(b).await;
-    assert_eq!(scram_with(&mut c, "alice", "alice-secret", "").await.0, 0);
+    let password = format!("{name}-secret");
+    assert_eq!(scram_with(&mut c, name, &password, "").await.0, 0);
     c
 }
 
@@ -260,5 +274,49 @@ async fn disabled_without_a_secret_key() {
         )
         .await;
     assert_eq!(r.error_code, E::DelegationTokenAuthDisabled.code());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_decide_tokens_for_others_and_who_sees_them() {
+    // ACLs on, none granted (and no allow-everyone): only what is one's own.
+    let b = broker_with(Some(SECRET), 3_600_000, gregor::config::AuthorizerKind::Acl).await;
+    let mut alice = as_alice(&b).await;
+    let r = create(&mut alice, CreateDelegationTokenRequest::default()).await;
+    assert_eq!(r.error_code, 0, "one's own token needs no ACL");
+    // For another owner: CREATE_TOKENS on User:carol, which alice lacks.
+    let r = create(
+        &mut alice,
+        CreateDelegationTokenRequest::default()
+            .with_owner_principal_type(Some(s("User")))
+            .with_owner_principal_name(Some(s("carol"))),
+    )
+    .await;
+    assert_eq!(r.error_code, E::DelegationTokenAuthorizationFailed.code());
+    assert_eq!(
+        (
+            r.principal_name.as_str(),
+            r.token_requester_principal_name.as_str()
+        ),
+        ("carol", "alice")
+    );
+    // bob is neither owner, requester nor renewer, and has no DESCRIBE ACL: he sees nothing;
+    // nor may he renew or expire it.
+    let mut bob = as_user(&b, "bob").await;
+    let r = describe(&mut bob, None).await;
+    assert_eq!((r.error_code, r.tokens.len()), (0, 0));
+    assert_eq!(describe(&mut alice, None).await.tokens.len(), 1);
+    let [token] = &describe(&mut alice, None).await.tokens[..] else {
+        panic!("one token")
+    };
+    let r = bob
+        .call(
+            &ExpireDelegationTokenRequest::default()
+                .with_hmac(token.hmac.clone())
+                .with_expiry_time_period_ms(-1),
+            2,
+        )
+        .await;
+    assert_eq!(r.error_code, E::DelegationTokenOwnerMismatch.code());
     b.shutdown().await;
 }
