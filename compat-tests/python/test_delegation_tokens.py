@@ -8,7 +8,8 @@ SCRAM extension).
 |---|---|
 | delegation_tokens | as alice over SASL_PLAINTEXT SCRAM-SHA-512: `--create --renewer-principal User:bob` prints Kafka's token table (TOKENID, HMAC, OWNER User:alice, REQUESTER User:alice, RENEWERS [User:bob], expiry = issue + 1 day, max = issue + 7 days); the console producer authenticated with the token (ScramLoginModule username=<token id> password=<hmac> tokenauth=true, SCRAM-SHA-256 and -512) writes 3 records that the console consumer, also with the token, reads back; `--describe` (Kafka 4.4's tool then sends an empty owner list) shows 0 tokens, `--describe --owner-principal User:alice` (and `User:bob`, its renewer) the token with the same row; `--renew --renew-time-period 3600000` → "Completed renew operation" and describe shows the expiry one hour on; creating with the token's connection and creating over PLAINTEXT → Kafka's DelegationTokenRequestNotAllowed message; `--expire --expiry-time-period -1` → "Completed expire operation", describe shows 0 tokens, and a new connection with the token fails SASL authentication |
 
-Cost per broker: about 11 JVM starts of the tools (~1-2 s each).
+Cost per broker: 13 JVM starts of the tools: about 25 s alone, 31 s (gregor) and 32 s (Kafka)
+with run.sh's two pytests side by side; no broker of its own (the shared `secured` pair).
 """
 
 from __future__ import annotations
