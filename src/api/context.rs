@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::pg::membership::Membership;
 use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
+use crate::security::tokens::DelegationTokens;
 use crate::security::{Authorizer, Session};
 use crate::telemetry::Telemetry;
 use crate::topics::Topics;
@@ -39,6 +40,8 @@ pub struct Services {
     pub authorizer: Option<Arc<Authorizer>>,
     /// SASL users' credentials.
     pub credentials: Arc<Credentials>,
+    /// Delegation tokens (disabled without `delegation_token_secret_key`).
+    pub tokens: Arc<DelegationTokens>,
     /// Cluster mode: this broker's membership (its leases, given up at shutdown).
     pub membership: Option<Arc<Membership>>,
     /// The log levels at run time (BROKER_LOGGER resources).
@@ -158,6 +161,11 @@ impl RequestContext {
     /// SASL users' credentials (SCRAM, PLAIN).
     pub fn credentials(&self) -> &Arc<Credentials> {
         &self.services.credentials
+    }
+
+    /// Delegation tokens.
+    pub fn tokens(&self) -> &Arc<DelegationTokens> {
+        &self.services.tokens
     }
 
     /// Brokers, leaders and coordinators.

@@ -22,6 +22,7 @@ mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod context;
 mod create_acls;
+mod create_delegation_token;
 mod create_partitions;
 mod create_topics;
 mod delete_acls;
@@ -33,6 +34,7 @@ mod describe_acls;
 mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
+mod describe_delegation_token;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
@@ -44,6 +46,7 @@ mod describe_user_scram_credentials;
 mod dispatch;
 mod elect_leaders;
 mod end_txn;
+mod expire_delegation_token;
 mod fetch;
 mod fetch_session;
 mod find_coordinator;
@@ -67,6 +70,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod push_telemetry;
+mod renew_delegation_token;
 mod request;
 mod request_quota;
 mod sasl_authenticate;
@@ -77,6 +81,7 @@ mod share_fetch;
 mod share_group_describe;
 mod share_group_heartbeat;
 mod sync_group;
+mod token_common;
 mod txn_common;
 mod txn_offset_commit;
 mod update_features;
@@ -511,6 +516,32 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 0,
         handler: |c, b| c.serve(b, alter_user_scram_credentials::handle),
+    },
+    // Delegation tokens (security/tokens.rs): served always, DELEGATION_TOKEN_AUTH_DISABLED
+    // without a secret key, as Kafka.
+    Api {
+        key: ApiKey::CreateDelegationToken,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, create_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::RenewDelegationToken,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, renew_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::ExpireDelegationToken,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, expire_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::DescribeDelegationToken,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, describe_delegation_token::handle),
     },
 ];
 

@@ -69,6 +69,10 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::ListConfigResources => ListConfigResourcesRequest::VERSIONS,
         ApiKey::GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest::VERSIONS,
         ApiKey::PushTelemetry => PushTelemetryRequest::VERSIONS,
+        ApiKey::CreateDelegationToken => CreateDelegationTokenRequest::VERSIONS,
+        ApiKey::RenewDelegationToken => RenewDelegationTokenRequest::VERSIONS,
+        ApiKey::ExpireDelegationToken => ExpireDelegationTokenRequest::VERSIONS,
+        ApiKey::DescribeDelegationToken => DescribeDelegationTokenRequest::VERSIONS,
         other => panic!("no range known for {other:?}: add it here"),
     };
     (r.min, r.max)

@@ -29,6 +29,7 @@ use crate::pg::membership::Membership;
 use crate::pg::Db;
 use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
+use crate::security::tokens::{DelegationTokens, TokenSettings};
 use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore, PgStore};
 use crate::telemetry::Telemetry;
@@ -79,6 +80,14 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         )?)),
     };
     let credentials = Arc::new(Credentials::open(store.clone())?);
+    let tokens = Arc::new(DelegationTokens::open(
+        store.clone(),
+        TokenSettings {
+            secret: config.delegation_token_secret_key.clone(),
+            max_lifetime_ms: config.delegation_token_max_lifetime_ms.min(i64::MAX as u64) as i64,
+            expiry_time_ms: config.delegation_token_expiry_time_ms.min(i64::MAX as u64) as i64,
+        },
+    )?);
     let telemetry = Arc::new(Telemetry::open(store.clone())?);
     let txn_v2 = !matches!(config.storage, StorageKind::Postgres(_));
     let features = Arc::new(Features::open(store.clone(), config.node_id(), txn_v2)?);
@@ -124,6 +133,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         telemetry,
         authorizer,
         credentials,
+        tokens,
         membership,
         features,
     });

@@ -42,6 +42,7 @@ pub fn who(user: &str, host: &str) -> Arc<Session> {
         principal: Principal::user(user),
         peer: Some(format!("{host}:40000").parse().unwrap()),
         security_protocol: SecurityProtocol::SaslPlaintext,
+        token_authenticated: false,
     })
 }
 

@@ -19,6 +19,7 @@ mod blocking;
 mod broker_configs;
 mod cli;
 mod consumer_groups;
+mod delegation_tokens;
 mod describe_groups_v6;
 mod durability;
 mod features;
