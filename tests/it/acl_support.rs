@@ -103,6 +103,19 @@ pub fn acl(
         .with_permission_type(perm)
 }
 
+/// Operation codes of Kafka's `AclOperation` used on the cluster resource.
+pub const ALTER: i8 = 7;
+pub const CLUSTER_ACTION: i8 = 9;
+
+/// ALLOW `operation` on the cluster (`kafka-cluster`, LITERAL) to `principal` from any host.
+pub async fn grant_cluster(b: &RunningBroker, principal: &str, operation: i8) {
+    grant(
+        b,
+        vec![acl(4, "kafka-cluster", 3, principal, "*", operation, 3)],
+    )
+    .await;
+}
+
 pub async fn grant(b: &RunningBroker, acls: Vec<AclCreation>) {
     let r = call(
         b,

@@ -104,19 +104,7 @@ async fn alter_on_the_cluster_is_needed() {
         codes(&r),
         vec![("orders".into(), 0, E::ClusterAuthorizationFailed.code())]
     );
-    acl_support::grant(
-        &b,
-        vec![acl_support::acl(
-            4,
-            "kafka-cluster",
-            3,
-            "User:alice",
-            "*",
-            7,
-            3,
-        )],
-    )
-    .await;
+    acl_support::grant_cluster(&b, "User:alice", acl_support::ALTER).await;
     let r = acl_support::call(&b, &alice, &req, 2).await;
     assert_eq!(
         codes(&r),

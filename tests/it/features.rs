@@ -256,20 +256,7 @@ async fn without_alter_on_the_cluster_nothing_changes() {
     let r = acl_support::call(&b, &alice, &downgrade, 2).await;
     assert_eq!(r.error_code, E::ClusterAuthorizationFailed.code());
     assert!(b.services.features.consumer_protocol_enabled());
-    acl_support::grant(
-        &b,
-        // CLUSTER (4) kafka-cluster, LITERAL (3), ALTER (7), ALLOW (3).
-        vec![acl_support::acl(
-            4,
-            "kafka-cluster",
-            3,
-            "User:alice",
-            "*",
-            7,
-            3,
-        )],
-    )
-    .await;
+    acl_support::grant_cluster(&b, "User:alice", acl_support::ALTER).await;
     let r = acl_support::call(&b, &alice, &downgrade, 2).await;
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
     assert!(!b.services.features.consumer_protocol_enabled());

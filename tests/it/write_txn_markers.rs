@@ -214,19 +214,7 @@ async fn alter_or_cluster_action_on_the_cluster_is_needed() {
     );
     // ALTER (7) on the cluster: the markers are written ("orders" has one partition; a
     // producer this partition never saw is accepted, as by Kafka).
-    acl_support::grant(
-        &b,
-        vec![acl_support::acl(
-            4,
-            "kafka-cluster",
-            3,
-            "User:alice",
-            "*",
-            7,
-            3,
-        )],
-    )
-    .await;
+    acl_support::grant_cluster(&b, "User:alice", acl_support::ALTER).await;
     let r = acl_support::call(&b, &alice, &req, 1).await;
     let unknown = E::UnknownTopicOrPartition.code();
     assert_eq!(
