@@ -68,12 +68,18 @@ side_log="$CACHE_ROOT/homework-compose.log"
   exit $s
 ) >"$side_log" 2>&1 </dev/null &
 side_pid=$!
-cluster=0
+cluster=0 cluster_log="$CACHE_ROOT/cluster-target.log"
 COMPAT_CLUSTER=only COMPAT_ONLY="${COMPAT_CLUSTER_CI_ONLY:-produce_consume or group or transactions or leader_epochs or list_offsets}" \
-  compat-tests/run.sh || cluster=$?
+  compat-tests/run.sh 2>&1 | tee "$cluster_log" || cluster=$?
 stage "cluster target done (exit $cluster); waiting for the homework/compose stream"
 side_status=0
 wait "$side_pid" || side_status=$?
 cat "$side_log"
+# Last, where a truncated log still shows it: why the cluster target's brokers misbehaved.
+if [ "$cluster" -ne 0 ]; then
+  stage "cluster target failed: its failures' first lines, then its brokers' exits, warnings and leadership moves"
+  grep -E "^(E  |FAIL)" "$cluster_log" | cut -c1-400 | head -n 40 || true
+  cat compat-tests/results/gregor-cluster-report.txt 2>/dev/null || true
+fi
 stage "done: compat suite exit $compat, cluster target exit $cluster, homework/compose exit $side_status"
 [ "$compat" -eq 0 ] && [ "$cluster" -eq 0 ] && [ "$side_status" -eq 0 ]

@@ -99,6 +99,7 @@ def member(target, group: str, topic: str, errors: list) -> Consumer:
 
 
 @pytest.mark.parametrize("client", ["confluent-kafka"])
+@pytest.mark.single_broker("starts a broker of its own with group size limits")
 def test_group_max_size_reached(broker, client, limit_brokers):
     target = limit_brokers.get(broker.name).broker
     topic = create_topic(target, unique_topic("limits"), 2)
