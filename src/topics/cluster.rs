@@ -185,7 +185,11 @@ impl Topics {
 
     /// Cluster mode: open the partitions `leaders` places on this broker (at their epochs),
     /// turn those led elsewhere now into stand-ins, and place partitions that have no leader
-    /// yet (a creation cut short). `leaders` gains what was placed.
+    /// yet (a creation cut short). `leaders` gains what was placed, and keeps only the
+    /// partitions of the topics held when this began: a topic a request's catch-up takes in
+    /// meanwhile has leaders in the store but no partition opened here yet, and a view that
+    /// placed it would have that request answered NOT_LEADER_OR_FOLLOWER instead of waiting
+    /// for the next tick (`api::catalog::lagging`).
     pub fn follow_leaders(&self, leaders: &mut HashMap<String, Leader>) {
         let LogMedia::Postgres(logs) = &self.media else {
             return;
@@ -205,10 +209,12 @@ impl Topics {
             }
         }
         let mut keep = HashSet::new();
+        let mut in_catalog = HashSet::new();
         for topic in topics {
             let config = topic.config();
             for index in 0..topic.partition_count() {
                 let log = log_name(&topic.name, index);
+                in_catalog.insert(log.clone());
                 let lead = leaders
                     .get(&log)
                     .filter(|l| l.node_id == me)
@@ -253,5 +259,6 @@ impl Topics {
             }
         }
         lock(&self.led).retain(|log, _| keep.contains(log));
+        leaders.retain(|log, _| in_catalog.contains(log));
     }
 }
