@@ -6,6 +6,7 @@
 //! input partition of each subtopology, [`configure`]), creates the repartition and changelog
 //! topics it names, and assigns the tasks to members. Nothing here does I/O or reads a clock.
 
+pub mod assignor;
 pub mod configure;
 pub mod topology;
 
