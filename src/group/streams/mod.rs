@@ -8,6 +8,7 @@
 
 pub mod assignor;
 pub mod configure;
+pub mod reconcile;
 pub mod topology;
 
 /// The group type ListGroups shows (and its protocol type).
