@@ -39,7 +39,7 @@ pub struct Assigned {
 fn per_member(tasks: usize, members: usize) -> usize {
     tasks
         .checked_div(members)
-        .map_or(0, |q| q + usize::from(tasks % members != 0))
+        .map_or(0, |q| q + usize::from(!tasks.is_multiple_of(members)))
 }
 
 /// A quota that is worked out again over the rest whenever a member reaches it.
