@@ -8,6 +8,7 @@
 
 pub mod assignor;
 pub mod configure;
+pub mod group;
 pub mod reconcile;
 pub mod topology;
 

@@ -22,6 +22,7 @@ pub enum MemberState {
 /// Tasks by role; active ones with the group epoch at which they were granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tasks {
+    #[serde(with = "as_pairs")]
     pub active: BTreeMap<TaskId, i32>,
     pub standby: BTreeSet<TaskId>,
 }
@@ -29,6 +30,29 @@ pub struct Tasks {
 impl Tasks {
     pub fn is_empty(&self) -> bool {
         self.active.is_empty() && self.standby.is_empty()
+    }
+}
+
+/// A map with tuple keys stored as a list of pairs (JSON keys are strings).
+mod as_pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Vec::<(K, V)>::deserialize(d).map(|pairs| pairs.into_iter().collect())
     }
 }
 
