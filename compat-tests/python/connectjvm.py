@@ -74,7 +74,7 @@ class JvmProcess:
     properties (a worker restart)."""
 
     def __init__(self, libs: Path, workdir: Path, main: str, args: list[str], name: str,
-                 extra_classpath: tuple[Path, ...] = ()):
+                 extra_classpath: tuple[Path, ...] = (), loggers: dict[str, str] | None = None):
         self.libs, self.workdir, self.main, self.args, self.name = libs, workdir, main, args, name
         self.classpath = ":".join([f"{libs}/*", *map(str, extra_classpath)])
         self.log = workdir / f"{name}.log"
@@ -87,7 +87,9 @@ class JvmProcess:
             "appender.file.layout.type = PatternLayout\n"
             "appender.file.layout.pattern = [%d] %p %m (%c:%L)%n\n"
             "rootLogger.level = warn\nrootLogger.appenderRef.file.ref = file\n"
-            "logger.connect.name = org.apache.kafka.connect\nlogger.connect.level = info\n")
+            "logger.connect.name = org.apache.kafka.connect\nlogger.connect.level = info\n"
+            + "".join(f"logger.l{i}.name = {name}\nlogger.l{i}.level = {level}\n"
+                      for i, (name, level) in enumerate((loggers or {}).items())))
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 

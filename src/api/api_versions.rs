@@ -10,27 +10,8 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::config::StorageKind;
-use crate::meta::config_view::METADATA_VERSION_LEVEL;
-
 use super::{encode_response, lookup, RequestContext, ResponseFuture, APIS};
-
-/// The oldest metadata.version Kafka 4.x supports (3.3-IV3).
-const METADATA_VERSION_MIN: i16 = 7;
-
-/// Kafka 4.x's group.version (GV_1: the consumer rebalance protocol).
-const GROUP_VERSION_LEVEL: i16 = 1;
-
-/// Kafka 4.4's share.version: SV_2 (share groups, KIP-932, with RENEW acknowledgements,
-/// ShareAcquireMode and dead-letter topics; ShareFetch/ShareAcknowledge v2).
-const SHARE_VERSION_LEVEL: i16 = 2;
-
-/// Kafka 4.x's transaction.version (TV_2: transactions v2, KIP-890 part 2), finalized by
-/// default on a new Kafka 4.4 cluster.
-const TRANSACTION_VERSION_LEVEL: i16 = 2;
-
-/// Epoch of the finalized features; they never change while gregor runs.
-const FINALIZED_FEATURES_EPOCH: i64 = 1;
+use crate::features::java_hash_order;
 
 /// ApiVersions v5: the request's cluster id and node id (KIP-1242).
 const NAMES_NODE: i16 = 5;
@@ -63,63 +44,50 @@ pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersions
     if ctx.version() < 3 {
         return response;
     }
-    // metadata.version, as Kafka 4.x reports it (tools map it to a release),
-    // group.version 1 (KIP-848's consumer group protocol), share.version 2 (KIP-932) and
-    // transaction.version 2 (KIP-890 part 2) — except in cluster mode, where a broker that is
-    // not the coordinator cannot add a partition to a transaction on produce: no
-    // transaction.version there (level 0), so clients keep transactions v1.
-    let metadata = || StrBytes::from_static_str("metadata.version");
-    let group = || StrBytes::from_static_str("group.version");
-    let share = || StrBytes::from_static_str("share.version");
-    let transaction = || StrBytes::from_static_str("transaction.version");
-    let txn_v2 = !matches!(ctx.config().storage, StorageKind::Postgres(_));
-    let response = response
-        .with_supported_features(vec![
-            SupportedFeatureKey::default()
-                .with_name(metadata())
-                .with_min_version(METADATA_VERSION_MIN)
-                .with_max_version(METADATA_VERSION_LEVEL),
-            SupportedFeatureKey::default()
-                .with_name(group())
-                .with_min_version(0)
-                .with_max_version(GROUP_VERSION_LEVEL),
-            SupportedFeatureKey::default()
-                .with_name(share())
-                .with_min_version(0)
-                .with_max_version(SHARE_VERSION_LEVEL),
-        ])
-        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
-        .with_finalized_features(vec![
-            FinalizedFeatureKey::default()
-                .with_name(metadata())
-                .with_min_version_level(METADATA_VERSION_LEVEL)
-                .with_max_version_level(METADATA_VERSION_LEVEL),
-            FinalizedFeatureKey::default()
-                .with_name(group())
-                .with_min_version_level(GROUP_VERSION_LEVEL)
-                .with_max_version_level(GROUP_VERSION_LEVEL),
-            FinalizedFeatureKey::default()
-                .with_name(share())
-                .with_min_version_level(SHARE_VERSION_LEVEL)
-                .with_max_version_level(SHARE_VERSION_LEVEL),
-        ]);
-    if !txn_v2 {
-        return response;
-    }
-    let mut response = response;
-    response.supported_features.push(
+    // The features (`crate::features`): what this broker supports and what the cluster has
+    // finalized, as Kafka's `ApiVersionsResponse.Builder` reports them: finalized features at
+    // level 0 are left out, and to a v3 request (clients that cannot read a minimum of 0) so
+    // are the supported features whose minimum is 0 (Kafka's `alterFeatureLevel0`).
+    let features = ctx.features();
+    let finalized = features.finalized();
+    // In Java HashMap bucket order, as Kafka lists them (but for keys sharing a bucket, whose
+    // order is their insertion's there).
+    let supported = java_hash_order(
+        features
+            .supported()
+            .iter()
+            .filter(|(_, range)| ctx.version() >= 4 || range.min != 0)
+            .map(|(name, range)| (name.to_string(), range.min, range.max))
+            .collect(),
+    )
+    .into_iter()
+    .map(|(name, min, max)| {
         SupportedFeatureKey::default()
-            .with_name(transaction())
-            .with_min_version(0)
-            .with_max_version(TRANSACTION_VERSION_LEVEL),
-    );
-    response.finalized_features.push(
+            .with_name(StrBytes::from_string(name))
+            .with_min_version(min)
+            .with_max_version(max)
+    })
+    .collect();
+    let finalized_keys = java_hash_order(
+        finalized
+            .levels
+            .iter()
+            .filter(|(_, level)| **level != 0)
+            .map(|(name, level)| (name.clone(), *level, ()))
+            .collect(),
+    )
+    .into_iter()
+    .map(|(name, level, ())| {
         FinalizedFeatureKey::default()
-            .with_name(transaction())
-            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
-            .with_max_version_level(TRANSACTION_VERSION_LEVEL),
-    );
+            .with_name(StrBytes::from_string(name))
+            .with_min_version_level(level)
+            .with_max_version_level(level)
+    })
+    .collect();
     response
+        .with_supported_features(supported)
+        .with_finalized_features_epoch(finalized.epoch)
+        .with_finalized_features(finalized_keys)
 }
 
 /// ApiVersions v5: both or neither of cluster id and node id (else INVALID_REQUEST); when

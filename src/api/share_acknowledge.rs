@@ -18,6 +18,10 @@ use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::SessionRequest;
 
 pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION, nothing else).
+    if !ctx.features().share_groups_enabled() {
+        return ShareAcknowledgeResponse::default().with_error_code(E::UnsupportedVersion.code());
+    }
     let lock_ms = req
         .group_id
         .as_ref()

@@ -40,6 +40,10 @@ const RECHECK: Duration = Duration::from_millis(200);
 const PARTITION_MAX_BYTES: usize = 1 << 20;
 
 pub async fn handle(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION, nothing else).
+    if !ctx.features().share_groups_enabled() {
+        return ShareFetchResponse::default().with_error_code(E::UnsupportedVersion.code());
+    }
     let lock_ms = req
         .group_id
         .as_ref()

@@ -80,6 +80,11 @@ async fn advertised_at_kafka_4_4s_maxima() {
     assert_eq!(range(ApiKey::DeleteGroups), (0, 3));
     assert_eq!(range(ApiKey::DescribeCluster), (0, 2));
     assert_eq!(range(ApiKey::AddPartitionsToTxn), (0, 5));
+    // Delegation tokens: Kafka 4.4's ranges (v0 gone since 4.0, KIP-896).
+    assert_eq!(range(ApiKey::CreateDelegationToken), (1, 3));
+    assert_eq!(range(ApiKey::RenewDelegationToken), (1, 2));
+    assert_eq!(range(ApiKey::ExpireDelegationToken), (1, 2));
+    assert_eq!(range(ApiKey::DescribeDelegationToken), (1, 3));
 }
 
 #[tokio::test]
