@@ -281,6 +281,9 @@ fn fenced_epoch(member: &Member, req: &Heartbeat) -> Result<(), Refusal> {
 
 #[path = "group_heartbeat.rs"]
 mod heartbeat;
+#[path = "group_views.rs"]
+mod views;
+pub use views::{DescribedMember, Description};
 
 impl StreamsGroup {
     pub fn is_empty(&self) -> bool {
