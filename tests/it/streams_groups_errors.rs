@@ -165,3 +165,62 @@ async fn refusals_carry_kafkas_codes_and_messages() {
     );
     b.shutdown().await;
 }
+
+/// Kafka's ACL checks: READ on the group, DESCRIBE on every topology topic, and CREATE (on
+/// the cluster or each topic) before the broker creates the internal topics.
+#[tokio::test]
+async fn acls_guard_the_group_its_topics_and_the_internal_topics() {
+    use crate::acl_support::{acl, broker, call, grant, grant_cluster, who};
+    let b = broker(None, false).await;
+    let alice = who("alice", "10.0.0.1");
+    let mut topology = word_count();
+    topology.subtopologies[0].source_topics = vec![t("orders")];
+    let req = join("app", "m-a", "p-1").with_topology(Some(topology));
+
+    let r = call(&b, &alice, &req, 1).await;
+    assert_eq!(
+        message(&r),
+        (E::GroupAuthorizationFailed.code(), String::new())
+    );
+    // READ (3) on the group (3), LITERAL (3), ALLOW (3).
+    grant(&b, vec![acl(3, "app", 3, "User:alice", "*", 3, 3)]).await;
+    let r = call(&b, &alice, &req, 1).await;
+    assert_eq!(
+        message(&r),
+        (E::TopicAuthorizationFailed.code(), String::new())
+    );
+    // DESCRIBE (8) on every topic (2, "*").
+    grant(&b, vec![acl(2, "*", 3, "User:alice", "*", 8, 3)]).await;
+    let r = call(&b, &alice, &req, 1).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let internal = "app-counts-changelog, app-counts-repartition";
+    let denied = (
+        3,
+        format!(
+            "Internal topics are missing: {internal}; Unauthorized to CREATE on topics {internal}."
+        ),
+    );
+    // (Besides: the initial rebalance delay, 3 s by default.)
+    assert!(statuses(&r).contains(&denied), "{:?}", statuses(&r));
+    // With CREATE (5) on the cluster the broker creates them.
+    grant_cluster(&b, "User:alice", 5).await;
+    let mut last = Vec::new();
+    for _ in 0..50 {
+        // (Still at epoch 0 during the initial rebalance delay: the full heartbeat again.)
+        let r = call(&b, &alice, &req, 1).await;
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        last = statuses(&r);
+        if !last.iter().any(|(code, _)| *code == 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(last.iter().all(|(code, _)| *code != 3), "{last:?}");
+    // Describe: bob may not describe the group.
+    let describe = StreamsGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("app"))]);
+    let d = call(&b, &who("bob", "10.0.0.2"), &describe, 1).await;
+    assert_eq!(d.groups[0].error_code, E::GroupAuthorizationFailed.code());
+    let d = call(&b, &alice, &describe, 1).await;
+    assert_eq!(d.groups[0].error_code, 0, "{:?}", d.groups[0].error_message);
+    b.shutdown().await;
+}
