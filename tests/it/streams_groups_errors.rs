@@ -202,6 +202,22 @@ async fn acls_guard_the_group_its_topics_and_the_internal_topics() {
     );
     // (Besides: the initial rebalance delay, 3 s by default.)
     assert!(statuses(&r).contains(&denied), "{:?}", statuses(&r));
+    // Nothing was created.
+    let names = ["app-counts-changelog", "app-counts-repartition"];
+    let metadata = MetadataRequest::default().with_topics(Some(
+        names
+            .iter()
+            .map(|n| metadata_request::MetadataRequestTopic::default().with_name(Some(t(n))))
+            .collect(),
+    ));
+    let admin = who("admin", "10.0.0.9");
+    let m = call(&b, &admin, &metadata, 12).await;
+    assert!(
+        m.topics
+            .iter()
+            .all(|tp| tp.error_code == E::UnknownTopicOrPartition.code()),
+        "{m:?}"
+    );
     // With CREATE (5) on the cluster the broker creates them.
     grant_cluster(&b, "User:alice", 5).await;
     let mut last = Vec::new();
@@ -216,6 +232,13 @@ async fn acls_guard_the_group_its_topics_and_the_internal_topics() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(last.iter().all(|(code, _)| *code != 3), "{last:?}");
+    let m = call(&b, &admin, &metadata, 12).await;
+    assert!(
+        m.topics
+            .iter()
+            .all(|tp| tp.error_code == 0 && tp.partitions.len() == 1),
+        "{m:?}"
+    );
     // Describe: bob may not describe the group.
     let describe = StreamsGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("app"))]);
     let d = call(&b, &who("bob", "10.0.0.2"), &describe, 1).await;
