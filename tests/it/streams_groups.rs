@@ -273,6 +273,38 @@ async fn streams_groups_are_advertised_with_streams_version_1() {
     b.shutdown().await;
 }
 
+/// streams.version 0 turns the streams group APIs off (UNSUPPORTED_VERSION, the code alone,
+/// as Kafka's KafkaApis answers), 1 on again.
+#[tokio::test]
+async fn streams_version_0_turns_the_streams_group_apis_off() {
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    let set = |level: i16, kind: i8| {
+        UpdateFeaturesRequest::default().with_feature_updates(vec![FeatureUpdateKey::default()
+            .with_feature(s("streams.version"))
+            .with_max_version_level(level)
+            .with_upgrade_type(kind)])
+    };
+    let r = c.call(&set(0, 2), 1).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let r = hb(&mut c, &join("off", "m-a", "p-1")).await;
+    assert_eq!(message(&r), (E::UnsupportedVersion.code(), String::new()));
+    let d = c
+        .call(
+            &StreamsGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("off"))]),
+            0,
+        )
+        .await;
+    assert_eq!(d.groups[0].error_code, E::UnsupportedVersion.code());
+    assert_eq!(d.groups[0].error_message, None);
+    let r = c.call(&set(1, 1), 1).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let r = hb(&mut c, &join("off", "m-a", "p-1")).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_word_count_group_gets_its_topics_and_tasks() {
     let b = broker(None).await;
