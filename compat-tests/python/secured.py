@@ -59,6 +59,10 @@ def _ready(b: SecuredBroker):
 
 _running: dict = {}
 
+# The names of make_fixture's fixtures: each starts a gregor or a Kafka of its own, a kind the
+# cluster target has none of, so conftest deselects their tests there.
+OWN_BROKER_FIXTURES: set[str] = set()
+
 
 def _start(name, port_offset, broker, gregor_args, kafka_props, kafka_jvm_options=None):
     """Start the secured broker of `broker`'s kind: (SecuredBroker, stop function)."""
@@ -97,6 +101,8 @@ def make_fixture(name: str, port_offset: int, gregor_args: list[str] | None = No
                  kafka_props: dict | None = None, kafka_jvm_options: list[str] | None = None):
     """A session fixture `name` yielding the SecuredBroker of the test's `broker` kind, started
     once per session with the extra flags/properties, on ports at `port_offset`."""
+
+    OWN_BROKER_FIXTURES.add(name)
 
     @pytest.fixture(scope="session", name=name)
     def fixture(broker):

@@ -20,11 +20,10 @@ const NAMES_NODE: i16 = 5;
 const NO_NODE: i32 = -1;
 
 pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersionsResponse {
-    if ctx.version() >= NAMES_NODE {
-        if let Err(e) = check_node(&ctx, &req) {
-            // Kafka's error answer: the code alone, no APIs.
-            return ApiVersionsResponse::default().with_error_code(e.code());
-        }
+    // Kafka's order: the request's own validity first (`isValid`), then whether it reached the
+    // node it names. Kafka's error answer: the code alone, no APIs.
+    if let Err(e) = check_valid(ctx.version(), &req).and_then(|()| check_node(&ctx, &req)) {
+        return ApiVersionsResponse::default().with_error_code(e.code());
     }
     if ctx.version() >= 3 {
         ctx.connection()
@@ -90,13 +89,33 @@ pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersions
         .with_finalized_features(finalized_keys)
 }
 
-/// ApiVersions v5: both or neither of cluster id and node id (else INVALID_REQUEST); when
-/// given, they must be this broker's (else REBOOTSTRAP_REQUIRED: the client reached another
-/// cluster or node than it meant to).
+/// Kafka's `ApiVersionsRequest.isValid` (else INVALID_REQUEST): from v5 both or neither of
+/// cluster id and node id; from v3 a client software name and version of letters, digits, `-`
+/// and `.`, starting and ending with a letter or digit (KIP-511).
+fn check_valid(version: i16, req: &ApiVersionsRequest) -> Result<(), ResponseError> {
+    let pair = req.cluster_id.is_some() == (req.node_id != NO_NODE);
+    let software = |s: &str| {
+        let ok = |c: char| c.is_ascii_alphanumeric();
+        s.starts_with(ok) && s.ends_with(ok) && s.chars().all(|c| ok(c) || c == '-' || c == '.')
+    };
+    let valid = (version < NAMES_NODE || pair)
+        && (version < 3
+            || software(&req.client_software_name) && software(&req.client_software_version));
+    if valid {
+        Ok(())
+    } else {
+        Err(ResponseError::InvalidRequest)
+    }
+}
+
+/// ApiVersions v5: a cluster id and node id, when given, must be this broker's (else
+/// REBOOTSTRAP_REQUIRED: the client reached another cluster or node than it meant to).
 fn check_node(ctx: &RequestContext, req: &ApiVersionsRequest) -> Result<(), ResponseError> {
+    if ctx.version() < NAMES_NODE {
+        return Ok(());
+    }
     match (&req.cluster_id, req.node_id) {
-        (None, NO_NODE) => Ok(()),
-        (None, _) | (Some(_), NO_NODE) => Err(ResponseError::InvalidRequest),
+        (None, _) | (Some(_), NO_NODE) => Ok(()),
         (Some(cluster), node) => {
             let view = ctx.cluster();
             if cluster.as_str() == view.cluster_id() && node == view.this_node() {
@@ -127,4 +146,54 @@ pub fn unsupported(correlation_id: i32) -> ResponseFuture {
             &response,
         )?)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(name: &str, version: &str) -> ApiVersionsRequest {
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_string(name.into()))
+            .with_client_software_version(StrBytes::from_string(version.into()))
+    }
+
+    #[test]
+    fn client_software_follows_kafkas_pattern_from_v3() {
+        for (name, version) in [("apache-kafka-java", "4.4.0"), ("k", "1"), ("a.b-c", "X9")] {
+            assert!(
+                check_valid(3, &ask(name, version)).is_ok(),
+                "{name} {version}"
+            );
+        }
+        for (name, version) in [
+            ("", "1"),
+            ("a b", "1"),
+            ("kafka_go", "1"),
+            ("-x", "1"),
+            ("x.", "1"),
+            ("x", ""),
+            ("x", "1.0-"),
+            ("é", "1"),
+        ] {
+            let req = ask(name, version);
+            assert!(check_valid(3, &req).is_err(), "{name:?} {version:?}");
+            assert!(check_valid(2, &req).is_ok(), "v2 has no such fields");
+        }
+    }
+
+    #[test]
+    fn v5_needs_both_or_neither_of_cluster_and_node() {
+        let cluster = Some(StrBytes::from_static_str("c"));
+        for (cluster, node, ok) in [
+            (None, -1, true),
+            (cluster.clone(), 3, true),
+            (cluster, -1, false),
+            (None, 3, false),
+        ] {
+            let req = ask("k", "1").with_cluster_id(cluster).with_node_id(node);
+            assert_eq!(check_valid(5, &req).is_ok(), ok, "{req:?}");
+            assert!(check_valid(4, &req).is_ok(), "v4 has no such fields");
+        }
+    }
 }

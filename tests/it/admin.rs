@@ -247,7 +247,7 @@ async fn features_log_dirs_and_single_node_answers() {
     let b = broker(Some(dir.path())).await;
     let mut c = Client::connect(&b).await;
 
-    let v = c.call(&ApiVersionsRequest::default(), 4).await;
+    let v = c.call(&crate::common::api_versions(), 4).await;
     let mut finalized: Vec<_> = v
         .finalized_features
         .iter()
@@ -273,7 +273,7 @@ async fn features_log_dirs_and_single_node_answers() {
         .expect("transaction.version is supported");
     assert_eq!((txn.min_version, txn.max_version), (0, 2));
     // v3 (Kafka's alterFeatureLevel0): the supported features with minimum 0 are left out.
-    let v3 = c.call(&ApiVersionsRequest::default(), 3).await;
+    let v3 = c.call(&crate::common::api_versions(), 3).await;
     let names: Vec<_> = v3
         .supported_features
         .iter()

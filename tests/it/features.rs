@@ -37,7 +37,7 @@ fn update(changes: &[(&str, i16, i8)], validate_only: bool) -> UpdateFeaturesReq
 
 /// (epoch, finalized levels) as ApiVersions v4 reports them.
 async fn finalized(c: &mut Client) -> (i64, BTreeMap<String, i16>) {
-    let v = c.call(&ApiVersionsRequest::default(), 4).await;
+    let v = c.call(&crate::common::api_versions(), 4).await;
     let levels = v
         .finalized_features
         .iter()
@@ -105,7 +105,7 @@ async fn group_version_0_turns_the_consumer_protocol_off_until_it_is_restored() 
         .await;
     assert_eq!(described.groups[0].error_code, E::UnsupportedVersion.code());
     // Still advertised, as Kafka does.
-    let v = c.call(&ApiVersionsRequest::default(), 4).await;
+    let v = c.call(&crate::common::api_versions(), 4).await;
     assert!(v
         .api_keys
         .iter()

@@ -10,7 +10,7 @@ use gregor::security::scram::ScramMechanism;
 use hmac::{Hmac, Mac};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest,
+    AlterUserScramCredentialsRequest, MetadataRequest, SaslAuthenticateRequest,
     SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -127,7 +127,7 @@ async fn plain_and_scram_authenticate_and_failures_close() {
     // PLAIN, after ApiVersions.
     let mut c = sasl_client(&b).await;
     assert_eq!(
-        c.call(&ApiVersionsRequest::default(), 3).await.error_code,
+        c.call(&crate::common::api_versions(), 3).await.error_code,
         0
     );
     assert_eq!(handshake(&mut c, "PLAIN").await, 0);

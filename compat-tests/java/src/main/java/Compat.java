@@ -108,6 +108,7 @@ public final class Compat {
                 case "share_group" -> new ShareGroupScenario(c).run();
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
+                case "share_limit" -> new ShareLimitScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
