@@ -237,7 +237,7 @@ pub(crate) async fn ready_group(c: &mut Client, group: &str) -> (String, i32, Ta
 async fn streams_groups_are_advertised_with_streams_version_1() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let v = c.call(&ApiVersionsRequest::default(), 4).await;
+    let v = c.call(&api_versions(), 4).await;
     let range = |key: ApiKey| {
         v.api_keys
             .iter()
