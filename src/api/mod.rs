@@ -80,6 +80,9 @@ mod share_common;
 mod share_fetch;
 mod share_group_describe;
 mod share_group_heartbeat;
+mod streams_group_describe;
+mod streams_group_heartbeat;
+mod streams_group_topology_description_update;
 mod sync_group;
 mod token_common;
 mod txn_common;
@@ -376,6 +379,25 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 0,
         handler: |c, b| c.serve(b, delete_share_group_offsets::handle),
+    },
+    // KIP-1071's streams groups (src/group/streams), served with streams.version 1.
+    Api {
+        key: ApiKey::StreamsGroupHeartbeat,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, streams_group_heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::StreamsGroupDescribe,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, streams_group_describe::handle),
+    },
+    Api {
+        key: ApiKey::StreamsGroupTopologyDescriptionUpdate,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, streams_group_topology_description_update::handle),
     },
     // Administration (configs, log dirs, ACLs).
     Api {

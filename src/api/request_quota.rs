@@ -123,6 +123,9 @@ throttle_time!(
     ShareFetchResponse,
     ShareGroupDescribeResponse,
     ShareGroupHeartbeatResponse,
+    StreamsGroupDescribeResponse,
+    StreamsGroupHeartbeatResponse,
+    StreamsGroupTopologyDescriptionUpdateResponse,
     SyncGroupResponse,
     TxnOffsetCommitResponse,
 );

@@ -58,6 +58,11 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::ShareGroupHeartbeat => ShareGroupHeartbeatRequest::VERSIONS,
         ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
         ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
+        ApiKey::StreamsGroupHeartbeat => StreamsGroupHeartbeatRequest::VERSIONS,
+        ApiKey::StreamsGroupDescribe => StreamsGroupDescribeRequest::VERSIONS,
+        ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+            StreamsGroupTopologyDescriptionUpdateRequest::VERSIONS
+        }
         ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
         ApiKey::DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest::VERSIONS,
         ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,

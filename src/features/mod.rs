@@ -1,13 +1,13 @@
 //! The cluster's finalized feature levels (KIP-584): metadata.version, group.version,
-//! share.version and transaction.version, what ApiVersions reports and UpdateFeatures (Kafka's
+//! share.version, streams.version and transaction.version, what ApiVersions reports and UpdateFeatures (Kafka's
 //! `kafka-features`) changes. Persisted in the metadata store under `features/finalized`
 //! (shared by the cluster in cluster mode, read again on every cluster tick), with an epoch
 //! that grows by one at each change (Kafka's FinalizedFeaturesEpoch, there the metadata log's
 //! offset). Nothing stored: the levels a new gregor starts with and epoch 1.
 //!
 //! The levels change behaviour as in Kafka: group.version 0 turns KIP-848's consumer group
-//! APIs off, share.version 0 the share group APIs (both answer UNSUPPORTED_VERSION, still
-//! advertised), and transaction.version below 2 makes clients that read it (the Java client
+//! APIs off, share.version 0 the share group APIs, streams.version 0 the streams group APIs
+//! (all answer UNSUPPORTED_VERSION, still advertised), and transaction.version below 2 makes clients that read it (the Java client
 //! 4.x, franz-go) use transactions v1.
 
 mod validate;
@@ -27,6 +27,7 @@ pub const METADATA_VERSION: &str = "metadata.version";
 pub const GROUP_VERSION: &str = "group.version";
 pub const SHARE_VERSION: &str = "share.version";
 pub const TRANSACTION_VERSION: &str = "transaction.version";
+pub const STREAMS_VERSION: &str = "streams.version";
 
 /// The metadata.version gregor runs at and supports at most (4.3-IV0: Kafka 4.4's 4.4-IV1
 /// brings CIDR ACLs, which gregor lacks).
@@ -41,6 +42,9 @@ pub const SHARE_VERSION_LEVEL: i16 = 2;
 /// The share.version from which share groups write dead-letter topics (SV_2, Kafka's
 /// `ShareVersion.supportsShareGroupDLQ`).
 pub const SHARE_VERSION_DLQ: i16 = 2;
+/// streams.version 1 (SV_1): streams groups (KIP-1071); Kafka 4.4 finalizes it on a new
+/// cluster (its bootstrap metadata.version 4.2-IV1 is below gregor's).
+pub const STREAMS_VERSION_LEVEL: i16 = 1;
 /// transaction.version 2 (TV_2): transactions v2 (KIP-890 part 2), as a new Kafka 4.4
 /// cluster finalizes it.
 pub const TRANSACTION_VERSION_LEVEL: i16 = 2;
@@ -132,11 +136,19 @@ impl Features {
                     max: SHARE_VERSION_LEVEL,
                 },
             ),
+            (
+                STREAMS_VERSION,
+                Range {
+                    min: 0,
+                    max: STREAMS_VERSION_LEVEL,
+                },
+            ),
         ]);
         let mut levels = BTreeMap::from([
             (METADATA_VERSION.to_string(), METADATA_VERSION_LEVEL),
             (GROUP_VERSION.to_string(), GROUP_VERSION_LEVEL),
             (SHARE_VERSION.to_string(), SHARE_VERSION_LEVEL),
+            (STREAMS_VERSION.to_string(), STREAMS_VERSION_LEVEL),
         ]);
         if txn_v2 {
             supported.insert(
@@ -183,6 +195,12 @@ impl Features {
     /// share.version >= 1: share groups are served (`ShareVersion.supportsShareGroups`).
     pub fn share_groups_enabled(&self) -> bool {
         self.finalized().level(SHARE_VERSION) >= 1
+    }
+
+    /// streams.version >= 1: streams groups are served (Kafka's
+    /// `isStreamsGroupProtocolEnabled`).
+    pub fn streams_groups_enabled(&self) -> bool {
+        self.finalized().level(STREAMS_VERSION) >= 1
     }
 
     /// Read the levels from the store (again: in cluster mode other brokers change them).

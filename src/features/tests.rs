@@ -19,7 +19,9 @@ fn a_new_cluster_finalizes_what_gregor_supports_at_epoch_1() {
     assert_eq!(now.level(GROUP_VERSION), 1);
     assert_eq!(now.level(SHARE_VERSION), 2);
     assert_eq!(now.level(TRANSACTION_VERSION), 2);
+    assert_eq!(now.level(STREAMS_VERSION), 1);
     assert!(f.consumer_protocol_enabled() && f.share_groups_enabled());
+    assert!(f.streams_groups_enabled());
     // Cluster mode: no transaction.version, supported or finalized.
     let cluster = Features::open(store.clone(), 2, false).unwrap();
     assert_eq!(cluster.finalized().level(TRANSACTION_VERSION), 0);

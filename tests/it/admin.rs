@@ -260,9 +260,11 @@ async fn features_log_dirs_and_single_node_answers() {
             ("group.version".to_string(), 1),
             ("metadata.version".to_string(), 30),
             ("share.version".to_string(), 2),
+            ("streams.version".to_string(), 1),
             ("transaction.version".to_string(), 2)
         ],
-        "group.version 1 (KIP-848), share.version 2 (KIP-932), transaction.version 2 (KIP-890)"
+        "group.version 1 (KIP-848), share.version 2 (KIP-932), streams.version 1 (KIP-1071), \
+         transaction.version 2 (KIP-890)"
     );
     let txn = v
         .supported_features
@@ -278,7 +280,7 @@ async fn features_log_dirs_and_single_node_answers() {
         .map(|f| f.name.to_string())
         .collect();
     assert_eq!(names, ["metadata.version"]);
-    assert_eq!(v3.finalized_features.len(), 4);
+    assert_eq!(v3.finalized_features.len(), 5);
     // DescribeQuorum is answered as a single combined Kafka node answers it
     // (tests/it/quorum_elections.rs), so kafbat kafka-ui sees a KRaft quorum.
     assert!(v

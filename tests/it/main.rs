@@ -40,6 +40,8 @@ mod share_dead_letters;
 mod share_groups;
 mod share_read_committed;
 mod share_v2;
+mod streams_groups;
+mod streams_groups_errors;
 mod telemetry;
 mod transactions;
 mod transactions_v2;

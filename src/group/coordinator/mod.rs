@@ -10,6 +10,7 @@ mod share;
 mod share_offsets;
 mod share_session;
 mod state;
+mod streams;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -297,12 +298,16 @@ impl GroupCoordinator {
                 .map(|(id, e)| GroupSummary {
                     group_id: id.clone(),
                     state: match (&e.consumer, &e.share) {
+                        _ if e.streams.is_some() => streams::summary_state(e),
                         (Some(c), _) => classic_state(c.state()),
                         (None, Some(s)) if s.is_empty() => State::Empty,
                         (None, Some(_)) => State::Stable,
                         (None, None) => e.group.state(),
                     },
                     members: match (&e.consumer, &e.share) {
+                        _ if e.streams.is_some() => {
+                            e.streams.as_ref().map_or(0, |s| s.members.len())
+                        }
                         (Some(c), _) => c.members.len(),
                         (None, Some(s)) => s.members.len(),
                         (None, None) => e.group.members().count(),
@@ -378,7 +383,9 @@ impl GroupCoordinator {
                 .map(|id| {
                     c.groups
                         .get(id)
-                        .filter(|e| e.consumer.is_none() && e.share.is_none())
+                        .filter(|e| {
+                            e.consumer.is_none() && e.share.is_none() && e.streams.is_none()
+                        })
                         .map(|e| e.group.describe())
                 })
                 .collect()

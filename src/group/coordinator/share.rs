@@ -82,6 +82,7 @@ impl Coordinator {
             Some(e) if e.share.is_some() => {}
             Some(e) => {
                 let unused = e.consumer.is_none()
+                    && e.streams.is_none()
                     && e.offsets.is_empty()
                     && matches!(e.group.state(), State::Empty | State::Dead)
                     && !e.group.has_pending_members();

@@ -15,6 +15,7 @@ use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
 use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
+use super::super::streams::group::StreamsGroup;
 use super::super::GroupConfig;
 use super::share_session::{DeadLetterSink, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
@@ -26,6 +27,8 @@ pub(super) struct Entry {
     pub(super) consumer: Option<ConsumerGroup>,
     /// Some for a share group (KIP-932); `group` is then an unused empty classic group.
     pub(super) share: Option<ShareGroup>,
+    /// Some for a streams group (KIP-1071); `group` is then an unused empty classic group.
+    pub(super) streams: Option<StreamsGroup>,
     /// A share group's partitions: their records' states, by (topic id, partition).
     pub(super) share_partitions: BTreeMap<(Uuid, i32), SharePartition>,
     pub(super) offsets: GroupOffsets,
@@ -37,6 +40,7 @@ impl Entry {
             group,
             consumer: None,
             share: None,
+            streams: None,
             share_partitions: BTreeMap::new(),
             offsets: GroupOffsets::new(),
         }
@@ -105,13 +109,16 @@ impl Coordinator {
                 Ok(mut r) => {
                     let consumer = r.consumer.take().map(|c| c.restored(now));
                     let share = r.share.take().map(|s| s.restored(now));
-                    let group = match consumer.is_some() || share.is_some() {
+                    let settings = self.streams_settings(&id);
+                    let streams = r.streams.take().map(|s| s.restored(now, &settings));
+                    let group = match consumer.is_some() || share.is_some() || streams.is_some() {
                         true => Group::new(&id, now),
                         false => r.restore(&id, now),
                     };
                     let mut entry = Entry::classic(group);
                     entry.consumer = consumer;
                     entry.share = share;
+                    entry.streams = streams;
                     self.groups.insert(id, entry);
                 }
                 Err(e) => {
@@ -159,7 +166,7 @@ impl Coordinator {
             return;
         };
         let size = entry.group.members().count();
-        let classic = entry.consumer.is_none() && entry.share.is_none();
+        let classic = entry.consumer.is_none() && entry.share.is_none() && entry.streams.is_none();
         if !classic || size <= self.cfg.classic_max_size {
             return;
         }
@@ -274,6 +281,15 @@ impl Coordinator {
         let Some(entry) = self.groups.get(id) else {
             return;
         };
+        if let Some(s) = &entry.streams {
+            match serde_json::to_vec(&GroupRecord::of_streams(s)) {
+                Ok(value) => self.batch.write(WriteOp::Put(record::group_key(id), value)),
+                Err(e) => {
+                    tracing::error!(group = id, error = %e, "could not encode a group record")
+                }
+            }
+            return;
+        }
         let record = match (&entry.consumer, &entry.share) {
             (Some(c), _) => GroupRecord::of_consumer(c),
             (None, Some(s)) => GroupRecord::of_share(s),
@@ -293,6 +309,7 @@ impl Coordinator {
             .groups
             .get(id)
             .and_then(|e| match (&e.consumer, &e.share) {
+                _ if e.streams.is_some() => e.streams.as_ref().and_then(|s| s.next_deadline()),
                 (Some(c), _) => c.next_deadline(),
                 // A share group's member sessions, and its records' acquisition locks.
                 (None, Some(s)) => e
@@ -332,7 +349,10 @@ impl Coordinator {
         for id in due {
             let share = self.groups.get(&id).is_some_and(|e| e.share.is_some());
             let consumer = self.groups.get(&id).is_some_and(|e| e.consumer.is_some());
-            if share {
+            let streams = self.groups.get(&id).is_some_and(|e| e.streams.is_some());
+            if streams {
+                self.streams_tick(&id, now);
+            } else if share {
                 self.share_tick(&id, now);
             } else if consumer {
                 self.with_consumer(&id, |c| ((), c.tick(now)));
