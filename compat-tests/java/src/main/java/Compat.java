@@ -52,7 +52,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
-            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "admin",
+            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "share_limit", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "streams_protocol", "quotas", "quota_throttle", "acls", "client_telemetry");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
