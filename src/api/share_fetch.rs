@@ -4,7 +4,9 @@
 //! the log at the share partition's next fetch offset and locked for the member
 //! (`AcquiredRecords` with their delivery counts). With nothing to acquire it waits for new
 //! records or expiring locks up to MaxWaitMs. The state machine is `group::share::partition`,
-//! kept by the group coordinator.
+//! kept by the group coordinator. Acknowledgements for a partition another broker leads are
+//! not applied (its AcknowledgeErrorCode is UNKNOWN_TOPIC_OR_PARTITION, as Kafka's), and its
+//! fetch answers NOT_LEADER_OR_FOLLOWER; the other partitions are served.
 //!
 //! v2 (share.version 2): ShareAcquireMode counts MaxRecords by whole batches (0) or exactly
 //! (1); IsRenewAck marks a request carrying RENEW acknowledgements, which only acknowledges
@@ -25,7 +27,9 @@ use kafka_protocol::messages::share_fetch_response::{
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::share_common::{acks, check_types, ids, note_session, partition, settings};
+use super::share_common::{
+    acknowledgeable, acks, check_types, ids, note_session, partition, settings,
+};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
@@ -99,7 +103,9 @@ async fn serve(
                     .iter()
                     .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
                 let batches = acks(batches);
-                match check_types(&batches, version, renew) {
+                let checked = acknowledgeable(ctx, &t.topic_id, p.partition_index)
+                    .and_then(|()| check_types(&batches, version, renew));
+                match checked {
                     Ok(()) => acknowledged.push((tp, batches)),
                     Err(e) => refused.push((tp, e)),
                 }
