@@ -434,6 +434,12 @@ impl Partition {
         self.is_led().then(|| self.state().log.leader_epoch())
     }
 
+    /// Cluster mode: the fence a write on behalf of this copy must hold (its broker, leader
+    /// epoch and opening, `pg::fence`); None on one node and for a stand-in.
+    pub fn fence(&self) -> Option<crate::pg::fence::Fence> {
+        self.state().log.fence()
+    }
+
     /// OffsetForLeaderEpoch: the largest epoch at most `epoch` and where it ended (the log end
     /// offset for the current one), None where the log does not know it.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
