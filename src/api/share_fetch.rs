@@ -17,6 +17,7 @@
 //! `SharePartition` filters them out (control batches never are, in either level).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,6 +35,7 @@ use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
 use crate::log::batch;
+use crate::meta::Partition;
 use crate::partition::AbortedTxn;
 
 /// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
@@ -180,10 +182,18 @@ async fn serve(
                 (*tp, b)
             })
             .collect();
-        let offsets = ctx
+        let offsets = match ctx
             .groups()
             .share_prepare(group_id.clone(), bounds, settings)
-            .await?;
+            .await
+        {
+            Ok(offsets) => offsets,
+            Err(E::CoordinatorNotAvailable) => {
+                unstored(&mut answers, &targets);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         // Each partition's batches, and the aborted transactions among them (read_committed).
         let reads: Vec<(Bytes, Vec<AbortedTxn>)> = crate::blocking::block_in_place(|| {
             targets
@@ -208,9 +218,18 @@ async fn serve(
             .collect();
         let data = reads.into_iter().map(|(bytes, _)| bytes);
         let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
-            ctx.groups()
+            let acquired = ctx
+                .groups()
                 .share_acquire(group_id.clone(), member_id.clone(), read, limit, settings)
-                .await?
+                .await;
+            match acquired {
+                Ok(acquired) => acquired,
+                Err(E::CoordinatorNotAvailable) => {
+                    unstored(&mut answers, &targets);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             vec![Vec::new(); targets.len()]
         };
@@ -262,6 +281,21 @@ async fn serve(
         }
     }
     Ok(topics)
+}
+
+/// The share state of the fetch's partitions could not be stored (nothing was acquired, and
+/// memory is back to what the store holds): each answers COORDINATOR_NOT_AVAILABLE, as
+/// Kafka's partitions do when its persister fails.
+fn unstored(
+    answers: &mut BTreeMap<ShareKey, PartitionData>,
+    targets: &[(ShareKey, Arc<Partition>)],
+) {
+    for (tp, _) in targets {
+        answers
+            .entry(*tp)
+            .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
+            .error_code = E::CoordinatorNotAvailable.code();
+    }
 }
 
 /// The batches read, as the state machine sees them: control batches and the batches of
