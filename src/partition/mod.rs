@@ -164,6 +164,12 @@ impl Partition {
         self.led.load(Ordering::Acquire)
     }
 
+    /// This broker no longer leads the partition (another copy replaced this one, or another
+    /// broker took it): from now on this copy answers as a stand-in, as after a fenced commit.
+    pub fn set_not_led(&self) {
+        self.led.store(false, Ordering::Release);
+    }
+
     /// Check every segment's batches (see [`crate::log::scrub`]) at the pace `pace` sets,
     /// holding the lock only to list the segments and to record damage; damage found is
     /// logged, counted and from then on not served. False if `pace` said stop.
@@ -426,6 +432,12 @@ impl Partition {
     /// leads it: the cluster view knows its epoch).
     pub fn leader_epoch(&self) -> Option<i32> {
         self.is_led().then(|| self.state().log.leader_epoch())
+    }
+
+    /// Cluster mode: the fence a write on behalf of this copy must hold (its broker, leader
+    /// epoch and opening, `pg::fence`); None on one node and for a stand-in.
+    pub fn fence(&self) -> Option<crate::pg::fence::Fence> {
+        self.state().log.fence()
     }
 
     /// OffsetForLeaderEpoch: the largest epoch at most `epoch` and where it ended (the log end

@@ -171,6 +171,11 @@ impl Topics {
     /// broker's): its cached logs go with it.
     fn forget(&self, topic: &Topic) {
         self.registry.remove(&topic.name);
+        // A holder of a partition's `Arc` (a waiting fetch) must not read on from a cache
+        // removed below: from now on its copy answers as a stand-in.
+        for partition in topic.partitions() {
+            partition.set_not_led();
+        }
         if let LogMedia::Postgres(logs) = &self.media {
             for index in 0..topic.partition_count() {
                 let log = log_name(&topic.name, index);
@@ -226,6 +231,12 @@ impl Topics {
                 if lead == held {
                     continue;
                 }
+                // The copy being replaced (led at an older epoch, or a stand-in) answers as a
+                // stand-in from now on: a holder of its `Arc` (a waiting fetch) must not read
+                // on from a cache removed below, nor take it as led.
+                if let Some(old) = topic.partition(index) {
+                    old.set_not_led();
+                }
                 let replacement = match lead {
                     Some(epoch) => {
                         let opened = self.open_partition(&topic.name, index, &config, Some(epoch));
@@ -262,3 +273,7 @@ impl Topics {
         leaders.retain(|log, _| in_catalog.contains(log));
     }
 }
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -38,6 +38,7 @@ mod quotas;
 mod security;
 mod share_dead_letters;
 mod share_groups;
+mod share_not_led;
 mod share_read_committed;
 mod share_v2;
 mod streams_groups;

@@ -14,6 +14,8 @@ mod streams;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_failed_writes;
+#[cfg(test)]
 mod tests_limits;
 
 use std::sync::Arc;
@@ -182,6 +184,33 @@ impl GroupCoordinator {
         f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
     ) -> Result<R, E> {
         self.runtime.query(f).await
+    }
+
+    /// [`Self::query`] for a change of share state: if the batch's write fails (memory is put
+    /// back to what the store holds first, see `Coordinator::written`), the answer is
+    /// `failed(result)` — Kafka answers COORDINATOR_NOT_AVAILABLE for a share state its
+    /// persister could not write (`SharePartition.fetchPersisterError`).
+    async fn query_durable_with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
+        failed: impl FnOnce(R) -> R + Send + 'static,
+    ) -> Result<R, E> {
+        self.call(move |c, now, tx| {
+            let result = f(c, now);
+            c.batch.after_write(move |ok| {
+                let _ = tx.send(if ok { result } else { failed(result) });
+            });
+        })
+        .await
+    }
+
+    /// [`Self::query_durable_with`] answering COORDINATOR_NOT_AVAILABLE when the write fails.
+    async fn query_durable<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E> {
+        let failed = |r: Result<R, E>| r.and_then(|_| Err(E::CoordinatorNotAvailable));
+        self.query_durable_with(f, failed).await?
     }
 
     /// [`Self::query`], also on a standby.

@@ -17,7 +17,7 @@ use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
 use super::super::streams::group::StreamsGroup;
 use super::super::GroupConfig;
-use super::share_session::{DeadLetterSink, ShareSession};
+use super::share_session::{DeadLetterSink, ShareKey, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 
@@ -66,6 +66,9 @@ pub struct Coordinator {
     pub(super) batch: Batch,
     /// Groups whose offsets this batch changed: reloaded from the store if the write fails.
     pub(super) offsets_touched: HashSet<String>,
+    /// Share partitions this batch wrote or deleted: reloaded from the store if the write
+    /// fails, so that memory never runs ahead of what is durable.
+    pub(super) shares_touched: HashSet<(String, ShareKey)>,
     next_cleanup: i64,
     pub(super) unloaded: bool,
     /// Share sessions by (group, member) (not stored: clients open new ones).
@@ -94,6 +97,7 @@ impl Coordinator {
             deadline_of: HashMap::new(),
             batch: Batch::default(),
             offsets_touched: HashSet::new(),
+            shares_touched: HashSet::new(),
             next_cleanup,
             unloaded: false,
             share_sessions: HashMap::new(),
@@ -388,6 +392,34 @@ impl Coordinator {
         }
     }
 
+    /// Put a share partition back to what the store holds (none: it is forgotten, and the
+    /// next fetch starts it again by share.auto.offset.reset). Its in-flight locks go with
+    /// the memory they were in: acquired records are stored as available, so they are
+    /// delivered again, never lost.
+    pub(super) fn reload_share_partition(&mut self, group_id: &str, tp: ShareKey) {
+        let Some(entry) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        match self
+            .store
+            .get(&record::share_state_key(group_id, &tp.0, tp.1))
+        {
+            Ok(stored) => match stored.map(|v| serde_json::from_slice(&v)) {
+                Some(Ok(state)) => {
+                    let partition = SharePartition::from_record(&state);
+                    entry.share_partitions.insert(tp, partition);
+                }
+                Some(Err(e)) => {
+                    tracing::error!(group = group_id, error = %e, "unreadable share state");
+                }
+                None => {
+                    entry.share_partitions.remove(&tp);
+                }
+            },
+            Err(e) => tracing::error!(group = group_id, error = %e, "could not reload share state"),
+        }
+    }
+
     /// Answer every parked request NOT_COORDINATOR, and all later ones that would park.
     pub(super) fn unload(&mut self) {
         self.unloaded = true;
@@ -421,10 +453,14 @@ impl Machine for Coordinator {
 
     fn written(&mut self, ok: bool) {
         let touched = std::mem::take(&mut self.offsets_touched);
+        let shares = std::mem::take(&mut self.shares_touched);
         if !ok {
-            // Memory must not claim offsets the store does not have.
+            // Memory must not claim offsets or share states the store does not have.
             for id in touched {
                 self.reload_offsets(&id);
+            }
+            for (id, tp) in shares {
+                self.reload_share_partition(&id, tp);
             }
         }
     }
