@@ -134,8 +134,26 @@ stop_pid() {
   kill -9 "$1" 2>/dev/null
   wait "$1" 2>/dev/null
 }
+# The cluster target's brokers as the run leaves them (printed, and kept in
+# results/gregor-cluster-report.txt for scripts/test-all.sh to show last): any that exited, and
+# each one's warnings, errors and leadership moves, which say why clients saw brokers come and go.
+report_cluster() {
+  local i node pid log report="$RESULTS/gregor-cluster-report.txt"
+  : >"$report"
+  for i in "${!CLUSTER_PIDS[@]}"; do
+    node=$((i + 1)) pid="${CLUSTER_PIDS[$i]}" log="$RESULTS/gregor-cluster-$node.log"
+    kill -0 "$pid" 2>/dev/null || echo "gregor-cluster node $node EXITED during the run (log $log)" >>"$report"
+    grep -E " (WARN|ERROR) |moved a partition's leadership|taking over|panicked" "$log" 2>/dev/null \
+      | tail -n 25 | sed "s/^/node $node: /" >>"$report"
+  done
+  if [ -s "$report" ]; then
+    say "gregor-cluster: exits, warnings and leadership moves (results/gregor-cluster-report.txt)"
+    cat "$report"
+  fi
+}
 cleanup() {
   set +e
+  [ "${#CLUSTER_PIDS[@]}" -eq 0 ] || report_cluster
   for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${CLUSTER_PIDS[@]}"; do stop_pid "$pid"; done
   if [ -n "$CLUSTER_DIR" ]; then

@@ -68,12 +68,34 @@ side_log="$CACHE_ROOT/homework-compose.log"
   exit $s
 ) >"$side_log" 2>&1 </dev/null &
 side_pid=$!
-cluster=0
+cluster=0 cluster_log="$CACHE_ROOT/cluster-target.log"
+rm -f "$CACHE_ROOT/cluster-target-report.txt"
 COMPAT_CLUSTER=only COMPAT_ONLY="${COMPAT_CLUSTER_CI_ONLY:-produce_consume or group or transactions or leader_epochs or list_offsets}" \
-  compat-tests/run.sh || cluster=$?
+  compat-tests/run.sh 2>&1 | tee "$cluster_log" || cluster=$?
+# Its failures run once more on a fresh cluster (new brokers and database), loudly: the stop-34
+# CI run failed franz-go and Java scenarios there that no local run has reproduced (three full
+# runs, beside the compose stack, under CPU and fsync load), and the report above says why
+# next time. A failure that repeats fails the run.
+if [ "$cluster" -ne 0 ]; then
+  mapfile -t failed < <(grep -oE "^FAILED [^ ]+" "$cluster_log" | cut -d' ' -f2 | sort -u)
+  if [ "${#failed[@]}" -gt 0 ]; then
+    cp compat-tests/results/gregor-cluster-report.txt "$CACHE_ROOT/cluster-target-report.txt" 2>/dev/null || true
+    stage "cluster target: ${#failed[@]} scenario(s) failed; once more on a fresh cluster: ${failed[*]}"
+    if COMPAT_CLUSTER=only compat-tests/run.sh "${failed[@]}"; then
+      stage "cluster target: FLAKY — the ${#failed[@]} failure(s) above passed on a fresh cluster"
+      flaky_cluster=1 cluster=0
+    fi
+  fi
+fi
 stage "cluster target done (exit $cluster); waiting for the homework/compose stream"
 side_status=0
 wait "$side_pid" || side_status=$?
 cat "$side_log"
+# Last, where a truncated log still shows it: why the cluster target's brokers misbehaved.
+if [ "$cluster" -ne 0 ] || [ "${flaky_cluster:-0}" = 1 ]; then
+  stage "cluster target $([ "$cluster" -ne 0 ] && echo failed || echo was flaky): the first run's failures, then its brokers' exits, warnings and leadership moves"
+  grep -E "^(E  |FAIL)" "$cluster_log" | cut -c1-400 | head -n 40 || true
+  cat "$CACHE_ROOT/cluster-target-report.txt" 2>/dev/null || true
+fi
 stage "done: compat suite exit $compat, cluster target exit $cluster, homework/compose exit $side_status"
 [ "$compat" -eq 0 ] && [ "$cluster" -eq 0 ] && [ "$side_status" -eq 0 ]

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["meta"],
     &["coord"],
     &["group"],
-    &["txn", "topics", "quota", "telemetry"],
+    &["txn", "topics", "quota", "telemetry", "features"],
     &["api"],
     &["app"],
     &["http"],

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod coord;
 pub mod error;
+pub mod features;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;

@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import matrix  # noqa: E402
 from compat import Broker, brokers_from_env  # noqa: E402
+from secured import OWN_BROKER_FIXTURES  # noqa: E402
 
 MATRIX_PATH = Path(os.environ.get("COMPAT_MATRIX",
                                   Path(__file__).resolve().parent.parent / "results" / "matrix.md"))
@@ -78,9 +79,10 @@ def pytest_collection_modifyitems(config, items):
     # let pytest report an "empty parameter set" skip.
     unrun = [i for i in items if i.get_closest_marker("gregor_only") and not isinstance(
         getattr(getattr(i, "callspec", None), "params", {}).get("broker"), Broker)]
-    unrun += [i for i in items if i.get_closest_marker("single_broker") and getattr(
-        getattr(getattr(i, "callspec", None), "params", {}).get("broker"), "name", "") ==
-        CLUSTER]
+    on_cluster = [i for i in items if getattr(getattr(getattr(i, "callspec", None), "params",
+                                                      {}).get("broker"), "name", "") == CLUSTER]
+    unrun += [i for i in on_cluster if i.get_closest_marker("single_broker")
+              or OWN_BROKER_FIXTURES.intersection(getattr(i, "fixturenames", ()))]
     if not os.environ.get("COMPAT_REFERENCE_KAFKA"):
         unrun += [i for i in items if i.get_closest_marker("beside_kafka")]
     if os.environ.get("COMPAT_ONCE", "1") == "0":

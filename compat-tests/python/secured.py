@@ -9,7 +9,9 @@
 
 and TLS certificates made by the test with openssl (a CA, the server's certificate for
 127.0.0.1/localhost, a client certificate, and a client certificate from another CA that the
-brokers do not trust). Kafka also has a PLAINTEXT listener for its own (inter-broker) use.
+brokers do not trust). Kafka also has a PLAINTEXT listener for its own (inter-broker) use;
+gregor has one on the same port offset (`internal`). The `secured` fixture enables delegation
+tokens on both (`delegation.token.secret.key`).
 
 Reuse: `make_fixture(name, port_offset, gregor_args=[...], kafka_props={...},
 kafka_jvm_options=[...])` builds another session fixture with extra broker flags/properties
@@ -57,6 +59,10 @@ def _ready(b: SecuredBroker):
 
 _running: dict = {}
 
+# The names of make_fixture's fixtures: each starts a gregor or a Kafka of its own, a kind the
+# cluster target has none of, so conftest deselects their tests there.
+OWN_BROKER_FIXTURES: set[str] = set()
+
 
 def _start(name, port_offset, broker, gregor_args, kafka_props, kafka_jvm_options=None):
     """Start the secured broker of `broker`'s kind: (SecuredBroker, stop function)."""
@@ -96,6 +102,8 @@ def make_fixture(name: str, port_offset: int, gregor_args: list[str] | None = No
     """A session fixture `name` yielding the SecuredBroker of the test's `broker` kind, started
     once per session with the extra flags/properties, on ports at `port_offset`."""
 
+    OWN_BROKER_FIXTURES.add(name)
+
     @pytest.fixture(scope="session", name=name)
     def fixture(broker):
         # Test modules that import the fixture each get a fixture definition of their own:
@@ -115,4 +123,7 @@ def make_fixture(name: str, port_offset: int, gregor_args: list[str] | None = No
     return fixture
 
 
-secured = make_fixture("secured", 20)
+# Delegation tokens (test_delegation_tokens.py) on both: the same secret key.
+TOKEN_SECRET = "compat-delegation-token-secret"
+secured = make_fixture("secured", 20, gregor_args=["--delegation-token-secret-key", TOKEN_SECRET],
+                       kafka_props={"delegation.token.secret.key": TOKEN_SECRET})

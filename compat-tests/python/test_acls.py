@@ -159,6 +159,7 @@ def acl_brokers(request):
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("client", ["java"])
+@pytest.mark.single_broker("starts brokers of their own with an authorizer")
 def test_java_acls(java_compat, broker, client, mode, acl_brokers):  # noqa: F811
     run(java_compat, f"acls:{mode}", acl_brokers.get(broker.name, mode).broker)
 
@@ -214,6 +215,7 @@ def consume_error(conf: dict, topic: str, group: str) -> KafkaError | None:
 
 
 @pytest.mark.client("kafka-acls")
+@pytest.mark.single_broker("starts brokers of their own with an authorizer")
 def test_kafka_acls_cli(broker, acl_brokers):
     target = acl_brokers.get(broker.name, "anonymous").broker
     topic = create_topic(target, f"compat.cli-acl.{uuid.uuid4().hex[:12]}", 1)

@@ -281,6 +281,7 @@ def read_log(broker, topic: str) -> dict[int, list[tuple[int, int]]]:
 
 # Bounded: RESUME_BOUND_S per wait; the cycles themselves take a minute or two.
 @pytest.mark.timeout(900)
+@pytest.mark.single_broker("kills and restarts a broker of its own")
 def test_crash_loop(broker, own_brokers, capsys):  # noqa: F811
     own = own_brokers.get(broker.name)
     target = own.broker

@@ -675,6 +675,7 @@ def _prestart_own_kafka(request, own_brokers):
             break
 
 
+@pytest.mark.single_broker("kills and restarts a broker of its own")
 @pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
 def test_group_resume_after_broker_kill9(broker, client, own_brokers, group_members):
     own = own_brokers.get(broker.name)

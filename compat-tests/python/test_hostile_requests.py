@@ -145,3 +145,39 @@ def test_invalid_utf8_topic_name_is_an_invalid_topic(broker):
     assert topics == 1
     (error,) = struct.unpack(">h", body[pos + 4:pos + 6])
     assert error == 17, f"INVALID_TOPIC_EXCEPTION expected, got {error}"
+
+
+def compact(text: str) -> bytes:
+    data = text.encode()
+    return bytes([len(data) + 1]) + data  # a varint: these names are short
+
+
+SOFTWARE = {
+    # KIP-511: letters, digits, '-' and '.', starting and ending with a letter or digit.
+    "java": ("apache-kafka-java", "4.4.0", 0),
+    "snapshot": ("librdkafka", "2.6.1-RC2.x", 0),
+    "one_char": ("k", "1", 0),
+    "empty_name": ("", "1.0", 42),
+    "space": ("my client", "1.0", 42),
+    "underscore": ("kafka_go", "1.0", 42),
+    "trailing_dash": ("sarama-", "1.0", 42),
+    "leading_dot_version": ("sarama", ".1", 42),
+    "empty_version": ("sarama", "", 42),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOFTWARE))
+def test_api_versions_v3_client_software_name(broker, case):
+    """ApiVersions v3 with a client software name and version that Kafka's pattern refuses is
+    answered INVALID_REQUEST (42) with no APIs; the connection stays usable."""
+    name, version, code = SOFTWARE[case]
+    with connect(broker) as s:
+        s.sendall(frame(header_v2(18, 3) + compact(name) + compact(version) + b"\x00"))
+        resp = read_frame(s)
+        assert resp is not None, "answered, not closed"
+        assert struct.unpack(">ih", resp[:6]) == (7, code)
+        # v3 body: error code, then the compact API array (its length + 1 as a varint).
+        assert (resp[6] == 1) == (code != 0), f"APIs listed: {resp[6] - 1}"
+        s.sendall(frame(header_v1(18, 0, 8)))
+        again = read_frame(s)
+        assert again is not None and struct.unpack(">ih", again[:6]) == (8, 0)

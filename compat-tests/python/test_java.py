@@ -23,6 +23,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
 | transactions | consume-transform-produce with a transactional producer and a read_committed group member (sendOffsetsToTransaction), one round aborted and redone, one more aborted transaction: read_committed output = each input once; read_uncommitted also the aborted records; the group's committed offset = end of input |
 | transactions_v2 | KIP-890 part 2, the transactions the 4.4 client uses when transaction.version 2 is finalized: describeFeatures shows transaction.version 2 finalized; after initTransactions, a commit, an abort and a commit, describeTransactions shows the producer epoch one higher after each end and describeProducers the partition's producer at that epoch (the markers carry it); read_committed sees the two committed transactions only; listTransactions with an id pattern (ListTransactions v2, KIP-1152) lists exactly this id, none for a pattern matching only a prefix, InvalidRegularExpression for `compat-(` |
+| streams_protocol | Kafka Streams with `group.protocol=streams` (KIP-1071): a word count with two stream threads whose repartition and changelog topics the broker creates; exact latest counts of 100 lines; `describeStreamsGroups` Stable with both threads as members at the group epoch, user endpoints, each of the 4 tasks active once, 2 subtopologies; internal topics with 2 partitions, changelog compacted; Empty after close |
 | streams_eos | Kafka Streams (kafka-streams at the client's version) with `processing.guarantee=exactly_once_v2`: a word count (repartition topic, RocksDB store, changelog) in a child JVM counts 150 lines; while 150 more are produced one by one it is killed with SIGKILL once the second half's output has begun, and started again on the same state directory; a read_committed reader sees for every word exactly the counts 1..n (nothing counted twice or lost) and the final counts of all 300 lines; the changelog topic Streams made is compacted, the repartition topic deleting; the application's group committed the end of both input partitions |
 | quotas | AlterClientQuotas (issue 18: gregor closed the connection): invalid entries (value 0, unknown key, fractional byte rate, IP + user, an entity twice) → InvalidRequestException with Kafka's messages, removing a quota never set succeeds, the connection keeps serving; validateOnly stores nothing; a user+client-id and a user+default-client-id quota are stored, describeClientQuotas shows them through exact, default, specified and strict filters; removing them empties it again |
 | quota_throttle | a KafkaProducer above its client-id producer_byte_rate (100 kB/s), sending for 20 s, is throttled to it: acknowledged bytes over seconds 11-20 (after Kafka's 10 s minimum window has filled) at less than 2x the quota and more than a tenth of it, produce-throttle-time-max > 0 |
@@ -191,6 +192,13 @@ def test_transactions_v2(java_compat, broker, client):
 def test_streams_eos(java_compat, broker, client):
     """Kafka Streams word count, exactly_once_v2, killed mid-stream and restarted: exact counts."""
     run(java_compat, "streams_eos", broker)
+
+
+@pytest.mark.single_broker("streams groups are not verified in cluster mode yet (internal topics go through the catalog)")
+@pytest.mark.parametrize("client", [CLIENT])
+def test_streams_protocol(java_compat, broker, client):
+    """Kafka Streams over the streams rebalance protocol: the broker makes topics and tasks."""
+    run(java_compat, "streams_protocol", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

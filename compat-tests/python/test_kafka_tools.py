@@ -6,14 +6,18 @@ times only where they are the broker's own), and their exit status.
 | scenario | what is asserted |
 |---|---|
 | kafka_get_offsets_and_delete_records | `kafka-get-offsets` (GetOffsetShell) of a 2-partition topic with 10 records each, timestamps 1 s apart: `--time -2` → 0, `-1` → 10, `-3` (max timestamp) → 9, a time → the first record at or after it; `kafka-log-dirs --describe --topic-list` (LogDirsCommand): JSON with broker 1's one log dir, both partitions with a size > 0, offsetLag 0, not future; `--broker-list` naming a missing broker → exit 1 with Kafka's message; `kafka-delete-records --offset-json-file` (offset 4 on partition 0, -1 = the high watermark on 1) → `low_watermark: 4` / `10`, then `--time -2` shows 4 and 10; an offset past the end → `OffsetOutOfRangeException` for that partition; a missing topic → exit 1 "Could not match any topic-partitions" |
-| kafka_features_describe | `kafka-features describe` (FeatureCommand): group.version 0–1 finalized 1, share.version 0–2 finalized 2, transaction.version 0–2 finalized 2, metadata.version from 3.3-IV3, finalized at its supported maximum (gregor reports 4.3-IV0: it has no CIDR ACLs, which 4.4-IV1 gates; Kafka 4.4 4.4-IV2; Kafka's kraft.version, eligible.leader.replicas.version and streams.version are not gregor's) |
+| kafka_features_describe | `kafka-features describe` (FeatureCommand): group.version 0–1 finalized 1, share.version 0–2 finalized 2, streams.version 0–1 finalized 1, transaction.version 0–2 finalized 2, metadata.version from 3.3-IV3, finalized at its supported maximum (gregor reports 4.3-IV0: it has no CIDR ACLs, which 4.4-IV1 gates; Kafka 4.4 4.4-IV2; Kafka's kraft.version and eligible.leader.replicas.version are not gregor's) |
 | kafka_consumer_groups | `kafka-consumer-groups` (ConsumerGroupCommand) on a classic group of one live librdkafka member that committed 10 and 5 of 10 + 10 records: `--list` names it; `--describe` shows the header, CURRENT-OFFSET 10/5, LOG-END-OFFSET 10/10, LAG 0/5, the member's consumer id, host and client id; `--describe --members` its 2 partitions; `--describe --state` range, Stable, 1 member. Member gone: `--state` Empty; `--reset-offsets --execute` `--to-earliest` → 0/0, `--to-offset 7` and `--shift-by -2` on partition 0 → 7 then 5, `--shift-by -20 --dry-run` → 0 printed, nothing changed; `--describe` → 5/0 with lags 5/10 and no member; `--delete-offsets` of partition 1 → Successful, gone from `--describe`; `--delete` → successful; again → `GroupIdNotFoundException` "The group id does not exist." |
 | kafka_consumer_groups_describe_missing | `--describe` of a group that does not exist: `GroupIdNotFoundException: Group G not found.` (known gap: gregor's ConsumerGroupDescribe gives no error message, so the AdminClient falls back to "The group id does not exist.") |
 | kafka_transactions | `kafka-transactions` (TransactionsCommand) after a librdkafka transactional producer committed 3 records and another left 2 in an open transaction: `list` shows both ids (CompleteCommit, Ongoing) under Kafka's header; `describe --transactional-id` of each: producer id and epoch, state, timeout, the open one's partition, both start times (a completed transaction keeps its own); `describe-producers --topic --partition` both producers with their last sequences and the open one's start offset; `find-hanging --broker-id 1` nothing; `describe` of an unknown id → exit 1 with Kafka's message |
+| kafka_transactions_abort | `kafka-transactions abort` (WriteTxnMarkers) of a transaction a live librdkafka producer left open after a committed one, on a 1-partition topic with a plain record after the open ones: `list --duration-filter 3600000` (with an id pattern) shows only a third, Empty id (Kafka: now - start > filter, an Empty id has start -1); before the abort, `describe-producers` shows the committed producer's LatestCoordinatorEpoch (a number) and the open one's -1 with start offset 4, read_committed ListOffsets (the LSO) is 4 and a read_committed consumer gets the 3 committed records only; `find-hanging --topic` and `--topic --partition` print only their header (the transaction is younger than 15 minutes); `abort --start-offset 5` (no transaction starts there) exits 1; `abort --start-offset 4` → the LSO is the high watermark 8, read_committed reads the committed records and the plain one, `describe-producers` shows no open transaction and coordinator epoch 0 for the aborted producer; the explicit form (`--producer-id --producer-epoch --coordinator-epoch`) for the committed producer, which has nothing open, is accepted and moves nothing but the log end (9) |
+| kafka_reassign_log_dirs | `kafka-reassign-partitions --reassignment-json-file` (ReassignPartitionsCommand) naming the one replica of a 1-partition topic with `log_dirs` = the broker's one log dir (from `kafka-log-dirs`): `--execute` → "Successfully started partition reassignment" and "Successfully started moving log directory to DIR for replica T-0 with broker 1" (AlterReplicaLogDirs: the same dir is success); `--verify` → the partition's reassignment and the replica's move completed; a dir the broker does not have → exit 1, "Failed to alter dir for T-0-1" with `LogDirNotFoundException` |
 | kafka_share_groups | `kafka-share-groups` (ShareGroupCommand) on a share group (share.auto.offset.reset=earliest) whose librdkafka share consumer received and acknowledged 20 records of 2 partitions: `--list` names it; `--describe --members` the member's host, client id, 2 partitions and assignment; `--state` Stable with 1 member; `--offsets --verbose` LEADER-EPOCH 0 and LAG 0 on both partitions (START-OFFSET not compared: Kafka's is when its share state was last written). Member gone: Empty; `--reset-offsets --execute --to-earliest` → 0 and lag 10, `--to-latest` → 10 and lag 0; `--delete` → successful, gone from `--list` |
 
-Cost per broker: about 40 JVM starts of the tools (~1 s each): 44 s on gregor and 54 s on Kafka
-with run.sh's two pytests side by side on two cores.
+Cost per broker: about 52 JVM starts of the tools (~1 s each): 44 s on gregor and 54 s on Kafka
+with run.sh's two pytests side by side on two cores before kafka_transactions_abort (about 30 s
+per broker on a loaded machine: 10 tool runs, 3 read_committed reads) and
+kafka_reassign_log_dirs (about 10 s) were added.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from compat import TIMEOUT, ck_conf, create_topic, unique_topic, wait_for
 
@@ -149,7 +154,7 @@ def test_kafka_features_describe(broker):
         features[fields.pop("Feature")] = fields
     assert int(features["group.version"].pop("Epoch")) >= 0
     for name, top in [("group.version", "1"), ("share.version", "2"),
-                      ("transaction.version", "2")]:
+                      ("streams.version", "1"), ("transaction.version", "2")]:
         features[name].pop("Epoch", None)
         assert features[name] == {"SupportedMinVersion": "0", "SupportedMaxVersion": top,
                                   "FinalizedVersionLevel": top}, (name, out)
@@ -325,6 +330,135 @@ def test_kafka_transactions(broker):
             f"DescribeTransactions request for transactionalId `{tid}-missing` failed because "
             "the ID could not be found.") in missing, missing
 
+
+def last_stable_offset(broker, topic: str) -> int:
+    """ListOffsets latest with read_committed: the partition's last stable offset."""
+    admin = AdminClient(ck_conf(broker))
+    tp = TopicPartition(topic, 0)
+    futures = admin.list_offsets({tp: OffsetSpec.latest()},
+                                 isolation_level=IsolationLevel.READ_COMMITTED)
+    return futures[tp].result(TIMEOUT).offset
+
+
+def read_committed(broker, topic: str, want: int) -> list[bytes]:
+    """The values a read_committed consumer gets from offset 0 (want of them, then 1 s more)."""
+    c = Consumer(ck_conf(broker, **{"group.id": "unused-" + uuid.uuid4().hex[:8],
+                                    "enable.auto.commit": False,
+                                    "isolation.level": "read_committed"}))
+    c.assign([TopicPartition(topic, 0, 0)])
+    got: list[bytes] = []
+    deadline, settle = time.monotonic() + TIMEOUT, None
+    try:
+        while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append(m.value())
+                if len(got) >= want and settle is None:
+                    settle = time.monotonic() + 1.0
+    finally:
+        c.close()
+    return got
+
+
+HANGING_HEADER = ["Topic", "Partition", "ProducerId", "ProducerEpoch", "CoordinatorEpoch",
+                  "StartOffset", "LastTimestamp", "Duration(min)"]
+
+
+@pytest.mark.single_broker("the plain record's offset and the LSO assume one leader's log")
+@pytest.mark.client("kafka-tools")
+def test_kafka_transactions_abort(broker):
+    txn = TOOLS + "TransactionsCommand"
+    topic = unique_topic("tools-abort")
+    tid = f"tools-abort-{uuid.uuid4().hex[:10]}"
+    create_topic(broker, topic, 1)
+    done = Producer(ck_conf(broker, **{"transactional.id": f"{tid}-done"}))
+    done.init_transactions(TIMEOUT)
+    done.begin_transaction()
+    for _ in range(3):
+        done.produce(topic, value=b"c", partition=0)
+    done.commit_transaction(TIMEOUT)  # offsets 0-2, its marker 3
+    open_ = Producer(ck_conf(broker, **{"transactional.id": f"{tid}-open",
+                                        "transaction.timeout.ms": 120_000}))
+    open_.init_transactions(TIMEOUT)
+    open_.begin_transaction()
+    for _ in range(2):
+        open_.produce(topic, value=b"o", partition=0)  # offsets 4-5, left open
+    assert open_.flush(TIMEOUT) == 0
+    plain = Producer(ck_conf(broker))
+    plain.produce(topic, value=b"plain", partition=0)  # offset 6
+    assert plain.flush(TIMEOUT) == 0
+    idle = Producer(ck_conf(broker, **{"transactional.id": f"{tid}-idle"}))
+    idle.init_transactions(TIMEOUT)  # Empty: no transaction started
+    try:
+        # Kafka's DurationFilter is now - start > filter: an Empty id (start -1) passes it, the
+        # transactions started seconds ago (open, committed) do not.
+        longer = tab_rows(tool(broker, txn, "list", "--duration-filter", "3600000",
+                               "--transactional-id-pattern", f"{tid}-.*"))
+        assert [(r["TransactionalId"], r["TransactionState"]) for r in longer] == [
+            (f"{tid}-idle", "Empty")], longer
+        before = {r["ProducerId"]: r for r in tab_rows(tool(
+            broker, txn, "describe-producers", "--topic", topic, "--partition", "0"))}
+        opened = [r for r in before.values() if r["CurrentTransactionStartOffset"] == "4"]
+        assert len(opened) == 1, before
+        (o,) = opened
+        (c,) = [r for r in before.values() if r is not o]
+        assert o["LatestCoordinatorEpoch"] == "-1", before  # no marker of it yet
+        assert c["LatestCoordinatorEpoch"].isdigit(), before  # its commit marker's
+        assert c["CurrentTransactionStartOffset"] == "None", before
+        assert last_stable_offset(broker, topic) == 4
+        assert read_committed(broker, topic, 3) == [b"c"] * 3
+
+        for scope in (["--topic", topic], ["--topic", topic, "--partition", "0"]):
+            hanging = tool(broker, txn, "find-hanging", *scope)
+            assert hanging.split() == HANGING_HEADER, hanging
+
+        tool(broker, txn, "abort", "--topic", topic, "--partition", "0", "--start-offset", "5",
+             status=1)
+        tool(broker, txn, "abort", "--topic", topic, "--partition", "0", "--start-offset", "4")
+        assert last_stable_offset(broker, topic) == 8  # the abort marker at 7
+        assert read_committed(broker, topic, 4) == [b"c"] * 3 + [b"plain"]
+        after = {r["ProducerId"]: r for r in tab_rows(tool(
+            broker, txn, "describe-producers", "--topic", topic, "--partition", "0"))}
+        assert (after[o["ProducerId"]]["CurrentTransactionStartOffset"],
+                after[o["ProducerId"]]["LatestCoordinatorEpoch"]) == ("None", "0"), after
+
+        # Kafka's older form names the producer; one with nothing open here is accepted too.
+        tool(broker, txn, "abort", "--topic", topic, "--partition", "0",
+             "--producer-id", c["ProducerId"], "--producer-epoch", c["ProducerEpoch"],
+             "--coordinator-epoch", c["LatestCoordinatorEpoch"])
+        assert last_stable_offset(broker, topic) == 9
+        assert read_committed(broker, topic, 4) == [b"c"] * 3 + [b"plain"]
+    finally:
+        open_.abort_transaction(TIMEOUT)
+
+
+@pytest.mark.single_broker("one broker, one log directory")
+@pytest.mark.client("kafka-tools")
+def test_kafka_reassign_log_dirs(broker, tmp_path):
+    reassign = TOOLS + "reassign.ReassignPartitionsCommand"
+    topic = unique_topic("tools-logdirs")
+    create_topic(broker, topic, 1)
+    out = tool(broker, TOOLS + "LogDirsCommand", "--describe", "--topic-list", topic)
+    (log_dir,) = json.loads(out.splitlines()[-1])["brokers"][0]["logDirs"]
+    plan = tmp_path / "plan.json"
+
+    def write(dirs):
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "replicas": [1], "log_dirs": dirs}]}))
+
+    write([log_dir["logDir"]])
+    out = tool(broker, reassign, "--reassignment-json-file", str(plan), "--execute")
+    assert f"Successfully started partition reassignment for {topic}-0" in out, out
+    assert (f"Successfully started moving log directory to {log_dir['logDir']} for replica "
+            f"{topic}-0 with broker 1") in out, out
+    out = tool(broker, reassign, "--reassignment-json-file", str(plan), "--verify")
+    assert f"Reassignment of partition {topic}-0 is completed." in out, out
+    assert f"Reassignment of replica {topic}-0-1 completed successfully." in out, out
+    write(["/no/such/log/dir"])
+    out = tool(broker, reassign, "--reassignment-json-file", str(plan), "--execute", status=1)
+    assert f"Error: Failed to alter dir for {topic}-0-1" in out, out
+    assert ("LogDirNotFoundException: The user-specified log directory is not found in the "
+            "broker config.") in out, out
 
 SHARE = TOOLS + "consumer.group.ShareGroupCommand"
 

@@ -173,6 +173,7 @@ def test_txn_abandoned_times_out(broker):
     assert got == [b"later"], "the abandoned transaction was aborted and no longer blocks"
 
 
+@pytest.mark.single_broker("kills and restarts a broker of its own")
 def test_txn_broker_kill9(broker, own_brokers):  # noqa: F811
     own = own_brokers.get(broker.name)
     target = own.broker
@@ -204,6 +205,7 @@ def test_txn_broker_kill9(broker, own_brokers):  # noqa: F811
     assert values(consume_all(target, topic, 2, "read_committed", len(want))) == want
 
 
+@pytest.mark.single_broker("kills and restarts a broker of its own")
 def test_idempotent_broker_kill9(broker, own_brokers):  # noqa: F811
     own = own_brokers.get(broker.name)
     target = own.broker

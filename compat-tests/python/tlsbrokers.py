@@ -46,7 +46,7 @@ class Certs:
 
 def listener_ports(base: int) -> dict:
     """The ports of a secured broker from `base` on: its three listeners, then (Kafka) its
-    controller and its own PLAINTEXT listener."""
+    controller and its own PLAINTEXT listener (gregor has one there too)."""
     return {"SASL_PLAINTEXT": base, "SASL_SSL": base + 1, "SSL": base + 2,
             "CONTROLLER": base + 3, "INTERNAL": base + 4}
 
@@ -125,7 +125,7 @@ class SecuredBroker:
     certs: Certs
     proc: subprocess.Popen | None = None
     log: Path | None = None
-    internal: str | None = None  # Kafka's PLAINTEXT listener (its own use)
+    internal: str | None = None  # the PLAINTEXT listener (Kafka's own use; gregor's alike)
     cleanup: list = field(default_factory=list)
 
     def address(self, listener: str) -> str:
@@ -210,6 +210,9 @@ def start_gregor(ports: dict, certs: Certs, state: Path, extra_args: list[str]) 
             "--ssl-client-ca", str(certs.ca)]
     for listener in LISTENERS:
         args += ["--listen", f"{listener}://127.0.0.1:{ports[listener]}"]
+    # A PLAINTEXT listener as Kafka's own INTERNAL one (what PLAINTEXT clients are refused).
+    args += ["--listen", f"INTERNAL://127.0.0.1:{ports['INTERNAL']}",
+             "--listener-security-protocol", "INTERNAL:PLAINTEXT"]
     for user, password in USERS.items():
         args += ["--user", f"{user}:{password}"]
     args += extra_args
@@ -220,7 +223,7 @@ def start_gregor(ports: dict, certs: Certs, state: Path, extra_args: list[str]) 
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env)
     addresses = {l: f"127.0.0.1:{ports[l]}" for l in LISTENERS}
-    b = SecuredBroker("gregor", addresses, certs, proc, log)
+    b = SecuredBroker("gregor", addresses, certs, proc, log, internal=f"127.0.0.1:{ports['INTERNAL']}")
     try:
         for listener in LISTENERS:
             _wait_port(ports[listener], proc, "gregor", log, 30)

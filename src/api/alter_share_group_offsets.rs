@@ -7,15 +7,22 @@ use kafka_protocol::messages::alter_share_group_offsets_response::{
     AlterShareGroupOffsetsResponseTopic as Topic,
 };
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
-use super::RequestContext;
+use super::{RequestContext, UNSUPPORTED_VERSION_MESSAGE};
 use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: RequestContext,
     req: AlterShareGroupOffsetsRequest,
 ) -> AlterShareGroupOffsetsResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION with its message).
+    if !ctx.features().share_groups_enabled() {
+        return AlterShareGroupOffsetsResponse::default()
+            .with_error_code(E::UnsupportedVersion.code())
+            .with_error_message(Some(StrBytes::from_static_str(UNSUPPORTED_VERSION_MESSAGE)));
+    }
     let group_id = req.group_id.to_string();
     if !ctx.authorize_group(AclOperation::Read, &group_id) {
         return AlterShareGroupOffsetsResponse::default()

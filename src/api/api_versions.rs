@@ -10,27 +10,8 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::config::StorageKind;
-use crate::meta::config_view::METADATA_VERSION_LEVEL;
-
 use super::{encode_response, lookup, RequestContext, ResponseFuture, APIS};
-
-/// The oldest metadata.version Kafka 4.x supports (3.3-IV3).
-const METADATA_VERSION_MIN: i16 = 7;
-
-/// Kafka 4.x's group.version (GV_1: the consumer rebalance protocol).
-const GROUP_VERSION_LEVEL: i16 = 1;
-
-/// Kafka 4.4's share.version: SV_2 (share groups, KIP-932, with RENEW acknowledgements,
-/// ShareAcquireMode and dead-letter topics; ShareFetch/ShareAcknowledge v2).
-const SHARE_VERSION_LEVEL: i16 = 2;
-
-/// Kafka 4.x's transaction.version (TV_2: transactions v2, KIP-890 part 2), finalized by
-/// default on a new Kafka 4.4 cluster.
-const TRANSACTION_VERSION_LEVEL: i16 = 2;
-
-/// Epoch of the finalized features; they never change while gregor runs.
-const FINALIZED_FEATURES_EPOCH: i64 = 1;
+use crate::features::java_hash_order;
 
 /// ApiVersions v5: the request's cluster id and node id (KIP-1242).
 const NAMES_NODE: i16 = 5;
@@ -39,11 +20,10 @@ const NAMES_NODE: i16 = 5;
 const NO_NODE: i32 = -1;
 
 pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersionsResponse {
-    if ctx.version() >= NAMES_NODE {
-        if let Err(e) = check_node(&ctx, &req) {
-            // Kafka's error answer: the code alone, no APIs.
-            return ApiVersionsResponse::default().with_error_code(e.code());
-        }
+    // Kafka's order: the request's own validity first (`isValid`), then whether it reached the
+    // node it names. Kafka's error answer: the code alone, no APIs.
+    if let Err(e) = check_valid(ctx.version(), &req).and_then(|()| check_node(&ctx, &req)) {
+        return ApiVersionsResponse::default().with_error_code(e.code());
     }
     if ctx.version() >= 3 {
         ctx.connection()
@@ -63,72 +43,79 @@ pub async fn handle(ctx: RequestContext, req: ApiVersionsRequest) -> ApiVersions
     if ctx.version() < 3 {
         return response;
     }
-    // metadata.version, as Kafka 4.x reports it (tools map it to a release),
-    // group.version 1 (KIP-848's consumer group protocol), share.version 2 (KIP-932) and
-    // transaction.version 2 (KIP-890 part 2) — except in cluster mode, where a broker that is
-    // not the coordinator cannot add a partition to a transaction on produce: no
-    // transaction.version there (level 0), so clients keep transactions v1.
-    let metadata = || StrBytes::from_static_str("metadata.version");
-    let group = || StrBytes::from_static_str("group.version");
-    let share = || StrBytes::from_static_str("share.version");
-    let transaction = || StrBytes::from_static_str("transaction.version");
-    let txn_v2 = !matches!(ctx.config().storage, StorageKind::Postgres(_));
-    let response = response
-        .with_supported_features(vec![
-            SupportedFeatureKey::default()
-                .with_name(metadata())
-                .with_min_version(METADATA_VERSION_MIN)
-                .with_max_version(METADATA_VERSION_LEVEL),
-            SupportedFeatureKey::default()
-                .with_name(group())
-                .with_min_version(0)
-                .with_max_version(GROUP_VERSION_LEVEL),
-            SupportedFeatureKey::default()
-                .with_name(share())
-                .with_min_version(0)
-                .with_max_version(SHARE_VERSION_LEVEL),
-        ])
-        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
-        .with_finalized_features(vec![
-            FinalizedFeatureKey::default()
-                .with_name(metadata())
-                .with_min_version_level(METADATA_VERSION_LEVEL)
-                .with_max_version_level(METADATA_VERSION_LEVEL),
-            FinalizedFeatureKey::default()
-                .with_name(group())
-                .with_min_version_level(GROUP_VERSION_LEVEL)
-                .with_max_version_level(GROUP_VERSION_LEVEL),
-            FinalizedFeatureKey::default()
-                .with_name(share())
-                .with_min_version_level(SHARE_VERSION_LEVEL)
-                .with_max_version_level(SHARE_VERSION_LEVEL),
-        ]);
-    if !txn_v2 {
-        return response;
-    }
-    let mut response = response;
-    response.supported_features.push(
+    // The features (`crate::features`): what this broker supports and what the cluster has
+    // finalized, as Kafka's `ApiVersionsResponse.Builder` reports them: finalized features at
+    // level 0 are left out, and to a v3 request (clients that cannot read a minimum of 0) so
+    // are the supported features whose minimum is 0 (Kafka's `alterFeatureLevel0`).
+    let features = ctx.features();
+    let finalized = features.finalized();
+    // In Java HashMap bucket order, as Kafka lists them (but for keys sharing a bucket, whose
+    // order is their insertion's there).
+    let supported = java_hash_order(
+        features
+            .supported()
+            .iter()
+            .filter(|(_, range)| ctx.version() >= 4 || range.min != 0)
+            .map(|(name, range)| (name.to_string(), range.min, range.max))
+            .collect(),
+    )
+    .into_iter()
+    .map(|(name, min, max)| {
         SupportedFeatureKey::default()
-            .with_name(transaction())
-            .with_min_version(0)
-            .with_max_version(TRANSACTION_VERSION_LEVEL),
-    );
-    response.finalized_features.push(
+            .with_name(StrBytes::from_string(name))
+            .with_min_version(min)
+            .with_max_version(max)
+    })
+    .collect();
+    let finalized_keys = java_hash_order(
+        finalized
+            .levels
+            .iter()
+            .filter(|(_, level)| **level != 0)
+            .map(|(name, level)| (name.clone(), *level, ()))
+            .collect(),
+    )
+    .into_iter()
+    .map(|(name, level, ())| {
         FinalizedFeatureKey::default()
-            .with_name(transaction())
-            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
-            .with_max_version_level(TRANSACTION_VERSION_LEVEL),
-    );
+            .with_name(StrBytes::from_string(name))
+            .with_min_version_level(level)
+            .with_max_version_level(level)
+    })
+    .collect();
     response
+        .with_supported_features(supported)
+        .with_finalized_features_epoch(finalized.epoch)
+        .with_finalized_features(finalized_keys)
 }
 
-/// ApiVersions v5: both or neither of cluster id and node id (else INVALID_REQUEST); when
-/// given, they must be this broker's (else REBOOTSTRAP_REQUIRED: the client reached another
-/// cluster or node than it meant to).
+/// Kafka's `ApiVersionsRequest.isValid` (else INVALID_REQUEST): from v5 both or neither of
+/// cluster id and node id; from v3 a client software name and version of letters, digits, `-`
+/// and `.`, starting and ending with a letter or digit (KIP-511).
+fn check_valid(version: i16, req: &ApiVersionsRequest) -> Result<(), ResponseError> {
+    let pair = req.cluster_id.is_some() == (req.node_id != NO_NODE);
+    let software = |s: &str| {
+        let ok = |c: char| c.is_ascii_alphanumeric();
+        s.starts_with(ok) && s.ends_with(ok) && s.chars().all(|c| ok(c) || c == '-' || c == '.')
+    };
+    let valid = (version < NAMES_NODE || pair)
+        && (version < 3
+            || software(&req.client_software_name) && software(&req.client_software_version));
+    if valid {
+        Ok(())
+    } else {
+        Err(ResponseError::InvalidRequest)
+    }
+}
+
+/// ApiVersions v5: a cluster id and node id, when given, must be this broker's (else
+/// REBOOTSTRAP_REQUIRED: the client reached another cluster or node than it meant to).
 fn check_node(ctx: &RequestContext, req: &ApiVersionsRequest) -> Result<(), ResponseError> {
+    if ctx.version() < NAMES_NODE {
+        return Ok(());
+    }
     match (&req.cluster_id, req.node_id) {
-        (None, NO_NODE) => Ok(()),
-        (None, _) | (Some(_), NO_NODE) => Err(ResponseError::InvalidRequest),
+        (None, _) | (Some(_), NO_NODE) => Ok(()),
         (Some(cluster), node) => {
             let view = ctx.cluster();
             if cluster.as_str() == view.cluster_id() && node == view.this_node() {
@@ -159,4 +146,54 @@ pub fn unsupported(correlation_id: i32) -> ResponseFuture {
             &response,
         )?)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(name: &str, version: &str) -> ApiVersionsRequest {
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_string(name.into()))
+            .with_client_software_version(StrBytes::from_string(version.into()))
+    }
+
+    #[test]
+    fn client_software_follows_kafkas_pattern_from_v3() {
+        for (name, version) in [("apache-kafka-java", "4.4.0"), ("k", "1"), ("a.b-c", "X9")] {
+            assert!(
+                check_valid(3, &ask(name, version)).is_ok(),
+                "{name} {version}"
+            );
+        }
+        for (name, version) in [
+            ("", "1"),
+            ("a b", "1"),
+            ("kafka_go", "1"),
+            ("-x", "1"),
+            ("x.", "1"),
+            ("x", ""),
+            ("x", "1.0-"),
+            ("é", "1"),
+        ] {
+            let req = ask(name, version);
+            assert!(check_valid(3, &req).is_err(), "{name:?} {version:?}");
+            assert!(check_valid(2, &req).is_ok(), "v2 has no such fields");
+        }
+    }
+
+    #[test]
+    fn v5_needs_both_or_neither_of_cluster_and_node() {
+        let cluster = Some(StrBytes::from_static_str("c"));
+        for (cluster, node, ok) in [
+            (None, -1, true),
+            (cluster.clone(), 3, true),
+            (cluster, -1, false),
+            (None, 3, false),
+        ] {
+            let req = ask("k", "1").with_cluster_id(cluster).with_node_id(node);
+            assert_eq!(check_valid(5, &req).is_ok(), ok, "{req:?}");
+            assert!(check_valid(4, &req).is_ok(), "v4 has no such fields");
+        }
+    }
 }

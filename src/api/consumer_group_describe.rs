@@ -24,6 +24,19 @@ pub async fn handle(
     ctx: RequestContext,
     req: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
+    // group.version 0: every group UNSUPPORTED_VERSION, as Kafka answers.
+    if !ctx.features().consumer_protocol_enabled() {
+        let groups = req
+            .group_ids
+            .into_iter()
+            .map(|id| {
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(E::UnsupportedVersion.code())
+            })
+            .collect();
+        return ConsumerGroupDescribeResponse::default().with_groups(groups);
+    }
     let allowed: Vec<bool> = req
         .group_ids
         .iter()

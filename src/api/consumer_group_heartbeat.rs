@@ -17,6 +17,12 @@ pub async fn handle(
     ctx: RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // group.version 0: the consumer protocol is off (Kafka: UNSUPPORTED_VERSION, before any
+    // other check; the API stays advertised).
+    if !ctx.features().consumer_protocol_enabled() {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(E::UnsupportedVersion.code());
+    }
     let group_id = req.group_id.to_string();
     let heartbeat = Heartbeat {
         member_id: req.member_id.to_string(),

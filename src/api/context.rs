@@ -9,12 +9,14 @@ use super::connection::Connection;
 use super::fetch_session::FetchSessions;
 use crate::cluster::ClusterView;
 use crate::config::Config;
+use crate::features::Features;
 use crate::group::GroupCoordinator;
 use crate::log_levels::LogLevels;
 use crate::metrics::Metrics;
 use crate::pg::membership::Membership;
 use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
+use crate::security::tokens::DelegationTokens;
 use crate::security::{Authorizer, Session};
 use crate::telemetry::Telemetry;
 use crate::topics::Topics;
@@ -38,10 +40,14 @@ pub struct Services {
     pub authorizer: Option<Arc<Authorizer>>,
     /// SASL users' credentials.
     pub credentials: Arc<Credentials>,
+    /// Delegation tokens (disabled without `delegation_token_secret_key`).
+    pub tokens: Arc<DelegationTokens>,
     /// Cluster mode: this broker's membership (its leases, given up at shutdown).
     pub membership: Option<Arc<Membership>>,
     /// The log levels at run time (BROKER_LOGGER resources).
     pub log_levels: Arc<LogLevels>,
+    /// The cluster's finalized feature levels (ApiVersions, UpdateFeatures).
+    pub features: Arc<Features>,
 }
 
 /// Where a connection came in: the listener's name and the address it advertises.
@@ -123,6 +129,10 @@ impl RequestContext {
         &self.services.telemetry
     }
 
+    pub fn features(&self) -> &Arc<Features> {
+        &self.services.features
+    }
+
     pub fn fetch_sessions(&self) -> &Arc<FetchSessions> {
         &self.services.fetch_sessions
     }
@@ -151,6 +161,11 @@ impl RequestContext {
     /// SASL users' credentials (SCRAM, PLAIN).
     pub fn credentials(&self) -> &Arc<Credentials> {
         &self.services.credentials
+    }
+
+    /// Delegation tokens.
+    pub fn tokens(&self) -> &Arc<DelegationTokens> {
+        &self.services.tokens
     }
 
     /// Brokers, leaders and coordinators.

@@ -39,33 +39,19 @@ pub async fn handle(ctx: RequestContext, req: DescribeLogDirsRequest) -> Describ
             .filter(|t| !t.partitions.is_empty())
             .collect(),
     };
-    let (dir, total, usable) = match ctx.config().storage {
-        StorageKind::Disk => {
-            let dir = ctx.config().data_dir.join("logs");
-            // canonicalize and statvfs are file-system calls: off the async workers.
-            let looked_up = tokio::task::spawn_blocking(move || {
-                let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-                let (total, usable) =
-                    volume_bytes(&dir).unwrap_or((UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES));
-                (dir.display().to_string(), total, usable)
-            })
-            .await;
-            match looked_up {
-                Ok(found) => found,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            }
-        }
-        // In cluster mode the log lives in the database: no volume of ours to measure.
-        StorageKind::Postgres(_) => (
-            "postgresql".to_string(),
-            UNKNOWN_VOLUME_BYTES,
-            UNKNOWN_VOLUME_BYTES,
-        ),
-        StorageKind::Memory => (
-            "memory".to_string(),
-            UNKNOWN_VOLUME_BYTES,
-            UNKNOWN_VOLUME_BYTES,
-        ),
+    let (storage, data_dir) = (ctx.config().storage.clone(), ctx.config().data_dir.clone());
+    // canonicalize and statvfs are file-system calls: off the async workers.
+    let looked_up = tokio::task::spawn_blocking(move || {
+        let (dir, path) = log_dir(&storage, &data_dir);
+        let (total, usable) = path
+            .and_then(|p| volume_bytes(&p))
+            .unwrap_or((UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES));
+        (dir, total, usable)
+    })
+    .await;
+    let (dir, total, usable) = match looked_up {
+        Ok(found) => found,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
     let mut result = DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(dir))
@@ -91,6 +77,25 @@ fn describe(topic: &Topic, wanted: Option<&Vec<i32>>) -> DescribeLogDirsTopic {
     DescribeLogDirsTopic::default()
         .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
         .with_partitions(partitions)
+}
+
+/// The broker's one log directory as DescribeLogDirs names it (AlterReplicaLogDirs compares
+/// requests with the same name), with its path on disk: the canonical path of the data
+/// directory's `logs`; in cluster mode the log lives in the database ("postgresql", no volume
+/// of ours to measure), a memory log is "memory". File-system calls: not on async workers.
+pub(super) fn log_dir(
+    storage: &StorageKind,
+    data_dir: &std::path::Path,
+) -> (String, Option<std::path::PathBuf>) {
+    match storage {
+        StorageKind::Disk => {
+            let dir = data_dir.join("logs");
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+            (dir.display().to_string(), Some(dir))
+        }
+        StorageKind::Postgres(_) => ("postgresql".to_string(), None),
+        StorageKind::Memory => ("memory".to_string(), None),
+    }
 }
 
 /// The volume's total and available bytes (statvfs).

@@ -1,4 +1,5 @@
-//! DescribeProducers (61): the producers a partition knows (kafka-ui's topic page, tooling).
+//! DescribeProducers (61): the producers a partition knows (kafka-ui's topic page,
+//! `kafka-transactions describe-producers`, `find-hanging` and `abort --start-offset`).
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -33,14 +34,16 @@ pub async fn handle(
                         Ok(p) => response.with_active_producers(
                             p.producers()
                                 .into_iter()
-                                .map(|(id, epoch, last_sequence, last_timestamp, txn_start)| {
+                                .map(|v| {
                                     ProducerState::default()
-                                        .with_producer_id(ProducerId(id))
-                                        .with_producer_epoch(i32::from(epoch))
-                                        .with_last_sequence(last_sequence)
-                                        .with_last_timestamp(last_timestamp)
-                                        .with_coordinator_epoch(-1)
-                                        .with_current_txn_start_offset(txn_start)
+                                        .with_producer_id(ProducerId(v.producer_id))
+                                        .with_producer_epoch(i32::from(v.epoch))
+                                        .with_last_sequence(v.last_sequence)
+                                        .with_last_timestamp(v.last_timestamp)
+                                        // Of the producer's last marker here, -1 before any
+                                        // (the tool's LatestCoordinatorEpoch column).
+                                        .with_coordinator_epoch(v.coordinator_epoch)
+                                        .with_current_txn_start_offset(v.txn_start_offset)
                                 })
                                 .collect(),
                         ),

@@ -26,6 +26,11 @@ pub async fn handle(
     for g in req.groups {
         let id = g.group_id.to_string();
         let group = Group::default().with_group_id(g.group_id);
+        // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION per group).
+        if !ctx.features().share_groups_enabled() {
+            groups.push(group.with_error_code(E::UnsupportedVersion.code()));
+            continue;
+        }
         if !ctx.authorize_group(AclOperation::Describe, &id) {
             groups.push(group.with_error_code(E::GroupAuthorizationFailed.code()));
             continue;

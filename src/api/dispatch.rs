@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
@@ -17,6 +18,7 @@ use super::{
     Services,
 };
 use crate::security::{SecurityProtocol, Session};
+use kafka_protocol::messages::ApiKey;
 
 impl RequestContext {
     fn decode<Req: Decodable>(&self, mut body: Bytes) -> anyhow::Result<Req> {
@@ -162,6 +164,8 @@ pub fn dispatch_from(
         connection.clone(),
         request_size,
     );
+    let started = Instant::now();
+    let key = api.key;
     match span.in_scope(|| {
         tracing::debug!(client_id = ?ctx.header.client_id, "request");
         (api.handler)(ctx, frame)
@@ -171,9 +175,27 @@ pub fn dispatch_from(
                 if let Some(timer) = timer {
                     timer.finish()
                 }
+                warn_if_slow(key, started.elapsed());
             })
             .instrument(span),
         )),
         Err(e) => Dispatch::Close(format!("malformed {:?} v{version} request: {e}", api.key)),
+    }
+}
+
+/// Longer than any request should take that does not wait by design: clients time out after
+/// 30 s (Java's request.timeout.ms; franz-go's produce after 10 s plus overhead).
+const SLOW_REQUEST: Duration = Duration::from_secs(10);
+
+/// A request that took longer than [`SLOW_REQUEST`] is worth a warning (a stalled database, a
+/// lock held too long), except those that wait by design: fetches (up to their max wait),
+/// joins and syncs (until the group rebalances).
+fn warn_if_slow(key: ApiKey, took: Duration) {
+    let waits = matches!(
+        key,
+        ApiKey::Fetch | ApiKey::ShareFetch | ApiKey::JoinGroup | ApiKey::SyncGroup
+    );
+    if took > SLOW_REQUEST && !waits {
+        tracing::warn!(api = ?key, took_ms = took.as_millis() as u64, "slow request");
     }
 }

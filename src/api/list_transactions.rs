@@ -13,6 +13,7 @@ use super::RequestContext;
 use crate::group::consumer::subscription_regex as whole_name_regex;
 use crate::group::now_ms;
 use crate::security::acl::{AclOperation, ResourceType};
+use crate::txn::state::TxnState;
 
 const STATES: [&str; 8] = [
     "Empty",
@@ -60,15 +61,15 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
         .into_iter()
         .filter(|t| {
             let m = &t.metadata;
-            (req.state_filters.is_empty()
+            m.state != TxnState::Dead
+                && (req.state_filters.is_empty()
                 || req
                     .state_filters
                     .iter()
                     .any(|f| f.as_str() == m.state.kafka_name()))
                 && (req.producer_id_filters.is_empty()
                     || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id))
-                && (req.duration_filter < 0
-                    || (m.start_ms >= 0 && now - m.start_ms > req.duration_filter))
+                && passes_duration_filter(m.start_ms, now, req.duration_filter)
                 && pattern
                     .as_ref()
                     .is_none_or(|p| p.is_match(&t.transactional_id))
@@ -93,4 +94,33 @@ pub async fn handle(ctx: RequestContext, req: ListTransactionsRequest) -> ListTr
     ListTransactionsResponse::default()
         .with_unknown_state_filters(unknown)
         .with_transaction_states(states)
+}
+
+/// Kafka's DurationFilter (TransactionStateManager.listTransactionStates): below 0 every id;
+/// else those with now - start > filter. An id with no transaction started (Empty: start -1)
+/// passes every filter shorter than the clock's time since 1970, as in Kafka; Complete* keep
+/// the start of the transaction they ended.
+fn passes_duration_filter(start_ms: i64, now: i64, filter: i64) -> bool {
+    filter < 0 || now.saturating_sub(start_ms) > filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes_duration_filter;
+
+    #[test]
+    fn duration_filter_as_kafka() {
+        assert!(passes_duration_filter(1_000, 1_500, -1), "no filter");
+        assert!(passes_duration_filter(1_000, 1_500, 499));
+        assert!(
+            !passes_duration_filter(1_000, 1_500, 500),
+            "strictly longer"
+        );
+        let now = 1_700_000_000_000;
+        assert!(
+            passes_duration_filter(-1, now, 3_600_000),
+            "Empty: no start, listed whatever the filter (Kafka: now - (-1))"
+        );
+        assert!(!passes_duration_filter(now - 10, now, 3_600_000));
+    }
 }

@@ -10,6 +10,7 @@ mod add_partitions_to_txn;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_replica_log_dirs;
 mod alter_share_group_offsets;
 mod alter_user_scram_credentials;
 mod api_versions;
@@ -21,6 +22,7 @@ mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod context;
 mod create_acls;
+mod create_delegation_token;
 mod create_partitions;
 mod create_topics;
 mod delete_acls;
@@ -32,6 +34,7 @@ mod describe_acls;
 mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
+mod describe_delegation_token;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
@@ -43,6 +46,7 @@ mod describe_user_scram_credentials;
 mod dispatch;
 mod elect_leaders;
 mod end_txn;
+mod expire_delegation_token;
 mod fetch;
 mod fetch_session;
 mod find_coordinator;
@@ -66,6 +70,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod push_telemetry;
+mod renew_delegation_token;
 mod request;
 mod request_quota;
 mod sasl_authenticate;
@@ -75,9 +80,15 @@ mod share_common;
 mod share_fetch;
 mod share_group_describe;
 mod share_group_heartbeat;
+mod streams_group_describe;
+mod streams_group_heartbeat;
+mod streams_group_topology_description_update;
 mod sync_group;
+mod token_common;
 mod txn_common;
 mod txn_offset_commit;
+mod update_features;
+mod write_txn_markers;
 pub mod zero_copy;
 
 use std::future::Future;
@@ -218,6 +229,14 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 6,
         handler: |c, b| c.serve(b, txn_offset_commit::handle),
+    },
+    // WriteTxnMarkers: what `kafka-transactions abort` sends to a partition's leader (gregor's
+    // coordinator writes its own markers in-process).
+    Api {
+        key: ApiKey::WriteTxnMarkers,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, write_txn_markers::handle),
     },
     Api {
         key: ApiKey::DescribeProducers,
@@ -361,6 +380,25 @@ pub static APIS: &[Api] = &[
         max_version: 0,
         handler: |c, b| c.serve(b, delete_share_group_offsets::handle),
     },
+    // KIP-1071's streams groups (src/group/streams), served with streams.version 1.
+    Api {
+        key: ApiKey::StreamsGroupHeartbeat,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, streams_group_heartbeat::handle),
+    },
+    Api {
+        key: ApiKey::StreamsGroupDescribe,
+        min_version: 0,
+        max_version: 1,
+        handler: |c, b| c.serve(b, streams_group_describe::handle),
+    },
+    Api {
+        key: ApiKey::StreamsGroupTopologyDescriptionUpdate,
+        min_version: 0,
+        max_version: 0,
+        handler: |c, b| c.serve(b, streams_group_topology_description_update::handle),
+    },
     // Administration (configs, log dirs, ACLs).
     Api {
         key: ApiKey::DescribeConfigs,
@@ -391,6 +429,13 @@ pub static APIS: &[Api] = &[
         min_version: 1,
         max_version: 5,
         handler: |c, b| c.serve(b, describe_log_dirs::handle),
+    },
+    // One log directory: a replica can only "move" to the one it is in (success, as Kafka).
+    Api {
+        key: ApiKey::AlterReplicaLogDirs,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, alter_replica_log_dirs::handle),
     },
     Api {
         key: ApiKey::DescribeAcls,
@@ -433,6 +478,14 @@ pub static APIS: &[Api] = &[
         min_version: 0,
         max_version: 2,
         handler: |c, b| c.serve(b, elect_leaders::handle),
+    },
+    // The finalized feature levels (src/features): what ApiVersions reports and
+    // `kafka-features` changes.
+    Api {
+        key: ApiKey::UpdateFeatures,
+        min_version: 0,
+        max_version: 2,
+        handler: |c, b| c.serve(b, update_features::handle),
     },
     // KIP-714 client telemetry (src/telemetry): only with `client_telemetry` on (see
     // `Api::enabled`).
@@ -486,6 +539,32 @@ pub static APIS: &[Api] = &[
         max_version: 0,
         handler: |c, b| c.serve(b, alter_user_scram_credentials::handle),
     },
+    // Delegation tokens (security/tokens.rs): served always, DELEGATION_TOKEN_AUTH_DISABLED
+    // without a secret key, as Kafka.
+    Api {
+        key: ApiKey::CreateDelegationToken,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, create_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::RenewDelegationToken,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, renew_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::ExpireDelegationToken,
+        min_version: 1,
+        max_version: 2,
+        handler: |c, b| c.serve(b, expire_delegation_token::handle),
+    },
+    Api {
+        key: ApiKey::DescribeDelegationToken,
+        min_version: 1,
+        max_version: 3,
+        handler: |c, b| c.serve(b, describe_delegation_token::handle),
+    },
 ];
 
 impl Api {
@@ -504,6 +583,9 @@ impl Api {
 pub fn lookup(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key as i16 == key)
 }
+
+/// Kafka's message for UNSUPPORTED_VERSION (`Errors.UNSUPPORTED_VERSION.message()`).
+pub const UNSUPPORTED_VERSION_MESSAGE: &str = "The version of API is not supported.";
 
 /// Kafka's "not provided" for authorized-operations fields.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

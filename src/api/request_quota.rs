@@ -53,6 +53,13 @@ impl ThrottleTime for DescribeQuorumResponse {
     }
 }
 
+// Nor does WriteTxnMarkers' (Kafka answers it exempt from throttling).
+impl ThrottleTime for WriteTxnMarkersResponse {
+    fn throttle_time_ms(&mut self) -> Option<&mut i32> {
+        None
+    }
+}
+
 // Every response type a handler in the API table returns.
 throttle_time!(
     GetTelemetrySubscriptionsResponse,
@@ -62,9 +69,15 @@ throttle_time!(
     AlterClientQuotasResponse,
     AlterConfigsResponse,
     AlterPartitionReassignmentsResponse,
+    AlterReplicaLogDirsResponse,
     AlterUserScramCredentialsResponse,
+    UpdateFeaturesResponse,
     ApiVersionsResponse,
     CreateAclsResponse,
+    CreateDelegationTokenResponse,
+    RenewDelegationTokenResponse,
+    ExpireDelegationTokenResponse,
+    DescribeDelegationTokenResponse,
     CreatePartitionsResponse,
     CreateTopicsResponse,
     DeleteAclsResponse,
@@ -110,6 +123,9 @@ throttle_time!(
     ShareFetchResponse,
     ShareGroupDescribeResponse,
     ShareGroupHeartbeatResponse,
+    StreamsGroupDescribeResponse,
+    StreamsGroupHeartbeatResponse,
+    StreamsGroupTopologyDescriptionUpdateResponse,
     SyncGroupResponse,
     TxnOffsetCommitResponse,
 );

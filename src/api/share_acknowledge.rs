@@ -1,7 +1,8 @@
 //! ShareAcknowledge (79): acknowledgements outside a fetch, in the member's share session
 //! (its next epoch; -1 closes the session after them, releasing the member's other records).
 //! Each partition answers its own error: INVALID_RECORD_STATE for records the member does not
-//! hold, INVALID_REQUEST for malformed batches; a rejected partition changes nothing. v2 also
+//! hold, INVALID_REQUEST for malformed batches, UNKNOWN_TOPIC_OR_PARTITION for a partition
+//! another broker leads (as Kafka); a rejected partition changes nothing. v2 also
 //! takes RENEW (when IsRenewAck is set) and answers the group's lock duration.
 
 use std::collections::BTreeMap;
@@ -13,11 +14,17 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-use super::share_common::{acks, check_types, ids, note_session, partition, settings};
+use super::share_common::{
+    acknowledgeable, acks, check_types, ids, note_session, partition, settings,
+};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::SessionRequest;
 
 pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION, nothing else).
+    if !ctx.features().share_groups_enabled() {
+        return ShareAcknowledgeResponse::default().with_error_code(E::UnsupportedVersion.code());
+    }
     let lock_ms = req
         .group_id
         .as_ref()
@@ -48,7 +55,7 @@ async fn serve(
     for t in &req.topics {
         for p in &t.partitions {
             let tp = (t.topic_id, p.partition_index);
-            if let Err(e) = partition(ctx, &t.topic_id, p.partition_index) {
+            if let Err(e) = acknowledgeable(ctx, &t.topic_id, p.partition_index) {
                 errors.insert(tp, e);
                 continue;
             }

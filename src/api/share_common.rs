@@ -55,6 +55,19 @@ pub fn partition(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> Result<Ar
     Ok(p)
 }
 
+/// Whether a partition's acknowledgements may be applied here: only on its leader, which
+/// holds its share state. Kafka 4.4's `SharePartitionManager.acknowledge` answers
+/// UNKNOWN_TOPIC_OR_PARTITION for a partition it has no share partition of, which is every
+/// partition another broker leads (`KafkaApis` answered TOPIC_AUTHORIZATION_FAILED and
+/// UNKNOWN_TOPIC_OR_PARTITION before); nothing is applied and the other partitions are served.
+pub fn acknowledgeable(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> Result<(), E> {
+    match partition(ctx, topic_id, index) {
+        Ok(_) => Ok(()),
+        Err(E::NotLeaderOrFollower) => Err(E::UnknownTopicOrPartition),
+        Err(e) => Err(e),
+    }
+}
+
 /// The request's group and member ids: both must be given (INVALID_REQUEST), and the
 /// principal may READ the group.
 pub fn ids(

@@ -4,7 +4,9 @@
 //! the log at the share partition's next fetch offset and locked for the member
 //! (`AcquiredRecords` with their delivery counts). With nothing to acquire it waits for new
 //! records or expiring locks up to MaxWaitMs. The state machine is `group::share::partition`,
-//! kept by the group coordinator.
+//! kept by the group coordinator. Acknowledgements for a partition another broker leads are
+//! not applied (its AcknowledgeErrorCode is UNKNOWN_TOPIC_OR_PARTITION, as Kafka's), and its
+//! fetch answers NOT_LEADER_OR_FOLLOWER; the other partitions are served.
 //!
 //! v2 (share.version 2): ShareAcquireMode counts MaxRecords by whole batches (0) or exactly
 //! (1); IsRenewAck marks a request carrying RENEW acknowledgements, which only acknowledges
@@ -15,6 +17,7 @@
 //! `SharePartition` filters them out (control batches never are, in either level).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,11 +28,14 @@ use kafka_protocol::messages::share_fetch_response::{
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError as E;
 
-use super::share_common::{acks, check_types, ids, note_session, partition, settings};
+use super::share_common::{
+    acknowledgeable, acks, check_types, ids, note_session, partition, settings,
+};
 use super::{leader_epoch, RequestContext};
 use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
 use crate::log::batch;
+use crate::meta::Partition;
 use crate::partition::AbortedTxn;
 
 /// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
@@ -40,6 +46,10 @@ const RECHECK: Duration = Duration::from_millis(200);
 const PARTITION_MAX_BYTES: usize = 1 << 20;
 
 pub async fn handle(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION, nothing else).
+    if !ctx.features().share_groups_enabled() {
+        return ShareFetchResponse::default().with_error_code(E::UnsupportedVersion.code());
+    }
     let lock_ms = req
         .group_id
         .as_ref()
@@ -95,7 +105,9 @@ async fn serve(
                     .iter()
                     .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
                 let batches = acks(batches);
-                match check_types(&batches, version, renew) {
+                let checked = acknowledgeable(ctx, &t.topic_id, p.partition_index)
+                    .and_then(|()| check_types(&batches, version, renew));
+                match checked {
                     Ok(()) => acknowledged.push((tp, batches)),
                     Err(e) => refused.push((tp, e)),
                 }
@@ -170,10 +182,18 @@ async fn serve(
                 (*tp, b)
             })
             .collect();
-        let offsets = ctx
+        let offsets = match ctx
             .groups()
             .share_prepare(group_id.clone(), bounds, settings)
-            .await?;
+            .await
+        {
+            Ok(offsets) => offsets,
+            Err(E::CoordinatorNotAvailable) => {
+                unstored(&mut answers, &targets);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         // Each partition's batches, and the aborted transactions among them (read_committed).
         let reads: Vec<(Bytes, Vec<AbortedTxn>)> = crate::blocking::block_in_place(|| {
             targets
@@ -198,9 +218,18 @@ async fn serve(
             .collect();
         let data = reads.into_iter().map(|(bytes, _)| bytes);
         let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
-            ctx.groups()
+            let acquired = ctx
+                .groups()
                 .share_acquire(group_id.clone(), member_id.clone(), read, limit, settings)
-                .await?
+                .await;
+            match acquired {
+                Ok(acquired) => acquired,
+                Err(E::CoordinatorNotAvailable) => {
+                    unstored(&mut answers, &targets);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             vec![Vec::new(); targets.len()]
         };
@@ -252,6 +281,21 @@ async fn serve(
         }
     }
     Ok(topics)
+}
+
+/// The share state of the fetch's partitions could not be stored (nothing was acquired, and
+/// memory is back to what the store holds): each answers COORDINATOR_NOT_AVAILABLE, as
+/// Kafka's partitions do when its persister fails.
+fn unstored(
+    answers: &mut BTreeMap<ShareKey, PartitionData>,
+    targets: &[(ShareKey, Arc<Partition>)],
+) {
+    for (tp, _) in targets {
+        answers
+            .entry(*tp)
+            .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
+            .error_code = E::CoordinatorNotAvailable.code();
+    }
 }
 
 /// The batches read, as the state machine sees them: control batches and the batches of

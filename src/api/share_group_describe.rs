@@ -19,6 +19,19 @@ pub async fn handle(
     ctx: RequestContext,
     req: ShareGroupDescribeRequest,
 ) -> ShareGroupDescribeResponse {
+    // share.version 0: share groups are off, every group UNSUPPORTED_VERSION (Kafka).
+    if !ctx.features().share_groups_enabled() {
+        let groups = req
+            .group_ids
+            .into_iter()
+            .map(|id| {
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(E::UnsupportedVersion.code())
+            })
+            .collect();
+        return ShareGroupDescribeResponse::default().with_groups(groups);
+    }
     let allowed: Vec<bool> = req
         .group_ids
         .iter()

@@ -19,6 +19,11 @@ pub async fn handle(
     ctx: RequestContext,
     req: ShareGroupHeartbeatRequest,
 ) -> ShareGroupHeartbeatResponse {
+    // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION before any check).
+    if !ctx.features().share_groups_enabled() {
+        return ShareGroupHeartbeatResponse::default()
+            .with_error_code(E::UnsupportedVersion.code());
+    }
     let group_id = req.group_id.to_string();
     let heartbeat = ShareHeartbeat {
         member_id: req.member_id.to_string(),

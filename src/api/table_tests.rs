@@ -36,6 +36,7 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
         ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
         ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
+        ApiKey::AlterReplicaLogDirs => AlterReplicaLogDirsRequest::VERSIONS,
         ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
         ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
         ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
@@ -49,6 +50,7 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
         ApiKey::EndTxn => EndTxnRequest::VERSIONS,
         ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+        ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
         ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
         ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
         ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
@@ -56,6 +58,11 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::ShareGroupHeartbeat => ShareGroupHeartbeatRequest::VERSIONS,
         ApiKey::ShareGroupDescribe => ShareGroupDescribeRequest::VERSIONS,
         ApiKey::ShareFetch => ShareFetchRequest::VERSIONS,
+        ApiKey::StreamsGroupHeartbeat => StreamsGroupHeartbeatRequest::VERSIONS,
+        ApiKey::StreamsGroupDescribe => StreamsGroupDescribeRequest::VERSIONS,
+        ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+            StreamsGroupTopologyDescriptionUpdateRequest::VERSIONS
+        }
         ApiKey::ShareAcknowledge => ShareAcknowledgeRequest::VERSIONS,
         ApiKey::DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest::VERSIONS,
         ApiKey::AlterShareGroupOffsets => AlterShareGroupOffsetsRequest::VERSIONS,
@@ -63,9 +70,14 @@ fn crate_range(key: ApiKey) -> (i16, i16) {
         ApiKey::SaslAuthenticate => SaslAuthenticateRequest::VERSIONS,
         ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
         ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+        ApiKey::UpdateFeatures => UpdateFeaturesRequest::VERSIONS,
         ApiKey::ListConfigResources => ListConfigResourcesRequest::VERSIONS,
         ApiKey::GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest::VERSIONS,
         ApiKey::PushTelemetry => PushTelemetryRequest::VERSIONS,
+        ApiKey::CreateDelegationToken => CreateDelegationTokenRequest::VERSIONS,
+        ApiKey::RenewDelegationToken => RenewDelegationTokenRequest::VERSIONS,
+        ApiKey::ExpireDelegationToken => ExpireDelegationTokenRequest::VERSIONS,
+        ApiKey::DescribeDelegationToken => DescribeDelegationTokenRequest::VERSIONS,
         other => panic!("no range known for {other:?}: add it here"),
     };
     (r.min, r.max)

@@ -47,9 +47,11 @@ impl Member {
         // What every broker keeps in memory from the shared store: other brokers change it.
         self.services.quotas.reload()?;
         self.services.credentials.reload()?;
+        self.services.tokens.reload()?;
         self.services.topics.reload_broker_configs()?;
         self.services.groups.group_configs().reload()?;
         self.services.telemetry.subscriptions().reload()?;
+        self.services.features.reload()?;
         if let Some(authorizer) = &self.services.authorizer {
             authorizer.reload()?;
         }

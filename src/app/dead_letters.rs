@@ -10,7 +10,8 @@
 //! headers; key and value are copied only with `errors.deadletterqueue.copy.record.enable`.
 //! A dead letter that cannot be written is logged and its records archived regardless, as
 //! Kafka does; one written but not yet archived when the broker stops is written again after
-//! the restart (at least once).
+//! the restart (at least once). Below share.version 2 (`ShareVersion.supportsShareGroupDLQ`)
+//! dead-letter topics are off, as in Kafka: the records are archived without one.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -28,6 +29,7 @@ use crate::api::Services;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::error::BrokerError;
+use crate::features::{Features, SHARE_VERSION, SHARE_VERSION_DLQ};
 use crate::group::configs::DeadLetterTopic;
 use crate::group::coordinator::DeadLetterJob;
 use crate::group::GroupCoordinator;
@@ -49,6 +51,7 @@ pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &T
         topics: Arc::downgrade(&services.topics),
         groups: services.groups.clone(),
         config: services.config.clone(),
+        features: services.features.clone(),
     };
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
@@ -70,6 +73,7 @@ struct Writer {
     topics: Weak<Topics>,
     groups: Arc<GroupCoordinator>,
     config: Arc<Config>,
+    features: Arc<Features>,
 }
 
 /// Why a dead letter was not written.
@@ -115,6 +119,11 @@ impl Writer {
 
     async fn write(&self, job: &DeadLetterJob) -> Result<(), Failure> {
         let topics = self.topics.upgrade().ok_or(Failure::Stopping)?;
+        if self.features.finalized().level(SHARE_VERSION) < SHARE_VERSION_DLQ {
+            return Err(Failure::Refused(format!(
+                "dead-letter topics need share.version {SHARE_VERSION_DLQ}"
+            )));
+        }
         let dlq = self
             .groups
             .group_configs()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::now_ms;
 use crate::error::BrokerError;
+use crate::partition::MarkerSpec;
 use crate::pg::markers::{self, Marker};
 use crate::pg::membership::Membership;
 use crate::topics::Topics;
@@ -73,13 +74,14 @@ fn write(
         Err(BrokerError::NotLeaderOrFollower) => return Ok(false),
         Err(_) => return Ok(true), // deleted: nothing to mark
     };
-    let appended = partition.append_marker(
-        m.producer_id,
-        m.producer_epoch,
-        m.commit,
-        COORDINATOR_EPOCH,
-        now_ms(),
-    );
+    let spec = MarkerSpec {
+        producer_id: m.producer_id,
+        producer_epoch: m.producer_epoch,
+        commit: m.commit,
+        coordinator_epoch: COORDINATOR_EPOCH,
+        transaction_version: 0,
+    };
+    let appended = partition.append_marker(&spec, now_ms());
     match appended {
         Ok(offset) => match runtime.block_on(partition.commit(offset)) {
             Ok(()) => Ok(true),
@@ -88,8 +90,12 @@ fn write(
                 Ok(false)
             }
         },
-        // A newer epoch already wrote here: this transaction's data is decided.
-        Err(BrokerError::InvalidProducerEpoch) => Ok(true),
+        // A newer producer or coordinator epoch already wrote here: this transaction's data
+        // is decided.
+        Err(
+            BrokerError::InvalidProducerEpoch
+            | BrokerError::Transaction(kafka_protocol::ResponseError::TransactionCoordinatorFenced),
+        ) => Ok(true),
         Err(e) => {
             tracing::warn!(log = m.log, error = %e, "cannot write a queued transaction marker");
             Ok(false)

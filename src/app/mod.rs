@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::api::{FetchSessions, ListenerInfo, Services};
 use crate::cluster::{ClusterView, SharedView, SingleNode};
 use crate::config::{AuthorizerKind, Config, StorageKind};
+use crate::features::Features;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::storage::postgres::PgLogs;
 use crate::log_levels::LogLevels;
@@ -28,6 +29,7 @@ use crate::pg::membership::Membership;
 use crate::pg::Db;
 use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
+use crate::security::tokens::{DelegationTokens, TokenSettings};
 use crate::security::Authorizer;
 use crate::store::{self, KvStore, MemoryStore, PgStore};
 use crate::telemetry::Telemetry;
@@ -78,7 +80,17 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         )?)),
     };
     let credentials = Arc::new(Credentials::open(store.clone())?);
+    let tokens = Arc::new(DelegationTokens::open(
+        store.clone(),
+        TokenSettings {
+            secret: config.delegation_token_secret_key.clone(),
+            max_lifetime_ms: config.delegation_token_max_lifetime_ms.min(i64::MAX as u64) as i64,
+            expiry_time_ms: config.delegation_token_expiry_time_ms.min(i64::MAX as u64) as i64,
+        },
+    )?);
     let telemetry = Arc::new(Telemetry::open(store.clone())?);
+    let txn_v2 = !matches!(config.storage, StorageKind::Postgres(_));
+    let features = Arc::new(Features::open(store.clone(), config.node_id(), txn_v2)?);
     let users = config.users()?;
     for user in credentials.bootstrap(&users)? {
         tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
@@ -121,7 +133,9 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         telemetry,
         authorizer,
         credentials,
+        tokens,
         membership,
+        features,
     });
     if let (Some(m), Some(view)) = (services.membership.clone(), shared) {
         let member = cluster::Member::new(services.clone(), m.clone(), view);

@@ -1,5 +1,6 @@
-//! Log maintenance timers: the interval flusher (`fsync = interval:MS`), retention every
-//! `log_retention_check_interval_ms` and the log cleaner every `log_cleaner_backoff_ms`.
+//! Maintenance timers: the interval flusher (`fsync = interval:MS`), retention every
+//! `log_retention_check_interval_ms`, the log cleaner every `log_cleaner_backoff_ms` and the
+//! removal of expired delegation tokens every `delegation_token_expiry_check_interval_ms`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::Services;
 use crate::config::FsyncPolicy;
+use crate::security::tokens::DelegationTokens;
 use crate::topics::Topics;
 
 pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &TaskTracker) {
@@ -25,6 +27,37 @@ pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &T
         config.log_retention_check_interval_ms,
         shutdown.clone(),
     ));
+    if services.tokens.enabled() {
+        tasks.spawn(purge_tokens(
+            services.tokens.clone(),
+            Duration::from_millis(config.delegation_token_expiry_check_interval_ms.max(1)),
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// Removes expired delegation tokens every `delegation_token_expiry_check_interval_ms` (the
+/// controller's sweep), on the blocking pool (it writes to the store).
+async fn purge_tokens(tokens: Arc<DelegationTokens>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let t = tokens.clone();
+        let purged = tokio::task::spawn_blocking(move || t.purge(crate::clock::now_ms())).await;
+        match purged {
+            Ok(Ok(ids)) => {
+                for id in ids {
+                    tracing::info!(token = %id, "delegation token expired: removed");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "removing expired delegation tokens failed"),
+            Err(e) => tracing::warn!(error = %e, "removing expired delegation tokens failed"),
+        }
+    }
 }
 
 /// Retention and the cleaner do file I/O, so they run on the blocking pool. The cleaner's

@@ -11,6 +11,7 @@ use crate::error::BrokerError;
 use crate::group::coordinator::OffsetToCommit;
 use crate::group::now_ms;
 use crate::group::GroupCoordinator;
+use crate::partition::MarkerSpec;
 use crate::pg::{markers, Db};
 use crate::topics::{self, Topics};
 use crate::txn::coordinator::{IoFuture, TxnIo, COORDINATOR_EPOCH};
@@ -71,14 +72,27 @@ impl TxnIo for LocalTxnIo {
                     }
                     Err(_) => continue, // deleted meanwhile: nothing to mark
                 };
-                match partition.append_marker(producer_id, epoch, commit, COORDINATOR_EPOCH, now) {
+                let marker = MarkerSpec {
+                    producer_id,
+                    producer_epoch: epoch,
+                    commit,
+                    coordinator_epoch: COORDINATOR_EPOCH,
+                    transaction_version: 0,
+                };
+                match partition.append_marker(&marker, now) {
                     Ok(offset) => appended.push((partition, offset)),
-                    Err(BrokerError::InvalidProducerEpoch) => {
-                        // A newer epoch already wrote here: this transaction's data is decided.
+                    // A newer producer epoch, or a marker written with a newer coordinator
+                    // epoch (WriteTxnMarkers, `kafka-transactions abort`), already decided this
+                    // transaction's data here.
+                    Err(
+                        e @ (BrokerError::InvalidProducerEpoch
+                        | BrokerError::Transaction(E::TransactionCoordinatorFenced)),
+                    ) => {
                         tracing::debug!(
                             topic,
                             partition = index,
-                            "marker superseded by a newer epoch"
+                            error = %e,
+                            "marker superseded"
                         );
                     }
                     Err(e) => {

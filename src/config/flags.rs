@@ -492,6 +492,32 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     connections_max_reauth_ms: Option<u64>,
 
+    /// Enables delegation tokens (CreateDelegationToken and the others; SCRAM with
+    /// tokenauth=true): the key of their HMACs (HmacSHA512 of the token id), the same on
+    /// every broker (Kafka's delegation.token.secret.key). Never printed. Default: none
+    /// (DELEGATION_TOKEN_AUTH_DISABLED).
+    #[arg(long, value_name = "SECRET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_token_secret_key: Option<String>,
+
+    /// Longest a delegation token lives, renewals included (Kafka's
+    /// delegation.token.max.lifetime.ms). Default: 604800000 (7 days).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_token_max_lifetime_ms: Option<u64>,
+
+    /// A delegation token's life from its creation or renewal when the renewal names no
+    /// shorter one (Kafka's delegation.token.expiry.time.ms). Default: 86400000 (1 day).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_token_expiry_time_ms: Option<u64>,
+
+    /// How often expired delegation tokens are removed (Kafka's
+    /// delegation.token.expiry.check.interval.ms). Default: 3600000 (1 hour).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_token_expiry_check_interval_ms: Option<u64>,
+
     /// Cluster mode: how long a broker's lease lasts without a heartbeat (Kafka's
     /// broker.session.timeout.ms). Other brokers take its partitions (and, if it coordinated,
     /// the groups and transactions) over this long after it died or lost the database.

@@ -152,6 +152,16 @@ pub struct Config {
     /// KIP-368: longest a SASL session lasts before the client must re-authenticate; 0: no
     /// limit (an OAUTHBEARER session still ends with its token).
     pub connections_max_reauth_ms: u64,
+    /// Delegation tokens' HMAC key (Kafka's delegation.token.secret.key), the same on every
+    /// broker; None: delegation tokens are disabled. Never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation_token_secret_key: Option<String>,
+    /// Longest a delegation token lives, renewals included.
+    pub delegation_token_max_lifetime_ms: u64,
+    /// A delegation token's life from its creation or last renewal (its default renewal).
+    pub delegation_token_expiry_time_ms: u64,
+    /// How often expired delegation tokens are removed.
+    pub delegation_token_expiry_check_interval_ms: u64,
     /// Cluster mode: how long a broker's lease lasts without a heartbeat.
     pub broker_session_timeout_ms: u64,
     /// Incremental fetch sessions (KIP-227) the broker keeps at once.
@@ -236,6 +246,10 @@ impl Default for Config {
             oauth_sub_claim_name: "sub".into(),
             oauth_scope_claim_name: "scope".into(),
             connections_max_reauth_ms: 0,
+            delegation_token_secret_key: None,
+            delegation_token_max_lifetime_ms: 604_800_000,
+            delegation_token_expiry_time_ms: 86_400_000,
+            delegation_token_expiry_check_interval_ms: 3_600_000,
             broker_session_timeout_ms: 9000,
             max_incremental_fetch_session_cache_slots: 1000,
             client_telemetry: false,
@@ -416,6 +430,10 @@ impl Config {
                 names.join(", ")
             );
             printed.user = vec![];
+        }
+        if self.delegation_token_secret_key.is_some() {
+            comments += "# delegation_token_secret_key: omitted (secrets are not printed)\n";
+            printed.delegation_token_secret_key = None;
         }
         if let StorageKind::Postgres(url) = &self.storage {
             let masked = crate::pg::redact(url);

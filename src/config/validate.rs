@@ -121,6 +121,32 @@ impl Config {
                 self.broker_session_timeout_ms
             )));
         }
+        for (key, value) in [
+            (
+                "delegation_token_max_lifetime_ms",
+                self.delegation_token_max_lifetime_ms,
+            ),
+            (
+                "delegation_token_expiry_time_ms",
+                self.delegation_token_expiry_time_ms,
+            ),
+            (
+                "delegation_token_expiry_check_interval_ms",
+                self.delegation_token_expiry_check_interval_ms,
+            ),
+        ] {
+            // Kafka: at least 1; the token timestamps are i64 milliseconds.
+            if value < 1 || value > i64::MAX as u64 {
+                return Err(invalid(format!("{key} must be at least 1, not {value}")));
+            }
+        }
+        if self.delegation_token_secret_key.as_deref() == Some("") {
+            return Err(invalid(
+                "delegation_token_secret_key must not be empty (leave it unset to disable \
+                 delegation tokens)"
+                    .into(),
+            ));
+        }
         if self.cluster_id.as_deref() == Some("") {
             return Err(invalid("cluster_id must not be empty".into()));
         }

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::consumer::MemberTimeouts;
 use super::share::partition::Limits;
+use super::streams::group::Settings as StreamsSettings;
 use crate::meta::config_view::{DescribedConfig, DEFAULT_CONFIG};
 use crate::meta::topic_config::ConfigType;
 use crate::store::{KvStore, WriteOp};
@@ -51,6 +52,14 @@ const CATALOG: &[(&str, ConfigType, &str, &str)] = &[
         "How long a consumer holds the records it acquired before they are released."),
     (SHARE_RENEW_ACKNOWLEDGE_ENABLE, ConfigType::Boolean, "true",
         "Whether the group's consumers may renew their records' acquisition locks (RENEW)."),
+    (STREAMS_HEARTBEAT_INTERVAL_MS, ConfigType::Int, "5000",
+        "The heartbeat interval given to the streams group's members."),
+    (STREAMS_INITIAL_REBALANCE_DELAY_MS, ConfigType::Int, "3000",
+        "How long a streams group waits for more members after the first joins before it assigns tasks."),
+    (STREAMS_NUM_STANDBY_REPLICAS, ConfigType::Int, "0",
+        "How many standby copies of each stateful task the streams group's assignor places."),
+    (STREAMS_SESSION_TIMEOUT_MS, ConfigType::Int, "45000",
+        "How long the coordinator waits for a streams group member's heartbeat before it fences the member."),
 ];
 
 const PREFIX: &[u8] = b"groupconfig/";
@@ -66,6 +75,10 @@ pub const SHARE_PARTITION_MAX_RECORD_LOCKS: &str = "share.partition.max.record.l
 pub const SHARE_ISOLATION_LEVEL: &str = "share.isolation.level";
 /// Whether RENEW acknowledgements are allowed (ShareFetch/ShareAcknowledge v2).
 pub const SHARE_RENEW_ACKNOWLEDGE_ENABLE: &str = "share.renew.acknowledge.enable";
+pub const STREAMS_SESSION_TIMEOUT_MS: &str = "streams.session.timeout.ms";
+pub const STREAMS_HEARTBEAT_INTERVAL_MS: &str = "streams.heartbeat.interval.ms";
+pub const STREAMS_NUM_STANDBY_REPLICAS: &str = "streams.num.standby.replicas";
+pub const STREAMS_INITIAL_REBALANCE_DELAY_MS: &str = "streams.initial.rebalance.delay.ms";
 /// KIP-1191: the share group's dead-letter topic ("" or absent: none).
 pub const DLQ_TOPIC_NAME: &str = "errors.deadletterqueue.topic.name";
 /// KIP-1191: whether a dead letter carries the record's key and value (else headers only).
@@ -87,8 +100,15 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
         // The broker's group.{consumer,share}.{min,max}.{session.timeout,heartbeat.interval}.ms
         // (fixed here: any interval in range is below any session timeout in range, so Kafka's
         // check that the session timeout exceeds the interval always holds).
-        CONSUMER_SESSION_TIMEOUT_MS | SHARE_SESSION_TIMEOUT_MS => int_in(45_000, 60_000),
-        CONSUMER_HEARTBEAT_INTERVAL_MS | SHARE_HEARTBEAT_INTERVAL_MS => int_in(5_000, 15_000),
+        CONSUMER_SESSION_TIMEOUT_MS | SHARE_SESSION_TIMEOUT_MS | STREAMS_SESSION_TIMEOUT_MS => {
+            int_in(45_000, 60_000)
+        }
+        CONSUMER_HEARTBEAT_INTERVAL_MS
+        | SHARE_HEARTBEAT_INTERVAL_MS
+        | STREAMS_HEARTBEAT_INTERVAL_MS => int_in(5_000, 15_000),
+        // Kafka: group.streams.max.standby.replicas (2); the delay is any int >= 0.
+        STREAMS_NUM_STANDBY_REPLICAS => int_in(0, 2),
+        STREAMS_INITIAL_REBALANCE_DELAY_MS => int_in(0, i64::from(i32::MAX)),
         SHARE_AUTO_OFFSET_RESET => match value {
             "latest" | "earliest" => Ok(()),
             _ => Err(format!(
@@ -253,6 +273,27 @@ impl GroupConfigs {
             heartbeat_ms: get(heartbeat)
                 .and_then(|v: i64| i32::try_from(v).ok())
                 .unwrap_or(defaults.heartbeat_ms),
+        }
+    }
+
+    /// A streams group's settings: its configs over Kafka's defaults (`max_size`: the
+    /// broker's).
+    pub fn streams_settings(&self, group: &str, max_size: usize) -> StreamsSettings {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let c = configs.get(group);
+        let get = |name: &str| -> Option<i64> { c.and_then(|c| c.get(name)?.trim().parse().ok()) };
+        let d = StreamsSettings::default();
+        StreamsSettings {
+            session_ms: get(STREAMS_SESSION_TIMEOUT_MS).unwrap_or(d.session_ms),
+            heartbeat_ms: get(STREAMS_HEARTBEAT_INTERVAL_MS)
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(d.heartbeat_ms),
+            standby_replicas: get(STREAMS_NUM_STANDBY_REPLICAS)
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(d.standby_replicas),
+            initial_delay_ms: get(STREAMS_INITIAL_REBALANCE_DELAY_MS).unwrap_or(d.initial_delay_ms),
+            max_size,
+            ..d
         }
     }
 

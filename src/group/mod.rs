@@ -13,6 +13,7 @@ pub mod coordinator;
 pub mod offsets;
 pub mod record;
 pub mod share;
+pub mod streams;
 
 pub use coordinator::GroupCoordinator;
 

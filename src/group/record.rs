@@ -10,6 +10,7 @@ use super::classic::{Group, Member, Protocol};
 use super::consumer::ConsumerGroup;
 use super::offsets::CommittedOffset;
 use super::share::ShareGroup;
+use super::streams::group::StreamsGroup;
 
 pub const GROUP_PREFIX: &[u8] = b"group/";
 pub const OFFSET_PREFIX: &[u8] = b"offset/";
@@ -120,6 +121,9 @@ pub struct GroupRecord {
     /// A share group (KIP-932): its membership; the classic fields are then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<ShareGroup>,
+    /// A streams group (KIP-1071): its whole durable state; the classic fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<StreamsGroup>,
 }
 
 impl GroupRecord {
@@ -133,6 +137,7 @@ impl GroupRecord {
             members: Vec::new(),
             consumer: Some(group.clone()),
             share: None,
+            streams: None,
         }
     }
 
@@ -146,6 +151,21 @@ impl GroupRecord {
             members: Vec::new(),
             consumer: None,
             share: Some(group.clone()),
+            streams: None,
+        }
+    }
+
+    pub fn of_streams(group: &StreamsGroup) -> Self {
+        Self {
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            state_timestamp: 0,
+            members: Vec::new(),
+            consumer: None,
+            share: None,
+            streams: Some(group.clone()),
         }
     }
 
@@ -153,6 +173,7 @@ impl GroupRecord {
         Self {
             consumer: None,
             share: None,
+            streams: None,
             generation: group.generation(),
             protocol_type: group.protocol_type().map(str::to_string),
             protocol_name: group.protocol_name().map(str::to_string),
@@ -302,6 +323,7 @@ mod tests {
             members: vec![member],
             consumer: None,
             share: None,
+            streams: None,
         };
         let json = serde_json::to_vec(&record).unwrap();
         let back: GroupRecord = serde_json::from_slice(&json).unwrap();

@@ -66,6 +66,7 @@ pub async fn authenticate(State(gw): State<Gw>, mut request: Request, next: Next
                 principal: Principal::user(name),
                 peer,
                 security_protocol: SecurityProtocol::Plaintext,
+                token_authenticated: false,
             };
             request.extensions_mut().insert(User(Arc::new(session)));
         }

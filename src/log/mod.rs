@@ -489,6 +489,11 @@ impl PartitionLog {
         self.epochs.latest().unwrap_or(0)
     }
 
+    /// Cluster mode: the fence writes for this copy must hold (`pg::fence`); None on one node.
+    pub fn fence(&self) -> Option<crate::pg::fence::Fence> {
+        self.storage.fence()
+    }
+
     /// The epochs that wrote the log (OffsetForLeaderEpoch, ListOffsets' epochs).
     pub fn epochs(&self) -> &EpochCache {
         &self.epochs

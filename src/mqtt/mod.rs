@@ -113,6 +113,7 @@ pub async fn serve(
         principal: Principal::broker(),
         peer: None,
         security_protocol: SecurityProtocol::Plaintext,
+        token_authenticated: false,
     });
     let gw = Arc::new(Gateway::new(services.clone(), kafka_listener).acting_as(internal));
     // The store's topics are created and read before the first client is let in.

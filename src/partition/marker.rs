@@ -5,6 +5,17 @@ use bytes::{BufMut, BytesMut};
 
 use crate::log::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
+/// A marker to write to a partition: whose, which outcome, from which coordinator epoch, and
+/// the transaction version whose epoch rule applies (WriteTxnMarkers v2's field; 0 before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkerSpec {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+    pub transaction_version: i8,
+}
+
 const TRANSACTIONAL_AND_CONTROL: i16 = (1 << 4) | (1 << 5);
 const ABORT: i16 = 0;
 const COMMIT: i16 = 1;
@@ -70,9 +81,16 @@ fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
     None
 }
 
-/// For the control batch `data` (header included): Some(true) for a commit marker,
-/// Some(false) for an abort, None for anything else (other control records, garbage).
-pub fn marker_kind(h: &BatchHeader, data: &[u8]) -> Option<bool> {
+/// What a marker says: commit or abort, and the coordinator epoch that wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkerRecord {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// For the control batch `data` (header included): its marker, or None for anything else
+/// (other control records, garbage). A value too short for a coordinator epoch reads as -1.
+pub fn marker_kind(h: &BatchHeader, data: &[u8]) -> Option<MarkerRecord> {
     if !h.is_control() || h.compression() != 0 {
         return None;
     }
@@ -81,15 +99,26 @@ pub fn marker_kind(h: &BatchHeader, data: &[u8]) -> Option<bool> {
     pos += 1; // attributes
     read_varint(data, &mut pos)?; // timestamp delta
     read_varint(data, &mut pos)?; // offset delta
-    if read_varint(data, &mut pos)? < 4 {
+    let key_len = read_varint(data, &mut pos)?;
+    if key_len < 4 {
         return None;
     }
     let key = data.get(pos..pos + 4)?;
-    match i16::from_be_bytes([key[2], key[3]]) {
-        COMMIT => Some(true),
-        ABORT => Some(false),
-        _ => None,
-    }
+    let commit = match i16::from_be_bytes([key[2], key[3]]) {
+        COMMIT => true,
+        ABORT => false,
+        _ => return None,
+    };
+    pos = pos.checked_add(usize::try_from(key_len).ok()?)?;
+    let value_len = read_varint(data, &mut pos)?;
+    let coordinator_epoch = match data.get(pos..pos + 6) {
+        Some(v) if value_len >= 6 => i32::from_be_bytes([v[2], v[3], v[4], v[5]]),
+        _ => -1,
+    };
+    Some(MarkerRecord {
+        commit,
+        coordinator_epoch,
+    })
 }
 
 #[cfg(test)]
@@ -100,14 +129,20 @@ mod tests {
     #[test]
     fn markers_are_valid_batches_clients_can_decode() {
         for commit in [true, false] {
-            let b = control_batch(42, 3, commit, 0, 1_700_000_000_000);
+            let b = control_batch(42, 3, commit, 7, 1_700_000_000_000);
             let h = batch::check_batch(&b, usize::MAX).expect("valid CRC and framing");
             assert!(h.is_control() && h.is_transactional());
             assert_eq!(
                 (h.producer_id, h.producer_epoch, h.records_count),
                 (42, 3, 1)
             );
-            assert_eq!(marker_kind(&h, &b), Some(commit));
+            assert_eq!(
+                marker_kind(&h, &b),
+                Some(MarkerRecord {
+                    commit,
+                    coordinator_epoch: 7
+                })
+            );
             let mut bytes = b.clone().freeze();
             let set = RecordBatchDecoder::decode_all(&mut bytes).expect("decodes");
             let record = &set[0].records[0];
@@ -115,7 +150,7 @@ mod tests {
             let key = record.key.as_ref().expect("a key");
             assert_eq!(&key[..], &[0, 0, 0, u8::from(commit)]);
             let value = record.value.as_ref().expect("a value");
-            assert_eq!(&value[..], &[0, 0, 0, 0, 0, 0]);
+            assert_eq!(&value[..], &[0, 0, 0, 0, 0, 7]);
         }
     }
 }

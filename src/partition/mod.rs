@@ -24,7 +24,10 @@ mod recovery;
 mod snapshot;
 mod txns;
 
-use producers::{ProducerStates, Verdict};
+use kafka_protocol::ResponseError;
+pub use marker::MarkerSpec;
+pub use producers::ProducerView;
+use producers::{MarkerRefusal, ProducerStates, Verdict};
 pub use txns::AbortedTxn;
 use txns::PartitionTxns;
 
@@ -161,6 +164,12 @@ impl Partition {
         self.led.load(Ordering::Acquire)
     }
 
+    /// This broker no longer leads the partition (another copy replaced this one, or another
+    /// broker took it): from now on this copy answers as a stand-in, as after a fenced commit.
+    pub fn set_not_led(&self) {
+        self.led.store(false, Ordering::Release);
+    }
+
     /// Check every segment's batches (see [`crate::log::scrub`]) at the pace `pace` sets,
     /// holding the lock only to list the segments and to record damage; damage found is
     /// logged, counted and from then on not served. False if `pace` said stop.
@@ -232,28 +241,42 @@ impl Partition {
     }
 
     /// Append a transaction marker (control batch) for the producer; returns its offset. Call
-    /// [`Partition::commit`] with it before the transaction counts as complete.
-    pub fn append_marker(
-        &self,
-        producer_id: i64,
-        producer_epoch: i16,
-        commit: bool,
-        coordinator_epoch: i32,
-        now_ms: i64,
-    ) -> Result<i64> {
+    /// [`Partition::commit`] with it before the transaction counts as complete. Both the
+    /// transaction coordinator and WriteTxnMarkers (`kafka-transactions abort`) come here; the
+    /// producer checks are Kafka's (`ProducerStates::check_marker`): INVALID_PRODUCER_EPOCH,
+    /// TRANSACTION_COORDINATOR_FENCED.
+    pub fn append_marker(&self, m: &MarkerSpec, now_ms: i64) -> Result<i64> {
         let mut state = self.state();
-        if !state.producers.accept_marker(producer_id, producer_epoch) {
-            return Err(BrokerError::InvalidProducerEpoch);
-        }
+        let open = state.txns.is_open(m.producer_id);
+        state
+            .producers
+            .check_marker(
+                m.producer_id,
+                m.producer_epoch,
+                m.coordinator_epoch,
+                m.transaction_version,
+                open,
+            )
+            .map_err(|refused| match refused {
+                MarkerRefusal::StaleEpoch => BrokerError::InvalidProducerEpoch,
+                MarkerRefusal::CoordinatorFenced => {
+                    BrokerError::Transaction(ResponseError::TransactionCoordinatorFenced)
+                }
+            })?;
         let batch = marker::control_batch(
-            producer_id,
-            producer_epoch,
-            commit,
-            coordinator_epoch,
+            m.producer_id,
+            m.producer_epoch,
+            m.commit,
+            m.coordinator_epoch,
             now_ms,
         );
         let info = self.append_to_log(&mut state, batch, now_ms)?;
-        state.txns.on_marker(producer_id, commit, info.first_offset);
+        state
+            .producers
+            .record_marker(m.producer_id, m.producer_epoch, m.coordinator_epoch, now_ms);
+        state
+            .txns
+            .on_marker(m.producer_id, m.commit, info.first_offset);
         drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
@@ -359,18 +382,26 @@ impl Partition {
         }
     }
 
-    /// Producers known here (DescribeProducers): (id, epoch, last sequence, last timestamp,
-    /// first offset of its open transaction or -1).
-    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, i64)> {
+    /// Producers known here (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerView> {
         let state = self.state();
         let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
         state
             .producers
             .describe()
             .into_iter()
-            .map(|(id, epoch, seq, ts)| {
-                (id, epoch, seq, ts, ongoing.get(&id).copied().unwrap_or(-1))
-            })
+            .map(
+                |(producer_id, epoch, last_sequence, last_timestamp, coordinator_epoch)| {
+                    ProducerView {
+                        producer_id,
+                        epoch,
+                        last_sequence,
+                        last_timestamp,
+                        coordinator_epoch,
+                        txn_start_offset: ongoing.get(&producer_id).copied().unwrap_or(-1),
+                    }
+                },
+            )
             .collect()
     }
 
@@ -401,6 +432,12 @@ impl Partition {
     /// leads it: the cluster view knows its epoch).
     pub fn leader_epoch(&self) -> Option<i32> {
         self.is_led().then(|| self.state().log.leader_epoch())
+    }
+
+    /// Cluster mode: the fence a write on behalf of this copy must hold (its broker, leader
+    /// epoch and opening, `pg::fence`); None on one node and for a stand-in.
+    pub fn fence(&self) -> Option<crate::pg::fence::Fence> {
+        self.state().log.fence()
     }
 
     /// OffsetForLeaderEpoch: the largest epoch at most `epoch` and where it ended (the log end

@@ -17,12 +17,51 @@ pub(super) struct Appended {
     pub(super) last_offset: i64,
 }
 
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(super) struct Producer {
     pub(super) epoch: i16,
     pub(super) recent: VecDeque<Appended>,
-    /// When it last wrote here (its batch's max timestamp; for producer.id.expiration.ms).
+    /// When it last wrote here (its batch's max timestamp, or its last marker's; for
+    /// producer.id.expiration.ms).
     pub(super) last_timestamp: i64,
+    /// The coordinator epoch of its last marker here, -1 before any (Kafka's
+    /// ProducerStateEntry.coordinatorEpoch; DescribeProducers shows it).
+    pub(super) coordinator_epoch: i32,
+}
+
+impl Default for Producer {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            recent: VecDeque::new(),
+            last_timestamp: 0,
+            coordinator_epoch: -1,
+        }
+    }
+}
+
+/// One producer as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerView {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// -1 when no batch of this epoch is remembered.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// Of its last marker here; -1 before any.
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction here, or -1.
+    pub txn_start_offset: i64,
+}
+
+/// Why a transaction marker is refused (Kafka's ProducerAppendInfo.appendEndTxnMarker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerRefusal {
+    /// INVALID_PRODUCER_EPOCH: older than the producer's epoch (transaction version 2 markers:
+    /// not newer, unless it is the retry of a marker already written).
+    StaleEpoch,
+    /// TRANSACTION_COORDINATOR_FENCED: an older coordinator epoch than the last marker's.
+    CoordinatorFenced,
 }
 
 /// What to do with an incoming batch.
@@ -91,14 +130,21 @@ impl ProducerStates {
         }
     }
 
-    /// Every producer's (id, epoch, last sequence or -1, last timestamp).
-    pub fn describe(&self) -> Vec<(i64, i16, i32, i64)> {
+    /// Every producer's (id, epoch, last sequence or -1, last timestamp, coordinator epoch of
+    /// its last marker or -1).
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i32)> {
         let mut all: Vec<_> = self
             .producers
             .iter()
             .map(|(id, p)| {
                 let last_seq = p.recent.back().map_or(-1, |a| a.last_seq);
-                (*id, p.epoch, last_seq, p.last_timestamp)
+                (
+                    *id,
+                    p.epoch,
+                    last_seq,
+                    p.last_timestamp,
+                    p.coordinator_epoch,
+                )
             })
             .collect();
         all.sort_unstable();
@@ -112,18 +158,52 @@ impl ProducerStates {
             .retain(|id, p| p.last_timestamp >= before || keep(*id));
     }
 
-    /// A transaction marker for the producer: refused (false) with an epoch older than the
-    /// producer's; a newer epoch (a fenced producer's abort) becomes the producer's epoch.
-    pub fn accept_marker(&mut self, producer_id: i64, epoch: i16) -> bool {
-        let p = self.producers.entry(producer_id).or_default();
-        if epoch < p.epoch {
-            return false;
+    /// May a transaction marker of the producer be written? As Kafka's checks: the epoch must
+    /// not be older than the producer's (with `transaction_version` 2 newer, unless it repeats
+    /// the epoch of a marker already written: no transaction open here (`open`), or the last
+    /// epoch there is), then the coordinator epoch not older than its last marker's. A producer
+    /// this partition does not know has neither (Kafka's -1), so any marker passes.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        transaction_version: i8,
+        open: bool,
+    ) -> Result<(), MarkerRefusal> {
+        let Some(p) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        let stale = if transaction_version >= 2 {
+            epoch <= p.epoch && !(epoch == p.epoch && (!open || epoch == i16::MAX))
+        } else {
+            epoch < p.epoch
+        };
+        if stale {
+            return Err(MarkerRefusal::StaleEpoch);
         }
-        if epoch > p.epoch {
+        if p.coordinator_epoch > coordinator_epoch {
+            return Err(MarkerRefusal::CoordinatorFenced);
+        }
+        Ok(())
+    }
+
+    /// A marker was written (or is replayed): its epoch becomes the producer's (a newer one,
+    /// a fenced producer's abort, forgets its batches), with its coordinator epoch and time.
+    pub fn record_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        timestamp: i64,
+    ) {
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch != p.epoch {
             p.epoch = epoch;
             p.recent.clear();
         }
-        true
+        p.coordinator_epoch = coordinator_epoch;
+        p.last_timestamp = p.last_timestamp.max(timestamp);
     }
 
     /// Record a batch written at `first_offset..=last_offset` (also used to rebuild the state
@@ -259,5 +339,41 @@ pub(super) mod tests {
             Verdict::Append,
             "sequence wraps to 0"
         );
+    }
+
+    #[test]
+    fn markers_check_epochs_as_kafka_and_keep_the_coordinator_epoch() {
+        let mut s = ProducerStates::default();
+        assert_eq!(
+            s.check_marker(9, 0, 0, 2, false),
+            Ok(()),
+            "unknown producer"
+        );
+        s.record(&batch(9, 3, 0, 1), 0, 0);
+        assert_eq!(s.describe()[0].4, -1, "no marker yet");
+        // Transaction version 0/1: not older.
+        assert_eq!(
+            s.check_marker(9, 2, 0, 0, true),
+            Err(MarkerRefusal::StaleEpoch)
+        );
+        assert_eq!(s.check_marker(9, 3, 0, 0, true), Ok(()));
+        // Version 2: newer, or the same epoch once nothing is open (a retried marker).
+        assert_eq!(
+            s.check_marker(9, 3, 0, 2, true),
+            Err(MarkerRefusal::StaleEpoch)
+        );
+        assert_eq!(s.check_marker(9, 3, 0, 2, false), Ok(()));
+        assert_eq!(s.check_marker(9, 4, 0, 2, true), Ok(()));
+        s.record_marker(9, 4, 5, 1_000);
+        assert_eq!(
+            s.describe(),
+            vec![(9, 4, -1, 1_000, 5)],
+            "batches forgotten"
+        );
+        assert_eq!(
+            s.check_marker(9, 4, 4, 0, false),
+            Err(MarkerRefusal::CoordinatorFenced)
+        );
+        assert_eq!(s.check_marker(9, 4, 5, 0, false), Ok(()));
     }
 }

@@ -73,10 +73,16 @@ fn replay(
         let mut last = None;
         for (pos, h) in batch::headers(&chunk) {
             if h.is_control() {
-                // Markers carry no sequence: they only move the epoch and end transactions.
-                producers.accept_marker(h.producer_id, h.producer_epoch);
-                if let Some(commit) = marker::marker_kind(&h, &chunk[pos..pos + h.total_size()]) {
-                    txns.on_marker(h.producer_id, commit, h.base_offset);
+                // Markers carry no sequence: they move the epoch, keep the coordinator epoch
+                // and end transactions.
+                if let Some(m) = marker::marker_kind(&h, &chunk[pos..pos + h.total_size()]) {
+                    producers.record_marker(
+                        h.producer_id,
+                        h.producer_epoch,
+                        m.coordinator_epoch,
+                        h.max_timestamp,
+                    );
+                    txns.on_marker(h.producer_id, m.commit, h.base_offset);
                 }
             } else {
                 producers.record(&h, h.base_offset, h.last_offset());

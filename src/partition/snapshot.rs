@@ -4,10 +4,12 @@
 //! reads the snapshot and replays only the log after it: recovery time does not grow with the
 //! log, and a producer or transaction whose last batch sits in an old segment is not forgotten.
 //!
-//! Layout (big-endian): magic `GPS1`, CRC-32C of the rest, then the offset the state covers
-//! (everything below it), the producers (id, epoch, last timestamp, their remembered batches),
+//! Layout (big-endian): magic `GPS2`, CRC-32C of the rest, then the offset the state covers
+//! (everything below it), the producers (id, epoch, last timestamp, coordinator epoch of their
+//! last marker, their remembered batches),
 //! the open transactions (producer id, first offset) and the aborted ones (producer id, first
-//! and last offset). A snapshot that fails its checks is not used (the caller replays instead).
+//! and last offset). `GPS1`, written before coordinator epochs were kept, is read too (they are
+//! -1 then). A snapshot that fails its checks is not used (the caller replays instead).
 
 use std::collections::VecDeque;
 
@@ -16,12 +18,15 @@ use bytes::{Buf, BufMut};
 use super::producers::{Appended, Producer, ProducerStates, REMEMBERED};
 use super::txns::{AbortedTxn, PartitionTxns};
 
-const MAGIC: &[u8; 4] = b"GPS1";
+const MAGIC: &[u8; 4] = b"GPS2";
+/// The layout before the coordinator epoch.
+const MAGIC_V1: &[u8; 4] = b"GPS1";
 /// Bytes of one remembered batch, one open and one aborted transaction.
 const APPENDED_LEN: usize = 4 + 4 + 8 + 8;
 const ONGOING_LEN: usize = 8 + 8;
 const ABORTED_LEN: usize = 8 + 8 + 8;
-/// A producer without its batches: id, epoch, last timestamp, batch count.
+/// A producer without its batches: id, epoch, last timestamp, batch count (GPS1; GPS2 adds
+/// the coordinator epoch).
 const PRODUCER_LEN: usize = 8 + 2 + 8 + 1;
 
 /// Producer and transaction state covering the log below `offset`.
@@ -61,6 +66,7 @@ pub fn encode(
         body.put_i64(id);
         body.put_i16(p.epoch);
         body.put_i64(p.last_timestamp);
+        body.put_i32(p.coordinator_epoch);
         body.put_u8(p.recent.len() as u8);
         for a in &p.recent {
             body.put_i32(a.first_seq);
@@ -93,7 +99,11 @@ pub fn encode(
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, BadSnapshot> {
-    let body = bytes.strip_prefix(MAGIC).ok_or(BadSnapshot::Magic)?;
+    let (v2, body) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
+        (Some(body), _) => (true, body),
+        (None, Some(body)) => (false, body),
+        (None, None) => return Err(BadSnapshot::Magic),
+    };
     let (crc, body) = body.split_at_checked(4).ok_or(BadSnapshot::Malformed)?;
     if crc32c::crc32c(body).to_be_bytes() != crc {
         return Err(BadSnapshot::Checksum);
@@ -108,6 +118,11 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, BadSnapshot> {
         let id = take(&mut buf, 8, |b| b.get_i64())?;
         let epoch = take(&mut buf, 2, |b| b.get_i16())?;
         let last_timestamp = take(&mut buf, 8, |b| b.get_i64())?;
+        let coordinator_epoch = if v2 {
+            take(&mut buf, 4, |b| b.get_i32())?
+        } else {
+            -1
+        };
         let batches = usize::from(take(&mut buf, 1, |b| b.get_u8())?);
         if batches > REMEMBERED {
             return Err(BadSnapshot::Malformed);
@@ -125,6 +140,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, BadSnapshot> {
             epoch,
             recent,
             last_timestamp,
+            coordinator_epoch,
         };
         snapshot.producers.producers.insert(id, producer);
     }
@@ -202,6 +218,7 @@ mod tests {
                 offset += 3;
             }
         }
+        producers.record_marker(8, 3, 4, 2000);
         let mut txns = PartitionTxns::default();
         txns.on_data(9, 40);
         txns.on_data(10, 5);
@@ -221,6 +238,26 @@ mod tests {
         assert_eq!(back.producers, producers);
         assert_eq!(back.txns, txns);
         assert_eq!(back.txns.first_unstable_offset(), Some(31));
+        assert!(back.producers.describe().contains(&(8, 3, -1, 2000, 4)));
+    }
+
+    #[test]
+    fn the_layout_without_coordinator_epochs_is_still_read() {
+        let mut body = Vec::new();
+        body.put_i64(9); // offset
+        body.put_u32(1); // one producer, no batches
+        body.put_i64(5);
+        body.put_i16(2);
+        body.put_i64(100);
+        body.put_u8(0);
+        body.put_u32(0); // nothing open
+        body.put_u32(0); // nothing aborted
+        let mut old = MAGIC_V1.to_vec();
+        old.put_u32(crc32c::crc32c(&body));
+        old.extend_from_slice(&body);
+        let back = decode(&old).expect("GPS1 decodes");
+        assert_eq!(back.offset, 9);
+        assert_eq!(back.producers.describe(), vec![(5, 2, -1, 100, -1)]);
     }
 
     #[test]

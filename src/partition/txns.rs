@@ -44,6 +44,11 @@ impl PartitionTxns {
         self.aborted.drain(..gone);
     }
 
+    /// Whether the producer has a transaction open here.
+    pub fn is_open(&self, producer_id: i64) -> bool {
+        self.ongoing.contains_key(&producer_id)
+    }
+
     /// The first offset of the oldest open transaction: the last stable offset's bound.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.values().min().copied()

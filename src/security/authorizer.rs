@@ -197,6 +197,7 @@ mod tests {
             principal: Principal::user(user),
             peer: Some("10.0.0.1:5000".parse().unwrap()),
             security_protocol: SecurityProtocol::Plaintext,
+            token_authenticated: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod oauth;
 pub mod plain;
 pub mod scram;
+pub mod tokens;
 pub mod x509;
 
 use std::fmt;
@@ -68,6 +69,9 @@ pub struct Session {
     /// The client's address, when known (in-process dispatch has none).
     pub peer: Option<SocketAddr>,
     pub security_protocol: SecurityProtocol,
+    /// Authenticated with a delegation token (SCRAM with `tokenauth=true`); such a session
+    /// may not create, renew, expire or describe tokens (Kafka's `tokenAuthenticated`).
+    pub token_authenticated: bool,
 }
 
 impl Session {
@@ -77,6 +81,7 @@ impl Session {
             principal: Principal::anonymous(),
             peer,
             security_protocol,
+            token_authenticated: false,
         }
     }
 }

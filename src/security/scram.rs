@@ -151,7 +151,7 @@ pub enum ScramError {
     AuthzidMismatch,
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("unsupported SCRAM extension (delegation tokens are not supported)")]
+    #[error("unsupported SCRAM extension (only tokenauth is)")]
     UnsupportedExtension,
 }
 
@@ -180,6 +180,8 @@ enum State {
 /// The outcome of the client-first message: the user it names, for the credential lookup.
 pub struct ClientFirst {
     pub user: String,
+    /// `tokenauth=true`: `user` is a delegation token's id.
+    pub token_auth: bool,
     client_first_bare: String,
     client_nonce: String,
     gs2_header: String,
@@ -226,9 +228,15 @@ impl ScramServer {
             .and_then(|a| a.strip_prefix("r="))
             .filter(|n| !n.is_empty() && n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b','))
             .ok_or(ScramError::Malformed("no nonce"))?;
-        // Extensions (Kafka's `tokenauth=true` for delegation tokens) are not served.
-        if attrs.next().is_some() {
-            return Err(ScramError::UnsupportedExtension);
+        // Extensions: Kafka's `ScramExtensions` (key=value); only `tokenauth` is supported
+        // (a delegation token: the user name is the token id).
+        let mut token_auth = false;
+        for ext in attrs {
+            match ext.split_once('=') {
+                Some(("tokenauth", v)) => token_auth = v.eq_ignore_ascii_case("true"),
+                Some((k, _)) if !k.is_empty() => return Err(ScramError::UnsupportedExtension),
+                _ => return Err(ScramError::Malformed("bad extension")),
+            }
         }
         if authzid.as_deref().is_some_and(|a| a != user) {
             return Err(ScramError::AuthzidMismatch);
@@ -236,6 +244,7 @@ impl ScramServer {
         let gs2_len = text.len() - bare.len();
         Ok(ClientFirst {
             user,
+            token_auth,
             client_first_bare: bare.to_string(),
             client_nonce: nonce.to_string(),
             gs2_header: text[..gs2_len].to_string(),

@@ -93,12 +93,24 @@ fn malformed_messages_are_errors_not_panics() {
         b"n,,n=a=,r=b",
         b"n,,n=a=4,r=b",
         b"n,a=b,n=a,r=b",
-        b"n,,n=a,r=b,tokenauth=true",
+        b"n,,n=a,r=b,other=1",
+        b"n,,n=a,r=b,tokenauth",
+        b"n,,n=a,r=b,=x",
         b"\xff\xfe",
     ] {
         assert!(ScramServer::parse_client_first(bad).is_err(), "{bad:?}");
     }
     assert!(ScramServer::parse_client_first(b"n,a=a,n=a,r=b").is_ok());
+    // Kafka's one extension: a delegation token (TRUE in any case), or not.
+    for (message, token) in [
+        (&b"n,,n=id,r=b,tokenauth=true"[..], true),
+        (b"n,,n=id,r=b,tokenauth=TRUE", true),
+        (b"n,,n=id,r=b,tokenauth=false", false),
+        (b"n,,n=id,r=b", false),
+    ] {
+        let first = ScramServer::parse_client_first(message).unwrap();
+        assert_eq!((first.user.as_str(), first.token_auth), ("id", token));
+    }
     let mut server = ScramServer::new(ScramMechanism::Sha256);
     // A final message before the first.
     assert!(server.client_final(b"c=biws,r=x,p=AAAA").is_err());

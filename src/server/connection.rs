@@ -124,6 +124,7 @@ pub async fn serve(
         principal,
         peer: Some(peer),
         security_protocol: protocol,
+        token_authenticated: false,
     });
     let mut authenticator = protocol
         .sasl()
@@ -204,6 +205,7 @@ pub async fn serve(
                         principal: done.principal.clone(),
                         peer: Some(peer),
                         security_protocol: protocol,
+                        token_authenticated: done.token_authenticated,
                     });
                     sasl = Some(done);
                     authenticator = None;

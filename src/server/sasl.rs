@@ -48,6 +48,8 @@ pub struct Authenticated {
     pub mechanism: String,
     /// When the session ends (KIP-368); None: never.
     pub expires: Option<Instant>,
+    /// By a delegation token (SCRAM with `tokenauth=true`): the principal is its owner.
+    pub token_authenticated: bool,
 }
 
 enum State {
@@ -76,7 +78,10 @@ enum Mechanism {
 
 enum ScramStage {
     First,
-    Final,
+    /// `token`: a delegation token's exchange, with its owner and expiry (ms).
+    Final {
+        token: Option<(String, i64)>,
+    },
 }
 
 pub struct Authenticator {
@@ -283,7 +288,7 @@ impl Authenticator {
                 }
                 Err(e) => Step::Fail(None, e),
             },
-            Outcome::Complete(user, bytes, credential_expiry_ms) => {
+            Outcome::Complete(user, bytes, credential_expiry_ms, token_authenticated) => {
                 let principal = Principal::user(user);
                 if let Some((_, previous)) = &self.previous {
                     if *previous != principal {
@@ -314,6 +319,7 @@ impl Authenticator {
                             principal,
                             mechanism: std::mem::take(&mut self.mechanism),
                             expires,
+                            token_authenticated,
                         },
                         r,
                     ),
@@ -328,10 +334,10 @@ impl Authenticator {
         }
     }
 
-    async fn evaluate(&self, mechanism: Mechanism, token: Bytes) -> Outcome {
+    async fn evaluate(&self, mechanism: Mechanism, bytes: Bytes) -> Outcome {
         match mechanism {
             Mechanism::Plain => {
-                let (user, password) = match plain::parse(&token) {
+                let (user, password) = match plain::parse(&bytes) {
                     Ok(p) => p,
                     Err(message) => {
                         let why = message.clone();
@@ -346,7 +352,7 @@ impl Authenticator {
                         .await
                         .unwrap_or(false);
                 if ok {
-                    Outcome::Complete(user, Vec::new(), None)
+                    Outcome::Complete(user, Vec::new(), None, false)
                 } else {
                     Outcome::Failed {
                         message: plain::INVALID.into(),
@@ -356,25 +362,37 @@ impl Authenticator {
             }
             Mechanism::Scram(mut server, ScramStage::First) => {
                 let m = server.mechanism();
-                let first = match ScramServer::parse_client_first(&token) {
+                let first = match ScramServer::parse_client_first(&bytes) {
                     Ok(f) => f,
                     Err(e) => return scram_failed(m, e),
                 };
                 let credentials = &self.services.credentials;
-                let credential = credentials.scram(&first.user, m);
+                let (credential, token) = if first.token_auth {
+                    // Kafka's token path: the user name is the token id; an unknown one
+                    // fails at once ("Invalid tokenId").
+                    match self.services.tokens.scram(&first.user, m) {
+                        Some((c, owner, expiry)) => (Some(c), Some((owner.name, expiry))),
+                        None => return scram_failed(m, ScramError::InvalidCredentials),
+                    }
+                } else {
+                    (credentials.scram(&first.user, m), None)
+                };
                 let decoy = credentials.decoy_salt(&first.user);
                 let nonce = server_nonce();
                 let bytes = server.server_first(first, credential, &nonce, &decoy);
-                Outcome::Challenge(bytes, Mechanism::Scram(server, ScramStage::Final))
+                Outcome::Challenge(bytes, Mechanism::Scram(server, ScramStage::Final { token }))
             }
-            Mechanism::Scram(mut server, ScramStage::Final) => {
+            Mechanism::Scram(mut server, ScramStage::Final { token }) => {
                 let m = server.mechanism();
-                match server.client_final(&token) {
-                    Ok((user, bytes)) => Outcome::Complete(user, bytes, None),
-                    Err(e) => scram_failed(m, e),
+                match (server.client_final(&bytes), token) {
+                    (Ok((_, bytes)), Some((owner, expiry))) => {
+                        Outcome::Complete(owner, bytes, Some(expiry), true)
+                    }
+                    (Ok((user, bytes)), None) => Outcome::Complete(user, bytes, None, false),
+                    (Err(e), _) => scram_failed(m, e),
                 }
             }
-            Mechanism::OAuthBearer { invalid } => self.oauth_bearer(&token, invalid),
+            Mechanism::OAuthBearer { invalid } => self.oauth_bearer(&bytes, invalid),
         }
     }
 
@@ -422,7 +440,7 @@ impl Authenticator {
                     why: "OAUTHBEARER: authorization id is not the token's subject".into(),
                 }
             }
-            Ok(t) => Outcome::Complete(t.principal, Vec::new(), Some(t.expires_ms)),
+            Ok(t) => Outcome::Complete(t.principal, Vec::new(), Some(t.expires_ms), false),
         }
     }
 }
@@ -436,8 +454,9 @@ enum Outcome {
     /// Send these bytes and expect another token.
     Challenge(Vec<u8>, Mechanism),
     /// Authenticated as this user; send these bytes. The credential's expiry (ms), if it
-    /// has one (OAUTHBEARER: the token's exp).
-    Complete(String, Vec<u8>, Option<i64>),
+    /// has one (OAUTHBEARER: the token's exp; a delegation token's expiry), and whether a
+    /// delegation token authenticated it.
+    Complete(String, Vec<u8>, Option<i64>, bool),
     /// `message` for the client, `why` for the log.
     Failed { message: String, why: String },
 }

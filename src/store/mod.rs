@@ -2,6 +2,8 @@
 //! offsets and producer state). No engine types leak through [`KvStore`]; every backend
 //! passes the same conformance tests.
 
+#[cfg(test)]
+pub mod flaky;
 mod memory;
 mod postgres;
 #[cfg(feature = "rocksdb")]

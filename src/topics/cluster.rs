@@ -171,6 +171,11 @@ impl Topics {
     /// broker's): its cached logs go with it.
     fn forget(&self, topic: &Topic) {
         self.registry.remove(&topic.name);
+        // A holder of a partition's `Arc` (a waiting fetch) must not read on from a cache
+        // removed below: from now on its copy answers as a stand-in.
+        for partition in topic.partitions() {
+            partition.set_not_led();
+        }
         if let LogMedia::Postgres(logs) = &self.media {
             for index in 0..topic.partition_count() {
                 let log = log_name(&topic.name, index);
@@ -185,7 +190,11 @@ impl Topics {
 
     /// Cluster mode: open the partitions `leaders` places on this broker (at their epochs),
     /// turn those led elsewhere now into stand-ins, and place partitions that have no leader
-    /// yet (a creation cut short). `leaders` gains what was placed.
+    /// yet (a creation cut short). `leaders` gains what was placed, and keeps only the
+    /// partitions of the topics held when this began: a topic a request's catch-up takes in
+    /// meanwhile has leaders in the store but no partition opened here yet, and a view that
+    /// placed it would have that request answered NOT_LEADER_OR_FOLLOWER instead of waiting
+    /// for the next tick (`api::catalog::lagging`).
     pub fn follow_leaders(&self, leaders: &mut HashMap<String, Leader>) {
         let LogMedia::Postgres(logs) = &self.media else {
             return;
@@ -205,10 +214,12 @@ impl Topics {
             }
         }
         let mut keep = HashSet::new();
+        let mut in_catalog = HashSet::new();
         for topic in topics {
             let config = topic.config();
             for index in 0..topic.partition_count() {
                 let log = log_name(&topic.name, index);
+                in_catalog.insert(log.clone());
                 let lead = leaders
                     .get(&log)
                     .filter(|l| l.node_id == me)
@@ -219,6 +230,12 @@ impl Topics {
                 }
                 if lead == held {
                     continue;
+                }
+                // The copy being replaced (led at an older epoch, or a stand-in) answers as a
+                // stand-in from now on: a holder of its `Arc` (a waiting fetch) must not read
+                // on from a cache removed below, nor take it as led.
+                if let Some(old) = topic.partition(index) {
+                    old.set_not_led();
                 }
                 let replacement = match lead {
                     Some(epoch) => {
@@ -253,5 +270,10 @@ impl Topics {
             }
         }
         lock(&self.led).retain(|log, _| keep.contains(log));
+        leaders.retain(|log, _| in_catalog.contains(log));
     }
 }
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

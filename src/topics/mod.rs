@@ -23,6 +23,7 @@ use crate::store::KvStore;
 mod admin;
 mod broker_configs;
 mod cluster;
+mod internal_create;
 pub use admin::NewTopic;
 
 const TOPIC_PREFIX: &str = "topic/";
@@ -82,6 +83,8 @@ pub struct Topics {
     /// Cluster mode: the catalog version (`pg::catalog`) the topics held here were last
     /// taken in at; None when they must be read again whatever the version says.
     catalog_seen: Mutex<Option<i64>>,
+    /// Streams groups' internal topics being created, and recent failures.
+    internal: internal_create::InternalTopicCreator,
 }
 
 impl Topics {
@@ -110,6 +113,7 @@ impl Topics {
             led: Mutex::new(HashMap::new()),
             announced: Default::default(),
             catalog_seen: Mutex::new(None),
+            internal: Default::default(),
             max_partitions: config.max_broker_partitions.unwrap_or_else(|| {
                 meta::limits::default_max_broker_partitions(meta::limits::fd_limit())
             }),

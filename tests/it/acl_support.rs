@@ -42,6 +42,7 @@ pub fn who(user: &str, host: &str) -> Arc<Session> {
         principal: Principal::user(user),
         peer: Some(format!("{host}:40000").parse().unwrap()),
         security_protocol: SecurityProtocol::SaslPlaintext,
+        token_authenticated: false,
     })
 }
 
@@ -100,6 +101,19 @@ pub fn acl(
         .with_host(s(host))
         .with_operation(op)
         .with_permission_type(perm)
+}
+
+/// Operation codes of Kafka's `AclOperation` used on the cluster resource.
+pub const ALTER: i8 = 7;
+pub const CLUSTER_ACTION: i8 = 9;
+
+/// ALLOW `operation` on the cluster (`kafka-cluster`, LITERAL) to `principal` from any host.
+pub async fn grant_cluster(b: &RunningBroker, principal: &str, operation: i8) {
+    grant(
+        b,
+        vec![acl(4, "kafka-cluster", 3, principal, "*", operation, 3)],
+    )
+    .await;
 }
 
 pub async fn grant(b: &RunningBroker, acls: Vec<AclCreation>) {

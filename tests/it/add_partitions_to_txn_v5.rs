@@ -239,19 +239,7 @@ async fn needs_cluster_action() {
     assert_eq!(r.error_code, E::ClusterAuthorizationFailed.code());
     assert!(r.results_by_transaction.is_empty());
     // CLUSTER_ACTION (9) on the cluster: the transactions are handled (this one has none).
-    acl_support::grant(
-        &b,
-        vec![acl_support::acl(
-            4,
-            "kafka-cluster",
-            3,
-            "User:alice",
-            "*",
-            9,
-            3,
-        )],
-    )
-    .await;
+    acl_support::grant_cluster(&b, "User:alice", acl_support::CLUSTER_ACTION).await;
     let r = acl_support::call(&b, &alice, &add, 5).await;
     assert_eq!(
         codes(&r),

@@ -247,27 +247,40 @@ async fn features_log_dirs_and_single_node_answers() {
     let b = broker(Some(dir.path())).await;
     let mut c = Client::connect(&b).await;
 
-    let v = c.call(&ApiVersionsRequest::default(), 3).await;
-    let names: Vec<_> = v
+    let v = c.call(&crate::common::api_versions(), 4).await;
+    let mut finalized: Vec<_> = v
         .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.max_version_level))
+        .collect();
+    finalized.sort();
+    assert_eq!(
+        finalized,
+        [
+            ("group.version".to_string(), 1),
+            ("metadata.version".to_string(), 30),
+            ("share.version".to_string(), 2),
+            ("streams.version".to_string(), 1),
+            ("transaction.version".to_string(), 2)
+        ],
+        "group.version 1 (KIP-848), share.version 2 (KIP-932), streams.version 1 (KIP-1071), \
+         transaction.version 2 (KIP-890)"
+    );
+    let txn = v
+        .supported_features
+        .iter()
+        .find(|f| f.name.as_str() == "transaction.version")
+        .expect("transaction.version is supported");
+    assert_eq!((txn.min_version, txn.max_version), (0, 2));
+    // v3 (Kafka's alterFeatureLevel0): the supported features with minimum 0 are left out.
+    let v3 = c.call(&crate::common::api_versions(), 3).await;
+    let names: Vec<_> = v3
+        .supported_features
         .iter()
         .map(|f| f.name.to_string())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "metadata.version",
-            "group.version",
-            "share.version",
-            "transaction.version"
-        ],
-        "group.version 1 (KIP-848), share.version 2 (KIP-932), transaction.version 2 (KIP-890)"
-    );
-    assert_eq!(v.finalized_features[1].max_version_level, 1);
-    assert_eq!(v.finalized_features[2].max_version_level, 2);
-    assert_eq!(v.finalized_features[3].max_version_level, 2);
-    assert_eq!(v.supported_features[3].max_version, 2);
-    assert_eq!(v.finalized_features[0].max_version_level, 30);
+    assert_eq!(names, ["metadata.version"]);
+    assert_eq!(v3.finalized_features.len(), 5);
     // DescribeQuorum is answered as a single combined Kafka node answers it
     // (tests/it/quorum_elections.rs), so kafbat kafka-ui sees a KRaft quorum.
     assert!(v

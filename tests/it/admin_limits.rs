@@ -411,7 +411,7 @@ async fn a_long_creation_does_not_hold_up_other_connections() {
         _ = &mut created => panic!("the creation finished before it could be observed"),
     }
     let mut other = Client::connect(&b).await;
-    let ask = ApiVersionsRequest::default();
+    let ask = crate::common::api_versions();
     let versions = tokio::select! {
         v = other.call(&ask, 3) => v,
         _ = &mut created => panic!("ApiVersions waited for the creation"),
@@ -496,7 +496,7 @@ async fn running_out_of_descriptors_part_way_leaves_nothing_behind() {
     assert!(partition_dirs(dir.path(), "many").is_empty());
 
     let mut other = gregor.client().await;
-    let versions = other.call(&ApiVersionsRequest::default(), 3).await;
+    let versions = other.call(&crate::common::api_versions(), 3).await;
     assert_eq!(versions.error_code, 0);
     assert_eq!(
         metadata(&mut other, &["many"], false).await[0].1,

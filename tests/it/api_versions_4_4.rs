@@ -137,7 +137,7 @@ async fn join(c: &mut Client, group: &str) -> (String, i32) {
 async fn api_versions_advertise_what_kafka_4_4_advertises() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let v = c.call(&ApiVersionsRequest::default(), 3).await;
+    let v = c.call(&crate::common::api_versions(), 3).await;
     let range = |key: ApiKey| {
         let k = v.api_keys.iter().find(|k| k.api_key == key as i16).unwrap();
         (k.min_version, k.max_version)

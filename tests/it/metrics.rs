@@ -334,7 +334,7 @@ async fn reaching_the_connection_cap_is_counted() {
     assert_eq!(get(&m, "gregor_connections_cap_reached_total"), 0.0);
     assert_eq!(get(&m, "gregor_connections_max"), 1.0);
     let mut c = Client::connect(&b).await;
-    c.call(&ApiVersionsRequest::default(), 3).await;
+    c.call(&crate::common::api_versions(), 3).await;
     let mut counted = false;
     for _ in 0..100 {
         let m = parse(&http(addr, "GET /metrics HTTP/1.1").await.2);

@@ -66,7 +66,7 @@ fn fetch_by_id(id: Uuid, high_watermark: Option<i64>) -> FetchRequest {
 async fn advertised_at_kafka_4_4s_maxima() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let v = c.call(&ApiVersionsRequest::default(), 5).await;
+    let v = c.call(&crate::common::api_versions(), 5).await;
     assert_eq!(v.error_code, 0);
     let range = |key: ApiKey| {
         let k = v.api_keys.iter().find(|k| k.api_key == key as i16).unwrap();
@@ -80,6 +80,11 @@ async fn advertised_at_kafka_4_4s_maxima() {
     assert_eq!(range(ApiKey::DeleteGroups), (0, 3));
     assert_eq!(range(ApiKey::DescribeCluster), (0, 2));
     assert_eq!(range(ApiKey::AddPartitionsToTxn), (0, 5));
+    // Delegation tokens: Kafka 4.4's ranges (v0 gone since 4.0, KIP-896).
+    assert_eq!(range(ApiKey::CreateDelegationToken), (1, 3));
+    assert_eq!(range(ApiKey::RenewDelegationToken), (1, 2));
+    assert_eq!(range(ApiKey::ExpireDelegationToken), (1, 2));
+    assert_eq!(range(ApiKey::DescribeDelegationToken), (1, 3));
 }
 
 #[tokio::test]
@@ -256,7 +261,7 @@ async fn api_versions_v5_checks_the_cluster_and_node_the_client_names() {
         assert_eq!(r.finalized_features.is_empty(), code != 0, "{request:?}");
     }
     // v4 has no such fields: answered in full.
-    let r = c.call(&ApiVersionsRequest::default(), 4).await;
+    let r = c.call(&crate::common::api_versions(), 4).await;
     assert_eq!(r.error_code, 0);
 }
 

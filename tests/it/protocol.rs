@@ -67,7 +67,7 @@ async fn api_versions_lists_the_table_and_answers_unknown_versions_with_v0() {
     let mut c = Client::connect(&b).await;
     let resp = c
         .call(
-            &ApiVersionsRequest::default().with_client_software_name(StrBytes::from("t")),
+            &crate::common::api_versions().with_client_software_name(StrBytes::from("t")),
             3,
         )
         .await;
@@ -618,7 +618,7 @@ async fn every_advertised_version_answers() {
     }
     for v in range(ApiKey::ApiVersions) {
         assert_eq!(
-            c.call(&ApiVersionsRequest::default(), v).await.error_code,
+            c.call(&crate::common::api_versions(), v).await.error_code,
             0,
             "api versions v{v}"
         );
@@ -898,10 +898,10 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     };
     let b = gregor::server::start(config).await.unwrap();
     let mut first = Client::connect(&b).await;
-    first.call(&ApiVersionsRequest::default(), 3).await;
+    first.call(&crate::common::api_versions(), 3).await;
     let mut second = Client::connect(&b).await; // accepted by the kernel, not yet served
     let pending = tokio::spawn(async move {
-        second.call(&ApiVersionsRequest::default(), 3).await;
+        second.call(&crate::common::api_versions(), 3).await;
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!pending.is_finished(), "the second connection must wait");

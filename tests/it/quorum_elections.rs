@@ -101,7 +101,7 @@ async fn closes(b: &gregor::server::RunningBroker, frame: &[u8]) -> bool {
 async fn both_are_advertised_with_kafka_4_4s_versions() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let r = c.call(&ApiVersionsRequest::default(), 3).await;
+    let r = c.call(&crate::common::api_versions(), 3).await;
     let range = |key: ApiKey| {
         r.api_keys
             .iter()

@@ -10,7 +10,7 @@ use gregor::security::scram::ScramMechanism;
 use hmac::{Hmac, Mac};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest,
+    AlterUserScramCredentialsRequest, MetadataRequest, SaslAuthenticateRequest,
     SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -31,7 +31,7 @@ async fn secured() -> gregor::server::RunningBroker {
     gregor::server::start(c).await.expect("broker starts")
 }
 
-async fn sasl_client(b: &gregor::server::RunningBroker) -> Client {
+pub(crate) async fn sasl_client(b: &gregor::server::RunningBroker) -> Client {
     Client::from_stream(TcpStream::connect(b.listeners[0].1).await.unwrap())
 }
 
@@ -62,10 +62,23 @@ fn hmac512(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// A SCRAM-SHA-512 exchange as a client does it; the error code of the final step.
 async fn scram(c: &mut Client, user: &str, password: &str) -> i16 {
+    scram_with(c, user, password, "").await.0
+}
+
+/// [`scram`] with SCRAM extensions after the nonce (`,tokenauth=true`): the error code of the
+/// step that failed (or of the final one) and the session lifetime the final one gave.
+pub(crate) async fn scram_with(
+    c: &mut Client,
+    user: &str,
+    password: &str,
+    extensions: &str,
+) -> (i16, i64) {
     assert_eq!(handshake(c, "SCRAM-SHA-512").await, 0);
-    let bare = format!("n={user},r=clientnonce");
+    let bare = format!("n={user},r=clientnonce{extensions}");
     let (error, server_first) = authenticate(c, format!("n,,{bare}").as_bytes()).await;
-    assert_eq!(error, 0);
+    if error != 0 {
+        return (error, 0);
+    }
     let server_first = String::from_utf8(server_first.to_vec()).unwrap();
     let attrs: Vec<&str> = server_first.split(',').collect();
     let nonce = attrs[0].strip_prefix("r=").unwrap();
@@ -84,7 +97,13 @@ async fn scram(c: &mut Client, user: &str, password: &str) -> i16 {
         .map(|(a, b)| a ^ b)
         .collect();
     let last = format!("{without_proof},p={}", B64.encode(proof));
-    let (error, server_final) = authenticate(c, last.as_bytes()).await;
+    let r = c
+        .call(
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(last.into_bytes())),
+            2,
+        )
+        .await;
+    let (error, server_final) = (r.error_code, r.auth_bytes);
     if error == 0 {
         let expected = hmac512(&hmac512(&salted, b"Server Key"), auth.as_bytes());
         assert_eq!(
@@ -92,7 +111,7 @@ async fn scram(c: &mut Client, user: &str, password: &str) -> i16 {
             format!("v={}", B64.encode(expected)).into_bytes()
         );
     }
-    error
+    (error, r.session_lifetime_ms)
 }
 
 async fn metadata_works(c: &mut Client) {
@@ -108,7 +127,7 @@ async fn plain_and_scram_authenticate_and_failures_close() {
     // PLAIN, after ApiVersions.
     let mut c = sasl_client(&b).await;
     assert_eq!(
-        c.call(&ApiVersionsRequest::default(), 3).await.error_code,
+        c.call(&crate::common::api_versions(), 3).await.error_code,
         0
     );
     assert_eq!(handshake(&mut c, "PLAIN").await, 0);

@@ -2,7 +2,8 @@
 //! rejects or runs out of deliveries for land on the group's dead-letter topic with Kafka's
 //! `__dlq.errors.*` headers (and their key and value when the group copies records), and are
 //! archived once written; a dead-letter topic the broker may not use leaves them archived
-//! without a copy; with auto-creation the topic is made on the first dead letter.
+//! without a copy; with auto-creation the topic is made on the first dead letter; below
+//! share.version 2 (Kafka's `supportsShareGroupDLQ`) dead-letter topics are off.
 
 use std::time::Duration;
 
@@ -258,5 +259,32 @@ async fn a_missing_dead_letter_topic_is_created_when_the_broker_allows() {
         .find(|e| e.name.as_str() == "errors.deadletterqueue.group.enable")
         .and_then(|e| e.value.as_ref().map(|v| v.to_string()));
     assert_eq!(enabled.as_deref(), Some("true"));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn below_share_version_2_dead_letter_topics_are_off() {
+    let b = broker(None).await;
+    let mut c = Client::connect(&b).await;
+    let g = "share-dlq-sv1";
+    // share.version 1 (Kafka's ShareVersion.supportsShareGroupDLQ needs SV_2).
+    let down = UpdateFeaturesRequest::default().with_feature_updates(vec![
+        update_features_request::FeatureUpdateKey::default()
+            .with_feature(s("share.version"))
+            .with_max_version_level(1)
+            .with_upgrade_type(2),
+    ]);
+    assert_eq!(c.call(&down, 2).await.error_code, 0);
+    // A topic that allows dead letters, and a group naming it.
+    create_topic(&mut c, "dlq.sv1", 1, true).await;
+    let configs = [
+        ("share.auto.offset.reset", "earliest"),
+        ("share.delivery.count.limit", "2"),
+        ("errors.deadletterqueue.topic.name", "dlq.sv1"),
+    ];
+    assert_eq!(set_group_configs(&mut c, g, &configs).await, (0, None));
+    give_up_on_two(&mut c, g).await;
+    assert_eq!(start_offset(&mut c, g, 3).await, 3);
+    assert!(read(&mut c, "dlq.sv1", 0, 0).await.is_empty());
     b.shutdown().await;
 }

@@ -74,7 +74,7 @@ async fn listed(c: &mut Client) -> Vec<String> {
 }
 
 async fn api_keys(c: &mut Client) -> Vec<i16> {
-    let r = c.call(&ApiVersionsRequest::default(), 3).await;
+    let r = c.call(&crate::common::api_versions(), 3).await;
     r.api_keys.iter().map(|k| k.api_key).collect()
 }
 
@@ -286,7 +286,7 @@ async fn a_client_subscribes_pushes_and_its_metrics_are_scraped() {
 
     let (_, _, body) = http(http_addr, "GET /metrics HTTP/1.1").await;
     let key = format!(
-        "org_apache_kafka_producer_record_send_total{{client_instance_id=\"{}\",client_id=\"gregor-tests\",client_software_name=\"\",client_software_version=\"\"}}",
+        "org_apache_kafka_producer_record_send_total{{client_instance_id=\"{}\",client_id=\"gregor-tests\",client_software_name=\"gregor-tests\",client_software_version=\"1.0\"}}",
         gregor::telemetry::kafka_uuid(sub.client_instance_id)
     );
     // The delta points add up: 2 + 3.

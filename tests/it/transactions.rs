@@ -19,27 +19,27 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
-const TOPIC: &str = "loms.order-events";
-const READ_UNCOMMITTED: i8 = 0;
-const READ_COMMITTED: i8 = 1;
+pub(crate) const TOPIC: &str = "loms.order-events";
+pub(crate) const READ_UNCOMMITTED: i8 = 0;
+pub(crate) const READ_COMMITTED: i8 = 1;
 
-fn s(v: &str) -> StrBytes {
+pub(crate) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-async fn broker_with(data_dir: Option<&Path>) -> RunningBroker {
+pub(crate) async fn broker_with(data_dir: Option<&Path>) -> RunningBroker {
     start(config(data_dir)).await.expect("broker starts")
 }
 
 /// A producer's view: its transactional id, producer id and epoch, next sequence.
-struct Producer {
-    txn_id: String,
-    pid: i64,
-    epoch: i16,
-    seq: i32,
+pub(crate) struct Producer {
+    pub(crate) txn_id: String,
+    pub(crate) pid: i64,
+    pub(crate) epoch: i16,
+    pub(crate) seq: i32,
 }
 
-async fn init(c: &mut Client, txn_id: &str, timeout_ms: i32) -> Producer {
+pub(crate) async fn init(c: &mut Client, txn_id: &str, timeout_ms: i32) -> Producer {
     let resp = c
         .call(
             &InitProducerIdRequest::default()
@@ -57,7 +57,12 @@ async fn init(c: &mut Client, txn_id: &str, timeout_ms: i32) -> Producer {
     }
 }
 
-async fn add_partitions(c: &mut Client, p: &Producer, partitions: &[i32], version: i16) -> i16 {
+pub(crate) async fn add_partitions(
+    c: &mut Client,
+    p: &Producer,
+    partitions: &[i32],
+    version: i16,
+) -> i16 {
     let req = AddPartitionsToTxnRequest::default()
         .with_v3_and_below_transactional_id(TransactionalId(s(&p.txn_id)))
         .with_v3_and_below_producer_id(ProducerId(p.pid))
@@ -69,7 +74,7 @@ async fn add_partitions(c: &mut Client, p: &Producer, partitions: &[i32], versio
     resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
 }
 
-async fn end(c: &mut Client, p: &Producer, commit: bool) -> i16 {
+pub(crate) async fn end(c: &mut Client, p: &Producer, commit: bool) -> i16 {
     let req = EndTxnRequest::default()
         .with_transactional_id(TransactionalId(s(&p.txn_id)))
         .with_producer_id(ProducerId(p.pid))
@@ -105,7 +110,7 @@ fn txn_batch(p: &Producer, values: &[&str]) -> bytes::Bytes {
 }
 
 /// Produce a transactional batch; (error code, base offset).
-async fn produce_txn(
+pub(crate) async fn produce_txn(
     c: &mut Client,
     p: &mut Producer,
     partition: i32,
@@ -128,7 +133,12 @@ async fn produce_txn(
     (r.error_code, r.base_offset)
 }
 
-async fn fetch(c: &mut Client, partition: i32, offset: i64, isolation: i8) -> PartitionData {
+pub(crate) async fn fetch(
+    c: &mut Client,
+    partition: i32,
+    offset: i64,
+    isolation: i8,
+) -> PartitionData {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(0)
@@ -146,7 +156,7 @@ async fn fetch(c: &mut Client, partition: i32, offset: i64, isolation: i8) -> Pa
 }
 
 /// Values of the data records a fetch returned (control records left out).
-fn values(p: &PartitionData) -> Vec<String> {
+pub(crate) fn values(p: &PartitionData) -> Vec<String> {
     decode_records(p.records.clone().unwrap_or_default())
         .into_iter()
         .filter(|r| !r.control)
@@ -154,7 +164,7 @@ fn values(p: &PartitionData) -> Vec<String> {
         .collect()
 }
 
-async fn latest(c: &mut Client, isolation: i8) -> i64 {
+pub(crate) async fn latest(c: &mut Client, isolation: i8) -> i64 {
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(isolation)

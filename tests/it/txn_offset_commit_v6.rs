@@ -102,7 +102,7 @@ async fn committed(c: &mut Client) -> Vec<(i16, i64)> {
 async fn txn_offset_commit_v6_names_topics_by_id() {
     let b = broker(None).await;
     let mut c = Client::connect(&b).await;
-    let v = c.call(&ApiVersionsRequest::default(), 3).await;
+    let v = c.call(&crate::common::api_versions(), 3).await;
     let range = v
         .api_keys
         .iter()

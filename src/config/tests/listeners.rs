@@ -281,3 +281,55 @@ fn authorization_settings() {
         );
     }
 }
+
+#[test]
+fn delegation_token_settings() {
+    let c = run(&[], &[]);
+    assert_eq!(c.delegation_token_secret_key, None);
+    assert_eq!(
+        (
+            c.delegation_token_max_lifetime_ms,
+            c.delegation_token_expiry_time_ms,
+            c.delegation_token_expiry_check_interval_ms
+        ),
+        (604_800_000, 86_400_000, 3_600_000)
+    );
+    let f = file("delegation_token_expiry_check_interval_ms = 500\n");
+    let c = run(
+        &[
+            "--config",
+            f.path().to_str().unwrap(),
+            "--delegation-token-secret-key",
+            "s3cret-key",
+            "--delegation-token-max-lifetime-ms",
+            "60000",
+        ],
+        &[("GREGOR_DELEGATION_TOKEN_EXPIRY_TIME_MS", "1000")],
+    );
+    assert_eq!(c.delegation_token_secret_key.as_deref(), Some("s3cret-key"));
+    assert_eq!(
+        (
+            c.delegation_token_max_lifetime_ms,
+            c.delegation_token_expiry_time_ms,
+            c.delegation_token_expiry_check_interval_ms
+        ),
+        (60_000, 1000, 500)
+    );
+    // The secret is never printed.
+    let text = c.to_toml().unwrap();
+    assert!(!text.contains("s3cret-key"), "{text}");
+    assert!(
+        text.contains("# delegation_token_secret_key: omitted"),
+        "{text}"
+    );
+    assert!(
+        error(&["--delegation-token-secret-key", ""], &[]).contains("delegation_token_secret_key")
+    );
+    for flag in [
+        "--delegation-token-max-lifetime-ms",
+        "--delegation-token-expiry-time-ms",
+        "--delegation-token-expiry-check-interval-ms",
+    ] {
+        assert!(error(&[flag, "0"], &[]).contains("at least 1"), "{flag}");
+    }
+}

@@ -483,6 +483,7 @@ fn settings_table_matches_config_and_flags() {
         ssl_client_ca: Some("ca.pem".into()),
         oauth_jwks: Some("jwks.json".into()),
         oauth_expected_issuer: Some("https://issuer".into()),
+        delegation_token_secret_key: Some("k".into()),
         ..Config::default()
     };
     let fields: Vec<String> = toml::Table::try_from(&config)

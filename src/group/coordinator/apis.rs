@@ -11,6 +11,7 @@ use super::super::consumer;
 use super::super::offsets::{self, CommittedOffset};
 use super::super::record;
 use super::super::share;
+use super::super::streams;
 use super::state::{Coordinator, Entry, Parked};
 use super::{CommitRequest, DeletedOffsets, FetchedOffsets, ListedGroup};
 use crate::store::WriteOp;
@@ -45,11 +46,17 @@ impl Coordinator {
             created = true;
         }
         if let Some(entry) = self.groups.get_mut(&group_id) {
-            if entry.share.is_some() {
+            if entry.share.is_some() || entry.streams.as_ref().is_some_and(|s| !s.is_empty()) {
                 return self.reply(
                     tx,
                     JoinResponse::error(E::InconsistentGroupProtocol, &req.member_id),
                 );
+            }
+            if entry.streams.is_some() {
+                // Kafka: an empty streams group gives way to the classic group (offsets stay).
+                entry.streams = None;
+                entry.group = Group::new(&group_id, now);
+                created = true;
             }
             match &entry.consumer {
                 // A classic member joins a consumer group that has members (online
@@ -204,7 +211,14 @@ impl Coordinator {
             .groups
             .get_mut(&req.group_id)
             .ok_or(E::UnknownServerError)?;
-        if let (true, Some(c)) = (check_member, &entry.consumer) {
+        if let (true, Some(s)) = (check_member, &entry.streams) {
+            let partitions: Vec<(String, i32)> = req
+                .offsets
+                .iter()
+                .map(|o| (o.topic.clone(), o.partition))
+                .collect();
+            s.validate_offset_commit(&req.member_id, req.generation, req.version, &partitions)?;
+        } else if let (true, Some(c)) = (check_member, &entry.consumer) {
             c.validate_offset_commit(&req.member_id, req.generation, req.version)?;
         } else if check_member {
             entry.group.validate_offset_commit(
@@ -284,6 +298,12 @@ impl Coordinator {
             .groups
             .iter()
             .map(|(id, e)| match (&e.consumer, &e.share) {
+                _ if e.streams.is_some() => ListedGroup {
+                    group_id: id.clone(),
+                    protocol_type: streams::GROUP_TYPE.to_string(),
+                    state: e.streams.as_ref().map_or("Empty", |s| s.state().name()),
+                    group_type: streams::GROUP_TYPE,
+                },
                 (Some(c), _) => ListedGroup {
                     group_id: id.clone(),
                     protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
@@ -310,6 +330,13 @@ impl Coordinator {
 
     pub(super) fn delete_group(&mut self, id: &str, now: i64) -> Result<(), E> {
         let entry = self.groups.get(id).ok_or(E::GroupIdNotFound)?;
+        if let Some(s) = &entry.streams {
+            if !s.is_empty() {
+                return Err(E::NonEmptyGroup);
+            }
+            self.remove_group(id, now);
+            return Ok(());
+        }
         if let Some(s) = &entry.share {
             if !s.is_empty() {
                 return Err(E::NonEmptyGroup);
@@ -362,7 +389,12 @@ impl Coordinator {
     ) -> Result<DeletedOffsets, E> {
         let entry = self.groups.get_mut(group_id).ok_or(E::GroupIdNotFound)?;
         let group = &entry.group;
-        let consumer_topics = entry.consumer.as_ref().map(|c| c.subscribed_topics());
+        // A streams group: the source topics of its topology, while it has members.
+        let consumer_topics = match &entry.streams {
+            Some(s) if s.is_empty() => Some(Default::default()),
+            Some(s) => Some(s.subscribed_topics()),
+            None => entry.consumer.as_ref().map(|c| c.subscribed_topics()),
+        };
         match group.state() {
             // A consumer group may always drop offsets of topics it does not subscribe to.
             _ if consumer_topics.is_some() => {}
@@ -425,6 +457,30 @@ impl Coordinator {
             if entry.share.is_some() {
                 // Kafka never expires a share group (ShareGroup.shouldExpire is false): its
                 // progress is its share-partition state, not committed offsets.
+                continue;
+            }
+            if let Some(s) = &entry.streams {
+                // As a consumer group: a streams group keeps the offsets of its source
+                // topics while it has members.
+                let subscribed = match s.is_empty() {
+                    true => Default::default(),
+                    false => s.subscribed_topics(),
+                };
+                let expired = offsets::expired(
+                    &entry.offsets,
+                    super::super::classic::OffsetExpiry::SinceCommit,
+                    |t| subscribed.contains(t),
+                    now,
+                    retention,
+                );
+                for key in expired {
+                    self.batch
+                        .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
+                    entry.offsets.remove(&key);
+                }
+                if entry.offsets.is_empty() && s.is_empty() {
+                    doomed.push(id.clone());
+                }
                 continue;
             }
             if let Some(c) = &entry.consumer {

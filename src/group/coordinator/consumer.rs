@@ -35,7 +35,7 @@ impl Coordinator {
                 created = true;
             }
             // Kafka: "Group X is not a consumer group."
-            Some(e) if e.share.is_some() => return Err(E::GroupIdNotFound),
+            Some(e) if e.share.is_some() || e.streams.is_some() => return Err(E::GroupIdNotFound),
             Some(e) if e.consumer.is_none() => {
                 let empty = matches!(e.group.state(), State::Empty | State::Dead)
                     && !e.group.has_pending_members();
@@ -190,7 +190,13 @@ impl Coordinator {
         member_id: Option<&str>,
         epoch: i32,
     ) -> Result<(), E> {
-        match self.groups.get(group_id).and_then(|e| e.consumer.as_ref()) {
+        let Some(entry) = self.groups.get(group_id) else {
+            return Ok(());
+        };
+        if let Some(s) = &entry.streams {
+            return s.validate_offset_fetch(member_id, epoch);
+        }
+        match &entry.consumer {
             Some(c) => c.validate_offset_fetch(member_id, epoch),
             None => Ok(()),
         }

@@ -10,8 +10,11 @@ mod share;
 mod share_offsets;
 mod share_session;
 mod state;
+mod streams;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_failed_writes;
 #[cfg(test)]
 mod tests_limits;
 
@@ -183,6 +186,33 @@ impl GroupCoordinator {
         self.runtime.query(f).await
     }
 
+    /// [`Self::query`] for a change of share state: if the batch's write fails (memory is put
+    /// back to what the store holds first, see `Coordinator::written`), the answer is
+    /// `failed(result)` — Kafka answers COORDINATOR_NOT_AVAILABLE for a share state its
+    /// persister could not write (`SharePartition.fetchPersisterError`).
+    async fn query_durable_with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
+        failed: impl FnOnce(R) -> R + Send + 'static,
+    ) -> Result<R, E> {
+        self.call(move |c, now, tx| {
+            let result = f(c, now);
+            c.batch.after_write(move |ok| {
+                let _ = tx.send(if ok { result } else { failed(result) });
+            });
+        })
+        .await
+    }
+
+    /// [`Self::query_durable_with`] answering COORDINATOR_NOT_AVAILABLE when the write fails.
+    async fn query_durable<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Coordinator, i64) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E> {
+        let failed = |r: Result<R, E>| r.and_then(|_| Err(E::CoordinatorNotAvailable));
+        self.query_durable_with(f, failed).await?
+    }
+
     /// [`Self::query`], also on a standby.
     async fn query_any<R: Send + 'static>(
         &self,
@@ -297,12 +327,16 @@ impl GroupCoordinator {
                 .map(|(id, e)| GroupSummary {
                     group_id: id.clone(),
                     state: match (&e.consumer, &e.share) {
+                        _ if e.streams.is_some() => streams::summary_state(e),
                         (Some(c), _) => classic_state(c.state()),
                         (None, Some(s)) if s.is_empty() => State::Empty,
                         (None, Some(_)) => State::Stable,
                         (None, None) => e.group.state(),
                     },
                     members: match (&e.consumer, &e.share) {
+                        _ if e.streams.is_some() => {
+                            e.streams.as_ref().map_or(0, |s| s.members.len())
+                        }
                         (Some(c), _) => c.members.len(),
                         (None, Some(s)) => s.members.len(),
                         (None, None) => e.group.members().count(),
@@ -378,7 +412,9 @@ impl GroupCoordinator {
                 .map(|id| {
                     c.groups
                         .get(id)
-                        .filter(|e| e.consumer.is_none() && e.share.is_none())
+                        .filter(|e| {
+                            e.consumer.is_none() && e.share.is_none() && e.streams.is_none()
+                        })
                         .map(|e| e.group.describe())
                 })
                 .collect()

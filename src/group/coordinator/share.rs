@@ -82,6 +82,7 @@ impl Coordinator {
             Some(e) if e.share.is_some() => {}
             Some(e) => {
                 let unused = e.consumer.is_none()
+                    && e.streams.is_none()
                     && e.offsets.is_empty()
                     && matches!(e.group.state(), State::Empty | State::Dead)
                     && !e.group.has_pending_members();
@@ -354,6 +355,7 @@ impl Coordinator {
     /// Store the partition's state in this batch; records it gave up on go to the
     /// dead-letter sink once that write is durable.
     pub(super) fn persist_share_partition(&mut self, group_id: &str, tp: ShareKey) {
+        self.shares_touched.insert((group_id.to_string(), tp));
         let Some(p) = self
             .groups
             .get_mut(group_id)
@@ -516,13 +518,22 @@ impl GroupCoordinator {
             .await
     }
 
-    /// The session step of ShareFetch / ShareAcknowledge, with their acknowledgements.
+    /// The session step of ShareFetch / ShareAcknowledge, with their acknowledgements (each
+    /// COORDINATOR_NOT_AVAILABLE if they could not be stored).
     pub async fn share_session(
         &self,
         req: SessionRequest,
         settings: ShareSettings,
     ) -> Result<SessionOutcome, E> {
-        self.query(move |c, now| c.share_session(req, &settings, now))
+        let failed = |r: Result<SessionOutcome, E>| {
+            r.map(|mut outcome| {
+                for (_, ack) in &mut outcome.acks {
+                    *ack = ack.and(Err(E::CoordinatorNotAvailable));
+                }
+                outcome
+            })
+        };
+        self.query_durable_with(move |c, now| c.share_session(req, &settings, now), failed)
             .await?
     }
 
@@ -533,11 +544,12 @@ impl GroupCoordinator {
         parts: Vec<(ShareKey, LogBounds)>,
         settings: ShareSettings,
     ) -> Result<Vec<i64>, E> {
-        self.query(move |c, now| c.share_prepare(&group_id, &parts, &settings, now))
-            .await?
+        self.query_durable(move |c, now| c.share_prepare(&group_id, &parts, &settings, now))
+            .await
     }
 
-    /// Acquire what a fetch read; each partition's acquired records, in order.
+    /// Acquire what a fetch read; each partition's acquired records, in order
+    /// (COORDINATOR_NOT_AVAILABLE, nothing acquired, if they could not be stored).
     pub async fn share_acquire(
         &self,
         group_id: String,
@@ -546,8 +558,8 @@ impl GroupCoordinator {
         limit: FetchLimit,
         settings: ShareSettings,
     ) -> Result<Vec<Vec<Acquired>>, E> {
-        self.query(move |c, now| {
-            c.share_acquire(&group_id, &member_id, read, limit, &settings, now)
+        self.query_durable(move |c, now| {
+            Ok(c.share_acquire(&group_id, &member_id, read, limit, &settings, now))
         })
         .await
     }

@@ -76,6 +76,7 @@ impl Coordinator {
             .collect();
         for tp in gone {
             entry.share_partitions.remove(&tp);
+            self.shares_touched.insert((group_id.to_string(), tp));
             self.batch.write(WriteOp::Delete(record::share_state_key(
                 group_id, &tp.0, tp.1,
             )));
@@ -100,13 +101,13 @@ impl GroupCoordinator {
         group_id: String,
         offsets: Vec<(ShareKey, i64)>,
     ) -> Result<(), E> {
-        self.query(move |c, _| c.share_alter_offsets(&group_id, offsets))
-            .await?
+        self.query_durable(move |c, _| c.share_alter_offsets(&group_id, offsets))
+            .await
     }
 
     /// DeleteShareGroupOffsets (of an empty share group).
     pub async fn share_delete_offsets(&self, group_id: String, topics: Vec<Uuid>) -> Result<(), E> {
-        self.query(move |c, _| c.share_delete_offsets(&group_id, &topics))
-            .await?
+        self.query_durable(move |c, _| c.share_delete_offsets(&group_id, &topics))
+            .await
     }
 }

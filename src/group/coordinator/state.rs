@@ -15,8 +15,9 @@ use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
 use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
+use super::super::streams::group::StreamsGroup;
 use super::super::GroupConfig;
-use super::share_session::{DeadLetterSink, ShareSession};
+use super::share_session::{DeadLetterSink, ShareKey, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
 use crate::store::{KvStore, WriteOp};
 
@@ -26,6 +27,8 @@ pub(super) struct Entry {
     pub(super) consumer: Option<ConsumerGroup>,
     /// Some for a share group (KIP-932); `group` is then an unused empty classic group.
     pub(super) share: Option<ShareGroup>,
+    /// Some for a streams group (KIP-1071); `group` is then an unused empty classic group.
+    pub(super) streams: Option<StreamsGroup>,
     /// A share group's partitions: their records' states, by (topic id, partition).
     pub(super) share_partitions: BTreeMap<(Uuid, i32), SharePartition>,
     pub(super) offsets: GroupOffsets,
@@ -37,6 +40,7 @@ impl Entry {
             group,
             consumer: None,
             share: None,
+            streams: None,
             share_partitions: BTreeMap::new(),
             offsets: GroupOffsets::new(),
         }
@@ -62,6 +66,9 @@ pub struct Coordinator {
     pub(super) batch: Batch,
     /// Groups whose offsets this batch changed: reloaded from the store if the write fails.
     pub(super) offsets_touched: HashSet<String>,
+    /// Share partitions this batch wrote or deleted: reloaded from the store if the write
+    /// fails, so that memory never runs ahead of what is durable.
+    pub(super) shares_touched: HashSet<(String, ShareKey)>,
     next_cleanup: i64,
     pub(super) unloaded: bool,
     /// Share sessions by (group, member) (not stored: clients open new ones).
@@ -90,6 +97,7 @@ impl Coordinator {
             deadline_of: HashMap::new(),
             batch: Batch::default(),
             offsets_touched: HashSet::new(),
+            shares_touched: HashSet::new(),
             next_cleanup,
             unloaded: false,
             share_sessions: HashMap::new(),
@@ -105,13 +113,16 @@ impl Coordinator {
                 Ok(mut r) => {
                     let consumer = r.consumer.take().map(|c| c.restored(now));
                     let share = r.share.take().map(|s| s.restored(now));
-                    let group = match consumer.is_some() || share.is_some() {
+                    let settings = self.streams_settings(&id);
+                    let streams = r.streams.take().map(|s| s.restored(now, &settings));
+                    let group = match consumer.is_some() || share.is_some() || streams.is_some() {
                         true => Group::new(&id, now),
                         false => r.restore(&id, now),
                     };
                     let mut entry = Entry::classic(group);
                     entry.consumer = consumer;
                     entry.share = share;
+                    entry.streams = streams;
                     self.groups.insert(id, entry);
                 }
                 Err(e) => {
@@ -159,7 +170,7 @@ impl Coordinator {
             return;
         };
         let size = entry.group.members().count();
-        let classic = entry.consumer.is_none() && entry.share.is_none();
+        let classic = entry.consumer.is_none() && entry.share.is_none() && entry.streams.is_none();
         if !classic || size <= self.cfg.classic_max_size {
             return;
         }
@@ -274,6 +285,15 @@ impl Coordinator {
         let Some(entry) = self.groups.get(id) else {
             return;
         };
+        if let Some(s) = &entry.streams {
+            match serde_json::to_vec(&GroupRecord::of_streams(s)) {
+                Ok(value) => self.batch.write(WriteOp::Put(record::group_key(id), value)),
+                Err(e) => {
+                    tracing::error!(group = id, error = %e, "could not encode a group record")
+                }
+            }
+            return;
+        }
         let record = match (&entry.consumer, &entry.share) {
             (Some(c), _) => GroupRecord::of_consumer(c),
             (None, Some(s)) => GroupRecord::of_share(s),
@@ -293,6 +313,7 @@ impl Coordinator {
             .groups
             .get(id)
             .and_then(|e| match (&e.consumer, &e.share) {
+                _ if e.streams.is_some() => e.streams.as_ref().and_then(|s| s.next_deadline()),
                 (Some(c), _) => c.next_deadline(),
                 // A share group's member sessions, and its records' acquisition locks.
                 (None, Some(s)) => e
@@ -332,7 +353,10 @@ impl Coordinator {
         for id in due {
             let share = self.groups.get(&id).is_some_and(|e| e.share.is_some());
             let consumer = self.groups.get(&id).is_some_and(|e| e.consumer.is_some());
-            if share {
+            let streams = self.groups.get(&id).is_some_and(|e| e.streams.is_some());
+            if streams {
+                self.streams_tick(&id, now);
+            } else if share {
                 self.share_tick(&id, now);
             } else if consumer {
                 self.with_consumer(&id, |c| ((), c.tick(now)));
@@ -365,6 +389,34 @@ impl Coordinator {
                     .collect();
             }
             Err(e) => tracing::error!(group = id, error = %e, "could not reload offsets"),
+        }
+    }
+
+    /// Put a share partition back to what the store holds (none: it is forgotten, and the
+    /// next fetch starts it again by share.auto.offset.reset). Its in-flight locks go with
+    /// the memory they were in: acquired records are stored as available, so they are
+    /// delivered again, never lost.
+    pub(super) fn reload_share_partition(&mut self, group_id: &str, tp: ShareKey) {
+        let Some(entry) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        match self
+            .store
+            .get(&record::share_state_key(group_id, &tp.0, tp.1))
+        {
+            Ok(stored) => match stored.map(|v| serde_json::from_slice(&v)) {
+                Some(Ok(state)) => {
+                    let partition = SharePartition::from_record(&state);
+                    entry.share_partitions.insert(tp, partition);
+                }
+                Some(Err(e)) => {
+                    tracing::error!(group = group_id, error = %e, "unreadable share state");
+                }
+                None => {
+                    entry.share_partitions.remove(&tp);
+                }
+            },
+            Err(e) => tracing::error!(group = group_id, error = %e, "could not reload share state"),
         }
     }
 
@@ -401,10 +453,14 @@ impl Machine for Coordinator {
 
     fn written(&mut self, ok: bool) {
         let touched = std::mem::take(&mut self.offsets_touched);
+        let shares = std::mem::take(&mut self.shares_touched);
         if !ok {
-            // Memory must not claim offsets the store does not have.
+            // Memory must not claim offsets or share states the store does not have.
             for id in touched {
                 self.reload_offsets(&id);
+            }
+            for (id, tp) in shares {
+                self.reload_share_partition(&id, tp);
             }
         }
     }

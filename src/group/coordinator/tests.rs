@@ -5,6 +5,14 @@ use crate::group::record;
 use crate::store::MemoryStore;
 use bytes::Bytes;
 
+/// Offsets kept 1 s past their expiry point, for the cleanup tests.
+fn short_retention() -> GroupConfig {
+    GroupConfig {
+        offsets_retention_ms: 1_000,
+        ..config()
+    }
+}
+
 fn join_request(member_id: &str) -> JoinRequest {
     JoinRequest {
         member_id: member_id.into(),
@@ -52,10 +60,7 @@ fn offset(commit_timestamp: i64) -> CommittedOffset {
 #[test]
 fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let cfg = GroupConfig {
-        offsets_retention_ms: 1_000,
-        ..config()
-    };
+    let cfg = short_retention();
     let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
     let now = 10_000;
     for (group, topic, committed) in [
@@ -107,10 +112,7 @@ fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
 #[test]
 fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let cfg = GroupConfig {
-        offsets_retention_ms: 1_000,
-        ..config()
-    };
+    let cfg = short_retention();
     let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
     let (tx, mut rx) = oneshot::channel();
     c.join("g".into(), join_request(""), &no_topics(), tx, 0);
@@ -344,10 +346,7 @@ fn expired_locks_release_records_without_a_fetch() {
 fn cleanup_never_expires_a_share_group_or_its_state() {
     use crate::group::share::ShareHeartbeat;
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let cfg = GroupConfig {
-        offsets_retention_ms: 1_000,
-        ..config()
-    };
+    let cfg = short_retention();
     let group_configs = configs(&store);
     let settings = group_configs.share_settings("g");
     let mut c = Coordinator::new(store.clone(), cfg, group_configs, 0);

@@ -31,6 +31,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::pg::fence::Fence;
+
 /// One segment's bytes: whole record batches, appended at the end. Shared (`Arc`) between the
 /// log, fsyncs done outside its lock, the scrub and fetch responses in flight; bytes once
 /// written are never rewritten while the segment is open (truncation happens at recovery, and
@@ -101,6 +103,12 @@ pub trait LogStorage: Send + Sync + fmt::Debug {
     /// epoch placement gave this broker.
     fn leader_epoch(&self) -> i32 {
         0
+    }
+
+    /// Cluster mode: the fence a write for this copy of the log must hold (its leader, epoch
+    /// and opening; see `pg::fence`). None on one node, where nothing fences.
+    fn fence(&self) -> Option<Fence> {
+        None
     }
 }
 

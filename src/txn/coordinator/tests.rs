@@ -1,39 +1,8 @@
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use tokio::sync::Notify;
 
 use super::*;
-use crate::store::{Entries, MemoryStore, WriteOp};
-
-/// A store whose writes fail while `fail` is set.
-#[derive(Default)]
-struct Flaky {
-    inner: MemoryStore,
-    fail: AtomicBool,
-}
-
-impl KvStore for Flaky {
-    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn write(&self, ops: Vec<WriteOp>) -> std::result::Result<(), StoreError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError("injected".into()));
-        }
-        self.inner.write(ops)
-    }
-    fn scan_prefix(&self, prefix: &[u8]) -> std::result::Result<Entries, StoreError> {
-        self.inner.scan_prefix(prefix)
-    }
-    fn compare_and_swap(
-        &self,
-        key: &[u8],
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> std::result::Result<bool, StoreError> {
-        self.inner.compare_and_swap(key, expected, new)
-    }
-}
+use crate::store::flaky::Flaky;
+use crate::store::{MemoryStore, WriteOp};
 
 /// (producer id, epoch, commit?, partitions) of one marker write.
 type Marked = (i64, i16, bool, Vec<(String, i32)>);
@@ -126,7 +95,7 @@ async fn a_failed_store_write_undoes_the_change_and_grants_nothing() {
     let c = TxnCoordinator::open(store, 60_000, 3_600_000, true).unwrap();
     let (pid, epoch) = c.init_producer_id("a", 10_000, None).await.unwrap();
     assert_eq!(c.add_partitions("a", pid, epoch, vec![p(0)]).await, Ok(()));
-    flaky.fail.store(true, Ordering::SeqCst);
+    flaky.set_failing(true);
     assert_eq!(
         c.add_partitions("a", pid, epoch, vec![p(1)]).await,
         Err(E::CoordinatorNotAvailable)
@@ -147,7 +116,7 @@ async fn a_failed_store_write_undoes_the_change_and_grants_nothing() {
         c.init_producer_id("b", 10_000, None).await,
         Err(E::CoordinatorNotAvailable)
     );
-    flaky.fail.store(false, Ordering::SeqCst);
+    flaky.set_failing(false);
     assert_eq!(c.describe(vec!["b".into()]).await.unwrap(), vec![None]);
 }
 

@@ -161,3 +161,11 @@ pub fn decode_records(mut bytes: Bytes) -> Vec<Record> {
 pub fn api_key<R: Request>() -> ApiKey {
     ApiKey::try_from(R::KEY).unwrap()
 }
+
+/// An ApiVersions request naming its client software as Kafka requires from v3 on (KIP-511:
+/// an empty name is INVALID_REQUEST there).
+pub fn api_versions() -> kafka_protocol::messages::ApiVersionsRequest {
+    kafka_protocol::messages::ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("gregor-tests"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"))
+}

@@ -33,7 +33,7 @@ fn request(key: i16, version: i16, body: &[u8]) -> Vec<u8> {
 
 async fn still_serves(b: &RunningBroker) {
     let mut c = Client::connect(b).await;
-    let req = ApiVersionsRequest::default();
+    let req = crate::common::api_versions();
     let call = c.call(&req, 3);
     let resp = tokio::time::timeout(Duration::from_secs(10), call)
         .await

@@ -11,7 +11,7 @@ use crate::pg::Db;
 
 use super::super::disk::DiskStorage;
 use super::super::LogStorage;
-use super::{db_error, Fenced, PgLogStorage, Shared};
+use super::{db_error, Fence, Fenced, PgLogStorage, Shared};
 
 /// Where the partition logs of a broker in cluster mode live.
 #[derive(Debug)]
@@ -130,9 +130,12 @@ impl PgLogs {
             shared: Arc::new(Shared {
                 db: self.db.clone(),
                 log: name.to_string(),
-                node_id: self.node_id,
-                epoch,
-                opened,
+                fence: Fence {
+                    log: name.to_string(),
+                    node_id: self.node_id,
+                    epoch,
+                    opened,
+                },
                 queue: Mutex::new(Vec::new()),
                 flushing: Mutex::new(()),
             }),

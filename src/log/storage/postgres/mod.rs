@@ -41,15 +41,8 @@ mod logs;
 use super::{Interrupted, LogStorage, SegmentData};
 pub use logs::PgLogs;
 
-/// This broker no longer leads the partition at the epoch it opened it with, or this copy of
-/// the partition is not the latest it opened.
-#[derive(Debug, thiserror::Error)]
-#[error("partition {log}: led by broker {leader} at epoch {epoch} now, not by this copy (fenced)")]
-pub struct Fenced {
-    pub log: String,
-    pub leader: i32,
-    pub epoch: i32,
-}
+use crate::pg::fence::Fence;
+pub use crate::pg::fence::Fenced;
 
 fn db_error(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("postgresql: {e}"))
@@ -84,10 +77,8 @@ enum Change {
 struct Shared {
     db: Db,
     log: String,
-    node_id: i32,
-    epoch: i32,
-    /// This opening of the log (`gregor_logs.opened`).
-    opened: uuid::Uuid,
+    /// This broker's leadership at its epoch, through this opening of the log.
+    fence: Fence,
     queue: Mutex<Vec<Change>>,
     /// One flush at a time, so changes reach the database in the order they were made.
     flushing: Mutex<()>,
@@ -126,26 +117,10 @@ impl Shared {
         Ok(())
     }
 
-    /// Lock the partition's row (a takeover's update waits for this transaction, and this
-    /// one sees a takeover committed before it) and check that this broker leads it still,
-    /// through this opening of it.
+    /// Check, under a lock on the partition's row, that this broker leads it still through
+    /// this opening of it (`pg::fence::check`).
     fn check_leader(&self, tx: &mut Transaction) -> io::Result<()> {
-        let row = tx
-            .query_opt(
-                "SELECT leader, leader_epoch, opened FROM gregor_logs WHERE log = $1 FOR SHARE",
-                &[&self.log],
-            )
-            .map_err(db_error)?;
-        let (leader, epoch, opened) =
-            row.map_or((-1, -1, None), |r| (r.get(0), r.get(1), r.get(2)));
-        if (leader, epoch, opened) != (self.node_id, self.epoch, Some(self.opened)) {
-            return Err(io::Error::other(Fenced {
-                log: self.log.clone(),
-                leader,
-                epoch,
-            }));
-        }
-        Ok(())
+        crate::pg::fence::check(tx, &self.fence)
     }
 
     fn apply(&self, tx: &mut Transaction, changes: &[Change]) -> io::Result<()> {
@@ -281,7 +256,7 @@ impl std::fmt::Debug for PgLogStorage {
         write!(
             f,
             "PgLogStorage({}, epoch {})",
-            self.shared.log, self.shared.epoch
+            self.shared.log, self.shared.fence.epoch
         )
     }
 }
@@ -300,7 +275,11 @@ impl PgLogStorage {
 impl LogStorage for PgLogStorage {
     /// The epoch this broker took the partition at.
     fn leader_epoch(&self) -> i32 {
-        self.shared.epoch
+        self.shared.fence.epoch
+    }
+
+    fn fence(&self) -> Option<Fence> {
+        Some(self.shared.fence.clone())
     }
 
     fn durable(&self) -> bool {

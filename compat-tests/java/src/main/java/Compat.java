@@ -43,7 +43,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), group_migration (a live group
  * moved between the classic and the consumer protocol and back), group_configs (member timeouts as group configs), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
  * kafka_ui, delete_records,
- * transactions, transactions_v2, share_read_committed (a read_committed share group), streams_eos (Kafka Streams,
+ * transactions, transactions_v2, share_read_committed (a read_committed share group), streams_protocol (Kafka Streams over KIP-1071's streams groups), streams_eos (Kafka Streams,
  * exactly_once_v2, killed and restarted; its child JVM is streams_app), quotas, quota_throttle,
  * client_telemetry (KIP-714 subscriptions; pushes where COMPAT_TELEMETRY_METRICS names the broker's /metrics),
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
@@ -52,8 +52,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
-            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "admin",
-            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "quotas", "quota_throttle", "acls", "client_telemetry");
+            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "share_limit", "admin",
+            "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "streams_protocol", "quotas", "quota_throttle", "acls", "client_telemetry");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
     /** When main started: "ok" lines show the seconds since. */
@@ -108,6 +108,7 @@ public final class Compat {
                 case "share_group" -> new ShareGroupScenario(c).run();
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
+                case "share_limit" -> new ShareLimitScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();
@@ -116,6 +117,7 @@ public final class Compat {
                 case "transactions_v2" -> new TransactionsV2Scenario(c).run();
                 case "share_read_committed" -> new ShareReadCommittedScenario(c).run();
                 case "streams_eos" -> new StreamsEosScenario(c).run();
+                case "streams_protocol" -> new StreamsProtocolScenario(c).run();
                 case "streams_app" -> {
                     // streams_app:APPID:IN:OUT:STATEDIR, the child JVM of streams_eos
                     String[] a = scenario.split(":", 5);
