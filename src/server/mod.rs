@@ -300,14 +300,21 @@ async fn start_mqtt(
 /// Run until SIGINT or SIGTERM, then shut down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // The handlers go in before start-up: a SIGTERM that arrives while the listeners are
+    // bound (a supervisor stopping a broker it just started) is then a clean stop once
+    // start-up is done, not the default action's death by signal.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut interrupt) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    let mut hangup = signal(SignalKind::hangup())?;
     let running = start(config).await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, node_id = running.services.cluster.this_node(), cluster_id = %running.services.cluster.cluster_id(), "gregor started");
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let stop = wait_for_signal();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
-            r = &mut stop => { r?; break; }
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
             _ = hangup.recv() => match running.reload().await {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificates and JWKS reloaded"),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: not reloaded; the old certificates or keys stay"),
@@ -317,15 +324,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }
 
