@@ -53,6 +53,16 @@ impl RequestContext {
                 .filter(|op| self.authorize(*op, rt, name)),
         )
     }
+
+    /// [`Self::authorized_operations`] when the request asked for them, else Kafka's
+    /// "omitted" value.
+    pub fn authorized_operations_if(&self, asked: bool, rt: ResourceType, name: &str) -> i32 {
+        if asked {
+            self.authorized_operations(rt, name)
+        } else {
+            super::AUTHORIZED_OPERATIONS_OMITTED
+        }
+    }
 }
 
 /// A DescribeAcls / DeleteAcls filter from its wire fields; Err for an UNKNOWN (or unknown)

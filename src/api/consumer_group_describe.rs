@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
 use super::group_common::{opt_str, str};
-use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use super::RequestContext;
 use crate::group::consumer::{self, Description};
 use crate::security::acl::{AclOperation, ResourceType};
 
@@ -87,11 +87,11 @@ pub async fn handle(
                     .with_error_code(e.code())
                     .with_error_message(message.map(StrBytes::from_string)),
             };
-            let operations = if allowed && req.include_authorized_operations {
-                ctx.authorized_operations(ResourceType::Group, &id)
-            } else {
-                AUTHORIZED_OPERATIONS_OMITTED
-            };
+            let operations = ctx.authorized_operations_if(
+                allowed && req.include_authorized_operations,
+                ResourceType::Group,
+                &id,
+            );
             group
                 .with_group_id(id)
                 .with_authorized_operations(operations)

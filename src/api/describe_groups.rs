@@ -69,11 +69,8 @@ pub async fn handle(ctx: RequestContext, req: DescribeGroupsRequest) -> Describe
                     .with_error_code(ResponseError::GroupAuthorizationFailed.code())
                     .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
             }
-            let operations = if with_operations {
-                ctx.authorized_operations(ResourceType::Group, &id)
-            } else {
-                AUTHORIZED_OPERATIONS_OMITTED
-            };
+            let operations =
+                ctx.authorized_operations_if(with_operations, ResourceType::Group, &id);
             let Some(d) = described.next().flatten() else {
                 let dead = DescribedGroup::default()
                     .with_group_state(StrBytes::from_static_str(State::Dead.name()))

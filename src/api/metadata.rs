@@ -62,11 +62,11 @@ pub async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataRespon
     let may_create_any = allow_create && ctx.authorize_cluster(AclOperation::Create);
     let creatable = |name: &str| may_create_any || ctx.authorize_topic(AclOperation::Create, name);
     let topic_ops = |name: &str| {
-        if req.include_topic_authorized_operations {
-            ctx.authorized_operations(ResourceType::Topic, name)
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        }
+        ctx.authorized_operations_if(
+            req.include_topic_authorized_operations,
+            ResourceType::Topic,
+            name,
+        )
     };
     let denied = K::TopicAuthorizationFailed.code();
     let topics = match requested {

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError as E;
 
 use super::group_common::{member_topics, opt_str, str};
-use super::{RequestContext, AUTHORIZED_OPERATIONS_OMITTED};
+use super::RequestContext;
 use crate::group::streams::assignor::TaskId;
 use crate::group::streams::group::{DescribedMember, Description};
 use crate::group::streams::topology;
@@ -105,11 +105,8 @@ pub async fn handle(
                     .with_error_code(e.code())
                     .with_error_message(opt_str(message)),
             };
-            let operations = if allowed && req.include_authorized_operations {
-                ctx.authorized_operations(ResourceType::Group, &id)
-            } else {
-                AUTHORIZED_OPERATIONS_OMITTED
-            };
+            let operations =
+                ctx.authorized_operations_if(allowed && req.include_authorized_operations, ResourceType::Group, &id);
             group
                 .with_group_id(id)
                 .with_authorized_operations(operations)
