@@ -459,13 +459,17 @@ impl Coordinator {
                 // progress is its share-partition state, not committed offsets.
                 continue;
             }
-            if let Some(s) = &entry.streams {
-                // As a consumer group: a streams group keeps the offsets of its source
-                // topics while it has members.
-                let subscribed = match s.is_empty() {
-                    true => Default::default(),
-                    false => s.subscribed_topics(),
-                };
+            // Kafka: a consumer group's offsets expire from their commit, except those of
+            // topics it subscribes to; a streams group keeps its source topics' offsets the
+            // same way while it has members.
+            let modern = match (&entry.streams, &entry.consumer) {
+                (Some(s), _) if s.is_empty() => Some((Default::default(), true)),
+                (Some(s), _) => Some((s.subscribed_topics(), false)),
+                (None, Some(c)) => Some((c.subscribed_topics(), c.is_empty())),
+                (None, None) => None,
+            };
+            if let Some((subscribed, empty)) = modern {
+                let subscribed: std::collections::BTreeSet<String> = subscribed;
                 let expired = offsets::expired(
                     &entry.offsets,
                     super::super::classic::OffsetExpiry::SinceCommit,
@@ -478,28 +482,7 @@ impl Coordinator {
                         .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
                     entry.offsets.remove(&key);
                 }
-                if entry.offsets.is_empty() && s.is_empty() {
-                    doomed.push(id.clone());
-                }
-                continue;
-            }
-            if let Some(c) = &entry.consumer {
-                // Kafka: a consumer group's offsets expire from their commit, except those
-                // of topics it subscribes to.
-                let subscribed = c.subscribed_topics();
-                let expired = offsets::expired(
-                    &entry.offsets,
-                    super::super::classic::OffsetExpiry::SinceCommit,
-                    |t| subscribed.contains(t),
-                    now,
-                    retention,
-                );
-                for key in expired {
-                    self.batch
-                        .write(WriteOp::Delete(record::offset_key(id, &key.0, key.1)));
-                    entry.offsets.remove(&key);
-                }
-                if entry.offsets.is_empty() && c.is_empty() {
+                if entry.offsets.is_empty() && empty {
                     doomed.push(id.clone());
                 }
                 continue;
