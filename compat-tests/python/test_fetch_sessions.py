@@ -17,7 +17,7 @@ import pytest
 from kafka.consumer.fetcher import FetchSessionHandler
 from kafka.structs import TopicPartition as KpTopicPartition
 
-from compat import TIMEOUT, ck_produce, create_topic, kp_consumer, unique_topic
+from compat import TIMEOUT, ck_produce, create_topic, kp_consumer, unique_topic, wait_for
 
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -170,6 +170,11 @@ def test_fetch_session_raw(broker):
     c = Conn(broker)
     try:
         everything = [(0, 0), (1, 0), (2, 0), (7, 0)]
+        # A loaded Kafka's broker can answer NOT_LEADER_OR_FOLLOWER for a moment after its
+        # metadata names it the leader: sessionless fetches (session 0, epoch -1) until not.
+        wait_for(lambda: all(p[0] == NONE for p in c.fetch(
+            fetch_body(topic, 0, -1, everything[:3]))["partitions"].values()),
+            "the three partitions led where the metadata says")
         full = c.fetch(fetch_body(topic, 0, 0, everything))
         session = full["session"]
         assert full["error"] == NONE and session != 0, full
