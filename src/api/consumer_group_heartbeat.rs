@@ -46,17 +46,8 @@ pub async fn handle(
             }
             owned
         }),
-        client_id: ctx
-            .header
-            .client_id
-            .as_deref()
-            .unwrap_or_default()
-            .to_string(),
-        // Kafka shows InetAddress.toString(): "/127.0.0.1".
-        client_host: ctx
-            .peer()
-            .map(|p| format!("/{}", p.ip()))
-            .unwrap_or_default(),
+        client_id: ctx.client_id().to_string(),
+        client_host: ctx.client_host(),
     };
     match answer(&ctx, group_id, heartbeat).await {
         Ok(a) => ConsumerGroupHeartbeatResponse::default()

@@ -142,6 +142,14 @@ impl RequestContext {
         self.header.client_id.as_deref().unwrap_or("")
     }
 
+    /// The client's host as Kafka's group descriptions show it (InetAddress.toString():
+    /// "/127.0.0.1"); "" for an in-process request.
+    pub fn client_host(&self) -> String {
+        self.peer()
+            .map(|p| format!("/{}", p.ip()))
+            .unwrap_or_default()
+    }
+
     /// Mute the connection for `ms` (a quota's throttle time): no further request is read
     /// from it until then.
     pub fn throttle(&self, ms: i64) {

@@ -43,11 +43,7 @@ pub async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResp
         member_id,
         instance_id,
         client_id,
-        // Kafka shows InetAddress.toString(): "/127.0.0.1".
-        client_host: ctx
-            .peer()
-            .map(|p| format!("/{}", p.ip()))
-            .unwrap_or_default(),
+        client_host: ctx.client_host(),
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout: the session timeout serves.
         rebalance_timeout_ms: if version == 0 {

@@ -33,16 +33,8 @@ pub async fn handle(
             .subscribed_topic_names
             .as_ref()
             .map(|names| names.iter().map(|n| n.to_string()).collect()),
-        client_id: ctx
-            .header
-            .client_id
-            .as_deref()
-            .unwrap_or_default()
-            .to_string(),
-        client_host: ctx
-            .peer()
-            .map(|p| format!("/{}", p.ip()))
-            .unwrap_or_default(),
+        client_id: ctx.client_id().to_string(),
+        client_host: ctx.client_host(),
     };
     match answer(&ctx, group_id, heartbeat).await {
         Ok(a) => ShareGroupHeartbeatResponse::default()

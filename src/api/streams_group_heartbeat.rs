@@ -231,17 +231,8 @@ fn heartbeat(ctx: &RequestContext, req: &StreamsGroupHeartbeatRequest) -> Heartb
                 .collect()
         }),
         shutdown_application: req.shutdown_application,
-        client_id: ctx
-            .header
-            .client_id
-            .as_deref()
-            .unwrap_or_default()
-            .to_string(),
-        // Kafka shows InetAddress.toString(): "/127.0.0.1".
-        client_host: ctx
-            .peer()
-            .map(|p| format!("/{}", p.ip()))
-            .unwrap_or_default(),
+        client_id: ctx.client_id().to_string(),
+        client_host: ctx.client_host(),
     }
 }
 
