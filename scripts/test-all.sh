@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of gregor, installing what the tests need first: Debian packages
-# (libclang-dev for RocksDB's bindings, kcat, Java, Maven, PostgreSQL), then cargo's checks
-# and tests, then the real-client compatibility suite (which installs its own pip packages and
-# Maven artifacts), then the homework end to end and the compose stack (under Debian's Docker
-# engine, started by docker/run-compose-test.sh) beside the suite's cluster target. Each stage
-# prints its start time; the goal is under 20 minutes warm (caches in ~/.cache/gregor), 45 cold.
+# (libclang-dev for RocksDB's bindings, kcat, Java, Maven, PostgreSQL), then cargo's checks,
+# the broker's build, cargo's tests beside the real-client compatibility suite (which installs
+# its own pip packages and Maven artifacts), then the homework end to end and the compose stack
+# (under Debian's Docker engine, started by docker/run-compose-test.sh) beside the suite's
+# cluster target. Each stage prints its start time and how busy the cores were; the goal is
+# under 20 minutes warm (caches in ~/.cache/gregor), 45 cold.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Caches live outside the clone so CI reruns are warm (they must also work cold).
@@ -14,7 +15,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_ROOT/target}"
 
 source scripts/deps.sh
 START=$(date +%s)
-stage() { echo "== [$(( $(date +%s) - START )) s] $*"; }
+# Each stage line also says how busy the cores were since the previous one (from /proc/stat):
+# the figures that tell which stages can share the two cores.
+cpu_now() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
+read -r CPU_BUSY CPU_ALL < <(cpu_now)
+stage() {
+  local busy all
+  read -r busy all < <(cpu_now)
+  echo "== [$(( $(date +%s) - START )) s, cores $(( 100 * (busy - CPU_BUSY) / (all - CPU_ALL + 1) ))% busy since the last line] $*"
+  CPU_BUSY=$busy CPU_ALL=$all
+}
 # Every Debian package any suite needs, installed once here: the suites below run side by
 # side, and two apt-get runs at once would fight over dpkg's lock.
 apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv docker.io debootstrap mosquitto mosquitto-clients
@@ -25,9 +35,10 @@ vendor_reuse_build
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 
-stage "cargo test"
-cargo test --quiet
-# Already built by cargo test (the integration tests run it); the suites below use it.
+# The compatibility suite needs only the broker's binary: it starts as soon as that is built and
+# runs beside `cargo test` (whose build is most of its time: the cores wait on clients, brokers
+# and JVM start-ups in the suite), its output kept in a file and printed after the tests.
+stage "cargo build --bin gregor"
 cargo build --quiet --bin gregor
 vendor_stamp
 
@@ -39,15 +50,24 @@ if [ "${TEST_FUZZ_SECONDS:-0}" != 0 ]; then
   FUZZ_SECONDS="$TEST_FUZZ_SECONDS" scripts/fuzz.sh
 fi
 
-stage "compatibility suite (real clients, gregor and reference Apache Kafka)"
+stage "compatibility suite (real clients, gregor and reference Apache Kafka; output below) beside cargo test"
 export COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor"
 # The compat suite runs four pytests side by side: its gregor and Kafka halves, each split in
 # two groups of test files, each group on a gregor and a Kafka of its own (COMPAT_SPLIT=2; the
 # scenarios mostly wait on brokers, clients and JVM start-ups, so the two cores take four). The
 # homework end to end (loms, 3 notifiers, PostgreSQL; gregor, Kafka, both on SASL_SSL), the
 # compose checks and the cluster target come after it.
+compat_log="$CACHE_ROOT/compat-suite.log"
+COMPAT_SPLIT="${COMPAT_SPLIT:-2}" compat-tests/run.sh >"$compat_log" 2>&1 </dev/null &
+compat_pid=$!
+stage "cargo test"
+tests=0
+cargo test --quiet || tests=$?
+stage "cargo test done (exit $tests); waiting for the compatibility suite"
 compat=0
-COMPAT_SPLIT="${COMPAT_SPLIT:-2}" compat-tests/run.sh || compat=$?
+wait "$compat_pid" || compat=$?
+cat "$compat_log"
+stage "compatibility suite done (exit $compat)"
 # These mostly wait (on the homework's services, on Docker), so two streams share the cores:
 # the homework end to end, then the compose file's static check and the compose stack under a
 # Docker engine (docker/run-compose-test.sh), beside the compat suite's core scenarios against a
@@ -97,5 +117,5 @@ if [ "$cluster" -ne 0 ] || [ "${flaky_cluster:-0}" = 1 ]; then
   grep -E "^(E  |FAIL)" "$cluster_log" | cut -c1-400 | head -n 40 || true
   cat "$CACHE_ROOT/cluster-target-report.txt" 2>/dev/null || true
 fi
-stage "done: compat suite exit $compat, cluster target exit $cluster, homework/compose exit $side_status"
-[ "$compat" -eq 0 ] && [ "$cluster" -eq 0 ] && [ "$side_status" -eq 0 ]
+stage "done: cargo test exit $tests, compat suite exit $compat, cluster target exit $cluster, homework/compose exit $side_status"
+[ "$tests" -eq 0 ] && [ "$compat" -eq 0 ] && [ "$cluster" -eq 0 ] && [ "$side_status" -eq 0 ]
