@@ -66,8 +66,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 # test_mqtt.py: Mosquitto, the MQTT oracle, and its command-line clients.
 apt_install mosquitto mosquitto-clients
 # Java and Maven: the reference Kafka, and the Kafka Connect worker and MirrorMaker 2 that
-# test_connect.py runs (against gregor too).
-command -v java >/dev/null || apt_install openjdk-17-jre-headless
+# test_connect.py runs (against gregor too); the JDK's javac builds compat-tests/java and the
+# runner of Kafka's tools (kafka/ToolRunner.java).
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v mvn >/dev/null || apt_install maven
 
 VENV="$CACHE/compat-venv"

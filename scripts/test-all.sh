@@ -27,7 +27,7 @@ stage() {
 }
 # Every Debian package any suite needs, installed once here: the suites below run side by
 # side, and two apt-get runs at once would fight over dpkg's lock.
-apt_install libclang-dev kcat openjdk-17-jre-headless maven postgresql python3-venv docker.io debootstrap mosquitto mosquitto-clients
+apt_install libclang-dev kcat openjdk-17-jdk-headless maven postgresql python3-venv docker.io debootstrap mosquitto mosquitto-clients
 
 source scripts/vendor-freshness.sh
 stage "cargo fmt / clippy"

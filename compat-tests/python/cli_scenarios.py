@@ -86,21 +86,3 @@ def run_scenario(program: list[str], client: str, scenario: str, broker, cwd: Pa
             f"--- stderr (tail)\n{proc.stderr[-6000:]}")
     return proc.stdout
 
-
-def reference_kafka_java() -> list[str]:
-    """The command prefix that runs a class of the reference Kafka's jars (its tools), or a
-    pytest skip when java or the jars are missing."""
-    import shutil
-
-    import pytest
-
-    if not shutil.which("java"):
-        pytest.skip("java is needed (compat-tests/run.sh installs it)")
-    script = COMPAT_DIR / "kafka" / "reference-kafka.sh"
-    res = subprocess.run([str(script), "libs"], capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        pytest.skip(f"the reference Kafka's jars are not available: {res.stderr[-500:]}")
-    libs = res.stdout.strip().splitlines()[-1]
-    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-            "-cp", f"{libs}/*"]
-

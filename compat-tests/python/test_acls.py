@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
+import kafkatools
 from cli_scenarios import COMPAT_DIR
 from compat import TIMEOUT, Broker, ck_conf, create_topic, free_port, port_open, wait_for
 from test_java import java_compat, run  # noqa: F401 - the session fixture of the Java CLI
@@ -166,20 +167,10 @@ def test_java_acls(java_compat, broker, client, mode, acl_brokers):  # noqa: F81
 
 # ------------------------------------------------------------------ kafka-acls (AclCommand)
 
-def kafka_libs() -> Path:
-    version = os.environ.get("COMPAT_KAFKA_VERSION", "").strip() or "4.4.0"
-    cache = os.environ.get("COMPAT_CACHE_DIR") or str(Path.home() / ".cache/gregor")
-    libs = Path(cache) / f"kafka-{version}" / "libs"
-    if not (libs / ".complete").exists() or not shutil.which("java"):
-        pytest.skip(f"Kafka's jars ({libs}) and java are needed (compat-tests/run.sh fetches them)")
-    return libs
-
-
 def kafka_acls(broker: Broker, *args: str) -> subprocess.CompletedProcess:
     """kafka-acls.sh: `java -cp libs/* org.apache.kafka.tools.AclCommand`."""
-    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", f"{kafka_libs()}/*",
-           "org.apache.kafka.tools.AclCommand", "--bootstrap-server", broker.address, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return kafkatools.run("org.apache.kafka.tools.AclCommand", "--bootstrap-server",
+                          broker.address, *args, timeout=120)
 
 
 def ok(res: subprocess.CompletedProcess) -> str:

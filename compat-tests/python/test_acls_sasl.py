@@ -13,7 +13,6 @@ principal get only what ACLs grant.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
@@ -22,9 +21,10 @@ from confluent_kafka import KafkaError
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
                                    AdminClient, NewTopic, ResourcePatternType, ResourceType)
 
+import kafkatools
 from compat import TIMEOUT
 from secured import CLIENT_PRINCIPAL, make_fixture
-from test_acls import consume_error, kafka_libs, produce_error
+from test_acls import consume_error, produce_error
 
 acl_secured = make_fixture(
     "acl_secured", 100,
@@ -55,10 +55,9 @@ def _kafka_acls(secured, tmp_path, *args: str) -> str:
     """Kafka's kafka-acls as alice over SASL_SSL (--command-config with her Java properties)."""
     props = tmp_path / "alice.properties"
     props.write_text(secured.java_properties("SASL_SSL", "SCRAM-SHA-512"))
-    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", f"{kafka_libs()}/*",
-           "org.apache.kafka.tools.AclCommand", "--bootstrap-server", secured.address("SASL_SSL"),
-           "--command-config", str(props), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    res = kafkatools.run("org.apache.kafka.tools.AclCommand", "--bootstrap-server",
+                         secured.address("SASL_SSL"), "--command-config", str(props), *args,
+                         timeout=120)
     assert res.returncode == 0, f"kafka-acls exited {res.returncode}\n{res.stdout}\n{res.stderr[-3000:]}"
     return res.stdout
 

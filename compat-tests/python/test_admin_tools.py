@@ -18,22 +18,21 @@ import time
 
 import pytest
 
-from cli_scenarios import reference_kafka_java
-from compat import TIMEOUT, create_topic, unique_topic, wait_for
+import kafkatools
+from compat import create_topic, unique_topic, wait_for
 
 pytestmark = pytest.mark.client("kafka-tools")
 
 
 @pytest.fixture(scope="session")
 def kafka_tools():
-    """The command prefix running a class of the reference Kafka's jars."""
-    return reference_kafka_java()
+    """The package of Kafka's tools in the reference Kafka's jars."""
+    kafkatools.libs()
+    return "org.apache.kafka.tools."
 
 
 def run(tools, cls: str, broker, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*tools, f"org.apache.kafka.tools.{cls}", "--bootstrap-server",
-                           broker.address, *args], capture_output=True, text=True,
-                          timeout=max(60.0, 2 * TIMEOUT), stdin=subprocess.DEVNULL)
+    return kafkatools.run(tools + cls, "--bootstrap-server", broker.address, *args)
 
 
 def quorum_status(tools, broker) -> dict[str, str]:

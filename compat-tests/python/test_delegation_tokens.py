@@ -8,7 +8,7 @@ SCRAM extension).
 |---|---|
 | delegation_tokens | as alice over SASL_PLAINTEXT SCRAM-SHA-512: `--create --renewer-principal User:bob` prints Kafka's token table (TOKENID, HMAC, OWNER User:alice, REQUESTER User:alice, RENEWERS [User:bob], expiry = issue + 1 day, max = issue + 7 days); the console producer authenticated with the token (ScramLoginModule username=<token id> password=<hmac> tokenauth=true, SCRAM-SHA-256 and -512) writes 3 records that the console consumer, also with the token, reads back; `--describe` (Kafka 4.4's tool then sends an empty owner list) shows 0 tokens, `--describe --owner-principal User:alice` (and `User:bob`, its renewer) the token with the same row; `--renew --renew-time-period 3600000` → "Completed renew operation" and describe shows the expiry one hour on; creating with the token's connection and creating over PLAINTEXT → Kafka's DelegationTokenRequestNotAllowed message; `--expire --expiry-time-period -1` → "Completed expire operation", describe shows 0 tokens, and a new connection with the token fails SASL authentication |
 
-Cost per broker: 13 JVM starts of the tools: about 25 s alone, 31 s (gregor) and 32 s (Kafka)
+Cost per broker: 13 tool runs in the warm JVM of kafkatools.py: 2 s (gregor) and 9 s (Kafka)
 with run.sh's two pytests side by side; no broker of its own (the shared `secured` pair).
 """
 
@@ -22,6 +22,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import kafkatools
 from compat import TIMEOUT
 from secured import secured  # noqa: F401 - the fixture
 
@@ -37,11 +38,7 @@ HEADER = ["TOKENID", "HMAC", "OWNER", "REQUESTER", "RENEWERS", "ISSUEDATE", "EXP
 
 
 def java(cls: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    from test_acls import kafka_libs
-    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           "-cp", f"{kafka_libs()}/*", cls, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, input=stdin,
-                          timeout=max(60.0, 2 * TIMEOUT))
+    return kafkatools.run(cls, *args, stdin=stdin)
 
 
 def ok(res: subprocess.CompletedProcess) -> str:

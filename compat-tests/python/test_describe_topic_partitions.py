@@ -14,11 +14,11 @@ import base64
 import re
 import socket
 import struct
-import subprocess
 import uuid
 
 import pytest
 
+import kafkatools
 from compat import TIMEOUT, create_topic, unique_topic, wait_for
 
 NONE = 0
@@ -232,12 +232,8 @@ def test_dtp_paging(broker):
 # ------------------------------------------------------------------ kafka-topics --describe
 
 def kafka_topics(broker, *args: str) -> str:
-    from test_acls import kafka_libs
-    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           "-cp", f"{kafka_libs()}/*", "org.apache.kafka.tools.TopicCommand",
-           "--bootstrap-server", broker.address, *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=max(60.0, 2 * TIMEOUT),
-                         stdin=subprocess.DEVNULL)
+    res = kafkatools.run("org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                         broker.address, *args)
     assert res.returncode == 0, f"kafka-topics {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr[-3000:]}"
     return res.stdout
 

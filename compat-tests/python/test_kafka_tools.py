@@ -14,17 +14,15 @@ times only where they are the broker's own), and their exit status.
 | kafka_reassign_log_dirs | `kafka-reassign-partitions --reassignment-json-file` (ReassignPartitionsCommand) naming the one replica of a 1-partition topic with `log_dirs` = the broker's one log dir (from `kafka-log-dirs`): `--execute` → "Successfully started partition reassignment" and "Successfully started moving log directory to DIR for replica T-0 with broker 1" (AlterReplicaLogDirs: the same dir is success); `--verify` → the partition's reassignment and the replica's move completed; a dir the broker does not have → exit 1, "Failed to alter dir for T-0-1" with `LogDirNotFoundException` |
 | kafka_share_groups | `kafka-share-groups` (ShareGroupCommand) on a share group (share.auto.offset.reset=earliest) whose librdkafka share consumer received and acknowledged 20 records of 2 partitions: `--list` names it; `--describe --members` the member's host, client id, 2 partitions and assignment; `--state` Stable with 1 member; `--offsets --verbose` LEADER-EPOCH 0 and LAG 0 on both partitions (START-OFFSET not compared: Kafka's is when its share state was last written). Member gone: Empty; `--reset-offsets --execute --to-earliest` → 0 and lag 10, `--to-latest` → 10 and lag 0; `--delete` → successful, gone from `--list` |
 
-Cost per broker: about 52 JVM starts of the tools (~1 s each): 44 s on gregor and 54 s on Kafka
-with run.sh's two pytests side by side on two cores before kafka_transactions_abort (about 30 s
-per broker on a loaded machine: 10 tool runs, 3 read_committed reads) and
-kafka_reassign_log_dirs (about 10 s) were added.
+Cost per broker: about 60 tool runs in the warm JVM of kafkatools.py (a few hundredths of a
+second each) and the clients: 7 s on gregor and 16 s on Kafka with run.sh's pytests side by side
+on a loaded machine.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -33,6 +31,7 @@ import pytest
 from confluent_kafka import Consumer, IsolationLevel, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+import kafkatools
 from compat import TIMEOUT, ck_conf, create_topic, unique_topic, wait_for
 
 TOOLS = "org.apache.kafka.tools."
@@ -43,11 +42,7 @@ def tool(broker, cls: str, *args: str, status: int = 0, stderr: bool = False) ->
     """Runs one of Kafka's tools against the broker; asserts its exit status; returns stdout,
     with stderr after it when the status is not 0 or `stderr` is set (where the tools print
     errors and notes such as "has no active members")."""
-    from test_acls import kafka_libs
-    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-           "-cp", f"{kafka_libs()}/*", cls, "--bootstrap-server", broker.address, *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=max(60.0, 2 * TIMEOUT),
-                         stdin=subprocess.DEVNULL)
+    res = kafkatools.run(cls, "--bootstrap-server", broker.address, *args)
     name = cls.rsplit(".", 1)[-1]
     assert res.returncode == status, (
         f"{name} {' '.join(args)} exited {res.returncode} (expected {status}):\n"

@@ -34,6 +34,7 @@ from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, S
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
 import kafka  # kafka-python
+import kafkatools
 from compat import TIMEOUT, wait_for
 from secured import USERS, secured  # noqa: F401 - the fixture
 
@@ -397,26 +398,16 @@ def test_scram_admin(broker, secured):
 
 @pytest.mark.client("kafka-configs")
 def test_kafka_configs_scram(broker, secured, tmp_path):
-    libs = subprocess.run([str(secured_dir() / "kafka" / "reference-kafka.sh"), "libs"],
-                          capture_output=True, text=True)
-    if libs.returncode != 0 or not shutil.which("java"):
-        pytest.skip("the Kafka jars (reference-kafka.sh) and java are needed")
     props = tmp_path / "client.properties"
     props.write_text(secured.java_properties("SASL_SSL", "SCRAM-SHA-512"))
     user = "dave" + uuid.uuid4().hex[:6]
-    cmd = ["java", "-Xmx256m", "-cp", f"{libs.stdout.strip()}/*", "org.apache.kafka.tools.ConfigCommand",
-           "--bootstrap-server", secured.address("SASL_SSL"), "--command-config", str(props)]
-    p = subprocess.run([*cmd, "--alter", "--add-config", "SCRAM-SHA-512=[password=dave-secret]",
-                        "--entity-type", "users", "--entity-name", user],
-                       capture_output=True, text=True, timeout=120)
+    cmd = ["org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", secured.address("SASL_SSL"),
+           "--command-config", str(props)]
+    p = kafkatools.run(*cmd, "--alter", "--add-config", "SCRAM-SHA-512=[password=dave-secret]",
+                       "--entity-type", "users", "--entity-name", user, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
-    p = subprocess.run([*cmd, "--describe", "--entity-type", "users", "--entity-name", user],
-                       capture_output=True, text=True, timeout=120)
+    p = kafkatools.run(*cmd, "--describe", "--entity-type", "users", "--entity-name", user,
+                       timeout=120)
     assert p.returncode == 0 and "SCRAM-SHA-512=iterations=4096" in p.stdout, p.stdout + p.stderr
     conf = secured.ck("SASL_SSL", "SCRAM-SHA-512", user=user, password="dave-secret")
     wait_for(lambda: AdminClient(conf).list_topics(timeout=5) is not None, f"{user} logging in")
-
-
-def secured_dir():
-    from secured import COMPAT_DIR
-    return COMPAT_DIR
