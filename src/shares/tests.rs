@@ -332,3 +332,84 @@ async fn a_failed_write_answers_share_changes_unavailable_and_rolls_memory_back(
 fn flaky_kv(flaky: &Arc<Flaky>) -> Arc<dyn KvStore> {
     flaky.clone()
 }
+
+/// The group coordinator and the share leader on one store, as `app` wires them: a member
+/// leaving the group (its heartbeat with epoch -1) has its records released here at once, and
+/// a reset of the group's offsets replaces what the leader held.
+#[tokio::test]
+async fn the_coordinator_tells_the_leader_when_a_member_left_or_offsets_were_reset() {
+    use crate::group::consumer::TopicLookup;
+    use crate::group::share::ShareHeartbeat;
+    use crate::group::{GroupConfig, GroupCoordinator};
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let states: Arc<dyn crate::store::ShareStates> = Arc::new(KvShareStates::new(kv.clone()));
+    let groups =
+        GroupCoordinator::open(kv.clone(), GroupConfig::default(), states.clone()).unwrap();
+    let earliest = [(
+        "share.auto.offset.reset".to_string(),
+        "earliest".to_string(),
+    )];
+    groups
+        .group_configs()
+        .set("g", BTreeMap::from(earliest))
+        .unwrap();
+    let settings = groups.share_settings("g");
+    let shares = Arc::new(Shares::open(states, kv, groups.group_configs().clone()).unwrap());
+    groups.set_share_events(shares.clone());
+    let lookup: TopicLookup = Arc::new(|name: &str| (name == "t").then_some((TOPIC, 1)));
+    let beat = |member: &str, epoch: i32| ShareHeartbeat {
+        member_id: member.into(),
+        epoch,
+        subscribed_topic_names: (epoch == 0).then(|| vec!["t".to_string()]),
+        ..Default::default()
+    };
+    let (key, p) = ((TOPIC, 0), partition(0));
+    let fetch = |member: &str| {
+        let (member, p) = (member.to_string(), p.clone());
+        let shares = shares.clone();
+        async move {
+            let prepared = shares
+                .prepare("g".into(), vec![(key, p, bounds(5))], settings)
+                .await;
+            assert!(matches!(prepared.as_deref(), Ok([Ok(_)])), "{prepared:?}");
+            let read = vec![(key, spans(0, 4))];
+            let got = shares
+                .acquire("g".into(), member, read, LIMIT, settings)
+                .await;
+            let got: Vec<_> = got.unwrap().into_iter().flatten().flatten().collect();
+            got.iter()
+                .map(|a| (a.first, a.last, a.delivery_count))
+                .collect::<Vec<_>>()
+        }
+    };
+    let m = groups
+        .share_heartbeat("g".into(), beat("m", 0), lookup.clone())
+        .await;
+    let n = groups
+        .share_heartbeat("g".into(), beat("n", 0), lookup.clone())
+        .await;
+    let (m, n) = (m.unwrap(), n.unwrap());
+    assert_eq!(fetch(&m.member_id).await, vec![(0, 4, 1)]);
+    assert_eq!(fetch(&n.member_id).await, vec![], "all five are m's");
+    let left = groups.share_heartbeat("g".into(), beat(&m.member_id, -1), lookup.clone());
+    assert!(left.await.is_ok());
+    assert_eq!(
+        fetch(&n.member_id).await,
+        vec![(0, 4, 2)],
+        "released when m left"
+    );
+
+    // n leaves too; the offsets go back to 3 while the leader holds the old state.
+    let gone = groups.share_heartbeat("g".into(), beat(&n.member_id, -1), lookup.clone());
+    assert!(gone.await.is_ok());
+    let reset = groups
+        .share_alter_offsets("g".into(), vec![(key, "t-0".into(), 3)])
+        .await;
+    assert_eq!(reset, Ok(()));
+    let prepared = shares
+        .prepare("g".into(), vec![(key, p.clone(), bounds(5))], settings)
+        .await;
+    assert_eq!(prepared, Ok(vec![Ok(3)]));
+    groups.shutdown();
+    shares.shutdown();
+}
