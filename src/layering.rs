@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["meta"],
     &["coord"],
     &["group"],
-    &["txn", "topics", "quota", "telemetry", "features"],
+    &["txn", "topics", "quota", "telemetry", "features", "shares"],
     &["api"],
     &["app"],
     &["http"],

@@ -29,6 +29,7 @@ pub mod pg;
 pub mod quota;
 pub mod security;
 pub mod server;
+pub mod shares;
 pub mod store;
 pub mod telemetry;
 pub mod topics;

@@ -40,7 +40,8 @@ pub async fn handle(
                 let code = match &topic {
                     _ if !readable => E::TopicAuthorizationFailed.code(),
                     Some(topic) if (0..topic.partition_count()).contains(&p.partition_index) => {
-                        offsets.push(((topic.id, p.partition_index), p.start_offset));
+                        let log = crate::pg::placement::log_name(&topic.name, p.partition_index);
+                        offsets.push(((topic.id, p.partition_index), log, p.start_offset));
                         0
                     }
                     _ => E::UnknownTopicOrPartition.code(),

@@ -8,15 +8,15 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::group::GroupCoordinator;
 use crate::quota::Throttle;
+use crate::shares::Shares;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub struct Connection {
     id: u64,
     throttle: Arc<Throttle>,
-    groups: Weak<GroupCoordinator>,
+    shares: Weak<Shares>,
     /// (group, member) of the share sessions opened here and not closed.
     share_sessions: Mutex<BTreeSet<(String, String)>>,
     /// The client software's (name, version) its ApiVersions (v3+) named (client telemetry
@@ -25,20 +25,20 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(groups: &Arc<GroupCoordinator>) -> Self {
-        Self::with_groups(Arc::downgrade(groups))
+    pub fn new(shares: &Arc<Shares>) -> Self {
+        Self::with_shares(Arc::downgrade(shares))
     }
 
     /// A connection of no client (the HTTP gateway's in-broker requests): nothing to end.
     pub fn detached() -> Self {
-        Self::with_groups(Weak::new())
+        Self::with_shares(Weak::new())
     }
 
-    fn with_groups(groups: Weak<GroupCoordinator>) -> Self {
+    fn with_shares(shares: Weak<Shares>) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             throttle: Arc::default(),
-            groups,
+            shares,
             share_sessions: Mutex::default(),
             software: Mutex::default(),
         }
@@ -82,7 +82,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let Some(groups) = self.groups.upgrade() else {
+        let Some(shares) = self.shares.upgrade() else {
             return;
         };
         let sessions = self
@@ -90,7 +90,7 @@ impl Drop for Connection {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner());
         for (group, member) in std::mem::take(sessions) {
-            groups.share_connection_closed(group, member, self.id);
+            shares.connection_closed(group, member, self.id);
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::quota::{ClientQuotas, Throttle};
 use crate::security::credentials::Credentials;
 use crate::security::tokens::DelegationTokens;
 use crate::security::{Authorizer, Session};
+use crate::shares::Shares;
 use crate::telemetry::Telemetry;
 use crate::topics::Topics;
 use crate::txn::coordinator::TxnCoordinator;
@@ -28,6 +29,8 @@ pub struct Services {
     pub cluster: Arc<dyn ClusterView>,
     pub topics: Arc<Topics>,
     pub groups: Arc<GroupCoordinator>,
+    /// Share groups' partitions led here (KIP-932's leader side).
+    pub shares: Arc<Shares>,
     pub txns: TxnCoordinator,
     /// Client quotas: their configuration and enforcement.
     pub quotas: Arc<ClientQuotas>,
@@ -115,6 +118,11 @@ impl RequestContext {
     }
 
     /// Transactions and producer ids.
+    /// Share sessions and the share-partitions led here.
+    pub fn shares(&self) -> &Shares {
+        &self.services.shares
+    }
+
     pub fn txns(&self) -> &TxnCoordinator {
         &self.services.txns
     }

@@ -18,7 +18,7 @@ use super::share_common::{
     acknowledgeable, acks, check_types, ids, note_session, partition, settings,
 };
 use super::{leader_epoch, RequestContext};
-use crate::group::coordinator::SessionRequest;
+use crate::shares::SessionRequest;
 
 pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
     // share.version 0: share groups are off (Kafka: UNSUPPORTED_VERSION, nothing else).
@@ -52,20 +52,27 @@ async fn serve(
     let renew = version >= 2 && req.is_renew_ack;
     let mut errors = BTreeMap::new();
     let mut acknowledged = Vec::new();
+    let mut led = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
             let tp = (t.topic_id, p.partition_index);
-            if let Err(e) = acknowledgeable(ctx, &t.topic_id, p.partition_index) {
-                errors.insert(tp, e);
-                continue;
-            }
+            let partition = match acknowledgeable(ctx, &t.topic_id, p.partition_index) {
+                Ok(partition) => partition,
+                Err(e) => {
+                    errors.insert(tp, e);
+                    continue;
+                }
+            };
             let batches = p
                 .acknowledgement_batches
                 .iter()
                 .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
             let batches = acks(batches);
             match check_types(&batches, version, renew) {
-                Ok(()) => acknowledged.push((tp, batches)),
+                Ok(()) => {
+                    acknowledged.push((tp, batches));
+                    led.push((tp, partition));
+                }
                 Err(e) => {
                     errors.insert(tp, e);
                 }
@@ -81,7 +88,7 @@ async fn serve(
         forgotten: Vec::new(),
         acks: acknowledged,
     };
-    let outcome = ctx.groups().share_session(session, settings).await?;
+    let outcome = ctx.shares().session(session, led, settings).await?;
     note_session(ctx, &group_id, &member_id, req.share_session_epoch);
     let mut results: BTreeMap<(Uuid, i32), Option<E>> =
         errors.into_iter().map(|(tp, e)| (tp, Some(e))).collect();

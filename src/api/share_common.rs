@@ -7,10 +7,11 @@ use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::group::coordinator::{ShareSettings, FINAL_EPOCH, OPEN_EPOCH};
+use crate::group::coordinator::ShareSettings;
 use crate::group::share::partition::{Ack, REJECT, RENEW};
 use crate::meta::Partition;
 use crate::security::acl::AclOperation;
+use crate::shares::{FINAL_EPOCH, OPEN_EPOCH};
 
 /// Acknowledgement batches as the state machine takes them.
 pub fn acks(batches: impl IntoIterator<Item = (i64, i64, Vec<i8>)>) -> Vec<Ack> {
@@ -60,9 +61,13 @@ pub fn partition(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> Result<Ar
 /// UNKNOWN_TOPIC_OR_PARTITION for a partition it has no share partition of, which is every
 /// partition another broker leads (`KafkaApis` answered TOPIC_AUTHORIZATION_FAILED and
 /// UNKNOWN_TOPIC_OR_PARTITION before); nothing is applied and the other partitions are served.
-pub fn acknowledgeable(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> Result<(), E> {
+pub fn acknowledgeable(
+    ctx: &RequestContext,
+    topic_id: &Uuid,
+    index: i32,
+) -> Result<Arc<Partition>, E> {
     match partition(ctx, topic_id, index) {
-        Ok(_) => Ok(()),
+        Ok(p) => Ok(p),
         Err(E::NotLeaderOrFollower) => Err(E::UnknownTopicOrPartition),
         Err(e) => Err(e),
     }

@@ -4,7 +4,7 @@
 //! the log at the share partition's next fetch offset and locked for the member
 //! (`AcquiredRecords` with their delivery counts). With nothing to acquire it waits for new
 //! records or expiring locks up to MaxWaitMs. The state machine is `group::share::partition`,
-//! kept by the group coordinator. Acknowledgements for a partition another broker leads are
+//! kept by this broker as the partitions' leader (`crate::shares`). Acknowledgements for a partition another broker leads are
 //! not applied (its AcknowledgeErrorCode is UNKNOWN_TOPIC_OR_PARTITION, as Kafka's), and its
 //! fetch answers NOT_LEADER_OR_FOLLOWER; the other partitions are served.
 //!
@@ -32,11 +32,11 @@ use super::share_common::{
     acknowledgeable, acks, check_types, ids, note_session, partition, settings,
 };
 use super::{leader_epoch, RequestContext};
-use crate::group::coordinator::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
 use crate::log::batch;
 use crate::meta::Partition;
 use crate::partition::AbortedTxn;
+use crate::shares::{FetchLimit, LogBounds, SessionRequest, ShareKey};
 
 /// A ShareFetch without MaxRecords (v0 semantics): Kafka's `max.poll.records` default.
 const DEFAULT_MAX_RECORDS: usize = 500;
@@ -94,6 +94,7 @@ async fn serve(
     let settings = settings(ctx, &group_id);
     let mut fetch = Vec::new();
     let mut acknowledged = Vec::new();
+    let mut led = Vec::new();
     let mut refused = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -106,9 +107,12 @@ async fn serve(
                     .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()));
                 let batches = acks(batches);
                 let checked = acknowledgeable(ctx, &t.topic_id, p.partition_index)
-                    .and_then(|()| check_types(&batches, version, renew));
+                    .and_then(|p| check_types(&batches, version, renew).map(|()| p));
                 match checked {
-                    Ok(()) => acknowledged.push((tp, batches)),
+                    Ok(p) => {
+                        acknowledged.push((tp, batches));
+                        led.push((tp, p));
+                    }
                     Err(e) => refused.push((tp, e)),
                 }
             }
@@ -128,7 +132,7 @@ async fn serve(
         forgotten,
         acks: acknowledged,
     };
-    let outcome = ctx.groups().share_session(session, settings).await?;
+    let outcome = ctx.shares().session(session, led, settings).await?;
     note_session(ctx, &group_id, &member_id, req.share_session_epoch);
     let mut answers: BTreeMap<ShareKey, PartitionData> = BTreeMap::new();
     let answer = |answers: &mut BTreeMap<ShareKey, PartitionData>, tp: ShareKey| {
@@ -179,21 +183,17 @@ async fn serve(
                     log_start: p.log_start_offset(),
                     high_watermark: p.high_watermark(),
                 };
-                (*tp, b)
+                (*tp, p.clone(), b)
             })
             .collect();
-        let offsets = match ctx
-            .groups()
-            .share_prepare(group_id.clone(), bounds, settings)
-            .await
-        {
-            Ok(offsets) => offsets,
-            Err(E::CoordinatorNotAvailable) => {
-                unstored(&mut answers, &targets);
-                break;
-            }
-            Err(e) => return Err(e),
-        };
+        let prepared = ctx
+            .shares()
+            .prepare(group_id.clone(), bounds, settings)
+            .await?;
+        let offsets = unstored(&mut answers, &mut targets, prepared);
+        if targets.is_empty() {
+            break;
+        }
         // Each partition's batches, and the aborted transactions among them (read_committed).
         let reads: Vec<(Bytes, Vec<AbortedTxn>)> = crate::blocking::block_in_place(|| {
             targets
@@ -219,17 +219,21 @@ async fn serve(
         let data = reads.into_iter().map(|(bytes, _)| bytes);
         let acquired = if read.iter().any(|(_, s)| !s.is_empty()) {
             let acquired = ctx
-                .groups()
-                .share_acquire(group_id.clone(), member_id.clone(), read, limit, settings)
-                .await;
-            match acquired {
-                Ok(acquired) => acquired,
-                Err(E::CoordinatorNotAvailable) => {
-                    unstored(&mut answers, &targets);
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
+                .shares()
+                .acquire(group_id.clone(), member_id.clone(), read, limit, settings)
+                .await?;
+            // A partition whose acquisition could not be stored answers its error, nothing
+            // acquired.
+            acquired
+                .into_iter()
+                .zip(&targets)
+                .map(|(got, (tp, _))| {
+                    got.unwrap_or_else(|e| {
+                        fail(&mut answers, *tp, e);
+                        Vec::new()
+                    })
+                })
+                .collect()
         } else {
             vec![Vec::new(); targets.len()]
         };
@@ -283,19 +287,35 @@ async fn serve(
     Ok(topics)
 }
 
-/// The share state of the fetch's partitions could not be stored (nothing was acquired, and
-/// memory is back to what the store holds): each answers COORDINATOR_NOT_AVAILABLE, as
-/// Kafka's partitions do when its persister fails.
+/// Each partition's fetch offset. A partition whose share state could not be loaded or
+/// stored (COORDINATOR_NOT_AVAILABLE, as Kafka's partitions when its persister fails), or whose
+/// state another leader or a reset took over (NOT_LEADER_OR_FOLLOWER), answers its error and
+/// is not fetched.
 fn unstored(
     answers: &mut BTreeMap<ShareKey, PartitionData>,
-    targets: &[(ShareKey, Arc<Partition>)],
-) {
-    for (tp, _) in targets {
-        answers
-            .entry(*tp)
-            .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
-            .error_code = E::CoordinatorNotAvailable.code();
+    targets: &mut Vec<(ShareKey, Arc<Partition>)>,
+    prepared: Vec<Result<i64, E>>,
+) -> Vec<i64> {
+    let mut offsets = Vec::new();
+    let mut kept = Vec::new();
+    for ((tp, p), prepared) in targets.drain(..).zip(prepared) {
+        match prepared {
+            Ok(offset) => {
+                offsets.push(offset);
+                kept.push((tp, p));
+            }
+            Err(e) => fail(answers, tp, e),
+        }
     }
+    *targets = kept;
+    offsets
+}
+
+fn fail(answers: &mut BTreeMap<ShareKey, PartitionData>, tp: ShareKey, e: E) {
+    answers
+        .entry(tp)
+        .or_insert_with(|| PartitionData::default().with_partition_index(tp.1))
+        .error_code = e.code();
 }
 
 /// The batches read, as the state machine sees them: control batches and the batches of

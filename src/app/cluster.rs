@@ -70,6 +70,8 @@ impl Member {
                     tracing::error!(error = %format!("{e:#}"), "could not load the coordinators' state: stopping");
                     std::process::exit(1);
                 }
+                // Share-partitions are served with the groups (they load as fetched).
+                self.services.shares.set_serving(true);
                 snapshot.coordinator = Some(me);
             }
         } else if self.membership.is_coordinator() {

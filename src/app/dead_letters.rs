@@ -1,6 +1,6 @@
 //! Share groups' dead-letter topics (KIP-1191): records a share group gave up on (rejected,
 //! or out of deliveries) are written to the topic its `errors.deadletterqueue.topic.name`
-//! names, then archived. One task takes the group coordinator's [`DeadLetterJob`]s in order.
+//! names, then archived. One task takes the share leader's [`DeadLetterJob`]s in order.
 //!
 //! As Kafka 4.4's `ShareGroupDLQStateManager`: the topic must carry the configured prefix
 //! (`--dlq-topic-name-prefix`), must not be internal, and must allow it
@@ -31,11 +31,11 @@ use crate::config::Config;
 use crate::error::BrokerError;
 use crate::features::{Features, SHARE_VERSION, SHARE_VERSION_DLQ};
 use crate::group::configs::DeadLetterTopic;
-use crate::group::coordinator::DeadLetterJob;
 use crate::group::GroupCoordinator;
 use crate::log::encode::{plain_batch, plain_record};
 use crate::log::records::{self, Rules};
 use crate::meta::Topic;
+use crate::shares::{DeadLetterJob, Shares};
 use crate::topics::Topics;
 
 /// Tries of a write that failed for a reason that may pass (a partition moving, a full disk).
@@ -44,12 +44,13 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// Bytes of the source log read at a time when copying records.
 const READ_BYTES: usize = 1 << 20;
 
-/// Start the writer and hand the coordinator its end of the queue.
+/// Start the writer and hand the share leader its end of the queue.
 pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &TaskTracker) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let writer = Writer {
         topics: Arc::downgrade(&services.topics),
         groups: services.groups.clone(),
+        shares: services.shares.clone(),
         config: services.config.clone(),
         features: services.features.clone(),
     };
@@ -66,12 +67,13 @@ pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &T
             writer.handle(job).await;
         }
     });
-    services.groups.attach_dead_letters(tx);
+    services.shares.attach_dead_letters(tx);
 }
 
 struct Writer {
     topics: Weak<Topics>,
     groups: Arc<GroupCoordinator>,
+    shares: Arc<Shares>,
     config: Arc<Config>,
     features: Arc<Features>,
 }
@@ -112,8 +114,8 @@ impl Writer {
                 "could not write to the dead-letter topic; archiving the records regardless"
             ),
         }
-        if let Err(e) = self.groups.share_dead_lettered(job, written).await {
-            tracing::debug!(error = %e, "dead letters not archived (the coordinator moved)");
+        if let Err(e) = self.shares.dead_lettered(job, written).await {
+            tracing::debug!(error = %e, "dead letters not archived (the share leader stopped)");
         }
     }
 

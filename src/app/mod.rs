@@ -31,7 +31,8 @@ use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
 use crate::security::tokens::{DelegationTokens, TokenSettings};
 use crate::security::Authorizer;
-use crate::store::{self, KvStore, MemoryStore, PgStore};
+use crate::shares::Shares;
+use crate::store::{self, KvShareStates, KvStore, MemoryStore, PgStore, ShareStates};
 use crate::telemetry::Telemetry;
 use crate::topics::{LogMedia, Topics};
 use crate::txn::coordinator::TxnCoordinator;
@@ -65,11 +66,24 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         None => true,
     };
     let group_config = GroupConfig::from_config(&config);
+    let share_states: Arc<dyn ShareStates> = Arc::new(KvShareStates::new(store.clone()));
     let groups = Arc::new(if coordinating {
-        GroupCoordinator::open(store.clone(), group_config)?
+        GroupCoordinator::open(store.clone(), group_config, share_states.clone())?
     } else {
-        GroupCoordinator::standby(store.clone(), group_config)?
+        GroupCoordinator::standby(store.clone(), group_config, share_states.clone())?
     });
+    let shares = Arc::new(Shares::open(
+        share_states,
+        store.clone(),
+        groups.group_configs().clone(),
+    )?);
+    // Until share-partitions follow their leaders in cluster mode, they are served by the
+    // group coordinator's broker only, as the groups are (see `cluster.rs`).
+    shares.set_serving(coordinating);
+    if coordinating {
+        shares.adopt(led_partitions(&topics))?;
+    }
+    groups.set_share_events(shares.clone());
     let quotas = Arc::new(ClientQuotas::open(store.clone())?);
     let authorizer = match config.authorizer {
         AuthorizerKind::None => None,
@@ -126,6 +140,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         config,
         topics,
         groups,
+        shares,
         txns,
         quotas,
         fetch_sessions,
@@ -145,6 +160,20 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         markers::spawn(&services.topics, m);
     }
     Ok(services)
+}
+
+/// Every partition led here, as the share leader adopts them: (log, topic id, partition, it).
+fn led_partitions(topics: &Topics) -> Vec<(String, uuid::Uuid, i32, Arc<crate::meta::Partition>)> {
+    let mut led = Vec::new();
+    for topic in topics.all() {
+        for (index, p) in (0..).zip(topic.partitions()) {
+            if p.is_led() {
+                let log = crate::pg::placement::log_name(&topic.name, index);
+                led.push((log, topic.id, index, p));
+            }
+        }
+    }
+    led
 }
 
 /// The metadata store and where partition logs live. In cluster mode this broker's node id
@@ -222,6 +251,7 @@ pub fn begin_shutdown(services: &Services) {
 pub async fn close(services: &Services) {
     services.txns.shutdown();
     services.groups.shutdown();
+    services.shares.shutdown();
     services.topics.close().await;
     if let Some(membership) = services.membership.clone() {
         // Other brokers take over at once instead of after the session timeout.

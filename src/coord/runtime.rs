@@ -70,6 +70,9 @@ pub trait Machine: Send + 'static {
     fn fire_timers(&mut self, now: i64);
     /// When the next timer is due (ms), if any.
     fn next_deadline(&self) -> Option<i64>;
+    /// Writes of this batch that are not key-value ops (a share leader's fenced state
+    /// writes), made before the batch's store write and its answers. Default: nothing.
+    fn persist(&mut self) {}
     /// The batch's write has succeeded (`ok`) or failed; called before its answers are sent,
     /// so that memory can be put back to what the store holds first.
     fn written(&mut self, ok: bool) {
@@ -79,8 +82,10 @@ pub trait Machine: Send + 'static {
     fn stopping(&mut self) {}
 }
 
-/// One store write for the batch, then the state's [`Machine::written`], then the answers.
+/// The state's own writes ([`Machine::persist`]), one store write for the batch, then the
+/// state's [`Machine::written`], then the answers.
 pub fn flush<S: Machine>(state: &mut S, store: &dyn KvStore, name: &str) {
+    state.persist();
     let batch = std::mem::take(state.batch());
     let ok = if batch.writes.is_empty() {
         true
@@ -267,6 +272,8 @@ mod tests {
         durable: u64,
         deadline: Option<i64>,
         fired: u32,
+        /// Calls of `persist`, and the durable count each one saw.
+        persisted: Vec<u64>,
     }
 
     impl Machine for Counter {
@@ -282,6 +289,9 @@ mod tests {
         fn next_deadline(&self) -> Option<i64> {
             self.deadline
         }
+        fn persist(&mut self) {
+            self.persisted.push(self.durable);
+        }
         fn written(&mut self, ok: bool) {
             if ok {
                 self.durable = self.n;
@@ -289,6 +299,29 @@ mod tests {
                 self.n = self.durable;
             }
         }
+    }
+
+    #[tokio::test]
+    async fn persist_runs_once_per_batch_before_its_write_and_answers() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let rt = Runtime::start("test", Counter::default(), store).unwrap();
+        let persisted_before_answer = rt
+            .call(|c: &mut Counter, _, tx| {
+                c.n += 1;
+                c.batch.write(WriteOp::Put(b"n".to_vec(), vec![1]));
+                let before = c.persisted.len();
+                c.batch.after_write(move |_| {
+                    let _ = tx.send(before);
+                });
+            })
+            .await
+            .unwrap();
+        assert_eq!(persisted_before_answer, 0);
+        // That batch persisted once, before its write made n durable.
+        let persisted = rt.query(|c, _| c.persisted.clone()).await.unwrap();
+        assert_eq!(persisted.first(), Some(&0));
+        assert_eq!(persisted.len(), 1, "{persisted:?}");
+        rt.shutdown();
     }
 
     #[tokio::test]

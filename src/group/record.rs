@@ -24,33 +24,7 @@ fn push_str(key: &mut Vec<u8>, s: &str) {
     key.extend_from_slice(s.as_bytes());
 }
 
-/// A share partition's state (group, topic id, partition).
-pub const SHARE_STATE_PREFIX: &[u8] = b"sharestate/";
-
-pub fn share_state_key(group: &str, topic: &uuid::Uuid, partition: i32) -> Vec<u8> {
-    let mut key = SHARE_STATE_PREFIX.to_vec();
-    push_str(&mut key, group);
-    key.extend_from_slice(topic.as_bytes());
-    key.extend_from_slice(&partition.to_be_bytes());
-    key
-}
-
-/// (group, topic id, partition) of a share state key.
-pub fn parse_share_state_key(key: &[u8]) -> Option<(String, uuid::Uuid, i32)> {
-    let rest = key.strip_prefix(SHARE_STATE_PREFIX)?;
-    let (len, rest) = rest.split_first_chunk::<4>()?;
-    let len = u32::from_be_bytes(*len) as usize;
-    if rest.len() != len + 20 {
-        return None;
-    }
-    let (group, rest) = rest.split_at(len);
-    let (topic, partition) = rest.split_at(16);
-    Some((
-        String::from_utf8(group.to_vec()).ok()?,
-        uuid::Uuid::from_slice(topic).ok()?,
-        i32::from_be_bytes(partition.try_into().ok()?),
-    ))
-}
+pub use crate::store::share_states::{parse_share_state_key, share_state_key, SHARE_STATE_PREFIX};
 
 /// The prefix every offset key of `group` starts with.
 pub fn group_offsets_prefix(group: &str) -> Vec<u8> {
@@ -288,15 +262,6 @@ mod tests {
         assert!(!key.starts_with(&group_offsets_prefix("g")));
         assert_eq!(parse_offset_key(b"offset/\x00\x00\x00\x09short"), None);
         assert_eq!(parse_offset_key(b"topic/x"), None);
-    }
-
-    #[test]
-    fn share_state_keys_round_trip() {
-        let topic = uuid::Uuid::from_u128(42);
-        let key = share_state_key("g/1", &topic, 3);
-        assert_eq!(parse_share_state_key(&key), Some(("g/1".into(), topic, 3)));
-        assert_eq!(parse_share_state_key(&key[..key.len() - 1]), None);
-        assert_eq!(parse_share_state_key(b"sharestate/"), None);
     }
 
     #[test]

@@ -307,7 +307,9 @@ async fn groups(e: &mut Encoder, services: &Services) {
     let Ok(groups) = services.groups.summaries().await else {
         return; // the coordinator is shutting down
     };
-    super::scrape_share::share_groups(e, services, &groups);
+    if let Ok(shares) = services.shares.summaries().await {
+        super::scrape_share::share_groups(e, services, &shares);
+    }
     e.family(
         "gregor_group_state",
         "1 for the consumer group's current state, 0 for the others.",

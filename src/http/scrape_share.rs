@@ -4,9 +4,9 @@
 //! group is not done with — the view of unprocessed work a queue's users watch.
 
 use crate::api::Services;
-use crate::group::coordinator::GroupSummary;
 use crate::log::batch;
 use crate::metrics::exposition::{Encoder, Kind};
+use crate::shares::SharePartitionSummary;
 
 const RECORDS: &str = "gregor_share_partition_records";
 const ARCHIVED: &str = "gregor_share_records_archived_total";
@@ -37,38 +37,41 @@ impl Row {
     }
 }
 
-pub(super) fn share_groups(e: &mut Encoder, services: &Services, groups: &[GroupSummary]) {
+/// `partitions`: the share-partitions led here, by group.
+pub(super) fn share_groups(
+    e: &mut Encoder,
+    services: &Services,
+    partitions: &[(String, SharePartitionSummary)],
+) {
     let now = crate::clock::now_ms();
     let mut rows = Vec::new();
-    for g in groups {
-        for s in &g.share {
-            let (topic_id, index) = s.partition;
-            let Some(topic) = services.topics.by_id(&topic_id) else {
-                continue; // deleted since
-            };
-            let Some(partition) = topic.partition(index).filter(|p| p.is_led()) else {
-                continue;
-            };
-            let high_watermark = partition.high_watermark();
-            // Records past the share window have never been delivered: they wait too.
-            let unread = (high_watermark - s.end_offset.max(s.start_offset)).max(0);
-            let oldest_age = (s.start_offset < high_watermark)
-                .then(|| partition.read(s.start_offset, 1, true).ok())
-                .flatten()
-                .and_then(|data| batch::headers(&data).next().map(|(_, h)| h.base_timestamp))
-                .map(|written| (now - written).max(0) as f64 / 1000.0);
-            rows.push(Row {
-                group: g.group_id.clone(),
-                topic: topic.name.clone(),
-                partition: index.to_string(),
-                available: s.counts.available + unread,
-                acquired: s.counts.acquired,
-                archiving: s.counts.archiving,
-                archived_total: s.archived_total,
-                dead_lettered_total: s.dead_lettered_total,
-                oldest_age,
-            });
-        }
+    for (group, s) in partitions {
+        let (topic_id, index) = s.partition;
+        let Some(topic) = services.topics.by_id(&topic_id) else {
+            continue; // deleted since
+        };
+        let Some(partition) = topic.partition(index).filter(|p| p.is_led()) else {
+            continue;
+        };
+        let high_watermark = partition.high_watermark();
+        // Records past the share window have never been delivered: they wait too.
+        let unread = (high_watermark - s.end_offset.max(s.start_offset)).max(0);
+        let oldest_age = (s.start_offset < high_watermark)
+            .then(|| partition.read(s.start_offset, 1, true).ok())
+            .flatten()
+            .and_then(|data| batch::headers(&data).next().map(|(_, h)| h.base_timestamp))
+            .map(|written| (now - written).max(0) as f64 / 1000.0);
+        rows.push(Row {
+            group: group.clone(),
+            topic: topic.name.clone(),
+            partition: index.to_string(),
+            available: s.counts.available + unread,
+            acquired: s.counts.acquired,
+            archiving: s.counts.archiving,
+            archived_total: s.archived_total,
+            dead_lettered_total: s.dead_lettered_total,
+            oldest_age,
+        });
     }
     e.family(
         RECORDS,

@@ -114,6 +114,28 @@ const MIGRATIONS: &[&str] = &[
         WHEN (substring(OLD.key FROM 1 FOR 6) = '\x746f7069632f'::bytea)
         EXECUTE FUNCTION gregor_catalog_changed();
     "#,
+    // 7: share-partition state (KIP-932; see `store/share_states_pg.rs`), written by each
+    // partition's leader under the log's fence (its `gregor_logs` row, checked in the same
+    // transaction), read, reset and deleted by the group coordinator. `state` is the leader's
+    // state record (JSON), `start_offset` a copy of its start for SQL. State epochs come from
+    // one sequence, so a reset or a delete and re-create never reuses one a stale copy holds;
+    // a deleted log takes its share states with it.
+    r#"
+    CREATE SEQUENCE gregor_share_state_epochs;
+    CREATE TABLE gregor_share_states (
+        grp text NOT NULL,
+        topic_id uuid NOT NULL,
+        part int NOT NULL,
+        log text NOT NULL REFERENCES gregor_logs ON DELETE CASCADE,
+        state_epoch bigint NOT NULL DEFAULT nextval('gregor_share_state_epochs'),
+        leader_epoch int NOT NULL,
+        start_offset bigint NOT NULL,
+        state bytea NOT NULL,
+        written timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (grp, topic_id, part)
+    );
+    CREATE INDEX gregor_share_states_log ON gregor_share_states (log);
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

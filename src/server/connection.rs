@@ -129,7 +129,7 @@ pub async fn serve(
     let mut authenticator = protocol
         .sasl()
         .then(|| Authenticator::new(services.clone(), security.oauth.clone()));
-    let connection = Arc::new(Connection::new(&services.groups));
+    let connection = Arc::new(Connection::new(&services.shares));
     let throttle = connection.throttle().clone();
     // The SASL session: its mechanism and end (KIP-368), when the last re-authentication began.
     let mut sasl: Option<Authenticated> = None;

@@ -8,11 +8,19 @@ mod memory;
 mod postgres;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+pub mod share_states;
+mod share_states_pg;
+#[cfg(test)]
+mod share_states_tests;
 
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
+pub use share_states::{
+    KvShareStates, ShareStateKey, ShareStates, ShareWrite, StoredState, Written,
+};
+pub use share_states_pg::PgShareStates;
 
 /// The store kept under `dir` (`--storage disk`).
 #[cfg(feature = "rocksdb")]

@@ -372,8 +372,9 @@ impl Coordinator {
                 .write(WriteOp::Delete(record::offset_key(id, topic, *partition)));
         }
         self.batch.write(WriteOp::Delete(record::group_key(id)));
-        self.delete_share_state(id, &entry);
-        self.share_sessions.retain(|(g, _), _| g != id);
+        if entry.share.is_some() {
+            self.delete_share_states(id, None);
+        }
         let mut out = Outbox::default();
         entry.group.mark_dead(now, &mut out);
         for reply in out.replies {

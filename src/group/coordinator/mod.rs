@@ -8,13 +8,10 @@ mod apis;
 mod consumer;
 mod share;
 mod share_offsets;
-mod share_session;
 mod state;
 mod streams;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_failed_writes;
 #[cfg(test)]
 mod tests_limits;
 
@@ -30,12 +27,11 @@ use super::consumer::{
     self as consumer_group, GroupState, Heartbeat, HeartbeatAnswer, TopicLookup,
 };
 use super::offsets::CommittedOffset;
-use super::share::partition::Counts;
+pub use super::share::ShareKey;
 use super::{now_ms, GroupConfig};
 use crate::coord::Runtime;
-use crate::store::KvStore;
-pub use share::{FetchLimit, LogBounds, SessionOutcome, SessionRequest};
-pub use share_session::{DeadLetterJob, DeadLetterSink, ShareKey, FINAL_EPOCH, OPEN_EPOCH};
+use crate::store::{KvStore, ShareStates};
+pub use share::ShareEvents;
 pub use state::Coordinator;
 
 /// One partition's commit as the handler passes it on.
@@ -75,23 +71,6 @@ pub struct GroupSummary {
     pub members: usize,
     /// (topic, partition, committed offset)
     pub offsets: Vec<(String, i32, i64)>,
-    /// A share group's partitions.
-    pub share: Vec<SharePartitionSummary>,
-}
-
-/// What /metrics shows of a share partition.
-#[derive(Debug, Clone)]
-pub struct SharePartitionSummary {
-    pub partition: ShareKey,
-    /// Everything below it is done with.
-    pub start_offset: i64,
-    /// The first offset never acquired.
-    pub end_offset: i64,
-    pub counts: Counts,
-    /// Records archived (rejected or out of deliveries), and of them written to the
-    /// dead-letter topic, since the coordinator loaded the partition.
-    pub archived_total: u64,
-    pub dead_lettered_total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -114,10 +93,21 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// Load every group and offset from the store and start the coordinator thread.
-    pub fn open(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
+    /// `share_states`: where share groups' share-partition states are kept.
+    pub fn open(
+        store: Arc<dyn KvStore>,
+        config: GroupConfig,
+        share_states: Arc<dyn ShareStates>,
+    ) -> anyhow::Result<Self> {
         let now = now_ms();
         let configs = Arc::new(GroupConfigs::open(store.clone())?);
-        let mut coordinator = Coordinator::new(store.clone(), config.clone(), configs.clone(), now);
+        let mut coordinator = Coordinator::new(
+            store.clone(),
+            config.clone(),
+            configs.clone(),
+            share_states,
+            now,
+        );
         coordinator.load(now)?;
         Ok(Self {
             config,
@@ -128,10 +118,19 @@ impl GroupCoordinator {
 
     /// Cluster mode, another broker coordinating: hold no group, answer NOT_COORDINATOR
     /// until [`Self::take_over`].
-    pub fn standby(store: Arc<dyn KvStore>, config: GroupConfig) -> anyhow::Result<Self> {
+    pub fn standby(
+        store: Arc<dyn KvStore>,
+        config: GroupConfig,
+        share_states: Arc<dyn ShareStates>,
+    ) -> anyhow::Result<Self> {
         let configs = Arc::new(GroupConfigs::open(store.clone())?);
-        let coordinator =
-            Coordinator::new(store.clone(), config.clone(), configs.clone(), now_ms());
+        let coordinator = Coordinator::new(
+            store.clone(),
+            config.clone(),
+            configs.clone(),
+            share_states,
+            now_ms(),
+        );
         let runtime = Runtime::start("groups", coordinator, store)?;
         runtime.set_serving(false);
         Ok(Self {
@@ -156,7 +155,7 @@ impl GroupCoordinator {
     }
 
     /// Group configs (GROUP config resources).
-    pub fn group_configs(&self) -> &GroupConfigs {
+    pub fn group_configs(&self) -> &Arc<GroupConfigs> {
         &self.configs
     }
 
@@ -184,33 +183,6 @@ impl GroupCoordinator {
         f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
     ) -> Result<R, E> {
         self.runtime.query(f).await
-    }
-
-    /// [`Self::query`] for a change of share state: if the batch's write fails (memory is put
-    /// back to what the store holds first, see `Coordinator::written`), the answer is
-    /// `failed(result)` — Kafka answers COORDINATOR_NOT_AVAILABLE for a share state its
-    /// persister could not write (`SharePartition.fetchPersisterError`).
-    async fn query_durable_with<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Coordinator, i64) -> R + Send + 'static,
-        failed: impl FnOnce(R) -> R + Send + 'static,
-    ) -> Result<R, E> {
-        self.call(move |c, now, tx| {
-            let result = f(c, now);
-            c.batch.after_write(move |ok| {
-                let _ = tx.send(if ok { result } else { failed(result) });
-            });
-        })
-        .await
-    }
-
-    /// [`Self::query_durable_with`] answering COORDINATOR_NOT_AVAILABLE when the write fails.
-    async fn query_durable<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Coordinator, i64) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E> {
-        let failed = |r: Result<R, E>| r.and_then(|_| Err(E::CoordinatorNotAvailable));
-        self.query_durable_with(f, failed).await?
     }
 
     /// [`Self::query`], also on a standby.
@@ -345,21 +317,6 @@ impl GroupCoordinator {
                         .offsets
                         .iter()
                         .map(|((topic, partition), o)| (topic.clone(), *partition, o.offset))
-                        .collect(),
-                    share: e
-                        .share_partitions
-                        .iter()
-                        .map(|(key, p)| {
-                            let (archived_total, dead_lettered_total) = p.given_up();
-                            SharePartitionSummary {
-                                partition: *key,
-                                start_offset: p.start_offset(),
-                                end_offset: p.end_offset(),
-                                counts: p.counts(),
-                                archived_total,
-                                dead_lettered_total,
-                            }
-                        })
                         .collect(),
                 })
                 .collect();

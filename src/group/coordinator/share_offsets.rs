@@ -1,33 +1,44 @@
 //! A share group's start offsets for the admin tools (DescribeShareGroupOffsets,
-//! AlterShareGroupOffsets, DeleteShareGroupOffsets; `kafka-share-groups`), on the
-//! coordinator's thread.
+//! AlterShareGroupOffsets, DeleteShareGroupOffsets; `kafka-share-groups`): the group checks on
+//! the coordinator's thread, the share-partition states in [`crate::store::ShareStates`]
+//! (Kafka: the persister, through the share coordinator). A reset or delete fences the
+//! leaders' copies (a new state epoch, or no row) and tells them to drop theirs
+//! ([`super::ShareEvents::forget_group`]).
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
-use super::super::record;
-use super::super::share::partition::SharePartition;
-use super::share_session::ShareKey;
+use super::super::share::partition::{SharePartition, StateRecord};
+use super::super::share::ShareKey;
 use super::state::Coordinator;
 use super::GroupCoordinator;
-use crate::store::WriteOp;
+use crate::store::ShareStateKey;
 
 impl Coordinator {
     /// Every share partition's start offset and count of records past it done with:
     /// GROUP_ID_NOT_FOUND unless a share group.
     fn share_offsets(&self, group_id: &str) -> Result<BTreeMap<ShareKey, (i64, i64)>, E> {
-        let entry = self
-            .groups
-            .get(group_id)
-            .filter(|e| e.share.is_some())
-            .ok_or(E::GroupIdNotFound)?;
-        Ok(entry
-            .share_partitions
-            .iter()
-            .map(|(k, p)| (*k, (p.start_offset(), p.delivery_complete_count())))
-            .collect())
+        if self.groups.get(group_id).is_none_or(|e| e.share.is_none()) {
+            return Err(E::GroupIdNotFound);
+        }
+        let stored = self.share_states.group(group_id).map_err(|e| {
+            tracing::error!(group = group_id, error = %e, "could not read share states");
+            E::CoordinatorNotAvailable
+        })?;
+        let mut out = BTreeMap::new();
+        for (key, state) in stored {
+            match serde_json::from_slice::<StateRecord>(&state.state) {
+                Ok(record) => {
+                    let p = SharePartition::from_record(&record);
+                    let done = (p.start_offset(), p.delivery_complete_count());
+                    out.insert((key.topic_id, key.partition), done);
+                }
+                Err(e) => tracing::warn!(group = group_id, error = %e, "unreadable share state"),
+            }
+        }
+        Ok(out)
     }
 
     /// Only an empty share group's offsets may change (NON_EMPTY_GROUP).
@@ -45,43 +56,55 @@ impl Coordinator {
     }
 
     /// Start the partitions again at the given offsets (their in-flight records forgotten).
+    /// `logs`: each partition's log name.
     fn share_alter_offsets(
         &mut self,
         group_id: &str,
-        offsets: Vec<(ShareKey, i64)>,
+        offsets: Vec<(ShareKey, String, i64)>,
     ) -> Result<(), E> {
         self.empty_share_group(group_id)?;
-        for (tp, offset) in offsets {
-            if let Some(entry) = self.groups.get_mut(group_id) {
-                entry
-                    .share_partitions
-                    .insert(tp, SharePartition::new(offset));
+        let mut topics = Vec::new();
+        for ((topic, partition), log, offset) in offsets {
+            let state = serde_json::to_vec(&SharePartition::new(offset).to_record())
+                .map_err(|_| E::UnknownServerError)?;
+            let key = ShareStateKey::new(group_id, topic, partition);
+            let reset = self.share_states.reset(&key, &log, offset, state);
+            if let Err(e) = reset {
+                tracing::error!(group = group_id, error = %e, "could not reset a share state");
+                self.forget(group_id, Some(&topics));
+                return Err(E::CoordinatorNotAvailable);
             }
-            self.persist_share_partition(group_id, tp);
+            topics.push(topic);
         }
+        self.forget(group_id, Some(&topics));
         Ok(())
     }
 
     /// Forget the share state of these topics: they start again by share.auto.offset.reset.
     fn share_delete_offsets(&mut self, group_id: &str, topics: &[Uuid]) -> Result<(), E> {
         self.empty_share_group(group_id)?;
-        let Some(entry) = self.groups.get_mut(group_id) else {
-            return Err(E::GroupIdNotFound);
-        };
-        let gone: Vec<ShareKey> = entry
-            .share_partitions
-            .keys()
-            .filter(|(t, _)| topics.contains(t))
-            .copied()
-            .collect();
-        for tp in gone {
-            entry.share_partitions.remove(&tp);
-            self.shares_touched.insert((group_id.to_string(), tp));
-            self.batch.write(WriteOp::Delete(record::share_state_key(
-                group_id, &tp.0, tp.1,
-            )));
+        if self.delete_share_states(group_id, Some(topics)) {
+            Ok(())
+        } else {
+            Err(E::CoordinatorNotAvailable)
         }
-        Ok(())
+    }
+
+    /// Delete the group's share states (of these topics, or all); false if that failed.
+    pub(super) fn delete_share_states(&mut self, group_id: &str, topics: Option<&[Uuid]>) -> bool {
+        let deleted = self.share_states.delete(group_id, topics);
+        if let Err(e) = &deleted {
+            tracing::error!(group = group_id, error = %e, "could not delete share states");
+        }
+        self.forget(group_id, topics);
+        deleted.is_ok()
+    }
+
+    /// The leaders drop their copies of what was reset or deleted.
+    fn forget(&self, group_id: &str, topics: Option<&[Uuid]>) {
+        if let Some(events) = &self.share_events {
+            events.forget_group(group_id, topics);
+        }
     }
 }
 
@@ -95,19 +118,19 @@ impl GroupCoordinator {
         self.query(move |c, _| c.share_offsets(&group_id)).await?
     }
 
-    /// AlterShareGroupOffsets (of an empty share group).
+    /// AlterShareGroupOffsets (of an empty share group): (partition, its log, offset).
     pub async fn share_alter_offsets(
         &self,
         group_id: String,
-        offsets: Vec<(ShareKey, i64)>,
+        offsets: Vec<(ShareKey, String, i64)>,
     ) -> Result<(), E> {
-        self.query_durable(move |c, _| c.share_alter_offsets(&group_id, offsets))
-            .await
+        self.query(move |c, _| c.share_alter_offsets(&group_id, offsets))
+            .await?
     }
 
     /// DeleteShareGroupOffsets (of an empty share group).
     pub async fn share_delete_offsets(&self, group_id: String, topics: Vec<Uuid>) -> Result<(), E> {
-        self.query_durable(move |c, _| c.share_delete_offsets(&group_id, &topics))
-            .await
+        self.query(move |c, _| c.share_delete_offsets(&group_id, &topics))
+            .await?
     }
 }

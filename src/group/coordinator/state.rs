@@ -1,25 +1,23 @@
 //! What the group coordinator's thread owns: every group with its offsets, parked
 //! JoinGroup/SyncGroup requests, the timer index, and the pending batch of store writes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::super::classic::{Group, JoinResponse, Outbox, Reply, SyncResponse, Waiter};
 use super::super::configs::GroupConfigs;
 use super::super::consumer::ConsumerGroup;
 use super::super::offsets::{CommittedOffset, GroupOffsets};
 use super::super::record::{self, GroupRecord};
-use super::super::share::partition::SharePartition;
 use super::super::share::ShareGroup;
 use super::super::streams::group::StreamsGroup;
 use super::super::GroupConfig;
-use super::share_session::{DeadLetterSink, ShareKey, ShareSession};
+use super::ShareEvents;
 use crate::coord::runtime::{Batch, Machine};
-use crate::store::{KvStore, WriteOp};
+use crate::store::{KvStore, ShareStates, WriteOp};
 
 pub(super) struct Entry {
     pub(super) group: Group,
@@ -29,8 +27,6 @@ pub(super) struct Entry {
     pub(super) share: Option<ShareGroup>,
     /// Some for a streams group (KIP-1071); `group` is then an unused empty classic group.
     pub(super) streams: Option<StreamsGroup>,
-    /// A share group's partitions: their records' states, by (topic id, partition).
-    pub(super) share_partitions: BTreeMap<(Uuid, i32), SharePartition>,
     pub(super) offsets: GroupOffsets,
 }
 
@@ -41,7 +37,6 @@ impl Entry {
             consumer: None,
             share: None,
             streams: None,
-            share_partitions: BTreeMap::new(),
             offsets: GroupOffsets::new(),
         }
     }
@@ -66,17 +61,14 @@ pub struct Coordinator {
     pub(super) batch: Batch,
     /// Groups whose offsets this batch changed: reloaded from the store if the write fails.
     pub(super) offsets_touched: HashSet<String>,
-    /// Share partitions this batch wrote or deleted: reloaded from the store if the write
-    /// fails, so that memory never runs ahead of what is durable.
-    pub(super) shares_touched: HashSet<(String, ShareKey)>,
     next_cleanup: i64,
     pub(super) unloaded: bool,
-    /// Share sessions by (group, member) (not stored: clients open new ones).
-    pub(super) share_sessions: HashMap<(String, String), ShareSession>,
     /// Group configs: a share group's settings where no request brings them.
     pub(super) configs: Arc<GroupConfigs>,
-    /// Where records given up on go, for the group's dead-letter topic.
-    pub(super) dead_letters: Option<DeadLetterSink>,
+    /// Share groups' share-partition states (read, reset and deleted by the admin requests).
+    pub(super) share_states: Arc<dyn ShareStates>,
+    /// Where a member that left is announced (its records released by the leaders).
+    pub(super) share_events: Option<Arc<dyn ShareEvents>>,
 }
 
 impl Coordinator {
@@ -84,6 +76,7 @@ impl Coordinator {
         store: Arc<dyn KvStore>,
         cfg: GroupConfig,
         configs: Arc<GroupConfigs>,
+        share_states: Arc<dyn ShareStates>,
         now: i64,
     ) -> Self {
         let next_cleanup = now + cfg.retention_check_interval_ms;
@@ -97,12 +90,11 @@ impl Coordinator {
             deadline_of: HashMap::new(),
             batch: Batch::default(),
             offsets_touched: HashSet::new(),
-            shares_touched: HashSet::new(),
             next_cleanup,
             unloaded: false,
-            share_sessions: HashMap::new(),
             configs,
-            dead_letters: None,
+            share_states,
+            share_events: None,
         }
     }
 
@@ -147,7 +139,6 @@ impl Coordinator {
             entry.offsets.insert((topic, partition), offset);
             count += 1;
         }
-        self.load_share_partitions(now)?;
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in &ids {
             self.rebalance_if_over_capacity(id, now);
@@ -184,10 +175,6 @@ impl Coordinator {
     }
 
     // ---- plumbing ---------------------------------------------------------------------
-
-    pub(super) fn store(&self) -> Arc<dyn KvStore> {
-        self.store.clone()
-    }
 
     /// Answer once this batch is durable.
     pub(super) fn reply<R: Send + 'static>(&mut self, tx: oneshot::Sender<R>, value: R) {
@@ -315,32 +302,14 @@ impl Coordinator {
             .and_then(|e| match (&e.consumer, &e.share) {
                 _ if e.streams.is_some() => e.streams.as_ref().and_then(|s| s.next_deadline()),
                 (Some(c), _) => c.next_deadline(),
-                // A share group's member sessions, and its records' acquisition locks.
-                (None, Some(s)) => e
-                    .share_partitions
-                    .values()
-                    .filter_map(|p| p.next_deadline())
-                    .chain(s.next_deadline())
-                    .min(),
+                // A share group's member sessions.
+                (None, Some(s)) => s.next_deadline(),
                 (None, None) => e.group.next_deadline(),
             });
         if let Some(deadline) = deadline {
             self.deadlines.insert((deadline, id.to_string()));
             self.deadline_of.insert(id.to_string(), deadline);
         }
-    }
-
-    /// Make the group's timer fire by `deadline` at the latest, without recomputing it (a
-    /// share fetch's new locks: recomputing walks every in-flight record of the group).
-    pub(super) fn schedule_by(&mut self, id: &str, deadline: i64) {
-        if self.deadline_of.get(id).is_some_and(|d| *d <= deadline) {
-            return;
-        }
-        if let Some(old) = self.deadline_of.remove(id) {
-            self.deadlines.remove(&(old, id.to_string()));
-        }
-        self.deadlines.insert((deadline, id.to_string()));
-        self.deadline_of.insert(id.to_string(), deadline);
     }
 
     pub(super) fn fire_group_timers(&mut self, now: i64) {
@@ -392,34 +361,6 @@ impl Coordinator {
         }
     }
 
-    /// Put a share partition back to what the store holds (none: it is forgotten, and the
-    /// next fetch starts it again by share.auto.offset.reset). Its in-flight locks go with
-    /// the memory they were in: acquired records are stored as available, so they are
-    /// delivered again, never lost.
-    pub(super) fn reload_share_partition(&mut self, group_id: &str, tp: ShareKey) {
-        let Some(entry) = self.groups.get_mut(group_id) else {
-            return;
-        };
-        match self
-            .store
-            .get(&record::share_state_key(group_id, &tp.0, tp.1))
-        {
-            Ok(stored) => match stored.map(|v| serde_json::from_slice(&v)) {
-                Some(Ok(state)) => {
-                    let partition = SharePartition::from_record(&state);
-                    entry.share_partitions.insert(tp, partition);
-                }
-                Some(Err(e)) => {
-                    tracing::error!(group = group_id, error = %e, "unreadable share state");
-                }
-                None => {
-                    entry.share_partitions.remove(&tp);
-                }
-            },
-            Err(e) => tracing::error!(group = group_id, error = %e, "could not reload share state"),
-        }
-    }
-
     /// Answer every parked request NOT_COORDINATOR, and all later ones that would park.
     pub(super) fn unload(&mut self) {
         self.unloaded = true;
@@ -453,14 +394,10 @@ impl Machine for Coordinator {
 
     fn written(&mut self, ok: bool) {
         let touched = std::mem::take(&mut self.offsets_touched);
-        let shares = std::mem::take(&mut self.shares_touched);
         if !ok {
-            // Memory must not claim offsets or share states the store does not have.
+            // Memory must not claim offsets the store does not have.
             for id in touched {
                 self.reload_offsets(&id);
-            }
-            for (id, tp) in shares {
-                self.reload_share_partition(&id, tp);
             }
         }
     }

@@ -47,6 +47,10 @@ fn configs(store: &Arc<dyn KvStore>) -> Arc<GroupConfigs> {
     Arc::new(GroupConfigs::open(store.clone()).unwrap())
 }
 
+fn share_states(store: &Arc<dyn KvStore>) -> Arc<dyn ShareStates> {
+    Arc::new(crate::store::KvShareStates::new(store.clone()))
+}
+
 fn offset(commit_timestamp: i64) -> CommittedOffset {
     CommittedOffset {
         offset: 1,
@@ -61,7 +65,7 @@ fn offset(commit_timestamp: i64) -> CommittedOffset {
 fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let cfg = short_retention();
-    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
+    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), share_states(&store), 0);
     let now = 10_000;
     for (group, topic, committed) in [
         ("old", "t", 0),
@@ -113,7 +117,7 @@ fn cleanup_expires_offsets_and_removes_empty_groups_and_deleted_topics() {
 fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let cfg = short_retention();
-    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), 0);
+    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), share_states(&store), 0);
     let (tx, mut rx) = oneshot::channel();
     c.join("g".into(), join_request(""), &no_topics(), tx, 0);
     c.fire_timers(1);
@@ -169,7 +173,8 @@ fn an_empty_consumer_groups_offsets_expire_from_when_it_became_empty() {
 #[tokio::test]
 async fn a_lone_member_becomes_stable_and_survives_a_reload() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let coordinator = GroupCoordinator::open(store.clone(), config()).unwrap();
+    let coordinator =
+        GroupCoordinator::open(store.clone(), config(), share_states(&store)).unwrap();
     let joined = coordinator
         .join("g".into(), join_request(""), no_topics())
         .await;
@@ -210,7 +215,7 @@ async fn a_lone_member_becomes_stable_and_survives_a_reload() {
         E::CoordinatorNotAvailable
     );
 
-    let reopened = GroupCoordinator::open(store, config()).unwrap();
+    let reopened = GroupCoordinator::open(store.clone(), config(), share_states(&store)).unwrap();
     let described = reopened.describe_groups(vec!["g".into()]).await.unwrap();
     let d = described[0].as_ref().unwrap();
     assert_eq!(d.state, State::Stable);
@@ -231,125 +236,14 @@ async fn a_lone_member_becomes_stable_and_survives_a_reload() {
     );
 }
 
-/// Records given up on before a restart wait in the store as archiving; the dead-letter
-/// writer attached after the load gets them, and its answer archives them durably.
-#[test]
-fn dead_letters_waiting_at_a_restart_are_sent_again() {
-    use crate::group::share::partition::{Cause, RecordState, StateRecord};
-    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let topic = uuid::Uuid::from_u128(9);
-    let waiting = StateRecord {
-        start_offset: 0,
-        end_offset: 3,
-        runs: vec![
-            (0, 0, RecordState::Archiving, 1),
-            (1, 1, RecordState::Acknowledged, 1),
-            (2, 2, RecordState::Archiving, 5),
-        ],
-    };
-    let key = record::share_state_key("g", &topic, 0);
-    store
-        .put(&key, &serde_json::to_vec(&waiting).unwrap())
-        .unwrap();
-    let mut c = Coordinator::new(store.clone(), config(), configs(&store), 0);
-    c.load(0).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    c.attach_dead_letters(tx);
-    let mut jobs = Vec::new();
-    while let Ok(job) = rx.try_recv() {
-        jobs.push(job);
-    }
-    let causes: Vec<_> = jobs
-        .iter()
-        .map(|j| (j.letter.first, j.letter.cause))
-        .collect();
-    // The default delivery limit is 5: offset 2 ran out, offset 0 was rejected.
-    assert_eq!(
-        causes,
-        vec![(0, Cause::Rejected), (2, Cause::DeliveryLimit)]
-    );
-    for job in &jobs {
-        c.share_dead_lettered(job, true);
-    }
-    c.flush();
-    let stored: StateRecord = serde_json::from_slice(&store.get(&key).unwrap().unwrap()).unwrap();
-    assert_eq!((stored.start_offset, stored.runs.len()), (3, 0));
-}
-
-/// Acquisition locks run out on the coordinator's timer, not only when a consumer comes
-/// back: released, and at the delivery limit given up on (here to the dead-letter topic).
-#[test]
-fn expired_locks_release_records_without_a_fetch() {
-    use crate::group::share::partition::{AcquireMode, Cause, Span};
-    use crate::group::share::ShareHeartbeat;
-    use std::collections::BTreeMap;
-    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
-    let group_configs = configs(&store);
-    let set = [
-        ("share.auto.offset.reset", "earliest"),
-        ("share.record.lock.duration.ms", "100"),
-        ("share.delivery.count.limit", "2"),
-        ("errors.deadletterqueue.topic.name", "dlq.t"),
-    ];
-    let set: BTreeMap<String, String> = set
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    group_configs.set("g", set).unwrap();
-    let settings = group_configs.share_settings("g");
-    let mut c = Coordinator::new(store.clone(), config(), group_configs, 0);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    c.attach_dead_letters(tx);
-    let topic = uuid::Uuid::from_u128(3);
-    let lookup: TopicLookup = Arc::new(move |name: &str| (name == "t").then_some((topic, 1)));
-    let join = ShareHeartbeat {
-        member_id: "m".into(),
-        epoch: 0,
-        subscribed_topic_names: Some(vec!["t".into()]),
-        ..Default::default()
-    };
-    c.share_heartbeat("g", join, &lookup, 0).unwrap();
-    let key = (topic, 0);
-    let bounds = LogBounds {
-        log_start: 0,
-        high_watermark: 3,
-    };
-    let log = vec![Span {
-        first: 0,
-        last: 2,
-        skip: false,
-    }];
-    let counts = |c: &Coordinator| c.groups["g"].share_partitions[&key].counts();
-    let limit = FetchLimit {
-        max_records: 10,
-        mode: AcquireMode::BatchOptimized,
-    };
-    for (round, start) in [(1, 0), (2, 200)] {
-        c.share_prepare("g", &[(key, bounds)], &settings, start)
-            .unwrap();
-        let got = c.share_acquire("g", "m", vec![(key, log.clone())], limit, &settings, start);
-        assert_eq!(got[0][0].delivery_count, round);
-        c.flush();
-        c.fire_group_timers(start + 150);
-        c.flush();
-    }
-    // Released after the first lock, given up on after the second: no fetch in between.
-    assert_eq!((counts(&c).acquired, counts(&c).archiving), (0, 3));
-    let job = rx.try_recv().expect("a dead letter");
-    assert_eq!(
-        (job.letter.first, job.letter.last, job.letter.cause),
-        (0, 2, Cause::DeliveryLimit)
-    );
-}
-
 #[test]
 fn cleanup_never_expires_a_share_group_or_its_state() {
     use crate::group::share::ShareHeartbeat;
+    use crate::store::{ShareStateKey, ShareWrite};
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     let cfg = short_retention();
-    let group_configs = configs(&store);
-    let settings = group_configs.share_settings("g");
-    let mut c = Coordinator::new(store.clone(), cfg, group_configs, 0);
+    let states = share_states(&store);
+    let mut c = Coordinator::new(store.clone(), cfg, configs(&store), states.clone(), 0);
     let topic = uuid::Uuid::from_u128(3);
     let lookup: TopicLookup = Arc::new(move |name: &str| (name == "t").then_some((topic, 1)));
     let join = ShareHeartbeat {
@@ -359,16 +253,17 @@ fn cleanup_never_expires_a_share_group_or_its_state() {
         ..Default::default()
     };
     let joined = c.share_heartbeat("g", join, &lookup, 0).unwrap();
-    let key = (topic, 0);
-    let bounds = LogBounds {
-        log_start: 0,
-        high_watermark: 3,
-    };
-    c.share_prepare("g", &[(key, bounds)], &settings, 0)
-        .unwrap();
     c.flush();
-    let stored = |s: &Arc<dyn KvStore>| s.scan_prefix(record::SHARE_STATE_PREFIX).unwrap().len();
-    assert!(stored(&store) > 0, "the share partition's state is stored");
+    let key = ShareStateKey::new("g", topic, 0);
+    let write = ShareWrite {
+        key: key.clone(),
+        log: "t-0".into(),
+        fence: None,
+        expect: None,
+        start_offset: 0,
+        state: b"{}".to_vec(),
+    };
+    states.write(&[write]).unwrap();
     // Long past the offsets retention, with its member and after it left: Kafka's share
     // groups never expire (their progress is the share-partition state).
     c.cleanup(1_000_000);
@@ -384,6 +279,9 @@ fn cleanup_never_expires_a_share_group_or_its_state() {
     c.cleanup(10_000_000);
     c.flush();
     assert!(c.groups.contains_key("g"), "an empty share group stays too");
-    assert!(c.groups["g"].share_partitions.contains_key(&key));
-    assert!(stored(&store) > 0);
+    assert!(states.load(&key).unwrap().is_some());
+    // Deleting the group takes its share state with it.
+    assert_eq!(c.delete_group("g", 10_000_001), Ok(()));
+    c.flush();
+    assert_eq!(states.load(&key).unwrap(), None);
 }

@@ -26,7 +26,8 @@ fn config(classic: usize, consumer: usize, share: usize) -> GroupConfig {
 
 fn coordinator(store: &Arc<dyn KvStore>, cfg: GroupConfig) -> Coordinator {
     let configs = Arc::new(GroupConfigs::open(store.clone()).unwrap());
-    Coordinator::new(store.clone(), cfg, configs, 0)
+    let states = Arc::new(crate::store::KvShareStates::new(store.clone()));
+    Coordinator::new(store.clone(), cfg, configs, states, 0)
 }
 
 fn topics() -> TopicLookup {

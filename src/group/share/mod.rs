@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 use super::consumer::{Assignment, MemberTimeouts, LEAVE_EPOCH};
 
+/// A share partition: (topic id, partition).
+pub type ShareKey = (Uuid, i32);
+
 /// The group type ListGroups shows (and its protocol type).
 pub const GROUP_TYPE: &str = "share";
 /// ShareGroupDescribe's assignor name (Kafka's `SimpleAssignor`).
