@@ -14,7 +14,8 @@
 #   COMPAT_SKIP_KAFKA=1 / COMPAT_SKIP_GREGOR=1
 #   HOMEWORK_GREGOR_PORT (19692)  HOMEWORK_KAFKA_PORT (24692)  HOMEWORK_KAFKA_CONTROLLER_PORT (24693)
 #   HOMEWORK_GREGOR_METRICS_PORT (HOMEWORK_GREGOR_PORT + 1): gregor's --metrics-listen
-#   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port)
+#   HOMEWORK_KAFKA_STATE (/tmp/homework-kafka)  HOMEWORK_PG_PORT (a free port of the services')
+#   HOMEWORK_SERVICE_PORT (19760): first of the 40 ports loms, the notifiers and PostgreSQL take
 #   HOMEWORK_SECURED=0: skip the SASL_SSL runs; HOMEWORK_SECURED_PORT (19720): their first port
 #   (gregor's five listeners from there, Kafka's from there + 10)
 #   HOMEWORK_CLUSTER=0: skip gregor-cluster (three brokers on HOMEWORK_CLUSTER_PORT.. +2, 19740,

@@ -5,6 +5,7 @@ waiting, ports, child processes with their logs; its private PostgreSQL server i
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -49,10 +50,28 @@ class Checks:
             raise Failed(what)
 
 
+# The services' own ports (loms, the notifiers' health endpoints, PostgreSQL): taken in turn from
+# HOMEWORK_SERVICE_PORT.. +39 (19760..19799), below Linux's ephemeral range (32768-60999). A port
+# the kernel picked (bind to 0) and that was then released can be taken as the local port of any
+# outgoing connection before the service binds it: a notifier once failed "address already in
+# use" that way while the cluster target ran beside.
+SERVICE_PORTS = int(os.environ.get("HOMEWORK_SERVICE_PORT", "19760"))
+_next_service_port = 0
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port of the service range that nothing listens on or holds now."""
+    global _next_service_port
+    for _ in range(40):
+        port = SERVICE_PORTS + _next_service_port
+        _next_service_port = (_next_service_port + 1) % 40
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {SERVICE_PORTS}..{SERVICE_PORTS + 39}")
 
 
 def wait_for(what: str, timeout: float, fn, interval: float = 0.1):
