@@ -91,16 +91,35 @@ func create(ctx context.Context, brokers, topic string, partitions int32, rf int
 		}
 	}
 	adm := kadm.NewClient(cl)
-	res, err := adm.CreateTopic(ctx, partitions, rf, cfg, topic)
+	// KRaft refuses a request of more than 10,000 records (a topic and its partitions); gregor
+	// does the same: a larger topic is created at 5,000 partitions and grown 5,000 at a time.
+	const step = 5000
+	first := min(partitions, step)
+	res, err := adm.CreateTopic(ctx, first, rf, cfg, topic)
 	must(err, "create topic")
 	must(res.Err, "create topic")
+	// A broker elects leaders for thousands of partitions in tens of seconds: wait up to 30 s
+	// plus 30 ms per partition.
+	wait := 30*time.Second + time.Duration(partitions)*30*time.Millisecond
+	for have := first; have < partitions; {
+		have = min(partitions, have+step)
+		for deadline := time.Now().Add(wait); !ready(ctx, adm, topic, int(first)); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				fail(fmt.Sprintf("topic %s not ready to grow after %v", topic, wait))
+			}
+		}
+		grown, err := adm.UpdatePartitions(ctx, int(have), topic)
+		must(err, "create partitions")
+		must(grown.Error(), "create partitions")
+		first = have
+	}
 	// Measure from when every partition has a leader, not the broker's topic propagation.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
 		if ready(ctx, adm, topic, int(partitions)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			fail("topic " + topic + " has no leaders after 30 s")
+			fail(fmt.Sprintf("topic %s has no leaders after %v", topic, wait))
 		}
 	}
 	fmt.Printf("created=%s partitions=%d\n", topic, partitions)
