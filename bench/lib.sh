@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # globals for the scripts that source this
 # Shared by bench/run.sh and bench/scaling.sh (sourced, not run): building gregor and the
 # franz-go client, starting and stopping each kind of broker, and the per-process measures.
 #
@@ -27,7 +28,7 @@ PGCLUSTER="$ROOT/compat-tests/python/pgcluster.py"
 export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-24193}"
 export COMPAT_KAFKA_STATE="${BENCH_KAFKA_STATE:-/tmp/gregor-bench-kafka}" COMPAT_KAFKA_HEAP="${BENCH_KAFKA_HEAP:-1g}"
 TICK=$(getconf CLK_TCK)
-BROKER= PIDS= BOOT= TOPIC_CONFIG= RF=1 GPID= DATA= PGDIR= PG_PRIMARY=
+BROKER='' PIDS='' BOOT='' TOPIC_CONFIG='' RF=1 GPID='' DATA='' PGDIR='' PG_PRIMARY='' START_MS=0
 CLUSTER_PIDS=() KAFKA3_PIDS=()
 GREGOR_EXTRA_ARGS=()
 
@@ -252,8 +253,8 @@ start_broker() {
       START_MS=$(($(now_ms) - t0))
       ;;
     kafka | kafka-flush)
-      "$REF" start bench-warmup:1 2>/dev/null
-      "$REF" kill9 2>/dev/null
+      "$REF" start bench-warmup:1 2>>"$OUT/kafka.log" || { log "kafka did not start ($OUT/kafka.log)"; return 1; }
+      "$REF" kill9 2>>"$OUT/kafka.log"
       restart_broker
       [ "$BROKER" = kafka-flush ] && TOPIC_CONFIG=flush.messages=1
       ;;
@@ -301,7 +302,8 @@ restart_broker() {
       ;;
     kafka | kafka-flush)
       local line
-      line=$("$REF" restart 2>&1 | grep 'port open in')
+      line=$("$REF" restart 2>&1 | tee -a "$OUT/kafka.log" | grep 'port open in') ||
+        { log "kafka did not restart: $(tail -3 "$OUT/kafka.log")"; return 1; }
       START_MS=$(echo "$line" | sed -E 's/.*port open in ([0-9]+)\.([0-9]+) s.*/\1\2/' | sed 's/^0*//')
       PIDS=$(cat "$COMPAT_KAFKA_STATE/kafka.pid") BOOT="127.0.0.1:$KPORT"
       ;;

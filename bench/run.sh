@@ -60,7 +60,7 @@ OUT="${BENCH_OUT:-$CACHE/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 bench_init
 RAW="$OUT/raw.tsv"
 : >"$RAW"
-BROKER= RUN=
+BROKER='' RUN=''
 
 # One raw result: broker run workload client metric value.
 put() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$RUN" "$1" "$2" "$3" "$4" >>"$RAW"; }

@@ -59,6 +59,8 @@ RET_SEGMENT_MB="${BENCH_RETAINED_SEGMENT_MB:-100}"
 SIZE_POINTS="${BENCH_SIZE_POINTS:-$q_size}"
 SIZE_MB="${BENCH_SIZE_MB:-$q_smb}"
 
+# Kafka recovers every partition after kill -9 before it listens: minutes at 10,000.
+export COMPAT_KAFKA_START_TIMEOUT="${COMPAT_KAFKA_START_TIMEOUT:-900}"
 bench_init
 RAW="$OUT/raw.tsv"
 : >"$RAW"
@@ -67,7 +69,7 @@ RAW="$OUT/raw.tsv"
 max_parts=0
 for n in $PART_POINTS; do [ "$n" -le "$max_parts" ] || max_parts=$n; done
 GREGOR_EXTRA_ARGS=(--group-initial-rebalance-delay-ms 0 --max-broker-partitions $((max_parts + 100)))
-CURVE= X=
+CURVE='' X=''
 
 put() { printf '%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$CURVE" "$X" "$1" "$2" >>"$RAW"; }
 mib() { echo "scale=1; $1 / 1024" | bc; }
@@ -216,8 +218,9 @@ CONDITIONS="$(date -u '+%Y-%m-%d %H:%M UTC'), gregor $(basename "$(dirname "$GRE
 VENV="${BENCH_PLOT_VENV:-$CACHE/bench-venv}"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
   log "creating $VENV with matplotlib (pip)"
-  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q matplotlib ||
+  if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q matplotlib; }; then
     log "no matplotlib: tables only"
+  fi
 fi
 PY=python3; "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null && PY="$VENV/bin/python"
 "$PY" "$HERE/scaling_plot.py" "$RAW" "$OUT" "$CONDITIONS"
