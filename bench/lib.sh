@@ -57,12 +57,17 @@ bench_init() {
   DATA="$(mktemp -d "${TMPDIR:-/tmp}/gregor-bench.XXXXXX")"
   chmod 755 "$DATA" # PostgreSQL (gregor-cluster) runs as its own user under it
   trap bench_cleanup EXIT
+  trap 'exit 143' INT TERM # so that the EXIT trap stops the brokers
 }
 
 bench_cleanup() {
   if [ -n "$BROKER" ]; then stop_broker || true; fi
   "$REF" stop >/dev/null 2>&1 || true
-  [ -z "$DATA" ] || rm -rf "$DATA"
+  if [ -n "$DATA" ] && [ "${BENCH_KEEP_DATA:-}" = 1 ]; then
+    log "kept $DATA (BENCH_KEEP_DATA=1: brokers' data and logs)"
+  elif [ -n "$DATA" ]; then
+    rm -rf "$DATA"
+  fi
 }
 
 cpu_ticks() { # utime+stime summed over PIDS (a process gone meanwhile counts 0)
@@ -125,6 +130,16 @@ cluster_launch() {
       --storage "$url" --log warn "${GREGOR_EXTRA_ARGS[@]}" >>"$DATA/gregor-cluster-$node.log" 2>&1 &
     CLUSTER_PIDS+=($!)
     addrs+=("127.0.0.1:$port")
+    # The first broker stores the cluster id before it listens; the others start once it
+    # does. (Builds before the cluster id was claimed with a compare-and-swap let brokers
+    # started at once on an empty database each keep their own id; franz-go then refused
+    # the odd one out with REBOOTSTRAP_REQUIRED and its consumers hung.)
+    if [ "$node" = 1 ]; then
+      until port_open "$port"; do
+        [ $(($(now_ms) - t0)) -lt 60000 ] || { log "gregor-cluster: $port not listening after 60 s"; return 1; }
+        sleep 0.01
+      done
+    fi
   done
   for port in $((CLUSTER_PORT)) $((CLUSTER_PORT + 1)) $((CLUSTER_PORT + 2)); do
     until port_open "$port"; do
@@ -134,6 +149,10 @@ cluster_launch() {
   done
   START_MS=$(($(now_ms) - t0))
   PIDS="${CLUSTER_PIDS[*]}" BOOT="$(IFS=,; echo "${addrs[*]}")"
+  # An experiment on the database (e.g. a table's storage), once gregor has made its tables.
+  if [ -n "${BENCH_PG_SQL:-}" ]; then
+    psql -X -q -h 127.0.0.1 -p "$PG_PRIMARY" -U postgres -d gregor -v ON_ERROR_STOP=1 -c "$BENCH_PG_SQL"
+  fi
 }
 
 cluster_stop() {
@@ -142,7 +161,7 @@ cluster_stop() {
   for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   CLUSTER_PIDS=()
   python3 "$PGCLUSTER" stop "$PGDIR" >/dev/null 2>&1 || true
-  rm -rf "$PGDIR" "$DATA"/b[123]
+  [ "${BENCH_KEEP_DATA:-}" = 1 ] || rm -rf "$PGDIR" "$DATA"/b[123]
 }
 
 # The PostgreSQL servers' processes (both postmasters and their children), for their CPU.
@@ -154,10 +173,13 @@ pg_pids() {
   done
 }
 
-# PostgreSQL's view of the database gregor: committed transactions and WAL written so far.
-pg_counters() { # → "xact_commit wal_bytes"
-  psql -X -Atq -h 127.0.0.1 -p "$PG_PRIMARY" -U postgres -d postgres -F ' ' -c \
-    "SELECT pg_stat_clear_snapshot(); SELECT xact_commit, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint FROM pg_stat_database WHERE datname = 'gregor'" |
+# PostgreSQL's view of the database gregor: transactions committed (read-only ones too),
+# WAL written, WAL fsyncs (one per group commit of the server) and record-batch rows inserted.
+pg_counters() { # → "xact_commit wal_bytes wal_sync batch_rows"
+  psql -X -Atq -h 127.0.0.1 -p "$PG_PRIMARY" -U postgres -d gregor -F ' ' -c "SELECT pg_stat_clear_snapshot();
+    SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'gregor'),
+      pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, (SELECT wal_sync FROM pg_stat_wal),
+      (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'gregor_batches')" |
     tail -1
 }
 

@@ -67,7 +67,8 @@ put() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$RUN" "$1" "$2" "$3" "$4" >
 
 # Wrap one workload: resets peak RSS, records broker CPU seconds per GB moved and peak RSS.
 # Three-broker columns: CPU and RSS summed over the brokers; gregor-cluster also records
-# PostgreSQL's commits per second and WAL written (pg_stat_database, pg_current_wal_lsn).
+# PostgreSQL's CPU, commits and WAL fsyncs per second, record batches inserted per second and
+# WAL written (pg_stat_database, pg_stat_wal, pg_stat_user_tables, pg_current_wal_lsn).
 measure() { # workload bytes_moved command...
   local w="$1" bytes="$2" before after pg0=() pg1=() t0 ms pgcpu0=0 pgcpu1=0
   shift 2
@@ -91,6 +92,8 @@ measure() { # workload bytes_moved command...
     # is not counted) and transactions committed (read-only ones too) in gregor's database.
     put "$w" postgres cpu_s_per_gb "$(echo "scale=3; ($pgcpu1 - $pgcpu0) / $TICK / ($bytes / 1000000000)" | bc)"
     put "$w" postgres commits_per_s "$(( (pg1[0] - pg0[0]) * 1000 / ms ))"
+    put "$w" postgres wal_fsyncs_per_s "$(( (pg1[2] - pg0[2]) * 1000 / ms ))"
+    put "$w" postgres batch_rows_per_s "$(( (pg1[3] - pg0[3]) * 1000 / ms ))"
     put "$w" postgres wal_mib "$(echo "scale=1; (${pg1[1]} - ${pg0[1]}) / 1048576" | bc)"
   fi
 }
@@ -100,7 +103,7 @@ pp() { # workload client topic records size throughput
   local line
   line=$(java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
     --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
-    batch.size=1048576 compression.type="$CODEC" | tail -1)
+    batch.size=1048576 compression.type="$CODEC" | tail -1) || true # a failure is logged below
   read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
   [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
   put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
@@ -111,10 +114,11 @@ pp() { # workload client topic records size throughput
 cp_() { # workload client topic records
   local line
   line=$(java_tool ConsumerPerformance --bootstrap-server "$BOOT" --topic "$3" --num-records "$4" \
-    --timeout 60000 --hide-header | tail -1)
+    --timeout 60000 --hide-header | tail -1) || true # a failure is logged below
   IFS=', ' read -r -a f <<<"$line"
   # start date, start time, end date, end time, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
-  [ "${#f[@]}" -ge 12 ] || { log "ConsumerPerformance failed: $line"; return 1; }
+  # (A timeout prints a warning line instead of the figures.)
+  [ "${#f[@]}" -ge 12 ] && [[ "${f[10]}" =~ ^[0-9.]+$ ]] || { log "ConsumerPerformance failed: $line"; return 1; }
   put "$1" "$2" mib_per_s "${f[10]}"; put "$1" "$2" records_per_s "${f[11]}"
 }
 

@@ -288,8 +288,19 @@ func consume(ctx context.Context, brokers, topic string, n int) {
 	got, bytes := 0, 0
 	start := time.Now()
 	for got < n {
-		fetches := cl.PollFetches(ctx)
-		fetches.EachError(func(t string, p int32, err error) { fail(fmt.Sprintf("%s/%d: %v", t, p, err)) })
+		// A consumer that gets nothing for a minute fails rather than hangs the benchmark.
+		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		fetches := cl.PollFetches(pctx)
+		stalled := pctx.Err() != nil && fetches.NumRecords() == 0
+		cancel()
+		if stalled {
+			fail(fmt.Sprintf("consume: no record for 60 s after %d of %d", got, n))
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if err != context.DeadlineExceeded {
+				fail(fmt.Sprintf("%s/%d: %v", t, p, err))
+			}
+		})
 		fetches.EachRecord(func(r *kgo.Record) { got++; bytes += len(r.Value) + len(r.Key) })
 	}
 	secs := time.Since(start).Seconds()
