@@ -32,6 +32,7 @@
 #   BENCH_SIZE_POINTS="100 1024 10240 102400 1048576"  BENCH_SIZE_MB=256 (MiB produced per point)
 #   BENCH_OUT (default ~/.cache/gregor/bench-results/scaling-<UTC time>): raw.tsv, tables.md,
 #     <curve>.png;  BENCH_GREGOR_BIN, ports and Kafka variables as for bench/run.sh (lib.sh)
+#   BENCH_GREGOR_LABEL (how the conditions line names the gregor build; default its path)
 #   BENCH_PLOT_VENV (default ~/.cache/gregor/bench-venv): the venv with matplotlib for the plots
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -214,7 +215,7 @@ for CURVE in $CURVES; do
 done
 BROKER=
 
-CONDITIONS="$(date -u '+%Y-%m-%d %H:%M UTC'), gregor $(basename "$(dirname "$GREGOR")") build, Kafka $KAFKA_VERSION, $(nproc) cores, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+CONDITIONS="$(date -u '+%Y-%m-%d %H:%M UTC'), gregor ${BENCH_GREGOR_LABEL:-$GREGOR}, Kafka $KAFKA_VERSION, $(nproc) cores, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 VENV="${BENCH_PLOT_VENV:-$CACHE/bench-venv}"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
   log "creating $VENV with matplotlib (pip)"
