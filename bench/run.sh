@@ -15,7 +15,10 @@
 # Brokers: gregor (release build, fsyncs before acknowledging: its default), gregor-nofsync (the
 # same with --fsync never: the durability Kafka and Krabka default to), kafka (its default: no
 # fsync), kafka-flush (topics with flush.messages=1: fsync every message). Compare at equal
-# durability: gregor with kafka-flush, gregor-nofsync with kafka.
+# durability: gregor with kafka-flush, gregor-nofsync with kafka. Three-broker columns (not in
+# the default set): gregor-cluster (three gregor over a PostgreSQL primary with a synchronous
+# standby, topics RF 3) and kafka-3 (three combined-mode KRaft nodes, RF 3,
+# min.insync.replicas=2); brokers are started by bench/lib.sh.
 #
 #   bench/run.sh     one command; prints the table and writes it to $BENCH_OUT/table.md
 #
@@ -26,6 +29,8 @@
 #   BENCH_RATES="10 50 100"  BENCH_RATE_SECONDS=10  BENCH_E2E_RECORDS=1000
 #   BENCH_W6_RECORDS=1000000  BENCH_W6_PARTITIONS=64  BENCH_W6_KEYS=10000  BENCH_W6_SIZE=100
 #   BENCH_GREGOR_PORT=19192  BENCH_KAFKA_PORT=24192  BENCH_KAFKA_CONTROLLER_PORT=24193
+#   BENCH_CLUSTER_PORT=19195 (gregor-cluster: 3 ports)  BENCH_PG_PORTS=25462,25463
+#   BENCH_KAFKA3_PORT=24200 (kafka-3: 3 client ports, controllers at +10..+12)  BENCH_KAFKA3_HEAP=1g
 #   BENCH_KAFKA_STATE=/tmp/gregor-bench-kafka  BENCH_KAFKA_HEAP=1g
 #   COMPAT_KAFKA_VERSION (the reference Kafka and its kafka-tools; default kafka.version in
 #     compat-tests/kafka/pom.xml, 4.4.0; e.g. 4.3.1 for the previous reference)
@@ -37,9 +42,8 @@
 #     and the table gets gregor/gregor-<name> ratios)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$HERE")"
-CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 RUNS="${BENCH_RUNS:-3}"
 BROKERS="${BENCH_BROKERS:-gregor gregor-nofsync kafka kafka-flush}"
 WORKLOADS="${BENCH_WORKLOADS:-W1 W2 W3 W4 W5 W6}"
@@ -52,67 +56,46 @@ W6_RECORDS="${BENCH_W6_RECORDS:-1000000}"
 W6_PARTITIONS="${BENCH_W6_PARTITIONS:-64}"
 W6_KEYS="${BENCH_W6_KEYS:-10000}"
 W6_SIZE="${BENCH_W6_SIZE:-100}"
-GPORT="${BENCH_GREGOR_PORT:-19192}"
-KPORT="${BENCH_KAFKA_PORT:-24192}"
 OUT="${BENCH_OUT:-$CACHE/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
-REF="$ROOT/compat-tests/kafka/reference-kafka.sh"
-export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-24193}"
-export COMPAT_KAFKA_STATE="${BENCH_KAFKA_STATE:-/tmp/gregor-bench-kafka}" COMPAT_KAFKA_HEAP="${BENCH_KAFKA_HEAP:-1g}"
-mkdir -p "$OUT"
+bench_init
 RAW="$OUT/raw.tsv"
 : >"$RAW"
-
-log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
-
-GREGOR="${BENCH_GREGOR_BIN:-}"
-if [ -z "$GREGOR" ]; then
-  log "building gregor (release)"
-  cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
-  GREGOR="$CARGO_TARGET_DIR/release/gregor"
-fi
-log "building the franz-go client"
-FRANZ="$OUT/gregor-bench-franz"
-(cd "$HERE/franz" && go build -o "$FRANZ" .)
-# The reference Kafka's jars (kafka.version in compat-tests/kafka/pom.xml, or
-# COMPAT_KAFKA_VERSION, e.g. 4.3.1): the broker and the kafka-tools load generators alike.
-KAFKA_VERSION="$("$REF" version)"
-LIBS="$("$REF" libs)"
-log "reference Apache Kafka $KAFKA_VERSION ($LIBS)"
-DATA="$(mktemp -d)"
-GPID=
-cleanup() {
-  if [ -n "$GPID" ]; then kill "$GPID" 2>/dev/null || true; wait "$GPID" 2>/dev/null || true; fi
-  "$REF" stop >/dev/null 2>&1 || true
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-
-TICK=$(getconf CLK_TCK)
-BROKER= RUN= PID= BOOT= TOPIC_CONFIG=
+BROKER='' RUN=''
 
 # One raw result: broker run workload client metric value.
 put() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$RUN" "$1" "$2" "$3" "$4" >>"$RAW"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-# Peak RSS per workload: reset the high-water mark before, read it after.
-reset_peak() { echo 5 >"/proc/$PID/clear_refs" 2>/dev/null || true; }
-peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
-
-java_tool() { java -Xmx1g -cp "$LIBS/*" -Dlog4j2.level=warn "org.apache.kafka.tools.$1" "${@:2}" 2>/dev/null; }
-
-create() { # topic partitions
-  "$FRANZ" create -brokers "$BOOT" -topic "$1" -partitions "$2" -config "$TOPIC_CONFIG" >/dev/null
-}
 
 # Wrap one workload: resets peak RSS, records broker CPU seconds per GB moved and peak RSS.
+# Three-broker columns: CPU and RSS summed over the brokers; gregor-cluster also records
+# PostgreSQL's CPU, commits and WAL fsyncs per second, record batches inserted per second and
+# WAL written (pg_stat_database, pg_stat_wal, pg_stat_user_tables, pg_current_wal_lsn).
 measure() { # workload bytes_moved command...
-  local w="$1" bytes="$2" before after
+  local w="$1" bytes="$2" before after pg0=() pg1=() t0 ms pgcpu0=0 pgcpu1=0
   shift 2
   reset_peak
+  if [ "$BROKER" = gregor-cluster ]; then
+    read -r -a pg0 <<<"$(pg_counters)"
+    pgcpu0=$(PIDS="$(pg_pids)" cpu_ticks)
+  fi
+  t0=$(now_ms)
   before=$(cpu_ticks)
   "$@"
   after=$(cpu_ticks)
+  ms=$(($(now_ms) - t0))
+  [ "$BROKER" != gregor-cluster ] || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
   put "$w" broker cpu_s_per_gb "$(echo "scale=3; ($after - $before) / $TICK / ($bytes / 1000000000)" | bc)"
   put "$w" broker peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
+  if [ "$BROKER" = gregor-cluster ]; then
+    sleep 1 # PostgreSQL flushes its statistics at most once a second
+    read -r -a pg1 <<<"$(pg_counters)"
+    # Both database servers' CPU (processes alive at the end: a backend that exited meanwhile
+    # is not counted) and transactions committed (read-only ones too) in gregor's database.
+    put "$w" postgres cpu_s_per_gb "$(echo "scale=3; ($pgcpu1 - $pgcpu0) / $TICK / ($bytes / 1000000000)" | bc)"
+    put "$w" postgres commits_per_s "$(( (pg1[0] - pg0[0]) * 1000 / ms ))"
+    put "$w" postgres wal_fsyncs_per_s "$(( (pg1[2] - pg0[2]) * 1000 / ms ))"
+    put "$w" postgres batch_rows_per_s "$(( (pg1[3] - pg0[3]) * 1000 / ms ))"
+    put "$w" postgres wal_mib "$(echo "scale=1; (${pg1[1]} - ${pg0[1]}) / 1048576" | bc)"
+  fi
 }
 
 # ProducerPerformance's summary line → records/s, MiB/s, p50/p99/p99.9 ms.
@@ -120,7 +103,7 @@ pp() { # workload client topic records size throughput
   local line
   line=$(java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
     --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
-    batch.size=1048576 compression.type="$CODEC" | tail -1)
+    batch.size=1048576 compression.type="$CODEC" | tail -1) || true # a failure is logged below
   read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
   [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
   put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
@@ -131,10 +114,11 @@ pp() { # workload client topic records size throughput
 cp_() { # workload client topic records
   local line
   line=$(java_tool ConsumerPerformance --bootstrap-server "$BOOT" --topic "$3" --num-records "$4" \
-    --timeout 60000 --hide-header | tail -1)
+    --timeout 60000 --hide-header | tail -1) || true # a failure is logged below
   IFS=', ' read -r -a f <<<"$line"
   # start date, start time, end date, end time, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
-  [ "${#f[@]}" -ge 12 ] || { log "ConsumerPerformance failed: $line"; return 1; }
+  # (A timeout prints a warning line instead of the figures.)
+  [ "${#f[@]}" -ge 12 ] && [[ "${f[10]}" =~ ^[0-9.]+$ ]] || { log "ConsumerPerformance failed: $line"; return 1; }
   put "$1" "$2" mib_per_s "${f[10]}"; put "$1" "$2" records_per_s "${f[11]}"
 }
 
@@ -196,43 +180,6 @@ bytes_of() {
   esac
 }
 
-start_broker() {
-  case "$BROKER" in
-    gregor | gregor-*)
-      rm -rf "$DATA" && mkdir -p "$DATA"
-      local t0 bin="$GREGOR" fsync=always; t0=$(date +%s%N)
-      if [ "$BROKER" = gregor-nofsync ]; then
-        fsync=never
-      elif [ "$BROKER" != gregor ]; then # gregor-before → $BENCH_GREGOR_BEFORE_BIN
-        local var; var="BENCH_GREGOR_$(echo "${BROKER#gregor-}" | tr a-z- A-Z_)_BIN"
-        bin="${!var:?$BROKER needs $var}"
-      fi
-      "$bin" --listen "127.0.0.1:$GPORT" --data-dir "$DATA" --log warn --fsync "$fsync" &
-      GPID=$! PID=$GPID BOOT="127.0.0.1:$GPORT" TOPIC_CONFIG=
-      until (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; do sleep 0.002; done
-      put start-up broker start_ms "$(( ($(date +%s%N) - t0) / 1000000 ))"
-      ;;
-    kafka | kafka-flush)
-      "$REF" start bench-warmup:1 2>/dev/null
-      # Start-up: a restart of the freshly formatted broker, from exec to its listening port.
-      "$REF" kill9 2>/dev/null
-      local line; line=$("$REF" restart 2>&1 | grep 'port open in')
-      put start-up broker start_ms "$(echo "$line" | sed -E 's/.*port open in ([0-9]+)\.([0-9]+) s.*/\1\2/' | sed 's/^0*//')"
-      PID=$(cat "$COMPAT_KAFKA_STATE/kafka.pid") BOOT="127.0.0.1:$KPORT"
-      TOPIC_CONFIG=; [ "$BROKER" = kafka-flush ] && TOPIC_CONFIG=flush.messages=1
-      # Wait until the restarted broker serves metadata (its session re-registers).
-      until "$FRANZ" create -brokers "$BOOT" -topic "bench-ready-$RUN" -partitions 1 >/dev/null 2>&1; do sleep 0.5; done
-      ;;
-  esac
-}
-
-stop_broker() {
-  case "$BROKER" in
-    gregor | gregor-*) kill "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
-    *) "$REF" stop >/dev/null 2>&1 ;;
-  esac
-}
-
 log "results in $OUT; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 read -r -a broker_list <<<"$BROKERS"
 for RUN in $(seq 1 "$RUNS"); do
@@ -242,6 +189,7 @@ for RUN in $(seq 1 "$RUNS"); do
     BROKER="${broker_list[$(( (i + RUN - 1) % ${#broker_list[@]} ))]}"
     log "run $RUN/$RUNS: $BROKER"
     start_broker
+    put start-up broker start_ms "$START_MS"
     for w in $WORKLOADS; do
       log "  $w"
       # W1:CODEC runs W1 with that compression (label "W1 CODEC").

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/run.sh's raw results (broker, run, workload, client, metric, value) → a markdown table:
 per broker the median over runs with the spread (min–max), and ratios of medians: gregor over
-each other broker, and gregor-nofsync over kafka (both without fsync: equal durability).
+each other broker, gregor-nofsync over kafka (both without fsync: equal durability), and
+gregor-cluster over kafka-3 (three brokers each, RF 3, acks=all).
 With --ratios-only (bench/smoke.sh) only the ratio columns are printed."""
 import statistics
 import sys
@@ -40,11 +41,14 @@ def cell(vs):
         return fmt(m)
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})"
 
-preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush"]
+preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush", "gregor-cluster",
+             "kafka-3"]
 brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
 pairs = [("gregor", b) for b in brokers if b != "gregor" and "gregor" in brokers]
 if "gregor-nofsync" in brokers and "kafka" in brokers:
     pairs.append(("gregor-nofsync", "kafka"))
+if "gregor-cluster" in brokers and "kafka-3" in brokers:  # both three brokers, RF 3, acks=all
+    pairs.append(("gregor-cluster", "kafka-3"))
 shown = [] if ratios_only else brokers
 
 def ratio(per, a, b):

@@ -1,10 +1,14 @@
 // gregor-bench-franz: the benchmark's second, independent load generator (franz-go), so no
 // single client's quirks decide the result. Prints one line of key=value results.
 //
-//	create  -brokers B -topic T -partitions N [-config k=v,k=v]
+//	create  -brokers B -topic T -partitions N [-rf R] [-config k=v,k=v]
+//	ready   -brokers B -topic T -partitions N   (waits until every partition has a leader)
 //	produce -brokers B -topic T -records N -size S [-keys K] [-rate MiB/s] [-codec C]
+//	        [-conns C] [-rr]   (C producer clients share the records; -rr: round-robin partitions)
 //	consume -brokers B -topic T -records N
 //	e2e     -brokers B -topic T -size S -rate MiB/s -seconds D
+//	groups  -brokers B -topic T -groups G -records N   (G consumer groups of one member each
+//	        read the first N records of T: join and consume times)
 package main
 
 import (
@@ -34,6 +38,10 @@ func main() {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap servers")
 	topic := fs.String("topic", "bench", "topic")
 	partitions := fs.Int("partitions", 8, "partitions (create)")
+	rf := fs.Int("rf", 1, "replication factor (create)")
+	conns := fs.Int("conns", 1, "producer clients, each with its own connections (produce)")
+	rr := fs.Bool("rr", false, "round-robin partitioner (produce), else sticky")
+	groups := fs.Int("groups", 1, "consumer groups (groups)")
 	configs := fs.String("config", "", "topic configs k=v,k=v (create)")
 	records := fs.Int("records", 1_000_000, "records to produce or consume")
 	size := fs.Int("size", 1024, "value size in bytes")
@@ -45,9 +53,13 @@ func main() {
 	ctx := context.Background()
 	switch os.Args[1] {
 	case "create":
-		create(ctx, *brokers, *topic, int32(*partitions), *configs)
+		create(ctx, *brokers, *topic, int32(*partitions), int16(*rf), *configs)
+	case "ready":
+		waitReady(ctx, *brokers, *topic, *partitions)
 	case "produce":
-		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate, *codec)
+		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate, *codec, *conns, *rr)
+	case "groups":
+		consumeGroups(ctx, *brokers, *topic, *groups, *records)
 	case "consume":
 		consume(ctx, *brokers, *topic, *records)
 	case "e2e":
@@ -68,8 +80,8 @@ func must(err error, what string) {
 	}
 }
 
-func create(ctx context.Context, brokers, topic string, partitions int32, configs string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+func create(ctx context.Context, brokers, topic string, partitions int32, rf int16, configs string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
 	must(err, "client")
 	defer cl.Close()
 	cfg := map[string]*string{}
@@ -79,16 +91,35 @@ func create(ctx context.Context, brokers, topic string, partitions int32, config
 		}
 	}
 	adm := kadm.NewClient(cl)
-	res, err := adm.CreateTopic(ctx, partitions, 1, cfg, topic)
+	// KRaft refuses a request of more than 10,000 records (a topic and its partitions); gregor
+	// does the same: a larger topic is created at 5,000 partitions and grown 5,000 at a time.
+	const step = 5000
+	first := min(partitions, step)
+	res, err := adm.CreateTopic(ctx, first, rf, cfg, topic)
 	must(err, "create topic")
 	must(res.Err, "create topic")
+	// A broker elects leaders for thousands of partitions in tens of seconds: wait up to 30 s
+	// plus 30 ms per partition.
+	wait := 30*time.Second + time.Duration(partitions)*30*time.Millisecond
+	for have := first; have < partitions; {
+		have = min(partitions, have+step)
+		for deadline := time.Now().Add(wait); !ready(ctx, adm, topic, int(first)); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				fail(fmt.Sprintf("topic %s not ready to grow after %v", topic, wait))
+			}
+		}
+		grown, err := adm.UpdatePartitions(ctx, int(have), topic)
+		must(err, "create partitions")
+		must(grown.Error(), "create partitions")
+		first = have
+	}
 	// Measure from when every partition has a leader, not the broker's topic propagation.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
 		if ready(ctx, adm, topic, int(partitions)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			fail("topic " + topic + " has no leaders after 30 s")
+			fail(fmt.Sprintf("topic %s has no leaders after %v", topic, wait))
 		}
 	}
 	fmt.Printf("created=%s partitions=%d\n", topic, partitions)
@@ -111,11 +142,30 @@ func ready(ctx context.Context, adm *kadm.Client, topic string, partitions int) 
 	return true
 }
 
+// waitReady: until the topic's partitions all have leaders (after a restart); prints the wait.
+func waitReady(ctx context.Context, brokers, topic string, partitions int) {
+	start := time.Now()
+	for deadline := start.Add(300 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+		if err == nil {
+			ok := ready(ctx, kadm.NewClient(cl), topic, partitions)
+			cl.Close()
+			if ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			fail("topic " + topic + " has no leaders after 300 s")
+		}
+	}
+	fmt.Printf("ready_ms=%d\n", time.Since(start).Milliseconds())
+}
+
 // The Java producer's settings in ProducerPerformance's runs: acks=all (idempotent), linger
 // 5 ms, 1 MiB batches, no compression, 32 MiB of buffered records (kgo keeps its idempotent
 // default of one produce request in flight per broker).
 func producer(brokers string, extra ...kgo.Opt) *kgo.Client {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(brokers), kgo.RequiredAcks(kgo.AllISRAcks()),
+	opts := append([]kgo.Opt{kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchMaxBytes(mib),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.MaxBufferedRecords(1 << 20), kgo.MaxBufferedBytes(32 * mib)}, extra...)
@@ -163,35 +213,62 @@ func (p *pacer) wait(i int) {
 	}
 }
 
-func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64, codec string) {
-	cl := producer(brokers, kgo.ProducerBatchCompression(compression(codec)))
-	defer cl.Close()
+func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64, codec string, conns int, rr bool) {
+	if conns < 1 {
+		conns = 1
+	}
+	// A batch holds at least one record: large records need batches (and requests) above 1 MiB.
+	batch := mib
+	if size+1024 > batch {
+		batch = size + 64*1024
+	}
+	opts := []kgo.Opt{kgo.ProducerBatchCompression(compression(codec)), kgo.ProducerBatchMaxBytes(int32(batch))}
+	if rr {
+		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	}
+	clients := make([]*kgo.Client, conns)
+	for c := range clients {
+		clients[c] = producer(brokers, opts...)
+		defer clients[c].Close()
+	}
 	value := make([]byte, size)
 	lat := make([]int64, n)
 	var failed atomic.Int64
+	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	wg.Add(n)
-	p := newPacer(size, rate)
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		p.wait(i)
-		r := &kgo.Record{Topic: topic, Value: value}
-		if keys > 0 {
-			r.Key = []byte(strconv.Itoa(i % keys))
-		}
-		sent := time.Now()
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			lat[i] = time.Since(sent).Microseconds()
-			if err != nil {
-				failed.Add(1)
+	// Client c sends records c, c+conns, c+2*conns, ... (each paced at rate/conns).
+	var senders sync.WaitGroup
+	for c := range clients {
+		senders.Add(1)
+		go func(c int) {
+			defer senders.Done()
+			p := newPacer(size, rate/float64(conns))
+			for j, i := 0, c; i < n; j, i = j+1, i+conns {
+				p.wait(j)
+				r := &kgo.Record{Topic: topic, Value: value}
+				if keys > 0 {
+					r.Key = []byte(strconv.Itoa(i % keys))
+				}
+				sent := time.Now()
+				i := i
+				clients[c].Produce(ctx, r, func(_ *kgo.Record, err error) {
+					lat[i] = time.Since(sent).Microseconds()
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					}
+					wg.Done()
+				})
 			}
-			wg.Done()
-		})
+		}(c)
 	}
+	senders.Wait()
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	if failed.Load() > 0 {
-		fail(fmt.Sprintf("%d records failed", failed.Load()))
+		fail(fmt.Sprintf("%d records failed (first: %v)", failed.Load(), firstErr.Load()))
 	}
 	bytes := float64(n * size)
 	fmt.Printf("records=%d bytes=%.0f secs=%.3f rps=%.0f mibps=%.2f %s\n", n, bytes, secs,
@@ -199,7 +276,7 @@ func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate
 }
 
 func consumer(brokers, topic string) *kgo.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	must(err, "client")
 	return cl
@@ -211,8 +288,19 @@ func consume(ctx context.Context, brokers, topic string, n int) {
 	got, bytes := 0, 0
 	start := time.Now()
 	for got < n {
-		fetches := cl.PollFetches(ctx)
-		fetches.EachError(func(t string, p int32, err error) { fail(fmt.Sprintf("%s/%d: %v", t, p, err)) })
+		// A consumer that gets nothing for a minute fails rather than hangs the benchmark.
+		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		fetches := cl.PollFetches(pctx)
+		stalled := pctx.Err() != nil && fetches.NumRecords() == 0
+		cancel()
+		if stalled {
+			fail(fmt.Sprintf("consume: no record for 60 s after %d of %d", got, n))
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if err != context.DeadlineExceeded {
+				fail(fmt.Sprintf("%s/%d: %v", t, p, err))
+			}
+		})
 		fetches.EachRecord(func(r *kgo.Record) { got++; bytes += len(r.Value) + len(r.Key) })
 	}
 	secs := time.Since(start).Seconds()
@@ -268,6 +356,84 @@ func e2e(ctx context.Context, brokers, topic string, size int, rate, seconds flo
 	secs := time.Since(start).Seconds()
 	fmt.Printf("records=%d secs=%.3f mibps=%.2f %s %s\n", n, secs, float64(n*size)/mib/secs,
 		percentiles("", prodLat), percentiles("e2e_", e2eLat))
+}
+
+// consumeGroups: `groups` consumer groups of one member each, all started at once, read the
+// first n records of the topic. Join: start to the first assignment of the group's member.
+func consumeGroups(ctx context.Context, brokers, topic string, groups, n int) {
+	start := time.Now()
+	join := make([]int64, groups)
+	done := make([]int64, groups)
+	var wg sync.WaitGroup
+	errs := make(chan error, groups)
+	report := func(err error) { // the first few errors; never blocks
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for g := 0; g < groups; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			var once sync.Once
+			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topic),
+				kgo.ConsumerGroup(fmt.Sprintf("bench-%s-%d", topic, g)),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+				kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+					once.Do(func() { join[g] = time.Since(start).Microseconds() })
+				}))
+			if err != nil {
+				report(err)
+				return
+			}
+			defer cl.Close()
+			cctx, cancel := context.WithTimeout(ctx, 300*time.Second)
+			defer cancel()
+			got := 0
+			for got < n {
+				fetches := cl.PollFetches(cctx)
+				if cctx.Err() != nil {
+					report(fmt.Errorf("group %d: %d of %d records after 300 s", g, got, n))
+					return
+				}
+				fetches.EachError(func(t string, p int32, err error) {
+					if err != context.DeadlineExceeded {
+						report(fmt.Errorf("%s/%d: %v", t, p, err))
+					}
+				})
+				got += fetches.NumRecords()
+			}
+			if err := cl.CommitUncommittedOffsets(cctx); err != nil {
+				report(fmt.Errorf("group %d commit: %v", g, err))
+				return
+			}
+			done[g] = time.Since(start).Microseconds()
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		fail(err.Error())
+	}
+	secs := time.Since(start).Seconds()
+	joinMs := func(q float64) float64 {
+		s := append([]int64(nil), join...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return float64(s[int(q*float64(len(s)-1))]) / 1000
+	}
+	fmt.Printf("secs=%.3f join_p50_ms=%.1f join_max_ms=%.1f all_done_ms=%.0f\n", secs, joinMs(0.5),
+		joinMs(1), float64(slicesMax(done))/1000)
+}
+
+func slicesMax(xs []int64) int64 {
+	var m int64
+	for _, x := range xs {
+		if x > m {
+			m = x
+		}
+	}
+	return m
 }
 
 func percentiles(prefix string, us []int64) string {

@@ -35,6 +35,9 @@
 #   COMPAT_KAFKA_CONTROLLER_PORT  KRaft controller listener (default 24093)
 #   COMPAT_KAFKA_STATE            pid file, config, logs, data (default /tmp/gregor-compat-kafka)
 #   COMPAT_KAFKA_HEAP             JVM heap (default 512m)
+#   COMPAT_KAFKA_START_TIMEOUT    seconds to wait for the port at start and restart (default
+#                                 120; bench/scaling.sh raises it: recovering 10,000
+#                                 partitions after kill -9 takes longer)
 #   COMPAT_KAFKA_EXTRA_CONFIG     lines appended to server.properties (e.g. an authorizer)
 set -euo pipefail
 
@@ -181,10 +184,11 @@ launch() {
     -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
     >>"$STATE/stdout.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
-  local deadline=$((SECONDS + 120))
+  local limit="${COMPAT_KAFKA_START_TIMEOUT:-120}" deadline
+  deadline=$((SECONDS + limit))
   until port_open "$PORT"; do
     running || { tail -50 "$STATE/stdout.log" "$STATE/server.log" >&2 2>/dev/null; die "kafka exited during start-up"; }
-    [ $SECONDS -lt $deadline ] || die "kafka did not open port $PORT within 120 s (see $STATE)"
+    [ $SECONDS -lt $deadline ] || die "kafka did not open port $PORT within $limit s (see $STATE)"
     sleep 0.2
   done
 }

@@ -260,6 +260,10 @@ pub async fn close(services: &Services) {
 }
 
 /// The persisted cluster id, generated (Kafka-style: base64url of a random UUID) on first start.
+/// Claimed with a compare-and-swap: brokers of one cluster started at once on an empty
+/// database each find no id, and all but the first must take the one that won (with a plain
+/// put each kept its own, and clients that check the cluster id, franz-go's ApiVersions v5,
+/// refused the brokers that disagreed with the metadata they had).
 fn cluster_id(store: &dyn KvStore, configured: Option<&str>) -> anyhow::Result<String> {
     if let Some(id) = store.get(CLUSTER_ID_KEY)? {
         return Ok(String::from_utf8_lossy(&id).into_owned());
@@ -268,8 +272,13 @@ fn cluster_id(store: &dyn KvStore, configured: Option<&str>) -> anyhow::Result<S
         Some(id) => id.to_string(),
         None => base64url(Uuid::new_v4().as_bytes()),
     };
-    store.put(CLUSTER_ID_KEY, id.as_bytes())?;
-    Ok(id)
+    if store.compare_and_swap(CLUSTER_ID_KEY, None, id.as_bytes())? {
+        return Ok(id);
+    }
+    match store.get(CLUSTER_ID_KEY)? {
+        Some(won) => Ok(String::from_utf8_lossy(&won).into_owned()),
+        None => anyhow::bail!("the cluster id was claimed and then removed from the store"),
+    }
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -286,6 +295,51 @@ fn base64url(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::{Entries, KvStore, MemoryStore, StoreError, WriteOp};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A store whose first read of the cluster id misses the one another broker wrote just
+    /// before: the race of brokers started at once on an empty database.
+    struct RacedStore {
+        inner: MemoryStore,
+        first: AtomicBool,
+    }
+
+    impl KvStore for RacedStore {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            if self.first.swap(false, Ordering::SeqCst) {
+                return Ok(None);
+            }
+            self.inner.get(key)
+        }
+        fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+            self.inner.write(ops)
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
+            self.inner.scan_prefix(prefix)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &[u8],
+            expected: Option<&[u8]>,
+            new: &[u8],
+        ) -> Result<bool, StoreError> {
+            self.inner.compare_and_swap(key, expected, new)
+        }
+    }
+
+    #[test]
+    fn a_broker_that_loses_the_race_takes_the_cluster_id_that_won() {
+        let first = MemoryStore::new();
+        let won = super::cluster_id(&first, None).unwrap();
+        let raced = RacedStore {
+            inner: first,
+            first: AtomicBool::new(true),
+        };
+        assert_eq!(super::cluster_id(&raced, None).unwrap(), won);
+        assert_eq!(super::cluster_id(&raced, Some("other")).unwrap(), won);
+    }
+
     #[test]
     fn cluster_ids_look_like_kafkas() {
         let id = super::base64url(&[0xff; 16]);
