@@ -11,6 +11,8 @@ An idempotent acks=all producer (librdkafka) writes keyed records to 4 partition
 Afterwards every acknowledged record is read back exactly once, in the order sent, per
 partition; nothing is left undelivered.
 
+Three brokers started at once on a fresh database report one cluster id (three rounds).
+
 Three brokers on one database all serve: Metadata lists the three with their listeners, a
 topic of replication factor 3 has its leaders spread over them (4 is refused, as Kafka
 does), and while the producers (librdkafka, and the Java client on a topic of its own, both
@@ -52,7 +54,7 @@ from confluent_kafka.admin import NewTopic
 
 from compat import (TIMEOUT, Broker, ck_admin, ck_conf, ck_error, ck_produce, create_topic,
                     unique_topic, wait_for)
-from pgcluster import PgCluster, port_open
+from pgcluster import APP_DB, APP_USER, PgCluster, port_open
 from stallproxy import StallProxy
 from test_crash_loop import PARTITIONS, KeyedProducer, committed_offsets, read_log
 from test_groups import OwnGregor
@@ -265,6 +267,30 @@ def three_brokers(tmp_path: Path, url: str) -> list[OwnGregor]:
         brokers.append(OwnGregor(tmp_path / f"b{node}", storage=url,
                                  extra_args=FAST + ("--node-id", str(node))))
     return brokers
+
+
+def test_brokers_started_at_once_on_an_empty_database_agree_on_one_cluster_id(pg_cluster, tmp_path):
+    """Three brokers started together on a fresh database (as the cluster target and the README
+    start them) report one cluster id. Each used to read the store, find no id and keep one of
+    its own; franz-go and the Java client then refuse a broker whose id differs from the
+    metadata they hold. Three rounds, each on a fresh database (the race needs an empty one)."""
+    for round_ in range(3):
+        if round_:
+            pg_cluster.primary.psql(f"DROP DATABASE {APP_DB} WITH (FORCE)")
+            pg_cluster.primary.psql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
+        brokers = []
+        try:
+            for node in (1, 2, 3):
+                (tmp_path / f"r{round_}b{node}").mkdir()
+                brokers.append(OwnGregor(tmp_path / f"r{round_}b{node}", storage=pg_cluster.url(),
+                                         extra_args=FAST + ("--node-id", str(node)), wait=False))
+            for b in brokers:
+                b.wait_listening()
+            ids = {b.port: ck_admin(b.broker).list_topics(timeout=TIMEOUT).cluster_id for b in brokers}
+            assert len(set(ids.values())) == 1 and None not in ids.values(), f"round {round_}: {ids}"
+        finally:
+            for b in brokers:
+                b.stop()
 
 
 @pytest.mark.timeout(900)
