@@ -56,25 +56,24 @@ export COMPAT_GREGOR_BIN="$CARGO_TARGET_DIR/debug/gregor"
 # two groups of test files, each group on a gregor and a Kafka of its own (COMPAT_SPLIT=2; the
 # scenarios mostly wait on brokers, clients and JVM start-ups, so the two cores take four). The
 # homework end to end (loms, 3 notifiers, PostgreSQL; gregor, Kafka, both on SASL_SSL), the
-# compose checks and the cluster target come after it.
+# compose checks and the cluster target start when cargo test ends, beside the suite's last
+# minutes (a quiet mimic: cores 31% busy with the suite alone, 29% with those alone).
 compat_log="$CACHE_ROOT/compat-suite.log"
 COMPAT_SPLIT="${COMPAT_SPLIT:-2}" compat-tests/run.sh >"$compat_log" 2>&1 </dev/null &
 compat_pid=$!
 stage "cargo test"
 tests=0
 cargo test --quiet || tests=$?
-stage "cargo test done (exit $tests); waiting for the compatibility suite"
-compat=0
-wait "$compat_pid" || compat=$?
-cat "$compat_log"
-stage "compatibility suite done (exit $compat)"
-# These mostly wait (on the homework's services, on Docker), so two streams share the cores:
-# the homework end to end, then the compose file's static check and the compose stack under a
-# Docker engine (docker/run-compose-test.sh), beside the compat suite's core scenarios against a
-# three-broker gregor cluster (the whole suite there: COMPAT_CLUSTER=only compat-tests/run.sh).
-# Their ports differ (homework 19692.., 24692.., 19720.., 19740..; compose 9092, 5432, ...;
-# cluster 19800.., 25462..). The homework/compose stream's output is printed after both end.
-stage "homework end to end, compose check and compose stack (output below), beside the cluster target's core scenarios"
+stage "cargo test done (exit $tests)"
+# These mostly wait (on the homework's services, on Docker), so two streams share the cores
+# with the compat suite: the homework end to end, then the compose file's static check and the
+# compose stack under a Docker engine (docker/run-compose-test.sh), beside the compat suite's
+# core scenarios against a three-broker gregor cluster (the whole suite there:
+# COMPAT_CLUSTER=only compat-tests/run.sh). Their ports differ from each other's and the
+# suite's (homework 19692.., 24692.., 19720.., 19740.., 19760..19799, 25472..; compose 9092,
+# 5432, ...; cluster 19800.., 25462..; the suite 19092..19491, 24092..24491, 25432..25443). The
+# homework/compose stream's output and the suite's are printed after all end.
+stage "homework end to end, compose check and compose stack (output below), beside the cluster target's core scenarios, beside the compatibility suite"
 side_log="$CACHE_ROOT/homework-compose.log"
 (
   s=0
@@ -107,7 +106,11 @@ if [ "$cluster" -ne 0 ]; then
     fi
   fi
 fi
-stage "cluster target done (exit $cluster); waiting for the homework/compose stream"
+stage "cluster target done (exit $cluster); waiting for the compatibility suite"
+compat=0
+wait "$compat_pid" || compat=$?
+cat "$compat_log"
+stage "compatibility suite done (exit $compat); waiting for the homework/compose stream"
 side_status=0
 wait "$side_pid" || side_status=$?
 cat "$side_log"
