@@ -295,49 +295,16 @@ fn base64url(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{Entries, KvStore, MemoryStore, StoreError, WriteOp};
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A store whose first read of the cluster id misses the one another broker wrote just
-    /// before: the race of brokers started at once on an empty database.
-    struct RacedStore {
-        inner: MemoryStore,
-        first: AtomicBool,
-    }
-
-    impl KvStore for RacedStore {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            if self.first.swap(false, Ordering::SeqCst) {
-                return Ok(None);
-            }
-            self.inner.get(key)
-        }
-        fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-            self.inner.write(ops)
-        }
-        fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
-            self.inner.scan_prefix(prefix)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &[u8],
-            expected: Option<&[u8]>,
-            new: &[u8],
-        ) -> Result<bool, StoreError> {
-            self.inner.compare_and_swap(key, expected, new)
-        }
-    }
+    use crate::store::flaky::Flaky;
 
     #[test]
     fn a_broker_that_loses_the_race_takes_the_cluster_id_that_won() {
-        let first = MemoryStore::new();
-        let won = super::cluster_id(&first, None).unwrap();
-        let raced = RacedStore {
-            inner: first,
-            first: AtomicBool::new(true),
-        };
-        assert_eq!(super::cluster_id(&raced, None).unwrap(), won);
-        assert_eq!(super::cluster_id(&raced, Some("other")).unwrap(), won);
+        // The second broker's first read misses the id the first one just wrote.
+        let store = Flaky::default();
+        let won = super::cluster_id(&store, None).unwrap();
+        store.miss_next_get();
+        assert_eq!(super::cluster_id(&store, None).unwrap(), won);
+        assert_eq!(super::cluster_id(&store, Some("other")).unwrap(), won);
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! Tests: a memory store whose writes fail while told to (a disk or database gone), for the
-//! paths that must put memory back to what the store holds.
+//! paths that must put memory back to what the store holds, and whose next read can be made to
+//! miss (a value another writer stored just after the read: a race lost).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Entries, KvStore, MemoryStore, StoreError, WriteOp};
 
-/// A [`MemoryStore`] whose writes fail while `fail` is set; reads always work.
+/// A [`MemoryStore`] whose writes fail while `fail` is set, and whose next `get` finds nothing
+/// once `miss_next_get` is called.
 #[derive(Default)]
 pub struct Flaky {
     inner: MemoryStore,
     fail: AtomicBool,
+    miss: AtomicBool,
 }
 
 impl Flaky {
@@ -17,10 +20,18 @@ impl Flaky {
     pub fn set_failing(&self, fail: bool) {
         self.fail.store(fail, Ordering::SeqCst);
     }
+
+    /// Make the next read find nothing.
+    pub fn miss_next_get(&self) {
+        self.miss.store(true, Ordering::SeqCst);
+    }
 }
 
 impl KvStore for Flaky {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.miss.swap(false, Ordering::SeqCst) {
+            return Ok(None);
+        }
         self.inner.get(key)
     }
     fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
