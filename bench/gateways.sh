@@ -19,9 +19,8 @@
 #   BENCH_OUT (default $CACHE_ROOT/bench-results/gateways-<UTC time>)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$HERE")"
-CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 RUNS="${BENCH_RUNS:-3}"
 SECONDS_PER="${BENCH_SECONDS:-10}"
 BROKERS="${BENCH_BROKERS:-gregor gregor-nofsync mosquitto}"
@@ -31,17 +30,10 @@ KAFKA_PORT=19292 HTTP_PORT=19293 MQTT_PORT=19294
 mkdir -p "$OUT"
 RAW="$OUT/raw.tsv"
 : >"$RAW"
-log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
-
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
   log "installing mosquitto (Debian)"; apt-get install -y -qq mosquitto >/dev/null; }
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
-GREGOR="${BENCH_GREGOR_BIN:-}"
-if [ -z "$GREGOR" ]; then
-  log "building gregor (release)"
-  cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
-  GREGOR="$CARGO_TARGET_DIR/release/gregor"
-fi
+build_gregor
 log "building the load generator"
 LOAD="$OUT/gregor-bench-gateways"
 (cd "$HERE/gateways" && go build -o "$LOAD" .)

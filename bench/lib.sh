@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # globals for the scripts that source this
-# Shared by bench/run.sh and bench/scaling.sh (sourced, not run): building gregor and the
+# Shared by bench/run.sh, bench/scaling.sh and bench/gateways.sh (sourced, not run): building gregor and the
 # franz-go client, starting and stopping each kind of broker, and the per-process measures.
 #
 # The caller sets HERE (bench/), then calls bench_init; the functions below use these globals:
@@ -36,16 +36,21 @@ log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 now_ms() { date +%s%3N; }
 
-# Build (or take BENCH_GREGOR_BIN) gregor and the franz-go client, fetch the reference Kafka's
-# jars; sets GREGOR, FRANZ, KAFKA_VERSION, LIBS, DATA (a temp dir removed on exit).
-bench_init() {
-  mkdir -p "$OUT"
+# Sets GREGOR: BENCH_GREGOR_BIN, or the release build (built now).
+build_gregor() {
   GREGOR="${BENCH_GREGOR_BIN:-}"
   if [ -z "$GREGOR" ]; then
     log "building gregor (release)"
     cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
     GREGOR="$CARGO_TARGET_DIR/release/gregor"
   fi
+}
+
+# Build (or take BENCH_GREGOR_BIN) gregor and the franz-go client, fetch the reference Kafka's
+# jars; sets GREGOR, FRANZ, KAFKA_VERSION, LIBS, DATA (a temp dir removed on exit).
+bench_init() {
+  mkdir -p "$OUT"
+  build_gregor
   log "building the franz-go client"
   FRANZ="$OUT/gregor-bench-franz"
   (cd "$HERE/franz" && go build -o "$FRANZ" .)
