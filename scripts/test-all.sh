@@ -71,7 +71,8 @@ stage "cargo test done (exit $tests)"
 # core scenarios against a three-broker gregor cluster (the whole suite there:
 # COMPAT_CLUSTER=only compat-tests/run.sh). Their ports differ from each other's and the
 # suite's (homework 19692.., 24692.., 19720.., 19740.., 19760..19799, 25472..; compose 9092,
-# 5432, ...; cluster 19800.., 25462..; the suite 19092..19491, 24092..24491, 25432..25443). The
+# 5432, ...; cluster 19800.., 25462..; the suite 19092..19491, 24092..24491, 25432..25443, and random
+# free ports of scenarios' own servers in 26000..28999: compat.py free_port). The
 # homework/compose stream's output and the suite's are printed after all end.
 stage "homework end to end, compose check and compose stack (output below), beside the cluster target's core scenarios, beside the compatibility suite"
 side_log="$CACHE_ROOT/homework-compose.log"

@@ -8,6 +8,7 @@ key/value are bytes or None and headers a list of (str, bytes) in wire order.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sys
 import time
@@ -340,10 +341,28 @@ def by_partition(rows):
 
 
 # Brokers a test starts itself (kill -9 scenarios) pick free loopback ports and wait for them.
+# Ports for a scenario's own servers: random in 26000..28999, below Linux's ephemeral range
+# (32768-60999) and clear of the suite's fixed ports. A port the kernel picked (bind to 0) and that
+# was then released can become the local port of an outgoing connection before the server binds
+# it ("address already in use": seen in the homework harness, which has its own range).
+_FREE_PORTS = range(26000, 29000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on or holds now, not handed out before by this process."""
+    for _ in range(200):
+        port = random.choice(_FREE_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_FREE_PORTS}")
 
 
 def port_open(port: int) -> bool:
