@@ -11,6 +11,7 @@
 
 mod acquire_mode;
 pub mod partition;
+mod partition_types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
