@@ -1,5 +1,6 @@
 //! Cluster mode: this broker writes the transaction markers the coordinator (another broker)
-//! queued for partitions it leads (`pg::markers`), polling the queue on a thread of its own.
+//! queued for partitions it leads (`pg::markers`), on a thread of its own that reads the queue
+//! when the coordinator announces new rows, and every second in case a notice was missed.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -9,11 +10,14 @@ use crate::error::BrokerError;
 use crate::partition::MarkerSpec;
 use crate::pg::markers::{self, Marker};
 use crate::pg::membership::Membership;
+use crate::pg::notify::{self, Listener};
 use crate::topics::Topics;
 use crate::txn::coordinator::COORDINATOR_EPOCH;
 
-/// How often the queue is read (the coordinator's EndTxn waits about this long at most).
-const POLL: Duration = Duration::from_millis(50);
+/// How long the writer waits for a notice before it reads the queue anyway: notices are hints
+/// (one lost to a reconnection), and markers queued for a partition this broker has just come
+/// to lead were announced before it listened for them.
+const FALLBACK: Duration = Duration::from_secs(1);
 
 pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -24,8 +28,9 @@ pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
     let spawned = std::thread::Builder::new()
         .name("gregor-markers".into())
         .spawn(move || {
+            let mut notices = Listener::new(membership.db().clone(), notify::MARKERS);
             while !membership.has_left() {
-                std::thread::sleep(POLL);
+                notices.wait(FALLBACK);
                 if let Err(e) = write_queued(&topics, &membership, &runtime) {
                     tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
                 }

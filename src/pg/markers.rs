@@ -2,11 +2,11 @@
 //! markers of the partitions it leads itself and queues the others here, one row per
 //! partition; each broker takes the rows of the partitions it leads, writes their markers and
 //! deletes a row once its marker is durable. The coordinator completes the transaction only
-//! when all its rows are gone.
+//! when all its rows are gone. Queueing notifies [`notify::MARKERS`], on which the writers wait.
 
 use anyhow::Context;
 
-use super::Db;
+use super::{notify, Db};
 
 /// A marker to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,8 @@ pub struct Marker {
     pub commit: bool,
 }
 
-/// Queue markers for `logs`; their row ids.
+/// Queue markers for `logs` and wake the brokers that write them (a notice on
+/// [`notify::MARKERS`], sent when the rows commit); their row ids.
 pub fn enqueue(
     db: &Db,
     logs: &[String],
@@ -26,14 +27,17 @@ pub fn enqueue(
     producer_epoch: i16,
     commit: bool,
 ) -> anyhow::Result<Vec<i64>> {
-    let rows = db
-        .conn()?
+    let mut conn = db.conn()?;
+    let mut tx = conn.transaction()?;
+    let rows = tx
         .query(
             "INSERT INTO gregor_markers (log, producer_id, producer_epoch, commit)
              SELECT unnest($1::text[]), $2, $3, $4 RETURNING id",
             &[&logs, &producer_id, &producer_epoch, &commit],
         )
         .context("queueing transaction markers")?;
+    tx.batch_execute(&format!("NOTIFY {}", notify::MARKERS))?;
+    tx.commit().context("queueing transaction markers")?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -81,11 +85,20 @@ mod tests {
     use crate::pg::testing;
 
     #[test]
-    fn queued_markers_are_taken_by_log_and_done_one_by_one() {
+    fn queued_markers_wake_the_writers_and_are_taken_by_log_and_done_one_by_one() {
         let pg = testing::database();
         let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
         let logs = vec!["t-0".to_string(), "t-1".to_string()];
+        let mut writers = notify::Listener::new(db.clone(), notify::MARKERS);
+        assert!(
+            !writers.wait(std::time::Duration::from_millis(1)),
+            "listening, nothing queued"
+        );
         let ids = enqueue(&db, &logs, 7, 2, true).unwrap();
+        assert!(
+            writers.wait(std::time::Duration::from_secs(5)),
+            "queueing wakes the writers"
+        );
         assert_eq!(ids.len(), 2);
         assert_eq!(pending(&db, &ids).unwrap(), 2);
         let mine = queued(&db, &["t-1".to_string()]).unwrap();

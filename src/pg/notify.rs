@@ -1,7 +1,8 @@
 //! Change notices between the brokers of a cluster (PostgreSQL's LISTEN/NOTIFY): a broker that
 //! changes the shared catalog announces it, and the others run their tick at once instead of
-//! up to a second later. Only a hint: each tick reads the tables whether or not a notice came,
-//! and a notice lost to a reconnection costs at most one tick's delay.
+//! up to a second later; a coordinator that queues transaction markers wakes the brokers that
+//! write them. Only a hint: the listeners read the tables whether or not a notice came, and a
+//! notice lost to a reconnection costs at most one wait's delay.
 
 use std::time::Duration;
 
@@ -10,6 +11,9 @@ use super::{Conn, Db};
 
 /// The channel for topic creations, deletions and alterations, and leadership moves.
 pub const CATALOG: &str = "gregor_catalog";
+
+/// The channel for transaction markers queued for other brokers' partitions (`pg::markers`).
+pub const MARKERS: &str = "gregor_markers";
 
 /// Announce a change on `channel` (blocks on the database).
 pub fn announce(db: &Db, channel: &str) -> anyhow::Result<()> {
