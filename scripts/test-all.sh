@@ -90,7 +90,7 @@ side_log="$CACHE_ROOT/homework-compose.log"
 side_pid=$!
 cluster=0 cluster_log="$CACHE_ROOT/cluster-target.log"
 rm -f "$CACHE_ROOT/cluster-target-report.txt"
-COMPAT_CLUSTER=only COMPAT_ONLY="${COMPAT_CLUSTER_CI_ONLY:-produce_consume or group or transactions or leader_epochs or list_offsets}" \
+COMPAT_CLUSTER=only COMPAT_ONLY="${COMPAT_CLUSTER_CI_ONLY:-produce_consume or group or transactions or leader_epochs or list_offsets or streams_protocol}" \
   compat-tests/run.sh 2>&1 | tee "$cluster_log" || cluster=$?
 # Its failures run once more on a fresh cluster (new brokers and database), loudly: the stop-34
 # CI run failed franz-go and Java scenarios there that no local run has reproduced (three full

@@ -133,7 +133,6 @@ def file_lines(path: Path) -> list[str]:
         return []
 
 
-@pytest.mark.single_broker("one worker on one bootstrap address; the cluster target is untried")
 def test_connect_distributed(broker, libs, tmp_path):
     tag = uuid.uuid4().hex[:10]
     topic = create_topic(broker, f"compat.connect.{tag}", 1)

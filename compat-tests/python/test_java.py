@@ -194,7 +194,6 @@ def test_streams_eos(java_compat, broker, client):
     run(java_compat, "streams_eos", broker)
 
 
-@pytest.mark.single_broker("streams groups are not verified in cluster mode yet (internal topics go through the catalog)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_streams_protocol(java_compat, broker, client):
     """Kafka Streams over the streams rebalance protocol: the broker makes topics and tasks."""
