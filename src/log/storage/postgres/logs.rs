@@ -11,7 +11,7 @@ use crate::pg::Db;
 
 use super::super::disk::DiskStorage;
 use super::super::LogStorage;
-use super::{db_error, Fence, Fenced, PgLogStorage, Shared};
+use super::{db_error, Fence, Fenced, GroupCommit, PgLogStorage, Shared};
 
 /// Where the partition logs of a broker in cluster mode live.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct PgLogs {
     db: Db,
     node_id: i32,
     cache: PathBuf,
+    /// The group commit every log opened here joins.
+    commits: Arc<GroupCommit>,
 }
 
 impl PgLogs {
@@ -27,7 +29,12 @@ impl PgLogs {
     pub fn new(db: Db, node_id: i32, cache: PathBuf) -> io::Result<Self> {
         remove_dir_if_present(&cache)?;
         std::fs::create_dir_all(&cache)?;
-        Ok(Self { db, node_id, cache })
+        Ok(Self {
+            db,
+            node_id,
+            cache,
+            commits: Arc::default(),
+        })
     }
 
     /// This broker's node id.
@@ -138,6 +145,7 @@ impl PgLogs {
                 },
                 queue: Mutex::new(Vec::new()),
                 flushing: Mutex::new(()),
+                commits: self.commits.clone(),
             }),
             cache,
             checkpoints: Mutex::new(checkpoints),

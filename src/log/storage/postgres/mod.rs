@@ -37,8 +37,10 @@ use crate::pg::Db;
 
 use super::disk::DiskStorage;
 
+mod group_commit;
 mod logs;
 use super::{Interrupted, LogStorage, SegmentData};
+use group_commit::GroupCommit;
 pub use logs::PgLogs;
 
 use crate::pg::fence::Fence;
@@ -82,6 +84,8 @@ struct Shared {
     queue: Mutex<Vec<Change>>,
     /// One flush at a time, so changes reach the database in the order they were made.
     flushing: Mutex<()>,
+    /// The broker's group commit, which syncs join.
+    commits: Arc<GroupCommit>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,15 +99,15 @@ impl Shared {
 
     /// Commit the queued changes, unless this is an async worker (then the next flush from
     /// a thread that may block carries them).
-    fn flush_if_may_block(&self) -> io::Result<()> {
+    fn flush_if_may_block(self: &Arc<Self>) -> io::Result<()> {
         if on_async_worker() {
             return Ok(());
         }
-        self.flush_with(|_| Ok(()))
+        self.commits.commit(self)
     }
 
-    /// Commit the queued changes and then `more`, in one transaction that holds this
-    /// broker's leadership at its epoch.
+    /// Commit the queued changes and then `more`, in one transaction of their own that holds
+    /// this broker's leadership at its epoch (other changes go through [`GroupCommit`]).
     fn flush_with(&self, more: impl FnOnce(&mut Transaction) -> io::Result<()>) -> io::Result<()> {
         let _turn = lock(&self.flushing);
         let changes: Vec<Change> = lock(&self.queue).clone();
@@ -454,8 +458,9 @@ impl SegmentData for PgSegment {
     }
 
     /// The partition's group commit: every queued change of the partition, in one
-    /// transaction fenced by the leader epoch. The cache needs no fsync: it is rebuilt from
-    /// the database whenever the partition is opened.
+    /// transaction fenced by the leader epoch (shared with the other partitions syncing at
+    /// the same time: [`GroupCommit`]). The cache needs no fsync: it is rebuilt from the
+    /// database whenever the partition is opened.
     fn sync(&self) -> io::Result<()> {
         // An acknowledgement waits on this: it must never return without committing.
         if on_async_worker() {
@@ -463,7 +468,7 @@ impl SegmentData for PgSegment {
                 "a partition's commit was called on an async worker",
             ));
         }
-        self.shared.flush_with(|_| Ok(()))
+        self.shared.commits.commit(&self.shared)
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {

@@ -44,3 +44,109 @@ fn a_second_opening_at_one_epoch_fences_the_first() {
     assert_eq!(third.read_checkpoint("later").unwrap(), Some(b"3".to_vec()));
     assert_eq!(third.read_checkpoint("lost").unwrap(), None);
 }
+
+fn checkpoint(name: &str, value: &[u8]) -> Change {
+    Change::Checkpoint {
+        name: name.into(),
+        value: Some(Bytes::copy_from_slice(value)),
+    }
+}
+
+/// Two partitions in one group commit: a fenced one (opened again since) commits nothing and
+/// keeps its queue, the other commits and its queue drains.
+#[test]
+fn a_fenced_partition_in_a_group_commit_leaves_the_others_committed() {
+    let pg = crate::pg::testing::database();
+    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (a, b) = (logs.open("a-0").unwrap(), logs.open("b-0").unwrap());
+    let newer_a = logs.open_led("a-0", a.leader_epoch()).unwrap();
+    a.shared.push(checkpoint("x", b"from the fenced copy"));
+    b.shared.push(checkpoint("x", b"kept"));
+    let outcomes = group_commit::run(&[a.shared.clone(), b.shared.clone()]);
+    assert!(matches!(
+        outcomes[&group_commit::key(&a.shared)],
+        group_commit::Outcome::Fenced { leader: 1, .. }
+    ));
+    assert!(matches!(
+        outcomes[&group_commit::key(&b.shared)],
+        group_commit::Outcome::Committed
+    ));
+    assert_eq!(lock(&a.shared.queue).len(), 1);
+    assert!(lock(&b.shared.queue).is_empty());
+    drop(newer_a);
+    let (a, b) = (
+        logs.open_led("a-0", a.leader_epoch()).unwrap(),
+        logs.open_led("b-0", b.leader_epoch()).unwrap(),
+    );
+    assert_eq!(a.read_checkpoint("x").unwrap(), None);
+    assert_eq!(b.read_checkpoint("x").unwrap(), Some(b"kept".to_vec()));
+}
+
+/// A statement of one partition that fails (a batch of a segment that does not exist) does not
+/// hold the others back: they are committed each on its own, and the bad one stays queued.
+#[test]
+fn a_failing_partition_in_a_group_commit_leaves_the_others_committed() {
+    let pg = crate::pg::testing::database();
+    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (a, b, c) = (
+        logs.open("a-0").unwrap(),
+        logs.open("b-0").unwrap(),
+        logs.open("c-0").unwrap(),
+    );
+    a.shared.push(checkpoint("x", b"a"));
+    b.shared.push(Change::Batch {
+        segment: 999,
+        pos: 0,
+        data: Bytes::from_static(&[0; 61]),
+    });
+    c.shared.push(checkpoint("x", b"c"));
+    let outcomes = group_commit::run(&[a.shared.clone(), b.shared.clone(), c.shared.clone()]);
+    let of = |s: &Arc<PgLogStorage>| outcomes[&group_commit::key(&s.shared)].clone();
+    assert!(matches!(of(&a), group_commit::Outcome::Committed));
+    assert!(matches!(of(&b), group_commit::Outcome::Failed(_)));
+    assert!(matches!(of(&c), group_commit::Outcome::Committed));
+    assert_eq!(lock(&b.shared.queue).len(), 1);
+    for (s, value) in [(&a, b"a"), (&c, b"c")] {
+        let again = logs.open_led(&s.shared.log, s.leader_epoch()).unwrap();
+        assert_eq!(again.read_checkpoint("x").unwrap(), Some(value.to_vec()));
+    }
+}
+
+/// Many partitions syncing from many threads at once: every sync returns only once its
+/// changes are committed, and all of them are there when the logs are opened again.
+#[test]
+fn concurrent_syncs_of_many_partitions_all_commit() {
+    let pg = crate::pg::testing::database();
+    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let parts: Vec<_> = (0..8)
+        .map(|i| logs.open(&format!("t-{i}")).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for (i, p) in parts.iter().enumerate() {
+            for t in 0..2 {
+                s.spawn(move || {
+                    for n in 0..20 {
+                        let name = format!("n{t}-{n}");
+                        p.write_checkpoint(&name, format!("{i}").as_bytes())
+                            .unwrap();
+                    }
+                });
+            }
+        }
+    });
+    for (i, p) in parts.iter().enumerate() {
+        let again = logs.open_led(&p.shared.log, p.leader_epoch()).unwrap();
+        for t in 0..2 {
+            for n in 0..20 {
+                let got = again.read_checkpoint(&format!("n{t}-{n}")).unwrap();
+                assert_eq!(got, Some(format!("{i}").into_bytes()), "t-{i} n{t}-{n}");
+            }
+        }
+    }
+}
