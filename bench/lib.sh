@@ -4,7 +4,8 @@
 #
 # The caller sets HERE (bench/), then calls bench_init; the functions below use these globals:
 #   BROKER   the broker being measured: gregor, gregor-nofsync, gregor-<name> (a binary of
-#            BENCH_GREGOR_<NAME>_BIN), gregor-cluster, kafka, kafka-flush, kafka-3
+#            BENCH_GREGOR_<NAME>_BIN), gregor-cluster (and gregor-cluster-<name> with
+#            BENCH_GREGOR_CLUSTER_<NAME>_BIN), kafka, kafka-flush, kafka-3
 #   PIDS     its processes (one, or three for the clusters): CPU and peak RSS sum over them
 #   BOOT     its bootstrap servers; RF the replication factor topics get; TOPIC_CONFIG k=v,...
 #   GREGOR_EXTRA_ARGS  more flags for every gregor process (an array)
@@ -270,7 +271,7 @@ kafka3_stop() {
 start_broker() {
   RF=1 TOPIC_CONFIG=
   case "$BROKER" in
-    gregor-cluster)
+    gregor-cluster | gregor-cluster-*)
       cluster_launch
       RF=3
       ;;
@@ -302,7 +303,7 @@ start_broker() {
 
 stop_broker() {
   case "$BROKER" in
-    gregor-cluster) cluster_stop ;;
+    gregor-cluster | gregor-cluster-*) cluster_stop ;;
     gregor | gregor-*) if [ -n "$GPID" ]; then kill "$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null || true; GPID=; fi ;;
     kafka-3) kafka3_stop ;;
     kafka | kafka-flush) "$REF" stop >/dev/null 2>&1 ;;

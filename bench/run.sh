@@ -73,7 +73,7 @@ measure() { # workload bytes_moved command...
   local w="$1" bytes="$2" before after pg0=() pg1=() t0 ms pgcpu0=0 pgcpu1=0
   shift 2
   reset_peak
-  if [ "$BROKER" = gregor-cluster ]; then
+  if [[ "$BROKER" == gregor-cluster* ]]; then
     read -r -a pg0 <<<"$(pg_counters)"
     pgcpu0=$(PIDS="$(pg_pids)" cpu_ticks)
   fi
@@ -82,10 +82,10 @@ measure() { # workload bytes_moved command...
   "$@"
   after=$(cpu_ticks)
   ms=$(($(now_ms) - t0))
-  [ "$BROKER" != gregor-cluster ] || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
+  [[ "$BROKER" != gregor-cluster* ]] || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
   put "$w" broker cpu_s_per_gb "$(echo "scale=3; ($after - $before) / $TICK / ($bytes / 1000000000)" | bc)"
   put "$w" broker peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
-  if [ "$BROKER" = gregor-cluster ]; then
+  if [[ "$BROKER" == gregor-cluster* ]]; then
     sleep 1 # PostgreSQL flushes its statistics at most once a second
     read -r -a pg1 <<<"$(pg_counters)"
     # Both database servers' CPU (processes alive at the end: a backend that exited meanwhile

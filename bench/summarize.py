@@ -44,11 +44,13 @@ def cell(vs):
 preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush", "gregor-cluster",
              "kafka-3"]
 brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
-pairs = [("gregor", b) for b in brokers if b != "gregor" and "gregor" in brokers]
+pairs = [("gregor", b) for b in brokers
+         if b != "gregor" and "gregor" in brokers and not b.startswith("gregor-cluster")]
 if "gregor-nofsync" in brokers and "kafka" in brokers:
     pairs.append(("gregor-nofsync", "kafka"))
 if "gregor-cluster" in brokers and "kafka-3" in brokers:  # both three brokers, RF 3, acks=all
     pairs.append(("gregor-cluster", "kafka-3"))
+pairs += [("gregor-cluster", b) for b in brokers if b.startswith("gregor-cluster-")]
 shown = [] if ratios_only else brokers
 
 def ratio(per, a, b):
