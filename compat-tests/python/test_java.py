@@ -117,7 +117,6 @@ def test_group_configs(java_compat, broker, client):
     run(java_compat, "group_configs", broker)
 
 
-@pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_group(java_compat, broker, client):
     run(java_compat, "share_group", broker)
