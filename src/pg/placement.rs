@@ -261,8 +261,14 @@ pub fn rebalance(db: &Db, settle: Duration) -> anyhow::Result<Vec<(String, i32, 
     if members.is_empty() {
         return Ok(Vec::new());
     }
+    // In log order: a share-state write locks its logs' rows `FOR SHARE` in that order too, so
+    // the two never wait for each other the other way round (a deadlock PostgreSQL would break
+    // after `deadlock_timeout` by failing one of them).
     let rows: Vec<(String, i32, Option<i32>)> = tx
-        .query("SELECT log, leader, preferred FROM gregor_logs", &[])?
+        .query(
+            "SELECT log, leader, preferred FROM gregor_logs ORDER BY log",
+            &[],
+        )?
         .into_iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
