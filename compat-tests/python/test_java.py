@@ -117,13 +117,11 @@ def test_group_configs(java_compat, broker, client):
     run(java_compat, "group_configs", broker)
 
 
-@pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_group(java_compat, broker, client):
     run(java_compat, "share_group", broker)
 
 
-@pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_v2(java_compat, broker, client):
     run(java_compat, "share_v2", broker)
@@ -169,7 +167,6 @@ def test_kafka_ui(java_compat, broker, client):
     run(java_compat, "kafka_ui", broker)
 
 
-@pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_read_committed(java_compat, broker, client):
     """A read_committed share group: committed records only, nothing past an open transaction."""

@@ -18,7 +18,6 @@ from compat import TIMEOUT, ck_admin, ck_conf, ck_produce, create_topic, unique_
 CLIENT = "confluent-kafka"
 
 
-@pytest.mark.single_broker("share groups: in cluster mode only the coordinator holds share state (issue 17/21 gap)")
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_consumer_group(broker, client):
     topic = create_topic(broker, unique_topic("share"), 2)

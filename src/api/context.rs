@@ -199,6 +199,11 @@ impl RequestContext {
         &self.services.log_levels
     }
 
+    /// Cluster mode: this broker's membership (the cluster's database).
+    pub fn membership(&self) -> Option<&Arc<Membership>> {
+        self.services.membership.as_ref()
+    }
+
     /// The ACL authorizer, when one is configured (see `api/authz.rs` for the checks).
     pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
         self.services.authorizer.as_ref()

@@ -2,7 +2,8 @@
 //! yet done with) and, from v1, its lag, of the topics asked for or (null) of every topic the
 //! group has state for. `kafka-share-groups --describe` shows them. The lag is Kafka's: the
 //! partition's end (high watermark) minus the start offset minus the records past it already
-//! done with; -1 where it cannot be told (no state yet, a partition another broker leads).
+//! done with; -1 where it cannot be told (no state yet). In cluster mode the end of a
+//! partition another broker leads is read from the database (what is committed).
 
 use kafka_protocol::messages::describe_share_group_offsets_response::{
     DescribeShareGroupOffsetsResponseGroup as Group,
@@ -16,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError as E;
 
 use super::RequestContext;
+use crate::pg::placement;
 use crate::security::acl::AclOperation;
 
 pub async fn handle(
@@ -81,10 +83,10 @@ pub async fn handle(
                             .with_leader_epoch(-1)
                             .with_error_code(E::UnknownTopicOrPartition.code()),
                         (Some(t), Some((start, complete))) => {
-                            let end = t
-                                .partition(p)
-                                .filter(|p| p.is_led())
-                                .map(|p| p.high_watermark());
+                            let end = match t.partition(p).filter(|p| p.is_led()) {
+                                Some(led) => Some(led.high_watermark()),
+                                None => end_elsewhere(&ctx, &name, p),
+                            };
                             let lag = end.map_or(-1, |end| end - start - complete);
                             // Kafka: the leader epoch its share state was written under, the
                             // partition leader's (kafka-share-groups shows it as LEADER-EPOCH).
@@ -111,4 +113,16 @@ pub async fn handle(
         groups.push(group.with_topics(topics));
     }
     DescribeShareGroupOffsetsResponse::default().with_groups(groups)
+}
+
+/// Cluster mode: the committed end of a partition another broker leads.
+fn end_elsewhere(ctx: &RequestContext, topic: &str, index: i32) -> Option<i64> {
+    let m = ctx.membership()?;
+    let log = placement::log_name(topic, index);
+    crate::blocking::block_in_place(|| placement::log_end(m.db(), &log))
+        .inspect_err(
+            |e| tracing::warn!(log, error = %format!("{e:#}"), "could not read a log's end"),
+        )
+        .ok()
+        .flatten()
 }

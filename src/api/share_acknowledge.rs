@@ -8,14 +8,15 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::share_acknowledge_response::{
-    LeaderIdAndEpoch, PartitionData, ShareAcknowledgeTopicResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionData, ShareAcknowledgeTopicResponse,
 };
 use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
 use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::share_common::{
-    acknowledgeable, acks, check_types, ids, note_session, partition, settings,
+    acknowledgeable, acks, check_types, current_leader, ids, names_leader, note_session, partition,
+    settings,
 };
 use super::{leader_epoch, RequestContext};
 use crate::shares::SessionRequest;
@@ -31,9 +32,10 @@ pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareA
         .map(|g| settings(&ctx, g.as_str()).limits.lock_ms)
         .unwrap_or_default();
     match serve(&ctx, req).await {
-        Ok(topics) => ShareAcknowledgeResponse::default()
+        Ok((topics, endpoints)) => ShareAcknowledgeResponse::default()
             .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
-            .with_responses(topics),
+            .with_responses(topics)
+            .with_node_endpoints(endpoints),
         Err(e) => ShareAcknowledgeResponse::default().with_error_code(e.code()),
     }
 }
@@ -41,7 +43,7 @@ pub async fn handle(ctx: RequestContext, req: ShareAcknowledgeRequest) -> ShareA
 async fn serve(
     ctx: &RequestContext,
     req: ShareAcknowledgeRequest,
-) -> Result<Vec<ShareAcknowledgeTopicResponse>, E> {
+) -> Result<(Vec<ShareAcknowledgeTopicResponse>, Vec<NodeEndpoint>), E> {
     let (group_id, member_id) = ids(
         ctx,
         req.group_id.as_ref().map(|g| g.as_str()),
@@ -95,15 +97,29 @@ async fn serve(
     for (tp, result) in outcome.acks {
         results.insert(tp, result.err());
     }
+    let mut endpoints = BTreeMap::new();
     let mut topics: Vec<ShareAcknowledgeTopicResponse> = Vec::new();
     for ((topic_id, index), error) in results {
-        let epoch = partition(ctx, &topic_id, index).map_or(-1, |p| leader_epoch::current(ctx, &p));
+        let code = error.map_or(0, |e| e.code());
+        // A partition led elsewhere names its leader (and the response its address), as
+        // Kafka's `KafkaApis.processShareAcknowledgeResponse`.
+        let (leader, epoch) = if names_leader(code) {
+            let leader = current_leader(ctx, &topic_id, index);
+            if let Some((node, host, port)) = leader.endpoint {
+                endpoints.insert(node, (host, port));
+            }
+            (leader.id, leader.epoch)
+        } else {
+            let epoch =
+                partition(ctx, &topic_id, index).map_or(-1, |p| leader_epoch::current(ctx, &p));
+            (ctx.cluster().this_node(), epoch)
+        };
         let data = PartitionData::default()
             .with_partition_index(index)
-            .with_error_code(error.map_or(0, |e| e.code()))
+            .with_error_code(code)
             .with_current_leader(
                 LeaderIdAndEpoch::default()
-                    .with_leader_id(ctx.cluster().this_node())
+                    .with_leader_id(leader)
                     .with_leader_epoch(epoch),
             );
         match topics.last_mut() {
@@ -115,5 +131,14 @@ async fn serve(
             ),
         }
     }
-    Ok(topics)
+    let endpoints = endpoints
+        .into_iter()
+        .map(|(node, (host, port))| {
+            NodeEndpoint::default()
+                .with_node_id(node.into())
+                .with_host(host.into())
+                .with_port(port)
+        })
+        .collect();
+    Ok((topics, endpoints))
 }

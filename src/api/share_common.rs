@@ -73,6 +73,44 @@ pub fn acknowledgeable(
     }
 }
 
+/// A partition's leader as this broker knows it, for a partition answering
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH (Kafka 4.4's `KafkaApis.getCurrentLeader`,
+/// used by ShareFetch and ShareAcknowledge): its id and epoch (-1, -1 when unknown) and, when
+/// it is live, its address on the request's listener for the response's NodeEndpoints.
+pub struct CurrentLeader {
+    pub id: i32,
+    pub epoch: i32,
+    pub endpoint: Option<(i32, String, i32)>,
+}
+
+/// Whether a partition's answer carries its current leader (Kafka's condition).
+pub fn names_leader(error_code: i16) -> bool {
+    error_code == E::NotLeaderOrFollower.code() || error_code == E::FencedLeaderEpoch.code()
+}
+
+pub fn current_leader(ctx: &RequestContext, topic_id: &Uuid, index: i32) -> CurrentLeader {
+    let unknown = CurrentLeader {
+        id: -1,
+        epoch: -1,
+        endpoint: None,
+    };
+    let Some(topic) = ctx.topics().by_id(topic_id) else {
+        return unknown;
+    };
+    let cluster = ctx.cluster();
+    let Some(id) = cluster.leader(&topic.name, index) else {
+        return unknown;
+    };
+    CurrentLeader {
+        id,
+        epoch: cluster.leader_epoch(&topic.name, index),
+        endpoint: ctx
+            .broker_endpoints()
+            .into_iter()
+            .find(|(n, _, _)| *n == id),
+    }
+}
+
 /// The request's group and member ids: both must be given (INVALID_REQUEST), and the
 /// principal may READ the group.
 pub fn ids(

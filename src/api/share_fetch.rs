@@ -23,13 +23,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::select_all;
 use kafka_protocol::messages::share_fetch_response::{
-    AcquiredRecords, LeaderIdAndEpoch, PartitionData, ShareFetchableTopicResponse,
+    AcquiredRecords, LeaderIdAndEpoch, NodeEndpoint, PartitionData, ShareFetchableTopicResponse,
 };
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError as E;
 
 use super::share_common::{
-    acknowledgeable, acks, check_types, ids, note_session, partition, settings,
+    acknowledgeable, acks, check_types, current_leader, ids, names_leader, note_session, partition,
+    settings,
 };
 use super::{leader_epoch, RequestContext};
 use crate::group::share::partition::{AcquireMode, Acquired, Span};
@@ -56,8 +57,9 @@ pub async fn handle(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchRe
         .map(|g| settings(&ctx, g.as_str()).limits.lock_ms)
         .unwrap_or_default();
     match serve(&ctx, req).await {
-        Ok(topics) => ShareFetchResponse::default()
+        Ok(mut topics) => ShareFetchResponse::default()
             .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
+            .with_node_endpoints(leader_hints(&ctx, &mut topics))
             .with_responses(topics),
         Err(e) => ShareFetchResponse::default().with_error_code(e.code()),
     }
@@ -285,6 +287,39 @@ async fn serve(
         }
     }
     Ok(topics)
+}
+
+/// Partitions led elsewhere name their leader, whose address the response carries (as
+/// Kafka's `KafkaApis.processShareFetchResponse`): the client fetches from it next.
+fn leader_hints(
+    ctx: &RequestContext,
+    topics: &mut [ShareFetchableTopicResponse],
+) -> Vec<NodeEndpoint> {
+    let mut endpoints = BTreeMap::new();
+    for t in topics.iter_mut() {
+        for p in t
+            .partitions
+            .iter_mut()
+            .filter(|p| names_leader(p.error_code))
+        {
+            let leader = current_leader(ctx, &t.topic_id, p.partition_index);
+            p.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(leader.id)
+                .with_leader_epoch(leader.epoch);
+            if let Some((node, host, port)) = leader.endpoint {
+                endpoints.insert(node, (host, port));
+            }
+        }
+    }
+    endpoints
+        .into_iter()
+        .map(|(node, (host, port))| {
+            NodeEndpoint::default()
+                .with_node_id(node.into())
+                .with_host(host.into())
+                .with_port(port)
+        })
+        .collect()
 }
 
 /// Each partition's fetch offset. A partition whose share state could not be loaded or

@@ -2,7 +2,9 @@
 //! that died and back to preferred leaders (`pg::placement`), takes in topic changes other
 //! brokers made, opens the partitions placed on it and lets go of the others, takes the
 //! coordinator's lease when no live broker holds it (then loads the groups and
-//! transactions), and refreshes the cluster view the handlers answer from.
+//! transactions), and refreshes the cluster view the handlers answer from. The share leader
+//! follows: it loads the share-partition states of partitions newly led here and drops those
+//! of partitions led elsewhere now.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use crate::config::Config;
 use crate::pg::membership::Membership;
 use crate::pg::notify::{self, Listener};
 use crate::pg::placement::{self, Endpoint};
+use crate::store::KvStore;
 
 /// The longest between two ticks (shorter with a short session).
 const MAX_TICK: Duration = Duration::from_secs(1);
@@ -21,6 +24,8 @@ pub(super) struct Member {
     services: Arc<Services>,
     membership: Arc<Membership>,
     view: Arc<SharedView>,
+    /// The shared store (`gregor_kv`), for the legacy share states moved at a takeover.
+    store: Arc<dyn KvStore>,
 }
 
 impl Member {
@@ -28,11 +33,13 @@ impl Member {
         services: Arc<Services>,
         membership: Arc<Membership>,
         view: Arc<SharedView>,
+        store: Arc<dyn KvStore>,
     ) -> Self {
         Self {
             services,
             membership,
             view,
+            store,
         }
     }
 
@@ -57,21 +64,23 @@ impl Member {
         }
         let mut snapshot = placement::snapshot(db)?;
         self.services.topics.follow_leaders(&mut snapshot.leaders);
+        // The share-partitions of the partitions led here now (a failure: next tick).
+        let led = super::led_partitions(&self.services.topics);
+        if let Err(e) = self.services.shares.follow(led) {
+            tracing::warn!(error = %format!("{e:#}"), "could not load share-partition states");
+        }
         if snapshot.coordinator.is_none_or(|c| c == me) && !self.membership.is_coordinator() {
             if self.membership.try_coordinate()? {
                 tracing::info!("taking over as the group and transaction coordinator");
                 // Holding the lease without serving would stall every group: stop instead.
-                if let Err(e) = self
-                    .services
-                    .groups
-                    .take_over()
+                let topics = &self.services.topics;
+                if let Err(e) = super::share_import::import_legacy(db, &self.store, topics)
+                    .and_then(|()| self.services.groups.take_over())
                     .and_then(|()| self.services.txns.take_over())
                 {
                     tracing::error!(error = %format!("{e:#}"), "could not load the coordinators' state: stopping");
                     std::process::exit(1);
                 }
-                // Share-partitions are served with the groups (they load as fetched).
-                self.services.shares.set_serving(true);
                 snapshot.coordinator = Some(me);
             }
         } else if self.membership.is_coordinator() {

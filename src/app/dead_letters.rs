@@ -10,7 +10,9 @@
 //! headers; key and value are copied only with `errors.deadletterqueue.copy.record.enable`.
 //! A dead letter that cannot be written is logged and its records archived regardless, as
 //! Kafka does; one written but not yet archived when the broker stops is written again after
-//! the restart (at least once). Below share.version 2 (`ShareVersion.supportsShareGroupDLQ`)
+//! the restart (at least once). In cluster mode a dead-letter partition another broker leads
+//! gets its batches through the database (`pg::dead_letters`, appended by its leader's
+//! thread in `app/markers.rs`); queued counts as written. Below share.version 2 (`ShareVersion.supportsShareGroupDLQ`)
 //! dead-letter topics are off, as in Kafka: the records are archived without one.
 
 use std::collections::BTreeMap;
@@ -35,6 +37,9 @@ use crate::group::GroupCoordinator;
 use crate::log::encode::{plain_batch, plain_record};
 use crate::log::records::{self, Rules};
 use crate::meta::Topic;
+use crate::pg::dead_letters as dead_letter_queue;
+use crate::pg::placement::log_name;
+use crate::pg::Db;
 use crate::shares::{DeadLetterJob, Shares};
 use crate::topics::Topics;
 
@@ -53,6 +58,7 @@ pub(super) fn spawn(services: &Services, shutdown: &CancellationToken, tasks: &T
         shares: services.shares.clone(),
         config: services.config.clone(),
         features: services.features.clone(),
+        db: services.membership.as_ref().map(|m| m.db().clone()),
     };
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
@@ -76,6 +82,8 @@ struct Writer {
     shares: Arc<Shares>,
     config: Arc<Config>,
     features: Arc<Features>,
+    /// Cluster mode: where dead letters for partitions other brokers lead are queued.
+    db: Option<Db>,
 }
 
 /// Why a dead letter was not written.
@@ -153,12 +161,18 @@ impl Writer {
                 target.name
             )));
         };
-        let partition = target.led_partition(dest).map_err(|e| match e {
-            BrokerError::NotLeaderOrFollower => {
-                Failure::Transient(format!("{}-{dest} is led by another broker", target.name))
+        // Led by another broker (cluster mode): queued for its leader (`pg::dead_letters`).
+        let partition = match (target.led_partition(dest), &self.db) {
+            (Ok(p), _) => Some(p),
+            (Err(BrokerError::NotLeaderOrFollower), Some(_)) => None,
+            (Err(BrokerError::NotLeaderOrFollower), None) => {
+                return Err(Failure::Transient(format!(
+                    "{}-{dest} is led by another broker",
+                    target.name
+                )))
             }
-            e => Failure::Transient(e.to_string()),
-        })?;
+            (Err(e), _) => return Err(Failure::Transient(e.to_string())),
+        };
         let now = now_ms();
         let headers = Context {
             topic: &source_name,
@@ -174,6 +188,7 @@ impl Writer {
             max_batch_bytes: max,
             ..Rules::defaults(now)
         };
+        let mut queued = Vec::new();
         for batch in batches(
             &headers,
             &copies,
@@ -185,6 +200,10 @@ impl Writer {
             let header = records::validate_batch(&batch, &rules).map_err(|e| {
                 Failure::Refused(format!("dead letter refused by {}: {e}", target.name))
             })?;
+            let Some(partition) = &partition else {
+                queued.push(batch.freeze());
+                continue;
+            };
             let appended = partition
                 .append(&header, batch, now)
                 .map_err(|e| Failure::Transient(e.to_string()))?;
@@ -192,6 +211,16 @@ impl Writer {
                 .commit(appended.info.last_offset)
                 .await
                 .map_err(|e| Failure::Transient(e.to_string()))?;
+        }
+        if let (None, Some(db)) = (&partition, &self.db) {
+            let (db, log) = (db.clone(), log_name(&target.name, dest));
+            tokio::task::spawn_blocking(move || {
+                let batches: Vec<&[u8]> = queued.iter().map(|b| b.as_ref()).collect();
+                dead_letter_queue::enqueue(&db, &log, &batches)
+            })
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?
+            .map_err(|e| Failure::Transient(format!("{e:#}")))?;
         }
         Ok(())
     }

@@ -1,13 +1,17 @@
 //! Cluster mode: this broker writes the transaction markers the coordinator (another broker)
-//! queued for partitions it leads (`pg::markers`), on a thread of its own that reads the queue
-//! when the coordinator announces new rows, and every second in case a notice was missed.
+//! queued for partitions it leads (`pg::markers`), and appends the share groups' dead letters
+//! other brokers queued for them (`pg::dead_letters`), on a thread of its own that reads both
+//! queues when a notice says rows were queued (`NOTIFY gregor_markers`), and every second in
+//! case one was missed.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::clock::now_ms;
 use crate::error::BrokerError;
+use crate::log::records::{self, Rules};
 use crate::partition::MarkerSpec;
+use crate::pg::dead_letters;
 use crate::pg::markers::{self, Marker};
 use crate::pg::membership::Membership;
 use crate::pg::notify::{self, Listener};
@@ -33,6 +37,9 @@ pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
                 notices.wait(FALLBACK);
                 if let Err(e) = write_queued(&topics, &membership, &runtime) {
                     tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
+                }
+                if let Err(e) = append_dead_letters(&topics, &membership, &runtime) {
+                    tracing::warn!(error = %format!("{e:#}"), "could not append queued dead letters");
                 }
             }
         });
@@ -60,6 +67,65 @@ fn write_queued(
         };
         if write(&topics, topic, *index, &marker, runtime)? {
             markers::done(membership.db(), marker.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Append the share groups' dead letters queued for partitions led here (`pg::dead_letters`),
+/// each deleted once durable.
+fn append_dead_letters(
+    topics: &Weak<Topics>,
+    membership: &Membership,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let Some(topics) = topics.upgrade() else {
+        return Ok(());
+    };
+    let led = topics.led_logs();
+    if led.is_empty() {
+        return Ok(());
+    }
+    let logs: Vec<String> = led.iter().map(|(log, _, _)| log.clone()).collect();
+    for queued in dead_letters::queued(membership.db(), &logs)? {
+        let Some((_, topic, index)) = led.iter().find(|(log, _, _)| *log == queued.log) else {
+            continue;
+        };
+        let partition = match topics.partition(topic, *index) {
+            Ok(p) => p,
+            Err(BrokerError::NotLeaderOrFollower) => continue,
+            Err(_) => {
+                dead_letters::done(membership.db(), queued.id)?; // deleted: nowhere to go
+                continue;
+            }
+        };
+        let now = now_ms();
+        // Checked against the topic's limits when queued.
+        let rules = Rules {
+            max_batch_bytes: usize::MAX,
+            ..Rules::defaults(now)
+        };
+        let header = match records::validate_batch(&queued.batch, &rules) {
+            Ok(header) => header,
+            Err(e) => {
+                tracing::warn!(log = queued.log, error = %e, "dropping an unreadable queued dead letter");
+                dead_letters::done(membership.db(), queued.id)?;
+                continue;
+            }
+        };
+        let batch = bytes::BytesMut::from(queued.batch.as_slice());
+        let appended = match partition.append(&header, batch, now) {
+            Ok(appended) => appended,
+            Err(e) => {
+                tracing::warn!(log = queued.log, error = %e, "cannot append a queued dead letter yet");
+                continue;
+            }
+        };
+        match runtime.block_on(partition.commit(appended.info.last_offset)) {
+            Ok(()) => dead_letters::done(membership.db(), queued.id)?,
+            Err(e) => {
+                tracing::warn!(log = queued.log, error = %e, "a queued dead letter did not become durable")
+            }
         }
     }
     Ok(())

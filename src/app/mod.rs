@@ -6,6 +6,7 @@ mod cluster;
 mod dead_letters;
 mod markers;
 mod scrub;
+mod share_import;
 mod timers;
 mod txn_io;
 
@@ -31,8 +32,10 @@ use crate::quota::ClientQuotas;
 use crate::security::credentials::Credentials;
 use crate::security::tokens::{DelegationTokens, TokenSettings};
 use crate::security::Authorizer;
-use crate::shares::Shares;
-use crate::store::{self, KvShareStates, KvStore, MemoryStore, PgStore, ShareStates};
+use crate::shares::{notices, Shares};
+use crate::store::{
+    self, KvShareStates, KvStore, MemoryStore, PgShareStates, PgStore, ShareStates,
+};
 use crate::telemetry::Telemetry;
 use crate::topics::{LogMedia, Topics};
 use crate::txn::coordinator::TxnCoordinator;
@@ -66,7 +69,15 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         None => true,
     };
     let group_config = GroupConfig::from_config(&config);
-    let share_states: Arc<dyn ShareStates> = Arc::new(KvShareStates::new(store.clone()));
+    // Share-partition states: in cluster mode in their own table, each written by its
+    // partition's leader under the log's fence; on one node beside the groups.
+    let share_states: Arc<dyn ShareStates> = match &membership {
+        Some(m) => Arc::new(PgShareStates::new(m.db().clone())),
+        None => Arc::new(KvShareStates::new(store.clone())),
+    };
+    if let (Some(m), true) = (&membership, coordinating) {
+        share_import::import_legacy(m.db(), &store, &topics)?;
+    }
     let groups = Arc::new(if coordinating {
         GroupCoordinator::open(store.clone(), group_config, share_states.clone())?
     } else {
@@ -77,13 +88,19 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         store.clone(),
         groups.group_configs().clone(),
     )?);
-    // Until share-partitions follow their leaders in cluster mode, they are served by the
-    // group coordinator's broker only, as the groups are (see `cluster.rs`).
-    shares.set_serving(coordinating);
-    if coordinating {
-        shares.adopt(led_partitions(&topics))?;
+    match &membership {
+        // Every broker serves the share-partitions of the partitions it leads: the cluster
+        // tick adopts them as it opens them, and the coordinator's news comes as notices.
+        Some(m) => {
+            groups.set_share_events(Arc::new(notices::Announcer::new(m.db().clone())));
+            let left = m.clone();
+            notices::listen(m.db().clone(), shares.clone(), move || left.has_left())?;
+        }
+        None => {
+            shares.adopt(led_partitions(&topics))?;
+            groups.set_share_events(shares.clone());
+        }
     }
-    groups.set_share_events(shares.clone());
     let quotas = Arc::new(ClientQuotas::open(store.clone())?);
     let authorizer = match config.authorizer {
         AuthorizerKind::None => None,
@@ -109,6 +126,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     for user in credentials.bootstrap(&users)? {
         tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
     }
+    let kv = store.clone();
     let txns = TxnCoordinator::open(
         store,
         config.transaction_max_timeout_ms,
@@ -153,7 +171,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         features,
     });
     if let (Some(m), Some(view)) = (services.membership.clone(), shared) {
-        let member = cluster::Member::new(services.clone(), m.clone(), view);
+        let member = cluster::Member::new(services.clone(), m.clone(), view, kv);
         // Before the listeners open: the partitions placed here are served from the start.
         member.tick()?;
         member.spawn();
@@ -163,7 +181,9 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
 }
 
 /// Every partition led here, as the share leader adopts them: (log, topic id, partition, it).
-fn led_partitions(topics: &Topics) -> Vec<(String, uuid::Uuid, i32, Arc<crate::meta::Partition>)> {
+pub(super) fn led_partitions(
+    topics: &Topics,
+) -> Vec<(String, uuid::Uuid, i32, Arc<crate::meta::Partition>)> {
     let mut led = Vec::new();
     for topic in topics.all() {
         for (index, p) in (0..).zip(topic.partitions()) {

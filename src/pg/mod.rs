@@ -11,6 +11,7 @@
 //! a coordinator thread; [`Db::conn`] checks that.
 
 pub mod catalog;
+pub mod dead_letters;
 pub mod fence;
 pub mod lease;
 pub mod markers;

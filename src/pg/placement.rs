@@ -176,6 +176,37 @@ pub fn snapshot(db: &Db) -> anyhow::Result<Snapshot> {
     })
 }
 
+/// The end (next offset) of log `name` as committed, read from its rows: for a partition led
+/// by another broker (a share group's lag). None without a log or a batch.
+pub fn log_end(db: &Db, name: &str) -> anyhow::Result<Option<i64>> {
+    let row = db.conn()?.query_opt(
+        "SELECT data FROM gregor_batches WHERE log = $1 ORDER BY segment DESC, pos DESC LIMIT 1",
+        &[&name],
+    )?;
+    Ok(row.and_then(|r| last_batch_end(r.get(0))))
+}
+
+/// The next offset after the last whole batch of `data` (record batches one after the
+/// other: base offset i64 at 0, length i32 at 8, last offset delta i32 at 23).
+fn last_batch_end(data: &[u8]) -> Option<i64> {
+    let mut at = 0usize;
+    let mut end = None;
+    while let Some(header) = data.get(at..at + 27) {
+        let base = i64::from_be_bytes(header[0..8].try_into().ok()?);
+        let length = i32::from_be_bytes(header[8..12].try_into().ok()?);
+        let delta = i32::from_be_bytes(header[23..27].try_into().ok()?);
+        let next = at
+            .checked_add(12)?
+            .checked_add(usize::try_from(length).ok()?)?;
+        if next > data.len() {
+            break;
+        }
+        end = Some(base + i64::from(delta) + 1);
+        at = next;
+    }
+    end
+}
+
 /// Give each of `logs` that has no row yet a leader: the live brokers in turn, those
 /// preferred by fewest partitions first (`fallback` when none is live). Their leaders
 /// (also of the rows that were there).
@@ -230,8 +261,14 @@ pub fn rebalance(db: &Db, settle: Duration) -> anyhow::Result<Vec<(String, i32, 
     if members.is_empty() {
         return Ok(Vec::new());
     }
+    // In log order: a share-state write locks its logs' rows `FOR SHARE` in that order too, so
+    // the two never wait for each other the other way round (a deadlock PostgreSQL would break
+    // after `deadlock_timeout` by failing one of them).
     let rows: Vec<(String, i32, Option<i32>)> = tx
-        .query("SELECT log, leader, preferred FROM gregor_logs", &[])?
+        .query(
+            "SELECT log, leader, preferred FROM gregor_logs ORDER BY log",
+            &[],
+        )?
         .into_iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();

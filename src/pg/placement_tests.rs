@@ -142,3 +142,25 @@ fn the_coordinator_is_the_live_holder_of_its_lease() {
     coordinator.release();
     assert_eq!(snapshot(&db).unwrap().coordinator, None);
 }
+
+/// A log's end is read from the last row's last whole batch (a row may hold several).
+#[test]
+fn a_log_ends_after_the_last_whole_batch_of_its_last_row() {
+    fn batch(base: i64, delta: i32, body: usize) -> Vec<u8> {
+        let length = i32::try_from(49 + body).unwrap();
+        let mut b = Vec::new();
+        b.extend(base.to_be_bytes());
+        b.extend(length.to_be_bytes());
+        b.extend([0u8; 11]); // leader epoch, magic, crc, attributes
+        b.extend(delta.to_be_bytes());
+        b.resize(12 + 49 + body, 0);
+        b
+    }
+    let mut two = batch(10, 4, 3);
+    two.extend(batch(15, 0, 0));
+    assert_eq!(last_batch_end(&two), Some(16));
+    let mut torn = batch(10, 4, 3);
+    torn.extend(&batch(15, 0, 0)[..30]);
+    assert_eq!(last_batch_end(&torn), Some(15));
+    assert_eq!(last_batch_end(&[]), None);
+}

@@ -149,6 +149,17 @@ const MIGRATIONS: &[&str] = &[
     END
     $$;
     "#,
+    // 9: share groups' dead letters for a dead-letter partition another broker leads (see
+    // `pg/dead_letters.rs`): record batches queued by the source partition's leader, appended
+    // by the dead-letter partition's leader, then deleted.
+    r#"
+    CREATE TABLE gregor_dead_letters (
+        id bigserial PRIMARY KEY,
+        log text NOT NULL REFERENCES gregor_logs ON DELETE CASCADE,
+        batch bytea NOT NULL
+    );
+    CREATE INDEX gregor_dead_letters_log ON gregor_dead_letters (log);
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

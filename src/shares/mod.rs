@@ -10,11 +10,14 @@
 //! acquisition, acknowledgement or release is durable when the client hears of it, and a
 //! state whose write failed is dropped from memory and answered as an error.
 
+pub mod notices;
 mod ops;
 pub mod sessions;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,12 +54,6 @@ impl Shares {
         Ok(Self {
             runtime: Runtime::start("shares", leader, kv)?,
         })
-    }
-
-    /// Whether requests are served (cluster mode, until share-partitions follow their
-    /// leaders: only on the group coordinator's broker); else NOT_COORDINATOR.
-    pub fn set_serving(&self, serving: bool) {
-        self.runtime.set_serving(serving);
     }
 
     /// The session step of ShareFetch / ShareAcknowledge, with its acknowledgements (`led`:
@@ -157,6 +154,24 @@ impl Shares {
             .run_blocking(move |l, _| l.adopt(led))
             .ok_or_else(|| anyhow::anyhow!("the share leader has stopped"))??;
         tracing::info!(partitions = adopted, "loaded share-partition states");
+        Ok(())
+    }
+
+    /// Cluster mode, after each tick: `led` are the partitions led here now, as (log, topic
+    /// id, partition, it). The newly led are adopted (their stored states loaded), the
+    /// share-partitions of those led elsewhere now are dropped. Blocks until done.
+    pub fn follow(&self, led: Vec<(String, Uuid, i32, Arc<Partition>)>) -> anyhow::Result<()> {
+        let (adopted, evicted) = self
+            .runtime
+            .run_blocking(move |l, _| l.follow(led))
+            .ok_or_else(|| anyhow::anyhow!("the share leader has stopped"))??;
+        if adopted > 0 || evicted > 0 {
+            tracing::info!(
+                adopted,
+                evicted,
+                "share-partitions follow their partitions' leaders"
+            );
+        }
         Ok(())
     }
 

@@ -48,6 +48,8 @@ pub struct Leader {
     outcome: Arc<Mutex<HashMap<SlotKey, E>>>,
     /// Where records given up on go, for the group's dead-letter topic.
     dead_letters: Option<DeadLetterSink>,
+    /// Cluster mode: the partitions led here at the last tick ([`Self::follow`]).
+    followed: HashMap<ShareKey, Arc<Partition>>,
 }
 
 fn stored_state(bytes: &[u8]) -> Result<SharePartition, StoreError> {
@@ -73,6 +75,7 @@ impl Leader {
             deadline_of: HashMap::new(),
             outcome: Arc::default(),
             dead_letters: None,
+            followed: HashMap::new(),
         }
     }
 
@@ -224,11 +227,15 @@ impl Leader {
         self.dead_letters = Some(sink);
     }
 
-    /// Slots for these partitions (start-up, leadership gained) from what the store holds.
+    /// Slots for these partitions (start-up, leadership gained) from what the store holds;
+    /// a slot already held for the same copy of its partition (a fetch came first) is kept.
     pub(super) fn adopt(
         &mut self,
         led: Vec<(String, uuid::Uuid, i32, Arc<Partition>)>,
     ) -> Result<usize, StoreError> {
+        if led.is_empty() {
+            return Ok(0);
+        }
         let logs: Vec<_> = led.iter().map(|(l, t, p, _)| (l.clone(), *t, *p)).collect();
         let by_key: HashMap<ShareKey, Arc<Partition>> =
             led.into_iter().map(|(_, t, p, a)| ((t, p), a)).collect();
@@ -238,16 +245,57 @@ impl Leader {
             let Some(partition) = by_key.get(&tp) else {
                 continue;
             };
+            let slot_key = (key.group, tp);
+            if self
+                .slots
+                .get(&slot_key)
+                .is_some_and(|s| Arc::ptr_eq(&s.partition, partition))
+            {
+                continue;
+            }
             match stored_state(&stored.state) {
                 Ok(sp) => {
                     let slot = Self::slot_of(partition, Some(stored.state_epoch), sp);
-                    self.insert((key.group, tp), slot);
+                    self.insert(slot_key, slot);
                     adopted += 1;
                 }
-                Err(e) => tracing::warn!(group = key.group, error = %e, "skipping a share state"),
+                Err(e) => {
+                    tracing::warn!(group = slot_key.0, error = %e, "skipping a share state")
+                }
             }
         }
         Ok(adopted)
+    }
+
+    /// Cluster mode, after each tick: `led` are the partitions this broker leads now. Those
+    /// newly led (another copy than the last tick's) are adopted; slots of partitions no
+    /// longer led here are dropped without a write (their new leader loads what is stored,
+    /// Kafka's `onBecomingFollower`). Answers (adopted, evicted).
+    pub(super) fn follow(
+        &mut self,
+        led: Vec<(String, uuid::Uuid, i32, Arc<Partition>)>,
+    ) -> Result<(usize, usize), StoreError> {
+        let gone: Vec<SlotKey> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.partition.is_led())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &gone {
+            self.drop_slot(key);
+        }
+        let new: Vec<_> = led
+            .iter()
+            .filter(|(_, t, p, a)| {
+                self.followed
+                    .get(&(*t, *p))
+                    .is_none_or(|held| !Arc::ptr_eq(held, a))
+            })
+            .cloned()
+            .collect();
+        let adopted = self.adopt(new)?;
+        self.followed = led.into_iter().map(|(_, t, p, a)| ((t, p), a)).collect();
+        Ok((adopted, gone.len()))
     }
 }
 

@@ -157,6 +157,22 @@ async fn acknowledgements_for_a_partition_led_elsewhere_are_refused_and_not_appl
         answers(&r),
         vec![(0, 0, 0, vec![]), (1, not_led, unknown, vec![])]
     );
+    // The refused partition names its leader, whose address the response carries (Kafka's
+    // `processShareFetchResponse`; one node's view names itself, a cluster's the other broker).
+    let me = b.services.cluster.this_node();
+    let named: Vec<_> = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.current_leader.leader_id))
+        .collect();
+    assert!(named.contains(&(1, me)), "{named:?}");
+    let port = i32::from(b.listeners[0].0.port);
+    let endpoints: Vec<_> = r
+        .node_endpoints
+        .iter()
+        .map(|n| (n.node_id.0, n.port))
+        .collect();
+    assert_eq!(endpoints, vec![(me, port)]);
     assert_eq!(starts(&mut c).await, vec![(0, 2), (1, 0)]);
 
     let ack = ShareAcknowledgeRequest::default()
