@@ -4,7 +4,7 @@
 //! queues when a notice says rows were queued (`NOTIFY gregor_markers`), and every second in
 //! case one was missed.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::now_ms;
@@ -35,10 +35,17 @@ pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
             let mut notices = Listener::new(membership.db().clone(), notify::MARKERS);
             while !membership.has_left() {
                 notices.wait(FALLBACK);
-                if let Err(e) = write_queued(&topics, &membership, &runtime) {
+                let Some(topics) = topics.upgrade() else {
+                    continue;
+                };
+                let led = Led::of(&topics);
+                if led.logs.is_empty() {
+                    continue;
+                }
+                if let Err(e) = write_queued(&topics, &led, &membership, &runtime) {
                     tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
                 }
-                if let Err(e) = append_dead_letters(&topics, &membership, &runtime) {
+                if let Err(e) = append_dead_letters(&topics, &led, &membership, &runtime) {
                     tracing::warn!(error = %format!("{e:#}"), "could not append queued dead letters");
                 }
             }
@@ -48,24 +55,37 @@ pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
     }
 }
 
+/// The partition logs this broker leads: their names, and each one's topic and index.
+struct Led {
+    logs: Vec<String>,
+    partitions: Vec<(String, String, i32)>,
+}
+
+impl Led {
+    fn of(topics: &Topics) -> Self {
+        let partitions = topics.led_logs();
+        let logs = partitions.iter().map(|(log, _, _)| log.clone()).collect();
+        Self { logs, partitions }
+    }
+
+    /// (topic, index) of log `log`, if led here.
+    fn find(&self, log: &str) -> Option<(&str, i32)> {
+        let (_, topic, index) = self.partitions.iter().find(|(l, _, _)| l == log)?;
+        Some((topic, *index))
+    }
+}
+
 fn write_queued(
-    topics: &Weak<Topics>,
+    topics: &Topics,
+    led: &Led,
     membership: &Membership,
     runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let Some(topics) = topics.upgrade() else {
-        return Ok(());
-    };
-    let led = topics.led_logs();
-    if led.is_empty() {
-        return Ok(());
-    }
-    let logs: Vec<String> = led.iter().map(|(log, _, _)| log.clone()).collect();
-    for marker in markers::queued(membership.db(), &logs)? {
-        let Some((_, topic, index)) = led.iter().find(|(log, _, _)| *log == marker.log) else {
+    for marker in markers::queued(membership.db(), &led.logs)? {
+        let Some((topic, index)) = led.find(&marker.log) else {
             continue;
         };
-        if write(&topics, topic, *index, &marker, runtime)? {
+        if write(topics, topic, index, &marker, runtime)? {
             markers::done(membership.db(), marker.id)?;
         }
     }
@@ -75,23 +95,16 @@ fn write_queued(
 /// Append the share groups' dead letters queued for partitions led here (`pg::dead_letters`),
 /// each deleted once durable.
 fn append_dead_letters(
-    topics: &Weak<Topics>,
+    topics: &Topics,
+    led: &Led,
     membership: &Membership,
     runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let Some(topics) = topics.upgrade() else {
-        return Ok(());
-    };
-    let led = topics.led_logs();
-    if led.is_empty() {
-        return Ok(());
-    }
-    let logs: Vec<String> = led.iter().map(|(log, _, _)| log.clone()).collect();
-    for queued in dead_letters::queued(membership.db(), &logs)? {
-        let Some((_, topic, index)) = led.iter().find(|(log, _, _)| *log == queued.log) else {
+    for queued in dead_letters::queued(membership.db(), &led.logs)? {
+        let Some((topic, index)) = led.find(&queued.log) else {
             continue;
         };
-        let partition = match topics.partition(topic, *index) {
+        let partition = match topics.partition(topic, index) {
             Ok(p) => p,
             Err(BrokerError::NotLeaderOrFollower) => continue,
             Err(_) => {

@@ -63,34 +63,7 @@ impl Listener {
     /// already queued is taken with it). Without a connection (the database moved, or not
     /// reachable) it sleeps the timeout out and listens again next time.
     pub fn wait(&mut self, timeout: Duration) -> bool {
-        if self.conn.is_none() {
-            match self.listen() {
-                Ok(conn) => self.conn = Some(conn),
-                Err(e) => {
-                    tracing::debug!(error = %format!("{e:#}"), channel = self.channel, "cannot listen");
-                    std::thread::sleep(timeout);
-                    return false;
-                }
-            }
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return false;
-        };
-        let came = {
-            let mut notices = conn.notifications();
-            let came = notices.timeout_iter(timeout).next().map(|n| n.is_some());
-            // Several notices at once call for one tick.
-            while let Ok(Some(_)) = notices.iter().next() {}
-            came
-        };
-        match came {
-            Ok(came) => came,
-            Err(e) => {
-                tracing::debug!(error = %e, channel = self.channel, "listening connection lost");
-                self.conn = None;
-                false
-            }
-        }
+        !self.take(timeout).is_empty()
     }
 
     /// Wait up to `timeout` for notices on the channel and take their payloads (every notice
