@@ -441,10 +441,7 @@ struct LimitedProcess {
 
 impl LimitedProcess {
     async fn start(data: &Path, fds: u32, extra: &[&str]) -> LimitedProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = free_port();
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")

@@ -11,14 +11,6 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use tokio::net::TcpStream;
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A broker process of the real binary, killed when dropped: a test that fails half-way
 /// leaves no broker running.
 pub(crate) struct Broker(Child);

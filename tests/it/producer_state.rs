@@ -5,7 +5,7 @@
 
 use std::process::{Child, Command};
 
-use super::durability::{connect, free_port, spawn};
+use super::durability::{connect, spawn};
 use crate::common::*;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};

@@ -146,11 +146,23 @@ fn remove_stale_dirs() {
     }
 }
 
+/// A port for a PostgreSQL server, taken in turn from 30000-30999: below Linux's ephemeral
+/// ports (32768-60999), so that no other test's bind to port 0, and no outgoing connection,
+/// takes it between this check and the server's bind. Each test process starts at its own
+/// place in the range.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 30_000;
+    const COUNT: u32 = 1_000;
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    for _ in 0..COUNT {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 30000-30999");
 }
 
 /// Start a server in its own directory (`suffix` tells it from the others); `configure`, given

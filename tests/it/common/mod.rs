@@ -169,3 +169,23 @@ pub fn api_versions() -> kafka_protocol::messages::ApiVersionsRequest {
         .with_client_software_name(StrBytes::from_static_str("gregor-tests"))
         .with_client_software_version(StrBytes::from_static_str("1.0"))
 }
+
+/// A loopback port for a broker this test starts as a process of its own. Taken in turn from
+/// 31000-32699, below Linux's ephemeral ports (32768-60999): a port the kernel picked (bind to
+/// port 0) and released could be taken, before the broker binds it, by another test's
+/// in-process broker or by an outgoing connection (a test once talked to another test's broker
+/// that way). Each test process starts at its own place in the range.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 31_000;
+    const COUNT: u32 = 1_700;
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    for _ in 0..COUNT {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 31000-32699");
+}

@@ -332,11 +332,7 @@ async fn shutdown_answers_parked_joins_with_not_coordinator() {
 async fn offsets_and_group_survive_kill_9() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_gregor"))
             .args([
