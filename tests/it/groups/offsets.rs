@@ -330,36 +330,18 @@ async fn shutdown_answers_parked_joins_with_not_coordinator() {
 /// The real binary, killed with SIGKILL: committed offsets and the group are still there.
 #[tokio::test]
 async fn offsets_and_group_survive_kill_9() {
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    // Killed when dropped: a failing test leaves no broker behind.
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_gregor"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--group-initial-rebalance-delay-ms",
-                "0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gregor starts")
-    };
-    let connect = || async {
-        for _ in 0..200 {
-            if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                return Client::from_stream(stream);
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("broker did not come up on port {port}");
+        crate::durability::spawn_with(
+            dir.path(),
+            port,
+            &["--group-initial-rebalance-delay-ms", "0"],
+        )
     };
     let mut child = spawn();
-    let mut c = connect().await;
+    let mut c = crate::durability::connect(port).await;
     let j = join(&mut c, "notifier", "", 7).await;
     let plan = vec![(j.member_id.to_string(), assignment(&[0, 1]))];
     assert_eq!(
@@ -384,7 +366,7 @@ async fn offsets_and_group_survive_kill_9() {
     child.wait().unwrap();
 
     let mut child = spawn();
-    let mut c = connect().await;
+    let mut c = crate::durability::connect(port).await;
     let resp = c.call(&fetch_v1("notifier", &[0, 1]), 7).await;
     let got: Vec<i64> = resp.topics[0]
         .partitions
