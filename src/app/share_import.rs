@@ -34,6 +34,7 @@ fn import_logs(
         return Ok(0);
     }
     let mut imported = 0;
+    let mut moved = std::collections::BTreeSet::new();
     for (key, stored) in found {
         let Some((log, _, _)) = logs
             .iter()
@@ -48,7 +49,10 @@ fn import_logs(
             table.reset(&key, log, start, stored.state)?;
             imported += 1;
         }
-        legacy.delete(&key.group, Some(&[key.topic_id]))?;
+        moved.insert((key.group, key.topic_id));
+    }
+    for (group, topic_id) in moved {
+        legacy.delete(&group, Some(&[topic_id]))?;
     }
     tracing::info!(imported, "moved share-partition states to their table");
     Ok(imported)

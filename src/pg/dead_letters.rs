@@ -27,7 +27,7 @@ pub fn enqueue(db: &Db, log: &str, batches: &[&[u8]]) -> anyhow::Result<()> {
         &[&log, &batches],
     )
     .context("queueing dead letters")?;
-    tx.batch_execute(&format!("NOTIFY {}", notify::MARKERS))?;
+    notify::announce_on_commit(&mut tx, notify::MARKERS)?;
     tx.commit().context("queueing dead letters")?;
     Ok(())
 }

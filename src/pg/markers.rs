@@ -36,7 +36,7 @@ pub fn enqueue(
             &[&logs, &producer_id, &producer_epoch, &commit],
         )
         .context("queueing transaction markers")?;
-    tx.batch_execute(&format!("NOTIFY {}", notify::MARKERS))?;
+    notify::announce_on_commit(&mut tx, notify::MARKERS)?;
     tx.commit().context("queueing transaction markers")?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

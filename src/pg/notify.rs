@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::postgres::fallible_iterator::FallibleIterator;
+use super::postgres::GenericClient;
 use super::{Conn, Db};
 
 /// The channel for topic creations, deletions and alterations, and leadership moves.
@@ -27,7 +28,13 @@ pub const MAX_PAYLOAD: usize = 7_900;
 
 /// Announce a change on `channel` (blocks on the database).
 pub fn announce(db: &Db, channel: &str) -> anyhow::Result<()> {
-    db.conn()?.batch_execute(&format!("NOTIFY {channel}"))?;
+    announce_on_commit(&mut *db.conn()?, channel)
+}
+
+/// Announce on `channel` when `client`'s transaction commits (at once outside one): the
+/// listeners look only once the change is there.
+pub fn announce_on_commit(client: &mut impl GenericClient, channel: &str) -> anyhow::Result<()> {
+    client.batch_execute(&format!("NOTIFY {channel}"))?;
     Ok(())
 }
 

@@ -310,7 +310,7 @@ pub fn rebalance(db: &Db, settle: Duration) -> anyhow::Result<Vec<(String, i32, 
     if !moves.is_empty() {
         // Every broker ticks at once (on commit): the one a partition left stops answering
         // for it now, not up to a tick later while the new leader acknowledges.
-        tx.batch_execute(&format!("NOTIFY {}", super::notify::CATALOG))?;
+        super::notify::announce_on_commit(&mut tx, super::notify::CATALOG)?;
     }
     tx.commit()?;
     Ok(moves)

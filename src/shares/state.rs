@@ -3,7 +3,7 @@
 //! lock deadlines, and how a batch's changes become durable ([`ShareStates::write`] in
 //! [`Machine::persist`], before any answer of the batch).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use kafka_protocol::ResponseError as E;
@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::sessions::{DeadLetterJob, DeadLetterSink, ShareKey, ShareSession};
 use crate::coord::runtime::{Batch, Machine};
+use crate::coord::Deadlines;
 use crate::group::configs::GroupConfigs;
 use crate::group::record::{self, GroupRecord};
 use crate::group::share::partition::{DeadLetter, SharePartition, StateRecord};
@@ -41,8 +42,8 @@ pub struct Leader {
     pub(super) slots: BTreeMap<SlotKey, Slot>,
     /// Share sessions by (group, member) (not stored: clients open new ones).
     pub(super) sessions: HashMap<(String, String), ShareSession>,
-    deadlines: BTreeSet<(i64, SlotKey)>,
-    deadline_of: HashMap<SlotKey, i64>,
+    /// Each slot's next lock deadline.
+    deadlines: Deadlines<SlotKey>,
     /// The share-partitions whose write of the batch being flushed failed, and the error
     /// their answers carry (cleared at each [`Machine::persist`]).
     outcome: Arc<Mutex<HashMap<SlotKey, E>>>,
@@ -71,8 +72,7 @@ impl Leader {
             configs,
             slots: BTreeMap::new(),
             sessions: HashMap::new(),
-            deadlines: BTreeSet::new(),
-            deadline_of: HashMap::new(),
+            deadlines: Deadlines::default(),
             outcome: Arc::default(),
             dead_letters: None,
             followed: HashMap::new(),
@@ -168,9 +168,7 @@ impl Leader {
 
     pub(super) fn drop_slot(&mut self, key: &SlotKey) {
         self.slots.remove(key);
-        if let Some(old) = self.deadline_of.remove(key) {
-            self.deadlines.remove(&(old, key.clone()));
-        }
+        self.deadlines.remove(key);
     }
 
     /// Answer `value` once this batch is durable; each of `keys` whose write failed answers
@@ -195,26 +193,14 @@ impl Leader {
 
     /// Re-index the slot's next lock deadline.
     pub(super) fn reindex(&mut self, key: &SlotKey) {
-        if let Some(old) = self.deadline_of.remove(key) {
-            self.deadlines.remove(&(old, key.clone()));
-        }
-        if let Some(d) = self.slots.get(key).and_then(|s| s.sp.next_deadline()) {
-            self.deadlines.insert((d, key.clone()));
-            self.deadline_of.insert(key.clone(), d);
-        }
+        let next = self.slots.get(key).and_then(|s| s.sp.next_deadline());
+        self.deadlines.set(key.clone(), next);
     }
 
     /// Make the slot's timer fire by `deadline` at the latest, without recomputing it (new
     /// locks: recomputing walks every in-flight record).
     pub(super) fn schedule_by(&mut self, key: &SlotKey, deadline: i64) {
-        if self.deadline_of.get(key).is_some_and(|d| *d <= deadline) {
-            return;
-        }
-        if let Some(old) = self.deadline_of.remove(key) {
-            self.deadlines.remove(&(old, key.clone()));
-        }
-        self.deadlines.insert((deadline, key.clone()));
-        self.deadline_of.insert(key.clone(), deadline);
+        self.deadlines.by(key.clone(), deadline);
     }
 
     /// Hand dead letters to `sink` from now on, and every record already waiting for one
@@ -318,13 +304,7 @@ impl Machine for Leader {
     /// Locks that ran out: their records are released, or given up on at the delivery
     /// limit, though no consumer touches the partition.
     fn fire_timers(&mut self, now: i64) {
-        let due: Vec<SlotKey> = self
-            .deadlines
-            .iter()
-            .take_while(|(d, _)| *d <= now)
-            .map(|(_, k)| k.clone())
-            .collect();
-        for key in due {
+        for key in self.deadlines.due(now) {
             let limits = self.configs.share_settings(&key.0).limits;
             if let Some(slot) = self.slots.get_mut(&key) {
                 if slot.sp.expire(now, &limits) {
@@ -336,7 +316,7 @@ impl Machine for Leader {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.deadlines.first().map(|(d, _)| *d)
+        self.deadlines.next()
     }
 
     /// One [`ShareStates::write`] of every slot the batch changed. A slot whose write failed

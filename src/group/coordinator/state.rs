@@ -1,7 +1,7 @@
 //! What the group coordinator's thread owns: every group with its offsets, parked
 //! JoinGroup/SyncGroup requests, the timer index, and the pending batch of store writes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError as E;
@@ -17,6 +17,7 @@ use super::super::streams::group::StreamsGroup;
 use super::super::GroupConfig;
 use super::ShareEvents;
 use crate::coord::runtime::{Batch, Machine};
+use crate::coord::Deadlines;
 use crate::store::{KvStore, ShareStates, WriteOp};
 
 pub(super) struct Entry {
@@ -54,9 +55,8 @@ pub struct Coordinator {
     pub(super) groups: HashMap<String, Entry>,
     waiters: HashMap<Waiter, Parked>,
     next_waiter: Waiter,
-    /// (deadline, group) for every group with a timer; `deadline_of` finds its entry.
-    deadlines: BTreeSet<(i64, String)>,
-    deadline_of: HashMap<String, i64>,
+    /// Every group's next timer.
+    deadlines: Deadlines<String>,
     /// This batch's store writes, and what to do once they are durable (true) or failed.
     pub(super) batch: Batch,
     /// Groups whose offsets this batch changed: reloaded from the store if the write fails.
@@ -86,8 +86,7 @@ impl Coordinator {
             groups: HashMap::new(),
             waiters: HashMap::new(),
             next_waiter: 0,
-            deadlines: BTreeSet::new(),
-            deadline_of: HashMap::new(),
+            deadlines: Deadlines::default(),
             batch: Batch::default(),
             offsets_touched: HashSet::new(),
             next_cleanup,
@@ -293,9 +292,6 @@ impl Coordinator {
     }
 
     pub(super) fn reschedule(&mut self, id: &str) {
-        if let Some(old) = self.deadline_of.remove(id) {
-            self.deadlines.remove(&(old, id.to_string()));
-        }
         let deadline = self
             .groups
             .get(id)
@@ -306,20 +302,11 @@ impl Coordinator {
                 (None, Some(s)) => s.next_deadline(),
                 (None, None) => e.group.next_deadline(),
             });
-        if let Some(deadline) = deadline {
-            self.deadlines.insert((deadline, id.to_string()));
-            self.deadline_of.insert(id.to_string(), deadline);
-        }
+        self.deadlines.set(id.to_string(), deadline);
     }
 
     pub(super) fn fire_group_timers(&mut self, now: i64) {
-        let due: Vec<String> = self
-            .deadlines
-            .iter()
-            .take_while(|(d, _)| *d <= now)
-            .map(|(_, id)| id.clone())
-            .collect();
-        for id in due {
+        for id in self.deadlines.due(now) {
             let share = self.groups.get(&id).is_some_and(|e| e.share.is_some());
             let consumer = self.groups.get(&id).is_some_and(|e| e.consumer.is_some());
             let streams = self.groups.get(&id).is_some_and(|e| e.streams.is_some());
@@ -388,7 +375,7 @@ impl Machine for Coordinator {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        let group = self.deadlines.first().map(|(d, _)| *d);
+        let group = self.deadlines.next();
         Some(group.map_or(self.next_cleanup, |d| d.min(self.next_cleanup)))
     }
 

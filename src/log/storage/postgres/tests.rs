@@ -20,15 +20,21 @@ fn batches_are_split_at_their_lengths() {
     assert_eq!(base_offset_of(&[1, 2]), -1);
 }
 
+/// Broker 1's logs over a fresh database (kept while the first two live).
+fn node_logs() -> (crate::pg::testing::TestDb, tempfile::TempDir, PgLogs) {
+    let pg = crate::pg::testing::database();
+    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
+    let cache = tempfile::TempDir::new().unwrap();
+    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    (pg, cache, logs)
+}
+
 /// The leader opening a log again at the same epoch (a reopened partition) fences the copy it
 /// opened before: that one's next commit is refused, the new one's goes through, and nothing
 /// of the refused commit reaches the database.
 #[test]
 fn a_second_opening_at_one_epoch_fences_the_first() {
-    let pg = crate::pg::testing::database();
-    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
-    let cache = tempfile::TempDir::new().unwrap();
-    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (_pg, _cache, logs) = node_logs();
     let first = logs.open("t-0").unwrap();
     first.write_checkpoint("kept", b"1").unwrap();
     let second = logs.open_led("t-0", first.leader_epoch()).unwrap();
@@ -56,10 +62,7 @@ fn checkpoint(name: &str, value: &[u8]) -> Change {
 /// keeps its queue, the other commits and its queue drains.
 #[test]
 fn a_fenced_partition_in_a_group_commit_leaves_the_others_committed() {
-    let pg = crate::pg::testing::database();
-    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
-    let cache = tempfile::TempDir::new().unwrap();
-    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (_pg, _cache, logs) = node_logs();
     let (a, b) = (logs.open("a-0").unwrap(), logs.open("b-0").unwrap());
     let newer_a = logs.open_led("a-0", a.leader_epoch()).unwrap();
     a.shared.push(checkpoint("x", b"from the fenced copy"));
@@ -88,10 +91,7 @@ fn a_fenced_partition_in_a_group_commit_leaves_the_others_committed() {
 /// hold the others back: they are committed each on its own, and the bad one stays queued.
 #[test]
 fn a_failing_partition_in_a_group_commit_leaves_the_others_committed() {
-    let pg = crate::pg::testing::database();
-    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
-    let cache = tempfile::TempDir::new().unwrap();
-    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (_pg, _cache, logs) = node_logs();
     let (a, b, c) = (
         logs.open("a-0").unwrap(),
         logs.open("b-0").unwrap(),
@@ -120,10 +120,7 @@ fn a_failing_partition_in_a_group_commit_leaves_the_others_committed() {
 /// changes are committed, and all of them are there when the logs are opened again.
 #[test]
 fn concurrent_syncs_of_many_partitions_all_commit() {
-    let pg = crate::pg::testing::database();
-    let db = Db::open(&pg.url, std::time::Duration::from_secs(9)).unwrap();
-    let cache = tempfile::TempDir::new().unwrap();
-    let logs = PgLogs::new(db, 1, cache.path().join("cache")).unwrap();
+    let (_pg, _cache, logs) = node_logs();
     let parts: Vec<_> = (0..8)
         .map(|i| logs.open(&format!("t-{i}")).unwrap())
         .collect();
