@@ -17,9 +17,11 @@ from __future__ import annotations
 import datetime
 import re
 import subprocess
+import time
 import uuid
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafkatools
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.client("kafka-delegation-tok
 TOKENS = "org.apache.kafka.tools.DelegationTokenCommand"
 PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
 CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
+TOPICS = "org.apache.kafka.tools.TopicCommand"
 NOT_ALLOWED = ("Delegation Token requests are not allowed on PLAINTEXT/1-way SSL channels and "
                "on delegation token authenticated channels.")
 HEADER = ["TOKENID", "HMAC", "OWNER", "REQUESTER", "RENEWERS", "ISSUEDATE", "EXPIRYDATE",
@@ -68,6 +71,28 @@ def token_rows(out: str) -> list[dict[str, str]]:
     return rows
 
 
+def log_end(secured, topic: str) -> int:
+    consumer = Consumer({**secured.ck("SASL_PLAINTEXT"), "group.id": "unused"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT)[1]
+    finally:
+        consumer.close()
+
+
+def authenticates(sasl: list[str], config: str) -> None:
+    """Waits until the broker accepts the token. Kafka's broker learns of a new token from its
+    metadata log, which may lag the controller's answer to the create: a connection made at
+    once may fail authentication (a console producer then logs the failed sends, exits 0 after
+    half a minute, and has written nothing, as CI saw twice). The topic listing fails fast."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        res = java(TOPICS, *sasl, "--command-config", config, "--list")
+        if res.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"the token never authenticated:\n{res.stderr[-3000:]}"
+        time.sleep(0.5)
+
+
 def minutes(row: dict, column: str) -> datetime.datetime:
     return datetime.datetime.strptime(row[column], "%Y-%m-%dT%H:%M")
 
@@ -101,8 +126,13 @@ def test_delegation_tokens(broker, secured, tmp_path):
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT)
     by256 = token_props(tmp_path / "t256.properties", token_id, hmac, "SCRAM-SHA-256")
     by512 = token_props(tmp_path / "t512.properties", token_id, hmac)
-    ok(java(PRODUCER, *sasl, "--topic", topic, "--command-config", by256,
-            stdin="one\ntwo\nthree\n"))
+    for config in (by256, by512):
+        authenticates(sasl, config)
+    res = java(PRODUCER, *sasl, "--topic", topic, "--command-config", by256,
+               stdin="one\ntwo\nthree\n")
+    # The console producer logs a failed send and still exits 0.
+    written = log_end(secured, topic)
+    assert written == 3, f"{written} of 3 records written:\n{res.stdout}\n{res.stderr[-3000:]}"
     # Assigned, not subscribed: a group would add the coordinator's start-up to the wait (on a
     # loaded machine Kafka's first group took longer than TIMEOUT once in CI).
     consumed = ok(java(CONSUMER, *sasl, "--topic", topic, "--partition", "0",

@@ -18,6 +18,7 @@ the AdminClient, through compat-tests/java's `Compat java SCENARIO HOST:PORT`.
 | share_group | KIP-932 with KafkaShareConsumer (explicit acknowledgement; share.auto.offset.reset=earliest and share.delivery.count.limit=3 through incrementalAlterConfigs on the GROUP): 3 consumers on 2 partitions → describeShareGroups 3 members Stable, listGroups SHARE, 40 records delivered once each across them, every consumer gets some; accept/release/reject → only the released record returns, delivery counts 2 then 3, then archived (a new record comes, it does not); a consumer closed with 3 records in flight → another consumer gets them with delivery count 2; KIP-1191: the group's dead-letter topic (`errors.deadletterqueue.topic.name`, `copy.record.enable`; topic with `errors.deadletterqueue.group.enable=true`) holds the rejected record, then the one archived at its limit, with values and `__dlq.errors.*` headers |
 | share_v2 | share.version 2 (ShareFetch/ShareAcknowledge v2) with KafkaShareConsumer, explicit acknowledgement, `share.record.lock.duration.ms=15000` on the GROUP: a record held 9 s, renewed (`AcknowledgeType.RENEW`), given back by poll with delivery count 1, held 9 s more and accepted (18 s > the lock) commits cleanly and is never delivered again, to it or a second consumer; `share.acquire.mode=record_limit` with `max.poll.records=3`: two consumers hold 3 different records of one 10-record batch at once, no poll returns more than 3, each record once with delivery count 1 |
 | share_v2_errors | share.version 2's errors, the same raw ShareGroupHeartbeat/ShareFetch/ShareAcknowledge (the client's message classes over a socket) to both brokers: RENEW in ShareAcknowledge v1 or in v2 without IsRenewAck → the partition's INVALID_REQUEST; a renewing ShareFetch with MaxWaitMs 100 → INVALID_REQUEST; a renewing ShareFetch → no error, no records; a renewing ShareAcknowledge v2 → no error, AcquisitionLockTimeoutMs 30000; RENEW of another member's record → INVALID_RECORD_STATE; ShareAcquireMode 7 → UNKNOWN_SERVER_ERROR |
+| share_sessions | raw ShareFetch v1 (no group joined): 20,000 partitions of an unknown topic id in one request → each UNKNOWN_TOPIC_ID; new members' epoch-0 fetches open sessions until the broker's limit (group.share.max.share.sessions, 2000 by default; a few may be other scenarios') → SHARE_SESSION_LIMIT_REACHED, a member reopening its own → NONE; a final fetch (epoch -1) makes room for exactly one; after the connection closes a new session opens |
 | share_read_committed | share.isolation.level=read_committed on the GROUP (incrementalAlterConfigs, describeConfigs shows it as a group config): of a committed transaction, an aborted one, an open one and a plain record after it, a KafkaShareConsumer gets exactly the committed records and nothing more for 3 s; once the open one commits, its record and the plain one; never the aborted one |
 | admin | create topics (again → TopicExists), create partitions (fewer → InvalidPartitions, unknown → UnknownTopicOrPartition), describe cluster, list/describe consumer groups (Stable, member, assignment), delete a non-empty group → GroupNotEmpty, list/alter/delete group offsets, delete group (again → GroupIdNotFound), delete topics (again → UnknownTopicOrPartition) |
 | delete_records | AdminClient deleteRecords before offset 4 → low watermark 4, beginningOffsets 4, a consumer from the beginning reads 4..9; past the high watermark → OffsetOutOfRangeException |
@@ -131,6 +132,11 @@ def test_share_v2(java_compat, broker, client):
 @pytest.mark.parametrize("client", [CLIENT])
 def test_share_v2_errors(java_compat, broker, client):
     run(java_compat, "share_v2_errors", broker)
+
+
+@pytest.mark.parametrize("client", [CLIENT])
+def test_share_sessions(java_compat, broker, client):
+    run(java_compat, "share_sessions", broker)
 
 
 @pytest.mark.parametrize("client", [CLIENT])

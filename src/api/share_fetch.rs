@@ -98,10 +98,20 @@ async fn serve(
     let mut acknowledged = Vec::new();
     let mut led = Vec::new();
     let mut refused = Vec::new();
+    let mut unknown = Vec::new();
     for t in &req.topics {
+        let topic = ctx.topics().by_id(&t.topic_id);
         for p in &t.partitions {
             let tp = (t.topic_id, p.partition_index);
-            fetch.push(tp);
+            // Only partitions that exist join the session (Kafka keeps any a client names and
+            // answers them again at each fetch: a session would grow with every request).
+            match &topic {
+                None => unknown.push((tp, E::UnknownTopicId)),
+                Some(t) if t.partition(tp.1).is_none() => {
+                    unknown.push((tp, E::UnknownTopicOrPartition));
+                }
+                Some(_) => fetch.push(tp),
+            }
             if !p.acknowledgement_batches.is_empty() {
                 let batches = p
                     .acknowledgement_batches
@@ -153,8 +163,12 @@ async fn serve(
             .with_acknowledge_error_code(result.err().map_or(0, |e| e.code()));
         answers.insert(tp, data);
     }
-    let mut targets = Vec::new();
     // A renewing request only acknowledges.
+    for (tp, e) in unknown.into_iter().filter(|_| !renew) {
+        let data = answer(&mut answers, tp).with_error_code(e.code());
+        answers.insert(tp, data);
+    }
+    let mut targets = Vec::new();
     let fetch = if renew { Vec::new() } else { outcome.fetch };
     for tp in fetch {
         match partition(ctx, &tp.0, tp.1) {

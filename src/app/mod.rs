@@ -87,6 +87,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         share_states,
         store.clone(),
         groups.group_configs().clone(),
+        usize::try_from(config.group_share_max_share_sessions).unwrap_or(1),
     )?);
     match &membership {
         // Every broker serves the share-partitions of the partitions it leads: the cluster

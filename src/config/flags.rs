@@ -239,6 +239,14 @@ pub(super) struct Cli {
     #[serde(skip_serializing_if = "Option::is_none")]
     group_share_max_size: Option<i32>,
 
+    /// Share sessions this broker keeps at once (Kafka's group.share.max.share.sessions): a
+    /// ShareFetch opening one more is answered SHARE_SESSION_LIMIT_REACHED. A session ends
+    /// with its member's final fetch, its connection or its membership. At least 1.
+    /// Default: 2000.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_share_max_share_sessions: Option<i32>,
+
     /// How long committed offsets of a group without members are kept (Kafka's
     /// offsets.retention.minutes). Default: 10080.
     #[arg(long, value_name = "MINUTES")]

@@ -80,6 +80,8 @@ pub struct Config {
     pub group_consumer_max_size: i32,
     /// Kafka's group.share.max.size: members of a share group (KIP-932), at most.
     pub group_share_max_size: i32,
+    /// Kafka's group.share.max.share.sessions: share sessions on this broker, at most.
+    pub group_share_max_share_sessions: i32,
     pub offsets_retention_minutes: u64,
     /// KIP-1191: a share group's dead-letter topic name must start with this ("": any).
     pub dlq_topic_name_prefix: String,
@@ -207,6 +209,7 @@ impl Default for Config {
             group_max_size: i32::MAX,
             group_consumer_max_size: i32::MAX,
             group_share_max_size: 200,
+            group_share_max_share_sessions: 2000,
             offsets_retention_minutes: 10_080,
             dlq_topic_name_prefix: "dlq.".into(),
             dlq_auto_create_topics: false,

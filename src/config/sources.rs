@@ -50,6 +50,7 @@ pub(super) const SETTINGS: &[(&str, Kind)] = &[
     ("group_max_size", Kind::Int),
     ("group_consumer_max_size", Kind::Int),
     ("group_share_max_size", Kind::Int),
+    ("group_share_max_share_sessions", Kind::Int),
     ("offsets_retention_minutes", Kind::Int),
     ("dlq_topic_name_prefix", Kind::Str),
     ("dlq_auto_create_topics", Kind::Bool),

@@ -51,6 +51,10 @@ impl Config {
                 i64::from(self.group_consumer_max_size),
             ),
             (
+                "group_share_max_share_sessions",
+                i64::from(self.group_share_max_share_sessions),
+            ),
+            (
                 "transaction_max_timeout_ms",
                 i64::from(self.transaction_max_timeout_ms),
             ),

@@ -173,6 +173,13 @@ fn broker_settings(config: &Config, dynamic: &DynamicConfigs) -> Vec<BrokerSetti
             "The maximum number of members a classic group can accommodate.",
         ),
         setting(
+            "group.share.max.share.sessions",
+            Int,
+            Some("2000"),
+            s(&config.group_share_max_share_sessions),
+            "The maximum number of share sessions per broker.",
+        ),
+        setting(
             "group.share.max.size",
             Int,
             Some("200"),

@@ -44,13 +44,15 @@ pub struct Shares {
 
 impl Shares {
     /// Start the share leader's thread over `states`; `kv` holds the group records (a new
-    /// share-partition's group must be a share group), `configs` the groups' settings.
+    /// share-partition's group must be a share group), `configs` the groups' settings;
+    /// `max_sessions` share sessions at most (group.share.max.share.sessions).
     pub fn open(
         states: Arc<dyn ShareStates>,
         kv: Arc<dyn KvStore>,
         configs: Arc<GroupConfigs>,
+        max_sessions: usize,
     ) -> anyhow::Result<Self> {
-        let leader = Leader::new(states, kv.clone(), configs);
+        let leader = Leader::new(states, kv.clone(), configs, max_sessions);
         Ok(Self {
             runtime: Runtime::start("shares", leader, kv)?,
         })

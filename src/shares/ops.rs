@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use indexmap::IndexSet;
 use kafka_protocol::ResponseError as E;
 
 use super::sessions::{
@@ -34,11 +35,15 @@ impl Leader {
             OPEN_EPOCH if !is_fetch => return Err(E::InvalidShareSessionEpoch),
             OPEN_EPOCH if !req.acks.is_empty() => return Err(E::InvalidRequest),
             OPEN_EPOCH => {
+                // A member reopening its session replaces it; a new one must fit.
+                if !self.sessions.contains_key(&key) && self.sessions.len() >= self.max_sessions {
+                    return Err(E::ShareSessionLimitReached);
+                }
                 self.sessions.insert(
                     key.clone(),
                     ShareSession {
                         next_epoch: 1,
-                        partitions: Vec::new(),
+                        partitions: IndexSet::new(),
                         connection: req.connection,
                     },
                 );
@@ -72,13 +77,9 @@ impl Leader {
             }
             let forgotten: HashSet<ShareKey> = req.forgotten.iter().copied().collect();
             session.partitions.retain(|p| !forgotten.contains(p));
-            for p in req.fetch.into_iter().flatten() {
-                if !session.partitions.contains(&p) {
-                    session.partitions.push(p);
-                }
-            }
+            session.partitions.extend(req.fetch.into_iter().flatten());
             if is_fetch {
-                outcome.fetch = session.partitions.clone();
+                outcome.fetch = session.partitions.iter().copied().collect();
             }
         }
         Ok(outcome)

@@ -2,6 +2,7 @@
 //! `ShareSessionCache`: one per (group, member) on this broker), the requests' session step,
 //! and the dead letters going to a group's dead-letter topic.
 
+use indexmap::IndexSet;
 use kafka_protocol::ResponseError as E;
 
 use crate::group::share::partition::{Ack, AcquireMode, Counts, DeadLetter};
@@ -23,12 +24,13 @@ pub type DeadLetterSink = tokio::sync::mpsc::UnboundedSender<DeadLetterJob>;
 pub const OPEN_EPOCH: i32 = 0;
 pub const FINAL_EPOCH: i32 = -1;
 
-/// One member's share session: the partitions it fetches, the epoch it must send next, and
-/// the connection that opened it (its closing ends the session).
+/// One member's share session: the partitions it fetches (in the order they were added; a
+/// set, since a request may name as many as its size allows), the epoch it must send next,
+/// and the connection that opened it (its closing ends the session).
 #[derive(Debug, Clone, Default)]
 pub struct ShareSession {
     pub next_epoch: i32,
-    pub partitions: Vec<ShareKey>,
+    pub partitions: IndexSet<ShareKey>,
     pub connection: u64,
 }
 

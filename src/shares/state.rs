@@ -42,6 +42,8 @@ pub struct Leader {
     pub(super) slots: BTreeMap<SlotKey, Slot>,
     /// Share sessions by (group, member) (not stored: clients open new ones).
     pub(super) sessions: HashMap<(String, String), ShareSession>,
+    /// group.share.max.share.sessions: a session beyond is refused.
+    pub(super) max_sessions: usize,
     /// Each slot's next lock deadline.
     deadlines: Deadlines<SlotKey>,
     /// The share-partitions whose write of the batch being flushed failed, and the error
@@ -64,6 +66,7 @@ impl Leader {
         states: Arc<dyn ShareStates>,
         kv: Arc<dyn KvStore>,
         configs: Arc<GroupConfigs>,
+        max_sessions: usize,
     ) -> Self {
         Self {
             batch: Batch::default(),
@@ -72,6 +75,7 @@ impl Leader {
             configs,
             slots: BTreeMap::new(),
             sessions: HashMap::new(),
+            max_sessions,
             deadlines: Deadlines::default(),
             outcome: Arc::default(),
             dead_letters: None,

@@ -1,7 +1,7 @@
 //! The share leader on one node: acquisitions, acknowledgements, lock expiry, dead letters,
 //! failed writes and reopened partitions, over a key-value [`KvShareStates`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError as E;
@@ -42,11 +42,14 @@ fn share_group(kv: &Arc<dyn KvStore>, configs: &[(&str, &str)]) -> Arc<GroupConf
     group_configs
 }
 
+const MAX_SESSIONS: usize = 3;
+
 fn leader(kv: &Arc<dyn KvStore>, configs: Arc<GroupConfigs>) -> Leader {
     Leader::new(
         Arc::new(KvShareStates::new(kv.clone())),
         kv.clone(),
         configs,
+        MAX_SESSIONS,
     )
 }
 
@@ -102,6 +105,51 @@ fn session(epoch: i32, acks: Vec<(ShareKey, Vec<Ack>)>) -> SessionRequest {
         forgotten: Vec::new(),
         acks,
     }
+}
+
+/// Sessions are capped (group.share.max.share.sessions: SHARE_SESSION_LIMIT_REACHED beyond,
+/// a member reopening its own still fits); a session holds each partition once, in the order
+/// first named, however often a request names it, and forgets what it is told to.
+#[test]
+fn share_sessions_are_capped_and_hold_each_partition_once() {
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let configs = share_group(&kv, &[]);
+    let settings = configs.share_settings("g");
+    let mut l = leader(&kv, configs);
+    let open = |member: &str, fetch: Vec<ShareKey>| SessionRequest {
+        member_id: member.into(),
+        fetch: Some(fetch),
+        ..session(OPEN_EPOCH, vec![])
+    };
+    let none = HashMap::new();
+    let many: Vec<ShareKey> = (0..50_000)
+        .rev()
+        .chain(0..50_000)
+        .map(|i| (TOPIC, i))
+        .collect();
+    let opened = l.session(open("m", many), &none, &settings, 0).unwrap();
+    let expected: Vec<ShareKey> = (0..50_000).rev().map(|i| (TOPIC, i)).collect();
+    assert_eq!(opened.fetch, expected);
+    let next = SessionRequest {
+        fetch: Some(vec![(TOPIC, 7), (TOPIC, 50_000)]),
+        forgotten: (0..49_999).map(|i| (TOPIC, i)).collect(),
+        ..session(1, vec![])
+    };
+    let fetched = l.session(next, &none, &settings, 0).unwrap().fetch;
+    assert_eq!(fetched, vec![(TOPIC, 49_999), (TOPIC, 7), (TOPIC, 50_000)]);
+    for member in ["m2", "m3"] {
+        assert!(l.session(open(member, vec![]), &none, &settings, 0).is_ok());
+    }
+    let refused = l.session(open("m4", vec![]), &none, &settings, 0);
+    assert_eq!(refused.unwrap_err(), E::ShareSessionLimitReached);
+    assert!(l.session(open("m", vec![]), &none, &settings, 0).is_ok());
+    let close = SessionRequest {
+        member_id: "m3".into(),
+        fetch: None,
+        ..session(FINAL_EPOCH, vec![])
+    };
+    assert!(l.session(close, &none, &settings, 0).is_ok());
+    assert!(l.session(open("m4", vec![]), &none, &settings, 0).is_ok());
 }
 
 /// Records given up on before a restart wait in the store as archiving; the dead-letter
@@ -274,7 +322,7 @@ async fn a_failed_write_answers_share_changes_unavailable_and_rolls_memory_back(
     let kv: Arc<dyn KvStore> = flaky.clone();
     let configs = share_group(&kv, &[("share.auto.offset.reset", "earliest")]);
     let settings = configs.share_settings("g");
-    let shares = Shares::open(Arc::new(KvShareStates::new(kv.clone())), kv, configs).unwrap();
+    let shares = Shares::open(Arc::new(KvShareStates::new(kv.clone())), kv, configs, 2000).unwrap();
     let (p0, p1) = ((TOPIC, 0), (TOPIC, 1));
     let (part0, part1) = (partition(0), partition(1));
     let led = vec![(p0, part0.clone())];
@@ -354,7 +402,7 @@ async fn the_coordinator_tells_the_leader_when_a_member_left_or_offsets_were_res
         .set("g", BTreeMap::from(earliest))
         .unwrap();
     let settings = groups.share_settings("g");
-    let shares = Arc::new(Shares::open(states, kv, groups.group_configs().clone()).unwrap());
+    let shares = Arc::new(Shares::open(states, kv, groups.group_configs().clone(), 2000).unwrap());
     groups.set_share_events(shares.clone());
     let lookup: TopicLookup = Arc::new(|name: &str| (name == "t").then_some((TOPIC, 1)));
     let beat = |member: &str, epoch: i32| ShareHeartbeat {

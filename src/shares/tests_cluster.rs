@@ -82,7 +82,7 @@ impl Cluster {
         .unwrap();
         let p = Arc::new(Partition::new("t", 0, log, Durability::Fsync, Arc::default()).unwrap());
         let states = Arc::new(PgShareStates::new(self.db.clone()));
-        let shares = Shares::open(states, self.kv.clone(), self.configs.clone()).unwrap();
+        let shares = Shares::open(states, self.kv.clone(), self.configs.clone(), 2000).unwrap();
         shares
             .follow(vec![("t-0".into(), TOPIC, 0, p.clone())])
             .unwrap();

@@ -557,4 +557,12 @@ fn group_size_limits_come_from_flags_env_and_file_within_kafkas_bounds() {
     assert!(error(&["--group-consumer-max-size", "0"], &[]).contains("group_consumer_max_size"));
     assert!(error(&["--group-share-max-size", "0"], &[]).contains("group_share_max_size"));
     assert!(error(&["--group-share-max-size", "1001"], &[]).contains("1 to 1000"));
+    assert_eq!(run(&[], &[]).group_share_max_share_sessions, 2000);
+    let c = run(&["--group-share-max-share-sessions", "3"], &[]);
+    assert_eq!(c.group_share_max_share_sessions, 3);
+    let refused = error(&["--group-share-max-share-sessions", "0"], &[]);
+    assert!(
+        refused.contains("group_share_max_share_sessions"),
+        "{refused}"
+    );
 }

@@ -41,7 +41,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Scenarios: metadata, produce_consume (every codec) or produce_consume:CODEC, list_offsets,
  * offsets_by_topic_id (OffsetCommit/OffsetFetch v10, Kafka 4.4's versions),
  * group, consumer_group (KIP-848), consumer_regex (KIP-848 regex subscriptions), group_migration (a live group
- * moved between the classic and the consumer protocol and back), group_configs (member timeouts as group configs), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), admin, configs,
+ * moved between the classic and the consumer protocol and back), group_configs (member timeouts as group configs), share_group (KIP-932), share_v2 and share_v2_errors (share.version 2), share_sessions (what share sessions a client can make a broker keep), admin, configs,
  * kafka_ui, delete_records,
  * transactions, transactions_v2, share_read_committed (a read_committed share group), streams_protocol (Kafka Streams over KIP-1071's streams groups), streams_eos (Kafka Streams,
  * exactly_once_v2, killed and restarted; its child JVM is streams_app), quotas, quota_throttle,
@@ -52,7 +52,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  */
 public final class Compat {
     static final List<String> SCENARIOS = List.of("metadata", "produce_consume", "list_offsets", "leader_epochs", "offsets_by_topic_id", "group",
-            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "share_limit", "admin",
+            "consumer_group", "consumer_regex", "group_migration", "group_configs", "share_group", "share_v2", "share_v2_errors", "share_sessions", "share_limit", "admin",
             "configs", "kafka_ui", "delete_records", "transactions", "transactions_v2", "share_read_committed", "streams_eos", "streams_protocol", "quotas", "quota_throttle", "acls", "client_telemetry");
     static final List<String> CODECS = List.of("none", "gzip", "snappy", "lz4", "zstd");
     static final String HOMEWORK_TOPIC = "loms.order-events";
@@ -109,6 +109,7 @@ public final class Compat {
                 case "share_v2" -> new ShareV2Scenario(c).run();
                 case "share_v2_errors" -> new ShareV2ErrorsScenario(c).run();
                 case "share_limit" -> new ShareLimitScenario(c).run();
+                case "share_sessions" -> new ShareSessionsScenario(c).run();
                 case "admin" -> new AdminScenario(c).run();
                 case "configs" -> new ConfigsScenario(c).run();
                 case "kafka_ui" -> new KafkaUiScenario(c).run();

@@ -33,9 +33,9 @@ final class RawConnection implements AutoCloseable {
     RequestHeader send(AbstractRequest request) throws IOException {
         RequestHeader header = new RequestHeader(request.apiKey(), request.version(), clientId, ++correlation);
         ByteBuffer frame = request.serializeWithHeader(header);
-        byte[] bytes = new byte[frame.remaining()];
-        frame.get(bytes);
-        out.writeInt(bytes.length);
+        // One write of size and body: two would wait out the broker's delayed ACK (Nagle).
+        byte[] bytes = new byte[4 + frame.remaining()];
+        ByteBuffer.wrap(bytes).putInt(frame.remaining()).put(frame);
         out.write(bytes);
         out.flush();
         return header;
