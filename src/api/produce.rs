@@ -86,6 +86,7 @@ pub fn handle(
     } else {
         HashMap::new()
     };
+    let txn_id = req.transactional_id.as_ref().map(|id| id.to_string());
     let appended: Vec<(_, Vec<(i32, Appended)>)> = req
         .topic_data
         .into_iter()
@@ -114,7 +115,7 @@ pub fn handle(
                     } else if let Some(e) = added.get(&(t.name.0.to_string(), p.index)) {
                         Appended::Failed(BrokerError::Transaction(*e))
                     } else {
-                        append(&ctx, &t.name, p.index, p.records, now)
+                        append(&ctx, &t.name, p.index, p.records, txn_id.as_deref(), now)
                     };
                     (p.index, outcome)
                 })
@@ -263,6 +264,7 @@ fn append(
     topic: &str,
     index: i32,
     records: Option<bytes::Bytes>,
+    txn_id: Option<&str>,
     now: i64,
 ) -> Appended {
     let result: Result<_> = (|| {
@@ -307,7 +309,7 @@ fn append(
         let batch = BytesMut::from(&records[..]);
         let appended = if header.is_transactional() {
             ctx.txns()
-                .append_transactional(&partition, &header, batch, now)?
+                .append_transactional(&partition, &header, batch, txn_id, now)?
         } else {
             partition.append(&header, batch, now)?
         };

@@ -51,3 +51,31 @@ pub(crate) fn batch_with(
     RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode test batch");
     buf
 }
+
+/// One transactional batch of `count` records of (producer id, epoch), sequences from `seq`.
+pub(crate) fn txn_batch(producer_id: i64, epoch: i16, seq: i32, count: usize) -> BytesMut {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32,
+            timestamp: 1_000,
+            key: None,
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode test batch");
+    buf
+}

@@ -23,6 +23,7 @@ mod producers;
 mod recovery;
 mod snapshot;
 mod txns;
+mod verification;
 
 use kafka_protocol::ResponseError;
 pub use marker::MarkerSpec;
@@ -36,6 +37,7 @@ struct State {
     log: PartitionLog,
     producers: ProducerStates,
     txns: PartitionTxns,
+    verifications: verification::Verifications,
 }
 
 /// The outcome of an append.
@@ -139,6 +141,7 @@ impl Partition {
                 log,
                 producers,
                 txns,
+                verifications: Default::default(),
             }),
             durability,
             sync_lock: tokio::sync::Mutex::new(()),
@@ -203,7 +206,19 @@ impl Partition {
     /// returned last offset before acknowledging: it makes the data durable and visible
     /// according to the policy.
     pub fn append(&self, header: &BatchHeader, batch: BytesMut, now_ms: i64) -> Result<Appended> {
+        self.append_checked(header, batch, now_ms, |_| Ok(()))
+    }
+
+    /// [`Self::append`] if `check` passes, under the same lock.
+    fn append_checked(
+        &self,
+        header: &BatchHeader,
+        batch: BytesMut,
+        now_ms: i64,
+        check: impl FnOnce(&verification::Verifications) -> Result<()>,
+    ) -> Result<Appended> {
         let mut state = self.state();
+        check(&state.verifications)?;
         match state.producers.check(header) {
             Verdict::Append => {}
             Verdict::Duplicate {
@@ -277,6 +292,7 @@ impl Partition {
         state
             .txns
             .on_marker(m.producer_id, m.commit, info.first_offset);
+        state.verifications.clear(m.producer_id);
         drop(state);
         if self.durability == Durability::Deferred {
             self.publish(info.last_offset + 1);
@@ -380,40 +396,6 @@ impl Partition {
             Some(first) => first.min(hw),
             None => hw,
         }
-    }
-
-    /// Producers known here (DescribeProducers).
-    pub fn producers(&self) -> Vec<ProducerView> {
-        let state = self.state();
-        let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
-        state
-            .producers
-            .describe()
-            .into_iter()
-            .map(
-                |(producer_id, epoch, last_sequence, last_timestamp, coordinator_epoch)| {
-                    ProducerView {
-                        producer_id,
-                        epoch,
-                        last_sequence,
-                        last_timestamp,
-                        coordinator_epoch,
-                        txn_start_offset: ongoing.get(&producer_id).copied().unwrap_or(-1),
-                    }
-                },
-            )
-            .collect()
-    }
-
-    /// Forget producers idle since `before` (producer.id.expiration.ms), keeping those with an
-    /// open transaction here.
-    pub fn expire_producers(&self, before: i64) {
-        let mut state = self.state();
-        let State {
-            producers, txns, ..
-        } = &mut *state;
-        let open: std::collections::HashSet<i64> = txns.ongoing().map(|(id, _)| id).collect();
-        producers.expire(before, |id| open.contains(&id));
     }
 
     pub fn log_start_offset(&self) -> i64 {

@@ -230,6 +230,42 @@ impl ProducerStates {
     }
 }
 
+impl super::Partition {
+    /// Producers known here (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerView> {
+        let state = self.state();
+        let ongoing: std::collections::HashMap<i64, i64> = state.txns.ongoing().collect();
+        state
+            .producers
+            .describe()
+            .into_iter()
+            .map(
+                |(producer_id, epoch, last_sequence, last_timestamp, coordinator_epoch)| {
+                    ProducerView {
+                        producer_id,
+                        epoch,
+                        last_sequence,
+                        last_timestamp,
+                        coordinator_epoch,
+                        txn_start_offset: ongoing.get(&producer_id).copied().unwrap_or(-1),
+                    }
+                },
+            )
+            .collect()
+    }
+
+    /// Forget producers idle since `before` (producer.id.expiration.ms), keeping those with an
+    /// open transaction here.
+    pub fn expire_producers(&self, before: i64) {
+        let mut state = self.state();
+        let super::State {
+            producers, txns, ..
+        } = &mut *state;
+        let open: std::collections::HashSet<i64> = txns.ongoing().map(|(id, _)| id).collect();
+        producers.expire(before, |id| open.contains(&id));
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;

@@ -55,6 +55,22 @@ impl Grant {
     }
 }
 
+fn allows(grant: Option<&Grant>, epoch: i16, partition: &(String, i32)) -> Result<(), E> {
+    let grant = grant.ok_or(E::InvalidProducerIdMapping)?;
+    if epoch < grant.epoch {
+        return Err(E::InvalidProducerEpoch);
+    }
+    if epoch != grant.epoch
+        || !grant
+            .partitions
+            .as_ref()
+            .is_some_and(|p| p.contains(partition))
+    {
+        return Err(E::InvalidTxnState);
+    }
+    Ok(())
+}
+
 /// See the module documentation.
 #[derive(Default)]
 pub struct TxnGate {
@@ -82,21 +98,22 @@ impl TxnGate {
         append: impl FnOnce() -> R,
     ) -> Result<R, E> {
         let producers = self.read();
-        let grant = producers
-            .get(&producer_id)
-            .ok_or(E::InvalidProducerIdMapping)?;
-        if epoch < grant.epoch {
-            return Err(E::InvalidProducerEpoch);
-        }
-        if epoch != grant.epoch
-            || !grant
-                .partitions
-                .as_ref()
-                .is_some_and(|p| p.contains(partition))
-        {
-            return Err(E::InvalidTxnState);
-        }
+        allows(producers.get(&producer_id), epoch, partition)?;
         Ok(append())
+    }
+
+    /// The same checks against a transaction read from the store (None: no such id), for a
+    /// broker that does not coordinate: its producer id must be the batch's.
+    pub fn check(
+        stored: Option<&TxnMetadata>,
+        producer_id: i64,
+        epoch: i16,
+        partition: &(String, i32),
+    ) -> Result<(), E> {
+        let grant = stored
+            .filter(|m| m.producer_id == producer_id)
+            .map(Grant::of);
+        allows(grant.as_ref(), epoch, partition)
     }
 
     /// Whether a transactions v2 produce (Produce v12+) from (producer id, epoch) must first

@@ -84,6 +84,8 @@ pub struct TxnSummary {
 struct Shared {
     runtime: Runtime<Txns>,
     gate: Arc<TxnGate>,
+    /// Where a broker that does not coordinate reads transactions to verify produce against.
+    store: Arc<dyn KvStore>,
     io: OnceLock<Arc<dyn TxnIo>>,
     /// What the runtime hands to [`run_driver`].
     completions: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
@@ -115,8 +117,9 @@ impl TxnCoordinator {
         }
         let coordinator = Self {
             shared: Arc::new(Shared {
-                runtime: Runtime::start("txns", txns, store)?,
+                runtime: Runtime::start("txns", txns, store.clone())?,
                 gate,
+                store,
                 io: OnceLock::new(),
                 completions: Mutex::new(Some(rx)),
                 max_timeout_ms,
@@ -343,18 +346,20 @@ impl TxnCoordinator {
 
     /// Append a transactional batch after checking that its producer's ongoing transaction
     /// holds the partition (Kafka's produce-time verification); see [`TxnGate`]. In cluster
-    /// mode a broker that is not the coordinator has no transactions to check against: it
-    /// appends as Kafka's brokers did before that verification (the partition's producer state
-    /// still fences older epochs).
+    /// mode a broker that is not the coordinator reads the transaction `txn_id` from the
+    /// database instead, once per producer and partition until its next marker (see
+    /// `partition::verification`).
     pub fn append_transactional(
         &self,
         partition: &Partition,
         header: &BatchHeader,
         batch: BytesMut,
+        txn_id: Option<&str>,
         now: i64,
     ) -> Result<Appended> {
         if !self.shared.runtime.is_serving() {
-            return partition.append(header, batch, now);
+            self.verify_stored(partition, header, txn_id)?;
+            return partition.append_verified(header, batch, now);
         }
         let target = (partition.topic.clone(), partition.index);
         self.shared
@@ -363,6 +368,30 @@ impl TxnCoordinator {
                 partition.append(header, batch, now)
             })
             .map_err(BrokerError::Transaction)?
+    }
+
+    /// Verify a batch against the stored transaction unless its producer was verified on this
+    /// partition since its last marker.
+    fn verify_stored(
+        &self,
+        partition: &Partition,
+        header: &BatchHeader,
+        txn_id: Option<&str>,
+    ) -> Result<()> {
+        let (producer_id, epoch) = (header.producer_id, header.producer_epoch);
+        if partition.is_verified(producer_id, epoch) {
+            return Ok(());
+        }
+        let refused = |e| BrokerError::Transaction(e);
+        let id = txn_id.ok_or(refused(E::InvalidTxnState))?;
+        let token = partition.begin_verification(producer_id, epoch);
+        let stored = crate::blocking::block_in_place(|| txns::stored(&*self.shared.store, id))?;
+        let target = (partition.topic.clone(), partition.index);
+        TxnGate::check(stored.as_ref(), producer_id, epoch, &target).map_err(refused)?;
+        if !partition.confirm_verification(producer_id, token) {
+            return Err(refused(E::InvalidTxnState));
+        }
+        Ok(())
     }
 
     /// Finish a transaction in a Prepare state: markers on every partition (durable), then

@@ -219,3 +219,75 @@ async fn a_v2_end_with_an_exhausted_epoch_moves_to_a_new_producer_id() {
     assert_eq!(m.previous_producer_id, Some(5));
     reopened.shutdown();
 }
+
+fn memory_partition(index: i32) -> Partition {
+    use crate::log::{Backing, LogConfig, PartitionLog};
+    let log = PartitionLog::open(Backing::Memory, LogConfig::default()).unwrap();
+    let durability = crate::meta::Durability::Deferred;
+    Partition::new("t", index, log, durability, Arc::default()).unwrap()
+}
+
+/// Cluster mode: a broker that does not coordinate transactions (its coordinator is on
+/// standby over the same store) verifies a transactional batch against the stored
+/// transaction, once per producer and partition, and again after a marker: no batch lands
+/// in a partition the transaction does not hold, nor after its marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_does_not_coordinate_verifies_produce_against_the_store() {
+    use crate::log::testutil::txn_batch;
+    use crate::partition::MarkerSpec;
+    let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+    let coordinator = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, true).unwrap();
+    let io = Arc::new(FakeIo::default());
+    coordinator.attach(Arc::new(io.clone()));
+    let leader = TxnCoordinator::open(store.clone(), 60_000, 3_600_000, false).unwrap();
+    let (p0, p1) = (memory_partition(0), memory_partition(1));
+    let (pid, epoch) = coordinator
+        .init_producer_id("a", 10_000, None)
+        .await
+        .unwrap();
+    let append = |p: &Partition, seq: i32, id: Option<&str>| {
+        let batch = txn_batch(pid, epoch, seq, 1);
+        let header = BatchHeader::parse(&batch).unwrap();
+        leader.append_transactional(p, &header, batch, id, 1_000)
+    };
+    let refused = |r: Result<Appended>| match r {
+        Err(BrokerError::Transaction(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Not added yet: refused (Kafka's INVALID_TXN_STATE), nothing written.
+    assert_eq!(refused(append(&p0, 0, Some("a"))), E::InvalidTxnState);
+    assert_eq!(refused(append(&p0, 0, None)), E::InvalidTxnState);
+    assert_eq!(
+        refused(append(&p0, 0, Some("b"))),
+        E::InvalidProducerIdMapping
+    );
+    assert_eq!(p0.log_end_offset(), 0);
+    coordinator
+        .add_partitions("a", pid, epoch, vec![p(0)])
+        .await
+        .unwrap();
+    assert!(append(&p0, 0, Some("a")).is_ok());
+    assert!(p0.is_verified(pid, epoch));
+    assert!(append(&p0, 1, Some("a")).is_ok());
+    assert_eq!(refused(append(&p1, 0, Some("a"))), E::InvalidTxnState);
+    // The transaction is aborted; its marker here ends the verification, and the stored
+    // state (no longer Ongoing) refuses the next batch.
+    let ending = tokio::spawn({
+        let c = coordinator.clone();
+        async move { c.end("a", pid, epoch, false).await }
+    });
+    io.entered.notified().await;
+    let marker = MarkerSpec {
+        producer_id: pid,
+        producer_epoch: epoch,
+        commit: false,
+        coordinator_epoch: COORDINATOR_EPOCH,
+        transaction_version: 0,
+    };
+    p0.append_marker(&marker, 1_000).unwrap();
+    assert!(!p0.is_verified(pid, epoch));
+    assert_eq!(refused(append(&p0, 2, Some("a"))), E::InvalidTxnState);
+    io.release.notify_one();
+    assert_eq!(ending.await.unwrap(), Ok(()));
+    assert_eq!(p0.log_end_offset(), 3);
+}

@@ -31,6 +31,18 @@ fn key(id: &str) -> Vec<u8> {
     format!("{KEY_PREFIX}{id}").into_bytes()
 }
 
+/// What the store holds of transactional id `id` (what the coordinator wrote last).
+pub(super) fn stored(store: &dyn KvStore, id: &str) -> crate::error::Result<Option<TxnMetadata>> {
+    let Some(bytes) = store.get(&key(id))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        crate::error::BrokerError::Store(crate::store::StoreError(format!(
+            "reading transaction {id}: {e}"
+        )))
+    })
+}
+
 fn millis(d: Duration) -> i64 {
     d.as_millis() as i64
 }
