@@ -93,9 +93,11 @@ pub fn refence(db: &Db, node_id: i32) -> anyhow::Result<u64> {
     let mut conn = db.conn()?;
     let mut tx = conn.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLACEMENT_LOCK])?;
+    // Rows locked in log order first, as every other writer of several rows locks them
+    // (opposite orders could deadlock with a share write's or a group commit's FOR SHARE).
     let n = tx.execute(
         "UPDATE gregor_logs SET leader_epoch = nextval('gregor_leader_epochs')
-         WHERE leader = $1",
+         WHERE log IN (SELECT log FROM gregor_logs WHERE leader = $1 ORDER BY log FOR UPDATE)",
         &[&node_id],
     )?;
     tx.commit()?;
