@@ -72,7 +72,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     // Share-partition states: in cluster mode in their own table, each written by its
     // partition's leader under the log's fence; on one node beside the groups.
     let share_states: Arc<dyn ShareStates> = match &membership {
-        Some(m) => Arc::new(PgShareStates::new(m.db().clone())),
+        Some(m) => Arc::new(PgShareStates::new(m.db().clone()).fenced_by(m.coordinator_holder())),
         None => Arc::new(KvShareStates::new(store.clone())),
     };
     if let (Some(m), true) = (&membership, coordinating) {

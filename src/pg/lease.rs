@@ -26,6 +26,29 @@ pub struct Lease {
     released: AtomicBool,
 }
 
+/// One incarnation's claim on a lease, to fence a write by it in the write's own transaction.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    name: String,
+    node_id: i32,
+    incarnation: Uuid,
+}
+
+impl Holder {
+    /// Whether this incarnation holds the lease, live; the row is locked `FOR SHARE` until
+    /// `tx` ends, so a takeover (which updates it) waits for the fenced write, and a write
+    /// that begins after a takeover finds the lease gone.
+    pub fn holds(&self, tx: &mut super::postgres::Transaction<'_>) -> anyhow::Result<bool> {
+        let held = tx.query_opt(
+            "SELECT 1 FROM gregor_leases
+             WHERE name = $1 AND node_id = $2 AND incarnation = $3 AND expires > now()
+             FOR SHARE",
+            &[&self.name, &self.node_id, &self.incarnation],
+        )?;
+        Ok(held.is_some())
+    }
+}
+
 /// Who holds the lease when this broker could not take it.
 #[derive(Debug, PartialEq)]
 pub enum Taken {
@@ -52,6 +75,15 @@ impl Lease {
             incarnation: Uuid::new_v4(),
             session,
             released: AtomicBool::new(false),
+        }
+    }
+
+    /// This incarnation's claim, for writes only the lease's holder may make.
+    pub fn holder(&self) -> Holder {
+        Holder {
+            name: self.name.clone(),
+            node_id: self.node_id,
+            incarnation: self.incarnation,
         }
     }
 

@@ -95,6 +95,11 @@ impl Membership {
         Ok(true)
     }
 
+    /// This broker's claim on the coordinator's lease (whether it holds it or not).
+    pub fn coordinator_holder(&self) -> super::lease::Holder {
+        self.coordinator.holder()
+    }
+
     pub fn is_coordinator(&self) -> bool {
         self.coordinating.load(Ordering::Acquire)
     }

@@ -10,11 +10,15 @@ use uuid::Uuid;
 
 use super::share_states::{ShareStateKey, ShareStates, ShareWrite, StoredState, Written};
 use super::StoreError;
+use crate::pg::lease::Holder;
 use crate::pg::postgres::{Row, Transaction};
 use crate::pg::Db;
 
 pub struct PgShareStates {
     db: Db,
+    /// Resets and deletes are the group coordinator's: made only while this holds its lease
+    /// (None: unfenced, for the import at a takeover and tests).
+    coordinator: Option<Holder>,
 }
 
 fn failed(e: crate::pg::postgres::Error) -> StoreError {
@@ -144,7 +148,40 @@ impl Columns {
 
 impl PgShareStates {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            coordinator: None,
+        }
+    }
+
+    /// Resets and deletes only while `coordinator` holds the coordinator's lease (a broker
+    /// that lost it, but not yet noticed, changes nothing).
+    pub fn fenced_by(self, coordinator: Holder) -> Self {
+        Self {
+            coordinator: Some(coordinator),
+            ..self
+        }
+    }
+
+    /// Run `f` in a transaction, once the coordinator's lease is found held (and locked).
+    fn as_coordinator(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<(), crate::pg::postgres::Error>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(failed)?;
+        if let Some(holder) = &self.coordinator {
+            let held = holder
+                .holds(&mut tx)
+                .map_err(|e| StoreError(format!("{e:#}")))?;
+            if !held {
+                return Err(StoreError(
+                    "this broker no longer holds the coordinator's lease".into(),
+                ));
+            }
+        }
+        f(&mut tx).map_err(failed)?;
+        tx.commit().map_err(failed)
     }
 
     fn conn(&self) -> Result<crate::pg::Conn, StoreError> {
@@ -254,8 +291,8 @@ impl ShareStates for PgShareStates {
         start: i64,
         state: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
+        self.as_coordinator(|tx| {
+            tx.execute(
                 "INSERT INTO gregor_share_states
                    (grp, topic_id, part, log, leader_epoch, start_offset, state)
                  VALUES ($1, $2, $3, $4, -1, $5, $6)
@@ -272,19 +309,19 @@ impl ShareStates for PgShareStates {
                     &state,
                 ],
             )
-            .map_err(failed)?;
-        Ok(())
+            .map(drop)
+        })
     }
 
     fn delete(&self, group: &str, topics: Option<&[Uuid]>) -> Result<(), StoreError> {
         let topics: Option<Vec<Uuid>> = topics.map(<[Uuid]>::to_vec);
-        self.conn()?
-            .execute(
+        self.as_coordinator(|tx| {
+            tx.execute(
                 "DELETE FROM gregor_share_states
                  WHERE grp = $1 AND ($2::uuid[] IS NULL OR topic_id = ANY($2))",
                 &[&group, &topics],
             )
-            .map_err(failed)?;
-        Ok(())
+            .map(drop)
+        })
     }
 }

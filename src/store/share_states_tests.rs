@@ -307,3 +307,31 @@ fn a_write_racing_a_takeover_waits_for_it_then_writes_nothing() {
     });
     assert_eq!(state_of(&states, &k).as_deref(), Some("a"));
 }
+
+/// Resets and deletes are the group coordinator's (R4 in the design): made while the broker
+/// holds the coordinator's lease, refused once another broker has taken it over, so a broker
+/// that lost the lease and has not stopped yet changes nothing.
+#[test]
+fn resets_and_deletes_of_a_coordinator_whose_lease_moved_on_change_nothing() {
+    use crate::pg::lease::{Lease, Taken};
+    let (_pg, db, _logs, _fences, _cache) = cluster();
+    let session = Duration::from_millis(500);
+    let first = Lease::coordinator(db.clone(), 1, session);
+    assert_eq!(first.try_acquire().unwrap(), Taken::Acquired);
+    let states = PgShareStates::new(db.clone()).fenced_by(first.holder());
+    let (k, log) = (key("g", T, 0), "t-0");
+    states.reset(&k, log, 0, b"a".to_vec()).unwrap();
+    assert_eq!(state_of(&states, &k).as_deref(), Some("a"));
+
+    std::thread::sleep(session + Duration::from_millis(200));
+    let second = Lease::coordinator(db.clone(), 2, session);
+    assert_eq!(second.try_acquire().unwrap(), Taken::Acquired);
+    assert!(states.reset(&k, log, 0, b"b".to_vec()).is_err());
+    assert!(states.delete("g", None).is_err());
+    assert_eq!(state_of(&states, &k).as_deref(), Some("a"));
+
+    let now = PgShareStates::new(db).fenced_by(second.holder());
+    now.reset(&k, log, 0, b"c".to_vec()).unwrap();
+    now.delete("g", Some(&[T])).unwrap();
+    assert_eq!(state_of(&now, &k), None);
+}
