@@ -5,7 +5,7 @@
 # The caller sets HERE (bench/), then calls bench_init; the functions below use these globals:
 #   BROKER   the broker being measured: gregor, gregor-nofsync, gregor-<name> (a binary of
 #            BENCH_GREGOR_<NAME>_BIN), gregor-cluster (and gregor-cluster-<name> with
-#            BENCH_GREGOR_CLUSTER_<NAME>_BIN), kafka, kafka-flush, kafka-3
+#            BENCH_GREGOR_CLUSTER_<NAME>_BIN), kafka, kafka-flush, kafka-3, tansu
 #   PIDS     its processes (one, or three for the clusters): CPU and peak RSS sum over them
 #   BOOT     its bootstrap servers; RF the replication factor topics get; TOPIC_CONFIG k=v,...
 #   GREGOR_EXTRA_ARGS  more flags for every gregor process (an array)
@@ -13,7 +13,8 @@
 # Ports (defaults in the ranges the benches have used): gregor BENCH_GREGOR_PORT (19192),
 # gregor-cluster BENCH_CLUSTER_PORT.. +2 (19195), its PostgreSQL BENCH_PG_PORTS (25462,25463
 # primary,standby), Kafka BENCH_KAFKA_PORT / BENCH_KAFKA_CONTROLLER_PORT (24192/24193), kafka-3
-# BENCH_KAFKA3_PORT.. +2 and their controllers BENCH_KAFKA3_PORT+10.. +12 (24200).
+# BENCH_KAFKA3_PORT.. +2 and their controllers BENCH_KAFKA3_PORT+10.. +12 (24200), tansu
+# BENCH_TANSU_PORT (19198) on gregor-cluster's PostgreSQL ports.
 
 ROOT="$(dirname "$HERE")"
 CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
@@ -24,13 +25,16 @@ CLUSTER_PORT="${BENCH_CLUSTER_PORT:-19195}"
 PG_PORTS="${BENCH_PG_PORTS:-25462,25463}"
 KAFKA3_PORT="${BENCH_KAFKA3_PORT:-24200}"
 KAFKA3_HEAP="${BENCH_KAFKA3_HEAP:-1g}"
+TANSU_PORT="${BENCH_TANSU_PORT:-19198}"
+# Tansu 0.6.0 from crates.io, built with its postgres feature (bench/tansu/README.md).
+TANSU="${BENCH_TANSU_BIN:-$CACHE/tansu/bin/tansu}"
 REF="$ROOT/compat-tests/kafka/reference-kafka.sh"
 PGCLUSTER="$ROOT/compat-tests/python/pgcluster.py"
 export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-24193}"
 export COMPAT_KAFKA_STATE="${BENCH_KAFKA_STATE:-/tmp/gregor-bench-kafka}" COMPAT_KAFKA_HEAP="${BENCH_KAFKA_HEAP:-1g}"
 TICK=$(getconf CLK_TCK)
 BROKER='' PIDS='' BOOT='' TOPIC_CONFIG='' RF=1 GPID='' DATA='' PGDIR='' PG_PRIMARY='' START_MS=0
-CLUSTER_PIDS=() KAFKA3_PIDS=()
+CLUSTER_PIDS=() KAFKA3_PIDS=() TANSU_PID=
 GREGOR_EXTRA_ARGS=()
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
@@ -170,6 +174,43 @@ cluster_stop() {
   [ "${BENCH_KEEP_DATA:-}" = 1 ] || rm -rf "$PGDIR" "$DATA"/b[123]
 }
 
+# Tansu on the same PostgreSQL as gregor-cluster (a primary with one synchronous standby,
+# fsync on), its tables made from its own schema (bench/tansu/010-schema.sql, v0.6.0's
+# etc/initdb.d). One broker: Tansu's brokers share the database and do not replicate.
+tansu_launch() {
+  [ -x "$TANSU" ] || { log "tansu: no binary at $TANSU (see bench/tansu/README.md)"; return 1; }
+  PGDIR="$DATA/pg"
+  local url t0
+  url="$(python3 "$PGCLUSTER" start "$PGDIR" --ports "$PG_PORTS" --fsync 2>/dev/null | head -1)"
+  [ -n "$url" ] || { log "PostgreSQL did not start (logs in $PGDIR)"; return 1; }
+  PG_PRIMARY="${PG_PORTS%%,*}"
+  PGPASSWORD=gregor-secret psql -X -q -h 127.0.0.1 -p "$PG_PRIMARY" -U gregor -d gregor \
+    -v ON_ERROR_STOP=1 -f "$HERE/tansu/010-schema.sql" >/dev/null
+  port_open "$TANSU_PORT" && { log "port $TANSU_PORT (tansu) is in use"; return 1; }
+  t0=$(now_ms)
+  "$TANSU" broker --storage-engine "postgres://gregor:gregor-secret@127.0.0.1:$PG_PRIMARY/gregor" \
+    --listener-url "tcp://127.0.0.1:$TANSU_PORT" --advertised-listener-url "tcp://127.0.0.1:$TANSU_PORT" \
+    --cluster-id gregor-bench >>"$DATA/tansu.log" 2>&1 &
+  TANSU_PID=$!
+  until port_open "$TANSU_PORT"; do
+    kill -0 "$TANSU_PID" 2>/dev/null || { log "tansu exited during start-up ($DATA/tansu.log)"; return 1; }
+    [ $(($(now_ms) - t0)) -lt 60000 ] || { log "tansu: $TANSU_PORT not listening after 60 s"; return 1; }
+    sleep 0.01
+  done
+  START_MS=$(($(now_ms) - t0))
+  PIDS=$TANSU_PID BOOT="127.0.0.1:$TANSU_PORT"
+}
+
+tansu_stop() {
+  [ -z "$TANSU_PID" ] || { kill "$TANSU_PID" 2>/dev/null || true; wait "$TANSU_PID" 2>/dev/null || true; }
+  TANSU_PID=
+  python3 "$PGCLUSTER" stop "$PGDIR" >/dev/null 2>&1 || true
+  [ "${BENCH_KEEP_DATA:-}" = 1 ] || rm -rf "$PGDIR"
+}
+
+# Whether $BROKER keeps its data in PostgreSQL (its servers' CPU and counters are recorded).
+on_postgres() { [[ "$BROKER" == gregor-cluster* || "$BROKER" == tansu ]]; }
+
 # The PostgreSQL servers' processes (both postmasters and their children), for their CPU.
 pg_pids() {
   local d pm
@@ -185,7 +226,8 @@ pg_counters() { # → "xact_commit wal_bytes wal_sync batch_rows"
   psql -X -Atq -h 127.0.0.1 -p "$PG_PRIMARY" -U postgres -d gregor -F ' ' -c "SELECT pg_stat_clear_snapshot();
     SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'gregor'),
       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, (SELECT wal_sync FROM pg_stat_wal),
-      (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'gregor_batches')" |
+      (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables
+       WHERE relname IN ('gregor_batches', 'record_default'))" |
     tail -1
 }
 
@@ -290,6 +332,7 @@ start_broker() {
       kafka3_launch
       RF=3
       ;;
+    tansu) tansu_launch ;;
     *) log "unknown broker $BROKER"; return 1 ;;
   esac
   # Until the brokers serve metadata and create topics (Kafka's sessions register, gregor's
@@ -307,6 +350,7 @@ stop_broker() {
     gregor | gregor-*) if [ -n "$GPID" ]; then kill "$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null || true; GPID=; fi ;;
     kafka-3) kafka3_stop ;;
     kafka | kafka-flush) "$REF" stop >/dev/null 2>&1 ;;
+    tansu) tansu_stop ;;
   esac
   PIDS=
 }

@@ -18,7 +18,8 @@
 # durability: gregor with kafka-flush, gregor-nofsync with kafka. Three-broker columns (not in
 # the default set): gregor-cluster (three gregor over a PostgreSQL primary with a synchronous
 # standby, topics RF 3) and kafka-3 (three combined-mode KRaft nodes, RF 3,
-# min.insync.replicas=2); brokers are started by bench/lib.sh.
+# min.insync.replicas=2); tansu (Tansu 0.6.0, one broker, on the same PostgreSQL: a primary
+# with a synchronous standby; bench/tansu/README.md); brokers are started by bench/lib.sh.
 #
 #   bench/run.sh     one command; prints the table and writes it to $BENCH_OUT/table.md
 #
@@ -73,7 +74,7 @@ measure() { # workload bytes_moved command...
   local w="$1" bytes="$2" before after pg0=() pg1=() t0 ms pgcpu0=0 pgcpu1=0
   shift 2
   reset_peak
-  if [[ "$BROKER" == gregor-cluster* ]]; then
+  if on_postgres; then
     read -r -a pg0 <<<"$(pg_counters)"
     pgcpu0=$(PIDS="$(pg_pids)" cpu_ticks)
   fi
@@ -82,10 +83,10 @@ measure() { # workload bytes_moved command...
   "$@"
   after=$(cpu_ticks)
   ms=$(($(now_ms) - t0))
-  [[ "$BROKER" != gregor-cluster* ]] || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
+  ! on_postgres || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
   put "$w" broker cpu_s_per_gb "$(echo "scale=3; ($after - $before) / $TICK / ($bytes / 1000000000)" | bc)"
   put "$w" broker peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
-  if [[ "$BROKER" == gregor-cluster* ]]; then
+  if on_postgres; then
     sleep 1 # PostgreSQL flushes its statistics at most once a second
     read -r -a pg1 <<<"$(pg_counters)"
     # Both database servers' CPU (processes alive at the end: a backend that exited meanwhile
