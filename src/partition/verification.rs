@@ -51,6 +51,16 @@ impl Verifications {
         }
     }
 
+    fn abandon(&mut self, producer_id: i64, token: u64) {
+        if self
+            .guards
+            .get(&producer_id)
+            .is_some_and(|g| g.token == token)
+        {
+            self.guards.remove(&producer_id);
+        }
+    }
+
     fn allows(&self, producer_id: i64, epoch: i16) -> bool {
         self.guards
             .get(&producer_id)
@@ -78,6 +88,11 @@ impl Partition {
     /// False when a marker (or another verification) replaced the guard meanwhile.
     pub fn confirm_verification(&self, producer_id: i64, token: u64) -> bool {
         self.state().verifications.confirm(producer_id, token)
+    }
+
+    /// The read refused the batch: the guard goes (unless another verification replaced it).
+    pub fn abandon_verification(&self, producer_id: i64, token: u64) {
+        self.state().verifications.abandon(producer_id, token);
     }
 
     /// Append a transactional batch of a verified producer; INVALID_TXN_STATE when its guard
@@ -122,5 +137,14 @@ mod tests {
         assert!(v.confirm(9, new));
         v.clear(9);
         assert!(!v.allows(9, 0));
+        // A refused producer leaves nothing behind; an abandoned token does not remove a
+        // newer guard.
+        let token = v.begin(10, 0);
+        v.abandon(10, token);
+        assert!(!v.guards.contains_key(&10));
+        let old = v.begin(11, 0);
+        let new = v.begin(11, 0);
+        v.abandon(11, old);
+        assert!(v.confirm(11, new));
     }
 }

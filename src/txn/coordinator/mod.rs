@@ -385,9 +385,16 @@ impl TxnCoordinator {
         let refused = |e| BrokerError::Transaction(e);
         let id = txn_id.ok_or(refused(E::InvalidTxnState))?;
         let token = partition.begin_verification(producer_id, epoch);
-        let stored = crate::blocking::block_in_place(|| txns::stored(&*self.shared.store, id))?;
-        let target = (partition.topic.clone(), partition.index);
-        TxnGate::check(stored.as_ref(), producer_id, epoch, &target).map_err(refused)?;
+        let checked = crate::blocking::block_in_place(|| txns::stored(&*self.shared.store, id))
+            .and_then(|stored| {
+                let target = (partition.topic.clone(), partition.index);
+                TxnGate::check(stored.as_ref(), producer_id, epoch, &target).map_err(refused)
+            });
+        if let Err(e) = checked {
+            // No guard stays behind for a producer id that was refused (any id a client sends).
+            partition.abandon_verification(producer_id, token);
+            return Err(e);
+        }
         if !partition.confirm_verification(producer_id, token) {
             return Err(refused(E::InvalidTxnState));
         }

@@ -262,6 +262,7 @@ async fn a_broker_that_does_not_coordinate_verifies_produce_against_the_store() 
         E::InvalidProducerIdMapping
     );
     assert_eq!(p0.log_end_offset(), 0);
+    assert!(!p0.is_verified(pid, epoch));
     coordinator
         .add_partitions("a", pid, epoch, vec![p(0)])
         .await
