@@ -93,10 +93,20 @@ rss_kib() { local p; for p in $PIDS; do awk '/VmRSS/ {print $2}' "/proc/$p/statu
 java_tool() { java -Xmx1g -cp "$LIBS/*" -Dlog4j2.level=warn "org.apache.kafka.tools.$1" "${@:2}" 2>/dev/null; }
 
 create() { # topic partitions [extra topic configs k=v,...]
-  local cfg="$TOPIC_CONFIG"
+  local cfg="$TOPIC_CONFIG" kv args=()
   [ -z "${3:-}" ] || cfg="${cfg:+$cfg,}$3"
+  if ! speaks_franz; then
+    for kv in ${cfg//,/ }; do args+=(--config "$kv"); done
+    java_tool TopicCommand --bootstrap-server "$BOOT" --create --topic "$1" --partitions "$2" \
+      --replication-factor "$RF" "${args[@]}" >/dev/null
+    return
+  fi
   "$FRANZ" create -brokers "$BOOT" -topic "$1" -partitions "$2" -rf "$RF" -config "$cfg" >/dev/null
 }
+
+# Tansu 0.6.0 closes the connection at franz-go's (and librdkafka's) ApiVersions request: only
+# the Java client's workloads run on it.
+speaks_franz() { [ "$BROKER" != tansu ]; }
 
 # ---------------------------------------------------------------------------------- brokers
 
