@@ -133,6 +133,19 @@ async fn join_all(
     out
 }
 
+/// SyncGroup (v5) as the group's only member, taking `partitions`; its error code.
+async fn sync_alone(
+    c: &mut Client,
+    group_id: &str,
+    joined: &JoinGroupResponse,
+    partitions: &[i32],
+) -> i16 {
+    let plan = vec![(joined.member_id.to_string(), assignment(partitions))];
+    c.call(&sync_request(group_id, joined, plan), 5)
+        .await
+        .error_code
+}
+
 fn sync_request(
     group_id: &str,
     joined: &JoinGroupResponse,

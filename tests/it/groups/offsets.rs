@@ -116,17 +116,7 @@ async fn commit_and_fetch_offsets_without_and_with_membership() {
 
     // With membership: the member's generation counts.
     let j = join(&mut c, "members", "", 9).await;
-    let s0 = c
-        .call(
-            &sync_request(
-                "members",
-                &j,
-                vec![(j.member_id.to_string(), assignment(&[0, 1]))],
-            ),
-            5,
-        )
-        .await;
-    assert_eq!(s0.error_code, 0);
+    assert_eq!(sync_alone(&mut c, "members", &j, &[0, 1]).await, 0);
     let ok = c
         .call(
             &commit("members", j.generation_id, &j.member_id, &[(TOPIC, 0, 100)]),
@@ -262,17 +252,7 @@ async fn offsets_and_group_state_survive_a_restart() {
     let b = broker_with(Some(dir.path())).await;
     let mut c = Client::connect(&b).await;
     let j = join(&mut c, "durable", "", 9).await;
-    let sync = c
-        .call(
-            &sync_request(
-                "durable",
-                &j,
-                vec![(j.member_id.to_string(), assignment(&[0, 1]))],
-            ),
-            5,
-        )
-        .await;
-    assert_eq!(sync.error_code, 0);
+    assert_eq!(sync_alone(&mut c, "durable", &j, &[0, 1]).await, 0);
     let resp = c
         .call(
             &commit(
@@ -343,13 +323,7 @@ async fn offsets_and_group_survive_kill_9() {
     let mut child = spawn();
     let mut c = crate::durability::connect(port).await;
     let j = join(&mut c, "notifier", "", 7).await;
-    let plan = vec![(j.member_id.to_string(), assignment(&[0, 1]))];
-    assert_eq!(
-        c.call(&sync_request("notifier", &j, plan), 5)
-            .await
-            .error_code,
-        0
-    );
+    assert_eq!(sync_alone(&mut c, "notifier", &j, &[0, 1]).await, 0);
     let resp = c
         .call(
             &commit(
