@@ -139,7 +139,6 @@ def test_kafka_get_offsets_and_delete_records(broker, tmp_path):
             in out), out
 
 
-@pytest.mark.single_broker("cluster mode leaves transaction.version out (clients keep transactions v1)")
 @pytest.mark.client("kafka-tools")
 def test_kafka_features_describe(broker):
     out = tool(broker, TOOLS + "FeatureCommand", "describe")

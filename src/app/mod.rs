@@ -8,6 +8,7 @@ mod markers;
 mod scrub;
 mod share_import;
 mod timers;
+mod txn_adds;
 mod txn_io;
 
 use std::sync::Arc;
@@ -121,8 +122,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         },
     )?);
     let telemetry = Arc::new(Telemetry::open(store.clone())?);
-    let txn_v2 = !matches!(config.storage, StorageKind::Postgres(_));
-    let features = Arc::new(Features::open(store.clone(), config.node_id(), txn_v2)?);
+    let features = Arc::new(Features::open(store.clone(), config.node_id())?);
     let users = config.users()?;
     for user in credentials.bootstrap(&users)? {
         tracing::info!(user = %user, "created SASL user (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN)");
@@ -176,6 +176,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
         // Before the listeners open: the partitions placed here are served from the start.
         member.tick()?;
         member.spawn();
+        txn_adds::spawn(services.txns.clone(), m.clone());
         markers::spawn(&services.topics, m);
     }
     Ok(services)

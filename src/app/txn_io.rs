@@ -12,7 +12,7 @@ use crate::group::coordinator::OffsetToCommit;
 use crate::group::now_ms;
 use crate::group::GroupCoordinator;
 use crate::partition::MarkerSpec;
-use crate::pg::{markers, Db};
+use crate::pg::{markers, txn_adds, Db};
 use crate::topics::{self, Topics};
 use crate::txn::coordinator::{IoFuture, TxnIo, COORDINATOR_EPOCH};
 
@@ -28,6 +28,10 @@ pub(super) struct LocalTxnIo {
 /// How long the coordinator waits for other brokers to write its markers before the
 /// completion fails (and is tried again).
 const REMOTE_MARKERS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a partition leader waits for the coordinator to add a Produce's partitions to a
+/// transaction before the produce is answered with a retriable error.
+const REMOTE_ADD_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl LocalTxnIo {
     pub(super) fn new(
@@ -119,6 +123,64 @@ impl TxnIo for LocalTxnIo {
     fn commit_offsets(&self, group: String, offsets: Vec<OffsetToCommit>) -> IoFuture {
         let groups = self.groups.clone();
         Box::pin(async move { groups.commit_transactional(group, offsets).await })
+    }
+
+    fn add_through_coordinator(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> std::result::Result<(), E> {
+        let Some(db) = &self.cluster else {
+            return Err(E::CoordinatorNotAvailable); // one node always coordinates
+        };
+        let topics = self.topics()?;
+        // Kafka's verification guard on each partition (`partition::verification`): a marker
+        // of this producer while the coordinator adds means its transaction ended meanwhile.
+        let mut guarded = Vec::new();
+        for (topic, index) in partitions {
+            // Not led here (any more): the append answers for it.
+            let Ok(partition) = topics.partition(&topic, index) else {
+                continue;
+            };
+            if !partition.is_verified(producer_id, epoch) {
+                let token = partition.begin_verification(producer_id, epoch);
+                guarded.push((partition, token, (topic, index)));
+            }
+        }
+        if guarded.is_empty() {
+            return Ok(());
+        }
+        let asked: Vec<_> = guarded.iter().map(|(_, _, p)| p.clone()).collect();
+        let answer = match txn_adds::request(db, id, producer_id, epoch, &asked, REMOTE_ADD_TIMEOUT)
+        {
+            Ok(Some(0)) => Ok(()),
+            Ok(Some(code)) => Err(E::try_from_code(code).unwrap_or(E::UnknownServerError)),
+            Ok(None) => {
+                tracing::warn!(
+                    producer_id,
+                    "the transaction coordinator did not add partitions in time"
+                );
+                Err(E::CoordinatorNotAvailable)
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not ask the transaction coordinator to add partitions");
+                Err(E::CoordinatorNotAvailable)
+            }
+        };
+        let mut confirmed = true;
+        for (partition, token, _) in guarded {
+            if answer.is_ok() {
+                confirmed &= partition.confirm_verification(producer_id, token);
+            } else {
+                partition.abandon_verification(producer_id, token);
+            }
+        }
+        match answer {
+            Ok(()) if !confirmed => Err(E::InvalidTxnState),
+            answer => answer,
+        }
     }
 
     fn expire_producers(&self, before: i64) {

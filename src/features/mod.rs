@@ -107,14 +107,10 @@ pub struct Features {
 }
 
 impl Features {
-    /// Load the finalized levels of the broker `node_id`. `txn_v2`: whether transactions v2
-    /// can be supported (not in cluster mode, where a broker that is not the transaction
-    /// coordinator cannot add a partition to a transaction on produce: there
-    /// transaction.version is left out, and clients stay on transactions v1). Blocks on the
-    /// store.
-    pub fn open(store: Arc<dyn KvStore>, node_id: i32, txn_v2: bool) -> Result<Self, StoreError> {
+    /// Load the finalized levels of the broker `node_id`. Blocks on the store.
+    pub fn open(store: Arc<dyn KvStore>, node_id: i32) -> Result<Self, StoreError> {
         blocking::blocking_call("features::open");
-        let mut supported = BTreeMap::from([
+        let supported = BTreeMap::from([
             (
                 METADATA_VERSION,
                 Range {
@@ -143,23 +139,21 @@ impl Features {
                     max: STREAMS_VERSION_LEVEL,
                 },
             ),
-        ]);
-        let mut levels = BTreeMap::from([
-            (METADATA_VERSION.to_string(), METADATA_VERSION_LEVEL),
-            (GROUP_VERSION.to_string(), GROUP_VERSION_LEVEL),
-            (SHARE_VERSION.to_string(), SHARE_VERSION_LEVEL),
-            (STREAMS_VERSION.to_string(), STREAMS_VERSION_LEVEL),
-        ]);
-        if txn_v2 {
-            supported.insert(
+            (
                 TRANSACTION_VERSION,
                 Range {
                     min: 0,
                     max: TRANSACTION_VERSION_LEVEL,
                 },
-            );
-            levels.insert(TRANSACTION_VERSION.to_string(), TRANSACTION_VERSION_LEVEL);
-        }
+            ),
+        ]);
+        let levels = BTreeMap::from([
+            (METADATA_VERSION.to_string(), METADATA_VERSION_LEVEL),
+            (GROUP_VERSION.to_string(), GROUP_VERSION_LEVEL),
+            (SHARE_VERSION.to_string(), SHARE_VERSION_LEVEL),
+            (STREAMS_VERSION.to_string(), STREAMS_VERSION_LEVEL),
+            (TRANSACTION_VERSION.to_string(), TRANSACTION_VERSION_LEVEL),
+        ]);
         let initial = Finalized { epoch: 1, levels };
         let features = Self {
             store,

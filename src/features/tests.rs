@@ -2,7 +2,7 @@ use super::*;
 use crate::store::MemoryStore;
 
 fn open(store: &Arc<dyn KvStore>) -> Features {
-    Features::open(store.clone(), 1, true).unwrap()
+    Features::open(store.clone(), 1).unwrap()
 }
 
 fn up(name: &str, level: i16, kind: i8) -> Update {
@@ -22,18 +22,6 @@ fn a_new_cluster_finalizes_what_gregor_supports_at_epoch_1() {
     assert_eq!(now.level(STREAMS_VERSION), 1);
     assert!(f.consumer_protocol_enabled() && f.share_groups_enabled());
     assert!(f.streams_groups_enabled());
-    // Cluster mode: no transaction.version, supported or finalized.
-    let cluster = Features::open(store.clone(), 2, false).unwrap();
-    assert_eq!(cluster.finalized().level(TRANSACTION_VERSION), 0);
-    assert!(!cluster.supported().contains_key(TRANSACTION_VERSION));
-    assert_eq!(
-        cluster.update(&[up(TRANSACTION_VERSION, 2, UPGRADE)], false),
-        Err(UpdateError::Invalid(
-            "Invalid update version 2 for feature transaction.version. Local controller 2 does \
-             not support this feature."
-                .to_string()
-        ))
-    );
 }
 
 #[test]
@@ -116,5 +104,5 @@ fn brokers_sharing_a_store_agree_after_a_reload() {
 fn unreadable_stored_levels_are_an_error_not_a_silent_default() {
     let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
     store.put(KEY, b"not json").unwrap();
-    assert!(Features::open(store.clone(), 1, true).is_err());
+    assert!(Features::open(store.clone(), 1).is_err());
 }

@@ -22,6 +22,7 @@ mod schema;
 #[cfg(test)]
 pub mod testing;
 pub mod tls;
+pub mod txn_adds;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -19,6 +19,10 @@ pub const CATALOG: &str = "gregor_catalog";
 /// (`pg::dead_letters`) queued for other brokers' partitions.
 pub const MARKERS: &str = "gregor_markers";
 
+/// The channel for transactions v2's adds (`pg::txn_adds`): a partition leader asks the
+/// transaction coordinator to add partitions to a transaction.
+pub const TXN_ADDS: &str = "gregor_txn_adds";
+
 /// The channel for share groups' news from the group coordinator to the share-partitions'
 /// leaders (a member left, a group's state was reset or deleted), with a payload.
 pub const SHARES: &str = "gregor_share";

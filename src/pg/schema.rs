@@ -160,6 +160,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gregor_dead_letters_log ON gregor_dead_letters (log);
     "#,
+    // 10: transactions v2 across brokers (see `pg/txn_adds.rs`): a partition leader that does
+    // not coordinate transactions asks the coordinator to add a Produce's partitions to the
+    // producer's transaction; `error` is the coordinator's answer (NULL until answered).
+    r#"
+    CREATE TABLE gregor_txn_adds (
+        id bigserial PRIMARY KEY,
+        transactional_id text NOT NULL,
+        producer_id bigint NOT NULL,
+        producer_epoch smallint NOT NULL,
+        topics text[] NOT NULL,
+        partitions int[] NOT NULL,
+        asked_at timestamptz NOT NULL DEFAULT now(),
+        error smallint
+    );
+    "#,
 ];
 
 /// Bring the schema to the newest version; refuse a database a newer gregor has migrated.

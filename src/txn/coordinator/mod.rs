@@ -72,6 +72,17 @@ pub trait TxnIo: Send + Sync + 'static {
     fn commit_offsets(&self, group: String, offsets: Vec<OffsetToCommit>) -> IoFuture;
     /// Forget, on every partition, producers whose last batch is older than `before` (ms).
     fn expire_producers(&self, before: i64);
+    /// Cluster mode, on a partition leader that does not coordinate transactions: have the
+    /// coordinator add `partitions` (led here) to transaction `id` of (producer id, epoch),
+    /// as transactions v2's produce does, unless the producer is verified on them already.
+    /// Blocks until answered.
+    fn add_through_coordinator(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> std::result::Result<(), E>;
 }
 
 /// A transaction as DescribeTransactions/ListTransactions show it.
@@ -317,11 +328,17 @@ impl TxnCoordinator {
         Ok(next)
     }
 
+    /// Whether this broker coordinates transactions (always on one node; in cluster mode the
+    /// holder of the coordinator's lease).
+    pub fn coordinates(&self) -> bool {
+        self.shared.runtime.is_serving()
+    }
+
     /// Produce v12+ (transactions v2): add to the transaction of (producer id, epoch) those of
     /// `partitions` it does not hold yet, as Kafka's partition leader does through
     /// AddPartitionsToTxn before appending. Blocks until that is durable (the produce path
-    /// appends synchronously, in request order); a no-op when nothing is missing or when this
-    /// broker does not coordinate transactions.
+    /// appends synchronously, in request order); a no-op when nothing is missing. A broker
+    /// that does not coordinate asks the coordinator through [`TxnIo`].
     pub fn add_for_produce(
         &self,
         id: &str,
@@ -329,8 +346,11 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: Vec<(String, i32)>,
     ) -> std::result::Result<(), E> {
-        if !self.shared.runtime.is_serving() {
-            return Ok(());
+        if !self.coordinates() {
+            let io = self.io()?;
+            return crate::blocking::block_in_place(|| {
+                io.add_through_coordinator(id, producer_id, epoch, partitions)
+            });
         }
         let gate = &self.shared.gate;
         let missing: Vec<_> = partitions

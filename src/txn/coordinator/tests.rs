@@ -38,6 +38,15 @@ impl TxnIo for Arc<FakeIo> {
         Box::pin(async { Ok(()) })
     }
     fn expire_producers(&self, _before: i64) {}
+    fn add_through_coordinator(
+        &self,
+        _id: &str,
+        _producer_id: i64,
+        _epoch: i16,
+        _partitions: Vec<(String, i32)>,
+    ) -> std::result::Result<(), E> {
+        Err(E::CoordinatorNotAvailable)
+    }
 }
 
 fn p(i: i32) -> (String, i32) {

@@ -24,7 +24,9 @@ import org.apache.kafka.common.errors.InvalidRegularExpression;
  * transaction.version 2 finalized; every transaction end bumps the producer epoch — after a
  * commit, an abort and a commit, describeTransactions shows the epoch one higher each time and
  * describeProducers shows the partition's producer at that epoch (the markers carry it);
- * read_committed readers see the two committed transactions only.
+ * read_committed readers see the two committed transactions only. The topic has three
+ * partitions, so on a cluster of three their leaders differ and those that do not coordinate
+ * the transaction add their partition to it through the coordinator.
  */
 final class TransactionsV2Scenario {
     private final Compat c;
@@ -36,9 +38,10 @@ final class TransactionsV2Scenario {
     void run() throws Exception {
         String out = c.topic("txn2-out");
         String txnId = "compat-java-txn2-" + c.suffix;
-        TopicPartition p0 = new TopicPartition(out, 0);
+        List<TopicPartition> partitions = List.of(
+                new TopicPartition(out, 0), new TopicPartition(out, 1), new TopicPartition(out, 2));
         try (Admin admin = c.admin()) {
-            c.createTopic(admin, out, 1);
+            c.createTopic(admin, out, partitions.size());
             FeatureMetadata features = admin.describeFeatures().featureMetadata().get();
             FinalizedVersionRange tv = features.finalizedFeatures().get("transaction.version");
             Check.that(tv != null, "transaction.version is finalized: %s", features.finalizedFeatures());
@@ -53,19 +56,25 @@ final class TransactionsV2Scenario {
                 String[][] rounds = {{"a1", "a2"}, {"b1"}, {"c1", "c2"}};
                 for (int i = 0; i < rounds.length; i++) {
                     producer.beginTransaction();
-                    for (String v : rounds[i]) producer.send(new ProducerRecord<>(out, 0, null, Compat.utf8(v)));
+                    for (String v : rounds[i]) {
+                        for (TopicPartition p : partitions) {
+                            producer.send(new ProducerRecord<>(out, p.partition(), null, Compat.utf8(v)));
+                        }
+                    }
                     producer.flush();
                     if (i == 1) producer.abortTransaction(); else producer.commitTransaction();
                     short epoch = txnEpoch(admin, txnId);
                     epochs.add(epoch);
-                    // Kafka answers EndTxn before its markers are written: wait for the marker.
-                    Compat.waitFor(() -> {
-                        try {
-                            return partitionEpoch(admin, p0) == epoch;
-                        } catch (Exception e) {
-                            throw new RuntimeException(e);
-                        }
-                    }, "partition producer's epoch " + epoch + " after end " + (i + 1));
+                    // Kafka answers EndTxn before its markers are written: wait for the markers.
+                    for (TopicPartition p : partitions) {
+                        Compat.waitFor(() -> {
+                            try {
+                                return partitionEpoch(admin, p) == epoch;
+                            } catch (Exception e) {
+                                throw new RuntimeException(e);
+                            }
+                        }, p + " producer's epoch " + epoch + " after end " + (i + 1));
+                    }
                 }
             }
             Short first = epochs.get(0);
@@ -84,7 +93,11 @@ final class TransactionsV2Scenario {
             Check.raised("an invalid pattern", InvalidRegularExpression.class, error);
             Check.ok("listTransactions filtered by an id pattern; an invalid one is InvalidRegularExpression");
         }
-        Check.eq("read_committed output", List.of("a1", "a2", "c1", "c2"), readCommitted(out, 4));
+        List<String> want = new ArrayList<>();
+        for (TopicPartition p : partitions) {
+            for (String v : List.of("a1", "a2", "c1", "c2")) want.add(p.partition() + ":" + v);
+        }
+        Check.eq("read_committed output (partition:value)", want, readCommitted(partitions, want.size()));
         Check.ok("read_committed sees the committed transactions only");
     }
 
@@ -104,20 +117,23 @@ final class TransactionsV2Scenario {
         return (short) producers.get(0).producerEpoch();
     }
 
-    private List<String> readCommitted(String topic, int want) {
+    /** "partition:value" of every record read, by partition, in offset order. */
+    private List<String> readCommitted(List<TopicPartition> partitions, int want) {
         List<String> got = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer = c.consumer(null, Map.of("isolation.level", "read_committed"))) {
-            consumer.assign(List.of(new TopicPartition(topic, 0)));
+            consumer.assign(partitions);
             consumer.seekToBeginning(consumer.assignment());
             long deadline = System.nanoTime() + Compat.TIMEOUT.toNanos();
             long settle = Long.MAX_VALUE;
             while (System.nanoTime() < Math.min(deadline, settle)) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    got.add(new String(r.value(), java.nio.charset.StandardCharsets.UTF_8));
+                    got.add(r.partition() + ":" + new String(r.value(), java.nio.charset.StandardCharsets.UTF_8));
                 }
                 if (got.size() >= want && settle == Long.MAX_VALUE) settle = System.nanoTime() + 1_000_000_000L;
             }
         }
+        // Records of one partition come in offset order; partitions interleave.
+        got.sort(java.util.Comparator.comparing(v -> v.substring(0, v.indexOf(':'))));
         return got;
     }
 }
