@@ -110,7 +110,7 @@ impl Segment {
         self.meta.push_time_entry();
         let (index, time) = self.meta.encode_indexes();
         storage.write_indexes(self.meta.base_offset, &index, &time)?;
-        self.data.sync()
+        self.data.sync_sealed()
     }
 
     /// The first batch at or after `from` satisfying `pred`, never in a damaged stretch. A

@@ -48,6 +48,12 @@ pub trait SegmentData: Send + Sync + 'static {
     fn truncate(&self, len: u64) -> io::Result<()>;
     /// Make what was written durable (a no-op where nothing is).
     fn sync(&self) -> io::Result<()>;
+    /// Make a segment that is being sealed durable (on a roll, in the append path). A medium
+    /// whose next [`Self::sync`] of the log carries this segment's writes too may leave them
+    /// to it.
+    fn sync_sealed(&self) -> io::Result<()> {
+        self.sync()
+    }
     /// A descriptor the kernel can copy the bytes from (sendfile). `None`: fetches from this
     /// medium read bytes instead of returning [`Region`]s.
     fn fd(&self) -> Option<BorrowedFd<'_>> {

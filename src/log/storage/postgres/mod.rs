@@ -471,6 +471,13 @@ impl SegmentData for PgSegment {
         self.shared.commits.commit(&self.shared)
     }
 
+    /// A roll on an async worker (the append path) only queues: the log's queue is one per
+    /// partition, so the next sync of the new active segment, which every acknowledgement
+    /// waits on, commits the sealed segment's writes first.
+    fn sync_sealed(&self) -> io::Result<()> {
+        self.shared.flush_if_may_block()
+    }
+
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.cache.fd()
     }

@@ -147,3 +147,45 @@ fn concurrent_syncs_of_many_partitions_all_commit() {
         }
     }
 }
+
+/// A batch-shaped record: base offset, then the length of what follows.
+fn batch(base: i64, body: &[u8]) -> Vec<u8> {
+    let mut b = base.to_be_bytes().to_vec();
+    b.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+/// A roll in the append path (an async worker, which may not wait on the database) seals the
+/// old segment without committing it; the next sync of the new segment commits both.
+#[test]
+fn a_segment_sealed_on_an_async_worker_is_committed_by_the_next_sync() {
+    let (_pg, _cache, logs) = node_logs();
+    let log = logs.open("t-0").unwrap();
+    let (first, second) = (batch(0, b"sealed"), batch(1, b"active"));
+    let sealed = std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::blocking::mark_async_worker();
+            let old = log.create_segment(0).unwrap();
+            old.write_at(0, &first).unwrap();
+            let sealed = old.sync_sealed();
+            let new = log.create_segment(1).unwrap();
+            new.write_at(0, &second).unwrap();
+            assert!(new.sync().is_err(), "an acknowledgement's sync refuses an async worker");
+            sealed
+        })
+        .join()
+        .unwrap()
+    });
+    sealed.unwrap();
+    assert!(!lock(&log.shared.queue).is_empty(), "queued, not committed");
+    log.open_segment(1).unwrap().sync().unwrap();
+    let again = logs.open_led("t-0", log.leader_epoch()).unwrap();
+    assert_eq!(again.list_segments().unwrap(), vec![0, 1]);
+    for (base, want) in [(0, &first), (1, &second)] {
+        let data = again.open_segment(base).unwrap();
+        let mut got = vec![0; want.len()];
+        data.read_exact_at(0, &mut got).unwrap();
+        assert_eq!(&got, want, "segment {base}");
+    }
+}

@@ -224,12 +224,15 @@ public final class Compat {
         return "compat.java-" + label + "." + suffix;
     }
 
+    /** The first bootstrap address's host (raw-request scenarios dial it). */
     String host() {
-        return bootstrap.substring(0, bootstrap.lastIndexOf(':'));
+        String first = bootstrap.split(",")[0];
+        return first.substring(0, first.lastIndexOf(':'));
     }
 
     int port() {
-        return Integer.parseInt(bootstrap.substring(bootstrap.lastIndexOf(':') + 1));
+        String first = bootstrap.split(",")[0];
+        return Integer.parseInt(first.substring(first.lastIndexOf(':') + 1));
     }
 
     Properties common(String role) {
