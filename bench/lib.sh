@@ -189,6 +189,11 @@ cluster_stop() {
 # etc/initdb.d). One broker: Tansu's brokers share the database and do not replicate.
 tansu_launch() {
   [ -x "$TANSU" ] || { log "tansu: no binary at $TANSU (see bench/tansu/README.md)"; return 1; }
+  # Kafka 4.4's Java client sends ApiVersions v5 naming the cluster on every connection after
+  # the bootstrap one, and Tansu 0.6.0 closes it: no Produce ever reaches it.
+  case "$KAFKA_VERSION" in
+    4.[4-9]*) log "tansu: the Java $KAFKA_VERSION client is cut off at its second ApiVersions; run with COMPAT_KAFKA_VERSION=4.3.1"; return 1 ;;
+  esac
   PGDIR="$DATA/pg"
   local url t0
   url="$(python3 "$PGCLUSTER" start "$PGDIR" --ports "$PG_PORTS" --fsync 2>/dev/null | head -1)"
