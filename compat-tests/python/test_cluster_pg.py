@@ -27,6 +27,11 @@ A transaction over partitions led by all three brokers commits and aborts correc
 read_committed and read_uncommitted readers (the coordinator queues the markers of other
 brokers' partitions in the database; their leaders write them).
 
+A share group over the three: while a KafkaShareConsumer accepts records, a broker leading
+some of its share-partitions (not the coordinator) is killed with kill -9; the new leaders
+load the stored states, every record is acknowledged in the end and none whose
+acknowledgement was answered is delivered again.
+
 Fencing: one of two brokers reaches the database through a TCP proxy that stops forwarding
 (a network partition that closes nothing). It stops by itself within the session (its lease
 cannot be renewed), the other takes its partitions over, and no record acknowledged by
@@ -493,5 +498,109 @@ def test_a_transaction_over_partitions_of_several_brokers_commits_and_aborts(pg_
         assert read("read_uncommitted") == {p: ["c1", "a2", "c3"] for p in range(PARTITIONS)}
         assert pg_cluster.psql("SELECT count(*) FROM gregor_markers") == "0"
     finally:
+        for b in brokers:
+            b.stop()
+
+
+class JavaShareConsumer:
+    """A KafkaShareConsumer in a JVM of its own (compat-tests/java ShareConsumeScenario:
+    explicit acknowledgement, every record accepted and committed after each poll); what it
+    printed is read as it comes: `got`, `acked`, `unacked` lines, in order."""
+
+    def __init__(self, java_compat: list[str], broker: Broker, topic: str, group: str,
+                 workdir: Path):
+        self.stop_file = workdir / "share-consumer.stop"
+        self.acked: set[tuple[int, int]] = set()
+        # (partition, offset) delivered again after its acknowledgement was answered.
+        self.again: list[tuple[int, int, int]] = []
+        self.deliveries = 0
+        self.stderr = open(workdir / "share-consumer.err", "w+")
+        env = dict(os.environ, COMPAT_DEADLINE="1200")
+        self.proc = subprocess.Popen(
+            [*java_compat, "java", f"share_consume:{topic}:{group}:{self.stop_file}",
+             broker.address], stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
+            stdin=subprocess.DEVNULL)
+        self._reader = threading.Thread(target=self._read, name="share-consumer", daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            word, *rest = line.split()
+            if word == "got":
+                partition, offset, count = (int(x) for x in rest[:3])
+                self.deliveries += 1
+                if (partition, offset) in self.acked:
+                    self.again.append((partition, offset, count))
+            elif word == "acked":
+                self.acked.add((int(rest[0]), int(rest[1])))
+
+    def halt(self):
+        self.stop_file.touch()
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._reader.join(TIMEOUT)
+
+
+@pytest.mark.timeout(600)
+def test_a_share_group_redelivers_nothing_acknowledged_when_a_share_leader_is_killed(
+        pg_cluster, tmp_path, java_compat):  # noqa: F811
+    """A share group (KIP-932) over three brokers: while a KafkaShareConsumer accepts records
+    of a topic whose partitions the three lead, a broker leading some of them (not the
+    coordinator) is killed with kill -9. Its share-partitions move with their partitions, the
+    new leaders load the states stored in the database, and the consumer goes on: in the end
+    every record is acknowledged, and no record whose acknowledgement a leader answered is
+    delivered again (records delivered and not yet acknowledged may come again)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    brokers = three_brokers(tmp_path, pg_cluster.url())
+    by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
+    cluster = multi(*brokers)
+    consumer = None
+    try:
+        for b in brokers:
+            wait_for(lambda: sorted(ck_admin(b.broker).list_topics(timeout=TIMEOUT).brokers)
+                     == [1, 2, 3], f"broker on {b.port} listing the three")
+        topic = unique_topic("share-kill")
+        assert make_topic(cluster, topic, 3) is None
+        for b in brokers:
+            wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
+        group = unique_topic("share-kill-group")
+        admin = ck_admin(cluster)
+        earliest = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+            ConfigEntry("share.auto.offset.reset", "earliest",
+                        incremental_operation=AlterConfigOpType.SET)])
+        for fut in admin.incremental_alter_configs([earliest]).values():
+            fut.result(timeout=TIMEOUT)
+        records = lambda tag: [(None, f"{tag}{i}".encode(), [], i % PARTITIONS, None)  # noqa: E731
+                               for i in range(300)]
+        written = ck_produce(cluster, topic, records("a"))
+        consumer = JavaShareConsumer(java_compat, cluster, topic, group, tmp_path)
+        wait_for(lambda: len(consumer.acked) >= 100, "the first acknowledgements",
+                 timeout=TIMEOUT * 2)
+        coordinator = int(pg_cluster.psql(
+            "SELECT node_id FROM gregor_leases WHERE name = 'coordinator'"))
+        placed = leaders(cluster, topic)
+        victim = next(node for node in placed.values() if node != coordinator)
+        moved = {p for p, node in placed.items() if node == victim}
+        by_id[victim].kill9()
+        # What the new leaders must know from the database: records of the moved partitions
+        # acknowledged through the killed broker.
+        assert {p for p, _ in set(consumer.acked)} & moved, (moved, len(consumer.acked))
+        written += ck_produce(cluster, topic, records("b"))
+        want = set(written)
+        wait_for(lambda: want <= consumer.acked, "every record acknowledged",
+                 timeout=TIMEOUT * 4)
+        assert victim not in leaders(cluster, topic).values()
+        by_id[victim].restart()
+        consumer.halt()
+        assert not consumer.again, (
+            f"{len(consumer.again)} acknowledged records delivered again (partition, offset, "
+            f"delivery count): {consumer.again[:8]}")
+        assert consumer.acked == want, sorted(consumer.acked - want)[:8]
+    finally:
+        if consumer is not None:
+            consumer.halt()
         for b in brokers:
             b.stop()

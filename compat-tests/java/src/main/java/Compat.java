@@ -47,7 +47,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * exactly_once_v2, killed and restarted; its child JVM is streams_app), quotas, quota_throttle,
  * client_telemetry (KIP-714 subscriptions; pushes where COMPAT_TELEMETRY_METRICS names the broker's /metrics),
  * acls:anonymous|superuser (against a broker with ACLs on, see AclsScenario); read:TOPIC:COUNT (prints partition 0's first COUNT records, used by
- * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py). Topic and group names carry a random suffix,
+ * test_hostile_produce.py and test_http_java.py); write:TOPIC:COUNT (WriteScenario, for test_http_java.py);
+ * keyed_produce:TOPIC:PARTITIONS:STOPFILE and share_consume:TOPIC:GROUP:STOPFILE (the cluster kill tests). Topic and group names carry a random suffix,
  * so scenarios can run again and side by side against the same broker.
  */
 public final class Compat {
@@ -152,6 +153,12 @@ public final class Compat {
                     String[] a = scenario.split(":", 4);
                     if (a.length != 4) throw new Usage("keyed_produce:TOPIC:PARTITIONS:STOPFILE");
                     new KeyedProduceScenario(c, a[1], Integer.parseInt(a[2]), java.nio.file.Path.of(a[3])).run();
+                }
+                case "share_consume" -> {
+                    // share_consume:TOPIC:GROUP:STOPFILE (for the cluster kill tests)
+                    String[] a = scenario.split(":", 4);
+                    if (a.length != 4) throw new Usage("share_consume:TOPIC:GROUP:STOPFILE");
+                    new ShareConsumeScenario(c, a[1], a[2], java.nio.file.Path.of(a[3])).run();
                 }
                 default -> throw new Usage("unknown scenario " + scenario);
             }
