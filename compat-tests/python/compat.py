@@ -138,6 +138,27 @@ def ck_partition_count(broker: Broker, topic: str, admin: AdminClient | None = N
     return len(t.partitions)
 
 
+def set_group_config(broker: Broker, group: str, name: str, value: str) -> None:
+    """Set one config of a group (IncrementalAlterConfigs SET on the GROUP resource), e.g. a
+    share group's share.auto.offset.reset, and wait until DescribeConfigs shows it: Kafka's
+    broker learns group configs from its metadata log after the controller answered, so a
+    consumer started at once may still get the default."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)])
+    admin = ck_admin(broker)  # kept alive until its futures are done
+    for fut in admin.incremental_alter_configs([resource]).values():
+        fut.result(timeout=TIMEOUT)
+
+    def described() -> bool:
+        (fut,) = admin.describe_configs([ConfigResource(ResourceType.GROUP, group)]).values()
+        entry = fut.result(timeout=TIMEOUT).get(name)
+        return entry is not None and entry.value == value
+
+    wait_for(described, f"group {group} described with {name}={value}")
+
+
 def create_topic(broker: Broker, topic: str, partitions: int, config: dict | None = None) -> str:
     """Create a topic with confluent-kafka's AdminClient and wait until every partition has a
     leader in metadata. Used as setup by the data-path scenarios."""

@@ -58,8 +58,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from compat import (TIMEOUT, Broker, ck_admin, ck_conf, ck_error, ck_produce, create_topic,
-                    unique_topic, wait_for)
-from pgcluster import APP_DB, APP_USER, PgCluster, port_open
+                    set_group_config, unique_topic, wait_for)
+from pgcluster import APP_DB, APP_USER, PgCluster
 from stallproxy import StallProxy
 from test_crash_loop import PARTITIONS, KeyedProducer, committed_offsets, read_log
 from test_groups import OwnGregor
@@ -88,43 +88,61 @@ def pg_cluster():
             shutil.rmtree(work, ignore_errors=True)
 
 
-class JavaKeyedProducer:
-    """KeyedProducer's twin in the Java client (compat-tests/java KeyedProduceScenario: its
-    idempotent acks=all defaults, the same keys, partitions and values), in a JVM of its own:
-    its delivery reports are read from its output as they come."""
+class JavaTool:
+    """A compat-tests/java tool in a JVM of its own that runs until its stop file exists (the
+    scenario `SCENARIO:STOPFILE`); each line it prints goes to `line` as it comes."""
 
-    def __init__(self, java_compat: list[str], broker: Broker, topic: str, workdir: Path):
-        self.stop_file = workdir / "java-producer.stop"
-        self.acked: dict[int, tuple[int, int]] = {}
-        self.failed: dict[int, str] = {}
-        self.sent: int | None = None
-        self.stderr = open(workdir / "java-producer.err", "w+")
+    def __init__(self, java_compat: list[str], broker: Broker, scenario: str, workdir: Path,
+                 name: str):
+        self.stop_file = workdir / f"{name}.stop"
+        self.stderr = open(workdir / f"{name}.err", "w+")
         env = dict(os.environ, COMPAT_DEADLINE="1200")
         self.proc = subprocess.Popen(
-            [*java_compat, "java", f"keyed_produce:{topic}:{PARTITIONS}:{self.stop_file}",
-             broker.address], stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
+            [*java_compat, "java", f"{scenario}:{self.stop_file}", broker.address],
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
             stdin=subprocess.DEVNULL)
-        self._reader = threading.Thread(target=self._read, name="java-producer", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=name, daemon=True)
         self._reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
-            word, _, rest = line.strip().partition(" ")
-            if word == "ack":
-                seq, partition, offset = (int(x) for x in rest.split())
-                self.acked[seq] = (partition, offset)
-            elif word == "fail":
-                seq, _, why = rest.partition(" ")
-                self.failed[int(seq)] = why
-            elif word == "sent":
-                self.sent = int(rest)
+            self.line(line.strip())
+
+    def line(self, line: str):
+        raise NotImplementedError
 
     def halt(self):
+        """Stop it; wait a while for it to end, then kill it."""
         self.stop_file.touch()
         try:
             self.proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._reader.join(TIMEOUT)
+
+
+class JavaKeyedProducer(JavaTool):
+    """KeyedProducer's twin in the Java client (compat-tests/java KeyedProduceScenario: its
+    idempotent acks=all defaults, the same keys, partitions and values): its delivery reports
+    are read from its output as they come."""
+
+    def __init__(self, java_compat: list[str], broker: Broker, topic: str, workdir: Path):
+        self.acked: dict[int, tuple[int, int]] = {}
+        self.failed: dict[int, str] = {}
+        self.sent: int | None = None
+        super().__init__(java_compat, broker, f"keyed_produce:{topic}:{PARTITIONS}", workdir,
+                         "java-producer")
+
+    def line(self, line: str):
+        word, _, rest = line.partition(" ")
+        if word == "ack":
+            seq, partition, offset = (int(x) for x in rest.split())
+            self.acked[seq] = (partition, offset)
+        elif word == "fail":
+            seq, _, why = rest.partition(" ")
+            self.failed[int(seq)] = why
+        elif word == "sent":
+            self.sent = int(rest)
 
     def stop(self) -> int:
         """Stop sending, wait for every delivery report; returns how many stay undelivered."""
@@ -502,45 +520,27 @@ def test_a_transaction_over_partitions_of_several_brokers_commits_and_aborts(pg_
             b.stop()
 
 
-class JavaShareConsumer:
-    """A KafkaShareConsumer in a JVM of its own (compat-tests/java ShareConsumeScenario:
-    explicit acknowledgement, every record accepted and committed after each poll); what it
-    printed is read as it comes: `got`, `acked`, `unacked` lines, in order."""
+class JavaShareConsumer(JavaTool):
+    """A KafkaShareConsumer (compat-tests/java ShareConsumeScenario: explicit acknowledgement,
+    every record accepted and committed after each poll); its `got` and `acked` lines are read
+    as they come, in order."""
 
     def __init__(self, java_compat: list[str], broker: Broker, topic: str, group: str,
                  workdir: Path):
-        self.stop_file = workdir / "share-consumer.stop"
         self.acked: set[tuple[int, int]] = set()
-        # (partition, offset) delivered again after its acknowledgement was answered.
+        # (partition, offset, delivery count) delivered after its acknowledgement was answered.
         self.again: list[tuple[int, int, int]] = []
-        self.deliveries = 0
-        self.stderr = open(workdir / "share-consumer.err", "w+")
-        env = dict(os.environ, COMPAT_DEADLINE="1200")
-        self.proc = subprocess.Popen(
-            [*java_compat, "java", f"share_consume:{topic}:{group}:{self.stop_file}",
-             broker.address], stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
-            stdin=subprocess.DEVNULL)
-        self._reader = threading.Thread(target=self._read, name="share-consumer", daemon=True)
-        self._reader.start()
+        super().__init__(java_compat, broker, f"share_consume:{topic}:{group}", workdir,
+                         "share-consumer")
 
-    def _read(self):
-        for line in self.proc.stdout:
-            word, *rest = line.split()
-            if word == "got":
-                partition, offset, count = (int(x) for x in rest[:3])
-                self.deliveries += 1
-                if (partition, offset) in self.acked:
-                    self.again.append((partition, offset, count))
-            elif word == "acked":
-                self.acked.add((int(rest[0]), int(rest[1])))
-
-    def halt(self):
-        self.stop_file.touch()
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._reader.join(TIMEOUT)
+    def line(self, line: str):
+        word, *rest = line.split() or [""]
+        if word == "got":
+            partition, offset, count = (int(x) for x in rest[:3])
+            if (partition, offset) in self.acked:
+                self.again.append((partition, offset, count))
+        elif word == "acked":
+            self.acked.add((int(rest[0]), int(rest[1])))
 
 
 @pytest.mark.timeout(600)
@@ -552,8 +552,6 @@ def test_a_share_group_redelivers_nothing_acknowledged_when_a_share_leader_is_ki
     new leaders load the states stored in the database, and the consumer goes on: in the end
     every record is acknowledged, and no record whose acknowledgement a leader answered is
     delivered again (records delivered and not yet acknowledged may come again)."""
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-
     brokers = three_brokers(tmp_path, pg_cluster.url())
     by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
     cluster = multi(*brokers)
@@ -567,12 +565,7 @@ def test_a_share_group_redelivers_nothing_acknowledged_when_a_share_leader_is_ki
         for b in brokers:
             wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
         group = unique_topic("share-kill-group")
-        admin = ck_admin(cluster)
-        earliest = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-            ConfigEntry("share.auto.offset.reset", "earliest",
-                        incremental_operation=AlterConfigOpType.SET)])
-        for fut in admin.incremental_alter_configs([earliest]).values():
-            fut.result(timeout=TIMEOUT)
+        set_group_config(cluster, group, "share.auto.offset.reset", "earliest")
         records = lambda tag: [(None, f"{tag}{i}".encode(), [], i % PARTITIONS, None)  # noqa: E731
                                for i in range(300)]
         written = ck_produce(cluster, topic, records("a"))

@@ -460,18 +460,11 @@ SHARE = TOOLS + "consumer.group.ShareGroupCommand"
 @pytest.mark.client("kafka-tools")
 def test_kafka_share_groups(broker):
     from confluent_kafka import ShareConsumer
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-
-    from compat import ck_admin
+    from compat import set_group_config
     topic = unique_topic("tools-share")
     group = f"tools-share-{uuid.uuid4().hex[:10]}"
     create_topic(broker, topic, 2)
-    admin = ck_admin(broker)
-    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest",
-                    incremental_operation=AlterConfigOpType.SET)])
-    for fut in admin.incremental_alter_configs([resource]).values():
-        fut.result(timeout=TIMEOUT)
+    set_group_config(broker, group, "share.auto.offset.reset", "earliest")
     produce_timed(broker, topic, (int(time.time()) - 60) * 1000)
     consumer = ShareConsumer(ck_conf(broker, **{"group.id": group, "client.id": "tools-share"}))
     try:

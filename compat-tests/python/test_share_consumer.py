@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 from confluent_kafka import ShareConsumer
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from compat import TIMEOUT, ck_admin, ck_conf, ck_produce, create_topic, unique_topic, wait_for
+from compat import (TIMEOUT, ck_conf, ck_produce, create_topic, set_group_config, unique_topic,
+                    wait_for)
 
 CLIENT = "confluent-kafka"
 
@@ -22,12 +22,7 @@ CLIENT = "confluent-kafka"
 def test_share_consumer_group(broker, client):
     topic = create_topic(broker, unique_topic("share"), 2)
     group = "compat-share-" + uuid.uuid4().hex[:10]
-    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest",
-                    incremental_operation=AlterConfigOpType.SET)])
-    admin = ck_admin(broker)  # kept alive until its futures are done
-    for fut in admin.incremental_alter_configs([resource]).values():
-        fut.result(timeout=TIMEOUT)
+    set_group_config(broker, group, "share.auto.offset.reset", "earliest")
     consumers = []
     try:
         for name in ("a", "b", "c"):

@@ -6,6 +6,7 @@
 //! about the topic.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -142,7 +143,12 @@ pub fn handle(
                     } => match partition.commit(last_offset).await {
                         Ok(()) => Ok((base_offset, log_append_time, partition.log_start_offset())),
                         Err(e) => {
-                            tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "produce not committed");
+                            log_refusal(
+                                &partition.topic,
+                                partition.index,
+                                &e,
+                                "produce not committed",
+                            );
                             Err(e)
                         }
                     },
@@ -327,10 +333,32 @@ fn append(
     })();
     result.unwrap_or_else(|e| {
         if !matches!(e, BrokerError::UnknownTopicOrPartition) {
-            tracing::debug!(topic, partition = index, error = %e, "produce rejected");
+            log_refusal(topic, index, &e, "produce rejected");
         }
         Appended::Failed(e)
     })
+}
+
+/// When the last storage error on produce was warned of (ms since the epoch).
+static STORAGE_WARNED_AT: AtomicI64 = AtomicI64::new(0);
+
+/// A refused produce is the client's business (debug), unless the log failed: a storage
+/// error is the broker's, and its clients only retry, so it is warned of (at most every 10 s,
+/// a failing disk would otherwise log every request).
+fn log_refusal(topic: &str, index: i32, e: &BrokerError, what: &'static str) {
+    let storage = matches!(e, BrokerError::Log(l) if !l.is_fenced());
+    let now = now_ms();
+    let last = STORAGE_WARNED_AT.load(Ordering::Relaxed);
+    if storage
+        && now - last >= 10_000
+        && STORAGE_WARNED_AT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(topic, partition = index, error = %e, "{what} (storage error; the next ones for 10 s are logged at debug)");
+    } else {
+        tracing::debug!(topic, partition = index, error = %e, "{what}");
+    }
 }
 
 /// Runs `f` (a compressed batch's walk: a decompression bomb streams gigabytes from a small

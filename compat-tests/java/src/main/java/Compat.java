@@ -17,6 +17,9 @@ import java.util.function.Supplier;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -24,6 +27,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
@@ -330,6 +334,30 @@ public final class Compat {
             throw new Check.Failure("an AdminClient call got no answer within " + TIMEOUT.toSeconds()
                     + " s (the stack trace on stderr says which)");
         }
+    }
+
+    /**
+     * Set configs of a group (incrementalAlterConfigs SET on the GROUP resource) and wait until
+     * describeConfigs shows them: Kafka's broker learns group configs from its metadata log
+     * after the controller answered, so a consumer started at once may still get the defaults.
+     */
+    static void setGroupConfigs(Admin admin, String group, Map<String, String> configs) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
+        List<AlterConfigOp> ops = configs.entrySet().stream()
+                .map(e -> new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue()), AlterConfigOp.OpType.SET))
+                .toList();
+        get(admin.incrementalAlterConfigs(Map.of(resource, ops)).all());
+        waitFor(() -> {
+            try {
+                Config now = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
+                return configs.entrySet().stream().allMatch(e -> {
+                    ConfigEntry got = now.get(e.getKey());
+                    return got != null && e.getValue().equals(got.value());
+                });
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, "group " + group + " described with " + configs);
     }
 
     static void waitFor(BooleanSupplier cond, String what) {

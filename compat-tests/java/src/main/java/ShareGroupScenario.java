@@ -1,6 +1,5 @@
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,8 +10,6 @@ import java.util.TreeSet;
 import java.util.function.BooleanSupplier;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -28,7 +25,6 @@ import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
@@ -112,18 +108,13 @@ final class ShareGroupScenario {
     }
 
     void configure(Admin admin, String groupId, String deadLetterTopic) throws Exception {
-        ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        List<AlterConfigOp> ops = new ArrayList<>(List.of(
-                new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET),
-                new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "3"), AlterConfigOp.OpType.SET)));
+        Map<String, String> configs = new java.util.LinkedHashMap<>(Map.of(
+                "share.auto.offset.reset", "earliest", "share.delivery.count.limit", "3"));
         if (deadLetterTopic != null) {
-            ops.add(new AlterConfigOp(new ConfigEntry("errors.deadletterqueue.topic.name", deadLetterTopic),
-                    AlterConfigOp.OpType.SET));
-            ops.add(new AlterConfigOp(new ConfigEntry("errors.deadletterqueue.copy.record.enable", "true"),
-                    AlterConfigOp.OpType.SET));
+            configs.put("errors.deadletterqueue.topic.name", deadLetterTopic);
+            configs.put("errors.deadletterqueue.copy.record.enable", "true");
         }
-        Collection<AlterConfigOp> all = ops;
-        Compat.get(admin.incrementalAlterConfigs(Map.of(resource, all)).all());
+        Compat.setGroupConfigs(admin, groupId, configs);
     }
 
     static String header(ConsumerRecord<byte[], byte[]> r, String name) {

@@ -4,13 +4,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.GroupMaxSizeReachedException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
@@ -53,9 +50,7 @@ final class ShareLimitScenario {
     void run() throws Exception {
         try (var admin = c.admin(); KafkaProducer<byte[], byte[]> producer = c.producer(Map.of())) {
             c.createTopic(admin, topic, 1);
-            ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
-            Compat.get(admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(
-                    new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET)))).all());
+            Compat.setGroupConfigs(admin, group, Map.of("share.auto.offset.reset", "earliest"));
             for (int i = 0; i < 5; i++) producer.send(new ProducerRecord<>(topic, ("r" + i).getBytes())).get();
 
             List<String> first = new ArrayList<>();

@@ -6,7 +6,6 @@ import java.util.Map;
 import java.util.Properties;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
@@ -39,22 +38,9 @@ final class ShareReadCommittedScenario {
         String group = c.group("share-rc");
         try (Admin admin = c.admin()) {
             c.createTopic(admin, topic, 1);
+            Compat.setGroupConfigs(admin, group, Map.of(
+                    "share.auto.offset.reset", "earliest", "share.isolation.level", "read_committed"));
             ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
-            List<AlterConfigOp> ops = List.of(
-                    new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET),
-                    new AlterConfigOp(new ConfigEntry("share.isolation.level", "read_committed"), AlterConfigOp.OpType.SET));
-            Compat.get(admin.incrementalAlterConfigs(Map.of(resource, ops)).all());
-            // Kafka's broker learns group configs from its metadata log, after the controller
-            // answered: on a loaded machine a describe at once still showed the default.
-            Compat.waitFor(() -> {
-                try {
-                    Config now = Compat.get(admin.describeConfigs(List.of(resource)).all()).get(resource);
-                    ConfigEntry e = now.get("share.isolation.level");
-                    return e != null && e.value().equals("read_committed");
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            }, "share.isolation.level=read_committed described");
             Config described = Compat.get(admin.describeConfigs(List.of(resource)).all()).get(resource);
             ConfigEntry level = described.get("share.isolation.level");
             Check.that(level != null, "share.isolation.level is described: %s", described);
