@@ -346,19 +346,19 @@ static STORAGE_WARNED_AT: AtomicI64 = AtomicI64::new(0);
 /// error is the broker's, and its clients only retry, so it is warned of (at most every 10 s,
 /// a failing disk would otherwise log every request).
 fn log_refusal(topic: &str, index: i32, e: &BrokerError, what: &'static str) {
-    let storage = matches!(e, BrokerError::Log(l) if !l.is_fenced());
-    let now = now_ms();
-    let last = STORAGE_WARNED_AT.load(Ordering::Relaxed);
-    if storage
-        && now - last >= 10_000
-        && STORAGE_WARNED_AT
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(topic, partition = index, error = %e, "{what} (storage error; the next ones for 10 s are logged at debug)");
-    } else {
-        tracing::debug!(topic, partition = index, error = %e, "{what}");
+    if matches!(e, BrokerError::Log(l) if !l.is_fenced()) {
+        let now = now_ms();
+        let last = STORAGE_WARNED_AT.load(Ordering::Relaxed);
+        if now - last >= 10_000
+            && STORAGE_WARNED_AT
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(topic, partition = index, error = %e, "{what} (storage error; the next ones for 10 s are logged at debug)");
+            return;
+        }
     }
+    tracing::debug!(topic, partition = index, error = %e, "{what}");
 }
 
 /// Runs `f` (a compressed batch's walk: a decompression bomb streams gigabytes from a small

@@ -13,7 +13,7 @@ use crate::api::{ListenerInfo, Services};
 use crate::cluster::{ClusterView, SharedView};
 use crate::config::Config;
 use crate::pg::membership::Membership;
-use crate::pg::notify::{self, Listener};
+use crate::pg::notify;
 use crate::pg::placement::{self, Endpoint};
 use crate::store::KvStore;
 
@@ -90,27 +90,25 @@ impl Member {
         Ok(())
     }
 
-    /// Tick until the broker leaves the cluster.
+    /// Tick until the broker leaves the cluster; a broker that changed the catalog says so
+    /// (`NOTIFY gregor_catalog`), and the others catch up at once.
     pub(super) fn spawn(self) {
         let every = (self.membership.session() / 6).min(MAX_TICK);
-        let mut notices = Listener::new(self.membership.db().clone(), notify::CATALOG);
-        let spawned = std::thread::Builder::new()
-            .name("gregor-cluster".into())
-            .spawn(move || {
-                while !self.membership.has_left() {
-                    // A broker that changed the catalog says so: catch up at once.
-                    notices.wait(every);
-                    if self.membership.has_left() {
-                        break;
-                    }
-                    let ticks = self.view.ticks();
-                    ticks.inspect(|t| t.begin());
-                    if let Err(e) = self.tick() {
-                        tracing::warn!(error = %format!("{e:#}"), "cluster tick failed");
-                    }
-                    ticks.inspect(|t| t.end());
+        let membership = self.membership.clone();
+        let spawned = super::on_notices(
+            "gregor-cluster",
+            membership,
+            notify::CATALOG,
+            every,
+            move || {
+                let ticks = self.view.ticks();
+                ticks.inspect(|t| t.begin());
+                if let Err(e) = self.tick() {
+                    tracing::warn!(error = %format!("{e:#}"), "cluster tick failed");
                 }
-            });
+                ticks.inspect(|t| t.end());
+            },
+        );
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the cluster thread: stopping");
             std::process::exit(1);

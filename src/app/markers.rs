@@ -14,7 +14,7 @@ use crate::partition::MarkerSpec;
 use crate::pg::dead_letters;
 use crate::pg::markers::{self, Marker};
 use crate::pg::membership::Membership;
-use crate::pg::notify::{self, Listener};
+use crate::pg::notify;
 use crate::topics::Topics;
 use crate::txn::coordinator::COORDINATOR_EPOCH;
 
@@ -29,27 +29,28 @@ pub(super) fn spawn(topics: &Arc<Topics>, membership: Arc<Membership>) {
         return;
     };
     let topics = Arc::downgrade(topics);
-    let spawned = std::thread::Builder::new()
-        .name("gregor-markers".into())
-        .spawn(move || {
-            let mut notices = Listener::new(membership.db().clone(), notify::MARKERS);
-            while !membership.has_left() {
-                notices.wait(FALLBACK);
-                let Some(topics) = topics.upgrade() else {
-                    continue;
-                };
-                let led = Led::of(&topics);
-                if led.logs.is_empty() {
-                    continue;
-                }
-                if let Err(e) = write_queued(&topics, &led, &membership, &runtime) {
-                    tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
-                }
-                if let Err(e) = append_dead_letters(&topics, &led, &membership, &runtime) {
-                    tracing::warn!(error = %format!("{e:#}"), "could not append queued dead letters");
-                }
+    let member = membership.clone();
+    let spawned = super::on_notices(
+        "gregor-markers",
+        membership,
+        notify::MARKERS,
+        FALLBACK,
+        move || {
+            let Some(topics) = topics.upgrade() else {
+                return;
+            };
+            let led = Led::of(&topics);
+            if led.logs.is_empty() {
+                return;
             }
-        });
+            if let Err(e) = write_queued(&topics, &led, &member, &runtime) {
+                tracing::warn!(error = %format!("{e:#}"), "could not write queued transaction markers");
+            }
+            if let Err(e) = append_dead_letters(&topics, &led, &member, &runtime) {
+                tracing::warn!(error = %format!("{e:#}"), "could not append queued dead letters");
+            }
+        },
+    );
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the transaction marker writer");
     }

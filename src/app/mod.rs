@@ -182,6 +182,31 @@ pub fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     Ok(services)
 }
 
+/// Run `round` on a thread of its own named `name` until the broker leaves the cluster: at
+/// once when a notice comes on `channel`, and at the latest every `every` (notices are only
+/// hints: one is lost to a reconnection, or came before this broker listened).
+fn on_notices(
+    name: &str,
+    membership: Arc<Membership>,
+    channel: &'static str,
+    every: Duration,
+    mut round: impl FnMut() + Send + 'static,
+) -> std::io::Result<()> {
+    let mut notices = crate::pg::notify::Listener::new(membership.db().clone(), channel);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !membership.has_left() {
+                notices.wait(every);
+                if membership.has_left() {
+                    break;
+                }
+                round();
+            }
+        })
+        .map(drop)
+}
+
 /// Every partition led here, as the share leader adopts them: (log, topic id, partition, it).
 pub(super) fn led_partitions(
     topics: &Topics,

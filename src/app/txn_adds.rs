@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pg::membership::Membership;
-use crate::pg::notify::{self, Listener};
+use crate::pg::notify;
 use crate::pg::txn_adds::{self, AddRequest};
 use crate::txn::coordinator::TxnCoordinator;
 
@@ -22,34 +22,35 @@ pub(super) fn spawn(txns: TxnCoordinator, membership: Arc<Membership>) {
         tracing::error!("no runtime for the transaction coordinator's adds");
         return;
     };
-    let spawned = std::thread::Builder::new()
-        .name("gregor-txn-adds".into())
-        .spawn(move || {
-            let mut notices = Listener::new(membership.db().clone(), notify::TXN_ADDS);
-            while !membership.has_left() {
-                notices.wait(FALLBACK);
-                if !txns.coordinates() {
-                    continue;
-                }
-                let asked = match txn_adds::unanswered(membership.db()) {
-                    Ok(asked) => asked,
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "could not read the transaction adds queued");
-                        continue;
-                    }
-                };
-                if asked.is_empty() {
-                    continue;
-                }
-                // Together: the coordinator writes the adds of one round in one store write.
-                let answers = runtime.block_on(futures::future::join_all(
-                    asked.into_iter().map(|r| add(&txns, r)),
-                ));
-                if let Err(e) = txn_adds::answer(membership.db(), &answers) {
-                    tracing::warn!(error = %format!("{e:#}"), "could not answer the transaction adds");
-                }
+    let db = membership.db().clone();
+    let spawned = super::on_notices(
+        "gregor-txn-adds",
+        membership,
+        notify::TXN_ADDS,
+        FALLBACK,
+        move || {
+            if !txns.coordinates() {
+                return;
             }
-        });
+            let asked = match txn_adds::unanswered(&db) {
+                Ok(asked) => asked,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not read the transaction adds queued");
+                    return;
+                }
+            };
+            if asked.is_empty() {
+                return;
+            }
+            // Together: the coordinator writes the adds of one round in one store write.
+            let answers = runtime.block_on(futures::future::join_all(
+                asked.into_iter().map(|r| add(&txns, r)),
+            ));
+            if let Err(e) = txn_adds::answer(&db, &answers) {
+                tracing::warn!(error = %format!("{e:#}"), "could not answer the transaction adds");
+            }
+        },
+    );
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the transaction coordinator's adds");
     }

@@ -139,6 +139,8 @@ impl TxnIo for LocalTxnIo {
         // Kafka's verification guard on each partition (`partition::verification`): a marker
         // of this producer while the coordinator adds means its transaction ended meanwhile.
         let mut guarded = Vec::new();
+        // A partition named twice in one request gets one guard (a second would replace it).
+        let partitions: std::collections::HashSet<_> = partitions.into_iter().collect();
         for (topic, index) in partitions {
             // Not led here (any more): the append answers for it.
             let Ok(partition) = topics.partition(&topic, index) else {

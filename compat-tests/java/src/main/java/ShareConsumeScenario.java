@@ -2,6 +2,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -68,16 +69,17 @@ final class ShareConsumeScenario {
                     }
                     continue;
                 }
+                // One topic: each partition's outcome by its index.
+                Map<Integer, Optional<KafkaException>> byPartition = new HashMap<>();
+                outcome.forEach((tp, error) -> byPartition.put(tp.partition(), error));
                 for (ConsumerRecord<byte[], byte[]> r : got) {
-                    Optional<KafkaException> error = outcome.entrySet().stream()
-                            .filter(e -> e.getKey().topic().equals(r.topic()) && e.getKey().partition() == r.partition())
-                            .map(Map.Entry::getValue).findFirst().orElse(Optional.empty());
-                    if (error.isPresent()) {
-                        System.out.printf("unacked %d %d %s%n", r.partition(), r.offset(), error.get().toString().replace('\n', ' '));
-                    } else if (outcome.keySet().stream().anyMatch(k -> k.topic().equals(r.topic()) && k.partition() == r.partition())) {
-                        System.out.printf("acked %d %d%n", r.partition(), r.offset());
-                    } else {
+                    Optional<KafkaException> error = byPartition.get(r.partition());
+                    if (error == null) {
                         System.out.printf("unacked %d %d no outcome%n", r.partition(), r.offset());
+                    } else if (error.isPresent()) {
+                        System.out.printf("unacked %d %d %s%n", r.partition(), r.offset(), error.get().toString().replace('\n', ' '));
+                    } else {
+                        System.out.printf("acked %d %d%n", r.partition(), r.offset());
                     }
                 }
                 System.out.flush();
