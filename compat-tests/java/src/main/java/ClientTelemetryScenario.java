@@ -53,11 +53,10 @@ final class ClientTelemetryScenario {
             Check.raised("interval.ms=50", InvalidRequestException.class, refused);
             Check.ok("interval.ms=50 refused: %s", refused.getMessage());
 
-            alter(admin, resource, List.of(set("metrics", "org.apache.kafka.producer."),
-                    set("interval.ms", "500"), set("match", "client_id=" + clientId)));
-            Config config = c.get(admin.describeConfigs(List.of(resource)).all()).get(resource);
             Map<String, String> want = Map.of("metrics", "org.apache.kafka.producer.", "interval.ms", "500",
                     "match", "client_id=" + clientId);
+            Compat.setConfigs(admin, resource, want);
+            Config config = c.get(admin.describeConfigs(List.of(resource)).all()).get(resource);
             for (Map.Entry<String, String> e : want.entrySet()) {
                 ConfigEntry entry = config.get(e.getKey());
                 Check.that(entry != null, "describeConfigs lacks %s: %s", e.getKey(), config);

@@ -338,11 +338,18 @@ public final class Compat {
 
     /**
      * Set configs of a group (incrementalAlterConfigs SET on the GROUP resource) and wait until
-     * describeConfigs shows them: Kafka's broker learns group configs from its metadata log
-     * after the controller answered, so a consumer started at once may still get the defaults.
+     * they are described: see {@link #setConfigs}.
      */
     static void setGroupConfigs(Admin admin, String group, Map<String, String> configs) throws Exception {
-        ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
+        setConfigs(admin, new ConfigResource(ConfigResource.Type.GROUP, group), configs);
+    }
+
+    /**
+     * incrementalAlterConfigs SET of these configs on a resource, then wait until describeConfigs
+     * shows them: Kafka's controller answers once the change is in its metadata log, and the
+     * broker describes (and applies) it only after replaying that log.
+     */
+    static void setConfigs(Admin admin, ConfigResource resource, Map<String, String> configs) throws Exception {
         List<AlterConfigOp> ops = configs.entrySet().stream()
                 .map(e -> new AlterConfigOp(new ConfigEntry(e.getKey(), e.getValue()), AlterConfigOp.OpType.SET))
                 .toList();
@@ -357,7 +364,7 @@ public final class Compat {
             } catch (Exception e) {
                 throw new RuntimeException(e);
             }
-        }, "group " + group + " described with " + configs);
+        }, resource + " described with " + configs);
     }
 
     static void waitFor(BooleanSupplier cond, String what) {

@@ -42,6 +42,16 @@ final class ConfigsScenario {
             Compat.get(admin.incrementalAlterConfigs(Map.of(resource, List.of(
                     new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
                     new AlterConfigOp(new ConfigEntry("cleanup.policy", ""), AlterConfigOp.OpType.DELETE)))).all());
+            // Kafka's broker describes the change once it has replayed it from the metadata log.
+            Compat.waitFor(() -> {
+                try {
+                    Config now = describe(admin, resource);
+                    ConfigEntry p = now.get("cleanup.policy");
+                    return "7200000".equals(now.get("retention.ms").value()) && p != null && p.isDefault();
+                } catch (Exception e) {
+                    return false;
+                }
+            }, "retention.ms=7200000 and the default cleanup.policy in describeConfigs");
             config = describe(admin, resource);
             entry(config, "retention.ms", "7200000", ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
             ConfigEntry policy = config.get("cleanup.policy");

@@ -40,9 +40,9 @@ final class GroupConfigsScenario {
         String shareGroup = c.group("group-configs-share");
         try (Admin admin = c.admin()) {
             c.createTopic(admin, topic, 1);
-            alter(admin, consumerGroup, Map.of("consumer.session.timeout.ms", "50000",
+            Compat.setGroupConfigs(admin, consumerGroup, Map.of("consumer.session.timeout.ms", "50000",
                     "consumer.heartbeat.interval.ms", "6000"));
-            alter(admin, shareGroup, Map.of("share.heartbeat.interval.ms", "7000",
+            Compat.setGroupConfigs(admin, shareGroup, Map.of("share.heartbeat.interval.ms", "7000",
                     "share.partition.max.record.locks", "100"));
             Config consumer = describe(admin, consumerGroup);
             for (String name : List.of("consumer.session.timeout.ms", "consumer.heartbeat.interval.ms")) {
