@@ -25,6 +25,9 @@
 #                         synchronous standby (ports COMPAT_CLUSTER_PG_PORTS, 25462,25463), every
 #                         client given all three addresses; scenarios marked single_broker are
 #                         not collected there (COMPAT_CLUSTER=only: that target alone)
+#   COMPAT_KAFKA3=1       also the oracle of the cluster kill scenarios: the reference Kafka as three
+#                         brokers (test_cluster_kafka3.py; minutes of three JVMs: not in CI), e.g.
+#                         COMPAT_KAFKA3=1 COMPAT_SKIP_KAFKA=1 COMPAT_ONLY=kafka3 compat-tests/run.sh
 #   COMPAT_SERIAL=1       one pytest for both brokers (default: one per broker, side by side,
 #                         their output printed in turn and one matrix merged from both)
 #   COMPAT_SPLIT=2        two pytests per broker kind, side by side, each on a gregor and a Kafka

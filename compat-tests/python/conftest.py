@@ -55,6 +55,10 @@ def pytest_configure(config):
         "runs both); use with gregor_only. Not collected when either broker is not tested")
     config.addinivalue_line(
         "markers",
+        "kafka3: a scenario of the reference Kafka as three brokers (test_cluster_kafka3.py); "
+        "collected only with COMPAT_KAFKA3=1")
+    config.addinivalue_line(
+        "markers",
         "once: not a broker scenario (e.g. a self-test of a harness): run.sh runs it in one of "
         "its side-by-side pytest processes only (COMPAT_ONCE=0 deselects it in the others)")
     try:
@@ -85,6 +89,8 @@ def pytest_collection_modifyitems(config, items):
               or OWN_BROKER_FIXTURES.intersection(getattr(i, "fixturenames", ()))]
     if not os.environ.get("COMPAT_REFERENCE_KAFKA"):
         unrun += [i for i in items if i.get_closest_marker("beside_kafka")]
+    if os.environ.get("COMPAT_KAFKA3") != "1":
+        unrun += [i for i in items if i.get_closest_marker("kafka3")]
     if os.environ.get("COMPAT_ONCE", "1") == "0":
         unrun += [i for i in items if i.get_closest_marker("once")]
     if unrun:

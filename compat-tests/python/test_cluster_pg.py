@@ -13,24 +13,16 @@ partition; nothing is left undelivered.
 
 Three brokers started at once on a fresh database report one cluster id (three rounds).
 
-Three brokers on one database all serve: Metadata lists the three with their listeners, a
-topic of replication factor 3 has its leaders spread over them (4 is refused, as Kafka
-does), and while the producers (librdkafka, and the Java client on a topic of its own, both
-bootstrapped with all three) write, the leader of one
-partition after another is killed with kill -9 and restarted: its partitions move to live
-brokers within the session, at new epochs, and every acknowledged record is read back once,
-in order. Then the broker coordinating a consumer group is killed: the next coordinator
-serves the group's committed offsets from the database and a new member resumes exactly
-after them. A clean stop gives the broker's lease up and its partitions move at once.
+Three brokers on one database all serve, and lose nothing when their leaders are killed
+(cluster_kills.py's two scenarios, which test_cluster_kafka3.py runs against three Kafka
+brokers as the oracle): partition leaders killed with kill -9 under librdkafka's and the
+Java client's acks=all load, the group coordinator killed, a clean stop (which gives the
+broker's lease up); a share group whose share-partition leader is killed (the new leaders
+load the stored states).
 
 A transaction over partitions led by all three brokers commits and aborts correctly for
 read_committed and read_uncommitted readers (the coordinator queues the markers of other
 brokers' partitions in the database; their leaders write them).
-
-A share group over the three: while a KafkaShareConsumer accepts records, a broker leading
-some of its share-partitions (not the coordinator) is killed with kill -9; the new leaders
-load the stored states, every record is acknowledged in the end and none whose
-acknowledgement was answered is delivered again.
 
 Fencing: one of two brokers reaches the database through a TCP proxy that stops forwarding
 (a network partition that closes nothing). It stops by itself within the session (its lease
@@ -46,22 +38,20 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic
 
-from compat import (TIMEOUT, Broker, ck_admin, ck_conf, ck_error, ck_produce, create_topic,
-                    set_group_config, unique_topic, wait_for)
+from cluster_kills import (SESSION_MS, acked_in_order, all_delivered, all_led, leaders,
+                           leaders_killed, make_topic, share_leader_killed)
+from compat import TIMEOUT, Broker, ck_admin, ck_conf, create_topic, unique_topic, wait_for
 from pgcluster import APP_DB, APP_USER, PgCluster
 from stallproxy import StallProxy
-from test_crash_loop import PARTITIONS, KeyedProducer, committed_offsets, read_log
+from test_crash_loop import PARTITIONS, KeyedProducer, read_log
 from test_groups import OwnGregor
 from test_java import java_compat  # noqa: F401 - the fixture
 
@@ -70,7 +60,6 @@ pytestmark = [pytest.mark.once, pytest.mark.client("confluent-kafka")]
 BASE = int(os.environ.get("COMPAT_PG_PORT", "25432")) + 10
 CYCLES = int(os.environ.get("COMPAT_PG_CRASH_CYCLES", "4"))
 # The active broker's lease (--broker-session-timeout-ms): short, so failovers are quick here.
-SESSION_MS = 3000
 FAST = ("--broker-session-timeout-ms", str(SESSION_MS))
 
 
@@ -86,103 +75,6 @@ def pg_cluster():
         cluster.stop()
         if not os.environ.get("COMPAT_KEEP_PG"):
             shutil.rmtree(work, ignore_errors=True)
-
-
-class JavaTool:
-    """A compat-tests/java tool in a JVM of its own that runs until its stop file exists (the
-    scenario `SCENARIO:STOPFILE`); each line it prints goes to `line` as it comes."""
-
-    def __init__(self, java_compat: list[str], broker: Broker, scenario: str, workdir: Path,
-                 name: str):
-        self.stop_file = workdir / f"{name}.stop"
-        self.stderr = open(workdir / f"{name}.err", "w+")
-        env = dict(os.environ, COMPAT_DEADLINE="1200")
-        self.proc = subprocess.Popen(
-            [*java_compat, "java", f"{scenario}:{self.stop_file}", broker.address],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
-            stdin=subprocess.DEVNULL)
-        self._reader = threading.Thread(target=self._read, name=name, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.line(line.strip())
-
-    def line(self, line: str):
-        raise NotImplementedError
-
-    def halt(self):
-        """Stop it; wait a while for it to end, then kill it."""
-        self.stop_file.touch()
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._reader.join(TIMEOUT)
-
-
-class JavaKeyedProducer(JavaTool):
-    """KeyedProducer's twin in the Java client (compat-tests/java KeyedProduceScenario: its
-    idempotent acks=all defaults, the same keys, partitions and values): its delivery reports
-    are read from its output as they come."""
-
-    def __init__(self, java_compat: list[str], broker: Broker, topic: str, workdir: Path):
-        self.acked: dict[int, tuple[int, int]] = {}
-        self.failed: dict[int, str] = {}
-        self.sent: int | None = None
-        super().__init__(java_compat, broker, f"keyed_produce:{topic}:{PARTITIONS}", workdir,
-                         "java-producer")
-
-    def line(self, line: str):
-        word, _, rest = line.partition(" ")
-        if word == "ack":
-            seq, partition, offset = (int(x) for x in rest.split())
-            self.acked[seq] = (partition, offset)
-        elif word == "fail":
-            seq, _, why = rest.partition(" ")
-            self.failed[int(seq)] = why
-        elif word == "sent":
-            self.sent = int(rest)
-
-    def stop(self) -> int:
-        """Stop sending, wait for every delivery report; returns how many stay undelivered."""
-        self.stop_file.touch()
-        self.proc.wait(TIMEOUT * 4)
-        self._reader.join(TIMEOUT)
-        self.stderr.seek(0)
-        assert self.sent is not None, f"the Java producer ended without a count: {self.stderr.read()[-3000:]}"
-        return self.sent - len(self.acked) - len(self.failed)
-
-
-def all_delivered(producer: KeyedProducer):
-    """Stop sending; every record sent was delivered, none failed."""
-    left = producer.stop()
-    assert left == 0, f"{left} records never delivered"
-    assert not producer.failed, f"delivery failures: {list(producer.failed.items())[:5]}"
-
-
-def acked_in_order(producer: KeyedProducer, log: dict[int, list[tuple[int, int]]]):
-    """Every acknowledged record once, at its acknowledged offset, in send order per partition."""
-    seen: dict[int, int] = {}
-    for partition, rows in log.items():
-        seqs = [seq for _, seq in rows]
-        assert len(seqs) == len(set(seqs)), f"partition {partition} holds a record twice"
-        assert seqs == sorted(seqs), f"partition {partition} is out of send order"
-        for offset, seq in rows:
-            seen[seq] = (partition, offset)
-    missing = [s for s in producer.acked if s not in seen]
-    at = {(p, o): s for p, rows in log.items() for o, s in rows}
-    assert not missing, f"{len(missing)} acknowledged records lost: " + ", ".join(
-        f"{s} acknowledged at {producer.acked[s]} where the log holds {at.get(producer.acked[s])}"
-        for s in missing[:8])
-    # librdkafka acknowledges without an offset ("implicitly", offset None) the records of a
-    # batch that was answered with an error but must have been written since a later batch of
-    # the same idempotent producer was accepted: gregor answers an error when a commit's fate
-    # is unknown (a database failover) and the resent commit lands.
-    moved = [s for s, at in producer.acked.items()
-             if seen[s] != at and not (at[1] is None and seen[s][0] == at[0])]
-    assert not moved, "records not at their acknowledged (partition, offset): " + ", ".join(
-        f"{s} acknowledged at {producer.acked[s]}, found at {seen[s]}" for s in moved[:5])
 
 
 @pytest.mark.timeout(600)
@@ -232,57 +124,6 @@ def multi(*brokers: OwnGregor) -> Broker:
     return Broker("gregor-pg", ",".join(b.broker.address for b in brokers))
 
 
-def record_epochs(cluster: Broker, topic: str) -> dict[int, list[int]]:
-    """The leader epoch of every record, {partition: [epoch in offset order]}."""
-    c = Consumer(ck_conf(cluster, **{"group.id": unique_topic("epochs"),
-                                     "enable.auto.commit": False}))
-    try:
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT)[1]
-                for p in range(PARTITIONS)}
-        c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        out: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
-        deadline = time.monotonic() + TIMEOUT * 2
-        while any(len(out[p]) < ends[p] for p in out):
-            assert time.monotonic() < deadline, "reading the epochs back timed out"
-            for m in c.consume(num_messages=1000, timeout=0.5):
-                if m.error() is None:
-                    out[m.partition()].append(m.leader_epoch())
-        return out
-    finally:
-        c.close()
-
-
-def leaders(cluster: Broker, topic: str) -> dict[int, int]:
-    """{partition: leader} from Metadata (-1 while a partition has none; {} from a broker
-    that has not heard of the topic yet)."""
-    md = ck_admin(cluster).list_topics(topic, timeout=TIMEOUT).topics[topic]
-    return {p: m.leader for p, m in md.partitions.items()}
-
-
-def all_led(cluster: Broker, topic: str) -> bool:
-    led = leaders(cluster, topic)
-    return len(led) == PARTITIONS and all(node > 0 for node in led.values())
-
-
-def agreed(brokers: list, *topics: str) -> bool:
-    """Every broker answers the same leaders for `topics`. Until then one may still think it
-    leads a partition that moved, and serve what it had (as a deposed Kafka leader does until
-    the controller's word reaches it): reading there misses what the new leader acknowledged."""
-    for topic in topics:
-        views = [leaders(b.broker, topic) for b in brokers]
-        if any(v != views[0] for v in views):
-            return False
-    return True
-
-
-def make_topic(cluster: Broker, topic: str, replication: int):
-    admin = ck_admin(cluster)  # kept until the answer is in
-    fut = admin.create_topics(
-        [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=replication)],
-        operation_timeout=TIMEOUT)[topic]
-    return ck_error(fut)
-
-
 def three_brokers(tmp_path: Path, url: str) -> list[OwnGregor]:
     brokers = []
     for node in (1, 2, 3):
@@ -320,108 +161,14 @@ def test_brokers_started_at_once_on_an_empty_database_agree_on_one_cluster_id(pg
 def test_three_brokers_share_the_partitions_and_lose_nothing_when_leaders_are_killed(
         pg_cluster, tmp_path, java_compat):  # noqa: F811
     brokers = three_brokers(tmp_path, pg_cluster.url())
-    by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
-    cluster = multi(*brokers)
-    producer = java = None
-    try:
-        # Each broker sees the others once its tick has read their registrations.
-        for b in brokers:
-            wait_for(lambda: sorted(ck_admin(b.broker).list_topics(timeout=TIMEOUT).brokers)
-                     == [1, 2, 3], f"broker on {b.port} listing the three")
-        md = ck_admin(cluster).list_topics(timeout=TIMEOUT)
-        assert {f"127.0.0.1:{b.port}" for b in brokers} == {
-            f"{m.host}:{m.port}" for m in md.brokers.values()}
-        topic = unique_topic("three")
-        # As Kafka: no more replicas than brokers.
-        err = make_topic(cluster, topic, 4)
-        assert err is not None and err.name() == "INVALID_REPLICATION_FACTOR", err
-        assert make_topic(cluster, topic, 3) is None
-        for b in brokers:
-            wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
-        placed = leaders(cluster, topic)
-        assert len(set(placed.values())) == 3, f"leaders not spread over the brokers: {placed}"
-        for p in ck_admin(cluster).list_topics(topic, timeout=TIMEOUT).topics[topic].partitions.values():
-            assert len(p.replicas) == 3 and p.replicas[0] == p.leader, p
-        producer = KeyedProducer(cluster, topic)
-        # The Java client too, on a topic of its own (the same leaders are killed under it).
-        java_topic = unique_topic("three-java")
-        assert make_topic(cluster, java_topic, 3) is None
-        java = JavaKeyedProducer(java_compat, cluster, java_topic, tmp_path)
-        wait_for(lambda: len(producer.acked) > 50 and len(java.acked) > 50, "first acknowledgements",
-                 timeout=TIMEOUT * 2)
-        for cycle in range(CYCLES):
-            victim = leaders(cluster, topic)[cycle % PARTITIONS]
-            by_id[victim].kill9()
-            killed = time.monotonic()
-            acked = len(producer.acked)
-            java_acked = len(java.acked)
-            wait_for(lambda: len(producer.acked) > acked + 50 and len(java.acked) > java_acked + 50
-                     and all_led(cluster, topic) and victim not in leaders(cluster, topic).values(),
-                     f"acknowledgements after killing broker {victim}", timeout=TIMEOUT * 2)
-            took = time.monotonic() - killed
-            assert took < SESSION_MS / 1000 + 15, f"{took:.1f} s without the partitions of {victim}"
-            by_id[victim].restart()
-        all_delivered(producer)
-        all_delivered(java)
-        wait_for(lambda: agreed(brokers, topic, java_topic), "the brokers agreeing on the leaders")
-        acked_in_order(producer, read_log(cluster, topic))
-        acked_in_order(java, read_log(cluster, java_topic))
-        # Each leader stamps its epoch into what it appends (KIP-320): per partition the
-        # epochs only grow, and a partition whose leader was killed under load got a new one.
-        epochs = record_epochs(cluster, topic)
-        for p, seen in epochs.items():
-            assert seen == sorted(seen) and seen[0] >= 0, f"partition {p}: epochs {seen}"
-        assert any(len(set(seen)) > 1 for seen in epochs.values()), epochs
 
-        # The group coordinator's broker dies: another takes the group over from the database.
-        group = unique_topic("group")
-        consumer = Consumer(ck_conf(cluster, **{"group.id": group, "auto.offset.reset": "earliest",
-                                                "enable.auto.commit": False}))
-        consumer.subscribe([topic])
-        got = 0
-        deadline = time.monotonic() + TIMEOUT * 2
-        while got < len(producer.acked):
-            assert time.monotonic() < deadline, f"the group read {got} of {len(producer.acked)}"
-            got += sum(1 for m in consumer.consume(500, timeout=0.5) if m.error() is None)
-        consumer.commit(asynchronous=False)
-        consumer.close()
-        before = committed_offsets(cluster, topic, group)
-        admin = ck_admin(cluster)
-        coordinator = admin.describe_consumer_groups([group])[group].result(
-            timeout=TIMEOUT).coordinator.id
-        by_id[coordinator].kill9()
-        wait_for(lambda: committed_offsets(cluster, topic, group) == before,
-                 "the group's offsets from the next coordinator", timeout=TIMEOUT * 2)
-        # A new member resumes exactly after the last commit.
-        fresh = ck_produce(cluster, topic, [(b"new", b"-1", None, p, None)
-                                           for p in range(PARTITIONS)])
-        consumer = Consumer(ck_conf(cluster, **{"group.id": group, "auto.offset.reset": "earliest",
-                                                "enable.auto.commit": False}))
-        consumer.subscribe([topic])
-        seen = []
-        deadline = time.monotonic() + TIMEOUT * 2
-        while len(seen) < PARTITIONS:
-            assert time.monotonic() < deadline, f"resumed with {seen}"
-            seen += [(m.partition(), m.offset()) for m in consumer.consume(10, timeout=0.5)
-                     if m.error() is None]
-        consumer.close()
-        assert sorted(seen) == sorted(fresh), f"resumed at {seen}, new records at {fresh}"
-        by_id[coordinator].restart()
-
-        # A clean stop gives the broker's lease up: its partitions move at once.
-        stopping = brokers[0]
-        stopping.proc.terminate()
-        assert stopping.proc.wait(TIMEOUT) == 0, stopping.log.read_text()[-3000:]
+    def clean_stop(node):
+        assert node.proc.returncode == 0, node.log.read_text()[-3000:]
+        # It gave its lease up.
         assert pg_cluster.psql("SELECT count(*) FROM gregor_leases WHERE name = 'broker/1'") == "0"
-        wait_for(lambda: 1 not in leaders(multi(*brokers[1:]), topic).values(),
-                 "the stopped broker's partitions led elsewhere", timeout=SESSION_MS / 1000)
-    finally:
-        if producer is not None:
-            producer.halt()
-        if java is not None:
-            java.halt()
-        for b in brokers:
-            b.stop()
+
+    leaders_killed(dict(zip((1, 2, 3), brokers)), multi(*brokers), java_compat, tmp_path,
+                   CYCLES, clean_stop)
 
 
 @pytest.mark.timeout(600)
@@ -520,80 +267,11 @@ def test_a_transaction_over_partitions_of_several_brokers_commits_and_aborts(pg_
             b.stop()
 
 
-class JavaShareConsumer(JavaTool):
-    """A KafkaShareConsumer (compat-tests/java ShareConsumeScenario: explicit acknowledgement,
-    every record accepted and committed after each poll); its `got` and `acked` lines are read
-    as they come, in order."""
-
-    def __init__(self, java_compat: list[str], broker: Broker, topic: str, group: str,
-                 workdir: Path):
-        self.acked: set[tuple[int, int]] = set()
-        # (partition, offset, delivery count) delivered after its acknowledgement was answered.
-        self.again: list[tuple[int, int, int]] = []
-        super().__init__(java_compat, broker, f"share_consume:{topic}:{group}", workdir,
-                         "share-consumer")
-
-    def line(self, line: str):
-        word, *rest = line.split() or [""]
-        if word == "got":
-            partition, offset, count = (int(x) for x in rest[:3])
-            if (partition, offset) in self.acked:
-                self.again.append((partition, offset, count))
-        elif word == "acked":
-            self.acked.add((int(rest[0]), int(rest[1])))
-
-
 @pytest.mark.timeout(600)
 def test_a_share_group_redelivers_nothing_acknowledged_when_a_share_leader_is_killed(
         pg_cluster, tmp_path, java_compat):  # noqa: F811
-    """A share group (KIP-932) over three brokers: while a KafkaShareConsumer accepts records
-    of a topic whose partitions the three lead, a broker leading some of them (not the
-    coordinator) is killed with kill -9. Its share-partitions move with their partitions, the
-    new leaders load the states stored in the database, and the consumer goes on: in the end
-    every record is acknowledged, and no record whose acknowledgement a leader answered is
-    delivered again (records delivered and not yet acknowledged may come again)."""
     brokers = three_brokers(tmp_path, pg_cluster.url())
-    by_id = {node: b for node, b in zip((1, 2, 3), brokers)}
-    cluster = multi(*brokers)
-    consumer = None
-    try:
-        for b in brokers:
-            wait_for(lambda: sorted(ck_admin(b.broker).list_topics(timeout=TIMEOUT).brokers)
-                     == [1, 2, 3], f"broker on {b.port} listing the three")
-        topic = unique_topic("share-kill")
-        assert make_topic(cluster, topic, 3) is None
-        for b in brokers:
-            wait_for(lambda: all_led(b.broker, topic), f"every partition led, on {b.port}")
-        group = unique_topic("share-kill-group")
-        set_group_config(cluster, group, "share.auto.offset.reset", "earliest")
-        records = lambda tag: [(None, f"{tag}{i}".encode(), [], i % PARTITIONS, None)  # noqa: E731
-                               for i in range(300)]
-        written = ck_produce(cluster, topic, records("a"))
-        consumer = JavaShareConsumer(java_compat, cluster, topic, group, tmp_path)
-        wait_for(lambda: len(consumer.acked) >= 100, "the first acknowledgements",
-                 timeout=TIMEOUT * 2)
-        coordinator = int(pg_cluster.psql(
-            "SELECT node_id FROM gregor_leases WHERE name = 'coordinator'"))
-        placed = leaders(cluster, topic)
-        victim = next(node for node in placed.values() if node != coordinator)
-        moved = {p for p, node in placed.items() if node == victim}
-        by_id[victim].kill9()
-        # What the new leaders must know from the database: records of the moved partitions
-        # acknowledged through the killed broker.
-        assert {p for p, _ in set(consumer.acked)} & moved, (moved, len(consumer.acked))
-        written += ck_produce(cluster, topic, records("b"))
-        want = set(written)
-        wait_for(lambda: want <= consumer.acked, "every record acknowledged",
-                 timeout=TIMEOUT * 4)
-        assert victim not in leaders(cluster, topic).values()
-        by_id[victim].restart()
-        consumer.halt()
-        assert not consumer.again, (
-            f"{len(consumer.again)} acknowledged records delivered again (partition, offset, "
-            f"delivery count): {consumer.again[:8]}")
-        assert consumer.acked == want, sorted(consumer.acked - want)[:8]
-    finally:
-        if consumer is not None:
-            consumer.halt()
-        for b in brokers:
-            b.stop()
+    share_leader_killed(
+        dict(zip((1, 2, 3), brokers)), multi(*brokers), java_compat, tmp_path,
+        lambda group: int(pg_cluster.psql(
+            "SELECT node_id FROM gregor_leases WHERE name = 'coordinator'")))
