@@ -2,7 +2,7 @@
 # Scaling curves (issue 22): how gregor's cost grows with scale beside the reference Apache
 # Kafka, each broker alone on this machine, a few points per curve. Not part of CI.
 #
-#   bench/scaling.sh              every curve, default points (about an hour on 2 cores)
+#   bench/scaling.sh              every curve, default points (~10 minutes on an idle 2-core machine)
 #   BENCH_QUICK=1 bench/scaling.sh    tiny points: checks that every curve runs (~10 minutes)
 #   BENCH_CURVES="size groups" bench/scaling.sh    some curves
 #
@@ -27,8 +27,8 @@
 #   BENCH_PARTITIONS_POINTS="1 100 1000 10000"  BENCH_PARTITIONS_RATE=5 (MiB/s)  BENCH_PARTITIONS_SECONDS=10
 #   BENCH_CONNECTIONS_POINTS="1 10 100 1000"    BENCH_CONNECTIONS_RECORDS=200000
 #   BENCH_GROUPS_POINTS="1 10 100 500"          BENCH_GROUPS_RECORDS=2000 (records each group reads)
-#   BENCH_RETAINED_POINTS="1 2 4" (GiB; the issue's 20 GB top point needs ~45 GB free: the
-#     broker's data plus the page cache's write-back; this machine has ~30 GB)  BENCH_RETAINED_SEGMENT_MB=100
+#   BENCH_RETAINED_POINTS="1 2 4" (GiB; the issue's 20 GB top point, "1 2 4 20", needs ~45 GB
+#     free: both brokers' data plus the page cache's write-back)  BENCH_RETAINED_SEGMENT_MB=100
 #   BENCH_SIZE_POINTS="100 1024 10240 102400 1048576"  BENCH_SIZE_MB=256 (MiB produced per point)
 #   BENCH_OUT (default ~/.cache/gregor/bench-results/scaling-<UTC time>): raw.tsv, tables.md,
 #     <curve>.png;  BENCH_GREGOR_BIN, ports and Kafka variables as for bench/run.sh (lib.sh)

@@ -6,6 +6,11 @@ use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use super::{Entries, KvStore, StoreError, WriteOp};
 use crate::blocking::blocking_call;
 
+/// The memtable's size: metadata and committed offsets are small and flushed often enough.
+const METADATA_MEMTABLE_BYTES: usize = 4 << 20;
+/// What RocksDB allocates of a new manifest file before writing it.
+const MANIFEST_PREALLOCATION_BYTES: usize = 256 << 10;
+
 /// RocksDB on local disk; every write is synced before it returns.
 pub struct RocksStore {
     db: DB,
@@ -25,6 +30,11 @@ impl RocksStore {
         // Metadata is small: keep RocksDB's own footprint small too.
         opts.set_max_background_jobs(1);
         opts.set_keep_log_file_num(2);
+        // RocksDB allocates each write-ahead log file up front at 1.1× the memtable's size,
+        // and the manifest at 4 MiB: with the 64 MiB default a fresh broker's metadata took
+        // 75 MiB of disk for a few kB of data.
+        opts.set_write_buffer_size(METADATA_MEMTABLE_BYTES);
+        opts.set_manifest_preallocation_size(MANIFEST_PREALLOCATION_BYTES);
         let db = DB::open(&opts, path).map_err(err)?;
         Ok(Self {
             db,
@@ -110,5 +120,21 @@ mod tests {
         }
         let reopened = RocksStore::open(dir.path()).unwrap();
         assert_eq!(reopened.get(b"t/c").unwrap(), Some(b"4".to_vec()));
+    }
+
+    #[test]
+    fn a_small_store_takes_little_disk() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        store
+            .write(vec![WriteOp::Put(b"k".to_vec(), b"v".to_vec())])
+            .unwrap();
+        // Blocks allocated, as `du` counts them (preallocated ones included).
+        let allocated: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+            .sum();
+        assert!(allocated < 8 << 20, "{allocated} bytes allocated");
     }
 }
