@@ -278,7 +278,7 @@ fn for_each_batch(seg: &Segment, mut f: impl FnMut(&BatchHeader, &[u8])) -> Resu
     let mut buf = Vec::new();
     while pos < seg.meta.size {
         buf.clear();
-        let n = seg.read_batches(pos, READ_CHUNK, Some(true), &mut buf)?;
+        let n = seg.read_batches(pos, READ_CHUNK, true, &mut buf)?;
         if n == 0 {
             break;
         }

@@ -172,13 +172,13 @@ impl Segment {
     }
 
     /// Append to `out` whole batches from `pos` on, at most `budget` bytes, and return how many
-    /// bytes were appended. For the first batch of a read, `first` is `Some(min_one_batch)`: a
-    /// batch bigger than the budget then comes whole (true) or cut at the budget (false).
+    /// bytes were appended. With `whole_first` a first batch bigger than the budget comes
+    /// whole; else nothing does.
     pub fn read_batches(
         &self,
         pos: u64,
         budget: usize,
-        first: Option<bool>,
+        whole_first: bool,
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
         let start = out.len();
@@ -189,14 +189,12 @@ impl Segment {
         let whole = batch::headers(&out[start..])
             .last()
             .map_or(0, |(p, h)| p + h.total_size());
-        if whole > 0 || first == Some(false) {
-            if whole > 0 {
-                out.truncate(start + whole);
-            }
-            return Ok(out.len() - start);
+        if whole > 0 {
+            out.truncate(start + whole);
+            return Ok(whole);
         }
         out.truncate(start);
-        if first == Some(true) {
+        if whole_first {
             if let Ok(h) = Reader::new(&*self.data, end).header(pos)? {
                 out.resize(start + h.total_size(), 0);
                 self.data.read_exact_at(pos, &mut out[start..])?;
@@ -212,7 +210,7 @@ impl Segment {
         &self,
         pos: u64,
         budget: usize,
-        first: Option<bool>,
+        whole_first: bool,
         below: i64,
     ) -> io::Result<Span> {
         let budget = budget as u64;
@@ -237,16 +235,11 @@ impl Segment {
             span.end_offset = Some(h.last_offset() + 1);
         }
         span.len = end - pos;
-        Ok(match (span.len, first, first_batch) {
-            (0, Some(true), Some((len, records, end_offset))) => Span {
+        Ok(match (span.len, whole_first, first_batch) {
+            (0, true, Some((len, records, end_offset))) => Span {
                 len,
                 records,
                 end_offset: Some(end_offset),
-            },
-            // Kafka's partial first batch: no whole batch, nothing for the client to count.
-            (0, Some(false), Some(_)) => Span {
-                len: budget.min(limit - pos),
-                ..Span::default()
             },
             _ => span,
         })

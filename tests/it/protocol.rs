@@ -1,6 +1,7 @@
 //! Raw-protocol scenarios against an in-process broker.
 
 mod every_version;
+mod fetch_limits;
 mod fetch_sessions;
 mod hostile;
 mod idempotent;
