@@ -333,8 +333,11 @@ start_broker() {
       RF=3
       ;;
     gregor | gregor-*)
+      # The previous run's data (gigabytes) goes before the clock starts: deleting it took
+      # ~2 s of the start-up figure in every run but the first.
+      rm -rf "$DATA/gregor" && mkdir -p "$DATA/gregor"
       local t0; t0=$(now_ms)
-      gregor_launch
+      gregor_launch keep
       START_MS=$(($(now_ms) - t0))
       ;;
     kafka | kafka-flush)

@@ -4,12 +4,9 @@ import java.util.List;
 import java.util.Map;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.message.FindCoordinatorRequestData;
 import org.apache.kafka.common.message.ShareAcknowledgeRequestData;
 import org.apache.kafka.common.message.ShareAcknowledgeResponseData;
@@ -161,9 +158,7 @@ final class ShareV2ErrorsScenario {
         try (Admin admin = c.admin(); KafkaProducer<byte[], byte[]> producer = c.producer(Map.of("linger.ms", 100))) {
             c.createTopic(admin, topicName, 1);
             topic = Compat.get(admin.describeTopics(List.of(topicName)).allTopicNames()).get(topicName).topicId();
-            ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-            Compat.get(admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(
-                    new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET)))).all());
+            Compat.setGroupConfigs(admin, groupId, Map.of("share.auto.offset.reset", "earliest"));
             for (int i = 0; i < 3; i++) producer.send(new ProducerRecord<>(topicName, 0, null, Compat.utf8("e" + i)));
             producer.flush();
         }
