@@ -148,6 +148,10 @@ class KafkaTrio:
             n.wait_listening()
 
     @property
+    def by_id(self) -> dict[int, KafkaNode]:
+        return {n.node_id: n for n in self.nodes}
+
+    @property
     def cluster(self) -> Broker:
         """Clients bootstrapped with every node's address."""
         return Broker("kafka-3", ",".join(n.broker.address for n in self.nodes))

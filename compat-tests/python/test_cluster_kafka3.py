@@ -37,14 +37,12 @@ def trio():
 
 @pytest.mark.timeout(900)
 def test_kafka3_loses_nothing_when_leaders_are_killed(trio, tmp_path, java_compat):  # noqa: F811
-    nodes = {n.node_id: n for n in trio.nodes}
-    leaders_killed(nodes, trio.cluster, java_compat, tmp_path, CYCLES)
+    leaders_killed(trio.by_id, trio.cluster, java_compat, tmp_path, CYCLES)
 
 
 @pytest.mark.timeout(600)
 def test_kafka3_share_group_redelivers_nothing_acknowledged_when_a_share_leader_is_killed(
         trio, tmp_path, java_compat):  # noqa: F811
-    nodes = {n.node_id: n for n in trio.nodes}
     cluster = trio.cluster
-    share_leader_killed(nodes, cluster, java_compat, tmp_path,
+    share_leader_killed(trio.by_id, cluster, java_compat, tmp_path,
                         lambda group: trio.group_coordinator(group, lambda t: leaders(cluster, t)))

@@ -108,7 +108,7 @@ final class ShareGroupScenario {
     }
 
     void configure(Admin admin, String groupId, String deadLetterTopic) throws Exception {
-        Map<String, String> configs = new java.util.LinkedHashMap<>(Map.of(
+        Map<String, String> configs = new HashMap<>(Map.of(
                 "share.auto.offset.reset", "earliest", "share.delivery.count.limit", "3"));
         if (deadLetterTopic != null) {
             configs.put("errors.deadletterqueue.topic.name", deadLetterTopic);
