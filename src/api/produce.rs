@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -312,7 +311,7 @@ fn append(
             }
             .into());
         }
-        let batch = BytesMut::from(&records[..]);
+        let batch = records.clone(); // the request's bytes: the log rewrites a copy of the header
         let appended = if header.is_transactional() {
             ctx.txns()
                 .append_transactional(&partition, &header, batch, txn_id, now)?

@@ -205,7 +205,7 @@ impl Writer {
                 continue;
             };
             let appended = partition
-                .append(&header, batch, now)
+                .append(&header, batch.freeze(), now)
                 .map_err(|e| Failure::Transient(e.to_string()))?;
             partition
                 .commit(appended.info.last_offset)

@@ -280,11 +280,18 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
 /// Stamp a batch with the broker's clock (LogAppendTime): set the timestamp-type bit and the
 /// max timestamp, then recompute the CRC. `batch` must be exactly one whole batch.
 pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
-    let attributes = i16::from_be_bytes(array(batch, ATTRIBUTES)) | LOG_APPEND_TIME_BIT;
-    batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
-    let crc = compute_crc(batch);
-    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    let (head, body) = batch.split_at_mut(HEADER_LEN);
+    set_log_append_time_split(head, body, timestamp);
+}
+
+/// [`set_log_append_time`] for a batch held as its header (`head`, [`HEADER_LEN`] bytes,
+/// rewritten) and the records after it (`body`, unchanged).
+pub fn set_log_append_time_split(head: &mut [u8], body: &[u8], timestamp: i64) {
+    let attributes = i16::from_be_bytes(array(head, ATTRIBUTES)) | LOG_APPEND_TIME_BIT;
+    head[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    head[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES..HEADER_LEN]), body);
+    head[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Iterate `(position, header)` over the complete batches at the start of `data`, stopping at
@@ -388,6 +395,19 @@ mod tests {
         let mut tiny_len = b.to_vec();
         tiny_len[8..12].copy_from_slice(&48i32.to_be_bytes());
         assert_eq!(validate(&tiny_len, usize::MAX).unwrap_err().code(), 2);
+    }
+
+    #[test]
+    fn log_append_time_on_a_split_batch_is_the_whole_batch_rewrite() {
+        let b = batch_with(0, 4, |i| i as i64, Compression::Lz4);
+        let mut whole = b.to_vec();
+        set_log_append_time(&mut whole, 7_000);
+        let mut head: [u8; HEADER_LEN] = b[..HEADER_LEN].try_into().unwrap();
+        set_log_append_time_split(&mut head, &b[HEADER_LEN..], 7_000);
+        assert_eq!(head[..], whole[..HEADER_LEN]);
+        let h = validate(&whole, usize::MAX).unwrap()[0];
+        assert!(h.is_log_append_time());
+        assert_eq!(h.max_timestamp, 7_000);
     }
 
     /// Rewrite a header field covered by the CRC and fix the CRC up.

@@ -39,7 +39,7 @@ pub(crate) mod testutil;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 
 use batch::BatchHeader;
 use damage::{Damage, RecoveryError};
@@ -265,8 +265,15 @@ impl PartitionLog {
     /// Append one or more batches already checked by [`batch::validate`]: assigns offsets
     /// from the log end offset, rewrites each batch's base offset (and for LogAppendTime the
     /// max timestamp and CRC), writes them to the active segment (rolling first if needed).
-    /// Nothing is fsynced here: see [`Self::sync_target`].
-    pub fn append(&mut self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, LogError> {
+    /// Nothing is fsynced here: see [`Self::sync_target`]. The rewrites go to a copy of each
+    /// header; the records are written from `batches` as they are (a produce request's
+    /// bytes: no copy of the batch).
+    pub fn append(
+        &mut self,
+        batches: impl Into<Bytes>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let batches: Bytes = batches.into();
         let headers: Vec<(usize, BatchHeader)> = batch::headers(&batches).collect();
         let whole = headers.last().map_or(0, |(p, h)| p + h.total_size());
         if whole == 0 || whole != batches.len() || batches.len() as u64 > u64::from(u32::MAX) {
@@ -291,22 +298,33 @@ impl PartitionLog {
         }
 
         let mut rewritten = Vec::with_capacity(headers.len());
+        let mut heads = Vec::with_capacity(headers.len());
         let mut next = first_offset;
         let epoch = self.leader_epoch();
         for (pos, h) in headers {
-            let b = &mut batches[pos..pos + h.total_size()];
-            batch::set_base_offset(b, next);
-            batch::set_partition_leader_epoch(b, epoch);
+            let (head, body) = batches[pos..pos + h.total_size()]
+                .split_first_chunk::<{ batch::HEADER_LEN }>()
+                .ok_or_else(|| {
+                    LogError::Corrupt("a record batch shorter than its header".into())
+                })?;
+            let mut head = *head;
+            batch::set_base_offset(&mut head, next);
+            batch::set_partition_leader_epoch(&mut head, epoch);
             if self.config.log_append_time {
-                batch::set_log_append_time(b, now_ms);
+                batch::set_log_append_time_split(&mut head, body, now_ms);
             }
-            let h = BatchHeader::parse(b).unwrap_or(h);
+            let h = BatchHeader::parse(&head).unwrap_or(h);
             next = h.last_offset() + 1;
             rewritten.push((pos, h));
+            heads.push((head, body));
         }
+        let parts: Vec<&[u8]> = heads
+            .iter()
+            .flat_map(|(head, body)| [&head[..], body])
+            .collect();
         let interval = self.config.index_interval_bytes;
         let active = self.active_mut();
-        active.append(&batches, &rewritten, interval)?;
+        active.append(&parts, &rewritten, interval)?;
         active.roll_base_ms.get_or_insert(now_ms);
         Ok(AppendInfo {
             first_offset,

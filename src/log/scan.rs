@@ -159,8 +159,8 @@ mod tests {
             self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
             self.inner.read_exact_at(pos, buf)
         }
-        fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
-            self.inner.write_at(pos, bytes)
+        fn write_at(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+            self.inner.write_at(pos, parts)
         }
         fn truncate(&self, len: u64) -> io::Result<()> {
             self.inner.truncate(len)

@@ -84,16 +84,16 @@ impl Segment {
         self.path.display().to_string()
     }
 
-    /// Write whole batches (offsets already assigned) at the end; `headers` are their
-    /// positions within `bytes` and their final headers.
+    /// Write whole batches (offsets already assigned) at the end, `parts` one after the other;
+    /// `headers` are the batches' positions within them and their final headers.
     pub fn append(
         &mut self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         headers: &[(usize, BatchHeader)],
         interval: u32,
     ) -> io::Result<()> {
         let start = self.meta.size;
-        if let Err(e) = self.data.write_at(start, bytes) {
+        if let Err(e) = self.data.write_at(start, parts) {
             // Drop whatever part was written, so the data keeps ending with a whole batch.
             let _ = self.data.truncate(start);
             return Err(e);

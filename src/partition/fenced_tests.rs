@@ -25,7 +25,7 @@ fn produce(p: &Partition) -> Result<i64> {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let appended = p.append(&header, records, 1_000)?;
+        let appended = p.append(&header, records.freeze(), 1_000)?;
         p.commit(appended.info.last_offset).await?;
         Ok(appended.info.last_offset)
     })

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::error::{BrokerError, Result};
@@ -205,7 +205,7 @@ impl Partition {
     /// original offsets come back) or out of sequence. Call [`Partition::commit`] with the
     /// returned last offset before acknowledging: it makes the data durable and visible
     /// according to the policy.
-    pub fn append(&self, header: &BatchHeader, batch: BytesMut, now_ms: i64) -> Result<Appended> {
+    pub fn append(&self, header: &BatchHeader, batch: Bytes, now_ms: i64) -> Result<Appended> {
         self.append_checked(header, batch, now_ms, |_| Ok(()))
     }
 
@@ -213,7 +213,7 @@ impl Partition {
     fn append_checked(
         &self,
         header: &BatchHeader,
-        batch: BytesMut,
+        batch: Bytes,
         now_ms: i64,
         check: impl FnOnce(&verification::Verifications) -> Result<()>,
     ) -> Result<Appended> {
@@ -285,7 +285,7 @@ impl Partition {
             m.coordinator_epoch,
             now_ms,
         );
-        let info = self.append_to_log(&mut state, batch, now_ms)?;
+        let info = self.append_to_log(&mut state, batch.freeze(), now_ms)?;
         state
             .producers
             .record_marker(m.producer_id, m.producer_epoch, m.coordinator_epoch, now_ms);
@@ -302,7 +302,7 @@ impl Partition {
 
     /// Append to the log. When that rolled a segment, the state before these batches is
     /// snapshotted at the new segment's base offset, so a restart replays one segment.
-    fn append_to_log(&self, state: &mut State, batch: BytesMut, now_ms: i64) -> Result<AppendInfo> {
+    fn append_to_log(&self, state: &mut State, batch: Bytes, now_ms: i64) -> Result<AppendInfo> {
         let active = state.log.active_base_offset();
         let info = state.log.append(batch, now_ms)?;
         if state.log.active_base_offset() != active {

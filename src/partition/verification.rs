@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
 use super::{Appended, Partition};
@@ -100,7 +100,7 @@ impl Partition {
     pub fn append_verified(
         &self,
         header: &BatchHeader,
-        batch: BytesMut,
+        batch: Bytes,
         now_ms: i64,
     ) -> Result<Appended> {
         self.append_checked(header, batch, now_ms, |v| {

@@ -304,7 +304,9 @@ async fn read_request(
     let mut body = Vec::new();
     while body.len() < len {
         let want = (len - body.len()).min(CHUNK);
-        body.reserve(want);
+        if body.capacity() - body.len() < want {
+            body.reserve_exact(growth(body.len(), len));
+        }
         let mut limited = (&mut *reader).take(want as u64);
         match tokio::time::timeout(idle, limited.read_buf(&mut body)).await {
             Ok(Ok(0)) => return Err(Closed::Frame(FrameError::Truncated)),
@@ -314,6 +316,13 @@ async fn read_request(
         }
     }
     Ok(Some((bytes::Bytes::from(body), held)))
+}
+
+/// Room to reserve (`Vec::reserve_exact`) beyond the `filled` bytes of a frame of `len` bytes:
+/// doubling, so each byte is moved O(1) times, but never past the frame, so the buffer ends
+/// the frame's exact size (`Vec::reserve` could leave it almost twice that).
+fn growth(filled: usize, len: usize) -> usize {
+    filled.max(CHUNK).min(len.saturating_sub(filled))
 }
 
 async fn write_responses(mut rx: mpsc::Receiver<Pending>, mut out: Out) {
@@ -382,6 +391,32 @@ impl Out {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_buffer_doubles_and_ends_the_frame_size() {
+        for len in [1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5, 8 << 20 | 77] {
+            let (mut cap, mut steps) = (0, 0);
+            while cap < len {
+                let grow = growth(cap, len);
+                assert!(
+                    grow > 0 && (cap == 0 || grow <= cap.max(CHUNK)),
+                    "{len}: {cap}+{grow}"
+                );
+                cap += grow;
+                steps += 1;
+            }
+            assert_eq!(cap, len);
+            assert!(
+                steps <= 2 + (len / CHUNK).max(1).ilog2() as usize,
+                "{len}: {steps}"
+            );
         }
     }
 }

@@ -104,8 +104,9 @@ fn segment_data<M: Medium>(m: &M) {
     let s = m.open();
     let data = s.create_segment(0).unwrap();
     assert_eq!(data.size().unwrap(), 0);
-    data.write_at(0, b"hello ").unwrap();
-    data.write_at(6, b"world").unwrap();
+    data.write_at(0, &[b"hello "]).unwrap();
+    // Parts are written one after the other (empty ones are nothing).
+    data.write_at(6, &[b"wo", b"", b"r", b"ld"]).unwrap();
     data.sync().unwrap();
     assert_eq!(data.size().unwrap(), 11);
     let mut buf = [0; 5];
@@ -117,7 +118,7 @@ fn segment_data<M: Medium>(m: &M) {
     data.truncate(5).unwrap();
     assert_eq!(data.size().unwrap(), 5);
     // A write at the end of the whole batches replaces what lay beyond.
-    data.write_at(5, b"!").unwrap();
+    data.write_at(5, &[b"!"]).unwrap();
     let mut all = [0; 6];
     data.read_exact_at(0, &mut all).unwrap();
     assert_eq!(&all, b"hello!");
@@ -158,7 +159,10 @@ fn layout_indexes_checkpoints<M: Medium>(m: &M) {
 fn replace<M: Medium>(m: &M) {
     let s = m.open();
     for base in [0, 5, 9, 14] {
-        s.create_segment(base).unwrap().write_at(0, b"old").unwrap();
+        s.create_segment(base)
+            .unwrap()
+            .write_at(0, &[b"old"])
+            .unwrap();
     }
     s.replace_segments(5, 14, b"new data", b"", b"").unwrap();
     assert_eq!(s.list_segments().unwrap(), vec![0, 5, 14]);
@@ -278,7 +282,7 @@ fn torn_tail<M: Medium>(m: &M) {
     drop(log); // no clean close
     let data = s.open_segment(0).unwrap();
     let len = data.size().unwrap();
-    data.write_at(len, &[0xab; 40]).unwrap();
+    data.write_at(len, &[&[0xab; 40]]).unwrap();
     let mut log = open_log(&s, 1 << 20);
     let report = log.take_recovery_report();
     assert!(!report.clean_shutdown);
@@ -312,7 +316,7 @@ fn crc_mismatch<M: Medium>(m: &M) {
     let mut byte = [0];
     data.read_exact_at(len - 1, &mut byte).unwrap();
     data.truncate(len - 1).unwrap();
-    data.write_at(len - 1, &[byte[0] ^ 0xff]).unwrap();
+    data.write_at(len - 1, &[&[byte[0] ^ 0xff]]).unwrap();
     let mut log = open_log(&s, 1 << 20);
     let report = log.take_recovery_report();
     assert_eq!(report.bytes_truncated(), last);

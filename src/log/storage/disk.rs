@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,8 @@ impl SegmentData for File {
         FileExt::read_exact_at(self, buf, pos)
     }
 
-    fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
-        self.write_all_at(bytes, pos)
+    fn write_at(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+        write_all_vectored_at(self, pos, parts)
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
@@ -245,6 +245,40 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path)
+}
+
+/// Write every byte of `parts` at `pos` (pwritev: one system call for a rewritten header and
+/// the records behind it; a short write goes on from where it stopped).
+fn write_all_vectored_at(file: &File, mut pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+    // Linux takes at most IOV_MAX (1024) slices per call.
+    const MAX_SLICES: usize = 1024;
+    let mut rest: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut first = 0;
+    while first < rest.len() {
+        let slices: Vec<IoSlice<'_>> = rest[first..]
+            .iter()
+            .take(MAX_SLICES)
+            .map(|p| IoSlice::new(p))
+            .collect();
+        let mut written = match rustix::io::pwritev(file, &slices, pos) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        pos += written as u64;
+        while written > 0 {
+            let part = rest[first];
+            if written >= part.len() {
+                written -= part.len();
+                first += 1;
+            } else {
+                rest[first] = &part[written..];
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A committed replacement whose `end` file does not name an offset: recovery cannot tell

@@ -33,10 +33,12 @@ impl SegmentData for MemorySegment {
         Ok(())
     }
 
-    fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
         let mut v = self.0.write().unwrap_or_else(PoisonError::into_inner);
         v.truncate(pos as usize);
-        v.extend_from_slice(bytes);
+        for part in parts {
+            v.extend_from_slice(part);
+        }
         Ok(())
     }
 

@@ -42,8 +42,10 @@ pub trait SegmentData: Send + Sync + 'static {
     fn size(&self) -> io::Result<u64>;
     /// Exactly `buf.len()` bytes at `pos` (`UnexpectedEof` past the end).
     fn read_exact_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()>;
-    /// Write `bytes` at `pos`, the end of the whole batches (whatever lay beyond is replaced).
-    fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Write `parts`, one after the other, at `pos`, the end of the whole batches (whatever
+    /// lay beyond is replaced). Parts, so that a batch whose header the log rewrote is written
+    /// from that header and the producer's bytes as they arrived, without joining them first.
+    fn write_at(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()>;
     /// Cut the data to `len` bytes.
     fn truncate(&self, len: u64) -> io::Result<()>;
     /// Make what was written durable (a no-op where nothing is).

@@ -32,7 +32,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use kafka_protocol::ResponseError as E;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -373,7 +373,7 @@ impl TxnCoordinator {
         &self,
         partition: &Partition,
         header: &BatchHeader,
-        batch: BytesMut,
+        batch: Bytes,
         txn_id: Option<&str>,
         now: i64,
     ) -> Result<Appended> {

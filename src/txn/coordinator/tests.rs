@@ -257,7 +257,7 @@ async fn a_broker_that_does_not_coordinate_verifies_produce_against_the_store() 
     let append = |p: &Partition, seq: i32, id: Option<&str>| {
         let batch = txn_batch(pid, epoch, seq, 1);
         let header = BatchHeader::parse(&batch).unwrap();
-        leader.append_transactional(p, &header, batch, id, 1_000)
+        leader.append_transactional(p, &header, batch.freeze(), id, 1_000)
     };
     let refused = |r: Result<Appended>| match r {
         Err(BrokerError::Transaction(e)) => e,

@@ -117,7 +117,7 @@ impl PgLogs {
                 .map_err(db_error)?;
             while let Some(batch) = batches.next().map_err(db_error)? {
                 let (pos, bytes): (i64, &[u8]) = (batch.get(0), batch.get(1));
-                data.write_at(pos as u64, bytes)?;
+                data.write_at(pos as u64, &[bytes])?;
             }
             let (index, time): (Option<Vec<u8>>, Option<Vec<u8>>) = (row.get(1), row.get(2));
             if let (Some(index), Some(time)) = (index, time) {

@@ -429,7 +429,9 @@ impl SegmentData for PgSegment {
         self.cache.read_exact_at(pos, buf)
     }
 
-    fn write_at(&self, pos: u64, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&self, pos: u64, parts: &[&[u8]]) -> io::Result<()> {
+        // The row is one value: the parts joined (the batch's only copy on this medium).
+        let bytes = Bytes::from(parts.concat());
         // Appends write at the end; a write before it replaces what lay beyond (recovery).
         if pos < self.end.load(Ordering::Acquire) {
             self.shared.push(Change::Truncate {
@@ -437,12 +439,12 @@ impl SegmentData for PgSegment {
                 len: pos as i64,
             });
         }
-        self.cache.write_at(pos, bytes)?;
+        self.cache.write_at(pos, &[&bytes])?;
         self.end.store(pos + bytes.len() as u64, Ordering::Release);
         self.shared.push(Change::Batch {
             segment: self.base,
             pos: pos as i64,
-            data: Bytes::copy_from_slice(bytes),
+            data: bytes,
         });
         Ok(())
     }

@@ -167,10 +167,10 @@ fn a_segment_sealed_on_an_async_worker_is_committed_by_the_next_sync() {
         s.spawn(|| {
             crate::blocking::mark_async_worker();
             let old = log.create_segment(0).unwrap();
-            old.write_at(0, &first).unwrap();
+            old.write_at(0, &[&first]).unwrap();
             let sealed = old.sync_sealed();
             let new = log.create_segment(1).unwrap();
-            new.write_at(0, &second).unwrap();
+            new.write_at(0, &[&second]).unwrap();
             assert!(
                 new.sync().is_err(),
                 "an acknowledgement's sync refuses an async worker"
