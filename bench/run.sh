@@ -27,7 +27,7 @@
 #   BENCH_RUNS=3  BENCH_BROKERS="gregor gregor-nofsync kafka kafka-flush"
 #   BENCH_WORKLOADS="W1 W2 W3 W4 W5 W6"
 #   BENCH_RECORDS=1000000 (W1, W4, W5)  BENCH_SMALL_RECORDS=3000000 (W2)
-#   BENCH_RATES="10 50 100"  BENCH_RATE_SECONDS=10  BENCH_E2E_RECORDS=1000
+#   BENCH_RATES="10 50 100"  BENCH_RATE_SECONDS=10  BENCH_E2E_RECORDS=10000
 #   BENCH_W6_RECORDS=1000000  BENCH_W6_PARTITIONS=64  BENCH_W6_KEYS=10000  BENCH_W6_SIZE=100
 #   BENCH_GREGOR_PORT=19192  BENCH_KAFKA_PORT=24192  BENCH_KAFKA_CONTROLLER_PORT=24193
 #   BENCH_CLUSTER_PORT=19195 (gregor-cluster: 3 ports)  BENCH_PG_PORTS=25462,25463
@@ -52,7 +52,7 @@ RECORDS="${BENCH_RECORDS:-1000000}"
 SMALL_RECORDS="${BENCH_SMALL_RECORDS:-3000000}"
 RATES="${BENCH_RATES:-10 50 100}"
 RATE_SECONDS="${BENCH_RATE_SECONDS:-10}"
-E2E_RECORDS="${BENCH_E2E_RECORDS:-1000}"
+E2E_RECORDS="${BENCH_E2E_RECORDS:-10000}"
 W6_RECORDS="${BENCH_W6_RECORDS:-1000000}"
 W6_PARTITIONS="${BENCH_W6_PARTITIONS:-64}"
 W6_KEYS="${BENCH_W6_KEYS:-10000}"
@@ -99,39 +99,62 @@ measure() { # workload bytes_moved command...
   fi
 }
 
+# A client's CPU: on two cores the clients share the machine with the broker, so what a client
+# spends per GB bounds what any broker can reach (recorded as client_cpu_s_per_gb).
+timed() { # file command... : runs the command (stdout passed on), its CPU seconds into file
+  local TIMEFORMAT='%U %S'
+  { time "${@:2}" 2>&3; } 3>&2 2>"$1"
+}
+client_cpu() { # workload client bytes file (removed)
+  local u s
+  read -r u s <"$4" && [ "${3:-0}" -gt 0 ] &&
+    put "$1" "$2" client_cpu_s_per_gb "$(echo "scale=3; ($u + $s) * 1000000000 / $3" | bc)"
+  rm -f "$4"
+}
+
 # ProducerPerformance's summary line → records/s, MiB/s, p50/p99/p99.9 ms.
 pp() { # workload client topic records size throughput
-  local line
-  line=$(java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
+  local line t
+  t=$(mktemp "$OUT/time.XXXXXX")
+  line=$(timed "$t" java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
     --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
     batch.size=1048576 compression.type="$CODEC" | tail -1) || true # a failure is logged below
   read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
   [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
+  client_cpu "$1" "$2" $(($4 * $5)) "$t"
   put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
   put "$1" "$2" p50_ms "$p50"; put "$1" "$2" p99_ms "$p99"; put "$1" "$2" p999_ms "$p999"
 }
 
-# ConsumerPerformance (consumer group; fetch figures exclude the group join).
+# ConsumerPerformance (consumer group; fetch figures exclude the group join), 1 KiB records.
 cp_() { # workload client topic records
-  local line
-  line=$(java_tool ConsumerPerformance --bootstrap-server "$BOOT" --topic "$3" --num-records "$4" \
+  local line t
+  t=$(mktemp "$OUT/time.XXXXXX")
+  line=$(timed "$t" java_tool ConsumerPerformance --bootstrap-server "$BOOT" --topic "$3" --num-records "$4" \
     --timeout 60000 --hide-header | tail -1) || true # a failure is logged below
   IFS=', ' read -r -a f <<<"$line"
   # start date, start time, end date, end time, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
   # (A timeout prints a warning line instead of the figures.)
   [ "${#f[@]}" -ge 12 ] && [[ "${f[10]}" =~ ^[0-9.]+$ ]] || { log "ConsumerPerformance failed: $line"; return 1; }
   put "$1" "$2" mib_per_s "${f[10]}"; put "$1" "$2" records_per_s "${f[11]}"
+  client_cpu "$1" "$2" $(($4 * 1024)) "$t"
 }
 
 # franz-go output key=value → raw results.
 franz() { # workload client args...
-  local w="$1" c="$2" line kv
+  local w="$1" c="$2" line kv bytes=0 t
   shift 2
   speaks_franz || { log "    $w with franz-go: n/a on $BROKER (it closes the connection at ApiVersions)"; return 0; }
-  line=$("$FRANZ" "$@" -brokers "$BOOT")
+  t=$(mktemp "$OUT/time.XXXXXX")
+  line=$(timed "$t" "$FRANZ" "$@" -brokers "$BOOT")
   for kv in $line; do
-    case "${kv%%=*}" in records | bytes | secs) ;; *) put "$w" "$c" "${kv%%=*}" "${kv#*=}" ;; esac
+    case "${kv%%=*}" in
+      bytes) bytes="${kv#*=}" ;;
+      records | secs) ;;
+      *) put "$w" "$c" "${kv%%=*}" "${kv#*=}" ;;
+    esac
   done
+  client_cpu "$w" "$c" "$bytes" "$t"
 }
 
 w1() { # W4 reads back the uncompressed run's topics

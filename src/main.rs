@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use gregor::config::{Config, ConfigError, LoadOutcome, LogFormat};
 
 fn main() -> ExitCode {
-    return_large_buffers_on_free();
+    share_one_allocator_arena();
     // Lossy rather than std::env::args(), which panics on arguments that are not UTF-8.
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -107,15 +107,16 @@ fn reload_filter<S>(
 }
 
 /// Request frames (a producer's request is up to a few MiB) are allocated and freed by
-/// whichever worker thread reads them. glibc serves them from per-thread arenas once its
-/// dynamic mmap threshold has grown past them, and an arena keeps what it served: the broker
-/// held one frame's worth per worker long after the requests were answered (peak RSS in a
-/// produce run ~18 MiB above the frames in flight). A fixed threshold keeps buffers of 256 KiB
-/// and more in their own mappings, given back when freed.
-fn return_large_buffers_on_free() {
+/// whichever worker thread reads them, and glibc serves each thread from an arena of its own
+/// (up to 8 per core) that keeps what it served: the broker held one large frame's worth per
+/// arena long after the requests were answered (peak RSS in a produce run ~10 MiB above what
+/// was in flight). One arena reuses the same warm memory for every frame. (A fixed mmap
+/// threshold gave the memory back too, but faulting fresh pages for every request doubled the
+/// Java producer's p99 in W1: bench/README.md.)
+fn share_one_allocator_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
