@@ -111,8 +111,8 @@ fn reload_filter<S>(
 /// (up to 8 per core) that keeps what it served: the broker held one large frame's worth per
 /// arena long after the requests were answered (peak RSS in a produce run ~10 MiB above what
 /// was in flight). One arena reuses the same warm memory for every frame. (A fixed mmap
-/// threshold gave the memory back too, but faulting fresh pages for every request doubled the
-/// Java producer's p99 in W1: bench/README.md.)
+/// threshold gave the memory back too, but faulting fresh pages for every request raised the
+/// Java producer's W1 p99 by half: bench/README.md.)
 fn share_one_allocator_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
