@@ -127,7 +127,7 @@ fn append_dead_letters(
                 continue;
             }
         };
-        let batch = bytes::Bytes::from(queued.batch.clone());
+        let batch = bytes::Bytes::from(queued.batch);
         let appended = match partition.append(&header, batch, now) {
             Ok(appended) => appended,
             Err(e) => {

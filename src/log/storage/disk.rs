@@ -252,31 +252,18 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn write_all_vectored_at(file: &File, mut pos: u64, parts: &[&[u8]]) -> io::Result<()> {
     // Linux takes at most IOV_MAX (1024) slices per call.
     const MAX_SLICES: usize = 1024;
-    let mut rest: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-    let mut first = 0;
-    while first < rest.len() {
-        let slices: Vec<IoSlice<'_>> = rest[first..]
-            .iter()
-            .take(MAX_SLICES)
-            .map(|p| IoSlice::new(p))
-            .collect();
-        let mut written = match rustix::io::pwritev(file, &slices, pos) {
+    let mut all: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut left = &mut all[..];
+    IoSlice::advance_slices(&mut left, 0); // leading empty parts
+    while !left.is_empty() {
+        let written = match rustix::io::pwritev(file, &left[..left.len().min(MAX_SLICES)], pos) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         };
         pos += written as u64;
-        while written > 0 {
-            let part = rest[first];
-            if written >= part.len() {
-                written -= part.len();
-                first += 1;
-            } else {
-                rest[first] = &part[written..];
-                written = 0;
-            }
-        }
+        IoSlice::advance_slices(&mut left, written);
     }
     Ok(())
 }
