@@ -13,6 +13,11 @@
 # w1-java.svg, w1-franz.svg, w4-franz.svg; their folded stacks (for inferno-diff-folded between
 # two builds) stay in BENCH_OUT (default ~/.cache/gregor/bench-results/flame-<time>). Not part
 # of CI.
+#
+# BENCH_PERF_SCOPE=machine samples both CPUs instead of the broker alone (w1-java-machine.svg,
+# ...): the graph's first level is the process (the client's JVM or franz-go, gregor, swapper:
+# idle), the second the thread, so it shows where the machine's time goes when a client, not
+# the broker, is the limit. Java frames stay unnamed (JIT code); the process split is the point.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
@@ -21,6 +26,11 @@ OUT="${BENCH_OUT:-$CACHE/bench-results/flame-$(date -u +%Y%m%dT%H%M%SZ)}"
 # What the titles call the binary (BENCH_LABEL, default this checkout's commit).
 LABEL="${BENCH_LABEL:-$(git -C "$ROOT" rev-parse --short HEAD)}"
 SVG_DIR="${1:-$ROOT/bench/flamegraphs/$LABEL}"
+case "${BENCH_PERF_SCOPE:-broker}" in
+  broker) SUFFIX= ;;
+  machine) SUFFIX=-machine ;;
+  *) log "BENCH_PERF_SCOPE is broker or machine"; exit 1 ;;
+esac
 TOOLS="$CACHE/tools"
 
 command -v perf >/dev/null || { log "perf is missing (apt-get install linux-perf)"; exit 1; }
@@ -35,22 +45,43 @@ BROKER=gregor
 start_broker
 log "$BROKER ($GREGOR) on $BOOT; SVGs into $SVG_DIR"
 
-# Samples the broker while the command runs, then draws them.
+# Samples the broker (or the machine) while the command runs, then draws them.
 profiled() { # name title command...
-  local name="$1" title="$2" perf_pid
+  local name="$1$SUFFIX" title="$2" perf_pid client target=(-p "$GPID") minwidth=()
   shift 2
-  perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$GPID" -o "$OUT/$name.data" \
-    2>>"$OUT/perf.log" &
+  # The machine's graphs: frames under 0.5 px left out (the JVM's unnamed frames make MBs).
+  [ -z "$SUFFIX" ] || { target=(-a) title="$title, both CPUs" minwidth=(--minwidth 0.5); }
+  perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 "${target[@]}" \
+    -o "$OUT/$name.data" 2>>"$OUT/perf.log" &
   perf_pid=$!
   sleep 0.5 # perf attached
-  "$@" >>"$OUT/clients.log"
+  "$@" >>"$OUT/clients.log" &
+  client=$!
+  sleep 2 && ps -eo pid=,comm= >"$OUT/$name.ps" # the processes by id, for the machine's graph
+  wait "$client"
   kill -INT "$perf_pid"
   wait "$perf_pid" || true
-  perf script -i "$OUT/$name.data" 2>/dev/null | "$TOOLS/bin/inferno-collapse-perf" >"$OUT/$name.folded"
-  "$TOOLS/bin/inferno-flamegraph" --title "$title" --width 1600 <"$OUT/$name.folded" >"$SVG_DIR/$name.svg"
+  perf script -i "$OUT/$name.data" -F comm,pid,tid,time,period,event,ip,sym,dso 2>/dev/null |
+    "$TOOLS/bin/inferno-collapse-perf" --pid |
+    by_process "$OUT/$name.ps" >"$OUT/$name.folded"
+  "$TOOLS/bin/inferno-flamegraph" --title "$title" --width 1600 "${minwidth[@]}" <"$OUT/$name.folded" \
+    >"$SVG_DIR/$name.svg"
   rm -f "$OUT/$name.data"
-  # cpu-clock samples are weighted by their period (ns): the sum is the broker's CPU time.
-  log "$name.svg: $(awk '{s += $NF} END {printf "%.2f", s / 1e9}' "$OUT/$name.folded") broker CPU-s sampled"
+  # cpu-clock samples are weighted by their period (ns): the sums are CPU time.
+  log "$name.svg: CPU-s sampled: $(awk -F';' '{n = split($NF, w, " "); s[$1] += w[n]} END {
+    for (p in s) printf "%.2f\t%s\n", s[p] / 1e9, p}' "$OUT/$name.folded" |
+    sort -rn | head -4 | awk -F'\t' '{printf "%s %s  ", $2, $1}')"
+}
+
+# Folded stacks whose first frame is "<thread>-<pid>" (collapse-perf --pid) → the broker's
+# stacks as before (first frame the thread), the machine's with the process name above it.
+by_process() { # ps snapshot
+  awk -v machine="$SUFFIX" 'NR == FNR { $1 = $1; p = $1; sub(/^[0-9]+ /, ""); proc[p] = $0; next }
+    { i = index($0, ";"); head = substr($0, 1, i - 1); rest = substr($0, i)
+      pid = head; sub(/.*-/, "", pid); thread = head; sub(/-[0-9]+$/, "", thread)
+      if (!machine) { print thread rest; next }
+      p = (pid in proc) ? proc[pid] : (pid == 0 ? "swapper (idle)" : thread)
+      print p ";" thread rest }' "$1" -
 }
 
 create w1 8

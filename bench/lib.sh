@@ -5,7 +5,7 @@
 # The caller sets HERE (bench/), then calls bench_init; the functions below use these globals:
 #   BROKER   the broker being measured: gregor, gregor-nofsync, gregor-<name> (a binary of
 #            BENCH_GREGOR_<NAME>_BIN), gregor-cluster (and gregor-cluster-<name> with
-#            BENCH_GREGOR_CLUSTER_<NAME>_BIN), kafka, kafka-flush, kafka-3, tansu
+#            BENCH_GREGOR_CLUSTER_<NAME>_BIN), kafka, kafka-flush, kafka-3, tansu, krabka
 #   PIDS     its processes (one, or three for the clusters): CPU and peak RSS sum over them
 #   BOOT     its bootstrap servers; RF the replication factor topics get; TOPIC_CONFIG k=v,...
 #   GREGOR_EXTRA_ARGS  more flags for every gregor process (an array)
@@ -14,7 +14,8 @@
 # gregor-cluster BENCH_CLUSTER_PORT.. +2 (19195), its PostgreSQL BENCH_PG_PORTS (25462,25463
 # primary,standby), Kafka BENCH_KAFKA_PORT / BENCH_KAFKA_CONTROLLER_PORT (24192/24193), kafka-3
 # BENCH_KAFKA3_PORT.. +2 and their controllers BENCH_KAFKA3_PORT+10.. +12 (24200), tansu
-# BENCH_TANSU_PORT (19198) on gregor-cluster's PostgreSQL ports.
+# BENCH_TANSU_PORT (19198) on gregor-cluster's PostgreSQL ports, krabka BENCH_KRABKA_PORT (19199;
+# its KRaft controller always takes port 9093).
 
 ROOT="$(dirname "$HERE")"
 CACHE="${CACHE_ROOT:-$HOME/.cache/gregor}"
@@ -28,13 +29,16 @@ KAFKA3_HEAP="${BENCH_KAFKA3_HEAP:-1g}"
 TANSU_PORT="${BENCH_TANSU_PORT:-19198}"
 # Tansu 0.6.0 from crates.io, built with its postgres feature (bench/tansu/README.md).
 TANSU="${BENCH_TANSU_BIN:-$CACHE/tansu/bin/tansu}"
+KRABKA_PORT="${BENCH_KRABKA_PORT:-19199}"
+# Krabka (bench/krabka/README.md): BENCH_KRABKA_BIN, or bench/krabka/build.sh's (built if missing).
+KRABKA="${BENCH_KRABKA_BIN:-}"
 REF="$ROOT/compat-tests/kafka/reference-kafka.sh"
 PGCLUSTER="$ROOT/compat-tests/python/pgcluster.py"
 export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-24193}"
 export COMPAT_KAFKA_STATE="${BENCH_KAFKA_STATE:-/tmp/gregor-bench-kafka}" COMPAT_KAFKA_HEAP="${BENCH_KAFKA_HEAP:-1g}"
 TICK=$(getconf CLK_TCK)
 BROKER='' PIDS='' BOOT='' TOPIC_CONFIG='' RF=1 GPID='' DATA='' PGDIR='' PG_PRIMARY='' START_MS=0
-CLUSTER_PIDS=() KAFKA3_PIDS=() TANSU_PID=
+CLUSTER_PIDS=() KAFKA3_PIDS=() TANSU_PID= KRABKA_PID=
 GREGOR_EXTRA_ARGS=()
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
@@ -223,6 +227,33 @@ tansu_stop() {
   [ "${BENCH_KEEP_DATA:-}" = 1 ] || rm -rf "$PGDIR"
 }
 
+# Krabka, one node on a fresh formatted directory (or the one kill9_broker left, with "keep").
+# It acknowledges from the page cache, as Kafka does by default: compare it with gregor-nofsync.
+krabka_launch() { # [keep]
+  [ -n "$KRABKA" ] || KRABKA="$("$HERE/krabka/build.sh")"
+  local t0 dir="$DATA/krabka"
+  if [ "${1:-}" != keep ]; then
+    rm -rf "$dir"
+    "$(dirname "$KRABKA")/$(basename "$KRABKA" | sed 's/^krabka-/krabka-format-/')" --log-dir "$dir" >/dev/null
+  fi
+  port_open "$KRABKA_PORT" && { log "port $KRABKA_PORT (krabka) is in use"; return 1; }
+  t0=$(now_ms)
+  RUST_LOG=warn "$KRABKA" --listen-addr "127.0.0.1:$KRABKA_PORT" --log-dir "$dir" \
+    --metrics-listen-addr none >>"$DATA/krabka.log" 2>&1 &
+  KRABKA_PID=$!
+  until port_open "$KRABKA_PORT"; do
+    kill -0 "$KRABKA_PID" 2>/dev/null || { log "krabka exited during start-up ($DATA/krabka.log)"; return 1; }
+    sleep 0.002
+  done
+  START_MS=$(($(now_ms) - t0))
+  PIDS=$KRABKA_PID BOOT="127.0.0.1:$KRABKA_PORT"
+}
+
+krabka_stop() { # [-9]
+  [ -z "$KRABKA_PID" ] || { kill "${1:--TERM}" "$KRABKA_PID" 2>/dev/null || true; wait "$KRABKA_PID" 2>/dev/null || true; }
+  KRABKA_PID=
+}
+
 # Whether $BROKER keeps its data in PostgreSQL (its servers' CPU and counters are recorded).
 on_postgres() { [[ "$BROKER" == gregor-cluster* || "$BROKER" == tansu ]]; }
 
@@ -351,6 +382,7 @@ start_broker() {
       RF=3
       ;;
     tansu) tansu_launch ;;
+    krabka) krabka_launch ;;
     *) log "unknown broker $BROKER"; return 1 ;;
   esac
   # Until the brokers serve metadata and create topics (Kafka's sessions register, gregor's
@@ -369,15 +401,17 @@ stop_broker() {
     kafka-3) kafka3_stop ;;
     kafka | kafka-flush) "$REF" stop >/dev/null 2>&1 ;;
     tansu) tansu_stop ;;
+    krabka) krabka_stop ;;
   esac
   PIDS=
 }
 
-# kill -9 of a single broker (gregor or kafka), keeping its data for restart_broker.
+# kill -9 of a single broker (gregor, kafka or krabka), keeping its data for restart_broker.
 kill9_broker() {
   case "$BROKER" in
     gregor | gregor-*) kill -9 "$GPID"; wait "$GPID" 2>/dev/null || true; GPID= ;;
     kafka | kafka-flush) "$REF" kill9 >/dev/null 2>&1 ;;
+    krabka) krabka_stop -9 ;;
   esac
   PIDS=
 }
@@ -397,6 +431,7 @@ restart_broker() {
       START_MS=$(echo "$line" | sed -E 's/.*port open in ([0-9]+)\.([0-9]+) s.*/\1\2/' | sed 's/^0*//')
       PIDS=$(cat "$COMPAT_KAFKA_STATE/kafka.pid") BOOT="127.0.0.1:$KPORT"
       ;;
+    krabka) krabka_launch keep ;;
   esac
 }
 
@@ -405,5 +440,6 @@ data_dir() {
   case "$BROKER" in
     gregor | gregor-*) echo "$DATA/gregor" ;;
     kafka | kafka-flush) echo "$COMPAT_KAFKA_STATE/data" ;;
+    krabka) echo "$DATA/krabka" ;;
   esac
 }

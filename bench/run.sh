@@ -19,7 +19,9 @@
 # the default set): gregor-cluster (three gregor over a PostgreSQL primary with a synchronous
 # standby, topics RF 3) and kafka-3 (three combined-mode KRaft nodes, RF 3,
 # min.insync.replicas=2); tansu (Tansu 0.6.0, one broker, on the same PostgreSQL: a primary
-# with a synchronous standby; bench/tansu/README.md); brokers are started by bench/lib.sh.
+# with a synchronous standby; bench/tansu/README.md); krabka (Krabka, the Rust broker, one node,
+# no fsync before the ack: compare it with gregor-nofsync; bench/krabka/README.md, built by
+# bench/krabka/build.sh on first use, ~9 minutes); brokers are started by bench/lib.sh.
 #
 #   bench/run.sh     one command; prints the table and writes it to $BENCH_OUT/table.md
 #

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """bench/run.sh's raw results (broker, run, workload, client, metric, value) → a markdown table:
 per broker the median over runs with the spread (min–max), and ratios of medians: gregor over
-each other broker, gregor-nofsync over kafka (both without fsync: equal durability), and
-gregor-cluster over kafka-3 (three brokers each, RF 3, acks=all) and over tansu (on the same
-PostgreSQL).
+each other broker, gregor-nofsync over kafka and over krabka (all without fsync: equal
+durability), and gregor-cluster over kafka-3 (three brokers each, RF 3, acks=all) and over tansu
+(on the same PostgreSQL).
 With --ratios-only (bench/smoke.sh) only the ratio columns are printed."""
 import statistics
 import sys
@@ -42,14 +42,14 @@ def cell(vs):
         return fmt(m)
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})"
 
-preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush", "gregor-cluster",
+preferred = ["gregor", "gregor-nofsync", "gregor-before", "kafka", "kafka-flush", "krabka", "gregor-cluster",
              "kafka-3", "tansu"]
 brokers.sort(key=lambda b: (preferred.index(b) if b in preferred else len(preferred), b))
 pairs = [("gregor", b) for b in brokers
          if b != "gregor" and "gregor" in brokers and not b.startswith("gregor-cluster")
          and b != "tansu"]
-if "gregor-nofsync" in brokers and "kafka" in brokers:
-    pairs.append(("gregor-nofsync", "kafka"))
+pairs += [("gregor-nofsync", b) for b in ("kafka", "krabka")
+          if "gregor-nofsync" in brokers and b in brokers]
 if "gregor-cluster" in brokers and "kafka-3" in brokers:  # both three brokers, RF 3, acks=all
     pairs.append(("gregor-cluster", "kafka-3"))
 pairs += [("gregor-cluster", b) for b in brokers if b.startswith("gregor-cluster-")]
