@@ -90,7 +90,8 @@ fn txn_batch(p: &Producer, values: &[&str]) -> bytes::Bytes {
             producer_epoch: p.epoch,
             sequence: p.seq + i as i32,
             offset: i as i64,
-            ..record("k", v, 1)
+            // Stamped now: producer state expires by batch timestamps (see idempotent.rs).
+            ..record("k", v, gregor::api::now_ms())
         })
         .collect();
     let mut buf = bytes::BytesMut::new();
