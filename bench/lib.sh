@@ -30,8 +30,10 @@ TANSU_PORT="${BENCH_TANSU_PORT:-19198}"
 # Tansu 0.6.0 from crates.io, built with its postgres feature (bench/tansu/README.md).
 TANSU="${BENCH_TANSU_BIN:-$CACHE/tansu/bin/tansu}"
 KRABKA_PORT="${BENCH_KRABKA_PORT:-19199}"
-# Krabka (bench/krabka/README.md): BENCH_KRABKA_BIN, or bench/krabka/build.sh's (built if missing).
+# Krabka (bench/krabka/README.md): BENCH_KRABKA_BIN, or bench/krabka/build.sh's (built if missing),
+# and its log-dir formatter, BENCH_KRABKA_FORMAT_BIN (default: krabka-format-<rev> beside it).
 KRABKA="${BENCH_KRABKA_BIN:-}"
+KRABKA_FORMAT="${BENCH_KRABKA_FORMAT_BIN:-}"
 REF="$ROOT/compat-tests/kafka/reference-kafka.sh"
 PGCLUSTER="$ROOT/compat-tests/python/pgcluster.py"
 export COMPAT_KAFKA_PORT=$KPORT COMPAT_KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-24193}"
@@ -234,7 +236,8 @@ krabka_launch() { # [keep]
   local t0 dir="$DATA/krabka"
   if [ "${1:-}" != keep ]; then
     rm -rf "$dir"
-    "$(dirname "$KRABKA")/$(basename "$KRABKA" | sed 's/^krabka-/krabka-format-/')" --log-dir "$dir" >/dev/null
+    [ -n "$KRABKA_FORMAT" ] || KRABKA_FORMAT="$(dirname "$KRABKA")/$(basename "$KRABKA" | sed 's/^krabka-/krabka-format-/')"
+    "$KRABKA_FORMAT" --log-dir "$dir" >/dev/null
   fi
   port_open "$KRABKA_PORT" && { log "port $KRABKA_PORT (krabka) is in use"; return 1; }
   t0=$(now_ms)
