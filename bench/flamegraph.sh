@@ -47,7 +47,7 @@ log "$BROKER ($GREGOR) on $BOOT; SVGs into $SVG_DIR"
 
 # Samples the broker (or the machine) while the command runs, then draws them.
 profiled() { # name title command...
-  local name="$1$SUFFIX" title="$2" perf_pid client target=(-p "$GPID") minwidth=()
+  local name="$1$SUFFIX" title="$2" perf_pid client snapshot= target=(-p "$GPID") minwidth=()
   shift 2
   # The machine's graphs: frames under 0.5 px left out (the JVM's unnamed frames make MBs).
   [ -z "$SUFFIX" ] || { target=(-a) title="$title, both CPUs" minwidth=(--minwidth 0.5); }
@@ -57,13 +57,21 @@ profiled() { # name title command...
   sleep 0.5 # perf attached
   "$@" >>"$OUT/clients.log" &
   client=$!
-  sleep 2 && ps -eo pid=,comm= >"$OUT/$name.ps" # the processes by id, for the machine's graph
+  # The machine's graph names processes by id: a snapshot once the client has started (in the
+  # background, so that sampling stops when the client does).
+  if [ -n "$SUFFIX" ]; then
+    { sleep 0.3; ps -eo pid=,comm= >"$OUT/$name.ps"; } &
+    snapshot=$!
+  fi
   wait "$client"
   kill -INT "$perf_pid"
   wait "$perf_pid" || true
-  perf script -i "$OUT/$name.data" -F comm,pid,tid,time,period,event,ip,sym,dso 2>/dev/null |
-    "$TOOLS/bin/inferno-collapse-perf" --pid |
-    by_process "$OUT/$name.ps" >"$OUT/$name.folded"
+  [ -z "$snapshot" ] || wait "$snapshot"
+  if [ -z "$SUFFIX" ]; then
+    stacks "$OUT/$name.data"
+  else
+    stacks "$OUT/$name.data" --pid | by_process "$OUT/$name.ps"
+  fi >"$OUT/$name.folded"
   "$TOOLS/bin/inferno-flamegraph" --title "$title" --width 1600 "${minwidth[@]}" <"$OUT/$name.folded" \
     >"$SVG_DIR/$name.svg"
   rm -f "$OUT/$name.data"
@@ -73,13 +81,18 @@ profiled() { # name title command...
     sort -rn | head -4 | awk -F'\t' '{printf "%s %s  ", $2, $1}')"
 }
 
-# Folded stacks whose first frame is "<thread>-<pid>" (collapse-perf --pid) → the broker's
-# stacks as before (first frame the thread), the machine's with the process name above it.
+# perf's samples folded into stacks (collapse-perf's options after the data file).
+stacks() { # perf.data [collapse options]
+  perf script -i "$1" -F comm,pid,tid,time,period,event,ip,sym,dso 2>/dev/null |
+    "$TOOLS/bin/inferno-collapse-perf" "${@:2}"
+}
+
+# Stacks whose first frame is "<thread>-<pid>" (collapse-perf --pid) → the process's name, then
+# the thread, then the rest.
 by_process() { # ps snapshot
-  awk -v machine="$SUFFIX" 'NR == FNR { $1 = $1; p = $1; sub(/^[0-9]+ /, ""); proc[p] = $0; next }
+  awk 'NR == FNR { $1 = $1; p = $1; sub(/^[0-9]+ /, ""); proc[p] = $0; next }
     { i = index($0, ";"); head = substr($0, 1, i - 1); rest = substr($0, i)
       pid = head; sub(/.*-/, "", pid); thread = head; sub(/-[0-9]+$/, "", thread)
-      if (!machine) { print thread rest; next }
       p = (pid in proc) ? proc[pid] : (pid == 0 ? "swapper (idle)" : thread)
       print p ";" thread rest }' "$1" -
 }
