@@ -24,7 +24,8 @@
 #                         COMPAT_CLUSTER_PORT.. +2, default 19800) over a PostgreSQL primary with a
 #                         synchronous standby (ports COMPAT_CLUSTER_PG_PORTS, 25462,25463), every
 #                         client given all three addresses; scenarios marked single_broker are
-#                         not collected there (COMPAT_CLUSTER=only: that target alone)
+#                         not collected there (COMPAT_CLUSTER=only: that target alone, without the
+#                         `once` tests, which are not broker scenarios)
 #   COMPAT_KAFKA3=1       also the oracle of the cluster kill scenarios: the reference Kafka as three
 #                         brokers (test_cluster_kafka3.py; minutes of three JVMs: not in CI), e.g.
 #                         COMPAT_KAFKA3=1 COMPAT_SKIP_KAFKA=1 COMPAT_ONLY=kafka3 compat-tests/run.sh
@@ -320,8 +321,12 @@ if [ ${#RUNS[@]} -lt 2 ] || [ "${COMPAT_SERIAL:-0}" = 1 ]; then
   for r in "${RUNS[@]}"; do read -r _ b _ <<<"$r"; brokers+=("$b"); done
   all="$(IFS=,; echo "${brokers[*]}")"
   say "pytest against $all${COMPAT_ONLY:+ (-k $COMPAT_ONLY)}"
+  # The cluster target alone takes no `once` tests: they are not broker scenarios, and beside
+  # the suite (CI) its `-k` would start test_cluster_pg.py's PostgreSQL on the suite's ports.
+  once=1
+  [ "$CLUSTER" != only ] || once=0
   set +e
-  (run_pytest all "$all" -1 1 "$@")
+  (run_pytest all "$all" -1 "$once" "$@")
   status=$?
   set -e
   exit $status
