@@ -496,7 +496,10 @@ pub async fn run_driver(
     let Some(mut completions) = completions else {
         return; // another driver runs
     };
-    let mut expiry = tokio::time::interval(EXPIRY_CHECK);
+    // The first check one interval after start-up, as Kafka's (a producer whose state was just
+    // restored is not judged before its clients had a chance to come back).
+    let mut expiry =
+        tokio::time::interval_at(tokio::time::Instant::now() + EXPIRY_CHECK, EXPIRY_CHECK);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
