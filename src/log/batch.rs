@@ -264,7 +264,7 @@ fn check_lz4_frame(h: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
 /// CRC32C of a whole batch as stored in its header (covers attributes to the end, so the base
 /// offset and partition leader epoch can change without it). `batch` must be at least a header.
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[ATTRIBUTES..])
+    super::crc::crc32c(&batch[ATTRIBUTES..])
 }
 
 /// Rewrite the base offset of the batch at the start of `batch`.
@@ -290,7 +290,10 @@ pub fn set_log_append_time_split(head: &mut [u8], body: &[u8], timestamp: i64) {
     let attributes = i16::from_be_bytes(array(head, ATTRIBUTES)) | LOG_APPEND_TIME_BIT;
     head[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     head[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES..HEADER_LEN]), body);
+    let mut crc = super::crc::Crc32c::new();
+    crc.update(&head[ATTRIBUTES..HEADER_LEN]);
+    crc.update(body);
+    let crc = crc.finish();
     head[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 

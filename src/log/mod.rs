@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod crc;
 pub mod damage;
 #[cfg(test)]
 mod damage_tests;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::batch::{BatchHeader, HEADER_LEN};
+use super::crc::Crc32c;
 use super::damage::{Damage, Defect};
 use super::scan::{offsets_follow, plausible};
 use super::storage::SegmentData;
@@ -215,15 +216,15 @@ impl<'a> Chunks<'a> {
     fn crc(&mut self, pos: u64, h: &BatchHeader, pace: &mut dyn Pace) -> io::Result<Option<u32>> {
         let mut at = pos + CRC_FROM;
         let end = pos + h.total_size() as u64;
-        let mut crc = 0u32;
+        let mut crc = Crc32c::new();
         while at < end {
             let n = ((end - at) as usize).min(CHUNK);
             let Some(bytes) = self.get(at, n, pace)? else {
                 return Ok(None);
             };
-            crc = crc32c::crc32c_append(crc, bytes);
+            crc.update(bytes);
             at += n as u64;
         }
-        Ok(Some(crc))
+        Ok(Some(crc.finish()))
     }
 }

@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, BufMut};
 
+use crate::log::crc::crc32c;
+
 use super::producers::{Appended, Producer, ProducerStates, REMEMBERED};
 use super::txns::{AbortedTxn, PartitionTxns};
 
@@ -93,7 +95,7 @@ pub fn encode(
     }
     let mut out = Vec::with_capacity(8 + body.len());
     out.extend_from_slice(MAGIC);
-    out.put_u32(crc32c::crc32c(&body));
+    out.put_u32(crc32c(&body));
     out.extend_from_slice(&body);
     out
 }
@@ -105,7 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, BadSnapshot> {
         (None, None) => return Err(BadSnapshot::Magic),
     };
     let (crc, body) = body.split_at_checked(4).ok_or(BadSnapshot::Malformed)?;
-    if crc32c::crc32c(body).to_be_bytes() != crc {
+    if crc32c(body).to_be_bytes() != crc {
         return Err(BadSnapshot::Checksum);
     }
     let mut buf = body;
@@ -253,7 +255,7 @@ mod tests {
         body.put_u32(0); // nothing open
         body.put_u32(0); // nothing aborted
         let mut old = MAGIC_V1.to_vec();
-        old.put_u32(crc32c::crc32c(&body));
+        old.put_u32(crc32c(&body));
         old.extend_from_slice(&body);
         let back = decode(&old).expect("GPS1 decodes");
         assert_eq!(back.offset, 9);
@@ -284,7 +286,7 @@ mod tests {
         body.put_i64(1);
         body.put_u32(u32::MAX);
         let mut forged = MAGIC.to_vec();
-        forged.put_u32(crc32c::crc32c(&body));
+        forged.put_u32(crc32c(&body));
         forged.extend_from_slice(&body);
         assert_eq!(decode(&forged), Err(BadSnapshot::Malformed));
     }
@@ -295,7 +297,7 @@ mod tests {
             let _ = decode(&bytes);
             // The same bytes behind a valid magic and checksum reach the field parsing.
             let mut framed = MAGIC.to_vec();
-            framed.put_u32(crc32c::crc32c(&bytes));
+            framed.put_u32(crc32c(&bytes));
             framed.extend_from_slice(&bytes);
             let _ = decode(&framed);
         }

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use crate::log::crc::crc32c;
 use crate::log::records::inflate::{inflate, InflateError};
 use crate::metrics::exposition::{Encoder, Kind};
 use crate::store::KvStore;
@@ -127,7 +128,7 @@ pub fn kafka_uuid(id: Uuid) -> String {
 /// A CRC32C of the subscribed metrics (as Java prints a set) and interval, XOR the id's hash.
 pub fn subscription_id(metrics: &[String], interval_ms: i32, id: Uuid) -> i32 {
     let text = format!("[{}]{interval_ms}", metrics.join(", "));
-    (crc32c::crc32c(text.as_bytes()) as i32) ^ java_hash(id)
+    (crc32c(text.as_bytes()) as i32) ^ java_hash(id)
 }
 
 impl Telemetry {
