@@ -114,18 +114,26 @@ client_cpu() { # workload client bytes file (removed)
   rm -f "$4"
 }
 
-# ProducerPerformance's summary line → records/s, MiB/s, p50/p99/p99.9 ms.
+# ProducerPerformance's summary line → records/s, MiB/s, p50/p99/p99.9 ms; from the producer's
+# own metrics (--print-metrics) where a record's latency went: request_ms (a produce request's
+# round trip, the broker's part) and queue_ms (a batch's wait in the client before it is sent).
 pp() { # workload client topic records size throughput
-  local line t
+  local out line t m
   t=$(mktemp "$OUT/time.XXXXXX")
-  line=$(timed "$t" java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
-    --throughput "$6" --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
-    batch.size=1048576 compression.type="$CODEC" | tail -1) || true # a failure is logged below
+  out=$(timed "$t" java_tool ProducerPerformance --topic "$3" --num-records "$4" --record-size "$5" \
+    --throughput "$6" --print-metrics --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 \
+    batch.size=1048576 compression.type="$CODEC") || true # a failure is logged below
+  line=$(echo "$out" | grep ' ms 99.9th' | tail -1)
   read -r rps mibps p50 p99 p999 < <(echo "$line" | sed -E 's/.*sent, ([0-9.]+) records\/sec \(([0-9.]+) MB\/sec\).* ([0-9]+) ms 50th, [0-9]+ ms 95th, ([0-9]+) ms 99th, ([0-9]+) ms 99.9th.*/\1 \2 \3 \4 \5/')
-  [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $line"; return 1; }
+  [ -n "${p999:-}" ] || { log "ProducerPerformance failed: $(echo "$out" | tail -1)"; return 1; }
   client_cpu "$1" "$2" $(($4 * $5)) "$t"
   put "$1" "$2" records_per_s "$rps"; put "$1" "$2" mib_per_s "$mibps"
   put "$1" "$2" p50_ms "$p50"; put "$1" "$2" p99_ms "$p99"; put "$1" "$2" p999_ms "$p999"
+  for m in request-latency-avg:request_ms_avg request-latency-max:request_ms_max \
+    record-queue-time-avg:queue_ms_avg record-queue-time-max:queue_ms_max; do
+    line=$(echo "$out" | grep -m1 "^producer-metrics:${m%%:*}:") &&
+      put "$1" "$2" "${m#*:}" "$(echo "${line##*:}" | tr -d ' ')"
+  done
 }
 
 # ConsumerPerformance (consumer group; fetch figures exclude the group join), 1 KiB records.
