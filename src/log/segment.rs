@@ -193,14 +193,21 @@ impl Segment {
             out.truncate(start + whole);
             return Ok(whole);
         }
-        out.truncate(start);
         if whole_first {
             if let Ok(h) = Reader::new(&*self.data, end).header(pos)? {
-                out.resize(start + h.total_size(), 0);
-                self.data.read_exact_at(pos, &mut out[start..])?;
+                // The first batch alone is over the budget: keep its bytes read so far and
+                // read only the rest of it.
+                let size = h.total_size();
+                let have = want.min(size);
+                out.truncate(start + have);
+                out.resize(start + size, 0);
+                self.data
+                    .read_exact_at(pos + have as u64, &mut out[start + have..])?;
+                return Ok(size);
             }
         }
-        Ok(out.len() - start)
+        out.truncate(start);
+        Ok(0)
     }
 
     /// How many bytes from `pos` on [`Self::read_batches`] would return, found from batch

@@ -362,6 +362,26 @@ fn regions<M: Medium>(m: &M) {
     }
 }
 
+/// A budget below the first batch: that batch whole with `min_one_batch`, nothing without;
+/// a budget between one batch and two: the first alone. At every budget, as a read that finds
+/// no whole batch in its budget reads the rest of the first one.
+fn budget_below_a_batch<M: Medium>(m: &M) {
+    let s = m.open();
+    let mut log = open_log(&s, 1 << 20);
+    let stored = fill(&mut log, 3);
+    let (one, two) = (stored[0].len(), stored[0].len() + stored[1].len());
+    for budget in 0..two {
+        let read = log.read(0, budget, true).unwrap().records;
+        assert_eq!(read, stored[0], "budget {budget}");
+        let cut = log.read(0, budget, false).unwrap().records;
+        assert_eq!(
+            cut.len(),
+            if budget < one { 0 } else { one },
+            "budget {budget}"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($module:ident, $medium:expr) => {
         mod $module {
@@ -410,6 +430,10 @@ macro_rules! conformance {
             #[test]
             fn regions() {
                 super::regions(&$medium);
+            }
+            #[test]
+            fn budget_below_a_batch() {
+                super::budget_below_a_batch(&$medium);
             }
         }
     };
