@@ -14,7 +14,6 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
 const TOPIC: &str = "producer-state";
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -80,26 +79,14 @@ async fn produce(
     values: &[&str],
     seq: Option<i32>,
 ) -> (i16, i64) {
-    let first_seq = seq.unwrap_or(p.seq);
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: p.txn_id.is_some(),
-            producer_id: p.pid,
-            producer_epoch: p.epoch,
-            sequence: first_seq + i as i32,
-            offset: i as i64,
-            // Now: an old timestamp would let producer.id.expiration.ms forget the producer.
-            ..record("k", v, gregor::api::now_ms())
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    let records: Vec<(&str, &str)> = values.iter().map(|v| ("k", *v)).collect();
+    let batch = producer_batch(
+        p.pid,
+        p.epoch,
+        seq.unwrap_or(p.seq),
+        p.txn_id.is_some(),
+        &records,
+    );
     let req = ProduceRequest::default()
         .with_transactional_id(p.txn_id.as_deref().map(|t| TransactionalId(s(t))))
         .with_acks(-1)
@@ -108,7 +95,7 @@ async fn produce(
             .with_name(TopicName(s(TOPIC)))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(buf.freeze()))])]);
+                .with_records(Some(batch))])]);
     let resp = c.call(&req, 9).await;
     let r = &resp.responses[0].partition_responses[0];
     if r.error_code == 0 && seq.is_none() {

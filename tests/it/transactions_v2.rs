@@ -15,7 +15,6 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
 const TOPIC: &str = "loms.order-events";
 const READ_UNCOMMITTED: i8 = 0;
@@ -81,30 +80,8 @@ pub(super) async fn end_ok(c: &mut Client, p: &mut Producer, commit: bool) {
 }
 
 fn txn_batch(p: &Producer, values: &[&str]) -> bytes::Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: true,
-            producer_id: p.pid,
-            producer_epoch: p.epoch,
-            sequence: p.seq + i as i32,
-            offset: i as i64,
-            // Stamped now: producer state expires by batch timestamps (see idempotent.rs).
-            ..record("k", v, gregor::api::now_ms())
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let records: Vec<(&str, &str)> = values.iter().map(|v| ("k", *v)).collect();
+    producer_batch(p.pid, p.epoch, p.seq, true, &records)
 }
 
 /// Produce a transactional batch with `version`; the error code.

@@ -150,6 +150,42 @@ pub fn batch(records: &[Record], compression: Compression) -> Bytes {
     buf.freeze()
 }
 
+/// One v2 batch from producer (`producer_id`, `epoch`), a record per (key, value) at sequences
+/// from `first_sequence`, stamped now: producer state expires by its batches' timestamps (as
+/// Kafka's), and the expiry check could forget a producer whose batches say 1970 mid-test.
+pub fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_sequence: i32,
+    transactional: bool,
+    records: &[(&str, &str)],
+) -> Bytes {
+    let now = gregor::api::now_ms();
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional,
+            producer_id,
+            producer_epoch: epoch,
+            sequence: first_sequence + i as i32,
+            offset: i as i64,
+            ..record(k, v, now)
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
 pub fn decode_records(mut bytes: Bytes) -> Vec<Record> {
     RecordBatchDecoder::decode_all(&mut bytes)
         .unwrap()

@@ -7,38 +7,11 @@ use super::{produce_request, TOPIC};
 use crate::common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
 
 fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, count: usize) -> bytes::Bytes {
-    let records: Vec<_> = (0..count)
-        .map(|i| kafka_protocol::records::Record {
-            producer_id,
-            producer_epoch: epoch,
-            sequence: sequence + i as i32,
-            // Now, not 1970: producer state expires by its batches' timestamps (as Kafka's),
-            // and the coordinator's expiry check may run at any moment of this test.
-            ..record(&format!("k{i}"), "v", gregor::api::now_ms())
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    let records: Vec<_> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| kafka_protocol::records::Record {
-            offset: i as i64,
-            ..r
-        })
-        .collect();
-    kafka_protocol::records::RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &kafka_protocol::records::RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let keys: Vec<String> = (0..count).map(|i| format!("k{i}")).collect();
+    let records: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+    producer_batch(producer_id, epoch, sequence, false, &records)
 }
 
 #[tokio::test]
