@@ -137,17 +137,7 @@ pub fn batch(records: &[Record], compression: Compression) -> Bytes {
             ..r.clone()
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    encode(&records, compression)
 }
 
 /// One v2 batch from producer (`producer_id`, `epoch`), a record per (key, value) at sequences
@@ -173,13 +163,17 @@ pub fn producer_batch(
             ..record(k, v, now)
         })
         .collect();
+    encode(&records, Compression::None)
+}
+
+fn encode(records: &[Record], compression: Compression) -> Bytes {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
-        &records,
+        records,
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .unwrap();
