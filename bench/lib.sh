@@ -98,9 +98,11 @@ rss_kib() { local p; for p in $PIDS; do awk '/VmRSS/ {print $2}' "/proc/$p/statu
 
 java_tool() { java -Xmx1g -cp "$LIBS/*" -Dlog4j2.level=warn "org.apache.kafka.tools.$1" "${@:2}" 2>/dev/null; }
 
+CREATED=() # topics create made, for drop_topics
 create() { # topic partitions [extra topic configs k=v,...]
   local cfg="$TOPIC_CONFIG" kv args=()
   [ -z "${3:-}" ] || cfg="${cfg:+$cfg,}$3"
+  CREATED+=("$1")
   if ! speaks_franz; then
     for kv in ${cfg//,/ }; do args+=(--config "$kv"); done
     java_tool TopicCommand --bootstrap-server "$BOOT" --create --topic "$1" --partitions "$2" \
@@ -108,6 +110,18 @@ create() { # topic partitions [extra topic configs k=v,...]
     return
   fi
   "$FRANZ" create -brokers "$BOOT" -topic "$1" -partitions "$2" -rf "$RF" -config "$cfg" >/dev/null
+}
+
+# Deletes the topics made since the last call (and waits until the broker lists none of them).
+drop_topics() {
+  [ "${#CREATED[@]}" -gt 0 ] || return 0
+  local t
+  if ! speaks_franz; then
+    for t in "${CREATED[@]}"; do java_tool TopicCommand --bootstrap-server "$BOOT" --delete --topic "$t" >/dev/null || true; done
+  else
+    "$FRANZ" delete -brokers "$BOOT" -topic "$(IFS=,; echo "${CREATED[*]}")" >/dev/null || log "    could not delete ${CREATED[*]}"
+  fi
+  CREATED=()
 }
 
 # Tansu 0.6.0 closes the connection at franz-go's (and librdkafka's) ApiVersions request: only
@@ -306,6 +320,7 @@ transaction.state.log.min.isr=2
 share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
 group.initial.rebalance.delay.ms=0
+file.delete.delay.ms=1000
 EOF
   cat >"$DATA/k$n/log4j2.properties" <<EOF
 status = warn

@@ -3,9 +3,12 @@
 //
 //	create  -brokers B -topic T -partitions N [-rf R] [-config k=v,k=v]
 //	ready   -brokers B -topic T -partitions N   (waits until every partition has a leader)
+//	delete  -brokers B -topic T[,T...]
 //	produce -brokers B -topic T -records N -size S [-keys K] [-rate MiB/s] [-codec C]
-//	        [-conns C] [-rr]   (C producer clients share the records; -rr: round-robin partitions)
-//	consume -brokers B -topic T -records N
+//	        [-conns C] [-rr] [-seconds D]   (C producer clients share the records; -rr:
+//	        round-robin partitions; -seconds: as many records as D seconds take, not N)
+//	consume -brokers B -topic T -records N [-seconds D]   (-seconds: read the topic's first N
+//	        records again and again from the start until D seconds have passed)
 //	e2e     -brokers B -topic T -size S -rate MiB/s -seconds D
 //	groups  -brokers B -topic T -groups G -records N   (G consumer groups of one member each
 //	        read the first N records of T: join and consume times)
@@ -47,7 +50,7 @@ func main() {
 	size := fs.Int("size", 1024, "value size in bytes")
 	keys := fs.Int("keys", 0, "distinct keys (0: no keys)")
 	rate := fs.Float64("rate", 0, "target MiB/s (0: as fast as possible)")
-	seconds := fs.Float64("seconds", 10, "duration (e2e)")
+	seconds := fs.Float64("seconds", 0, "duration (e2e: default 10; produce, consume: 0, by -records)")
 	codec := fs.String("codec", "none", "compression (produce): none, gzip, snappy, lz4, zstd")
 	_ = fs.Parse(os.Args[2:])
 	ctx := context.Background()
@@ -56,13 +59,18 @@ func main() {
 		create(ctx, *brokers, *topic, int32(*partitions), int16(*rf), *configs)
 	case "ready":
 		waitReady(ctx, *brokers, *topic, *partitions)
+	case "delete":
+		deleteTopics(ctx, *brokers, strings.Split(*topic, ","))
 	case "produce":
-		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate, *codec, *conns, *rr)
+		produce(ctx, *brokers, *topic, *records, *size, *keys, *rate, *codec, *conns, *rr, *seconds)
 	case "groups":
 		consumeGroups(ctx, *brokers, *topic, *groups, *records)
 	case "consume":
-		consume(ctx, *brokers, *topic, *records)
+		consume(ctx, *brokers, *topic, *records, *seconds)
 	case "e2e":
+		if *seconds <= 0 {
+			*seconds = 10
+		}
 		e2e(ctx, *brokers, *topic, *size, *rate, *seconds)
 	default:
 		fail("unknown command " + os.Args[1])
@@ -142,6 +150,31 @@ func ready(ctx context.Context, adm *kadm.Client, topic string, partitions int) 
 	return true
 }
 
+// deleteTopics deletes the topics and waits until the broker no longer lists them.
+func deleteTopics(ctx context.Context, brokers string, topics []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	must(err, "client")
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	res, err := adm.DeleteTopics(ctx, topics...)
+	must(err, "delete topics")
+	must(res.Error(), "delete topics")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		listed, err := adm.ListTopics(ctx, topics...)
+		gone := err == nil
+		for _, td := range listed {
+			gone = gone && td.Err != nil // UNKNOWN_TOPIC_OR_PARTITION
+		}
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail(fmt.Sprintf("topics %v still listed 60 s after their deletion", topics))
+		}
+	}
+	fmt.Printf("deleted=%d\n", len(topics))
+}
+
 // waitReady: until the topic's partitions all have leaders (after a restart); prints the wait.
 func waitReady(ctx context.Context, brokers, topic string, partitions int) {
 	start := time.Now()
@@ -213,7 +246,37 @@ func (p *pacer) wait(i int) {
 	}
 }
 
-func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64, codec string, conns int, rr bool) {
+// latencies collects per-record latencies by record index, for a count known only at the end
+// (-seconds): chunks are made by the sending goroutine before their records are produced.
+type latencies struct {
+	chunks []atomic.Pointer[[latChunk]int64]
+}
+
+const latChunk = 1 << 20
+
+func newLatencies(max int) *latencies {
+	return &latencies{chunks: make([]atomic.Pointer[[latChunk]int64], max/latChunk+1)}
+}
+
+func (l *latencies) reserve(i int) { // i < the store's max
+	if c := &l.chunks[i/latChunk]; c.Load() == nil {
+		c.CompareAndSwap(nil, new([latChunk]int64))
+	}
+}
+
+func (l *latencies) set(i int, us int64) { l.chunks[i/latChunk].Load()[i%latChunk] = us }
+
+func (l *latencies) first(n int) []int64 {
+	out := make([]int64, 0, n)
+	for c := 0; len(out) < n; c++ {
+		out = append(out, l.chunks[c].Load()[:min(latChunk, n-len(out))]...)
+	}
+	return out
+}
+
+// produce sends n records, or with seconds > 0 as many as that many seconds take (sending
+// stops then; the figures count until the last acknowledgement).
+func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate float64, codec string, conns int, rr bool, seconds float64) {
 	if conns < 1 {
 		conns = 1
 	}
@@ -231,30 +294,42 @@ func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate
 		clients[c] = producer(brokers, opts...)
 		defer clients[c].Close()
 	}
+	limit := n
+	if seconds > 0 {
+		limit = 1 << 32 // room for ~4 billion records; the clock ends the run
+	}
 	value := make([]byte, size)
-	lat := make([]int64, n)
+	lat := newLatencies(limit)
 	var failed atomic.Int64
 	var firstErr atomic.Value
+	var next atomic.Int64 // the next record's index, shared by the clients
 	var wg sync.WaitGroup
-	wg.Add(n)
 	start := time.Now()
-	// Client c sends records c, c+conns, c+2*conns, ... (each paced at rate/conns).
+	deadline := start.Add(time.Duration(seconds * float64(time.Second)))
 	var senders sync.WaitGroup
 	for c := range clients {
 		senders.Add(1)
 		go func(c int) {
 			defer senders.Done()
-			p := newPacer(size, rate/float64(conns))
-			for j, i := 0, c; i < n; j, i = j+1, i+conns {
+			p := newPacer(size, rate/float64(conns)) // each client paced at rate/conns
+			for j := 0; ; j++ {
+				if seconds > 0 && time.Now().After(deadline) {
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= limit {
+					return
+				}
+				lat.reserve(i)
 				p.wait(j)
 				r := &kgo.Record{Topic: topic, Value: value}
 				if keys > 0 {
 					r.Key = []byte(strconv.Itoa(i % keys))
 				}
 				sent := time.Now()
-				i := i
+				wg.Add(1)
 				clients[c].Produce(ctx, r, func(_ *kgo.Record, err error) {
-					lat[i] = time.Since(sent).Microseconds()
+					lat.set(i, time.Since(sent).Microseconds())
 					if err != nil {
 						failed.Add(1)
 						firstErr.CompareAndSwap(nil, err.Error())
@@ -270,9 +345,10 @@ func produce(ctx context.Context, brokers, topic string, n, size, keys int, rate
 	if failed.Load() > 0 {
 		fail(fmt.Sprintf("%d records failed (first: %v)", failed.Load(), firstErr.Load()))
 	}
+	n = min(int(next.Load()), limit) // every index below it was sent (a client stops at one above)
 	bytes := float64(n * size)
 	fmt.Printf("records=%d bytes=%.0f secs=%.3f rps=%.0f mibps=%.2f %s\n", n, bytes, secs,
-		float64(n)/secs, bytes/mib/secs, percentiles("", lat))
+		float64(n)/secs, bytes/mib/secs, percentiles("", lat.first(n)))
 }
 
 func consumer(brokers, topic string) *kgo.Client {
@@ -282,12 +358,29 @@ func consumer(brokers, topic string) *kgo.Client {
 	return cl
 }
 
-func consume(ctx context.Context, brokers, topic string, n int) {
-	cl := consumer(brokers, topic)
-	defer cl.Close()
+// consume reads the topic's first n records from the start (a direct consumer, no group);
+// with seconds > 0 it reads them again and again, a new client each pass, until that many
+// seconds have passed, and counts what it read.
+func consume(ctx context.Context, brokers, topic string, n int, seconds float64) {
 	got, bytes := 0, 0
 	start := time.Now()
-	for got < n {
+	deadline := start.Add(time.Duration(seconds * float64(time.Second)))
+	for {
+		g, b := consumePass(ctx, brokers, topic, n, deadline, seconds > 0)
+		got, bytes = got+g, bytes+b
+		if seconds <= 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("records=%d bytes=%d secs=%.3f rps=%.0f mibps=%.2f\n", got, bytes, secs,
+		float64(got)/secs, float64(bytes)/mib/secs)
+}
+
+func consumePass(ctx context.Context, brokers, topic string, n int, deadline time.Time, timed bool) (got, bytes int) {
+	cl := consumer(brokers, topic)
+	defer cl.Close()
+	for got < n && !(timed && time.Now().After(deadline)) {
 		// A consumer that gets nothing for a minute fails rather than hangs the benchmark.
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		fetches := cl.PollFetches(pctx)
@@ -303,9 +396,7 @@ func consume(ctx context.Context, brokers, topic string, n int) {
 		})
 		fetches.EachRecord(func(r *kgo.Record) { got++; bytes += len(r.Value) + len(r.Key) })
 	}
-	secs := time.Since(start).Seconds()
-	fmt.Printf("records=%d bytes=%d secs=%.3f rps=%.0f mibps=%.2f\n", got, bytes, secs,
-		float64(got)/secs, float64(bytes)/mib/secs)
+	return got, bytes
 }
 
 // e2e produces at a fixed rate while consuming the same topic; every value carries its send
@@ -354,7 +445,7 @@ func e2e(ctx context.Context, brokers, topic string, size int, rate, seconds flo
 		fail(fmt.Sprintf("consumed only %d of %d records", len(e2eLat), n))
 	}
 	secs := time.Since(start).Seconds()
-	fmt.Printf("records=%d secs=%.3f mibps=%.2f %s %s\n", n, secs, float64(n*size)/mib/secs,
+	fmt.Printf("records=%d bytes=%d secs=%.3f mibps=%.2f %s %s\n", n, 2*n*size, secs, float64(n*size)/mib/secs,
 		percentiles("", prodLat), percentiles("e2e_", e2eLat))
 }
 
