@@ -194,7 +194,8 @@ franz() { # workload client args...
   shift 2
   speaks_franz || { log "    $w with franz-go: n/a on $BROKER (it closes the connection at ApiVersions)"; return 0; }
   t=$(mktemp "$OUT/time.XXXXXX")
-  line=$(timed "$t" "$FRANZ" "$@" -brokers "$BOOT")
+  line=$(timed "$t" "$FRANZ" "$@" -brokers "$BOOT") ||
+    { log "    $w with franz-go failed (its error is above)"; rm -f "$t"; return 0; } # no row; the run goes on
   for kv in $line; do
     case "${kv%%=*}" in
       bytes) bytes="${kv#*=}" ;;

@@ -14,7 +14,9 @@ pub(crate) struct IndexEntry {
     pub pos: u32,
 }
 
+/// Packed to 12 bytes (16 with the i64's alignment): one per 4 KiB of small batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct TimeEntry {
     pub ts: i64,
     pub rel: u32,

@@ -108,6 +108,7 @@ impl Segment {
     /// the last time entry) and everything synced. Used on roll and close.
     pub fn seal(&mut self, storage: &dyn LogStorage) -> io::Result<()> {
         self.meta.push_time_entry();
+        self.meta.shrink();
         let (index, time) = self.meta.encode_indexes();
         storage.write_indexes(self.meta.base_offset, &index, &time)?;
         self.data.sync_sealed()

@@ -47,10 +47,13 @@ impl Meta {
         }
         if self.bytes_since_index > u64::from(interval) {
             let rel = self.rel(h.base_offset);
-            self.index.push(IndexEntry {
-                rel,
-                pos: pos as u32,
-            });
+            push_compact(
+                &mut self.index,
+                IndexEntry {
+                    rel,
+                    pos: pos as u32,
+                },
+            );
             self.push_time_entry();
             self.bytes_since_index = 0;
         }
@@ -66,9 +69,15 @@ impl Meta {
         if let Some((ts, offset)) = self.max_ts {
             if self.time_index.last().is_none_or(|e| ts > e.ts) {
                 let rel = self.rel(offset);
-                self.time_index.push(TimeEntry { ts, rel });
+                push_compact(&mut self.time_index, TimeEntry { ts, rel });
             }
         }
+    }
+
+    /// Drop the indexes' spare capacity: the segment takes no more entries.
+    pub(crate) fn shrink(&mut self) {
+        self.index.shrink_to_fit();
+        self.time_index.shrink_to_fit();
     }
 
     /// The stored forms of the offset and time indexes.
@@ -82,5 +91,41 @@ impl Meta {
     /// The largest relative offset a consistent index of this segment may hold.
     pub(crate) fn max_rel(&self) -> u64 {
         (self.next_offset - self.base_offset - 1).max(0) as u64
+    }
+}
+
+/// Push growing the vector by an eighth when full rather than doubling it: with small batches
+/// (an entry every 4 KiB) the indexes are most of a partition's memory, and a doubled vector
+/// is up to half spare.
+fn push_compact<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len() / 8 + 64);
+    }
+    v.push(x);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_grow_by_an_eighth_and_shrink_when_sealed() {
+        let mut m = Meta::new(0);
+        for i in 0..100_000u32 {
+            push_compact(&mut m.index, IndexEntry { rel: i, pos: i });
+            push_compact(
+                &mut m.time_index,
+                TimeEntry {
+                    ts: i64::from(i),
+                    rel: i,
+                },
+            );
+            let (len, cap) = (m.index.len(), m.index.capacity());
+            assert!(cap <= len + len / 8 + 64, "{cap} spare at {len}");
+        }
+        m.shrink();
+        assert_eq!(m.index.capacity(), m.index.len());
+        assert_eq!(m.time_index.capacity(), m.time_index.len());
+        assert_eq!(std::mem::size_of::<TimeEntry>(), index::TIME_ENTRY_LEN);
     }
 }
