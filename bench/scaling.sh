@@ -18,7 +18,8 @@
 #                time until every group is done
 #   retained     G GiB in one 8-partition topic (100 MiB segments) on a fresh broker, kill -9,
 #                restart (listening, every partition led), the data evicted from the page
-#                cache (posix_fadvise DONTNEED per file), then all of it read back (cold read)
+#                cache (posix_fadvise DONTNEED per file), then all of it read back (cold read);
+#                RSS after the restart and at its peak during the read
 #   size         records of S bytes (100 B to 1 MiB), a fixed volume per point: produce
 #                throughput and p99, then read back
 #
@@ -175,10 +176,15 @@ curve_retained() {
     franz "mibps" produce -topic r -records "$records" -size 1024
     put data_gib "$(du -sk "$(data_dir)" | awk '{printf "%.2f", $1 / 1048576}')"
     restart_after_kill9 r 8
+    # Memory that grows with the data kept (e.g. sparse indexes held per segment): resident
+    # after the restart, and the peak while every record is read back.
+    put restart_rss_mib "$(echo "scale=1; $(rss_kib) / 1024" | bc)"
     evict
+    reset_peak
     # franz's consume reports mibps as "cold_read_mibps" here.
     local line; line=$("$FRANZ" consume -brokers "$BOOT" -topic r -records "$records")
     put cold_read_mibps "$(echo "$line" | sed -E 's/.*mibps=([0-9.]+).*/\1/')"
+    put cold_read_peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
     stop_broker
   done
 }
