@@ -95,6 +95,7 @@ cpu_ticks() { # utime+stime summed over PIDS (a process gone meanwhile counts 0)
 reset_peak() { local p; for p in $PIDS; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
 peak_kib() { local p; for p in $PIDS; do awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s}'; }
 rss_kib() { local p; for p in $PIDS; do awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s}'; }
+mib() { echo "scale=1; $1 / 1024" | bc; } # KiB → MiB, one decimal
 
 java_tool() { java -Xmx1g -cp "$LIBS/*" -Dlog4j2.level=warn "org.apache.kafka.tools.$1" "${@:2}" 2>/dev/null; }
 

@@ -100,7 +100,7 @@ measure() { # workload command...
   bytes=$((MOVED > 0 ? MOVED : 1))
   ! on_postgres || pgcpu1=$(PIDS="$(pg_pids)" cpu_ticks 2>/dev/null)
   put "$w" broker cpu_s_per_gb "$(echo "scale=3; ($after - $before) / $TICK / ($bytes / 1000000000)" | bc)"
-  put "$w" broker peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
+  put "$w" broker peak_rss_mib "$(mib "$(peak_kib)")"
   if on_postgres; then
     sleep 1 # PostgreSQL flushes its statistics at most once a second
     read -r -a pg1 <<<"$(pg_counters)"

@@ -74,7 +74,6 @@ GREGOR_EXTRA_ARGS=(--group-initial-rebalance-delay-ms 0 --max-broker-partitions 
 CURVE='' X=''
 
 put() { printf '%s\t%s\t%s\t%s\t%s\n' "$BROKER" "$CURVE" "$X" "$1" "$2" >>"$RAW"; }
-mib() { echo "scale=1; $1 / 1024" | bc; }
 
 # franz-go's key=value output → raw results (the named keys only).
 franz() { # "key key ..." args...
@@ -178,13 +177,13 @@ curve_retained() {
     restart_after_kill9 r 8
     # Memory that grows with the data kept (e.g. sparse indexes held per segment): resident
     # after the restart, and the peak while every record is read back.
-    put restart_rss_mib "$(echo "scale=1; $(rss_kib) / 1024" | bc)"
+    put restart_rss_mib "$(mib "$(rss_kib)")"
     evict
     reset_peak
     # franz's consume reports mibps as "cold_read_mibps" here.
     local line; line=$("$FRANZ" consume -brokers "$BOOT" -topic r -records "$records")
     put cold_read_mibps "$(echo "$line" | sed -E 's/.*mibps=([0-9.]+).*/\1/')"
-    put cold_read_peak_rss_mib "$(echo "scale=1; $(peak_kib) / 1024" | bc)"
+    put cold_read_peak_rss_mib "$(mib "$(peak_kib)")"
     stop_broker
   done
 }
