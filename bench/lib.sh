@@ -55,6 +55,9 @@ build_gregor() {
     cargo build --release --quiet --bin gregor --manifest-path "$ROOT/Cargo.toml"
     GREGOR="$CARGO_TARGET_DIR/release/gregor"
   fi
+  # How many of the release layout's hot functions this binary has (code-layout/README.md).
+  log "code layout: $("$ROOT/code-layout/order.py" check "$GREGOR" "$ROOT/code-layout/hot-functions.txt" 2>/dev/null ||
+    echo "not checked (not an ELF binary?)")"
 }
 
 # Build (or take BENCH_GREGOR_BIN) gregor and the franz-go client, fetch the reference Kafka's
