@@ -3,7 +3,8 @@
 
   order.py entries BINARY          function entry addresses (hex, sorted): first_call.c's list
   order.py order BINARY LOG...     the functions first_call.c logged, every name at each
-                                   address, in order of first call: lld's --symbol-ordering-file
+                                   address, in BINARY's order (the compiler's, which keeps a
+                                   module's functions together): lld's --symbol-ordering-file
   order.py check BINARY ORDER      how many names of ORDER the binary has (a stale order file
                                    places fewer functions: regenerate it with record.sh)
 """
@@ -43,7 +44,7 @@ def main(argv):
         calls = first_calls(argv[3:])
         total = sum(sizes.get(a, 0) for a in calls)
         print(f"{len(calls)} functions ran, {total / 2**20:.2f} MiB of code", file=sys.stderr)
-        for address in calls:
+        for address in sorted(calls):
             for name in names.get(address, {}):
                 print(name)
     elif len(argv) == 4 and argv[1] == "check":
