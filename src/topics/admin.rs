@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
@@ -173,35 +173,41 @@ impl Topics {
         Ok(topic)
     }
 
-    /// Open partitions `range` of `topic`; on a failure close them again and remove the
-    /// directories this call made (not ones that were there before).
+    /// Open partitions `range` of `topic` (several at once, see `parallel`); on a failure
+    /// close them again and remove the directories this call made (not ones that were
+    /// there before).
     fn open_new_partitions(
         &self,
         topic: &str,
         range: Range<i32>,
         config: &TopicConfig,
     ) -> Result<Opened> {
-        let mut opened = Opened {
-            partitions: Vec::with_capacity(range.len()),
-            made_dirs: Vec::new(),
-        };
         let placed = self.place(topic, range.clone())?;
-        for index in range {
+        let made_dirs = Mutex::new(Vec::new());
+        let result = super::parallel::map(range, |index| {
             let dir = self.partition_dir(topic, index);
             let absent = |d: &PathBuf| matches!(std::fs::symlink_metadata(d), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
             if let Some(dir) = dir.filter(absent) {
-                opened.made_dirs.push(dir);
+                super::lock(&made_dirs).push(dir);
             }
-            match self.open_partition(topic, index, config, placed.get(&index).copied()) {
-                Ok(p) => opened.partitions.push(p),
-                Err(e) => {
-                    tracing::error!(topic, partition = index, error = %e, "creating a partition failed; undoing the creation");
-                    opened.discard();
-                    return Err(e);
-                }
+            self.open_partition(topic, index, config, placed.get(&index).copied())
+                .inspect_err(|e| tracing::error!(topic, partition = index, error = %e, "creating a partition failed; undoing the creation"))
+        });
+        let opened = Opened {
+            partitions: Vec::new(),
+            made_dirs: made_dirs.into_inner().unwrap_or_else(|e| e.into_inner()),
+        };
+        match result {
+            Ok(partitions) => Ok(Opened {
+                partitions,
+                ..opened
+            }),
+            Err(e) => {
+                // `map` closed the partitions that did open.
+                opened.discard();
+                Err(e)
             }
         }
-        Ok(opened)
     }
 
     /// Delete a topic and its data.

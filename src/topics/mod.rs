@@ -24,6 +24,7 @@ mod admin;
 mod broker_configs;
 mod cluster;
 mod internal_create;
+mod parallel;
 pub use admin::NewTopic;
 
 const TOPIC_PREFIX: &str = "topic/";
@@ -206,9 +207,9 @@ impl Topics {
 
     fn topic_from(&self, name: String, record: TopicRecord) -> Result<Topic> {
         let config = TopicConfig(record.configs);
-        let partitions = (0..record.partitions)
-            .map(|i| self.open_partition(&name, i, &config, None))
-            .collect::<Result<Vec<_>>>()?;
+        let partitions = parallel::map(0..record.partitions, |i| {
+            self.open_partition(&name, i, &config, None)
+        })?;
         Ok(Topic {
             name,
             id: record.id,
