@@ -22,14 +22,13 @@ def functions(binary):
             yield int(f[1], 16), int(f[2], 0), f[7]
 
 
-def first_calls(logs):
-    """Addresses in order of their first appearance in the logs (8-byte little-endian each)."""
-    seen = {}
+def called(logs):
+    """The addresses in the logs (8 bytes each, little-endian)."""
+    found = set()
     for log in logs:
         raw = open(log, "rb").read()
-        for address in struct.unpack("<%dQ" % (len(raw) // 8), raw[: len(raw) // 8 * 8]):
-            seen.setdefault(address, None)
-    return list(seen)
+        found.update(struct.unpack("<%dQ" % (len(raw) // 8), raw[: len(raw) // 8 * 8]))
+    return found
 
 
 def main(argv):
@@ -41,7 +40,7 @@ def main(argv):
         for address, size, name in functions(argv[2]):
             names.setdefault(address, {})[name] = None
             sizes[address] = size
-        calls = first_calls(argv[3:])
+        calls = called(argv[3:])
         total = sum(sizes.get(a, 0) for a in calls)
         print(f"{len(calls)} functions ran, {total / 2**20:.2f} MiB of code", file=sys.stderr)
         for address in sorted(calls):

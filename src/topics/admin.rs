@@ -184,7 +184,7 @@ impl Topics {
     ) -> Result<Opened> {
         let placed = self.place(topic, range.clone())?;
         let made_dirs = Mutex::new(Vec::new());
-        let result = super::parallel::map(range, |index| {
+        let result = super::parallel::map(range, super::parallel::WORKERS, |index| {
             let dir = self.partition_dir(topic, index);
             let absent = |d: &PathBuf| matches!(std::fs::symlink_metadata(d), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
             if let Some(dir) = dir.filter(absent) {
@@ -193,18 +193,20 @@ impl Topics {
             self.open_partition(topic, index, config, placed.get(&index).copied())
                 .inspect_err(|e| tracing::error!(topic, partition = index, error = %e, "creating a partition failed; undoing the creation"))
         });
-        let opened = Opened {
-            partitions: Vec::new(),
-            made_dirs: made_dirs.into_inner().unwrap_or_else(|e| e.into_inner()),
-        };
+        let made_dirs = made_dirs.into_inner().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(partitions) => Ok(Opened {
                 partitions,
-                ..opened
+                made_dirs,
             }),
             Err(e) => {
-                // `map` closed the partitions that did open.
-                opened.discard();
+                // `map` dropped (closed) the partitions that did open.
+                let partitions = Vec::new();
+                Opened {
+                    partitions,
+                    made_dirs,
+                }
+                .discard();
                 Err(e)
             }
         }

@@ -207,7 +207,13 @@ impl Topics {
 
     fn topic_from(&self, name: String, record: TopicRecord) -> Result<Topic> {
         let config = TopicConfig(record.configs);
-        let partitions = parallel::map(0..record.partitions, |i| {
+        // On disk each opening waits on I/O; elsewhere a topic read here is in memory (a
+        // stand-in for partitions led by another broker, or the memory medium): no threads.
+        let workers = match self.media {
+            LogMedia::Disk(_) => parallel::WORKERS,
+            LogMedia::Memory | LogMedia::Postgres(_) => 1,
+        };
+        let partitions = parallel::map(0..record.partitions, workers, |i| {
             self.open_partition(&name, i, &config, None)
         })?;
         Ok(Topic {

@@ -4,18 +4,19 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Threads per call: the disk's queue, not the cores, is what they share.
-const WORKERS: usize = 8;
+/// Threads for openings that wait on I/O: the disk's queue, not the cores, is what they share.
+pub(super) const WORKERS: usize = 8;
 
-/// `f` of every index of `range`, in index order, on up to [`WORKERS`] threads. On an error
+/// `f` of every index of `range`, in index order, on up to `workers` threads. On an error
 /// no further index is started, what succeeded is dropped, and the error of the lowest
 /// failing index is returned, as a sequential loop would: indices are taken in order, so
 /// every one below a failure was started before it and finishes.
 pub(super) fn map<T: Send, E: Send>(
     range: Range<i32>,
+    workers: usize,
     f: impl Fn(i32) -> Result<T, E> + Sync,
 ) -> Result<Vec<T>, E> {
-    let workers = WORKERS.min(range.len());
+    let workers = workers.min(range.len());
     if workers <= 1 {
         return range.map(f).collect();
     }
@@ -59,15 +60,15 @@ mod tests {
             Ok::<_, ()>(i * 10)
         };
         let expected: Vec<i32> = (5..45).map(|i| i * 10).collect();
-        assert_eq!(map(5..45, slow), Ok(expected));
-        assert_eq!(map(0..1, slow), Ok(vec![0]));
-        assert_eq!(map(0..0, slow), Ok(vec![]));
+        assert_eq!(map(5..45, WORKERS, slow), Ok(expected));
+        assert_eq!(map(0..1, WORKERS, slow), Ok(vec![0]));
+        assert_eq!(map(0..0, WORKERS, slow), Ok(vec![]));
     }
 
     #[test]
     fn the_lowest_failing_index_wins_and_no_more_start() {
         let started = Mutex::new(Vec::new());
-        let result = map(0..10_000, |i| {
+        let result = map(0..10_000, WORKERS, |i| {
             started.lock().unwrap().push(i);
             // 70 fails first in time, while 30 is still under way.
             if i == 30 {
